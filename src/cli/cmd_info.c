@@ -1,0 +1,90 @@
+/* rewire info MODEL [--json]: what a model file holds. */
+#include <jansson.h>
+#include <stdio.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "rewire.h"
+
+static const char *act_names[] = {"relu", "leaky_relu", "tanh", "gelu", "none"};
+
+int cmd_info(int argc, char **argv)
+{
+    int json = 0;
+    const char *pos[1];
+    arg_spec specs[] = {
+        {"json", ARG_FLAG, &json, NULL, "print one JSON object instead of a table", NULL, 0, 0},
+    };
+    arg_parser p = {"info", "rewire info MODEL.safetensors [--json]",
+                    "Shows each layer's shape, kind, nonzeros, sparsity and bytes stored against "
+                    "the bytes the same layer would take dense.",
+                    specs, 1, pos, 1, 0};
+    int rc = args_parse(&p, argc, argv);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (p.n_positional != 1) {
+        fprintf(stderr, "rewire info: expected one model file\n(see 'rewire info --help')\n");
+        return 2;
+    }
+    rw_model *m;
+    if (rw_model_load(pos[0], &m) != RW_OK) return report_failure("info");
+
+    int n = rw_model_layer_count(m);
+    int64_t nnz = 0, all = 0, bytes = 0, dense_bytes = 0;
+    json_t *layers = json_array();
+    if (!json) {
+        printf("%s\n", pos[0]);
+        printf("%-6s %-7s %-13s %-11s %12s %9s %12s %12s\n", "layer", "kind", "shape", "activation",
+               "nonzeros", "sparsity", "bytes", "dense bytes");
+    }
+    for (int l = 0; l < n; l++) {
+        rw_layer_info li;
+        rw_model_layer_info(m, l, &li);
+        nnz += li.nonzeros;
+        all += (int64_t)li.in * li.out;
+        bytes += li.bytes;
+        dense_bytes += li.dense_bytes;
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%d", li.out, li.in);
+        if (json)
+            json_array_append_new(layers, json_pack("{s:s, s:s, s:i, s:i, s:s, s:I, s:f, s:I, s:I}",
+                                                    "name", "", "kind", li.sparse ? "sparse" : "dense",
+                                                    "in", li.in, "out", li.out, "activation",
+                                                    act_names[li.activation], "nonzeros",
+                                                    (json_int_t)li.nonzeros, "sparsity", li.sparsity,
+                                                    "bytes", (json_int_t)li.bytes, "dense_bytes",
+                                                    (json_int_t)li.dense_bytes));
+        else
+            printf("fc%-4d %-7s %-13s %-11s %12lld %8.2f%% %12lld %12lld\n", l + 1,
+                   li.sparse ? "sparse" : "dense", shape, act_names[li.activation],
+                   (long long)li.nonzeros, 100.0 * li.sparsity, (long long)li.bytes,
+                   (long long)li.dense_bytes);
+    }
+    double sparsity = all ? 1.0 - (double)nnz / (double)all : 0.0;
+    float mean, std;
+    rw_model_get_normalization(m, &mean, &std);
+    if (json) {
+        for (int l = 0; l < n; l++) {
+            char name[32];
+            snprintf(name, sizeof name, "fc%d", l + 1);
+            json_object_set_new(json_array_get(layers, (size_t)l), "name", json_string(name));
+        }
+        json_t *o = json_pack("{s:s, s:i, s:i, s:I, s:I, s:f, s:I, s:I, s:f, s:f, s:o}", "file",
+                              pos[0], "inputs", rw_model_inputs(m), "classes", rw_model_classes(m),
+                              "nonzeros", (json_int_t)nnz, "weights", (json_int_t)all, "sparsity",
+                              sparsity, "bytes", (json_int_t)bytes, "dense_bytes",
+                              (json_int_t)dense_bytes, "input_mean", (double)mean, "input_std",
+                              (double)std, "layers", layers);
+        json_dumpf(o, stdout, JSON_COMPACT);
+        printf("\n");
+        json_decref(o);
+    } else {
+        json_decref(layers);
+        printf("total: %lld of %lld weights stored (sparsity %.2f%%), %lld bytes against %lld dense "
+               "(%.1fx smaller)\n",
+               (long long)nnz, (long long)all, 100.0 * sparsity, (long long)bytes,
+               (long long)dense_bytes, bytes ? (double)dense_bytes / (double)bytes : 0.0);
+        printf("input normalisation: mean %.6g, std %.6g\n", mean, std);
+    }
+    rw_model_free(m);
+    return 0;
+}

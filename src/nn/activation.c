@@ -1,0 +1,72 @@
+#include "nn/activation.h"
+
+#include <math.h>
+#include <string.h>
+
+/* GELU, tanh form: 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))). */
+#define GELU_K 0.7978845608028654f
+#define GELU_C 0.044715f
+
+void activation_forward(rw_activation act, float slope, const float *z, float *a, size_t n)
+{
+    switch (act) {
+    case RW_ACT_RELU:
+        for (size_t i = 0; i < n; i++) a[i] = z[i] > 0.0f ? z[i] : 0.0f;
+        break;
+    case RW_ACT_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++) a[i] = z[i] > 0.0f ? z[i] : slope * z[i];
+        break;
+    case RW_ACT_TANH:
+        for (size_t i = 0; i < n; i++) a[i] = tanhf(z[i]);
+        break;
+    case RW_ACT_GELU:
+        for (size_t i = 0; i < n; i++) {
+            float x = z[i];
+            a[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
+        }
+        break;
+    case RW_ACT_NONE:
+        if (a != z) memcpy(a, z, n * sizeof *a);
+        break;
+    }
+}
+
+void activation_backward(rw_activation act, float slope, const float *z, const float *a,
+                         float *g, size_t n)
+{
+    switch (act) {
+    case RW_ACT_RELU:
+        for (size_t i = 0; i < n; i++) g[i] = z[i] > 0.0f ? g[i] : 0.0f;
+        break;
+    case RW_ACT_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++) g[i] = z[i] > 0.0f ? g[i] : slope * g[i];
+        break;
+    case RW_ACT_TANH:
+        for (size_t i = 0; i < n; i++) g[i] *= 1.0f - a[i] * a[i];
+        break;
+    case RW_ACT_GELU:
+        for (size_t i = 0; i < n; i++) {
+            float x = z[i];
+            float t = tanhf(GELU_K * (x + GELU_C * x * x * x));
+            float dt = (1.0f - t * t) * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
+            g[i] *= 0.5f * (1.0f + t) + 0.5f * x * dt;
+        }
+        break;
+    case RW_ACT_NONE:
+        break;
+    }
+}
+
+static const char *const names[] = {"relu", "leaky_relu", "tanh", "gelu", "none"};
+
+const char *activation_name(rw_activation act)
+{
+    return act >= RW_ACT_RELU && act <= RW_ACT_NONE ? names[act] : "unknown";
+}
+
+int activation_parse(const char *name)
+{
+    for (int i = 0; i <= RW_ACT_NONE; i++)
+        if (strcmp(name, names[i]) == 0) return i;
+    return -1;
+}

@@ -1,0 +1,174 @@
+#include "nn/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "sparsity/distribution.h"
+
+rw_model_config rw_model_config_default(void)
+{
+    rw_model_config c;
+    memset(&c, 0, sizeof c);
+    c.distribution = RW_DIST_ERK;
+    c.activation = RW_ACT_RELU;
+    c.leaky_slope = 0.01f;
+    c.seed = 1;
+    return c;
+}
+
+rw_model *model_alloc(int n_layers)
+{
+    rw_model *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->layers = calloc((size_t)n_layers, sizeof *m->layers);
+    if (!m->layers) {
+        free(m);
+        return NULL;
+    }
+    m->n_layers = n_layers;
+    m->leaky_slope = 0.01f;
+    m->norm_mean = 0.0f;
+    m->norm_std = 1.0f;
+    return m;
+}
+
+void rw_model_free(rw_model *model)
+{
+    if (!model) return;
+    for (int l = 0; l < model->n_layers; l++) {
+        layer *ly = &model->layers[l];
+        csr_free(&ly->w);
+        rw_free(ly->dense);
+        rw_free(ly->bias);
+    }
+    free(model->layers);
+    free(model);
+}
+
+/* Uniform weights with bound 1/sqrt(fan-in), fan-in being the mean number of
+ * stored inputs per output: the same output variance a dense layer gets
+ * from PyTorch's default initialisation, so sparse layers do not start with
+ * vanishing activations. */
+static void init_weights(layer *l, rng_state *r)
+{
+    int64_t count = layer_weight_count(l);
+    double fan_in = l->out > 0 ? (double)count / l->out : 1.0;
+    if (fan_in < 1.0) fan_in = 1.0;
+    float bound = (float)(1.0 / sqrt(fan_in));
+    float *w = layer_weights(l);
+    for (int64_t k = 0; k < count; k++) w[k] = bound * (float)(2.0 * rng_uniform(r) - 1.0);
+    for (int o = 0; o < l->out; o++) l->bias[o] = bound * (float)(2.0 * rng_uniform(r) - 1.0);
+}
+
+rw_status rw_model_create(const rw_model_config *c, rw_model **out)
+{
+    *out = NULL;
+    if (!c || !c->sizes || c->n_layers < 1)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "a model needs at least one layer");
+    for (int l = 0; l <= c->n_layers; l++)
+        if (c->sizes[l] < 1)
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer size %d is %d, expected at least 1", l,
+                           c->sizes[l]);
+    if (c->sizes[c->n_layers] > RW_MAX_CLASSES)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "%d classes is more than the %d supported",
+                       c->sizes[c->n_layers], RW_MAX_CLASSES);
+    if (c->activation < RW_ACT_RELU || c->activation > RW_ACT_NONE)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "unknown activation %d", (int)c->activation);
+
+    int n = c->n_layers;
+    double *density = calloc((size_t)n, sizeof *density);
+    int *keep = calloc((size_t)n, sizeof *keep);
+    if (!density || !keep) {
+        free(density);
+        free(keep);
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a model");
+    }
+    rw_status st = RW_OK;
+    if (c->layer_sparsity) {
+        for (int l = 0; l < n && st == RW_OK; l++) {
+            double s = c->layer_sparsity[l];
+            if (!(s >= 0.0 && s < 1.0))
+                st = rw_fail(RW_ERR_INVALID_ARGUMENT, "sparsity of layer %d is %g, outside [0, 1)",
+                             l, s);
+            density[l] = 1.0 - s;
+        }
+    } else {
+        keep[0] = c->dense_first;
+        keep[n - 1] = keep[n - 1] || c->dense_last;
+        st = sparsity_distribute(c->sizes, n, c->sparsity, c->distribution, keep, density);
+    }
+    free(keep);
+    rw_model *m = st == RW_OK ? model_alloc(n) : NULL;
+    if (st == RW_OK && !m) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a model");
+    if (m) m->leaky_slope = c->leaky_slope > 0 ? c->leaky_slope : 0.01f;
+
+    for (int l = 0; l < n && st == RW_OK; l++) {
+        layer *ly = &m->layers[l];
+        ly->in = c->sizes[l];
+        ly->out = c->sizes[l + 1];
+        ly->act = l == n - 1 ? RW_ACT_NONE : c->activation;
+        ly->sparse = density[l] < 1.0;
+        ly->bias = rw_alloc(sizeof(float) * (size_t)ly->out);
+        if (!ly->bias) {
+            st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for layer %d", l);
+            break;
+        }
+        rng_state r;
+        rng_seed_stream(&r, c->seed, (uint64_t)l);
+        if (ly->sparse) {
+            st = sparsity_random_pattern(&ly->w, ly->out, ly->in, density[l], &r);
+        } else {
+            ly->dense = rw_alloc(sizeof(float) * (size_t)ly->in * (size_t)ly->out);
+            if (!ly->dense)
+                st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for dense layer %d (%d x %d)", l,
+                             ly->out, ly->in);
+        }
+        if (st == RW_OK) init_weights(ly, &r);
+    }
+    free(density);
+    if (st != RW_OK) {
+        rw_model_free(m);
+        return st;
+    }
+    *out = m;
+    return RW_OK;
+}
+
+int rw_model_inputs(const rw_model *m) { return m->layers[0].in; }
+int rw_model_classes(const rw_model *m) { return m->layers[m->n_layers - 1].out; }
+int rw_model_layer_count(const rw_model *m) { return m->n_layers; }
+
+rw_status rw_model_layer_info(const rw_model *m, int l, rw_layer_info *out)
+{
+    if (l < 0 || l >= m->n_layers)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %d does not exist (the model has %d)", l,
+                       m->n_layers);
+    const layer *ly = &m->layers[l];
+    int64_t dense_weights = (int64_t)ly->in * ly->out;
+    out->in = ly->in;
+    out->out = ly->out;
+    out->sparse = ly->sparse;
+    out->activation = ly->act;
+    out->nonzeros = layer_weight_count(ly);
+    out->sparsity = dense_weights ? 1.0 - (double)out->nonzeros / (double)dense_weights : 0.0;
+    out->dense_bytes = 4 * (dense_weights + ly->out);
+    out->bytes = ly->sparse ? 4 * ((int64_t)ly->out + 1) + 8 * out->nonzeros + 4 * (int64_t)ly->out
+                            : out->dense_bytes;
+    return RW_OK;
+}
+
+void rw_model_set_normalization(rw_model *m, float mean, float std)
+{
+    m->norm_mean = mean;
+    m->norm_std = std > 0 ? std : 1.0f;
+}
+
+void rw_model_get_normalization(const rw_model *m, float *mean, float *std)
+{
+    *mean = m->norm_mean;
+    *std = m->norm_std;
+}

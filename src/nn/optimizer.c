@@ -1,0 +1,64 @@
+#include "nn/optimizer.h"
+
+#include <math.h>
+
+static void sgd_step(const rw_train_config *c, float lr, float *w, const float *g, float *buf,
+                     int64_t n)
+{
+    float mu = c->momentum, wd = c->weight_decay;
+    for (int64_t k = 0; k < n; k++) {
+        float grad = g[k] + wd * w[k];
+        if (mu != 0.0f) {
+            buf[k] = mu * buf[k] + grad;
+            grad = c->nesterov ? grad + mu * buf[k] : buf[k];
+        }
+        w[k] -= lr * grad;
+    }
+}
+
+/* AdamW: "Decoupled Weight Decay Regularization", Loshchilov & Hutter 2019. */
+static void adamw_step(const rw_train_config *c, float lr, int64_t t, float *w, const float *g,
+                       float *m, float *v, int64_t n)
+{
+    float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+    float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
+    float step = lr / c1, root_c2 = sqrtf(c2), decay = 1.0f - lr * c->weight_decay;
+    for (int64_t k = 0; k < n; k++) {
+        m[k] = b1 * m[k] + (1.0f - b1) * g[k];
+        v[k] = b2 * v[k] + (1.0f - b2) * g[k] * g[k];
+        w[k] = w[k] * decay - step * m[k] / (sqrtf(v[k]) / root_c2 + eps);
+    }
+}
+
+void optimizer_step(const rw_train_config *c, float lr, int64_t t, float *w, const float *g,
+                    float *m1, float *m2, int64_t n)
+{
+    if (c->optimizer == RW_OPT_ADAMW)
+        adamw_step(c, lr, t, w, g, m1, m2, n);
+    else
+        sgd_step(c, lr, w, g, m1, n);
+}
+
+float schedule_lr(const rw_train_config *c, int64_t step, int64_t steps_per_epoch,
+                  int64_t total_steps)
+{
+    int64_t warm = (int64_t)c->warmup_epochs * steps_per_epoch;
+    if (warm > 0 && step < warm) return c->lr * (float)(step + 1) / (float)warm;
+    switch (c->schedule) {
+    case RW_SCHED_STEP: {
+        int64_t epoch = steps_per_epoch > 0 ? step / steps_per_epoch : 0;
+        int every = c->step_every > 0 ? c->step_every : 1;
+        return c->lr * powf(c->step_gamma, (float)(epoch / every));
+    }
+    case RW_SCHED_COSINE: {
+        int64_t span = total_steps - warm;
+        if (span <= 0) return c->lr;
+        double progress = (double)(step - warm) / (double)span;
+        if (progress > 1.0) progress = 1.0;
+        return (float)(c->lr * 0.5 * (1.0 + cos(3.141592653589793 * progress)));
+    }
+    case RW_SCHED_CONSTANT:
+        break;
+    }
+    return c->lr;
+}

@@ -1,0 +1,134 @@
+#include "sparsity/distribution.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+rw_status sparsity_distribute(const int *sizes, int n_layers, double sparsity,
+                              rw_distribution dist, const int *keep_dense, double *density)
+{
+    if (!(sparsity >= 0.0 && sparsity < 1.0))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "sparsity %g is outside [0, 1)", sparsity);
+    double total = 0;
+    for (int l = 0; l < n_layers; l++) total += (double)sizes[l] * sizes[l + 1];
+    int *dense = calloc((size_t)n_layers, sizeof *dense);
+    if (!dense) return rw_fail(RW_ERR_NO_MEMORY, "out of memory sharing sparsity among layers");
+    for (int l = 0; l < n_layers; l++) dense[l] = keep_dense ? keep_dense[l] : 0;
+    if (sparsity == 0.0)
+        for (int l = 0; l < n_layers; l++) dense[l] = 1;
+
+    /* Each pass solves the scale for the layers still sparse; a layer pushed
+     * past density 1 becomes dense and the budget is shared again. */
+    rw_status st = RW_OK;
+    for (;;) {
+        double budget = (1.0 - sparsity) * total, weight = 0;
+        int any_sparse = 0;
+        for (int l = 0; l < n_layers; l++) {
+            double params = (double)sizes[l] * sizes[l + 1];
+            if (dense[l]) {
+                budget -= params;
+                continue;
+            }
+            any_sparse = 1;
+            double raw = dist == RW_DIST_UNIFORM
+                             ? 1.0
+                             : (double)(sizes[l] + sizes[l + 1]) / params;
+            weight += raw * params;
+        }
+        if (!any_sparse) {
+            for (int l = 0; l < n_layers; l++) density[l] = 1.0;
+            if (sparsity > 0.0)
+                st = rw_fail(RW_ERR_INVALID_ARGUMENT,
+                             "sparsity %g cannot be met: every layer is kept dense", sparsity);
+            break;
+        }
+        if (budget <= 0) {
+            st = rw_fail(RW_ERR_INVALID_ARGUMENT,
+                         "sparsity %g cannot be met: the dense layers alone hold more than %.4g%% "
+                         "of the weights",
+                         sparsity, 100.0 * (1.0 - sparsity));
+            break;
+        }
+        double eps = budget / weight;
+        int worst = -1;
+        double worst_density = 1.0;
+        for (int l = 0; l < n_layers; l++) {
+            if (dense[l]) {
+                density[l] = 1.0;
+                continue;
+            }
+            double params = (double)sizes[l] * sizes[l + 1];
+            double raw = dist == RW_DIST_UNIFORM ? 1.0 : (double)(sizes[l] + sizes[l + 1]) / params;
+            density[l] = eps * raw;
+            if (density[l] > worst_density) {
+                worst_density = density[l];
+                worst = l;
+            }
+        }
+        if (worst < 0) break;
+        if (dist == RW_DIST_UNIFORM) {
+            st = rw_fail(RW_ERR_INVALID_ARGUMENT,
+                         "sparsity %g cannot be met uniformly: the sparse layers would need "
+                         "density %g",
+                         sparsity, worst_density);
+            break;
+        }
+        dense[worst] = 1;
+    }
+    free(dense);
+    return st;
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+rw_status sparsity_random_pattern(csr_matrix *m, int rows, int cols, double density,
+                                  rng_state *r)
+{
+    uint64_t total = (uint64_t)rows * (uint64_t)cols;
+    double want = density * (double)total;
+    if (want > 2147483647.0)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "a %d x %d layer at density %g needs %.0f weights, more than 2^31 - 1",
+                       rows, cols, density, want);
+    int64_t nnz = (int64_t)llround(want);
+    if (density > 0 && nnz == 0 && total > 0) nnz = 1;
+    if ((uint64_t)nnz > total) nnz = (int64_t)total;
+
+    uint64_t *pos = malloc(sizeof(uint64_t) * (size_t)(nnz > 0 ? nnz : 1));
+    if (!pos) return rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing %lld weights", (long long)nnz);
+    int64_t have = 0;
+    if ((uint64_t)nnz * 4 >= total) {
+        /* Selection sampling (Knuth's Algorithm S): exact count, in order. */
+        for (uint64_t p = 0; p < total && have < nnz; p++)
+            if (rng_uniform(r) * (double)(total - p) < (double)(nnz - have)) pos[have++] = p;
+    } else {
+        /* Sparse case: draw positions, sort, drop repeats, draw the shortfall. */
+        while (have < nnz) {
+            for (int64_t k = have; k < nnz; k++) pos[k] = rng_below(r, total);
+            qsort(pos, (size_t)nnz, sizeof *pos, compare_u64);
+            have = 0;
+            for (int64_t k = 0; k < nnz; k++)
+                if (have == 0 || pos[k] != pos[have - 1]) pos[have++] = pos[k];
+        }
+    }
+    rw_status st = csr_alloc(m, rows, cols, (int)nnz);
+    if (st != RW_OK) {
+        free(pos);
+        return st;
+    }
+    for (int64_t k = 0; k < nnz; k++) {
+        int row = (int)(pos[k] / (uint64_t)cols);
+        m->indices[k] = (int32_t)(pos[k] % (uint64_t)cols);
+        m->indptr[row + 1]++;
+    }
+    for (int o = 0; o < rows; o++) m->indptr[o + 1] += m->indptr[o];
+    free(pos);
+    csr_build_transpose(m);
+    return RW_OK;
+}

@@ -1,0 +1,596 @@
+/* Datasets: the shipped Fashion-MNIST subset, IDX files written here (good
+ * and deliberately broken), and split / head / from_memory / stats. Runs
+ * from the tests folder, so the subset is at data/fashion-small. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "rewire.h"
+/* Internal, so that the tests can check every stored value. */
+#include "data/dataset.h"
+
+#define SMALL "data/fashion-small"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void write_bytes(const char *path, const void *bytes, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    if (len) assert_int_equal(fwrite(bytes, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* An IDX header: 0, 0, type, ndim, then the dims big-endian. Returns its
+ * length. */
+static size_t idx_header(uint8_t *buf, uint8_t type, int ndim, const uint32_t *dims)
+{
+    buf[0] = 0;
+    buf[1] = 0;
+    buf[2] = type;
+    buf[3] = (uint8_t)ndim;
+    for (int d = 0; d < ndim; d++) {
+        buf[4 + 4 * d] = (uint8_t)(dims[d] >> 24);
+        buf[5 + 4 * d] = (uint8_t)(dims[d] >> 16);
+        buf[6 + 4 * d] = (uint8_t)(dims[d] >> 8);
+        buf[7 + 4 * d] = (uint8_t)dims[d];
+    }
+    return 4 + 4 * (size_t)ndim;
+}
+
+/* Writes an unsigned-byte IDX file with `len` data bytes after the header
+ * (which may disagree with the dims, to make broken files). */
+static void write_idx(const char *path, int ndim, const uint32_t *dims, const uint8_t *data,
+                      size_t len)
+{
+    uint8_t *buf = malloc(16 + len);
+    assert_non_null(buf);
+    size_t h = idx_header(buf, 0x08, ndim, dims);
+    if (len) memcpy(buf + h, data, len);
+    write_bytes(path, buf, h + len);
+    free(buf);
+}
+
+static char *dup_path(const char *name)
+{
+    const char *p = tu_temp_path(name);
+    char *s = malloc(strlen(p) + 1);
+    assert_non_null(s);
+    strcpy(s, p);
+    return s;
+}
+
+/* 3 images of 2 × 2 pixels and their labels, as plain IDX files. */
+static const uint8_t tiny_pixels[12] = {0, 255, 51, 102, 1, 2, 3, 4, 200, 100, 50, 25};
+static const uint8_t tiny_labels[3] = {2, 0, 1};
+
+static void write_tiny(const char *images, const char *labels)
+{
+    uint32_t idims[3] = {3, 2, 2}, ldims[1] = {3};
+    write_idx(images, 3, idims, tiny_pixels, sizeof tiny_pixels);
+    write_idx(labels, 1, ldims, tiny_labels, sizeof tiny_labels);
+}
+
+/* Loading must fail with `want`; the message starts with `prefix` (when
+ * given) and contains `needle`; *out stays NULL. */
+static void expect_load_fail(const char *images, const char *labels, rw_status want,
+                             const char *prefix, const char *needle)
+{
+    rw_dataset *d = (rw_dataset *)&d; /* must be overwritten with NULL */
+    rw_status st = rw_dataset_load_idx(images, labels, &d);
+    const char *msg = rw_last_error();
+    if (st != want || (prefix && strncmp(msg, prefix, strlen(prefix)) != 0) ||
+        !strstr(msg, needle))
+        fail_msg("status %s, message \"%s\"; expected %s with \"%s\"", rw_status_string(st), msg,
+                 rw_status_string(want), needle);
+    assert_null(d);
+}
+
+/* ---- the shipped subset ------------------------------------------------- */
+
+static void check_values(const rw_dataset *d, int n)
+{
+    assert_int_equal(rw_dataset_count(d), n);
+    assert_int_equal(rw_dataset_features(d), 784);
+    assert_int_equal(rw_dataset_classes(d), 10);
+    float mean, std;
+    rw_dataset_stats(d, &mean, &std);
+    /* Fashion-MNIST pixels average about 0.286 with std about 0.353. */
+    assert_true(mean > 0.25f && mean < 0.32f);
+    assert_true(std > 0.32f && std < 0.39f);
+}
+
+static void test_load_small_idx(void **state)
+{
+    (void)state;
+    rw_dataset *train = NULL, *test = NULL;
+    assert_int_equal(rw_dataset_load_idx(SMALL "/train-images-idx3-ubyte.gz",
+                                         SMALL "/train-labels-idx1-ubyte.gz", &train),
+                     RW_OK);
+    assert_int_equal(rw_dataset_load_idx(SMALL "/t10k-images-idx3-ubyte.gz",
+                                         SMALL "/t10k-labels-idx1-ubyte.gz", &test),
+                     RW_OK);
+    check_values(train, 3000);
+    check_values(test, 1000);
+
+    rw_dataset_free(train);
+    rw_dataset_free(test);
+}
+
+static void test_small_values_in_range(void **state)
+{
+    (void)state;
+    rw_dataset *d = NULL;
+    assert_int_equal(rw_dataset_load(SMALL, 0, &d), RW_OK);
+    float lo = 1, hi = 0;
+    int seen[10] = {0};
+    for (size_t i = 0; i < (size_t)d->n * (size_t)d->features; i++) {
+        lo = fminf(lo, d->x[i]);
+        hi = fmaxf(hi, d->x[i]);
+    }
+    for (int i = 0; i < d->n; i++) {
+        assert_true(d->y[i] < 10);
+        seen[d->y[i]]++;
+    }
+    assert_true(lo == 0.0f && hi == 1.0f);
+    for (int c = 0; c < 10; c++) assert_true(seen[c] > 100);
+    rw_dataset_free(d);
+}
+
+static void test_load_small_folder(void **state)
+{
+    (void)state;
+    rw_dataset *a = NULL, *b = NULL;
+    for (int split = 0; split < 2; split++) {
+        assert_int_equal(rw_dataset_load(SMALL, split, &a), RW_OK);
+        assert_int_equal(rw_dataset_load(SMALL "/", split, &b), RW_OK);
+        check_values(a, split ? 1000 : 3000);
+        assert_int_equal(a->n, b->n);
+        assert_memory_equal(a->x, b->x, sizeof(float) * (size_t)a->n * 784);
+        assert_memory_equal(a->y, b->y, (size_t)a->n);
+        rw_dataset_free(a);
+        rw_dataset_free(b);
+    }
+}
+
+static void test_load_debian_name(void **state)
+{
+    (void)state;
+    struct stat sb;
+    rw_dataset *d = NULL;
+    rw_status st = rw_dataset_load("fashion-mnist", 1, &d);
+    if (stat("/usr/share/datasets/fashion-mnist", &sb) == 0) {
+        assert_int_equal(st, RW_OK);
+        check_values(d, 10000);
+        /* The subset is the head of the full split. */
+        rw_dataset *small = NULL;
+        assert_int_equal(rw_dataset_load(SMALL, 1, &small), RW_OK);
+        assert_memory_equal(small->x, d->x, sizeof(float) * 1000 * 784);
+        assert_memory_equal(small->y, d->y, 1000);
+        rw_dataset_free(small);
+    } else {
+        assert_int_equal(st, RW_ERR_IO);
+        assert_non_null(strstr(rw_last_error(), "apt-get install dataset-fashion-mnist"));
+    }
+    rw_dataset_free(d);
+}
+
+/* ---- IDX files written here --------------------------------------------- */
+
+static void test_plain_idx(void **state)
+{
+    (void)state;
+    char *images = dup_path("plain-images"), *labels = dup_path("plain-labels");
+    write_tiny(images, labels);
+    rw_dataset *d = NULL;
+    assert_int_equal(rw_dataset_load_idx(images, labels, &d), RW_OK);
+    assert_int_equal(rw_dataset_count(d), 3);
+    assert_int_equal(rw_dataset_features(d), 4);
+    assert_int_equal(rw_dataset_classes(d), 3);
+    for (int i = 0; i < 12; i++) assert_true(d->x[i] == (float)tiny_pixels[i] / 255.0f);
+    assert_memory_equal(d->y, tiny_labels, 3);
+    rw_dataset_free(d);
+    unlink(images);
+    unlink(labels);
+    free(images);
+    free(labels);
+}
+
+/* A folder holding the standard names without ".gz" loads too. */
+static void test_plain_folder(void **state)
+{
+    (void)state;
+    char *dir = dup_path("plain-dir");
+    char images[600], labels[600];
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(images, sizeof images, "%s/t10k-images-idx3-ubyte", dir);
+    snprintf(labels, sizeof labels, "%s/t10k-labels-idx1-ubyte", dir);
+    write_tiny(images, labels);
+
+    rw_dataset *d = NULL;
+    assert_int_equal(rw_dataset_load(dir, 1, &d), RW_OK);
+    assert_int_equal(rw_dataset_count(d), 3);
+    rw_dataset_free(d);
+
+    /* The training files are missing: the message names the folder and
+     * both names tried. */
+    assert_int_equal(rw_dataset_load(dir, 0, &d), RW_ERR_IO);
+    assert_null(d);
+    const char *msg = rw_last_error();
+    assert_non_null(strstr(msg, dir));
+    assert_non_null(strstr(msg, "train-images-idx3-ubyte.gz"));
+    assert_non_null(strstr(msg, "train-images-idx3-ubyte "));
+
+    unlink(images);
+    unlink(labels);
+    rmdir(dir);
+    free(dir);
+}
+
+static void test_missing(void **state)
+{
+    (void)state;
+    char *images = dup_path("exists-images"), *labels = dup_path("exists-labels");
+    write_tiny(images, labels);
+    expect_load_fail("/nonexistent/rewire/images", labels, RW_ERR_IO,
+                     "/nonexistent/rewire/images", "cannot open");
+    expect_load_fail(images, "/nonexistent/rewire/labels", RW_ERR_IO,
+                     "/nonexistent/rewire/labels", "cannot open");
+
+    rw_dataset *d = NULL;
+    assert_int_equal(rw_dataset_load("/nonexistent/rewire-folder", 0, &d), RW_ERR_IO);
+    assert_null(d);
+    assert_non_null(strstr(rw_last_error(), "/nonexistent/rewire-folder"));
+    unlink(images);
+    unlink(labels);
+    free(images);
+    free(labels);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    char *good_images = dup_path("good-images"), *good_labels = dup_path("good-labels");
+    char *bad = dup_path("bad");
+    write_tiny(good_images, good_labels);
+    uint8_t buf[64];
+    uint32_t dims3[3] = {3, 2, 2}, dims1[1] = {3};
+
+    /* Wrong magic. */
+    size_t h = idx_header(buf, 0x08, 3, dims3);
+    buf[1] = 0x01;
+    memcpy(buf + h, tiny_pixels, 12);
+    write_bytes(bad, buf, h + 12);
+    expect_load_fail(bad, good_labels, RW_ERR_FORMAT, bad, "magic");
+
+    /* Wrong type byte (0x0D is float). */
+    h = idx_header(buf, 0x0D, 3, dims3);
+    memcpy(buf + h, tiny_pixels, 12);
+    write_bytes(bad, buf, h + 12);
+    expect_load_fail(bad, good_labels, RW_ERR_FORMAT, bad, "type 0x0d");
+
+    /* Wrong ndim: labels where images belong, and the other way round. */
+    expect_load_fail(good_labels, good_labels, RW_ERR_FORMAT, good_labels, "has 1 dimensions, expected 3");
+    expect_load_fail(good_images, good_images, RW_ERR_FORMAT, good_images, "has 3 dimensions, expected 1");
+
+    /* Truncated data and truncated header, and an empty file. */
+    write_idx(bad, 3, dims3, tiny_pixels, 5);
+    expect_load_fail(bad, good_labels, RW_ERR_FORMAT, bad, "expected 12 pixel bytes, file ends after 5");
+    idx_header(buf, 0x08, 3, dims3);
+    write_bytes(bad, buf, 9);
+    expect_load_fail(bad, good_labels, RW_ERR_FORMAT, bad, "header");
+    write_bytes(bad, buf, 0);
+    expect_load_fail(bad, good_labels, RW_ERR_FORMAT, bad, "header");
+
+    /* Trailing bytes. */
+    uint8_t more[13];
+    memcpy(more, tiny_pixels, 12);
+    more[12] = 7;
+    write_idx(bad, 3, dims3, more, 13);
+    expect_load_fail(bad, good_labels, RW_ERR_FORMAT, bad, "trailing");
+    uint8_t labels4[4] = {1, 2, 3, 4};
+    write_idx(bad, 1, dims1, labels4, 4);
+    expect_load_fail(good_images, bad, RW_ERR_FORMAT, bad, "trailing");
+
+    /* Zero count, zero rows. */
+    uint32_t zero[3] = {0, 2, 2};
+    write_idx(bad, 3, zero, NULL, 0);
+    expect_load_fail(bad, good_labels, RW_ERR_FORMAT, bad, "dimension 0 is zero");
+    uint32_t zero_rows[3] = {3, 0, 2};
+    write_idx(bad, 3, zero_rows, NULL, 0);
+    expect_load_fail(bad, good_labels, RW_ERR_FORMAT, bad, "dimension 1 is zero");
+
+    /* Dimensions whose product overflows int are refused before any
+     * allocation (the file is tiny). */
+    uint32_t huge[3] = {60000, 65536, 65536};
+    write_idx(bad, 3, huge, tiny_pixels, 12);
+    expect_load_fail(bad, good_labels, RW_ERR_FORMAT, bad, "too large");
+    uint32_t huge1[1] = {0xFFFFFFFFu};
+    write_idx(bad, 1, huge1, tiny_labels, 3);
+    expect_load_fail(good_images, bad, RW_ERR_FORMAT, bad, "too large");
+
+    /* Label and image counts disagree: both files and counts named. */
+    uint32_t dims4[1] = {4};
+    write_idx(bad, 1, dims4, labels4, 4);
+    expect_load_fail(good_images, bad, RW_ERR_FORMAT, good_images, "holds 3 images but");
+    assert_non_null(strstr(rw_last_error(), bad));
+    assert_non_null(strstr(rw_last_error(), "holds 4 labels"));
+
+    /* A corrupt gzip stream. */
+    uint8_t gz[] = {0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,
+                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    write_bytes(bad, gz, sizeof gz);
+    expect_load_fail(bad, good_labels, RW_ERR_FORMAT, bad, "corrupt gzip data");
+
+    unlink(bad);
+    unlink(good_images);
+    unlink(good_labels);
+    free(bad);
+    free(good_images);
+    free(good_labels);
+}
+
+/* A label file is 8-bit and RW_MAX_CLASSES is 256, so no IDX label can be
+ * "too large"; the largest byte gives 256 classes. Labels beyond a stated
+ * class count are rejected by rw_dataset_from_memory (below). */
+static void test_label_255(void **state)
+{
+    (void)state;
+    char *images = dup_path("l255-images"), *labels = dup_path("l255-labels");
+    uint32_t idims[3] = {3, 2, 2}, ldims[1] = {3};
+    uint8_t y[3] = {0, 255, 4};
+    write_idx(images, 3, idims, tiny_pixels, 12);
+    write_idx(labels, 1, ldims, y, 3);
+    rw_dataset *d = NULL;
+    assert_int_equal(rw_dataset_load_idx(images, labels, &d), RW_OK);
+    assert_int_equal(rw_dataset_classes(d), RW_MAX_CLASSES);
+    rw_dataset_free(d);
+    unlink(images);
+    unlink(labels);
+    free(images);
+    free(labels);
+}
+
+/* A gzipped file written with zlib loads like the plain one; the file
+ * really is compressed (it starts with the gzip magic). */
+static void test_gzip_roundtrip(void **state)
+{
+    (void)state;
+    char *src = dup_path("gz-src"), *labels = dup_path("gz-labels");
+    char gz[600];
+    write_tiny(src, labels);
+    snprintf(gz, sizeof gz, "%s.gz", src);
+    uint8_t buf[32];
+    uint32_t dims[3] = {3, 2, 2};
+    size_t h = idx_header(buf, 0x08, 3, dims);
+    memcpy(buf + h, tiny_pixels, 12);
+    gzFile f = gzopen(gz, "wb");
+    assert_non_null(f);
+    assert_int_equal(gzwrite(f, buf, (unsigned)(h + 12)), (int)(h + 12));
+    assert_int_equal(gzclose(f), Z_OK);
+    rw_dataset *a = NULL, *b = NULL;
+    assert_int_equal(rw_dataset_load_idx(src, labels, &a), RW_OK);
+    assert_int_equal(rw_dataset_load_idx(gz, labels, &b), RW_OK);
+    assert_memory_equal(a->x, b->x, sizeof(float) * 12);
+    FILE *raw = fopen(gz, "rb");
+    assert_non_null(raw);
+    assert_int_equal(fgetc(raw), 0x1f);
+    fclose(raw);
+    rw_dataset_free(a);
+    rw_dataset_free(b);
+    unlink(src);
+    unlink(gz);
+    unlink(labels);
+    free(src);
+    free(labels);
+}
+
+/* ---- from_memory, head, split, stats ------------------------------------ */
+
+/* n samples of 2 features: feature 0 is i / n (an id), feature 1 is 0.5;
+ * label i % 7. */
+static rw_dataset *numbered(int n)
+{
+    float *x = malloc(sizeof(float) * 2 * (size_t)n);
+    uint8_t *y = malloc((size_t)n);
+    assert_true(x && y);
+    for (int i = 0; i < n; i++) {
+        x[2 * i] = (float)i / (float)n;
+        x[2 * i + 1] = 0.5f;
+        y[i] = (uint8_t)(i % 7);
+    }
+    rw_dataset *d = NULL;
+    assert_int_equal(rw_dataset_from_memory(x, y, n, 2, 7, &d), RW_OK);
+    free(x);
+    free(y);
+    return d;
+}
+
+static int sample_id(const rw_dataset *d, int i, int n) { return (int)lroundf(d->x[2 * i] * (float)n); }
+
+static void test_from_memory(void **state)
+{
+    (void)state;
+    float x[6] = {0, 0.25f, 0.5f, 0.75f, 1, 0.125f};
+    uint8_t y[3] = {0, 1, 2};
+    rw_dataset *d = NULL;
+    assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_OK);
+    x[0] = 0.9f; /* a copy: the dataset does not see later changes */
+    y[0] = 1;
+    assert_int_equal(rw_dataset_count(d), 3);
+    assert_int_equal(rw_dataset_features(d), 2);
+    assert_int_equal(rw_dataset_classes(d), 3);
+    assert_true(d->x[0] == 0.0f && d->x[5] == 0.125f);
+    assert_int_equal(d->y[0], 0);
+    rw_dataset_free(d);
+    y[0] = 0;
+    x[0] = 0;
+
+    d = (rw_dataset *)&d;
+    assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 2, &d), RW_ERR_INVALID_ARGUMENT);
+    assert_null(d);
+    assert_non_null(strstr(rw_last_error(), "sample 2 has label 2"));
+    assert_int_equal(rw_dataset_from_memory(x, y, 0, 2, 3, &d), RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rw_dataset_from_memory(x, y, 3, 0, 3, &d), RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 0, &d), RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, RW_MAX_CLASSES + 1, &d),
+                     RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rw_dataset_from_memory(NULL, y, 3, 2, 3, &d), RW_ERR_INVALID_ARGUMENT);
+    x[3] = 1.5f;
+    assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "sample 1 feature 1"));
+    x[3] = NAN;
+    assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_ERR_INVALID_ARGUMENT);
+    x[3] = -0.0f;
+    assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_OK);
+    rw_dataset_free(d);
+}
+
+static void test_head(void **state)
+{
+    (void)state;
+    rw_dataset *src = numbered(20), *h = NULL;
+    assert_int_equal(rw_dataset_head(src, 5, &h), RW_OK);
+    assert_int_equal(rw_dataset_count(h), 5);
+    assert_int_equal(rw_dataset_classes(h), 7);
+    assert_memory_equal(h->x, src->x, sizeof(float) * 10);
+    assert_memory_equal(h->y, src->y, 5);
+    rw_dataset_free(h);
+    assert_int_equal(rw_dataset_head(src, 1000, &h), RW_OK);
+    assert_int_equal(rw_dataset_count(h), 20);
+    assert_memory_equal(h->x, src->x, sizeof(float) * 40);
+    rw_dataset_free(h);
+    assert_int_equal(rw_dataset_head(src, 0, &h), RW_OK);
+    assert_int_equal(rw_dataset_count(h), 0);
+    rw_dataset_free(h);
+    assert_int_equal(rw_dataset_head(src, -1, &h), RW_ERR_INVALID_ARGUMENT);
+    assert_null(h);
+    rw_dataset_free(src);
+}
+
+static void test_split(void **state)
+{
+    (void)state;
+    const int n = 100;
+    rw_dataset *src = numbered(n);
+    rw_dataset *tr = NULL, *va = NULL, *tr2 = NULL, *va2 = NULL;
+    assert_int_equal(rw_dataset_split(src, 30, 7, &tr, &va), RW_OK);
+    assert_int_equal(rw_dataset_count(tr), 70);
+    assert_int_equal(rw_dataset_count(va), 30);
+    assert_int_equal(rw_dataset_classes(tr), 7);
+    assert_int_equal(rw_dataset_classes(va), 7);
+    assert_int_equal(rw_dataset_features(va), 2);
+
+    /* Disjoint, covering, labels travel with their samples. */
+    int seen[100] = {0};
+    int moved = 0;
+    for (int i = 0; i < 70; i++) {
+        int id = sample_id(tr, i, n);
+        seen[id]++;
+        assert_int_equal(tr->y[i], id % 7);
+        assert_true(tr->x[2 * i + 1] == 0.5f);
+        moved += id != i;
+    }
+    for (int i = 0; i < 30; i++) {
+        int id = sample_id(va, i, n);
+        seen[id]++;
+        assert_int_equal(va->y[i], id % 7);
+    }
+    for (int i = 0; i < n; i++) assert_int_equal(seen[i], 1);
+    assert_true(moved > 50); /* actually shuffled */
+
+    /* Deterministic for a seed; another seed gives another split. */
+    assert_int_equal(rw_dataset_split(src, 30, 7, &tr2, &va2), RW_OK);
+    assert_memory_equal(tr->x, tr2->x, sizeof(float) * 140);
+    assert_memory_equal(va->x, va2->x, sizeof(float) * 60);
+    rw_dataset_free(tr2);
+    rw_dataset_free(va2);
+    assert_int_equal(rw_dataset_split(src, 30, 8, &tr2, &va2), RW_OK);
+    assert_memory_not_equal(va->x, va2->x, sizeof(float) * 60);
+    rw_dataset_free(tr2);
+    rw_dataset_free(va2);
+    rw_dataset_free(tr);
+    rw_dataset_free(va);
+
+    /* count 0: everything (shuffled) in train, val empty. */
+    assert_int_equal(rw_dataset_split(src, 0, 7, &tr, &va), RW_OK);
+    assert_int_equal(rw_dataset_count(tr), n);
+    assert_int_equal(rw_dataset_count(va), 0);
+    rw_dataset_free(tr);
+    rw_dataset_free(va);
+
+    /* Out of range: n, negative. */
+    tr = va = (rw_dataset *)&tr;
+    assert_int_equal(rw_dataset_split(src, n, 7, &tr, &va), RW_ERR_INVALID_ARGUMENT);
+    assert_null(tr);
+    assert_null(va);
+    assert_non_null(strstr(rw_last_error(), "[0, 100)"));
+    assert_int_equal(rw_dataset_split(src, -1, 7, &tr, &va), RW_ERR_INVALID_ARGUMENT);
+    rw_dataset_free(src);
+}
+
+static void test_stats(void **state)
+{
+    (void)state;
+    float x[6] = {0, 0.5f, 1, 0.5f, 0.25f, 0.75f};
+    uint8_t y[3] = {0, 0, 0};
+    rw_dataset *d = NULL;
+    assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 1, &d), RW_OK);
+    float mean, std;
+    rw_dataset_stats(d, &mean, &std);
+    /* mean 0.5; squared deviations .25 0 .25 0 .0625 .0625 sum to 0.625. */
+    assert_float_equal(mean, 0.5f, 1e-7f);
+    assert_float_equal(std, (float)sqrt(0.625 / 6), 1e-7f);
+    rw_dataset_free(d);
+
+    /* An empty dataset (a split's empty validation part) gives (0, 1). */
+    rw_dataset *src = numbered(4), *tr = NULL, *va = NULL;
+    assert_int_equal(rw_dataset_split(src, 0, 1, &tr, &va), RW_OK);
+    rw_dataset_stats(va, &mean, &std);
+    assert_true(mean == 0.0f && std == 1.0f);
+    rw_dataset_free(src);
+    rw_dataset_free(tr);
+    rw_dataset_free(va);
+}
+
+static void test_null(void **state)
+{
+    (void)state;
+    rw_dataset_free(NULL);
+    assert_int_equal(rw_dataset_count(NULL), 0);
+    assert_int_equal(rw_dataset_features(NULL), 0);
+    assert_int_equal(rw_dataset_classes(NULL), 0);
+    rw_dataset *d = NULL;
+    assert_int_equal(rw_dataset_load_idx(NULL, "x", &d), RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rw_dataset_load(NULL, 0, &d), RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rw_dataset_head(NULL, 1, &d), RW_ERR_INVALID_ARGUMENT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_load_small_idx),
+        cmocka_unit_test(test_small_values_in_range),
+        cmocka_unit_test(test_load_small_folder),
+        cmocka_unit_test(test_load_debian_name),
+        cmocka_unit_test(test_plain_idx),
+        cmocka_unit_test(test_plain_folder),
+        cmocka_unit_test(test_missing),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_label_255),
+        cmocka_unit_test(test_gzip_roundtrip),
+        cmocka_unit_test(test_from_memory),
+        cmocka_unit_test(test_head),
+        cmocka_unit_test(test_split),
+        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_null),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,311 @@
+/* The sparse kernels: the scalar reference against a dense computation of
+ * the same products, every AVX2 kernel against the reference, and the
+ * threaded entry points bit-identical for any thread count. */
+#include "testutil.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "kernels/kernels.h"
+
+#define TOL 1e-5
+
+/* One problem: W (rows × cols), bias [rows], x [cols][bp], dy [rows][bp],
+ * with the padding columns b >= batch of x and dy zero as the library
+ * keeps them. */
+typedef struct {
+    csr_matrix w;
+    int batch, bp;
+    float *bias; /* [rows] */
+    float *x;    /* [cols][bp] */
+    float *dy;   /* [rows][bp] */
+} problem;
+
+static void problem_make(problem *p, int rows, int cols, double density, int batch, uint64_t seed)
+{
+    rng_state r;
+    rng_seed(&r, seed);
+    tu_random_csr(&p->w, rows, cols, density, &r);
+    p->batch = batch;
+    p->bp = rw_pad_batch(batch);
+    p->bias = rw_alloc(sizeof(float) * (size_t)rows);
+    p->x = rw_alloc(sizeof(float) * (size_t)cols * (size_t)p->bp);
+    p->dy = rw_alloc(sizeof(float) * (size_t)rows * (size_t)p->bp);
+    assert_non_null(p->bias);
+    assert_non_null(p->x);
+    assert_non_null(p->dy);
+    tu_fill_uniform(p->bias, (size_t)rows, -1.0f, 1.0f, &r);
+    for (int i = 0; i < cols; i++) tu_fill_uniform(p->x + (size_t)i * p->bp, (size_t)batch, -1.0f, 1.0f, &r);
+    for (int o = 0; o < rows; o++) tu_fill_uniform(p->dy + (size_t)o * p->bp, (size_t)batch, -1.0f, 1.0f, &r);
+}
+
+static void problem_free(problem *p)
+{
+    csr_free(&p->w);
+    rw_free(p->bias);
+    rw_free(p->x);
+    rw_free(p->dy);
+}
+
+/* Output buffer filled with NaN, so any entry a kernel fails to write shows. */
+static float *nan_buffer(size_t n)
+{
+    float *b = rw_alloc(sizeof(float) * (n ? n : 1));
+    assert_non_null(b);
+    memset(b, 0xff, sizeof(float) * n);
+    return b;
+}
+
+/* Max relative difference over the first `batch` columns of n rows. */
+static double rows_rel_diff(const float *a, const float *b, int n, int batch, int bp)
+{
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double d = tu_max_rel_diff(a + (size_t)i * bp, b + (size_t)i * bp, (size_t)batch);
+        if (d > worst) worst = d;
+    }
+    return worst;
+}
+
+/* Shapes covering the edges: empty dimensions, single rows and columns,
+ * densities 0 and 1, sparse enough for empty rows and columns, and batches
+ * padding to bp = 8, 16, 24, 128 and 136. */
+typedef struct {
+    int rows, cols;
+    double density;
+    int batch;
+} shape;
+
+static const shape shapes[] = {
+    {0, 7, 0.5, 8},     {7, 0, 0.5, 8},      {0, 0, 0.5, 16},    {1, 1, 1.0, 1},
+    {1, 37, 0.5, 24},   {37, 1, 0.5, 128},   {1, 64, 1.0, 136},  {23, 19, 0.0, 16},
+    {23, 19, 1.0, 20},  {40, 30, 0.03, 128}, {50, 60, 0.1, 5},   {33, 70, 0.3, 130},
+    {64, 48, 0.05, 136}, {17, 90, 0.5, 128}, {90, 17, 0.2, 13},  {128, 100, 0.08, 64},
+};
+#define N_SHAPES (sizeof shapes / sizeof shapes[0])
+
+static void test_scalar_matches_dense(void **state)
+{
+    (void)state;
+    const kernel_table *k = kernels_scalar();
+    for (size_t s = 0; s < N_SHAPES; s++) {
+        problem p;
+        const shape *sh = &shapes[s];
+        problem_make(&p, sh->rows, sh->cols, sh->density, sh->batch, 100 + s);
+        int rows = sh->rows, cols = sh->cols, bp = p.bp, batch = p.batch;
+        const csr_matrix *w = &p.w;
+
+        /* The dense matrix the CSR stands for. */
+        double *dense = calloc((size_t)rows * cols + 1, sizeof(double));
+        assert_non_null(dense);
+        for (int o = 0; o < rows; o++)
+            for (int q = w->indptr[o]; q < w->indptr[o + 1]; q++)
+                dense[(size_t)o * cols + w->indices[q]] = w->values[q];
+
+        float *y_ref = nan_buffer((size_t)rows * bp), *dx_ref = nan_buffer((size_t)cols * bp);
+        float *dw_ref = nan_buffer((size_t)w->nnz);
+        for (int o = 0; o < rows; o++)
+            for (int b = 0; b < batch; b++) {
+                double acc = p.bias[o];
+                for (int i = 0; i < cols; i++) acc += dense[(size_t)o * cols + i] * p.x[(size_t)i * bp + b];
+                y_ref[(size_t)o * bp + b] = (float)acc;
+            }
+        for (int i = 0; i < cols; i++)
+            for (int b = 0; b < batch; b++) {
+                double acc = 0;
+                for (int o = 0; o < rows; o++) acc += dense[(size_t)o * cols + i] * p.dy[(size_t)o * bp + b];
+                dx_ref[(size_t)i * bp + b] = (float)acc;
+            }
+        for (int o = 0; o < rows; o++)
+            for (int q = w->indptr[o]; q < w->indptr[o + 1]; q++) {
+                double acc = 0;
+                for (int b = 0; b < batch; b++)
+                    acc += (double)p.dy[(size_t)o * bp + b] * p.x[(size_t)w->indices[q] * bp + b];
+                dw_ref[q] = (float)acc;
+            }
+
+        float *y = nan_buffer((size_t)rows * bp), *dx = nan_buffer((size_t)cols * bp);
+        float *dw = nan_buffer((size_t)w->nnz);
+        k->spmm_forward(w, p.bias, p.x, y, bp, 0, rows);
+        k->spmm_backward_data(w, p.dy, dx, bp, 0, cols);
+        k->sddmm_weight_grad(w, p.dy, p.x, dw, bp, 0, rows);
+        assert_true(rows_rel_diff(y, y_ref, rows, batch, bp) < TOL);
+        assert_true(rows_rel_diff(dx, dx_ref, cols, batch, bp) < TOL);
+        assert_true(tu_max_rel_diff(dw, dw_ref, (size_t)w->nnz) < TOL);
+        /* Padding columns: the bias in y, zero in the gradient dx. */
+        for (int o = 0; o < rows; o++)
+            for (int b = batch; b < bp; b++) assert_true(y[(size_t)o * bp + b] == p.bias[o]);
+        for (int i = 0; i < cols; i++)
+            for (int b = batch; b < bp; b++) assert_true(dx[(size_t)i * bp + b] == 0.0f);
+
+        /* No bias means zero bias. */
+        k->spmm_forward(w, NULL, p.x, y, bp, 0, rows);
+        for (int o = 0; o < rows; o++)
+            for (int b = 0; b < batch; b++) y_ref[(size_t)o * bp + b] -= p.bias[o];
+        assert_true(rows_rel_diff(y, y_ref, rows, batch, bp) < TOL);
+
+        rw_free(y); rw_free(dx); rw_free(dw);
+        rw_free(y_ref); rw_free(dx_ref); rw_free(dw_ref);
+        free(dense);
+        problem_free(&p);
+    }
+}
+
+/* Runs all three kernels of table k over the whole problem, each over two
+ * sub-ranges (so the range arguments are exercised), into fresh buffers. */
+static void run_ranges(const kernel_table *k, const problem *p, float **y, float **dx, float **dw)
+{
+    const csr_matrix *w = &p->w;
+    int bp = p->bp, rm = w->rows / 3, cm = w->cols / 2;
+    *y = nan_buffer((size_t)w->rows * bp);
+    *dx = nan_buffer((size_t)w->cols * bp);
+    *dw = nan_buffer((size_t)w->nnz);
+    k->spmm_forward(w, p->bias, p->x, *y, bp, 0, rm);
+    k->spmm_forward(w, p->bias, p->x, *y, bp, rm, w->rows);
+    k->spmm_backward_data(w, p->dy, *dx, bp, 0, cm);
+    k->spmm_backward_data(w, p->dy, *dx, bp, cm, w->cols);
+    k->sddmm_weight_grad(w, p->dy, p->x, *dw, bp, 0, rm);
+    k->sddmm_weight_grad(w, p->dy, p->x, *dw, bp, rm, w->rows);
+}
+
+static void test_avx2_matches_scalar(void **state)
+{
+    (void)state;
+    const kernel_table *fast = kernels_avx2();
+    if (!fast) {
+        print_message("this CPU lacks AVX2 or FMA: nothing to compare\n");
+        skip();
+    }
+    /* The edge shapes, then random ones. */
+    rng_state r;
+    rng_seed(&r, 7);
+    for (size_t s = 0; s < N_SHAPES + 40; s++) {
+        shape sh;
+        if (s < N_SHAPES) {
+            sh = shapes[s];
+        } else {
+            static const int batches[] = {1, 8, 11, 16, 24, 31, 64, 100, 128, 136};
+            sh.rows = (int)rng_below(&r, 120);
+            sh.cols = (int)rng_below(&r, 120);
+            sh.density = rng_uniform(&r) * (rng_uniform(&r) < 0.3 ? 1.0 : 0.15);
+            sh.batch = batches[rng_below(&r, sizeof batches / sizeof batches[0])];
+        }
+        problem p;
+        problem_make(&p, sh.rows, sh.cols, sh.density, sh.batch, 500 + s);
+        float *y0, *dx0, *dw0, *y1, *dx1, *dw1;
+        run_ranges(kernels_scalar(), &p, &y0, &dx0, &dw0);
+        run_ranges(fast, &p, &y1, &dx1, &dw1);
+        /* Padding columns included: both must write the same there too. */
+        assert_true(tu_max_rel_diff(y1, y0, (size_t)sh.rows * p.bp) < TOL);
+        assert_true(tu_max_rel_diff(dx1, dx0, (size_t)sh.cols * p.bp) < TOL);
+        assert_true(tu_max_rel_diff(dw1, dw0, (size_t)p.w.nnz) < TOL);
+        rw_free(y0); rw_free(dx0); rw_free(dw0);
+        rw_free(y1); rw_free(dx1); rw_free(dw1);
+        problem_free(&p);
+    }
+}
+
+/* Threaded entry points into fresh buffers. */
+static void run_threaded(const kernel_table *k, const problem *p, int threads, float **y,
+                         float **dx, float **dw)
+{
+    const csr_matrix *w = &p->w;
+    omp_set_num_threads(threads);
+    *y = nan_buffer((size_t)w->rows * p->bp);
+    *dx = nan_buffer((size_t)w->cols * p->bp);
+    *dw = nan_buffer((size_t)w->nnz);
+    sparse_forward_with(k, w, p->bias, p->x, *y, p->bp);
+    sparse_backward_data_with(k, w, p->dy, *dx, p->bp);
+    sparse_weight_grad_with(k, w, p->dy, p->x, *dw, p->bp);
+}
+
+/* A problem whose nonzeros crowd into a few rows and columns, so a split by
+ * row count alone would be badly unbalanced (and some ranges are empty). */
+static void make_skewed(problem *p)
+{
+    problem_make(p, 300, 200, 0.02, 64, 99);
+    csr_matrix *w = &p->w;
+    csr_free(w);
+    int nnz = 3 * 200 + 2 * 150;
+    assert_int_equal(csr_alloc(w, 300, 200, nnz), RW_OK);
+    int q = 0;
+    for (int o = 0; o < 300; o++) {
+        if (o == 5 || o == 6 || o == 7)
+            for (int i = 0; i < 200; i++) w->indices[q++] = i;
+        else if (o == 290 || o == 291)
+            for (int i = 0; i < 150; i++) w->indices[q++] = i * 200 / 150;
+        w->indptr[o + 1] = q;
+    }
+    assert_int_equal(q, nnz);
+    for (int k = 0; k < nnz; k++) w->values[k] = (float)((k * 37 % 101) - 50) / 50.0f;
+    csr_build_transpose(w);
+}
+
+static void test_threads_bit_identical(void **state)
+{
+    (void)state;
+    const kernel_table *tables[] = {kernels_scalar(), kernels_avx2()};
+    int saved = omp_get_max_threads();
+    for (int c = 0; c < 3; c++) {
+        problem p;
+        if (c == 0)
+            problem_make(&p, 300, 200, 0.1, 64, 42);
+        else if (c == 1)
+            problem_make(&p, 257, 311, 0.05, 120, 43);
+        else
+            make_skewed(&p);
+        for (int t = 0; t < 2; t++) {
+            if (!tables[t]) continue;
+            float *y1, *dx1, *dw1;
+            run_threaded(tables[t], &p, 1, &y1, &dx1, &dw1);
+            /* Single-threaded entry point = the kernel over the full range. */
+            float *y0, *dx0, *dw0;
+            run_ranges(tables[t], &p, &y0, &dx0, &dw0);
+            assert_memory_equal(y0, y1, sizeof(float) * (size_t)p.w.rows * p.bp);
+            assert_memory_equal(dx0, dx1, sizeof(float) * (size_t)p.w.cols * p.bp);
+            assert_memory_equal(dw0, dw1, sizeof(float) * (size_t)p.w.nnz);
+            for (int threads = 2; threads <= 3; threads++) {
+                float *yn, *dxn, *dwn;
+                run_threaded(tables[t], &p, threads, &yn, &dxn, &dwn);
+                assert_memory_equal(yn, y1, sizeof(float) * (size_t)p.w.rows * p.bp);
+                assert_memory_equal(dxn, dx1, sizeof(float) * (size_t)p.w.cols * p.bp);
+                assert_memory_equal(dwn, dw1, sizeof(float) * (size_t)p.w.nnz);
+                rw_free(yn); rw_free(dxn); rw_free(dwn);
+            }
+            rw_free(y0); rw_free(dx0); rw_free(dw0);
+            rw_free(y1); rw_free(dx1); rw_free(dw1);
+        }
+        problem_free(&p);
+    }
+    omp_set_num_threads(saved);
+}
+
+static void test_active_table(void **state)
+{
+    (void)state;
+    const char *env = getenv("REWIRE_KERNELS");
+    const kernel_table *want =
+        (env && strcmp(env, "scalar") == 0) || !kernels_avx2() ? kernels_scalar() : kernels_avx2();
+    assert_ptr_equal(kernels_active(), want);
+    assert_string_equal(rw_kernel_isa(), want->name);
+
+    int saved = rw_get_num_threads();
+    rw_set_num_threads(3);
+    assert_int_equal(rw_get_num_threads(), 3);
+    rw_set_num_threads(saved);
+    assert_int_equal(rw_get_num_threads(), saved);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scalar_matches_dense),
+        cmocka_unit_test(test_avx2_matches_scalar),
+        cmocka_unit_test(test_threads_bit_identical),
+        cmocka_unit_test(test_active_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

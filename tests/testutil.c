@@ -1,0 +1,54 @@
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+
+void tu_fill_uniform(float *x, size_t n, float lo, float hi, rng_state *r)
+{
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)rng_uniform(r);
+}
+
+void tu_random_csr(csr_matrix *m, int rows, int cols, double density, rng_state *r)
+{
+    int cap = rows * cols;
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)(cap > 0 ? cap : 1));
+    int32_t *ptr = malloc(sizeof(int32_t) * ((size_t)rows + 1));
+    int nnz = 0;
+    ptr[0] = 0;
+    for (int o = 0; o < rows; o++) {
+        for (int i = 0; i < cols; i++)
+            if (rng_uniform(r) < density) idx[nnz++] = i;
+        ptr[o + 1] = nnz;
+    }
+    assert_int_equal(csr_alloc(m, rows, cols, nnz), RW_OK);
+    for (int o = 0; o <= rows; o++) m->indptr[o] = ptr[o];
+    for (int k = 0; k < nnz; k++) {
+        m->indices[k] = idx[k];
+        m->values[k] = (float)(2.0 * rng_uniform(r) - 1.0);
+    }
+    csr_build_transpose(m);
+    free(idx);
+    free(ptr);
+}
+
+const char *tu_temp_path(const char *name)
+{
+    static char buf[512];
+    const char *dir = getenv("TMPDIR");
+    snprintf(buf, sizeof buf, "%s/rewire-test-%ld-%s", dir ? dir : "/tmp", (long)getpid(), name);
+    return buf;
+}
+
+double tu_max_rel_diff(const float *a, const float *b, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]) / fmax(1.0, fabs((double)b[i]));
+        if (d > worst || isnan(d)) worst = isnan(d) ? INFINITY : d;
+    }
+    return worst;
+}
