@@ -1,0 +1,80 @@
+/* rewire against PyTorch: forward logits, loss and every gradient of a small
+ * sparse MLP per activation, from vectors written by tools/make_reference.py
+ * (float64 PyTorch). Tolerance 1e-5 relative to max(1, |reference|). */
+#include <stdio.h>
+#include <string.h>
+
+#include "io/safetensors.h"
+#include "nn/loss.h"
+#include "nn/network.h"
+#include "testutil.h"
+
+static const st_tensor *need(const st_file *f, const char *name)
+{
+    const st_tensor *t = st_find(f, name);
+    if (!t) fail_msg("reference tensor %s missing", name);
+    return t;
+}
+
+static void check_activation(const char *act)
+{
+    char path[256];
+    snprintf(path, sizeof path, "data/reference/%s.model.safetensors", act);
+    rw_model *m;
+    assert_int_equal(rw_model_load(path, &m), RW_OK);
+    snprintf(path, sizeof path, "data/reference/%s.ref.safetensors", act);
+    st_file ref;
+    assert_int_equal(st_read(path, &ref), RW_OK);
+
+    const st_tensor *x = need(&ref, "x"), *labels = need(&ref, "labels");
+    int n = (int)x->shape[0], features = (int)x->shape[1];
+    workspace ws;
+    assert_int_equal(workspace_init(&ws, m, n, 1), RW_OK);
+    network_load_batch(m, &ws, x->data, features, NULL, n);
+    network_forward(m, &ws);
+
+    int classes = rw_model_classes(m), L = m->n_layers;
+    const st_tensor *logits = need(&ref, "logits");
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < classes; c++) {
+            float want = ((const float *)logits->data)[b * classes + c];
+            float got = ws.a[L][(size_t)c * ws.bp + b];
+            assert_true(tu_max_rel_diff(&got, &want, 1) < 1e-5);
+        }
+    float loss = (float)(softmax_xent(ws.a[L], labels->data, classes, n, ws.bp, ws.g[L], NULL) / n);
+    float want_loss = *(const float *)need(&ref, "loss")->data;
+    assert_true(tu_max_rel_diff(&loss, &want_loss, 1) < 1e-5);
+
+    network_backward(m, &ws);
+    for (int l = 0; l < L; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "grad.fc%d.%s", l + 1, m->layers[l].sparse ? "values" : "weight");
+        const st_tensor *gw = need(&ref, name);
+        assert_int_equal(gw->count, layer_weight_count(&m->layers[l]));
+        double dw = tu_max_rel_diff(ws.gw[l], gw->data, (size_t)gw->count);
+        snprintf(name, sizeof name, "grad.fc%d.bias", l + 1);
+        const st_tensor *gb = need(&ref, name);
+        double db = tu_max_rel_diff(ws.gb[l], gb->data, (size_t)gb->count);
+        if (dw >= 1e-5 || db >= 1e-5)
+            fail_msg("%s layer %d: weight gradient off by %g, bias gradient by %g", act, l, dw, db);
+    }
+    workspace_free(&ws);
+    st_file_free(&ref);
+    rw_model_free(m);
+}
+
+static void test_relu(void **state) { (void)state; check_activation("relu"); }
+static void test_leaky_relu(void **state) { (void)state; check_activation("leaky_relu"); }
+static void test_tanh(void **state) { (void)state; check_activation("tanh"); }
+static void test_gelu(void **state) { (void)state; check_activation("gelu"); }
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_relu),
+        cmocka_unit_test(test_leaky_relu),
+        cmocka_unit_test(test_tanh),
+        cmocka_unit_test(test_gelu),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
