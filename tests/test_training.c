@@ -1,0 +1,155 @@
+/* End-to-end training through the public API on the shipped Fashion-MNIST
+ * subset (3000 train, 1000 test): a fixed accuracy is reached, runs are
+ * reproducible, and the thread count does not change sparse results. */
+#include <math.h>
+#include <string.h>
+
+#include "nn/model.h"
+#include "testutil.h"
+
+static rw_dataset *train_set, *test_set;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (rw_dataset_load("data/fashion-small", 0, &train_set) != RW_OK) return -1;
+    if (rw_dataset_load("data/fashion-small", 1, &test_set) != RW_OK) return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rw_dataset_free(train_set);
+    rw_dataset_free(test_set);
+    return 0;
+}
+
+static rw_model *train(rw_distribution dist, int epochs, int threads, double *accuracy,
+                       double *first_loss, double *last_loss)
+{
+    int sizes[] = {784, 256, 256, 10};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 3;
+    mc.sparsity = 0.9;
+    mc.distribution = dist;
+    mc.seed = 1;
+    rw_model *m;
+    assert_int_equal(rw_model_create(&mc, &m), RW_OK);
+    float mean, std;
+    rw_dataset_stats(train_set, &mean, &std);
+    rw_model_set_normalization(m, mean, std);
+    rw_train_config tc = rw_train_config_default();
+    tc.epochs = epochs;
+    rw_trainer *t;
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_OK);
+    rw_set_num_threads(threads);
+    for (int e = 0; e < epochs; e++) {
+        rw_epoch_stats s;
+        assert_int_equal(rw_trainer_epoch(t, train_set, NULL, NULL, &s), RW_OK);
+        if (e == 0) *first_loss = s.loss;
+        *last_loss = s.loss;
+    }
+    rw_trainer_free(t);
+    rw_eval_result r;
+    assert_int_equal(rw_evaluate(m, test_set, &r), RW_OK);
+    *accuracy = r.accuracy;
+    return m;
+}
+
+static void test_reaches_accuracy(void **state)
+{
+    (void)state;
+    double acc, l0, l1;
+    rw_model *m = train(RW_DIST_ERK, 5, 2, &acc, &l0, &l1);
+    print_message("90%%-sparse 784-256-256-10, 5 epochs on 3000 samples: test accuracy %.4f, "
+                  "loss %.4f -> %.4f\n", acc, l0, l1);
+    assert_true(acc >= 0.74);
+    assert_true(l1 < 0.6 * l0);
+    rw_model_free(m);
+}
+
+static void test_thread_count_does_not_change_results(void **state)
+{
+    (void)state;
+    /* Uniform keeps every layer sparse, so no OpenBLAS call is involved. */
+    double a1, a2, l0, l1, m0, m1;
+    rw_model *one = train(RW_DIST_UNIFORM, 2, 1, &a1, &l0, &l1);
+    rw_model *two = train(RW_DIST_UNIFORM, 2, 2, &a2, &m0, &m1);
+    for (int l = 0; l < one->n_layers; l++) {
+        assert_true(one->layers[l].sparse);
+        assert_memory_equal(one->layers[l].w.values, two->layers[l].w.values,
+                            sizeof(float) * (size_t)one->layers[l].w.nnz);
+        assert_memory_equal(one->layers[l].bias, two->layers[l].bias,
+                            sizeof(float) * (size_t)one->layers[l].out);
+    }
+    assert_true(a1 == a2 && l1 == m1);
+    rw_model_free(one);
+    rw_model_free(two);
+}
+
+static void test_bad_inputs_are_reported(void **state)
+{
+    (void)state;
+    int sizes[] = {10, 4, 3};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 2;
+    rw_model *m;
+    assert_int_equal(rw_model_create(&mc, &m), RW_OK);
+    rw_train_config tc = rw_train_config_default();
+    rw_trainer *t;
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_OK);
+    assert_int_equal(rw_trainer_epoch(t, train_set, NULL, NULL, NULL), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "784 features but the model takes 10"));
+    rw_eval_result r;
+    assert_int_equal(rw_evaluate(m, test_set, &r), RW_ERR_INVALID_ARGUMENT);
+    rw_trainer_free(t);
+
+    tc.batch = 0;
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "batch size 0"));
+    tc = rw_train_config_default();
+    tc.lr = -1;
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "learning rate"));
+    rw_model_free(m);
+
+    mc.sparsity = 1.0;
+    assert_int_equal(rw_model_create(&mc, &m), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "sparsity 1"));
+}
+
+static void test_divergence_is_reported(void **state)
+{
+    (void)state;
+    int sizes[] = {784, 64, 10};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 2;
+    mc.sparsity = 0.5;
+    rw_model *m;
+    assert_int_equal(rw_model_create(&mc, &m), RW_OK);
+    rw_train_config tc = rw_train_config_default();
+    tc.lr = 1e30f;
+    tc.schedule = RW_SCHED_CONSTANT;
+    rw_trainer *t;
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_OK);
+    rw_status st = rw_trainer_epoch(t, train_set, NULL, NULL, NULL);
+    assert_int_equal(st, RW_ERR_DIVERGED);
+    assert_non_null(strstr(rw_last_error(), "diverged at step"));
+    rw_trainer_free(t);
+    rw_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reaches_accuracy),
+        cmocka_unit_test(test_thread_count_does_not_change_results),
+        cmocka_unit_test(test_bad_inputs_are_reported),
+        cmocka_unit_test(test_divergence_is_reported),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
