@@ -265,7 +265,7 @@ def main():
           f"leaky_slope {m.leaky_slope:g}")
     for ly in m.layers:
         out, n_in = ly.shape
-        print(f"  {ly.name}  {ly.kind:6}  {out}x{n_in:<6} {ly.activation:10}  nnz {ly.nnz:8}  "
+        print(f"  {ly.name:4} {ly.kind:6}  {f'{out}x{n_in}':10} {ly.activation:10}  nnz {ly.nnz:8}  "
               f"sparsity {100 * (1 - ly.nnz / (out * n_in)):6.2f}%")
     if args.idx_images:
         try:

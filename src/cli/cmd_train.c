@@ -1,10 +1,12 @@
 /* rewire train: builds a sparse MLP, trains it, evaluates it after every
  * epoch (validation and test), logs JSONL and saves the model. */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -108,13 +110,43 @@ static void print_model(const rw_model *m)
             rw_get_num_threads());
 }
 
+/* The folder --out will be written into must exist and be writable: found
+ * out now, not after hours of training. */
+static int check_out_dir(const char *out)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", out);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    if (access(dir, W_OK) != 0) {
+        fprintf(stderr, "rewire train: cannot write --out %s: folder %s: %s\n", out, dir,
+                strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
 static int run(const train_flags *f)
 {
+    FILE *log = NULL;
+    if (f->out && check_out_dir(f->out)) return 1;
+    if (f->log && !(log = fopen(f->log, "w"))) {
+        fprintf(stderr, "rewire train: cannot open log file %s for writing: %s\n", f->log,
+                strerror(errno));
+        return 1;
+    }
     rw_dataset *train, *val, *test;
-    if (load_data(f, &train, &val, &test)) return report_failure("train");
+    if (load_data(f, &train, &val, &test)) {
+        if (log) fclose(log);
+        return report_failure("train");
+    }
     rw_model *m = NULL;
     rw_trainer *t = NULL;
-    FILE *log = NULL;
     int rc = build_model(f, rw_dataset_features(train), rw_dataset_classes(train), &m);
     if (rc) goto done;
     float mean, std;
@@ -140,11 +172,6 @@ static int run(const train_flags *f)
     tc.seed = (uint64_t)f->seed;
     if (rw_trainer_create(m, &tc, &t) != RW_OK) {
         rc = report_failure("train");
-        goto done;
-    }
-    if (f->log && !(log = fopen(f->log, "w"))) {
-        fprintf(stderr, "rewire train: cannot open log file %s for writing\n", f->log);
-        rc = 1;
         goto done;
     }
     if (!f->quiet) {
@@ -174,16 +201,22 @@ static int run(const train_flags *f)
             rc = report_failure("train");
             goto done;
         }
-        if (!f->quiet)
+        if (!f->quiet) {
+            char val_text[32] = "";
+            if (rw_dataset_count(val) > 0)
+                snprintf(val_text, sizeof val_text, "  val %.2f%%", 100.0 * val_r.accuracy);
             fprintf(stderr,
-                    "epoch %d/%d  step %lld  loss %.4f  val %.2f%%  test %.2f%%  %.0f samples/s  "
-                    "lr %.4g  %.1fs\n",
-                    e + 1, f->epochs, (long long)s.step, s.loss, 100.0 * val_r.accuracy,
-                    100.0 * test_r.accuracy, s.samples_per_second, s.lr, now() - start);
+                    "epoch %d/%d  step %lld  loss %.4f%s  test %.2f%%  %.0f samples/s  lr %.4g  "
+                    "%.1fs\n",
+                    e + 1, f->epochs, (long long)s.step, s.loss, val_text, 100.0 * test_r.accuracy,
+                    s.samples_per_second, s.lr, now() - start);
+        }
         if (log) {
-            json_t *o = json_pack("{s:i, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "epoch",
+            int has_val = rw_dataset_count(val) > 0;
+            json_t *o = json_pack("{s:i, s:I, s:f, s:o, s:o, s:f, s:f, s:f, s:f, s:f}", "epoch",
                                   e + 1, "step", (json_int_t)s.step, "train_loss", s.loss,
-                                  "val_accuracy", val_r.accuracy, "val_loss", val_r.loss,
+                                  "val_accuracy", has_val ? json_real(val_r.accuracy) : json_null(),
+                                  "val_loss", has_val ? json_real(val_r.loss) : json_null(),
                                   "test_accuracy", test_r.accuracy, "test_loss", test_r.loss,
                                   "samples_per_second", s.samples_per_second, "lr", (double)s.lr,
                                   "seconds", now() - start);

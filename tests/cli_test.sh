@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The rewire command line as a user meets it: help for every subcommand,
+# exit status 2 with a clear message for bad flags, and a small
+# train -> info -> eval round trip on the shipped Fashion-MNIST subset.
+# Usage: cli_test.sh path/to/rewire   (run from the tests folder)
+set -u
+REWIRE=${1:?usage: cli_test.sh path/to/rewire}
+DATA=data/fashion-small
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+passed=0
+failed=0
+
+check() { # check NAME EXPECTED_STATUS PATTERN -- command...
+    local name=$1 want=$2 pattern=$3
+    shift 4
+    local out status
+    out=$("$@" 2>&1)
+    status=$?
+    if [[ $status -eq $want ]] && grep -qE -- "$pattern" <<<"$out"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL: $name (status $status, wanted $want; pattern '$pattern')"
+        echo "$out" | head -5 | sed 's/^/    /'
+    fi
+}
+
+check "no command" 2 "usage: rewire" -- "$REWIRE"
+check "top help" 0 "commands:" -- "$REWIRE" --help
+check "version" 0 "^rewire [0-9]" -- "$REWIRE" --version
+check "unknown command" 2 "unknown command 'fly'" -- "$REWIRE" fly
+for cmd in train eval info; do
+    check "$cmd --help" 0 "usage: rewire $cmd" -- "$REWIRE" $cmd --help
+done
+check "unknown flag" 2 "unknown flag '--epoch'" -- "$REWIRE" train --epoch 3
+check "bad integer" 2 "--epochs expects an integer, got 'ten'" -- "$REWIRE" train --epochs ten
+check "int out of range" 2 "--batch must be in" -- "$REWIRE" train --batch 0
+check "bad number" 2 "--lr expects a number" -- "$REWIRE" train --lr fast
+check "sparsity range" 2 "--sparsity must be in" -- "$REWIRE" train --sparsity 1.5
+check "bad choice" 2 "--init expects one of uniform\|er\|erk, got 'random'" -- "$REWIRE" train --init random
+check "missing value" 2 "--data needs a value" -- "$REWIRE" train --data
+check "flag with value" 2 "--nesterov takes no value" -- "$REWIRE" train --nesterov=1
+check "bad hidden list" 2 "--hidden expects a comma-separated list" -- \
+    "$REWIRE" train --data $DATA --hidden 10,,10 --epochs 1 --train-limit 100
+check "missing data dir" 1 "no-such-dir" -- "$REWIRE" train --data no-such-dir
+check "eval needs a model" 2 "expected one model file" -- "$REWIRE" eval
+check "info missing file" 1 "nope.safetensors" -- "$REWIRE" info nope.safetensors
+check "info not a model" 1 "cli_test.sh" -- "$REWIRE" info cli_test.sh
+
+check "train" 0 "^result: test_accuracy=0\.[0-9]+" -- "$REWIRE" train --data $DATA --hidden 64,64 \
+    --sparsity 0.8 --epochs 2 --batch 64 --val-split 0.1 --threads 2 --seed 3 \
+    --out "$TMP/m.safetensors" --log "$TMP/run.jsonl"
+check "no temp file left" 0 "^ok$" -- bash -c "test ! -e '$TMP/m.safetensors.tmp' && echo ok"
+check "log has one line per epoch" 0 "^2$" -- bash -c "wc -l < '$TMP/run.jsonl' | tr -d ' '"
+check "log fields" 0 '"epoch":2,"step":[0-9]+,"train_loss".*"val_accuracy":0\..*"test_accuracy":0\..*"samples_per_second".*"seconds"' -- \
+    tail -n 1 "$TMP/run.jsonl"
+check "info table" 0 "fc1 +sparse +64x784" -- "$REWIRE" info "$TMP/m.safetensors"
+check "info json" 0 '"sparsity":0\.[0-9]+.*"layers":\[\{"name":"fc1","kind":"sparse","in":784,"out":64' -- \
+    "$REWIRE" info "$TMP/m.safetensors" --json
+check "eval text" 0 "accuracy [0-9.]+%  loss" -- "$REWIRE" eval "$TMP/m.safetensors" --data $DATA
+check "eval json" 0 '^\{"model":.*"accuracy":0\.[0-9]+,"loss":[0-9.]+' -- \
+    "$REWIRE" eval "$TMP/m.safetensors" --data $DATA --json --limit 500
+check "eval on a folder without that split" 1 "t10k-images" -- \
+    "$REWIRE" eval "$TMP/m.safetensors" --data "$TMP"
+check "dense training" 0 "^result:.*sparsity=0\.0000" -- "$REWIRE" train --data $DATA \
+    --hidden 32 --sparsity 0 --epochs 1 --train-limit 500 --test-limit 200 --quiet
+check "adamw + step schedule + clipping" 0 "^result:" -- "$REWIRE" train --data $DATA --hidden 32 \
+    --optimizer adamw --lr 0.001 --weight-decay 0.01 --schedule step --step-every 1 \
+    --clip-norm 1 --warmup-epochs 1 --epochs 2 --train-limit 500 --test-limit 200 --quiet
+check "log to a missing folder" 1 "cannot open log file" -- "$REWIRE" train --data $DATA \
+    --hidden 16 --epochs 1 --train-limit 100 --log /no/such/dir/run.jsonl
+
+check "out to a missing folder fails before training" 1 "cannot write --out /no/such/dir/m.safetensors" -- \
+    "$REWIRE" train --data $DATA --hidden 16 --epochs 1 --train-limit 100 --out /no/such/dir/m.safetensors
+check "no validation logs null" 0 '"val_accuracy":null' -- bash -c \
+    "'$REWIRE' train --data $DATA --hidden 16 --epochs 1 --train-limit 200 --test-limit 100 --quiet --log '$TMP/nv.jsonl' >/dev/null && cat '$TMP/nv.jsonl'"
+
+echo "cli: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
