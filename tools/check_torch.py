@@ -11,7 +11,8 @@ rewire_numpy.dense_weight; dense layers become torch.nn.Linear. Then:
     and its mean cross-entropy loss must agree within 1e-4 relative;
   * rewire_numpy.predict must give torch's probabilities within 1e-5.
 
-Exits 1 naming every mismatch, 2 on bad input, 0 after a short summary.
+Exits 1 naming every mismatch, 2 on bad input or a failing rewire, 0 after
+a short summary.
 
 Usage: python3 tools/check_torch.py MODEL [--rewire build/rewire]
            [--data /usr/share/datasets/fashion-mnist] [--limit 10000]
@@ -73,20 +74,28 @@ class RewireNet(torch.nn.Module):
         return h
 
 
+def die(msg):
+    print(f"check_torch: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
 def find_idx(folder, stem):
     """folder/stem.gz or folder/stem, the names rewire looks for."""
     for name in (stem + ".gz", stem):
         if os.path.exists(os.path.join(folder, name)):
             return os.path.join(folder, name)
-    sys.exit(f"check_torch: {folder} holds neither {stem}.gz nor {stem}")
+    die(f"{folder} holds neither {stem}.gz nor {stem}")
 
 
 def rewire_eval(rewire, model, data, limit):
     cmd = [rewire, "eval", model, "--data", data, "--json", "--limit", str(limit)]
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode != 0:
-        sys.exit(f"check_torch: `{' '.join(cmd)}` failed ({run.returncode}): {run.stderr.strip()}")
-    return json.loads(run.stdout)
+        die(f"`{' '.join(cmd)}` failed ({run.returncode}): {run.stderr.strip()}")
+    try:
+        return json.loads(run.stdout)
+    except json.JSONDecodeError:
+        die(f"`{' '.join(cmd)}` printed {run.stdout!r}, not JSON")
 
 
 def main():
@@ -97,14 +106,17 @@ def main():
     ap.add_argument("--limit", type=int, default=10000)
     args = ap.parse_args()
     if args.limit < 1:
-        sys.exit("check_torch: --limit must be at least 1")
+        die("--limit must be at least 1")
+    # rewire also takes the names "fashion-mnist" and "mnist" for Debian's folders.
+    folder = args.data
+    if not os.path.isdir(folder) and args.data in ("fashion-mnist", "mnist"):
+        folder = os.path.join("/usr/share/datasets", args.data)
     try:
         model = rewire_numpy.load(args.model)
-        images = rewire_numpy.read_idx(find_idx(args.data, "t10k-images-idx3-ubyte"))[:args.limit]
-        labels = rewire_numpy.read_idx(find_idx(args.data, "t10k-labels-idx1-ubyte"))[:args.limit]
+        images = rewire_numpy.read_idx(find_idx(folder, "t10k-images-idx3-ubyte"))[:args.limit]
+        labels = rewire_numpy.read_idx(find_idx(folder, "t10k-labels-idx1-ubyte"))[:args.limit]
     except (OSError, rewire_numpy.FormatError) as e:
-        print(f"check_torch: {e}", file=sys.stderr)
-        sys.exit(2)
+        die(e)
     n = len(images)
     # Same float32 division as rewire's IDX loader.
     x = images.reshape(n, -1).astype(np.float32) / np.float32(255)

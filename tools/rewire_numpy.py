@@ -104,7 +104,7 @@ def read_safetensors(path):
 
 
 def _tensor(path, tensors, name, dtype, shape):
-    """Takes tensor `name` out of `tensors`, checking dtype, shape (None = any length) and finiteness."""
+    """Pops tensor `name`, checking dtype, shape (None = any length) and finite values."""
     if name not in tensors:
         raise FormatError(f"{path}: tensor {name} is missing")
     got, arr = tensors.pop(name)
@@ -233,7 +233,7 @@ def logits(model, x):
 
 
 def predict(model, x):
-    """Class probabilities [n, classes] (float64): softmax of logits(), computed in double as rewire does."""
+    """Class probabilities [n, classes]: softmax of logits() in float64, as rewire does."""
     z = logits(model, x).astype(np.float64)
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -265,8 +265,8 @@ def main():
           f"leaky_slope {m.leaky_slope:g}")
     for ly in m.layers:
         out, n_in = ly.shape
-        print(f"  {ly.name:4} {ly.kind:6}  {f'{out}x{n_in}':10} {ly.activation:10}  nnz {ly.nnz:8}  "
-              f"sparsity {100 * (1 - ly.nnz / (out * n_in)):6.2f}%")
+        print(f"  {ly.name:4} {ly.kind:6}  {f'{out}x{n_in}':10} {ly.activation:10}  "
+              f"nnz {ly.nnz:8}  sparsity {100 * (1 - ly.nnz / (out * n_in)):6.2f}%")
     if args.idx_images:
         try:
             images = read_idx(args.idx_images)[:10]

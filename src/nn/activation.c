@@ -7,7 +7,11 @@
 #define GELU_K 0.7978845608028654f
 #define GELU_C 0.044715f
 
-void activation_forward(rw_activation act, float slope, const float *z, float *a, size_t n)
+/* Elementwise, so splitting over threads cannot change a result; small
+ * buffers stay on one thread to skip the fork cost. */
+#define PARALLEL_MIN 32768
+
+static void forward_range(rw_activation act, float slope, const float *z, float *a, size_t n)
 {
     switch (act) {
     case RW_ACT_RELU:
@@ -31,8 +35,8 @@ void activation_forward(rw_activation act, float slope, const float *z, float *a
     }
 }
 
-void activation_backward(rw_activation act, float slope, const float *z, const float *a,
-                         float *g, size_t n)
+static void backward_range(rw_activation act, float slope, const float *z, const float *a,
+                           float *g, size_t n)
 {
     switch (act) {
     case RW_ACT_RELU:
@@ -54,6 +58,29 @@ void activation_backward(rw_activation act, float slope, const float *z, const f
         break;
     case RW_ACT_NONE:
         break;
+    }
+}
+
+#define CHUNK 4096
+
+void activation_forward(rw_activation act, float slope, const float *z, float *a, size_t n)
+{
+    long chunks = (long)((n + CHUNK - 1) / CHUNK);
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+    for (long c = 0; c < chunks; c++) {
+        size_t i0 = (size_t)c * CHUNK, len = n - i0 < CHUNK ? n - i0 : CHUNK;
+        forward_range(act, slope, z + i0, a + i0, len);
+    }
+}
+
+void activation_backward(rw_activation act, float slope, const float *z, const float *a,
+                         float *g, size_t n)
+{
+    long chunks = (long)((n + CHUNK - 1) / CHUNK);
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+    for (long c = 0; c < chunks; c++) {
+        size_t i0 = (size_t)c * CHUNK, len = n - i0 < CHUNK ? n - i0 : CHUNK;
+        backward_range(act, slope, z + i0, a + i0, g + i0, len);
     }
 }
 

@@ -77,10 +77,17 @@ void network_load_batch(const rw_model *m, workspace *ws, const float *x, int fe
     int bp = ws->bp;
     float *a0 = ws->a[0];
     float scale = 1.0f / m->norm_std, shift = m->norm_mean;
-    memset(a0, 0, sizeof(float) * (size_t)features * bp);
-    for (int b = 0; b < n; b++) {
-        const float *row = x + (size_t)(index ? index[b] : b) * features;
-        for (int f = 0; f < features; f++) a0[(size_t)f * bp + b] = (row[f] - shift) * scale;
+    /* Blocks of features per thread: each sample contributes a short
+     * contiguous run, and each thread writes its own rows of a0. */
+    int blocks = (features + 63) / 64;
+#pragma omp parallel for schedule(static) if ((size_t)features * n >= 32768)
+    for (int blk = 0; blk < blocks; blk++) {
+        int f0 = blk * 64, f1 = f0 + 64 < features ? f0 + 64 : features;
+        for (int f = f0; f < f1; f++) memset(a0 + (size_t)f * bp + n, 0, sizeof(float) * (size_t)(bp - n));
+        for (int b = 0; b < n; b++) {
+            const float *row = x + (size_t)(index ? index[b] : b) * features;
+            for (int f = f0; f < f1; f++) a0[(size_t)f * bp + b] = (row[f] - shift) * scale;
+        }
     }
 }
 
@@ -116,6 +123,7 @@ void network_backward(const rw_model *m, workspace *ws)
     for (int l = m->n_layers - 1; l >= 0; l--) {
         const layer *ly = &m->layers[l];
         float *dz = ws->g[l + 1]; /* [out][bp], already through the activation */
+#pragma omp parallel for schedule(static) if ((size_t)ly->out * bp >= 32768)
         for (int o = 0; o < ly->out; o++) {
             const float *row = dz + (size_t)o * bp;
             float s = 0;

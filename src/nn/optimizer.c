@@ -2,10 +2,14 @@
 
 #include <math.h>
 
+/* Every update is elementwise: threads cannot change a result. */
+#define PARALLEL_MIN 65536
+
 static void sgd_step(const rw_train_config *c, float lr, float *w, const float *g, float *buf,
                      int64_t n)
 {
     float mu = c->momentum, wd = c->weight_decay;
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
     for (int64_t k = 0; k < n; k++) {
         float grad = g[k] + wd * w[k];
         if (mu != 0.0f) {
@@ -23,6 +27,7 @@ static void adamw_step(const rw_train_config *c, float lr, int64_t t, float *w, 
     float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
     float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
     float step = lr / c1, root_c2 = sqrtf(c2), decay = 1.0f - lr * c->weight_decay;
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
     for (int64_t k = 0; k < n; k++) {
         m[k] = b1 * m[k] + (1.0f - b1) * g[k];
         v[k] = b2 * v[k] + (1.0f - b2) * g[k] * g[k];

@@ -136,6 +136,17 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The first layer whose pre-activation output holds a NaN or Inf in the n
+ * valid columns, or -1. */
+static int first_nonfinite_output(const rw_model *m, const workspace *ws, int n)
+{
+    for (int l = 0; l < m->n_layers; l++)
+        for (int o = 0; o < m->layers[l].out; o++)
+            for (int b = 0; b < n; b++)
+                if (!isfinite(ws->z[l][(size_t)o * ws->bp + b])) return l;
+    return -1;
+}
+
 /* One optimizer step on the batch already in ws.a[0] with labels y. */
 static rw_status train_step(rw_trainer *t, const uint8_t *y, int n, float lr, double *loss)
 {
@@ -144,19 +155,32 @@ static rw_status train_step(rw_trainer *t, const uint8_t *y, int n, float lr, do
     network_forward(m, ws);
     int classes = m->layers[m->n_layers - 1].out;
     *loss = softmax_xent(ws->a[m->n_layers], y, classes, n, ws->bp, ws->g[m->n_layers], NULL) / n;
-    if (!isfinite(*loss))
+    if (!isfinite(*loss)) {
+        int bad = first_nonfinite_output(m, ws, n);
+        if (bad >= 0)
+            return rw_fail(RW_ERR_DIVERGED,
+                           "training diverged at step %lld: the loss is %g; layer fc%d is the "
+                           "first whose output is not finite",
+                           (long long)t->step + 1, *loss, bad + 1);
         return rw_fail(RW_ERR_DIVERGED, "training diverged at step %lld: the loss is %g",
                        (long long)t->step + 1, *loss);
+    }
     network_backward(m, ws);
 
-    int bad = -1;
-    double norm = trainer_grad_norm(t, &bad);
-    if (bad >= 0)
-        return rw_fail(RW_ERR_DIVERGED,
-                       "training diverged at step %lld: the gradient of layer %d is not finite",
-                       (long long)t->step + 1, bad);
+    /* The global norm costs a pass over every gradient, so it is computed
+     * only to clip; a non-finite gradient shows up as a non-finite loss on
+     * the next step. */
     float scale = 1.0f;
-    if (t->cfg.clip_norm > 0 && norm > t->cfg.clip_norm) scale = (float)(t->cfg.clip_norm / norm);
+    if (t->cfg.clip_norm > 0) {
+        int bad = -1;
+        double norm = trainer_grad_norm(t, &bad);
+        if (bad >= 0)
+            return rw_fail(RW_ERR_DIVERGED,
+                           "training diverged at step %lld: the gradient of layer fc%d is not "
+                           "finite",
+                           (long long)t->step + 1, bad + 1);
+        if (norm > t->cfg.clip_norm) scale = (float)(t->cfg.clip_norm / norm);
+    }
 
     t->step++;
     for (int l = 0; l < m->n_layers; l++) {
