@@ -2,6 +2,7 @@
  * sparse MLP per activation, from vectors written by tools/make_reference.py
  * (float64 PyTorch). Tolerance 1e-5 relative to max(1, |reference|). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/safetensors.h"
@@ -16,6 +17,17 @@ static const st_tensor *need(const st_file *f, const char *name)
     return t;
 }
 
+/* Tensors in a safetensors file need not be aligned: work on a copy. */
+static float *floats(const st_file *f, const char *name, int64_t *count)
+{
+    const st_tensor *t = need(f, name);
+    assert_int_equal(t->dtype, ST_F32);
+    float *copy = test_malloc(t->nbytes + sizeof(float));
+    memcpy(copy, t->data, t->nbytes);
+    if (count) *count = t->count;
+    return copy;
+}
+
 static void check_activation(const char *act)
 {
     char path[256];
@@ -26,38 +38,44 @@ static void check_activation(const char *act)
     st_file ref;
     assert_int_equal(st_read(path, &ref), RW_OK);
 
-    const st_tensor *x = need(&ref, "x"), *labels = need(&ref, "labels");
-    int n = (int)x->shape[0], features = (int)x->shape[1];
+    const st_tensor *xt = need(&ref, "x"), *labels = need(&ref, "labels");
+    int n = (int)xt->shape[0], features = (int)xt->shape[1];
+    float *x = floats(&ref, "x", NULL), *logits = floats(&ref, "logits", NULL);
+    float *want_loss = floats(&ref, "loss", NULL);
     workspace ws;
     assert_int_equal(workspace_init(&ws, m, n, 1), RW_OK);
-    network_load_batch(m, &ws, x->data, features, NULL, n);
+    network_load_batch(m, &ws, x, features, NULL, n);
     network_forward(m, &ws);
 
     int classes = rw_model_classes(m), L = m->n_layers;
-    const st_tensor *logits = need(&ref, "logits");
     for (int b = 0; b < n; b++)
         for (int c = 0; c < classes; c++) {
-            float want = ((const float *)logits->data)[b * classes + c];
             float got = ws.a[L][(size_t)c * ws.bp + b];
-            assert_true(tu_max_rel_diff(&got, &want, 1) < 1e-5);
+            assert_true(tu_max_rel_diff(&got, &logits[b * classes + c], 1) < 1e-5);
         }
     float loss = (float)(softmax_xent(ws.a[L], labels->data, classes, n, ws.bp, ws.g[L], NULL) / n);
-    float want_loss = *(const float *)need(&ref, "loss")->data;
-    assert_true(tu_max_rel_diff(&loss, &want_loss, 1) < 1e-5);
+    assert_true(tu_max_rel_diff(&loss, want_loss, 1) < 1e-5);
 
     network_backward(m, &ws);
     for (int l = 0; l < L; l++) {
         char name[64];
         snprintf(name, sizeof name, "grad.fc%d.%s", l + 1, m->layers[l].sparse ? "values" : "weight");
-        const st_tensor *gw = need(&ref, name);
-        assert_int_equal(gw->count, layer_weight_count(&m->layers[l]));
-        double dw = tu_max_rel_diff(ws.gw[l], gw->data, (size_t)gw->count);
+        int64_t nw, nb;
+        float *gw = floats(&ref, name, &nw);
+        assert_int_equal(nw, layer_weight_count(&m->layers[l]));
+        double dw = tu_max_rel_diff(ws.gw[l], gw, (size_t)nw);
         snprintf(name, sizeof name, "grad.fc%d.bias", l + 1);
-        const st_tensor *gb = need(&ref, name);
-        double db = tu_max_rel_diff(ws.gb[l], gb->data, (size_t)gb->count);
+        float *gb = floats(&ref, name, &nb);
+        assert_int_equal(nb, m->layers[l].out);
+        double db = tu_max_rel_diff(ws.gb[l], gb, (size_t)nb);
+        test_free(gw);
+        test_free(gb);
         if (dw >= 1e-5 || db >= 1e-5)
             fail_msg("%s layer %d: weight gradient off by %g, bias gradient by %g", act, l, dw, db);
     }
+    test_free(x);
+    test_free(logits);
+    test_free(want_loss);
     workspace_free(&ws);
     st_file_free(&ref);
     rw_model_free(m);

@@ -124,9 +124,9 @@ void args_print_help(const arg_parser *p)
             snprintf(left, sizeof left, "--%s", s->name);
         else
             snprintf(left, sizeof left, "--%s %s", s->name, s->metavar ? s->metavar : "VALUE");
-        printf("  %-26s %s\n", left, s->help);
+        printf("  %-32s %s\n", left, s->help);
     }
-    printf("  %-26s %s\n", "--help", "show this help");
+    printf("  %-32s %s\n", "--help", "show this help");
 }
 
 int args_parse_int_list(const char *s, int *out, int cap)

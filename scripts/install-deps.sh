@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rewire needs that are not there yet.
+# Usage: scripts/install-deps.sh [build|test|data|all]...   (default: build)
+set -euo pipefail
+want=(cmake make gcc pkg-config libopenblas-dev libopenblas-openmp-dev libjansson-dev zlib1g-dev)
+for set in "${@:-build}"; do
+    case $set in
+    build) ;;
+    test) want+=(libcmocka-dev) ;;
+    data) want+=(dataset-fashion-mnist) ;;
+    all) want+=(libcmocka-dev dataset-fashion-mnist) ;;
+    *) echo "install-deps.sh: unknown set '$set' (expected build, test, data or all)" >&2; exit 2 ;;
+    esac
+done
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+echo "installing: ${missing[*]}"
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo=sudo
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

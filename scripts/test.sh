@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds rewire with its tests and runs them with
+# ctest; then does the same under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Set SANITIZE=0 to skip the sanitizer pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh build test
+jobs=$(nproc)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$jobs" >/dev/null
+(cd build && ctest --output-on-failure -j "$jobs")
+if [[ ${SANITIZE:-1} != 0 ]]; then
+    echo "== the same tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+    cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DREWIRE_SANITIZE=ON >/dev/null
+    cmake --build build-sanitize -j "$jobs" >/dev/null
+    (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs" -E install)
+fi
