@@ -85,7 +85,10 @@ rw_model_config rw_model_config_default(void);
 
 /* Builds a model; weights are drawn uniformly with bound 1/sqrt(fan-in),
  * where fan-in is a row's stored inputs (so sparse rows are not too small).
- * A layer with sparsity 0 is stored dense (CBLAS). Caller frees. */
+ * Layers are stored dense (CBLAS) only when asked: dense_first, dense_last,
+ * an overall sparsity of 0, or a layer_sparsity of 0. Every other layer is
+ * CSR, even one the distribution fills completely, so its results do not
+ * depend on the thread count (OpenBLAS's can). Caller frees. */
 rw_status rw_model_create(const rw_model_config *config, rw_model **out);
 void rw_model_free(rw_model *model);
 

@@ -43,26 +43,26 @@ class RewireNet(torch.nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
-        self.linear = torch.nn.ModuleList()
-        self.csr = []
+        self.ops = []  # one callable per layer: h (n, in) -> (n, out), before the activation
         for ly in model.layers:
-            out, n_in = ly.shape
-            lin = torch.nn.Linear(n_in, out)
-            with torch.no_grad():
-                lin.bias.copy_(torch.from_numpy(ly.bias.copy()))
-                if ly.kind == "dense":
+            bias = torch.from_numpy(ly.bias.copy())  # copy: the file's arrays are read-only
+            if ly.kind == "dense":
+                lin = torch.nn.Linear(ly.shape[1], ly.shape[0])
+                with torch.no_grad():
                     lin.weight.copy_(torch.from_numpy(ly.weight.copy()))
-            self.linear.append(lin)  # sparse layers use only its bias
-            self.csr.append(None if ly.kind == "dense" else torch.sparse_csr_tensor(
-                torch.from_numpy(ly.indptr.astype(np.int64)),
-                torch.from_numpy(ly.indices.astype(np.int64)),
-                torch.from_numpy(ly.values.copy()), size=ly.shape))
+                    lin.bias.copy_(bias)
+                self.ops.append(lin)
+            else:
+                w = torch.sparse_csr_tensor(torch.from_numpy(ly.indptr.astype(np.int64)),
+                                            torch.from_numpy(ly.indices.astype(np.int64)),
+                                            torch.from_numpy(ly.values.copy()), size=ly.shape)
+                self.ops.append(lambda h, w=w, b=bias: (w @ h.T).T + b)
 
     def forward(self, x):  # x is (n, in), raw in [0, 1]; returns logits (n, classes)
         m = self.model
         h = (x - m.input_mean) / m.input_std
-        for ly, lin, w in zip(m.layers, self.linear, self.csr):
-            h = lin(h) if w is None else (w @ h.T).T + lin.bias
+        for ly, op in zip(m.layers, self.ops):
+            h = op(h)
             if ly.activation == "relu":
                 h = torch.relu(h)
             elif ly.activation == "leaky_relu":

@@ -101,7 +101,6 @@ rw_status rw_model_create(const rw_model_config *c, rw_model **out)
         keep[n - 1] = keep[n - 1] || c->dense_last;
         st = sparsity_distribute(c->sizes, n, c->sparsity, c->distribution, keep, density);
     }
-    free(keep);
     rw_model *m = st == RW_OK ? model_alloc(n) : NULL;
     if (st == RW_OK && !m) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a model");
     if (m) m->leaky_slope = c->leaky_slope > 0 ? c->leaky_slope : 0.01f;
@@ -111,7 +110,13 @@ rw_status rw_model_create(const rw_model_config *c, rw_model **out)
         ly->in = c->sizes[l];
         ly->out = c->sizes[l + 1];
         ly->act = l == n - 1 ? RW_ACT_NONE : c->activation;
-        ly->sparse = density[l] < 1.0;
+        /* Dense storage (OpenBLAS) only where the user asked for it; a layer
+         * the distribution filled up stays CSR, so it runs on rewire's own
+         * kernels, whose results do not depend on the thread count. */
+        if (c->layer_sparsity)
+            ly->sparse = c->layer_sparsity[l] > 0.0;
+        else
+            ly->sparse = !keep[l] && c->sparsity > 0.0;
         ly->bias = rw_alloc(sizeof(float) * (size_t)ly->out);
         if (!ly->bias) {
             st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for layer %d", l);
@@ -130,6 +135,7 @@ rw_status rw_model_create(const rw_model_config *c, rw_model **out)
         if (st == RW_OK) init_weights(ly, &r);
     }
     free(density);
+    free(keep);
     if (st != RW_OK) {
         rw_model_free(m);
         return st;
