@@ -61,7 +61,7 @@ int cmd_eval(int argc, char **argv)
         json_t *o = json_pack("{s:s, s:s, s:f, s:f, s:I, s:o}", "model", pos[0], "split",
                               split_names[split], "accuracy", r.accuracy, "loss", r.loss, "count",
                               (json_int_t)r.count, "class_accuracy", per);
-        json_dumpf(o, stdout, JSON_COMPACT);
+        json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
         printf("\n");
         json_decref(o);
         return 0;

@@ -74,7 +74,7 @@ int cmd_info(int argc, char **argv)
                               sparsity, "bytes", (json_int_t)bytes, "dense_bytes",
                               (json_int_t)dense_bytes, "input_mean", (double)mean, "input_std",
                               (double)std, "layers", layers);
-        json_dumpf(o, stdout, JSON_COMPACT);
+        json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
         printf("\n");
         json_decref(o);
     } else {

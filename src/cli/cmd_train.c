@@ -220,7 +220,7 @@ static int run(const train_flags *f)
                                   "test_accuracy", test_r.accuracy, "test_loss", test_r.loss,
                                   "samples_per_second", s.samples_per_second, "lr", (double)s.lr,
                                   "seconds", now() - start);
-            json_dumpf(o, log, JSON_COMPACT);
+            json_dumpf(o, log, JSON_COMPACT | JSON_REAL_PRECISION(10));
             fputc('\n', log);
             fflush(log);
             json_decref(o);
