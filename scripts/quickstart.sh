@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 EPOCHS=${EPOCHS:-10}
 THREADS=${THREADS:-$(nproc)}
 scripts/install-deps.sh build data
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DREWIRE_TESTS=OFF >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target rewire_cli >/dev/null
 mkdir -p runs
 run() { # run NAME SPARSITY

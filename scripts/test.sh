@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh build test
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DREWIRE_TESTS=ON >/dev/null
 cmake --build build -j "$jobs" >/dev/null
 (cd build && ctest --output-on-failure -j "$jobs")
 if [[ ${SANITIZE:-1} != 0 ]]; then

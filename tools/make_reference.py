@@ -8,6 +8,8 @@ tests/data/reference/:
   ACT.model.safetensors  the model in rewire's format (input_mean 0, std 1)
   ACT.ref.safetensors    x [5, 12], labels [5], logits [5, 4], loss [],
                          and for each layer grad.fcN.values|weight, grad.fcN.bias
+and optimizers.ref.safetensors: weights after three steps of SGD with
+momentum, Nesterov, plain SGD and AdamW by torch.optim on fixed gradients.
 Gradients of sparse layers are the dense gradient gathered at the stored
 positions, in CSR order. Rerun with: /usr/bin/python3 tools/make_reference.py
 """
@@ -129,5 +131,31 @@ def main():
         print(f"{act}: loss {loss.item():.6f}")
 
 
+def optimizers():
+    """Three steps of each optimizer on fixed gradients, by torch.optim."""
+    rng = np.random.default_rng(7)
+    w0 = rng.uniform(-1, 1, size=16).astype(np.float32)
+    grads = rng.uniform(-1, 1, size=(3, 16)).astype(np.float32)
+    cases = {
+        "sgd": lambda p: torch.optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01),
+        "nesterov": lambda p: torch.optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True,
+                                              weight_decay=0.01),
+        "plain_sgd": lambda p: torch.optim.SGD([p], lr=0.1),
+        "adamw": lambda p: torch.optim.AdamW([p], lr=0.01, betas=(0.9, 0.999), eps=1e-8,
+                                             weight_decay=0.01),
+    }
+    out = {"w0": w0, "grads": grads}
+    for name, make in cases.items():
+        p = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+        opt = make(p)
+        for g in grads:
+            p.grad = torch.tensor(g, dtype=torch.float64)
+            opt.step()
+        out[name] = p.detach().numpy().astype(np.float32)
+    write_safetensors(os.path.join(OUT, "optimizers.ref.safetensors"), out)
+    print("optimizers: written")
+
+
 if __name__ == "__main__":
     main()
+    optimizers()
