@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "kernels/nm_kernels.h"
 #include "nn/activation.h"
 
 static float **alloc_table(int n) { return calloc((size_t)n, sizeof(float *)); }
@@ -109,6 +110,8 @@ void network_forward(const rw_model *m, workspace *ws)
         const layer *ly = &m->layers[l];
         if (ly->sparse)
             sparse_forward(&ly->w, ly->bias, ws->a[l], ws->z[l], bp);
+        else if (ly->is_nm)
+            nm_forward_with(nm_kernels_active(), &ly->nm, ly->bias, ws->a[l], ws->z[l], bp);
         else
             dense_forward(ly, ws->a[l], ws->z[l], bp);
         if (ly->act != RW_ACT_NONE)
@@ -133,6 +136,9 @@ void network_backward(const rw_model *m, workspace *ws)
         if (ly->sparse) {
             sparse_weight_grad(&ly->w, dz, ws->a[l], ws->gw[l], bp);
             if (l > 0) sparse_backward_data(&ly->w, dz, ws->g[l], bp);
+        } else if (ly->is_nm) {
+            nm_weight_grad_with(nm_kernels_active(), &ly->nm, dz, ws->a[l], ws->gw[l], bp);
+            if (l > 0) nm_backward_data_with(nm_kernels_active(), &ly->nm, dz, ws->g[l], bp);
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ly->out, ly->in, bp, 1.0f, dz, bp,
                         ws->a[l], bp, 0.0f, ws->gw[l], ly->in);
