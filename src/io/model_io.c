@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "io/model_io.h"
 #include "io/safetensors.h"
 #include "nn/activation.h"
 #include "nn/model.h"
@@ -39,13 +40,10 @@ static char *layers_json(const rw_model *m)
     return s;
 }
 
-rw_status rw_model_save(const rw_model *m, const char *path)
+rw_status model_add_to_writer(const rw_model *m, const char *path, st_writer *w)
 {
-    st_writer *w = st_writer_new();
     char *layers = layers_json(m);
-    char (*names)[4][NAME_CAP] = calloc((size_t)m->n_layers, sizeof *names);
-    rw_status st = (w && layers && names) ? RW_OK
-                                          : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory saving", path);
+    rw_status st = layers ? RW_OK : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory saving", path);
     char num[64];
     if (st == RW_OK) st = st_writer_meta(w, "format", "rewire");
     if (st == RW_OK) st = st_writer_meta(w, "format_version", "1");
@@ -58,28 +56,36 @@ rw_status rw_model_save(const rw_model *m, const char *path)
     if (st == RW_OK) st = st_writer_meta(w, "leaky_slope", num);
     for (int l = 0; l < m->n_layers && st == RW_OK; l++) {
         const layer *ly = &m->layers[l];
-        char base[BASE_CAP];
+        char base[BASE_CAP], name[NAME_CAP];
         layer_name(base, l);
         int64_t out = ly->out, out1 = ly->out + 1, nnz = ly->sparse ? ly->w.nnz : 0;
         int64_t dense_shape[2] = {ly->out, ly->in};
+        /* st_writer_add copies the names. */
         if (ly->sparse) {
-            snprintf(names[l][0], NAME_CAP, "%s.indptr", base);
-            snprintf(names[l][1], NAME_CAP, "%s.indices", base);
-            snprintf(names[l][2], NAME_CAP, "%s.values", base);
-            st = st_writer_add(w, names[l][0], ST_I32, 1, &out1, ly->w.indptr);
-            if (st == RW_OK) st = st_writer_add(w, names[l][1], ST_I32, 1, &nnz, ly->w.indices);
-            if (st == RW_OK) st = st_writer_add(w, names[l][2], ST_F32, 1, &nnz, ly->w.values);
+            snprintf(name, sizeof name, "%s.indptr", base);
+            st = st_writer_add(w, name, ST_I32, 1, &out1, ly->w.indptr);
+            snprintf(name, sizeof name, "%s.indices", base);
+            if (st == RW_OK) st = st_writer_add(w, name, ST_I32, 1, &nnz, ly->w.indices);
+            snprintf(name, sizeof name, "%s.values", base);
+            if (st == RW_OK) st = st_writer_add(w, name, ST_F32, 1, &nnz, ly->w.values);
         } else {
-            snprintf(names[l][0], NAME_CAP, "%s.weight", base);
-            st = st_writer_add(w, names[l][0], ST_F32, 2, dense_shape, ly->dense);
+            snprintf(name, sizeof name, "%s.weight", base);
+            st = st_writer_add(w, name, ST_F32, 2, dense_shape, ly->dense);
         }
-        snprintf(names[l][3], NAME_CAP, "%s.bias", base);
-        if (st == RW_OK) st = st_writer_add(w, names[l][3], ST_F32, 1, &out, ly->bias);
+        snprintf(name, sizeof name, "%s.bias", base);
+        if (st == RW_OK) st = st_writer_add(w, name, ST_F32, 1, &out, ly->bias);
     }
+    free(layers);
+    return st;
+}
+
+rw_status rw_model_save(const rw_model *m, const char *path)
+{
+    st_writer *w = st_writer_new();
+    rw_status st = w ? model_add_to_writer(m, path, w)
+                     : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory saving", path);
     if (st == RW_OK) st = st_writer_write(w, path);
     st_writer_free(w);
-    free(layers);
-    free(names);
     return st;
 }
 
@@ -257,34 +263,36 @@ static rw_status parse_layers(const st_file *f, const char *path, rw_model **out
     return RW_OK;
 }
 
-rw_status rw_model_load(const char *path, rw_model **out)
+rw_status model_from_file(const st_file *f, const char *path, rw_model **out)
 {
     *out = NULL;
-    st_file f;
-    rw_status st = st_read(path, &f);
-    if (st != RW_OK) return st;
     rw_model *m = NULL;
-    st = parse_layers(&f, path, &m);
-    if (st == RW_OK) st = meta_float(&f, path, "input_mean", 0.0f, &m->norm_mean);
-    if (st == RW_OK) st = meta_float(&f, path, "input_std", 1.0f, &m->norm_std);
-    if (st == RW_OK) st = meta_float(&f, path, "leaky_slope", 0.01f, &m->leaky_slope);
+    rw_status st = parse_layers(f, path, &m);
+    if (st == RW_OK) st = meta_float(f, path, "input_mean", 0.0f, &m->norm_mean);
+    if (st == RW_OK) st = meta_float(f, path, "input_std", 1.0f, &m->norm_std);
+    if (st == RW_OK) st = meta_float(f, path, "leaky_slope", 0.01f, &m->leaky_slope);
     if (st == RW_OK && !(m->norm_std > 0))
         st = rw_fail(RW_ERR_FORMAT, "%s: metadata input_std is %g, expected a positive number", path,
                      m->norm_std);
     int expected = 0;
     for (int l = 0; m && l < m->n_layers && st == RW_OK; l++) {
-        st = load_layer(&f, path, l, &m->layers[l]);
+        st = load_layer(f, path, l, &m->layers[l]);
         expected += m->layers[l].sparse ? 4 : 2;
     }
-    if (st == RW_OK && f.count != expected) {
+    /* A checkpoint's other tensors are the trainer's (nn/checkpoint.c). */
+    int checkpoint = st_meta(f, "checkpoint") != NULL, present = 0;
+    for (int i = 0; i < f->count; i++)
+        present += !checkpoint || strncmp(f->tensors[i].name, "fc", 2) == 0;
+    if (st == RW_OK && present != expected) {
         /* Name the first tensor that no layer claimed. */
-        for (int i = 0; i < f.count; i++) {
-            const char *dot = strrchr(f.tensors[i].name, '.');
+        for (int i = 0; i < f->count; i++) {
+            const char *dot = strrchr(f->tensors[i].name, '.');
             int l = -1;
             char canonical[NAME_CAP * 2];
-            if (dot && sscanf(f.tensors[i].name, "fc%d.", &l) == 1 && l >= 1 && l <= m->n_layers &&
+            if (checkpoint && strncmp(f->tensors[i].name, "fc", 2) != 0) continue;
+            if (dot && sscanf(f->tensors[i].name, "fc%d.", &l) == 1 && l >= 1 && l <= m->n_layers &&
                 snprintf(canonical, sizeof canonical, "fc%d%s", l, dot) > 0 &&
-                strcmp(canonical, f.tensors[i].name) == 0) {
+                strcmp(canonical, f->tensors[i].name) == 0) {
                 const layer *ly = &m->layers[l - 1];
                 const char *field = dot + 1;
                 if (strcmp(field, "bias") == 0) continue;
@@ -293,15 +301,39 @@ rw_status rw_model_load(const char *path, rw_model **out)
                     continue;
                 if (!ly->sparse && !strcmp(field, "weight")) continue;
             }
-            st = rw_fail(RW_ERR_FORMAT, "%s: unexpected tensor %s", path, f.tensors[i].name);
+            st = rw_fail(RW_ERR_FORMAT, "%s: unexpected tensor %s", path, f->tensors[i].name);
             break;
         }
     }
-    st_file_free(&f);
     if (st != RW_OK) {
         rw_model_free(m);
         return st;
     }
     *out = m;
     return RW_OK;
+}
+
+rw_status rw_model_load(const char *path, rw_model **out)
+{
+    if (!out) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_model_load: out is NULL");
+    *out = NULL;
+    if (!path) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_model_load: path is NULL");
+    st_file f;
+    rw_status st = st_read(path, &f);
+    if (st != RW_OK) return st;
+    st = model_from_file(&f, path, out);
+    st_file_free(&f);
+    if (st == RW_OK) rw_clear_error();
+    return st;
+}
+
+rw_status model_load_memory(const char *name, const void *bytes, size_t size, rw_model **out)
+{
+    *out = NULL;
+    st_file f;
+    rw_status st = st_read_memory(name, bytes, size, &f);
+    if (st != RW_OK) return st;
+    st = model_from_file(&f, name, out);
+    st_file_free(&f);
+    return st;
 }

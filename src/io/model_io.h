@@ -1,0 +1,26 @@
+/* Model files as parts of other files: a checkpoint (nn/checkpoint.c) is a
+ * model file plus the trainer's state, so it writes and reads the model's
+ * tensors and metadata through these. */
+#ifndef RW_IO_MODEL_IO_H
+#define RW_IO_MODEL_IO_H
+
+#include <stddef.h>
+
+#include "io/safetensors.h"
+#include "rewire.h"
+
+/* Adds the model's metadata (format, layers, normalisation) and tensors
+ * (fcN.*) to w. The tensors are borrowed: m must outlive the write. */
+rw_status model_add_to_writer(const rw_model *m, const char *path, st_writer *w);
+
+/* Builds and validates a model from a parsed file. In a checkpoint (the
+ * metadata has "checkpoint"), tensors whose names do not start with "fc"
+ * belong to the trainer and are left to the caller; otherwise every tensor
+ * must be claimed by a layer. */
+rw_status model_from_file(const st_file *f, const char *path, rw_model **out);
+
+/* rw_model_load on `size` bytes in memory; `name` stands for the path in
+ * messages. Used by the fuzz harnesses. */
+rw_status model_load_memory(const char *name, const void *bytes, size_t size, rw_model **out);
+
+#endif
