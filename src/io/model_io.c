@@ -263,11 +263,38 @@ static rw_status parse_layers(const st_file *f, const char *path, rw_model **out
     return RW_OK;
 }
 
-rw_status model_from_file(const st_file *f, const char *path, rw_model **out)
+int64_t model_file_memory(const rw_model *m, const st_file *f)
+{
+    int64_t total = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *ly = &m->layers[l];
+        int64_t in = ly->in, out = ly->out, bytes = 4 * out;
+        if (ly->sparse) {
+            char name[NAME_CAP];
+            snprintf(name, sizeof name, "fc%d.indices", l + 1);
+            const st_tensor *t = st_find(f, name);
+            int64_t nnz = t ? t->count : 0;
+            /* indptr, the transposed view's column pointers, and per entry
+             * an index, a value, a row and a permutation slot. */
+            bytes += 4 * (out + 1) + 4 * (in + 1) + 16 * nnz;
+        } else {
+            bytes += 4 * in * out;
+        }
+        if (__builtin_add_overflow(total, bytes, &total)) return INT64_MAX;
+    }
+    return total;
+}
+
+rw_status model_from_file(const st_file *f, const char *path, int64_t max_bytes, rw_model **out)
 {
     *out = NULL;
     rw_model *m = NULL;
     rw_status st = parse_layers(f, path, &m);
+    /* The declared shapes decide what is allocated (a sparse layer's
+     * input count is not backed by the file's bytes), so check first. */
+    if (st == RW_OK && max_bytes > 0 && model_file_memory(m, f) > max_bytes)
+        st = rw_fail(RW_ERR_NO_MEMORY, "%s: the model needs %lld bytes of memory, more than the "
+                     "limit of %lld", path, (long long)model_file_memory(m, f), (long long)max_bytes);
     if (st == RW_OK) st = meta_float(f, path, "input_mean", 0.0f, &m->norm_mean);
     if (st == RW_OK) st = meta_float(f, path, "input_std", 1.0f, &m->norm_std);
     if (st == RW_OK) st = meta_float(f, path, "leaky_slope", 0.01f, &m->leaky_slope);
@@ -321,19 +348,20 @@ rw_status rw_model_load(const char *path, rw_model **out)
     st_file f;
     rw_status st = st_read(path, &f);
     if (st != RW_OK) return st;
-    st = model_from_file(&f, path, out);
+    st = model_from_file(&f, path, 0, out);
     st_file_free(&f);
     if (st == RW_OK) rw_clear_error();
     return st;
 }
 
-rw_status model_load_memory(const char *name, const void *bytes, size_t size, rw_model **out)
+rw_status model_load_memory(const char *name, const void *bytes, size_t size, int64_t max_bytes,
+                            rw_model **out)
 {
     *out = NULL;
     st_file f;
     rw_status st = st_read_memory(name, bytes, size, &f);
     if (st != RW_OK) return st;
-    st = model_from_file(&f, name, out);
+    st = model_from_file(&f, name, max_bytes, out);
     st_file_free(&f);
     return st;
 }

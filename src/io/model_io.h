@@ -5,6 +5,7 @@
 #define RW_IO_MODEL_IO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "io/safetensors.h"
 #include "rewire.h"
@@ -16,11 +17,17 @@ rw_status model_add_to_writer(const rw_model *m, const char *path, st_writer *w)
 /* Builds and validates a model from a parsed file. In a checkpoint (the
  * metadata has "checkpoint"), tensors whose names do not start with "fc"
  * belong to the trainer and are left to the caller; otherwise every tensor
- * must be claimed by a layer. */
-rw_status model_from_file(const st_file *f, const char *path, rw_model **out);
+ * must be claimed by a layer. With max_bytes > 0, a model whose layers
+ * would take more memory than that is refused (RW_ERR_NO_MEMORY) before
+ * anything is allocated. */
+rw_status model_from_file(const st_file *f, const char *path, int64_t max_bytes, rw_model **out);
+
+/* Bytes the layers of m (as parsed from f, before loading) will take. */
+int64_t model_file_memory(const rw_model *m, const st_file *f);
 
 /* rw_model_load on `size` bytes in memory; `name` stands for the path in
  * messages. Used by the fuzz harnesses. */
-rw_status model_load_memory(const char *name, const void *bytes, size_t size, rw_model **out);
+rw_status model_load_memory(const char *name, const void *bytes, size_t size, int64_t max_bytes,
+                            rw_model **out);
 
 #endif
