@@ -17,6 +17,7 @@
 #include "io/model_io.h"
 #include "io/safetensors.h"
 #include "nn/activation.h"
+#include "nn/memory.h"
 #include "nn/model.h"
 
 #define NAME_CAP 64
@@ -263,75 +264,102 @@ static rw_status parse_layers(const st_file *f, const char *path, rw_model **out
     return RW_OK;
 }
 
-int64_t model_file_memory(const rw_model *m, const st_file *f)
+/* Stored weights of layer l as the file declares them. */
+static int64_t model_file_weights(const rw_model *m, const st_file *f, int l)
 {
-    int64_t total = 0;
-    for (int l = 0; l < m->n_layers; l++) {
-        const layer *ly = &m->layers[l];
-        int64_t in = ly->in, out = ly->out, bytes = 4 * out;
-        if (ly->sparse) {
-            char name[NAME_CAP];
-            snprintf(name, sizeof name, "fc%d.indices", l + 1);
-            const st_tensor *t = st_find(f, name);
-            int64_t nnz = t ? t->count : 0;
-            /* indptr, the transposed view's column pointers, and per entry
-             * an index, a value, a row and a permutation slot. */
-            bytes += 4 * (out + 1) + 4 * (in + 1) + 16 * nnz;
-        } else {
-            bytes += 4 * in * out;
-        }
-        if (__builtin_add_overflow(total, bytes, &total)) return INT64_MAX;
-    }
-    return total;
+    const layer *ly = &m->layers[l];
+    if (!ly->sparse) return (int64_t)ly->in * ly->out;
+    char name[NAME_CAP];
+    snprintf(name, sizeof name, "fc%d.indices", l + 1);
+    const st_tensor *t = st_find(f, name);
+    return t ? t->count : 0;
 }
 
-rw_status model_from_file(const st_file *f, const char *path, int64_t max_bytes, rw_model **out)
+rw_status model_file_memory(const rw_model *m, const st_file *f, const rw_train_config *train,
+                            rw_memory_estimate *out)
+{
+    layer_shape *ls = calloc((size_t)m->n_layers, sizeof *ls);
+    if (!ls) return rw_fail(RW_ERR_NO_MEMORY, "out of memory estimating memory");
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *ly = &m->layers[l];
+        ls[l] = (layer_shape){ly->in, ly->out, model_file_weights(m, f, l), ly->sparse,
+                              ly->act != RW_ACT_NONE};
+    }
+    memory_estimate(ls, m->n_layers, train, out);
+    free(ls);
+    return RW_OK;
+}
+
+rw_status model_skeleton(const st_file *f, const char *path, rw_model **out)
 {
     *out = NULL;
     rw_model *m = NULL;
     rw_status st = parse_layers(f, path, &m);
-    /* The declared shapes decide what is allocated (a sparse layer's
-     * input count is not backed by the file's bytes), so check first. */
-    if (st == RW_OK && max_bytes > 0 && model_file_memory(m, f) > max_bytes)
-        st = rw_fail(RW_ERR_NO_MEMORY, "%s: the model needs %lld bytes of memory, more than the "
-                     "limit of %lld", path, (long long)model_file_memory(m, f), (long long)max_bytes);
     if (st == RW_OK) st = meta_float(f, path, "input_mean", 0.0f, &m->norm_mean);
     if (st == RW_OK) st = meta_float(f, path, "input_std", 1.0f, &m->norm_std);
     if (st == RW_OK) st = meta_float(f, path, "leaky_slope", 0.01f, &m->leaky_slope);
     if (st == RW_OK && !(m->norm_std > 0))
         st = rw_fail(RW_ERR_FORMAT, "%s: metadata input_std is %g, expected a positive number", path,
                      m->norm_std);
+    if (st != RW_OK) {
+        rw_model_free(m);
+        return st;
+    }
+    *out = m;
+    return RW_OK;
+}
+
+rw_status model_fill(const st_file *f, const char *path, rw_model *m)
+{
+    rw_status st = RW_OK;
     int expected = 0;
-    for (int l = 0; m && l < m->n_layers && st == RW_OK; l++) {
+    for (int l = 0; l < m->n_layers && st == RW_OK; l++) {
         st = load_layer(f, path, l, &m->layers[l]);
         expected += m->layers[l].sparse ? 4 : 2;
     }
+    if (st != RW_OK) return st;
     /* A checkpoint's other tensors are the trainer's (nn/checkpoint.c). */
     int checkpoint = st_meta(f, "checkpoint") != NULL, present = 0;
     for (int i = 0; i < f->count; i++)
         present += !checkpoint || strncmp(f->tensors[i].name, "fc", 2) == 0;
-    if (st == RW_OK && present != expected) {
-        /* Name the first tensor that no layer claimed. */
-        for (int i = 0; i < f->count; i++) {
-            const char *dot = strrchr(f->tensors[i].name, '.');
-            int l = -1;
-            char canonical[NAME_CAP * 2];
-            if (checkpoint && strncmp(f->tensors[i].name, "fc", 2) != 0) continue;
-            if (dot && sscanf(f->tensors[i].name, "fc%d.", &l) == 1 && l >= 1 && l <= m->n_layers &&
-                snprintf(canonical, sizeof canonical, "fc%d%s", l, dot) > 0 &&
-                strcmp(canonical, f->tensors[i].name) == 0) {
-                const layer *ly = &m->layers[l - 1];
-                const char *field = dot + 1;
-                if (strcmp(field, "bias") == 0) continue;
-                if (ly->sparse && (!strcmp(field, "indptr") || !strcmp(field, "indices") ||
-                                   !strcmp(field, "values")))
-                    continue;
-                if (!ly->sparse && !strcmp(field, "weight")) continue;
-            }
-            st = rw_fail(RW_ERR_FORMAT, "%s: unexpected tensor %s", path, f->tensors[i].name);
-            break;
+    if (present == expected) return RW_OK;
+    /* Name the first tensor that no layer claimed. */
+    for (int i = 0; i < f->count; i++) {
+        const char *dot = strrchr(f->tensors[i].name, '.');
+        int l = -1;
+        char canonical[NAME_CAP * 2];
+        if (checkpoint && strncmp(f->tensors[i].name, "fc", 2) != 0) continue;
+        if (dot && sscanf(f->tensors[i].name, "fc%d.", &l) == 1 && l >= 1 && l <= m->n_layers &&
+            snprintf(canonical, sizeof canonical, "fc%d%s", l, dot) > 0 &&
+            strcmp(canonical, f->tensors[i].name) == 0) {
+            const layer *ly = &m->layers[l - 1];
+            const char *field = dot + 1;
+            if (strcmp(field, "bias") == 0) continue;
+            if (ly->sparse && (!strcmp(field, "indptr") || !strcmp(field, "indices") ||
+                               !strcmp(field, "values")))
+                continue;
+            if (!ly->sparse && !strcmp(field, "weight")) continue;
         }
+        return rw_fail(RW_ERR_FORMAT, "%s: unexpected tensor %s", path, f->tensors[i].name);
     }
+    return RW_OK;
+}
+
+rw_status model_from_file(const st_file *f, const char *path, int64_t max_bytes, rw_model **out)
+{
+    rw_model *m = NULL;
+    rw_status st = model_skeleton(f, path, &m);
+    if (st != RW_OK) return st;
+    /* The declared shapes decide what is allocated (a sparse layer's
+     * input count is not backed by the file's bytes), so check first. */
+    rw_memory_estimate est;
+    if (max_bytes > 0) {
+        st = model_file_memory(m, f, NULL, &est);
+        if (st == RW_OK && est.model > max_bytes)
+            st = rw_fail(RW_ERR_NO_MEMORY, "%s: the model needs %lld bytes of memory, more than "
+                         "the limit of %lld", path, (long long)est.model, (long long)max_bytes);
+    }
+    if (st == RW_OK) st = model_fill(f, path, m);
     if (st != RW_OK) {
         rw_model_free(m);
         return st;

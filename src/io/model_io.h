@@ -22,8 +22,14 @@ rw_status model_add_to_writer(const rw_model *m, const char *path, st_writer *w)
  * anything is allocated. */
 rw_status model_from_file(const st_file *f, const char *path, int64_t max_bytes, rw_model **out);
 
-/* Bytes the layers of m (as parsed from f, before loading) will take. */
-int64_t model_file_memory(const rw_model *m, const st_file *f);
+/* model_from_file in two steps: the skeleton (layers from the metadata,
+ * nothing allocated for weights), then the tensors. In between,
+ * model_file_memory tells what the model (and a trainer with config
+ * `train`, which may be NULL) will take. */
+rw_status model_skeleton(const st_file *f, const char *path, rw_model **out);
+rw_status model_fill(const st_file *f, const char *path, rw_model *m);
+rw_status model_file_memory(const rw_model *skeleton, const st_file *f,
+                            const rw_train_config *train, rw_memory_estimate *out);
 
 /* rw_model_load on `size` bytes in memory; `name` stands for the path in
  * messages. Used by the fuzz harnesses. */
