@@ -253,6 +253,9 @@ rw_status rw_trainer_save_checkpoint(const rw_trainer *trainer, const char *path
 rw_status rw_trainer_load_checkpoint(const char *path, int64_t max_memory, rw_model **model,
                                      rw_trainer **trainer, char **note);
 
+/* 1 if PATH is a readable safetensors file marked as a checkpoint, else 0. */
+int rw_is_checkpoint(const char *path);
+
 /* ---- Memory ------------------------------------------------------------- */
 
 typedef struct {

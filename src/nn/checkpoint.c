@@ -408,3 +408,13 @@ rw_status rw_trainer_load_checkpoint(const char *path, int64_t max_memory, rw_mo
     rw_clear_error();
     return RW_OK;
 }
+
+int rw_is_checkpoint(const char *path)
+{
+    st_file f;
+    if (!path || st_read(path, &f) != RW_OK) return 0;
+    int yes = st_meta(&f, "checkpoint") != NULL;
+    st_file_free(&f);
+    rw_clear_error();
+    return yes;
+}
