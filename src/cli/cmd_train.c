@@ -379,9 +379,11 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
                 json_decref(o);
             }
         }
-        /* At every --checkpoint-every step, or at the end of each epoch
-         * without it; after the log line, which the checkpoint counts. */
-        int due = ctx.every > 0 ? s.step % ctx.every == 0 : s.finished;
+        /* At every --checkpoint-every step (or the end of each epoch
+         * without it) and at the end of the run; after the log line, which
+         * the checkpoint counts. */
+        int last = s.finished && pos.epoch + 1 == tc.epochs;
+        int due = last || (ctx.every > 0 ? s.step % ctx.every == 0 : s.finished);
         if (f->checkpoint && due && s.step != saved_step &&
             (rc = save_checkpoint(t, f, specs, n_specs, log, &saved_step))) {
             if (saved_step >= 0)
