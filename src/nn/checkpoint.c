@@ -348,6 +348,58 @@ static rw_status load_trainer_state(const st_file *f, const char *path, rw_train
     return st;
 }
 
+/* Builds the model and trainer from a parsed checkpoint. */
+static rw_status load_parsed(const st_file *f, const char *path, int64_t max_memory,
+                             rw_model **model, rw_trainer **trainer, char **note)
+{
+    const char *version = st_meta(f, "checkpoint");
+    rw_model *m = NULL;
+    rw_trainer *t = NULL;
+    rw_train_config c;
+    position p;
+    rw_status st = RW_OK;
+    if (!version)
+        st = rw_fail(RW_ERR_FORMAT, "%s: not a checkpoint (no \"checkpoint\" metadata): a model "
+                     "file cannot be resumed", path);
+    else if (strcmp(version, CHECKPOINT_VERSION) != 0)
+        st = rw_fail(RW_ERR_FORMAT, "%s: checkpoint version \"%s\", expected \"%s\"", path,
+                     version, CHECKPOINT_VERSION);
+    if (st == RW_OK) st = parse_trainer(f, path, &c, &p);
+    if (st == RW_OK) st = model_skeleton(f, path, &m);
+    if (st == RW_OK && max_memory > 0) {
+        rw_memory_estimate est;
+        st = model_file_memory(m, f, &c, &est);
+        if (st == RW_OK && est.total > max_memory)
+            st = rw_fail(RW_ERR_NO_MEMORY,
+                         "%s: the model and trainer need %lld bytes of memory, more than the "
+                         "limit of %lld", path, (long long)est.total, (long long)max_memory);
+    }
+    if (st == RW_OK) st = model_fill(f, path, m);
+    if (st == RW_OK) {
+        st = rw_trainer_create(m, &c, &t);
+        if (st == RW_ERR_INVALID_ARGUMENT) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", rw_last_error());
+            st = rw_fail(RW_ERR_FORMAT, "%s: trainer config: %s", path, why);
+        }
+    }
+    if (st == RW_OK) st = check_position(&p, &c, path);
+    if (st == RW_OK) st = load_trainer_state(f, path, t, &p);
+    if (st == RW_OK && note && st_meta(f, "note")) {
+        *note = strdup(st_meta(f, "note"));
+        if (!*note) st = rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory for the note", path);
+    }
+    if (st != RW_OK) {
+        rw_trainer_free(t);
+        rw_model_free(m);
+        return st;
+    }
+    t->data_must_match = t->data_fingerprint != 0;
+    *model = m;
+    *trainer = t;
+    return RW_OK;
+}
+
 rw_status rw_trainer_load_checkpoint(const char *path, int64_t max_memory, rw_model **model,
                                      rw_trainer **trainer, char **note)
 {
@@ -360,53 +412,23 @@ rw_status rw_trainer_load_checkpoint(const char *path, int64_t max_memory, rw_mo
     st_file f;
     rw_status st = st_read(path, &f);
     if (st != RW_OK) return st;
-    const char *version = st_meta(&f, "checkpoint");
-    rw_model *m = NULL;
-    rw_trainer *t = NULL;
-    rw_train_config c;
-    position p;
-    if (!version)
-        st = rw_fail(RW_ERR_FORMAT, "%s: not a checkpoint (no \"checkpoint\" metadata): a model "
-                     "file cannot be resumed", path);
-    else if (strcmp(version, CHECKPOINT_VERSION) != 0)
-        st = rw_fail(RW_ERR_FORMAT, "%s: checkpoint version \"%s\", expected \"%s\"", path,
-                     version, CHECKPOINT_VERSION);
-    if (st == RW_OK) st = parse_trainer(&f, path, &c, &p);
-    if (st == RW_OK) st = model_skeleton(&f, path, &m);
-    if (st == RW_OK && max_memory > 0) {
-        rw_memory_estimate est;
-        st = model_file_memory(m, &f, &c, &est);
-        if (st == RW_OK && est.total > max_memory)
-            st = rw_fail(RW_ERR_NO_MEMORY,
-                         "%s: the model and trainer need %lld bytes of memory, more than the "
-                         "limit of %lld", path, (long long)est.total, (long long)max_memory);
-    }
-    if (st == RW_OK) st = model_fill(&f, path, m);
-    if (st == RW_OK) {
-        st = rw_trainer_create(m, &c, &t);
-        if (st == RW_ERR_INVALID_ARGUMENT) {
-            char why[512];
-            snprintf(why, sizeof why, "%s", rw_last_error());
-            st = rw_fail(RW_ERR_FORMAT, "%s: trainer config: %s", path, why);
-        }
-    }
-    if (st == RW_OK) st = check_position(&p, &c, path);
-    if (st == RW_OK) st = load_trainer_state(&f, path, t, &p);
-    if (st == RW_OK && note && st_meta(&f, "note")) {
-        *note = strdup(st_meta(&f, "note"));
-        if (!*note) st = rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory for the note", path);
-    }
+    st = load_parsed(&f, path, max_memory, model, trainer, note);
     st_file_free(&f);
-    if (st != RW_OK) {
-        rw_trainer_free(t);
-        rw_model_free(m);
-        return st;
-    }
-    t->data_must_match = t->data_fingerprint != 0;
-    *model = m;
-    *trainer = t;
-    rw_clear_error();
-    return RW_OK;
+    if (st == RW_OK) rw_clear_error();
+    return st;
+}
+
+rw_status checkpoint_load_memory(const char *name, const void *bytes, size_t size,
+                                 int64_t max_memory, rw_model **model, rw_trainer **trainer)
+{
+    *model = NULL;
+    *trainer = NULL;
+    st_file f;
+    rw_status st = st_read_memory(name, bytes, size, &f);
+    if (st != RW_OK) return st;
+    st = load_parsed(&f, name, max_memory, model, trainer, NULL);
+    st_file_free(&f);
+    return st;
 }
 
 int rw_is_checkpoint(const char *path)

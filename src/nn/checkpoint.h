@@ -39,4 +39,9 @@ typedef struct {
  * refuses a set other than the one a loaded checkpoint was made on. */
 rw_status trainer_check_data(rw_trainer *t, const rw_dataset *train);
 
+/* rw_trainer_load_checkpoint on `size` bytes in memory; `name` stands
+ * for the path in messages. Used by the fuzz harness. */
+rw_status checkpoint_load_memory(const char *name, const void *bytes, size_t size,
+                                 int64_t max_memory, rw_model **model, rw_trainer **trainer);
+
 #endif

@@ -1,7 +1,8 @@
 /* Writes the seed corpora of the fuzz harnesses with the library itself:
  * small valid model files, safetensors containers of every dtype and IDX
  * files (plain and gzipped). Usage: make_seeds CORPUS_DIR (the folder that
- * holds fuzz_model/, fuzz_safetensors/, fuzz_idx/). Seeds are committed;
+ * holds fuzz_model/, fuzz_safetensors/, fuzz_idx/,
+ * fuzz_checkpoint/). Seeds are committed;
  * rerun this after a format change. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,8 @@ static void copy(const char *from, const char *to, int prefix)
     fclose(out);
 }
 
+static int stop_after(const rw_progress *p, void *user) { return p->step == *(int *)user; }
+
 static void model(const char *name, const int *sizes, int n, double sparsity, int dense_last,
                   rw_activation act)
 {
@@ -60,6 +63,36 @@ static void model(const char *name, const int *sizes, int n, double sparsity, in
     char other[4096];
     snprintf(other, sizeof other, "%s", path("fuzz_model", name));
     copy(other, path("fuzz_safetensors", name), -1);
+}
+
+/* A checkpoint after a few steps on 7 synthetic samples of 6 features. */
+static void checkpoint(const char *name, rw_optimizer opt, int dense_last, int stop)
+{
+    int sizes[] = {6, 5, 3};
+    rw_model_config c = rw_model_config_default();
+    c.sizes = sizes;
+    c.n_layers = 2;
+    c.sparsity = 0.5;
+    c.dense_last = dense_last;
+    rw_model *m;
+    check(rw_model_create(&c, &m));
+    rw_train_config tc = rw_train_config_default();
+    tc.optimizer = opt;
+    tc.batch = 3;
+    tc.epochs = 2;
+    rw_trainer *t;
+    check(rw_trainer_create(m, &tc, &t));
+    float x[7 * 6];
+    uint8_t y[7];
+    for (int i = 0; i < 7 * 6; i++) x[i] = (float)(i % 5) / 5.0f;
+    for (int i = 0; i < 7; i++) y[i] = (uint8_t)(i % 3);
+    rw_dataset *d;
+    check(rw_dataset_from_memory(x, y, 7, 6, 3, &d));
+    if (stop > 0) check(rw_trainer_epoch(t, d, stop_after, &stop, NULL));
+    check(rw_trainer_save_checkpoint(t, path("fuzz_checkpoint", name), "seed"));
+    rw_dataset_free(d);
+    rw_trainer_free(t);
+    rw_model_free(m);
 }
 
 static void containers(void)
@@ -131,6 +164,9 @@ int main(int argc, char **argv)
     model("dense.safetensors", s3, 1, 0.0, 0, RW_ACT_NONE);
     model("three-layers.safetensors", s2, 3, 0.3, 0, RW_ACT_GELU);
     containers();
+    checkpoint("fresh.safetensors", RW_OPT_SGD, 0, 0);
+    checkpoint("sgd-step2.safetensors", RW_OPT_SGD, 0, 2);
+    checkpoint("adamw-step3.safetensors", RW_OPT_ADAMW, 1, 3);
 
     uint8_t pixels[12] = {0, 255, 51, 102, 1, 2, 3, 4, 200, 100, 50, 25}, labels[3] = {2, 0, 1};
     uint32_t idims[3] = {3, 2, 2}, ldims[1] = {3};
