@@ -3,6 +3,7 @@
 # exit status 2 with a clear message for bad flags, and a small
 # train -> info -> eval round trip on the shipped Fashion-MNIST subset.
 # Usage: cli_test.sh path/to/rewire   (run from the tests folder)
+# CLI_TEST_SHOW=1 prints the message of every check that expects status 1.
 set -u
 REWIRE=${1:?usage: cli_test.sh path/to/rewire}
 DATA=data/fashion-small
@@ -19,6 +20,8 @@ check() { # check NAME EXPECTED_STATUS PATTERN -- command...
     status=$?
     if [[ $status -eq $want ]] && grep -qE -- "$pattern" <<<"$out"; then
         passed=$((passed + 1))
+        # CLI_TEST_SHOW=1: print each failing command's message (for docs/reliability.md).
+        [[ ${CLI_TEST_SHOW:-0} == 1 && $want == 1 ]] && echo "$name | $(grep -E -- "$pattern" <<<"$out" | head -1)"
     else
         failed=$((failed + 1))
         echo "FAIL: $name (status $status, wanted $want; pattern '$pattern')"

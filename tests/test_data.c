@@ -316,6 +316,13 @@ static void test_malformed(void **state)
     write_idx(bad, 1, huge1, tiny_labels, 3);
     expect_load_fail(good_images, bad, RW_ERR_FORMAT, bad, "too large");
 
+    /* A 28-byte file declaring almost 2 GB: told it is short, without
+     * first allocating what it declares (the buffer grows with the data). */
+    uint32_t big[3] = {32767, 256, 256};
+    write_idx(bad, 3, big, tiny_pixels, 12);
+    expect_load_fail(bad, good_labels, RW_ERR_FORMAT, bad,
+                     "expected 2147418112 pixel bytes, file ends after 12");
+
     /* Label and image counts disagree: both files and counts named. */
     uint32_t dims4[1] = {4};
     write_idx(bad, 1, dims4, labels4, 4);
