@@ -293,6 +293,7 @@ static void expect_rejected(const variant *v, rw_status want, const char *needle
     rw_model *m = (rw_model *)&one;
     rw_trainer *t = (rw_trainer *)&one;
     rw_status st = rw_trainer_load_checkpoint(bad, 0, &m, &t, NULL);
+    if (getenv("RW_TEST_SHOW")) print_message("%s\n", rw_last_error());
     unlink(bad);
     if (st != want || !strstr(rw_last_error(), needle) || !strstr(rw_last_error(), "bad.ckpt"))
         fail_msg("expected %s mentioning \"%s\", got %s: %s", rw_status_string(want), needle,

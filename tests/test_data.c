@@ -86,6 +86,7 @@ static void expect_load_fail(const char *images, const char *labels, rw_status w
     rw_dataset *d = (rw_dataset *)&d; /* must be overwritten with NULL */
     rw_status st = rw_dataset_load_idx(images, labels, &d);
     const char *msg = rw_last_error();
+    if (getenv("RW_TEST_SHOW")) print_message("%s\n", msg);
     if (st != want || (prefix && strncmp(msg, prefix, strlen(prefix)) != 0) ||
         !strstr(msg, needle))
         fail_msg("status %s, message \"%s\"; expected %s with \"%s\"", rw_status_string(st), msg,

@@ -120,6 +120,7 @@ static void expect_rejected(const variant *v, const char *needle)
 
     rw_model *m = (rw_model *)&one; /* must be reset to NULL on failure */
     rw_status st = rw_model_load(bad, &m);
+    if (getenv("RW_TEST_SHOW")) print_message("%s\n", rw_last_error());
     unlink(bad);
     if (st != RW_ERR_FORMAT || !strstr(rw_last_error(), needle))
         fail_msg("expected a format error mentioning \"%s\", got status %d: %s", needle, st,

@@ -56,6 +56,7 @@ static void expect_read_fails(const char *path, rw_status status, const char *ne
     st_file f;
     rw_status st = st_read(path, &f);
     const char *msg = rw_last_error();
+    if (getenv("RW_TEST_SHOW")) print_message("%s\n", msg);
     if (st != status || strncmp(msg, path, strlen(path)) != 0 || !strstr(msg, needle))
         fail_msg("status %d (want %d), message \"%s\" (want \"%s\")", st, status, msg, needle);
     assert_int_equal(f.count, 0);
