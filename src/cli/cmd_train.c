@@ -316,8 +316,12 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         if (f->resume) {
             rw_progress pos;
             rw_trainer_position(t, &pos);
-            fprintf(stderr, "resuming %s at epoch %d, step %lld\n", f->resume, pos.epoch + 1,
-                    (long long)pos.step);
+            if (pos.epoch < tc.epochs)
+                fprintf(stderr, "resuming %s at epoch %d, step %lld\n", f->resume, pos.epoch + 1,
+                        (long long)pos.step);
+            else
+                fprintf(stderr, "resuming %s: all %d epochs are done (step %lld)\n", f->resume,
+                        tc.epochs, (long long)pos.step);
         }
     }
 
