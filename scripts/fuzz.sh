@@ -25,15 +25,19 @@ for h in "${harnesses[@]}"; do
     [[ $h == fuzz_idx ]] || dict=(-dict=tests/fuzz/safetensors.dict)
     echo "== $h for ${seconds}s"
     # detect_leaks: a leak on any error path fails the run like a crash.
+    set +e
     ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
         "build-fuzz/tests/fuzz/$h" -max_total_time="$seconds" -print_final_stats=1 \
         -timeout=10 -rss_limit_mb=2048 -max_len=8192 "${dict[@]}" \
         -artifact_prefix="build-fuzz/artifacts/$h-" \
-        "build-fuzz/corpus/$h" "tests/fuzz/corpus/$h" 2>&1 |
-        grep -E "^(#[0-9]+[[:space:]]+DONE|stat::|INFO: (seed|Loaded)|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)|Done [0-9]+ runs" || true
-    status=${PIPESTATUS[0]}
+        "build-fuzz/corpus/$h" "tests/fuzz/corpus/$h" >"build-fuzz/$h.log" 2>&1
+    status=$?
+    set -e
+    grep -E "^(#[0-9]+[[:space:]]+DONE|stat::|INFO: (seed|Loaded)|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)|Done [0-9]+ runs" \
+        "build-fuzz/$h.log" || true
     if [[ $status -ne 0 ]]; then
-        echo "fuzz.sh: $h failed (status $status); reproducer in build-fuzz/artifacts/" >&2
+        tail -n 40 "build-fuzz/$h.log" >&2
+        echo "fuzz.sh: $h failed (status $status); full log build-fuzz/$h.log, reproducer in build-fuzz/artifacts/" >&2
         exit 1
     fi
 done

@@ -246,6 +246,10 @@ static void test_other_data_is_refused(void **state)
     assert_int_equal(rw_dataset_head(train_set, 600, &fewer), RW_OK);
     assert_int_equal(rw_trainer_epoch(t, fewer, NULL, NULL, NULL), RW_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(rw_last_error(), "not the one the checkpoint was made on"));
+    assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &(int64_t){5}, NULL), RW_OK);
+    /* Mid-epoch, a fresh trainer's data cannot change either. */
+    assert_int_equal(rw_trainer_epoch(t, fewer, NULL, NULL, NULL), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "not the one the epoch in progress was made on"));
     rw_dataset_free(fewer);
     assert_int_equal(rw_trainer_epoch(t, train_set, NULL, NULL, NULL), RW_OK);
     unlink(path);

@@ -27,12 +27,15 @@ rw_status trainer_check_data(rw_trainer *t, const rw_dataset *train)
 {
     if (t->data_seen == train) return RW_OK;
     uint64_t fp = dataset_fingerprint(train);
-    if (t->data_must_match && (fp != t->data_fingerprint || train->n != t->data_samples))
+    /* A loaded checkpoint, or an epoch in progress, needs its own data. */
+    int must_match = t->data_must_match || (t->epoch_step > 0 && t->data_fingerprint);
+    if (must_match && (fp != t->data_fingerprint || train->n != t->data_samples))
         return rw_fail(RW_ERR_INVALID_ARGUMENT,
                        "the training set (%d samples, fingerprint %016" PRIx64 ") is not the one "
-                       "the checkpoint was made on (%lld samples, fingerprint %016" PRIx64 "): "
+                       "the %s was made on (%lld samples, fingerprint %016" PRIx64 "): "
                        "resume with the same data, limits, validation split and seed",
-                       train->n, fp, (long long)t->data_samples, t->data_fingerprint);
+                       train->n, fp, t->data_must_match ? "checkpoint" : "epoch in progress",
+                       (long long)t->data_samples, t->data_fingerprint);
     t->data_must_match = 0;
     t->data_seen = train;
     t->data_samples = train->n;
@@ -50,6 +53,8 @@ void rw_trainer_position(const rw_trainer *t, rw_progress *out)
 }
 
 rw_train_config rw_trainer_config(const rw_trainer *t) { return t->cfg; }
+/* (These two accessors live here, beside the state they expose to
+ * checkpoint users, to keep trainer.c about training.) */
 
 /* "opt.fc1.values.m1" and the like. */
 static void state_name(char *buf, const rw_trainer *t, int l, int bias, int moment)
