@@ -43,6 +43,8 @@ rw_status trainer_check_data(rw_trainer *t, const rw_dataset *train)
     return RW_OK;
 }
 
+/* These two accessors live here, beside the state they expose to
+ * checkpoint users, to keep trainer.c about training. */
 void rw_trainer_position(const rw_trainer *t, rw_progress *out)
 {
     memset(out, 0, sizeof *out);
@@ -53,8 +55,6 @@ void rw_trainer_position(const rw_trainer *t, rw_progress *out)
 }
 
 rw_train_config rw_trainer_config(const rw_trainer *t) { return t->cfg; }
-/* (These two accessors live here, beside the state they expose to
- * checkpoint users, to keep trainer.c about training.) */
 
 /* "opt.fc1.values.m1" and the like. */
 static void state_name(char *buf, const rw_trainer *t, int l, int bias, int moment)
