@@ -120,6 +120,9 @@ check "header length above the limit" 1 "huge.safetensors: header length [0-9]+ 
 st_file "$TMP/deep.safetensors" "$(printf '{"a":'; printf '[%.0s' {1..5000})"
 check "deeply nested header" 1 "deep.safetensors: header is not valid JSON.*depth" -- \
     "$REWIRE" info "$TMP/deep.safetensors"
+st_file "$TMP/enormous.safetensors" "$(printf '{"a":['; yes '[],' | head -n 1100000 | tr -d '\n'; printf '[]]}')"
+check "enormous header" 1 "enormous.safetensors: header holds 2200003 JSON containers and list items, more than the limit" -- \
+    "$REWIRE" info "$TMP/enormous.safetensors"
 st_file "$TMP/overflow.safetensors" \
     '{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}}'
 check "shape product overflows" 1 "overflow.safetensors: tensor w: shape .* overflows" -- \

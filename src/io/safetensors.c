@@ -384,6 +384,28 @@ static rw_status parse_header(const char *path, const json_t *root, const unsign
     return st;
 }
 
+/* Counts '{', '[' and ',' outside strings: an upper bound on the values
+ * jansson would build, known before it builds any. */
+static size_t count_json_values(const unsigned char *p, size_t n)
+{
+    size_t count = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[' || c == ',') {
+            count++;
+        }
+    }
+    return count;
+}
+
 /* Parses and validates buf (size bytes, malloc'ed), which *out takes over
  * on success; on failure buf is freed and *out left empty. */
 static rw_status st_parse(const char *path, unsigned char *buf, size_t size, st_file *out)
@@ -391,6 +413,11 @@ static rw_status st_parse(const char *path, unsigned char *buf, size_t size, st_
     out->buffer = buf;
     uint64_t header_len = 0;
     rw_status st = check_header_len(path, buf, size, &header_len);
+    size_t values = st == RW_OK ? count_json_values(buf + 8, (size_t)header_len) : 0;
+    if (values > ST_MAX_HEADER_VALUES)
+        st = rw_fail(RW_ERR_FORMAT,
+                     "%s: header holds %zu JSON containers and list items, more than the limit "
+                     "of %d", path, values, ST_MAX_HEADER_VALUES);
     if (st == RW_OK) {
         /* Reject duplicate keys; trailing spaces (the writers' padding) are
          * whitespace to jansson. Nesting is bounded by JSON_PARSER_MAX_DEPTH. */
