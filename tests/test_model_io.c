@@ -288,6 +288,15 @@ static void test_too_many_layers(void **state)
     snprintf(text + used, cap - used, "]");
     expect_rejected(&(variant){.key = "layers", .value = text}, "not a JSON array of 1 to 4096 layers");
     free(text);
+    /* A layers text longer than 4096 layers need is not parsed at all. */
+    size_t n = (1 << 20) + 2;
+    text = malloc(n + 1);
+    assert_non_null(text);
+    for (size_t k = 0; k < n; k++) text[k] = "[],"[k % 3];
+    text[n] = '\0';
+    expect_rejected(&(variant){.key = "layers", .value = text},
+                    "metadata layers is 1048578 bytes, more than the 1048576 that 4096 layers need");
+    free(text);
 }
 
 /* A small file that declares a huge layer: with a limit, refused before

@@ -167,7 +167,8 @@ int resume_flags(const char *note, const char *path, const arg_spec *specs, int 
     *keep = NULL;
     *log_bytes = 0;
     json_error_t err;
-    json_t *root = note ? json_loads(note, 0, &err) : NULL;
+    /* The flags take a few KB; a longer note is not rewire's. */
+    json_t *root = note && strlen(note) <= 1 << 20 ? json_loads(note, 0, &err) : NULL;
     json_t *stored = root ? json_object_get(root, "flags") : NULL;
     json_t *lb = root ? json_object_get(root, "log_bytes") : NULL;
     if (!json_is_object(stored) || !json_is_integer(lb) || json_integer_value(lb) < 0) {

@@ -22,6 +22,7 @@
 
 #define NAME_CAP 64
 #define BASE_CAP 16 /* "fc" and a layer number */
+#define LAYERS_MAX_BYTES (1 << 20)
 
 static void layer_name(char *buf, int l) { snprintf(buf, BASE_CAP, "fc%d", l + 1); }
 
@@ -202,6 +203,11 @@ static rw_status parse_layers(const st_file *f, const char *path, rw_model **out
                        version ? version : "missing");
     const char *text = st_meta(f, "layers");
     if (!text) return rw_fail(RW_ERR_FORMAT, "%s: metadata layers is missing", path);
+    /* 4096 layers take about 330 KB; a longer text would only make jansson
+     * build a hostile number of values. */
+    if (strlen(text) > LAYERS_MAX_BYTES)
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata layers is %zu bytes, more than the %d that "
+                       "4096 layers need", path, strlen(text), LAYERS_MAX_BYTES);
     json_error_t jerr;
     json_t *arr = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     if (!arr || !json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 4096) {

@@ -226,6 +226,9 @@ static rw_status parse_trainer(const st_file *f, const char *path, rw_train_conf
 {
     const char *text = st_meta(f, "trainer");
     if (!text) return rw_fail(RW_ERR_FORMAT, "%s: metadata trainer is missing", path);
+    if (strlen(text) > 65536) /* about 600 bytes when written */
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata trainer is %zu bytes, more than 65536", path,
+                       strlen(text));
     json_error_t jerr;
     json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     json_t *cfg = NULL;
