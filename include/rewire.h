@@ -206,7 +206,9 @@ typedef struct {
     double seconds;     /* wall time in this epoch so far */
 } rw_progress;
 
-/* Called every few steps during an epoch; return nonzero to stop early. */
+/* Called after every step of an epoch; return nonzero to stop after that
+ * step. The epoch then stays in progress: the next rw_trainer_epoch (or a
+ * checkpoint saved now and resumed later) continues it at the next step. */
 typedef int (*rw_progress_fn)(const rw_progress *progress, void *user);
 
 typedef struct {
@@ -215,13 +217,74 @@ typedef struct {
     double samples_per_second;
     int64_t step;       /* steps done so far over the whole run */
     float lr;           /* learning rate of the last step */
+    int finished;       /* 1: the epoch ran to its end; 0: progress stopped it */
 } rw_epoch_stats;
 
 /* Runs one epoch over `train` in a seeded shuffled order (the last partial
- * batch is used). Returns RW_ERR_DIVERGED, naming the step and layer, if a
- * loss or gradient becomes NaN or Inf. */
+ * batch is used), or the rest of an epoch a progress callback stopped.
+ * The order depends only on the config's seed and the epoch number. The
+ * stats cover the whole epoch so far. Returns RW_ERR_DIVERGED, naming the
+ * step and layer, if a loss or gradient becomes NaN or Inf; and
+ * RW_ERR_INVALID_ARGUMENT if `train` is not the training set the run (or
+ * the checkpoint it was resumed from) started on. */
 rw_status rw_trainer_epoch(rw_trainer *trainer, const rw_dataset *train,
                            rw_progress_fn progress, void *user, rw_epoch_stats *stats);
+
+/* Where the run stands: epoch = epochs finished (the one in progress,
+ * 0-based), step = optimizer steps done, samples = samples seen in the
+ * epoch in progress, loss = their mean loss (0 if none); epoch_samples
+ * and seconds are 0. */
+void rw_trainer_position(const rw_trainer *trainer, rw_progress *out);
+
+/* The trainer's config (as created, or as stored in a checkpoint). */
+rw_train_config rw_trainer_config(const rw_trainer *trainer);
+
+/* ---- Checkpoints -------------------------------------------------------- */
+
+/* Saves everything a run needs to continue bit-identically in another
+ * process: the model (a checkpoint is a model file: rw_model_load and
+ * `rewire info` read it), the optimizer state, the train config, the
+ * position (epoch, step, the epoch's progress) and a fingerprint of the
+ * training set, plus `note` (any UTF-8 string of the caller's, or NULL).
+ * Atomic: written to PATH.tmp, fsynced, renamed over PATH, directory
+ * fsynced, so PATH always holds a whole checkpoint. Refuses with
+ * RW_ERR_DIVERGED, naming the step and layer, to save a NaN or Inf weight
+ * or optimizer state: a diverged run never replaces a good checkpoint. */
+rw_status rw_trainer_save_checkpoint(const rw_trainer *trainer, const char *path,
+                                     const char *note);
+
+/* Loads a checkpoint into a new model and a new trainer positioned where
+ * the run stopped; the caller frees both (the trainer first). *note, if
+ * note is not NULL, gets a malloc'ed copy of the saved note (free()) or
+ * NULL. Every field is validated as rw_model_load does, plus the trainer
+ * state against the model and config. With max_memory > 0, a checkpoint
+ * whose model and trainer would need more bytes than that is refused with
+ * RW_ERR_NO_MEMORY, giving both numbers, before anything is allocated. */
+rw_status rw_trainer_load_checkpoint(const char *path, int64_t max_memory, rw_model **model,
+                                     rw_trainer **trainer, char **note);
+
+/* 1 if PATH is a readable safetensors file marked as a checkpoint, else 0. */
+int rw_is_checkpoint(const char *path);
+
+/* ---- Memory ------------------------------------------------------------- */
+
+typedef struct {
+    int64_t model;       /* weights, indices, transposed views, biases */
+    int64_t optimizer;   /* momentum / Adam moments */
+    int64_t gradients;   /* weight and bias gradients */
+    int64_t activations; /* a training batch's and an evaluation batch's buffers */
+    int64_t total;       /* the sum */
+} rw_memory_estimate;
+
+/* What rw_model_create and rw_trainer_create will allocate for these
+ * configs (train may be NULL: the model alone), computed from the layer
+ * sizes and the nonzeros the distribution gives, without allocating. */
+rw_status rw_estimate_memory(const rw_model_config *model, const rw_train_config *train,
+                             rw_memory_estimate *out);
+
+/* The same for a trainer over an existing model (e.g. one just loaded). */
+rw_status rw_estimate_trainer_memory(const rw_model *model, const rw_train_config *train,
+                                     rw_memory_estimate *out);
 
 /* ---- Evaluation and prediction ----------------------------------------- */
 

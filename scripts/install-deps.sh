@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages rewire needs that are not there yet.
-# Usage: scripts/install-deps.sh [build|test|data|all]...   (default: build)
+# Usage: scripts/install-deps.sh [build|test|fuzz|data|all]...   (default: build)
 set -euo pipefail
 want=(cmake make gcc pkg-config libopenblas-dev libopenblas-openmp-dev libjansson-dev zlib1g-dev)
 for set in "${@:-build}"; do
     case $set in
     build) ;;
     test) want+=(libcmocka-dev) ;;
+    # libFuzzer ships in libclang-rt-14-dev; clang's OpenMP runtime in libomp-14-dev.
+    fuzz) want+=(clang libclang-rt-14-dev libomp-14-dev) ;;
     data) want+=(dataset-fashion-mnist) ;;
-    all) want+=(libcmocka-dev dataset-fashion-mnist) ;;
-    *) echo "install-deps.sh: unknown set '$set' (expected build, test, data or all)" >&2; exit 2 ;;
+    all) want+=(libcmocka-dev clang libclang-rt-14-dev libomp-14-dev dataset-fashion-mnist) ;;
+    *) echo "install-deps.sh: unknown set '$set' (expected build, test, fuzz, data or all)" >&2; exit 2 ;;
     esac
 done
 missing=()

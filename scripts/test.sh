@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds rewire with its tests and runs them with
-# ctest; then does the same under AddressSanitizer + UndefinedBehaviorSanitizer.
-# Set SANITIZE=0 to skip the sanitizer pass.
+# ctest; then does the same under AddressSanitizer + UndefinedBehaviorSanitizer;
+# then a fuzz smoke run: every libFuzzer harness for FUZZ_SECONDS (default
+# 60) seconds (scripts/fuzz.sh). SANITIZE=0 skips the sanitizer pass, FUZZ=0
+# the fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh build test
@@ -14,4 +16,8 @@ if [[ ${SANITIZE:-1} != 0 ]]; then
     cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DREWIRE_SANITIZE=ON >/dev/null
     cmake --build build-sanitize -j "$jobs" >/dev/null
     (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs" -E install)
+fi
+if [[ ${FUZZ:-1} != 0 ]]; then
+    echo "== fuzz smoke run (scripts/fuzz.sh, ${FUZZ_SECONDS:-60}s per harness)"
+    scripts/fuzz.sh
 fi

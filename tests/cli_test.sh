@@ -3,6 +3,7 @@
 # exit status 2 with a clear message for bad flags, and a small
 # train -> info -> eval round trip on the shipped Fashion-MNIST subset.
 # Usage: cli_test.sh path/to/rewire   (run from the tests folder)
+# CLI_TEST_SHOW=1 prints the message of every check that expects status 1.
 set -u
 REWIRE=${1:?usage: cli_test.sh path/to/rewire}
 DATA=data/fashion-small
@@ -19,6 +20,8 @@ check() { # check NAME EXPECTED_STATUS PATTERN -- command...
     status=$?
     if [[ $status -eq $want ]] && grep -qE -- "$pattern" <<<"$out"; then
         passed=$((passed + 1))
+        # CLI_TEST_SHOW=1: print each failing command's message (for docs/reliability.md).
+        [[ ${CLI_TEST_SHOW:-0} == 1 && $want == 1 ]] && echo "$name | $(grep -E -- "$pattern" <<<"$out" | head -1)"
     else
         failed=$((failed + 1))
         echo "FAIL: $name (status $status, wanted $want; pattern '$pattern')"
@@ -90,6 +93,124 @@ check "prune wanda global refused" 1 "within each output row" -- "$REWIRE" prune
 check "prune to 2:4" 0 "saved|-> " -- "$REWIRE" prune "$TMP/m.safetensors" --nm 2:4 -o "$TMP/nm.safetensors"
 check "info shows the pattern" 0 '"kind":"nm".*"pattern":"2:4"' -- "$REWIRE" info "$TMP/nm.safetensors" --json
 check "eval an N:M model" 0 "accuracy [0-9.]+%" -- "$REWIRE" eval "$TMP/nm.safetensors" --data $DATA
+
+# ---- hostile files: each gets a message naming the file and the problem,
+# and exit status 1 from every command that reads it.
+
+# st_file PATH JSON [DATA_PRINTF]: a safetensors file whose 8-byte length
+# is the JSON's, then the JSON, then the data (printf escapes).
+st_file() {
+    local n=${#2}
+    printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x\\x00\\x00\\x00\\x00' \
+        $((n & 255)) $((n >> 8 & 255)) $((n >> 16 & 255)) $((n >> 24 & 255)))" >"$1"
+    printf '%s' "$2" >>"$1"
+    [[ -n ${3:-} ]] && printf "$3" >>"$1"
+    return 0
+}
+LAYERS='"layers":"[{\"name\":\"fc1\",\"kind\":\"dense\",\"in\":2,\"out\":2,\"activation\":\"none\"}]"'
+META="\"__metadata__\":{\"format\":\"rewire\",\"format_version\":\"1\",$LAYERS}"
+W='"fc1.weight":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}'
+B='"fc1.bias":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}'
+ONE='\x00\x00\x80\x3f'
+st_file "$TMP/ok.safetensors" "{$META,$W,$B}" "$ONE$ONE$ONE$ONE$ONE$ONE"
+check "hand-made model loads" 0 "fc1 +dense +2x2" -- "$REWIRE" info "$TMP/ok.safetensors"
+st_file "$TMP/nan.safetensors" "{$META,$W,$B}" "$ONE\x00\x00\xc0\x7f$ONE$ONE$ONE$ONE"
+check "NaN weight" 1 "nan.safetensors: tensor fc1.weight has a non-finite value at 1" -- \
+    "$REWIRE" info "$TMP/nan.safetensors"
+st_file "$TMP/inf.safetensors" "{$META,$W,$B}" "$ONE$ONE$ONE$ONE$ONE\x00\x00\x80\x7f"
+check "Inf bias" 1 "inf.safetensors: tensor fc1.bias has a non-finite value at 1" -- \
+    "$REWIRE" eval "$TMP/inf.safetensors" --data $DATA
+head -c 40 "$TMP/m.safetensors" >"$TMP/truncated.safetensors"
+check "truncated model" 1 "truncated.safetensors: header length [0-9]+ exceeds the 32 bytes" -- \
+    "$REWIRE" info "$TMP/truncated.safetensors"
+head -c 5 "$TMP/m.safetensors" >"$TMP/short.safetensors"
+check "file shorter than the length field" 1 "short.safetensors: file is 5 bytes" -- \
+    "$REWIRE" eval "$TMP/short.safetensors" --data $DATA
+st_file "$TMP/notjson.safetensors" "PK this is a zip"
+check "wrong magic (not JSON)" 1 "notjson.safetensors: header is not valid JSON" -- \
+    "$REWIRE" info "$TMP/notjson.safetensors"
+printf '\xff\xff\xff\xff\xff\xff\x00\x00{}' >"$TMP/huge.safetensors"
+check "header length above the limit" 1 "huge.safetensors: header length [0-9]+ is above the limit" -- \
+    "$REWIRE" info "$TMP/huge.safetensors"
+st_file "$TMP/deep.safetensors" "$(printf '{"a":'; printf '[%.0s' {1..5000})"
+check "deeply nested header" 1 "deep.safetensors: header is not valid JSON.*depth" -- \
+    "$REWIRE" info "$TMP/deep.safetensors"
+st_file "$TMP/enormous.safetensors" "$(printf '{"a":['; yes '[],' | head -n 1100000 | tr -d '\n'; printf '[]]}')"
+check "enormous header" 1 "enormous.safetensors: header holds 2200003 JSON containers and list items, more than the limit" -- \
+    "$REWIRE" info "$TMP/enormous.safetensors"
+st_file "$TMP/overflow.safetensors" \
+    '{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}}'
+check "shape product overflows" 1 "overflow.safetensors: tensor w: shape .* overflows" -- \
+    "$REWIRE" info "$TMP/overflow.safetensors"
+st_file "$TMP/dtype.safetensors" "{$META,${W/F32/I32},$B}" "$ONE$ONE$ONE$ONE$ONE$ONE"
+check "dtype mismatch" 1 "dtype.safetensors: tensor fc1.weight has dtype I32, expected F32" -- \
+    "$REWIRE" info "$TMP/dtype.safetensors"
+SP='"layers":"[{\"name\":\"fc1\",\"kind\":\"sparse\",\"in\":3,\"out\":2,\"activation\":\"none\"}]"'
+SMETA="\"__metadata__\":{\"format\":\"rewire\",\"format_version\":\"1\",$SP}"
+CSR='"fc1.indptr":{"dtype":"I32","shape":[3],"data_offsets":[0,12]},"fc1.indices":{"dtype":"I32","shape":[2],"data_offsets":[12,20]},"fc1.values":{"dtype":"F32","shape":[2],"data_offsets":[20,28]},"fc1.bias":{"dtype":"F32","shape":[2],"data_offsets":[28,36]}'
+I0='\x00\x00\x00\x00' I1='\x01\x00\x00\x00' I2='\x02\x00\x00\x00' I3='\x03\x00\x00\x00'
+st_file "$TMP/csr.safetensors" "{$SMETA,$CSR}" "$I0$I1$I2$I0$I2$ONE$ONE$ONE$ONE"
+check "hand-made sparse model loads" 0 "fc1 +sparse +2x3" -- "$REWIRE" info "$TMP/csr.safetensors"
+st_file "$TMP/indptr.safetensors" "{$SMETA,$CSR}" "$I0$I3$I2$I0$I2$ONE$ONE$ONE$ONE"
+check "indptr not monotone" 1 "indptr.safetensors: layer fc1: indptr\[1\] = 3 exceeds the 2 stored entries" -- \
+    "$REWIRE" info "$TMP/indptr.safetensors"
+st_file "$TMP/range.safetensors" "{$SMETA,$CSR}" "$I0$I1$I2$I0$I3$ONE$ONE$ONE$ONE"
+check "index out of range" 1 "range.safetensors: layer fc1: index 3 in row 1 is outside \[0, 3\)" -- \
+    "$REWIRE" info "$TMP/range.safetensors"
+st_file "$TMP/dup.safetensors" "{$SMETA,$CSR}" "$I0$I2$I2$I1$I1$ONE$ONE$ONE$ONE"
+check "duplicated index" 1 "dup.safetensors: layer fc1: indices in row 0 are not strictly increasing" -- \
+    "$REWIRE" info "$TMP/dup.safetensors"
+st_file "$TMP/end.safetensors" "{$SMETA,$CSR}" "$I0$I1$I1$I0$I2$ONE$ONE$ONE$ONE"
+check "indptr not ending at nnz" 1 "end.safetensors: tensor fc1.indices has 2 entries, fc1.indptr says 1" -- \
+    "$REWIRE" info "$TMP/end.safetensors"
+
+# IDX: labels and images that disagree in count; a truncated gzip.
+mkdir -p "$TMP/idx"
+cp $DATA/train-images-idx3-ubyte.gz $DATA/t10k-images-idx3-ubyte.gz "$TMP/idx/"
+cp $DATA/train-labels-idx1-ubyte.gz "$TMP/idx/"
+printf '\x00\x00\x08\x01\x00\x00\x00\x02\x01\x02' >"$TMP/idx/t10k-labels-idx1-ubyte"
+check "labels and images disagree" 1 "t10k-images-idx3-ubyte.gz holds 1000 images but .*t10k-labels-idx1-ubyte holds 2 labels" -- \
+    "$REWIRE" eval "$TMP/m.safetensors" --data "$TMP/idx"
+head -c 3000 $DATA/train-images-idx3-ubyte.gz >"$TMP/idx/train-images-idx3-ubyte.gz"
+check "truncated gzip IDX" 1 "train-images-idx3-ubyte.gz: (expected [0-9]+ pixel bytes, file ends after|corrupt gzip)" -- \
+    "$REWIRE" train --data "$TMP/idx" --hidden 8 --epochs 1
+printf '\x00\x01\x08\x03' >"$TMP/idx/train-images-idx3-ubyte.gz"
+check "IDX wrong magic" 1 "train-images-idx3-ubyte.gz: not an IDX file" -- \
+    "$REWIRE" train --data "$TMP/idx" --hidden 8 --epochs 1
+
+# ---- checkpoints, resume, divergence, memory
+SMALL=(--data $DATA --hidden 32 --epochs 2 --batch 50 --train-limit 500 --test-limit 100 --threads 1 --quiet)
+check "checkpoint-every needs checkpoint" 2 "--checkpoint-every needs --checkpoint" -- \
+    "$REWIRE" train --checkpoint-every 5
+check "bad --max-memory" 2 "--max-memory expects a size such as 512M" -- \
+    "$REWIRE" train --max-memory lots
+check "checkpoint to a missing folder" 1 "cannot write --checkpoint /no/such/dir/c" -- \
+    "$REWIRE" train "${SMALL[@]}" --checkpoint /no/such/dir/c
+check "train with checkpoints" 0 "^result:" -- "$REWIRE" train "${SMALL[@]}" --checkpoint "$TMP/c.st" \
+    --checkpoint-every 3 --out "$TMP/full.st"
+check "a checkpoint is a model file with its position" 0 "checkpoint: 2 of 2 epochs done, step 20" -- \
+    "$REWIRE" info "$TMP/c.st"
+check "resume a finished run" 0 "^result:" -- "$REWIRE" train --resume "$TMP/c.st" --out "$TMP/again.st" --quiet
+check "resumed finished run saves the same model" 0 "^same$" -- bash -c \
+    "cmp -s '$TMP/full.st' '$TMP/again.st' && echo same"
+check "resume a model file" 1 "m.safetensors: not a checkpoint" -- "$REWIRE" train --resume "$TMP/m.safetensors"
+check "resume with other settings" 2 "--lr 0.1 differs from the checkpoint's 0.05" -- \
+    "$REWIRE" train --resume "$TMP/c.st" --lr 0.1
+check "resume with the same settings" 0 "^result:" -- "$REWIRE" train "${SMALL[@]}" --resume "$TMP/c.st"
+check "divergence names the step and the layer" 1 \
+    "training diverged at step [0-9]+: the loss is .*; layer fc[0-9]+ is the first whose output is not finite" -- \
+    "$REWIRE" train "${SMALL[@]}" --lr 1000000 --momentum 0 --checkpoint "$TMP/dv.st" --checkpoint-every 1
+check "divergence keeps the last good checkpoint" 1 \
+    "the last good checkpoint, .*dv.st \(step [0-9]+\), is kept" -- \
+    "$REWIRE" train "${SMALL[@]}" --lr 1000000 --momentum 0 --checkpoint "$TMP/dv.st" --checkpoint-every 1
+check "the kept checkpoint loads" 0 "checkpoint: .* step [0-9]+" -- "$REWIRE" info "$TMP/dv.st"
+check "memory limit refuses before allocating" 1 \
+    "the run needs about .* more than the limit of 1.00 MiB \(1048576 bytes, --max-memory\)" -- \
+    "$REWIRE" train "${SMALL[@]}" --hidden 1000,1000 --max-memory 1M
+check "a huge model is refused, not killed" 1 "the run needs about .*the memory available now" -- \
+    "$REWIRE" train "${SMALL[@]}" --hidden 1000000000 --sparsity 0.5
+check "resume under a memory limit" 1 "c.st: the model and trainer need [0-9]+ bytes of memory, more than the limit of 1024" -- \
+    "$REWIRE" train --resume "$TMP/c.st" --max-memory 1K
 
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -86,6 +86,7 @@ static void expect_load_fail(const char *images, const char *labels, rw_status w
     rw_dataset *d = (rw_dataset *)&d; /* must be overwritten with NULL */
     rw_status st = rw_dataset_load_idx(images, labels, &d);
     const char *msg = rw_last_error();
+    if (getenv("RW_TEST_SHOW")) print_message("%s\n", msg);
     if (st != want || (prefix && strncmp(msg, prefix, strlen(prefix)) != 0) ||
         !strstr(msg, needle))
         fail_msg("status %s, message \"%s\"; expected %s with \"%s\"", rw_status_string(st), msg,
@@ -315,6 +316,13 @@ static void test_malformed(void **state)
     uint32_t huge1[1] = {0xFFFFFFFFu};
     write_idx(bad, 1, huge1, tiny_labels, 3);
     expect_load_fail(good_images, bad, RW_ERR_FORMAT, bad, "too large");
+
+    /* A 28-byte file declaring almost 2 GB: told it is short, without
+     * first allocating what it declares (the buffer grows with the data). */
+    uint32_t big[3] = {32767, 256, 256};
+    write_idx(bad, 3, big, tiny_pixels, 12);
+    expect_load_fail(bad, good_labels, RW_ERR_FORMAT, bad,
+                     "expected 2147418112 pixel bytes, file ends after 12");
 
     /* Label and image counts disagree: both files and counts named. */
     uint32_t dims4[1] = {4};

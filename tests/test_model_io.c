@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/model_io.h"
 #include "io/safetensors.h"
 #include "nn/model.h"
 #include "testutil.h"
@@ -119,6 +120,7 @@ static void expect_rejected(const variant *v, const char *needle)
 
     rw_model *m = (rw_model *)&one; /* must be reset to NULL on failure */
     rw_status st = rw_model_load(bad, &m);
+    if (getenv("RW_TEST_SHOW")) print_message("%s\n", rw_last_error());
     unlink(bad);
     if (st != RW_ERR_FORMAT || !strstr(rw_last_error(), needle))
         fail_msg("expected a format error mentioning \"%s\", got status %d: %s", needle, st,
@@ -250,6 +252,78 @@ static void test_tensor_errors(void **state)
                     "non-finite");
 }
 
+/* Dense weights are checked for NaN too (patched in place: the tensor is
+ * 2-D). */
+static void test_dense_nan(void **state)
+{
+    (void)state;
+    st_file f;
+    assert_int_equal(st_read(good_path, &f), RW_OK);
+    const st_tensor *w = st_find(&f, "fc2.weight");
+    assert_non_null(w);
+    float nan = NAN;
+    memcpy((char *)w->data + 4 * 7, &nan, 4);
+    st_writer *wr = st_writer_new();
+    for (int i = 0; i < f.meta_count; i++)
+        assert_int_equal(st_writer_meta(wr, f.meta_keys[i], f.meta_values[i]), RW_OK);
+    for (int i = 0; i < f.count; i++)
+        assert_int_equal(st_writer_add(wr, f.tensors[i].name, f.tensors[i].dtype, f.tensors[i].ndim,
+                                       f.tensors[i].shape, f.tensors[i].data), RW_OK);
+    const char *bad = tu_temp_path("dense-nan.safetensors");
+    assert_int_equal(st_writer_write(wr, bad), RW_OK);
+    st_writer_free(wr);
+    st_file_free(&f);
+    rw_model *m;
+    assert_int_equal(rw_model_load(bad, &m), RW_ERR_FORMAT);
+    assert_non_null(strstr(rw_last_error(), "dense-nan.safetensors: tensor fc2.weight has a non-finite value at 7"));
+    unlink(bad);
+}
+
+/* More layers than any model has: refused before anything is built. */
+static void test_too_many_layers(void **state)
+{
+    (void)state;
+    size_t cap = 5000 * 80 + 16;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t used = (size_t)snprintf(text, cap, "[");
+    for (int l = 0; l < 5000; l++)
+        used += (size_t)snprintf(text + used, cap - used,
+                                 "%s{\"name\":\"fc%d\",\"kind\":\"dense\",\"in\":1,\"out\":1,"
+                                 "\"activation\":\"none\"}", l ? "," : "", l + 1);
+    snprintf(text + used, cap - used, "]");
+    expect_rejected(&(variant){.key = "layers", .value = text}, "not a JSON array of 1 to 4096 layers");
+    free(text);
+    /* A layers text longer than 4096 layers need is not parsed at all. */
+    size_t n = (1 << 20) + 2;
+    text = malloc(n + 1);
+    assert_non_null(text);
+    for (size_t k = 0; k < n; k++) text[k] = "[],"[k % 3];
+    text[n] = '\0';
+    expect_rejected(&(variant){.key = "layers", .value = text},
+                    "metadata layers is 1048578 bytes, more than the 1048576 that 4096 layers need");
+    free(text);
+}
+
+/* A small file that declares a huge layer: with a limit, refused before
+ * anything of that size is allocated (what the fuzz harness relies on). */
+static void test_declared_size_limit(void **state)
+{
+    (void)state;
+    FILE *in = fopen(good_path, "rb");
+    assert_non_null(in);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf, in);
+    fclose(in);
+    rw_model *m;
+    assert_int_equal(model_load_memory("mem.safetensors", buf, n, 100, &m), RW_ERR_NO_MEMORY);
+    assert_non_null(strstr(rw_last_error(), "mem.safetensors: the model needs"));
+    assert_non_null(strstr(rw_last_error(), "more than the limit of 100"));
+    assert_null(m);
+    assert_int_equal(model_load_memory("mem.safetensors", buf, n, 1 << 20, &m), RW_OK);
+    rw_model_free(m);
+}
+
 static void test_container_errors_pass_through(void **state)
 {
     (void)state;
@@ -276,6 +350,9 @@ int main(void)
         cmocka_unit_test(test_metadata_errors),
         cmocka_unit_test(test_tensor_errors),
         cmocka_unit_test(test_container_errors_pass_through),
+        cmocka_unit_test(test_dense_nan),
+        cmocka_unit_test(test_too_many_layers),
+        cmocka_unit_test(test_declared_size_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

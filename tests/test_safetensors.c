@@ -56,6 +56,7 @@ static void expect_read_fails(const char *path, rw_status status, const char *ne
     st_file f;
     rw_status st = st_read(path, &f);
     const char *msg = rw_last_error();
+    if (getenv("RW_TEST_SHOW")) print_message("%s\n", msg);
     if (st != status || strncmp(msg, path, strlen(path)) != 0 || !strstr(msg, needle))
         fail_msg("status %d (want %d), message \"%s\" (want \"%s\")", st, status, msg, needle);
     assert_int_equal(f.count, 0);
@@ -311,6 +312,35 @@ static void test_deeply_nested(void **state)
                       "metadata \"k\" should be a string, got an object");
 }
 
+/* An enormous header within the length limit: refused before jansson
+ * builds millions of values. */
+static void test_too_many_values(void **state)
+{
+    (void)state;
+    size_t n = 3 * 1100000;
+    char *text = malloc(n + 16);
+    assert_non_null(text);
+    memcpy(text, "{\"a\":[", 6);
+    for (size_t k = 0; k < 1100000; k++) memcpy(text + 6 + 3 * k, "[],", 3);
+    memcpy(text + 6 + n - 1, "]}", 3);
+    expect_bad_header(text, 0, "header holds 2200001 JSON containers and list items, more than "
+                               "the limit of 1048576");
+    /* Commas and brackets inside strings do not count. */
+    const char *head = "{\"__metadata__\":{\"k\":\"";
+    memset(text, 'x', n);
+    memcpy(text, head, strlen(head));
+    for (size_t k = strlen(head); k < n; k += 2) text[k] = k % 4 == 1 ? ',' : '[';
+    memcpy(text + n, "\"}}", 4);
+    char *path = temp_copy("many-in-string.safetensors");
+    write_st(path, text, 0);
+    st_file f;
+    assert_int_equal(st_read(path, &f), RW_OK);
+    st_file_free(&f);
+    unlink(path);
+    free(path);
+    free(text);
+}
+
 static void test_unknown_dtype(void **state)
 {
     (void)state;
@@ -518,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_header_not_json),
         cmocka_unit_test(test_header_not_object),
         cmocka_unit_test(test_deeply_nested),
+        cmocka_unit_test(test_too_many_values),
         cmocka_unit_test(test_unknown_dtype),
         cmocka_unit_test(test_negative_dim),
         cmocka_unit_test(test_too_many_dims),

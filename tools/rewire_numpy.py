@@ -184,6 +184,9 @@ def load(path):
             layer.values = _tensor(path, tensors, f"{name}.values", "F32", (len(layer.indices),))
             _check_csr(path, name, layer.indptr, layer.indices, n_in)
         layers.append(layer)
+    if "checkpoint" in meta:
+        # A checkpoint's other tensors are the trainer's (src/nn/checkpoint.h).
+        tensors = {k: v for k, v in tensors.items() if k.startswith("fc")}
     if tensors:
         raise FormatError(f"{path}: unexpected tensor {sorted(tensors)[0]}")
     # Defaults are the ones rewire's loader uses when a key is absent.

@@ -27,6 +27,23 @@ int cmd_info(int argc, char **argv)
     }
     rw_model *m;
     if (rw_model_load(pos[0], &m) != RW_OK) return report_failure("info");
+    /* A checkpoint is checked whole (trainer state too) and says where it
+     * stands. */
+    rw_progress at = {0};
+    rw_train_config tc = {0};
+    int checkpoint = rw_is_checkpoint(pos[0]);
+    if (checkpoint) {
+        rw_model *cm;
+        rw_trainer *t;
+        if (rw_trainer_load_checkpoint(pos[0], 0, &cm, &t, NULL) != RW_OK) {
+            rw_model_free(m);
+            return report_failure("info");
+        }
+        rw_trainer_position(t, &at);
+        tc = rw_trainer_config(t);
+        rw_trainer_free(t);
+        rw_model_free(cm);
+    }
 
     int n = rw_model_layer_count(m);
     int64_t nnz = 0, all = 0, bytes = 0, dense_bytes = 0;
@@ -79,6 +96,11 @@ int cmd_info(int argc, char **argv)
                               sparsity, "bytes", (json_int_t)bytes, "dense_bytes",
                               (json_int_t)dense_bytes, "input_mean", (double)mean, "input_std",
                               (double)std, "layers", layers);
+        if (checkpoint)
+            json_object_set_new(o, "checkpoint",
+                                json_pack("{s:i, s:i, s:I, s:I}", "epoch", at.epoch, "epochs",
+                                          tc.epochs, "step", (json_int_t)at.step,
+                                          "epoch_samples", (json_int_t)at.samples));
         json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
         printf("\n");
         json_decref(o);
@@ -89,6 +111,10 @@ int cmd_info(int argc, char **argv)
                (long long)nnz, (long long)all, 100.0 * sparsity, (long long)bytes,
                (long long)dense_bytes, bytes ? (double)dense_bytes / (double)bytes : 0.0);
         printf("input normalisation: mean %.6g, std %.6g\n", mean, std);
+        if (checkpoint)
+            printf("checkpoint: %d of %d epochs done, step %lld, %lld samples into epoch %d\n",
+                   at.epoch, tc.epochs, (long long)at.step, (long long)at.samples,
+                   at.epoch < tc.epochs ? at.epoch + 1 : tc.epochs);
     }
     rw_model_free(m);
     return 0;

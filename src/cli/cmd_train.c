@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "cli/train_checkpoint.h"
 #include "rewire.h"
 
 #define MAX_HIDDEN 64
@@ -21,10 +22,10 @@ static const char *sched_names[] = {"constant", "step", "cosine", NULL};
 static const char *act_names[] = {"relu", "leaky_relu", "tanh", "gelu", NULL};
 
 typedef struct {
-    const char *data, *hidden, *out, *log;
+    const char *data, *hidden, *out, *log, *checkpoint, *resume, *max_memory;
     double sparsity, lr, momentum, weight_decay, beta1, beta2, eps, clip, gamma, slope, val_split;
     int init, dense_first, dense_last, activation, epochs, batch, optimizer, nesterov, schedule,
-        warmup, step_every, seed, threads, train_limit, test_limit, quiet;
+        warmup, step_every, seed, threads, train_limit, test_limit, quiet, checkpoint_every;
 } train_flags;
 
 static double now(void)
@@ -66,9 +67,10 @@ fail:
     return 1;
 }
 
-static int build_model(const train_flags *f, int inputs, int classes, rw_model **m)
+/* The model config from the flags; sizes needs MAX_HIDDEN + 2 entries. */
+static int model_config(const train_flags *f, int inputs, int classes, int *sizes,
+                        rw_model_config *mc)
 {
-    int sizes[MAX_HIDDEN + 2];
     int n_hidden = args_parse_int_list(f->hidden, sizes + 1, MAX_HIDDEN);
     if (n_hidden < 0) {
         fprintf(stderr,
@@ -79,17 +81,70 @@ static int build_model(const train_flags *f, int inputs, int classes, rw_model *
     }
     sizes[0] = inputs;
     sizes[n_hidden + 1] = classes;
-    rw_model_config mc = rw_model_config_default();
-    mc.sizes = sizes;
-    mc.n_layers = n_hidden + 1;
-    mc.sparsity = f->sparsity;
-    mc.distribution = (rw_distribution)f->init;
-    mc.dense_first = f->dense_first;
-    mc.dense_last = f->dense_last;
-    mc.activation = (rw_activation)f->activation;
-    mc.leaky_slope = (float)f->slope;
-    mc.seed = (uint64_t)f->seed;
-    return rw_model_create(&mc, m) == RW_OK ? 0 : report_failure("train");
+    *mc = rw_model_config_default();
+    mc->sizes = sizes;
+    mc->n_layers = n_hidden + 1;
+    mc->sparsity = f->sparsity;
+    mc->distribution = (rw_distribution)f->init;
+    mc->dense_first = f->dense_first;
+    mc->dense_last = f->dense_last;
+    mc->activation = (rw_activation)f->activation;
+    mc->leaky_slope = (float)f->slope;
+    mc->seed = (uint64_t)f->seed;
+    return 0;
+}
+
+static rw_train_config train_config(const train_flags *f)
+{
+    rw_train_config tc = rw_train_config_default();
+    tc.optimizer = (rw_optimizer)f->optimizer;
+    tc.lr = (float)f->lr;
+    tc.momentum = (float)f->momentum;
+    tc.nesterov = f->nesterov;
+    tc.beta1 = (float)f->beta1;
+    tc.beta2 = (float)f->beta2;
+    tc.eps = (float)f->eps;
+    tc.weight_decay = (float)f->weight_decay;
+    tc.schedule = (rw_schedule)f->schedule;
+    tc.warmup_epochs = f->warmup;
+    tc.step_every = f->step_every;
+    tc.step_gamma = (float)f->gamma;
+    tc.clip_norm = (float)f->clip;
+    tc.batch = f->batch;
+    tc.epochs = f->epochs;
+    tc.seed = (uint64_t)f->seed;
+    return tc;
+}
+
+/* Bytes the three datasets take (floats per feature, a byte per label). */
+static int64_t data_bytes(const rw_dataset *const *sets, int n)
+{
+    int64_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += (int64_t)rw_dataset_count(sets[i]) * (4 * (int64_t)rw_dataset_features(sets[i]) + 1);
+    return total;
+}
+
+/* Refuses a run whose estimate exceeds the limit (0: none). */
+static int check_memory(const rw_memory_estimate *e, int64_t data, int64_t limit, int from_flag)
+{
+    int64_t need = e->total + data;
+    if (limit <= 0 || need <= limit) return 0;
+    char a[32], b[32], c[32], d[32], g[32], h[32], lim[32];
+    format_bytes(a, sizeof a, need);
+    format_bytes(b, sizeof b, e->model);
+    format_bytes(c, sizeof c, e->optimizer);
+    format_bytes(d, sizeof d, e->gradients);
+    format_bytes(g, sizeof g, e->activations);
+    format_bytes(h, sizeof h, data);
+    format_bytes(lim, sizeof lim, limit);
+    fprintf(stderr,
+            "rewire train: the run needs about %s (%lld bytes: model %s, optimizer %s, gradients "
+            "%s, activations %s, data %s), more than the limit of %s (%lld bytes, %s); lower "
+            "--hidden, --batch or the density, or raise --max-memory\n",
+            a, (long long)need, b, c, d, g, h, lim, (long long)limit,
+            from_flag ? "--max-memory" : "the memory available now");
+    return 1;
 }
 
 static void print_model(const rw_model *m)
@@ -110,9 +165,9 @@ static void print_model(const rw_model *m)
             rw_get_num_threads());
 }
 
-/* The folder --out will be written into must exist and be writable: found
- * out now, not after hours of training. */
-static int check_out_dir(const char *out)
+/* The folder --out (or --checkpoint) will be written into must exist and
+ * be writable: found out now, not after hours of training. */
+static int check_out_dir(const char *flag, const char *out)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", out);
@@ -124,107 +179,227 @@ static int check_out_dir(const char *out)
     else
         *slash = '\0';
     if (access(dir, W_OK) != 0) {
-        fprintf(stderr, "rewire train: cannot write --out %s: folder %s: %s\n", out, dir,
+        fprintf(stderr, "rewire train: cannot write --%s %s: folder %s: %s\n", flag, out, dir,
                 strerror(errno));
         return 1;
     }
     return 0;
 }
 
-static int run(const train_flags *f)
+/* Stops an epoch at every checkpoint step, after drawing the progress. */
+typedef struct {
+    progress_bar *bar;
+    int every;
+} step_ctx;
+
+static int on_step(const rw_progress *p, void *user)
+{
+    step_ctx *c = user;
+    progress_update(p, c->bar);
+    return c->every > 0 && p->step % c->every == 0;
+}
+
+/* Opens --log: a new run starts it afresh; a resumed one cuts it back to
+ * what the checkpoint had seen and appends. */
+static FILE *open_log(const char *path, int resumed, long log_bytes)
+{
+    if (!resumed) return fopen(path, "w");
+    FILE *log = fopen(path, "a");
+    if (log && ftell(log) > log_bytes && ftruncate(fileno(log), log_bytes) != 0) {
+        fclose(log);
+        return NULL;
+    }
+    if (log) fseek(log, 0, SEEK_END);
+    return log;
+}
+
+static int save_checkpoint(const rw_trainer *t, const train_flags *f, const arg_spec *specs,
+                           int n_specs, FILE *log, int64_t *saved_step)
+{
+    char *note = train_note(specs, n_specs, log ? ftell(log) : 0);
+    if (!note) {
+        fprintf(stderr, "rewire train: out of memory writing checkpoint %s\n", f->checkpoint);
+        return 1;
+    }
+    rw_status st = rw_trainer_save_checkpoint(t, f->checkpoint, note);
+    free(note);
+    if (st != RW_OK) return report_failure("train");
+    rw_progress pos;
+    rw_trainer_position(t, &pos);
+    *saved_step = pos.step;
+    return 0;
+}
+
+static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_flags *defaults)
 {
     FILE *log = NULL;
-    if (f->out && check_out_dir(f->out)) return 1;
-    if (f->log && !(log = fopen(f->log, "w"))) {
+    if (f->out && check_out_dir("out", f->out)) return 1;
+    if (f->checkpoint && check_out_dir("checkpoint", f->checkpoint)) return 1;
+    int64_t limit = f->max_memory ? parse_memory_size(f->max_memory) : available_memory();
+
+    /* Resuming: the model, trainer and run-shaping flags come from the
+     * checkpoint, loaded (within the memory limit) before the data. */
+    rw_model *m = NULL;
+    rw_trainer *t = NULL;
+    void *note_keep = NULL;
+    long log_bytes = 0;
+    int64_t saved_step = -1;
+    if (f->resume) {
+        char *note = NULL;
+        if (rw_trainer_load_checkpoint(f->resume, limit, &m, &t, &note) != RW_OK)
+            return report_failure("train");
+        int rc = resume_flags(note, f->resume, specs, n_specs, f, defaults, &note_keep, &log_bytes);
+        free(note);
+        if (rc) {
+            rw_trainer_free(t);
+            rw_model_free(m);
+            return rc;
+        }
+        rw_progress pos;
+        rw_trainer_position(t, &pos);
+        saved_step = pos.step;
+    }
+    if (f->log && !(log = open_log(f->log, f->resume != NULL, log_bytes))) {
         fprintf(stderr, "rewire train: cannot open log file %s for writing: %s\n", f->log,
                 strerror(errno));
+        rw_trainer_free(t);
+        rw_model_free(m);
+        resume_note_free(note_keep);
         return 1;
     }
     rw_dataset *train, *val, *test;
     if (load_data(f, &train, &val, &test)) {
         if (log) fclose(log);
+        rw_trainer_free(t);
+        rw_model_free(m);
+        resume_note_free(note_keep);
         return report_failure("train");
     }
-    rw_model *m = NULL;
-    rw_trainer *t = NULL;
-    int rc = build_model(f, rw_dataset_features(train), rw_dataset_classes(train), &m);
-    if (rc) goto done;
-    float mean, std;
-    rw_dataset_stats(train, &mean, &std);
-    rw_model_set_normalization(m, mean, std > 0 ? std : 1.0f);
-
-    rw_train_config tc = rw_train_config_default();
-    tc.optimizer = (rw_optimizer)f->optimizer;
-    tc.lr = (float)f->lr;
-    tc.momentum = (float)f->momentum;
-    tc.nesterov = f->nesterov;
-    tc.beta1 = (float)f->beta1;
-    tc.beta2 = (float)f->beta2;
-    tc.eps = (float)f->eps;
-    tc.weight_decay = (float)f->weight_decay;
-    tc.schedule = (rw_schedule)f->schedule;
-    tc.warmup_epochs = f->warmup;
-    tc.step_every = f->step_every;
-    tc.step_gamma = (float)f->gamma;
-    tc.clip_norm = (float)f->clip;
-    tc.batch = f->batch;
-    tc.epochs = f->epochs;
-    tc.seed = (uint64_t)f->seed;
-    if (rw_trainer_create(m, &tc, &t) != RW_OK) {
-        rc = report_failure("train");
-        goto done;
+    const rw_dataset *sets[3] = {train, val, test};
+    int rc = 0;
+    rw_train_config tc = train_config(f);
+    rw_memory_estimate est;
+    if (!f->resume) {
+        int sizes[MAX_HIDDEN + 2];
+        rw_model_config mc;
+        rc = model_config(f, rw_dataset_features(train), rw_dataset_classes(train), sizes, &mc);
+        if (rc) goto done;
+        /* Refused before anything of the model's size is allocated. */
+        if (rw_estimate_memory(&mc, &tc, &est) != RW_OK) {
+            rc = report_failure("train");
+            goto done;
+        }
+        if ((rc = check_memory(&est, data_bytes(sets, 3), limit, f->max_memory != NULL))) goto done;
+        if (rw_model_create(&mc, &m) != RW_OK) {
+            rc = report_failure("train");
+            goto done;
+        }
+        float mean, std;
+        rw_dataset_stats(train, &mean, &std);
+        rw_model_set_normalization(m, mean, std > 0 ? std : 1.0f);
+        if (rw_trainer_create(m, &tc, &t) != RW_OK) {
+            rc = report_failure("train");
+            goto done;
+        }
+    } else {
+        tc = rw_trainer_config(t);
+        if (rw_estimate_trainer_memory(m, &tc, &est) != RW_OK) {
+            rc = report_failure("train");
+            goto done;
+        }
+        if ((rc = check_memory(&est, data_bytes(sets, 3), limit, f->max_memory != NULL))) goto done;
     }
     if (!f->quiet) {
         fprintf(stderr, "data: %s, %d training, %d validation, %d test samples\n", f->data,
                 rw_dataset_count(train), rw_dataset_count(val), rw_dataset_count(test));
         print_model(m);
+        if (f->resume) {
+            rw_progress pos;
+            rw_trainer_position(t, &pos);
+            if (pos.epoch < tc.epochs)
+                fprintf(stderr, "resuming %s at epoch %d, step %lld\n", f->resume, pos.epoch + 1,
+                        (long long)pos.step);
+            else
+                fprintf(stderr, "resuming %s: all %d epochs are done (step %lld)\n", f->resume,
+                        tc.epochs, (long long)pos.step);
+        }
     }
 
     progress_bar bar;
-    progress_init(&bar, f->epochs);
+    progress_init(&bar, tc.epochs);
     if (f->quiet) bar.tty = 0;
+    step_ctx ctx = {&bar, f->checkpoint ? f->checkpoint_every : 0};
     double train_seconds = 0, start = now();
     int64_t train_samples = 0;
     rw_eval_result test_r = {0}, val_r = {0};
-    for (int e = 0; e < f->epochs; e++) {
+    int evaluated = 0;
+    rw_progress pos;
+    for (rw_trainer_position(t, &pos); pos.epoch < tc.epochs; rw_trainer_position(t, &pos)) {
         rw_epoch_stats s;
-        if (rw_trainer_epoch(t, train, progress_update, &bar, &s) != RW_OK) {
-            progress_clear(&bar);
-            rc = report_failure("train");
-            goto done;
-        }
+        rw_status st = rw_trainer_epoch(t, train, on_step, &ctx, &s);
         progress_clear(&bar);
-        train_seconds += s.seconds;
-        train_samples += rw_dataset_count(train);
-        if ((rw_dataset_count(val) > 0 && rw_evaluate(m, val, &val_r) != RW_OK) ||
-            rw_evaluate(m, test, &test_r) != RW_OK) {
+        if (st != RW_OK) {
             rc = report_failure("train");
+            if (st == RW_ERR_DIVERGED && f->checkpoint && saved_step >= 0)
+                fprintf(stderr, "rewire train: the last good checkpoint, %s (step %lld), is kept\n",
+                        f->checkpoint, (long long)saved_step);
+            else if (st == RW_ERR_DIVERGED && f->resume && saved_step >= 0)
+                fprintf(stderr, "rewire train: the last good checkpoint, %s (step %lld), is kept\n",
+                        f->resume, (long long)saved_step);
             goto done;
         }
-        if (!f->quiet) {
-            char val_text[32] = "";
-            if (rw_dataset_count(val) > 0)
-                snprintf(val_text, sizeof val_text, "  val %.2f%%", 100.0 * val_r.accuracy);
-            fprintf(stderr,
-                    "epoch %d/%d  step %lld  loss %.4f%s  test %.2f%%  %.0f samples/s  lr %.4g  "
-                    "%.1fs\n",
-                    e + 1, f->epochs, (long long)s.step, s.loss, val_text, 100.0 * test_r.accuracy,
-                    s.samples_per_second, s.lr, now() - start);
+        if (s.finished) {
+            train_seconds += s.seconds;
+            train_samples += rw_dataset_count(train);
+            if ((rw_dataset_count(val) > 0 && rw_evaluate(m, val, &val_r) != RW_OK) ||
+                rw_evaluate(m, test, &test_r) != RW_OK) {
+                rc = report_failure("train");
+                goto done;
+            }
+            evaluated = 1;
+            if (!f->quiet) {
+                char val_text[32] = "";
+                if (rw_dataset_count(val) > 0)
+                    snprintf(val_text, sizeof val_text, "  val %.2f%%", 100.0 * val_r.accuracy);
+                fprintf(stderr,
+                        "epoch %d/%d  step %lld  loss %.4f%s  test %.2f%%  %.0f samples/s  lr %.4g  "
+                        "%.1fs\n",
+                        pos.epoch + 1, tc.epochs, (long long)s.step, s.loss, val_text,
+                        100.0 * test_r.accuracy, s.samples_per_second, s.lr, now() - start);
+            }
+            if (log) {
+                int has_val = rw_dataset_count(val) > 0;
+                json_t *o = json_pack("{s:i, s:I, s:f, s:o, s:o, s:f, s:f, s:f, s:f, s:f}", "epoch",
+                                      pos.epoch + 1, "step", (json_int_t)s.step, "train_loss",
+                                      s.loss, "val_accuracy",
+                                      has_val ? json_real(val_r.accuracy) : json_null(), "val_loss",
+                                      has_val ? json_real(val_r.loss) : json_null(), "test_accuracy",
+                                      test_r.accuracy, "test_loss", test_r.loss,
+                                      "samples_per_second", s.samples_per_second, "lr",
+                                      (double)s.lr, "seconds", now() - start);
+                json_dumpf(o, log, JSON_COMPACT | JSON_REAL_PRECISION(10));
+                fputc('\n', log);
+                fflush(log);
+                json_decref(o);
+            }
         }
-        if (log) {
-            int has_val = rw_dataset_count(val) > 0;
-            json_t *o = json_pack("{s:i, s:I, s:f, s:o, s:o, s:f, s:f, s:f, s:f, s:f}", "epoch",
-                                  e + 1, "step", (json_int_t)s.step, "train_loss", s.loss,
-                                  "val_accuracy", has_val ? json_real(val_r.accuracy) : json_null(),
-                                  "val_loss", has_val ? json_real(val_r.loss) : json_null(),
-                                  "test_accuracy", test_r.accuracy, "test_loss", test_r.loss,
-                                  "samples_per_second", s.samples_per_second, "lr", (double)s.lr,
-                                  "seconds", now() - start);
-            json_dumpf(o, log, JSON_COMPACT | JSON_REAL_PRECISION(10));
-            fputc('\n', log);
-            fflush(log);
-            json_decref(o);
+        /* At every --checkpoint-every step (or the end of each epoch
+         * without it) and at the end of the run; after the log line, which
+         * the checkpoint counts. */
+        int last = s.finished && pos.epoch + 1 == tc.epochs;
+        int due = last || (ctx.every > 0 ? s.step % ctx.every == 0 : s.finished);
+        if (f->checkpoint && due && s.step != saved_step &&
+            (rc = save_checkpoint(t, f, specs, n_specs, log, &saved_step))) {
+            if (saved_step >= 0)
+                fprintf(stderr, "rewire train: the last good checkpoint, %s (step %lld), is kept\n",
+                        f->checkpoint, (long long)saved_step);
+            goto done;
         }
+    }
+    if (!evaluated && ((rw_dataset_count(val) > 0 && rw_evaluate(m, val, &val_r) != RW_OK) ||
+                       rw_evaluate(m, test, &test_r) != RW_OK)) {
+        rc = report_failure("train");
+        goto done;
     }
     if (f->out) {
         if (rw_model_save(m, f->out) != RW_OK) {
@@ -245,6 +420,7 @@ done:
     rw_dataset_free(train);
     rw_dataset_free(val);
     rw_dataset_free(test);
+    resume_note_free(note_keep);
     return rc;
 }
 
@@ -303,14 +479,37 @@ int cmd_train(int argc, char **argv)
         {"out", ARG_STRING, &f.out, "PATH", "save the trained model (safetensors)", NULL, 0, 0},
         {"log", ARG_STRING, &f.log, "PATH", "write one JSON object per epoch (JSONL)", NULL, 0, 0},
         {"quiet", ARG_FLAG, &f.quiet, NULL, "print only the closing result line", NULL, 0, 0},
+        {"checkpoint", ARG_STRING, &f.checkpoint, "PATH",
+         "save a checkpoint (model + trainer state) here, atomically: at the end of each epoch, "
+         "or every --checkpoint-every steps", NULL, 0, 0},
+        {"checkpoint-every", ARG_INT, &f.checkpoint_every, "N",
+         "checkpoint every N optimizer steps (default 0: at the end of each epoch)", NULL, 0,
+         2147483647.0},
+        {"resume", ARG_STRING, &f.resume, "PATH",
+         "continue the run saved in checkpoint PATH, with its settings (the result is "
+         "bit-identical to a run never interrupted)", NULL, 0, 0},
+        {"max-memory", ARG_STRING, &f.max_memory, "SIZE",
+         "refuse to start a run estimated to need more memory, e.g. 512M, 4G, 0 for no limit "
+         "(default: the memory available now)", NULL, 0, 0},
     };
     arg_parser p = {"train", "rewire train [flags]",
                     "Trains a truly sparse MLP classifier: hidden layers from --hidden, the "
                     "--sparsity target shared among layers by --init, evaluated on the test split "
                     "after every epoch. Prints one closing line 'result: ...' on stdout.",
                     specs, sizeof specs / sizeof specs[0], NULL, 0, 0};
+    train_flags defaults = f;
     int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;
+    if (f.max_memory && parse_memory_size(f.max_memory) < 0) {
+        fprintf(stderr, "rewire train: --max-memory expects a size such as 512M, 4G or 0, got "
+                        "'%s'\n(see 'rewire train --help')\n", f.max_memory);
+        return 2;
+    }
+    if (f.checkpoint_every > 0 && !f.checkpoint) {
+        fprintf(stderr, "rewire train: --checkpoint-every needs --checkpoint PATH\n"
+                        "(see 'rewire train --help')\n");
+        return 2;
+    }
     if (f.threads > 0) rw_set_num_threads(f.threads);
-    return run(&f);
+    return run(&f, specs, (int)(sizeof specs / sizeof specs[0]), &defaults);
 }

@@ -229,3 +229,26 @@ void rw_dataset_free(rw_dataset *data)
     free(data->y);
     free(data);
 }
+
+/* splitmix64's finaliser as a mixing step: fast, and every input bit
+ * reaches every output bit. */
+static uint64_t mix64(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+uint64_t dataset_fingerprint(const rw_dataset *d)
+{
+    uint64_t h = mix64(mix64(mix64(0, (uint64_t)d->n), (uint64_t)d->features), (uint64_t)d->classes);
+    size_t cells = (size_t)d->n * (size_t)d->features;
+    for (size_t i = 0; i < cells; i++) {
+        uint32_t bits;
+        memcpy(&bits, &d->x[i], 4);
+        h = mix64(h, bits);
+    }
+    for (int i = 0; i < d->n; i++) h = mix64(h, d->y[i]);
+    return h ? h : 1;
+}

@@ -14,4 +14,9 @@ struct rw_dataset {
     uint8_t *y; /* [n] */
 };
 
+/* A 64-bit hash of the sample count, features, classes, every feature and
+ * every label: a checkpoint records it so that a resumed run can tell it
+ * is given other data. Never 0. */
+uint64_t dataset_fingerprint(const rw_dataset *d);
+
 #endif

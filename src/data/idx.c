@@ -120,17 +120,33 @@ static rw_status idx_read(const char *path, int ndim, const char *what, int *dim
         dims[d] = (int)v;
     }
 
-    buf = malloc((size_t)total);
+    /* The buffer grows with the bytes that actually arrive, so a tiny (or
+     * gzipped) file that declares 2 GB does not get 2 GB up front. */
+    int64_t cap = total < (1 << 20) ? total : (1 << 20), have = 0;
+    buf = malloc((size_t)cap);
+    while (buf) {
+        st = idx_gzread_all(f, path, buf + have, cap - have, &got);
+        if (st != RW_OK) goto done;
+        have += got;
+        if (have < cap || cap == total) break;
+        int64_t next = cap > total / 2 ? total : 2 * cap;
+        uint8_t *grown = realloc(buf, (size_t)next);
+        if (!grown) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = grown;
+        cap = next;
+    }
     if (!buf) {
         st = rw_fail(RW_ERR_NO_MEMORY, "%s: cannot allocate %lld bytes for the %ss", path,
                      (long long)total, what);
         goto done;
     }
-    st = idx_gzread_all(f, path, buf, total, &got);
-    if (st != RW_OK) goto done;
-    if (got < total) {
+    if (have < total) {
         st = rw_fail(RW_ERR_FORMAT, "%s: expected %lld %s bytes, file ends after %lld", path,
-                     (long long)total, what, (long long)got);
+                     (long long)total, what, (long long)have);
         goto done;
     }
     uint8_t extra;

@@ -17,12 +17,15 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "io/model_io.h"
 #include "io/safetensors.h"
 #include "nn/activation.h"
+#include "nn/memory.h"
 #include "nn/model.h"
 
 #define NAME_CAP 64
 #define BASE_CAP 16 /* "fc" and a layer number */
+#define LAYERS_MAX_BYTES (1 << 20)
 
 static void layer_name(char *buf, int l) { snprintf(buf, BASE_CAP, "fc%d", l + 1); }
 
@@ -47,13 +50,10 @@ static char *layers_json(const rw_model *m)
     return s;
 }
 
-rw_status rw_model_save(const rw_model *m, const char *path)
+rw_status model_add_to_writer(const rw_model *m, const char *path, st_writer *w)
 {
-    st_writer *w = st_writer_new();
     char *layers = layers_json(m);
-    char (*names)[4][NAME_CAP] = calloc((size_t)m->n_layers, sizeof *names);
-    rw_status st = (w && layers && names) ? RW_OK
-                                          : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory saving", path);
+    rw_status st = layers ? RW_OK : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory saving", path);
     char num[64];
     if (st == RW_OK) st = st_writer_meta(w, "format", "rewire");
     if (st == RW_OK) st = st_writer_meta(w, "format_version", "1");
@@ -66,34 +66,42 @@ rw_status rw_model_save(const rw_model *m, const char *path)
     if (st == RW_OK) st = st_writer_meta(w, "leaky_slope", num);
     for (int l = 0; l < m->n_layers && st == RW_OK; l++) {
         const layer *ly = &m->layers[l];
-        char base[BASE_CAP];
+        char base[BASE_CAP], name[NAME_CAP];
         layer_name(base, l);
         int64_t out = ly->out, out1 = ly->out + 1, nnz = ly->sparse ? ly->w.nnz : 0;
         int64_t dense_shape[2] = {ly->out, ly->in};
         int64_t nm_shape[2] = {ly->out, ly->is_nm ? nm_slots_per_row(&ly->nm) : 0};
+        /* st_writer_add copies the names. */
         if (ly->is_nm) {
-            snprintf(names[l][0], NAME_CAP, "%s.values", base);
-            snprintf(names[l][1], NAME_CAP, "%s.offsets", base);
-            st = st_writer_add(w, names[l][0], ST_F32, 2, nm_shape, ly->nm.values);
-            if (st == RW_OK) st = st_writer_add(w, names[l][1], ST_U8, 2, nm_shape, ly->nm.offsets);
+            snprintf(name, sizeof name, "%s.values", base);
+            st = st_writer_add(w, name, ST_F32, 2, nm_shape, ly->nm.values);
+            snprintf(name, sizeof name, "%s.offsets", base);
+            if (st == RW_OK) st = st_writer_add(w, name, ST_U8, 2, nm_shape, ly->nm.offsets);
         } else if (ly->sparse) {
-            snprintf(names[l][0], NAME_CAP, "%s.indptr", base);
-            snprintf(names[l][1], NAME_CAP, "%s.indices", base);
-            snprintf(names[l][2], NAME_CAP, "%s.values", base);
-            st = st_writer_add(w, names[l][0], ST_I32, 1, &out1, ly->w.indptr);
-            if (st == RW_OK) st = st_writer_add(w, names[l][1], ST_I32, 1, &nnz, ly->w.indices);
-            if (st == RW_OK) st = st_writer_add(w, names[l][2], ST_F32, 1, &nnz, ly->w.values);
+            snprintf(name, sizeof name, "%s.indptr", base);
+            st = st_writer_add(w, name, ST_I32, 1, &out1, ly->w.indptr);
+            snprintf(name, sizeof name, "%s.indices", base);
+            if (st == RW_OK) st = st_writer_add(w, name, ST_I32, 1, &nnz, ly->w.indices);
+            snprintf(name, sizeof name, "%s.values", base);
+            if (st == RW_OK) st = st_writer_add(w, name, ST_F32, 1, &nnz, ly->w.values);
         } else {
-            snprintf(names[l][0], NAME_CAP, "%s.weight", base);
-            st = st_writer_add(w, names[l][0], ST_F32, 2, dense_shape, ly->dense);
+            snprintf(name, sizeof name, "%s.weight", base);
+            st = st_writer_add(w, name, ST_F32, 2, dense_shape, ly->dense);
         }
-        snprintf(names[l][3], NAME_CAP, "%s.bias", base);
-        if (st == RW_OK) st = st_writer_add(w, names[l][3], ST_F32, 1, &out, ly->bias);
+        snprintf(name, sizeof name, "%s.bias", base);
+        if (st == RW_OK) st = st_writer_add(w, name, ST_F32, 1, &out, ly->bias);
     }
+    free(layers);
+    return st;
+}
+
+rw_status rw_model_save(const rw_model *m, const char *path)
+{
+    st_writer *w = st_writer_new();
+    rw_status st = w ? model_add_to_writer(m, path, w)
+                     : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory saving", path);
     if (st == RW_OK) st = st_writer_write(w, path);
     st_writer_free(w);
-    free(layers);
-    free(names);
     return st;
 }
 
@@ -154,6 +162,8 @@ static rw_status load_layer(const st_file *f, const char *path, int l, layer *ly
 
     if (ly->is_nm) {
         const st_tensor *values, *offsets;
+        st = nm_alloc(&ly->nm, ly->out, ly->in, ly->nm.n, ly->nm.m);
+        if (st != RW_OK) return st;
         int slots = nm_slots_per_row(&ly->nm);
         snprintf(name, sizeof name, "%s.values", base);
         st = want_tensor(f, path, name, ST_F32, 2, ly->out, slots, &values);
@@ -223,6 +233,11 @@ static rw_status parse_layers(const st_file *f, const char *path, rw_model **out
                        version ? version : "missing");
     const char *text = st_meta(f, "layers");
     if (!text) return rw_fail(RW_ERR_FORMAT, "%s: metadata layers is missing", path);
+    /* 4096 layers take about 330 KB; a longer text would only make jansson
+     * build a hostile number of values. */
+    if (strlen(text) > LAYERS_MAX_BYTES)
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata layers is %zu bytes, more than the %d that "
+                       "4096 layers need", path, strlen(text), LAYERS_MAX_BYTES);
     json_error_t jerr;
     json_t *arr = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     if (!arr || !json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 4096) {
@@ -288,8 +303,10 @@ static rw_status parse_layers(const st_file *f, const char *path, rw_model **out
                              path, name, NM_MAX_M, (long long)in);
                 break;
             }
-            st = nm_alloc(&ly->nm, ly->out, ly->in, (int)nn, (int)mm);
-            if (st != RW_OK) break;
+            /* Allocated by load_layer, after the memory the file asks for
+             * has been checked. */
+            ly->nm.n = (int)nn;
+            ly->nm.m = (int)mm;
         }
     }
     json_decref(arr);
@@ -301,52 +318,134 @@ static rw_status parse_layers(const st_file *f, const char *path, rw_model **out
     return RW_OK;
 }
 
-rw_status rw_model_load(const char *path, rw_model **out)
+/* Stored weights of layer l as the file declares them. */
+static int64_t model_file_weights(const rw_model *m, const st_file *f, int l)
+{
+    const layer *ly = &m->layers[l];
+    if (ly->is_nm) return (int64_t)ly->out * (ly->in / ly->nm.m) * ly->nm.n;
+    if (!ly->sparse) return (int64_t)ly->in * ly->out;
+    char name[NAME_CAP];
+    snprintf(name, sizeof name, "fc%d.indices", l + 1);
+    const st_tensor *t = st_find(f, name);
+    return t ? t->count : 0;
+}
+
+rw_status model_file_memory(const rw_model *m, const st_file *f, const rw_train_config *train,
+                            rw_memory_estimate *out)
+{
+    layer_shape *ls = calloc((size_t)m->n_layers, sizeof *ls);
+    if (!ls) return rw_fail(RW_ERR_NO_MEMORY, "out of memory estimating memory");
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *ly = &m->layers[l];
+        ls[l] = (layer_shape){ly->in, ly->out, model_file_weights(m, f, l), ly->sparse,
+                              ly->act != RW_ACT_NONE};
+    }
+    memory_estimate(ls, m->n_layers, train, out);
+    free(ls);
+    return RW_OK;
+}
+
+rw_status model_skeleton(const st_file *f, const char *path, rw_model **out)
 {
     *out = NULL;
-    st_file f;
-    rw_status st = st_read(path, &f);
-    if (st != RW_OK) return st;
     rw_model *m = NULL;
-    st = parse_layers(&f, path, &m);
-    if (st == RW_OK) st = meta_float(&f, path, "input_mean", 0.0f, &m->norm_mean);
-    if (st == RW_OK) st = meta_float(&f, path, "input_std", 1.0f, &m->norm_std);
-    if (st == RW_OK) st = meta_float(&f, path, "leaky_slope", 0.01f, &m->leaky_slope);
+    rw_status st = parse_layers(f, path, &m);
+    if (st == RW_OK) st = meta_float(f, path, "input_mean", 0.0f, &m->norm_mean);
+    if (st == RW_OK) st = meta_float(f, path, "input_std", 1.0f, &m->norm_std);
+    if (st == RW_OK) st = meta_float(f, path, "leaky_slope", 0.01f, &m->leaky_slope);
     if (st == RW_OK && !(m->norm_std > 0))
         st = rw_fail(RW_ERR_FORMAT, "%s: metadata input_std is %g, expected a positive number", path,
                      m->norm_std);
-    int expected = 0;
-    for (int l = 0; m && l < m->n_layers && st == RW_OK; l++) {
-        st = load_layer(&f, path, l, &m->layers[l]);
-        expected += m->layers[l].sparse ? 4 : m->layers[l].is_nm ? 3 : 2;
-    }
-    if (st == RW_OK && f.count != expected) {
-        /* Name the first tensor that no layer claimed. */
-        for (int i = 0; i < f.count; i++) {
-            const char *dot = strrchr(f.tensors[i].name, '.');
-            int l = -1;
-            char canonical[NAME_CAP * 2];
-            if (dot && sscanf(f.tensors[i].name, "fc%d.", &l) == 1 && l >= 1 && l <= m->n_layers &&
-                snprintf(canonical, sizeof canonical, "fc%d%s", l, dot) > 0 &&
-                strcmp(canonical, f.tensors[i].name) == 0) {
-                const layer *ly = &m->layers[l - 1];
-                const char *field = dot + 1;
-                if (strcmp(field, "bias") == 0) continue;
-                if (ly->sparse && (!strcmp(field, "indptr") || !strcmp(field, "indices") ||
-                                   !strcmp(field, "values")))
-                    continue;
-                if (ly->is_nm && (!strcmp(field, "values") || !strcmp(field, "offsets"))) continue;
-                if (!ly->sparse && !ly->is_nm && !strcmp(field, "weight")) continue;
-            }
-            st = rw_fail(RW_ERR_FORMAT, "%s: unexpected tensor %s", path, f.tensors[i].name);
-            break;
-        }
-    }
-    st_file_free(&f);
     if (st != RW_OK) {
         rw_model_free(m);
         return st;
     }
     *out = m;
     return RW_OK;
+}
+
+rw_status model_fill(const st_file *f, const char *path, rw_model *m)
+{
+    rw_status st = RW_OK;
+    int expected = 0;
+    for (int l = 0; l < m->n_layers && st == RW_OK; l++) {
+        st = load_layer(f, path, l, &m->layers[l]);
+        expected += m->layers[l].sparse ? 4 : m->layers[l].is_nm ? 3 : 2;
+    }
+    if (st != RW_OK) return st;
+    /* A checkpoint's other tensors are the trainer's (nn/checkpoint.c). */
+    int checkpoint = st_meta(f, "checkpoint") != NULL, present = 0;
+    for (int i = 0; i < f->count; i++)
+        present += !checkpoint || strncmp(f->tensors[i].name, "fc", 2) == 0;
+    if (present == expected) return RW_OK;
+    /* Name the first tensor that no layer claimed. */
+    for (int i = 0; i < f->count; i++) {
+        const char *dot = strrchr(f->tensors[i].name, '.');
+        int l = -1;
+        char canonical[NAME_CAP * 2];
+        if (checkpoint && strncmp(f->tensors[i].name, "fc", 2) != 0) continue;
+        if (dot && sscanf(f->tensors[i].name, "fc%d.", &l) == 1 && l >= 1 && l <= m->n_layers &&
+            snprintf(canonical, sizeof canonical, "fc%d%s", l, dot) > 0 &&
+            strcmp(canonical, f->tensors[i].name) == 0) {
+            const layer *ly = &m->layers[l - 1];
+            const char *field = dot + 1;
+            if (strcmp(field, "bias") == 0) continue;
+            if (ly->sparse && (!strcmp(field, "indptr") || !strcmp(field, "indices") ||
+                               !strcmp(field, "values")))
+                continue;
+            if (ly->is_nm && (!strcmp(field, "values") || !strcmp(field, "offsets"))) continue;
+            if (!ly->sparse && !ly->is_nm && !strcmp(field, "weight")) continue;
+        }
+        return rw_fail(RW_ERR_FORMAT, "%s: unexpected tensor %s", path, f->tensors[i].name);
+    }
+    return RW_OK;
+}
+
+rw_status model_from_file(const st_file *f, const char *path, int64_t max_bytes, rw_model **out)
+{
+    rw_model *m = NULL;
+    rw_status st = model_skeleton(f, path, &m);
+    if (st != RW_OK) return st;
+    /* The declared shapes decide what is allocated (a sparse layer's
+     * input count is not backed by the file's bytes), so check first. */
+    rw_memory_estimate est;
+    if (max_bytes > 0) {
+        st = model_file_memory(m, f, NULL, &est);
+        if (st == RW_OK && est.model > max_bytes)
+            st = rw_fail(RW_ERR_NO_MEMORY, "%s: the model needs %lld bytes of memory, more than "
+                         "the limit of %lld", path, (long long)est.model, (long long)max_bytes);
+    }
+    if (st == RW_OK) st = model_fill(f, path, m);
+    if (st != RW_OK) {
+        rw_model_free(m);
+        return st;
+    }
+    *out = m;
+    return RW_OK;
+}
+
+rw_status rw_model_load(const char *path, rw_model **out)
+{
+    if (!out) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_model_load: out is NULL");
+    *out = NULL;
+    if (!path) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_model_load: path is NULL");
+    st_file f;
+    rw_status st = st_read(path, &f);
+    if (st != RW_OK) return st;
+    st = model_from_file(&f, path, 0, out);
+    st_file_free(&f);
+    if (st == RW_OK) rw_clear_error();
+    return st;
+}
+
+rw_status model_load_memory(const char *name, const void *bytes, size_t size, int64_t max_bytes,
+                            rw_model **out)
+{
+    *out = NULL;
+    st_file f;
+    rw_status st = st_read_memory(name, bytes, size, &f);
+    if (st != RW_OK) return st;
+    st = model_from_file(&f, name, max_bytes, out);
+    st_file_free(&f);
+    return st;
 }

@@ -110,10 +110,29 @@ static rw_status read_exact(int fd, const char *path, void *buf, size_t len, off
     return RW_OK;
 }
 
-/* Opens the file, checks the header length against the file size and the
- * limit, then reads the whole file into *buffer. */
-static rw_status read_file(const char *path, unsigned char **buffer, size_t *file_size,
-                           uint64_t *header_len)
+/* Checks the 8-byte header length against the limit and the size. */
+static rw_status check_header_len(const char *path, const unsigned char *buf, size_t size,
+                                  uint64_t *header_len)
+{
+    if (size < 8)
+        return rw_fail(RW_ERR_FORMAT, "%s: file is %zu bytes, shorter than the 8-byte header length",
+                       path, size);
+    uint64_t n;
+    memcpy(&n, buf, 8); /* little-endian host, see the assert above */
+    uint64_t rest = (uint64_t)size - 8;
+    if (n > ST_MAX_HEADER_BYTES)
+        return rw_fail(RW_ERR_FORMAT, "%s: header length %llu is above the limit of %d bytes",
+                       path, (unsigned long long)n, ST_MAX_HEADER_BYTES);
+    if (n > rest)
+        return rw_fail(RW_ERR_FORMAT,
+                       "%s: header length %llu exceeds the %llu bytes after the length field",
+                       path, (unsigned long long)n, (unsigned long long)rest);
+    *header_len = n;
+    return RW_OK;
+}
+
+/* Opens the file and reads all of it into *buffer. */
+static rw_status read_file(const char *path, unsigned char **buffer, size_t *file_size)
 {
     char msg[128];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -136,25 +155,18 @@ static rw_status read_file(const char *path, unsigned char **buffer, size_t *fil
         st = rw_fail(RW_ERR_NO_MEMORY, "%s: file of %lld bytes does not fit in memory", path,
                      (long long)sb.st_size);
     } else if ((st = read_exact(fd, path, len_bytes, 8, 0)) == RW_OK) {
+        /* A hostile header length is refused before the file is read. */
         uint64_t n;
-        memcpy(&n, len_bytes, 8); /* little-endian host, see the assert above */
-        uint64_t rest = (uint64_t)sb.st_size - 8;
-        if (n > ST_MAX_HEADER_BYTES)
-            st = rw_fail(RW_ERR_FORMAT, "%s: header length %llu is above the limit of %d bytes",
-                         path, (unsigned long long)n, ST_MAX_HEADER_BYTES);
-        else if (n > rest)
-            st = rw_fail(RW_ERR_FORMAT,
-                         "%s: header length %llu exceeds the %llu bytes after the length field",
-                         path, (unsigned long long)n, (unsigned long long)rest);
-        else if (!(*buffer = malloc((size_t)sb.st_size)))
+        if ((st = check_header_len(path, len_bytes, (size_t)sb.st_size, &n)) != RW_OK) {
+            /* reported */
+        } else if (!(*buffer = malloc((size_t)sb.st_size))) {
             st = rw_fail(RW_ERR_NO_MEMORY, "%s: cannot allocate %lld bytes for the file", path,
                          (long long)sb.st_size);
-        else if ((st = read_exact(fd, path, *buffer, (size_t)sb.st_size, 0)) != RW_OK) {
+        } else if ((st = read_exact(fd, path, *buffer, (size_t)sb.st_size, 0)) != RW_OK) {
             free(*buffer);
             *buffer = NULL;
         } else {
             *file_size = (size_t)sb.st_size;
-            *header_len = n;
         }
     }
     close(fd);
@@ -372,30 +384,56 @@ static rw_status parse_header(const char *path, const json_t *root, const unsign
     return st;
 }
 
-rw_status st_read(const char *path, st_file *out)
+/* Counts '{', '[' and ',' outside strings: an upper bound on the values
+ * jansson would build, known before it builds any. */
+static size_t count_json_values(const unsigned char *p, size_t n)
 {
-    if (!path || !out) return rw_fail(RW_ERR_INVALID_ARGUMENT, "st_read: NULL path or output");
-    memset(out, 0, sizeof *out);
-    unsigned char *buf = NULL;
-    size_t size = 0;
-    uint64_t header_len = 0;
-    rw_status st = read_file(path, &buf, &size, &header_len);
-    if (st != RW_OK) return st;
-    out->buffer = buf;
+    size_t count = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[' || c == ',') {
+            count++;
+        }
+    }
+    return count;
+}
 
-    /* Reject duplicate keys; trailing spaces (the writers' padding) are
-     * whitespace to jansson. Nesting is bounded by JSON_PARSER_MAX_DEPTH. */
-    json_error_t err;
-    json_t *root = json_loadb((const char *)buf + 8, (size_t)header_len, JSON_REJECT_DUPLICATES,
-                              &err);
-    if (!root) {
-        st = json_error_code(&err) == json_error_out_of_memory
-                 ? rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory parsing the header", path)
-                 : rw_fail(RW_ERR_FORMAT, "%s: header is not valid JSON (line %d, column %d): %s",
-                           path, err.line, err.column, err.text);
-    } else {
-        st = parse_header(path, root, buf + 8 + header_len, size - 8 - header_len, out);
-        json_decref(root);
+/* Parses and validates buf (size bytes, malloc'ed), which *out takes over
+ * on success; on failure buf is freed and *out left empty. */
+static rw_status st_parse(const char *path, unsigned char *buf, size_t size, st_file *out)
+{
+    out->buffer = buf;
+    uint64_t header_len = 0;
+    rw_status st = check_header_len(path, buf, size, &header_len);
+    size_t values = st == RW_OK ? count_json_values(buf + 8, (size_t)header_len) : 0;
+    if (values > ST_MAX_HEADER_VALUES)
+        st = rw_fail(RW_ERR_FORMAT,
+                     "%s: header holds %zu JSON containers and list items, more than the limit "
+                     "of %d", path, values, ST_MAX_HEADER_VALUES);
+    if (st == RW_OK) {
+        /* Reject duplicate keys; trailing spaces (the writers' padding) are
+         * whitespace to jansson. Nesting is bounded by JSON_PARSER_MAX_DEPTH. */
+        json_error_t err;
+        json_t *root = json_loadb((const char *)buf + 8, (size_t)header_len,
+                                  JSON_REJECT_DUPLICATES, &err);
+        if (!root) {
+            st = json_error_code(&err) == json_error_out_of_memory
+                     ? rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory parsing the header", path)
+                     : rw_fail(RW_ERR_FORMAT,
+                               "%s: header is not valid JSON (line %d, column %d): %s", path,
+                               err.line, err.column, err.text);
+        } else {
+            st = parse_header(path, root, buf + 8 + header_len, size - 8 - header_len, out);
+            json_decref(root);
+        }
     }
     if (st != RW_OK) {
         st_file_free(out);
@@ -403,6 +441,28 @@ rw_status st_read(const char *path, st_file *out)
     }
     rw_clear_error();
     return RW_OK;
+}
+
+rw_status st_read(const char *path, st_file *out)
+{
+    if (!path || !out) return rw_fail(RW_ERR_INVALID_ARGUMENT, "st_read: NULL path or output");
+    memset(out, 0, sizeof *out);
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    rw_status st = read_file(path, &buf, &size);
+    if (st != RW_OK) return st;
+    return st_parse(path, buf, size, out);
+}
+
+rw_status st_read_memory(const char *name, const void *bytes, size_t size, st_file *out)
+{
+    if (!name || !out || (!bytes && size))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "st_read_memory: NULL name, bytes or output");
+    memset(out, 0, sizeof *out);
+    unsigned char *buf = malloc(size ? size : 1);
+    if (!buf) return rw_fail(RW_ERR_NO_MEMORY, "%s: cannot allocate %zu bytes", name, size);
+    if (size) memcpy(buf, bytes, size);
+    return st_parse(name, buf, size, out);
 }
 
 void st_file_free(st_file *f)

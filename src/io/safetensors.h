@@ -45,6 +45,9 @@ typedef struct {
  * covered by any tensor, non-string metadata, duplicate names. On failure
  * *out is left empty (st_file_free on it is harmless). */
 rw_status st_read(const char *path, st_file *out);
+/* The same checks on `size` bytes in memory (copied); `name` stands for the
+ * path in messages. Used by the fuzz harnesses. */
+rw_status st_read_memory(const char *name, const void *bytes, size_t size, st_file *out);
 /* Frees everything and zeroes *f; accepts NULL. */
 void st_file_free(st_file *f);
 

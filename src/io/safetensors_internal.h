@@ -11,6 +11,11 @@
 /* Headers above this are rejected before anything of their size is
  * allocated (the limit of the reference Rust implementation). */
 #define ST_MAX_HEADER_BYTES 100000000
+/* A header is parsed only if it holds at most this many JSON containers and
+ * list items: jansson spends about 130 bytes and a microsecond on each, so
+ * 100 MB of "[]," would take 4 GB and half a minute. A rewire header needs
+ * about a dozen per tensor. */
+#define ST_MAX_HEADER_VALUES (1 << 20)
 
 /* Element count and byte size of a shape whose dims are >= 0; returns -1 if
  * either overflows int64_t or size_t. */

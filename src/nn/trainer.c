@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/dataset.h"
+#include "nn/checkpoint.h"
 #include "nn/loss.h"
 #include "nn/optimizer.h"
 
@@ -209,6 +210,8 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
                        train->classes, m->layers[m->n_layers - 1].out);
     int n = train->n;
     if (n < 1) return rw_fail(RW_ERR_INVALID_ARGUMENT, "the training set is empty");
+    rw_status checked = trainer_check_data(t, train);
+    if (checked != RW_OK) return checked;
     if (t->order_cap < n) {
         int *o = realloc(t->order, sizeof(int) * (size_t)n);
         if (!o) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the sample order");
@@ -233,11 +236,11 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
     uint8_t *labels = malloc((size_t)batch);
     if (!labels) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for labels");
 
-    double start = now_seconds(), loss_sum = 0;
+    /* Starts where the epoch stopped (0 for a new epoch). */
+    double start = now_seconds();
     float lr = t->cfg.lr;
     rw_status st = RW_OK;
-    int64_t done = 0;
-    for (int64_t s = 0; s < steps_per_epoch; s++) {
+    for (int64_t s = t->epoch_step; s < steps_per_epoch; s++) {
         int b0 = (int)(s * batch), count = n - b0 < batch ? n - b0 : batch;
         for (int b = 0; b < count; b++) labels[b] = train->y[t->order[b0 + b]];
         network_load_batch(m, &t->ws, train->x, train->features, t->order + b0, count);
@@ -245,23 +248,32 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
         double loss;
         st = train_step(t, labels, count, lr, &loss);
         if (st != RW_OK) break;
-        loss_sum += loss * count;
-        done += count;
+        t->epoch_step = s + 1;
+        t->epoch_loss_sum += loss * count;
+        t->epoch_samples += count;
         if (progress) {
-            rw_progress p = {t->epoch, t->step, done, n, loss_sum / done, now_seconds() - start};
+            rw_progress p = {t->epoch, t->step, t->epoch_samples, n,
+                             t->epoch_loss_sum / t->epoch_samples,
+                             t->epoch_seconds + now_seconds() - start};
             if (progress(&p, user)) break;
         }
     }
     free(labels);
-    double seconds = now_seconds() - start;
+    t->epoch_seconds += now_seconds() - start;
     if (st != RW_OK) return st;
-    t->epoch++;
+    int finished = t->epoch_step == steps_per_epoch;
     if (stats) {
-        stats->loss = done ? loss_sum / done : 0;
-        stats->seconds = seconds;
-        stats->samples_per_second = seconds > 0 ? done / seconds : 0;
+        stats->loss = t->epoch_samples ? t->epoch_loss_sum / t->epoch_samples : 0;
+        stats->seconds = t->epoch_seconds;
+        stats->samples_per_second = t->epoch_seconds > 0 ? t->epoch_samples / t->epoch_seconds : 0;
         stats->step = t->step;
         stats->lr = lr;
+        stats->finished = finished;
+    }
+    if (finished) {
+        t->epoch++;
+        t->epoch_step = t->epoch_samples = 0;
+        t->epoch_loss_sum = t->epoch_seconds = 0;
     }
     return RW_OK;
 }

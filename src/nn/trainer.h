@@ -15,6 +15,18 @@ struct rw_trainer {
     int epoch;          /* epochs done */
     int *order;         /* [order_cap] sample order of the current epoch */
     int order_cap;
+    /* The epoch in progress, so that it can stop after any step and go on
+     * (rw_trainer_epoch again, or a checkpoint resumed in a new process). */
+    int64_t epoch_step;     /* steps done in it */
+    int64_t epoch_samples;  /* samples seen in it */
+    double epoch_loss_sum;  /* sum over those samples of their loss */
+    double epoch_seconds;   /* training time spent in it */
+    /* The training set the run started on (nn/checkpoint.c): a resumed run
+     * must see the same one. data_fingerprint 0: not seen yet. */
+    const rw_dataset *data_seen; /* last set checked (datasets are immutable) */
+    int64_t data_samples;
+    uint64_t data_fingerprint;
+    int data_must_match; /* loaded from a checkpoint, no epoch run yet */
 };
 
 /* Global L2 norm of all gradients; sets *bad_layer to the first layer whose

@@ -1,0 +1,218 @@
+#include "cli/train_checkpoint.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Flags that do not change what is trained: they may differ on resume. */
+static const char *const free_flags[] = {"threads", "out", "log", "quiet", "checkpoint",
+                                         "checkpoint-every", "resume", "max-memory", NULL};
+
+static int shapes_run(const arg_spec *s)
+{
+    for (int i = 0; free_flags[i]; i++)
+        if (strcmp(s->name, free_flags[i]) == 0) return 0;
+    return 1;
+}
+
+int64_t parse_memory_size(const char *s)
+{
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v >= 0) || !isfinite(v)) return -1;
+    double unit = 1;
+    switch (*end) {
+    case 'k': case 'K': unit = 1024.0; end++; break;
+    case 'm': case 'M': unit = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': unit = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': unit = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (unit > 1 && (*end == 'i' || *end == 'I')) end++;
+    if (*end == 'b' || *end == 'B') end++;
+    if (*end != '\0') return -1;
+    double bytes = v * unit;
+    if (bytes >= 9.2e18) return -1;
+    return (int64_t)bytes;
+}
+
+int64_t available_memory(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    long long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+    fclose(f);
+    return kb > 0 ? (int64_t)kb * 1024 : 0;
+}
+
+void format_bytes(char *buf, size_t size, int64_t bytes)
+{
+    const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 6) v /= 1024, u++;
+    if (u == 0)
+        snprintf(buf, size, "%lld bytes", (long long)bytes);
+    else
+        snprintf(buf, size, "%.2f %s", v, units[u]);
+}
+
+static json_t *flag_value(const arg_spec *s)
+{
+    switch (s->type) {
+    case ARG_FLAG:
+    case ARG_INT:
+    case ARG_CHOICE: return json_integer(*(const int *)s->target);
+    case ARG_DOUBLE: return json_real(*(const double *)s->target);
+    case ARG_STRING: {
+        const char *v = *(const char *const *)s->target;
+        return v ? json_string(v) : json_null();
+    }
+    }
+    return json_null();
+}
+
+char *train_note(const arg_spec *specs, int n_specs, long log_bytes)
+{
+    json_t *flags = json_object();
+    for (int i = 0; i < n_specs && flags; i++)
+        if (shapes_run(&specs[i])) json_object_set_new(flags, specs[i].name, flag_value(&specs[i]));
+    json_t *o = json_pack("{s:o, s:I}", "flags", flags, "log_bytes", (json_int_t)log_bytes);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(o);
+    return s;
+}
+
+/* The value of a spec's target in the defaults copy. */
+static const void *default_of(const arg_spec *s, const void *flags, const void *defaults)
+{
+    return (const char *)defaults + ((const char *)s->target - (const char *)flags);
+}
+
+static int same(const arg_spec *s, const void *a, const void *b)
+{
+    switch (s->type) {
+    case ARG_FLAG:
+    case ARG_INT:
+    case ARG_CHOICE: return *(const int *)a == *(const int *)b;
+    case ARG_DOUBLE: return *(const double *)a == *(const double *)b;
+    case ARG_STRING: {
+        const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+        return x == y || (x && y && strcmp(x, y) == 0);
+    }
+    }
+    return 0;
+}
+
+static void show(const arg_spec *s, const void *v, char *buf, size_t size)
+{
+    switch (s->type) {
+    case ARG_FLAG: snprintf(buf, size, "%s", *(const int *)v ? "on" : "off"); break;
+    case ARG_INT: snprintf(buf, size, "%d", *(const int *)v); break;
+    case ARG_CHOICE: snprintf(buf, size, "%s", s->choices[*(const int *)v]); break;
+    case ARG_DOUBLE: snprintf(buf, size, "%g", *(const double *)v); break;
+    case ARG_STRING: {
+        const char *x = *(const char *const *)v;
+        snprintf(buf, size, "%s", x ? x : "(none)");
+        break;
+    }
+    }
+}
+
+/* Reads a stored value into `out` (same type as the spec's target). */
+static int stored_value(const arg_spec *s, const json_t *j, void *out)
+{
+    switch (s->type) {
+    case ARG_FLAG:
+    case ARG_INT:
+    case ARG_CHOICE: {
+        if (!json_is_integer(j)) return -1;
+        json_int_t v = json_integer_value(j);
+        if (v < -2147483647 || v > 2147483647) return -1;
+        if (s->type == ARG_CHOICE) {
+            int n = 0;
+            while (s->choices[n]) n++;
+            if (v < 0 || v >= n) return -1;
+        }
+        *(int *)out = (int)v;
+        return 0;
+    }
+    case ARG_DOUBLE:
+        if (!json_is_number(j)) return -1;
+        *(double *)out = json_number_value(j);
+        return 0;
+    case ARG_STRING:
+        if (json_is_null(j)) {
+            *(const char **)out = NULL;
+            return 0;
+        }
+        if (!json_is_string(j)) return -1;
+        *(const char **)out = json_string_value(j);
+        return 0;
+    }
+    return -1;
+}
+
+int resume_flags(const char *note, const char *path, const arg_spec *specs, int n_specs,
+                 const void *flags, const void *defaults, void **keep, long *log_bytes)
+{
+    *keep = NULL;
+    *log_bytes = 0;
+    json_error_t err;
+    /* The flags take a few KB; a longer note is not rewire's. */
+    json_t *root = note && strlen(note) <= 1 << 20 ? json_loads(note, 0, &err) : NULL;
+    json_t *stored = root ? json_object_get(root, "flags") : NULL;
+    json_t *lb = root ? json_object_get(root, "log_bytes") : NULL;
+    if (!json_is_object(stored) || !json_is_integer(lb) || json_integer_value(lb) < 0) {
+        fprintf(stderr, "rewire train: %s: the checkpoint does not record the flags of "
+                        "`rewire train` (was it written by another program?)\n", path);
+        json_decref(root);
+        return 1;
+    }
+    *log_bytes = (long)json_integer_value(lb);
+    for (int i = 0; i < n_specs; i++) {
+        const arg_spec *s = &specs[i];
+        if (!shapes_run(s)) continue;
+        union {
+            int i;
+            double d;
+            const char *s;
+        } v;
+        if (stored_value(s, json_object_get(stored, s->name), &v) != 0) {
+            fprintf(stderr, "rewire train: %s: the checkpoint's flag --%s is missing or "
+                            "malformed\n", path, s->name);
+            json_decref(root);
+            return 1;
+        }
+        const void *def = default_of(s, flags, defaults);
+        if (!same(s, s->target, def) && !same(s, s->target, &v)) {
+            char given[256], saved[256];
+            show(s, s->target, given, sizeof given);
+            show(s, &v, saved, sizeof saved);
+            fprintf(stderr, "rewire train: --%s %s differs from the checkpoint's %s: a resumed "
+                            "run keeps the settings it started with\n(see 'rewire train --help')\n",
+                    s->name, given, saved);
+            json_decref(root);
+            return 2;
+        }
+        switch (s->type) {
+        case ARG_FLAG:
+        case ARG_INT:
+        case ARG_CHOICE: *(int *)s->target = v.i; break;
+        case ARG_DOUBLE: *(double *)s->target = v.d; break;
+        case ARG_STRING: *(const char **)s->target = v.s; break;
+        }
+    }
+    *keep = root;
+    return 0;
+}
+
+void resume_note_free(void *keep) { json_decref(keep); }

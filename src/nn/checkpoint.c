@@ -1,0 +1,450 @@
+/* Checkpoints: the model file plus the trainer state (layout in
+ * nn/checkpoint.h). Saving refuses non-finite state, so a diverged run
+ * never replaces a good checkpoint; loading checks every value against
+ * the model and the config before the trainer is handed out. */
+#include "nn/checkpoint.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "data/dataset.h"
+#include "io/model_io.h"
+
+#define CHECKPOINT_VERSION "1"
+#define NAME_CAP 64
+
+/* Other modules' state: add a line here (see checkpoint_section). */
+static const checkpoint_section checkpoint_sections[] = {
+    {NULL, NULL, NULL}, /* end */
+};
+
+rw_status trainer_check_data(rw_trainer *t, const rw_dataset *train)
+{
+    if (t->data_seen == train) return RW_OK;
+    uint64_t fp = dataset_fingerprint(train);
+    /* A loaded checkpoint, or an epoch in progress, needs its own data. */
+    int must_match = t->data_must_match || (t->epoch_step > 0 && t->data_fingerprint);
+    if (must_match && (fp != t->data_fingerprint || train->n != t->data_samples))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "the training set (%d samples, fingerprint %016" PRIx64 ") is not the one "
+                       "the %s was made on (%lld samples, fingerprint %016" PRIx64 "): "
+                       "resume with the same data, limits, validation split and seed",
+                       train->n, fp, t->data_must_match ? "checkpoint" : "epoch in progress",
+                       (long long)t->data_samples, t->data_fingerprint);
+    t->data_must_match = 0;
+    t->data_seen = train;
+    t->data_samples = train->n;
+    t->data_fingerprint = fp;
+    return RW_OK;
+}
+
+/* These two accessors live here, beside the state they expose to
+ * checkpoint users, to keep trainer.c about training. */
+void rw_trainer_position(const rw_trainer *t, rw_progress *out)
+{
+    memset(out, 0, sizeof *out);
+    out->epoch = t->epoch;
+    out->step = t->step;
+    out->samples = t->epoch_samples;
+    out->loss = t->epoch_samples ? t->epoch_loss_sum / (double)t->epoch_samples : 0.0;
+}
+
+rw_train_config rw_trainer_config(const rw_trainer *t) { return t->cfg; }
+
+/* "opt.fc1.values.m1" and the like. */
+static void state_name(char *buf, const rw_trainer *t, int l, int bias, int moment)
+{
+    const char *what = bias ? "bias" : t->model->layers[l].sparse ? "values" : "weight";
+    snprintf(buf, NAME_CAP, "opt.fc%d.%s.m%d", l + 1, what, moment);
+}
+
+/* The first non-finite entry of n floats, or -1. */
+static int64_t first_nonfinite(const float *x, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++)
+        if (!isfinite(x[k])) return k;
+    return -1;
+}
+
+/* Refuses to save a state that holds a NaN or Inf (a diverged run). */
+static rw_status check_finite(const rw_trainer *t, const char *path)
+{
+    int adam = t->cfg.optimizer == RW_OPT_ADAMW;
+    for (int l = 0; l < t->model->n_layers; l++) {
+        layer *ly = &t->model->layers[l];
+        int64_t wn = layer_weight_count(ly);
+        const struct {
+            const float *x;
+            int64_t n;
+            const char *what;
+        } parts[] = {{layer_weights(ly), wn, "weights"}, {ly->bias, ly->out, "biases"},
+                     {t->wm1[l], wn, "optimizer state"}, {t->bm1[l], ly->out, "optimizer state"},
+                     {adam ? t->wm2[l] : NULL, wn, "optimizer state"},
+                     {adam ? t->bm2[l] : NULL, ly->out, "optimizer state"}};
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+            if (!parts[i].x) continue;
+            int64_t k = first_nonfinite(parts[i].x, parts[i].n);
+            if (k >= 0)
+                return rw_fail(RW_ERR_DIVERGED,
+                               "%s: not saved: after step %lld the %s of layer fc%d hold a "
+                               "non-finite value (%g at %lld); the previous checkpoint is kept",
+                               path, (long long)t->step, parts[i].what, l + 1,
+                               (double)parts[i].x[k], (long long)k);
+        }
+    }
+    return RW_OK;
+}
+
+static json_t *config_json(const rw_train_config *c)
+{
+    char seed[32];
+    snprintf(seed, sizeof seed, "%" PRIu64, c->seed);
+    return json_pack("{s:i, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:f, s:f, s:i, "
+                     "s:i, s:s}",
+                     "optimizer", (int)c->optimizer, "lr", (double)c->lr, "momentum",
+                     (double)c->momentum, "nesterov", c->nesterov, "beta1", (double)c->beta1,
+                     "beta2", (double)c->beta2, "eps", (double)c->eps, "weight_decay",
+                     (double)c->weight_decay, "schedule", (int)c->schedule, "warmup_epochs",
+                     c->warmup_epochs, "step_every", c->step_every, "step_gamma",
+                     (double)c->step_gamma, "clip_norm", (double)c->clip_norm, "batch", c->batch,
+                     "epochs", c->epochs, "seed", seed);
+}
+
+static char *trainer_json(const rw_trainer *t)
+{
+    char fp[32];
+    snprintf(fp, sizeof fp, "%016" PRIx64, t->data_fingerprint);
+    json_t *o = json_pack("{s:o, s:i, s:I, s:I, s:I, s:f, s:f, s:I, s:s}", "config",
+                          config_json(&t->cfg), "epoch", t->epoch, "step", (json_int_t)t->step,
+                          "epoch_step", (json_int_t)t->epoch_step, "epoch_samples",
+                          (json_int_t)t->epoch_samples, "epoch_loss_sum", t->epoch_loss_sum,
+                          "epoch_seconds", t->epoch_seconds, "data_samples",
+                          (json_int_t)t->data_samples, "data_fingerprint", fp);
+    /* 17 significant digits: every double (and so every float) reads back
+     * exactly. */
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(o);
+    return s;
+}
+
+rw_status rw_trainer_save_checkpoint(const rw_trainer *t, const char *path, const char *note)
+{
+    if (!t || !path)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_trainer_save_checkpoint: NULL trainer or path");
+    rw_status st = check_finite(t, path);
+    if (st != RW_OK) return st;
+    st_writer *w = st_writer_new();
+    char *state = trainer_json(t);
+    if (!w || !state) st = rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory saving", path);
+    if (st == RW_OK) st = model_add_to_writer(t->model, path, w);
+    if (st == RW_OK) st = st_writer_meta(w, "checkpoint", CHECKPOINT_VERSION);
+    if (st == RW_OK) st = st_writer_meta(w, "trainer", state);
+    if (st == RW_OK && note) st = st_writer_meta(w, "note", note);
+    int moments = t->cfg.optimizer == RW_OPT_ADAMW ? 2 : 1;
+    for (int l = 0; l < t->model->n_layers && st == RW_OK; l++) {
+        const layer *ly = &t->model->layers[l];
+        int64_t wn = layer_weight_count(ly), bn = ly->out;
+        char name[NAME_CAP];
+        for (int mo = 1; mo <= moments && st == RW_OK; mo++) {
+            state_name(name, t, l, 0, mo);
+            st = st_writer_add(w, name, ST_F32, 1, &wn, mo == 1 ? t->wm1[l] : t->wm2[l]);
+            state_name(name, t, l, 1, mo);
+            if (st == RW_OK) st = st_writer_add(w, name, ST_F32, 1, &bn, mo == 1 ? t->bm1[l] : t->bm2[l]);
+        }
+    }
+    for (const checkpoint_section *s = checkpoint_sections; s->prefix && st == RW_OK; s++)
+        st = s->save(t, w, path);
+    if (st == RW_OK) st = st_writer_write(w, path);
+    st_writer_free(w);
+    free(state);
+    return st;
+}
+
+/* ---- Loading ------------------------------------------------------------ */
+
+static rw_status parse_config(const json_t *o, const char *path, rw_train_config *c)
+{
+    int optimizer = 0, schedule = 0;
+    double lr, momentum, beta1, beta2, eps, wd, gamma, clip;
+    const char *seed;
+    *c = rw_train_config_default();
+    if (json_unpack((json_t *)o,
+                    "{s:i, s:F, s:F, s:i, s:F, s:F, s:F, s:F, s:i, s:i, s:i, s:F, s:F, s:i, s:i, "
+                    "s:s !}",
+                    "optimizer", &optimizer, "lr", &lr, "momentum", &momentum, "nesterov",
+                    &c->nesterov, "beta1", &beta1, "beta2", &beta2, "eps", &eps, "weight_decay",
+                    &wd, "schedule", &schedule, "warmup_epochs", &c->warmup_epochs, "step_every",
+                    &c->step_every, "step_gamma", &gamma, "clip_norm", &clip, "batch", &c->batch,
+                    "epochs", &c->epochs, "seed", &seed) != 0)
+        return rw_fail(RW_ERR_FORMAT,
+                       "%s: metadata trainer.config needs exactly optimizer, lr, momentum, "
+                       "nesterov, beta1, beta2, eps, weight_decay, schedule, warmup_epochs, "
+                       "step_every, step_gamma, clip_norm, batch, epochs, seed", path);
+    if (optimizer != RW_OPT_SGD && optimizer != RW_OPT_ADAMW)
+        return rw_fail(RW_ERR_FORMAT, "%s: trainer.config optimizer %d is unknown", path, optimizer);
+    if (schedule < RW_SCHED_CONSTANT || schedule > RW_SCHED_COSINE)
+        return rw_fail(RW_ERR_FORMAT, "%s: trainer.config schedule %d is unknown", path, schedule);
+    double v[] = {lr, momentum, beta1, beta2, eps, wd, gamma, clip};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (!isfinite(v[i]) || fabs(v[i]) > 3.0e38)
+            return rw_fail(RW_ERR_FORMAT, "%s: trainer.config holds %g, not a finite float", path,
+                           v[i]);
+    char *end;
+    unsigned long long sd = strtoull(seed, &end, 10);
+    if (*seed < '0' || *seed > '9' || *end != '\0')
+        return rw_fail(RW_ERR_FORMAT, "%s: trainer.config seed \"%s\" is not a decimal integer",
+                       path, seed);
+    c->optimizer = (rw_optimizer)optimizer;
+    c->schedule = (rw_schedule)schedule;
+    c->lr = (float)lr;
+    c->momentum = (float)momentum;
+    c->beta1 = (float)beta1;
+    c->beta2 = (float)beta2;
+    c->eps = (float)eps;
+    c->weight_decay = (float)wd;
+    c->step_gamma = (float)gamma;
+    c->clip_norm = (float)clip;
+    c->seed = (uint64_t)sd;
+    return RW_OK;
+}
+
+typedef struct {
+    int epoch;
+    json_int_t step, epoch_step, epoch_samples, data_samples;
+    double loss_sum, seconds;
+    uint64_t fingerprint;
+} position;
+
+/* Parses "trainer" into *c and *p; the position is checked against the
+ * config once the trainer exists. */
+static rw_status parse_trainer(const st_file *f, const char *path, rw_train_config *c, position *p)
+{
+    const char *text = st_meta(f, "trainer");
+    if (!text) return rw_fail(RW_ERR_FORMAT, "%s: metadata trainer is missing", path);
+    if (strlen(text) > 65536) /* about 600 bytes when written */
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata trainer is %zu bytes, more than 65536", path,
+                       strlen(text));
+    json_error_t jerr;
+    json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *cfg = NULL;
+    const char *fp = NULL;
+    rw_status st = RW_OK;
+    if (!o || json_unpack(o, "{s:o, s:i, s:I, s:I, s:I, s:F, s:F, s:I, s:s !}", "config", &cfg,
+                          "epoch", &p->epoch, "step", &p->step, "epoch_step", &p->epoch_step,
+                          "epoch_samples", &p->epoch_samples, "epoch_loss_sum", &p->loss_sum,
+                          "epoch_seconds", &p->seconds, "data_samples", &p->data_samples,
+                          "data_fingerprint", &fp) != 0)
+        st = rw_fail(RW_ERR_FORMAT,
+                     "%s: metadata trainer is not a JSON object of exactly config, epoch, step, "
+                     "epoch_step, epoch_samples, epoch_loss_sum, epoch_seconds, data_samples, "
+                     "data_fingerprint", path);
+    if (st == RW_OK) st = parse_config(cfg, path, c);
+    if (st == RW_OK) {
+        char *end;
+        p->fingerprint = strtoull(fp, &end, 16);
+        if (strlen(fp) != 16 || *end != '\0')
+            st = rw_fail(RW_ERR_FORMAT, "%s: trainer data_fingerprint \"%s\" is not 16 hex digits",
+                         path, fp);
+    }
+    json_decref(o);
+    return st;
+}
+
+static rw_status check_position(const position *p, const rw_train_config *c, const char *path)
+{
+    if (p->epoch < 0 || p->epoch > c->epochs || p->step < 0 || p->epoch_step < 0 ||
+        p->epoch_samples < 0 || p->data_samples < 0 || p->data_samples > INT32_MAX ||
+        p->step < p->epoch_step || !(p->loss_sum >= 0) || !isfinite(p->loss_sum) ||
+        !(p->seconds >= 0) || !isfinite(p->seconds))
+        return rw_fail(RW_ERR_FORMAT,
+                       "%s: trainer position is out of range (epoch %d of %d, step %lld, "
+                       "epoch_step %lld, epoch_samples %lld, data_samples %lld)",
+                       path, p->epoch, c->epochs, (long long)p->step, (long long)p->epoch_step,
+                       (long long)p->epoch_samples, (long long)p->data_samples);
+    if (p->data_samples == 0) {
+        if (p->epoch_step || p->epoch_samples || p->fingerprint)
+            return rw_fail(RW_ERR_FORMAT, "%s: trainer has made steps but records no training set",
+                           path);
+        return RW_OK;
+    }
+    int64_t per_epoch = (p->data_samples + c->batch - 1) / c->batch;
+    if (p->epoch_step >= per_epoch || p->epoch_samples > p->epoch_step * (int64_t)c->batch ||
+        p->fingerprint == 0 || (p->epoch == c->epochs && p->epoch_step > 0))
+        return rw_fail(RW_ERR_FORMAT,
+                       "%s: trainer position (epoch_step %lld, epoch_samples %lld) does not fit "
+                       "an epoch of %lld samples in batches of %d",
+                       path, (long long)p->epoch_step, (long long)p->epoch_samples,
+                       (long long)p->data_samples, c->batch);
+    return RW_OK;
+}
+
+/* Copies one optimizer state tensor: F32, [n], finite. */
+static rw_status load_state(const st_file *f, const char *path, const char *name, float *dst,
+                            int64_t n)
+{
+    const st_tensor *t = st_find(f, name);
+    if (!t) return rw_fail(RW_ERR_FORMAT, "%s: tensor %s is missing", path, name);
+    if (t->dtype != ST_F32 || t->ndim != 1 || t->shape[0] != n)
+        return rw_fail(RW_ERR_FORMAT, "%s: tensor %s should be F32 of shape [%lld]", path, name,
+                       (long long)n);
+    memcpy(dst, t->data, t->nbytes);
+    int64_t k = first_nonfinite(dst, n);
+    if (k >= 0)
+        return rw_fail(RW_ERR_FORMAT, "%s: tensor %s has a non-finite value at %lld", path, name,
+                       (long long)k);
+    return RW_OK;
+}
+
+/* Every tensor is the model's (fc*), the optimizer's (opt.*, counted) or
+ * a section's. */
+static rw_status check_claimed(const st_file *f, const char *path, int opt_expected)
+{
+    int opt = 0;
+    for (int i = 0; i < f->count; i++) {
+        const char *name = f->tensors[i].name;
+        if (strncmp(name, "fc", 2) == 0) continue; /* checked by the model */
+        if (strncmp(name, "opt.", 4) == 0) {
+            opt++;
+            continue;
+        }
+        int claimed = 0;
+        for (const checkpoint_section *s = checkpoint_sections; s->prefix && !claimed; s++) {
+            size_t n = strlen(s->prefix);
+            claimed = strncmp(name, s->prefix, n) == 0 && name[n] == '.';
+        }
+        if (!claimed) return rw_fail(RW_ERR_FORMAT, "%s: unexpected tensor %s", path, name);
+    }
+    if (opt != opt_expected)
+        return rw_fail(RW_ERR_FORMAT, "%s: %d optimizer tensors (opt.*), expected %d for this "
+                       "model and optimizer", path, opt, opt_expected);
+    return RW_OK;
+}
+
+static rw_status load_trainer_state(const st_file *f, const char *path, rw_trainer *t,
+                                    const position *p)
+{
+    int moments = t->cfg.optimizer == RW_OPT_ADAMW ? 2 : 1;
+    rw_status st = RW_OK;
+    for (int l = 0; l < t->model->n_layers && st == RW_OK; l++) {
+        const layer *ly = &t->model->layers[l];
+        char name[NAME_CAP];
+        for (int mo = 1; mo <= moments && st == RW_OK; mo++) {
+            state_name(name, t, l, 0, mo);
+            st = load_state(f, path, name, mo == 1 ? t->wm1[l] : t->wm2[l], layer_weight_count(ly));
+            state_name(name, t, l, 1, mo);
+            if (st == RW_OK)
+                st = load_state(f, path, name, mo == 1 ? t->bm1[l] : t->bm2[l], ly->out);
+        }
+    }
+    if (st == RW_OK) st = check_claimed(f, path, 2 * moments * t->model->n_layers);
+    if (st != RW_OK) return st;
+    t->epoch = p->epoch;
+    t->step = p->step;
+    t->epoch_step = p->epoch_step;
+    t->epoch_samples = p->epoch_samples;
+    t->epoch_loss_sum = p->loss_sum;
+    t->epoch_seconds = p->seconds;
+    t->data_samples = p->data_samples;
+    t->data_fingerprint = p->fingerprint;
+    for (const checkpoint_section *s = checkpoint_sections; s->prefix && st == RW_OK; s++)
+        st = s->load(t, f, path);
+    return st;
+}
+
+/* Builds the model and trainer from a parsed checkpoint. */
+static rw_status load_parsed(const st_file *f, const char *path, int64_t max_memory,
+                             rw_model **model, rw_trainer **trainer, char **note)
+{
+    const char *version = st_meta(f, "checkpoint");
+    rw_model *m = NULL;
+    rw_trainer *t = NULL;
+    rw_train_config c;
+    position p;
+    rw_status st = RW_OK;
+    if (!version)
+        st = rw_fail(RW_ERR_FORMAT, "%s: not a checkpoint (no \"checkpoint\" metadata): a model "
+                     "file cannot be resumed", path);
+    else if (strcmp(version, CHECKPOINT_VERSION) != 0)
+        st = rw_fail(RW_ERR_FORMAT, "%s: checkpoint version \"%s\", expected \"%s\"", path,
+                     version, CHECKPOINT_VERSION);
+    if (st == RW_OK) st = parse_trainer(f, path, &c, &p);
+    if (st == RW_OK) st = model_skeleton(f, path, &m);
+    if (st == RW_OK && max_memory > 0) {
+        rw_memory_estimate est;
+        st = model_file_memory(m, f, &c, &est);
+        if (st == RW_OK && est.total > max_memory)
+            st = rw_fail(RW_ERR_NO_MEMORY,
+                         "%s: the model and trainer need %lld bytes of memory, more than the "
+                         "limit of %lld", path, (long long)est.total, (long long)max_memory);
+    }
+    if (st == RW_OK) st = model_fill(f, path, m);
+    if (st == RW_OK) {
+        st = rw_trainer_create(m, &c, &t);
+        if (st == RW_ERR_INVALID_ARGUMENT) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", rw_last_error());
+            st = rw_fail(RW_ERR_FORMAT, "%s: trainer config: %s", path, why);
+        }
+    }
+    if (st == RW_OK) st = check_position(&p, &c, path);
+    if (st == RW_OK) st = load_trainer_state(f, path, t, &p);
+    if (st == RW_OK && note && st_meta(f, "note")) {
+        *note = strdup(st_meta(f, "note"));
+        if (!*note) st = rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory for the note", path);
+    }
+    if (st != RW_OK) {
+        rw_trainer_free(t);
+        rw_model_free(m);
+        return st;
+    }
+    t->data_must_match = t->data_fingerprint != 0;
+    *model = m;
+    *trainer = t;
+    return RW_OK;
+}
+
+rw_status rw_trainer_load_checkpoint(const char *path, int64_t max_memory, rw_model **model,
+                                     rw_trainer **trainer, char **note)
+{
+    if (!model || !trainer)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_trainer_load_checkpoint: NULL output");
+    *model = NULL;
+    *trainer = NULL;
+    if (note) *note = NULL;
+    if (!path) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_trainer_load_checkpoint: NULL path");
+    st_file f;
+    rw_status st = st_read(path, &f);
+    if (st != RW_OK) return st;
+    st = load_parsed(&f, path, max_memory, model, trainer, note);
+    st_file_free(&f);
+    if (st == RW_OK) rw_clear_error();
+    return st;
+}
+
+rw_status checkpoint_load_memory(const char *name, const void *bytes, size_t size,
+                                 int64_t max_memory, rw_model **model, rw_trainer **trainer)
+{
+    *model = NULL;
+    *trainer = NULL;
+    st_file f;
+    rw_status st = st_read_memory(name, bytes, size, &f);
+    if (st != RW_OK) return st;
+    st = load_parsed(&f, name, max_memory, model, trainer, NULL);
+    st_file_free(&f);
+    return st;
+}
+
+int rw_is_checkpoint(const char *path)
+{
+    st_file f;
+    if (!path || st_read(path, &f) != RW_OK) return 0;
+    int yes = st_meta(&f, "checkpoint") != NULL;
+    st_file_free(&f);
+    rw_clear_error();
+    return yes;
+}

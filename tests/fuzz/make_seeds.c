@@ -1,0 +1,178 @@
+/* Writes the seed corpora of the fuzz harnesses with the library itself:
+ * small valid model files, safetensors containers of every dtype and IDX
+ * files (plain and gzipped). Usage: make_seeds CORPUS_DIR (the folder that
+ * holds fuzz_model/, fuzz_safetensors/, fuzz_idx/,
+ * fuzz_checkpoint/). Seeds are committed;
+ * rerun this after a format change. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "io/safetensors.h"
+#include "rewire.h"
+
+static const char *dir;
+
+static void check(rw_status st)
+{
+    if (st != RW_OK) {
+        fprintf(stderr, "make_seeds: %s\n", rw_last_error());
+        exit(1);
+    }
+}
+
+static const char *path(const char *harness, const char *name)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s/%s/%s", dir, harness, name);
+    return buf;
+}
+
+/* Copies a file into another harness's corpus, with an optional first byte. */
+static void copy(const char *from, const char *to, int prefix)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    if (!in || !out) {
+        perror(to);
+        exit(1);
+    }
+    if (prefix >= 0) fputc(prefix, out);
+    int c;
+    while ((c = fgetc(in)) != EOF) fputc(c, out);
+    fclose(in);
+    fclose(out);
+}
+
+static int stop_after(const rw_progress *p, void *user) { return p->step == *(int *)user; }
+
+static void model(const char *name, const int *sizes, int n, double sparsity, int dense_last,
+                  rw_activation act)
+{
+    rw_model_config c = rw_model_config_default();
+    c.sizes = sizes;
+    c.n_layers = n;
+    c.sparsity = sparsity;
+    c.dense_last = dense_last;
+    c.activation = act;
+    rw_model *m;
+    check(rw_model_create(&c, &m));
+    rw_model_set_normalization(m, 0.25f, 0.5f);
+    check(rw_model_save(m, path("fuzz_model", name)));
+    rw_model_free(m);
+    char other[4096];
+    snprintf(other, sizeof other, "%s", path("fuzz_model", name));
+    copy(other, path("fuzz_safetensors", name), -1);
+}
+
+/* A checkpoint after a few steps on 7 synthetic samples of 6 features. */
+static void checkpoint(const char *name, rw_optimizer opt, int dense_last, int stop)
+{
+    int sizes[] = {6, 5, 3};
+    rw_model_config c = rw_model_config_default();
+    c.sizes = sizes;
+    c.n_layers = 2;
+    c.sparsity = 0.5;
+    c.dense_last = dense_last;
+    rw_model *m;
+    check(rw_model_create(&c, &m));
+    rw_train_config tc = rw_train_config_default();
+    tc.optimizer = opt;
+    tc.batch = 3;
+    tc.epochs = 2;
+    rw_trainer *t;
+    check(rw_trainer_create(m, &tc, &t));
+    float x[7 * 6];
+    uint8_t y[7];
+    for (int i = 0; i < 7 * 6; i++) x[i] = (float)(i % 5) / 5.0f;
+    for (int i = 0; i < 7; i++) y[i] = (uint8_t)(i % 3);
+    rw_dataset *d;
+    check(rw_dataset_from_memory(x, y, 7, 6, 3, &d));
+    if (stop > 0) check(rw_trainer_epoch(t, d, stop_after, &stop, NULL));
+    check(rw_trainer_save_checkpoint(t, path("fuzz_checkpoint", name), "seed"));
+    rw_dataset_free(d);
+    rw_trainer_free(t);
+    rw_model_free(m);
+}
+
+static void containers(void)
+{
+    float f32[3] = {1.5f, -2.0f, 0.0f};
+    int32_t i32[2] = {7, -1};
+    int64_t i64[1] = {42};
+    uint8_t u8[3] = {1, 2, 3};
+    int16_t i16[2] = {-5, 5};
+    uint16_t u16[1] = {65535};
+    double f64[1] = {3.5};
+    const int64_t s3[] = {3}, s2[] = {2}, s1[] = {1}, s04[] = {0, 4};
+    st_writer *w = st_writer_new();
+    check(st_writer_add(w, "a", ST_F32, 1, s3, f32));
+    check(st_writer_add(w, "b", ST_I32, 1, s2, i32));
+    check(st_writer_add(w, "c", ST_I64, 1, s1, i64));
+    check(st_writer_add(w, "d", ST_U8, 1, s3, u8));
+    check(st_writer_add(w, "e", ST_I16, 1, s2, i16));
+    check(st_writer_add(w, "f", ST_U16, 1, s1, u16));
+    check(st_writer_add(w, "g", ST_F64, 0, NULL, f64));
+    check(st_writer_add(w, "h", ST_F32, 2, s04, NULL));
+    check(st_writer_meta(w, "format", "rewire"));
+    check(st_writer_write(w, path("fuzz_safetensors", "dtypes.safetensors")));
+    st_writer_free(w);
+    w = st_writer_new();
+    check(st_writer_write(w, path("fuzz_safetensors", "empty.safetensors")));
+    st_writer_free(w);
+}
+
+static void idx_file(const char *name, int gz, int ndim, const uint32_t *dims, const uint8_t *data,
+                     size_t len, int labels)
+{
+    uint8_t buf[256];
+    buf[0] = labels; /* the harness's selector byte */
+    uint8_t *h = buf + 1;
+    h[0] = h[1] = 0;
+    h[2] = 0x08;
+    h[3] = (uint8_t)ndim;
+    for (int d = 0; d < ndim; d++)
+        for (int b = 0; b < 4; b++) h[4 + 4 * d + b] = (uint8_t)(dims[d] >> (24 - 8 * b));
+    size_t n = 4 + 4 * (size_t)ndim;
+    memcpy(h + n, data, len);
+    n += len;
+    const char *p = path("fuzz_idx", name);
+    if (!gz) {
+        FILE *f = fopen(p, "wb");
+        fwrite(buf, 1, n + 1, f);
+        fclose(f);
+        return;
+    }
+    FILE *f = fopen(p, "wb");
+    fputc(labels, f);
+    fclose(f);
+    gzFile g = gzopen(p, "ab");
+    gzwrite(g, h, (unsigned)n);
+    gzclose(g);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: make_seeds CORPUS_DIR\n");
+        return 2;
+    }
+    dir = argv[1];
+    int s1[] = {6, 5, 3}, s2[] = {4, 3, 3, 2}, s3[] = {8, 2};
+    model("sparse.safetensors", s1, 2, 0.5, 0, RW_ACT_RELU);
+    model("dense-last.safetensors", s1, 2, 0.5, 1, RW_ACT_TANH);
+    model("dense.safetensors", s3, 1, 0.0, 0, RW_ACT_NONE);
+    model("three-layers.safetensors", s2, 3, 0.3, 0, RW_ACT_GELU);
+    containers();
+    checkpoint("fresh.safetensors", RW_OPT_SGD, 0, 0);
+    checkpoint("sgd-step2.safetensors", RW_OPT_SGD, 0, 2);
+    checkpoint("adamw-step3.safetensors", RW_OPT_ADAMW, 1, 3);
+
+    uint8_t pixels[12] = {0, 255, 51, 102, 1, 2, 3, 4, 200, 100, 50, 25}, labels[3] = {2, 0, 1};
+    uint32_t idims[3] = {3, 2, 2}, ldims[1] = {3};
+    idx_file("images", 0, 3, idims, pixels, 12, 0);
+    idx_file("images.gz", 1, 3, idims, pixels, 12, 0);
+    idx_file("labels", 0, 1, ldims, labels, 3, 1);
+    idx_file("labels.gz", 1, 1, ldims, labels, 3, 1);
+    return 0;
+}

@@ -1,0 +1,439 @@
+/* Checkpoints: a run stopped at any step, saved, freed and resumed from the
+ * file ends with the same bytes as a run never stopped (SGD and AdamW,
+ * sparse and dense layers, mid-epoch and at an epoch's end); a diverged
+ * state is never saved; every malformed checkpoint is refused with a
+ * message naming the file; memory estimates agree with the model. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/safetensors.h"
+#include "nn/model.h"
+#include "nn/trainer.h"
+#include "testutil.h"
+
+static rw_dataset *train_set;
+
+static int setup(void **state)
+{
+    (void)state;
+    rw_dataset *all;
+    if (rw_dataset_load("data/fashion-small", 0, &all) != RW_OK) return -1;
+    /* 650 samples in batches of 64: 11 steps an epoch, the last one short. */
+    rw_status st = rw_dataset_head(all, 650, &train_set);
+    rw_dataset_free(all);
+    return st == RW_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rw_dataset_free(train_set);
+    return 0;
+}
+
+typedef struct {
+    int adam, dense_last;
+} recipe;
+
+static void make_run(const recipe *r, rw_model **m, rw_trainer **t)
+{
+    int sizes[] = {784, 48, 32, 10};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 3;
+    mc.sparsity = 0.8;
+    mc.dense_last = r->dense_last;
+    mc.seed = 4;
+    assert_int_equal(rw_model_create(&mc, m), RW_OK);
+    float mean, std;
+    rw_dataset_stats(train_set, &mean, &std);
+    rw_model_set_normalization(*m, mean, std);
+    rw_train_config tc = rw_train_config_default();
+    tc.batch = 64;
+    tc.epochs = 3;
+    tc.seed = 11;
+    if (r->adam) {
+        tc.optimizer = RW_OPT_ADAMW;
+        tc.lr = 0.002f;
+        tc.weight_decay = 0.01f;
+        tc.warmup_epochs = 1;
+        tc.clip_norm = 1.0f;
+    } else {
+        tc.nesterov = 1;
+        tc.weight_decay = 1e-4f;
+    }
+    assert_int_equal(rw_trainer_create(*m, &tc, t), RW_OK);
+}
+
+/* Stops the epoch once the run has done `at` steps. */
+static int stop_at(const rw_progress *p, void *user) { return p->step == *(int64_t *)user; }
+
+/* Trains to the end; with stop > 0, stops after that many steps, saves a
+ * checkpoint, frees everything, loads it and goes on. */
+static void run(const recipe *r, int64_t stop, rw_model **m_out, rw_trainer **t_out)
+{
+    rw_model *m;
+    rw_trainer *t;
+    make_run(r, &m, &t);
+    const char *path = tu_temp_path("resume.safetensors");
+    int saved = 0;
+    rw_progress pos;
+    for (rw_trainer_position(t, &pos); pos.epoch < 3; rw_trainer_position(t, &pos)) {
+        rw_epoch_stats s;
+        assert_int_equal(rw_trainer_epoch(t, train_set, stop > 0 && !saved ? stop_at : NULL, &stop,
+                                          &s), RW_OK);
+        rw_trainer_position(t, &pos);
+        if (stop > 0 && !saved && pos.step == stop) {
+            assert_int_equal(rw_trainer_save_checkpoint(t, path, "a note"), RW_OK);
+            rw_trainer_free(t);
+            rw_model_free(m);
+            char *note = NULL;
+            assert_int_equal(rw_trainer_load_checkpoint(path, 0, &m, &t, &note), RW_OK);
+            assert_string_equal(note, "a note");
+            free(note);
+            rw_progress back;
+            rw_trainer_position(t, &back);
+            assert_int_equal(back.step, stop);
+            assert_int_equal(back.epoch, pos.epoch);
+            assert_true(back.loss == pos.loss);
+            saved = 1;
+        }
+    }
+    assert_int_equal(saved, stop > 0);
+    unlink(path);
+    *m_out = m;
+    *t_out = t;
+}
+
+static void expect_identical(const rw_trainer *a, const rw_trainer *b)
+{
+    const rw_model *ma = a->model, *mb = b->model;
+    assert_int_equal(a->step, b->step);
+    assert_int_equal(a->epoch, b->epoch);
+    for (int l = 0; l < ma->n_layers; l++) {
+        layer *x = &ma->layers[l], *y = &mb->layers[l];
+        size_t wn = (size_t)layer_weight_count(x);
+        assert_int_equal(layer_weight_count(y), wn);
+        assert_memory_equal(layer_weights(x), layer_weights(y), 4 * wn);
+        assert_memory_equal(x->bias, y->bias, 4 * (size_t)x->out);
+        assert_memory_equal(a->wm1[l], b->wm1[l], 4 * wn);
+        if (a->wm2) {
+            if (a->wm2[l]) assert_memory_equal(a->wm2[l], b->wm2[l], 4 * wn);
+        }
+    }
+}
+
+static void check_resume(const recipe *r)
+{
+    rw_model *m0, *m1;
+    rw_trainer *t0, *t1;
+    run(r, 0, &m0, &t0);
+    assert_int_equal(t0->step, 33);
+    /* Mid-epoch, an epoch's last step, the first step, the last. */
+    const int64_t stops[] = {5, 11, 1, 27, 33};
+    for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) {
+        run(r, stops[i], &m1, &t1);
+        expect_identical(t0, t1);
+        rw_trainer_free(t1);
+        rw_model_free(m1);
+    }
+    rw_trainer_free(t0);
+    rw_model_free(m0);
+}
+
+static void test_resume_sgd_bit_identical(void **state)
+{
+    (void)state;
+    check_resume(&(recipe){0, 0});
+}
+
+static void test_resume_adamw_dense_bit_identical(void **state)
+{
+    (void)state;
+    check_resume(&(recipe){1, 1});
+}
+
+/* A checkpoint is a model file: rw_model_load reads its model. */
+static void test_checkpoint_is_a_model_file(void **state)
+{
+    (void)state;
+    rw_model *m, *back;
+    rw_trainer *t;
+    make_run(&(recipe){1, 1}, &m, &t);
+    const char *path = tu_temp_path("as-model.safetensors");
+    assert_int_equal(rw_trainer_save_checkpoint(t, path, NULL), RW_OK);
+    assert_int_equal(rw_model_load(path, &back), RW_OK);
+    for (int l = 0; l < m->n_layers; l++)
+        assert_memory_equal(layer_weights(&m->layers[l]), layer_weights(&back->layers[l]),
+                            4 * (size_t)layer_weight_count(&m->layers[l]));
+    rw_model_free(back);
+    /* And a model file is not a checkpoint. */
+    assert_int_equal(rw_model_save(m, path), RW_OK);
+    rw_model *m2;
+    rw_trainer *t2;
+    assert_int_equal(rw_trainer_load_checkpoint(path, 0, &m2, &t2, NULL), RW_ERR_FORMAT);
+    assert_non_null(strstr(rw_last_error(), "not a checkpoint"));
+    assert_null(m2);
+    assert_null(t2);
+    unlink(path);
+    rw_trainer_free(t);
+    rw_model_free(m);
+}
+
+static long file_bytes(const char *path, unsigned char **out)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *out = malloc((size_t)n);
+    assert_int_equal(fread(*out, 1, (size_t)n, f), n);
+    fclose(f);
+    return n;
+}
+
+/* A NaN anywhere in the state: not saved, the previous checkpoint stays. */
+static void test_diverged_state_is_not_saved(void **state)
+{
+    (void)state;
+    rw_model *m;
+    rw_trainer *t;
+    make_run(&(recipe){0, 0}, &m, &t);
+    const char *path = tu_temp_path("good.ckpt");
+    char keep[600];
+    snprintf(keep, sizeof keep, "%s", path);
+    assert_int_equal(rw_trainer_save_checkpoint(t, keep, NULL), RW_OK);
+    unsigned char *before, *after;
+    long n0 = file_bytes(keep, &before);
+
+    m->layers[1].w.values[3] = NAN;
+    assert_int_equal(rw_trainer_save_checkpoint(t, keep, NULL), RW_ERR_DIVERGED);
+    assert_non_null(strstr(rw_last_error(), "weights of layer fc2"));
+    assert_non_null(strstr(rw_last_error(), "previous checkpoint is kept"));
+    m->layers[1].w.values[3] = 0.5f;
+    t->bm1[2][0] = INFINITY;
+    assert_int_equal(rw_trainer_save_checkpoint(t, keep, NULL), RW_ERR_DIVERGED);
+    assert_non_null(strstr(rw_last_error(), "optimizer state of layer fc3"));
+
+    long n1 = file_bytes(keep, &after);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, (size_t)n0);
+    free(before);
+    free(after);
+    unlink(keep);
+    rw_trainer_free(t);
+    rw_model_free(m);
+}
+
+static void test_other_data_is_refused(void **state)
+{
+    (void)state;
+    rw_model *m;
+    rw_trainer *t;
+    make_run(&(recipe){0, 0}, &m, &t);
+    int64_t stop = 3;
+    assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
+    const char *path = tu_temp_path("data.ckpt");
+    assert_int_equal(rw_trainer_save_checkpoint(t, path, NULL), RW_OK);
+    rw_trainer_free(t);
+    rw_model_free(m);
+    assert_int_equal(rw_trainer_load_checkpoint(path, 0, &m, &t, NULL), RW_OK);
+    rw_dataset *fewer;
+    assert_int_equal(rw_dataset_head(train_set, 600, &fewer), RW_OK);
+    assert_int_equal(rw_trainer_epoch(t, fewer, NULL, NULL, NULL), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "not the one the checkpoint was made on"));
+    assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &(int64_t){5}, NULL), RW_OK);
+    /* Mid-epoch, a fresh trainer's data cannot change either. */
+    assert_int_equal(rw_trainer_epoch(t, fewer, NULL, NULL, NULL), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "not the one the epoch in progress was made on"));
+    rw_dataset_free(fewer);
+    assert_int_equal(rw_trainer_epoch(t, train_set, NULL, NULL, NULL), RW_OK);
+    unlink(path);
+    rw_trainer_free(t);
+    rw_model_free(m);
+}
+
+/* ---- malformed checkpoints ---------------------------------------------- */
+
+static char good_ckpt[600];
+
+/* A copy of good_ckpt with tensor `skip` dropped, tensor `patch` replaced
+ * by 1-D F32 data, metadata `key` set to `value` (or dropped when NULL),
+ * and an extra tensor. */
+typedef struct {
+    const char *skip, *patch, *key, *value, *extra;
+    int64_t n;
+    const float *data;
+} variant;
+
+static void expect_rejected(const variant *v, rw_status want, const char *needle)
+{
+    st_file f;
+    assert_int_equal(st_read(good_ckpt, &f), RW_OK);
+    st_writer *w = st_writer_new();
+    for (int i = 0; i < f.meta_count; i++)
+        if (!v->key || strcmp(f.meta_keys[i], v->key) != 0)
+            assert_int_equal(st_writer_meta(w, f.meta_keys[i], f.meta_values[i]), RW_OK);
+    if (v->key && v->value) assert_int_equal(st_writer_meta(w, v->key, v->value), RW_OK);
+    for (int i = 0; i < f.count; i++) {
+        const st_tensor *t = &f.tensors[i];
+        if (v->skip && !strcmp(t->name, v->skip)) continue;
+        if (v->patch && !strcmp(t->name, v->patch))
+            assert_int_equal(st_writer_add(w, t->name, ST_F32, 1, &v->n, v->data), RW_OK);
+        else
+            assert_int_equal(st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data), RW_OK);
+    }
+    float one = 1;
+    int64_t n1 = 1;
+    if (v->extra) assert_int_equal(st_writer_add(w, v->extra, ST_F32, 1, &n1, &one), RW_OK);
+    const char *bad = tu_temp_path("bad.ckpt");
+    assert_int_equal(st_writer_write(w, bad), RW_OK);
+    st_writer_free(w);
+    st_file_free(&f);
+    rw_model *m = (rw_model *)&one;
+    rw_trainer *t = (rw_trainer *)&one;
+    rw_status st = rw_trainer_load_checkpoint(bad, 0, &m, &t, NULL);
+    if (getenv("RW_TEST_SHOW")) print_message("%s\n", rw_last_error());
+    unlink(bad);
+    if (st != want || !strstr(rw_last_error(), needle) || !strstr(rw_last_error(), "bad.ckpt"))
+        fail_msg("expected %s mentioning \"%s\", got %s: %s", rw_status_string(want), needle,
+                 rw_status_string(st), rw_last_error());
+    assert_null(m);
+    assert_null(t);
+}
+
+static void test_malformed_checkpoints(void **state)
+{
+    (void)state;
+    rw_model *m;
+    rw_trainer *t;
+    make_run(&(recipe){1, 0}, &m, &t);
+    int64_t stop = 4;
+    assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
+    snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good.ckpt"));
+    assert_int_equal(rw_trainer_save_checkpoint(t, good_ckpt, NULL), RW_OK);
+    int64_t nnz = m->layers[0].w.nnz;
+    float *vals = calloc((size_t)nnz, sizeof(float));
+    rw_trainer_free(t);
+    rw_model_free(m);
+
+    expect_rejected(&(variant){.key = "checkpoint"}, RW_ERR_FORMAT, "not a checkpoint");
+    expect_rejected(&(variant){.key = "checkpoint", .value = "7"}, RW_ERR_FORMAT,
+                    "checkpoint version \"7\"");
+    expect_rejected(&(variant){.key = "trainer"}, RW_ERR_FORMAT, "metadata trainer is missing");
+    expect_rejected(&(variant){.key = "trainer", .value = "[1]"}, RW_ERR_FORMAT,
+                    "metadata trainer is not a JSON object");
+    const char *cfg = "{\"optimizer\":1,\"lr\":0.002,\"momentum\":0.9,\"nesterov\":0,\"beta1\":0.9,"
+                      "\"beta2\":0.999,\"eps\":1e-08,\"weight_decay\":0.01,\"schedule\":2,"
+                      "\"warmup_epochs\":1,\"step_every\":1,\"step_gamma\":0.1,\"clip_norm\":1,"
+                      "\"batch\":%d,\"epochs\":3,\"seed\":\"11\"}";
+    char text[1024], config[512];
+    snprintf(config, sizeof config, cfg, 64);
+    snprintf(text, sizeof text,
+             "{\"config\":%s,\"epoch\":5,\"step\":4,\"epoch_step\":4,\"epoch_samples\":256,"
+             "\"epoch_loss_sum\":1,\"epoch_seconds\":1,\"data_samples\":650,"
+             "\"data_fingerprint\":\"00000000000000ff\"}", config);
+    expect_rejected(&(variant){.key = "trainer", .value = text}, RW_ERR_FORMAT,
+                    "position is out of range (epoch 5 of 3");
+    snprintf(text, sizeof text,
+             "{\"config\":%s,\"epoch\":0,\"step\":40,\"epoch_step\":40,\"epoch_samples\":256,"
+             "\"epoch_loss_sum\":1,\"epoch_seconds\":1,\"data_samples\":650,"
+             "\"data_fingerprint\":\"00000000000000ff\"}", config);
+    expect_rejected(&(variant){.key = "trainer", .value = text}, RW_ERR_FORMAT,
+                    "does not fit an epoch of 650 samples in batches of 64");
+    snprintf(config, sizeof config, cfg, 0);
+    snprintf(text, sizeof text,
+             "{\"config\":%s,\"epoch\":0,\"step\":4,\"epoch_step\":4,\"epoch_samples\":256,"
+             "\"epoch_loss_sum\":1,\"epoch_seconds\":1,\"data_samples\":650,"
+             "\"data_fingerprint\":\"00000000000000ff\"}", config);
+    expect_rejected(&(variant){.key = "trainer", .value = text}, RW_ERR_FORMAT,
+                    "trainer config: batch size 0");
+    snprintf(text, sizeof text,
+             "{\"config\":{\"optimizer\":1},\"epoch\":0,\"step\":4,\"epoch_step\":4,"
+             "\"epoch_samples\":256,\"epoch_loss_sum\":1,\"epoch_seconds\":1,\"data_samples\":650,"
+             "\"data_fingerprint\":\"00000000000000ff\"}");
+    expect_rejected(&(variant){.key = "trainer", .value = text}, RW_ERR_FORMAT,
+                    "trainer.config needs exactly");
+
+    expect_rejected(&(variant){.skip = "opt.fc2.values.m2"}, RW_ERR_FORMAT,
+                    "tensor opt.fc2.values.m2 is missing");
+    expect_rejected(&(variant){.patch = "opt.fc1.values.m1", .n = nnz - 1, .data = vals},
+                    RW_ERR_FORMAT, "opt.fc1.values.m1 should be F32 of shape");
+    vals[2] = NAN;
+    expect_rejected(&(variant){.patch = "opt.fc1.values.m1", .n = nnz, .data = vals},
+                    RW_ERR_FORMAT, "opt.fc1.values.m1 has a non-finite value at 2");
+    expect_rejected(&(variant){.extra = "opt.fc9.values.m1"}, RW_ERR_FORMAT,
+                    "optimizer tensors (opt.*)");
+    expect_rejected(&(variant){.extra = "dst.mask"}, RW_ERR_FORMAT, "unexpected tensor dst.mask");
+    expect_rejected(&(variant){.skip = "fc2.values"}, RW_ERR_FORMAT, "tensor fc2.values is missing");
+    free(vals);
+
+    /* Memory: refused with both numbers before anything is allocated. */
+    rw_status st = rw_trainer_load_checkpoint(good_ckpt, 1000, &m, &t, NULL);
+    assert_int_equal(st, RW_ERR_NO_MEMORY);
+    assert_non_null(strstr(rw_last_error(), "more than the limit of 1000"));
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, (int64_t)1 << 40, &m, &t, NULL), RW_OK);
+    rw_trainer_free(t);
+    rw_model_free(m);
+    unlink(good_ckpt);
+}
+
+/* The estimate from the configs equals the one from the model built from
+ * them, and both grow as they should. */
+static void test_memory_estimates(void **state)
+{
+    (void)state;
+    int sizes[] = {784, 300, 100, 10};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 3;
+    mc.sparsity = 0.9;
+    mc.dense_last = 1;
+    rw_train_config tc = rw_train_config_default();
+    tc.optimizer = RW_OPT_ADAMW;
+    rw_memory_estimate a, b, sgd, bigger;
+    assert_int_equal(rw_estimate_memory(&mc, &tc, &a), RW_OK);
+    rw_model *m;
+    assert_int_equal(rw_model_create(&mc, &m), RW_OK);
+    assert_int_equal(rw_estimate_trainer_memory(m, &tc, &b), RW_OK);
+    assert_memory_equal(&a, &b, sizeof a);
+    int64_t params = 0;
+    for (int l = 0; l < 3; l++) params += layer_weight_count(&m->layers[l]) + m->layers[l].out;
+    assert_int_equal(a.optimizer, 8 * params);
+    assert_int_equal(a.gradients, 4 * params);
+    assert_int_equal(a.total, a.model + a.optimizer + a.gradients + a.activations);
+    tc.optimizer = RW_OPT_SGD;
+    assert_int_equal(rw_estimate_memory(&mc, &tc, &sgd), RW_OK);
+    assert_int_equal(sgd.optimizer, 4 * params);
+    tc.batch = 1024;
+    assert_int_equal(rw_estimate_memory(&mc, &tc, &bigger), RW_OK);
+    assert_true(bigger.activations > 3 * sgd.activations); /* the evaluation batch is fixed */
+    rw_model_free(m);
+
+    /* A width nobody can afford is estimated, not allocated. */
+    int wide[] = {784, 2000000000, 10};
+    mc.sizes = wide;
+    mc.n_layers = 2;
+    mc.dense_last = 0;
+    mc.sparsity = 0.5;
+    assert_int_equal(rw_estimate_memory(&mc, &tc, &a), RW_OK);
+    assert_true(a.total > ((int64_t)1 << 40));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resume_sgd_bit_identical),
+        cmocka_unit_test(test_resume_adamw_dense_bit_identical),
+        cmocka_unit_test(test_checkpoint_is_a_model_file),
+        cmocka_unit_test(test_diverged_state_is_not_saved),
+        cmocka_unit_test(test_other_data_is_refused),
+        cmocka_unit_test(test_malformed_checkpoints),
+        cmocka_unit_test(test_memory_estimates),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
