@@ -66,8 +66,14 @@ typedef enum {
                     re-shared */
 } rw_distribution;
 
+/* The widest layer (inputs or outputs): activations are dense [width][batch]
+ * buffers, so 2^24 units already take 64 MB per sample of a batch. Model
+ * files declaring more are refused, as a few bytes could declare any width. */
+#define RW_MAX_WIDTH (1 << 24)
+
 typedef struct {
-    const int *sizes;  /* sizes[0] = inputs, sizes[n_layers] = classes */
+    const int *sizes;  /* sizes[0] = inputs, sizes[n_layers] = classes; each
+                          in [1, RW_MAX_WIDTH] */
     int n_layers;      /* number of weight layers (>= 1) */
     double sparsity;   /* overall fraction of zero weights in [0, 1) */
     rw_distribution distribution;
@@ -127,7 +133,10 @@ void rw_model_get_normalization(const rw_model *model, float *mean, float *std);
  * so a crash never leaves a half-written file at PATH. */
 rw_status rw_model_save(const rw_model *model, const char *path);
 
-/* Loads and validates every field of a safetensors model file. */
+/* Loads and validates every field of a safetensors model file (or a
+ * checkpoint's model). A file whose declared layers would need more memory
+ * than is available (rw_available_memory) is refused with RW_ERR_NO_MEMORY
+ * before they are allocated: a few hundred bytes can declare any width. */
 rw_status rw_model_load(const char *path, rw_model **out);
 
 /* ---- Datasets ---------------------------------------------------------- */
@@ -267,6 +276,10 @@ rw_status rw_trainer_load_checkpoint(const char *path, int64_t max_memory, rw_mo
 int rw_is_checkpoint(const char *path);
 
 /* ---- Memory ------------------------------------------------------------- */
+
+/* The memory the system can give without swapping (MemAvailable in
+ * /proc/meminfo), in bytes; 0 if unknown. */
+int64_t rw_available_memory(void);
 
 typedef struct {
     int64_t model;       /* weights, indices, transposed views, biases */

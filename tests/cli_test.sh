@@ -164,6 +164,11 @@ st_file "$TMP/end.safetensors" "{$SMETA,$CSR}" "$I0$I1$I1$I0$I2$ONE$ONE$ONE$ONE"
 check "indptr not ending at nnz" 1 "end.safetensors: tensor fc1.indices has 2 entries, fc1.indptr says 1" -- \
     "$REWIRE" info "$TMP/end.safetensors"
 
+WIDE=${SMETA/\\\"in\\\":3/\\\"in\\\":16777217}
+st_file "$TMP/wide.safetensors" "{$WIDE,$CSR}" "$I0$I1$I2$I0$I2$ONE$ONE$ONE$ONE"
+check "a few bytes declaring a huge layer" 1 "wide.safetensors: layer fc1 has shape 2 x 16777217, expected sizes in \[1, 16777216\]" -- \
+    "$REWIRE" info "$TMP/wide.safetensors"
+
 # IDX: labels and images that disagree in count; a truncated gzip.
 mkdir -p "$TMP/idx"
 cp $DATA/train-images-idx3-ubyte.gz $DATA/t10k-images-idx3-ubyte.gz "$TMP/idx/"
@@ -208,7 +213,9 @@ check "memory limit refuses before allocating" 1 \
     "the run needs about .* more than the limit of 1.00 MiB \(1048576 bytes, --max-memory\)" -- \
     "$REWIRE" train "${SMALL[@]}" --hidden 1000,1000 --max-memory 1M
 check "a huge model is refused, not killed" 1 "the run needs about .*the memory available now" -- \
-    "$REWIRE" train "${SMALL[@]}" --hidden 1000000000 --sparsity 0.5
+    "$REWIRE" train "${SMALL[@]}" --hidden 16000000 --sparsity 0.5
+check "wider than any layer can be" 1 "layer size 1 is 20000000, expected 1 to 16777216" -- \
+    "$REWIRE" train "${SMALL[@]}" --hidden 20000000
 check "resume under a memory limit" 1 "c.st: the model and trainer need [0-9]+ bytes of memory, more than the limit of 1024" -- \
     "$REWIRE" train --resume "$TMP/c.st" --max-memory 1K
 

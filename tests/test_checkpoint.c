@@ -415,13 +415,16 @@ static void test_memory_estimates(void **state)
     rw_model_free(m);
 
     /* A width nobody can afford is estimated, not allocated. */
-    int wide[] = {784, 2000000000, 10};
+    int wide[] = {784, 16000000, 10};
     mc.sizes = wide;
     mc.n_layers = 2;
     mc.dense_last = 0;
     mc.sparsity = 0.5;
     assert_int_equal(rw_estimate_memory(&mc, &tc, &a), RW_OK);
-    assert_true(a.total > ((int64_t)1 << 40));
+    assert_true(a.total > ((int64_t)1 << 36));
+    wide[1] = RW_MAX_WIDTH + 1;
+    assert_int_equal(rw_estimate_memory(&mc, &tc, &a), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "expected 1 to 16777216"));
 }
 
 int main(void)

@@ -179,6 +179,13 @@ static void test_metadata_errors(void **state)
                             "\"activation\":\"tanh\"},{\"name\":\"fc2\",\"kind\":\"dense\","
                             "\"in\":5,\"out\":3,\"activation\":\"none\"}]"},
         "expected sizes");
+    /* A few bytes could declare any width: more than RW_MAX_WIDTH is refused. */
+    expect_rejected(
+        &(variant){.key = "layers",
+                   .value = "[{\"name\":\"fc1\",\"kind\":\"sparse\",\"in\":16777217,\"out\":5,"
+                            "\"activation\":\"tanh\"},{\"name\":\"fc2\",\"kind\":\"dense\","
+                            "\"in\":5,\"out\":3,\"activation\":\"none\"}]"},
+        "layer fc1 has shape 5 x 16777217, expected sizes in [1, 16777216]");
     expect_rejected(&(variant){.key = "input_std", .value = "0"}, "input_std");
     expect_rejected(&(variant){.key = "input_mean", .value = "abc"}, "input_mean");
     expect_rejected(&(variant){.key = "input_mean", .value = "nan"}, "input_mean");

@@ -148,6 +148,9 @@ def _meta_float(path, meta, key, default):
     return v
 
 
+MAX_WIDTH = 1 << 24  # RW_MAX_WIDTH in include/rewire.h
+
+
 def load(path):
     """Reads and validates a rewire model file; raises FormatError naming what is wrong."""
     tensors, meta = read_safetensors(path)
@@ -168,7 +171,8 @@ def load(path):
         kind, n_in, n_out, act = s.get("kind"), s.get("in"), s.get("out"), s.get("activation")
         if kind not in ("sparse", "dense") or act not in ACTIVATIONS:
             raise FormatError(f"{path}: layer {name} has kind {kind!r} and activation {act!r}")
-        if not (isinstance(n_in, int) and isinstance(n_out, int) and n_in >= 1 and n_out >= 1):
+        if not (isinstance(n_in, int) and isinstance(n_out, int) and 1 <= n_in <= MAX_WIDTH
+                and 1 <= n_out <= MAX_WIDTH):
             raise FormatError(f"{path}: layer {name} has shape {n_out!r} x {n_in!r}")
         if prev_out is not None and n_in != prev_out:
             raise FormatError(f"{path}: layer {name} takes {n_in} inputs, the layer before gives "

@@ -235,7 +235,7 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
     FILE *log = NULL;
     if (f->out && check_out_dir("out", f->out)) return 1;
     if (f->checkpoint && check_out_dir("checkpoint", f->checkpoint)) return 1;
-    int64_t limit = f->max_memory ? parse_memory_size(f->max_memory) : available_memory();
+    int64_t limit = f->max_memory ? parse_memory_size(f->max_memory) : rw_available_memory();
 
     /* Resuming: the model, trainer and run-shaping flags come from the
      * checkpoint, loaded (within the memory limit) before the data. */

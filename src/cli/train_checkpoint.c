@@ -41,18 +41,6 @@ int64_t parse_memory_size(const char *s)
     return (int64_t)bytes;
 }
 
-int64_t available_memory(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    long long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
-    fclose(f);
-    return kb > 0 ? (int64_t)kb * 1024 : 0;
-}
-
 void format_bytes(char *buf, size_t size, int64_t bytes)
 {
     const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};

@@ -15,9 +15,6 @@
  * -1 if malformed. */
 int64_t parse_memory_size(const char *s);
 
-/* MemAvailable from /proc/meminfo in bytes, or 0 if it cannot be read. */
-int64_t available_memory(void);
-
 /* "1.50 GiB" and the like. */
 void format_bytes(char *buf, size_t size, int64_t bytes);
 

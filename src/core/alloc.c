@@ -1,5 +1,6 @@
 #include "core/alloc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,3 +15,15 @@ void *rw_alloc(size_t bytes)
 }
 
 void rw_free(void *p) { free(p); }
+
+int64_t rw_available_memory(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    long long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+    fclose(f);
+    return kb > 0 ? (int64_t)kb * 1024 : 0;
+}

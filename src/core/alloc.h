@@ -4,6 +4,7 @@
 #define RW_CORE_ALLOC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define RW_ALIGN 32
 /* Batch dimension padding: activations are [feature][batch_pad] and

@@ -274,9 +274,9 @@ static rw_status parse_layers(const st_file *f, const char *path, rw_model **out
             st = rw_fail(RW_ERR_FORMAT,
                          "%s: layer %s has kind \"%s\", expected sparse, nm or dense", path, name,
                          kind);
-        else if (in < 1 || outs < 1 || in > 1 << 30 || outs > 1 << 30)
+        else if (in < 1 || outs < 1 || in > RW_MAX_WIDTH || outs > RW_MAX_WIDTH)
             st = rw_fail(RW_ERR_FORMAT, "%s: layer %s has shape %lld x %lld, expected sizes in "
-                         "[1, 2^30]", path, name, (long long)outs, (long long)in);
+                         "[1, %d]", path, name, (long long)outs, (long long)in, RW_MAX_WIDTH);
         else if (a < 0)
             st = rw_fail(RW_ERR_FORMAT, "%s: layer %s has unknown activation \"%s\"", path, name,
                          act);
@@ -432,7 +432,7 @@ rw_status rw_model_load(const char *path, rw_model **out)
     st_file f;
     rw_status st = st_read(path, &f);
     if (st != RW_OK) return st;
-    st = model_from_file(&f, path, 0, out);
+    st = model_from_file(&f, path, rw_available_memory(), out);
     st_file_free(&f);
     if (st == RW_OK) rw_clear_error();
     return st;

@@ -74,9 +74,9 @@ rw_status rw_estimate_memory(const rw_model_config *c, const rw_train_config *tc
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_estimate_memory: a model needs at least one layer");
     int n = c->n_layers;
     for (int l = 0; l <= n; l++)
-        if (c->sizes[l] < 1)
-            return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer size %d is %d, expected at least 1", l,
-                           c->sizes[l]);
+        if (c->sizes[l] < 1 || c->sizes[l] > RW_MAX_WIDTH)
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer size %d is %d, expected 1 to %d", l,
+                           c->sizes[l], RW_MAX_WIDTH);
     double *density = calloc((size_t)n, sizeof *density);
     int *keep = calloc((size_t)n, sizeof *keep);
     layer_shape *ls = calloc((size_t)n, sizeof *ls);

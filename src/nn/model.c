@@ -71,9 +71,9 @@ rw_status rw_model_create(const rw_model_config *c, rw_model **out)
     if (!c || !c->sizes || c->n_layers < 1)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "a model needs at least one layer");
     for (int l = 0; l <= c->n_layers; l++)
-        if (c->sizes[l] < 1)
-            return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer size %d is %d, expected at least 1", l,
-                           c->sizes[l]);
+        if (c->sizes[l] < 1 || c->sizes[l] > RW_MAX_WIDTH)
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer size %d is %d, expected 1 to %d", l,
+                           c->sizes[l], RW_MAX_WIDTH);
     if (c->sizes[c->n_layers] > RW_MAX_CLASSES)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "%d classes is more than the %d supported",
                        c->sizes[c->n_layers], RW_MAX_CLASSES);
