@@ -178,3 +178,18 @@ void rw_model_get_normalization(const rw_model *m, float *mean, float *std)
     *mean = m->norm_mean;
     *std = m->norm_std;
 }
+
+rw_status rw_model_layer_fan(const rw_model *m, int l, int32_t *fan_in, int32_t *fan_out)
+{
+    if (l < 0 || l >= m->n_layers)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %d does not exist (the model has %d)", l,
+                       m->n_layers);
+    const layer *ly = &m->layers[l];
+    if (fan_in)
+        for (int o = 0; o < ly->out; o++)
+            fan_in[o] = ly->sparse ? ly->w.indptr[o + 1] - ly->w.indptr[o] : ly->in;
+    if (fan_out)
+        for (int i = 0; i < ly->in; i++)
+            fan_out[i] = ly->sparse ? ly->w.t_indptr[i + 1] - ly->w.t_indptr[i] : ly->out;
+    return RW_OK;
+}

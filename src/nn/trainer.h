@@ -4,6 +4,7 @@
 #define RW_NN_TRAINER_H
 
 #include "nn/network.h"
+#include "sparsity/dst.h"
 
 struct rw_trainer {
     rw_model *model;
@@ -15,6 +16,9 @@ struct rw_trainer {
     int epoch;          /* epochs done */
     int *order;         /* [order_cap] sample order of the current epoch */
     int order_cap;
+    dst_state *dst;     /* dynamic sparse training, or NULL */
+    rw_topology_fn on_topology;
+    void *on_topology_user;
 };
 
 /* Global L2 norm of all gradients; sets *bad_layer to the first layer whose
