@@ -76,5 +76,29 @@ check "out to a missing folder fails before training" 1 "cannot write --out /no/
 check "no validation logs null" 0 '"val_accuracy":null' -- bash -c \
     "'$REWIRE' train --data $DATA --hidden 16 --epochs 1 --train-limit 200 --test-limit 100 --quiet --log '$TMP/nv.jsonl' >/dev/null && cat '$TMP/nv.jsonl'"
 
+# Dynamic sparse training.
+check "bad dst" 2 "--dst expects one of static\|set\|rigl" -- "$REWIRE" train --dst magic
+check "drop needs a fraction" 2 "--drop and --grow need --drop-fraction" -- \
+    "$REWIRE" train --data $DATA --grow gradient --epochs 1
+check "initial sparsity below target" 2 "--initial-sparsity 0.95 must be below --sparsity 0.9" -- \
+    "$REWIRE" train --data $DATA --sparsity 0.9 --initial-sparsity 0.95
+check "rigl" 0 "^result:.*sparsity=0\.9000 update_seconds=[0-9.]+ updates=[1-9]" -- "$REWIRE" train \
+    --data $DATA --hidden 64,64 --sparsity 0.9 --dst rigl --update-every 5 --epochs 2 \
+    --train-limit 600 --test-limit 200 --quiet --log "$TMP/rigl.jsonl"
+check "topology log line" 0 '^\{"event":"topology","update":1,"step":5,"epoch":1,"drop_fraction":0\.[0-9]+,"dropped":\[[0-9]+,[0-9]+,[0-9]+\],"grown":\[[0-9]+,[0-9]+,[0-9]+\],"nonzeros":\[.*"density":\[.*"itop_rate":0\.[0-9]+,"sad":[0-9]+,"sad_rate":.*"dead_neurons":\[[0-9]+,[0-9]+\],"unconnected_inputs":[0-9]+,"update_seconds":' -- \
+    head -n 1 "$TMP/rigl.jsonl"
+check "epoch line has update seconds" 0 '"update_seconds":[0-9.e-]+,"sparsity":0\.9' -- \
+    bash -c "grep '\"epoch\":2,' '$TMP/rigl.jsonl'"
+check "criteria combine freely" 0 "^result:.*sparsity=0\.9000" -- "$REWIRE" train --data $DATA \
+    --hidden 32 --sparsity 0.9 --drop set --grow hebbian --drop-fraction 0.2 --update-every 4 \
+    --window 2 --drop-schedule cosine --update-until 0.5 --epochs 1 --train-limit 400 \
+    --test-limit 100 --quiet
+check "granet reaches the target" 0 "^result:.*sparsity=0\.9000" -- "$REWIRE" train --data $DATA \
+    --hidden 32 --sparsity 0.9 --dst granet --update-every 2 --epochs 2 --train-limit 400 \
+    --test-limit 100 --quiet
+check "granet warns when it cannot" 0 "gradual pruning ended at sparsity 0\.5" -- "$REWIRE" train \
+    --data $DATA --hidden 32 --sparsity 0.9 --dst granet --epochs 1 --train-limit 400 \
+    --test-limit 100 --quiet
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
