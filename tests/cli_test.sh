@@ -30,7 +30,7 @@ check "no command" 2 "usage: rewire" -- "$REWIRE"
 check "top help" 0 "commands:" -- "$REWIRE" --help
 check "version" 0 "^rewire [0-9]" -- "$REWIRE" --version
 check "unknown command" 2 "unknown command 'fly'" -- "$REWIRE" fly
-for cmd in train eval info; do
+for cmd in train eval info plot; do
     check "$cmd --help" 0 "usage: rewire $cmd" -- "$REWIRE" $cmd --help
 done
 check "unknown flag" 2 "unknown flag '--epoch'" -- "$REWIRE" train --epoch 3
@@ -99,6 +99,27 @@ check "granet reaches the target" 0 "^result:.*sparsity=0\.9000" -- "$REWIRE" tr
 check "granet warns when it cannot" 0 "gradual pruning ended at sparsity 0\.5" -- "$REWIRE" train \
     --data $DATA --hidden 32 --sparsity 0.9 --dst granet --epochs 1 --train-limit 400 \
     --test-limit 100 --quiet
+
+# Plots.
+check "plot help" 0 "usage: rewire plot" -- "$REWIRE" plot --help
+check "plot needs -o" 2 "-o FILE is required" -- "$REWIRE" plot "$TMP/rigl.jsonl"
+check "plot curves" 0 "curves.svg: 2 runs" -- "$REWIRE" plot "$TMP/rigl.jsonl" "$TMP/run.jsonl" \
+    -o "$TMP/curves.svg" --title "a & b"
+check "curves are SVG with one line per run and loss" 0 "^6$" -- bash -c \
+    "grep -c '<polyline' '$TMP/curves.svg'"
+check "title escaped" 0 "a &amp; b" -- cat "$TMP/curves.svg"
+check "curves need .svg" 2 "must end in .svg" -- "$REWIRE" plot "$TMP/rigl.jsonl" -o "$TMP/c.png"
+check "plot a file that is not JSONL" 1 "line 1 is not a JSON object" -- \
+    "$REWIRE" plot cli_test.sh -o "$TMP/x.svg"
+check "plot a log without epoch lines" 1 "holds no epoch lines" -- bash -c \
+    "grep '\"event\"' '$TMP/rigl.jsonl' > '$TMP/topo.jsonl'; '$REWIRE' plot '$TMP/topo.jsonl' -o '$TMP/x.svg'"
+check "connectivity png" 0 "map.png: fc1 connections per input: min [0-9]+, max [0-9]+" -- \
+    "$REWIRE" plot --connectivity "$TMP/m.safetensors" -o "$TMP/map.png"
+check "png signature" 0 "PNG" -- head -c 4 "$TMP/map.png"
+check "connectivity svg" 0 "map.svg" -- "$REWIRE" plot --connectivity "$TMP/m.safetensors" \
+    -o "$TMP/map.svg" --scale 4
+check "connectivity width must divide the inputs" 2 "784 inputs do not make rows of --width 13" -- \
+    "$REWIRE" plot --connectivity "$TMP/m.safetensors" --width 13 -o "$TMP/w.png"
 
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
