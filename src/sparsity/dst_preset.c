@@ -43,14 +43,15 @@ rw_dst_config rw_dst_config_preset(rw_dst_method method)
          * Performance", Dettmers & Zettlemoyer 2019: prune rate 0.5 with
          * cosine decay at the end of every epoch, regrowth by momentum,
          * shared among layers by mean momentum. The momentum of absent
-         * weights is truncated to the last 4 batches (the full one would be
-         * an out × in array). */
+         * weights is truncated to the last 2 batches (the full one would be
+         * an out × in array; each batch of the window costs one more dense
+         * product per update). */
         c.grow = RW_GROW_MOMENTUM;
         c.update_every = 0;
         c.drop_fraction = 0.5;
         c.drop_schedule = RW_DROP_SCHEDULE_COSINE;
         c.redistribute = 1;
-        c.window = 4;
+        c.window = 2;
         break;
     case RW_DST_MEST:
         /* "MEST: Accurate and Fast Memory-Economic Sparse Training
@@ -81,12 +82,12 @@ rw_dst_config rw_dst_config_preset(rw_dst_method method)
         /* "Neuro-inspired Ensemble-to-Ensemble Communication Primitives for
          * Sparse and Efficient ANNs" (G2GNet), Konstantaropoulos et al.
          * 2025: magnitude drop, regrowth where input and output activations
-         * are most correlated over recent batches (here the last 4), on
-         * SET's schedule. */
+         * are most correlated over recent batches (here the last 2, 256
+         * samples), on SET's schedule. */
         c.grow = RW_GROW_HEBBIAN;
         c.update_every = 0;
         c.drop_fraction = 0.3;
-        c.window = 4;
+        c.window = 2;
         break;
     }
     return c;

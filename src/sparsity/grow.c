@@ -157,24 +157,28 @@ static inline void top_k_offer(top_k *t, float v, int64_t pos)
 /* Margin on the Cauchy–Schwarz bound for the rounding of float products. */
 #define GROW_BOUND_MARGIN 1.001f
 
-/* Offers the absent positions of row o, whose products are in row[cols].
+/* Offers the absent positions of row o among the first n columns in norm
+ * order: row[j] is the product with column col[j] (inv maps back).
  * Stored positions are overwritten with NaN first, which fails every
  * comparison, so the scan is a plain loop the compiler vectorises, leaving
  * the candidate list for the rare hits. */
-static void offer_row(const csr_matrix *w, float *row, int o, top_k *t)
+static void offer_row(const csr_matrix *w, float *row, int n, const int32_t *col,
+                      const int32_t *inv, int o, top_k *t)
 {
-    int cols = w->cols;
-    for (int p = w->indptr[o]; p < w->indptr[o + 1]; p++) row[w->indices[p]] = NAN;
-    int64_t base = (int64_t)o * cols;
-    for (int c0 = 0; c0 < cols; c0 += GROW_CHUNK) {
-        int c1 = c0 + GROW_CHUNK < cols ? c0 + GROW_CHUNK : cols;
+    for (int p = w->indptr[o]; p < w->indptr[o + 1]; p++) {
+        int j = inv[w->indices[p]];
+        if (j < n) row[j] = NAN;
+    }
+    int64_t base = (int64_t)o * w->cols;
+    for (int c0 = 0; c0 < n; c0 += GROW_CHUNK) {
+        int c1 = c0 + GROW_CHUNK < n ? c0 + GROW_CHUNK : n;
         float thr = t->thr;
         int hit = 0;
         for (int c = c0; c < c1; c++) hit |= fabsf(row[c]) >= thr;
         if (!hit) continue;
         for (int c = c0; c < c1; c++) {
             float v = fabsf(row[c]);
-            if (v >= t->thr) top_k_offer(t, v, base + c);
+            if (v >= t->thr) top_k_offer(t, v, base + col[c]);
         }
     }
 }
@@ -246,6 +250,20 @@ static float norm2(const float *x, int n)
     return (float)sqrt(s);
 }
 
+/* How many leading entries of norms (decreasing) reach at least `need`. */
+static int count_at_least(const row_norm *norms, int n, float need)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (norms[mid].norm >= need)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int kdim, int k,
                    int64_t *pos, float *values, grow_scratch *scratch)
 {
@@ -264,49 +282,69 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
     grow_scratch *s = scratch ? scratch : &local;
     top_k *tops = calloc((size_t)threads, sizeof *tops);
     row_norm *order = malloc(sizeof(row_norm) * (size_t)rows);
-    if (!tops || !order || scratch_reserve(s, threads, buf_floats, k) < 0) {
+    row_norm *corder = malloc(sizeof(row_norm) * (size_t)cols);
+    int32_t *col = malloc(sizeof(int32_t) * (size_t)cols), *inv = malloc(sizeof(int32_t) * (size_t)cols);
+    float *pre_sorted = rw_alloc(sizeof(float) * (size_t)cols * kdim);
+    if (!tops || !order || !corder || !col || !inv || !pre_sorted ||
+        scratch_reserve(s, threads, buf_floats, k) < 0) {
         free(tops);
         free(order);
+        free(corder);
+        free(col);
+        free(inv);
+        rw_free(pre_sorted);
         grow_scratch_free(&local);
         return -1;
     }
-    /* Cauchy–Schwarz: |post[o]·pre[i]| <= |post[o]| · max_i |pre[i]|. Rows
-     * visited in decreasing order of that bound can stop as soon as it
-     * falls below the k-th best value found: the skipped rows cannot hold
-     * one of the k best, so the result is exact. */
-    float max_pre = 0;
+    /* Cauchy–Schwarz: |post[o]·pre[i]| <= |post[o]| · |pre[i]|. Rows are
+     * visited in decreasing order of |post[o]|, and a block computes only
+     * the columns (also in decreasing order of norm) whose bound with the
+     * block's first row reaches the k-th best value found so far; rows and
+     * columns left out cannot hold one of the k best, so the result is
+     * exact. */
     for (int o = 0; o < rows; o++) order[o] = (row_norm){norm2(post + (size_t)o * kdim, kdim), o};
-    for (int i = 0; i < cols; i++) {
-        float n = norm2(pre + (size_t)i * kdim, kdim);
-        if (n > max_pre) max_pre = n;
-    }
+    for (int i = 0; i < cols; i++) corder[i] = (row_norm){norm2(pre + (size_t)i * kdim, kdim), i};
     qsort(order, (size_t)rows, sizeof *order, by_norm_desc);
+    qsort(corder, (size_t)cols, sizeof *corder, by_norm_desc);
+    for (int j = 0; j < cols; j++) {
+        col[j] = corder[j].row;
+        inv[corder[j].row] = j;
+        memcpy(pre_sorted + (size_t)j * kdim, pre + (size_t)col[j] * kdim, sizeof(float) * (size_t)kdim);
+    }
+    float max_pre = corder[0].norm;
     for (int id = 0; id < threads; id++) tops[id] = (top_k){s->cand[id], 0, k, -INFINITY};
 #pragma omp parallel num_threads(threads)
     {
         int id = omp_get_thread_num();
         top_k *t = &tops[id];
         float *prod = s->buf[id], *gathered = s->buf[id] + prod_floats;
-        /* Blocks are fixed by the order, so each computed product is the
-         * same CBLAS call whatever the thread count (OpenBLAS runs
-         * single-threaded inside a parallel region); skipping only drops
-         * rows that cannot win, so the chosen set does not change. */
+        /* Blocks of rows are fixed by the order; skipping only drops rows
+         * and columns that cannot win, so the chosen set does not depend on
+         * the thread count (each product is the same sum over kdim in
+         * whichever call computes it). */
 #pragma omp for schedule(static, 1)
         for (int b = 0; b < blocks; b++) {
             int r0 = b * GROW_BLOCK_ROWS;
             int n = rows - r0 < GROW_BLOCK_ROWS ? rows - r0 : GROW_BLOCK_ROWS;
             if (t->size > k) top_k_shrink(t);
-            if (t->size >= k && order[r0].norm * max_pre * GROW_BOUND_MARGIN < t->thr) continue;
+            int full = t->size >= k;
+            int ncols = cols;
+            if (full) {
+                if (order[r0].norm * max_pre * GROW_BOUND_MARGIN < t->thr) continue;
+                ncols = count_at_least(corder, cols,
+                                       t->thr / (order[r0].norm * GROW_BOUND_MARGIN));
+                if (ncols == 0) continue;
+            }
             for (int r = 0; r < n; r++)
                 memcpy(gathered + (size_t)r * kdim, post + (size_t)order[r0 + r].row * kdim,
                        sizeof(float) * (size_t)kdim);
-            /* prod[n][cols] = gathered[n][kdim] · pre[cols][kdim]ᵀ */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cols, kdim, 1.0f, gathered,
-                        kdim, pre, kdim, 0.0f, prod, cols);
+            /* prod[n][ncols] = gathered[n][kdim] · pre_sorted[ncols][kdim]ᵀ */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, ncols, kdim, 1.0f, gathered,
+                        kdim, pre_sorted, kdim, 0.0f, prod, ncols);
             for (int r = 0; r < n; r++) {
                 if (t->size >= k && order[r0 + r].norm * max_pre * GROW_BOUND_MARGIN < t->thr)
                     break;
-                offer_row(w, prod + (size_t)r * cols, order[r0 + r].row, t);
+                offer_row(w, prod + (size_t)r * ncols, ncols, col, inv, order[r0 + r].row, t);
             }
         }
     }
@@ -323,6 +361,10 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
     }
     free(tops);
     free(order);
+    free(corder);
+    free(col);
+    free(inv);
+    rw_free(pre_sorted);
     grow_scratch_free(&local);
     return chosen;
 }
