@@ -272,8 +272,9 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
     if (k <= 0) return 0;
     int rows = w->rows, cols = w->cols;
     int blocks = (rows + GROW_BLOCK_ROWS - 1) / GROW_BLOCK_ROWS;
+    /* Every thread of the pool, even with fewer blocks: the region is then
+     * active and OpenBLAS single-threaded in it whatever the thread count. */
     int threads = omp_get_max_threads();
-    if (threads > blocks) threads = blocks;
     /* Per thread: the products [GROW_BLOCK_ROWS][cols], then the block's
      * rows of post gathered [GROW_BLOCK_ROWS][kdim] (32-byte aligned). */
     size_t prod_floats = ((size_t)GROW_BLOCK_ROWS * cols + 7) / 8 * 8;
@@ -313,26 +314,42 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
     }
     float max_pre = corder[0].norm;
     for (int id = 0; id < threads; id++) tops[id] = (top_k){s->cand[id], 0, k, -INFINITY};
+    /* Which columns a block computes must not depend on the thread count
+     * (a product's last bit can depend on the shape of the CBLAS call), so
+     * it follows thr0, the k-th best of the first block, computed whole by
+     * one thread. Skipping whole rows and blocks needs no such care. */
+    float thr0 = -INFINITY;
 #pragma omp parallel num_threads(threads)
     {
         int id = omp_get_thread_num();
         top_k *t = &tops[id];
         float *prod = s->buf[id], *gathered = s->buf[id] + prod_floats;
-        /* Blocks of rows are fixed by the order; skipping only drops rows
-         * and columns that cannot win, so the chosen set does not depend on
-         * the thread count (each product is the same sum over kdim in
-         * whichever call computes it). */
+        /* Inside an active parallel region OpenBLAS runs single-threaded, so
+         * every call below computes the same products whoever makes it. */
+#pragma omp single
+        {
+            int n = rows < GROW_BLOCK_ROWS ? rows : GROW_BLOCK_ROWS;
+            for (int r = 0; r < n; r++)
+                memcpy(gathered + (size_t)r * kdim, post + (size_t)order[r].row * kdim,
+                       sizeof(float) * (size_t)kdim);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cols, kdim, 1.0f, gathered,
+                        kdim, pre_sorted, kdim, 0.0f, prod, cols);
+            for (int r = 0; r < n; r++)
+                offer_row(w, prod + (size_t)r * cols, cols, col, inv, order[r].row, t);
+            if (t->size >= k) {
+                top_k_shrink(t);
+                thr0 = t->thr;
+            }
+        }
 #pragma omp for schedule(static, 1)
-        for (int b = 0; b < blocks; b++) {
+        for (int b = 1; b < blocks; b++) {
             int r0 = b * GROW_BLOCK_ROWS;
             int n = rows - r0 < GROW_BLOCK_ROWS ? rows - r0 : GROW_BLOCK_ROWS;
             if (t->size > k) top_k_shrink(t);
-            int full = t->size >= k;
+            if (t->size >= k && order[r0].norm * max_pre * GROW_BOUND_MARGIN < t->thr) continue;
             int ncols = cols;
-            if (full) {
-                if (order[r0].norm * max_pre * GROW_BOUND_MARGIN < t->thr) continue;
-                ncols = count_at_least(corder, cols,
-                                       t->thr / (order[r0].norm * GROW_BOUND_MARGIN));
+            if (thr0 > -INFINITY) {
+                ncols = count_at_least(corder, cols, thr0 / (order[r0].norm * GROW_BOUND_MARGIN));
                 if (ncols == 0) continue;
             }
             for (int r = 0; r < n; r++)
