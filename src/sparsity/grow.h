@@ -31,9 +31,11 @@ int grow_random(const csr_matrix *w, int k, rng_state *r, int64_t *pos);
  * With post = dL/dz and pre = the layer's input this is the dense weight
  * gradient dY·Xᵀ (RigL); with activations, their co-activation (Hebbian).
  * Computed in blocks of rows into a small buffer with CBLAS, keeping a
- * bounded list of the best k per thread: memory O(k + block · cols), never
- * rows × cols. Ties go to the lower position, so the chosen set does not
- * depend on the thread count. Returns how many were chosen, or -1 when out
+ * bounded list of the best k per thread: memory O(k + block · cols +
+ * cols · kdim), never rows × cols. Rows and columns go in decreasing order
+ * of norm, and those whose Cauchy–Schwarz bound cannot reach the k best
+ * are skipped, which changes nothing in the result. Ties go to the lower
+ * position, so the chosen set does not depend on the thread count. Returns how many were chosen, or -1 when out
  * of memory. If `values` is not NULL it receives each chosen score.
  * `scratch` may be NULL (buffers are then allocated for this call). */
 int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int kdim, int k,
