@@ -295,7 +295,7 @@ static void test_short_runs_keep_sparsity_exact(void **state)
         if (c.update_every > 0) c.update_every = 3;
         watch w;
         double acc;
-        rw_model *m = train_dst(&c, 0.9, 2, 2, &w, &acc);
+        rw_model *m = train_dst(&c, 0.9, 2, 1, &w, &acc);
         int64_t nnz = 0;
         for (int l = 0; l < m->n_layers; l++) nnz += m->layers[l].w.nnz;
         print_message("dst %d: %lld updates, itop %.3f, train accuracy %.3f\n", (int)methods[i],
@@ -322,7 +322,7 @@ static void test_granet_prunes_to_the_target(void **state)
     c.final_sparsity = 0.95;
     watch w;
     double acc;
-    rw_model *m = train_dst(&c, 0.5, 2, 2, &w, &acc);
+    rw_model *m = train_dst(&c, 0.5, 2, 1, &w, &acc);
     int64_t nnz = 0, all = 784 * 128 + 128 * 128 + 128 * 10;
     for (int l = 0; l < m->n_layers; l++) nnz += m->layers[l].w.nnz;
     print_message("granet: %lld updates, sparsity %.4f, train accuracy %.3f\n",
