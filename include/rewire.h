@@ -256,7 +256,8 @@ typedef enum {
     RW_DST_STATIC = 0, /* no updates: the baseline */
     RW_DST_SET,     /* "A Scalable Evolutionary Training of Artificial Neural
                        Networks..." (Mocanu et al. 2018): SET drop, random
-                       growth, ζ = 0.3 at the end of every epoch */
+                       growth, ζ = 0.3, on the schedule RigL's paper ran SET
+                       with (ΔT = 100, cosine decay, stop at 75%) */
     RW_DST_RIGL,    /* "Rigging the Lottery: Making All Tickets Winners" (Evci
                        et al. 2020): magnitude drop, gradient growth, ΔT = 100,
                        α = 0.3 with cosine decay, updates stop at 75% */

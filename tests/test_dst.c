@@ -169,7 +169,10 @@ static void test_schedules(void **state)
     assert_true(dst_update_due(d, 700, 10, 1000));
     assert_false(dst_update_due(d, 800, 10, 1000)); /* past update_until */
     dst_free(d);
-    c = rw_dst_config_preset(RW_DST_SET); /* every epoch, never at the very end */
+    c = rw_dst_config_preset(RW_DST_SET);
+    c.update_every = 0; /* every epoch, never at the very end */
+    c.drop_schedule = RW_DROP_SCHEDULE_CONSTANT;
+    c.update_until = 1;
     assert_int_equal(dst_create(&c, m, 8, &d), RW_OK);
     assert_true(dst_update_due(d, 24, 24, 240));
     assert_false(dst_update_due(d, 25, 24, 240));

@@ -25,10 +25,16 @@ rw_dst_config rw_dst_config_preset(rw_dst_method method)
     case RW_DST_SET:
         /* "A Scalable Evolutionary Training of Artificial Neural Networks
          * with Adaptive Sparse Connectivity Inspired by Network Science",
-         * Mocanu et al. 2018: ζ = 0.3 after every epoch. */
+         * Mocanu et al. 2018: SET's drop, random growth, ζ = 0.3. On the
+         * update schedule "Rigging the Lottery" (Evci et al. 2020) ran its
+         * SET baseline with: every 100 steps, cosine decay, none after 75%.
+         * (Mocanu et al. update after every epoch without decay:
+         * update_every 0, constant, update_until 1; in 10 epochs that ends
+         * with 30% of the weights replaced at a near-zero learning rate.) */
         c.drop = RW_DROP_SET;
-        c.update_every = 0;
         c.drop_fraction = 0.3;
+        c.drop_schedule = RW_DROP_SCHEDULE_COSINE;
+        c.update_until = 0.75;
         break;
     case RW_DST_RIGL:
         /* "Rigging the Lottery: Making All Tickets Winners", Evci et al.
