@@ -38,6 +38,7 @@ def parse_args():
                         "OpenMP thread waits on busy cores)")
     p.add_argument("--runs", default="runs/dst-table", help="folder for logs and results")
     p.add_argument("--out", default="docs/results.md", help="the Markdown report ('-': stdout only)")
+    p.add_argument("--note", default="", help="a sentence about the conditions of the runs, added to the report")
     return p.parse_args()
 
 
@@ -93,7 +94,6 @@ def main():
         for seed in seeds:
             rows.setdefault(("dense", 0.0), []).append(run_one(a, "dense", 0.0, seed))
     elapsed = time.time() - t0
-    load_end = os.getloadavg()
 
     def acc(m, s):
         return mean_std([100 * r["test_accuracy"] for r in rows[(m, s)]])
@@ -119,10 +119,10 @@ def main():
       "sample standard deviation over seeds.")
     w("")
     w(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {a.threads} thread(s) per run; "
-      f"load average {load_start[0]:.1f} at the start and {load_end[0]:.1f} at the end "
-      "(two other engineers shared the machine). Training samples/s are wall-clock over the "
-      "training steps only (evaluation excluded, topology updates included) and move with that "
-      "load: compare them within a row's seeds before comparing rows.")
+      f"load average {load_start[0]:.1f} when this report was composed. {a.note} "
+      "Training samples/s are wall-clock over the training steps only (evaluation excluded, "
+      "topology updates included) and move with the machine's load: compare them within a "
+      "row's seeds before comparing rows.")
     w("")
     w("| sparsity | method | test accuracy (%) | train samples/s | topology updates | update share of training time | ITOP rate | final sparsity |")
     w("|---|---|---|---|---|---|---|---|")
@@ -174,7 +174,7 @@ def main():
         w(f"- Topology update share of training time for RigL at its default ΔT = 100: "
           f"{max(shares):.2f}% at most over its runs (target at most 5%).")
     w("")
-    w(f"Grid time: {elapsed / 60:.1f} minutes for the runs not already in {a.runs}.")
+    w(f"This invocation took {elapsed / 60:.1f} minutes (runs already in {a.runs} are reused).")
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out != "-":
