@@ -38,6 +38,9 @@ def parse_args():
                         "OpenMP thread waits on busy cores)")
     p.add_argument("--runs", default="runs/dst-table", help="folder for logs and results")
     p.add_argument("--out", default="docs/results.md", help="the Markdown report ('-': stdout only)")
+    p.add_argument("--compose-only", action="store_true",
+                   help="run nothing: build the report from the results already in --runs "
+                        "(rows then say how many seeds they have)")
     p.add_argument("--note", default="", help="a sentence about the conditions of the runs, added to the report")
     return p.parse_args()
 
@@ -49,6 +52,8 @@ def run_one(a, method, sparsity, seed):
     if os.path.exists(result_path):
         with open(result_path) as f:
             line = f.read()
+    elif a.compose_only:
+        return None
     else:
         cmd = [a.rewire, "train", "--data", a.data, "--hidden", a.hidden, "--epochs", str(a.epochs),
                "--seed", str(seed), "--threads", str(a.threads), "--quiet",
@@ -89,10 +94,14 @@ def main():
             for m in methods:
                 if m == "dense":
                     continue
-                rows.setdefault((m, s), []).append(run_one(a, m, s, seed))
+                r = run_one(a, m, s, seed)
+                if r:
+                    rows.setdefault((m, s), []).append(r)
     if "dense" in methods:
         for seed in seeds:
-            rows.setdefault(("dense", 0.0), []).append(run_one(a, "dense", 0.0, seed))
+            r = run_one(a, "dense", 0.0, seed)
+            if r:
+                rows.setdefault(("dense", 0.0), []).append(r)
     elapsed = time.time() - t0
 
     def acc(m, s):
@@ -124,10 +133,11 @@ def main():
       "topology updates included) and move with the machine's load: compare them within a "
       "row's seeds before comparing rows.")
     w("")
-    w("| sparsity | method | test accuracy (%) | train samples/s | topology updates | update share of training time | ITOP rate | final sparsity |")
-    w("|---|---|---|---|---|---|---|---|")
+    w("| sparsity | method | seeds | test accuracy (%) | train samples/s | topology updates | update share of training time | ITOP rate | final sparsity |")
+    w("|---|---|---|---|---|---|---|---|---|")
     order = ([("dense", 0.0)] if ("dense", 0.0) in rows else []) + \
-        [(m, s) for s in sorted(sparsities, reverse=False) for m in methods if m != "dense"]
+        [(m, s) for s in sorted(sparsities, reverse=False) for m in methods
+         if m != "dense" and (m, s) in rows]
     for m, s in order:
         rs = rows[(m, s)]
         am, asd = acc(m, s)
@@ -137,7 +147,7 @@ def main():
         itop = statistics.mean(r["itop_rate"] for r in rs)
         fin = statistics.mean(r["sparsity"] for r in rs)
         sp = "0 (dense)" if m == "dense" else f"{100 * s:g}%"
-        w(f"| {sp} | {m} | {am:.2f} ± {asd:.2f} | {sm:,.0f} ± {ssd:,.0f} | {upd:.0f} | "
+        w(f"| {sp} | {m} | {len(rs)} | {am:.2f} ± {asd:.2f} | {sm:,.0f} ± {ssd:,.0f} | {upd:.0f} | "
           f"{share[0]:.2f}% ± {share[1]:.2f} | {itop:.4f} | {fin:.4f} |")
     w("")
 
