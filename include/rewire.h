@@ -123,6 +123,12 @@ rw_status rw_model_layer_info(const rw_model *model, int layer, rw_layer_info *o
  * Scratch", Zhou et al. 2021). Fails, changing nothing, if a named layer's
  * input size is not a multiple of m or n, m are out of range (1 <= n <= m <= 64). */
 rw_status rw_model_to_nm(rw_model *model, int layer, int n, int m);
+/* Connections per neuron of a layer: fan_in[o] (out entries) counts the
+ * stored inputs of output o, fan_out[i] (in entries) the stored outputs of
+ * input i. Either may be NULL. For the first layer of an image model,
+ * fan_out is the connectivity map over pixels. */
+rw_status rw_model_layer_fan(const rw_model *model, int layer, int32_t *fan_in,
+                             int32_t *fan_out);
 
 /* Input normalisation applied before the first layer: x' = (x - mean) / std,
  * where x is a raw feature in [0, 1]. Stored in the model file. */
@@ -298,6 +304,137 @@ rw_status rw_estimate_memory(const rw_model_config *model, const rw_train_config
 /* The same for a trainer over an existing model (e.g. one just loaded). */
 rw_status rw_estimate_trainer_memory(const rw_model *model, const rw_train_config *train,
                                      rw_memory_estimate *out);
+/* ---- Dynamic sparse training ------------------------------------------- */
+
+/* Every `update_every` steps a topology update, in each sparse (CSR) layer,
+ * removes k stored weights by a drop criterion and adds k absent ones by a
+ * grow criterion (k = drop_fraction · the layer's weights), after that
+ * step's optimizer update. Removed weights lose their optimizer state;
+ * grown ones start at zero weight and zero state, and are always positions
+ * that were absent before the update. A layer with no absent position (one
+ * the distribution filled) is left alone. Layers stored dense are never
+ * changed. Memory stays O(weights + neurons · batch): no out × in buffer. */
+
+typedef enum {
+    RW_DROP_MAGNITUDE = 0, /* the smallest |w| */
+    RW_DROP_SET,           /* the fraction closest to zero on each side: the
+                              smallest positive and the largest negative */
+    RW_DROP_MEST,          /* the smallest |w| + mest_lambda · |dL/dw| */
+    RW_DROP_RANDOM         /* uniformly at random */
+} rw_drop_criterion;
+
+typedef enum {
+    RW_GROW_RANDOM = 0, /* uniformly at random among the absent positions */
+    RW_GROW_GRADIENT,   /* the largest |dL/dw| of the current batch, computed
+                           block by block with a bounded top-k */
+    RW_GROW_MOMENTUM,   /* the largest |momentum of dL/dw|, the momentum
+                           truncated to the last `window` batches */
+    RW_GROW_HEBBIAN     /* the largest |Pearson correlation| of the input and
+                           output activations over the last `window` batches */
+} rw_grow_criterion;
+
+typedef enum { RW_DROP_SCHEDULE_CONSTANT = 0, RW_DROP_SCHEDULE_COSINE } rw_drop_schedule;
+
+/* Named algorithms; rw_dst_config_preset fills their published settings. */
+typedef enum {
+    RW_DST_STATIC = 0, /* no updates: the baseline */
+    RW_DST_SET,     /* "A Scalable Evolutionary Training of Artificial Neural
+                       Networks..." (Mocanu et al. 2018): SET drop, random
+                       growth, ζ = 0.3, on the schedule RigL's paper ran SET
+                       with (ΔT = 100, cosine decay, stop at 75%) */
+    RW_DST_RIGL,    /* "Rigging the Lottery: Making All Tickets Winners" (Evci
+                       et al. 2020): magnitude drop, gradient growth, ΔT = 100,
+                       α = 0.3 with cosine decay, updates stop at 75% */
+    RW_DST_SNFS,    /* "Sparse Networks from Scratch: Faster Training without
+                       Losing Performance" (Dettmers & Zettlemoyer 2019):
+                       magnitude drop, momentum growth, regrowth shared among
+                       layers by mean momentum, p = 0.5 cosine, every epoch */
+    RW_DST_MEST,    /* "MEST: Accurate and Fast Memory-Economic Sparse Training
+                       Framework on the Edge" (Yuan et al. 2021): drop by
+                       |w| + λ|∇w|, random growth */
+    RW_DST_GRANET,  /* "Sparse Training via Boosting Pruning Plasticity with
+                       Neuroregeneration" (Liu et al. 2021): start denser
+                       (initial_sparsity), prune to final_sparsity on a cubic
+                       schedule while regrowing by gradient */
+    RW_DST_HEBBIAN  /* "Neuro-inspired Ensemble-to-Ensemble Communication
+                       Primitives for Sparse and Efficient ANNs" (G2GNet,
+                       2025): magnitude drop, Hebbian (correlation) growth */
+} rw_dst_method;
+
+typedef struct {
+    rw_drop_criterion drop;
+    rw_grow_criterion grow;
+    int update_every;      /* steps between updates (ΔT); 0: once per epoch */
+    double drop_fraction;  /* fraction of a layer's weights replaced per
+                              update (α, ζ), in [0, 1); 0: no drop and grow */
+    rw_drop_schedule drop_schedule; /* cosine: drop_fraction/2 ·
+                              (1 + cos(π · step / (update_until · steps))) */
+    double update_until;   /* no drop and grow from this fraction of the
+                              training steps on, in (0, 1] */
+    int redistribute;      /* 1: regrowth is shared among layers in proportion
+                              to the mean |momentum| of their weights (SNFS);
+                              layers then change size */
+    int window;            /* batches RW_GROW_MOMENTUM / RW_GROW_HEBBIAN
+                              look back over, in [1, 64] */
+    float mest_lambda;     /* λ of RW_DROP_MEST, >= 0 */
+    /* Gradual pruning (GraNet): when final_sparsity > 0, the sparse layers
+     * shrink from their size when the config is attached to the sizes that
+     * final_distribution gives final_sparsity, on the cubic schedule
+     * d(t) = d_final + (d_start - d_final)(1 - p)³, p going from 0 to 1
+     * between prune_start and prune_end (fractions of the training steps),
+     * by magnitude, at update steps. */
+    double final_sparsity;
+    rw_distribution final_distribution;
+    double prune_start, prune_end;
+    double initial_sparsity; /* the sparsity to create the model at (GraNet's
+                              preset says 0.5); read by callers, not by the
+                              trainer, which starts from the model as it is */
+    uint64_t seed;         /* random drop and growth */
+} rw_dst_config;
+
+/* The settings of a named algorithm (seed 1; final_sparsity 0, to be set
+ * by the caller for GraNet). */
+rw_dst_config rw_dst_config_preset(rw_dst_method method);
+
+/* Attaches dynamic sparse training to a trainer (config copied; NULL
+ * detaches). Starting sizes for gradual pruning are the model's when this
+ * is called. Fails with RW_ERR_INVALID_ARGUMENT on a value out of range. */
+rw_status rw_trainer_set_dst(rw_trainer *trainer, const rw_dst_config *config);
+
+/* What one topology update did. The arrays have n_layers entries (0 for a
+ * layer that was not changed) and are valid only during the callback. */
+typedef struct {
+    int64_t update;            /* 1 for the run's first update */
+    int64_t step;              /* optimizer steps done when it ran */
+    int epoch;                 /* 0-based epoch in progress */
+    int n_layers;
+    const int64_t *dropped;    /* weights removed (drop and prune) */
+    const int64_t *grown;      /* weights added */
+    const int64_t *nonzeros;   /* weights stored after the update */
+    const double *density;     /* nonzeros / (in · out) */
+    double drop_fraction;      /* the scheduled fraction at this step */
+    /* In-time over-parameterisation rate: the fraction of all possible
+     * connections (over all layers) that have ever been stored ("Do We
+     * Actually Need Dense Over-Parameterization? In-Time
+     * Over-Parameterization in Sparse Training", Liu et al. 2021). */
+    double itop_rate;
+    /* Sparse Architecture Divergence between the topologies before and
+     * after: positions stored in exactly one of them ("Learning N:M
+     * Fine-grained Structured Sparse Neural Networks From Scratch", Zhou et
+     * al. 2021); sad_rate divides it by the weights stored before. */
+    int64_t sad;
+    double sad_rate;
+    const int64_t *dead_neurons; /* [n_layers - 1]: hidden neurons of each
+                                    hidden layer with no input or no output */
+    int64_t unconnected_inputs;  /* network inputs with no connection */
+    double seconds;            /* wall time of this update, statistics included */
+    double total_seconds;      /* of every update so far */
+} rw_topology_stats;
+
+typedef void (*rw_topology_fn)(const rw_topology_stats *stats, void *user);
+
+/* Called after every topology update (NULL: none). */
+void rw_trainer_set_topology_callback(rw_trainer *trainer, rw_topology_fn fn, void *user);
 
 /* ---- Evaluation and prediction ----------------------------------------- */
 

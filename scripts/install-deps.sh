@@ -2,7 +2,8 @@
 # Installs the Debian packages rewire needs that are not there yet.
 # Usage: scripts/install-deps.sh [build|test|fuzz|data|all]...   (default: build)
 set -euo pipefail
-want=(cmake make gcc pkg-config libopenblas-dev libopenblas-openmp-dev libjansson-dev zlib1g-dev)
+want=(cmake make gcc pkg-config libopenblas-dev libopenblas-openmp-dev libjansson-dev zlib1g-dev
+      libpng-dev)
 for set in "${@:-build}"; do
     case $set in
     build) ;;

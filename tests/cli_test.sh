@@ -33,7 +33,7 @@ check "no command" 2 "usage: rewire" -- "$REWIRE"
 check "top help" 0 "commands:" -- "$REWIRE" --help
 check "version" 0 "^rewire [0-9]" -- "$REWIRE" --version
 check "unknown command" 2 "unknown command 'fly'" -- "$REWIRE" fly
-for cmd in train eval info; do
+for cmd in train eval info plot; do
     check "$cmd --help" 0 "usage: rewire $cmd" -- "$REWIRE" $cmd --help
 done
 check "unknown flag" 2 "unknown flag '--epoch'" -- "$REWIRE" train --epoch 3
@@ -218,6 +218,56 @@ check "wider than any layer can be" 1 "layer size 1 is 20000000, expected 1 to 1
     "$REWIRE" train "${SMALL[@]}" --hidden 20000000
 check "resume under a memory limit" 1 "c.st: the model and trainer need [0-9]+ bytes of memory, more than the limit of 1024" -- \
     "$REWIRE" train --resume "$TMP/c.st" --max-memory 1K
+
+# Dynamic sparse training.
+check "bad dst" 2 "--dst expects one of static\|set\|rigl" -- "$REWIRE" train --dst magic
+check "drop needs a fraction" 2 "--drop and --grow need --drop-fraction" -- \
+    "$REWIRE" train --data $DATA --grow gradient --epochs 1
+check "initial sparsity below target" 2 "--initial-sparsity 0.95 must be below --sparsity 0.9" -- \
+    "$REWIRE" train --data $DATA --sparsity 0.9 --initial-sparsity 0.95
+check "rigl" 0 "^result:.*sparsity=0\.9000 update_seconds=[0-9.]+ updates=[1-9]" -- "$REWIRE" train \
+    --data $DATA --hidden 64,64 --sparsity 0.9 --dst rigl --update-every 5 --epochs 2 \
+    --train-limit 600 --test-limit 200 --quiet --log "$TMP/rigl.jsonl"
+check "topology log line" 0 '^\{"event":"topology","update":1,"step":5,"epoch":1,"drop_fraction":0\.[0-9]+,"dropped":\[[0-9]+,[0-9]+,[0-9]+\],"grown":\[[0-9]+,[0-9]+,[0-9]+\],"nonzeros":\[.*"density":\[.*"itop_rate":0\.[0-9]+,"sad":[0-9]+,"sad_rate":.*"dead_neurons":\[[0-9]+,[0-9]+\],"unconnected_inputs":[0-9]+,"update_seconds":' -- \
+    head -n 1 "$TMP/rigl.jsonl"
+check "epoch line has update seconds" 0 '"update_seconds":[0-9.e-]+,"sparsity":0\.9' -- \
+    bash -c "grep '\"epoch\":2,' '$TMP/rigl.jsonl'"
+check "criteria combine freely" 0 "^result:.*sparsity=0\.9000" -- "$REWIRE" train --data $DATA \
+    --hidden 32 --sparsity 0.9 --drop set --grow hebbian --drop-fraction 0.2 --update-every 4 \
+    --window 2 --drop-schedule cosine --update-until 0.5 --epochs 1 --train-limit 400 \
+    --test-limit 100 --quiet
+check "granet reaches the target" 0 "^result:.*sparsity=0\.9000" -- "$REWIRE" train --data $DATA \
+    --hidden 32 --sparsity 0.9 --dst granet --update-every 2 --epochs 2 --train-limit 400 \
+    --test-limit 100 --quiet
+check "granet warns when it cannot" 0 "gradual pruning ended at sparsity 0\.5" -- "$REWIRE" train \
+    --data $DATA --hidden 32 --sparsity 0.9 --dst granet --epochs 1 --train-limit 400 \
+    --test-limit 100 --quiet
+
+check "dst checkpoints are not resumable yet" 1 "resuming a dynamic-sparse-training run is not supported yet" -- \
+    bash -c "'$REWIRE' train --data $DATA --hidden 32 --sparsity 0.9 --dst set --update-every 4 \
+        --epochs 1 --train-limit 200 --test-limit 100 --quiet --checkpoint '$TMP/dst.ckpt' >/dev/null 2>&1 &&
+        '$REWIRE' train --resume '$TMP/dst.ckpt'"
+
+# Plots.
+check "plot help" 0 "usage: rewire plot" -- "$REWIRE" plot --help
+check "plot needs -o" 2 "-o FILE is required" -- "$REWIRE" plot "$TMP/rigl.jsonl"
+check "plot curves" 0 "curves.svg: 2 runs" -- "$REWIRE" plot "$TMP/rigl.jsonl" "$TMP/run.jsonl" \
+    -o "$TMP/curves.svg" --title "a & b"
+check "curves are SVG with one line per run and loss" 0 "^6$" -- bash -c \
+    "grep -c '<polyline' '$TMP/curves.svg'"
+check "title escaped" 0 "a &amp; b" -- cat "$TMP/curves.svg"
+check "curves need .svg" 2 "must end in .svg" -- "$REWIRE" plot "$TMP/rigl.jsonl" -o "$TMP/c.png"
+check "plot a file that is not JSONL" 1 "line 1 is not a JSON object" -- \
+    "$REWIRE" plot cli_test.sh -o "$TMP/x.svg"
+check "plot a log without epoch lines" 1 "holds no epoch lines" -- bash -c \
+    "grep '\"event\"' '$TMP/rigl.jsonl' > '$TMP/topo.jsonl'; '$REWIRE' plot '$TMP/topo.jsonl' -o '$TMP/x.svg'"
+check "connectivity png" 0 "map.png: fc1 connections per input: min [0-9]+, max [0-9]+" -- \
+    "$REWIRE" plot --connectivity "$TMP/m.safetensors" -o "$TMP/map.png"
+check "png signature" 0 "PNG" -- head -c 4 "$TMP/map.png"
+check "connectivity svg" 0 "map.svg" -- "$REWIRE" plot --connectivity "$TMP/m.safetensors" \
+    -o "$TMP/map.svg" --scale 4
+check "connectivity width must divide the inputs" 2 "784 inputs do not make rows of --width 13" -- \
+    "$REWIRE" plot --connectivity "$TMP/m.safetensors" --width 13 -o "$TMP/w.png"
 
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

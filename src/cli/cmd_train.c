@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/train_checkpoint.h"
+#include "cli/train_dst.h"
 #include "rewire.h"
 
 #define MAX_HIDDEN 64
@@ -26,6 +27,7 @@ typedef struct {
     double sparsity, lr, momentum, weight_decay, beta1, beta2, eps, clip, gamma, slope, val_split;
     int init, dense_first, dense_last, activation, epochs, batch, optimizer, nesterov, schedule,
         warmup, step_every, seed, threads, train_limit, test_limit, quiet, checkpoint_every;
+    dst_flags dst;
 } train_flags;
 
 static double now(void)
@@ -68,7 +70,7 @@ fail:
 }
 
 /* The model config from the flags; sizes needs MAX_HIDDEN + 2 entries. */
-static int model_config(const train_flags *f, int inputs, int classes, int *sizes,
+static int model_config(const train_flags *f, double sparsity, int inputs, int classes, int *sizes,
                         rw_model_config *mc)
 {
     int n_hidden = args_parse_int_list(f->hidden, sizes + 1, MAX_HIDDEN);
@@ -84,7 +86,7 @@ static int model_config(const train_flags *f, int inputs, int classes, int *size
     *mc = rw_model_config_default();
     mc->sizes = sizes;
     mc->n_layers = n_hidden + 1;
-    mc->sparsity = f->sparsity;
+    mc->sparsity = sparsity;
     mc->distribution = (rw_distribution)f->init;
     mc->dense_first = f->dense_first;
     mc->dense_last = f->dense_last;
@@ -186,6 +188,19 @@ static int check_out_dir(const char *flag, const char *out)
     return 0;
 }
 
+/* Overall fraction of zero weights of the model as it is now. */
+static double model_sparsity_now(const rw_model *m)
+{
+    int64_t nnz = 0, all = 0;
+    for (int l = 0; l < rw_model_layer_count(m); l++) {
+        rw_layer_info li;
+        rw_model_layer_info(m, l, &li);
+        nnz += li.nonzeros;
+        all += (int64_t)li.in * li.out;
+    }
+    return all ? 1.0 - (double)nnz / (double)all : 0.0;
+}
+
 /* Stops an epoch at every checkpoint step, after drawing the progress. */
 typedef struct {
     progress_bar *bar;
@@ -276,13 +291,32 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         return report_failure("train");
     }
     const rw_dataset *sets[3] = {train, val, test};
-    int rc = 0;
     rw_train_config tc = train_config(f);
     rw_memory_estimate est;
+    rw_dst_config dc;
+    topology_log topo = {log, 0, 0, 0, 0};
+    int dst_active = 0;
+    double start_sparsity = f->sparsity;
+    int rc = dst_flags_config(&f->dst, f->sparsity, f->seed, &dc, &dst_active, &start_sparsity);
+    if (rc) goto done;
+    if (dst_active && f->resume) {
+        /* Checkpoints do not hold the topology-update state yet (see
+         * docs/reliability.md); a resumed run would silently differ. */
+        fprintf(stderr, "rewire train: %s: resuming a dynamic-sparse-training run is not "
+                        "supported yet (checkpoints do not hold the topology-update state)\n",
+                f->resume);
+        rc = 1;
+        goto done;
+    }
+    if (dst_active && f->checkpoint && !f->quiet)
+        fprintf(stderr, "rewire train: note: checkpoints of a dynamic-sparse-training run hold the "
+                        "model and optimizer, not the topology-update state; --resume refuses "
+                        "them\n");
     if (!f->resume) {
         int sizes[MAX_HIDDEN + 2];
         rw_model_config mc;
-        rc = model_config(f, rw_dataset_features(train), rw_dataset_classes(train), sizes, &mc);
+        rc = model_config(f, start_sparsity, rw_dataset_features(train), rw_dataset_classes(train),
+                          sizes, &mc);
         if (rc) goto done;
         /* Refused before anything of the model's size is allocated. */
         if (rw_estimate_memory(&mc, &tc, &est) != RW_OK) {
@@ -300,6 +334,13 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         if (rw_trainer_create(m, &tc, &t) != RW_OK) {
             rc = report_failure("train");
             goto done;
+        }
+        if (dst_active) {
+            if (rw_trainer_set_dst(t, &dc) != RW_OK) {
+                rc = report_failure("train");
+                goto done;
+            }
+            rw_trainer_set_topology_callback(t, topology_log_update, &topo);
         }
     } else {
         tc = rw_trainer_config(t);
@@ -349,6 +390,8 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
             goto done;
         }
         if (s.finished) {
+            double epoch_update_seconds = topo.total_seconds - topo.epoch_mark;
+            topo.epoch_mark = topo.total_seconds;
             train_seconds += s.seconds;
             train_samples += rw_dataset_count(train);
             if ((rw_dataset_count(val) > 0 && rw_evaluate(m, val, &val_r) != RW_OK) ||
@@ -358,25 +401,32 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
             }
             evaluated = 1;
             if (!f->quiet) {
-                char val_text[32] = "";
+                char val_text[32] = "", topo_text[96] = "";
                 if (rw_dataset_count(val) > 0)
                     snprintf(val_text, sizeof val_text, "  val %.2f%%", 100.0 * val_r.accuracy);
+                if (dst_active)
+                    snprintf(topo_text, sizeof topo_text,
+                             "  [%lld updates, %.2fs, itop %.3f, sparsity %.4f]",
+                             (long long)topo.updates, topo.total_seconds, topo.itop_rate,
+                             model_sparsity_now(m));
                 fprintf(stderr,
                         "epoch %d/%d  step %lld  loss %.4f%s  test %.2f%%  %.0f samples/s  lr %.4g  "
-                        "%.1fs\n",
+                        "%.1fs%s\n",
                         pos.epoch + 1, tc.epochs, (long long)s.step, s.loss, val_text,
-                        100.0 * test_r.accuracy, s.samples_per_second, s.lr, now() - start);
+                        100.0 * test_r.accuracy, s.samples_per_second, s.lr, now() - start,
+                        topo_text);
             }
             if (log) {
                 int has_val = rw_dataset_count(val) > 0;
-                json_t *o = json_pack("{s:i, s:I, s:f, s:o, s:o, s:f, s:f, s:f, s:f, s:f}", "epoch",
-                                      pos.epoch + 1, "step", (json_int_t)s.step, "train_loss",
-                                      s.loss, "val_accuracy",
-                                      has_val ? json_real(val_r.accuracy) : json_null(), "val_loss",
-                                      has_val ? json_real(val_r.loss) : json_null(), "test_accuracy",
-                                      test_r.accuracy, "test_loss", test_r.loss,
-                                      "samples_per_second", s.samples_per_second, "lr",
-                                      (double)s.lr, "seconds", now() - start);
+                json_t *o = json_pack(
+                    "{s:i, s:I, s:f, s:o, s:o, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "epoch",
+                    pos.epoch + 1, "step", (json_int_t)s.step, "train_loss", s.loss, "val_accuracy",
+                    has_val ? json_real(val_r.accuracy) : json_null(), "val_loss",
+                    has_val ? json_real(val_r.loss) : json_null(), "test_accuracy",
+                    test_r.accuracy, "test_loss", test_r.loss, "samples_per_second",
+                    s.samples_per_second, "lr", (double)s.lr, "seconds", now() - start,
+                    "train_seconds", s.seconds, "update_seconds", epoch_update_seconds, "sparsity",
+                    model_sparsity_now(m));
                 json_dumpf(o, log, JSON_COMPACT | JSON_REAL_PRECISION(10));
                 fputc('\n', log);
                 fflush(log);
@@ -401,6 +451,11 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         rc = report_failure("train");
         goto done;
     }
+    if (dst_active && dc.final_sparsity > 0 && model_sparsity_now(m) < dc.final_sparsity - 1e-3)
+        fprintf(stderr,
+                "rewire train: warning: gradual pruning ended at sparsity %.4f, not %.4f: no "
+                "update step came after --prune-end (try a smaller --update-every)\n",
+                model_sparsity_now(m), dc.final_sparsity);
     if (f->out) {
         if (rw_model_save(m, f->out) != RW_OK) {
             rc = report_failure("train");
@@ -410,9 +465,10 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
     }
     /* One machine-readable closing line on stdout, for scripts. */
     printf("result: test_accuracy=%.4f test_loss=%.4f train_samples_per_second=%.0f "
-           "train_seconds=%.2f sparsity=%.4f\n",
+           "train_seconds=%.2f sparsity=%.4f update_seconds=%.3f updates=%lld itop_rate=%.4f\n",
            test_r.accuracy, test_r.loss, train_seconds > 0 ? train_samples / train_seconds : 0.0,
-           train_seconds, f->sparsity);
+           train_seconds, model_sparsity_now(m), topo.total_seconds, (long long)topo.updates,
+           dst_active ? topo.itop_rate : 1.0 - model_sparsity_now(m));
 done:
     if (log) fclose(log);
     rw_trainer_free(t);
@@ -430,7 +486,8 @@ int cmd_train(int argc, char **argv)
                      .lr = 0.05, .momentum = 0.9, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
                      .gamma = 0.1, .slope = 0.01, .val_split = 0.0, .init = 2, .epochs = 10,
                      .batch = 128, .schedule = 2, .step_every = 1, .seed = 1};
-    arg_spec specs[] = {
+    dst_flags_init(&f.dst);
+    arg_spec base[] = {
         {"data", ARG_STRING, &f.data, "DIR",
          "'fashion-mnist', 'mnist' or a folder of IDX files (default fashion-mnist)", NULL, 0, 0},
         {"hidden", ARG_STRING, &f.hidden, "N,N,...", "hidden layer sizes (default 1000,1000,1000)",
@@ -492,11 +549,15 @@ int cmd_train(int argc, char **argv)
          "refuse to start a run estimated to need more memory, e.g. 512M, 4G, 0 for no limit "
          "(default: the memory available now)", NULL, 0, 0},
     };
+    enum { N_BASE = sizeof base / sizeof base[0] };
+    arg_spec specs[N_BASE + DST_FLAG_COUNT];
+    memcpy(specs, base, sizeof base);
+    dst_flags_specs(&f.dst, specs + N_BASE);
     arg_parser p = {"train", "rewire train [flags]",
                     "Trains a truly sparse MLP classifier: hidden layers from --hidden, the "
                     "--sparsity target shared among layers by --init, evaluated on the test split "
                     "after every epoch. Prints one closing line 'result: ...' on stdout.",
-                    specs, sizeof specs / sizeof specs[0], NULL, 0, 0};
+                    specs, N_BASE + DST_FLAG_COUNT, NULL, 0, 0};
     train_flags defaults = f;
     int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;
@@ -511,5 +572,5 @@ int cmd_train(int argc, char **argv)
         return 2;
     }
     if (f.threads > 0) rw_set_num_threads(f.threads);
-    return run(&f, specs, (int)(sizeof specs / sizeof specs[0]), &defaults);
+    return run(&f, specs, N_BASE + DST_FLAG_COUNT, &defaults);
 }

@@ -14,7 +14,9 @@ static void usage(FILE *to)
             "  train    train a sparse (or dense) MLP and optionally save it\n"
             "  eval     accuracy, loss and per-class accuracy of a saved model\n"
             "  info     layers, shapes, nonzeros and bytes of a saved model\n"
-            "  prune    one-shot pruning of a saved model (magnitude, Wanda, N:M)\n\n"
+            "  prune    one-shot pruning of a saved model (magnitude, Wanda, N:M)\n"
+            "  plot     accuracy and loss curves of runs (SVG), or a model's input connectivity\n"
+            "           as a heat map (PNG)\n\n"
             "Run 'rewire COMMAND --help' for the flags of a command.\n"
             "'rewire --version' prints the version.\n");
 }
@@ -44,6 +46,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(cmd, "prune")) return cmd_prune(argc - 2, argv + 2);
+    if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
     fprintf(stderr, "rewire: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -105,7 +105,11 @@ static void show(const arg_spec *s, const void *v, char *buf, size_t size)
     switch (s->type) {
     case ARG_FLAG: snprintf(buf, size, "%s", *(const int *)v ? "on" : "off"); break;
     case ARG_INT: snprintf(buf, size, "%d", *(const int *)v); break;
-    case ARG_CHOICE: snprintf(buf, size, "%s", s->choices[*(const int *)v]); break;
+    case ARG_CHOICE: {
+        int c = *(const int *)v;
+        snprintf(buf, size, "%s", c >= 0 ? s->choices[c] : "(preset's)");
+        break;
+    }
     case ARG_DOUBLE: snprintf(buf, size, "%g", *(const double *)v); break;
     case ARG_STRING: {
         const char *x = *(const char *const *)v;
@@ -128,7 +132,8 @@ static int stored_value(const arg_spec *s, const json_t *j, void *out)
         if (s->type == ARG_CHOICE) {
             int n = 0;
             while (s->choices[n]) n++;
-            if (v < 0 || v >= n) return -1;
+            /* -1: left to a preset (the --dst flags). */
+            if (v < -1 || v >= n) return -1;
         }
         *(int *)out = (int)v;
         return 0;

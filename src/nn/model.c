@@ -241,3 +241,32 @@ rw_status rw_model_to_nm(rw_model *m, int which, int n, int mm)
     }
     return RW_OK;
 }
+
+rw_status rw_model_layer_fan(const rw_model *m, int l, int32_t *fan_in, int32_t *fan_out)
+{
+    if (l < 0 || l >= m->n_layers)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %d does not exist (the model has %d)", l,
+                       m->n_layers);
+    const layer *ly = &m->layers[l];
+    if (ly->is_nm) {
+        /* Every row holds groups·n slots; count the inputs they reach. */
+        const nm_matrix *w = &ly->nm;
+        int slots = nm_slots_per_row(w);
+        if (fan_in)
+            for (int o = 0; o < ly->out; o++) fan_in[o] = slots;
+        if (fan_out) {
+            for (int i = 0; i < ly->in; i++) fan_out[i] = 0;
+            for (int o = 0; o < ly->out; o++)
+                for (int k = 0; k < slots; k++)
+                    fan_out[(k / w->n) * w->m + w->offsets[(size_t)o * slots + k]]++;
+        }
+        return RW_OK;
+    }
+    if (fan_in)
+        for (int o = 0; o < ly->out; o++)
+            fan_in[o] = ly->sparse ? ly->w.indptr[o + 1] - ly->w.indptr[o] : ly->in;
+    if (fan_out)
+        for (int i = 0; i < ly->in; i++)
+            fan_out[i] = ly->sparse ? ly->w.t_indptr[i + 1] - ly->w.t_indptr[i] : ly->out;
+    return RW_OK;
+}

@@ -70,8 +70,27 @@ void rw_trainer_free(rw_trainer *t)
         free(tables[i]);
     }
     workspace_free(&t->ws);
+    dst_free(t->dst);
     free(t->order);
     free(t);
+}
+
+rw_status rw_trainer_set_dst(rw_trainer *t, const rw_dst_config *config)
+{
+    dst_state *d = NULL;
+    if (config) {
+        rw_status st = dst_create(config, t->model, t->ws.bp, &d);
+        if (st != RW_OK) return st;
+    }
+    dst_free(t->dst);
+    t->dst = d;
+    return RW_OK;
+}
+
+void rw_trainer_set_topology_callback(rw_trainer *t, rw_topology_fn fn, void *user)
+{
+    t->on_topology = fn;
+    t->on_topology_user = user;
 }
 
 rw_status rw_trainer_create(rw_model *model, const rw_train_config *config, rw_trainer **out)
@@ -148,8 +167,21 @@ static int first_nonfinite_output(const rw_model *m, const workspace *ws, int n)
     return -1;
 }
 
+/* After the optimizer step: a topology update when one is due. */
+static rw_status topology_step(rw_trainer *t, int n, int64_t steps_per_epoch, int64_t total_steps)
+{
+    dst_context ctx = {t->model, &t->ws, n, t->wm1, t->wm2,
+                       t->cfg.optimizer == RW_OPT_ADAMW ? t->cfg.beta1 : t->cfg.momentum,
+                       t->epoch};
+    const rw_topology_stats *stats = NULL;
+    rw_status st = dst_after_step(t->dst, &ctx, t->step, steps_per_epoch, total_steps, &stats);
+    if (st == RW_OK && stats && t->on_topology) t->on_topology(stats, t->on_topology_user);
+    return st;
+}
+
 /* One optimizer step on the batch already in ws.a[0] with labels y. */
-static rw_status train_step(rw_trainer *t, const uint8_t *y, int n, float lr, double *loss)
+static rw_status train_step(rw_trainer *t, const uint8_t *y, int n, float lr,
+                            int64_t steps_per_epoch, int64_t total_steps, double *loss)
 {
     rw_model *m = t->model;
     workspace *ws = &t->ws;
@@ -195,7 +227,7 @@ static rw_status train_step(rw_trainer *t, const uint8_t *y, int n, float lr, do
                        wn);
         optimizer_step(&t->cfg, lr, t->step, ly->bias, ws->gb[l], t->bm1[l], t->bm2[l], ly->out);
     }
-    return RW_OK;
+    return t->dst ? topology_step(t, n, steps_per_epoch, total_steps) : RW_OK;
 }
 
 rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_fn progress,
@@ -246,7 +278,7 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
         network_load_batch(m, &t->ws, train->x, train->features, t->order + b0, count);
         lr = schedule_lr(&t->cfg, t->step, steps_per_epoch, total_steps);
         double loss;
-        st = train_step(t, labels, count, lr, &loss);
+        st = train_step(t, labels, count, lr, steps_per_epoch, total_steps, &loss);
         if (st != RW_OK) break;
         t->epoch_step = s + 1;
         t->epoch_loss_sum += loss * count;

@@ -4,6 +4,7 @@
 #define RW_NN_TRAINER_H
 
 #include "nn/network.h"
+#include "sparsity/dst.h"
 
 struct rw_trainer {
     rw_model *model;
@@ -27,6 +28,9 @@ struct rw_trainer {
     int64_t data_samples;
     uint64_t data_fingerprint;
     int data_must_match; /* loaded from a checkpoint, no epoch run yet */
+    dst_state *dst;     /* dynamic sparse training, or NULL */
+    rw_topology_fn on_topology;
+    void *on_topology_user;
 };
 
 /* Global L2 norm of all gradients; sets *bad_layer to the first layer whose

@@ -1,0 +1,132 @@
+#include "cli/train_dst.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *method_names[] = {"static", "set", "rigl", "snfs", "mest", "granet", "hebbian",
+                                     NULL};
+static const char *drop_names[] = {"magnitude", "set", "mest", "random", NULL};
+static const char *grow_names[] = {"random", "gradient", "momentum", "hebbian", NULL};
+static const char *schedule_names[] = {"constant", "cosine", NULL};
+static const char *redistribute_names[] = {"none", "momentum", NULL};
+
+void dst_flags_init(dst_flags *f)
+{
+    f->method = 0;
+    f->drop = f->grow = f->update_every = f->schedule = f->redistribute = f->window = -1;
+    f->drop_fraction = f->update_until = f->mest_lambda = f->initial_sparsity = f->prune_start =
+        f->prune_end = -1;
+}
+
+void dst_flags_specs(dst_flags *f, arg_spec *s)
+{
+    arg_spec specs[DST_FLAG_COUNT] = {
+        {"dst", ARG_CHOICE, &f->method, "NAME",
+         "dynamic sparse training: static|set|rigl|snfs|mest|granet|hebbian (default static)",
+         method_names, 0, 0},
+        {"drop", ARG_CHOICE, &f->drop, "NAME",
+         "drop criterion: magnitude|set|mest|random (default: preset's)", drop_names, 0, 0},
+        {"grow", ARG_CHOICE, &f->grow, "NAME",
+         "grow criterion: random|gradient|momentum|hebbian (default: preset's)", grow_names, 0, 0},
+        {"update-every", ARG_INT, &f->update_every, "N",
+         "steps between topology updates, 0 = every epoch (default: preset's)", NULL, 0,
+         2147483647.0},
+        {"drop-fraction", ARG_DOUBLE, &f->drop_fraction, "F",
+         "fraction of each layer's weights replaced per update (default: preset's)", NULL, 0,
+         0.999},
+        {"drop-schedule", ARG_CHOICE, &f->schedule, "constant|cosine",
+         "decay of the drop fraction (default: preset's)", schedule_names, 0, 0},
+        {"update-until", ARG_DOUBLE, &f->update_until, "F",
+         "no drop and grow after this fraction of training (default: preset's)", NULL, 1e-9, 1},
+        {"redistribute", ARG_CHOICE, &f->redistribute, "none|momentum",
+         "share regrowth among layers by mean momentum, as SNFS (default: preset's)",
+         redistribute_names, 0, 0},
+        {"window", ARG_INT, &f->window, "N",
+         "recent batches for momentum and hebbian growth (default: preset's)", NULL, 1, 64},
+        {"mest-lambda", ARG_DOUBLE, &f->mest_lambda, "L",
+         "weight of |gradient| in the mest drop score (default 1)", NULL, 0, 1e9},
+        {"initial-sparsity", ARG_DOUBLE, &f->initial_sparsity, "S",
+         "start at this sparsity and prune gradually to --sparsity (granet: 0.5)", NULL, 0,
+         0.999999},
+        {"prune-start", ARG_DOUBLE, &f->prune_start, "F",
+         "gradual pruning starts at this fraction of training (default 0)", NULL, 0, 1},
+        {"prune-end", ARG_DOUBLE, &f->prune_end, "F",
+         "gradual pruning ends at this fraction of training (granet: 0.5)", NULL, 0, 1},
+    };
+    memcpy(s, specs, sizeof specs);
+}
+
+int dst_flags_config(const dst_flags *f, double sparsity, int seed, rw_dst_config *c, int *active,
+                     double *model_sparsity)
+{
+    *c = rw_dst_config_preset((rw_dst_method)f->method);
+    c->seed = (uint64_t)seed;
+    if (f->drop >= 0) c->drop = (rw_drop_criterion)f->drop;
+    if (f->grow >= 0) c->grow = (rw_grow_criterion)f->grow;
+    if (f->update_every >= 0) c->update_every = f->update_every;
+    if (f->drop_fraction >= 0) c->drop_fraction = f->drop_fraction;
+    if (f->schedule >= 0) c->drop_schedule = (rw_drop_schedule)f->schedule;
+    if (f->update_until >= 0) c->update_until = f->update_until;
+    if (f->redistribute >= 0) c->redistribute = f->redistribute;
+    if (f->window >= 0) c->window = f->window;
+    if (f->mest_lambda >= 0) c->mest_lambda = (float)f->mest_lambda;
+    if (f->initial_sparsity >= 0) c->initial_sparsity = f->initial_sparsity;
+    if (f->prune_start >= 0) c->prune_start = f->prune_start;
+    if (f->prune_end >= 0) c->prune_end = f->prune_end;
+    *model_sparsity = sparsity;
+    if (c->initial_sparsity > 0) {
+        if (!(c->initial_sparsity < sparsity)) {
+            fprintf(stderr,
+                    "rewire train: --initial-sparsity %g must be below --sparsity %g (gradual "
+                    "pruning goes from the first to the second)\n",
+                    c->initial_sparsity, sparsity);
+            return 2;
+        }
+        *model_sparsity = c->initial_sparsity;
+        c->final_sparsity = sparsity;
+    }
+    if ((f->drop >= 0 || f->grow >= 0) && !(c->drop_fraction > 0)) {
+        fprintf(stderr, "rewire train: --drop and --grow need --drop-fraction above 0 (or a --dst "
+                        "preset other than static)\n");
+        return 2;
+    }
+    *active = c->drop_fraction > 0 || c->final_sparsity > 0;
+    if (*active && sparsity == 0) {
+        fprintf(stderr, "rewire train: dynamic sparse training needs --sparsity above 0\n");
+        return 2;
+    }
+    return 0;
+}
+
+static json_t *int_array(const int64_t *x, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer((json_int_t)x[i]));
+    return a;
+}
+
+void topology_log_update(const rw_topology_stats *s, void *user)
+{
+    topology_log *t = user;
+    t->updates = s->update;
+    t->total_seconds = s->total_seconds;
+    t->itop_rate = s->itop_rate;
+    if (!t->log) return;
+    json_t *density = json_array();
+    for (int l = 0; l < s->n_layers; l++) json_array_append_new(density, json_real(s->density[l]));
+    json_t *o = json_pack("{s:s, s:I, s:I, s:i, s:f, s:o, s:o, s:o, s:o, s:f, s:I, s:f, s:o, s:I, "
+                          "s:f, s:f}",
+                          "event", "topology", "update", (json_int_t)s->update, "step",
+                          (json_int_t)s->step, "epoch", s->epoch + 1, "drop_fraction",
+                          s->drop_fraction, "dropped", int_array(s->dropped, s->n_layers), "grown",
+                          int_array(s->grown, s->n_layers), "nonzeros",
+                          int_array(s->nonzeros, s->n_layers), "density", density, "itop_rate",
+                          s->itop_rate, "sad", (json_int_t)s->sad, "sad_rate", s->sad_rate,
+                          "dead_neurons", int_array(s->dead_neurons, s->n_layers - 1),
+                          "unconnected_inputs", (json_int_t)s->unconnected_inputs,
+                          "update_seconds", s->seconds, "total_update_seconds", s->total_seconds);
+    json_dumpf(o, t->log, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    fputc('\n', t->log);
+    json_decref(o);
+}

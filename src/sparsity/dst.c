@@ -1,0 +1,589 @@
+#include "sparsity/dst.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "sparsity/distribution.h"
+#include "sparsity/drop.h"
+#include "sparsity/grow.h"
+#include "sparsity/topology.h"
+#include "sparsity/topology_stats.h"
+
+#define DST_MAX_WINDOW 64
+
+struct dst_state {
+    rw_dst_config cfg;
+    int n_layers, bp;
+    int64_t updates;
+    double total_seconds;
+    int pruning_done;       /* every layer reached its GraNet target */
+    int64_t *start_nnz;     /* [n_layers] size when attached (GraNet) */
+    int64_t *final_nnz;     /* [n_layers] GraNet target */
+    pattern *ever;          /* [n_layers] positions ever stored */
+    pattern before;         /* scratch: a layer's pattern before the update */
+    grow_scratch scratch;   /* buffers of the blocked top-k */
+    /* Recent batches for momentum and Hebbian growth, per sparse layer:
+     * pre [in][window·bp], post [out][window·bp]; slot j holds columns
+     * [j·bp, (j+1)·bp), slot_n[j] of them valid. */
+    float **win_pre, **win_post;
+    int slot_n[DST_MAX_WINDOW];
+    /* Per-update counts and statistics ([n_layers]). */
+    int64_t *drop_n, *grow_n, *prune_n;
+    int64_t *dropped, *grown, *nonzeros, *dead;
+    double *density;
+    rw_topology_stats stats;
+};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int uses_window(const rw_dst_config *c)
+{
+    return c->drop_fraction > 0 && (c->grow == RW_GROW_MOMENTUM || c->grow == RW_GROW_HEBBIAN);
+}
+
+void dst_free(dst_state *d)
+{
+    if (!d) return;
+    for (int l = 0; l < d->n_layers; l++) {
+        if (d->ever) pattern_free(&d->ever[l]);
+        if (d->win_pre) rw_free(d->win_pre[l]);
+        if (d->win_post) rw_free(d->win_post[l]);
+    }
+    pattern_free(&d->before);
+    grow_scratch_free(&d->scratch);
+    free(d->ever);
+    free(d->win_pre);
+    free(d->win_post);
+    free(d->start_nnz);
+    free(d->final_nnz);
+    free(d->drop_n);
+    free(d->grow_n);
+    free(d->prune_n);
+    free(d->dropped);
+    free(d->grown);
+    free(d->nonzeros);
+    free(d->dead);
+    free(d->density);
+    free(d);
+}
+
+static rw_status check_config(const rw_dst_config *c)
+{
+    if (c->drop < RW_DROP_MAGNITUDE || c->drop > RW_DROP_RANDOM)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "unknown drop criterion %d", (int)c->drop);
+    if (c->grow < RW_GROW_RANDOM || c->grow > RW_GROW_HEBBIAN)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "unknown grow criterion %d", (int)c->grow);
+    if (c->drop_schedule != RW_DROP_SCHEDULE_CONSTANT && c->drop_schedule != RW_DROP_SCHEDULE_COSINE)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "unknown drop schedule %d", (int)c->drop_schedule);
+    if (c->update_every < 0)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "update_every %d must be >= 0", c->update_every);
+    if (!(c->drop_fraction >= 0 && c->drop_fraction < 1))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "drop fraction %g is outside [0, 1)",
+                       c->drop_fraction);
+    if (!(c->update_until > 0 && c->update_until <= 1))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "update_until %g is outside (0, 1]",
+                       c->update_until);
+    if (c->window < 1 || c->window > DST_MAX_WINDOW)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "window of %d batches is outside [1, %d]",
+                       c->window, DST_MAX_WINDOW);
+    if (!(c->mest_lambda >= 0) || !isfinite(c->mest_lambda))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "MEST lambda %g must be >= 0", c->mest_lambda);
+    if (!(c->final_sparsity >= 0 && c->final_sparsity < 1))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "final sparsity %g is outside [0, 1)",
+                       c->final_sparsity);
+    if (c->final_sparsity > 0 &&
+        !(c->prune_start >= 0 && c->prune_start < c->prune_end && c->prune_end <= 1))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "pruning must start and end within training (0 <= start %g < end %g <= 1)",
+                       c->prune_start, c->prune_end);
+    return RW_OK;
+}
+
+/* GraNet's per-layer targets: final_distribution shares final_sparsity
+ * among the layers, dense-stored layers counted as dense. */
+static rw_status granet_targets(dst_state *d, const rw_model *m)
+{
+    int n = m->n_layers;
+    int *sizes = malloc(sizeof(int) * ((size_t)n + 1));
+    int *keep = calloc((size_t)n, sizeof(int));
+    double *density = calloc((size_t)n, sizeof(double));
+    rw_status st = RW_OK;
+    if (!sizes || !keep || !density) {
+        st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for pruning targets");
+        goto done;
+    }
+    sizes[0] = m->layers[0].in;
+    for (int l = 0; l < n; l++) {
+        sizes[l + 1] = m->layers[l].out;
+        keep[l] = !m->layers[l].sparse;
+    }
+    st = sparsity_distribute(sizes, n, d->cfg.final_sparsity, d->cfg.final_distribution, keep,
+                             density);
+    if (st != RW_OK) goto done;
+    for (int l = 0; l < n; l++) {
+        const layer *ly = &m->layers[l];
+        int64_t target = (int64_t)llround(density[l] * (double)ly->in * ly->out);
+        if (target < 1) target = 1;
+        /* A layer never grows back above its starting size by pruning. */
+        d->final_nnz[l] = target < d->start_nnz[l] ? target : d->start_nnz[l];
+    }
+done:
+    free(sizes);
+    free(keep);
+    free(density);
+    return st;
+}
+
+rw_status dst_create(const rw_dst_config *c, const rw_model *m, int bp, dst_state **out)
+{
+    *out = NULL;
+    rw_status st = check_config(c);
+    if (st != RW_OK) return st;
+    dst_state *d = calloc(1, sizeof *d);
+    if (!d) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for dynamic sparse training");
+    int n = m->n_layers;
+    d->cfg = *c;
+    d->n_layers = n;
+    d->bp = bp;
+    size_t nl = (size_t)n;
+    d->start_nnz = calloc(nl, sizeof(int64_t));
+    d->final_nnz = calloc(nl, sizeof(int64_t));
+    d->ever = calloc(nl, sizeof(pattern));
+    d->win_pre = calloc(nl, sizeof(float *));
+    d->win_post = calloc(nl, sizeof(float *));
+    d->drop_n = calloc(nl, sizeof(int64_t));
+    d->grow_n = calloc(nl, sizeof(int64_t));
+    d->prune_n = calloc(nl, sizeof(int64_t));
+    d->dropped = calloc(nl, sizeof(int64_t));
+    d->grown = calloc(nl, sizeof(int64_t));
+    d->nonzeros = calloc(nl, sizeof(int64_t));
+    d->dead = calloc(nl, sizeof(int64_t));
+    d->density = calloc(nl, sizeof(double));
+    int ok = d->start_nnz && d->final_nnz && d->ever && d->win_pre && d->win_post && d->drop_n &&
+             d->grow_n && d->prune_n && d->dropped && d->grown && d->nonzeros && d->dead &&
+             d->density;
+    size_t cols = (size_t)c->window * (size_t)bp;
+    for (int l = 0; l < n && ok; l++) {
+        const layer *ly = &m->layers[l];
+        d->start_nnz[l] = layer_weight_count(ly);
+        if (!ly->sparse) continue;
+        ok = pattern_copy(&d->ever[l], &ly->w) == RW_OK;
+        if (ok && uses_window(c)) {
+            d->win_pre[l] = rw_alloc(sizeof(float) * (size_t)ly->in * cols);
+            d->win_post[l] = rw_alloc(sizeof(float) * (size_t)ly->out * cols);
+            ok = d->win_pre[l] && d->win_post[l];
+        }
+    }
+    if (!ok) {
+        dst_free(d);
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory for dynamic sparse training");
+    }
+    if (c->final_sparsity > 0 && (st = granet_targets(d, m)) != RW_OK) {
+        dst_free(d);
+        return st;
+    }
+    *out = d;
+    return RW_OK;
+}
+
+/* ---- Schedules --------------------------------------------------------- */
+
+double dst_drop_fraction(const rw_dst_config *c, int64_t step, int64_t total_steps)
+{
+    double end = c->update_until * (double)total_steps;
+    if ((double)step >= end || c->drop_fraction <= 0) return 0;
+    if (c->drop_schedule == RW_DROP_SCHEDULE_COSINE)
+        return c->drop_fraction * 0.5 * (1.0 + cos(3.141592653589793 * (double)step / end));
+    return c->drop_fraction;
+}
+
+static int64_t update_interval(const dst_state *d, int64_t steps_per_epoch)
+{
+    return d->cfg.update_every > 0 ? d->cfg.update_every : steps_per_epoch;
+}
+
+int dst_update_due(const dst_state *d, int64_t step, int64_t steps_per_epoch, int64_t total_steps)
+{
+    int64_t dt = update_interval(d, steps_per_epoch);
+    if (dt <= 0 || step <= 0 || step % dt != 0 || step >= total_steps) return 0;
+    int churn = dst_drop_fraction(&d->cfg, step, total_steps) > 0;
+    int prune = d->cfg.final_sparsity > 0 && !d->pruning_done &&
+                (double)step >= d->cfg.prune_start * (double)total_steps;
+    return churn || prune;
+}
+
+/* GraNet's size for layer l at `step`: the cubic schedule of "To prune, or
+ * not to prune" (Zhu & Gupta 2017), which GraNet follows. */
+static int64_t pruning_target(const dst_state *d, int l, int64_t step, int64_t total_steps)
+{
+    double t0 = d->cfg.prune_start * (double)total_steps, t1 = d->cfg.prune_end * (double)total_steps;
+    double p = ((double)step - t0) / (t1 - t0);
+    if (p < 0) p = 0;
+    if (p > 1) p = 1;
+    double s = d->final_nnz[l] + (double)(d->start_nnz[l] - d->final_nnz[l]) * pow(1 - p, 3);
+    return (int64_t)llround(s);
+}
+
+int64_t dst_share(int n, const double *weight, const int64_t *cap, int64_t total, int64_t *share)
+{
+    /* Water-filling: give each open layer its proportional part; a layer
+     * that would pass its cap is filled to it and closed, and the rest is
+     * shared again among the open ones. */
+    int *open = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    double *frac = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    if (!open || !frac) {
+        free(open);
+        free(frac);
+        for (int l = 0; l < n; l++) share[l] = 0;
+        return 0;
+    }
+    int64_t left = total;
+    for (int l = 0; l < n; l++) {
+        share[l] = 0;
+        open[l] = cap[l] > 0;
+    }
+    for (;;) {
+        double sum = 0;
+        int any = 0;
+        for (int l = 0; l < n; l++)
+            if (open[l]) sum += weight[l] > 0 ? weight[l] : 0, any = 1;
+        if (!any || left <= 0) break;
+        int closed = 0;
+        for (int l = 0; l < n; l++) {
+            if (!open[l]) continue;
+            /* Without any weight, share equally among the open layers. */
+            double w = sum > 0 ? (weight[l] > 0 ? weight[l] : 0) / sum : 0;
+            if (sum <= 0) {
+                int count = 0;
+                for (int j = 0; j < n; j++) count += open[j];
+                w = 1.0 / count;
+            }
+            if (w * (double)left >= (double)cap[l]) {
+                share[l] = cap[l];
+                open[l] = 0;
+                closed = 1;
+            }
+        }
+        if (closed) {
+            left = total;
+            for (int l = 0; l < n; l++)
+                if (!open[l]) left -= share[l];
+            continue;
+        }
+        /* No cap binds: floors, then the remainder by largest fraction. */
+        int64_t placed = 0;
+        for (int l = 0; l < n; l++) {
+            if (!open[l]) continue;
+            double w = sum > 0 ? (weight[l] > 0 ? weight[l] : 0) / sum : 0;
+            if (sum <= 0) {
+                int count = 0;
+                for (int j = 0; j < n; j++) count += open[j];
+                w = 1.0 / count;
+            }
+            double want = w * (double)left;
+            share[l] = (int64_t)floor(want);
+            frac[l] = want - (double)share[l];
+            placed += share[l];
+        }
+        for (int64_t rest = left - placed; rest > 0; rest--) {
+            int best = -1;
+            for (int l = 0; l < n; l++)
+                if (open[l] && share[l] < cap[l] && (best < 0 || frac[l] > frac[best])) best = l;
+            if (best < 0) break;
+            share[best]++;
+            frac[best] = -1;
+        }
+        break;
+    }
+    int64_t placed = 0;
+    for (int l = 0; l < n; l++) placed += share[l];
+    free(open);
+    free(frac);
+    return placed;
+}
+
+/* ---- Recent batches ---------------------------------------------------- */
+
+/* Stores the batch just trained on in its slot of the window before update
+ * step u: the truncated momentum weighs a batch i steps back by β^i. */
+static void window_capture(dst_state *d, const dst_context *ctx, int slot, int back)
+{
+    const rw_model *m = ctx->model;
+    const workspace *ws = ctx->ws;
+    int bp = d->bp, n = ctx->batch_n;
+    size_t stride = (size_t)d->cfg.window * bp;
+    float coef = powf(ctx->momentum, (float)back);
+    int hebbian = d->cfg.grow == RW_GROW_HEBBIAN;
+    d->slot_n[slot] = n;
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *ly = &m->layers[l];
+        if (!d->win_pre[l]) continue;
+        /* Hebbian: the activations going in and coming out; momentum: the
+         * input and the gradient at the output (zero in padding columns). */
+        const float *pre = ws->a[l], *post = hebbian ? ws->a[l + 1] : ws->g[l + 1];
+#pragma omp parallel for schedule(static) if ((size_t)(ly->in + ly->out) * bp >= 65536)
+        for (int r = 0; r < ly->in + ly->out; r++) {
+            int is_pre = r < ly->in, row = is_pre ? r : r - ly->in;
+            const float *src = (is_pre ? pre : post) + (size_t)row * bp;
+            float *dst = (is_pre ? d->win_pre[l] : d->win_post[l]) + (size_t)row * stride +
+                         (size_t)slot * bp;
+            float scale = is_pre || hebbian ? 1.0f : coef;
+            for (int b = 0; b < n; b++) dst[b] = scale * src[b];
+            for (int b = n; b < bp; b++) dst[b] = 0.0f;
+        }
+    }
+}
+
+static void window_clear(dst_state *d, const rw_model *m)
+{
+    size_t stride = (size_t)d->cfg.window * d->bp;
+    for (int l = 0; l < m->n_layers; l++) {
+        if (!d->win_pre[l]) continue;
+        memset(d->win_pre[l], 0, sizeof(float) * (size_t)m->layers[l].in * stride);
+        memset(d->win_post[l], 0, sizeof(float) * (size_t)m->layers[l].out * stride);
+    }
+    memset(d->slot_n, 0, sizeof d->slot_n);
+}
+
+/* Centres each row on its valid columns and scales it to unit length, so
+ * that a dot product of two rows is their Pearson correlation. */
+static void window_standardise(const dst_state *d, float *x, int rows)
+{
+    int bp = d->bp, slots = d->cfg.window;
+    size_t stride = (size_t)slots * bp;
+#pragma omp parallel for schedule(static) if ((size_t)rows * stride >= 65536)
+    for (int r = 0; r < rows; r++) {
+        float *row = x + (size_t)r * stride;
+        double sum = 0, sq = 0;
+        int64_t count = 0;
+        for (int j = 0; j < slots; j++)
+            for (int b = 0; b < d->slot_n[j]; b++) sum += row[(size_t)j * bp + b], count++;
+        double mean = count ? sum / (double)count : 0;
+        for (int j = 0; j < slots; j++)
+            for (int b = 0; b < d->slot_n[j]; b++) {
+                float *v = &row[(size_t)j * bp + b];
+                *v = (float)(*v - mean);
+                sq += (double)*v * *v;
+            }
+        float scale = sq > 0 ? (float)(1.0 / sqrt(sq)) : 0.0f;
+        for (int j = 0; j < slots; j++)
+            for (int b = 0; b < d->slot_n[j]; b++) row[(size_t)j * bp + b] *= scale;
+    }
+}
+
+/* ---- The update -------------------------------------------------------- */
+
+/* How many weights each layer prunes (GraNet), drops and grows. */
+static rw_status plan_counts(dst_state *d, const dst_context *ctx, int64_t step,
+                             int64_t total_steps, double frac)
+{
+    const rw_model *m = ctx->model;
+    int n = m->n_layers, pruning = d->cfg.final_sparsity > 0 && !d->pruning_done &&
+                                   (double)step >= d->cfg.prune_start * (double)total_steps;
+    int64_t *cap = calloc((size_t)n, sizeof(int64_t));
+    double *weight = calloc((size_t)n, sizeof(double));
+    if (!cap || !weight) {
+        free(cap);
+        free(weight);
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory planning a topology update");
+    }
+    for (int l = 0; l < n; l++) {
+        const layer *ly = &m->layers[l];
+        d->prune_n[l] = d->drop_n[l] = d->grow_n[l] = 0;
+        if (!ly->sparse) continue;
+        int64_t nnz = ly->w.nnz, absent = (int64_t)ly->in * ly->out - nnz;
+        if (pruning) {
+            int64_t target = pruning_target(d, l, step, total_steps);
+            if (nnz > target) d->prune_n[l] = nnz - target;
+        }
+        /* A layer with no absent position cannot grow: it is left whole. */
+        int64_t churn = absent > 0 ? (int64_t)llround(frac * (double)(nnz - d->prune_n[l])) : 0;
+        if (!d->cfg.redistribute && churn > absent) churn = absent;
+        d->drop_n[l] = churn;
+        d->grow_n[l] = churn;
+        cap[l] = absent;
+        if (d->cfg.redistribute && nnz > 0 && ctx->wm1[l]) {
+            /* SNFS shares regrowth by the mean momentum magnitude of each
+             * layer's weights. */
+            double s = 0;
+            for (int64_t k = 0; k < nnz; k++) s += fabsf(ctx->wm1[l][k]);
+            weight[l] = s / (double)nnz;
+        }
+    }
+    if (d->cfg.redistribute) {
+        int64_t total = 0;
+        for (int l = 0; l < n; l++) total += d->drop_n[l];
+        int64_t placed = dst_share(n, weight, cap, total, d->grow_n);
+        /* Every layer full: drop only what can be regrown somewhere. */
+        for (int l = 0; l < n && placed < total; l++) {
+            int64_t back = d->drop_n[l] < total - placed ? d->drop_n[l] : total - placed;
+            d->drop_n[l] -= back;
+            total -= back;
+        }
+    }
+    free(cap);
+    free(weight);
+    return RW_OK;
+}
+
+/* Chooses the positions layer l grows: pos gets d->grow_n[l] of them at
+ * most; returns how many, or -1 on failure (message set). */
+static int choose_growth(dst_state *d, const dst_context *ctx, int l, rng_state *r, int64_t *pos)
+{
+    const layer *ly = &ctx->model->layers[l];
+    int k = (int)d->grow_n[l], got;
+    switch (d->cfg.grow) {
+    case RW_GROW_GRADIENT:
+        /* RigL: the dense gradient dL/dW = dZ · Xᵀ of the batch just
+         * trained on, only its top k outside the pattern kept. */
+        got = grow_top_outer(&ly->w, ctx->ws->g[l + 1], ctx->ws->a[l], d->bp, k, pos, NULL,
+                             &d->scratch);
+        break;
+    case RW_GROW_MOMENTUM:
+    case RW_GROW_HEBBIAN:
+        got = grow_top_outer(&ly->w, d->win_post[l], d->win_pre[l], d->cfg.window * d->bp, k,
+                             pos, NULL, &d->scratch);
+        break;
+    default:
+        got = grow_random(&ly->w, k, r, pos);
+        break;
+    }
+    if (got < 0) rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing connections to grow in fc%d", l + 1);
+    return got;
+}
+
+static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64_t *sad)
+{
+    layer *ly = &ctx->model->layers[l];
+    csr_matrix *w = &ly->w;
+    int64_t k_drop = d->prune_n[l] + d->drop_n[l], k_grow = d->grow_n[l];
+    *sad = 0;
+    if (k_drop == 0 && k_grow == 0) return RW_OK;
+    rng_state r;
+    rng_seed_stream(&r, d->cfg.seed, 0xd5700000000ULL + (uint64_t)d->updates * 4096 + (uint64_t)l);
+
+    rw_status st = pattern_copy(&d->before, w);
+    uint8_t *drop = malloc((size_t)w->nnz + 1);
+    int64_t *pos = malloc(sizeof(int64_t) * (size_t)(k_grow + 1));
+    if (st == RW_OK && (!drop || !pos))
+        st = rw_fail(RW_ERR_NO_MEMORY, "out of memory updating the topology of fc%d", l + 1);
+    /* Both choices look at the pattern before the update, so grown
+     * positions are never ones just dropped. */
+    int dropped = 0, grown = 0;
+    if (st == RW_OK) {
+        drop_input in = {d->cfg.drop, w, ctx->ws->gw[l], d->cfg.mest_lambda, &r};
+        dropped = drop_select(&in, (int)k_drop, drop);
+        if (dropped < 0)
+            st = rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing connections to drop in fc%d",
+                         l + 1);
+    }
+    if (st == RW_OK && k_grow > 0 && (grown = choose_growth(d, ctx, l, &r, pos)) < 0)
+        st = RW_ERR_NO_MEMORY;
+    if (st == RW_OK) {
+        parallel_arrays par = {{&ctx->ws->gw[l], &ctx->wm1[l], &ctx->wm2[l]}, 3};
+        topology_keep(w, drop, &par);
+        st = topology_insert(w, pos, grown, &par);
+        csr_build_transpose(w);
+    }
+    free(drop);
+    free(pos);
+    if (st != RW_OK) return st;
+    d->dropped[l] = dropped;
+    d->grown[l] = grown;
+    *sad = pattern_difference(&d->before, w);
+    return pattern_union(&d->ever[l], w);
+}
+
+static rw_status run_update(dst_state *d, const dst_context *ctx, int64_t step, int64_t total_steps)
+{
+    double t0 = now_seconds();
+    rw_model *m = ctx->model;
+    int n = m->n_layers;
+    double frac = dst_drop_fraction(&d->cfg, step, total_steps);
+    rw_status st = plan_counts(d, ctx, step, total_steps, frac);
+    if (st != RW_OK) return st;
+    if (d->cfg.grow == RW_GROW_HEBBIAN)
+        for (int l = 0; l < n; l++)
+            if (d->win_pre[l] && d->grow_n[l] > 0) {
+                window_standardise(d, d->win_pre[l], m->layers[l].in);
+                window_standardise(d, d->win_post[l], m->layers[l].out);
+            }
+    int64_t sad = 0, before = 0, ever = 0, all = 0;
+    for (int l = 0; l < n; l++) {
+        d->dropped[l] = d->grown[l] = 0;
+        before += layer_weight_count(&m->layers[l]);
+    }
+    for (int l = 0; l < n && st == RW_OK; l++) {
+        if (!m->layers[l].sparse) continue;
+        int64_t s = 0;
+        st = update_layer(d, ctx, l, &s);
+        sad += s;
+    }
+    if (st != RW_OK) return st;
+    if (uses_window(&d->cfg)) window_clear(d, m);
+
+    d->pruning_done = d->cfg.final_sparsity > 0;
+    for (int l = 0; l < n; l++) {
+        const layer *ly = &m->layers[l];
+        int64_t size = (int64_t)ly->in * ly->out;
+        d->nonzeros[l] = layer_weight_count(ly);
+        d->density[l] = (double)d->nonzeros[l] / (double)size;
+        ever += ly->sparse ? d->ever[l].nnz : size;
+        all += size;
+        if (ly->sparse && d->cfg.final_sparsity > 0 && d->nonzeros[l] > d->final_nnz[l])
+            d->pruning_done = 0;
+    }
+    topology_dead_neurons(m, d->dead, &d->stats.unconnected_inputs);
+    d->updates++;
+    double seconds = now_seconds() - t0;
+    d->total_seconds += seconds;
+    rw_topology_stats *s = &d->stats;
+    s->update = d->updates;
+    s->step = step;
+    s->epoch = ctx->epoch;
+    s->n_layers = n;
+    s->dropped = d->dropped;
+    s->grown = d->grown;
+    s->nonzeros = d->nonzeros;
+    s->density = d->density;
+    s->drop_fraction = frac;
+    s->itop_rate = all ? (double)ever / (double)all : 0;
+    s->sad = sad;
+    s->sad_rate = before ? (double)sad / (double)before : 0;
+    s->dead_neurons = d->dead;
+    s->seconds = seconds;
+    s->total_seconds = d->total_seconds;
+    return RW_OK;
+}
+
+rw_status dst_after_step(dst_state *d, const dst_context *ctx, int64_t step,
+                         int64_t steps_per_epoch, int64_t total_steps,
+                         const rw_topology_stats **stats)
+{
+    *stats = NULL;
+    if (uses_window(&d->cfg)) {
+        /* Keep this batch if the next update is at most window - 1 steps
+         * away. */
+        int64_t dt = update_interval(d, steps_per_epoch);
+        int64_t next = dt > 0 ? (step + dt - 1) / dt * dt : 0;
+        int64_t back = next - step;
+        if (dt > 0 && back < d->cfg.window && dst_update_due(d, next, steps_per_epoch, total_steps)) {
+            double t0 = now_seconds();
+            window_capture(d, ctx, d->cfg.window - 1 - (int)back, (int)back);
+            d->total_seconds += now_seconds() - t0;
+        }
+    }
+    if (!dst_update_due(d, step, steps_per_epoch, total_steps)) return RW_OK;
+    rw_status st = run_update(d, ctx, step, total_steps);
+    if (st == RW_OK) *stats = &d->stats;
+    return st;
+}

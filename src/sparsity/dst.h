@@ -1,0 +1,49 @@
+/* Dynamic sparse training: when a topology update is due, how many weights
+ * each layer drops and grows, and the update itself over the shared
+ * machinery (topology.h) with a drop criterion (drop.h) and a grow
+ * criterion (grow.h). The algorithms are presets (dst_preset.c). */
+#ifndef RW_SPARSITY_DST_H
+#define RW_SPARSITY_DST_H
+
+#include "nn/network.h"
+
+/* What an update touches in the trainer. */
+typedef struct {
+    rw_model *model;
+    workspace *ws;      /* the batch just trained on: a[l], g[l+1], gw[l] */
+    int batch_n;        /* its valid columns */
+    float **wm1, **wm2; /* [n_layers] optimizer state parallel to the weights
+                           (wm2 entries NULL under SGD) */
+    float momentum;     /* decay of wm1 (SGD momentum, Adam's beta1) */
+    int epoch;          /* 0-based epoch in progress */
+} dst_context;
+
+typedef struct dst_state dst_state;
+
+/* Validates the config and prepares the state for model m (batches padded
+ * to bp columns): the GraNet targets, the record of positions ever stored,
+ * the windows of recent batches. */
+rw_status dst_create(const rw_dst_config *c, const rw_model *m, int bp, dst_state **out);
+void dst_free(dst_state *d);
+
+/* Called after the optimizer step that made `step` steps done. Keeps the
+ * recent batches a grow criterion needs, and runs an update when one is
+ * due; then *stats points at its statistics (else NULL). */
+rw_status dst_after_step(dst_state *d, const dst_context *ctx, int64_t step,
+                         int64_t steps_per_epoch, int64_t total_steps,
+                         const rw_topology_stats **stats);
+
+/* 1 if an update runs after `step` of total_steps steps. */
+int dst_update_due(const dst_state *d, int64_t step, int64_t steps_per_epoch,
+                   int64_t total_steps);
+
+/* The scheduled drop fraction at `step` (0 from update_until on). */
+double dst_drop_fraction(const rw_dst_config *c, int64_t step, int64_t total_steps);
+
+/* Shares `total` grown weights among n layers in proportion to weight[l],
+ * none above cap[l] (what a capped layer cannot take goes to the others);
+ * integer shares by largest remainder. Returns the number placed (less
+ * than total only when every cap is reached). */
+int64_t dst_share(int n, const double *weight, const int64_t *cap, int64_t total, int64_t *share);
+
+#endif

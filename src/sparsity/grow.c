@@ -1,0 +1,387 @@
+#include "sparsity/grow.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "sparsity/topology.h"
+
+/* ---- Random growth ----------------------------------------------------- */
+
+/* A set of positions: open addressing, linear probing, -1 is empty. */
+typedef struct {
+    int64_t *slot;
+    uint64_t mask;
+} pos_set;
+
+static int pos_set_init(pos_set *s, int64_t count)
+{
+    uint64_t cap = 16;
+    while (cap < (uint64_t)count * 2) cap <<= 1;
+    s->slot = malloc(sizeof(int64_t) * cap);
+    if (!s->slot) return -1;
+    memset(s->slot, 0xff, sizeof(int64_t) * cap);
+    s->mask = cap - 1;
+    return 0;
+}
+
+/* Adds p; returns 1 if it was new. */
+static int pos_set_add(pos_set *s, int64_t p)
+{
+    uint64_t h = ((uint64_t)p * 0x9E3779B97F4A7C15ULL) >> 17;
+    for (;; h++) {
+        int64_t *e = &s->slot[h & s->mask];
+        if (*e == p) return 0;
+        if (*e < 0) {
+            *e = p;
+            return 1;
+        }
+    }
+}
+
+int grow_random(const csr_matrix *w, int k, rng_state *r, int64_t *pos)
+{
+    int64_t total = (int64_t)w->rows * w->cols, free_count = total - w->nnz;
+    if (k > free_count) k = (int)free_count;
+    if (k <= 0) return 0;
+    if (2 * (int64_t)k > free_count || 2 * (int64_t)w->nnz > total) {
+        /* A nearly full layer (rows · cols < 2 nnz, so this pass is O(nnz)):
+         * selection sampling over the absent positions. */
+        int64_t seen = 0;
+        int chosen = 0;
+        for (int o = 0; o < w->rows && chosen < k; o++) {
+            int p = w->indptr[o], pe = w->indptr[o + 1];
+            for (int c = 0; c < w->cols && chosen < k; c++) {
+                if (p < pe && w->indices[p] == c) {
+                    p++;
+                    continue;
+                }
+                if (rng_uniform(r) * (double)(free_count - seen) < (double)(k - chosen))
+                    pos[chosen++] = topology_pos(o, c, w->cols);
+                seen++;
+            }
+        }
+        return chosen;
+    }
+    /* Sparse layer: draw, reject stored or already drawn positions. At most
+     * half the positions are taken, so a draw succeeds with probability
+     * above 1/4. */
+    pos_set s;
+    if (pos_set_init(&s, k) < 0) return -1;
+    int chosen = 0;
+    while (chosen < k) {
+        int64_t p = (int64_t)rng_below(r, (uint64_t)total);
+        int o = (int)(p / w->cols), c = (int)(p % w->cols);
+        if (topology_contains(w, o, c) || !pos_set_add(&s, p)) continue;
+        pos[chosen++] = p;
+    }
+    free(s.slot);
+    return chosen;
+}
+
+/* ---- Growth by the largest entries of an outer product ------------------ */
+
+typedef struct {
+    float v;
+    int64_t pos;
+} scored_pos;
+
+/* "Better" is a total order (larger score, then smaller position), so the
+ * k best are one well-defined set, whoever computes them. */
+static int better(const scored_pos *a, const scored_pos *b)
+{
+    return a->v > b->v || (a->v == b->v && a->pos < b->pos);
+}
+
+/* Reorders a[0..n) so that its k best come first (quickselect). */
+static void select_best(scored_pos *a, int n, int k)
+{
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        scored_pos pivot = a[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (better(&a[i], &pivot)) i++;
+            while (better(&pivot, &a[j])) j--;
+            if (i <= j) {
+                scored_pos t = a[i];
+                a[i++] = a[j];
+                a[j--] = t;
+            }
+        }
+        /* a[lo..j] are at least as good as the pivot, a[i..hi] at most. */
+        if (k - 1 <= j)
+            hi = j;
+        else if (k - 1 >= i)
+            lo = i;
+        else
+            return;
+    }
+}
+
+/* The best k seen so far, kept loosely: candidates at least as good as
+ * `thr` are appended; when 2k have piled up, the best k are selected and
+ * thr rises to the worst of them. Amortised O(1) per candidate. */
+typedef struct {
+    scored_pos *a; /* [2k] */
+    int size, k;
+    float thr;
+} top_k;
+
+static void top_k_shrink(top_k *t)
+{
+    select_best(t->a, t->size, t->k);
+    t->size = t->k;
+    float worst = t->a[0].v;
+    for (int i = 1; i < t->k; i++)
+        if (t->a[i].v < worst) worst = t->a[i].v;
+    t->thr = worst;
+}
+
+static inline void top_k_offer(top_k *t, float v, int64_t pos)
+{
+    t->a[t->size].v = v;
+    t->a[t->size].pos = pos;
+    if (++t->size == 2 * t->k) top_k_shrink(t);
+}
+
+/* Rows per block: a block's products are one CBLAS call into a buffer of
+ * GROW_BLOCK_ROWS × cols floats, large enough that packing the shared
+ * operand (pre) once per block stays cheap next to the product. */
+#define GROW_BLOCK_ROWS 128
+/* Columns tested together before looking at them one by one. */
+#define GROW_CHUNK 16
+/* Margin on the Cauchy–Schwarz bound for the rounding of float products. */
+#define GROW_BOUND_MARGIN 1.001f
+
+/* Offers the absent positions of row o among the first n columns in norm
+ * order: row[j] is the product with column col[j] (inv maps back).
+ * Stored positions are overwritten with NaN first, which fails every
+ * comparison, so the scan is a plain loop the compiler vectorises, leaving
+ * the candidate list for the rare hits. */
+static void offer_row(const csr_matrix *w, float *row, int n, const int32_t *col,
+                      const int32_t *inv, int o, top_k *t)
+{
+    for (int p = w->indptr[o]; p < w->indptr[o + 1]; p++) {
+        int j = inv[w->indices[p]];
+        if (j < n) row[j] = NAN;
+    }
+    int64_t base = (int64_t)o * w->cols;
+    for (int c0 = 0; c0 < n; c0 += GROW_CHUNK) {
+        int c1 = c0 + GROW_CHUNK < n ? c0 + GROW_CHUNK : n;
+        float thr = t->thr;
+        int hit = 0;
+        for (int c = c0; c < c1; c++) hit |= fabsf(row[c]) >= thr;
+        if (!hit) continue;
+        for (int c = c0; c < c1; c++) {
+            float v = fabsf(row[c]);
+            if (v >= t->thr) top_k_offer(t, v, base + col[c]);
+        }
+    }
+}
+
+void grow_scratch_free(grow_scratch *s)
+{
+    for (int i = 0; i < s->threads; i++) {
+        rw_free(s->buf[i]);
+        free(s->cand[i]);
+    }
+    free(s->buf);
+    free(s->cand);
+    memset(s, 0, sizeof *s);
+}
+
+/* Makes room for `threads` buffers of buf_floats and candidate lists of
+ * 2k. */
+static int scratch_reserve(grow_scratch *s, int threads, size_t buf_floats, int k)
+{
+    if (s->threads < threads) {
+        float **b = realloc(s->buf, sizeof(float *) * (size_t)threads);
+        if (b) s->buf = b;
+        void **h = realloc(s->cand, sizeof(void *) * (size_t)threads);
+        if (h) s->cand = h;
+        if (!b || !h) return -1;
+        for (int i = s->threads; i < threads; i++) s->buf[i] = NULL, s->cand[i] = NULL;
+        int old = s->threads;
+        s->threads = threads;
+        /* New threads get buffers of the current capacity. */
+        for (int i = old; i < threads; i++) {
+            if (s->buf_cap && !(s->buf[i] = rw_alloc(sizeof(float) * s->buf_cap))) return -1;
+            if (s->cand_cap && !(s->cand[i] = malloc(sizeof(scored_pos) * 2 * (size_t)s->cand_cap)))
+                return -1;
+        }
+    }
+    if (s->buf_cap < buf_floats) {
+        for (int i = 0; i < s->threads; i++) {
+            rw_free(s->buf[i]);
+            if (!(s->buf[i] = rw_alloc(sizeof(float) * buf_floats))) return -1;
+        }
+        s->buf_cap = buf_floats;
+    }
+    if (s->cand_cap < k) {
+        for (int i = 0; i < s->threads; i++) {
+            free(s->cand[i]);
+            if (!(s->cand[i] = malloc(sizeof(scored_pos) * 2 * (size_t)k))) return -1;
+        }
+        s->cand_cap = k;
+    }
+    return 0;
+}
+
+typedef struct {
+    float norm;
+    int row;
+} row_norm;
+
+static int by_norm_desc(const void *a, const void *b)
+{
+    const row_norm *x = a, *y = b;
+    if (x->norm != y->norm) return x->norm < y->norm ? 1 : -1;
+    return (x->row > y->row) - (x->row < y->row);
+}
+
+static float norm2(const float *x, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return (float)sqrt(s);
+}
+
+/* How many leading entries of norms (decreasing) reach at least `need`. */
+static int count_at_least(const row_norm *norms, int n, float need)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (norms[mid].norm >= need)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int kdim, int k,
+                   int64_t *pos, float *values, grow_scratch *scratch)
+{
+    int64_t total = (int64_t)w->rows * w->cols, free_count = total - w->nnz;
+    if (k > free_count) k = (int)free_count;
+    if (k <= 0) return 0;
+    int rows = w->rows, cols = w->cols;
+    int blocks = (rows + GROW_BLOCK_ROWS - 1) / GROW_BLOCK_ROWS;
+    /* Every thread of the pool, even with fewer blocks: the region is then
+     * active and OpenBLAS single-threaded in it whatever the thread count. */
+    int threads = omp_get_max_threads();
+    /* Per thread: the products [GROW_BLOCK_ROWS][cols], then the block's
+     * rows of post gathered [GROW_BLOCK_ROWS][kdim] (32-byte aligned). */
+    size_t prod_floats = ((size_t)GROW_BLOCK_ROWS * cols + 7) / 8 * 8;
+    size_t buf_floats = prod_floats + (size_t)GROW_BLOCK_ROWS * kdim;
+    grow_scratch local = {0};
+    grow_scratch *s = scratch ? scratch : &local;
+    top_k *tops = calloc((size_t)threads, sizeof *tops);
+    row_norm *order = malloc(sizeof(row_norm) * (size_t)rows);
+    row_norm *corder = malloc(sizeof(row_norm) * (size_t)cols);
+    int32_t *col = malloc(sizeof(int32_t) * (size_t)cols), *inv = malloc(sizeof(int32_t) * (size_t)cols);
+    float *pre_sorted = rw_alloc(sizeof(float) * (size_t)cols * kdim);
+    if (!tops || !order || !corder || !col || !inv || !pre_sorted ||
+        scratch_reserve(s, threads, buf_floats, k) < 0) {
+        free(tops);
+        free(order);
+        free(corder);
+        free(col);
+        free(inv);
+        rw_free(pre_sorted);
+        grow_scratch_free(&local);
+        return -1;
+    }
+    /* Cauchy–Schwarz: |post[o]·pre[i]| <= |post[o]| · |pre[i]|. Rows are
+     * visited in decreasing order of |post[o]|, and a block computes only
+     * the columns (also in decreasing order of norm) whose bound with the
+     * block's first row reaches the k-th best value found so far; rows and
+     * columns left out cannot hold one of the k best, so the result is
+     * exact. */
+    for (int o = 0; o < rows; o++) order[o] = (row_norm){norm2(post + (size_t)o * kdim, kdim), o};
+    for (int i = 0; i < cols; i++) corder[i] = (row_norm){norm2(pre + (size_t)i * kdim, kdim), i};
+    qsort(order, (size_t)rows, sizeof *order, by_norm_desc);
+    qsort(corder, (size_t)cols, sizeof *corder, by_norm_desc);
+    for (int j = 0; j < cols; j++) {
+        col[j] = corder[j].row;
+        inv[corder[j].row] = j;
+        memcpy(pre_sorted + (size_t)j * kdim, pre + (size_t)col[j] * kdim, sizeof(float) * (size_t)kdim);
+    }
+    float max_pre = corder[0].norm;
+    for (int id = 0; id < threads; id++) tops[id] = (top_k){s->cand[id], 0, k, -INFINITY};
+    /* Which columns a block computes must not depend on the thread count
+     * (a product's last bit can depend on the shape of the CBLAS call), so
+     * it follows thr0, the k-th best of the first block, computed whole by
+     * one thread. Skipping whole rows and blocks needs no such care. */
+    float thr0 = -INFINITY;
+#pragma omp parallel num_threads(threads)
+    {
+        int id = omp_get_thread_num();
+        top_k *t = &tops[id];
+        float *prod = s->buf[id], *gathered = s->buf[id] + prod_floats;
+        /* Inside an active parallel region OpenBLAS runs single-threaded, so
+         * every call below computes the same products whoever makes it. */
+#pragma omp single
+        {
+            int n = rows < GROW_BLOCK_ROWS ? rows : GROW_BLOCK_ROWS;
+            for (int r = 0; r < n; r++)
+                memcpy(gathered + (size_t)r * kdim, post + (size_t)order[r].row * kdim,
+                       sizeof(float) * (size_t)kdim);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cols, kdim, 1.0f, gathered,
+                        kdim, pre_sorted, kdim, 0.0f, prod, cols);
+            for (int r = 0; r < n; r++)
+                offer_row(w, prod + (size_t)r * cols, cols, col, inv, order[r].row, t);
+            if (t->size >= k) {
+                top_k_shrink(t);
+                thr0 = t->thr;
+            }
+        }
+#pragma omp for schedule(static, 1)
+        for (int b = 1; b < blocks; b++) {
+            int r0 = b * GROW_BLOCK_ROWS;
+            int n = rows - r0 < GROW_BLOCK_ROWS ? rows - r0 : GROW_BLOCK_ROWS;
+            if (t->size > k) top_k_shrink(t);
+            if (t->size >= k && order[r0].norm * max_pre * GROW_BOUND_MARGIN < t->thr) continue;
+            int ncols = cols;
+            if (thr0 > -INFINITY) {
+                ncols = count_at_least(corder, cols, thr0 / (order[r0].norm * GROW_BOUND_MARGIN));
+                if (ncols == 0) continue;
+            }
+            for (int r = 0; r < n; r++)
+                memcpy(gathered + (size_t)r * kdim, post + (size_t)order[r0 + r].row * kdim,
+                       sizeof(float) * (size_t)kdim);
+            /* prod[n][ncols] = gathered[n][kdim] · pre_sorted[ncols][kdim]ᵀ */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, ncols, kdim, 1.0f, gathered,
+                        kdim, pre_sorted, kdim, 0.0f, prod, ncols);
+            for (int r = 0; r < n; r++) {
+                if (t->size >= k && order[r0 + r].norm * max_pre * GROW_BOUND_MARGIN < t->thr)
+                    break;
+                offer_row(w, prod + (size_t)r * ncols, ncols, col, inv, order[r0 + r].row, t);
+            }
+        }
+    }
+    /* The k best of the union of the per-thread bests are the k best. */
+    top_k *all = &tops[0];
+    for (int id = 1; id < threads; id++)
+        for (int i = 0; i < tops[id].size; i++)
+            if (tops[id].a[i].v >= all->thr) top_k_offer(all, tops[id].a[i].v, tops[id].a[i].pos);
+    if (all->size > k) top_k_shrink(all);
+    int chosen = all->size;
+    for (int i = 0; i < chosen; i++) {
+        pos[i] = all->a[i].pos;
+        if (values) values[i] = all->a[i].v;
+    }
+    free(tops);
+    free(order);
+    free(corder);
+    free(col);
+    free(inv);
+    rw_free(pre_sorted);
+    grow_scratch_free(&local);
+    return chosen;
+}

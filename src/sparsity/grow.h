@@ -1,0 +1,44 @@
+/* Grow criteria: which k absent positions of a layer a topology update
+ * fills. Chosen positions are never already stored; a layer with fewer
+ * than k absent positions gets all of them. Positions are row-major
+ * (row * cols + col), in no particular order (topology_insert sorts). */
+#ifndef RW_SPARSITY_GROW_H
+#define RW_SPARSITY_GROW_H
+
+#include <stdint.h>
+
+#include "core/csr.h"
+#include "core/rng.h"
+
+/* Per-thread buffers kept between updates (so that an update does not
+ * fault in fresh pages); zero-initialise, free with grow_scratch_free. */
+typedef struct {
+    int threads;
+    float **buf;    /* [threads][buf_cap] */
+    void **cand;    /* [threads][2 · cand_cap] candidate positions */
+    size_t buf_cap;
+    int cand_cap;
+} grow_scratch;
+
+void grow_scratch_free(grow_scratch *s);
+
+/* k positions uniformly at random among the absent ones (SET, MEST).
+ * Returns how many were chosen, or -1 when out of memory. */
+int grow_random(const csr_matrix *w, int k, rng_state *r, int64_t *pos);
+
+/* The k absent positions (o, i) with the largest |sum_b post[o][b] ·
+ * pre[i][b]|, b over kdim columns: post is [rows][kdim], pre [cols][kdim].
+ * With post = dL/dz and pre = the layer's input this is the dense weight
+ * gradient dY·Xᵀ (RigL); with activations, their co-activation (Hebbian).
+ * Computed in blocks of rows into a small buffer with CBLAS, keeping a
+ * bounded list of the best k per thread: memory O(k + block · cols +
+ * cols · kdim), never rows × cols. Rows and columns go in decreasing order
+ * of norm, and those whose Cauchy–Schwarz bound cannot reach the k best
+ * are skipped, which changes nothing in the result. Ties go to the lower
+ * position, so the chosen set does not depend on the thread count. Returns how many were chosen, or -1 when out
+ * of memory. If `values` is not NULL it receives each chosen score.
+ * `scratch` may be NULL (buffers are then allocated for this call). */
+int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int kdim, int k,
+                   int64_t *pos, float *values, grow_scratch *scratch);
+
+#endif

@@ -1,0 +1,204 @@
+#include "sparsity/topology.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+int topology_keep(csr_matrix *m, const uint8_t *drop, parallel_arrays *p)
+{
+    /* cs_fkeep: one pass, writing each kept entry at the next free slot. */
+    int nz = 0;
+    for (int r = 0; r < m->rows; r++) {
+        int k0 = m->indptr[r], k1 = m->indptr[r + 1];
+        m->indptr[r] = nz;
+        for (int k = k0; k < k1; k++) {
+            if (drop[k]) continue;
+            m->indices[nz] = m->indices[k];
+            m->values[nz] = m->values[k];
+            for (int a = 0; a < p->n; a++)
+                if (*p->arr[a]) (*p->arr[a])[nz] = (*p->arr[a])[k];
+            nz++;
+        }
+    }
+    int removed = m->nnz - nz;
+    m->indptr[m->rows] = nz;
+    m->nnz = nz;
+    return removed;
+}
+
+static int compare_int32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel_arrays *p)
+{
+    if (count == 0) return RW_OK;
+    int rows = m->rows, cols = m->cols;
+    int64_t nnz64 = (int64_t)m->nnz + count;
+    if (nnz64 > INT32_MAX)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "a %d x %d layer cannot hold %lld weights", rows,
+                       cols, (long long)nnz64);
+    int nnz = (int)nnz64;
+    /* Count per row, prefix sum (cs_cumsum), scatter the new columns into
+     * their row's bucket, then sort each (short) bucket. */
+    int32_t *start = calloc((size_t)rows + 1, sizeof *start);
+    int32_t *fill = malloc(sizeof(int32_t) * ((size_t)rows + 1));
+    int32_t *newcol = malloc(sizeof(int32_t) * (size_t)count);
+    int32_t *indices = rw_alloc(sizeof(int32_t) * (size_t)nnz);
+    float *values = rw_alloc(sizeof(float) * (size_t)nnz);
+    int32_t *t_rows = rw_alloc(sizeof(int32_t) * (size_t)nnz);
+    int32_t *t_perm = rw_alloc(sizeof(int32_t) * (size_t)nnz);
+    float *par[TOPOLOGY_MAX_PARALLEL] = {0};
+    int ok = start && fill && newcol && indices && values && t_rows && t_perm;
+    for (int a = 0; a < p->n && ok; a++)
+        if (*p->arr[a]) ok = (par[a] = rw_alloc(sizeof(float) * (size_t)nnz)) != NULL;
+    if (!ok) {
+        free(start);
+        free(fill);
+        free(newcol);
+        rw_free(indices);
+        rw_free(values);
+        rw_free(t_rows);
+        rw_free(t_perm);
+        for (int a = 0; a < p->n; a++) rw_free(par[a]);
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory growing a %d x %d layer to %d weights",
+                       rows, cols, nnz);
+    }
+    for (int i = 0; i < count; i++) start[pos[i] / cols + 1]++;
+    for (int r = 0; r < rows; r++) start[r + 1] += start[r];
+    memcpy(fill, start, sizeof(int32_t) * (size_t)rows);
+    for (int i = 0; i < count; i++) newcol[fill[pos[i] / cols]++] = (int32_t)(pos[i] % cols);
+    for (int r = 0; r < rows; r++)
+        if (start[r + 1] - start[r] > 1)
+            qsort(newcol + start[r], (size_t)(start[r + 1] - start[r]), sizeof(int32_t),
+                  compare_int32);
+
+    /* Merge each row's old entries with its new ones, in column order. */
+    int dst = 0;
+    for (int r = 0; r < rows; r++) {
+        int k = m->indptr[r], k1 = m->indptr[r + 1], j = start[r], j1 = start[r + 1];
+        m->indptr[r] = dst;
+        while (k < k1 || j < j1) {
+            if (j == j1 || (k < k1 && m->indices[k] < newcol[j])) {
+                indices[dst] = m->indices[k];
+                values[dst] = m->values[k];
+                for (int a = 0; a < p->n; a++)
+                    if (par[a]) par[a][dst] = (*p->arr[a])[k];
+                k++;
+            } else {
+                indices[dst] = newcol[j++];
+                values[dst] = 0.0f;
+                for (int a = 0; a < p->n; a++)
+                    if (par[a]) par[a][dst] = 0.0f;
+            }
+            dst++;
+        }
+    }
+    m->indptr[rows] = dst;
+    m->nnz = dst;
+    rw_free(m->indices);
+    rw_free(m->values);
+    rw_free(m->t_rows);
+    rw_free(m->t_perm);
+    m->indices = indices;
+    m->values = values;
+    m->t_rows = t_rows;
+    m->t_perm = t_perm;
+    for (int a = 0; a < p->n; a++)
+        if (par[a]) {
+            rw_free(*p->arr[a]);
+            *p->arr[a] = par[a];
+        }
+    free(start);
+    free(fill);
+    free(newcol);
+    return RW_OK;
+}
+
+int topology_contains(const csr_matrix *m, int row, int col)
+{
+    int lo = m->indptr[row], hi = m->indptr[row + 1];
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (m->indices[mid] < col)
+            lo = mid + 1;
+        else if (m->indices[mid] > col)
+            hi = mid;
+        else
+            return 1;
+    }
+    return 0;
+}
+
+static void swap_float(float *a, float *b)
+{
+    float t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* The (k+1)-th smallest of x[0..n) (0 <= k < n); x is reordered. Three-way
+ * partitions, so runs of equal values (many zero weights) stay linear. */
+static float kth_smallest(float *x, int n, int k)
+{
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        /* Median of three as the pivot. */
+        if (x[mid] < x[lo]) swap_float(&x[mid], &x[lo]);
+        if (x[hi] < x[lo]) swap_float(&x[hi], &x[lo]);
+        if (x[hi] < x[mid]) swap_float(&x[hi], &x[mid]);
+        float pivot = x[mid];
+        int lt = lo, i = lo, gt = hi;
+        while (i <= gt) {
+            if (x[i] < pivot)
+                swap_float(&x[lt++], &x[i++]);
+            else if (x[i] > pivot)
+                swap_float(&x[i], &x[gt--]);
+            else
+                i++;
+        }
+        if (k < lt)
+            hi = lt - 1;
+        else if (k > gt)
+            lo = gt + 1;
+        else
+            return pivot;
+    }
+    return x[lo];
+}
+
+int topology_select_smallest(const float *score, int n, int k, uint8_t *mark)
+{
+    memset(mark, 0, (size_t)n);
+    if (k <= 0) return 0;
+    if (k >= n) {
+        memset(mark, 1, (size_t)n);
+        return n;
+    }
+    float *tmp = malloc(sizeof(float) * (size_t)n);
+    if (!tmp) return -1;
+    memcpy(tmp, score, sizeof(float) * (size_t)n);
+    float tau = kth_smallest(tmp, n, k - 1);
+    free(tmp);
+    int marked = 0;
+    for (int i = 0; i < n; i++)
+        if (score[i] < tau) mark[i] = 1, marked++;
+    for (int i = 0; i < n && marked < k; i++)
+        if (score[i] == tau) mark[i] = 1, marked++;
+    return marked;
+}
+
+void topology_select_random(int n, int k, rng_state *r, uint8_t *mark)
+{
+    /* Knuth's Algorithm S: exactly k, each subset equally likely. */
+    int chosen = 0;
+    for (int i = 0; i < n; i++) {
+        mark[i] = rng_uniform(r) * (double)(n - i) < (double)(k - chosen);
+        chosen += mark[i];
+    }
+}

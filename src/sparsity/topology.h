@@ -1,0 +1,53 @@
+/* The shared machinery of every topology change of a CSR layer: removal is
+ * one compaction with a predicate (CSparse's cs_fkeep), growth is count,
+ * prefix sum, scatter (cs_cumsum). Arrays parallel to the values (optimizer
+ * state, the gradient buffer) move with their weight; removed entries lose
+ * their state, inserted ones start at zero weight and zero state.
+ *
+ * Both operations leave the transposed view stale: call csr_build_transpose
+ * once after the last change. Nothing here allocates rows × cols. */
+#ifndef RW_SPARSITY_TOPOLOGY_H
+#define RW_SPARSITY_TOPOLOGY_H
+
+#include <stdint.h>
+
+#include "core/csr.h"
+#include "core/rng.h"
+
+#define TOPOLOGY_MAX_PARALLEL 4
+
+/* Arrays parallel to a matrix's values, by address so that an insertion can
+ * replace them. An entry whose array is NULL is skipped (e.g. the second
+ * Adam moment under SGD). */
+typedef struct {
+    float **arr[TOPOLOGY_MAX_PARALLEL];
+    int n;
+} parallel_arrays;
+
+/* A position of a layer, row-major: row * cols + col. */
+static inline int64_t topology_pos(int row, int col, int cols) { return (int64_t)row * cols + col; }
+
+/* Keeps the entries with drop[k] == 0, in order, moving indices, values and
+ * every parallel array with the same compaction; returns the number removed.
+ * In place, no allocation. */
+int topology_keep(csr_matrix *m, const uint8_t *drop, parallel_arrays *p);
+
+/* Inserts `count` new entries at the given positions (any order, distinct,
+ * none already stored), with value 0 and 0 in every parallel array: counts
+ * per row, a prefix sum for the new row pointers, then each row's old and
+ * new entries merged in column order into freshly allocated arrays. On
+ * failure (out of memory) the matrix and arrays are unchanged. */
+rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel_arrays *p);
+
+/* 1 if (row, col) is stored (binary search in the row). */
+int topology_contains(const csr_matrix *m, int row, int col);
+
+/* Marks (mark[i] = 1) the k entries with the smallest score; ties go to the
+ * lower index, so the choice is deterministic. Other marks are cleared.
+ * O(n) expected (quickselect on a copy). Returns -1 when out of memory. */
+int topology_select_smallest(const float *score, int n, int k, uint8_t *mark);
+
+/* Marks k of n entries uniformly at random (selection sampling). */
+void topology_select_random(int n, int k, rng_state *r, uint8_t *mark);
+
+#endif

@@ -1,0 +1,374 @@
+/* Dynamic sparse training: one update checked weight by weight, schedules,
+ * the SNFS share, GraNet's pruning, and short training runs on the shipped
+ * Fashion-MNIST subset (sparsity exact, thread count irrelevant). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "nn/trainer.h"
+#include "sparsity/dst.h"
+#include "sparsity/topology.h"
+#include "testutil.h"
+
+static rw_dataset *train_set; /* the first 1500 samples of the subset */
+
+static int setup(void **state)
+{
+    (void)state;
+    rw_dataset *all;
+    if (rw_dataset_load("data/fashion-small", 0, &all) != RW_OK) return -1;
+    rw_status st = rw_dataset_head(all, 1500, &train_set);
+    rw_dataset_free(all);
+    return st == RW_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rw_dataset_free(train_set);
+    return 0;
+}
+
+static rw_model *small_model(double sparsity, uint64_t seed)
+{
+    int sizes[] = {64, 48, 32, 10};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 3;
+    mc.sparsity = sparsity;
+    mc.seed = seed;
+    rw_model *m;
+    assert_int_equal(rw_model_create(&mc, &m), RW_OK);
+    return m;
+}
+
+static float value_at(const csr_matrix *m, const float *arr, int row, int col)
+{
+    for (int k = m->indptr[row]; k < m->indptr[row + 1]; k++)
+        if (m->indices[k] == col) return arr[k];
+    return NAN;
+}
+
+/* One RigL update by hand: kept weights keep their value and state, the k
+ * smallest are gone, the k grown are the largest dense-gradient entries and
+ * start at zero with zero state. */
+static void test_one_rigl_update_weight_by_weight(void **state)
+{
+    (void)state;
+    rw_model *m = small_model(0.8, 5);
+    workspace ws;
+    assert_int_equal(workspace_init(&ws, m, 16, 1), RW_OK);
+    rng_state r;
+    rng_seed(&r, 9);
+    tu_fill_uniform(ws.a[0], (size_t)64 * ws.bp, -1, 1, &r);
+    network_forward(m, &ws);
+    tu_fill_uniform(ws.g[3], (size_t)10 * ws.bp, -0.1f, 0.1f, &r);
+    network_backward(m, &ws);
+    int n = m->n_layers;
+    float *wm1[3], *wm2[3];
+    csr_matrix before[3];
+    for (int l = 0; l < n; l++) {
+        csr_matrix *w = &m->layers[l].w;
+        wm1[l] = rw_alloc(sizeof(float) * (size_t)w->nnz);
+        wm2[l] = rw_alloc(sizeof(float) * (size_t)w->nnz);
+        for (int k = 0; k < w->nnz; k++) {
+            wm1[l][k] = 2 * w->values[k];
+            wm2[l][k] = 3 * w->values[k];
+            ws.gw[l][k] = 5 * w->values[k];
+        }
+        assert_int_equal(csr_alloc(&before[l], w->rows, w->cols, w->nnz), RW_OK);
+        memcpy(before[l].indptr, w->indptr, sizeof(int32_t) * (size_t)(w->rows + 1));
+        memcpy(before[l].indices, w->indices, sizeof(int32_t) * (size_t)w->nnz);
+        memcpy(before[l].values, w->values, sizeof(float) * (size_t)w->nnz);
+    }
+    rw_dst_config c = rw_dst_config_preset(RW_DST_RIGL);
+    c.update_every = 1;
+    c.drop_schedule = RW_DROP_SCHEDULE_CONSTANT;
+    dst_state *d;
+    assert_int_equal(dst_create(&c, m, ws.bp, &d), RW_OK);
+    dst_context ctx = {m, &ws, 16, wm1, wm2, 0.9f, 0};
+    const rw_topology_stats *s;
+    assert_int_equal(dst_after_step(d, &ctx, 1, 10, 10, &s), RW_OK);
+    assert_non_null(s);
+    int64_t sad = 0;
+    for (int l = 0; l < n; l++) {
+        csr_matrix *w = &m->layers[l].w;
+        int64_t size = (int64_t)w->rows * w->cols;
+        int absent = (int)(size - before[l].nnz);
+        int k = (int)llround(0.3 * before[l].nnz);
+        if (k > absent) k = absent;
+        assert_int_equal(csr_validate(w, "after"), RW_OK);
+        assert_int_equal(w->nnz, before[l].nnz);
+        assert_int_equal(s->dropped[l], k);
+        assert_int_equal(s->grown[l], k);
+        sad += 2 * k;
+        float max_dropped = 0, min_kept = INFINITY;
+        for (int o = 0; o < w->rows; o++)
+            for (int p = before[l].indptr[o]; p < before[l].indptr[o + 1]; p++) {
+                float v = before[l].values[p], now = value_at(w, w->values, o, before[l].indices[p]);
+                if (isnan(now)) max_dropped = fmaxf(max_dropped, fabsf(v));
+                else min_kept = fminf(min_kept, fabsf(v));
+            }
+        assert_true(max_dropped <= min_kept);
+        /* Grown positions: absent before, zero weight and state; and each
+         * has a dense gradient at least as large as any absent position
+         * not grown. */
+        float min_grown = INFINITY, max_not_grown = 0;
+        for (int o = 0; o < w->rows; o++)
+            for (int i = 0; i < w->cols; i++) {
+                float was = value_at(&before[l], before[l].values, o, i);
+                float v = value_at(w, w->values, o, i);
+                double g = 0;
+                for (int b = 0; b < ws.bp; b++)
+                    g += (double)ws.g[l + 1][(size_t)o * ws.bp + b] * ws.a[l][(size_t)i * ws.bp + b];
+                if (!isnan(was) && !isnan(v)) {
+                    assert_true(v == was);
+                    assert_true(value_at(w, wm1[l], o, i) == 2 * was);
+                    assert_true(value_at(w, wm2[l], o, i) == 3 * was);
+                    assert_true(value_at(w, ws.gw[l], o, i) == 5 * was);
+                } else if (isnan(was) && !isnan(v)) {
+                    assert_true(v == 0.0f && value_at(w, wm1[l], o, i) == 0.0f &&
+                                value_at(w, wm2[l], o, i) == 0.0f &&
+                                value_at(w, ws.gw[l], o, i) == 0.0f);
+                    min_grown = fminf(min_grown, (float)fabs(g));
+                } else if (isnan(was)) {
+                    max_not_grown = fmaxf(max_not_grown, (float)fabs(g));
+                }
+            }
+        if (k > 0) assert_true(min_grown >= max_not_grown * (1 - 1e-5f));
+        csr_free(&before[l]);
+        rw_free(wm1[l]);
+        rw_free(wm2[l]);
+    }
+    assert_int_equal(s->sad, sad);
+    assert_true(s->itop_rate > 0.2 && s->itop_rate < 1);
+    assert_int_equal(s->update, 1);
+    dst_free(d);
+    workspace_free(&ws);
+    rw_model_free(m);
+}
+
+static void test_schedules(void **state)
+{
+    (void)state;
+    rw_dst_config c = rw_dst_config_preset(RW_DST_RIGL);
+    /* Cosine from 0.3 to 0 at 75% of 1000 steps. */
+    assert_true(fabs(dst_drop_fraction(&c, 0, 1000) - 0.3) < 1e-12);
+    assert_true(fabs(dst_drop_fraction(&c, 375, 1000) - 0.15) < 1e-12);
+    assert_true(dst_drop_fraction(&c, 750, 1000) == 0);
+    c.drop_schedule = RW_DROP_SCHEDULE_CONSTANT;
+    assert_true(dst_drop_fraction(&c, 700, 1000) == 0.3);
+
+    rw_model *m = small_model(0.8, 1);
+    dst_state *d;
+    c = rw_dst_config_preset(RW_DST_RIGL);
+    assert_int_equal(dst_create(&c, m, 8, &d), RW_OK);
+    assert_false(dst_update_due(d, 50, 10, 1000));
+    assert_true(dst_update_due(d, 100, 10, 1000));
+    assert_true(dst_update_due(d, 700, 10, 1000));
+    assert_false(dst_update_due(d, 800, 10, 1000)); /* past update_until */
+    dst_free(d);
+    c = rw_dst_config_preset(RW_DST_SET);
+    c.update_every = 0; /* every epoch, never at the very end */
+    c.drop_schedule = RW_DROP_SCHEDULE_CONSTANT;
+    c.update_until = 1;
+    assert_int_equal(dst_create(&c, m, 8, &d), RW_OK);
+    assert_true(dst_update_due(d, 24, 24, 240));
+    assert_false(dst_update_due(d, 25, 24, 240));
+    assert_false(dst_update_due(d, 240, 24, 240));
+    dst_free(d);
+    c = rw_dst_config_preset(RW_DST_STATIC);
+    assert_int_equal(dst_create(&c, m, 8, &d), RW_OK);
+    assert_false(dst_update_due(d, 100, 10, 1000));
+    dst_free(d);
+    rw_model_free(m);
+}
+
+static void test_share_fills_caps_and_keeps_the_total(void **state)
+{
+    (void)state;
+    double w[] = {1, 1, 2, 0};
+    int64_t cap[] = {100, 5, 100, 100}, share[4];
+    /* 5 : 5 : 10 of 20 -> layer 1 capped at 5 (its part is exactly 5). */
+    assert_int_equal(dst_share(4, w, cap, 20, share), 20);
+    assert_int_equal(share[0] + share[1] + share[2] + share[3], 20);
+    assert_int_equal(share[1], 5);
+    assert_int_equal(share[3], 0);
+    /* 40: layer 1 wants 10 but holds 5; the rest is 1 : 2. */
+    assert_int_equal(dst_share(4, w, cap, 40, share), 40);
+    assert_int_equal(share[1], 5);
+    assert_int_equal(share[0], 12);
+    assert_int_equal(share[2], 23);
+    /* More than every cap together: all caps filled. */
+    int64_t small[] = {1, 2, 3, 0};
+    assert_int_equal(dst_share(4, w, small, 40, share), 6);
+    /* No weight at all: equal parts. */
+    double zero[] = {0, 0, 0, 0};
+    assert_int_equal(dst_share(4, zero, cap, 12, share), 12);
+    assert_int_equal(share[0], 3);
+}
+
+static void test_bad_configs_are_rejected(void **state)
+{
+    (void)state;
+    rw_model *m = small_model(0.8, 1);
+    rw_train_config tc = rw_train_config_default();
+    rw_trainer *t;
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_OK);
+    rw_dst_config c = rw_dst_config_preset(RW_DST_RIGL);
+    c.drop_fraction = 1.5;
+    assert_int_equal(rw_trainer_set_dst(t, &c), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "drop fraction 1.5"));
+    c = rw_dst_config_preset(RW_DST_SNFS);
+    c.window = 0;
+    assert_int_equal(rw_trainer_set_dst(t, &c), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "window"));
+    c = rw_dst_config_preset(RW_DST_GRANET);
+    c.final_sparsity = 0.9;
+    c.prune_end = 0;
+    assert_int_equal(rw_trainer_set_dst(t, &c), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "pruning must start and end"));
+    c.prune_end = 0.5;
+    assert_int_equal(rw_trainer_set_dst(t, &c), RW_OK);
+    assert_int_equal(rw_trainer_set_dst(t, NULL), RW_OK);
+    rw_trainer_free(t);
+    rw_model_free(m);
+}
+
+/* Training on the subset with a topology callback that checks each update. */
+typedef struct {
+    int64_t updates, first_total, last_total;
+    int64_t changed_layers; /* updates where some layer changed size */
+    double itop;
+} watch;
+
+static void on_update(const rw_topology_stats *s, void *user)
+{
+    watch *w = user;
+    int64_t total = 0;
+    for (int l = 0; l < s->n_layers; l++) total += s->nonzeros[l];
+    if (w->updates == 0) w->first_total = total;
+    w->last_total = total;
+    for (int l = 0; l < s->n_layers; l++) w->changed_layers += s->dropped[l] != s->grown[l];
+    w->itop = s->itop_rate;
+    w->updates++;
+}
+
+static rw_model *train_dst(const rw_dst_config *c, double sparsity, int epochs, int threads,
+                           watch *seen, double *accuracy)
+{
+    int sizes[] = {784, 128, 128, 10};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 3;
+    mc.sparsity = sparsity;
+    rw_model *m;
+    assert_int_equal(rw_model_create(&mc, &m), RW_OK);
+    float mean, std;
+    rw_dataset_stats(train_set, &mean, &std);
+    rw_model_set_normalization(m, mean, std);
+    rw_train_config tc = rw_train_config_default();
+    tc.epochs = epochs;
+    rw_trainer *t;
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_OK);
+    assert_int_equal(rw_trainer_set_dst(t, c), RW_OK);
+    memset(seen, 0, sizeof *seen);
+    rw_trainer_set_topology_callback(t, on_update, seen);
+    rw_set_num_threads(threads);
+    for (int e = 0; e < epochs; e++)
+        assert_int_equal(rw_trainer_epoch(t, train_set, NULL, NULL, NULL), RW_OK);
+    rw_trainer_free(t);
+    for (int l = 0; l < m->n_layers; l++)
+        assert_int_equal(csr_validate(&m->layers[l].w, "trained"), RW_OK);
+    if (accuracy) {
+        rw_eval_result r;
+        assert_int_equal(rw_evaluate(m, train_set, &r), RW_OK);
+        *accuracy = r.accuracy;
+    }
+    return m;
+}
+
+static void test_short_runs_keep_sparsity_exact(void **state)
+{
+    (void)state;
+    rw_dst_method methods[] = {RW_DST_SET, RW_DST_RIGL, RW_DST_SNFS, RW_DST_MEST, RW_DST_HEBBIAN};
+    for (int i = 0; i < 5; i++) {
+        rw_dst_config c = rw_dst_config_preset(methods[i]);
+        if (c.update_every > 0) c.update_every = 3;
+        watch w;
+        double acc;
+        rw_model *m = train_dst(&c, 0.9, 2, 1, &w, &acc);
+        int64_t nnz = 0;
+        for (int l = 0; l < m->n_layers; l++) nnz += m->layers[l].w.nnz;
+        print_message("dst %d: %lld updates, itop %.3f, train accuracy %.3f\n", (int)methods[i],
+                      (long long)w.updates, w.itop, acc);
+        assert_true(w.updates >= 1);
+        /* The same number of weights as at the start, after every update. */
+        assert_int_equal(nnz, w.first_total);
+        assert_int_equal(nnz, w.last_total);
+        assert_true(fabs((double)nnz / (784 * 128 + 128 * 128 + 128 * 10) - 0.1) < 1e-4);
+        assert_true(w.itop > 0.1);
+        assert_true(acc > 0.3); /* chance is 0.1; 24 steps */
+        /* SNFS moves weights between layers; the others never do. */
+        if (methods[i] == RW_DST_SNFS) assert_true(w.changed_layers > 0);
+        else assert_int_equal(w.changed_layers, 0);
+        rw_model_free(m);
+    }
+}
+
+static void test_granet_prunes_to_the_target(void **state)
+{
+    (void)state;
+    rw_dst_config c = rw_dst_config_preset(RW_DST_GRANET);
+    c.update_every = 2;
+    c.final_sparsity = 0.95;
+    watch w;
+    double acc;
+    rw_model *m = train_dst(&c, 0.5, 2, 1, &w, &acc);
+    int64_t nnz = 0, all = 784 * 128 + 128 * 128 + 128 * 10;
+    for (int l = 0; l < m->n_layers; l++) nnz += m->layers[l].w.nnz;
+    print_message("granet: %lld updates, sparsity %.4f, train accuracy %.3f\n",
+                  (long long)w.updates, 1.0 - (double)nnz / all, acc);
+    assert_true(fabs(1.0 - (double)nnz / all - 0.95) < 1e-4);
+    assert_int_equal(nnz, w.last_total);
+    assert_true(acc > 0.3);
+    rw_model_free(m);
+}
+
+static void test_thread_count_does_not_change_dst(void **state)
+{
+    (void)state;
+    rw_dst_method methods[] = {RW_DST_RIGL, RW_DST_SNFS, RW_DST_HEBBIAN, RW_DST_SET};
+    for (int i = 0; i < 4; i++) {
+        rw_dst_config c = rw_dst_config_preset(methods[i]);
+        c.update_every = 2;
+        watch w1, w2;
+        rw_model *one = train_dst(&c, 0.9, 1, 1, &w1, NULL);
+        rw_model *two = train_dst(&c, 0.9, 1, 2, &w2, NULL);
+        assert_true(w1.updates > 3 && w1.updates == w2.updates);
+        for (int l = 0; l < one->n_layers; l++) {
+            const csr_matrix *a = &one->layers[l].w, *b = &two->layers[l].w;
+            assert_int_equal(a->nnz, b->nnz);
+            assert_memory_equal(a->indptr, b->indptr, sizeof(int32_t) * (size_t)(a->rows + 1));
+            assert_memory_equal(a->indices, b->indices, sizeof(int32_t) * (size_t)a->nnz);
+            assert_memory_equal(a->values, b->values, sizeof(float) * (size_t)a->nnz);
+        }
+        rw_model_free(one);
+        rw_model_free(two);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_rigl_update_weight_by_weight),
+        cmocka_unit_test(test_schedules),
+        cmocka_unit_test(test_share_fills_caps_and_keeps_the_total),
+        cmocka_unit_test(test_bad_configs_are_rejected),
+        cmocka_unit_test(test_short_runs_keep_sparsity_exact),
+        cmocka_unit_test(test_granet_prunes_to_the_target),
+        cmocka_unit_test(test_thread_count_does_not_change_dst),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,366 @@
+/* The shared topology machinery, the drop and grow criteria and the
+ * topology measures, on small hand-checkable layers. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "sparsity/drop.h"
+#include "sparsity/grow.h"
+#include "sparsity/topology.h"
+#include "sparsity/topology_stats.h"
+#include "testutil.h"
+
+#include <omp.h>
+
+/* Value stored at (row, col), or NAN when absent. */
+static float value_at(const csr_matrix *m, const float *arr, int row, int col)
+{
+    for (int k = m->indptr[row]; k < m->indptr[row + 1]; k++)
+        if (m->indices[k] == col) return arr[k];
+    return NAN;
+}
+
+/* The transposed view lists exactly the stored entries, by column. */
+static void check_transpose(const csr_matrix *m)
+{
+    assert_int_equal(m->t_indptr[m->cols], m->nnz);
+    for (int c = 0; c < m->cols; c++)
+        for (int k = m->t_indptr[c]; k < m->t_indptr[c + 1]; k++) {
+            int p = m->t_perm[k], r = m->t_rows[k];
+            assert_true(p >= m->indptr[r] && p < m->indptr[r + 1]);
+            assert_int_equal(m->indices[p], c);
+        }
+}
+
+static void test_keep_and_insert_move_state_with_weights(void **state)
+{
+    (void)state;
+    rng_state r;
+    rng_seed(&r, 7);
+    csr_matrix m;
+    tu_random_csr(&m, 50, 40, 0.2, &r);
+    int n0 = m.nnz;
+    /* Two state arrays that identify their weight by value. */
+    float *m1 = rw_alloc(sizeof(float) * (size_t)n0), *m2 = rw_alloc(sizeof(float) * (size_t)n0);
+    for (int k = 0; k < n0; k++) m1[k] = 2 * m.values[k], m2[k] = 3 * m.values[k];
+    csr_matrix old;
+    assert_int_equal(csr_alloc(&old, m.rows, m.cols, n0), RW_OK);
+    memcpy(old.indptr, m.indptr, sizeof(int32_t) * (size_t)(m.rows + 1));
+    memcpy(old.indices, m.indices, sizeof(int32_t) * (size_t)n0);
+    memcpy(old.values, m.values, sizeof(float) * (size_t)n0);
+
+    uint8_t *drop = malloc((size_t)n0);
+    topology_select_random(n0, n0 / 3, &r, drop);
+    int64_t pos[60];
+    int grown = grow_random(&m, 60, &r, pos);
+    assert_int_equal(grown, 60);
+    parallel_arrays par = {{&m1, &m2}, 2};
+    assert_int_equal(topology_keep(&m, drop, &par), n0 / 3);
+    assert_int_equal(topology_insert(&m, pos, grown, &par), RW_OK);
+    csr_build_transpose(&m);
+    assert_int_equal(csr_validate(&m, "updated"), RW_OK);
+    check_transpose(&m);
+    assert_int_equal(m.nnz, n0 - n0 / 3 + 60);
+
+    int new_count = 0;
+    for (int o = 0; o < m.rows; o++)
+        for (int k = m.indptr[o]; k < m.indptr[o + 1]; k++) {
+            float before = value_at(&old, old.values, o, m.indices[k]);
+            if (isnan(before)) {
+                /* Grown: zero weight, zero state. */
+                new_count++;
+                assert_true(m.values[k] == 0.0f && m1[k] == 0.0f && m2[k] == 0.0f);
+            } else {
+                /* Kept: the same weight with its own state. */
+                assert_true(m.values[k] == before);
+                assert_true(m1[k] == 2 * before && m2[k] == 3 * before);
+            }
+        }
+    assert_int_equal(new_count, 60);
+    /* Every dropped weight is gone. */
+    for (int o = 0; o < old.rows; o++)
+        for (int k = old.indptr[o]; k < old.indptr[o + 1]; k++)
+            if (drop[k]) assert_true(isnan(value_at(&m, m.values, o, old.indices[k])));
+    free(drop);
+    rw_free(m1);
+    rw_free(m2);
+    csr_free(&m);
+    csr_free(&old);
+}
+
+static void test_select_smallest_is_exact_and_deterministic(void **state)
+{
+    (void)state;
+    float score[] = {3, 1, 2, 1, 5, 0, 1, 4};
+    uint8_t mark[8];
+    assert_int_equal(topology_select_smallest(score, 8, 3, mark), 3);
+    /* 0, then the first two of the three 1s. */
+    uint8_t want[] = {0, 1, 0, 1, 0, 1, 0, 0};
+    assert_memory_equal(mark, want, 8);
+    assert_int_equal(topology_select_smallest(score, 8, 0, mark), 0);
+    assert_int_equal(topology_select_smallest(score, 8, 8, mark), 8);
+    /* Many equal values stay linear and exact. */
+    enum { N = 20000 };
+    float *many = calloc(N, sizeof(float));
+    uint8_t *mk = malloc(N);
+    for (int i = 0; i < N; i += 3) many[i] = 1.0f;
+    assert_int_equal(topology_select_smallest(many, N, 5000, mk), 5000);
+    for (int i = 0, seen = 0; i < N; i++) {
+        if (many[i] == 0.0f) assert_int_equal(mk[i], seen++ < 5000);
+        if (many[i] == 1.0f) assert_int_equal(mk[i], 0);
+    }
+    free(many);
+    free(mk);
+}
+
+static void test_drop_criteria(void **state)
+{
+    (void)state;
+    rng_state r;
+    rng_seed(&r, 3);
+    csr_matrix m;
+    tu_random_csr(&m, 30, 30, 0.3, &r);
+    int n = m.nnz, k = n / 4;
+    uint8_t *drop = malloc((size_t)n);
+    float *g = malloc(sizeof(float) * (size_t)n);
+    tu_fill_uniform(g, (size_t)n, -1, 1, &r);
+
+    /* Magnitude: every dropped |w| <= every kept |w|. */
+    drop_input in = {RW_DROP_MAGNITUDE, &m, NULL, 0, &r};
+    assert_int_equal(drop_select(&in, k, drop), k);
+    float max_dropped = 0, min_kept = INFINITY;
+    for (int i = 0; i < n; i++) {
+        float a = fabsf(m.values[i]);
+        if (drop[i]) max_dropped = fmaxf(max_dropped, a);
+        else min_kept = fminf(min_kept, a);
+    }
+    assert_true(max_dropped <= min_kept);
+
+    /* MEST: the same with |w| + λ|g|. */
+    in = (drop_input){RW_DROP_MEST, &m, g, 0.5f, &r};
+    assert_int_equal(drop_select(&in, k, drop), k);
+    max_dropped = 0, min_kept = INFINITY;
+    for (int i = 0; i < n; i++) {
+        float a = fabsf(m.values[i]) + 0.5f * fabsf(g[i]);
+        if (drop[i]) max_dropped = fmaxf(max_dropped, a);
+        else min_kept = fminf(min_kept, a);
+    }
+    assert_true(max_dropped <= min_kept);
+
+    /* SET: the same share of each sign, the ones closest to zero. */
+    in = (drop_input){RW_DROP_SET, &m, NULL, 0, &r};
+    assert_int_equal(drop_select(&in, k, drop), k);
+    int pos = 0, neg = 0, pos_dropped = 0, neg_dropped = 0;
+    float max_pos_dropped = 0, min_pos_kept = INFINITY, min_neg_dropped = 0, max_neg_kept = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        float v = m.values[i];
+        if (v >= 0) {
+            pos++;
+            if (drop[i]) pos_dropped++, max_pos_dropped = fmaxf(max_pos_dropped, v);
+            else min_pos_kept = fminf(min_pos_kept, v);
+        } else {
+            neg++;
+            if (drop[i]) neg_dropped++, min_neg_dropped = fminf(min_neg_dropped, v);
+            else max_neg_kept = fmaxf(max_neg_kept, v);
+        }
+    }
+    assert_true(max_pos_dropped <= min_pos_kept);
+    assert_true(min_neg_dropped >= max_neg_kept);
+    assert_int_equal(pos_dropped, (int)llround((double)k * pos / n));
+    assert_int_equal(pos_dropped + neg_dropped, k);
+
+    /* Random: exactly k. */
+    in = (drop_input){RW_DROP_RANDOM, &m, NULL, 0, &r};
+    assert_int_equal(drop_select(&in, k, drop), k);
+    int count = 0;
+    for (int i = 0; i < n; i++) count += drop[i];
+    assert_int_equal(count, k);
+    free(drop);
+    free(g);
+    csr_free(&m);
+}
+
+static int compare_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void check_growth(const csr_matrix *m, const int64_t *pos, int n)
+{
+    int64_t *s = malloc(sizeof(int64_t) * (size_t)(n + 1));
+    memcpy(s, pos, sizeof(int64_t) * (size_t)n);
+    qsort(s, (size_t)n, sizeof *s, compare_i64);
+    for (int i = 0; i < n; i++) {
+        assert_true(s[i] >= 0 && s[i] < (int64_t)m->rows * m->cols);
+        if (i) assert_true(s[i] != s[i - 1]);
+        assert_false(topology_contains(m, (int)(s[i] / m->cols), (int)(s[i] % m->cols)));
+    }
+    free(s);
+}
+
+static void test_grow_random(void **state)
+{
+    (void)state;
+    rng_state r;
+    rng_seed(&r, 11);
+    int64_t pos[2000];
+    /* Sparse layer: rejection sampling. */
+    csr_matrix m;
+    tu_random_csr(&m, 40, 50, 0.1, &r);
+    assert_int_equal(grow_random(&m, 300, &r, pos), 300);
+    check_growth(&m, pos, 300);
+    csr_free(&m);
+    /* Nearly full layer: the absent positions are enumerated; asking for
+     * more than there are gives all of them. */
+    tu_random_csr(&m, 20, 30, 0.9, &r);
+    int absent = 20 * 30 - m.nnz;
+    assert_int_equal(grow_random(&m, 10, &r, pos), 10);
+    check_growth(&m, pos, 10);
+    assert_int_equal(grow_random(&m, 2000, &r, pos), absent);
+    check_growth(&m, pos, absent);
+    csr_free(&m);
+}
+
+/* Brute force: the dense product in double, absent positions only, the k
+ * largest |value|, ties to the lower position. */
+static void brute_top_outer(const csr_matrix *m, const float *post, const float *pre, int kdim,
+                            int k, int64_t *out)
+{
+    int64_t total = (int64_t)m->rows * m->cols;
+    double *v = malloc(sizeof(double) * (size_t)total);
+    for (int o = 0; o < m->rows; o++)
+        for (int i = 0; i < m->cols; i++) {
+            double s = 0;
+            for (int b = 0; b < kdim; b++) s += (double)post[o * kdim + b] * pre[i * kdim + b];
+            v[(int64_t)o * m->cols + i] = topology_contains(m, o, i) ? -1 : fabs(s);
+        }
+    for (int j = 0; j < k; j++) {
+        int64_t best = -1;
+        for (int64_t p = 0; p < total; p++)
+            if (v[p] >= 0 && (best < 0 || v[p] > v[best])) best = p;
+        out[j] = best;
+        v[best] = -1;
+    }
+    free(v);
+}
+
+static void test_grow_top_outer_equals_brute_force(void **state)
+{
+    (void)state;
+    /* Shapes with one and several row blocks, k small and large, and rows
+     * of very different norms so that whole blocks are skipped. */
+    int shapes[][4] = {{37, 53, 24, 40}, {300, 70, 16, 500}, {260, 41, 8, 2000}, {5, 7, 3, 35}};
+    for (int t = 0; t < 4; t++) {
+        int rows = shapes[t][0], cols = shapes[t][1], kdim = shapes[t][2], k = shapes[t][3];
+        rng_state r;
+        rng_seed(&r, 100 + (uint64_t)t);
+        csr_matrix m;
+        tu_random_csr(&m, rows, cols, 0.15, &r);
+        float *post = malloc(sizeof(float) * (size_t)rows * kdim);
+        float *pre = malloc(sizeof(float) * (size_t)cols * kdim);
+        tu_fill_uniform(post, (size_t)rows * kdim, -1, 1, &r);
+        tu_fill_uniform(pre, (size_t)cols * kdim, -1, 1, &r);
+        for (int o = 0; o < rows; o++) /* norms spread over decades */
+            for (int b = 0; b < kdim; b++) post[o * kdim + b] *= powf(10.0f, (float)(o % 7) - 3);
+        int absent = rows * cols - m.nnz, want = k < absent ? k : absent;
+        int64_t *expect = malloc(sizeof(int64_t) * (size_t)want);
+        int64_t *got = malloc(sizeof(int64_t) * (size_t)want);
+        brute_top_outer(&m, post, pre, kdim, want, expect);
+        qsort(expect, (size_t)want, sizeof(int64_t), compare_i64);
+        grow_scratch scratch = {0};
+        for (int threads = 1; threads <= 2; threads++) {
+            omp_set_num_threads(threads);
+            assert_int_equal(grow_top_outer(&m, post, pre, kdim, k, got, NULL,
+                                            threads == 2 ? &scratch : NULL),
+                             want);
+            qsort(got, (size_t)want, sizeof(int64_t), compare_i64);
+            assert_memory_equal(got, expect, sizeof(int64_t) * (size_t)want);
+        }
+        grow_scratch_free(&scratch);
+        free(post);
+        free(pre);
+        free(expect);
+        free(got);
+        csr_free(&m);
+    }
+}
+
+/* A pattern from a list of (row, col), in row-major order, on a rows × cols
+ * layer. */
+static void make_csr(csr_matrix *m, int rows, int cols, const int (*rc)[2], int n)
+{
+    assert_int_equal(csr_alloc(m, rows, cols, n), RW_OK);
+    for (int i = 0; i < n; i++) m->indptr[rc[i][0] + 1]++;
+    for (int r = 0; r < rows; r++) m->indptr[r + 1] += m->indptr[r];
+    for (int i = 0; i < n; i++) m->indices[i] = rc[i][1], m->values[i] = 1.0f;
+    csr_build_transpose(m);
+    assert_int_equal(csr_validate(m, "hand-made"), RW_OK);
+}
+
+static void test_sad_and_itop_on_hand_made_patterns(void **state)
+{
+    (void)state;
+    /* 3 × 4: before {(0,0) (0,2) (1,1) (2,3)}, after {(0,0) (1,1) (1,2) (2,0)}:
+     * (0,2) and (2,3) left, (1,2) and (2,0) came: SAD 4; ever stored 6. */
+    int a[][2] = {{0, 0}, {0, 2}, {1, 1}, {2, 3}}, b[][2] = {{0, 0}, {1, 1}, {1, 2}, {2, 0}};
+    csr_matrix before, after;
+    make_csr(&before, 3, 4, a, 4);
+    make_csr(&after, 3, 4, b, 4);
+    pattern p = {0}, ever = {0};
+    assert_int_equal(pattern_copy(&p, &before), RW_OK);
+    assert_int_equal(pattern_difference(&p, &after), 4);
+    assert_int_equal(pattern_difference(&p, &before), 0);
+    assert_int_equal(pattern_copy(&ever, &before), RW_OK);
+    assert_int_equal(pattern_union(&ever, &after), RW_OK);
+    assert_int_equal(ever.nnz, 6);
+    int32_t want_ptr[] = {0, 2, 4, 6}, want_idx[] = {0, 2, 1, 2, 0, 3};
+    assert_memory_equal(ever.indptr, want_ptr, sizeof want_ptr);
+    assert_memory_equal(ever.indices, want_idx, sizeof want_idx);
+    assert_int_equal(pattern_union(&ever, &before), RW_OK); /* nothing new */
+    assert_int_equal(ever.nnz, 6);
+    pattern_free(&p);
+    pattern_free(&ever);
+    csr_free(&before);
+    csr_free(&after);
+}
+
+static void test_dead_neurons_on_a_hand_made_model(void **state)
+{
+    (void)state;
+    /* 4 inputs -> 3 hidden -> 2 outputs. Input 3 has no connection; hidden
+     * 0 has no input, hidden 2 no output, hidden 1 is alive. */
+    rw_model *m = model_alloc(2);
+    int l0[][2] = {{1, 0}, {1, 1}, {2, 2}}, l1[][2] = {{0, 0}, {0, 1}, {1, 1}};
+    m->layers[0] = (layer){.in = 4, .out = 3, .sparse = 1, .act = RW_ACT_RELU};
+    m->layers[1] = (layer){.in = 3, .out = 2, .sparse = 1, .act = RW_ACT_NONE};
+    make_csr(&m->layers[0].w, 3, 4, l0, 3);
+    make_csr(&m->layers[1].w, 2, 3, l1, 3);
+    int64_t dead[1], unconnected;
+    topology_dead_neurons(m, dead, &unconnected);
+    assert_int_equal(unconnected, 1);
+    assert_int_equal(dead[0], 2);
+    int32_t fan_in[3], fan_out[4];
+    assert_int_equal(rw_model_layer_fan(m, 0, fan_in, fan_out), RW_OK);
+    int32_t want_in[] = {0, 2, 1}, want_out[] = {1, 1, 1, 0};
+    assert_memory_equal(fan_in, want_in, sizeof want_in);
+    assert_memory_equal(fan_out, want_out, sizeof want_out);
+    assert_int_equal(rw_model_layer_fan(m, 2, NULL, NULL), RW_ERR_INVALID_ARGUMENT);
+    rw_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keep_and_insert_move_state_with_weights),
+        cmocka_unit_test(test_select_smallest_is_exact_and_deterministic),
+        cmocka_unit_test(test_drop_criteria),
+        cmocka_unit_test(test_grow_random),
+        cmocka_unit_test(test_grow_top_outer_equals_brute_force),
+        cmocka_unit_test(test_sad_and_itop_on_hand_made_patterns),
+        cmocka_unit_test(test_dead_neurons_on_a_hand_made_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
