@@ -5,8 +5,10 @@
  * a nonzero w(o,i) is one broadcast and a run of FMAs over row i of the
  * input, accumulated in registers across all nonzeros of row o, so each
  * output row is written once. Rows are 32-byte aligned (rw_alloc, bp a
- * multiple of 8), so every load and store is aligned. The summation order
- * over nonzeros is the reference's; only the FMA rounding differs. */
+ * multiple of 8), so every load and store is aligned. With 64 columns the
+ * summation order over nonzeros is the reference's and only the FMA
+ * rounding differs; narrower chunks keep two or four partial sums. Either
+ * way a row's result depends only on the row, never on the thread. */
 #include <immintrin.h>
 
 #include "kernels/kernels.h"
@@ -19,15 +21,54 @@
 #define PREFETCH_AHEAD 8
 #define PREFETCH_LINES 2
 
-/* The core of both SpMM directions over one output row:
- * out[0..bp) = init + sum_j val(j) * in_rows[row(j)][0..bp), j in [k0, k1).
- * `rows` gives the input row of each term; `perm` (may be NULL) maps the
- * term to its value, as in the transposed view. */
-static inline void spmm_row_avx2(const float *values, const int32_t *perm, const int32_t *rows,
-                                 int k0, int k1, const float *in, float init, float *out, int bp, int b)
+/* Epilogue modes of the row core (kernels.h): plain, the forward activation
+ * of the result, or the backward derivative taken from a gate row. Every
+ * call site passes a constant, so each mode compiles to its own loop. */
+enum { MODE_PLAIN, MODE_FWD_RELU, MODE_FWD_LEAKY, MODE_BWD_RELU, MODE_BWD_LEAKY };
+
+static inline int epilogue_mode(kernel_epilogue e, int backward)
 {
-    /* 64 columns at a time: 8 independent accumulators hide the FMA
-     * latency, and each broadcast is reused 8 times. */
+    if (e.act == KACT_RELU) return backward ? MODE_BWD_RELU : MODE_FWD_RELU;
+    if (e.act == KACT_LEAKY) return backward ? MODE_BWD_LEAKY : MODE_FWD_LEAKY;
+    return MODE_PLAIN;
+}
+
+/* The epilogue on 8 lanes; gate points at the same 8 lanes of the
+ * activation output (backward modes only). Same comparisons as the scalar
+ * reference, so the result is exact: max(0, v) keeps a NaN, as 0 > v ? 0 : v. */
+static inline __attribute__((always_inline)) __m256 epilogue8(__m256 v, int mode, __m256 slope,
+                                                               const float *gate)
+{
+    __m256 zero = _mm256_setzero_ps();
+    switch (mode) {
+    case MODE_FWD_RELU:
+        return _mm256_max_ps(zero, v);
+    case MODE_FWD_LEAKY:
+        return _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+    case MODE_BWD_RELU:
+        return _mm256_and_ps(_mm256_cmp_ps(_mm256_load_ps(gate), zero, _CMP_GT_OQ), v);
+    case MODE_BWD_LEAKY:
+        return _mm256_blendv_ps(_mm256_mul_ps(v, slope), v,
+                                _mm256_cmp_ps(_mm256_load_ps(gate), zero, _CMP_GT_OQ));
+    }
+    return v;
+}
+
+#define STORE_EPI(dst, v, off) _mm256_store_ps((dst) + (off), epilogue8(v, mode, slope, gate ? gate + (off) : NULL))
+
+/* The core of both SpMM directions over one output row, batch columns
+ * [b, b + width) with width 64, 32 or 8 (chunk_width):
+ * out[..] = epilogue(init + sum_j val(j) * in_rows[row(j)][..]), j in [k0, k1).
+ * `rows` gives the input row of each term; `perm` (may be NULL) maps the
+ * term to its value, as in the transposed view. out and gate point at the
+ * row's column b. */
+static inline __attribute__((always_inline)) void
+spmm_row_avx2(const float *values, const int32_t *perm, const int32_t *rows, int k0, int k1,
+              const float *in, float init, float *out, const float *gate, int bp, int b, int mode,
+              __m256 slope)
+{
+    /* 64 columns: 8 independent accumulators hide the FMA latency, and
+     * each broadcast is reused 8 times. */
     if (b + 64 <= bp) {
         __m256 a0 = _mm256_set1_ps(init), a1 = a0, a2 = a0, a3 = a0;
         __m256 a4 = a0, a5 = a0, a6 = a0, a7 = a0;
@@ -47,19 +88,35 @@ static inline void spmm_row_avx2(const float *values, const int32_t *perm, const
             a6 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 48), a6);
             a7 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 56), a7);
         }
-        float *yo = out + b;
-        _mm256_store_ps(yo, a0);
-        _mm256_store_ps(yo + 8, a1);
-        _mm256_store_ps(yo + 16, a2);
-        _mm256_store_ps(yo + 24, a3);
-        _mm256_store_ps(yo + 32, a4);
-        _mm256_store_ps(yo + 40, a5);
-        _mm256_store_ps(yo + 48, a6);
-        _mm256_store_ps(yo + 56, a7);
-    }
-    else if (b + 32 <= bp) {
+        STORE_EPI(out, a0, 0);
+        STORE_EPI(out, a1, 8);
+        STORE_EPI(out, a2, 16);
+        STORE_EPI(out, a3, 24);
+        STORE_EPI(out, a4, 32);
+        STORE_EPI(out, a5, 40);
+        STORE_EPI(out, a6, 48);
+        STORE_EPI(out, a7, 56);
+    } else if (b + 32 <= bp) {
+        /* 32 columns: two sets of 4 accumulators, for even and odd terms,
+         * keep 8 FMA chains in flight. */
         __m256 a0 = _mm256_set1_ps(init), a1 = a0, a2 = a0, a3 = a0;
-        for (int k = k0; k < k1; k++) {
+        __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+        int k = k0;
+        for (; k + 2 <= k1; k += 2) {
+            __m256 v = _mm256_broadcast_ss(values + (perm ? perm[k] : k));
+            __m256 u = _mm256_broadcast_ss(values + (perm ? perm[k + 1] : k + 1));
+            const float *xi = in + (size_t)rows[k] * bp + b;
+            const float *xj = in + (size_t)rows[k + 1] * bp + b;
+            a0 = _mm256_fmadd_ps(v, _mm256_load_ps(xi), a0);
+            a1 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 8), a1);
+            a2 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 16), a2);
+            a3 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 24), a3);
+            c0 = _mm256_fmadd_ps(u, _mm256_load_ps(xj), c0);
+            c1 = _mm256_fmadd_ps(u, _mm256_load_ps(xj + 8), c1);
+            c2 = _mm256_fmadd_ps(u, _mm256_load_ps(xj + 16), c2);
+            c3 = _mm256_fmadd_ps(u, _mm256_load_ps(xj + 24), c3);
+        }
+        if (k < k1) {
             __m256 v = _mm256_broadcast_ss(values + (perm ? perm[k] : k));
             const float *xi = in + (size_t)rows[k] * bp + b;
             a0 = _mm256_fmadd_ps(v, _mm256_load_ps(xi), a0);
@@ -67,31 +124,58 @@ static inline void spmm_row_avx2(const float *values, const int32_t *perm, const
             a2 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 16), a2);
             a3 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 24), a3);
         }
-        float *yo = out + b;
-        _mm256_store_ps(yo, a0);
-        _mm256_store_ps(yo + 8, a1);
-        _mm256_store_ps(yo + 16, a2);
-        _mm256_store_ps(yo + 24, a3);
-    }
-    else {
-        __m256 a0 = _mm256_set1_ps(init);
-        for (int k = k0; k < k1; k++) {
-            __m256 v = _mm256_broadcast_ss(values + (perm ? perm[k] : k));
-            a0 = _mm256_fmadd_ps(v, _mm256_load_ps(in + (size_t)rows[k] * bp + b), a0);
+        STORE_EPI(out, _mm256_add_ps(a0, c0), 0);
+        STORE_EPI(out, _mm256_add_ps(a1, c1), 8);
+        STORE_EPI(out, _mm256_add_ps(a2, c2), 16);
+        STORE_EPI(out, _mm256_add_ps(a3, c3), 24);
+    } else {
+        /* 8 columns: one vector per term, so four partial sums (terms
+         * k mod 4) stand in for the missing accumulators. */
+        __m256 a0 = _mm256_set1_ps(init), a1 = _mm256_setzero_ps(), a2 = a1, a3 = a1;
+        int k = k0;
+        for (; k + 4 <= k1; k += 4) {
+            a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(values + (perm ? perm[k] : k)),
+                                 _mm256_load_ps(in + (size_t)rows[k] * bp + b), a0);
+            a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(values + (perm ? perm[k + 1] : k + 1)),
+                                 _mm256_load_ps(in + (size_t)rows[k + 1] * bp + b), a1);
+            a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(values + (perm ? perm[k + 2] : k + 2)),
+                                 _mm256_load_ps(in + (size_t)rows[k + 2] * bp + b), a2);
+            a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(values + (perm ? perm[k + 3] : k + 3)),
+                                 _mm256_load_ps(in + (size_t)rows[k + 3] * bp + b), a3);
         }
-        _mm256_store_ps(out + b, a0);
+        for (; k < k1; k++)
+            a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(values + (perm ? perm[k] : k)),
+                                 _mm256_load_ps(in + (size_t)rows[k] * bp + b), a0);
+        STORE_EPI(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), 0);
     }
 }
 
 static inline int chunk_width(int b, int bp) { return b + 64 <= bp ? 64 : b + 32 <= bp ? 32 : 8; }
 
-static void spmm_forward_avx2(const csr_matrix *w, const float *bias, const float *x, float *y,
-                              int bp, int r0, int r1)
+static inline __attribute__((always_inline)) void
+forward_rows(const csr_matrix *w, const float *bias, const float *x, float *y, int bp, int r0,
+             int r1, int mode, __m256 slope)
 {
     for (int b = 0; b < bp; b += chunk_width(b, bp))
         for (int o = r0; o < r1; o++)
             spmm_row_avx2(w->values, NULL, w->indices, w->indptr[o], w->indptr[o + 1], x,
-                          bias ? bias[o] : 0.0f, y + (size_t)o * bp, bp, b);
+                          bias ? bias[o] : 0.0f, y + (size_t)o * bp + b, NULL, bp, b, mode, slope);
+}
+
+static void spmm_forward_avx2(const csr_matrix *w, const float *bias, const float *x, float *y,
+                              int bp, int r0, int r1, kernel_epilogue epi)
+{
+    __m256 slope = _mm256_set1_ps(epi.slope);
+    switch (epilogue_mode(epi, 0)) {
+    case MODE_FWD_RELU:
+        forward_rows(w, bias, x, y, bp, r0, r1, MODE_FWD_RELU, slope);
+        break;
+    case MODE_FWD_LEAKY:
+        forward_rows(w, bias, x, y, bp, r0, r1, MODE_FWD_LEAKY, slope);
+        break;
+    default:
+        forward_rows(w, bias, x, y, bp, r0, r1, MODE_PLAIN, slope);
+    }
 }
 
 /* The transposed view reaches a value through t_perm, a random 4-byte read
@@ -100,8 +184,9 @@ static void spmm_forward_avx2(const csr_matrix *w, const float *bias, const floa
  * and the chunks then read that. */
 #define GATHER_MAX 4096
 
-static void spmm_backward_data_avx2(const csr_matrix *w, const float *dy, float *dx, int bp,
-                                    int c0, int c1)
+static inline __attribute__((always_inline)) void
+backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0, int c1,
+                 const float *a, int mode, __m256 slope)
 {
     const int32_t *tp = w->t_indptr;
     float vals[GATHER_MAX];
@@ -112,7 +197,8 @@ static void spmm_backward_data_avx2(const csr_matrix *w, const float *dy, float 
         if (ce == c) { /* a column longer than the buffer: read through t_perm */
             for (int b = 0; b < bp; b += chunk_width(b, bp))
                 spmm_row_avx2(w->values, w->t_perm, w->t_rows, tp[c], tp[c + 1], dy, 0.0f,
-                              dx + (size_t)c * bp, bp, b);
+                              dx + (size_t)c * bp + b, a ? a + (size_t)c * bp + b : NULL, bp, b,
+                              mode, slope);
             c++;
             continue;
         }
@@ -120,8 +206,25 @@ static void spmm_backward_data_avx2(const csr_matrix *w, const float *dy, float 
         for (int b = 0; b < bp; b += chunk_width(b, bp))
             for (int j = c; j < ce; j++)
                 spmm_row_avx2(vals + (tp[j] - base), NULL, w->t_rows + tp[j], 0, tp[j + 1] - tp[j],
-                              dy, 0.0f, dx + (size_t)j * bp, bp, b);
+                              dy, 0.0f, dx + (size_t)j * bp + b, a ? a + (size_t)j * bp + b : NULL,
+                              bp, b, mode, slope);
         c = ce;
+    }
+}
+
+static void spmm_backward_data_avx2(const csr_matrix *w, const float *dy, float *dx, int bp,
+                                    int c0, int c1, const float *a, kernel_epilogue epi)
+{
+    __m256 slope = _mm256_set1_ps(epi.slope);
+    switch (a ? epilogue_mode(epi, 1) : MODE_PLAIN) {
+    case MODE_BWD_RELU:
+        backward_columns(w, dy, dx, bp, c0, c1, a, MODE_BWD_RELU, slope);
+        break;
+    case MODE_BWD_LEAKY:
+        backward_columns(w, dy, dx, bp, c0, c1, a, MODE_BWD_LEAKY, slope);
+        break;
+    default:
+        backward_columns(w, dy, dx, bp, c0, c1, NULL, MODE_PLAIN, slope);
     }
 }
 
@@ -196,13 +299,65 @@ static void sddmm_row_avx2(const float *dyo, const float *x, const int32_t *idx,
     }
 }
 
+/* Sum of one row of dy, the bias gradient (two accumulators). */
+static float row_sum_avx2(const float *dyo, int bp)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int b = 0;
+    for (; b + 16 <= bp; b += 16) {
+        a0 = _mm256_add_ps(a0, _mm256_load_ps(dyo + b));
+        a1 = _mm256_add_ps(a1, _mm256_load_ps(dyo + b + 8));
+    }
+    if (b < bp) a0 = _mm256_add_ps(a0, _mm256_load_ps(dyo + b));
+    return hsum1(_mm256_add_ps(a0, a1));
+}
+
 static void sddmm_weight_grad_avx2(const csr_matrix *w, const float *dy, const float *x,
-                                   float *dw, int bp, int r0, int r1)
+                                   float *dw, float *db, int bp, int r0, int r1)
 {
     for (int o = r0; o < r1; o++) {
         int k0 = w->indptr[o];
-        sddmm_row_avx2(dy + (size_t)o * bp, x, w->indices + k0, dw + k0, w->indptr[o + 1] - k0,
-                       bp);
+        const float *dyo = dy + (size_t)o * bp;
+        sddmm_row_avx2(dyo, x, w->indices + k0, dw + k0, w->indptr[o + 1] - k0, bp);
+        if (db) db[o] = row_sum_avx2(dyo, bp);
+    }
+}
+
+/* SpMV for a single sample: eight terms at a time, x gathered through the
+ * column indices, two accumulators for the gathers' latency; the ragged
+ * end of a row is a masked gather, so nothing past the row is read. */
+static void spmv_forward_avx2(const csr_matrix *w, const float *bias, const float *x, float *y,
+                              int r0, int r1, kernel_epilogue epi)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int o = r0; o < r1; o++) {
+        int k = w->indptr[o], k1 = w->indptr[o + 1];
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        for (; k + 16 <= k1; k += 16) {
+            __m256i i0 = _mm256_loadu_si256((const __m256i *)(w->indices + k));
+            __m256i i1 = _mm256_loadu_si256((const __m256i *)(w->indices + k + 8));
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w->values + k), _mm256_i32gather_ps(x, i0, 4), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w->values + k + 8), _mm256_i32gather_ps(x, i1, 4),
+                                 a1);
+        }
+        if (k + 8 <= k1) {
+            __m256i i0 = _mm256_loadu_si256((const __m256i *)(w->indices + k));
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w->values + k), _mm256_i32gather_ps(x, i0, 4), a0);
+            k += 8;
+        }
+        if (k < k1) {
+            __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(k1 - k), lane);
+            __m256i i0 = _mm256_maskload_epi32(w->indices + k, m);
+            __m256 v = _mm256_maskload_ps(w->values + k, m);
+            __m256 g = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x, i0, _mm256_castsi256_ps(m), 4);
+            a1 = _mm256_fmadd_ps(v, g, a1);
+        }
+        float s = (bias ? bias[o] : 0.0f) + hsum1(_mm256_add_ps(a0, a1));
+        if (epi.act == KACT_RELU)
+            s = 0.0f > s ? 0.0f : s;
+        else if (epi.act == KACT_LEAKY)
+            s = s < 0.0f ? epi.slope * s : s;
+        y[o] = s;
     }
 }
 
@@ -212,4 +367,5 @@ const kernel_table kernels_avx2_table = {
     .spmm_forward = spmm_forward_avx2,
     .spmm_backward_data = spmm_backward_data_avx2,
     .sddmm_weight_grad = sddmm_weight_grad_avx2,
+    .spmv_forward = spmv_forward_avx2,
 };

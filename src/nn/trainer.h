@@ -15,6 +15,9 @@ struct rw_trainer {
     int epoch;          /* epochs done */
     int *order;         /* [order_cap] sample order of the current epoch */
     int order_cap;
+    /* Scratch of a step, allocated once so that a step allocates nothing: */
+    uint8_t *labels;    /* [batch] labels of the batch */
+    double *norm_part;  /* [2 n_layers][16] partial sums of the clipping norm */
 };
 
 /* Global L2 norm of all gradients; sets *bad_layer to the first layer whose
