@@ -229,8 +229,21 @@ typedef struct {
 rw_status rw_evaluate(const rw_model *model, const rw_dataset *data, rw_eval_result *out);
 
 /* Class probabilities of n samples. x is [n][inputs] with raw features in
- * [0, 1] (normalisation is applied inside); probs is [n][classes]. */
+ * [0, 1] (normalisation is applied inside); probs is [n][classes]. Allocates
+ * its buffers on each call; for repeated calls use an rw_predictor. */
 rw_status rw_predict(const rw_model *model, const float *x, int n, float *probs);
+
+/* A prediction context: buffers for batches of up to max_batch samples and
+ * for single samples, allocated once, so that rw_predictor_run allocates
+ * nothing. A single sample takes its own path (sparse matrix times vector),
+ * not a padded batch, so its probabilities can differ from the same sample's
+ * in a batch in the last bits (another summation order). The model must
+ * outlive the predictor; one predictor serves one thread at a time. */
+typedef struct rw_predictor rw_predictor;
+rw_status rw_predictor_create(const rw_model *model, int max_batch, rw_predictor **out);
+/* Like rw_predict, in batches of at most max_batch. */
+rw_status rw_predictor_run(rw_predictor *predictor, const float *x, int n, float *probs);
+void rw_predictor_free(rw_predictor *predictor);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "kernels/team.h"
 #include "nn/activation.h"
 
 static float **alloc_table(int n) { return calloc((size_t)n, sizeof(float *)); }
@@ -164,7 +165,7 @@ void phase_forward(const rw_model *m, workspace *ws, int l)
     team_forward(kernels_active(), &ly->w, ly->bias, x, z, bp, epi);
     if (ly->act == RW_ACT_NONE || epi.act != KACT_NONE) return;
     /* tanh and GELU: a pass of their own once every row is done. */
-#pragma omp barrier
+    team_barrier();
     int chunks = row_chunks(ly->out, bp), per = (ly->out + chunks - 1) / (chunks ? chunks : 1);
 #pragma omp for schedule(dynamic, 1) nowait
     for (int c = 0; c < chunks; c++) {
@@ -184,11 +185,50 @@ int network_worth_threading(const rw_model *m, int bp)
 
 void network_forward(const rw_model *m, workspace *ws)
 {
+    team_sync sync;
+    team_sync_init(&sync);
 #pragma omp parallel if (network_worth_threading(m, ws->bp))
-    for (int l = 0; l < m->n_layers; l++) {
-        phase_forward(m, ws, l);
-#pragma omp barrier
+    {
+        team_begin(&sync);
+        for (int l = 0; l < m->n_layers; l++) {
+            phase_forward(m, ws, l);
+            team_barrier();
+        }
+        team_end();
     }
+}
+
+/* Rows [r0, r1) of a dense layer for one sample (vectors). */
+static void dense_forward_vector_rows(const layer *l, float slope, const float *x, float *z,
+                                      float *a, int r0, int r1)
+{
+    if (r1 <= r0) return;
+    memcpy(z + r0, l->bias + r0, sizeof(float) * (size_t)(r1 - r0));
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, r1 - r0, l->in, 1.0f, l->dense + (size_t)r0 * l->in,
+                l->in, x, 1, 1.0f, z + r0, 1);
+    if (l->act != RW_ACT_NONE)
+        activation_forward_range(l->act, slope, z + r0, a + r0, (size_t)(r1 - r0));
+}
+
+void phase_forward_vector(const rw_model *m, float **av, float **zv, int l)
+{
+    const layer *ly = &m->layers[l];
+    float *x = av[l], *z = zv[l], *a = av[l + 1];
+    if (!ly->sparse) {
+        int parts = ly->in * ly->out >= KERNEL_PARALLEL_MIN_WORK ? omp_get_num_threads() : 1;
+#pragma omp for schedule(static) nowait
+        for (int t = 0; t < parts; t++) {
+            int r0, r1;
+            part_range(ly->out, t, parts, &r0, &r1);
+            dense_forward_vector_rows(ly, m->leaky_slope, x, z, a, r0, r1);
+        }
+        return;
+    }
+    kernel_epilogue epi = fused(ly->act, m->leaky_slope);
+    team_spmv(kernels_active(), &ly->w, ly->bias, x, z, epi);
+    if (ly->act == RW_ACT_NONE || epi.act != KACT_NONE) return;
+    team_barrier();
+    if (omp_get_thread_num() == 0) activation_forward_range(ly->act, m->leaky_slope, z, a, (size_t)ly->out);
 }
 
 /* Part t of `parts` of a dense layer's backward pass: the first `parts`
@@ -240,7 +280,7 @@ void phase_backward(const rw_model *m, workspace *ws, int l)
                   prev ? ws->g[l] : NULL, prev ? ws->a[l] : NULL, bp, epi);
     if (!prev || prev->act == RW_ACT_NONE || epi.act != KACT_NONE) return;
     /* tanh and GELU: the derivative in a pass of its own. */
-#pragma omp barrier
+    team_barrier();
     int rows = ly->in, chunks = row_chunks(rows, bp), per = (rows + chunks - 1) / (chunks ? chunks : 1);
 #pragma omp for schedule(dynamic, 1) nowait
     for (int c = 0; c < chunks; c++) {
@@ -253,9 +293,15 @@ void phase_backward(const rw_model *m, workspace *ws, int l)
 
 void network_backward(const rw_model *m, workspace *ws)
 {
+    team_sync sync;
+    team_sync_init(&sync);
 #pragma omp parallel if (network_worth_threading(m, ws->bp))
-    for (int l = m->n_layers - 1; l >= 0; l--) {
-        phase_backward(m, ws, l);
-#pragma omp barrier
+    {
+        team_begin(&sync);
+        for (int l = m->n_layers - 1; l >= 0; l--) {
+            phase_backward(m, ws, l);
+            team_barrier();
+        }
+        team_end();
     }
 }

@@ -56,4 +56,9 @@ void phase_forward(const rw_model *m, workspace *ws, int l);
  * gradient g[l] through layer l-1's activation. */
 void phase_backward(const rw_model *m, workspace *ws, int l);
 
+/* Layer l for a single sample: av[l] -> av[l+1] as plain vectors (no
+ * batch padding), zv[l] the pre-activation (== av[l+1] unless
+ * activation_needs_z). Sparse layers use the SpMV kernel. */
+void phase_forward_vector(const rw_model *m, float **av, float **zv, int l);
+
 #endif
