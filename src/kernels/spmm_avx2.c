@@ -54,6 +54,21 @@ static inline __attribute__((always_inline)) __m256 epilogue8(__m256 v, int mode
     return v;
 }
 
+/* A column (or row) index array, 32-bit or its 16-bit copy; `narrow` is a
+ * constant at every call site, so each width compiles to its own loop. */
+typedef struct {
+    const int32_t *wide;
+    const uint16_t *narrow;
+} index_ref;
+
+#define IDX(r, k) (narrow ? (int)(r).narrow[k] : (int)(r).wide[k])
+
+static inline index_ref index_at(const int32_t *wide, const uint16_t *narrow, int offset)
+{
+    index_ref r = {wide ? wide + offset : NULL, narrow ? narrow + offset : NULL};
+    return r;
+}
+
 #define STORE_EPI(dst, v, off) _mm256_store_ps((dst) + (off), epilogue8(v, mode, slope, gate ? gate + (off) : NULL))
 
 /* The core of both SpMM directions over one output row, batch columns
@@ -63,7 +78,7 @@ static inline __attribute__((always_inline)) __m256 epilogue8(__m256 v, int mode
  * term to its value, as in the transposed view. out and gate point at the
  * row's column b. */
 static inline __attribute__((always_inline)) void
-spmm_row_avx2(const float *values, const int32_t *perm, const int32_t *rows, int k0, int k1,
+spmm_row_avx2(const float *values, const int32_t *perm, index_ref rows, int narrow, int k0, int k1,
               const float *in, float init, float *out, const float *gate, int bp, int b, int mode,
               __m256 slope)
 {
@@ -74,11 +89,11 @@ spmm_row_avx2(const float *values, const int32_t *perm, const int32_t *rows, int
         __m256 a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         for (int k = k0; k < k1; k++) {
             if (k + PREFETCH_AHEAD < k1) {
-                const char *p = (const char *)(in + (size_t)rows[k + PREFETCH_AHEAD] * bp + b);
+                const char *p = (const char *)(in + (size_t)IDX(rows, k + PREFETCH_AHEAD) * bp + b);
                 for (int l = 0; l < PREFETCH_LINES; l++) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
             }
             __m256 v = _mm256_broadcast_ss(values + (perm ? perm[k] : k));
-            const float *xi = in + (size_t)rows[k] * bp + b;
+            const float *xi = in + (size_t)IDX(rows, k) * bp + b;
             a0 = _mm256_fmadd_ps(v, _mm256_load_ps(xi), a0);
             a1 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 8), a1);
             a2 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 16), a2);
@@ -105,8 +120,8 @@ spmm_row_avx2(const float *values, const int32_t *perm, const int32_t *rows, int
         for (; k + 2 <= k1; k += 2) {
             __m256 v = _mm256_broadcast_ss(values + (perm ? perm[k] : k));
             __m256 u = _mm256_broadcast_ss(values + (perm ? perm[k + 1] : k + 1));
-            const float *xi = in + (size_t)rows[k] * bp + b;
-            const float *xj = in + (size_t)rows[k + 1] * bp + b;
+            const float *xi = in + (size_t)IDX(rows, k) * bp + b;
+            const float *xj = in + (size_t)IDX(rows, k + 1) * bp + b;
             a0 = _mm256_fmadd_ps(v, _mm256_load_ps(xi), a0);
             a1 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 8), a1);
             a2 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 16), a2);
@@ -118,7 +133,7 @@ spmm_row_avx2(const float *values, const int32_t *perm, const int32_t *rows, int
         }
         if (k < k1) {
             __m256 v = _mm256_broadcast_ss(values + (perm ? perm[k] : k));
-            const float *xi = in + (size_t)rows[k] * bp + b;
+            const float *xi = in + (size_t)IDX(rows, k) * bp + b;
             a0 = _mm256_fmadd_ps(v, _mm256_load_ps(xi), a0);
             a1 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 8), a1);
             a2 = _mm256_fmadd_ps(v, _mm256_load_ps(xi + 16), a2);
@@ -135,47 +150,60 @@ spmm_row_avx2(const float *values, const int32_t *perm, const int32_t *rows, int
         int k = k0;
         for (; k + 4 <= k1; k += 4) {
             a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(values + (perm ? perm[k] : k)),
-                                 _mm256_load_ps(in + (size_t)rows[k] * bp + b), a0);
+                                 _mm256_load_ps(in + (size_t)IDX(rows, k) * bp + b), a0);
             a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(values + (perm ? perm[k + 1] : k + 1)),
-                                 _mm256_load_ps(in + (size_t)rows[k + 1] * bp + b), a1);
+                                 _mm256_load_ps(in + (size_t)IDX(rows, k + 1) * bp + b), a1);
             a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(values + (perm ? perm[k + 2] : k + 2)),
-                                 _mm256_load_ps(in + (size_t)rows[k + 2] * bp + b), a2);
+                                 _mm256_load_ps(in + (size_t)IDX(rows, k + 2) * bp + b), a2);
             a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(values + (perm ? perm[k + 3] : k + 3)),
-                                 _mm256_load_ps(in + (size_t)rows[k + 3] * bp + b), a3);
+                                 _mm256_load_ps(in + (size_t)IDX(rows, k + 3) * bp + b), a3);
         }
         for (; k < k1; k++)
             a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(values + (perm ? perm[k] : k)),
-                                 _mm256_load_ps(in + (size_t)rows[k] * bp + b), a0);
+                                 _mm256_load_ps(in + (size_t)IDX(rows, k) * bp + b), a0);
         STORE_EPI(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), 0);
     }
 }
 
 static inline int chunk_width(int b, int bp) { return b + 64 <= bp ? 64 : b + 32 <= bp ? 32 : 8; }
 
+/* Rows [r0, r1). Rows are taken one after the other in each chunk of
+ * columns, so the chunk of x (cols x 64 floats, 256 KB for 1000 inputs)
+ * stays in L2 while every row streams through it. */
 static inline __attribute__((always_inline)) void
 forward_rows(const csr_matrix *w, const float *bias, const float *x, float *y, int bp, int r0,
-             int r1, int mode, __m256 slope)
+             int r1, int mode, int narrow, __m256 slope)
 {
+    index_ref idx = index_at(w->indices, w->indices16, 0);
     for (int b = 0; b < bp; b += chunk_width(b, bp))
         for (int o = r0; o < r1; o++)
-            spmm_row_avx2(w->values, NULL, w->indices, w->indptr[o], w->indptr[o + 1], x,
+            spmm_row_avx2(w->values, NULL, idx, narrow, w->indptr[o], w->indptr[o + 1], x,
                           bias ? bias[o] : 0.0f, y + (size_t)o * bp + b, NULL, bp, b, mode, slope);
 }
+
+/* Calls F(..., mode, narrow, slope) with both as constants. */
+#define DISPATCH(F, mode, narrow, ...)                                                             \
+    do {                                                                                           \
+        if (narrow) {                                                                              \
+            if ((mode) == MODE_FWD_RELU) F(__VA_ARGS__, MODE_FWD_RELU, 1, slope);                  \
+            else if ((mode) == MODE_FWD_LEAKY) F(__VA_ARGS__, MODE_FWD_LEAKY, 1, slope);           \
+            else if ((mode) == MODE_BWD_RELU) F(__VA_ARGS__, MODE_BWD_RELU, 1, slope);             \
+            else if ((mode) == MODE_BWD_LEAKY) F(__VA_ARGS__, MODE_BWD_LEAKY, 1, slope);           \
+            else F(__VA_ARGS__, MODE_PLAIN, 1, slope);                                             \
+        } else {                                                                                   \
+            if ((mode) == MODE_FWD_RELU) F(__VA_ARGS__, MODE_FWD_RELU, 0, slope);                  \
+            else if ((mode) == MODE_FWD_LEAKY) F(__VA_ARGS__, MODE_FWD_LEAKY, 0, slope);           \
+            else if ((mode) == MODE_BWD_RELU) F(__VA_ARGS__, MODE_BWD_RELU, 0, slope);             \
+            else if ((mode) == MODE_BWD_LEAKY) F(__VA_ARGS__, MODE_BWD_LEAKY, 0, slope);           \
+            else F(__VA_ARGS__, MODE_PLAIN, 0, slope);                                             \
+        }                                                                                          \
+    } while (0)
 
 static void spmm_forward_avx2(const csr_matrix *w, const float *bias, const float *x, float *y,
                               int bp, int r0, int r1, kernel_epilogue epi)
 {
     __m256 slope = _mm256_set1_ps(epi.slope);
-    switch (epilogue_mode(epi, 0)) {
-    case MODE_FWD_RELU:
-        forward_rows(w, bias, x, y, bp, r0, r1, MODE_FWD_RELU, slope);
-        break;
-    case MODE_FWD_LEAKY:
-        forward_rows(w, bias, x, y, bp, r0, r1, MODE_FWD_LEAKY, slope);
-        break;
-    default:
-        forward_rows(w, bias, x, y, bp, r0, r1, MODE_PLAIN, slope);
-    }
+    DISPATCH(forward_rows, epilogue_mode(epi, 0), w->indices16 != NULL, w, bias, x, y, bp, r0, r1);
 }
 
 /* The transposed view reaches a value through t_perm, a random 4-byte read
@@ -186,7 +214,7 @@ static void spmm_forward_avx2(const csr_matrix *w, const float *bias, const floa
 
 static inline __attribute__((always_inline)) void
 backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0, int c1,
-                 const float *a, int mode, __m256 slope)
+                 const float *a, int mode, int narrow, __m256 slope)
 {
     const int32_t *tp = w->t_indptr;
     float vals[GATHER_MAX];
@@ -195,8 +223,9 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
         int base = tp[c], ce = c;
         while (ce < c1 && tp[ce + 1] - base <= GATHER_MAX) ce++;
         if (ce == c) { /* a column longer than the buffer: read through t_perm */
+            index_ref rows = index_at(w->t_rows, w->t_rows16, 0);
             for (int b = 0; b < bp; b += chunk_width(b, bp))
-                spmm_row_avx2(w->values, w->t_perm, w->t_rows, tp[c], tp[c + 1], dy, 0.0f,
+                spmm_row_avx2(w->values, w->t_perm, rows, narrow, tp[c], tp[c + 1], dy, 0.0f,
                               dx + (size_t)c * bp + b, a ? a + (size_t)c * bp + b : NULL, bp, b,
                               mode, slope);
             c++;
@@ -205,9 +234,9 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
         for (int k = base; k < tp[ce]; k++) vals[k - base] = w->values[w->t_perm[k]];
         for (int b = 0; b < bp; b += chunk_width(b, bp))
             for (int j = c; j < ce; j++)
-                spmm_row_avx2(vals + (tp[j] - base), NULL, w->t_rows + tp[j], 0, tp[j + 1] - tp[j],
-                              dy, 0.0f, dx + (size_t)j * bp + b, a ? a + (size_t)j * bp + b : NULL,
-                              bp, b, mode, slope);
+                spmm_row_avx2(vals + (tp[j] - base), NULL, index_at(w->t_rows, w->t_rows16, tp[j]),
+                              narrow, 0, tp[j + 1] - tp[j], dy, 0.0f, dx + (size_t)j * bp + b,
+                              a ? a + (size_t)j * bp + b : NULL, bp, b, mode, slope);
         c = ce;
     }
 }
@@ -216,16 +245,8 @@ static void spmm_backward_data_avx2(const csr_matrix *w, const float *dy, float 
                                     int c0, int c1, const float *a, kernel_epilogue epi)
 {
     __m256 slope = _mm256_set1_ps(epi.slope);
-    switch (a ? epilogue_mode(epi, 1) : MODE_PLAIN) {
-    case MODE_BWD_RELU:
-        backward_columns(w, dy, dx, bp, c0, c1, a, MODE_BWD_RELU, slope);
-        break;
-    case MODE_BWD_LEAKY:
-        backward_columns(w, dy, dx, bp, c0, c1, a, MODE_BWD_LEAKY, slope);
-        break;
-    default:
-        backward_columns(w, dy, dx, bp, c0, c1, NULL, MODE_PLAIN, slope);
-    }
+    int mode = a ? epilogue_mode(epi, 1) : MODE_PLAIN;
+    DISPATCH(backward_columns, mode, w->t_rows16 != NULL, w, dy, dx, bp, c0, c1, a);
 }
 
 /* Sum of the 8 lanes of each of a, b, c, d, as [a, b, c, d]. */
@@ -248,18 +269,18 @@ static inline float hsum1(__m256 a)
 /* Four dot products of row dyo with four input rows at once: each load of
  * dyo feeds four FMAs, and two accumulators per entry (even and odd 8-wide
  * steps) keep eight chains in flight. */
-static void sddmm_row_avx2(const float *dyo, const float *x, const int32_t *idx, float *dw,
-                           int n, int bp)
+static inline __attribute__((always_inline)) void
+sddmm_row_avx2(const float *dyo, const float *x, index_ref idx, int narrow, float *dw, int n, int bp)
 {
     int k = 0;
     for (; k + 4 <= n; k += 4) {
-        const float *x0 = x + (size_t)idx[k] * bp, *x1 = x + (size_t)idx[k + 1] * bp;
-        const float *x2 = x + (size_t)idx[k + 2] * bp, *x3 = x + (size_t)idx[k + 3] * bp;
+        const float *x0 = x + (size_t)IDX(idx, k) * bp, *x1 = x + (size_t)IDX(idx, k + 1) * bp;
+        const float *x2 = x + (size_t)IDX(idx, k + 2) * bp, *x3 = x + (size_t)IDX(idx, k + 3) * bp;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         __m256 e0 = a0, e1 = a0, e2 = a0, e3 = a0;
         if (k + 8 <= n)
             for (int j = 4; j < 8; j++) {
-                const char *p = (const char *)(x + (size_t)idx[k + j] * bp);
+                const char *p = (const char *)(x + (size_t)IDX(idx, k + j) * bp);
                 for (int l = 0; l < PREFETCH_LINES; l++) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
             }
         int b = 0;
@@ -287,7 +308,7 @@ static void sddmm_row_avx2(const float *dyo, const float *x, const int32_t *idx,
         _mm_storeu_ps(dw + k, s);
     }
     for (; k < n; k++) {
-        const float *xi = x + (size_t)idx[k] * bp;
+        const float *xi = x + (size_t)IDX(idx, k) * bp;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0;
         int b = 0;
         for (; b + 16 <= bp; b += 16) {
@@ -312,15 +333,26 @@ static float row_sum_avx2(const float *dyo, int bp)
     return hsum1(_mm256_add_ps(a0, a1));
 }
 
-static void sddmm_weight_grad_avx2(const csr_matrix *w, const float *dy, const float *x,
-                                   float *dw, float *db, int bp, int r0, int r1)
+static inline __attribute__((always_inline)) void
+sddmm_rows(const csr_matrix *w, const float *dy, const float *x, float *dw, float *db, int bp,
+           int r0, int r1, int narrow)
 {
     for (int o = r0; o < r1; o++) {
         int k0 = w->indptr[o];
         const float *dyo = dy + (size_t)o * bp;
-        sddmm_row_avx2(dyo, x, w->indices + k0, dw + k0, w->indptr[o + 1] - k0, bp);
+        sddmm_row_avx2(dyo, x, index_at(w->indices, w->indices16, k0), narrow, dw + k0,
+                       w->indptr[o + 1] - k0, bp);
         if (db) db[o] = row_sum_avx2(dyo, bp);
     }
+}
+
+static void sddmm_weight_grad_avx2(const csr_matrix *w, const float *dy, const float *x,
+                                   float *dw, float *db, int bp, int r0, int r1)
+{
+    if (w->indices16)
+        sddmm_rows(w, dy, x, dw, db, bp, r0, r1, 1);
+    else
+        sddmm_rows(w, dy, x, dw, db, bp, r0, r1, 0);
 }
 
 /* Eight entries of x picked by eight column indices. Zen 3's vgatherdps is
