@@ -468,6 +468,49 @@ static void test_threads_bit_identical(void **state)
     omp_set_num_threads(saved);
 }
 
+/* The batch transposition: the same bytes from both tables, over random
+ * sample orders, feature ranges, batches and paddings. */
+static void test_load_batch(void **state)
+{
+    (void)state;
+    const kernel_table *tables[] = {kernels_scalar(), kernels_avx2()};
+    rng_state r;
+    rng_seed(&r, 11);
+    for (int trial = 0; trial < 40; trial++) {
+        int features = 1 + (int)rng_below(&r, 100), samples = 1 + (int)rng_below(&r, 300);
+        int n = 1 + (int)rng_below(&r, samples < 140 ? samples : 140), bp = rw_pad_batch(n);
+        if (trial % 3 == 0) bp += 8;
+        int f0 = (int)rng_below(&r, (uint64_t)features), f1 = f0 + 1 + (int)rng_below(&r, (uint64_t)(features - f0));
+        float *x = rw_alloc(sizeof(float) * (size_t)samples * features);
+        int *index = malloc(sizeof(int) * (size_t)n);
+        assert_non_null(x);
+        assert_non_null(index);
+        tu_fill_uniform(x, (size_t)samples * features, 0.0f, 1.0f, &r);
+        for (int b = 0; b < n; b++) index[b] = (int)rng_below(&r, (uint64_t)samples);
+        float *out[2];
+        for (int t = 0; t < 2; t++) {
+            out[t] = nan_buffer((size_t)features * bp);
+            if (tables[t])
+                tables[t]->load_batch(x, features, trial % 4 == 1 ? NULL : index, n, 0.28f, 2.9f,
+                                      out[t], bp, f0, f1);
+        }
+        for (int f = f0; f < f1; f++)
+            for (int b = 0; b < bp; b++) {
+                float v = out[0][(size_t)f * bp + b];
+                float want = b >= n ? 0.0f
+                                    : (x[(size_t)(trial % 4 == 1 ? b : index[b]) * features + f] - 0.28f) * 2.9f;
+                assert_true(v == want);
+            }
+        if (tables[1])
+            assert_memory_equal(out[0] + (size_t)f0 * bp, out[1] + (size_t)f0 * bp,
+                                sizeof(float) * (size_t)(f1 - f0) * bp);
+        rw_free(out[0]);
+        rw_free(out[1]);
+        rw_free(x);
+        free(index);
+    }
+}
+
 static void test_active_table(void **state)
 {
     (void)state;
@@ -490,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_scalar_matches_dense),
         cmocka_unit_test(test_avx2_matches_scalar),
         cmocka_unit_test(test_epilogue_keeps_nan),
+        cmocka_unit_test(test_load_batch),
         cmocka_unit_test(test_threads_bit_identical),
         cmocka_unit_test(test_active_table),
     };

@@ -49,6 +49,12 @@ typedef struct {
      * y[o] = act(bias[o] + sum_k values[k] * x[indices[k]]). */
     void (*spmv_forward)(const csr_matrix *w, const float *bias, const float *x, float *y,
                          int r0, int r1, kernel_epilogue epi);
+    /* A batch into the activation layout, features [f0, f1): for b < n,
+     * a[f][b] = (x[index[b]][f] - shift) * scale (index NULL: sample b),
+     * and a[f][b] = 0 for b in [n, bp). x is [samples][features]. Exact:
+     * every table gives the same bytes. */
+    void (*load_batch)(const float *x, int features, const int *index, int n, float shift,
+                       float scale, float *a, int bp, int f0, int f1);
 } kernel_table;
 
 const kernel_table *kernels_scalar(void);

@@ -100,6 +100,17 @@ static void spmv_forward_scalar(const csr_matrix *w, const float *bias, const fl
     }
 }
 
+static void load_batch_scalar(const float *x, int features, const int *index, int n, float shift,
+                              float scale, float *a, int bp, int f0, int f1)
+{
+    for (int f = f0; f < f1; f++)
+        for (int b = n; b < bp; b++) a[(size_t)f * bp + b] = 0.0f;
+    for (int b = 0; b < n; b++) {
+        const float *row = x + (size_t)(index ? index[b] : b) * features;
+        for (int f = f0; f < f1; f++) a[(size_t)f * bp + b] = (row[f] - shift) * scale;
+    }
+}
+
 /* Returned by kernels_scalar() in kernels.c. */
 const kernel_table kernels_scalar_table = {
     .name = "scalar",
@@ -107,4 +118,5 @@ const kernel_table kernels_scalar_table = {
     .spmm_backward_data = spmm_backward_data_scalar,
     .sddmm_weight_grad = sddmm_weight_grad_scalar,
     .spmv_forward = spmv_forward_scalar,
+    .load_batch = load_batch_scalar,
 };

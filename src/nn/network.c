@@ -79,22 +79,15 @@ void workspace_free(workspace *ws)
 void phase_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
                       const int *index, int n)
 {
-    int bp = ws->bp;
-    float *a0 = ws->a[0];
+    const kernel_table *k = kernels_active();
     float scale = 1.0f / m->norm_std, shift = m->norm_mean;
-    /* Blocks of features per chunk: each sample contributes a short
-     * contiguous run, and each chunk writes its own rows of a0. */
-    int blocks = (features + 63) / 64;
-    if ((size_t)features * n < 32768) blocks = 1;
+    /* Blocks of 64 features per chunk: each chunk writes its own rows. */
+    int blocks = (size_t)features * n < 32768 ? 1 : (features + 63) / 64;
 #pragma omp for schedule(dynamic, 1) nowait
     for (int blk = 0; blk < blocks; blk++) {
         int f0 = blocks == 1 ? 0 : blk * 64;
         int f1 = blocks == 1 || f0 + 64 > features ? features : f0 + 64;
-        for (int f = f0; f < f1; f++) memset(a0 + (size_t)f * bp + n, 0, sizeof(float) * (size_t)(bp - n));
-        for (int b = 0; b < n; b++) {
-            const float *row = x + (size_t)(index ? index[b] : b) * features;
-            for (int f = f0; f < f1; f++) a0[(size_t)f * bp + b] = (row[f] - shift) * scale;
-        }
+        k->load_batch(x, features, index, n, shift, scale, ws->a[0], ws->bp, f0, f1);
     }
 }
 
