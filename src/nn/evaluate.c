@@ -14,6 +14,19 @@
 #include "nn/network.h"
 
 #define EVAL_BATCH 256
+/* ... but a wide model's activations of 256 samples would outweigh its
+ * weights (4 x 250,000 features: 1 GB): evaluation keeps them under this. */
+#define EVAL_ACTIVATION_BYTES ((size_t)64 << 20)
+
+/* The evaluation batch for m: 256 samples, fewer for very wide models. */
+static int eval_batch(const rw_model *m)
+{
+    size_t per_sample = (size_t)m->layers[0].in;
+    for (int l = 0; l < m->n_layers; l++) per_sample += (size_t)m->layers[l].out;
+    size_t fit = EVAL_ACTIVATION_BYTES / (sizeof(float) * per_sample);
+    if (fit < 8) fit = 8;
+    return fit < EVAL_BATCH ? (int)fit : EVAL_BATCH;
+}
 
 rw_status rw_evaluate(const rw_model *m, const rw_dataset *data, rw_eval_result *out)
 {
@@ -26,12 +39,13 @@ rw_status rw_evaluate(const rw_model *m, const rw_dataset *data, rw_eval_result 
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "the data has %d classes but the model has %d",
                        data->classes, classes);
     workspace ws;
-    rw_status st = workspace_init(&ws, m, EVAL_BATCH, 0);
+    int batch = eval_batch(m);
+    rw_status st = workspace_init(&ws, m, batch, 0);
     if (st != RW_OK) return st;
     int64_t right[RW_MAX_CLASSES] = {0};
     double loss = 0;
-    for (int b0 = 0; b0 < data->n; b0 += EVAL_BATCH) {
-        int count = data->n - b0 < EVAL_BATCH ? data->n - b0 : EVAL_BATCH;
+    for (int b0 = 0; b0 < data->n; b0 += batch) {
+        int count = data->n - b0 < batch ? data->n - b0 : batch;
         network_load_batch(m, &ws, data->x + (size_t)b0 * data->features, data->features, NULL,
                            count);
         network_forward(m, &ws);
@@ -175,7 +189,8 @@ rw_status rw_predict(const rw_model *m, const float *x, int n, float *probs)
 {
     if (n < 0) return rw_fail(RW_ERR_INVALID_ARGUMENT, "cannot predict %d samples", n);
     rw_predictor *p;
-    rw_status st = rw_predictor_create(m, n < 1 ? 1 : n < EVAL_BATCH ? n : EVAL_BATCH, &p);
+    int batch = eval_batch(m);
+    rw_status st = rw_predictor_create(m, n < 1 ? 1 : n < batch ? n : batch, &p);
     if (st != RW_OK) return st;
     st = rw_predictor_run(p, x, n, probs);
     rw_predictor_free(p);
