@@ -136,6 +136,8 @@ static const shape shapes[] = {
     {4200, 3, 0.99, 8}, {2100, 5, 0.9, 16},
     /* Too wide or too tall for the 16-bit index copies: the 32-bit paths. */
     {3, 70000, 0.002, 16}, {70000, 3, 0.002, 8},
+    /* Dense operands larger than L2: the kernels' other loop order. */
+    {5, 1100, 0.05, 130}, {1100, 5, 0.05, 130},
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 

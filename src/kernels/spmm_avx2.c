@@ -167,14 +167,29 @@ spmm_row_avx2(const float *values, const int32_t *perm, index_ref rows, int narr
 
 static inline int chunk_width(int b, int bp) { return b + 64 <= bp ? 64 : b + 32 <= bp ? 32 : 8; }
 
-/* Rows [r0, r1). Rows are taken one after the other in each chunk of
- * columns, so the chunk of x (cols x 64 floats, 256 KB for 1000 inputs)
- * stays in L2 while every row streams through it. */
+/* The order of the loops over rows and chunks of 64 columns. When the
+ * whole dense operand fits in L2 (512 KB per core on Zen 3), a row does all
+ * its chunks at once and its indices are read once (1000 x 1000 at 5%,
+ * batch 128: 5-19% faster); when it does not, each chunk of columns is
+ * done for every row before the next, so that the chunk (cols x 64 floats)
+ * stays in L2 while the rows stream through it. */
+#define L2_BYTES (512 * 1024)
+
+static inline int fits_l2(int rows, int bp) { return (size_t)rows * bp * sizeof(float) <= L2_BYTES; }
+
+/* Rows [r0, r1). */
 static inline __attribute__((always_inline)) void
 forward_rows(const csr_matrix *w, const float *bias, const float *x, float *y, int bp, int r0,
              int r1, int mode, int narrow, __m256 slope)
 {
     index_ref idx = index_at(w->indices, w->indices16, 0);
+    if (fits_l2(w->cols, bp)) {
+        for (int o = r0; o < r1; o++)
+            for (int b = 0; b < bp; b += chunk_width(b, bp))
+                spmm_row_avx2(w->values, NULL, idx, narrow, w->indptr[o], w->indptr[o + 1], x,
+                              bias ? bias[o] : 0.0f, y + (size_t)o * bp + b, NULL, bp, b, mode, slope);
+        return;
+    }
     for (int b = 0; b < bp; b += chunk_width(b, bp))
         for (int o = r0; o < r1; o++)
             spmm_row_avx2(w->values, NULL, idx, narrow, w->indptr[o], w->indptr[o + 1], x,
@@ -218,7 +233,7 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
 {
     const int32_t *tp = w->t_indptr;
     float vals[GATHER_MAX];
-    int c = c0;
+    int c = c0, dy_fits = fits_l2(w->rows, bp);
     while (c < c1) {
         int base = tp[c], ce = c;
         while (ce < c1 && tp[ce + 1] - base <= GATHER_MAX) ce++;
@@ -232,11 +247,17 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
             continue;
         }
         for (int k = base; k < tp[ce]; k++) vals[k - base] = w->values[w->t_perm[k]];
-        for (int b = 0; b < bp; b += chunk_width(b, bp))
+#define BACKWARD_COLUMN(j, b)                                                                      \
+    spmm_row_avx2(vals + (tp[j] - base), NULL, index_at(w->t_rows, w->t_rows16, tp[j]), narrow, 0, \
+                  tp[j + 1] - tp[j], dy, 0.0f, dx + (size_t)(j) * bp + (b),                         \
+                  a ? a + (size_t)(j) * bp + (b) : NULL, bp, b, mode, slope)
+        if (dy_fits)
             for (int j = c; j < ce; j++)
-                spmm_row_avx2(vals + (tp[j] - base), NULL, index_at(w->t_rows, w->t_rows16, tp[j]),
-                              narrow, 0, tp[j + 1] - tp[j], dy, 0.0f, dx + (size_t)j * bp + b,
-                              a ? a + (size_t)j * bp + b : NULL, bp, b, mode, slope);
+                for (int b = 0; b < bp; b += chunk_width(b, bp)) BACKWARD_COLUMN(j, b);
+        else
+            for (int b = 0; b < bp; b += chunk_width(b, bp))
+                for (int j = c; j < ce; j++) BACKWARD_COLUMN(j, b);
+#undef BACKWARD_COLUMN
         c = ce;
     }
 }
