@@ -18,8 +18,12 @@
  * per FMA). Rows are visited in random order, which the hardware prefetcher
  * cannot guess; touching the first two cache lines of a row some nonzeros
  * ahead starts its stream early. Measured on Zen 3: 8 ahead, 2 lines. */
+#ifndef PREFETCH_AHEAD
 #define PREFETCH_AHEAD 8
+#endif
+#ifndef PREFETCH_LINES
 #define PREFETCH_LINES 2
+#endif
 
 /* Epilogue modes of the row core (kernels.h): plain, the forward activation
  * of the result, or the backward derivative taken from a gate row. Every
