@@ -98,7 +98,9 @@ int rw_model_layer_count(const rw_model *model);
 
 typedef struct {
     int in, out;
-    int sparse;          /* 1: CSR storage, 0: dense */
+    int sparse;          /* 1: CSR storage */
+    int nm_n, nm_m;      /* N:M storage: N of every M inputs (0, 0 otherwise);
+                            a layer is dense when neither sparse nor N:M */
     rw_activation activation;
     int64_t nonzeros;    /* stored weights (in·out for dense layers) */
     double sparsity;     /* 1 - nonzeros / (in·out) */
@@ -107,6 +109,14 @@ typedef struct {
 } rw_layer_info;
 
 rw_status rw_model_layer_info(const rw_model *model, int layer, rw_layer_info *out);
+
+/* Converts the weights of layer `layer` (or of every layer whose input size
+ * is a multiple of m, when layer is -1) to N:M storage, keeping the n
+ * largest-magnitude weights of each group of m consecutive inputs
+ * ("Learning N:M Fine-grained Structured Sparse Neural Networks From
+ * Scratch", Zhou et al. 2021). Fails, changing nothing, if a named layer's
+ * input size is not a multiple of m or n, m are out of range (1 <= n <= m <= 64). */
+rw_status rw_model_to_nm(rw_model *model, int layer, int n, int m);
 
 /* Input normalisation applied before the first layer: x' = (x - mean) / std,
  * where x is a raw feature in [0, 1]. Stored in the model file. */
@@ -232,6 +242,35 @@ rw_status rw_evaluate(const rw_model *model, const rw_dataset *data, rw_eval_res
  * [0, 1] (normalisation is applied inside); probs is [n][classes]. Allocates
  * its buffers on each call; for repeated calls use an rw_predictor. */
 rw_status rw_predict(const rw_model *model, const float *x, int n, float *probs);
+
+/* ---- Pruning ----------------------------------------------------------- */
+
+/* One-shot pruning of a trained model. */
+typedef enum {
+    RW_PRUNE_MAGNITUDE = 0, /* score |w| */
+    RW_PRUNE_WANDA /* score |w| · ||x_in||, the input's norm over calibration samples ("A Simple
+                      and Effective Pruning Approach for Large Language Models", Sun et al. 2023) */
+} rw_prune_criterion;
+
+typedef enum {
+    RW_PRUNE_PER_LAYER = 0, /* each layer keeps the same fraction (Wanda: each output row) */
+    RW_PRUNE_GLOBAL         /* one magnitude threshold over all layers */
+} rw_prune_scope;
+
+typedef struct {
+    double sparsity;   /* target fraction of zero weights, of in·out per layer, in [0, 1) */
+    rw_prune_criterion criterion;
+    rw_prune_scope scope;
+    const rw_dataset *calibration; /* Wanda: samples whose activations give the norms */
+    int calibration_count;         /* Wanda: how many of them (0: all) */
+} rw_prune_config;
+
+/* Keeps, per layer (or row, or over the whole model), the weights of
+ * largest score and stores every pruned layer as CSR; weights already
+ * absent stay absent, so a layer sparser than the target is unchanged.
+ * Wanda compares within each output row, as in the paper, and so rejects
+ * RW_PRUNE_GLOBAL. */
+rw_status rw_model_prune(rw_model *model, const rw_prune_config *config);
 
 /* A prediction context: buffers for batches of up to max_batch samples and
  * for single samples, allocated once, so that rw_predictor_run allocates

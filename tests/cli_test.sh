@@ -93,5 +93,20 @@ check "out to a missing folder fails before training" 1 "cannot write --out /no/
 check "no validation logs null" 0 '"val_accuracy":null' -- bash -c \
     "'$REWIRE' train --data $DATA --hidden 16 --epochs 1 --train-limit 200 --test-limit 100 --quiet --log '$TMP/nv.jsonl' >/dev/null && cat '$TMP/nv.jsonl'"
 
+check "prune help" 0 "usage: rewire prune" -- "$REWIRE" prune --help
+check "prune needs -o" 2 "expected one model file and -o OUT" -- "$REWIRE" prune "$TMP/m.safetensors" --sparsity 0.9
+check "prune needs one target" 2 "exactly one of --sparsity and --nm" -- \
+    "$REWIRE" prune "$TMP/m.safetensors" -o "$TMP/p.safetensors"
+check "prune bad nm" 2 "--nm expects N:M" -- "$REWIRE" prune "$TMP/m.safetensors" --nm 4:2 -o "$TMP/p.safetensors"
+check "prune magnitude" 0 "sparsity [0-9.]+% -> 95.00%, test accuracy" -- "$REWIRE" prune "$TMP/m.safetensors" \
+    --sparsity 0.95 --eval --data $DATA -o "$TMP/p.safetensors"
+check "prune wanda" 0 "-> 95\.0[0-9]%" -- "$REWIRE" prune "$TMP/m.safetensors" --sparsity 0.95 \
+    --criterion wanda --calib 64 --data $DATA -o "$TMP/p.safetensors"
+check "prune wanda global refused" 1 "within each output row" -- "$REWIRE" prune "$TMP/m.safetensors" \
+    --sparsity 0.95 --criterion wanda --scope global --data $DATA -o "$TMP/p.safetensors"
+check "prune to 2:4" 0 "saved|-> " -- "$REWIRE" prune "$TMP/m.safetensors" --nm 2:4 -o "$TMP/nm.safetensors"
+check "info shows the pattern" 0 '"kind":"nm".*"pattern":"2:4"' -- "$REWIRE" info "$TMP/nm.safetensors" --json
+check "eval an N:M model" 0 "accuracy [0-9.]+%" -- "$REWIRE" eval "$TMP/nm.safetensors" --data $DATA
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -161,10 +161,16 @@ static void test_metadata_errors(void **state)
         "unknown activation \"swish\"");
     expect_rejected(
         &(variant){.key = "layers",
-                   .value = "[{\"name\":\"fc1\",\"kind\":\"nm\",\"in\":6,\"out\":5,"
+                   .value = "[{\"name\":\"fc1\",\"kind\":\"blocked\",\"in\":6,\"out\":5,"
                             "\"activation\":\"tanh\"},{\"name\":\"fc2\",\"kind\":\"dense\","
                             "\"in\":5,\"out\":3,\"activation\":\"none\"}]"},
-        "kind \"nm\"");
+        "kind \"blocked\"");
+    expect_rejected(
+        &(variant){.key = "layers",
+                   .value = "[{\"name\":\"fc1\",\"kind\":\"nm\",\"in\":6,\"out\":5,"
+                            "\"activation\":\"tanh\",\"n\":2,\"m\":4},{\"name\":\"fc2\","
+                            "\"kind\":\"dense\",\"in\":5,\"out\":3,\"activation\":\"none\"}]"},
+        "m dividing its 6 inputs");
     expect_rejected(
         &(variant){.key = "layers",
                    .value = "[{\"name\":\"fc1\",\"kind\":\"sparse\",\"in\":0,\"out\":5,"

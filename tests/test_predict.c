@@ -10,7 +10,7 @@
 #include "core/alloc.h"
 #include "nn/model.h"
 
-static void check(rw_activation act, const double *layer_sparsity, int threads_max)
+static void check_nm(rw_activation act, const double *layer_sparsity, int threads_max, int nm_layer)
 {
     /* Wide enough that the single-sample path runs threaded. */
     int sizes[] = {300, 700, 400, 10};
@@ -22,6 +22,7 @@ static void check(rw_activation act, const double *layer_sparsity, int threads_m
     c.seed = 5;
     rw_model *m;
     assert_int_equal(rw_model_create(&c, &m), RW_OK);
+    if (nm_layer >= 0) assert_int_equal(rw_model_to_nm(m, nm_layer, 2, 4), RW_OK);
     enum { N = 37 };
     float *x = malloc(sizeof(float) * N * 300), *batch = malloc(sizeof(float) * N * 10);
     float *one = malloc(sizeof(float) * N * 10), *again = malloc(sizeof(float) * N * 10);
@@ -59,6 +60,11 @@ static void check(rw_activation act, const double *layer_sparsity, int threads_m
     rw_model_free(m);
 }
 
+static void check(rw_activation act, const double *layer_sparsity, int threads_max)
+{
+    check_nm(act, layer_sparsity, threads_max, -1);
+}
+
 static const double sparse_all[] = {0.9, 0.95, 0.5};
 static const double mixed[] = {0.0, 0.95, 0.0}; /* dense, sparse, dense */
 
@@ -67,6 +73,15 @@ static void test_single_sample_leaky(void **state) { (void)state; check(RW_ACT_L
 static void test_single_sample_tanh(void **state) { (void)state; check(RW_ACT_TANH, sparse_all, 2); }
 static void test_single_sample_gelu(void **state) { (void)state; check(RW_ACT_GELU, mixed, 1); }
 static void test_single_sample_dense(void **state) { (void)state; check(RW_ACT_RELU, mixed, 1); }
+
+/* An N:M layer (2:4) between sparse ones; N:M kernels split rows evenly,
+ * so any thread count gives the same bytes. */
+static void test_single_sample_nm(void **state)
+{
+    (void)state;
+    check_nm(RW_ACT_RELU, sparse_all, 3, 1);
+    check_nm(RW_ACT_GELU, sparse_all, 2, 0);
+}
 
 static void test_bad_batch(void **state)
 {
@@ -90,7 +105,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_sample_relu),  cmocka_unit_test(test_single_sample_leaky),
         cmocka_unit_test(test_single_sample_tanh),  cmocka_unit_test(test_single_sample_gelu),
-        cmocka_unit_test(test_single_sample_dense), cmocka_unit_test(test_bad_batch),
+        cmocka_unit_test(test_single_sample_dense), cmocka_unit_test(test_single_sample_nm),
+        cmocka_unit_test(test_bad_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,8 +25,8 @@ static int teardown(void **state)
     return 0;
 }
 
-static rw_model *train(rw_distribution dist, int epochs, int threads, double *accuracy,
-                       double *first_loss, double *last_loss)
+static rw_model *train_nm(rw_distribution dist, int epochs, int threads, int nm, double *accuracy,
+                          double *first_loss, double *last_loss)
 {
     int sizes[] = {784, 256, 256, 10};
     rw_model_config mc = rw_model_config_default();
@@ -37,6 +37,7 @@ static rw_model *train(rw_distribution dist, int epochs, int threads, double *ac
     mc.seed = 1;
     rw_model *m;
     assert_int_equal(rw_model_create(&mc, &m), RW_OK);
+    if (nm) assert_int_equal(rw_model_to_nm(m, 1, 2, 4), RW_OK);
     float mean, std;
     rw_dataset_stats(train_set, &mean, &std);
     rw_model_set_normalization(m, mean, std);
@@ -56,6 +57,12 @@ static rw_model *train(rw_distribution dist, int epochs, int threads, double *ac
     assert_int_equal(rw_evaluate(m, test_set, &r), RW_OK);
     *accuracy = r.accuracy;
     return m;
+}
+
+static rw_model *train(rw_distribution dist, int epochs, int threads, double *accuracy,
+                       double *first_loss, double *last_loss)
+{
+    return train_nm(dist, epochs, threads, 0, accuracy, first_loss, last_loss);
 }
 
 static void test_reaches_accuracy(void **state)
@@ -86,6 +93,25 @@ static void test_thread_count_does_not_change_results(void **state)
         assert_memory_equal(one->layers[l].bias, two->layers[l].bias,
                             sizeof(float) * (size_t)one->layers[l].out);
     }
+    assert_true(a1 == a2 && l1 == m1);
+    rw_model_free(one);
+    rw_model_free(two);
+}
+
+/* The same with a 2:4 N:M middle layer, whose kernels run in the same
+ * parallel phases. */
+static void test_thread_count_nm(void **state)
+{
+    (void)state;
+    double a1, a2, l0, l1, m0, m1;
+    rw_model *one = train_nm(RW_DIST_ERK, 1, 1, 1, &a1, &l0, &l1);
+    rw_model *two = train_nm(RW_DIST_ERK, 1, 2, 1, &a2, &m0, &m1);
+    assert_true(one->layers[1].is_nm);
+    assert_memory_equal(one->layers[1].nm.values, two->layers[1].nm.values,
+                        sizeof(float) * (size_t)layer_weight_count(&one->layers[1]));
+    for (int l = 0; l < one->n_layers; l++)
+        assert_memory_equal(one->layers[l].bias, two->layers[l].bias,
+                            sizeof(float) * (size_t)one->layers[l].out);
     assert_true(a1 == a2 && l1 == m1);
     rw_model_free(one);
     rw_model_free(two);
@@ -150,6 +176,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reaches_accuracy),
         cmocka_unit_test(test_thread_count_does_not_change_results),
+        cmocka_unit_test(test_thread_count_nm),
         cmocka_unit_test(test_bad_inputs_are_reported),
         cmocka_unit_test(test_divergence_is_reported),
     };

@@ -43,21 +43,26 @@ int cmd_info(int argc, char **argv)
         all += (int64_t)li.in * li.out;
         bytes += li.bytes;
         dense_bytes += li.dense_bytes;
-        char shape[32];
-        snprintf(shape, sizeof shape, "%dx%d", li.out, li.in);
-        if (json)
-            json_array_append_new(layers, json_pack("{s:s, s:s, s:i, s:i, s:s, s:I, s:f, s:I, s:I}",
-                                                    "name", "", "kind", li.sparse ? "sparse" : "dense",
-                                                    "in", li.in, "out", li.out, "activation",
-                                                    act_names[li.activation], "nonzeros",
-                                                    (json_int_t)li.nonzeros, "sparsity", li.sparsity,
-                                                    "bytes", (json_int_t)li.bytes, "dense_bytes",
-                                                    (json_int_t)li.dense_bytes));
+        char shape[32], kind_text[32];
+        const char *kind = li.sparse ? "sparse" : li.nm_n ? "nm" : "dense";
+        if (li.nm_n)
+            snprintf(kind_text, sizeof kind_text, "%d:%d", li.nm_n, li.nm_m);
         else
-            printf("fc%-4d %-7s %-13s %-11s %12lld %8.2f%% %12lld %12lld\n", l + 1,
-                   li.sparse ? "sparse" : "dense", shape, act_names[li.activation],
-                   (long long)li.nonzeros, 100.0 * li.sparsity, (long long)li.bytes,
-                   (long long)li.dense_bytes);
+            snprintf(kind_text, sizeof kind_text, "%s", kind);
+        snprintf(shape, sizeof shape, "%dx%d", li.out, li.in);
+        if (json) {
+            json_t *lo = json_pack(
+                "{s:s, s:s, s:i, s:i, s:s, s:I, s:f, s:I, s:I}", "name", "", "kind", kind, "in",
+                li.in, "out", li.out, "activation", act_names[li.activation], "nonzeros",
+                (json_int_t)li.nonzeros, "sparsity", li.sparsity, "bytes", (json_int_t)li.bytes,
+                "dense_bytes", (json_int_t)li.dense_bytes);
+            if (lo && li.nm_n) json_object_set_new(lo, "pattern", json_string(kind_text));
+            json_array_append_new(layers, lo);
+        } else {
+            printf("fc%-4d %-7s %-13s %-11s %12lld %8.2f%% %12lld %12lld\n", l + 1, kind_text,
+                   shape, act_names[li.activation], (long long)li.nonzeros, 100.0 * li.sparsity,
+                   (long long)li.bytes, (long long)li.dense_bytes);
+        }
     }
     double sparsity = all ? 1.0 - (double)nnz / (double)all : 0.0;
     float mean, std;

@@ -16,6 +16,7 @@ static void usage(FILE *to)
             "  train    train a sparse (or dense) MLP and optionally save it\n"
             "  eval     accuracy, loss and per-class accuracy of a saved model\n"
             "  info     layers, shapes, nonzeros and bytes of a saved model\n"
+            "  prune    one-shot pruning of a saved model (magnitude, Wanda, N:M)\n"
             "  bench    kernels, training and inference speed against the dense path\n\n"
             "Run 'rewire COMMAND --help' for the flags of a command.\n"
             "'rewire --version' prints the version.\n");
@@ -64,6 +65,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "prune")) return cmd_prune(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     fprintf(stderr, "rewire: unknown command '%s'\n\n", cmd);
     usage(stderr);

@@ -1,10 +1,13 @@
 /* Model files: safetensors with, per layer NAME (fc1, fc2, ...),
  *   sparse: NAME.indptr I32 [out+1], NAME.indices I32 [nnz], NAME.values F32 [nnz]
+ *   nm:     NAME.values F32 [out, in/M*N], NAME.offsets U8 [out, in/M*N]
+ *           (slot j of group g of row o is input g*M + offset)
  *   dense:  NAME.weight F32 [out, in]
  *   both:   NAME.bias F32 [out]
  * and in __metadata__ (all strings, as safetensors requires):
  *   format = "rewire", format_version = "1",
- *   layers = JSON array of {"name", "kind": "sparse"|"dense", "in", "out", "activation"},
+ *   layers = JSON array of {"name", "kind": "sparse"|"nm"|"dense", "in", "out",
+ *            "activation"}, with "n" and "m" for kind "nm",
  *   input_mean, input_std, leaky_slope (decimal numbers). */
 #include <jansson.h>
 #include <math.h>
@@ -30,9 +33,14 @@ static char *layers_json(const rw_model *m)
         const layer *ly = &m->layers[l];
         char name[BASE_CAP];
         layer_name(name, l);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:i, s:s}", "name", name, "kind",
-                                             ly->sparse ? "sparse" : "dense", "in", ly->in, "out",
-                                             ly->out, "activation", activation_name(ly->act)));
+        json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:s}", "name", name, "kind",
+                              ly->sparse ? "sparse" : ly->is_nm ? "nm" : "dense", "in", ly->in,
+                              "out", ly->out, "activation", activation_name(ly->act));
+        if (o && ly->is_nm) {
+            json_object_set_new(o, "n", json_integer(ly->nm.n));
+            json_object_set_new(o, "m", json_integer(ly->nm.m));
+        }
+        json_array_append_new(arr, o);
     }
     char *s = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
@@ -62,7 +70,13 @@ rw_status rw_model_save(const rw_model *m, const char *path)
         layer_name(base, l);
         int64_t out = ly->out, out1 = ly->out + 1, nnz = ly->sparse ? ly->w.nnz : 0;
         int64_t dense_shape[2] = {ly->out, ly->in};
-        if (ly->sparse) {
+        int64_t nm_shape[2] = {ly->out, ly->is_nm ? nm_slots_per_row(&ly->nm) : 0};
+        if (ly->is_nm) {
+            snprintf(names[l][0], NAME_CAP, "%s.values", base);
+            snprintf(names[l][1], NAME_CAP, "%s.offsets", base);
+            st = st_writer_add(w, names[l][0], ST_F32, 2, nm_shape, ly->nm.values);
+            if (st == RW_OK) st = st_writer_add(w, names[l][1], ST_U8, 2, nm_shape, ly->nm.offsets);
+        } else if (ly->sparse) {
             snprintf(names[l][0], NAME_CAP, "%s.indptr", base);
             snprintf(names[l][1], NAME_CAP, "%s.indices", base);
             snprintf(names[l][2], NAME_CAP, "%s.values", base);
@@ -138,6 +152,20 @@ static rw_status load_layer(const st_file *f, const char *path, int l, layer *ly
             return rw_fail(RW_ERR_FORMAT, "%s: tensor %s has a non-finite value at %d", path, name,
                            o);
 
+    if (ly->is_nm) {
+        const st_tensor *values, *offsets;
+        int slots = nm_slots_per_row(&ly->nm);
+        snprintf(name, sizeof name, "%s.values", base);
+        st = want_tensor(f, path, name, ST_F32, 2, ly->out, slots, &values);
+        snprintf(name, sizeof name, "%s.offsets", base);
+        if (st == RW_OK) st = want_tensor(f, path, name, ST_U8, 2, ly->out, slots, &offsets);
+        if (st != RW_OK) return st;
+        memcpy(ly->nm.values, values->data, values->nbytes);
+        memcpy(ly->nm.offsets, offsets->data, offsets->nbytes);
+        char what[512];
+        snprintf(what, sizeof what, "%s: layer %s", path, base);
+        return nm_validate(&ly->nm, what);
+    }
     if (!ly->sparse) {
         snprintf(name, sizeof name, "%s.weight", base);
         st = want_tensor(f, path, name, ST_F32, 2, ly->out, ly->in, &t);
@@ -226,9 +254,11 @@ static rw_status parse_layers(const st_file *f, const char *path, rw_model **out
         if (strcmp(name, want) != 0)
             st = rw_fail(RW_ERR_FORMAT, "%s: layer %d is named \"%s\", expected \"%s\"", path, l,
                          name, want);
-        else if (strcmp(kind, "sparse") != 0 && strcmp(kind, "dense") != 0)
-            st = rw_fail(RW_ERR_FORMAT, "%s: layer %s has kind \"%s\", expected sparse or dense",
-                         path, name, kind);
+        else if (strcmp(kind, "sparse") != 0 && strcmp(kind, "dense") != 0 &&
+                 strcmp(kind, "nm") != 0)
+            st = rw_fail(RW_ERR_FORMAT,
+                         "%s: layer %s has kind \"%s\", expected sparse, nm or dense", path, name,
+                         kind);
         else if (in < 1 || outs < 1 || in > 1 << 30 || outs > 1 << 30)
             st = rw_fail(RW_ERR_FORMAT, "%s: layer %s has shape %lld x %lld, expected sizes in "
                          "[1, 2^30]", path, name, (long long)outs, (long long)in);
@@ -246,7 +276,21 @@ static rw_status parse_layers(const st_file *f, const char *path, rw_model **out
         ly->in = (int)in;
         ly->out = (int)outs;
         ly->sparse = strcmp(kind, "sparse") == 0;
+        ly->is_nm = strcmp(kind, "nm") == 0;
         ly->act = (rw_activation)a;
+        if (ly->is_nm) {
+            json_int_t nn = 0, mm = 0;
+            if (json_unpack(o, "{s:I, s:I}", "n", &nn, "m", &mm) != 0 || nn < 1 || mm < 1 ||
+                nn > mm || mm > NM_MAX_M || in % mm != 0) {
+                st = rw_fail(RW_ERR_FORMAT,
+                             "%s: layer %s of kind nm needs integers n, m with 1 <= n <= m <= %d "
+                             "and m dividing its %lld inputs",
+                             path, name, NM_MAX_M, (long long)in);
+                break;
+            }
+            st = nm_alloc(&ly->nm, ly->out, ly->in, (int)nn, (int)mm);
+            if (st != RW_OK) break;
+        }
     }
     json_decref(arr);
     if (st != RW_OK) {
@@ -274,7 +318,7 @@ rw_status rw_model_load(const char *path, rw_model **out)
     int expected = 0;
     for (int l = 0; m && l < m->n_layers && st == RW_OK; l++) {
         st = load_layer(&f, path, l, &m->layers[l]);
-        expected += m->layers[l].sparse ? 4 : 2;
+        expected += m->layers[l].sparse ? 4 : m->layers[l].is_nm ? 3 : 2;
     }
     if (st == RW_OK && f.count != expected) {
         /* Name the first tensor that no layer claimed. */
@@ -291,7 +335,8 @@ rw_status rw_model_load(const char *path, rw_model **out)
                 if (ly->sparse && (!strcmp(field, "indptr") || !strcmp(field, "indices") ||
                                    !strcmp(field, "values")))
                     continue;
-                if (!ly->sparse && !strcmp(field, "weight")) continue;
+                if (ly->is_nm && (!strcmp(field, "values") || !strcmp(field, "offsets"))) continue;
+                if (!ly->sparse && !ly->is_nm && !strcmp(field, "weight")) continue;
             }
             st = rw_fail(RW_ERR_FORMAT, "%s: unexpected tensor %s", path, f.tensors[i].name);
             break;

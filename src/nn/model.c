@@ -42,6 +42,7 @@ void rw_model_free(rw_model *model)
     for (int l = 0; l < model->n_layers; l++) {
         layer *ly = &model->layers[l];
         csr_free(&ly->w);
+        nm_free(&ly->nm);
         rw_free(ly->dense);
         rw_free(ly->bias);
     }
@@ -158,12 +159,18 @@ rw_status rw_model_layer_info(const rw_model *m, int l, rw_layer_info *out)
     out->in = ly->in;
     out->out = ly->out;
     out->sparse = ly->sparse;
+    out->nm_n = ly->is_nm ? ly->nm.n : 0;
+    out->nm_m = ly->is_nm ? ly->nm.m : 0;
     out->activation = ly->act;
     out->nonzeros = layer_weight_count(ly);
     out->sparsity = dense_weights ? 1.0 - (double)out->nonzeros / (double)dense_weights : 0.0;
     out->dense_bytes = 4 * (dense_weights + ly->out);
-    out->bytes = ly->sparse ? 4 * ((int64_t)ly->out + 1) + 8 * out->nonzeros + 4 * (int64_t)ly->out
-                            : out->dense_bytes;
+    if (ly->sparse)
+        out->bytes = 4 * ((int64_t)ly->out + 1) + 8 * out->nonzeros + 4 * (int64_t)ly->out;
+    else if (ly->is_nm)
+        out->bytes = nm_weight_bytes(&ly->nm) + 4 * (int64_t)ly->out;
+    else
+        out->bytes = out->dense_bytes;
     return RW_OK;
 }
 
@@ -177,4 +184,60 @@ void rw_model_get_normalization(const rw_model *m, float *mean, float *std)
 {
     *mean = m->norm_mean;
     *std = m->norm_std;
+}
+
+/* The layer's weights as a dense row-major [out][in] matrix (caller frees). */
+static float *layer_to_dense(const layer *ly)
+{
+    float *d = rw_alloc(sizeof(float) * (size_t)ly->in * (size_t)ly->out);
+    if (!d) return NULL;
+    if (ly->sparse) {
+        for (int o = 0; o < ly->out; o++)
+            for (int k = ly->w.indptr[o]; k < ly->w.indptr[o + 1]; k++)
+                d[(size_t)o * ly->in + ly->w.indices[k]] = ly->w.values[k];
+    } else if (ly->is_nm) {
+        nm_to_dense(&ly->nm, d);
+    } else {
+        memcpy(d, ly->dense, sizeof(float) * (size_t)ly->in * (size_t)ly->out);
+    }
+    return d;
+}
+
+rw_status rw_model_to_nm(rw_model *m, int which, int n, int mm)
+{
+    if (which < -1 || which >= m->n_layers)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %d does not exist (the model has %d)", which,
+                       m->n_layers);
+    if (n < 1 || mm < 1 || n > mm || mm > NM_MAX_M)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "N:M pattern %d:%d needs 1 <= N <= M <= %d", n, mm,
+                       NM_MAX_M);
+    if (which >= 0 && m->layers[which].in % mm != 0)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "layer fc%d has %d inputs, not a multiple of M = %d", which + 1,
+                       m->layers[which].in, mm);
+    for (int l = 0; l < m->n_layers; l++) {
+        layer *ly = &m->layers[l];
+        if ((which >= 0 && l != which) || ly->in % mm != 0) continue;
+        /* The dense detour costs in·out floats once, at conversion time;
+         * training and inference never see it. */
+        float *d = layer_to_dense(ly);
+        nm_matrix nm;
+        rw_status st = d ? nm_alloc(&nm, ly->out, ly->in, n, mm)
+                         : rw_fail(RW_ERR_NO_MEMORY, "out of memory converting fc%d to %d:%d", l + 1,
+                                   n, mm);
+        if (st != RW_OK) {
+            rw_free(d);
+            return st;
+        }
+        nm_from_dense_magnitude(&nm, d);
+        rw_free(d);
+        csr_free(&ly->w);
+        nm_free(&ly->nm);
+        rw_free(ly->dense);
+        ly->dense = NULL;
+        ly->sparse = 0;
+        ly->is_nm = 1;
+        ly->nm = nm;
+    }
+    return RW_OK;
 }

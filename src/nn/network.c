@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "kernels/team.h"
+#include "kernels/nm_kernels.h"
 #include "nn/activation.h"
 
 static float **alloc_table(int n) { return calloc((size_t)n, sizeof(float *)); }
@@ -132,6 +133,24 @@ static void dense_forward_rows(const layer *l, float slope, const float *x, floa
                                  (size_t)(r1 - r0) * bp);
 }
 
+/* Parts an N:M layer is cut into: equal row ranges carry equal work. */
+static int nm_parts(const layer *l, int bp)
+{
+    int64_t work = layer_weight_count(l) * bp;
+    return work >= KERNEL_PARALLEL_MIN_WORK ? omp_get_num_threads() : 1;
+}
+
+/* Bias gradient of rows [r0, r1): the sum of each row of dz. */
+static void bias_grad_rows(const float *dz, float *gb, int bp, int r0, int r1)
+{
+    for (int o = r0; o < r1; o++) {
+        const float *row = dz + (size_t)o * bp;
+        float s = 0;
+        for (int b = 0; b < bp; b++) s += row[b];
+        gb[o] = s;
+    }
+}
+
 /* Whole rows of [rows][bp] per chunk, about 16K floats each. */
 static int row_chunks(int rows, int bp)
 {
@@ -144,6 +163,20 @@ void phase_forward(const rw_model *m, workspace *ws, int l)
     const layer *ly = &m->layers[l];
     int bp = ws->bp;
     float *x = ws->a[l], *z = ws->z[l], *a = ws->a[l + 1];
+    if (ly->is_nm) {
+        const nm_kernel_table *k = nm_kernels_active();
+        int parts = nm_parts(ly, bp);
+#pragma omp for schedule(static) nowait
+        for (int t = 0; t < parts; t++) {
+            int r0, r1;
+            part_range(ly->out, t, parts, &r0, &r1);
+            k->forward(&ly->nm, ly->bias, x, z, bp, r0, r1);
+            if (ly->act != RW_ACT_NONE)
+                activation_forward_range(ly->act, m->leaky_slope, z + (size_t)r0 * bp,
+                                         a + (size_t)r0 * bp, (size_t)(r1 - r0) * bp);
+        }
+        return;
+    }
     if (!ly->sparse) {
         int parts = omp_get_num_threads();
 #pragma omp for schedule(static) nowait
@@ -203,10 +236,38 @@ static void dense_forward_vector_rows(const layer *l, float slope, const float *
         activation_forward_range(l->act, slope, z + r0, a + r0, (size_t)(r1 - r0));
 }
 
+/* Rows [r0, r1) of an N:M layer for one sample. */
+static void nm_forward_vector_rows(const layer *l, float slope, const float *x, float *z, float *a,
+                                   int r0, int r1)
+{
+    const nm_matrix *w = &l->nm;
+    int per_row = nm_slots_per_row(w);
+    for (int o = r0; o < r1; o++) {
+        const float *v = w->values + (size_t)o * per_row;
+        const uint8_t *off = w->offsets + (size_t)o * per_row;
+        float s = l->bias[o];
+        for (int g = 0, k = 0; g < w->groups; g++)
+            for (int j = 0; j < w->n; j++, k++) s += v[k] * x[g * w->m + off[k]];
+        z[o] = s;
+    }
+    if (l->act != RW_ACT_NONE && r1 > r0)
+        activation_forward_range(l->act, slope, z + r0, a + r0, (size_t)(r1 - r0));
+}
+
 void phase_forward_vector(const rw_model *m, float **av, float **zv, int l)
 {
     const layer *ly = &m->layers[l];
     float *x = av[l], *z = zv[l], *a = av[l + 1];
+    if (ly->is_nm) {
+        int parts = layer_weight_count(ly) >= KERNEL_PARALLEL_MIN_WORK ? omp_get_num_threads() : 1;
+#pragma omp for schedule(static) nowait
+        for (int t = 0; t < parts; t++) {
+            int r0, r1;
+            part_range(ly->out, t, parts, &r0, &r1);
+            nm_forward_vector_rows(ly, m->leaky_slope, x, z, a, r0, r1);
+        }
+        return;
+    }
     if (!ly->sparse) {
         int parts = ly->in * ly->out >= KERNEL_PARALLEL_MIN_WORK ? omp_get_num_threads() : 1;
 #pragma omp for schedule(static) nowait
@@ -235,12 +296,7 @@ static void dense_backward_part(const rw_model *m, workspace *ws, int l, int t, 
     int r0, r1;
     if (t < parts) {
         part_range(ly->out, t, parts, &r0, &r1);
-        for (int o = r0; o < r1; o++) {
-            const float *row = dz + (size_t)o * bp;
-            float s = 0;
-            for (int b = 0; b < bp; b++) s += row[b];
-            ws->gb[l][o] = s;
-        }
+        bias_grad_rows(dz, ws->gb[l], bp, r0, r1);
         if (r1 > r0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, ly->in, bp, 1.0f,
                         dz + (size_t)r0 * bp, bp, ws->a[l], bp, 0.0f,
@@ -257,10 +313,39 @@ static void dense_backward_part(const rw_model *m, workspace *ws, int l, int t, 
                               ws->a[l] + (size_t)r0 * bp, dx, (size_t)(r1 - r0) * bp);
 }
 
+/* Part t of `parts` of an N:M layer's backward pass, split as a dense
+ * layer's: rows of the gradients, then groups of inputs of dx. */
+static void nm_backward_part(const rw_model *m, workspace *ws, int l, int t, int parts)
+{
+    const layer *ly = &m->layers[l];
+    const nm_kernel_table *k = nm_kernels_active();
+    int bp = ws->bp, r0, r1;
+    const float *dz = ws->g[l + 1];
+    if (t < parts) {
+        part_range(ly->out, t, parts, &r0, &r1);
+        k->weight_grad(&ly->nm, dz, ws->a[l], ws->gw[l], bp, r0, r1);
+        bias_grad_rows(dz, ws->gb[l], bp, r0, r1);
+        return;
+    }
+    part_range(ly->nm.groups, t - parts, parts, &r0, &r1);
+    if (r1 == r0) return;
+    k->backward_data(&ly->nm, dz, ws->g[l], bp, r0, r1);
+    int m_ = ly->nm.m;
+    size_t off = (size_t)r0 * m_ * bp, len = (size_t)(r1 - r0) * m_ * bp;
+    activation_backward_range(m->layers[l - 1].act, m->leaky_slope, ws->z[l - 1] + off,
+                              ws->a[l] + off, ws->g[l] + off, len);
+}
+
 void phase_backward(const rw_model *m, workspace *ws, int l)
 {
     const layer *ly = &m->layers[l];
     int bp = ws->bp;
+    if (ly->is_nm) {
+        int parts = nm_parts(ly, bp);
+#pragma omp for schedule(static) nowait
+        for (int t = 0; t < (l > 0 ? 2 : 1) * parts; t++) nm_backward_part(m, ws, l, t, parts);
+        return;
+    }
     if (!ly->sparse) {
         int parts = omp_get_num_threads();
 #pragma omp for schedule(static) nowait

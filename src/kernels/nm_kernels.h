@@ -1,0 +1,38 @@
+/* Kernels over N:M weights (core/nm.h), with the same layout and contract
+ * as kernels.h: activations [feature][bp], bp a multiple of 8, padding
+ * columns zero in gradients; a scalar reference and an AVX2+FMA twin;
+ * threading in one place (nm_parallel.c) with each output row written by
+ * one thread, so results do not depend on the thread count. */
+#ifndef RW_KERNELS_NM_H
+#define RW_KERNELS_NM_H
+
+#include "core/nm.h"
+
+typedef struct {
+    const char *name;
+    /* Rows [r0, r1): y[o][b] = bias[o] + sum over slots of
+     * value * x[g*m + offset][b]. bias may be NULL. */
+    void (*forward)(const nm_matrix *w, const float *bias, const float *x, float *y, int bp,
+                    int r0, int r1);
+    /* Groups [g0, g1) of inputs: dx[i][b] = sum over rows o, in increasing
+     * order, of w(o, i) * dy[o][b], for i in [g0*m, g1*m) (overwritten). */
+    void (*backward_data)(const nm_matrix *w, const float *dy, float *dx, int bp, int g0, int g1);
+    /* Rows [r0, r1): dw[k] = sum_b dy[o][b] * x[g*m + offset[k]][b] for
+     * every slot k of the row (overwritten). */
+    void (*weight_grad)(const nm_matrix *w, const float *dy, const float *x, float *dw, int bp,
+                        int r0, int r1);
+} nm_kernel_table;
+
+const nm_kernel_table *nm_kernels_scalar(void);
+const nm_kernel_table *nm_kernels_avx2(void); /* NULL without AVX2+FMA */
+/* AVX2 when the CPU has it, unless REWIRE_KERNELS=scalar. */
+const nm_kernel_table *nm_kernels_active(void);
+
+void nm_forward_with(const nm_kernel_table *k, const nm_matrix *w, const float *bias,
+                     const float *x, float *y, int bp);
+void nm_backward_data_with(const nm_kernel_table *k, const nm_matrix *w, const float *dy,
+                           float *dx, int bp);
+void nm_weight_grad_with(const nm_kernel_table *k, const nm_matrix *w, const float *dy,
+                         const float *x, float *dw, int bp);
+
+#endif

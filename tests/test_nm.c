@@ -1,0 +1,200 @@
+/* N:M storage and kernels: magnitude selection, validation, bytes, and each
+ * kernel (scalar against a dense computation, AVX2 against scalar, any
+ * thread count against one thread). */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/nm.h"
+#include "kernels/nm_kernels.h"
+#include "testutil.h"
+
+static void test_magnitude_selection(void **state)
+{
+    (void)state;
+    /* One row, two groups of 4: keep the 2 largest |w| of each. */
+    float dense[8] = {0.1f, -0.9f, 0.5f, 0.2f, 3.0f, 0.0f, -3.0f, 1.0f}, back[8];
+    nm_matrix w;
+    assert_int_equal(nm_alloc(&w, 1, 8, 2, 4), RW_OK);
+    nm_from_dense_magnitude(&w, dense);
+    const uint8_t want_off[4] = {1, 2, 0, 2};
+    const float want_val[4] = {-0.9f, 0.5f, 3.0f, -3.0f};
+    assert_memory_equal(w.offsets, want_off, 4);
+    assert_memory_equal(w.values, want_val, sizeof want_val);
+    nm_to_dense(&w, back);
+    const float want_dense[8] = {0, -0.9f, 0.5f, 0, 3.0f, 0, -3.0f, 0};
+    assert_memory_equal(back, want_dense, sizeof back);
+    assert_int_equal(nm_validate(&w, "w"), RW_OK);
+    assert_int_equal(nm_weight_bytes(&w), 4 * 5);
+    w.offsets[1] = 1;
+    assert_int_equal(nm_validate(&w, "w"), RW_ERR_FORMAT);
+    assert_non_null(strstr(rw_last_error(), "not strictly increasing"));
+    w.offsets[1] = 4;
+    assert_int_equal(nm_validate(&w, "w"), RW_ERR_FORMAT);
+    assert_non_null(strstr(rw_last_error(), "not below M = 4"));
+    nm_free(&w);
+}
+
+static void test_bad_shapes(void **state)
+{
+    (void)state;
+    nm_matrix w;
+    assert_int_equal(nm_alloc(&w, 3, 10, 2, 4), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "multiple of 4, got 10"));
+    assert_int_equal(nm_alloc(&w, 3, 8, 5, 4), RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(nm_alloc(&w, 3, 8, 0, 4), RW_ERR_INVALID_ARGUMENT);
+}
+
+typedef struct {
+    nm_matrix w;
+    float *bias, *x, *dy; /* x [cols][bp], dy [rows][bp], padding columns zero */
+    int bp, batch;
+} problem;
+
+static void make_problem(problem *p, int rows, int cols, int n, int m, int batch, uint64_t seed)
+{
+    rng_state r;
+    rng_seed(&r, seed);
+    p->batch = batch;
+    p->bp = rw_pad_batch(batch);
+    float *dense = malloc(sizeof(float) * (size_t)(rows * cols + 1));
+    tu_fill_uniform(dense, (size_t)rows * cols, -1, 1, &r);
+    assert_int_equal(nm_alloc(&p->w, rows, cols, n, m), RW_OK);
+    nm_from_dense_magnitude(&p->w, dense);
+    free(dense);
+    p->bias = rw_alloc(sizeof(float) * (size_t)rows);
+    p->x = rw_alloc(sizeof(float) * (size_t)cols * p->bp);
+    p->dy = rw_alloc(sizeof(float) * (size_t)rows * p->bp);
+    tu_fill_uniform(p->bias, (size_t)rows, -1, 1, &r);
+    for (int i = 0; i < cols; i++) tu_fill_uniform(p->x + (size_t)i * p->bp, (size_t)batch, -1, 1, &r);
+    for (int o = 0; o < rows; o++) tu_fill_uniform(p->dy + (size_t)o * p->bp, (size_t)batch, -1, 1, &r);
+}
+
+static void free_problem(problem *p)
+{
+    nm_free(&p->w);
+    rw_free(p->bias);
+    rw_free(p->x);
+    rw_free(p->dy);
+}
+
+/* All three kernels of a table into fresh buffers. */
+static void run(const nm_kernel_table *k, const problem *p, float **y, float **dx, float **dw)
+{
+    const nm_matrix *w = &p->w;
+    *y = rw_alloc(sizeof(float) * (size_t)w->rows * p->bp);
+    *dx = rw_alloc(sizeof(float) * (size_t)w->cols * p->bp);
+    *dw = rw_alloc(sizeof(float) * (size_t)w->rows * nm_slots_per_row(w));
+    for (size_t i = 0; i < (size_t)w->cols * p->bp; i++) (*dx)[i] = NAN; /* must be overwritten */
+    nm_forward_with(k, w, p->bias, p->x, *y, p->bp);
+    nm_backward_data_with(k, w, p->dy, *dx, p->bp);
+    nm_weight_grad_with(k, w, p->dy, p->x, *dw, p->bp);
+}
+
+static void check_against_dense(const problem *p, const float *y, const float *dx, const float *dw)
+{
+    const nm_matrix *w = &p->w;
+    int rows = w->rows, cols = w->cols, bp = p->bp;
+    float *dense = malloc(sizeof(float) * (size_t)(rows * cols + 1));
+    nm_to_dense(w, dense);
+    for (int o = 0; o < rows; o++)
+        for (int b = 0; b < p->batch; b++) {
+            double s = p->bias[o];
+            for (int i = 0; i < cols; i++) s += (double)dense[o * cols + i] * p->x[(size_t)i * bp + b];
+            float want = (float)s;
+            assert_true(tu_max_rel_diff(&y[(size_t)o * bp + b], &want, 1) < 1e-5);
+        }
+    for (int i = 0; i < cols; i++)
+        for (int b = 0; b < bp; b++) {
+            double s = 0;
+            for (int o = 0; o < rows; o++) s += (double)dense[o * cols + i] * p->dy[(size_t)o * bp + b];
+            float want = (float)s;
+            assert_true(tu_max_rel_diff(&dx[(size_t)i * bp + b], &want, 1) < 1e-5);
+        }
+    int slots = nm_slots_per_row(w);
+    for (int o = 0; o < rows; o++)
+        for (int k = 0; k < slots; k++) {
+            int i = (k / w->n) * w->m + w->offsets[(size_t)o * slots + k];
+            double s = 0;
+            for (int b = 0; b < bp; b++) s += (double)p->dy[(size_t)o * bp + b] * p->x[(size_t)i * bp + b];
+            float want = (float)s;
+            assert_true(tu_max_rel_diff(&dw[(size_t)o * slots + k], &want, 1) < 1e-5);
+        }
+    free(dense);
+}
+
+static const int shapes[][5] = {
+    /* rows, cols, n, m, batch */
+    {1, 4, 2, 4, 1},   {5, 8, 2, 4, 3},     {17, 32, 1, 4, 8},   {9, 64, 2, 8, 13},
+    {33, 48, 4, 4, 64}, {12, 40, 1, 8, 70}, {40, 128, 2, 4, 128}, {3, 64, 2, 64, 5},
+    {64, 96, 2, 4, 136}, {0, 8, 2, 4, 8},
+};
+
+static void test_scalar_against_dense(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        problem p;
+        make_problem(&p, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4], 10 + s);
+        float *y, *dx, *dw;
+        run(nm_kernels_scalar(), &p, &y, &dx, &dw);
+        check_against_dense(&p, y, dx, dw);
+        rw_free(y);
+        rw_free(dx);
+        rw_free(dw);
+        free_problem(&p);
+    }
+}
+
+static void test_avx2_against_scalar(void **state)
+{
+    (void)state;
+    if (!nm_kernels_avx2()) skip();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        problem p;
+        make_problem(&p, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4], 30 + s);
+        float *y1, *dx1, *dw1, *y2, *dx2, *dw2;
+        run(nm_kernels_scalar(), &p, &y1, &dx1, &dw1);
+        run(nm_kernels_avx2(), &p, &y2, &dx2, &dw2);
+        const nm_matrix *w = &p.w;
+        assert_true(tu_max_rel_diff(y2, y1, (size_t)w->rows * p.bp) < 1e-5);
+        assert_true(tu_max_rel_diff(dx2, dx1, (size_t)w->cols * p.bp) < 1e-5);
+        assert_true(tu_max_rel_diff(dw2, dw1, (size_t)w->rows * nm_slots_per_row(w)) < 1e-5);
+        rw_free(y1), rw_free(dx1), rw_free(dw1), rw_free(y2), rw_free(dx2), rw_free(dw2);
+        free_problem(&p);
+    }
+}
+
+static void test_thread_count_independent(void **state)
+{
+    (void)state;
+    problem p;
+    make_problem(&p, 300, 512, 2, 4, 128, 77);
+    const nm_kernel_table *k = nm_kernels_active();
+    float *y1, *dx1, *dw1, *y2, *dx2, *dw2;
+    omp_set_num_threads(1);
+    run(k, &p, &y1, &dx1, &dw1);
+    omp_set_num_threads(3);
+    run(k, &p, &y2, &dx2, &dw2);
+    omp_set_num_threads(2);
+    const nm_matrix *w = &p.w;
+    assert_memory_equal(y1, y2, sizeof(float) * (size_t)w->rows * p.bp);
+    assert_memory_equal(dx1, dx2, sizeof(float) * (size_t)w->cols * p.bp);
+    assert_memory_equal(dw1, dw2, sizeof(float) * (size_t)w->rows * nm_slots_per_row(w));
+    rw_free(y1), rw_free(dx1), rw_free(dw1), rw_free(y2), rw_free(dx2), rw_free(dw2);
+    free_problem(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_magnitude_selection),
+        cmocka_unit_test(test_bad_shapes),
+        cmocka_unit_test(test_scalar_against_dense),
+        cmocka_unit_test(test_avx2_against_scalar),
+        cmocka_unit_test(test_thread_count_independent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
