@@ -206,7 +206,8 @@ typedef struct {
     double seconds;     /* wall time in this epoch so far */
 } rw_progress;
 
-/* Called every few steps during an epoch; return nonzero to stop early. */
+/* Called after every step of an epoch, from one of the library's threads
+ * (never two calls at once); return nonzero to stop early. */
 typedef int (*rw_progress_fn)(const rw_progress *progress, void *user);
 
 typedef struct {

@@ -82,20 +82,21 @@ void sparse_weight_grad_with(const kernel_table *k, const csr_matrix *w, const f
 /* ---- Inside a parallel region ----------------------------------------- *
  * The team versions below share one kernel among the threads of an
  * enclosing `omp parallel` region (or run whole on the calling thread
- * outside one). They hand out chunks of rows (columns) balanced by
- * nonzeros dynamically, so a thread the OS has descheduled holds up at
- * most one chunk; they end without a barrier (the caller places one where
- * the next step needs the result). Any chunking gives the same bytes: each
- * output row is computed by the same code whichever thread takes it. */
-void team_forward(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
-                  float *y, int bp, kernel_epilogue epi);
+ * outside one), as one phase of kernels/team.h: they hand out chunks of
+ * rows (columns) balanced by nonzeros dynamically, call team_chunk_done
+ * for each and return the number of chunks, without waiting (the caller
+ * ends the phase with team_phase where the next step needs the result).
+ * Any chunking gives the same bytes: each output row is computed by the
+ * same code whichever thread takes it. */
+int team_forward(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
+                 float *y, int bp, kernel_epilogue epi);
 /* SDDMM (with the bias gradient when db is not NULL) and, when dx is not
  * NULL, SpMMᵀ with the activation derivative of a: both read dy, so they
  * share one round of chunks. */
-void team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, const float *x,
-                   float *dw, float *db, float *dx, const float *a, int bp, kernel_epilogue epi);
-void team_spmv(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
-               float *y, kernel_epilogue epi);
+int team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, const float *x,
+                  float *dw, float *db, float *dx, const float *a, int bp, kernel_epilogue epi);
+int team_spmv(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
+              float *y, kernel_epilogue epi);
 
 /* Multiply-adds (nonzeros times padded batch) below which a parallel region
  * costs more than it saves. */

@@ -4,6 +4,7 @@
  * code as a single-threaded run, so the results are bit-identical for any
  * thread count and any chunking, with no atomics. */
 #include "kernels/kernels.h"
+#include "kernels/team.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -47,18 +48,21 @@ static int worth_threading(const int32_t *ptr, int n, int bp)
     return work_before(ptr, n) * bp >= KERNEL_PARALLEL_MIN_WORK && omp_get_max_threads() > 1;
 }
 
-void team_forward(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
-                  float *y, int bp, kernel_epilogue epi)
+int team_forward(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
+                 float *y, int bp, kernel_epilogue epi)
 {
     int parts = chunk_count(w->indptr, w->rows, bp);
 #pragma omp for schedule(dynamic, 1) nowait
-    for (int t = 0; t < parts; t++)
+    for (int t = 0; t < parts; t++) {
         k->spmm_forward(w, bias, x, y, bp, split_point(w->indptr, w->rows, t, parts),
                         split_point(w->indptr, w->rows, t + 1, parts), epi);
+        team_chunk_done();
+    }
+    return parts;
 }
 
-void team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, const float *x,
-                   float *dw, float *db, float *dx, const float *a, int bp, kernel_epilogue epi)
+int team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, const float *x,
+                  float *dw, float *db, float *dx, const float *a, int bp, kernel_epilogue epi)
 {
     int rparts = chunk_count(w->indptr, w->rows, bp);
     int cparts = dx ? chunk_count(w->t_indptr, w->cols, bp) : 0;
@@ -72,19 +76,24 @@ void team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, 
             k->sddmm_weight_grad(w, dy, x, dw, db, bp,
                                  split_point(w->indptr, w->rows, t - cparts, rparts),
                                  split_point(w->indptr, w->rows, t - cparts + 1, rparts));
+        team_chunk_done();
     }
+    return rparts + cparts;
 }
 
-void team_spmv(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
-               float *y, kernel_epilogue epi)
+int team_spmv(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
+              float *y, kernel_epilogue epi)
 {
     /* One sample: a chunk per thread, and only for layers worth it. */
     int threads = omp_get_num_threads();
     int parts = threads > 1 && w->nnz >= KERNEL_PARALLEL_MIN_WORK / 2 ? threads : 1;
-#pragma omp for schedule(static, 1) nowait
-    for (int t = 0; t < parts; t++)
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int t = 0; t < parts; t++) {
         k->spmv_forward(w, bias, x, y, split_point(w->indptr, w->rows, t, parts),
                         split_point(w->indptr, w->rows, t + 1, parts), epi);
+        team_chunk_done();
+    }
+    return parts;
 }
 
 void sparse_forward_with(const kernel_table *k, const csr_matrix *w, const float *bias,

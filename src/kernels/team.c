@@ -23,16 +23,23 @@
  * imbalance of a phase, much shorter than a scheduler time slice. */
 #define SPIN_NS 100000
 
+/* Per thread: the team, and the chunks of every phase so far (the same on
+ * all threads once they reach the same phase). */
 static _Thread_local team_sync *current;
+static _Thread_local unsigned expected;
 
 void team_sync_init(team_sync *s)
 {
-    atomic_init(&s->arrived, 0);
-    atomic_init(&s->round, 0u);
+    atomic_init(&s->done, 0u);
     atomic_init(&s->sleepers, 0);
 }
 
-void team_begin(team_sync *s) { current = s; }
+void team_begin(team_sync *s)
+{
+    current = s;
+    expected = 0;
+}
+
 void team_end(void) { current = NULL; }
 
 static long long now_ns(void)
@@ -62,26 +69,32 @@ static void wake_all(_Atomic unsigned *word)
 #endif
 }
 
-void team_barrier(void)
+/* Whether `done` has reached `target` (counters wrap; phases are far
+ * fewer than 2^31 chunks apart). */
+static int reached(unsigned done, unsigned target) { return (int)(done - target) >= 0; }
+
+/* Published at once, chunk by chunk, so that a thread descheduled between
+ * two chunks holds nobody up. */
+void team_chunk_done(void)
+{
+    team_sync *s = current;
+    if (!s) return;
+    atomic_fetch_add(&s->done, 1u);
+    if (atomic_load(&s->sleepers) > 0) wake_all(&s->done);
+}
+
+void team_phase(int chunks)
 {
     team_sync *s = current;
     if (!s) {
 #pragma omp barrier
         return;
     }
-    int threads = omp_get_num_threads();
-    if (threads < 2) return;
-    unsigned round = atomic_load(&s->round);
-    if (atomic_fetch_add(&s->arrived, 1) == threads - 1) {
-        /* Last to arrive: reset the count before opening the barrier, so a
-         * thread that runs ahead to the next barrier counts from zero. */
-        atomic_store(&s->arrived, 0);
-        atomic_fetch_add(&s->round, 1u);
-        if (atomic_load(&s->sleepers) > 0) wake_all(&s->round);
-        return;
-    }
+    expected += (unsigned)chunks;
     long long deadline = 0;
-    for (int spins = 0; atomic_load_explicit(&s->round, memory_order_acquire) == round; spins++) {
+    for (int spins = 0;; spins++) {
+        unsigned now = atomic_load_explicit(&s->done, memory_order_acquire);
+        if (reached(now, expected)) return;
         spin_pause();
         if ((spins & 15) != 15) continue;
         long long t = now_ns();
@@ -89,9 +102,9 @@ void team_barrier(void)
             deadline = t + SPIN_NS;
         } else if (t > deadline) {
             atomic_fetch_add(&s->sleepers, 1);
-            while (atomic_load(&s->round) == round) sleep_while(&s->round, round);
+            while (!reached(now = atomic_load(&s->done), expected)) sleep_while(&s->done, now);
             atomic_fetch_sub(&s->sleepers, 1);
-            break;
+            return;
         }
     }
 }

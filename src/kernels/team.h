@@ -1,33 +1,48 @@
-/* Barriers for the phases of one parallel region.
+/* Phases of one parallel region, synchronised by completed work rather
+ * than by arriving threads.
  *
- * A training step is a dozen phases, each ending in a barrier, and an epoch
- * runs all its steps in one OpenMP parallel region. OpenMP's own barrier
- * spins for a long time before sleeping (libgomp: 300,000 spins). On a
- * machine shared with other work that is the worst case: when the OS
- * deschedules one of our threads, the other spins on the core the first one
- * is waiting for, and every barrier costs a scheduler time slice (measured
- * here: 2 threads 8x slower than 1 while other programs ran). These
- * barriers spin only briefly (a phase's imbalance is tens of microseconds),
- * then sleep in the kernel (Linux futex; elsewhere they yield), which hands
- * the core to the thread everyone waits for. */
+ * A training step is a dozen phases and an epoch runs all its steps in one
+ * OpenMP parallel region. Each phase is cut into chunks that the threads
+ * take dynamically (an orphaned `omp for schedule(dynamic) nowait`), and a
+ * thread may start the next phase as soon as every chunk of this one is
+ * done, whichever threads did them. A thread the OS has descheduled (a
+ * machine shared with other work) therefore holds up the others only while
+ * it holds an unfinished chunk; when it runs again it finds the chunks of
+ * the phases it missed taken and catches up. With a barrier instead, every
+ * phase waits for every thread: measured on 2 busy cores, 2 threads ran
+ * 3-8x slower than 1. Results do not change: which thread computes a chunk
+ * never changes the chunk's bytes.
+ *
+ * Waiting spins briefly (a phase's imbalance is tens of microseconds), then
+ * sleeps in the kernel (Linux futex; elsewhere it yields), which hands the
+ * core to the thread everyone waits for.
+ *
+ * Rules for code inside a team: all work of a phase is done in chunks of
+ * `omp for` loops with nowait (no schedule(static), no thread-number
+ * tests: any thread may take any chunk, or none); each chunk calls
+ * team_chunk_done(); each phase ends with team_phase(chunks) where chunks
+ * counts the phase's loop iterations, the same number on every thread. */
 #ifndef RW_KERNELS_TEAM_H
 #define RW_KERNELS_TEAM_H
 
 typedef struct {
-    _Atomic int arrived;      /* threads at the barrier in this round */
-    _Atomic unsigned round;   /* bumped by the last thread to arrive */
-    _Atomic int sleepers;     /* threads asleep (or about to be) on round */
+    _Atomic unsigned done;    /* chunks completed in the region so far */
+    _Atomic int sleepers;     /* threads asleep (or about to be) on done */
 } team_sync;
 
 /* Set up by the thread that opens the region, before it does. */
 void team_sync_init(team_sync *s);
 
-/* Every thread of the region calls team_begin first and team_end last;
- * in between, team_barrier waits for all of them on s. Outside a region
- * (or in a region that did not call team_begin), team_barrier is OpenMP's
- * own barrier, a no-op for a single thread. */
+/* Every thread of the region calls team_begin first and team_end last. */
 void team_begin(team_sync *s);
 void team_end(void);
-void team_barrier(void);
+
+/* This thread finished one chunk of the current phase. */
+void team_chunk_done(void);
+
+/* End of a phase of `chunks` chunks: returns once all of them, and all of
+ * the earlier phases', are done. Outside a team it is OpenMP's barrier (a
+ * no-op for a single thread) and team_chunk_done does nothing. */
+void team_phase(int chunks);
 
 #endif

@@ -156,10 +156,7 @@ static void predict_one(rw_predictor *p, const float *x, float *probs)
 #pragma omp parallel if (vector_worth_threading(m))
     {
         team_begin(&p->sync);
-        for (int l = 0; l < m->n_layers; l++) {
-            phase_forward_vector(m, p->av, p->zv, l);
-            team_barrier();
-        }
+        for (int l = 0; l < m->n_layers; l++) team_phase(phase_forward_vector(m, p->av, p->zv, l));
         team_end();
     }
     softmax_columns(p->av[m->n_layers], classes, 1, 1, probs);

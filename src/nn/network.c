@@ -77,8 +77,8 @@ void workspace_free(workspace *ws)
     memset(ws, 0, sizeof *ws);
 }
 
-void phase_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
-                      const int *index, int n)
+int phase_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
+                     const int *index, int n)
 {
     const kernel_table *k = kernels_active();
     float scale = 1.0f / m->norm_std, shift = m->norm_mean;
@@ -89,7 +89,9 @@ void phase_load_batch(const rw_model *m, workspace *ws, const float *x, int feat
         int f0 = blocks == 1 ? 0 : blk * 64;
         int f1 = blocks == 1 || f0 + 64 > features ? features : f0 + 64;
         k->load_batch(x, features, index, n, shift, scale, ws->a[0], ws->bp, f0, f1);
+        team_chunk_done();
     }
+    return blocks;
 }
 
 void network_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
@@ -158,47 +160,52 @@ static int row_chunks(int rows, int bp)
     return (int)((rows + per - 1) / per);
 }
 
-void phase_forward(const rw_model *m, workspace *ws, int l)
+/* The activation of rows [r0, r1) of z into a (tanh and GELU: not fused). */
+static void activation_rows(const layer *ly, float slope, const float *z, float *a, int bp, int r0,
+                            int r1)
+{
+    if (ly->act != RW_ACT_NONE && r1 > r0)
+        activation_forward_range(ly->act, slope, z + (size_t)r0 * bp, a + (size_t)r0 * bp,
+                                 (size_t)(r1 - r0) * bp);
+}
+
+int phase_forward(const rw_model *m, workspace *ws, int l)
 {
     const layer *ly = &m->layers[l];
     int bp = ws->bp;
     float *x = ws->a[l], *z = ws->z[l], *a = ws->a[l + 1];
-    if (ly->is_nm) {
+    if (ly->is_nm || !ly->sparse) {
+        /* N:M and dense: equal row ranges carry equal work. */
         const nm_kernel_table *k = nm_kernels_active();
-        int parts = nm_parts(ly, bp);
-#pragma omp for schedule(static) nowait
+        int parts = ly->is_nm ? nm_parts(ly, bp) : omp_get_num_threads();
+#pragma omp for schedule(dynamic, 1) nowait
         for (int t = 0; t < parts; t++) {
             int r0, r1;
             part_range(ly->out, t, parts, &r0, &r1);
-            k->forward(&ly->nm, ly->bias, x, z, bp, r0, r1);
-            if (ly->act != RW_ACT_NONE)
-                activation_forward_range(ly->act, m->leaky_slope, z + (size_t)r0 * bp,
-                                         a + (size_t)r0 * bp, (size_t)(r1 - r0) * bp);
+            if (ly->is_nm) {
+                k->forward(&ly->nm, ly->bias, x, z, bp, r0, r1);
+                activation_rows(ly, m->leaky_slope, z, a, bp, r0, r1);
+            } else {
+                dense_forward_rows(ly, m->leaky_slope, x, z, a, bp, r0, r1);
+            }
+            team_chunk_done();
         }
-        return;
-    }
-    if (!ly->sparse) {
-        int parts = omp_get_num_threads();
-#pragma omp for schedule(static) nowait
-        for (int t = 0; t < parts; t++) {
-            int r0, r1;
-            part_range(ly->out, t, parts, &r0, &r1);
-            dense_forward_rows(ly, m->leaky_slope, x, z, a, bp, r0, r1);
-        }
-        return;
+        return parts;
     }
     kernel_epilogue epi = fused(ly->act, m->leaky_slope);
-    team_forward(kernels_active(), &ly->w, ly->bias, x, z, bp, epi);
-    if (ly->act == RW_ACT_NONE || epi.act != KACT_NONE) return;
+    int chunks = team_forward(kernels_active(), &ly->w, ly->bias, x, z, bp, epi);
+    if (ly->act == RW_ACT_NONE || epi.act != KACT_NONE) return chunks;
     /* tanh and GELU: a pass of their own once every row is done. */
-    team_barrier();
-    int chunks = row_chunks(ly->out, bp), per = (ly->out + chunks - 1) / (chunks ? chunks : 1);
+    team_phase(chunks);
+    chunks = row_chunks(ly->out, bp);
 #pragma omp for schedule(dynamic, 1) nowait
     for (int c = 0; c < chunks; c++) {
-        int r0 = c * per, r1 = r0 + per < ly->out ? r0 + per : ly->out;
-        activation_forward_range(ly->act, m->leaky_slope, z + (size_t)r0 * bp, a + (size_t)r0 * bp,
-                                 (size_t)(r1 - r0) * bp);
+        int r0, r1;
+        part_range(ly->out, c, chunks, &r0, &r1);
+        activation_rows(ly, m->leaky_slope, z, a, bp, r0, r1);
+        team_chunk_done();
     }
+    return chunks;
 }
 
 int network_worth_threading(const rw_model *m, int bp)
@@ -216,10 +223,7 @@ void network_forward(const rw_model *m, workspace *ws)
 #pragma omp parallel if (network_worth_threading(m, ws->bp))
     {
         team_begin(&sync);
-        for (int l = 0; l < m->n_layers; l++) {
-            phase_forward(m, ws, l);
-            team_barrier();
-        }
+        for (int l = 0; l < m->n_layers; l++) team_phase(phase_forward(m, ws, l));
         team_end();
     }
 }
@@ -254,35 +258,34 @@ static void nm_forward_vector_rows(const layer *l, float slope, const float *x, 
         activation_forward_range(l->act, slope, z + r0, a + r0, (size_t)(r1 - r0));
 }
 
-void phase_forward_vector(const rw_model *m, float **av, float **zv, int l)
+int phase_forward_vector(const rw_model *m, float **av, float **zv, int l)
 {
     const layer *ly = &m->layers[l];
     float *x = av[l], *z = zv[l], *a = av[l + 1];
-    if (ly->is_nm) {
+    if (ly->is_nm || !ly->sparse) {
         int parts = layer_weight_count(ly) >= KERNEL_PARALLEL_MIN_WORK ? omp_get_num_threads() : 1;
-#pragma omp for schedule(static) nowait
+#pragma omp for schedule(dynamic, 1) nowait
         for (int t = 0; t < parts; t++) {
             int r0, r1;
             part_range(ly->out, t, parts, &r0, &r1);
-            nm_forward_vector_rows(ly, m->leaky_slope, x, z, a, r0, r1);
+            if (ly->is_nm)
+                nm_forward_vector_rows(ly, m->leaky_slope, x, z, a, r0, r1);
+            else
+                dense_forward_vector_rows(ly, m->leaky_slope, x, z, a, r0, r1);
+            team_chunk_done();
         }
-        return;
-    }
-    if (!ly->sparse) {
-        int parts = ly->in * ly->out >= KERNEL_PARALLEL_MIN_WORK ? omp_get_num_threads() : 1;
-#pragma omp for schedule(static) nowait
-        for (int t = 0; t < parts; t++) {
-            int r0, r1;
-            part_range(ly->out, t, parts, &r0, &r1);
-            dense_forward_vector_rows(ly, m->leaky_slope, x, z, a, r0, r1);
-        }
-        return;
+        return parts;
     }
     kernel_epilogue epi = fused(ly->act, m->leaky_slope);
-    team_spmv(kernels_active(), &ly->w, ly->bias, x, z, epi);
-    if (ly->act == RW_ACT_NONE || epi.act != KACT_NONE) return;
-    team_barrier();
-    if (omp_get_thread_num() == 0) activation_forward_range(ly->act, m->leaky_slope, z, a, (size_t)ly->out);
+    int chunks = team_spmv(kernels_active(), &ly->w, ly->bias, x, z, epi);
+    if (ly->act == RW_ACT_NONE || epi.act != KACT_NONE) return chunks;
+    team_phase(chunks);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int c = 0; c < 1; c++) {
+        activation_forward_range(ly->act, m->leaky_slope, z, a, (size_t)ly->out);
+        team_chunk_done();
+    }
+    return 1;
 }
 
 /* Part t of `parts` of a dense layer's backward pass: the first `parts`
@@ -336,37 +339,42 @@ static void nm_backward_part(const rw_model *m, workspace *ws, int l, int t, int
                               ws->a[l] + off, ws->g[l] + off, len);
 }
 
-void phase_backward(const rw_model *m, workspace *ws, int l)
+int phase_backward(const rw_model *m, workspace *ws, int l)
 {
     const layer *ly = &m->layers[l];
     int bp = ws->bp;
-    if (ly->is_nm) {
-        int parts = nm_parts(ly, bp);
-#pragma omp for schedule(static) nowait
-        for (int t = 0; t < (l > 0 ? 2 : 1) * parts; t++) nm_backward_part(m, ws, l, t, parts);
-        return;
-    }
-    if (!ly->sparse) {
-        int parts = omp_get_num_threads();
-#pragma omp for schedule(static) nowait
-        for (int t = 0; t < (l > 0 ? 2 : 1) * parts; t++) dense_backward_part(m, ws, l, t, parts);
-        return;
+    if (ly->is_nm || !ly->sparse) {
+        int parts = ly->is_nm ? nm_parts(ly, bp) : omp_get_num_threads();
+        int total = (l > 0 ? 2 : 1) * parts;
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int t = 0; t < total; t++) {
+            if (ly->is_nm)
+                nm_backward_part(m, ws, l, t, parts);
+            else
+                dense_backward_part(m, ws, l, t, parts);
+            team_chunk_done();
+        }
+        return total;
     }
     const layer *prev = l > 0 ? &m->layers[l - 1] : NULL;
     kernel_epilogue epi = fused(prev ? prev->act : RW_ACT_NONE, m->leaky_slope);
-    team_backward(kernels_active(), &ly->w, ws->g[l + 1], ws->a[l], ws->gw[l], ws->gb[l],
-                  prev ? ws->g[l] : NULL, prev ? ws->a[l] : NULL, bp, epi);
-    if (!prev || prev->act == RW_ACT_NONE || epi.act != KACT_NONE) return;
+    int chunks = team_backward(kernels_active(), &ly->w, ws->g[l + 1], ws->a[l], ws->gw[l],
+                               ws->gb[l], prev ? ws->g[l] : NULL, prev ? ws->a[l] : NULL, bp, epi);
+    if (!prev || prev->act == RW_ACT_NONE || epi.act != KACT_NONE) return chunks;
     /* tanh and GELU: the derivative in a pass of its own. */
-    team_barrier();
-    int rows = ly->in, chunks = row_chunks(rows, bp), per = (rows + chunks - 1) / (chunks ? chunks : 1);
+    team_phase(chunks);
+    int rows = ly->in;
+    chunks = row_chunks(rows, bp);
 #pragma omp for schedule(dynamic, 1) nowait
     for (int c = 0; c < chunks; c++) {
-        int r0 = c * per, r1 = r0 + per < rows ? r0 + per : rows;
+        int r0, r1;
+        part_range(rows, c, chunks, &r0, &r1);
         size_t off = (size_t)r0 * bp;
         activation_backward_range(prev->act, m->leaky_slope, ws->z[l - 1] + off, ws->a[l] + off,
                                   ws->g[l] + off, (size_t)(r1 - r0) * bp);
+        team_chunk_done();
     }
+    return chunks;
 }
 
 void network_backward(const rw_model *m, workspace *ws)
@@ -376,10 +384,7 @@ void network_backward(const rw_model *m, workspace *ws)
 #pragma omp parallel if (network_worth_threading(m, ws->bp))
     {
         team_begin(&sync);
-        for (int l = m->n_layers - 1; l >= 0; l--) {
-            phase_backward(m, ws, l);
-            team_barrier();
-        }
+        for (int l = m->n_layers - 1; l >= 0; l--) team_phase(phase_backward(m, ws, l));
         team_end();
     }
 }

@@ -5,8 +5,9 @@
  * OpenMP work-sharing: called inside a parallel region its chunks are
  * shared among the threads (the caller puts a barrier after it), called
  * outside one it runs whole on the calling thread. The trainer runs a
- * whole training step in a single parallel region this way, so a step
- * pays a dozen barriers instead of several dozen fork/joins. */
+ * whole epoch in a single parallel region this way, so a step pays a dozen
+ * waits for completed work (kernels/team.h) instead of several dozen
+ * fork/joins. */
 #ifndef RW_NN_NETWORK_H
 #define RW_NN_NETWORK_H
 
@@ -48,17 +49,18 @@ void network_backward(const rw_model *m, workspace *ws);
 int network_worth_threading(const rw_model *m, int bp);
 
 /* The phases, for callers that run them inside their own parallel region
- * (see above); each ends without a barrier. */
-void phase_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
-                      const int *index, int n);
-void phase_forward(const rw_model *m, workspace *ws, int l);
+ * (see above and kernels/team.h). Each returns the number of chunks of its
+ * last part without waiting; the caller ends it with team_phase(chunks). */
+int phase_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
+                     const int *index, int n);
+int phase_forward(const rw_model *m, workspace *ws, int l);
 /* Layer l's weight and bias gradients from g[l+1], and for l > 0 the
  * gradient g[l] through layer l-1's activation. */
-void phase_backward(const rw_model *m, workspace *ws, int l);
+int phase_backward(const rw_model *m, workspace *ws, int l);
 
 /* Layer l for a single sample: av[l] -> av[l+1] as plain vectors (no
  * batch padding), zv[l] the pre-activation (== av[l+1] unless
  * activation_needs_z). Sparse layers use the SpMV kernel. */
-void phase_forward_vector(const rw_model *m, float **av, float **zv, int l);
+int phase_forward_vector(const rw_model *m, float **av, float **zv, int l);
 
 #endif

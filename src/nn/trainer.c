@@ -221,8 +221,8 @@ static void opt_chunk(rw_trainer *t, int64_t c, float lr, int64_t step, float sc
                          param_state(t, i, 1), k0, k1);
 }
 
-/* What the threads running an epoch share. Thread 0 (the caller's thread)
- * alone writes the bookkeeping fields and calls the progress function. */
+/* What the threads running an epoch share. The bookkeeping fields are
+ * written by one chunk per step (any thread, never two at once). */
 typedef struct {
     rw_trainer *t;
     const rw_dataset *train;
@@ -240,56 +240,62 @@ typedef struct {
     float lr;
 } epoch_run;
 
+/* Runs `body` as a phase of a single chunk: whichever thread comes first. */
+#define ONE_CHUNK(...)                                                                             \
+    do {                                                                                           \
+        _Pragma("omp for schedule(dynamic, 1) nowait") for (int one_ = 0; one_ < 1; one_++) {     \
+            __VA_ARGS__;                                                                           \
+            team_chunk_done();                                                                     \
+        }                                                                                          \
+    } while (0)
+
 /* Step s of the epoch, run by every thread of the region: batch, forward,
- * loss, backward, clipping, update, one phase after another with a barrier
- * between. Returns 0 to go on, 1 to stop (the same for every thread: each
- * decision is made from shared results after a barrier). */
+ * loss, backward, clipping, update, one phase after another, each waiting
+ * for the last one's work (kernels/team.h). Returns 0 to go on, 1 to stop:
+ * the same for every thread, as each decision is read from shared results
+ * once the phase that made them is complete. */
 static int train_step(epoch_run *e, int64_t s)
 {
     rw_trainer *t = e->t;
     rw_model *m = t->model;
     workspace *ws = &t->ws;
-    int n_layers = m->n_layers, bp = ws->bp, batch = t->cfg.batch, tid = omp_get_thread_num();
+    int n_layers = m->n_layers, bp = ws->bp, batch = t->cfg.batch;
     int b0 = (int)(s * batch), n = e->train->n - b0 < batch ? e->train->n - b0 : batch;
     const int *index = t->order + b0;
     int64_t step = e->first_step + s + 1; /* counted from 1, as AdamW needs */
     float lr = schedule_lr(&t->cfg, step - 1, e->steps, e->total_steps);
-
-    if (tid == 0)
-        for (int b = 0; b < n; b++) t->labels[b] = e->train->y[index[b]];
-    phase_load_batch(m, ws, e->train->x, e->train->features, index, n);
-    team_barrier();
     if (e->stop) return 1;
-    for (int l = 0; l < n_layers; l++) {
-        phase_forward(m, ws, l);
-        team_barrier();
-    }
+
+    int chunks = phase_load_batch(m, ws, e->train->x, e->train->features, index, n);
+    ONE_CHUNK(for (int b = 0; b < n; b++) t->labels[b] = e->train->y[index[b]]);
+    team_phase(chunks + 1);
+    for (int l = 0; l < n_layers; l++) team_phase(phase_forward(m, ws, l));
     int parts = omp_get_num_threads(), classes = m->layers[n_layers - 1].out;
-#pragma omp for schedule(static) nowait
+#pragma omp for schedule(dynamic, 1) nowait
     for (int p = 0; p < parts; p++) {
         int c0 = (int)((int64_t)bp * p / parts), c1 = (int)((int64_t)bp * (p + 1) / parts);
         softmax_xent_columns(ws->a[n_layers], t->labels, classes, c0, c1, n, bp, ws->g[n_layers],
                              ws->loss + c0);
+        team_chunk_done();
     }
-    team_barrier();
+    team_phase(parts);
     /* Every thread sums the same numbers in the same order. */
     double total = 0;
     for (int b = 0; b < n; b++) total += ws->loss[b];
     if (!isfinite(total)) {
-        if (tid == 0) e->diverged = 1, e->bad_loss = total / n, e->bad_step = step, e->bad_n = n;
+        ONE_CHUNK(e->diverged = 1; e->bad_loss = total / n; e->bad_step = step; e->bad_n = n);
         return 1;
     }
-    for (int l = n_layers - 1; l >= 0; l--) {
-        phase_backward(m, ws, l);
-        team_barrier();
-    }
+    for (int l = n_layers - 1; l >= 0; l--) team_phase(phase_backward(m, ws, l));
     float scale = 1.0f;
     if (t->cfg.clip_norm > 0) {
         int arrays = 2 * n_layers;
 #pragma omp for schedule(dynamic, 1) nowait
-        for (int i = 0; i < arrays * NORM_PARTS; i++)
+        for (int i = 0; i < arrays * NORM_PARTS; i++) {
             t->norm_part[i] = grad_square_part(t, i / NORM_PARTS, i % NORM_PARTS);
-        team_barrier();
+            team_chunk_done();
+        }
+        team_phase(arrays * NORM_PARTS);
         double sum = 0;
         int bad = -1;
         for (int i = 0; i < arrays * NORM_PARTS; i++) {
@@ -297,18 +303,20 @@ static int train_step(epoch_run *e, int64_t s)
             if (!isfinite(t->norm_part[i]) && bad < 0) bad = i / NORM_PARTS / 2;
         }
         if (bad >= 0) {
-            if (tid == 0) e->diverged = 2, e->bad_layer = bad, e->bad_step = step;
+            ONE_CHUNK(e->diverged = 2; e->bad_layer = bad; e->bad_step = step);
             return 1;
         }
         double norm = sqrt(sum);
         if (norm > t->cfg.clip_norm) scale = (float)(t->cfg.clip_norm / norm);
     }
-    int64_t chunks = opt_chunks(m);
+    int64_t pieces = opt_chunks(m);
 #pragma omp for schedule(dynamic, 1) nowait
-    for (int64_t c = 0; c < chunks; c++) opt_chunk(t, c, lr, step, scale);
-    /* The next step's first barrier orders these updates before its
-     * forward pass; the bookkeeping below is thread 0's alone. */
-    if (tid == 0) {
+    for (int64_t c = 0; c < pieces; c++) {
+        opt_chunk(t, c, lr, step, scale);
+        team_chunk_done();
+    }
+    /* Bookkeeping, and the progress function, in a chunk of its own. */
+    ONE_CHUNK({
         t->step = step;
         e->lr = lr;
         e->loss_sum += total;
@@ -318,7 +326,8 @@ static int train_step(epoch_run *e, int64_t s)
                              now_seconds() - e->start};
             if (e->progress(&p, e->user)) e->stop = 1;
         }
-    }
+    });
+    team_phase((int)pieces + 1);
     return 0;
 }
 
