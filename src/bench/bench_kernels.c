@@ -98,25 +98,37 @@ static rw_status cell_make(cell *c, int rows, int cols, double density, int batc
     return RW_OK;
 }
 
-static void run_sparse(cell *c, int op)
+/* One call of a sparse kernel as a phase of the enclosing team. */
+static int run_sparse_phase(cell *c, int op)
 {
+    const kernel_table *k = kernels_active();
     const kernel_epilogue none = {KACT_NONE, 0.0f};
     switch (op) {
     case OP_SPMM:
-        sparse_forward(&c->w, NULL, c->x, c->y, c->bp);
-        break;
+        return team_forward(k, &c->w, NULL, c->x, c->y, c->bp, none);
     case OP_SPMM_T:
-        sparse_backward_data(&c->w, c->dy, c->dx, c->bp);
-        break;
+        return team_backward(k, &c->w, c->dy, NULL, NULL, NULL, c->dx, NULL, c->bp, none);
     case OP_SDDMM:
-        sparse_weight_grad(&c->w, c->dy, c->x, c->dw, c->bp);
-        break;
-    case OP_SPMV:
-        team_sync_init(&c->sync);
-#pragma omp parallel if (c->w.nnz >= KERNEL_PARALLEL_MIN_WORK / 2 && omp_get_max_threads() > 1)
-        team_spmv(kernels_active(), &c->w, NULL, c->xv, c->yv, none);
-        break;
+        return team_backward(k, &c->w, c->dy, c->x, c->dw, NULL, NULL, NULL, c->bp, none);
+    default:
+        return team_spmv(k, &c->w, NULL, c->xv, c->yv, none);
     }
+}
+
+/* `calls` calls of a sparse kernel in one parallel region, as training runs
+ * them (an epoch is one region): the time of a call without the fork and
+ * join a region costs. Seconds per call. */
+static double run_sparse(cell *c, int op, int calls)
+{
+    team_sync_init(&c->sync);
+    double start = bench_now();
+#pragma omp parallel if (omp_get_max_threads() > 1)
+    {
+        team_begin(&c->sync);
+        for (int i = 0; i < calls; i++) team_phase(run_sparse_phase(c, op));
+        team_end();
+    }
+    return (bench_now() - start) / calls;
 }
 
 static void run_dense(cell *c, int op)
@@ -143,16 +155,22 @@ static void run_dense(cell *c, int op)
  * SpMM that training at batch 1 would run. */
 static int op_applies(int op, int batch) { return op != OP_SPMV || batch == 1; }
 
-/* Seconds per call: calls repeated until min_seconds have passed. */
+/* Seconds per call, over calls repeated for at least min_seconds. SGEMM
+ * is called as a dense user calls it (OpenBLAS opens its parallel region
+ * in each call); the sparse kernels run as phases of one region. */
 static double time_calls(cell *c, int op, int dense, double min_seconds)
 {
+    if (!dense) {
+        double one = run_sparse(c, op, 1);
+        int calls = one > 0 ? (int)(min_seconds / one) : 1;
+        if (calls < 1) calls = 1;
+        if (calls > 1000000) calls = 1000000;
+        return run_sparse(c, op, calls);
+    }
     int calls = 0;
     double start = bench_now(), t;
     do {
-        if (dense)
-            run_dense(c, op);
-        else
-            run_sparse(c, op);
+        run_dense(c, op);
         calls++;
         t = bench_now() - start;
     } while (t < min_seconds);
@@ -205,7 +223,7 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
             st = cell_make(&c, k->rows, k->cols, k->densities[di], batch, k->seed + (uint64_t)di);
             if (st != RW_OK) break;
             for (int op = 0; op < N_OPS; op++)
-                if (op_applies(op, batch)) run_sparse(&c, op), run_dense(&c, op); /* warm-up */
+                if (op_applies(op, batch)) run_sparse(&c, op, 1), run_dense(&c, op); /* warm-up */
             for (int r = 0; r < R; r++)
                 for (int op = 0; op < N_OPS; op++) {
                     if (!op_applies(op, batch)) continue;

@@ -90,9 +90,9 @@ void sparse_weight_grad_with(const kernel_table *k, const csr_matrix *w, const f
  * same code whichever thread takes it. */
 int team_forward(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
                  float *y, int bp, kernel_epilogue epi);
-/* SDDMM (with the bias gradient when db is not NULL) and, when dx is not
- * NULL, SpMMᵀ with the activation derivative of a: both read dy, so they
- * share one round of chunks. */
+/* SDDMM when dw is not NULL (with the bias gradient when db is not NULL)
+ * and SpMMᵀ with the activation derivative of a when dx is not NULL: both
+ * read dy, so they share one round of chunks. */
 int team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, const float *x,
                   float *dw, float *db, float *dx, const float *a, int bp, kernel_epilogue epi);
 int team_spmv(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,

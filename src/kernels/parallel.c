@@ -64,7 +64,7 @@ int team_forward(const kernel_table *k, const csr_matrix *w, const float *bias, 
 int team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, const float *x,
                   float *dw, float *db, float *dx, const float *a, int bp, kernel_epilogue epi)
 {
-    int rparts = chunk_count(w->indptr, w->rows, bp);
+    int rparts = dw ? chunk_count(w->indptr, w->rows, bp) : 0;
     int cparts = dx ? chunk_count(w->t_indptr, w->cols, bp) : 0;
     /* Column chunks first: the backward data pass is the longer one. */
 #pragma omp for schedule(dynamic, 1) nowait
