@@ -221,9 +221,10 @@ typedef struct {
     double seconds;     /* wall time in this epoch so far */
 } rw_progress;
 
-/* Called after every step of an epoch; return nonzero to stop after that
- * step. The epoch then stays in progress: the next rw_trainer_epoch (or a
- * checkpoint saved now and resumed later) continues it at the next step. */
+/* Called after every step of an epoch, from one of the library's threads
+ * (never two calls at once); return nonzero to stop after that step. The
+ * epoch then stays in progress: the next rw_trainer_epoch (or a checkpoint
+ * saved now and resumed later) continues it at the next step. */
 typedef int (*rw_progress_fn)(const rw_progress *progress, void *user);
 
 typedef struct {
@@ -452,7 +453,8 @@ typedef struct {
 rw_status rw_evaluate(const rw_model *model, const rw_dataset *data, rw_eval_result *out);
 
 /* Class probabilities of n samples. x is [n][inputs] with raw features in
- * [0, 1] (normalisation is applied inside); probs is [n][classes]. */
+ * [0, 1] (normalisation is applied inside); probs is [n][classes]. Allocates
+ * its buffers on each call; for repeated calls use an rw_predictor. */
 rw_status rw_predict(const rw_model *model, const float *x, int n, float *probs);
 
 /* ---- Pruning ----------------------------------------------------------- */
@@ -483,6 +485,103 @@ typedef struct {
  * Wanda compares within each output row, as in the paper, and so rejects
  * RW_PRUNE_GLOBAL. */
 rw_status rw_model_prune(rw_model *model, const rw_prune_config *config);
+
+/* A prediction context: buffers for batches of up to max_batch samples and
+ * for single samples, allocated once, so that rw_predictor_run allocates
+ * nothing. A single sample takes its own path (sparse matrix times vector),
+ * not a padded batch, so its probabilities can differ from the same sample's
+ * in a batch in the last bits (another summation order). The model must
+ * outlive the predictor; one predictor serves one thread at a time. */
+typedef struct rw_predictor rw_predictor;
+rw_status rw_predictor_create(const rw_model *model, int max_batch, rw_predictor **out);
+/* Like rw_predict, in batches of at most max_batch. */
+rw_status rw_predictor_run(rw_predictor *predictor, const float *x, int n, float *probs);
+void rw_predictor_free(rw_predictor *predictor);
+
+/* ---- Benchmarks -------------------------------------------------------- *
+ * Programs, not tests: each measures rewire's sparse path beside the dense
+ * one in the same run, on the same shapes and threads, so that ratios stay
+ * meaningful on a busy machine. `rewire bench` prints these. */
+
+typedef struct {
+    int rows, cols;         /* the layer, out x in (1000 x 1000) */
+    const double *densities; /* stored fraction of the weights, each in (0, 1] */
+    int n_densities;
+    const int *batches;     /* each >= 1 */
+    int n_batches;
+    int threads;            /* 0: the current setting */
+    int repeats;            /* interleaved rounds; medians are reported (7) */
+    double min_seconds;     /* least time of one measurement (0.02) */
+    uint64_t seed;
+} rw_bench_kernels_config;
+
+/* rows 1000, cols 1000, no densities or batches, repeats 7, 0.02 s, seed 1. */
+rw_bench_kernels_config rw_bench_kernels_config_default(void);
+
+typedef struct {
+    const char *op;         /* "spmm" forward Y = W X; "spmm_t" backward dX = W^T dY;
+                               "sddmm" weight gradient dW = (dY X^T) on the pattern;
+                               "spmv" forward of a single sample (batch 1 only) */
+    int rows, cols, batch, threads;
+    double density;
+    int64_t nonzeros;
+    double seconds;         /* per call, median over the rounds */
+    double best_seconds;    /* per call, fastest round */
+    double gflops;          /* useful GFLOP/s: 2 * nonzeros * batch / seconds */
+    double sgemm_seconds;   /* OpenBLAS SGEMM on the equivalent dense product
+                               (rows x cols x batch, same transposition), median */
+    double sgemm_best_seconds;
+    double sgemm_gflops;    /* 2 * rows * cols * batch / sgemm_seconds */
+    double fraction;        /* median over rounds of this round's GFLOP/s over
+                               the SGEMM's measured next to it */
+    double best_fraction;   /* best GFLOP/s over SGEMM's best */
+} rw_bench_kernel_row;
+
+/* Called once per row; return nonzero to stop. */
+typedef int (*rw_bench_kernel_fn)(const rw_bench_kernel_row *row, void *user);
+
+/* For each density and batch: every kernel and its SGEMM, interleaved. The
+ * sparse matrices are uniformly random; the thread setting is restored. */
+rw_status rw_bench_kernels(const rw_bench_kernels_config *config, rw_bench_kernel_fn fn,
+                           void *user);
+
+typedef struct {
+    const int *sizes;       /* sizes[0] inputs ... sizes[n_layers] classes */
+    int n_layers;
+    double sparsity;        /* overall; 0 is the dense path (OpenBLAS) */
+    rw_distribution distribution;
+    rw_activation activation;
+    int batch;
+    int threads;            /* 0: the current setting */
+    int steps;              /* training: optimizer steps per measurement (50) */
+    int repeats;            /* measurements; the median is reported (5) */
+    double min_seconds;     /* inference: least time of one measurement (0.2) */
+    rw_train_config train; /* optimizer settings (rw_train_config_default, constant lr) */
+    uint64_t seed;
+} rw_bench_net_config;
+
+/* 784-1000-1000-1000-10 is not filled in: sizes must be set. ERK, ReLU,
+ * batch 128, 50 steps, 5 repeats, 0.2 s, SGD with momentum 0.9, lr 0.01. */
+rw_bench_net_config rw_bench_net_config_default(void);
+
+typedef struct {
+    double sparsity;        /* as built (overall) */
+    int64_t nonzeros;       /* stored weights */
+    int batch, threads, steps, repeats;
+    double seconds;         /* training: per step; inference: per call of
+                               `batch` samples; medians */
+    double best_seconds;
+    double samples_per_second;      /* from the median */
+    double best_samples_per_second; /* from the best */
+} rw_bench_net_row;
+
+/* End-to-end training on synthetic data (uniform features, random labels):
+ * rw_trainer_epoch over `steps` batches, after one warm-up epoch. */
+rw_status rw_bench_training(const rw_bench_net_config *config, rw_bench_net_row *out);
+
+/* Inference through an rw_predictor of `batch` samples per call (batch 1
+ * is the single-sample path): latency per call and samples per second. */
+rw_status rw_bench_inference(const rw_bench_net_config *config, rw_bench_net_row *out);
 
 #ifdef __cplusplus
 }

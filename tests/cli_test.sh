@@ -36,6 +36,23 @@ check "unknown command" 2 "unknown command 'fly'" -- "$REWIRE" fly
 for cmd in train eval info plot; do
     check "$cmd --help" 0 "usage: rewire $cmd" -- "$REWIRE" $cmd --help
 done
+check "bench help" 0 "kernels\|train\|infer" -- "$REWIRE" bench --help
+for cmd in kernels train infer; do
+    check "bench $cmd --help" 0 "usage: rewire bench $cmd" -- "$REWIRE" bench $cmd --help
+done
+check "bench unknown" 2 "unknown benchmark 'fast'" -- "$REWIRE" bench fast
+check "bench bad densities" 2 "--densities expects numbers in \(0, 1\]" -- \
+    "$REWIRE" bench kernels --densities 0.5,2
+check "bench bad shape" 2 "--shape expects OUTxIN" -- "$REWIRE" bench kernels --shape 10by10
+check "bench train flag not for infer" 2 "unknown flag '--steps'" -- "$REWIRE" bench infer --steps 3
+check "bench kernels json" 0 '^\{"bench":"kernel","op":"spmm".*"fraction":[0-9.]+' -- \
+    "$REWIRE" bench kernels --shape 64x48 --densities 0.1 --batches 8 --repeats 1 --time 0 --json
+check "bench kernels table" 0 "spmv +0.1 +1 " -- \
+    "$REWIRE" bench kernels --shape 64x48 --densities 0.1 --batches 1 --repeats 1 --time 0
+check "bench train json" 0 '"bench":"train","impl":"rewire","path":"sparse".*"samples_per_second":[0-9.]+' -- \
+    "$REWIRE" bench train --hidden 32 --sparsities 0.9 --steps 2 --repeats 1 --batch 16 --json
+check "bench infer table" 0 "0.0000 .* 1 .* us" -- \
+    "$REWIRE" bench infer --hidden 32 --sparsities 0,0.9 --batches 1 --repeats 1 --time 0
 check "unknown flag" 2 "unknown flag '--epoch'" -- "$REWIRE" train --epoch 3
 check "bad integer" 2 "--epochs expects an integer, got 'ten'" -- "$REWIRE" train --epochs ten
 check "int out of range" 2 "--batch must be in" -- "$REWIRE" train --batch 0

@@ -72,7 +72,7 @@ static double batch_loss(const rw_model *m, workspace *ws, const uint8_t *y, int
     return softmax_xent(ws->a[L], y, m->layers[L - 1].out, n, ws->bp, NULL, NULL) / n;
 }
 
-static void check_network(rw_activation act)
+static void check_network_nm(rw_activation act, int nm_layer)
 {
     /* 7 -> 6 (sparse) -> 5 (dense) -> 4 (sparse), batch 3: not a multiple
      * of 8, so padding columns are exercised too. */
@@ -87,6 +87,11 @@ static void check_network(rw_activation act)
     rw_model *m;
     assert_int_equal(rw_model_create(&c, &m), RW_OK);
     assert_true(m->layers[0].sparse && !m->layers[1].sparse && m->layers[2].sparse);
+    /* Optionally the dense middle layer (6 inputs) as 1:2 N:M. */
+    if (nm_layer >= 0) {
+        assert_int_equal(rw_model_to_nm(m, nm_layer, 1, 2), RW_OK);
+        assert_true(m->layers[nm_layer].is_nm);
+    }
 
     enum { N = 3 };
     float x[N * 7];
@@ -125,6 +130,17 @@ static void check_network(rw_activation act)
     rw_model_free(m);
 }
 
+static void check_network(rw_activation act) { check_network_nm(act, -1); }
+
+/* Smooth activations only: after the N:M pruning a ReLU unit sits within
+ * the finite-difference step of its kink. */
+static void test_network_nm(void **state)
+{
+    (void)state;
+    check_network_nm(RW_ACT_TANH, 1);
+    check_network_nm(RW_ACT_GELU, 1);
+}
+
 static void test_network_relu(void **state) { (void)state; check_network(RW_ACT_RELU); }
 static void test_network_leaky_relu(void **state) { (void)state; check_network(RW_ACT_LEAKY_RELU); }
 static void test_network_tanh(void **state) { (void)state; check_network(RW_ACT_TANH); }
@@ -139,6 +155,7 @@ int main(void)
         cmocka_unit_test(test_network_leaky_relu),
         cmocka_unit_test(test_network_tanh),
         cmocka_unit_test(test_network_gelu),
+        cmocka_unit_test(test_network_nm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

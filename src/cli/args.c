@@ -145,3 +145,20 @@ int args_parse_int_list(const char *s, int *out, int cap)
         q = end + 1;
     }
 }
+
+int args_parse_double_list(const char *s, double *out, int cap, double lo, double hi)
+{
+    int n = 0;
+    const char *q = s;
+    if (*q == '\0') return 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        double v = strtod(q, &end);
+        if (errno || end == q || !isfinite(v) || v < lo || v > hi || n >= cap) return -1;
+        out[n++] = v;
+        if (*end == '\0') return n;
+        if (*end != ',') return -1;
+        q = end + 1;
+    }
+}

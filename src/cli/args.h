@@ -36,4 +36,8 @@ void args_print_help(const arg_parser *p);
  * -1 if malformed. */
 int args_parse_int_list(const char *s, int *out, int cap);
 
+/* Parses "0,0.95,0.99" into at most `cap` finite numbers in [lo, hi];
+ * returns the count or -1 if malformed or out of range. */
+int args_parse_double_list(const char *s, double *out, int cap, double lo, double hi);
+
 #endif

@@ -37,7 +37,26 @@ void csr_free(csr_matrix *m)
     rw_free(m->t_indptr);
     rw_free(m->t_rows);
     rw_free(m->t_perm);
+    rw_free(m->indices16);
+    rw_free(m->t_rows16);
     memset(m, 0, sizeof *m);
+}
+
+/* The narrow copies of indices and t_rows, where the dimensions allow. */
+static void build_narrow(csr_matrix *m)
+{
+    int want_cols = m->cols <= 65536, want_rows = m->rows <= 65536;
+    if (m->nnz > m->narrow_cap || (want_cols && !m->indices16) || (want_rows && !m->t_rows16)) {
+        rw_free(m->indices16);
+        rw_free(m->t_rows16);
+        m->indices16 = want_cols ? rw_alloc(sizeof(uint16_t) * (size_t)m->nnz) : NULL;
+        m->t_rows16 = want_rows ? rw_alloc(sizeof(uint16_t) * (size_t)m->nnz) : NULL;
+        m->narrow_cap = m->nnz;
+    }
+    if (m->indices16)
+        for (int k = 0; k < m->nnz; k++) m->indices16[k] = (uint16_t)m->indices[k];
+    if (m->t_rows16)
+        for (int k = 0; k < m->nnz; k++) m->t_rows16[k] = (uint16_t)m->t_rows[k];
 }
 
 void csr_build_transpose(csr_matrix *m)
@@ -58,6 +77,7 @@ void csr_build_transpose(csr_matrix *m)
                 m->t_perm[dst] = k;
             }
         rw_free(next);
+        build_narrow(m);
         return;
     }
     /* Without scratch memory, place each entry by scanning (slow but exact). */
@@ -70,6 +90,7 @@ void csr_build_transpose(csr_matrix *m)
                     m->t_perm[dst++] = k;
                 }
     }
+    build_narrow(m);
 }
 
 rw_status csr_validate(const csr_matrix *m, const char *what)

@@ -12,22 +12,49 @@
 
 #include "core/csr.h"
 
+/* What a kernel applies to a result before storing it, so that a layer's
+ * activation (forward) or its derivative (backward) costs no extra pass:
+ *   forward   out = act(acc):   RELU  0 > acc ? 0 : acc   (NaN stays NaN)
+ *                               LEAKY acc < 0 ? slope * acc : acc
+ *   backward  out = act'(a)·acc, from the activation's output a:
+ *                               RELU  a > 0 ? acc : 0
+ *                               LEAKY a > 0 ? acc : slope * acc
+ * (a > 0 exactly when the pre-activation is > 0, for both.) */
+typedef enum { KACT_NONE = 0, KACT_RELU, KACT_LEAKY } kernel_act;
+
+typedef struct {
+    kernel_act act;
+    float slope; /* KACT_LEAKY */
+} kernel_epilogue;
+
 typedef struct {
     const char *name; /* "scalar" or "avx2" */
     /* SpMM forward over rows [r0, r1):
-     * y[o][b] = bias[o] + sum_k values[k] * x[indices[k]][b], k in row o.
+     * y[o][b] = act(bias[o] + sum_k values[k] * x[indices[k]][b]), k in row o.
      * bias may be NULL (treated as zero). x is [cols][bp], y is [rows][bp]. */
-    void (*spmm_forward)(const csr_matrix *w, const float *bias, const float *x,
-                         float *y, int bp, int r0, int r1);
+    void (*spmm_forward)(const csr_matrix *w, const float *bias, const float *x, float *y,
+                         int bp, int r0, int r1, kernel_epilogue epi);
     /* SpMMᵀ backward data over columns [c0, c1):
-     * dx[c][b] = sum_k values[t_perm[k]] * dy[t_rows[k]][b], k in column c.
-     * dy is [rows][bp], dx is [cols][bp] (overwritten). */
-    void (*spmm_backward_data)(const csr_matrix *w, const float *dy, float *dx,
-                               int bp, int c0, int c1);
+     * dx[c][b] = act'(a[c][b]) · sum_k values[t_perm[k]] * dy[t_rows[k]][b], k in column c.
+     * dy is [rows][bp], dx and a are [cols][bp]; a may be NULL when epi.act
+     * is KACT_NONE. dx is overwritten. */
+    void (*spmm_backward_data)(const csr_matrix *w, const float *dy, float *dx, int bp, int c0,
+                               int c1, const float *a, kernel_epilogue epi);
     /* SDDMM weight gradient over rows [r0, r1), only on the stored pattern:
-     * dw[k] = sum_b dy[o][b] * x[indices[k]][b] (overwritten). */
-    void (*sddmm_weight_grad)(const csr_matrix *w, const float *dy, const float *x,
-                              float *dw, int bp, int r0, int r1);
+     * dw[k] = sum_b dy[o][b] * x[indices[k]][b] (overwritten), and when db
+     * is not NULL the bias gradient db[o] = sum_b dy[o][b]. */
+    void (*sddmm_weight_grad)(const csr_matrix *w, const float *dy, const float *x, float *dw,
+                              float *db, int bp, int r0, int r1);
+    /* SpMV, one sample (x and y plain vectors, no padding) over rows [r0, r1):
+     * y[o] = act(bias[o] + sum_k values[k] * x[indices[k]]). */
+    void (*spmv_forward)(const csr_matrix *w, const float *bias, const float *x, float *y,
+                         int r0, int r1, kernel_epilogue epi);
+    /* A batch into the activation layout, features [f0, f1): for b < n,
+     * a[f][b] = (x[index[b]][f] - shift) * scale (index NULL: sample b),
+     * and a[f][b] = 0 for b in [n, bp). x is [samples][features]. Exact:
+     * every table gives the same bytes. */
+    void (*load_batch)(const float *x, int features, const int *index, int n, float shift,
+                       float scale, float *a, int bp, int f0, int f1);
 } kernel_table;
 
 const kernel_table *kernels_scalar(void);
@@ -37,7 +64,8 @@ const kernel_table *kernels_avx2(void);
  * variable REWIRE_KERNELS=scalar. */
 const kernel_table *kernels_active(void);
 
-/* Threaded entry points over the active table (OpenMP, split by nonzeros). */
+/* Threaded entry points over the active table (OpenMP, split by nonzeros),
+ * each opening its own parallel region; no activation is applied. */
 void sparse_forward(const csr_matrix *w, const float *bias, const float *x, float *y, int bp);
 void sparse_backward_data(const csr_matrix *w, const float *dy, float *dx, int bp);
 void sparse_weight_grad(const csr_matrix *w, const float *dy, const float *x, float *dw, int bp);
@@ -50,5 +78,28 @@ void sparse_backward_data_with(const kernel_table *k, const csr_matrix *w, const
                                float *dx, int bp);
 void sparse_weight_grad_with(const kernel_table *k, const csr_matrix *w, const float *dy,
                              const float *x, float *dw, int bp);
+
+/* ---- Inside a parallel region ----------------------------------------- *
+ * The team versions below share one kernel among the threads of an
+ * enclosing `omp parallel` region (or run whole on the calling thread
+ * outside one), as one phase of kernels/team.h: they hand out chunks of
+ * rows (columns) balanced by nonzeros dynamically, call team_chunk_done
+ * for each and return the number of chunks, without waiting (the caller
+ * ends the phase with team_phase where the next step needs the result).
+ * Any chunking gives the same bytes: each output row is computed by the
+ * same code whichever thread takes it. */
+int team_forward(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
+                 float *y, int bp, kernel_epilogue epi);
+/* SDDMM when dw is not NULL (with the bias gradient when db is not NULL)
+ * and SpMMᵀ with the activation derivative of a when dx is not NULL: both
+ * read dy, so they share one round of chunks. */
+int team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, const float *x,
+                  float *dw, float *db, float *dx, const float *a, int bp, kernel_epilogue epi);
+int team_spmv(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
+              float *y, kernel_epilogue epi);
+
+/* Multiply-adds (nonzeros times padded batch) below which a parallel region
+ * costs more than it saves. */
+#define KERNEL_PARALLEL_MIN_WORK 32768
 
 #endif

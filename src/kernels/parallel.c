@@ -1,17 +1,16 @@
-/* Threading for the sparse kernels, in one place. Each thread gets one
- * contiguous range of output rows (columns for the backward pass), chosen
- * so that the ranges carry about equal work; every output row is written by
- * exactly one thread with the same code as a single-threaded run, so the
- * results are bit-identical for any thread count, with no atomics. */
+/* Threading for the sparse kernels, in one place. Work is cut into chunks
+ * of output rows (columns for the backward pass) carrying about equal
+ * work; every output row is written by exactly one thread with the same
+ * code as a single-threaded run, so the results are bit-identical for any
+ * thread count and any chunking, with no atomics. */
 #include "kernels/kernels.h"
+#include "kernels/team.h"
 
 #include <cblas.h>
 #include <omp.h>
 #include <stdint.h>
 
-/* Below this many multiply-adds (nonzeros times padded batch) a parallel
- * region costs more than it saves. */
-#define PARALLEL_MIN_WORK 32768
+static const kernel_epilogue no_epilogue = {KACT_NONE, 0.0f};
 
 /* Work of the first r rows: their nonzeros plus one per row, since an empty
  * row still costs a store of bp floats. Strictly increasing in r. */
@@ -33,57 +32,100 @@ static int split_point(const int32_t *ptr, int n, int t, int parts)
     return lo;
 }
 
+/* How many chunks to cut n rows into for the current team: one when alone
+ * or when the work is too small to share, else a few per thread so that a
+ * thread that falls behind (a busy machine) leaves its share to others. */
+static int chunk_count(const int32_t *ptr, int n, int bp)
+{
+    int threads = omp_get_num_threads();
+    if (threads == 1 || work_before(ptr, n) * bp < KERNEL_PARALLEL_MIN_WORK) return 1;
+    int parts = 4 * threads;
+    return parts < n ? parts : (n > 0 ? n : 1);
+}
+
 static int worth_threading(const int32_t *ptr, int n, int bp)
 {
-    return work_before(ptr, n) * bp >= PARALLEL_MIN_WORK && omp_get_max_threads() > 1;
+    return work_before(ptr, n) * bp >= KERNEL_PARALLEL_MIN_WORK && omp_get_max_threads() > 1;
+}
+
+int team_forward(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
+                 float *y, int bp, kernel_epilogue epi)
+{
+    int parts = chunk_count(w->indptr, w->rows, bp);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int t = 0; t < parts; t++) {
+        k->spmm_forward(w, bias, x, y, bp, split_point(w->indptr, w->rows, t, parts),
+                        split_point(w->indptr, w->rows, t + 1, parts), epi);
+        team_chunk_done();
+    }
+    return parts;
+}
+
+int team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, const float *x,
+                  float *dw, float *db, float *dx, const float *a, int bp, kernel_epilogue epi)
+{
+    int rparts = dw ? chunk_count(w->indptr, w->rows, bp) : 0;
+    int cparts = dx ? chunk_count(w->t_indptr, w->cols, bp) : 0;
+    /* Column chunks first: the backward data pass is the longer one. */
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int t = 0; t < rparts + cparts; t++) {
+        if (t < cparts)
+            k->spmm_backward_data(w, dy, dx, bp, split_point(w->t_indptr, w->cols, t, cparts),
+                                  split_point(w->t_indptr, w->cols, t + 1, cparts), a, epi);
+        else
+            k->sddmm_weight_grad(w, dy, x, dw, db, bp,
+                                 split_point(w->indptr, w->rows, t - cparts, rparts),
+                                 split_point(w->indptr, w->rows, t - cparts + 1, rparts));
+        team_chunk_done();
+    }
+    return rparts + cparts;
+}
+
+int team_spmv(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
+              float *y, kernel_epilogue epi)
+{
+    /* One sample: a chunk per thread, and only for layers worth it. */
+    int threads = omp_get_num_threads();
+    int parts = threads > 1 && w->nnz >= KERNEL_PARALLEL_MIN_WORK / 2 ? threads : 1;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int t = 0; t < parts; t++) {
+        k->spmv_forward(w, bias, x, y, split_point(w->indptr, w->rows, t, parts),
+                        split_point(w->indptr, w->rows, t + 1, parts), epi);
+        team_chunk_done();
+    }
+    return parts;
 }
 
 void sparse_forward_with(const kernel_table *k, const csr_matrix *w, const float *bias,
                          const float *x, float *y, int bp)
 {
-    if (!worth_threading(w->indptr, w->rows, bp)) {
-        k->spmm_forward(w, bias, x, y, bp, 0, w->rows);
-        return;
-    }
-#pragma omp parallel
-    {
-        int t = omp_get_thread_num(), parts = omp_get_num_threads();
-        int r0 = split_point(w->indptr, w->rows, t, parts);
-        int r1 = split_point(w->indptr, w->rows, t + 1, parts);
-        k->spmm_forward(w, bias, x, y, bp, r0, r1);
-    }
+#pragma omp parallel if (worth_threading(w->indptr, w->rows, bp))
+    team_forward(k, w, bias, x, y, bp, no_epilogue);
 }
 
 void sparse_backward_data_with(const kernel_table *k, const csr_matrix *w, const float *dy,
                                float *dx, int bp)
 {
     if (!worth_threading(w->t_indptr, w->cols, bp)) {
-        k->spmm_backward_data(w, dy, dx, bp, 0, w->cols);
+        k->spmm_backward_data(w, dy, dx, bp, 0, w->cols, NULL, no_epilogue);
         return;
     }
 #pragma omp parallel
     {
-        int t = omp_get_thread_num(), parts = omp_get_num_threads();
-        int c0 = split_point(w->t_indptr, w->cols, t, parts);
-        int c1 = split_point(w->t_indptr, w->cols, t + 1, parts);
-        k->spmm_backward_data(w, dy, dx, bp, c0, c1);
+        int parts = chunk_count(w->t_indptr, w->cols, bp);
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < parts; t++)
+            k->spmm_backward_data(w, dy, dx, bp, split_point(w->t_indptr, w->cols, t, parts),
+                                  split_point(w->t_indptr, w->cols, t + 1, parts), NULL,
+                                  no_epilogue);
     }
 }
 
 void sparse_weight_grad_with(const kernel_table *k, const csr_matrix *w, const float *dy,
                              const float *x, float *dw, int bp)
 {
-    if (!worth_threading(w->indptr, w->rows, bp)) {
-        k->sddmm_weight_grad(w, dy, x, dw, bp, 0, w->rows);
-        return;
-    }
-#pragma omp parallel
-    {
-        int t = omp_get_thread_num(), parts = omp_get_num_threads();
-        int r0 = split_point(w->indptr, w->rows, t, parts);
-        int r1 = split_point(w->indptr, w->rows, t + 1, parts);
-        k->sddmm_weight_grad(w, dy, x, dw, bp, r0, r1);
-    }
+#pragma omp parallel if (worth_threading(w->indptr, w->rows, bp))
+    team_backward(k, w, dy, x, dw, NULL, NULL, NULL, bp, no_epilogue);
 }
 
 void sparse_forward(const csr_matrix *w, const float *bias, const float *x, float *y, int bp)

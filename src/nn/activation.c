@@ -11,14 +11,16 @@
  * buffers stay on one thread to skip the fork cost. */
 #define PARALLEL_MIN 32768
 
-static void forward_range(rw_activation act, float slope, const float *z, float *a, size_t n)
+/* ReLU and leaky ReLU keep a NaN (0 > NaN is false), as the kernels'
+ * fused epilogues do, so a diverging layer still shows in its output. */
+void activation_forward_range(rw_activation act, float slope, const float *z, float *a, size_t n)
 {
     switch (act) {
     case RW_ACT_RELU:
-        for (size_t i = 0; i < n; i++) a[i] = z[i] > 0.0f ? z[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) a[i] = 0.0f > z[i] ? 0.0f : z[i];
         break;
     case RW_ACT_LEAKY_RELU:
-        for (size_t i = 0; i < n; i++) a[i] = z[i] > 0.0f ? z[i] : slope * z[i];
+        for (size_t i = 0; i < n; i++) a[i] = z[i] < 0.0f ? slope * z[i] : z[i];
         break;
     case RW_ACT_TANH:
         for (size_t i = 0; i < n; i++) a[i] = tanhf(z[i]);
@@ -35,8 +37,8 @@ static void forward_range(rw_activation act, float slope, const float *z, float 
     }
 }
 
-static void backward_range(rw_activation act, float slope, const float *z, const float *a,
-                           float *g, size_t n)
+void activation_backward_range(rw_activation act, float slope, const float *z, const float *a,
+                               float *g, size_t n)
 {
     switch (act) {
     case RW_ACT_RELU:
@@ -69,7 +71,7 @@ void activation_forward(rw_activation act, float slope, const float *z, float *a
 #pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
     for (long c = 0; c < chunks; c++) {
         size_t i0 = (size_t)c * CHUNK, len = n - i0 < CHUNK ? n - i0 : CHUNK;
-        forward_range(act, slope, z + i0, a + i0, len);
+        activation_forward_range(act, slope, z + i0, a + i0, len);
     }
 }
 
@@ -80,9 +82,11 @@ void activation_backward(rw_activation act, float slope, const float *z, const f
 #pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
     for (long c = 0; c < chunks; c++) {
         size_t i0 = (size_t)c * CHUNK, len = n - i0 < CHUNK ? n - i0 : CHUNK;
-        backward_range(act, slope, z + i0, a + i0, g + i0, len);
+        activation_backward_range(act, slope, z + i0, a + i0, g + i0, len);
     }
 }
+
+int activation_needs_z(rw_activation act) { return act == RW_ACT_TANH || act == RW_ACT_GELU; }
 
 static const char *const names[] = {"relu", "leaky_relu", "tanh", "gelu", "none"};
 

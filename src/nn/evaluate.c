@@ -1,14 +1,32 @@
 /* Evaluation and prediction: forward passes only, in batches, with a
  * workspace of their own so a const model can be shared. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "nn/loss.h"
+#include "kernels/kernels.h"
+#include "kernels/team.h"
+#include "nn/activation.h"
 #include "nn/network.h"
 
 #define EVAL_BATCH 256
+/* ... but a wide model's activations of 256 samples would outweigh its
+ * weights (4 x 250,000 features: 1 GB): evaluation keeps them under this. */
+#define EVAL_ACTIVATION_BYTES ((size_t)64 << 20)
+
+/* The evaluation batch for m: 256 samples, fewer for very wide models. */
+static int eval_batch(const rw_model *m)
+{
+    size_t per_sample = (size_t)m->layers[0].in;
+    for (int l = 0; l < m->n_layers; l++) per_sample += (size_t)m->layers[l].out;
+    size_t fit = EVAL_ACTIVATION_BYTES / (sizeof(float) * per_sample);
+    if (fit < 8) fit = 8;
+    return fit < EVAL_BATCH ? (int)fit : EVAL_BATCH;
+}
 
 rw_status rw_evaluate(const rw_model *m, const rw_dataset *data, rw_eval_result *out)
 {
@@ -21,12 +39,13 @@ rw_status rw_evaluate(const rw_model *m, const rw_dataset *data, rw_eval_result 
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "the data has %d classes but the model has %d",
                        data->classes, classes);
     workspace ws;
-    rw_status st = workspace_init(&ws, m, EVAL_BATCH, 0);
+    int batch = eval_batch(m);
+    rw_status st = workspace_init(&ws, m, batch, 0);
     if (st != RW_OK) return st;
     int64_t right[RW_MAX_CLASSES] = {0};
     double loss = 0;
-    for (int b0 = 0; b0 < data->n; b0 += EVAL_BATCH) {
-        int count = data->n - b0 < EVAL_BATCH ? data->n - b0 : EVAL_BATCH;
+    for (int b0 = 0; b0 < data->n; b0 += batch) {
+        int count = data->n - b0 < batch ? data->n - b0 : batch;
         network_load_batch(m, &ws, data->x + (size_t)b0 * data->features, data->features, NULL,
                            count);
         network_forward(m, &ws);
@@ -54,19 +73,123 @@ rw_status rw_evaluate(const rw_model *m, const rw_dataset *data, rw_eval_result 
     return RW_OK;
 }
 
+/* A reusable prediction context: the buffers of a batch and of a single
+ * sample are allocated once, so a call allocates nothing. */
+struct rw_predictor {
+    const rw_model *model;
+    int max_batch;
+    workspace ws;    /* batches of 2 .. max_batch */
+    float **av;      /* [n_layers + 1] one sample, plain vectors */
+    float **zv;      /* [n_layers] pre-activations (alias av[l+1] unless needed) */
+    team_sync sync;
+};
+
+void rw_predictor_free(rw_predictor *p)
+{
+    if (!p) return;
+    int n = p->model->n_layers;
+    if (p->av) {
+        for (int l = 0; l < n; l++)
+            if (p->zv && p->zv[l] != p->av[l + 1]) rw_free(p->zv[l]);
+        for (int l = 0; l <= n; l++) rw_free(p->av[l]);
+    }
+    free(p->av);
+    free(p->zv);
+    workspace_free(&p->ws);
+    free(p);
+}
+
+rw_status rw_predictor_create(const rw_model *m, int max_batch, rw_predictor **out)
+{
+    *out = NULL;
+    if (max_batch < 1 || max_batch > 1 << 20)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "predictor batch %d is outside [1, 1048576]",
+                       max_batch);
+    rw_predictor *p = calloc(1, sizeof *p);
+    if (!p) return rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a predictor");
+    p->model = m;
+    p->max_batch = max_batch;
+    int n = m->n_layers;
+    p->av = calloc((size_t)n + 1, sizeof(float *));
+    p->zv = calloc((size_t)n, sizeof(float *));
+    int ok = p->av && p->zv;
+    if (ok) p->av[0] = rw_alloc(sizeof(float) * (size_t)m->layers[0].in), ok = p->av[0] != NULL;
+    for (int l = 0; l < n && ok; l++) {
+        const layer *ly = &m->layers[l];
+        p->av[l + 1] = rw_alloc(sizeof(float) * (size_t)ly->out);
+        p->zv[l] = activation_needs_z(ly->act) ? rw_alloc(sizeof(float) * (size_t)ly->out)
+                                                : p->av[l + 1];
+        ok = p->av[l + 1] && p->zv[l];
+    }
+    if (!ok) {
+        rw_predictor_free(p);
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a predictor");
+    }
+    if (max_batch > 1) {
+        rw_status st = workspace_init(&p->ws, m, max_batch, 0);
+        if (st != RW_OK) {
+            rw_predictor_free(p);
+            return st;
+        }
+    }
+    *out = p;
+    return RW_OK;
+}
+
+/* Whether one sample is worth a parallel region: some layer is big. */
+static int vector_worth_threading(const rw_model *m)
+{
+    if (omp_get_max_threads() < 2) return 0;
+    for (int l = 0; l < m->n_layers; l++)
+        if (layer_weight_count(&m->layers[l]) >= KERNEL_PARALLEL_MIN_WORK / 2) return 1;
+    return 0;
+}
+
+/* One sample x [features] to probabilities [classes]. */
+static void predict_one(rw_predictor *p, const float *x, float *probs)
+{
+    const rw_model *m = p->model;
+    int features = m->layers[0].in, classes = m->layers[m->n_layers - 1].out;
+    float scale = 1.0f / m->norm_std, shift = m->norm_mean;
+    for (int f = 0; f < features; f++) p->av[0][f] = (x[f] - shift) * scale;
+    team_sync_init(&p->sync);
+#pragma omp parallel if (vector_worth_threading(m))
+    {
+        team_begin(&p->sync);
+        for (int l = 0; l < m->n_layers; l++) team_phase(phase_forward_vector(m, p->av, p->zv, l));
+        team_end();
+    }
+    softmax_columns(p->av[m->n_layers], classes, 1, 1, probs);
+}
+
+rw_status rw_predictor_run(rw_predictor *p, const float *x, int n, float *probs)
+{
+    if (n < 0) return rw_fail(RW_ERR_INVALID_ARGUMENT, "cannot predict %d samples", n);
+    const rw_model *m = p->model;
+    int classes = m->layers[m->n_layers - 1].out, features = m->layers[0].in;
+    for (int b0 = 0; b0 < n; b0 += p->max_batch) {
+        int count = n - b0 < p->max_batch ? n - b0 : p->max_batch;
+        const float *xb = x + (size_t)b0 * features;
+        float *pb = probs + (size_t)b0 * classes;
+        if (count == 1) {
+            predict_one(p, xb, pb);
+            continue;
+        }
+        network_load_batch(m, &p->ws, xb, features, NULL, count);
+        network_forward(m, &p->ws);
+        softmax_columns(p->ws.a[m->n_layers], classes, count, p->ws.bp, pb);
+    }
+    return RW_OK;
+}
+
 rw_status rw_predict(const rw_model *m, const float *x, int n, float *probs)
 {
     if (n < 0) return rw_fail(RW_ERR_INVALID_ARGUMENT, "cannot predict %d samples", n);
-    int classes = m->layers[m->n_layers - 1].out, features = m->layers[0].in;
-    workspace ws;
-    rw_status st = workspace_init(&ws, m, n < EVAL_BATCH ? n : EVAL_BATCH, 0);
+    rw_predictor *p;
+    int batch = eval_batch(m);
+    rw_status st = rw_predictor_create(m, n < 1 ? 1 : n < batch ? n : batch, &p);
     if (st != RW_OK) return st;
-    for (int b0 = 0; b0 < n; b0 += EVAL_BATCH) {
-        int count = n - b0 < EVAL_BATCH ? n - b0 : EVAL_BATCH;
-        network_load_batch(m, &ws, x + (size_t)b0 * features, features, NULL, count);
-        network_forward(m, &ws);
-        softmax_columns(ws.a[m->n_layers], classes, count, ws.bp, probs + (size_t)b0 * classes);
-    }
-    workspace_free(&ws);
-    return RW_OK;
+    st = rw_predictor_run(p, x, n, probs);
+    rw_predictor_free(p);
+    return st;
 }

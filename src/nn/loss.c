@@ -3,12 +3,14 @@
 #include <math.h>
 #include <string.h>
 
-double softmax_xent(const float *logits, const uint8_t *labels, int classes, int n, int bp,
-                    float *dlogits, int64_t *correct)
+#include "rewire.h"
+
+int softmax_xent_columns(const float *logits, const uint8_t *labels, int classes, int b0, int b1,
+                         int n, int bp, float *dlogits, double *loss)
 {
-    double total = 0;
-    int64_t right = 0;
-    for (int b = 0; b < n; b++) {
+    int right = 0;
+    int last = b1 < n ? b1 : n;
+    for (int b = b0; b < last; b++) {
         float best = logits[b];
         int arg = 0;
         for (int c = 1; c < classes; c++)
@@ -16,20 +18,35 @@ double softmax_xent(const float *logits, const uint8_t *labels, int classes, int
                 best = logits[(size_t)c * bp + b];
                 arg = c;
             }
-        double sum = 0;
-        for (int c = 0; c < classes; c++) sum += exp((double)logits[(size_t)c * bp + b] - best);
-        double log_sum = log(sum) + best;
-        total += log_sum - logits[(size_t)labels[b] * bp + b];
+        /* Each exponential once: softmax = e / sum. */
+        double e[RW_MAX_CLASSES], sum = 0;
+        for (int c = 0; c < classes; c++) sum += e[c] = exp((double)logits[(size_t)c * bp + b] - best);
+        double l = log(sum) + best - logits[(size_t)labels[b] * bp + b];
+        if (loss) loss[b - b0] = l;
         right += arg == labels[b];
         if (dlogits)
-            for (int c = 0; c < classes; c++) {
-                double p = exp((double)logits[(size_t)c * bp + b] - log_sum);
-                dlogits[(size_t)c * bp + b] = (float)((p - (c == labels[b])) / n);
-            }
+            for (int c = 0; c < classes; c++)
+                dlogits[(size_t)c * bp + b] = (float)((e[c] / sum - (c == labels[b])) / n);
     }
-    if (dlogits)
-        for (int c = 0; c < classes; c++)
-            memset(dlogits + (size_t)c * bp + n, 0, sizeof(float) * (size_t)(bp - n));
+    if (dlogits && b1 > n)
+        for (int c = 0; c < classes; c++) {
+            int from = b0 > n ? b0 : n;
+            memset(dlogits + (size_t)c * bp + from, 0, sizeof(float) * (size_t)(b1 - from));
+        }
+    return right;
+}
+
+double softmax_xent(const float *logits, const uint8_t *labels, int classes, int n, int bp,
+                    float *dlogits, int64_t *correct)
+{
+    double total = 0;
+    int64_t right = 0;
+    for (int b = 0; b < n; b++) {
+        double l;
+        right += softmax_xent_columns(logits, labels, classes, b, b + 1, n, bp, dlogits, &l);
+        total += l;
+    }
+    if (dlogits && bp > n) softmax_xent_columns(logits, labels, classes, n, bp, n, bp, dlogits, NULL);
     if (correct) *correct += right;
     return total;
 }

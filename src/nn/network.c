@@ -1,12 +1,14 @@
 #include "nn/network.h"
 
 #include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "kernels/team.h"
 #include "kernels/nm_kernels.h"
 #include "nn/activation.h"
 
@@ -32,15 +34,17 @@ rw_status workspace_init(workspace *ws, const rw_model *m, int batch, int with_g
     if (ok) ws->a[0] = rw_alloc(sizeof(float) * m->layers[0].in * bp), ok = ws->a[0] != NULL;
     for (int l = 0; l < n && ok; l++) {
         const layer *ly = &m->layers[l];
-        ws->z[l] = rw_alloc(sizeof(float) * ly->out * bp);
-        ws->a[l + 1] = ly->act == RW_ACT_NONE ? ws->z[l] : rw_alloc(sizeof(float) * ly->out * bp);
+        ws->a[l + 1] = rw_alloc(sizeof(float) * ly->out * bp);
+        ws->z[l] = activation_needs_z(ly->act) ? rw_alloc(sizeof(float) * ly->out * bp)
+                                               : ws->a[l + 1];
         ok = ws->z[l] && ws->a[l + 1];
     }
     if (ok && with_grads) {
         ws->g = alloc_table(n + 1);
         ws->gw = alloc_table(n);
         ws->gb = alloc_table(n);
-        ok = ws->g && ws->gw && ws->gb;
+        ws->loss = calloc(bp, sizeof(double));
+        ok = ws->g && ws->gw && ws->gb && ws->loss;
         for (int l = 0; l < n && ok; l++) {
             const layer *ly = &m->layers[l];
             /* g[0] would be the input gradient, which training never needs. */
@@ -63,93 +67,324 @@ void workspace_free(workspace *ws)
     int n = ws->n_layers;
     if (ws->a && ws->z)
         for (int l = 0; l < n; l++)
-            if (ws->a[l + 1] == ws->z[l]) ws->a[l + 1] = NULL;
+            if (ws->z[l] == ws->a[l + 1]) ws->z[l] = NULL;
     free_table(ws->a, n + 1);
     free_table(ws->z, n);
     free_table(ws->g, n + 1);
     free_table(ws->gw, n);
     free_table(ws->gb, n);
+    free(ws->loss);
     memset(ws, 0, sizeof *ws);
+}
+
+int phase_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
+                     const int *index, int n)
+{
+    const kernel_table *k = kernels_active();
+    float scale = 1.0f / m->norm_std, shift = m->norm_mean;
+    /* Blocks of 64 features per chunk: each chunk writes its own rows. */
+    int blocks = (size_t)features * n < 32768 ? 1 : (features + 63) / 64;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int blk = 0; blk < blocks; blk++) {
+        int f0 = blocks == 1 ? 0 : blk * 64;
+        int f1 = blocks == 1 || f0 + 64 > features ? features : f0 + 64;
+        k->load_batch(x, features, index, n, shift, scale, ws->a[0], ws->bp, f0, f1);
+        team_chunk_done();
+    }
+    return blocks;
 }
 
 void network_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
                         const int *index, int n)
 {
-    int bp = ws->bp;
-    float *a0 = ws->a[0];
-    float scale = 1.0f / m->norm_std, shift = m->norm_mean;
-    /* Blocks of features per thread: each sample contributes a short
-     * contiguous run, and each thread writes its own rows of a0. */
-    int blocks = (features + 63) / 64;
-#pragma omp parallel for schedule(static) if ((size_t)features * n >= 32768)
-    for (int blk = 0; blk < blocks; blk++) {
-        int f0 = blk * 64, f1 = f0 + 64 < features ? f0 + 64 : features;
-        for (int f = f0; f < f1; f++) memset(a0 + (size_t)f * bp + n, 0, sizeof(float) * (size_t)(bp - n));
-        for (int b = 0; b < n; b++) {
-            const float *row = x + (size_t)(index ? index[b] : b) * features;
-            for (int f = f0; f < f1; f++) a0[(size_t)f * bp + b] = (row[f] - shift) * scale;
-        }
+#pragma omp parallel if ((size_t)features * n >= 32768 && omp_get_max_threads() > 1)
+    phase_load_batch(m, ws, x, features, index, n);
+}
+
+/* The epilogue a kernel can apply for an activation, if any. */
+static kernel_epilogue fused(rw_activation act, float slope)
+{
+    kernel_epilogue e = {KACT_NONE, slope};
+    if (act == RW_ACT_RELU) e.act = KACT_RELU;
+    if (act == RW_ACT_LEAKY_RELU) e.act = KACT_LEAKY;
+    return e;
+}
+
+/* Rows [r0, r1) of part t of n split in `parts`. */
+static void part_range(int n, int t, int parts, int *r0, int *r1)
+{
+    *r0 = (int)((int64_t)n * t / parts);
+    *r1 = (int)((int64_t)n * (t + 1) / parts);
+}
+
+/* Rows [r0, r1) of a dense layer: y = W x + bias, then the activation.
+ * Inside a parallel region each thread calls OpenBLAS on its own rows (it
+ * then runs single-threaded); outside, OpenBLAS threads the whole product. */
+static void dense_forward_rows(const layer *l, float slope, const float *x, float *z, float *a,
+                               int bp, int r0, int r1)
+{
+    for (int o = r0; o < r1; o++) {
+        float *row = z + (size_t)o * bp;
+        for (int b = 0; b < bp; b++) row[b] = l->bias[o];
+    }
+    if (r1 > r0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, bp, l->in, 1.0f,
+                    l->dense + (size_t)r0 * l->in, l->in, x, bp, 1.0f, z + (size_t)r0 * bp, bp);
+    if (l->act != RW_ACT_NONE)
+        activation_forward_range(l->act, slope, z + (size_t)r0 * bp, a + (size_t)r0 * bp,
+                                 (size_t)(r1 - r0) * bp);
+}
+
+/* Parts an N:M layer is cut into: equal row ranges carry equal work. */
+static int nm_parts(const layer *l, int bp)
+{
+    int64_t work = layer_weight_count(l) * bp;
+    return work >= KERNEL_PARALLEL_MIN_WORK ? omp_get_num_threads() : 1;
+}
+
+/* Bias gradient of rows [r0, r1): the sum of each row of dz. */
+static void bias_grad_rows(const float *dz, float *gb, int bp, int r0, int r1)
+{
+    for (int o = r0; o < r1; o++) {
+        const float *row = dz + (size_t)o * bp;
+        float s = 0;
+        for (int b = 0; b < bp; b++) s += row[b];
+        gb[o] = s;
     }
 }
 
-/* Dense layer: y[out][bp] = W[out][in] · x[in][bp] + bias. */
-static void dense_forward(const layer *l, const float *x, float *y, int bp)
+/* Whole rows of [rows][bp] per chunk, about 16K floats each. */
+static int row_chunks(int rows, int bp)
 {
-    for (int o = 0; o < l->out; o++) {
-        float *row = y + (size_t)o * bp;
-        for (int b = 0; b < bp; b++) row[b] = l->bias[o];
+    int64_t per = 16384 / bp > 0 ? 16384 / bp : 1;
+    return (int)((rows + per - 1) / per);
+}
+
+/* The activation of rows [r0, r1) of z into a (tanh and GELU: not fused). */
+static void activation_rows(const layer *ly, float slope, const float *z, float *a, int bp, int r0,
+                            int r1)
+{
+    if (ly->act != RW_ACT_NONE && r1 > r0)
+        activation_forward_range(ly->act, slope, z + (size_t)r0 * bp, a + (size_t)r0 * bp,
+                                 (size_t)(r1 - r0) * bp);
+}
+
+int phase_forward(const rw_model *m, workspace *ws, int l)
+{
+    const layer *ly = &m->layers[l];
+    int bp = ws->bp;
+    float *x = ws->a[l], *z = ws->z[l], *a = ws->a[l + 1];
+    if (ly->is_nm || !ly->sparse) {
+        /* N:M and dense: equal row ranges carry equal work. */
+        const nm_kernel_table *k = nm_kernels_active();
+        int parts = ly->is_nm ? nm_parts(ly, bp) : omp_get_num_threads();
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int t = 0; t < parts; t++) {
+            int r0, r1;
+            part_range(ly->out, t, parts, &r0, &r1);
+            if (ly->is_nm) {
+                k->forward(&ly->nm, ly->bias, x, z, bp, r0, r1);
+                activation_rows(ly, m->leaky_slope, z, a, bp, r0, r1);
+            } else {
+                dense_forward_rows(ly, m->leaky_slope, x, z, a, bp, r0, r1);
+            }
+            team_chunk_done();
+        }
+        return parts;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out, bp, l->in, 1.0f, l->dense,
-                l->in, x, bp, 1.0f, y, bp);
+    kernel_epilogue epi = fused(ly->act, m->leaky_slope);
+    int chunks = team_forward(kernels_active(), &ly->w, ly->bias, x, z, bp, epi);
+    if (ly->act == RW_ACT_NONE || epi.act != KACT_NONE) return chunks;
+    /* tanh and GELU: a pass of their own once every row is done. */
+    team_phase(chunks);
+    chunks = row_chunks(ly->out, bp);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int c = 0; c < chunks; c++) {
+        int r0, r1;
+        part_range(ly->out, c, chunks, &r0, &r1);
+        activation_rows(ly, m->leaky_slope, z, a, bp, r0, r1);
+        team_chunk_done();
+    }
+    return chunks;
+}
+
+int network_worth_threading(const rw_model *m, int bp)
+{
+    if (omp_get_max_threads() < 2) return 0;
+    int64_t work = 0;
+    for (int l = 0; l < m->n_layers; l++) work += layer_weight_count(&m->layers[l]) * bp;
+    return work >= 4 * KERNEL_PARALLEL_MIN_WORK;
 }
 
 void network_forward(const rw_model *m, workspace *ws)
 {
-    int bp = ws->bp;
-    for (int l = 0; l < m->n_layers; l++) {
-        const layer *ly = &m->layers[l];
-        if (ly->sparse)
-            sparse_forward(&ly->w, ly->bias, ws->a[l], ws->z[l], bp);
-        else if (ly->is_nm)
-            nm_forward_with(nm_kernels_active(), &ly->nm, ly->bias, ws->a[l], ws->z[l], bp);
-        else
-            dense_forward(ly, ws->a[l], ws->z[l], bp);
-        if (ly->act != RW_ACT_NONE)
-            activation_forward(ly->act, m->leaky_slope, ws->z[l], ws->a[l + 1],
-                               (size_t)ly->out * bp);
+    team_sync sync;
+    team_sync_init(&sync);
+#pragma omp parallel if (network_worth_threading(m, ws->bp))
+    {
+        team_begin(&sync);
+        for (int l = 0; l < m->n_layers; l++) team_phase(phase_forward(m, ws, l));
+        team_end();
     }
+}
+
+/* Rows [r0, r1) of a dense layer for one sample (vectors). */
+static void dense_forward_vector_rows(const layer *l, float slope, const float *x, float *z,
+                                      float *a, int r0, int r1)
+{
+    if (r1 <= r0) return;
+    memcpy(z + r0, l->bias + r0, sizeof(float) * (size_t)(r1 - r0));
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, r1 - r0, l->in, 1.0f, l->dense + (size_t)r0 * l->in,
+                l->in, x, 1, 1.0f, z + r0, 1);
+    if (l->act != RW_ACT_NONE)
+        activation_forward_range(l->act, slope, z + r0, a + r0, (size_t)(r1 - r0));
+}
+
+/* Rows [r0, r1) of an N:M layer for one sample. */
+static void nm_forward_vector_rows(const layer *l, float slope, const float *x, float *z, float *a,
+                                   int r0, int r1)
+{
+    const nm_matrix *w = &l->nm;
+    int per_row = nm_slots_per_row(w);
+    for (int o = r0; o < r1; o++) {
+        const float *v = w->values + (size_t)o * per_row;
+        const uint8_t *off = w->offsets + (size_t)o * per_row;
+        float s = l->bias[o];
+        for (int g = 0, k = 0; g < w->groups; g++)
+            for (int j = 0; j < w->n; j++, k++) s += v[k] * x[g * w->m + off[k]];
+        z[o] = s;
+    }
+    if (l->act != RW_ACT_NONE && r1 > r0)
+        activation_forward_range(l->act, slope, z + r0, a + r0, (size_t)(r1 - r0));
+}
+
+int phase_forward_vector(const rw_model *m, float **av, float **zv, int l)
+{
+    const layer *ly = &m->layers[l];
+    float *x = av[l], *z = zv[l], *a = av[l + 1];
+    if (ly->is_nm || !ly->sparse) {
+        int parts = layer_weight_count(ly) >= KERNEL_PARALLEL_MIN_WORK ? omp_get_num_threads() : 1;
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int t = 0; t < parts; t++) {
+            int r0, r1;
+            part_range(ly->out, t, parts, &r0, &r1);
+            if (ly->is_nm)
+                nm_forward_vector_rows(ly, m->leaky_slope, x, z, a, r0, r1);
+            else
+                dense_forward_vector_rows(ly, m->leaky_slope, x, z, a, r0, r1);
+            team_chunk_done();
+        }
+        return parts;
+    }
+    kernel_epilogue epi = fused(ly->act, m->leaky_slope);
+    int chunks = team_spmv(kernels_active(), &ly->w, ly->bias, x, z, epi);
+    if (ly->act == RW_ACT_NONE || epi.act != KACT_NONE) return chunks;
+    team_phase(chunks);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int c = 0; c < 1; c++) {
+        activation_forward_range(ly->act, m->leaky_slope, z, a, (size_t)ly->out);
+        team_chunk_done();
+    }
+    return 1;
+}
+
+/* Part t of `parts` of a dense layer's backward pass: the first `parts`
+ * parts are rows of the weight and bias gradients, the others columns of
+ * the input gradient (then through the previous activation). */
+static void dense_backward_part(const rw_model *m, workspace *ws, int l, int t, int parts)
+{
+    const layer *ly = &m->layers[l];
+    int bp = ws->bp;
+    const float *dz = ws->g[l + 1];
+    int r0, r1;
+    if (t < parts) {
+        part_range(ly->out, t, parts, &r0, &r1);
+        bias_grad_rows(dz, ws->gb[l], bp, r0, r1);
+        if (r1 > r0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, ly->in, bp, 1.0f,
+                        dz + (size_t)r0 * bp, bp, ws->a[l], bp, 0.0f,
+                        ws->gw[l] + (size_t)r0 * ly->in, ly->in);
+        return;
+    }
+    part_range(ly->in, t - parts, parts, &r0, &r1);
+    if (r1 == r0) return;
+    float *dx = ws->g[l] + (size_t)r0 * bp;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, bp, ly->out, 1.0f, ly->dense + r0,
+                ly->in, dz, bp, 0.0f, dx, bp);
+    const layer *prev = &m->layers[l - 1];
+    activation_backward_range(prev->act, m->leaky_slope, ws->z[l - 1] + (size_t)r0 * bp,
+                              ws->a[l] + (size_t)r0 * bp, dx, (size_t)(r1 - r0) * bp);
+}
+
+/* Part t of `parts` of an N:M layer's backward pass, split as a dense
+ * layer's: rows of the gradients, then groups of inputs of dx. */
+static void nm_backward_part(const rw_model *m, workspace *ws, int l, int t, int parts)
+{
+    const layer *ly = &m->layers[l];
+    const nm_kernel_table *k = nm_kernels_active();
+    int bp = ws->bp, r0, r1;
+    const float *dz = ws->g[l + 1];
+    if (t < parts) {
+        part_range(ly->out, t, parts, &r0, &r1);
+        k->weight_grad(&ly->nm, dz, ws->a[l], ws->gw[l], bp, r0, r1);
+        bias_grad_rows(dz, ws->gb[l], bp, r0, r1);
+        return;
+    }
+    part_range(ly->nm.groups, t - parts, parts, &r0, &r1);
+    if (r1 == r0) return;
+    k->backward_data(&ly->nm, dz, ws->g[l], bp, r0, r1);
+    int m_ = ly->nm.m;
+    size_t off = (size_t)r0 * m_ * bp, len = (size_t)(r1 - r0) * m_ * bp;
+    activation_backward_range(m->layers[l - 1].act, m->leaky_slope, ws->z[l - 1] + off,
+                              ws->a[l] + off, ws->g[l] + off, len);
+}
+
+int phase_backward(const rw_model *m, workspace *ws, int l)
+{
+    const layer *ly = &m->layers[l];
+    int bp = ws->bp;
+    if (ly->is_nm || !ly->sparse) {
+        int parts = ly->is_nm ? nm_parts(ly, bp) : omp_get_num_threads();
+        int total = (l > 0 ? 2 : 1) * parts;
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int t = 0; t < total; t++) {
+            if (ly->is_nm)
+                nm_backward_part(m, ws, l, t, parts);
+            else
+                dense_backward_part(m, ws, l, t, parts);
+            team_chunk_done();
+        }
+        return total;
+    }
+    const layer *prev = l > 0 ? &m->layers[l - 1] : NULL;
+    kernel_epilogue epi = fused(prev ? prev->act : RW_ACT_NONE, m->leaky_slope);
+    int chunks = team_backward(kernels_active(), &ly->w, ws->g[l + 1], ws->a[l], ws->gw[l],
+                               ws->gb[l], prev ? ws->g[l] : NULL, prev ? ws->a[l] : NULL, bp, epi);
+    if (!prev || prev->act == RW_ACT_NONE || epi.act != KACT_NONE) return chunks;
+    /* tanh and GELU: the derivative in a pass of its own. */
+    team_phase(chunks);
+    int rows = ly->in;
+    chunks = row_chunks(rows, bp);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int c = 0; c < chunks; c++) {
+        int r0, r1;
+        part_range(rows, c, chunks, &r0, &r1);
+        size_t off = (size_t)r0 * bp;
+        activation_backward_range(prev->act, m->leaky_slope, ws->z[l - 1] + off, ws->a[l] + off,
+                                  ws->g[l] + off, (size_t)(r1 - r0) * bp);
+        team_chunk_done();
+    }
+    return chunks;
 }
 
 void network_backward(const rw_model *m, workspace *ws)
 {
-    int bp = ws->bp;
-    for (int l = m->n_layers - 1; l >= 0; l--) {
-        const layer *ly = &m->layers[l];
-        float *dz = ws->g[l + 1]; /* [out][bp], already through the activation */
-#pragma omp parallel for schedule(static) if ((size_t)ly->out * bp >= 32768)
-        for (int o = 0; o < ly->out; o++) {
-            const float *row = dz + (size_t)o * bp;
-            float s = 0;
-            for (int b = 0; b < bp; b++) s += row[b];
-            ws->gb[l][o] = s;
-        }
-        if (ly->sparse) {
-            sparse_weight_grad(&ly->w, dz, ws->a[l], ws->gw[l], bp);
-            if (l > 0) sparse_backward_data(&ly->w, dz, ws->g[l], bp);
-        } else if (ly->is_nm) {
-            nm_weight_grad_with(nm_kernels_active(), &ly->nm, dz, ws->a[l], ws->gw[l], bp);
-            if (l > 0) nm_backward_data_with(nm_kernels_active(), &ly->nm, dz, ws->g[l], bp);
-        } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ly->out, ly->in, bp, 1.0f, dz, bp,
-                        ws->a[l], bp, 0.0f, ws->gw[l], ly->in);
-            if (l > 0)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ly->in, bp, ly->out, 1.0f,
-                            ly->dense, ly->in, dz, bp, 0.0f, ws->g[l], bp);
-        }
-        if (l > 0) {
-            const layer *prev = &m->layers[l - 1];
-            activation_backward(prev->act, m->leaky_slope, ws->z[l - 1], ws->a[l], ws->g[l],
-                                (size_t)prev->out * bp);
-        }
+    team_sync sync;
+    team_sync_init(&sync);
+#pragma omp parallel if (network_worth_threading(m, ws->bp))
+    {
+        team_begin(&sync);
+        for (int l = m->n_layers - 1; l >= 0; l--) team_phase(phase_backward(m, ws, l));
+        team_end();
     }
 }

@@ -1,47 +1,68 @@
 #include "nn/optimizer.h"
 
 #include <math.h>
+#include <omp.h>
 
 /* Every update is elementwise: threads cannot change a result. */
 #define PARALLEL_MIN 65536
 
-static void sgd_step(const rw_train_config *c, float lr, float *w, const float *g, float *buf,
-                     int64_t n)
+/* Three loops without branches inside, so the compiler vectorises them
+ * (with the options read inside the loop it did not: 2.6 ns per weight). */
+static void sgd_step(const rw_train_config *c, float lr, float *restrict w, const float *restrict g,
+                     float *restrict buf, int64_t k0, int64_t n)
 {
-    float mu = c->momentum, wd = c->weight_decay;
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-    for (int64_t k = 0; k < n; k++) {
-        float grad = g[k] + wd * w[k];
-        if (mu != 0.0f) {
-            buf[k] = mu * buf[k] + grad;
-            grad = c->nesterov ? grad + mu * buf[k] : buf[k];
+    const float mu = c->momentum, wd = c->weight_decay;
+    const int par = n - k0 >= PARALLEL_MIN && !omp_in_parallel();
+    if (mu == 0.0f) {
+#pragma omp parallel for schedule(static) if (par)
+        for (int64_t k = k0; k < n; k++) w[k] -= lr * (g[k] + wd * w[k]);
+    } else if (!c->nesterov) {
+#pragma omp parallel for schedule(static) if (par)
+        for (int64_t k = k0; k < n; k++) {
+            float b = mu * buf[k] + (g[k] + wd * w[k]);
+            buf[k] = b;
+            w[k] -= lr * b;
         }
-        w[k] -= lr * grad;
+    } else {
+#pragma omp parallel for schedule(static) if (par)
+        for (int64_t k = k0; k < n; k++) {
+            float grad = g[k] + wd * w[k];
+            float b = mu * buf[k] + grad;
+            buf[k] = b;
+            w[k] -= lr * (grad + mu * b);
+        }
     }
 }
 
 /* AdamW: "Decoupled Weight Decay Regularization", Loshchilov & Hutter 2019. */
-static void adamw_step(const rw_train_config *c, float lr, int64_t t, float *w, const float *g,
-                       float *m, float *v, int64_t n)
+static void adamw_step(const rw_train_config *c, float lr, int64_t t, float *restrict w,
+                       const float *restrict g, float *restrict m, float *restrict v, int64_t k0,
+                       int64_t n)
 {
-    float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+    const float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
     float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
     float step = lr / c1, root_c2 = sqrtf(c2), decay = 1.0f - lr * c->weight_decay;
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-    for (int64_t k = 0; k < n; k++) {
+#pragma omp parallel for schedule(static) if (n - k0 >= PARALLEL_MIN && !omp_in_parallel())
+    for (int64_t k = k0; k < n; k++) {
         m[k] = b1 * m[k] + (1.0f - b1) * g[k];
         v[k] = b2 * v[k] + (1.0f - b2) * g[k] * g[k];
         w[k] = w[k] * decay - step * m[k] / (sqrtf(v[k]) / root_c2 + eps);
     }
 }
 
+void optimizer_step_range(const rw_train_config *c, float lr, int64_t t, float *w, const float *g,
+                          float *m1, float *m2, int64_t k0, int64_t k1)
+{
+    if (c->optimizer == RW_OPT_ADAMW)
+        adamw_step(c, lr, t, w, g, m1, m2, k0, k1);
+    else
+        sgd_step(c, lr, w, g, m1, k0, k1);
+}
+
 void optimizer_step(const rw_train_config *c, float lr, int64_t t, float *w, const float *g,
                     float *m1, float *m2, int64_t n)
 {
-    if (c->optimizer == RW_OPT_ADAMW)
-        adamw_step(c, lr, t, w, g, m1, m2, n);
-    else
-        sgd_step(c, lr, w, g, m1, n);
+    optimizer_step_range(c, lr, t, w, g, m1, m2, 0, n);
 }
 
 float schedule_lr(const rw_train_config *c, int64_t step, int64_t steps_per_epoch,

@@ -15,6 +15,11 @@
 void optimizer_step(const rw_train_config *c, float lr, int64_t t, float *w, const float *g,
                     float *m1, float *m2, int64_t n);
 
+/* The same over entries [k0, k1) only; inside a parallel region it runs on
+ * the calling thread (threads share an array by taking disjoint ranges). */
+void optimizer_step_range(const rw_train_config *c, float lr, int64_t t, float *w, const float *g,
+                          float *m1, float *m2, int64_t k0, int64_t k1);
+
 /* Learning rate at `step` of `total_steps` (steps_per_epoch converts the
  * epoch-based settings). */
 float schedule_lr(const rw_train_config *c, int64_t step, int64_t steps_per_epoch,

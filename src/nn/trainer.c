@@ -1,6 +1,8 @@
 #include "nn/trainer.h"
 
 #include <math.h>
+#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,8 +12,16 @@
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "nn/checkpoint.h"
+#include "kernels/team.h"
 #include "nn/loss.h"
 #include "nn/optimizer.h"
+
+/* The optimizer phase hands out pieces of every parameter array: array 2l
+ * is layer l's weights, 2l + 1 its bias. */
+#define OPT_CHUNK 16384
+/* The clipping norm sums each array in this many fixed parts, so its value
+ * does not depend on the number of threads. */
+#define NORM_PARTS 16
 
 rw_train_config rw_train_config_default(void)
 {
@@ -72,6 +82,8 @@ void rw_trainer_free(rw_trainer *t)
     workspace_free(&t->ws);
     dst_free(t->dst);
     free(t->order);
+    free(t->labels);
+    free(t->norm_part);
     free(t);
 }
 
@@ -107,7 +119,9 @@ rw_status rw_trainer_create(rw_model *model, const rw_train_config *config, rw_t
     t->wm2 = calloc((size_t)n, sizeof(float *));
     t->bm1 = calloc((size_t)n, sizeof(float *));
     t->bm2 = calloc((size_t)n, sizeof(float *));
-    int ok = t->wm1 && t->wm2 && t->bm1 && t->bm2;
+    t->labels = malloc((size_t)config->batch);
+    t->norm_part = malloc(sizeof(double) * 2 * (size_t)n * NORM_PARTS);
+    int ok = t->wm1 && t->wm2 && t->bm1 && t->bm2 && t->labels && t->norm_part;
     for (int l = 0; l < n && ok; l++) {
         const layer *ly = &model->layers[l];
         size_t wn = (size_t)layer_weight_count(ly), bn = (size_t)ly->out;
@@ -179,55 +193,194 @@ static rw_status topology_step(rw_trainer *t, int n, int64_t steps_per_epoch, in
     return st;
 }
 
-/* One optimizer step on the batch already in ws.a[0] with labels y. */
-static rw_status train_step(rw_trainer *t, const uint8_t *y, int n, float lr,
-                            int64_t steps_per_epoch, int64_t total_steps, double *loss)
+static int64_t param_count(const rw_model *m, int array)
+{
+    const layer *ly = &m->layers[array / 2];
+    return array % 2 ? ly->out : layer_weight_count(ly);
+}
+
+static float *param_array(rw_model *m, int array)
+{
+    layer *ly = &m->layers[array / 2];
+    return array % 2 ? ly->bias : layer_weights(ly);
+}
+
+static float *param_grad(rw_trainer *t, int array)
+{
+    return array % 2 ? t->ws.gb[array / 2] : t->ws.gw[array / 2];
+}
+
+static float *param_state(rw_trainer *t, int array, int second)
+{
+    float **w = second ? t->wm2 : t->wm1, **b = second ? t->bm2 : t->bm1;
+    return array % 2 ? b[array / 2] : w[array / 2];
+}
+
+/* Sum of squares of part `part` of NORM_PARTS of a gradient array. */
+static double grad_square_part(rw_trainer *t, int array, int part)
+{
+    int64_t n = param_count(t->model, array);
+    int64_t k0 = n * part / NORM_PARTS, k1 = n * (part + 1) / NORM_PARTS;
+    const float *g = param_grad(t, array);
+    double s = 0;
+    for (int64_t k = k0; k < k1; k++) s += (double)g[k] * g[k];
+    return s;
+}
+
+/* Pieces of OPT_CHUNK entries over all parameter arrays. */
+static int64_t opt_chunks(const rw_model *m)
+{
+    int64_t total = 0;
+    for (int i = 0; i < 2 * m->n_layers; i++) total += (param_count(m, i) + OPT_CHUNK - 1) / OPT_CHUNK;
+    return total;
+}
+
+/* Optimizer step (and clipping scale) on piece c of opt_chunks. */
+static void opt_chunk(rw_trainer *t, int64_t c, float lr, int64_t step, float scale)
 {
     rw_model *m = t->model;
-    workspace *ws = &t->ws;
-    network_forward(m, ws);
-    int classes = m->layers[m->n_layers - 1].out;
-    *loss = softmax_xent(ws->a[m->n_layers], y, classes, n, ws->bp, ws->g[m->n_layers], NULL) / n;
-    if (!isfinite(*loss)) {
-        int bad = first_nonfinite_output(m, ws, n);
-        if (bad >= 0)
-            return rw_fail(RW_ERR_DIVERGED,
-                           "training diverged at step %lld: the loss is %g; layer fc%d is the "
-                           "first whose output is not finite",
-                           (long long)t->step + 1, *loss, bad + 1);
-        return rw_fail(RW_ERR_DIVERGED, "training diverged at step %lld: the loss is %g",
-                       (long long)t->step + 1, *loss);
+    int i = 0;
+    int64_t n = param_count(m, 0), pieces = (n + OPT_CHUNK - 1) / OPT_CHUNK;
+    while (c >= pieces) {
+        c -= pieces;
+        n = param_count(m, ++i);
+        pieces = (n + OPT_CHUNK - 1) / OPT_CHUNK;
     }
-    network_backward(m, ws);
+    int64_t k0 = c * OPT_CHUNK, k1 = k0 + OPT_CHUNK < n ? k0 + OPT_CHUNK : n;
+    float *g = param_grad(t, i);
+    if (scale != 1.0f)
+        for (int64_t k = k0; k < k1; k++) g[k] *= scale;
+    optimizer_step_range(&t->cfg, lr, step, param_array(m, i), g, param_state(t, i, 0),
+                         param_state(t, i, 1), k0, k1);
+}
 
-    /* The global norm costs a pass over every gradient, so it is computed
-     * only to clip; a non-finite gradient shows up as a non-finite loss on
-     * the next step. */
+/* What the threads running an epoch share. The bookkeeping fields are
+ * written by one chunk per step (any thread, never two at once). */
+typedef struct {
+    rw_trainer *t;
+    const rw_dataset *train;
+    rw_progress_fn progress;
+    void *user;
+    int64_t steps, total_steps, first_step;
+    double start;
+    int stop;            /* the progress function asked to stop */
+    int diverged;        /* 1: non-finite loss, 2: non-finite gradient */
+    int bad_layer;       /* diverged == 2: the first layer with one */
+    int bad_n;           /* diverged == 1: samples in that batch */
+    double bad_loss;
+    int64_t bad_step;
+    float lr;
+    rw_status dst_status; /* a topology update failed */
+    char dst_message[1024];
+} epoch_run;
+
+/* Runs `body` as a phase of a single chunk: whichever thread comes first. */
+#define ONE_CHUNK(...)                                                                             \
+    do {                                                                                           \
+        _Pragma("omp for schedule(dynamic, 1) nowait") for (int one_ = 0; one_ < 1; one_++) {     \
+            __VA_ARGS__;                                                                           \
+            team_chunk_done();                                                                     \
+        }                                                                                          \
+    } while (0)
+
+/* Step s of the epoch, run by every thread of the region: batch, forward,
+ * loss, backward, clipping, update, one phase after another, each waiting
+ * for the last one's work (kernels/team.h). Returns 0 to go on, 1 to stop:
+ * the same for every thread, as each decision is read from shared results
+ * once the phase that made them is complete. */
+static int train_step(epoch_run *e, int64_t s)
+{
+    rw_trainer *t = e->t;
+    rw_model *m = t->model;
+    workspace *ws = &t->ws;
+    int n_layers = m->n_layers, bp = ws->bp, batch = t->cfg.batch;
+    int b0 = (int)(s * batch), n = e->train->n - b0 < batch ? e->train->n - b0 : batch;
+    const int *index = t->order + b0;
+    int64_t step = e->first_step + s + 1; /* counted from 1, as AdamW needs */
+    float lr = schedule_lr(&t->cfg, step - 1, e->steps, e->total_steps);
+    if (e->stop) return 1;
+
+    int chunks = phase_load_batch(m, ws, e->train->x, e->train->features, index, n);
+    ONE_CHUNK(for (int b = 0; b < n; b++) t->labels[b] = e->train->y[index[b]]);
+    team_phase(chunks + 1);
+    for (int l = 0; l < n_layers; l++) team_phase(phase_forward(m, ws, l));
+    int parts = omp_get_num_threads(), classes = m->layers[n_layers - 1].out;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int p = 0; p < parts; p++) {
+        int c0 = (int)((int64_t)bp * p / parts), c1 = (int)((int64_t)bp * (p + 1) / parts);
+        softmax_xent_columns(ws->a[n_layers], t->labels, classes, c0, c1, n, bp, ws->g[n_layers],
+                             ws->loss + c0);
+        team_chunk_done();
+    }
+    team_phase(parts);
+    /* Every thread sums the same numbers in the same order. */
+    double total = 0;
+    for (int b = 0; b < n; b++) total += ws->loss[b];
+    if (!isfinite(total)) {
+        ONE_CHUNK(e->diverged = 1; e->bad_loss = total / n; e->bad_step = step; e->bad_n = n);
+        return 1;
+    }
+    for (int l = n_layers - 1; l >= 0; l--) team_phase(phase_backward(m, ws, l));
     float scale = 1.0f;
     if (t->cfg.clip_norm > 0) {
+        int arrays = 2 * n_layers;
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int i = 0; i < arrays * NORM_PARTS; i++) {
+            t->norm_part[i] = grad_square_part(t, i / NORM_PARTS, i % NORM_PARTS);
+            team_chunk_done();
+        }
+        team_phase(arrays * NORM_PARTS);
+        double sum = 0;
         int bad = -1;
-        double norm = trainer_grad_norm(t, &bad);
-        if (bad >= 0)
-            return rw_fail(RW_ERR_DIVERGED,
-                           "training diverged at step %lld: the gradient of layer fc%d is not "
-                           "finite",
-                           (long long)t->step + 1, bad + 1);
+        for (int i = 0; i < arrays * NORM_PARTS; i++) {
+            sum += t->norm_part[i];
+            if (!isfinite(t->norm_part[i]) && bad < 0) bad = i / NORM_PARTS / 2;
+        }
+        if (bad >= 0) {
+            ONE_CHUNK(e->diverged = 2; e->bad_layer = bad; e->bad_step = step);
+            return 1;
+        }
+        double norm = sqrt(sum);
         if (norm > t->cfg.clip_norm) scale = (float)(t->cfg.clip_norm / norm);
     }
-
-    t->step++;
-    for (int l = 0; l < m->n_layers; l++) {
-        layer *ly = &m->layers[l];
-        int64_t wn = layer_weight_count(ly);
-        if (scale != 1.0f) {
-            for (int64_t k = 0; k < wn; k++) ws->gw[l][k] *= scale;
-            for (int o = 0; o < ly->out; o++) ws->gb[l][o] *= scale;
-        }
-        optimizer_step(&t->cfg, lr, t->step, layer_weights(ly), ws->gw[l], t->wm1[l], t->wm2[l],
-                       wn);
-        optimizer_step(&t->cfg, lr, t->step, ly->bias, ws->gb[l], t->bm1[l], t->bm2[l], ly->out);
+    int64_t pieces = opt_chunks(m);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t c = 0; c < pieces; c++) {
+        opt_chunk(t, c, lr, step, scale);
+        team_chunk_done();
     }
-    return t->dst ? topology_step(t, n, steps_per_epoch, total_steps) : RW_OK;
+    /* Bookkeeping, and the progress function, in a chunk of its own. The
+     * epoch's counts live in the trainer, so an epoch can stop after any
+     * step and go on later (or in another process, from a checkpoint). */
+    ONE_CHUNK({
+        t->step = step;
+        t->epoch_step = s + 1;
+        t->epoch_loss_sum += total;
+        t->epoch_samples += n;
+        e->lr = lr;
+        if (e->progress) {
+            rw_progress p = {t->epoch, step, t->epoch_samples, e->train->n,
+                             t->epoch_loss_sum / t->epoch_samples,
+                             t->epoch_seconds + now_seconds() - e->start};
+            if (e->progress(&p, e->user)) e->stop = 1;
+        }
+    });
+    team_phase((int)pieces + 1);
+    /* A topology update, when one is due, sees the step's weights, gradients
+     * and activations; one thread runs it while the others wait. Its error
+     * message is copied out, since rw_last_error() is per thread. */
+    if (t->dst) {
+        ONE_CHUNK({
+            rw_status st = topology_step(t, n, e->steps, e->total_steps);
+            if (st != RW_OK) {
+                e->dst_status = st;
+                snprintf(e->dst_message, sizeof e->dst_message, "%s", rw_last_error());
+                e->stop = 1;
+            }
+        });
+        team_phase(1);
+    }
+    return 0;
 }
 
 rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_fn progress,
@@ -263,43 +416,48 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
     }
 
     int batch = t->cfg.batch;
-    int64_t steps_per_epoch = (n + batch - 1) / batch;
-    int64_t total_steps = steps_per_epoch * t->cfg.epochs;
-    uint8_t *labels = malloc((size_t)batch);
-    if (!labels) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for labels");
-
-    /* Starts where the epoch stopped (0 for a new epoch). */
-    double start = now_seconds();
-    float lr = t->cfg.lr;
-    rw_status st = RW_OK;
-    for (int64_t s = t->epoch_step; s < steps_per_epoch; s++) {
-        int b0 = (int)(s * batch), count = n - b0 < batch ? n - b0 : batch;
-        for (int b = 0; b < count; b++) labels[b] = train->y[t->order[b0 + b]];
-        network_load_batch(m, &t->ws, train->x, train->features, t->order + b0, count);
-        lr = schedule_lr(&t->cfg, t->step, steps_per_epoch, total_steps);
-        double loss;
-        st = train_step(t, labels, count, lr, steps_per_epoch, total_steps, &loss);
-        if (st != RW_OK) break;
-        t->epoch_step = s + 1;
-        t->epoch_loss_sum += loss * count;
-        t->epoch_samples += count;
-        if (progress) {
-            rw_progress p = {t->epoch, t->step, t->epoch_samples, n,
-                             t->epoch_loss_sum / t->epoch_samples,
-                             t->epoch_seconds + now_seconds() - start};
-            if (progress(&p, user)) break;
-        }
+    epoch_run e = {.t = t, .train = train, .progress = progress, .user = user,
+                   .steps = (n + batch - 1) / batch, .first_step = t->step - t->epoch_step,
+                   .lr = t->cfg.lr};
+    e.total_steps = e.steps * t->cfg.epochs;
+    e.start = now_seconds();
+    team_sync sync;
+    team_sync_init(&sync);
+    /* One parallel region for the whole epoch: the threads stay in it from
+     * the first step to the last, meeting only at the team barriers. It
+     * starts where the epoch stopped (step 0 for a new epoch). */
+    int64_t first = t->epoch_step;
+#pragma omp parallel if (network_worth_threading(m, t->ws.bp))
+    {
+        team_begin(&sync);
+        for (int64_t s = first; s < e.steps; s++)
+            if (train_step(&e, s)) break;
+        team_end();
     }
-    free(labels);
-    t->epoch_seconds += now_seconds() - start;
-    if (st != RW_OK) return st;
-    int finished = t->epoch_step == steps_per_epoch;
+    t->epoch_seconds += now_seconds() - e.start;
+    if (e.diverged == 1) {
+        int bad = first_nonfinite_output(m, &t->ws, e.bad_n);
+        if (bad >= 0)
+            return rw_fail(RW_ERR_DIVERGED,
+                           "training diverged at step %lld: the loss is %g; layer fc%d is the "
+                           "first whose output is not finite",
+                           (long long)e.bad_step, e.bad_loss, bad + 1);
+        return rw_fail(RW_ERR_DIVERGED, "training diverged at step %lld: the loss is %g",
+                       (long long)e.bad_step, e.bad_loss);
+    }
+    if (e.diverged == 2)
+        return rw_fail(RW_ERR_DIVERGED,
+                       "training diverged at step %lld: the gradient of layer fc%d is not finite",
+                       (long long)e.bad_step, e.bad_layer + 1);
+    if (e.dst_status != RW_OK) return rw_fail(e.dst_status, "%s", e.dst_message);
+    int finished = t->epoch_step == e.steps;
     if (stats) {
         stats->loss = t->epoch_samples ? t->epoch_loss_sum / t->epoch_samples : 0;
         stats->seconds = t->epoch_seconds;
-        stats->samples_per_second = t->epoch_seconds > 0 ? t->epoch_samples / t->epoch_seconds : 0;
+        stats->samples_per_second =
+            t->epoch_seconds > 0 ? t->epoch_samples / t->epoch_seconds : 0;
         stats->step = t->step;
-        stats->lr = lr;
+        stats->lr = e.lr;
         stats->finished = finished;
     }
     if (finished) {

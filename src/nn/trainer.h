@@ -31,6 +31,9 @@ struct rw_trainer {
     dst_state *dst;     /* dynamic sparse training, or NULL */
     rw_topology_fn on_topology;
     void *on_topology_user;
+    /* Scratch of a step, allocated once so that a step allocates nothing: */
+    uint8_t *labels;    /* [batch] labels of the batch */
+    double *norm_part;  /* [2 n_layers][16] partial sums of the clipping norm */
 };
 
 /* Global L2 norm of all gradients; sets *bad_layer to the first layer whose

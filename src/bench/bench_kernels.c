@@ -1,0 +1,264 @@
+/* rw_bench_kernels: each sparse kernel beside OpenBLAS SGEMM on the
+ * equivalent dense product, measured in interleaved rounds so that a busy
+ * machine slows both alike (and the per-round ratio stays honest).
+ *
+ *   spmm    Y[rows][b]  = W X          SGEMM NN  rows x b x cols
+ *   spmm_t  dX[cols][b] = W^T dY       SGEMM TN  cols x b x rows
+ *   sddmm   dW = dY X^T on the pattern SGEMM NT  rows x cols x b
+ *   spmv    y = W x, one sample        SGEMM NN  rows x 1 x cols
+ */
+#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/bench.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "kernels/kernels.h"
+#include "kernels/team.h"
+#include "sparsity/distribution.h"
+
+rw_bench_kernels_config rw_bench_kernels_config_default(void)
+{
+    rw_bench_kernels_config c;
+    memset(&c, 0, sizeof c);
+    c.rows = 1000;
+    c.cols = 1000;
+    c.repeats = 7;
+    c.min_seconds = 0.02;
+    c.seed = 1;
+    return c;
+}
+
+enum { OP_SPMM, OP_SPMM_T, OP_SDDMM, OP_SPMV, N_OPS };
+static const char *const op_names[N_OPS] = {"spmm", "spmm_t", "sddmm", "spmv"};
+
+/* Buffers of one (density, batch) cell. Dense operands are packed
+ * (leading dimension = batch), as a dense user would hold them. */
+typedef struct {
+    csr_matrix w;
+    int rows, cols, batch, bp;
+    float *x, *y, *dy, *dx, *dw;  /* sparse path, [..][bp] */
+    float *xv, *yv;               /* one sample */
+    float *a, *bx, *c;            /* dense path: A [rows][cols], B, C */
+    team_sync sync;
+} cell;
+
+static void cell_free(cell *c)
+{
+    csr_free(&c->w);
+    rw_free(c->x), rw_free(c->y), rw_free(c->dy), rw_free(c->dx), rw_free(c->dw);
+    rw_free(c->xv), rw_free(c->yv);
+    rw_free(c->a), rw_free(c->bx), rw_free(c->c);
+    memset(c, 0, sizeof *c);
+}
+
+static void fill(float *p, size_t n, rng_state *r)
+{
+    for (size_t i = 0; i < n; i++) p[i] = (float)(2.0 * rng_uniform(r) - 1.0);
+}
+
+static rw_status cell_make(cell *c, int rows, int cols, double density, int batch, uint64_t seed)
+{
+    memset(c, 0, sizeof *c);
+    rng_state r;
+    rng_seed(&r, seed);
+    rw_status st = sparsity_random_pattern(&c->w, rows, cols, density, &r);
+    if (st != RW_OK) return st;
+    fill(c->w.values, (size_t)c->w.nnz, &r);
+    c->rows = rows, c->cols = cols, c->batch = batch, c->bp = rw_pad_batch(batch);
+    size_t bp = (size_t)c->bp, big = (size_t)(rows > cols ? rows : cols);
+    c->x = rw_alloc(sizeof(float) * cols * bp);
+    c->y = rw_alloc(sizeof(float) * rows * bp);
+    c->dy = rw_alloc(sizeof(float) * rows * bp);
+    c->dx = rw_alloc(sizeof(float) * cols * bp);
+    c->dw = rw_alloc(sizeof(float) * ((size_t)c->w.nnz + 1));
+    c->xv = rw_alloc(sizeof(float) * cols);
+    c->yv = rw_alloc(sizeof(float) * rows);
+    c->a = rw_alloc(sizeof(float) * rows * (size_t)cols);
+    c->bx = rw_alloc(sizeof(float) * big * (size_t)batch);
+    /* C holds the largest result: rows x cols (the SDDMM's dense twin). */
+    c->c = rw_alloc(sizeof(float) * (big * (size_t)batch > (size_t)rows * cols
+                                         ? big * (size_t)batch
+                                         : (size_t)rows * cols));
+    if (!c->x || !c->y || !c->dy || !c->dx || !c->dw || !c->xv || !c->yv || !c->a || !c->bx ||
+        !c->c) {
+        cell_free(c);
+        return rw_fail(RW_ERR_NO_MEMORY, "bench: out of memory for a %d x %d layer at batch %d",
+                       rows, cols, batch);
+    }
+    /* Valid columns random, padding zero, as the library keeps them. */
+    for (int i = 0; i < cols; i++) fill(c->x + i * bp, (size_t)batch, &r);
+    for (int o = 0; o < rows; o++) fill(c->dy + o * bp, (size_t)batch, &r);
+    fill(c->xv, (size_t)cols, &r);
+    fill(c->a, (size_t)rows * cols, &r);
+    fill(c->bx, big * (size_t)batch, &r);
+    return RW_OK;
+}
+
+/* One call of a sparse kernel as a phase of the enclosing team. */
+static int run_sparse_phase(cell *c, int op)
+{
+    const kernel_table *k = kernels_active();
+    const kernel_epilogue none = {KACT_NONE, 0.0f};
+    switch (op) {
+    case OP_SPMM:
+        return team_forward(k, &c->w, NULL, c->x, c->y, c->bp, none);
+    case OP_SPMM_T:
+        return team_backward(k, &c->w, c->dy, NULL, NULL, NULL, c->dx, NULL, c->bp, none);
+    case OP_SDDMM:
+        return team_backward(k, &c->w, c->dy, c->x, c->dw, NULL, NULL, NULL, c->bp, none);
+    default:
+        return team_spmv(k, &c->w, NULL, c->xv, c->yv, none);
+    }
+}
+
+/* `calls` calls of a sparse kernel in one parallel region, as training runs
+ * them (an epoch is one region): the time of a call without the fork and
+ * join a region costs. Seconds per call. */
+static double run_sparse(cell *c, int op, int calls)
+{
+    team_sync_init(&c->sync);
+    double start = bench_now();
+#pragma omp parallel if (omp_get_max_threads() > 1)
+    {
+        team_begin(&c->sync);
+        for (int i = 0; i < calls; i++) team_phase(run_sparse_phase(c, op));
+        team_end();
+    }
+    return (bench_now() - start) / calls;
+}
+
+static void run_dense(cell *c, int op)
+{
+    int m = c->rows, n = c->cols, b = c->batch;
+    switch (op) {
+    case OP_SPMM:
+    case OP_SPMV:
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, b, n, 1.0f, c->a, n, c->bx, b,
+                    0.0f, c->c, b);
+        break;
+    case OP_SPMM_T:
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, b, m, 1.0f, c->a, n, c->bx, b,
+                    0.0f, c->c, b);
+        break;
+    case OP_SDDMM:
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, b, 1.0f, c->bx, b, c->bx, b,
+                    0.0f, c->c, n);
+        break;
+    }
+}
+
+/* The forward of a single sample is an SpMV; batch 1 also shows the padded
+ * SpMM that training at batch 1 would run. */
+static int op_applies(int op, int batch) { return op != OP_SPMV || batch == 1; }
+
+/* Seconds per call, over calls repeated for at least min_seconds. SGEMM
+ * is called as a dense user calls it (OpenBLAS opens its parallel region
+ * in each call); the sparse kernels run as phases of one region. */
+static double time_calls(cell *c, int op, int dense, double min_seconds)
+{
+    if (!dense) {
+        double one = run_sparse(c, op, 1);
+        int calls = one > 0 ? (int)(min_seconds / one) : 1;
+        if (calls < 1) calls = 1;
+        if (calls > 1000000) calls = 1000000;
+        return run_sparse(c, op, calls);
+    }
+    int calls = 0;
+    double start = bench_now(), t;
+    do {
+        run_dense(c, op);
+        calls++;
+        t = bench_now() - start;
+    } while (t < min_seconds);
+    return t / calls;
+}
+
+static rw_status check_config(const rw_bench_kernels_config *k)
+{
+    if (k->rows < 1 || k->cols < 1 || k->rows > 1 << 16 || k->cols > 1 << 16)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "bench: a %d x %d layer is outside 1 .. 65536 on each side", k->rows,
+                       k->cols);
+    if (k->n_densities < 1 || k->n_batches < 1 || !k->densities || !k->batches)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: no densities or no batch sizes given");
+    for (int i = 0; i < k->n_densities; i++)
+        if (!(k->densities[i] > 0.0 && k->densities[i] <= 1.0))
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: density %g is outside (0, 1]",
+                           k->densities[i]);
+    for (int i = 0; i < k->n_batches; i++)
+        if (k->batches[i] < 1 || k->batches[i] > 65536)
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: batch %d is outside [1, 65536]",
+                           k->batches[i]);
+    if (k->repeats < 1 || k->repeats > 1000 || !(k->min_seconds >= 0.0))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: repeats %d or time %g out of range",
+                       k->repeats, k->min_seconds);
+    return RW_OK;
+}
+
+rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn fn, void *user)
+{
+    rw_status st = check_config(k);
+    if (st != RW_OK) return st;
+    int saved = rw_get_num_threads();
+    if (k->threads > 0) rw_set_num_threads(k->threads);
+    int R = k->repeats;
+    /* t[((round * N_OPS + op) * 2 + dense]: seconds per call */
+    double *t = malloc(sizeof(double) * (size_t)R * 2 * N_OPS);
+    double *sparse = malloc(sizeof(double) * (size_t)R), *dense = malloc(sizeof(double) * (size_t)R);
+    double *ratio = malloc(sizeof(double) * (size_t)R);
+    if (!t || !sparse || !dense || !ratio) {
+        free(t), free(sparse), free(dense), free(ratio);
+        rw_set_num_threads(saved);
+        return rw_fail(RW_ERR_NO_MEMORY, "bench: out of memory");
+    }
+    int stop = 0;
+    for (int di = 0; di < k->n_densities && !stop && st == RW_OK; di++)
+        for (int bi = 0; bi < k->n_batches && !stop; bi++) {
+            int batch = k->batches[bi];
+            cell c;
+            st = cell_make(&c, k->rows, k->cols, k->densities[di], batch, k->seed + (uint64_t)di);
+            if (st != RW_OK) break;
+            for (int op = 0; op < N_OPS; op++)
+                if (op_applies(op, batch)) run_sparse(&c, op, 1), run_dense(&c, op); /* warm-up */
+            for (int r = 0; r < R; r++)
+                for (int op = 0; op < N_OPS; op++) {
+                    if (!op_applies(op, batch)) continue;
+                    t[(r * N_OPS + op) * 2 + 1] = time_calls(&c, op, 1, k->min_seconds / 2);
+                    t[(r * N_OPS + op) * 2 + 0] = time_calls(&c, op, 0, k->min_seconds / 2);
+                }
+            double useful = 2.0 * (double)c.w.nnz * batch;
+            double full = 2.0 * (double)k->rows * (double)k->cols * batch;
+            for (int op = 0; op < N_OPS && !stop; op++) {
+                if (!op_applies(op, batch)) continue;
+                for (int r = 0; r < R; r++) {
+                    sparse[r] = t[(r * N_OPS + op) * 2];
+                    dense[r] = t[(r * N_OPS + op) * 2 + 1];
+                    ratio[r] = (useful / sparse[r]) / (full / dense[r]);
+                }
+                rw_bench_kernel_row row;
+                memset(&row, 0, sizeof row);
+                row.op = op_names[op];
+                row.rows = k->rows, row.cols = k->cols, row.batch = batch;
+                row.threads = rw_get_num_threads();
+                row.density = k->densities[di];
+                row.nonzeros = c.w.nnz;
+                row.seconds = bench_median(sparse, R);
+                row.best_seconds = bench_min(sparse, R);
+                row.gflops = useful / row.seconds * 1e-9;
+                row.sgemm_seconds = bench_median(dense, R);
+                row.sgemm_best_seconds = bench_min(dense, R);
+                row.sgemm_gflops = full / row.sgemm_seconds * 1e-9;
+                row.fraction = bench_median(ratio, R);
+                row.best_fraction = (useful / row.best_seconds) / (full / row.sgemm_best_seconds);
+                if (fn && fn(&row, user)) stop = 1;
+            }
+            cell_free(&c);
+        }
+    free(t), free(sparse), free(dense), free(ratio);
+    rw_set_num_threads(saved);
+    return st;
+}
