@@ -120,7 +120,7 @@ static void show(const arg_spec *s, const void *v, char *buf, size_t size)
 }
 
 /* Reads a stored value into `out` (same type as the spec's target). */
-static int stored_value(const arg_spec *s, const json_t *j, void *out)
+static int stored_value(const arg_spec *s, const json_t *j, const void *def, void *out)
 {
     switch (s->type) {
     case ARG_FLAG:
@@ -132,8 +132,10 @@ static int stored_value(const arg_spec *s, const json_t *j, void *out)
         if (s->type == ARG_CHOICE) {
             int n = 0;
             while (s->choices[n]) n++;
-            /* -1: left to a preset (the --dst flags). */
-            if (v < -1 || v >= n) return -1;
+            /* -1 means "left to a preset" (the --dst flags): valid only for
+             * a choice whose default is that. */
+            int unset_ok = *(const int *)def == -1;
+            if (v < (unset_ok ? -1 : 0) || v >= n) return -1;
         }
         *(int *)out = (int)v;
         return 0;
@@ -179,7 +181,8 @@ int resume_flags(const char *note, const char *path, const arg_spec *specs, int 
             double d;
             const char *s;
         } v;
-        if (stored_value(s, json_object_get(stored, s->name), &v) != 0) {
+        if (stored_value(s, json_object_get(stored, s->name), default_of(s, flags, defaults), &v) !=
+            0) {
             fprintf(stderr, "rewire train: %s: the checkpoint's flag --%s is missing or "
                             "malformed\n", path, s->name);
             json_decref(root);
