@@ -45,8 +45,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     long log_bytes = 0;
     int rc = resume_flags(text, "fuzz.ckpt", specs, 6, &f, &defaults, &keep, &log_bytes);
     if (rc == 0) {
-        /* What was taken must be usable: a choice in range, strings readable. */
-        if (f.init < 0 || f.init > 2 || log_bytes < 0) abort();
+        /* What was taken must be usable: a choice in range (or -1, "left
+         * to a preset", which the dst branch's notes may hold), strings
+         * readable. */
+        if (f.init < -1 || f.init > 2 || log_bytes < 0) abort();
         if (f.data) (void)strlen(f.data);
     } else if (keep) {
         abort();
