@@ -116,6 +116,9 @@ typedef struct {
 
 rw_status rw_model_layer_info(const rw_model *model, int layer, rw_layer_info *out);
 
+/* Overall fraction of zero weights: 1 - stored weights / (sum of in·out). */
+double rw_model_sparsity(const rw_model *model);
+
 /* Converts the weights of layer `layer` (or of every layer whose input size
  * is a multiple of m, when layer is -1) to N:M storage, keeping the n
  * largest-magnitude weights of each group of m consecutive inputs

@@ -11,18 +11,6 @@
 static const char *criterion_names[] = {"magnitude", "wanda", NULL};
 static const char *scope_names[] = {"layer", "global", NULL};
 
-static double model_sparsity(const rw_model *m)
-{
-    int64_t nnz = 0, all = 0;
-    for (int l = 0; l < rw_model_layer_count(m); l++) {
-        rw_layer_info li;
-        rw_model_layer_info(m, l, &li);
-        nnz += li.nonzeros;
-        all += (int64_t)li.in * li.out;
-    }
-    return all ? 1.0 - (double)nnz / (double)all : 0.0;
-}
-
 /* Test accuracy on `data`, or a negative number when not asked for. */
 static int evaluate(const rw_model *m, const rw_dataset *test, double *accuracy)
 {
@@ -100,7 +88,7 @@ int cmd_prune(int argc, char **argv)
         (eval && rw_dataset_load(data, 1, &test) != RW_OK))
         goto fail;
     if (eval && evaluate(model, test, &before)) goto done;
-    double s0 = model_sparsity(model);
+    double s0 = rw_model_sparsity(model);
     if (nm) {
         if (rw_model_to_nm(model, -1, n, m) != RW_OK) goto fail;
     } else {
@@ -110,7 +98,7 @@ int cmd_prune(int argc, char **argv)
     }
     if (eval && evaluate(model, test, &after)) goto done;
     if (rw_model_save(model, out) != RW_OK) goto fail;
-    printf("%s: sparsity %.2f%% -> %.2f%%", out, 100 * s0, 100 * model_sparsity(model));
+    printf("%s: sparsity %.2f%% -> %.2f%%", out, 100 * s0, 100 * rw_model_sparsity(model));
     if (eval) printf(", test accuracy %.2f%% -> %.2f%%", 100 * before, 100 * after);
     printf("\n");
     rc = 0;

@@ -188,19 +188,6 @@ static int check_out_dir(const char *flag, const char *out)
     return 0;
 }
 
-/* Overall fraction of zero weights of the model as it is now. */
-static double model_sparsity_now(const rw_model *m)
-{
-    int64_t nnz = 0, all = 0;
-    for (int l = 0; l < rw_model_layer_count(m); l++) {
-        rw_layer_info li;
-        rw_model_layer_info(m, l, &li);
-        nnz += li.nonzeros;
-        all += (int64_t)li.in * li.out;
-    }
-    return all ? 1.0 - (double)nnz / (double)all : 0.0;
-}
-
 /* Stops an epoch at every checkpoint step, after drawing the progress. */
 typedef struct {
     progress_bar *bar;
@@ -408,7 +395,7 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
                     snprintf(topo_text, sizeof topo_text,
                              "  [%lld updates, %.2fs, itop %.3f, sparsity %.4f]",
                              (long long)topo.updates, topo.total_seconds, topo.itop_rate,
-                             model_sparsity_now(m));
+                             rw_model_sparsity(m));
                 fprintf(stderr,
                         "epoch %d/%d  step %lld  loss %.4f%s  test %.2f%%  %.0f samples/s  lr %.4g  "
                         "%.1fs%s\n",
@@ -426,7 +413,7 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
                     test_r.accuracy, "test_loss", test_r.loss, "samples_per_second",
                     s.samples_per_second, "lr", (double)s.lr, "seconds", now() - start,
                     "train_seconds", s.seconds, "update_seconds", epoch_update_seconds, "sparsity",
-                    model_sparsity_now(m));
+                    rw_model_sparsity(m));
                 json_dumpf(o, log, JSON_COMPACT | JSON_REAL_PRECISION(10));
                 fputc('\n', log);
                 fflush(log);
@@ -451,11 +438,11 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         rc = report_failure("train");
         goto done;
     }
-    if (dst_active && dc.final_sparsity > 0 && model_sparsity_now(m) < dc.final_sparsity - 1e-3)
+    if (dst_active && dc.final_sparsity > 0 && rw_model_sparsity(m) < dc.final_sparsity - 1e-3)
         fprintf(stderr,
                 "rewire train: warning: gradual pruning ended at sparsity %.4f, not %.4f: no "
                 "update step came after --prune-end (try a smaller --update-every)\n",
-                model_sparsity_now(m), dc.final_sparsity);
+                rw_model_sparsity(m), dc.final_sparsity);
     if (f->out) {
         if (rw_model_save(m, f->out) != RW_OK) {
             rc = report_failure("train");
@@ -467,8 +454,8 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
     printf("result: test_accuracy=%.4f test_loss=%.4f train_samples_per_second=%.0f "
            "train_seconds=%.2f sparsity=%.4f update_seconds=%.3f updates=%lld itop_rate=%.4f\n",
            test_r.accuracy, test_r.loss, train_seconds > 0 ? train_samples / train_seconds : 0.0,
-           train_seconds, model_sparsity_now(m), topo.total_seconds, (long long)topo.updates,
-           dst_active ? topo.itop_rate : 1.0 - model_sparsity_now(m));
+           train_seconds, rw_model_sparsity(m), topo.total_seconds, (long long)topo.updates,
+           dst_active ? topo.itop_rate : 1.0 - rw_model_sparsity(m));
 done:
     if (log) fclose(log);
     rw_trainer_free(t);

@@ -174,6 +174,16 @@ rw_status rw_model_layer_info(const rw_model *m, int l, rw_layer_info *out)
     return RW_OK;
 }
 
+double rw_model_sparsity(const rw_model *m)
+{
+    int64_t stored = 0, all = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        stored += layer_weight_count(&m->layers[l]);
+        all += (int64_t)m->layers[l].in * m->layers[l].out;
+    }
+    return all ? 1.0 - (double)stored / (double)all : 0.0;
+}
+
 void rw_model_set_normalization(rw_model *m, float mean, float std)
 {
     m->norm_mean = mean;
