@@ -366,20 +366,6 @@ static int train_step(epoch_run *e, int64_t s)
         }
     });
     team_phase((int)pieces + 1);
-    /* A topology update, when one is due, sees the step's weights, gradients
-     * and activations; one thread runs it while the others wait. Its error
-     * message is copied out, since rw_last_error() is per thread. */
-    if (t->dst) {
-        ONE_CHUNK({
-            rw_status st = topology_step(t, n, e->steps, e->total_steps);
-            if (st != RW_OK) {
-                e->dst_status = st;
-                snprintf(e->dst_message, sizeof e->dst_message, "%s", rw_last_error());
-                e->stop = 1;
-            }
-        });
-        team_phase(1);
-    }
     return 0;
 }
 
@@ -427,12 +413,39 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
      * the first step to the last, meeting only at the team barriers. It
      * starts where the epoch stopped (step 0 for a new epoch). */
     int64_t first = t->epoch_step;
+    if (!t->dst) {
 #pragma omp parallel if (network_worth_threading(m, t->ws.bp))
-    {
-        team_begin(&sync);
-        for (int64_t s = first; s < e.steps; s++)
-            if (train_step(&e, s)) break;
-        team_end();
+        {
+            team_begin(&sync);
+            for (int64_t s = first; s < e.steps; s++)
+                if (train_step(&e, s)) break;
+            team_end();
+        }
+    } else {
+        /* Dynamic sparse training looks at every step (windows, updates)
+         * and changes the arrays the step uses, so its work runs between
+         * steps, outside the parallel region, as one thread. */
+        for (int64_t s = first; s < e.steps; s++) {
+            team_sync_init(&sync);
+#pragma omp parallel if (network_worth_threading(m, t->ws.bp))
+            {
+                team_begin(&sync);
+                train_step(&e, s);
+                team_end();
+            }
+            /* A step the progress function stopped after still gets its
+             * update, so stopping never changes the run. */
+            if (e.diverged || t->epoch_step != s + 1) break;
+            int b0 = (int)(s * t->cfg.batch);
+            int count = train->n - b0 < t->cfg.batch ? train->n - b0 : t->cfg.batch;
+            rw_status st = topology_step(t, count, e.steps, e.total_steps);
+            if (st != RW_OK) {
+                e.dst_status = st;
+                snprintf(e.dst_message, sizeof e.dst_message, "%s", rw_last_error());
+                break;
+            }
+            if (e.stop) break;
+        }
     }
     t->epoch_seconds += now_seconds() - e.start;
     if (e.diverged == 1) {
