@@ -49,6 +49,8 @@ check "bench kernels json" 0 '^\{"bench":"kernel","op":"spmm".*"fraction":[0-9.]
     "$REWIRE" bench kernels --shape 64x48 --densities 0.1 --batches 8 --repeats 1 --time 0 --json
 check "bench kernels table" 0 "spmv +0.1 +1 " -- \
     "$REWIRE" bench kernels --shape 64x48 --densities 0.1 --batches 1 --repeats 1 --time 0
+check "bench kernels rigl top-k" 0 '"op":"rigl_topk".*"density":0.1.*"gflops":[0-9.]+' -- \
+    "$REWIRE" bench kernels --shape 64x48 --densities 0.1 --batches 8 --repeats 1 --time 0 --json
 check "bench train json" 0 '"bench":"train","impl":"rewire","path":"sparse".*"samples_per_second":[0-9.]+' -- \
     "$REWIRE" bench train --hidden 32 --sparsities 0.9 --steps 2 --repeats 1 --batch 16 --json
 check "bench infer table" 0 "0.0000 .* 1 .* us" -- \

@@ -6,6 +6,11 @@
  *   spmm_t  dX[cols][b] = W^T dY       SGEMM TN  cols x b x rows
  *   sddmm   dW = dY X^T on the pattern SGEMM NT  rows x cols x b
  *   spmv    y = W x, one sample        SGEMM NN  rows x 1 x cols
+ *   rigl_topk  the k = 0.3 nnz largest |dY X^T| outside the pattern, block
+ *              by block with a bounded top-k (RigL's growth, sparsity/grow.c)
+ *                                      SGEMM NT  rows x cols x b
+ * For rigl_topk the useful work is the whole dense gradient it stands for
+ * (2 rows cols b), so its fraction of SGEMM is SGEMM's time over its time.
  */
 #include <cblas.h>
 #include <omp.h>
@@ -19,6 +24,7 @@
 #include "kernels/kernels.h"
 #include "kernels/team.h"
 #include "sparsity/distribution.h"
+#include "sparsity/grow.h"
 
 rw_bench_kernels_config rw_bench_kernels_config_default(void)
 {
@@ -32,8 +38,11 @@ rw_bench_kernels_config rw_bench_kernels_config_default(void)
     return c;
 }
 
-enum { OP_SPMM, OP_SPMM_T, OP_SDDMM, OP_SPMV, N_OPS };
-static const char *const op_names[N_OPS] = {"spmm", "spmm_t", "sddmm", "spmv"};
+enum { OP_SPMM, OP_SPMM_T, OP_SDDMM, OP_SPMV, OP_TOPK, N_OPS };
+static const char *const op_names[N_OPS] = {"spmm", "spmm_t", "sddmm", "spmv", "rigl_topk"};
+
+/* RigL's default drop fraction: an update regrows this share of a layer. */
+#define TOPK_SHARE 0.3
 
 /* Buffers of one (density, batch) cell. Dense operands are packed
  * (leading dimension = batch), as a dense user would hold them. */
@@ -43,6 +52,9 @@ typedef struct {
     float *x, *y, *dy, *dx, *dw;  /* sparse path, [..][bp] */
     float *xv, *yv;               /* one sample */
     float *a, *bx, *c;            /* dense path: A [rows][cols], B, C */
+    int64_t *pos;                 /* rigl_topk: the positions chosen */
+    int k;                        /* rigl_topk: how many */
+    grow_scratch scratch;         /* rigl_topk: kept across calls, as in training */
     team_sync sync;
 } cell;
 
@@ -52,6 +64,8 @@ static void cell_free(cell *c)
     rw_free(c->x), rw_free(c->y), rw_free(c->dy), rw_free(c->dx), rw_free(c->dw);
     rw_free(c->xv), rw_free(c->yv);
     rw_free(c->a), rw_free(c->bx), rw_free(c->c);
+    free(c->pos);
+    grow_scratch_free(&c->scratch);
     memset(c, 0, sizeof *c);
 }
 
@@ -83,8 +97,12 @@ static rw_status cell_make(cell *c, int rows, int cols, double density, int batc
     c->c = rw_alloc(sizeof(float) * (big * (size_t)batch > (size_t)rows * cols
                                          ? big * (size_t)batch
                                          : (size_t)rows * cols));
+    int64_t free_count = (int64_t)rows * cols - c->w.nnz;
+    c->k = (int)(TOPK_SHARE * (double)c->w.nnz + 0.5);
+    if (c->k > free_count) c->k = (int)free_count;
+    c->pos = malloc(sizeof(int64_t) * (size_t)(c->k > 0 ? c->k : 1));
     if (!c->x || !c->y || !c->dy || !c->dx || !c->dw || !c->xv || !c->yv || !c->a || !c->bx ||
-        !c->c) {
+        !c->c || !c->pos) {
         cell_free(c);
         return rw_fail(RW_ERR_NO_MEMORY, "bench: out of memory for a %d x %d layer at batch %d",
                        rows, cols, batch);
@@ -145,10 +163,18 @@ static void run_dense(cell *c, int op)
                     0.0f, c->c, b);
         break;
     case OP_SDDMM:
+    case OP_TOPK:
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, b, 1.0f, c->bx, b, c->bx, b,
                     0.0f, c->c, n);
         break;
     }
+}
+
+/* RigL's growth on this cell: the k best of dY X^T outside the pattern. */
+static void run_topk(cell *c)
+{
+    if (c->k > 0)
+        grow_top_outer(&c->w, c->dy, c->x, c->bp, c->k, c->pos, NULL, &c->scratch);
 }
 
 /* The forward of a single sample is an SpMV; batch 1 also shows the padded
@@ -160,6 +186,18 @@ static int op_applies(int op, int batch) { return op != OP_SPMV || batch == 1; }
  * in each call); the sparse kernels run as phases of one region. */
 static double time_calls(cell *c, int op, int dense, double min_seconds)
 {
+    if (!dense && op == OP_TOPK) {
+        /* grow_top_outer opens its own region, as the topology update
+         * between training steps does. */
+        int calls = 0;
+        double start = bench_now(), t;
+        do {
+            run_topk(c);
+            calls++;
+            t = bench_now() - start;
+        } while (t < min_seconds);
+        return t / calls;
+    }
     if (!dense) {
         double one = run_sparse(c, op, 1);
         int calls = one > 0 ? (int)(min_seconds / one) : 1;
@@ -223,7 +261,14 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
             st = cell_make(&c, k->rows, k->cols, k->densities[di], batch, k->seed + (uint64_t)di);
             if (st != RW_OK) break;
             for (int op = 0; op < N_OPS; op++)
-                if (op_applies(op, batch)) run_sparse(&c, op, 1), run_dense(&c, op); /* warm-up */
+                if (op_applies(op, batch)) {
+                    /* warm-up */
+                    if (op == OP_TOPK)
+                        run_topk(&c);
+                    else
+                        run_sparse(&c, op, 1);
+                    run_dense(&c, op);
+                }
             for (int r = 0; r < R; r++)
                 for (int op = 0; op < N_OPS; op++) {
                     if (!op_applies(op, batch)) continue;
@@ -234,10 +279,11 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
             double full = 2.0 * (double)k->rows * (double)k->cols * batch;
             for (int op = 0; op < N_OPS && !stop; op++) {
                 if (!op_applies(op, batch)) continue;
+                double work = op == OP_TOPK ? full : useful;
                 for (int r = 0; r < R; r++) {
                     sparse[r] = t[(r * N_OPS + op) * 2];
                     dense[r] = t[(r * N_OPS + op) * 2 + 1];
-                    ratio[r] = (useful / sparse[r]) / (full / dense[r]);
+                    ratio[r] = (work / sparse[r]) / (full / dense[r]);
                 }
                 rw_bench_kernel_row row;
                 memset(&row, 0, sizeof row);
@@ -248,12 +294,12 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
                 row.nonzeros = c.w.nnz;
                 row.seconds = bench_median(sparse, R);
                 row.best_seconds = bench_min(sparse, R);
-                row.gflops = useful / row.seconds * 1e-9;
+                row.gflops = work / row.seconds * 1e-9;
                 row.sgemm_seconds = bench_median(dense, R);
                 row.sgemm_best_seconds = bench_min(dense, R);
                 row.sgemm_gflops = full / row.sgemm_seconds * 1e-9;
                 row.fraction = bench_median(ratio, R);
-                row.best_fraction = (useful / row.best_seconds) / (full / row.sgemm_best_seconds);
+                row.best_fraction = (work / row.best_seconds) / (full / row.sgemm_best_seconds);
                 if (fn && fn(&row, user)) stop = 1;
             }
             cell_free(&c);
