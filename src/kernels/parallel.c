@@ -52,8 +52,7 @@ int team_forward(const kernel_table *k, const csr_matrix *w, const float *bias, 
                  float *y, int bp, kernel_epilogue epi)
 {
     int parts = chunk_count(w->indptr, w->rows, bp);
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int t = 0; t < parts; t++) {
+    TEAM_FOR(t, parts) {
         k->spmm_forward(w, bias, x, y, bp, split_point(w->indptr, w->rows, t, parts),
                         split_point(w->indptr, w->rows, t + 1, parts), epi);
         team_chunk_done();
@@ -67,8 +66,7 @@ int team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, c
     int rparts = dw ? chunk_count(w->indptr, w->rows, bp) : 0;
     int cparts = dx ? chunk_count(w->t_indptr, w->cols, bp) : 0;
     /* Column chunks first: the backward data pass is the longer one. */
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int t = 0; t < rparts + cparts; t++) {
+    TEAM_FOR(t, rparts + cparts) {
         if (t < cparts)
             k->spmm_backward_data(w, dy, dx, bp, split_point(w->t_indptr, w->cols, t, cparts),
                                   split_point(w->t_indptr, w->cols, t + 1, cparts), a, epi);
@@ -87,8 +85,7 @@ int team_spmv(const kernel_table *k, const csr_matrix *w, const float *bias, con
     /* One sample: a chunk per thread, and only for layers worth it. */
     int threads = omp_get_num_threads();
     int parts = threads > 1 && w->nnz >= KERNEL_PARALLEL_MIN_WORK / 2 ? threads : 1;
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int t = 0; t < parts; t++) {
+    TEAM_FOR(t, parts) {
         k->spmv_forward(w, bias, x, y, split_point(w->indptr, w->rows, t, parts),
                         split_point(w->indptr, w->rows, t + 1, parts), epi);
         team_chunk_done();

@@ -27,10 +27,12 @@
  * all threads once they reach the same phase). */
 static _Thread_local team_sync *current;
 static _Thread_local unsigned expected;
+static _Thread_local unsigned loop_base; /* chunks of every loop so far */
 
 void team_sync_init(team_sync *s)
 {
     atomic_init(&s->done, 0u);
+    atomic_init(&s->claimed, 0u);
     atomic_init(&s->sleepers, 0);
 }
 
@@ -38,6 +40,7 @@ void team_begin(team_sync *s)
 {
     current = s;
     expected = 0;
+    loop_base = 0;
 }
 
 void team_end(void) { current = NULL; }
@@ -72,6 +75,40 @@ static void wake_all(_Atomic unsigned *word)
 /* Whether `done` has reached `target` (counters wrap; phases are far
  * fewer than 2^31 chunks apart). */
 static int reached(unsigned done, unsigned target) { return (int)(done - target) >= 0; }
+
+team_loop team_loop_begin(int count)
+{
+    team_loop l = {current, 0, count > 0 ? count : 0, 0, 1};
+    if (current) {
+        l.base = loop_base;
+        loop_base += (unsigned)l.count;
+    } else if (omp_in_parallel()) {
+        l.next = omp_get_thread_num();
+        l.stride = omp_get_num_threads();
+    }
+    return l;
+}
+
+int team_loop_next(team_loop *l)
+{
+    if (!l->sync) {
+        int c = l->next;
+        if (c >= l->count) return -1;
+        l->next += l->stride;
+        return c;
+    }
+    /* Loops are numbered one after another on the shared counter. While an
+     * earlier loop of the same phase still has chunks to take, this thread
+     * leaves its loop to the thread taking them, which reaches it next
+     * (earlier phases are complete, so their chunks were all taken). */
+    unsigned c = atomic_load_explicit(&l->sync->claimed, memory_order_relaxed);
+    for (;;) {
+        if (!reached(c, l->base) || reached(c, l->base + (unsigned)l->count)) return -1;
+        if (atomic_compare_exchange_weak_explicit(&l->sync->claimed, &c, c + 1u,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return (int)(c - l->base);
+    }
+}
 
 /* Published at once, chunk by chunk, so that a thread descheduled between
  * two chunks holds nobody up. */

@@ -17,18 +17,46 @@
  * sleeps in the kernel (Linux futex; elsewhere it yields), which hands the
  * core to the thread everyone waits for.
  *
- * Rules for code inside a team: all work of a phase is done in chunks of
- * `omp for` loops with nowait (no schedule(static), no thread-number
- * tests: any thread may take any chunk, or none); each chunk calls
- * team_chunk_done(); each phase ends with team_phase(chunks) where chunks
- * counts the phase's loop iterations, the same number on every thread. */
+ * Chunks are claimed from one atomic counter shared by the team, not by
+ * OpenMP's `omp for schedule(dynamic) nowait`: libgomp takes a lock to
+ * open each worksharing loop, and a thread that found it held slept in
+ * the kernel; on this project's 2-core virtual machines that cost tens of
+ * microseconds per phase, more than a 99%-sparse phase's work.
+ *
+ * Rules for code inside a team: all work of a phase is done in chunk loops,
+ * TEAM_FOR(c, count) { ...; team_chunk_done(); } (no thread-number tests: any thread may take any chunk, or none); each
+ * phase ends with team_phase(chunks) where chunks counts the phase's loop
+ * iterations; every thread runs the same loops with the same counts. */
 #ifndef RW_KERNELS_TEAM_H
 #define RW_KERNELS_TEAM_H
 
 typedef struct {
     _Atomic unsigned done;    /* chunks completed in the region so far */
+    _Atomic unsigned claimed; /* chunks taken by a thread so far */
     _Atomic int sleepers;     /* threads asleep (or about to be) on done */
 } team_sync;
+
+/* One chunk loop, as seen by the calling thread. */
+typedef struct {
+    team_sync *sync; /* NULL outside a team */
+    unsigned base;   /* the team's count of chunks before this loop */
+    int count, next, stride;
+} team_loop;
+
+/* Starts a loop of `count` chunks. Outside a team the threads of the
+ * enclosing region (or the lone caller) take chunks id, id + threads, ... */
+team_loop team_loop_begin(int count);
+
+/* The next chunk for this thread to run, or -1 when none is left for it. */
+int team_loop_next(team_loop *l);
+
+/* TEAM_FOR(c, count) { ... team_chunk_done(); } runs the chunks c of a
+ * loop that this thread takes (the outer `for` only scopes the loop's
+ * state: it runs once). */
+#define TEAM_FOR(var, count)                                                                       \
+    for (team_loop var##_loop = team_loop_begin(count); var##_loop.stride > 0;                     \
+         var##_loop.stride = 0)                                                                    \
+        for (int var; (var = team_loop_next(&var##_loop)) >= 0;)
 
 /* Set up by the thread that opens the region, before it does. */
 void team_sync_init(team_sync *s);

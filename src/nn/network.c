@@ -84,8 +84,7 @@ int phase_load_batch(const rw_model *m, workspace *ws, const float *x, int featu
     float scale = 1.0f / m->norm_std, shift = m->norm_mean;
     /* Blocks of 64 features per chunk: each chunk writes its own rows. */
     int blocks = (size_t)features * n < 32768 ? 1 : (features + 63) / 64;
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int blk = 0; blk < blocks; blk++) {
+    TEAM_FOR(blk, blocks) {
         int f0 = blocks == 1 ? 0 : blk * 64;
         int f1 = blocks == 1 || f0 + 64 > features ? features : f0 + 64;
         k->load_batch(x, features, index, n, shift, scale, ws->a[0], ws->bp, f0, f1);
@@ -178,8 +177,7 @@ int phase_forward(const rw_model *m, workspace *ws, int l)
         /* N:M and dense: equal row ranges carry equal work. */
         const nm_kernel_table *k = nm_kernels_active();
         int parts = ly->is_nm ? nm_parts(ly, bp) : omp_get_num_threads();
-#pragma omp for schedule(dynamic, 1) nowait
-        for (int t = 0; t < parts; t++) {
+        TEAM_FOR(t, parts) {
             int r0, r1;
             part_range(ly->out, t, parts, &r0, &r1);
             if (ly->is_nm) {
@@ -198,8 +196,7 @@ int phase_forward(const rw_model *m, workspace *ws, int l)
     /* tanh and GELU: a pass of their own once every row is done. */
     team_phase(chunks);
     chunks = row_chunks(ly->out, bp);
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int c = 0; c < chunks; c++) {
+    TEAM_FOR(c, chunks) {
         int r0, r1;
         part_range(ly->out, c, chunks, &r0, &r1);
         activation_rows(ly, m->leaky_slope, z, a, bp, r0, r1);
@@ -264,8 +261,7 @@ int phase_forward_vector(const rw_model *m, float **av, float **zv, int l)
     float *x = av[l], *z = zv[l], *a = av[l + 1];
     if (ly->is_nm || !ly->sparse) {
         int parts = layer_weight_count(ly) >= KERNEL_PARALLEL_MIN_WORK ? omp_get_num_threads() : 1;
-#pragma omp for schedule(dynamic, 1) nowait
-        for (int t = 0; t < parts; t++) {
+        TEAM_FOR(t, parts) {
             int r0, r1;
             part_range(ly->out, t, parts, &r0, &r1);
             if (ly->is_nm)
@@ -280,8 +276,7 @@ int phase_forward_vector(const rw_model *m, float **av, float **zv, int l)
     int chunks = team_spmv(kernels_active(), &ly->w, ly->bias, x, z, epi);
     if (ly->act == RW_ACT_NONE || epi.act != KACT_NONE) return chunks;
     team_phase(chunks);
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int c = 0; c < 1; c++) {
+    TEAM_FOR(c, 1) {
         activation_forward_range(ly->act, m->leaky_slope, z, a, (size_t)ly->out);
         team_chunk_done();
     }
@@ -346,8 +341,7 @@ int phase_backward(const rw_model *m, workspace *ws, int l)
     if (ly->is_nm || !ly->sparse) {
         int parts = ly->is_nm ? nm_parts(ly, bp) : omp_get_num_threads();
         int total = (l > 0 ? 2 : 1) * parts;
-#pragma omp for schedule(dynamic, 1) nowait
-        for (int t = 0; t < total; t++) {
+        TEAM_FOR(t, total) {
             if (ly->is_nm)
                 nm_backward_part(m, ws, l, t, parts);
             else
@@ -365,8 +359,7 @@ int phase_backward(const rw_model *m, workspace *ws, int l)
     team_phase(chunks);
     int rows = ly->in;
     chunks = row_chunks(rows, bp);
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int c = 0; c < chunks; c++) {
+    TEAM_FOR(c, chunks) {
         int r0, r1;
         part_range(rows, c, chunks, &r0, &r1);
         size_t off = (size_t)r0 * bp;

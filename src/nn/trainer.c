@@ -277,7 +277,7 @@ typedef struct {
 /* Runs `body` as a phase of a single chunk: whichever thread comes first. */
 #define ONE_CHUNK(...)                                                                             \
     do {                                                                                           \
-        _Pragma("omp for schedule(dynamic, 1) nowait") for (int one_ = 0; one_ < 1; one_++) {     \
+        TEAM_FOR(one_, 1) {                                                                        \
             __VA_ARGS__;                                                                           \
             team_chunk_done();                                                                     \
         }                                                                                          \
@@ -305,8 +305,7 @@ static int train_step(epoch_run *e, int64_t s)
     team_phase(chunks + 1);
     for (int l = 0; l < n_layers; l++) team_phase(phase_forward(m, ws, l));
     int parts = omp_get_num_threads(), classes = m->layers[n_layers - 1].out;
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int p = 0; p < parts; p++) {
+    TEAM_FOR(p, parts) {
         int c0 = (int)((int64_t)bp * p / parts), c1 = (int)((int64_t)bp * (p + 1) / parts);
         softmax_xent_columns(ws->a[n_layers], t->labels, classes, c0, c1, n, bp, ws->g[n_layers],
                              ws->loss + c0);
@@ -324,8 +323,7 @@ static int train_step(epoch_run *e, int64_t s)
     float scale = 1.0f;
     if (t->cfg.clip_norm > 0) {
         int arrays = 2 * n_layers;
-#pragma omp for schedule(dynamic, 1) nowait
-        for (int i = 0; i < arrays * NORM_PARTS; i++) {
+        TEAM_FOR(i, arrays * NORM_PARTS) {
             t->norm_part[i] = grad_square_part(t, i / NORM_PARTS, i % NORM_PARTS);
             team_chunk_done();
         }
@@ -344,8 +342,7 @@ static int train_step(epoch_run *e, int64_t s)
         if (norm > t->cfg.clip_norm) scale = (float)(t->cfg.clip_norm / norm);
     }
     int64_t pieces = opt_chunks(m);
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int64_t c = 0; c < pieces; c++) {
+    TEAM_FOR(c, (int)pieces) {
         opt_chunk(t, c, lr, step, scale);
         team_chunk_done();
     }
