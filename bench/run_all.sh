@@ -6,7 +6,7 @@
 #   ROUNDS=3 THREADS=2 OUT=bench/results.jsonl bench/run_all.sh
 #
 # Needs a built rewire ($REWIRE, default build/rewire) and Debian's
-# python3-torch for /usr/bin/python3.
+# python3-torch for /usr/bin/python3 (scripts/install-deps.sh bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REWIRE=${REWIRE:-build/rewire}
@@ -17,6 +17,10 @@ NET=${NET:-1000,1000,1000}
 SPARSITIES=${SPARSITIES:-0,0.95,0.99}
 KERNELS=${KERNELS:-1}
 PY=/usr/bin/python3
+if ! $PY -c 'import torch' 2>/dev/null; then
+    echo "bench/run_all.sh: PyTorch is not installed for $PY; run scripts/install-deps.sh bench" >&2
+    exit 1
+fi
 # The rewire command sets libgomp's spin to 2500 unless told otherwise (see
 # src/cli/main.c); PyTorch gets the same OpenMP runtime setting, so neither
 # side is favoured on a busy machine. TORCH_GOMP_SPINCOUNT= (empty) leaves

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages rewire needs that are not there yet.
-# Usage: scripts/install-deps.sh [build|test|fuzz|data|all]...   (default: build)
+# Usage: scripts/install-deps.sh [build|test|fuzz|data|bench|all]...   (default: build)
 set -euo pipefail
 want=(cmake make gcc pkg-config libopenblas-dev libopenblas-openmp-dev libjansson-dev zlib1g-dev
       libpng-dev)
@@ -11,8 +11,10 @@ for set in "${@:-build}"; do
     # libFuzzer ships in libclang-rt-14-dev; clang's OpenMP runtime in libomp-14-dev.
     fuzz) want+=(clang libclang-rt-14-dev libomp-14-dev) ;;
     data) want+=(dataset-fashion-mnist) ;;
+    # PyTorch, numpy and scipy for bench/peer_pytorch.py and the reference checks.
+    bench) want+=(python3-torch python3-numpy python3-scipy) ;;
     all) want+=(libcmocka-dev clang libclang-rt-14-dev libomp-14-dev dataset-fashion-mnist) ;;
-    *) echo "install-deps.sh: unknown set '$set' (expected build, test, fuzz, data or all)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown set '$set' (expected build, test, fuzz, data, bench or all)" >&2; exit 2 ;;
     esac
 done
 missing=()
