@@ -1,6 +1,7 @@
 /* Checkpoints: a run stopped at any step, saved, freed and resumed from the
  * file ends with the same bytes as a run never stopped (SGD and AdamW,
- * sparse and dense layers, mid-epoch and at an epoch's end); a diverged
+ * sparse and dense layers, mid-epoch and at an epoch's end, every dynamic
+ * sparse training preset around its topology updates); a diverged
  * state is never saved; every malformed checkpoint is refused with a
  * message naming the file; memory estimates agree with the model. */
 #include <math.h>
@@ -12,6 +13,7 @@
 #include "io/safetensors.h"
 #include "nn/model.h"
 #include "nn/trainer.h"
+#include "sparsity/dst_internal.h"
 #include "testutil.h"
 
 static rw_dataset *train_set;
@@ -36,7 +38,20 @@ static int teardown(void **state)
 
 typedef struct {
     int adam, dense_last;
+    int dst; /* 0: none, else 1 + the rw_dst_method */
 } recipe;
+
+/* A preset on this 33-step run: the presets that update every 100 steps
+ * update every 4 here (after steps 4, 8, ...), the others after each
+ * epoch (steps 11 and 22); GraNet prunes from 80% to 90%. */
+static rw_dst_config dst_recipe(rw_dst_method method)
+{
+    rw_dst_config c = rw_dst_config_preset(method);
+    c.seed = 5;
+    if (c.update_every > 0) c.update_every = 4;
+    if (method == RW_DST_GRANET) c.final_sparsity = 0.9;
+    return c;
+}
 
 static void make_run(const recipe *r, rw_model **m, rw_trainer **t)
 {
@@ -66,6 +81,10 @@ static void make_run(const recipe *r, rw_model **m, rw_trainer **t)
         tc.weight_decay = 1e-4f;
     }
     assert_int_equal(rw_trainer_create(*m, &tc, t), RW_OK);
+    if (r->dst) {
+        rw_dst_config c = dst_recipe((rw_dst_method)(r->dst - 1));
+        assert_int_equal(rw_trainer_set_dst(*t, &c), RW_OK);
+    }
 }
 
 /* Stops the epoch once the run has done `at` steps. */
@@ -99,6 +118,16 @@ static void run(const recipe *r, int64_t stop, rw_model **m_out, rw_trainer **t_
             assert_int_equal(back.step, stop);
             assert_int_equal(back.epoch, pos.epoch);
             assert_true(back.loss == pos.loss);
+            /* DST comes back attached with the config it was saved with. */
+            rw_dst_config c;
+            assert_int_equal(rw_trainer_dst(t, &c, NULL), r->dst != 0);
+            if (r->dst) {
+                rw_dst_config want = dst_recipe((rw_dst_method)(r->dst - 1));
+                assert_int_equal(c.grow, want.grow);
+                assert_true(c.drop_fraction == want.drop_fraction);
+                assert_true(c.final_sparsity == want.final_sparsity);
+                assert_int_equal(c.seed, want.seed);
+            }
             saved = 1;
         }
     }
@@ -123,37 +152,92 @@ static void expect_identical(const rw_trainer *a, const rw_trainer *b)
         if (a->wm2) {
             if (a->wm2[l]) assert_memory_equal(a->wm2[l], b->wm2[l], 4 * wn);
         }
+        if (!x->sparse) continue;
+        /* The topology too, and under DST every connection ever stored. */
+        assert_memory_equal(x->w.indptr, y->w.indptr, 4 * ((size_t)x->out + 1));
+        assert_memory_equal(x->w.indices, y->w.indices, 4 * wn);
+        if (!a->dst) continue;
+        const pattern *ea = &a->dst->ever[l], *eb = &b->dst->ever[l];
+        assert_int_equal(ea->nnz, eb->nnz);
+        assert_memory_equal(ea->indptr, eb->indptr, 4 * ((size_t)x->out + 1));
+        assert_memory_equal(ea->indices, eb->indices, 4 * (size_t)ea->nnz);
     }
+    assert_int_equal(a->dst != NULL, b->dst != NULL);
+    if (a->dst) assert_int_equal(a->dst->updates, b->dst->updates);
 }
 
-static void check_resume(const recipe *r)
+/* Runs stopped at each of `stops` (with `threads` threads) end as t0. */
+static void check_stops(const recipe *r, const rw_trainer *t0, const int64_t *stops,
+                        size_t n_stops, int threads)
 {
-    rw_model *m0, *m1;
-    rw_trainer *t0, *t1;
-    run(r, 0, &m0, &t0);
-    assert_int_equal(t0->step, 33);
-    /* Mid-epoch, an epoch's last step, the first step, the last. */
-    const int64_t stops[] = {5, 11, 1, 27, 33};
-    for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) {
+    int before = rw_get_num_threads();
+    rw_set_num_threads(threads);
+    for (size_t i = 0; i < n_stops; i++) {
+        rw_model *m1;
+        rw_trainer *t1;
         run(r, stops[i], &m1, &t1);
         expect_identical(t0, t1);
         rw_trainer_free(t1);
         rw_model_free(m1);
     }
+    rw_set_num_threads(before);
+}
+
+static void check_resume(const recipe *r)
+{
+    rw_model *m0;
+    rw_trainer *t0;
+    run(r, 0, &m0, &t0);
+    assert_int_equal(t0->step, 33);
+    /* Mid-epoch, an epoch's last step, the first step, the last. */
+    const int64_t stops[] = {5, 11, 1, 27, 33};
+    check_stops(r, t0, stops, sizeof stops / sizeof stops[0], rw_get_num_threads());
     rw_trainer_free(t0);
     rw_model_free(m0);
 }
 
+/* Each preset stopped just before, at and just after a topology update
+ * (steps 3, 4, 5 for the 4-step ones; 10, 11, 12 for the per-epoch ones:
+ * at 10, the window holds a batch for the update after step 11), and at
+ * the end, with 1 thread; then around the updates with 2 (sparse layers
+ * give the same bytes for any count, so one reference serves both). */
+static void check_dst_resume(rw_dst_method method, int adam)
+{
+    recipe r = {adam, 0, 1 + (int)method};
+    rw_model *m0;
+    rw_trainer *t0;
+    int before = rw_get_num_threads();
+    rw_set_num_threads(1);
+    run(&r, 0, &m0, &t0);
+    rw_set_num_threads(before);
+    assert_int_equal(t0->step, 33);
+    /* Not vacuous: every preset but static changes the topology. */
+    if (method != RW_DST_STATIC) assert_true(t0->dst->updates >= 2);
+    const int64_t one[] = {3, 4, 5, 10, 11, 12, 33}, two[] = {4, 10, 12};
+    check_stops(&r, t0, one, sizeof one / sizeof one[0], 1);
+    check_stops(&r, t0, two, sizeof two / sizeof two[0], 2);
+    rw_trainer_free(t0);
+    rw_model_free(m0);
+}
+
+static void test_resume_dst_static(void **state) { (void)state; check_dst_resume(RW_DST_STATIC, 0); }
+static void test_resume_dst_set(void **state) { (void)state; check_dst_resume(RW_DST_SET, 0); }
+static void test_resume_dst_rigl(void **state) { (void)state; check_dst_resume(RW_DST_RIGL, 1); }
+static void test_resume_dst_snfs(void **state) { (void)state; check_dst_resume(RW_DST_SNFS, 0); }
+static void test_resume_dst_mest(void **state) { (void)state; check_dst_resume(RW_DST_MEST, 1); }
+static void test_resume_dst_granet(void **state) { (void)state; check_dst_resume(RW_DST_GRANET, 0); }
+static void test_resume_dst_hebbian(void **state) { (void)state; check_dst_resume(RW_DST_HEBBIAN, 1); }
+
 static void test_resume_sgd_bit_identical(void **state)
 {
     (void)state;
-    check_resume(&(recipe){0, 0});
+    check_resume(&(recipe){0, 0, 0});
 }
 
 static void test_resume_adamw_dense_bit_identical(void **state)
 {
     (void)state;
-    check_resume(&(recipe){1, 1});
+    check_resume(&(recipe){1, 1, 0});
 }
 
 /* A checkpoint is a model file: rw_model_load reads its model. */
@@ -162,7 +246,7 @@ static void test_checkpoint_is_a_model_file(void **state)
     (void)state;
     rw_model *m, *back;
     rw_trainer *t;
-    make_run(&(recipe){1, 1}, &m, &t);
+    make_run(&(recipe){1, 1, 0}, &m, &t);
     const char *path = tu_temp_path("as-model.safetensors");
     assert_int_equal(rw_trainer_save_checkpoint(t, path, NULL), RW_OK);
     assert_int_equal(rw_model_load(path, &back), RW_OK);
@@ -202,7 +286,7 @@ static void test_diverged_state_is_not_saved(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){0, 0}, &m, &t);
+    make_run(&(recipe){0, 0, 0}, &m, &t);
     const char *path = tu_temp_path("good.ckpt");
     char keep[600];
     snprintf(keep, sizeof keep, "%s", path);
@@ -234,7 +318,7 @@ static void test_other_data_is_refused(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){0, 0}, &m, &t);
+    make_run(&(recipe){0, 0, 0}, &m, &t);
     int64_t stop = 3;
     assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
     const char *path = tu_temp_path("data.ckpt");
@@ -311,7 +395,7 @@ static void test_malformed_checkpoints(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){1, 0}, &m, &t);
+    make_run(&(recipe){1, 0, 0}, &m, &t);
     int64_t stop = 4;
     assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
     snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good.ckpt"));
@@ -432,6 +516,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_sgd_bit_identical),
         cmocka_unit_test(test_resume_adamw_dense_bit_identical),
+        cmocka_unit_test(test_resume_dst_static),
+        cmocka_unit_test(test_resume_dst_set),
+        cmocka_unit_test(test_resume_dst_rigl),
+        cmocka_unit_test(test_resume_dst_snfs),
+        cmocka_unit_test(test_resume_dst_mest),
+        cmocka_unit_test(test_resume_dst_granet),
+        cmocka_unit_test(test_resume_dst_hebbian),
         cmocka_unit_test(test_checkpoint_is_a_model_file),
         cmocka_unit_test(test_diverged_state_is_not_saved),
         cmocka_unit_test(test_other_data_is_refused),

@@ -14,12 +14,14 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "io/model_io.h"
+#include "sparsity/dst_checkpoint.h"
 
 #define CHECKPOINT_VERSION "1"
 #define NAME_CAP 64
 
 /* Other modules' state: add a line here (see checkpoint_section). */
 static const checkpoint_section checkpoint_sections[] = {
+    {"dst", dst_checkpoint_save, dst_checkpoint_load}, /* sparsity/dst_checkpoint.c */
     {NULL, NULL, NULL}, /* end */
 };
 
