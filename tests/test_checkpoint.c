@@ -345,13 +345,23 @@ static void test_other_data_is_refused(void **state)
 
 static char good_ckpt[600];
 
+/* A tensor replaced by data of any dtype and shape (1-D or 2-D). */
+typedef struct {
+    const char *name;
+    st_dtype dtype;
+    int ndim;
+    int64_t shape[2];
+    const void *data;
+} replacement;
+
 /* A copy of good_ckpt with tensor `skip` dropped, tensor `patch` replaced
- * by 1-D F32 data, metadata `key` set to `value` (or dropped when NULL),
- * and an extra tensor. */
+ * by 1-D F32 data, tensors rep[] replaced, metadata `key` set to `value`
+ * (or dropped when NULL), and an extra tensor. */
 typedef struct {
     const char *skip, *patch, *key, *value, *extra;
     int64_t n;
     const float *data;
+    replacement rep[2];
 } variant;
 
 static void expect_rejected(const variant *v, rw_status want, const char *needle)
@@ -366,8 +376,13 @@ static void expect_rejected(const variant *v, rw_status want, const char *needle
     for (int i = 0; i < f.count; i++) {
         const st_tensor *t = &f.tensors[i];
         if (v->skip && !strcmp(t->name, v->skip)) continue;
+        const replacement *r = NULL;
+        for (int k = 0; k < 2; k++)
+            if (v->rep[k].name && !strcmp(t->name, v->rep[k].name)) r = &v->rep[k];
         if (v->patch && !strcmp(t->name, v->patch))
             assert_int_equal(st_writer_add(w, t->name, ST_F32, 1, &v->n, v->data), RW_OK);
+        else if (r)
+            assert_int_equal(st_writer_add(w, t->name, r->dtype, r->ndim, r->shape, r->data), RW_OK);
         else
             assert_int_equal(st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data), RW_OK);
     }
@@ -466,6 +481,149 @@ static void test_malformed_checkpoints(void **state)
     unlink(good_ckpt);
 }
 
+/* A copy of tensor `name` of good_ckpt (malloc'ed), its count in *n. */
+static void *tensor_copy(const char *name, int64_t *n)
+{
+    st_file f;
+    assert_int_equal(st_read(good_ckpt, &f), RW_OK);
+    const st_tensor *t = st_find(&f, name);
+    assert_non_null(t);
+    void *x = malloc(t->nbytes + 4);
+    memcpy(x, t->data, t->nbytes);
+    *n = t->count;
+    st_file_free(&f);
+    return x;
+}
+
+/* The saved text of metadata `key` with `from` replaced by `to`. */
+static void meta_edit(const char *key, const char *from, const char *to, char *out, size_t size)
+{
+    st_file f;
+    assert_int_equal(st_read(good_ckpt, &f), RW_OK);
+    const char *text = st_meta(&f, key), *at = strstr(text, from);
+    assert_non_null(at);
+    snprintf(out, size, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    st_file_free(&f);
+}
+
+/* Hostile dynamic-sparse-training state: each refused with a message
+ * naming the file and the tensor or key. The run (Hebbian growth with a
+ * window of 2 batches and GraNet's pruning, updates every 4 steps) stops
+ * after step 7, when the window holds one batch for the update after 8. */
+static void test_malformed_dst_checkpoints(void **state)
+{
+    (void)state;
+    rw_model *m;
+    rw_trainer *t;
+    make_run(&(recipe){0, 0, 0}, &m, &t);
+    rw_dst_config c = dst_recipe(RW_DST_GRANET);
+    c.grow = RW_GROW_HEBBIAN;
+    c.window = 2;
+    assert_int_equal(rw_trainer_set_dst(t, &c), RW_OK);
+    int64_t stop = 7;
+    assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
+    assert_int_equal(t->dst->updates, 1);
+    assert_int_equal(t->dst->slot_n[0], 64);
+    assert_int_equal(t->dst->slot_n[1], 0);
+    int bp = t->ws.bp;
+    snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good-dst.ckpt"));
+    assert_int_equal(rw_trainer_save_checkpoint(t, good_ckpt, NULL), RW_OK);
+    rw_trainer_free(t);
+    rw_model_free(m);
+    rw_model *m2;
+    rw_trainer *t2;
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 0, &m2, &t2, NULL), RW_OK);
+    assert_int_equal(rw_trainer_dst(t2, NULL, NULL), 1);
+    rw_trainer_free(t2);
+    rw_model_free(m2);
+
+    /* Settings and position. */
+    char text[1024];
+    expect_rejected(&(variant){.key = "dst.config"}, RW_ERR_FORMAT,
+                    "unexpected tensor dst.start_nnz: the checkpoint holds no dynamic-sparse-"
+                    "training settings (metadata dst.config)");
+    expect_rejected(&(variant){.key = "dst.config", .value = "{\"drop\":0}"}, RW_ERR_FORMAT,
+                    "metadata dst.config needs exactly drop, grow");
+    meta_edit("dst.config", "\"window\":2", "\"window\":99", text, sizeof text);
+    expect_rejected(&(variant){.key = "dst.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata dst.config: window of 99 batches is outside [1, 64]");
+    meta_edit("dst.config", "\"grow\":3", "\"grow\":9", text, sizeof text);
+    expect_rejected(&(variant){.key = "dst.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata dst.config: unknown grow criterion 9");
+    meta_edit("dst.config", "\"drop_fraction\":0.5", "\"drop_fraction\":1.5", text, sizeof text);
+    expect_rejected(&(variant){.key = "dst.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata dst.config: drop fraction 1.5 is outside [0, 1)");
+    expect_rejected(&(variant){.key = "dst.state"}, RW_ERR_FORMAT, "metadata dst.state is missing");
+    expect_rejected(&(variant){.key = "dst.state", .value = "{\"updates\":99,\"total_seconds\":0}"},
+                    RW_ERR_FORMAT, "dst.state is out of range (99 updates after 7 steps");
+    expect_rejected(&(variant){.key = "dst.state", .value = "{\"updates\":1}"}, RW_ERR_FORMAT,
+                    "metadata dst.state is not a JSON object of exactly updates, total_seconds");
+    expect_rejected(&(variant){.key = "dst.extra", .value = "1"}, RW_ERR_FORMAT,
+                    "unexpected metadata dst.extra");
+
+    /* Tensors: missing, wrong dtype or shape (another model's), extra. */
+    expect_rejected(&(variant){.skip = "dst.fc2.ever.indices"}, RW_ERR_FORMAT,
+                    "tensor dst.fc2.ever.indices is missing");
+    expect_rejected(&(variant){.skip = "dst.fc3.window.post"}, RW_ERR_FORMAT,
+                    "tensor dst.fc3.window.post is missing");
+    int64_t n;
+    int64_t *start = tensor_copy("dst.start_nnz", &n);
+    assert_int_equal(n, 3);
+    expect_rejected(&(variant){.patch = "dst.start_nnz", .n = 3, .data = (const float *)start},
+                    RW_ERR_FORMAT, "tensor dst.start_nnz should be I64 of shape [3]");
+    expect_rejected(&(variant){.rep = {{"dst.start_nnz", ST_I64, 1, {2}, start}}}, RW_ERR_FORMAT,
+                    "tensor dst.start_nnz should be I64 of shape [3]");
+    int32_t *ptr2 = tensor_copy("dst.fc2.ever.indptr", &n);
+    assert_int_equal(n, 33);
+    expect_rejected(&(variant){.rep = {{"dst.fc1.ever.indptr", ST_I32, 1, {33}, ptr2}}},
+                    RW_ERR_FORMAT, "tensor dst.fc1.ever.indptr should be I32 of shape [49]");
+    expect_rejected(&(variant){.extra = "dst.fc4.ever.indptr"}, RW_ERR_FORMAT,
+                    "unexpected tensor dst.fc4.ever.indptr");
+    expect_rejected(&(variant){.extra = "dst.fc1.ever.mask"}, RW_ERR_FORMAT,
+                    "unexpected tensor dst.fc1.ever.mask");
+
+    /* Values out of range. */
+    int64_t saved = start[0];
+    start[0] = 784 * 48 + 1;
+    expect_rejected(&(variant){.rep = {{"dst.start_nnz", ST_I64, 1, {3}, start}}}, RW_ERR_FORMAT,
+                    "tensor dst.start_nnz gives layer fc1 37633 weights, outside [0, 37632]");
+    start[0] = saved;
+    int64_t count;
+    int32_t *idx2 = tensor_copy("dst.fc2.ever.indices", &count);
+    int32_t keep = idx2[0];
+    idx2[0] = 48;
+    expect_rejected(&(variant){.rep = {{"dst.fc2.ever.indices", ST_I32, 1, {count}, idx2}}},
+                    RW_ERR_FORMAT, "tensor dst.fc2.ever.indices: index 48 in row 0 is outside [0, 48)");
+    idx2[0] = keep;
+    ptr2[5] = ptr2[4] - 1;
+    expect_rejected(&(variant){.rep = {{"dst.fc2.ever.indptr", ST_I32, 1, {33}, ptr2}}},
+                    RW_ERR_FORMAT, "tensor dst.fc2.ever.indptr is not a row pointer of 48 columns");
+    /* An empty record: it must hold at least what the layer stores. */
+    memset(ptr2, 0, 33 * sizeof(int32_t));
+    expect_rejected(&(variant){.rep = {{"dst.fc2.ever.indptr", ST_I32, 1, {33}, ptr2},
+                                       {"dst.fc2.ever.indices", ST_I32, 1, {0}, idx2}}},
+                    RW_ERR_FORMAT, "tensor dst.fc2.ever.indices lacks position (row 0, column");
+    int32_t *slots = tensor_copy("dst.window.slot_n", &n);
+    slots[1] = 65;
+    expect_rejected(&(variant){.rep = {{"dst.window.slot_n", ST_I32, 1, {2}, slots}}},
+                    RW_ERR_FORMAT, "tensor dst.window.slot_n gives slot 1 65 columns, outside [0, 64]");
+    float *pre = tensor_copy("dst.fc1.window.pre", &n);
+    assert_int_equal(n, (int64_t)784 * 2 * bp);
+    pre[2 * bp + 3] = NAN;
+    expect_rejected(&(variant){.rep = {{"dst.fc1.window.pre", ST_F32, 2, {784, 2 * bp}, pre}}},
+                    RW_ERR_FORMAT, "tensor dst.fc1.window.pre has a non-finite value at [1, 3]");
+    pre[2 * bp + 3] = 0;
+    pre[bp + 5] = 1; /* slot 1 is empty */
+    expect_rejected(&(variant){.rep = {{"dst.fc1.window.pre", ST_F32, 2, {784, 2 * bp}, pre}}},
+                    RW_ERR_FORMAT, "tensor dst.fc1.window.pre has 1 at [0, 69], a column no batch filled");
+    free(start);
+    free(ptr2);
+    free(idx2);
+    free(slots);
+    free(pre);
+    unlink(good_ckpt);
+}
+
 /* The estimate from the configs equals the one from the model built from
  * them, and both grow as they should. */
 static void test_memory_estimates(void **state)
@@ -527,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_diverged_state_is_not_saved),
         cmocka_unit_test(test_other_data_is_refused),
         cmocka_unit_test(test_malformed_checkpoints),
+        cmocka_unit_test(test_malformed_dst_checkpoints),
         cmocka_unit_test(test_memory_estimates),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -373,18 +373,17 @@ rw_status dst_checkpoint_load(rw_trainer *t, const st_file *f, const char *path)
 {
     const char *text = st_meta(f, "dst.config");
     const rw_model *m = t->model;
+    if (!text) return check_nothing_else(f, path, m, 0, 0); /* the run had no DST */
     rw_dst_config c;
-    rw_status st = RW_OK;
-    if (text) st = parse_config(text, path, &c);
-    if (st == RW_OK) st = check_nothing_else(f, path, m, text != NULL, text && dst_uses_window(&c));
-    if (st != RW_OK || !text) return st; /* no section: the run had no DST */
     dst_state *d = NULL;
-    st = dst_create(&c, m, t->ws.bp, &d);
+    rw_status st = parse_config(text, path, &c);
+    if (st == RW_OK) st = dst_create(&c, m, t->ws.bp, &d); /* checks the settings */
     if (st == RW_ERR_INVALID_ARGUMENT) {
         char why[512];
         snprintf(why, sizeof why, "%s", rw_last_error());
         st = rw_fail(RW_ERR_FORMAT, "%s: metadata dst.config: %s", path, why);
     }
+    if (st == RW_OK) st = check_nothing_else(f, path, m, 1, dst_uses_window(&c));
     if (st == RW_OK) st = parse_state(st_meta(f, "dst.state"), path, t, d);
     if (st == RW_OK) st = load_start_nnz(f, path, m, d);
     /* GraNet's targets follow from the starting sizes, not from the
