@@ -13,6 +13,7 @@
 #include "io/safetensors.h"
 #include "nn/model.h"
 #include "nn/trainer.h"
+#include "sparsity/dst_checkpoint.h"
 #include "sparsity/dst_internal.h"
 #include "testutil.h"
 
@@ -534,6 +535,31 @@ static void test_malformed_dst_checkpoints(void **state)
     rw_trainer *t2;
     assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 0, &m2, &t2, NULL), RW_OK);
     assert_int_equal(rw_trainer_dst(t2, NULL, NULL), 1);
+    /* The memory limit counts the DST state: the windows of 2 batches of
+     * bp columns for every sparse layer's inputs and outputs, and the
+     * ever-stored records. */
+    rw_memory_estimate est;
+    rw_train_config tc = rw_trainer_config(t2);
+    assert_int_equal(rw_estimate_trainer_memory(m2, &tc, &est), RW_OK);
+    st_file sf;
+    assert_int_equal(st_read(good_ckpt, &sf), RW_OK);
+    int64_t dst_bytes = dst_checkpoint_memory(&sf, m2, &tc);
+    st_file_free(&sf);
+    int64_t windows = 4 * (int64_t)(784 + 48 + 48 + 32 + 32 + 10) * 2 * bp;
+    assert_true(dst_bytes > windows && dst_bytes < windows + 200000);
+    rw_trainer_free(t2);
+    rw_model_free(m2);
+    /* The limit the file needs, from the message; less the DST bytes, it
+     * is refused. */
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 1, &m2, &t2, NULL), RW_ERR_NO_MEMORY);
+    long long need = 0;
+    const char *at = strstr(rw_last_error(), " need ");
+    assert_non_null(at);
+    assert_int_equal(sscanf(at, " need %lld bytes", &need), 1);
+    assert_true(need >= est.total + dst_bytes);
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, need - 1, &m2, &t2, NULL),
+                     RW_ERR_NO_MEMORY);
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, need, &m2, &t2, NULL), RW_OK);
     rw_trainer_free(t2);
     rw_model_free(m2);
 

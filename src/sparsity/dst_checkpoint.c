@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "nn/trainer.h"
 #include "sparsity/dst_internal.h"
@@ -378,10 +379,11 @@ rw_status dst_checkpoint_load(rw_trainer *t, const st_file *f, const char *path)
     dst_state *d = NULL;
     rw_status st = parse_config(text, path, &c);
     if (st == RW_OK) st = dst_create(&c, m, t->ws.bp, &d); /* checks the settings */
-    if (st == RW_ERR_INVALID_ARGUMENT) {
+    if (st == RW_ERR_INVALID_ARGUMENT || st == RW_ERR_NO_MEMORY) {
         char why[512];
         snprintf(why, sizeof why, "%s", rw_last_error());
-        st = rw_fail(RW_ERR_FORMAT, "%s: metadata dst.config: %s", path, why);
+        st = rw_fail(st == RW_ERR_NO_MEMORY ? st : RW_ERR_FORMAT, "%s: metadata dst.config: %s",
+                     path, why);
     }
     if (st == RW_OK) st = check_nothing_else(f, path, m, 1, dst_uses_window(&c));
     if (st == RW_OK) st = parse_state(st_meta(f, "dst.state"), path, t, d);
@@ -404,6 +406,32 @@ rw_status dst_checkpoint_load(rw_trainer *t, const st_file *f, const char *path)
     dst_free(t->dst);
     t->dst = d;
     return RW_OK;
+}
+
+int64_t dst_checkpoint_memory(const st_file *f, const rw_model *m, const rw_train_config *tc)
+{
+    const char *text = st_meta(f, "dst.config");
+    rw_dst_config c;
+    if (!text || parse_config(text, "", &c) != RW_OK) {
+        rw_clear_error(); /* the load itself reports it */
+        return 0;
+    }
+    int window = dst_uses_window(&c) && c.window >= 1 && c.window <= DST_MAX_WINDOW ? c.window : 0;
+    double bp = (double)rw_pad_batch(tc->batch > 0 ? tc->batch : 1), bytes = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *ly = &m->layers[l];
+        if (!ly->sparse) continue;
+        /* The ever-stored record as the file gives it (m may be a
+         * skeleton, its patterns not read yet) and the windows; a hostile
+         * count saturates instead of overflowing. */
+        char name[NAME_CAP];
+        snprintf(name, sizeof name, "dst.fc%d.ever.indices", l + 1);
+        const st_tensor *ever = st_find(f, name);
+        bytes += 4.0 * ((double)ly->out + 1 + (ever ? (double)ever->count : 0));
+        bytes += 4.0 * ((double)ly->in + ly->out) * window * bp;
+    }
+    bytes += 8.0 * 8 * m->n_layers; /* the per-layer counts */
+    return bytes < 9.0e18 ? (int64_t)bytes : INT64_MAX;
 }
 
 /* Beside the state it reports, to keep trainer.c about training. */

@@ -16,4 +16,10 @@ rw_status dst_checkpoint_save(const rw_trainer *t, st_writer *w, const char *pat
  * (RW_ERR_FORMAT) names `path` and the tensor or key. */
 rw_status dst_checkpoint_load(rw_trainer *t, const st_file *f, const char *path);
 
+/* The bytes dst_checkpoint_load would allocate for the DST state in f, for
+ * model m (its layer shapes: a skeleton will do) trained with tc (0 when
+ * f holds none), so that the memory limit
+ * of rw_trainer_load_checkpoint counts them before anything is allocated. */
+int64_t dst_checkpoint_memory(const st_file *f, const rw_model *m, const rw_train_config *tc);
+
 #endif
