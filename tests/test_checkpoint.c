@@ -469,6 +469,7 @@ static void test_malformed_checkpoints(void **state)
     expect_rejected(&(variant){.extra = "opt.fc9.values.m1"}, RW_ERR_FORMAT,
                     "optimizer tensors (opt.*)");
     expect_rejected(&(variant){.extra = "dst.mask"}, RW_ERR_FORMAT, "unexpected tensor dst.mask");
+    expect_rejected(&(variant){.extra = "opt2.x"}, RW_ERR_FORMAT, "unexpected tensor opt2.x");
     expect_rejected(&(variant){.skip = "fc2.values"}, RW_ERR_FORMAT, "tensor fc2.values is missing");
     free(vals);
 
