@@ -622,6 +622,10 @@ static void test_malformed_dst_checkpoints(void **state)
     expect_rejected(&(variant){.rep = {{"dst.fc2.ever.indices", ST_I32, 1, {count}, idx2}}},
                     RW_ERR_FORMAT, "tensor dst.fc2.ever.indices: index 48 in row 0 is outside [0, 48)");
     idx2[0] = keep;
+    ptr2[0] = 1;
+    expect_rejected(&(variant){.rep = {{"dst.fc2.ever.indptr", ST_I32, 1, {33}, ptr2}}},
+                    RW_ERR_FORMAT, "tensor dst.fc2.ever.indptr starts at 1, expected 0");
+    ptr2[0] = 0;
     ptr2[5] = ptr2[4] - 1;
     expect_rejected(&(variant){.rep = {{"dst.fc2.ever.indptr", ST_I32, 1, {33}, ptr2}}},
                     RW_ERR_FORMAT, "tensor dst.fc2.ever.indptr is not a row pointer of 48 columns");

@@ -231,18 +231,15 @@ static rw_status load_ever(const st_file *f, const char *path, const layer *ly, 
     int32_t *ptr = malloc(xp->nbytes);
     if (!ptr) return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory for %s", path, ptr_name);
     memcpy(ptr, xp->data, xp->nbytes);
-    int64_t size = (int64_t)ly->in * ly->out;
     rw_status st = RW_OK;
     if (ptr[0] != 0)
         st = rw_fail(RW_ERR_FORMAT, "%s: tensor %s starts at %d, expected 0", path, ptr_name, ptr[0]);
+    /* Rows of at most `in` entries: the count cannot pass in · out. */
     for (int r = 0; r < ly->out && st == RW_OK; r++)
         if (ptr[r + 1] < ptr[r] || ptr[r + 1] - ptr[r] > ly->in)
             st = rw_fail(RW_ERR_FORMAT,
                          "%s: tensor %s is not a row pointer of %d columns at row %d (%d then %d)",
                          path, ptr_name, ly->in, r, ptr[r], ptr[r + 1]);
-    if (st == RW_OK && ptr[ly->out] > size)
-        st = rw_fail(RW_ERR_FORMAT, "%s: tensor %s ends at %d, more than the layer's %lld positions",
-                     path, ptr_name, ptr[ly->out], (long long)size);
     int64_t count = st == RW_OK ? ptr[ly->out] : 0;
     const st_tensor *xi = st == RW_OK ? expect_tensor(f, path, idx_name, ST_I32, 1, &count) : NULL;
     if (st == RW_OK && !xi) st = RW_ERR_FORMAT;
