@@ -264,8 +264,10 @@ rw_train_config rw_trainer_config(const rw_trainer *trainer);
  * process: the model (a checkpoint is a model file: rw_model_load and
  * `rewire info` read it), the optimizer state, the train config, the
  * position (epoch, step, the epoch's progress) and a fingerprint of the
- * training set, plus `note` (any UTF-8 string of the caller's, or NULL).
- * Atomic: written to PATH.tmp, fsynced, renamed over PATH, directory
+ * training set, plus `note` (any UTF-8 string of the caller's, or NULL),
+ * and the dynamic sparse training attached, if any (its config, update
+ * count, starting sizes, ever-stored patterns and windows of recent
+ * batches). Atomic: written to PATH.tmp, fsynced, renamed over PATH, directory
  * fsynced, so PATH always holds a whole checkpoint. Refuses with
  * RW_ERR_DIVERGED, naming the step and layer, to save a NaN or Inf weight
  * or optimizer state: a diverged run never replaces a good checkpoint. */
@@ -276,7 +278,9 @@ rw_status rw_trainer_save_checkpoint(const rw_trainer *trainer, const char *path
  * the run stopped; the caller frees both (the trainer first). *note, if
  * note is not NULL, gets a malloc'ed copy of the saved note (free()) or
  * NULL. Every field is validated as rw_model_load does, plus the trainer
- * state against the model and config. With max_memory > 0, a checkpoint
+ * state against the model and config. Dynamic sparse training saved with
+ * the run comes back attached, in the state it was (rw_trainer_dst tells;
+ * rw_trainer_set_dst would start it afresh). With max_memory > 0, a checkpoint
  * whose model and trainer would need more bytes than that is refused with
  * RW_ERR_NO_MEMORY, giving both numbers, before anything is allocated. */
 rw_status rw_trainer_load_checkpoint(const char *path, int64_t max_memory, rw_model **model,
@@ -404,6 +408,18 @@ rw_dst_config rw_dst_config_preset(rw_dst_method method);
  * detaches). Starting sizes for gradual pruning are the model's when this
  * is called. Fails with RW_ERR_INVALID_ARGUMENT on a value out of range. */
 rw_status rw_trainer_set_dst(rw_trainer *trainer, const rw_dst_config *config);
+
+/* What the attached dynamic sparse training has done so far. */
+typedef struct {
+    int64_t updates;      /* topology updates run */
+    double total_seconds; /* spent in them */
+    double itop_rate;     /* as rw_topology_stats.itop_rate, now */
+} rw_dst_totals;
+
+/* 1 if dynamic sparse training is attached (by rw_trainer_set_dst, or
+ * restored by rw_trainer_load_checkpoint), its config and totals copied to
+ * the outputs that are not NULL; 0 if none is. */
+int rw_trainer_dst(const rw_trainer *trainer, rw_dst_config *config, rw_dst_totals *totals);
 
 /* What one topology update did. The arrays have n_layers entries (0 for a
  * layer that was not changed) and are valid only during the callback. */

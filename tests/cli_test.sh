@@ -262,10 +262,41 @@ check "granet warns when it cannot" 0 "gradual pruning ended at sparsity 0\.5" -
     --data $DATA --hidden 32 --sparsity 0.9 --dst granet --epochs 1 --train-limit 400 \
     --test-limit 100 --quiet
 
-check "dst checkpoints are not resumable yet" 1 "resuming a dynamic-sparse-training run is not supported yet" -- \
-    bash -c "'$REWIRE' train --data $DATA --hidden 32 --sparsity 0.9 --dst set --update-every 4 \
-        --epochs 1 --train-limit 200 --test-limit 100 --quiet --checkpoint '$TMP/dst.ckpt' >/dev/null 2>&1 &&
-        '$REWIRE' train --resume '$TMP/dst.ckpt'"
+# A DST run resumed from its checkpoint (the SIGKILL test, crash_test.sh,
+# resumes DST runs mid-way); hostile DST checkpoints.
+DSTRUN=(--data $DATA --hidden 32 --sparsity 0.9 --dst set --update-every 4 --epochs 2 --batch 20
+        --train-limit 200 --test-limit 100 --threads 1 --quiet)
+check "dst run with checkpoints" 0 "^result:.*updates=3 " -- "$REWIRE" train "${DSTRUN[@]}" \
+    --checkpoint "$TMP/dst.ckpt" --checkpoint-every 5 --out "$TMP/dst.st" --log "$TMP/dst.jsonl"
+check "a DST checkpoint loads whole" 0 "checkpoint: 2 of 2 epochs done, step 20" -- \
+    "$REWIRE" info "$TMP/dst.ckpt"
+check "resume a finished DST run" 0 "^result:.*updates=3 itop_rate=" -- "$REWIRE" train \
+    --resume "$TMP/dst.ckpt" --out "$TMP/dst-again.st" --log "$TMP/dst.jsonl" --quiet
+check "resumed DST run saves the same model and log" 0 "^same 5$" -- bash -c \
+    "cmp -s '$TMP/dst.st' '$TMP/dst-again.st' && echo same \$(wc -l <'$TMP/dst.jsonl')"
+# ckpt_edit OUT FROM TO: a copy of a checkpoint with a header string
+# replaced by one of the same length (the note's JSON is escaped: \").
+ckpt_edit() { LC_ALL=C sed "s/$3/$4/" "$1" >"$2"; }
+ckpt_edit "$TMP/c.st" "$TMP/nodst.ckpt" '\\"dst\\":0,' '\\"dst\\":1,'
+check "resume: the note says DST, the checkpoint holds none" 1 \
+    "nodst.ckpt: the checkpoint's flags turn dynamic sparse training on, but it holds no dynamic-sparse-training state \(metadata dst.config is missing\)" -- \
+    "$REWIRE" train --resume "$TMP/nodst.ckpt"
+ckpt_edit "$TMP/dst.ckpt" "$TMP/dstoff.ckpt" '\\"dst\\":1,' '\\"dst\\":0,'
+check "resume: DST state the note does not ask for" 1 \
+    "dstoff.ckpt: the checkpoint holds dynamic-sparse-training state \(metadata dst.config\), but its flags turn dynamic sparse training off" -- \
+    "$REWIRE" train --resume "$TMP/dstoff.ckpt"
+ckpt_edit "$TMP/dst.ckpt" "$TMP/dstother.ckpt" '\\"update-every\\":4' '\\"update-every\\":5'
+check "resume: DST settings that are not the note's" 1 \
+    "dstother.ckpt: the checkpoint's dynamic-sparse-training settings \(metadata dst.config\) are not those of its flags \(update_every 4, not 5\)" -- \
+    "$REWIRE" train --resume "$TMP/dstother.ckpt"
+ckpt_edit "$TMP/dst.ckpt" "$TMP/dstrenamed.ckpt" 'dst.fc1.ever.indices' 'dst.fc1.ever.indicez'
+check "resume: a DST tensor this model does not have" 1 \
+    "dstrenamed.ckpt: unexpected tensor dst.fc1.ever.indicez" -- "$REWIRE" train --resume "$TMP/dstrenamed.ckpt"
+check "info: a DST tensor this model does not have" 1 \
+    "dstrenamed.ckpt: unexpected tensor dst.fc1.ever.indicez" -- "$REWIRE" info "$TMP/dstrenamed.ckpt"
+ckpt_edit "$TMP/dst.ckpt" "$TMP/dstcfg.ckpt" '\\"window\\":1,' '\\"winlow\\":1,'
+check "resume: malformed DST settings" 1 "dstcfg.ckpt: metadata dst.config needs exactly drop, grow" -- \
+    "$REWIRE" train --resume "$TMP/dstcfg.ckpt"
 
 # Plots.
 check "plot help" 0 "usage: rewire plot" -- "$REWIRE" plot --help

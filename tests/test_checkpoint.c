@@ -1,6 +1,7 @@
 /* Checkpoints: a run stopped at any step, saved, freed and resumed from the
  * file ends with the same bytes as a run never stopped (SGD and AdamW,
- * sparse and dense layers, mid-epoch and at an epoch's end); a diverged
+ * sparse and dense layers, mid-epoch and at an epoch's end, every dynamic
+ * sparse training preset around its topology updates); a diverged
  * state is never saved; every malformed checkpoint is refused with a
  * message naming the file; memory estimates agree with the model. */
 #include <math.h>
@@ -12,6 +13,8 @@
 #include "io/safetensors.h"
 #include "nn/model.h"
 #include "nn/trainer.h"
+#include "sparsity/dst_checkpoint.h"
+#include "sparsity/dst_internal.h"
 #include "testutil.h"
 
 static rw_dataset *train_set;
@@ -36,7 +39,20 @@ static int teardown(void **state)
 
 typedef struct {
     int adam, dense_last;
+    int dst; /* 0: none, else 1 + the rw_dst_method */
 } recipe;
+
+/* A preset on this 33-step run: the presets that update every 100 steps
+ * update every 4 here (after steps 4, 8, ...), the others after each
+ * epoch (steps 11 and 22); GraNet prunes from 80% to 90%. */
+static rw_dst_config dst_recipe(rw_dst_method method)
+{
+    rw_dst_config c = rw_dst_config_preset(method);
+    c.seed = 5;
+    if (c.update_every > 0) c.update_every = 4;
+    if (method == RW_DST_GRANET) c.final_sparsity = 0.9;
+    return c;
+}
 
 static void make_run(const recipe *r, rw_model **m, rw_trainer **t)
 {
@@ -66,6 +82,10 @@ static void make_run(const recipe *r, rw_model **m, rw_trainer **t)
         tc.weight_decay = 1e-4f;
     }
     assert_int_equal(rw_trainer_create(*m, &tc, t), RW_OK);
+    if (r->dst) {
+        rw_dst_config c = dst_recipe((rw_dst_method)(r->dst - 1));
+        assert_int_equal(rw_trainer_set_dst(*t, &c), RW_OK);
+    }
 }
 
 /* Stops the epoch once the run has done `at` steps. */
@@ -99,6 +119,16 @@ static void run(const recipe *r, int64_t stop, rw_model **m_out, rw_trainer **t_
             assert_int_equal(back.step, stop);
             assert_int_equal(back.epoch, pos.epoch);
             assert_true(back.loss == pos.loss);
+            /* DST comes back attached with the config it was saved with. */
+            rw_dst_config c;
+            assert_int_equal(rw_trainer_dst(t, &c, NULL), r->dst != 0);
+            if (r->dst) {
+                rw_dst_config want = dst_recipe((rw_dst_method)(r->dst - 1));
+                assert_int_equal(c.grow, want.grow);
+                assert_true(c.drop_fraction == want.drop_fraction);
+                assert_true(c.final_sparsity == want.final_sparsity);
+                assert_int_equal(c.seed, want.seed);
+            }
             saved = 1;
         }
     }
@@ -123,37 +153,92 @@ static void expect_identical(const rw_trainer *a, const rw_trainer *b)
         if (a->wm2) {
             if (a->wm2[l]) assert_memory_equal(a->wm2[l], b->wm2[l], 4 * wn);
         }
+        if (!x->sparse) continue;
+        /* The topology too, and under DST every connection ever stored. */
+        assert_memory_equal(x->w.indptr, y->w.indptr, 4 * ((size_t)x->out + 1));
+        assert_memory_equal(x->w.indices, y->w.indices, 4 * wn);
+        if (!a->dst) continue;
+        const pattern *ea = &a->dst->ever[l], *eb = &b->dst->ever[l];
+        assert_int_equal(ea->nnz, eb->nnz);
+        assert_memory_equal(ea->indptr, eb->indptr, 4 * ((size_t)x->out + 1));
+        assert_memory_equal(ea->indices, eb->indices, 4 * (size_t)ea->nnz);
     }
+    assert_int_equal(a->dst != NULL, b->dst != NULL);
+    if (a->dst) assert_int_equal(a->dst->updates, b->dst->updates);
 }
 
-static void check_resume(const recipe *r)
+/* Runs stopped at each of `stops` (with `threads` threads) end as t0. */
+static void check_stops(const recipe *r, const rw_trainer *t0, const int64_t *stops,
+                        size_t n_stops, int threads)
 {
-    rw_model *m0, *m1;
-    rw_trainer *t0, *t1;
-    run(r, 0, &m0, &t0);
-    assert_int_equal(t0->step, 33);
-    /* Mid-epoch, an epoch's last step, the first step, the last. */
-    const int64_t stops[] = {5, 11, 1, 27, 33};
-    for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) {
+    int before = rw_get_num_threads();
+    rw_set_num_threads(threads);
+    for (size_t i = 0; i < n_stops; i++) {
+        rw_model *m1;
+        rw_trainer *t1;
         run(r, stops[i], &m1, &t1);
         expect_identical(t0, t1);
         rw_trainer_free(t1);
         rw_model_free(m1);
     }
+    rw_set_num_threads(before);
+}
+
+static void check_resume(const recipe *r)
+{
+    rw_model *m0;
+    rw_trainer *t0;
+    run(r, 0, &m0, &t0);
+    assert_int_equal(t0->step, 33);
+    /* Mid-epoch, an epoch's last step, the first step, the last. */
+    const int64_t stops[] = {5, 11, 1, 27, 33};
+    check_stops(r, t0, stops, sizeof stops / sizeof stops[0], rw_get_num_threads());
     rw_trainer_free(t0);
     rw_model_free(m0);
 }
 
+/* Each preset stopped just before, at and just after a topology update
+ * (steps 3, 4, 5 for the 4-step ones; 10, 11, 12 for the per-epoch ones:
+ * at 10, the window holds a batch for the update after step 11), and at
+ * the end, with 1 thread; then around the updates with 2 (sparse layers
+ * give the same bytes for any count, so one reference serves both). */
+static void check_dst_resume(rw_dst_method method, int adam)
+{
+    recipe r = {adam, 0, 1 + (int)method};
+    rw_model *m0;
+    rw_trainer *t0;
+    int before = rw_get_num_threads();
+    rw_set_num_threads(1);
+    run(&r, 0, &m0, &t0);
+    rw_set_num_threads(before);
+    assert_int_equal(t0->step, 33);
+    /* Not vacuous: every preset but static changes the topology. */
+    if (method != RW_DST_STATIC) assert_true(t0->dst->updates >= 2);
+    const int64_t one[] = {3, 4, 5, 10, 11, 12, 33}, two[] = {4, 10, 12};
+    check_stops(&r, t0, one, sizeof one / sizeof one[0], 1);
+    check_stops(&r, t0, two, sizeof two / sizeof two[0], 2);
+    rw_trainer_free(t0);
+    rw_model_free(m0);
+}
+
+static void test_resume_dst_static(void **state) { (void)state; check_dst_resume(RW_DST_STATIC, 0); }
+static void test_resume_dst_set(void **state) { (void)state; check_dst_resume(RW_DST_SET, 0); }
+static void test_resume_dst_rigl(void **state) { (void)state; check_dst_resume(RW_DST_RIGL, 1); }
+static void test_resume_dst_snfs(void **state) { (void)state; check_dst_resume(RW_DST_SNFS, 0); }
+static void test_resume_dst_mest(void **state) { (void)state; check_dst_resume(RW_DST_MEST, 1); }
+static void test_resume_dst_granet(void **state) { (void)state; check_dst_resume(RW_DST_GRANET, 0); }
+static void test_resume_dst_hebbian(void **state) { (void)state; check_dst_resume(RW_DST_HEBBIAN, 1); }
+
 static void test_resume_sgd_bit_identical(void **state)
 {
     (void)state;
-    check_resume(&(recipe){0, 0});
+    check_resume(&(recipe){0, 0, 0});
 }
 
 static void test_resume_adamw_dense_bit_identical(void **state)
 {
     (void)state;
-    check_resume(&(recipe){1, 1});
+    check_resume(&(recipe){1, 1, 0});
 }
 
 /* A checkpoint is a model file: rw_model_load reads its model. */
@@ -162,7 +247,7 @@ static void test_checkpoint_is_a_model_file(void **state)
     (void)state;
     rw_model *m, *back;
     rw_trainer *t;
-    make_run(&(recipe){1, 1}, &m, &t);
+    make_run(&(recipe){1, 1, 0}, &m, &t);
     const char *path = tu_temp_path("as-model.safetensors");
     assert_int_equal(rw_trainer_save_checkpoint(t, path, NULL), RW_OK);
     assert_int_equal(rw_model_load(path, &back), RW_OK);
@@ -202,7 +287,7 @@ static void test_diverged_state_is_not_saved(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){0, 0}, &m, &t);
+    make_run(&(recipe){0, 0, 0}, &m, &t);
     const char *path = tu_temp_path("good.ckpt");
     char keep[600];
     snprintf(keep, sizeof keep, "%s", path);
@@ -234,7 +319,7 @@ static void test_other_data_is_refused(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){0, 0}, &m, &t);
+    make_run(&(recipe){0, 0, 0}, &m, &t);
     int64_t stop = 3;
     assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
     const char *path = tu_temp_path("data.ckpt");
@@ -261,13 +346,23 @@ static void test_other_data_is_refused(void **state)
 
 static char good_ckpt[600];
 
+/* A tensor replaced by data of any dtype and shape (1-D or 2-D). */
+typedef struct {
+    const char *name;
+    st_dtype dtype;
+    int ndim;
+    int64_t shape[2];
+    const void *data;
+} replacement;
+
 /* A copy of good_ckpt with tensor `skip` dropped, tensor `patch` replaced
- * by 1-D F32 data, metadata `key` set to `value` (or dropped when NULL),
- * and an extra tensor. */
+ * by 1-D F32 data, tensors rep[] replaced, metadata `key` set to `value`
+ * (or dropped when NULL), and an extra tensor. */
 typedef struct {
     const char *skip, *patch, *key, *value, *extra;
     int64_t n;
     const float *data;
+    replacement rep[2];
 } variant;
 
 static void expect_rejected(const variant *v, rw_status want, const char *needle)
@@ -282,8 +377,13 @@ static void expect_rejected(const variant *v, rw_status want, const char *needle
     for (int i = 0; i < f.count; i++) {
         const st_tensor *t = &f.tensors[i];
         if (v->skip && !strcmp(t->name, v->skip)) continue;
+        const replacement *r = NULL;
+        for (int k = 0; k < 2; k++)
+            if (v->rep[k].name && !strcmp(t->name, v->rep[k].name)) r = &v->rep[k];
         if (v->patch && !strcmp(t->name, v->patch))
             assert_int_equal(st_writer_add(w, t->name, ST_F32, 1, &v->n, v->data), RW_OK);
+        else if (r)
+            assert_int_equal(st_writer_add(w, t->name, r->dtype, r->ndim, r->shape, r->data), RW_OK);
         else
             assert_int_equal(st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data), RW_OK);
     }
@@ -311,7 +411,7 @@ static void test_malformed_checkpoints(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){1, 0}, &m, &t);
+    make_run(&(recipe){1, 0, 0}, &m, &t);
     int64_t stop = 4;
     assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
     snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good.ckpt"));
@@ -369,6 +469,7 @@ static void test_malformed_checkpoints(void **state)
     expect_rejected(&(variant){.extra = "opt.fc9.values.m1"}, RW_ERR_FORMAT,
                     "optimizer tensors (opt.*)");
     expect_rejected(&(variant){.extra = "dst.mask"}, RW_ERR_FORMAT, "unexpected tensor dst.mask");
+    expect_rejected(&(variant){.extra = "opt2.x"}, RW_ERR_FORMAT, "unexpected tensor opt2.x");
     expect_rejected(&(variant){.skip = "fc2.values"}, RW_ERR_FORMAT, "tensor fc2.values is missing");
     free(vals);
 
@@ -379,6 +480,178 @@ static void test_malformed_checkpoints(void **state)
     assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, (int64_t)1 << 40, &m, &t, NULL), RW_OK);
     rw_trainer_free(t);
     rw_model_free(m);
+    unlink(good_ckpt);
+}
+
+/* A copy of tensor `name` of good_ckpt (malloc'ed), its count in *n. */
+static void *tensor_copy(const char *name, int64_t *n)
+{
+    st_file f;
+    assert_int_equal(st_read(good_ckpt, &f), RW_OK);
+    const st_tensor *t = st_find(&f, name);
+    assert_non_null(t);
+    void *x = malloc(t->nbytes + 4);
+    memcpy(x, t->data, t->nbytes);
+    *n = t->count;
+    st_file_free(&f);
+    return x;
+}
+
+/* The saved text of metadata `key` with `from` replaced by `to`. */
+static void meta_edit(const char *key, const char *from, const char *to, char *out, size_t size)
+{
+    st_file f;
+    assert_int_equal(st_read(good_ckpt, &f), RW_OK);
+    const char *text = st_meta(&f, key), *at = strstr(text, from);
+    assert_non_null(at);
+    snprintf(out, size, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    st_file_free(&f);
+}
+
+/* Hostile dynamic-sparse-training state: each refused with a message
+ * naming the file and the tensor or key. The run (Hebbian growth with a
+ * window of 2 batches and GraNet's pruning, updates every 4 steps) stops
+ * after step 7, when the window holds one batch for the update after 8. */
+static void test_malformed_dst_checkpoints(void **state)
+{
+    (void)state;
+    rw_model *m;
+    rw_trainer *t;
+    make_run(&(recipe){0, 0, 0}, &m, &t);
+    rw_dst_config c = dst_recipe(RW_DST_GRANET);
+    c.grow = RW_GROW_HEBBIAN;
+    c.window = 2;
+    assert_int_equal(rw_trainer_set_dst(t, &c), RW_OK);
+    int64_t stop = 7;
+    assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
+    assert_int_equal(t->dst->updates, 1);
+    assert_int_equal(t->dst->slot_n[0], 64);
+    assert_int_equal(t->dst->slot_n[1], 0);
+    int bp = t->ws.bp;
+    snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good-dst.ckpt"));
+    assert_int_equal(rw_trainer_save_checkpoint(t, good_ckpt, NULL), RW_OK);
+    rw_trainer_free(t);
+    rw_model_free(m);
+    rw_model *m2;
+    rw_trainer *t2;
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 0, &m2, &t2, NULL), RW_OK);
+    assert_int_equal(rw_trainer_dst(t2, NULL, NULL), 1);
+    /* The memory limit counts the DST state: the windows of 2 batches of
+     * bp columns for every sparse layer's inputs and outputs, and the
+     * ever-stored records. */
+    rw_memory_estimate est;
+    rw_train_config tc = rw_trainer_config(t2);
+    assert_int_equal(rw_estimate_trainer_memory(m2, &tc, &est), RW_OK);
+    st_file sf;
+    assert_int_equal(st_read(good_ckpt, &sf), RW_OK);
+    int64_t dst_bytes = dst_checkpoint_memory(&sf, m2, &tc);
+    st_file_free(&sf);
+    int64_t windows = 4 * (int64_t)(784 + 48 + 48 + 32 + 32 + 10) * 2 * bp;
+    assert_true(dst_bytes > windows && dst_bytes < windows + 200000);
+    rw_trainer_free(t2);
+    rw_model_free(m2);
+    /* The limit the file needs, from the message; less the DST bytes, it
+     * is refused. */
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 1, &m2, &t2, NULL), RW_ERR_NO_MEMORY);
+    long long need = 0;
+    const char *at = strstr(rw_last_error(), " need ");
+    assert_non_null(at);
+    assert_int_equal(sscanf(at, " need %lld bytes", &need), 1);
+    assert_true(need >= est.total + dst_bytes);
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, need - 1, &m2, &t2, NULL),
+                     RW_ERR_NO_MEMORY);
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, need, &m2, &t2, NULL), RW_OK);
+    rw_trainer_free(t2);
+    rw_model_free(m2);
+
+    /* Settings and position. */
+    char text[1024];
+    expect_rejected(&(variant){.key = "dst.config"}, RW_ERR_FORMAT,
+                    "unexpected tensor dst.start_nnz: the checkpoint holds no dynamic-sparse-"
+                    "training settings (metadata dst.config)");
+    expect_rejected(&(variant){.key = "dst.config", .value = "{\"drop\":0}"}, RW_ERR_FORMAT,
+                    "metadata dst.config needs exactly drop, grow");
+    meta_edit("dst.config", "\"window\":2", "\"window\":99", text, sizeof text);
+    expect_rejected(&(variant){.key = "dst.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata dst.config: window of 99 batches is outside [1, 64]");
+    meta_edit("dst.config", "\"grow\":3", "\"grow\":9", text, sizeof text);
+    expect_rejected(&(variant){.key = "dst.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata dst.config: unknown grow criterion 9");
+    meta_edit("dst.config", "\"drop_fraction\":0.5", "\"drop_fraction\":1.5", text, sizeof text);
+    expect_rejected(&(variant){.key = "dst.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata dst.config: drop fraction 1.5 is outside [0, 1)");
+    expect_rejected(&(variant){.key = "dst.state"}, RW_ERR_FORMAT, "metadata dst.state is missing");
+    expect_rejected(&(variant){.key = "dst.state", .value = "{\"updates\":99,\"total_seconds\":0}"},
+                    RW_ERR_FORMAT, "dst.state is out of range (99 updates after 7 steps");
+    expect_rejected(&(variant){.key = "dst.state", .value = "{\"updates\":1}"}, RW_ERR_FORMAT,
+                    "metadata dst.state is not a JSON object of exactly updates, total_seconds");
+    expect_rejected(&(variant){.key = "dst.extra", .value = "1"}, RW_ERR_FORMAT,
+                    "unexpected metadata dst.extra");
+
+    /* Tensors: missing, wrong dtype or shape (another model's), extra. */
+    expect_rejected(&(variant){.skip = "dst.fc2.ever.indices"}, RW_ERR_FORMAT,
+                    "tensor dst.fc2.ever.indices is missing");
+    expect_rejected(&(variant){.skip = "dst.fc3.window.post"}, RW_ERR_FORMAT,
+                    "tensor dst.fc3.window.post is missing");
+    int64_t n;
+    int64_t *start = tensor_copy("dst.start_nnz", &n);
+    assert_int_equal(n, 3);
+    expect_rejected(&(variant){.patch = "dst.start_nnz", .n = 3, .data = (const float *)start},
+                    RW_ERR_FORMAT, "tensor dst.start_nnz should be I64 of shape [3]");
+    expect_rejected(&(variant){.rep = {{"dst.start_nnz", ST_I64, 1, {2}, start}}}, RW_ERR_FORMAT,
+                    "tensor dst.start_nnz should be I64 of shape [3]");
+    int32_t *ptr2 = tensor_copy("dst.fc2.ever.indptr", &n);
+    assert_int_equal(n, 33);
+    expect_rejected(&(variant){.rep = {{"dst.fc1.ever.indptr", ST_I32, 1, {33}, ptr2}}},
+                    RW_ERR_FORMAT, "tensor dst.fc1.ever.indptr should be I32 of shape [49]");
+    expect_rejected(&(variant){.extra = "dst.fc4.ever.indptr"}, RW_ERR_FORMAT,
+                    "unexpected tensor dst.fc4.ever.indptr");
+    expect_rejected(&(variant){.extra = "dst.fc1.ever.mask"}, RW_ERR_FORMAT,
+                    "unexpected tensor dst.fc1.ever.mask");
+
+    /* Values out of range. */
+    int64_t saved = start[0];
+    start[0] = 784 * 48 + 1;
+    expect_rejected(&(variant){.rep = {{"dst.start_nnz", ST_I64, 1, {3}, start}}}, RW_ERR_FORMAT,
+                    "tensor dst.start_nnz gives layer fc1 37633 weights, outside [0, 37632]");
+    start[0] = saved;
+    int64_t count;
+    int32_t *idx2 = tensor_copy("dst.fc2.ever.indices", &count);
+    int32_t keep = idx2[0];
+    idx2[0] = 48;
+    expect_rejected(&(variant){.rep = {{"dst.fc2.ever.indices", ST_I32, 1, {count}, idx2}}},
+                    RW_ERR_FORMAT, "tensor dst.fc2.ever.indices: index 48 in row 0 is outside [0, 48)");
+    idx2[0] = keep;
+    ptr2[0] = 1;
+    expect_rejected(&(variant){.rep = {{"dst.fc2.ever.indptr", ST_I32, 1, {33}, ptr2}}},
+                    RW_ERR_FORMAT, "tensor dst.fc2.ever.indptr starts at 1, expected 0");
+    ptr2[0] = 0;
+    ptr2[5] = ptr2[4] - 1;
+    expect_rejected(&(variant){.rep = {{"dst.fc2.ever.indptr", ST_I32, 1, {33}, ptr2}}},
+                    RW_ERR_FORMAT, "tensor dst.fc2.ever.indptr is not a row pointer of 48 columns");
+    /* An empty record: it must hold at least what the layer stores. */
+    memset(ptr2, 0, 33 * sizeof(int32_t));
+    expect_rejected(&(variant){.rep = {{"dst.fc2.ever.indptr", ST_I32, 1, {33}, ptr2},
+                                       {"dst.fc2.ever.indices", ST_I32, 1, {0}, idx2}}},
+                    RW_ERR_FORMAT, "tensor dst.fc2.ever.indices lacks position (row 0, column");
+    int32_t *slots = tensor_copy("dst.window.slot_n", &n);
+    slots[1] = 65;
+    expect_rejected(&(variant){.rep = {{"dst.window.slot_n", ST_I32, 1, {2}, slots}}},
+                    RW_ERR_FORMAT, "tensor dst.window.slot_n gives slot 1 65 columns, outside [0, 64]");
+    float *pre = tensor_copy("dst.fc1.window.pre", &n);
+    assert_int_equal(n, (int64_t)784 * 2 * bp);
+    pre[2 * bp + 3] = NAN;
+    expect_rejected(&(variant){.rep = {{"dst.fc1.window.pre", ST_F32, 2, {784, 2 * bp}, pre}}},
+                    RW_ERR_FORMAT, "tensor dst.fc1.window.pre has a non-finite value at [1, 3]");
+    pre[2 * bp + 3] = 0;
+    pre[bp + 5] = 1; /* slot 1 is empty */
+    expect_rejected(&(variant){.rep = {{"dst.fc1.window.pre", ST_F32, 2, {784, 2 * bp}, pre}}},
+                    RW_ERR_FORMAT, "tensor dst.fc1.window.pre has 1 at [0, 69], a column no batch filled");
+    free(start);
+    free(ptr2);
+    free(idx2);
+    free(slots);
+    free(pre);
     unlink(good_ckpt);
 }
 
@@ -432,10 +705,18 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_sgd_bit_identical),
         cmocka_unit_test(test_resume_adamw_dense_bit_identical),
+        cmocka_unit_test(test_resume_dst_static),
+        cmocka_unit_test(test_resume_dst_set),
+        cmocka_unit_test(test_resume_dst_rigl),
+        cmocka_unit_test(test_resume_dst_snfs),
+        cmocka_unit_test(test_resume_dst_mest),
+        cmocka_unit_test(test_resume_dst_granet),
+        cmocka_unit_test(test_resume_dst_hebbian),
         cmocka_unit_test(test_checkpoint_is_a_model_file),
         cmocka_unit_test(test_diverged_state_is_not_saved),
         cmocka_unit_test(test_other_data_is_refused),
         cmocka_unit_test(test_malformed_checkpoints),
+        cmocka_unit_test(test_malformed_dst_checkpoints),
         cmocka_unit_test(test_memory_estimates),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

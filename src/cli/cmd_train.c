@@ -218,6 +218,9 @@ static FILE *open_log(const char *path, int resumed, long log_bytes)
 static int save_checkpoint(const rw_trainer *t, const train_flags *f, const arg_spec *specs,
                            int n_specs, FILE *log, int64_t *saved_step)
 {
+    /* The log on disk must hold what the note counts (topology lines are
+     * not flushed one by one): a crash after the checkpoint keeps it. */
+    if (log) fflush(log);
     char *note = train_note(specs, n_specs, log ? ftell(log) : 0);
     if (!note) {
         fprintf(stderr, "rewire train: out of memory writing checkpoint %s\n", f->checkpoint);
@@ -286,19 +289,8 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
     double start_sparsity = f->sparsity;
     int rc = dst_flags_config(&f->dst, f->sparsity, f->seed, &dc, &dst_active, &start_sparsity);
     if (rc) goto done;
-    if (dst_active && f->resume) {
-        /* Checkpoints do not hold the topology-update state yet (see
-         * docs/reliability.md); a resumed run would silently differ. */
-        fprintf(stderr, "rewire train: %s: resuming a dynamic-sparse-training run is not "
-                        "supported yet (checkpoints do not hold the topology-update state)\n",
-                f->resume);
-        rc = 1;
-        goto done;
-    }
-    if (dst_active && f->checkpoint && !f->quiet)
-        fprintf(stderr, "rewire train: note: checkpoints of a dynamic-sparse-training run hold the "
-                        "model and optimizer, not the topology-update state; --resume refuses "
-                        "them\n");
+    /* The checkpoint brought its dynamic sparse training back. */
+    if (f->resume && (rc = dst_resume(t, f->resume, dst_active, &dc, &topo))) goto done;
     if (!f->resume) {
         int sizes[MAX_HIDDEN + 2];
         rw_model_config mc;

@@ -130,3 +130,54 @@ void topology_log_update(const rw_topology_stats *s, void *user)
     fputc('\n', t->log);
     json_decref(o);
 }
+
+/* The first setting in which a and b differ, written to buf; 0 if none. */
+static int dst_config_differs(const rw_dst_config *a, const rw_dst_config *b, char *buf,
+                              size_t size)
+{
+#define INT_FIELD(f)                                                                             \
+    if ((long long)a->f != (long long)b->f)                                                      \
+        return snprintf(buf, size, #f " %lld, not %lld", (long long)a->f, (long long)b->f), 1;
+#define REAL_FIELD(f)                                                                            \
+    if ((double)a->f != (double)b->f)                                                            \
+        return snprintf(buf, size, #f " %.17g, not %.17g", (double)a->f, (double)b->f), 1;
+    INT_FIELD(drop) INT_FIELD(grow) INT_FIELD(update_every) REAL_FIELD(drop_fraction)
+    INT_FIELD(drop_schedule) REAL_FIELD(update_until) INT_FIELD(redistribute) INT_FIELD(window)
+    REAL_FIELD(mest_lambda) REAL_FIELD(final_sparsity) INT_FIELD(final_distribution)
+    REAL_FIELD(prune_start) REAL_FIELD(prune_end) REAL_FIELD(initial_sparsity) INT_FIELD(seed)
+#undef INT_FIELD
+#undef REAL_FIELD
+    return 0;
+}
+
+int dst_resume(rw_trainer *t, const char *path, int active, const rw_dst_config *c,
+               topology_log *log)
+{
+    rw_dst_config saved;
+    rw_dst_totals totals;
+    int has = rw_trainer_dst(t, &saved, &totals);
+    char why[256];
+    if (active && !has) {
+        fprintf(stderr, "rewire train: %s: the checkpoint's flags turn dynamic sparse training on, "
+                        "but it holds no dynamic-sparse-training state (metadata dst.config is "
+                        "missing)\n", path);
+        return 1;
+    }
+    if (!active && has) {
+        fprintf(stderr, "rewire train: %s: the checkpoint holds dynamic-sparse-training state "
+                        "(metadata dst.config), but its flags turn dynamic sparse training off\n",
+                path);
+        return 1;
+    }
+    if (!has) return 0;
+    if (dst_config_differs(&saved, c, why, sizeof why)) {
+        fprintf(stderr, "rewire train: %s: the checkpoint's dynamic-sparse-training settings "
+                        "(metadata dst.config) are not those of its flags (%s)\n", path, why);
+        return 1;
+    }
+    rw_trainer_set_topology_callback(t, topology_log_update, log);
+    log->updates = totals.updates;
+    log->total_seconds = log->epoch_mark = totals.total_seconds;
+    log->itop_rate = totals.itop_rate;
+    return 0;
+}

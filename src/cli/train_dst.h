@@ -40,4 +40,12 @@ typedef struct {
 /* rw_topology_fn: one JSON line per update into log->log. */
 void topology_log_update(const rw_topology_stats *s, void *user);
 
+/* Resuming: the dynamic sparse training the checkpoint restored into t
+ * must be the one its note's flags build (active, c); a file edited or
+ * written by another program could disagree. Then sets the callback and
+ * the totals so far into log. Returns 0, or 1 after printing what is
+ * wrong, naming the file. */
+int dst_resume(rw_trainer *t, const char *path, int active, const rw_dst_config *c,
+               topology_log *log);
+
 #endif

@@ -14,12 +14,14 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "io/model_io.h"
+#include "sparsity/dst_checkpoint.h"
 
 #define CHECKPOINT_VERSION "1"
 #define NAME_CAP 64
 
 /* Other modules' state: add a line here (see checkpoint_section). */
 static const checkpoint_section checkpoint_sections[] = {
+    {"dst", dst_checkpoint_save, dst_checkpoint_load}, /* sparsity/dst_checkpoint.c */
     {NULL, NULL, NULL}, /* end */
 };
 
@@ -377,10 +379,12 @@ static rw_status load_parsed(const st_file *f, const char *path, int64_t max_mem
     if (st == RW_OK && max_memory > 0) {
         rw_memory_estimate est;
         st = model_file_memory(m, f, &c, &est);
-        if (st == RW_OK && est.total > max_memory)
+        int64_t dst = st == RW_OK ? dst_checkpoint_memory(f, m, &c) : 0;
+        int64_t need = est.total > INT64_MAX - dst ? INT64_MAX : est.total + dst;
+        if (st == RW_OK && need > max_memory)
             st = rw_fail(RW_ERR_NO_MEMORY,
                          "%s: the model and trainer need %lld bytes of memory, more than the "
-                         "limit of %lld", path, (long long)est.total, (long long)max_memory);
+                         "limit of %lld", path, (long long)need, (long long)max_memory);
     }
     if (st == RW_OK) st = model_fill(f, path, m);
     if (st == RW_OK) {

@@ -8,35 +8,11 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "sparsity/distribution.h"
+#include "sparsity/dst_internal.h"
 #include "sparsity/drop.h"
 #include "sparsity/grow.h"
 #include "sparsity/topology.h"
 #include "sparsity/topology_stats.h"
-
-#define DST_MAX_WINDOW 64
-
-struct dst_state {
-    rw_dst_config cfg;
-    int n_layers, bp;
-    int64_t updates;
-    double total_seconds;
-    int pruning_done;       /* every layer reached its GraNet target */
-    int64_t *start_nnz;     /* [n_layers] size when attached (GraNet) */
-    int64_t *final_nnz;     /* [n_layers] GraNet target */
-    pattern *ever;          /* [n_layers] positions ever stored */
-    pattern before;         /* scratch: a layer's pattern before the update */
-    grow_scratch scratch;   /* buffers of the blocked top-k */
-    /* Recent batches for momentum and Hebbian growth, per sparse layer:
-     * pre [in][window·bp], post [out][window·bp]; slot j holds columns
-     * [j·bp, (j+1)·bp), slot_n[j] of them valid. */
-    float **win_pre, **win_post;
-    int slot_n[DST_MAX_WINDOW];
-    /* Per-update counts and statistics ([n_layers]). */
-    int64_t *drop_n, *grow_n, *prune_n;
-    int64_t *dropped, *grown, *nonzeros, *dead;
-    double *density;
-    rw_topology_stats stats;
-};
 
 static double now_seconds(void)
 {
@@ -45,7 +21,7 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int uses_window(const rw_dst_config *c)
+int dst_uses_window(const rw_dst_config *c)
 {
     return c->drop_fraction > 0 && (c->grow == RW_GROW_MOMENTUM || c->grow == RW_GROW_HEBBIAN);
 }
@@ -110,7 +86,7 @@ static rw_status check_config(const rw_dst_config *c)
 
 /* GraNet's per-layer targets: final_distribution shares final_sparsity
  * among the layers, dense-stored layers counted as dense. */
-static rw_status granet_targets(dst_state *d, const rw_model *m)
+rw_status dst_granet_targets(dst_state *d, const rw_model *m)
 {
     int n = m->n_layers;
     int *sizes = malloc(sizeof(int) * ((size_t)n + 1));
@@ -177,7 +153,7 @@ rw_status dst_create(const rw_dst_config *c, const rw_model *m, int bp, dst_stat
         d->start_nnz[l] = layer_weight_count(ly);
         if (!ly->sparse) continue;
         ok = pattern_copy(&d->ever[l], &ly->w) == RW_OK;
-        if (ok && uses_window(c)) {
+        if (ok && dst_uses_window(c)) {
             d->win_pre[l] = rw_alloc(sizeof(float) * (size_t)ly->in * cols);
             d->win_post[l] = rw_alloc(sizeof(float) * (size_t)ly->out * cols);
             ok = d->win_pre[l] && d->win_post[l];
@@ -187,7 +163,7 @@ rw_status dst_create(const rw_dst_config *c, const rw_model *m, int bp, dst_stat
         dst_free(d);
         return rw_fail(RW_ERR_NO_MEMORY, "out of memory for dynamic sparse training");
     }
-    if (c->final_sparsity > 0 && (st = granet_targets(d, m)) != RW_OK) {
+    if (c->final_sparsity > 0 && (st = dst_granet_targets(d, m)) != RW_OK) {
         dst_free(d);
         return st;
     }
@@ -529,7 +505,7 @@ static rw_status run_update(dst_state *d, const dst_context *ctx, int64_t step, 
         sad += s;
     }
     if (st != RW_OK) return st;
-    if (uses_window(&d->cfg)) window_clear(d, m);
+    if (dst_uses_window(&d->cfg)) window_clear(d, m);
 
     d->pruning_done = d->cfg.final_sparsity > 0;
     for (int l = 0; l < n; l++) {
@@ -570,7 +546,7 @@ rw_status dst_after_step(dst_state *d, const dst_context *ctx, int64_t step,
                          const rw_topology_stats **stats)
 {
     *stats = NULL;
-    if (uses_window(&d->cfg)) {
+    if (dst_uses_window(&d->cfg)) {
         /* Keep this batch if the next update is at most window - 1 steps
          * away. */
         int64_t dt = update_interval(d, steps_per_epoch);

@@ -65,8 +65,10 @@ static void model(const char *name, const int *sizes, int n, double sparsity, in
     copy(other, path("fuzz_safetensors", name), -1);
 }
 
-/* A checkpoint after a few steps on 7 synthetic samples of 6 features. */
-static void checkpoint(const char *name, rw_optimizer opt, int dense_last, int stop)
+/* A checkpoint after a few steps on 7 synthetic samples of 6 features,
+ * with dynamic sparse training when dst is not NULL. */
+static void checkpoint(const char *name, rw_optimizer opt, int dense_last, int stop,
+                       const rw_dst_config *dst)
 {
     int sizes[] = {6, 5, 3};
     rw_model_config c = rw_model_config_default();
@@ -82,6 +84,7 @@ static void checkpoint(const char *name, rw_optimizer opt, int dense_last, int s
     tc.epochs = 2;
     rw_trainer *t;
     check(rw_trainer_create(m, &tc, &t));
+    if (dst) check(rw_trainer_set_dst(t, dst));
     float x[7 * 6];
     uint8_t y[7];
     for (int i = 0; i < 7 * 6; i++) x[i] = (float)(i % 5) / 5.0f;
@@ -164,9 +167,23 @@ int main(int argc, char **argv)
     model("dense.safetensors", s3, 1, 0.0, 0, RW_ACT_NONE);
     model("three-layers.safetensors", s2, 3, 0.3, 0, RW_ACT_GELU);
     containers();
-    checkpoint("fresh.safetensors", RW_OPT_SGD, 0, 0);
-    checkpoint("sgd-step2.safetensors", RW_OPT_SGD, 0, 2);
-    checkpoint("adamw-step3.safetensors", RW_OPT_ADAMW, 1, 3);
+    checkpoint("fresh.safetensors", RW_OPT_SGD, 0, 0, NULL);
+    checkpoint("sgd-step2.safetensors", RW_OPT_SGD, 0, 2, NULL);
+    checkpoint("adamw-step3.safetensors", RW_OPT_ADAMW, 1, 3, NULL);
+    /* DST (the "dst" section): Hebbian growth with a window of 2 batches,
+     * an update after every step (fresh, and after one update with a
+     * batch in the window); SNFS's redistribution; GraNet's pruning. */
+    rw_dst_config hebbian = rw_dst_config_preset(RW_DST_HEBBIAN);
+    hebbian.update_every = 2;
+    checkpoint("dst-hebbian-fresh.safetensors", RW_OPT_SGD, 0, 0, &hebbian);
+    checkpoint("dst-hebbian-step3.safetensors", RW_OPT_SGD, 0, 3, &hebbian);
+    rw_dst_config snfs = rw_dst_config_preset(RW_DST_SNFS);
+    snfs.update_every = 1;
+    checkpoint("dst-snfs-step2.safetensors", RW_OPT_ADAMW, 0, 2, &snfs);
+    rw_dst_config granet = rw_dst_config_preset(RW_DST_GRANET);
+    granet.update_every = 1;
+    granet.final_sparsity = 0.8;
+    checkpoint("dst-granet-fresh.safetensors", RW_OPT_SGD, 0, 0, &granet);
 
     uint8_t pixels[12] = {0, 255, 51, 102, 1, 2, 3, 4, 200, 100, 50, 25}, labels[3] = {2, 0, 1};
     uint32_t idims[3] = {3, 2, 2}, ldims[1] = {3};

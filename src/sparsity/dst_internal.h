@@ -1,0 +1,48 @@
+/* The state of dynamic sparse training, shared by the update (dst.c) and
+ * its checkpoint section (dst_checkpoint.c), which must save and restore
+ * every field an update reads. Nothing else looks inside. */
+#ifndef RW_SPARSITY_DST_INTERNAL_H
+#define RW_SPARSITY_DST_INTERNAL_H
+
+#include "sparsity/dst.h"
+#include "sparsity/grow.h"
+#include "sparsity/topology_stats.h"
+
+#define DST_MAX_WINDOW 64
+
+/* What a resumed run needs (dst_checkpoint.c saves it) and what it does
+ * not: the config, updates (each update's random stream is drawn from
+ * (seed, updates), so no generator state is kept), total_seconds,
+ * start_nnz (final_nnz and pruning_done follow from it and the model), the
+ * ever-stored patterns and the windows. The schedule's position is the
+ * trainer's step. The rest is scratch, refilled by every update. */
+struct dst_state {
+    rw_dst_config cfg;
+    int n_layers, bp;
+    int64_t updates;
+    double total_seconds;
+    int pruning_done;       /* every layer reached its GraNet target */
+    int64_t *start_nnz;     /* [n_layers] size when attached (GraNet) */
+    int64_t *final_nnz;     /* [n_layers] GraNet target */
+    pattern *ever;          /* [n_layers] positions ever stored */
+    pattern before;         /* scratch: a layer's pattern before the update */
+    grow_scratch scratch;   /* buffers of the blocked top-k */
+    /* Recent batches for momentum and Hebbian growth, per sparse layer:
+     * pre [in][window·bp], post [out][window·bp]; slot j holds columns
+     * [j·bp, (j+1)·bp), slot_n[j] of them valid. */
+    float **win_pre, **win_post;
+    int32_t slot_n[DST_MAX_WINDOW];
+    /* Per-update counts and statistics ([n_layers]). */
+    int64_t *drop_n, *grow_n, *prune_n;
+    int64_t *dropped, *grown, *nonzeros, *dead;
+    double *density;
+    rw_topology_stats stats;
+};
+
+/* 1 if the grow criterion keeps windows of recent batches. */
+int dst_uses_window(const rw_dst_config *c);
+
+/* Sets final_nnz from start_nnz and the config (GraNet's targets). */
+rw_status dst_granet_targets(dst_state *d, const rw_model *m);
+
+#endif
