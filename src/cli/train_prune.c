@@ -237,6 +237,13 @@ int train_prune_run(rw_model *m, const rw_train_config *train, const rw_prune_sc
                     method_names[s->method], s->sparsity, rw_model_sparsity(m),
                     100 * s->prune_start, 100 * s->prune_end, train->epochs, rw_get_num_threads());
     }
+    int64_t spe = (rw_dataset_count(data) + train->batch - 1) / train->batch;
+    if (s->method == RW_PRUNE_IMP && s->rewind_step >= (int64_t)phase * spe) {
+        fprintf(stderr, "rewire train: --rewind-step: rewind step %lld is not below the %lld steps "
+                        "of a retrain phase (%d epochs of %lld steps)\n(see 'rewire train --help')\n",
+                (long long)s->rewind_step, (long long)phase * spe, phase, (long long)spe);
+        return 2;
+    }
     rw_status st = rw_train_prune(m, train, s, data, on_epoch, on_prune, &c);
     if (c.eval_status != RW_OK) return report_failure("train");
     if (st != RW_OK) return report_failure("train");

@@ -14,17 +14,18 @@
 #include "sparsity/train_prune.h"
 
 /* Weights, biases and optimizer state at the rewind step. */
-typedef struct {
+struct imp_rewind {
     int n_layers;
     csr_matrix *w;            /* [n_layers] the weights, pattern included */
     float **wm1, **wm2;       /* [n_layers][nnz] optimizer state (wm2: AdamW) */
     float **bias, **bm1, **bm2; /* [n_layers][out] */
     int64_t step;
     double epoch_loss_sum;    /* of the epoch in progress, for its report */
-} rewind_point;
+};
 
-static void rewind_free(rewind_point *p)
+void imp_rewind_free(imp_rewind *p)
 {
+    if (!p) return;
     for (int l = 0; l < p->n_layers; l++) {
         if (p->w) csr_free(&p->w[l]);
         float **arrays[] = {p->wm1, p->wm2, p->bias, p->bm1, p->bm2};
@@ -37,7 +38,7 @@ static void rewind_free(rewind_point *p)
     free(p->bias);
     free(p->bm1);
     free(p->bm2);
-    memset(p, 0, sizeof *p);
+    free(p);
 }
 
 static float *copy_floats(const float *src, int64_t n)
@@ -47,8 +48,11 @@ static float *copy_floats(const float *src, int64_t n)
     return dst;
 }
 
-static rw_status rewind_save(rewind_point *p, const rw_trainer *t)
+rw_status imp_rewind_save(const rw_trainer *t, imp_rewind **out)
 {
+    *out = NULL;
+    imp_rewind *p = calloc(1, sizeof *p);
+    if (!p) return rw_fail(RW_ERR_NO_MEMORY, "out of memory saving the weights to rewind to");
     const rw_model *m = t->model;
     int n = m->n_layers, adam = t->cfg.optimizer == RW_OPT_ADAMW;
     p->n_layers = n;
@@ -80,18 +84,15 @@ static rw_status rewind_save(rewind_point *p, const rw_trainer *t)
         }
     }
     if (!ok) {
-        rewind_free(p);
+        imp_rewind_free(p);
         return rw_fail(RW_ERR_NO_MEMORY, "out of memory saving the weights to rewind to");
     }
+    *out = p;
     return RW_OK;
 }
 
-/* phase_setup_fn: the trainer of a retrain phase, over the pruned model,
- * gets the survivors' values and state at the rewind step, and the
- * position of that step. */
-static rw_status rewind_apply(rw_trainer *t, void *arg)
+rw_status imp_rewind_apply(rw_trainer *t, const imp_rewind *p, int64_t steps_per_epoch)
 {
-    const rewind_point *p = arg;
     rw_model *m = t->model;
     int adam = t->cfg.optimizer == RW_OPT_ADAMW;
     for (int l = 0; l < m->n_layers; l++) {
@@ -115,27 +116,26 @@ static rw_status rewind_apply(rw_trainer *t, void *arg)
         memcpy(t->bm1[l], p->bm1[l], sizeof(float) * (size_t)ly->out);
         if (adam) memcpy(t->bm2[l], p->bm2[l], sizeof(float) * (size_t)ly->out);
     }
+    /* The learning-rate schedule and the data order continue from step k. */
+    int64_t k = p->step;
+    t->step = k;
+    t->epoch = (int)(k / steps_per_epoch);
+    t->epoch_step = k % steps_per_epoch;
+    t->epoch_samples = t->epoch_step * t->cfg.batch;
+    t->epoch_loss_sum = t->epoch_step ? p->epoch_loss_sum : 0;
     return RW_OK;
 }
 
 typedef struct {
-    const rewind_point *point;
+    const imp_rewind *point;
     int64_t steps_per_epoch;
 } rewind_setup;
 
+/* phase_setup_fn of a retrain phase. */
 static rw_status rewind_setup_apply(rw_trainer *t, void *arg)
 {
     const rewind_setup *r = arg;
-    rw_status st = rewind_apply(t, (void *)r->point);
-    if (st != RW_OK) return st;
-    /* The learning-rate schedule and the data order continue from step k. */
-    int64_t k = r->point->step;
-    t->step = k;
-    t->epoch = (int)(k / r->steps_per_epoch);
-    t->epoch_step = k % r->steps_per_epoch;
-    t->epoch_samples = t->epoch_step * t->cfg.batch;
-    t->epoch_loss_sum = t->epoch_step ? r->point->epoch_loss_sum : 0;
-    return RW_OK;
+    return imp_rewind_apply(t, r->point, r->steps_per_epoch);
 }
 
 /* Stops the first training's epoch after step k, for the snapshot. */
@@ -146,21 +146,21 @@ static int stop_at(const rw_progress *p, void *user)
 
 /* The first training, with the snapshot taken after step k (before any
  * step for k = 0). */
-static rw_status first_training(prune_run *r, rw_model *m, int64_t k, rewind_point *point)
+static rw_status first_training(prune_run *r, rw_model *m, int64_t k, imp_rewind **point)
 {
     rw_train_config tc = *r->train;
     tc.epochs = r->first_epochs;
     rw_trainer *t = NULL;
     rw_status st = rw_trainer_create(m, &tc, &t);
-    if (st == RW_OK && k == 0) st = rewind_save(point, t);
+    if (st == RW_OK && k == 0) st = imp_rewind_save(t, point);
     while (st == RW_OK && t->epoch < tc.epochs && !r->stopped) {
         int64_t before = t->step;
         rw_epoch_stats s;
         int64_t target = k;
-        st = rw_trainer_epoch(t, r->data, k > 0 && !point->w ? stop_at : NULL, &target, &s);
+        st = rw_trainer_epoch(t, r->data, !*point ? stop_at : NULL, &target, &s);
         if (st != RW_OK) break;
         r->steps += t->step - before;
-        if (k > 0 && !point->w && t->step == k && (st = rewind_save(point, t)) != RW_OK) break;
+        if (!*point && t->step == k && (st = imp_rewind_save(t, point)) != RW_OK) break;
         if (!s.finished) continue; /* stopped for the snapshot: the epoch goes on */
         r->epochs_done++;
         rw_prune_epoch e = {0, 0, t->epoch, tc.epochs, r->steps, &s, m};
@@ -181,17 +181,16 @@ rw_status imp_run(prune_run *r, rw_model *m)
                        "rewind step %lld is not below the %lld steps of a retrain phase (%d "
                        "epochs of %lld steps)",
                        (long long)k, (long long)retrain_steps, r->phase_epochs, (long long)spe);
-    rewind_point point;
-    memset(&point, 0, sizeof point);
+    imp_rewind *point = NULL;
     double d0 = prune_model_density(m), d_final = 1.0 - s->sparsity;
     rw_status st = first_training(r, m, k, &point);
-    rewind_setup setup = {&point, spe};
+    rewind_setup setup = {point, spe};
     for (int round = 1; round <= s->rounds && st == RW_OK && !r->stopped; round++) {
         st = prune_round(r, m, round, prune_round_density(d0, d_final, round, s->rounds));
         if (st == RW_OK)
             st = prune_phase(r, m, round, 0, r->phase_epochs, r->train->seed, rewind_setup_apply,
                              &setup);
     }
-    rewind_free(&point);
+    imp_rewind_free(point);
     return st;
 }

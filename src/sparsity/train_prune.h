@@ -50,6 +50,18 @@ rw_status prune_model_clone(const rw_model *m, rw_model **out);
 /* Overall density: stored weights over in·out summed. */
 double prune_model_density(const rw_model *m);
 
+/* IMP's rewind point: every weight (with its position), bias and optimizer
+ * state of a trainer, and its step. */
+typedef struct imp_rewind imp_rewind;
+rw_status imp_rewind_save(const rw_trainer *t, imp_rewind **out);
+void imp_rewind_free(imp_rewind *p);
+
+/* Gives the trainer of a pruned model the rewind point's values and
+ * optimizer state at every stored position (each must have been stored at
+ * the rewind point), its biases and their state, and its position: the
+ * learning-rate schedule and the data order go on from that step. */
+rw_status imp_rewind_apply(rw_trainer *t, const imp_rewind *p, int64_t steps_per_epoch);
+
 rw_status imp_run(prune_run *r, rw_model *m);
 rw_status soup_run(prune_run *r, rw_model *m);
 
