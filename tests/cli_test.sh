@@ -287,6 +287,8 @@ check "rewind step beyond a retrain phase" 2 "rewind step 5000 is not below the 
     --train-limit 400 --test-limit 100 --quiet
 check "prune runs take no checkpoint" 2 "--prune runs do not take --checkpoint or --resume" -- \
     "$REWIRE" train --data $DATA --prune gmp --checkpoint "$TMP/p.ckpt" --train-limit 100
+check "dense model to prune" 0 "^result:.*sparsity=0\.0000" -- "$REWIRE" train --data $DATA \
+    --hidden 64,64 --sparsity 0 --epochs 1 --train-limit 600 --test-limit 200 --quiet --out "$TMP/dense.st"
 for method in gmp issp; do
     check "$method reaches the target" 0 "^result:.*sparsity=0\.9000 .*prune=$method steps=[0-9]+" -- \
         "$REWIRE" train --data $DATA --hidden 64,64 --sparsity 0.9 --prune $method --update-every 4 \
@@ -308,6 +310,10 @@ check "soup reports its members" 0 "^result:.*sparsity=0\.9000 .*prune=soup .*me
     --soup-size 2 --prune-scope global --epochs 3 --train-limit 600 --test-limit 200 --quiet \
     --log "$TMP/soup.jsonl"
 check "soup line in the log" 0 '"prune":"soup","phase":1,"member":-1' -- cat "$TMP/soup.jsonl"
+check "one-shot prune with fine-tuning" 0 "sparsity 0\.00% -> 90\.00%, test accuracy [0-9.]+% -> [0-9.]+%, after 1 fine-tuning epochs [0-9.]+%" -- \
+    "$REWIRE" prune "$TMP/dense.st" --sparsity 0.9 --criterion wanda --data $DATA --eval \
+    --finetune-epochs 1 -o "$TMP/ft.st"
+check "fine-tuning keeps the pruned sparsity" 0 '"sparsity":0\.90[0-9]*,' -- "$REWIRE" info --json "$TMP/ft.st"
 check "prune runs do not depend on threads" 0 "^same$" -- bash -c "
     for t in 1 2; do '$REWIRE' train --data $DATA --hidden 64,64 --sparsity 0.9 --prune soup \
         --rounds 1 --soup-size 2 --epochs 3 --train-limit 600 --test-limit 200 --quiet \
