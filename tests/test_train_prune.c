@@ -3,6 +3,7 @@
  * weights bit for bit; a soup is the elementwise mean of its members on
  * their shared mask; ISS-P shrinks exactly the smallest weights and ends at
  * the target; none of it depends on the thread count. */
+#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,12 @@ static void on_prune(const rw_topology_stats *s, void *user)
          * view covers every entry once. */
         const csr_matrix *m = &((const rw_model *)w->model)->layers[l].w;
         assert_int_equal(m->t_indptr[m->cols], m->nnz);
+        /* Memory follows the pattern: the value and index arrays are
+         * reallocated to the weights left, not kept at their first size. */
+        if (!s->shrunk) {
+            assert_true(malloc_usable_size(m->values) < sizeof(float) * (size_t)m->nnz + 128);
+            assert_true(malloc_usable_size(m->indices) < sizeof(int32_t) * (size_t)m->nnz + 128);
+        }
     }
     if (w->steps > 0 && (nnz > w->last_nnz || bytes > w->last_bytes)) w->monotone = 0;
     w->last_nnz = nnz;
