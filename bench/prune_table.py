@@ -53,6 +53,9 @@ def parse_args():
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--sparsities", default="0.5,0.75,0.9,0.95")
     p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--soup-rounds", type=int, default=3, help="soup: pruning rounds (default 3)")
+    p.add_argument("--soup-size", type=int, default=3, help="soup: members per round (default 3)")
+    p.add_argument("--imp-rounds", type=int, default=4, help="imp: pruning rounds (default 4)")
     p.add_argument("--threads", type=int, default=1,
                    help="threads per run (default 1: on a shared 2-core machine a second "
                         "OpenMP thread waits on busy cores)")
@@ -88,9 +91,18 @@ def run(cmd, name):
     return out.stdout
 
 
+def run_tag(a, method):
+    """The run-name prefix: the method, with its rounds when not the preset's."""
+    if method == "soup" and (a.soup_rounds, a.soup_size) != (3, 3):
+        return f"soup-r{a.soup_rounds}k{a.soup_size}"
+    if method == "imp" and a.imp_rounds != 4:
+        return f"imp-r{a.imp_rounds}"
+    return method
+
+
 def train_run(a, method, sparsity, seed):
     """A `rewire train --prune` run (or the dense model for one-shot rows)."""
-    name = f"dense-{seed}" if method == "dense" else f"{method}-{sparsity}-{seed}"
+    name = f"dense-{seed}" if method == "dense" else f"{run_tag(a, method)}-{sparsity}-{seed}"
     result_path = os.path.join(a.runs, name + ".result")
     if os.path.exists(result_path):
         with open(result_path) as f:
@@ -104,6 +116,10 @@ def train_run(a, method, sparsity, seed):
         cmd += ["--sparsity", "0", "--out", os.path.join(a.runs, name + ".safetensors")]
     else:
         cmd += ["--sparsity", str(sparsity), "--prune", method]
+        if method == "soup":
+            cmd += ["--rounds", str(a.soup_rounds), "--soup-size", str(a.soup_size)]
+        if method == "imp":
+            cmd += ["--rounds", str(a.imp_rounds)]
     line = RESULT.search(run(cmd, name)).group(1)
     with open(result_path, "w") as f:
         f.write(line)
@@ -219,6 +235,8 @@ def main():
         f"--{k} {v}" for k, v in [("rewire", a.rewire), ("data", a.data), ("hidden", a.hidden),
                                   ("epochs", a.epochs), ("finetune-epochs", a.finetune_epochs),
                                   ("seeds", a.seeds), ("sparsities", a.sparsities),
+                                  ("soup-rounds", a.soup_rounds), ("soup-size", a.soup_size),
+                                  ("imp-rounds", a.imp_rounds),
                                   ("methods", a.methods), ("threads", a.threads), ("runs", a.runs)]))
     w("```")
     w("")
@@ -227,10 +245,11 @@ def main():
       f"seeds {a.seeds}; every method with its `--prune` preset (see the README). Budget: "
       f"{a.epochs} epochs of training per run. GMP and ISS-P: one training, pruning from dense "
       "between 10% and 60% of it every 100 steps to the ERK distribution of the target (ISS-P: "
-      "shrink 0.5, removal at 60%). IMP: 4 rounds, 1 + 4 phases of 2 epochs, global budget "
-      "split evenly, rewinding to 5% of a phase (47 steps), per-layer magnitude. Soup: 3 rounds "
-      "of 3 members, 1 + 9 phases of 1 epoch (each member's retrain counted in the budget), "
-      "per-layer magnitude. One-shot rows prune the dense model trained for the budget "
+      f"shrink 0.5, removal at 60%). IMP: {a.imp_rounds} rounds, 1 + {a.imp_rounds} whole-epoch "
+      "phases (the remainder to the first), rewinding to 5% of a retrain phase, per-layer "
+      f"magnitude. Soup: {a.soup_rounds} rounds of {a.soup_size} members, 1 + "
+      f"{a.soup_rounds * a.soup_size} whole-epoch phases (each member's retrain counted in the "
+      "budget; the remainder to the first), per-layer magnitude. One-shot rows prune the dense model trained for the budget "
       f"(per-layer magnitude; Wanda per output row with 128 calibration samples); `-ft` rows "
       f"then fine-tune {a.finetune_epochs} epochs on the mask at lr 0.01 (budget "
       f"{a.epochs} + {a.finetune_epochs}). Test accuracy after the last epoch, mean ± sample "
