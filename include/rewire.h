@@ -398,6 +398,11 @@ typedef struct {
                               preset says 0.5); read by callers, not by the
                               trainer, which starts from the model as it is */
     uint64_t seed;         /* random drop and growth */
+    /* ISS-P soft shrinkage, in [0, 1): 0 removes the weights gradual
+     * pruning selects; above 0 multiplies them by `shrink` at every pruning
+     * step instead, leaving them stored and trainable, and removes those
+     * selected only at the first pruning step at or after prune_end. */
+    double shrink;
 } rw_dst_config;
 
 /* The settings of a named algorithm (seed 1; final_sparsity 0, to be set
@@ -449,6 +454,8 @@ typedef struct {
     int64_t unconnected_inputs;  /* network inputs with no connection */
     double seconds;            /* wall time of this update, statistics included */
     double total_seconds;      /* of every update so far */
+    const int64_t *shrunk;     /* [n_layers] ISS-P: weights multiplied by the
+                                  shrink factor and kept (NULL otherwise) */
 } rw_topology_stats;
 
 typedef void (*rw_topology_fn)(const rw_topology_stats *stats, void *user);
@@ -504,6 +511,92 @@ typedef struct {
  * Wanda compares within each output row, as in the paper, and so rejects
  * RW_PRUNE_GLOBAL. */
 rw_status rw_model_prune(rw_model *model, const rw_prune_config *config);
+
+/* ---- Training from dense to sparse ------------------------------------- *
+ * Methods that start dense (or at `initial` sparsity) and end at a target
+ * sparsity, driving rw_trainer over the same CSR topology machinery as
+ * dynamic sparse training. Layers stored dense or N:M are first converted
+ * to CSR (a dense layer at density 1). */
+
+typedef enum {
+    RW_PRUNE_GMP = 0, /* "To prune, or not to prune: exploring the efficacy of
+                         pruning for model compression" (Zhu & Gupta 2017):
+                         magnitude pruning on the cubic schedule between
+                         prune_start and prune_end, no regrowth; the CSR
+                         arrays and the optimizer state shrink at each step */
+    RW_PRUNE_IMP,     /* "Linear Mode Connectivity and the Lottery Ticket
+                         Hypothesis" (Frankle et al. 2020): train, prune by
+                         magnitude, rewind the survivors (weights, biases,
+                         optimizer state, learning-rate position) to step
+                         rewind_step of the first phase, retrain; `rounds`
+                         times */
+    RW_PRUNE_SOUP,    /* "Sparse Model Soups: A Recipe for Improved Pruning via
+                         Model Averaging" (Zimmer et al. 2023): train, then
+                         `rounds` times: prune, retrain soup_size copies with
+                         different data orders (fresh optimizer state and
+                         learning-rate schedule), average them (same mask) */
+    RW_PRUNE_ISSP     /* "Iterative Soft Shrinkage Learning for Efficient Image
+                         Super-Resolution" (Wang et al. 2023): GMP's schedule,
+                         but the selected weights are multiplied by `shrink`
+                         and stay trainable; removed only at prune_end */
+} rw_prune_method;
+
+typedef struct {
+    rw_prune_method method;
+    double sparsity;       /* final overall fraction of zero weights, (0, 1) */
+    rw_distribution distribution; /* GMP, ISS-P: how `sparsity` is shared
+                              among layers (as rw_dst_config.final_distribution) */
+    rw_prune_scope scope;  /* IMP, soup: each layer the same fraction, or one
+                              magnitude threshold over all layers */
+    double prune_start, prune_end; /* GMP, ISS-P: fractions of training steps,
+                              0 <= start < end <= 1 */
+    int update_every;      /* GMP, ISS-P: steps between pruning steps (0: once
+                              per epoch) */
+    double shrink;         /* ISS-P: factor in (0, 1) */
+    int rounds;            /* IMP, soup: prune-retrain rounds (>= 1); round r
+                              prunes to density d0 · (d_final / d0)^(r / rounds) */
+    int64_t rewind_step;   /* IMP: the first phase's step to rewind to, below
+                              the steps of a retrain phase; -1: 5% of them */
+    int soup_size;         /* soup: retrains averaged per round (>= 1) */
+} rw_prune_schedule;
+
+/* GMP and ISS-P: 10%..60% of training, every 100 steps, shrink 0.5, ERK;
+ * IMP: 4 rounds, rewind_step -1, per layer; soup: 3 rounds of 3, per layer. */
+rw_prune_schedule rw_prune_schedule_preset(rw_prune_method method, double sparsity);
+
+/* The training budget. train->epochs is the total: GMP and ISS-P run it as
+ * one training; IMP and soup split it into whole-epoch phases, one for the
+ * first training and one per retrain (IMP: rounds; soup: rounds ·
+ * soup_size, each member's retrain counted), the remainder going to the
+ * first phase. Fails with RW_ERR_INVALID_ARGUMENT, naming both numbers, if
+ * there are more phases than epochs. */
+rw_status rw_prune_phase_epochs(const rw_train_config *train, const rw_prune_schedule *s,
+                                int *first_epochs, int *phase_epochs);
+
+typedef struct {
+    int phase;        /* 0: the first training; r: the retrain after round r */
+    int member;       /* soup: the retrain in the round (0-based), or -1 for
+                         the soup just averaged (stats then NULL); else 0 */
+    int epoch, epochs;/* 1-based epoch of the phase, and the phase's epochs */
+    int64_t steps;    /* optimizer steps of the whole run so far, every
+                         phase and member counted */
+    const rw_epoch_stats *stats;
+    const rw_model *model; /* the model just trained; valid during the call */
+} rw_prune_epoch;
+
+/* Called after every finished epoch; return nonzero to stop the run (then
+ * rw_train_prune returns RW_OK with the model as it stands). */
+typedef int (*rw_prune_epoch_fn)(const rw_prune_epoch *e, void *user);
+
+/* Trains `model` on `data` with train's optimizer and schedule (per phase)
+ * and prunes it to s->sparsity. Pruning steps are reported through
+ * on_prune with the statistics of dynamic sparse training (NULL: none).
+ * On RW_OK the model is CSR at the target sparsity (IMP and soup: the
+ * final retrain, or the final soup). Every result is the same for any
+ * thread count. */
+rw_status rw_train_prune(rw_model *model, const rw_train_config *train,
+                         const rw_prune_schedule *s, const rw_dataset *data,
+                         rw_prune_epoch_fn on_epoch, rw_topology_fn on_prune, void *user);
 
 /* A prediction context: buffers for batches of up to max_batch samples and
  * for single samples, allocated once, so that rw_predictor_run allocates

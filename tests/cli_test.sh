@@ -298,6 +298,66 @@ ckpt_edit "$TMP/dst.ckpt" "$TMP/dstcfg.ckpt" '\\"window\\":1,' '\\"winlow\\":1,'
 check "resume: malformed DST settings" 1 "dstcfg.ckpt: metadata dst.config needs exactly drop, grow" -- \
     "$REWIRE" train --resume "$TMP/dstcfg.ckpt"
 
+# Training from dense to sparse (--prune).
+check "train help lists --prune" 0 "--prune gmp\|imp\|soup\|issp" -- "$REWIRE" train --help
+check "train help lists --soup-size" 0 "--soup-size K" -- "$REWIRE" train --help
+check "bad prune method" 2 "--prune expects one of gmp\|imp\|soup\|issp" -- "$REWIRE" train --prune lasso
+check "rounds need --prune" 2 "--rounds needs --prune" -- "$REWIRE" train --data $DATA --rounds 3
+check "shrink only for issp" 2 "--shrink applies to --prune issp, not gmp" -- \
+    "$REWIRE" train --data $DATA --prune gmp --shrink 0.5
+check "rewind step only for imp" 2 "--rewind-step applies to --prune imp, not soup" -- \
+    "$REWIRE" train --data $DATA --prune soup --rewind-step 10
+check "soup size only for soup" 2 "--soup-size applies to --prune soup, not imp" -- \
+    "$REWIRE" train --data $DATA --prune imp --soup-size 3
+check "prune window only for gmp and issp" 2 "--prune-start, --prune-end and --update-every apply to --prune gmp\|issp, not imp" -- \
+    "$REWIRE" train --data $DATA --prune imp --prune-end 0.5
+check "prune and dst are exclusive" 2 "--prune gmp does not combine with the dynamic sparse training flags" -- \
+    "$REWIRE" train --data $DATA --prune gmp --dst rigl
+check "prune needs a target" 2 "--prune issp needs a target --sparsity above 0" -- \
+    "$REWIRE" train --data $DATA --prune issp --sparsity 0
+check "shrink range" 2 "--shrink" -- "$REWIRE" train --data $DATA --prune issp --shrink 1.5
+check "prune window order" 2 "--prune-start 0.5 must be below --prune-end 0.4" -- \
+    "$REWIRE" train --data $DATA --prune gmp --prune-start 0.5 --prune-end 0.4
+check "budget too small for the soup" 2 "4 epochs cannot be split into 7 phases" -- \
+    "$REWIRE" train --data $DATA --prune soup --epochs 4 --rounds 2 --soup-size 3
+check "rewind step beyond a retrain phase" 2 "rewind step 5000 is not below the [0-9]+ steps of a retrain phase" -- \
+    "$REWIRE" train --data $DATA --hidden 32 --prune imp --rounds 1 --epochs 2 --rewind-step 5000 \
+    --train-limit 400 --test-limit 100 --quiet
+check "prune runs take no checkpoint" 2 "--prune runs do not take --checkpoint or --resume" -- \
+    "$REWIRE" train --data $DATA --prune gmp --checkpoint "$TMP/p.ckpt" --train-limit 100
+check "dense model to prune" 0 "^result:.*sparsity=0\.0000" -- "$REWIRE" train --data $DATA \
+    --hidden 64,64 --sparsity 0 --epochs 1 --train-limit 600 --test-limit 200 --quiet --out "$TMP/dense.st"
+for method in gmp issp; do
+    check "$method reaches the target" 0 "^result:.*sparsity=0\.9000 .*prune=$method steps=[0-9]+" -- \
+        "$REWIRE" train --data $DATA --hidden 64,64 --sparsity 0.9 --prune $method --update-every 4 \
+        --epochs 2 --train-limit 600 --test-limit 200 --quiet --log "$TMP/$method.jsonl" \
+        --out "$TMP/$method.st"
+    check "$method model is truly sparse" 0 '"sparsity":0\.9000' -- "$REWIRE" info --json "$TMP/$method.st"
+    check "$method logs pruning steps" 0 '^\{"event":"topology","update":1,.*"nonzeros":\[[0-9]+,[0-9]+,[0-9]+\],"density":\[' -- \
+        head -n 1 "$TMP/$method.jsonl"
+done
+check "issp logs shrunk weights" 0 '"shrunk":\[[1-9][0-9]*,' -- head -n 1 "$TMP/issp.jsonl"
+check "imp reaches the target" 0 "^result:.*sparsity=0\.9000 .*prune=imp" -- "$REWIRE" train \
+    --data $DATA --hidden 64,64 --sparsity 0.9 --prune imp --rounds 2 --rewind-step 2 --epochs 3 \
+    --train-limit 600 --test-limit 200 --quiet --log "$TMP/imp.jsonl" --out "$TMP/imp.st"
+check "imp model is truly sparse" 0 '"sparsity":0\.(9000|8999[0-9]*),' -- "$REWIRE" info --json "$TMP/imp.st"
+check "imp epoch lines name their phase" 0 '"prune":"imp","phase":2,"member":0,"phase_epoch":1,"phase_epochs":1' -- \
+    cat "$TMP/imp.jsonl"
+check "soup reports its members" 0 "^result:.*sparsity=0\.9000 .*prune=soup .*member_accuracy_mean=0\.[0-9]+ member_accuracy_best=0\.[0-9]+ members=2" -- \
+    "$REWIRE" train --data $DATA --hidden 64,64 --sparsity 0.9 --prune soup --rounds 1 \
+    --soup-size 2 --prune-scope global --epochs 3 --train-limit 600 --test-limit 200 --quiet \
+    --log "$TMP/soup.jsonl"
+check "soup line in the log" 0 '"prune":"soup","phase":1,"member":-1' -- cat "$TMP/soup.jsonl"
+check "one-shot prune with fine-tuning" 0 "sparsity 0\.00% -> 90\.[0-9]+%, test accuracy [0-9.]+% -> [0-9.]+%, after 1 fine-tuning epochs [0-9.]+%" -- \
+    "$REWIRE" prune "$TMP/dense.st" --sparsity 0.9 --criterion wanda --data $DATA --eval \
+    --finetune-epochs 1 -o "$TMP/ft.st"
+check "fine-tuning keeps the pruned sparsity" 0 '"sparsity":0\.90[0-9]*,' -- "$REWIRE" info --json "$TMP/ft.st"
+check "prune runs do not depend on threads" 0 "^same$" -- bash -c "
+    for t in 1 2; do '$REWIRE' train --data $DATA --hidden 64,64 --sparsity 0.9 --prune soup \
+        --rounds 1 --soup-size 2 --epochs 3 --train-limit 600 --test-limit 200 --quiet \
+        --threads \$t --out '$TMP'/soup\$t.st >/dev/null || exit 1; done
+    cmp -s '$TMP/soup1.st' '$TMP/soup2.st' && echo same"
+
 # Plots.
 check "plot help" 0 "usage: rewire plot" -- "$REWIRE" plot --help
 check "plot needs -o" 2 "-o FILE is required" -- "$REWIRE" plot "$TMP/rigl.jsonl"

@@ -13,6 +13,7 @@
 #include "cli/progress.h"
 #include "cli/train_checkpoint.h"
 #include "cli/train_dst.h"
+#include "cli/train_prune.h"
 #include "rewire.h"
 
 #define MAX_HIDDEN 64
@@ -28,6 +29,7 @@ typedef struct {
     int init, dense_first, dense_last, activation, epochs, batch, optimizer, nesterov, schedule,
         warmup, step_every, seed, threads, train_limit, test_limit, quiet, checkpoint_every;
     dst_flags dst;
+    prune_flags prune;
 } train_flags;
 
 static double now(void)
@@ -285,10 +287,19 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
     rw_memory_estimate est;
     rw_dst_config dc;
     topology_log topo = {log, 0, 0, 0, 0};
-    int dst_active = 0;
+    int dst_active = 0, prune_active = 0;
     double start_sparsity = f->sparsity;
-    int rc = dst_flags_config(&f->dst, f->sparsity, f->seed, &dc, &dst_active, &start_sparsity);
+    rw_prune_schedule ps;
+    int rc = prune_flags_config(&f->prune, &f->dst, f->sparsity, f->init, &tc, &ps, &prune_active,
+                                &start_sparsity);
+    if (!rc && !prune_active)
+        rc = dst_flags_config(&f->dst, f->sparsity, f->seed, &dc, &dst_active, &start_sparsity);
     if (rc) goto done;
+    if (prune_active && (f->resume || f->checkpoint)) {
+        fprintf(stderr, "rewire train: --prune runs do not take --checkpoint or --resume yet\n");
+        rc = 2;
+        goto done;
+    }
     /* The checkpoint brought its dynamic sparse training back. */
     if (f->resume && (rc = dst_resume(t, f->resume, dst_active, &dc, &topo))) goto done;
     if (!f->resume) {
@@ -310,6 +321,10 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         float mean, std;
         rw_dataset_stats(train, &mean, &std);
         rw_model_set_normalization(m, mean, std > 0 ? std : 1.0f);
+        if (prune_active) {
+            rc = train_prune_run(m, &tc, &ps, train, val, test, log, f->quiet, f->out);
+            goto done;
+        }
         if (rw_trainer_create(m, &tc, &t) != RW_OK) {
             rc = report_failure("train");
             goto done;
@@ -466,6 +481,7 @@ int cmd_train(int argc, char **argv)
                      .gamma = 0.1, .slope = 0.01, .val_split = 0.0, .init = 2, .epochs = 10,
                      .batch = 128, .schedule = 2, .step_every = 1, .seed = 1};
     dst_flags_init(&f.dst);
+    prune_flags_init(&f.prune);
     arg_spec base[] = {
         {"data", ARG_STRING, &f.data, "DIR",
          "'fashion-mnist', 'mnist' or a folder of IDX files (default fashion-mnist)", NULL, 0, 0},
@@ -529,14 +545,16 @@ int cmd_train(int argc, char **argv)
          "(default: the memory available now)", NULL, 0, 0},
     };
     enum { N_BASE = sizeof base / sizeof base[0] };
-    arg_spec specs[N_BASE + DST_FLAG_COUNT];
+    enum { N_SPECS = N_BASE + DST_FLAG_COUNT + PRUNE_FLAG_COUNT };
+    arg_spec specs[N_SPECS];
     memcpy(specs, base, sizeof base);
     dst_flags_specs(&f.dst, specs + N_BASE);
+    prune_flags_specs(&f.prune, specs + N_BASE + DST_FLAG_COUNT);
     arg_parser p = {"train", "rewire train [flags]",
                     "Trains a truly sparse MLP classifier: hidden layers from --hidden, the "
                     "--sparsity target shared among layers by --init, evaluated on the test split "
                     "after every epoch. Prints one closing line 'result: ...' on stdout.",
-                    specs, N_BASE + DST_FLAG_COUNT, NULL, 0, 0};
+                    specs, N_SPECS, NULL, 0, 0};
     train_flags defaults = f;
     int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;
@@ -551,5 +569,5 @@ int cmd_train(int argc, char **argv)
         return 2;
     }
     if (f.threads > 0) rw_set_num_threads(f.threads);
-    return run(&f, specs, N_BASE + DST_FLAG_COUNT, &defaults);
+    return run(&f, specs, N_SPECS, &defaults);
 }

@@ -30,7 +30,8 @@ void dst_flags_specs(dst_flags *f, arg_spec *s)
         {"grow", ARG_CHOICE, &f->grow, "NAME",
          "grow criterion: random|gradient|momentum|hebbian (default: preset's)", grow_names, 0, 0},
         {"update-every", ARG_INT, &f->update_every, "N",
-         "steps between topology updates, 0 = every epoch (default: preset's)", NULL, 0,
+         "steps between topology updates (or --prune gmp|issp pruning steps), 0 = every epoch "
+         "(default: preset's; --prune 100)", NULL, 0,
          2147483647.0},
         {"drop-fraction", ARG_DOUBLE, &f->drop_fraction, "F",
          "fraction of each layer's weights replaced per update (default: preset's)", NULL, 0,
@@ -47,12 +48,14 @@ void dst_flags_specs(dst_flags *f, arg_spec *s)
         {"mest-lambda", ARG_DOUBLE, &f->mest_lambda, "L",
          "weight of |gradient| in the mest drop score (default 1)", NULL, 0, 1e9},
         {"initial-sparsity", ARG_DOUBLE, &f->initial_sparsity, "S",
-         "start at this sparsity and prune gradually to --sparsity (granet: 0.5)", NULL, 0,
+         "start at this sparsity and prune gradually to --sparsity (granet: 0.5; --prune: 0)", NULL, 0,
          0.999999},
         {"prune-start", ARG_DOUBLE, &f->prune_start, "F",
-         "gradual pruning starts at this fraction of training (default 0)", NULL, 0, 1},
+         "gradual pruning starts at this fraction of training (default 0; --prune gmp|issp 0.1)",
+         NULL, 0, 1},
         {"prune-end", ARG_DOUBLE, &f->prune_end, "F",
-         "gradual pruning ends at this fraction of training (granet: 0.5)", NULL, 0, 1},
+         "gradual pruning ends at this fraction of training (granet: 0.5; --prune gmp|issp 0.6)",
+         NULL, 0, 1},
     };
     memcpy(s, specs, sizeof specs);
 }
@@ -126,6 +129,7 @@ void topology_log_update(const rw_topology_stats *s, void *user)
                           "dead_neurons", int_array(s->dead_neurons, s->n_layers - 1),
                           "unconnected_inputs", (json_int_t)s->unconnected_inputs,
                           "update_seconds", s->seconds, "total_update_seconds", s->total_seconds);
+    if (s->shrunk) json_object_set_new(o, "shrunk", int_array(s->shrunk, s->n_layers));
     json_dumpf(o, t->log, JSON_COMPACT | JSON_REAL_PRECISION(10));
     fputc('\n', t->log);
     json_decref(o);

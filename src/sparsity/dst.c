@@ -48,6 +48,7 @@ void dst_free(dst_state *d)
     free(d->grown);
     free(d->nonzeros);
     free(d->dead);
+    free(d->shrunk);
     free(d->density);
     free(d);
 }
@@ -76,6 +77,11 @@ static rw_status check_config(const rw_dst_config *c)
     if (!(c->final_sparsity >= 0 && c->final_sparsity < 1))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "final sparsity %g is outside [0, 1)",
                        c->final_sparsity);
+    if (!(c->shrink >= 0 && c->shrink < 1))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "shrink factor %g is outside [0, 1)", c->shrink);
+    if (c->shrink > 0 && !(c->final_sparsity > 0))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "soft shrinkage (ISS-P) needs gradual pruning: a final sparsity above 0");
     if (c->final_sparsity > 0 &&
         !(c->prune_start >= 0 && c->prune_start < c->prune_end && c->prune_end <= 1))
         return rw_fail(RW_ERR_INVALID_ARGUMENT,
@@ -144,7 +150,8 @@ rw_status dst_create(const rw_dst_config *c, const rw_model *m, int bp, dst_stat
     d->nonzeros = calloc(nl, sizeof(int64_t));
     d->dead = calloc(nl, sizeof(int64_t));
     d->density = calloc(nl, sizeof(double));
-    int ok = d->start_nnz && d->final_nnz && d->ever && d->win_pre && d->win_post && d->drop_n &&
+    d->shrunk = calloc(nl, sizeof(int64_t));
+    int ok = d->shrunk && d->start_nnz && d->final_nnz && d->ever && d->win_pre && d->win_post && d->drop_n &&
              d->grow_n && d->prune_n && d->dropped && d->grown && d->nonzeros && d->dead &&
              d->density;
     size_t cols = (size_t)c->window * (size_t)bp;
@@ -437,12 +444,29 @@ static int choose_growth(dst_state *d, const dst_context *ctx, int l, rng_state 
     return got;
 }
 
-static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64_t *sad)
+/* ISS-P: "Iterative Soft Shrinkage Learning for Efficient Image
+ * Super-Resolution" (Wang et al. 2023). The weights gradual pruning chose
+ * are scaled by `factor` instead of removed: they stay in the pattern and
+ * keep training, and may grow back above the others before the next step.
+ * Returns how many were scaled. */
+static int64_t issp_shrink(csr_matrix *w, const uint8_t *chosen, float factor)
+{
+    int64_t n = 0;
+    for (int k = 0; k < w->nnz; k++)
+        if (chosen[k]) w->values[k] *= factor, n++;
+    return n;
+}
+
+static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64_t step,
+                              int64_t total_steps, int64_t *sad)
 {
     layer *ly = &ctx->model->layers[l];
     csr_matrix *w = &ly->w;
     int64_t k_drop = d->prune_n[l] + d->drop_n[l], k_grow = d->grow_n[l];
+    /* Soft shrinkage until the end of the pruning schedule, removal then. */
+    int soft = d->cfg.shrink > 0 && (double)step < d->cfg.prune_end * (double)total_steps;
     *sad = 0;
+    d->shrunk[l] = 0;
     if (k_drop == 0 && k_grow == 0) return RW_OK;
     rng_state r;
     rng_seed_stream(&r, d->cfg.seed, 0xd5700000000ULL + (uint64_t)d->updates * 4096 + (uint64_t)l);
@@ -464,10 +488,17 @@ static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64
     }
     if (st == RW_OK && k_grow > 0 && (grown = choose_growth(d, ctx, l, &r, pos)) < 0)
         st = RW_ERR_NO_MEMORY;
-    if (st == RW_OK) {
+    if (st == RW_OK && soft) {
+        d->shrunk[l] = issp_shrink(w, drop, (float)d->cfg.shrink);
+        dropped = 0;
+    } else if (st == RW_OK) {
         parallel_arrays par = {{&ctx->ws->gw[l], &ctx->wm1[l], &ctx->wm2[l]}, 3};
         topology_keep(w, drop, &par);
         st = topology_insert(w, pos, grown, &par);
+        /* Pruning alone (GMP): the arrays shrink with the pattern. If that
+         * runs out of memory they merely stay larger than needed. */
+        if (st == RW_OK && grown == 0 && dropped > 0 && topology_shrink(w, &par) != RW_OK)
+            rw_clear_error();
         csr_build_transpose(w);
     }
     free(drop);
@@ -495,13 +526,13 @@ static rw_status run_update(dst_state *d, const dst_context *ctx, int64_t step, 
             }
     int64_t sad = 0, before = 0, ever = 0, all = 0;
     for (int l = 0; l < n; l++) {
-        d->dropped[l] = d->grown[l] = 0;
+        d->dropped[l] = d->grown[l] = d->shrunk[l] = 0;
         before += layer_weight_count(&m->layers[l]);
     }
     for (int l = 0; l < n && st == RW_OK; l++) {
         if (!m->layers[l].sparse) continue;
         int64_t s = 0;
-        st = update_layer(d, ctx, l, &s);
+        st = update_layer(d, ctx, l, step, total_steps, &s);
         sad += s;
     }
     if (st != RW_OK) return st;
@@ -538,6 +569,7 @@ static rw_status run_update(dst_state *d, const dst_context *ctx, int64_t step, 
     s->dead_neurons = d->dead;
     s->seconds = seconds;
     s->total_seconds = d->total_seconds;
+    s->shrunk = d->cfg.shrink > 0 ? d->shrunk : NULL;
     return RW_OK;
 }
 

@@ -40,13 +40,13 @@ static char *config_text(const rw_dst_config *c)
     char seed[32];
     snprintf(seed, sizeof seed, "%" PRIu64, c->seed);
     json_t *o = json_pack(
-        "{s:i, s:i, s:i, s:f, s:i, s:f, s:i, s:i, s:f, s:f, s:i, s:f, s:f, s:f, s:s}", "drop",
+        "{s:i, s:i, s:i, s:f, s:i, s:f, s:i, s:i, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:s}", "drop",
         (int)c->drop, "grow", (int)c->grow, "update_every", c->update_every, "drop_fraction",
         c->drop_fraction, "drop_schedule", (int)c->drop_schedule, "update_until", c->update_until,
         "redistribute", c->redistribute, "window", c->window, "mest_lambda", (double)c->mest_lambda,
         "final_sparsity", c->final_sparsity, "final_distribution", (int)c->final_distribution,
         "prune_start", c->prune_start, "prune_end", c->prune_end, "initial_sparsity",
-        c->initial_sparsity, "seed", seed);
+        c->initial_sparsity, "shrink", c->shrink, "seed", seed);
     /* 17 significant digits: every double reads back exactly. */
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(o);
@@ -110,20 +110,20 @@ static rw_status parse_config(const char *text, const char *path, rw_dst_config 
     memset(c, 0, sizeof *c);
     if (!o || json_unpack(o,
                           "{s:i, s:i, s:i, s:F, s:i, s:F, s:i, s:i, s:F, s:F, s:i, s:F, s:F, s:F, "
-                          "s:s !}",
+                          "s:F, s:s !}",
                           "drop", &drop, "grow", &grow, "update_every", &c->update_every,
                           "drop_fraction", &c->drop_fraction, "drop_schedule", &schedule,
                           "update_until", &c->update_until, "redistribute", &c->redistribute,
                           "window", &c->window, "mest_lambda", &lambda, "final_sparsity",
                           &c->final_sparsity, "final_distribution", &dist, "prune_start",
                           &c->prune_start, "prune_end", &c->prune_end, "initial_sparsity",
-                          &c->initial_sparsity, "seed", &seed) != 0) {
+                          &c->initial_sparsity, "shrink", &c->shrink, "seed", &seed) != 0) {
         json_decref(o);
         return rw_fail(RW_ERR_FORMAT,
                        "%s: metadata dst.config needs exactly drop, grow, update_every, "
                        "drop_fraction, drop_schedule, update_until, redistribute, window, "
                        "mest_lambda, final_sparsity, final_distribution, prune_start, prune_end, "
-                       "initial_sparsity, seed", path);
+                       "initial_sparsity, shrink, seed", path);
     }
     rw_status st = RW_OK;
     char *end;
@@ -143,6 +143,9 @@ static rw_status parse_config(const char *text, const char *path, rw_dst_config 
     else if (!(c->initial_sparsity >= 0 && c->initial_sparsity < 1))
         st = rw_fail(RW_ERR_FORMAT, "%s: metadata dst.config initial_sparsity %g is outside [0, 1)",
                      path, c->initial_sparsity);
+    else if (!(c->shrink >= 0 && c->shrink < 1))
+        st = rw_fail(RW_ERR_FORMAT, "%s: metadata dst.config shrink %g is outside [0, 1)", path,
+                     c->shrink);
     json_decref(o);
     /* The enums are range-checked by dst_create (check_config). */
     c->drop = (rw_drop_criterion)drop;

@@ -34,7 +34,7 @@ struct dst_state {
     int32_t slot_n[DST_MAX_WINDOW];
     /* Per-update counts and statistics ([n_layers]). */
     int64_t *drop_n, *grow_n, *prune_n;
-    int64_t *dropped, *grown, *nonzeros, *dead;
+    int64_t *dropped, *grown, *nonzeros, *dead, *shrunk;
     double *density;
     rw_topology_stats stats;
 };

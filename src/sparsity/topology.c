@@ -119,6 +119,49 @@ rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel
     return RW_OK;
 }
 
+rw_status topology_shrink(csr_matrix *m, parallel_arrays *p)
+{
+    size_t n = (size_t)(m->nnz > 0 ? m->nnz : 1);
+    int32_t *indices = rw_alloc(sizeof(int32_t) * n), *t_rows = rw_alloc(sizeof(int32_t) * n),
+            *t_perm = rw_alloc(sizeof(int32_t) * n);
+    float *values = rw_alloc(sizeof(float) * n), *par[TOPOLOGY_MAX_PARALLEL] = {0};
+    int ok = indices && t_rows && t_perm && values;
+    for (int a = 0; a < p->n && ok; a++)
+        if (*p->arr[a]) ok = (par[a] = rw_alloc(sizeof(float) * n)) != NULL;
+    if (!ok) {
+        rw_free(indices);
+        rw_free(t_rows);
+        rw_free(t_perm);
+        rw_free(values);
+        for (int a = 0; a < p->n; a++) rw_free(par[a]);
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory shrinking a %d x %d layer", m->rows,
+                       m->cols);
+    }
+    size_t used = (size_t)m->nnz;
+    memcpy(indices, m->indices, sizeof(int32_t) * used);
+    memcpy(values, m->values, sizeof(float) * used);
+    rw_free(m->indices);
+    rw_free(m->values);
+    rw_free(m->t_rows);
+    rw_free(m->t_perm);
+    rw_free(m->indices16);
+    rw_free(m->t_rows16);
+    m->indices = indices;
+    m->values = values;
+    m->t_rows = t_rows; /* rebuilt by csr_build_transpose */
+    m->t_perm = t_perm;
+    m->indices16 = NULL;
+    m->t_rows16 = NULL;
+    m->narrow_cap = 0;
+    for (int a = 0; a < p->n; a++)
+        if (par[a]) {
+            memcpy(par[a], *p->arr[a], sizeof(float) * used);
+            rw_free(*p->arr[a]);
+            *p->arr[a] = par[a];
+        }
+    return RW_OK;
+}
+
 int topology_contains(const csr_matrix *m, int row, int col)
 {
     int lo = m->indptr[row], hi = m->indptr[row + 1];

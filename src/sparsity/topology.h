@@ -39,6 +39,13 @@ int topology_keep(csr_matrix *m, const uint8_t *drop, parallel_arrays *p);
  * failure (out of memory) the matrix and arrays are unchanged. */
 rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel_arrays *p);
 
+/* Reallocates the matrix's arrays (and every parallel array) to exactly
+ * nnz entries, after topology_keep removed some, so that memory shrinks
+ * with the pattern. The narrow copies are dropped, to be rebuilt at the new
+ * size by csr_build_transpose. On failure (out of memory) nothing changes:
+ * the arrays just stay larger than needed. */
+rw_status topology_shrink(csr_matrix *m, parallel_arrays *p);
+
 /* 1 if (row, col) is stored (binary search in the row). */
 int topology_contains(const csr_matrix *m, int row, int col);
 
