@@ -321,8 +321,10 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
             rc = report_failure("train");
             goto done;
         }
-        if (f->nm_active && rw_model_nm_train_begin(m, &f->nm_config) != RW_OK) {
-            rc = report_failure("train") + 1; /* a pattern the layer sizes do not allow */
+        rw_status nm_st = f->nm_active ? rw_model_nm_train_begin(m, &f->nm_config) : RW_OK;
+        if (nm_st != RW_OK) {
+            report_failure("train");
+            rc = nm_st == RW_ERR_INVALID_ARGUMENT ? 2 : 1; /* 2: the sizes do not allow it */
             goto done;
         }
         float mean, std;
