@@ -573,6 +573,10 @@ typedef struct {
     int repeats;            /* interleaved rounds; medians are reported (7) */
     double min_seconds;     /* least time of one measurement (0.02) */
     uint64_t seed;
+    /* N:M patterns (nm_n[i]:nm_m[i]), each also measured as CSR at the
+     * same density n/m; cols must be a multiple of every m. */
+    const int *nm_n, *nm_m;
+    int n_nm;
 } rw_bench_kernels_config;
 
 /* rows 1000, cols 1000, no densities or batches, repeats 7, 0.02 s, seed 1. */
@@ -581,7 +585,9 @@ rw_bench_kernels_config rw_bench_kernels_config_default(void);
 typedef struct {
     const char *op;         /* "spmm" forward Y = W X; "spmm_t" backward dX = W^T dY;
                                "sddmm" weight gradient dW = (dY X^T) on the pattern;
-                               "spmv" forward of a single sample (batch 1 only) */
+                               "spmv" forward of a single sample (batch 1 only);
+                               "nm_spmm", "nm_spmm_t", "nm_sddmm": the same three with
+                               N:M storage and kernels */
     int rows, cols, batch, threads;
     double density;
     int64_t nonzeros;
@@ -595,6 +601,8 @@ typedef struct {
     double fraction;        /* median over rounds of this round's GFLOP/s over
                                the SGEMM's measured next to it */
     double best_fraction;   /* best GFLOP/s over SGEMM's best */
+    const char *format;     /* "csr", or the N:M pattern ("2:4") for the "nm_" ops */
+    int64_t bytes;          /* weight storage: values + indices (+ row pointers for CSR) */
 } rw_bench_kernel_row;
 
 /* Called once per row; return nonzero to stop. */

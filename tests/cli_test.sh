@@ -49,6 +49,13 @@ check "bench kernels json" 0 '^\{"bench":"kernel","op":"spmm".*"fraction":[0-9.]
     "$REWIRE" bench kernels --shape 64x48 --densities 0.1 --batches 8 --repeats 1 --time 0 --json
 check "bench kernels table" 0 "spmv +0.1 +1 " -- \
     "$REWIRE" bench kernels --shape 64x48 --densities 0.1 --batches 1 --repeats 1 --time 0
+check "bench kernels nm rows" 0 "nm_spmm_t +0.5 +8 .* 2:4 +7680" -- \
+    "$REWIRE" bench kernels --shape 64x48 --densities 0.5 --nm 2:4 --batches 8 --repeats 1 --time 0
+check "bench kernels nm json" 0 '"op":"nm_sddmm".*"format":"1:4","bytes":3840' -- \
+    "$REWIRE" bench kernels --shape 64x48 --densities 0.5 --nm 1:4 --batches 8 --repeats 1 --time 0 --json
+check "bench kernels bad nm" 2 "--nm expects N:M patterns" -- "$REWIRE" bench kernels --nm 4:2
+check "bench kernels nm must divide" 2 "--nm 1:32 needs the 48 columns" -- \
+    "$REWIRE" bench kernels --shape 64x48 --nm 1:32
 check "bench train json" 0 '"bench":"train","impl":"rewire","path":"sparse".*"samples_per_second":[0-9.]+' -- \
     "$REWIRE" bench train --hidden 32 --sparsities 0.9 --steps 2 --repeats 1 --batch 16 --json
 check "bench infer table" 0 "0.0000 .* 1 .* us" -- \
