@@ -163,7 +163,8 @@ rw_nm_train_config rw_nm_train_config_default(void);
 /* Turns the chosen layers of a dense model (rw_model_create with sparsity
  * 0) into N:M-trained layers, masks taken from the current weights.
  * Call before the first epoch; the trainer may be created before or after
- * (its state is over the dense W either way). Fails, changing nothing, if
+ * (its state is over the dense W either way). Until rw_model_nm_train_end,
+ * rw_model_save writes the dense master weights (kind "dense"). Fails, changing nothing, if
  * a chosen layer is not dense, its input size is not a multiple of m, or
  * the config is out of range. Checkpoints refuse such a model (they do
  * not hold this state yet). */
