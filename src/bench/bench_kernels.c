@@ -6,7 +6,12 @@
  *   spmm_t  dX[cols][b] = W^T dY       SGEMM TN  cols x b x rows
  *   sddmm   dW = dY X^T on the pattern SGEMM NT  rows x cols x b
  *   spmv    y = W x, one sample        SGEMM NN  rows x 1 x cols
- *   nm_*    the first three with N:M storage (core/nm.h) and kernels,
+ *   rigl_topk  the k = 0.3 nnz largest |dY X^T| outside the pattern, block
+ *              by block with a bounded top-k (RigL's growth, sparsity/grow.c)
+ *                                      SGEMM NT  rows x cols x b
+ * For rigl_topk the useful work is the whole dense gradient it stands for
+ * (2 rows cols b), so its fraction of SGEMM is SGEMM's time over its time.
+ *   nm_*    spmm, spmm_t, sddmm with N:M storage (core/nm.h) and kernels,
  *           beside CSR at the same density n/m in the same cell
  */
 #include <cblas.h>
@@ -23,6 +28,7 @@
 #include "kernels/nm_kernels.h"
 #include "kernels/team.h"
 #include "sparsity/distribution.h"
+#include "sparsity/grow.h"
 
 rw_bench_kernels_config rw_bench_kernels_config_default(void)
 {
@@ -36,11 +42,14 @@ rw_bench_kernels_config rw_bench_kernels_config_default(void)
     return c;
 }
 
-enum { OP_SPMM, OP_SPMM_T, OP_SDDMM, OP_SPMV, OP_NM_SPMM, OP_NM_SPMM_T, OP_NM_SDDMM, N_OPS };
-static const char *const op_names[N_OPS] = {"spmm",    "spmm_t",    "sddmm",   "spmv",
+enum { OP_SPMM, OP_SPMM_T, OP_SDDMM, OP_SPMV, OP_TOPK, OP_NM_SPMM, OP_NM_SPMM_T, OP_NM_SDDMM, N_OPS };
+static const char *const op_names[N_OPS] = {"spmm",    "spmm_t",    "sddmm",   "spmv", "rigl_topk",
                                             "nm_spmm", "nm_spmm_t", "nm_sddmm"};
 
 static int is_nm_op(int op) { return op >= OP_NM_SPMM; }
+
+/* RigL's default drop fraction: an update regrows this share of a layer. */
+#define TOPK_SHARE 0.3
 
 /* Buffers of one (density, batch) cell. Dense operands are packed
  * (leading dimension = batch), as a dense user would hold them. */
@@ -52,6 +61,9 @@ typedef struct {
     float *x, *y, *dy, *dx, *dw;  /* sparse path, [..][bp] */
     float *xv, *yv;               /* one sample */
     float *a, *bx, *c;            /* dense path: A [rows][cols], B, C */
+    int64_t *pos;                 /* rigl_topk: the positions chosen */
+    int k;                        /* rigl_topk: how many */
+    grow_scratch scratch;         /* rigl_topk: kept across calls, as in training */
     team_sync sync;
 } cell;
 
@@ -63,6 +75,8 @@ static void cell_free(cell *c)
     rw_free(c->x), rw_free(c->y), rw_free(c->dy), rw_free(c->dx), rw_free(c->dw);
     rw_free(c->xv), rw_free(c->yv);
     rw_free(c->a), rw_free(c->bx), rw_free(c->c);
+    free(c->pos);
+    grow_scratch_free(&c->scratch);
     memset(c, 0, sizeof *c);
 }
 
@@ -94,8 +108,12 @@ static rw_status cell_make(cell *c, int rows, int cols, double density, int batc
     c->c = rw_alloc(sizeof(float) * (big * (size_t)batch > (size_t)rows * cols
                                          ? big * (size_t)batch
                                          : (size_t)rows * cols));
+    int64_t free_count = (int64_t)rows * cols - c->w.nnz;
+    c->k = (int)(TOPK_SHARE * (double)c->w.nnz + 0.5);
+    if (c->k > free_count) c->k = (int)free_count;
+    c->pos = malloc(sizeof(int64_t) * (size_t)(c->k > 0 ? c->k : 1));
     if (!c->x || !c->y || !c->dy || !c->dx || !c->dw || !c->xv || !c->yv || !c->a || !c->bx ||
-        !c->c) {
+        !c->c || !c->pos) {
         cell_free(c);
         return rw_fail(RW_ERR_NO_MEMORY, "bench: out of memory for a %d x %d layer at batch %d",
                        rows, cols, batch);
@@ -202,6 +220,7 @@ static void run_dense(cell *c, int op)
                     0.0f, c->c, b);
         break;
     case OP_SDDMM:
+    case OP_TOPK:
     case OP_NM_SDDMM:
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, b, 1.0f, c->bx, b, c->bx, b,
                     0.0f, c->c, n);
@@ -209,11 +228,19 @@ static void run_dense(cell *c, int op)
     }
 }
 
+/* RigL's growth on this cell: the k best of dY X^T outside the pattern. */
+static void run_topk(cell *c)
+{
+    if (c->k > 0)
+        grow_top_outer(&c->w, c->dy, c->x, c->bp, c->k, c->pos, NULL, &c->scratch);
+}
+
 /* The forward of a single sample is an SpMV; batch 1 also shows the padded
  * SpMM that training at batch 1 would run. */
 static int op_applies(const cell *c, int op, int batch)
 {
     if (is_nm_op(op)) return c->nm.m > 0;
+    if (op == OP_TOPK) return c->nm.m == 0; /* N:M cells compare the three kernels only */
     return op != OP_SPMV || batch == 1;
 }
 
@@ -222,6 +249,18 @@ static int op_applies(const cell *c, int op, int batch)
  * in each call); the sparse kernels run as phases of one region. */
 static double time_calls(cell *c, int op, int dense, double min_seconds)
 {
+    if (!dense && op == OP_TOPK) {
+        /* grow_top_outer opens its own region, as the topology update
+         * between training steps does. */
+        int calls = 0;
+        double start = bench_now(), t;
+        do {
+            run_topk(c);
+            calls++;
+            t = bench_now() - start;
+        } while (t < min_seconds);
+        return t / calls;
+    }
     if (!dense) {
         double one = run_sparse(c, op, 1);
         int calls = one > 0 ? (int)(min_seconds / one) : 1;
@@ -305,7 +344,14 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
             char pattern[16];
             if (pi >= 0) snprintf(pattern, sizeof pattern, "%d:%d", k->nm_n[pi], k->nm_m[pi]);
             for (int op = 0; op < N_OPS; op++)
-                if (op_applies(&c, op, batch)) run_sparse(&c, op, 1), run_dense(&c, op); /* warm-up */
+                if (op_applies(&c, op, batch)) {
+                    /* warm-up */
+                    if (op == OP_TOPK)
+                        run_topk(&c);
+                    else
+                        run_sparse(&c, op, 1);
+                    run_dense(&c, op);
+                }
             for (int r = 0; r < R; r++)
                 for (int op = 0; op < N_OPS; op++) {
                     if (!op_applies(&c, op, batch)) continue;
@@ -316,11 +362,11 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
             for (int op = 0; op < N_OPS && !stop; op++) {
                 if (!op_applies(&c, op, batch)) continue;
                 int64_t stored = is_nm_op(op) ? (int64_t)c.rows * nm_slots_per_row(&c.nm) : c.w.nnz;
-                double useful = 2.0 * (double)stored * batch;
+                double work = op == OP_TOPK ? full : 2.0 * (double)stored * batch;
                 for (int r = 0; r < R; r++) {
                     sparse[r] = t[(r * N_OPS + op) * 2];
                     dense[r] = t[(r * N_OPS + op) * 2 + 1];
-                    ratio[r] = (useful / sparse[r]) / (full / dense[r]);
+                    ratio[r] = (work / sparse[r]) / (full / dense[r]);
                 }
                 rw_bench_kernel_row row;
                 memset(&row, 0, sizeof row);
@@ -333,12 +379,12 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
                 row.bytes = cell_bytes(&c, op);
                 row.seconds = bench_median(sparse, R);
                 row.best_seconds = bench_min(sparse, R);
-                row.gflops = useful / row.seconds * 1e-9;
+                row.gflops = work / row.seconds * 1e-9;
                 row.sgemm_seconds = bench_median(dense, R);
                 row.sgemm_best_seconds = bench_min(dense, R);
                 row.sgemm_gflops = full / row.sgemm_seconds * 1e-9;
                 row.fraction = bench_median(ratio, R);
-                row.best_fraction = (useful / row.best_seconds) / (full / row.sgemm_best_seconds);
+                row.best_fraction = (work / row.best_seconds) / (full / row.sgemm_best_seconds);
                 if (fn && fn(&row, user)) stop = 1;
             }
             cell_free(&c);
