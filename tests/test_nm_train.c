@@ -96,6 +96,46 @@ static void assert_mask_is_top_n(const rw_model *model)
     }
 }
 
+/* The fast selection of small groups chooses what nm_from_dense_magnitude
+ * chooses, ties included (values on a coarse grid tie often). */
+static void test_selection_matches_reference(void **state)
+{
+    (void)state;
+    rng_state r;
+    rng_seed(&r, 21);
+    int sizes[] = {8, 5, 3};
+    int patterns[][2] = {{1, 2}, {2, 4}, {1, 4}, {3, 4}, {4, 4}, {1, 8}, {2, 8}, {5, 8}};
+    for (size_t p = 0; p < sizeof patterns / sizeof *patterns; p++) {
+        rw_model_config mc = rw_model_config_default();
+        mc.sizes = sizes;
+        mc.n_layers = 2;
+        mc.sparsity = 0;
+        rw_model *model;
+        assert_int_equal(rw_model_create(&mc, &model), RW_OK);
+        layer *ly = &model->layers[0];
+        for (int k = 0; k < 40; k++) ly->dense[k] = (float)((int)(rng_uniform(&r) * 7) - 3) * 0.5f;
+        rw_nm_train_config c = rw_nm_train_config_default();
+        c.n = patterns[p][0];
+        c.m = patterns[p][1];
+        assert_int_equal(rw_model_nm_train_begin(model, &c), RW_OK);
+        nm_matrix ref;
+        assert_int_equal(nm_alloc(&ref, 5, 8, c.n, c.m), RW_OK);
+        nm_from_dense_magnitude(&ref, ly->dense);
+        size_t slots = (size_t)5 * nm_slots_per_row(&ref);
+        assert_memory_equal(ref.offsets, ly->nmt->nm.offsets, slots);
+        assert_memory_equal(ref.values, ly->nmt->nm.values, sizeof(float) * slots);
+        /* A NaN never makes a group hold more than n: row 0's last group
+         * does not spill into row 1. */
+        ly->dense[7] = NAN;
+        nm_train_refresh_rows(ly, 0, 0, 1);
+        size_t row = (size_t)nm_slots_per_row(&ref);
+        assert_memory_equal(ref.offsets + row, ly->nmt->nm.offsets + row, slots - row);
+        assert_memory_equal(ref.values + row, ly->nmt->nm.values + row, sizeof(float) * (slots - row));
+        nm_free(&ref);
+        rw_model_free(model);
+    }
+}
+
 static int stop_every_step(const rw_progress *p, void *user)
 {
     (void)p;
@@ -426,6 +466,7 @@ static void test_bad_configs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_selection_matches_reference),
         cmocka_unit_test(test_mask_is_nm_every_step),
         cmocka_unit_test(test_ste_gradient_is_dense_gradient_of_masked_forward),
         cmocka_unit_test(test_srste_term_by_hand),

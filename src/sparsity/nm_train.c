@@ -61,6 +61,32 @@ float nm_decay_beta(double decay_end, int64_t step, int64_t total_steps)
     return beta > 0 ? (float)beta : 0.0f;
 }
 
+/* Small groups (m <= 8, every step of training): input i is kept when
+ * fewer than n inputs of its group beat it, |w_j| > |w_i| or equal at a
+ * lower position — the choice nm_from_dense_magnitude makes, by m² branch-
+ * free comparisons instead of n passes of selection. */
+static void select_small_groups(nm_matrix *w, const float *dense)
+{
+    int n = w->n, m = w->m;
+    for (int o = 0; o < w->rows; o++)
+        for (int g = 0; g < w->groups; g++) {
+            const float *grp = dense + (size_t)o * w->cols + (size_t)g * m;
+            float mag[8];
+            for (int i = 0; i < m; i++) mag[i] = fabsf(grp[i]);
+            size_t k = ((size_t)o * w->groups + g) * n, end = k + (size_t)n;
+            /* A NaN beats nothing and is beaten by nothing: `end` keeps a
+             * group of a diverged run from spilling into the next. */
+            for (int i = 0; i < m; i++) {
+                int beaten = 0;
+                for (int j = 0; j < m; j++) beaten += (mag[j] > mag[i]) | ((mag[j] == mag[i]) & (j < i));
+                if (beaten < n && k < end) {
+                    w->offsets[k] = (uint8_t)i;
+                    w->values[k++] = grp[i];
+                }
+            }
+        }
+}
+
 void nm_train_refresh_rows(layer *ly, float beta, int r0, int r1)
 {
     nm_train_layer *t = ly->nmt;
@@ -69,7 +95,10 @@ void nm_train_refresh_rows(layer *ly, float beta, int r0, int r1)
     rows.rows = r1 - r0;
     rows.values += (size_t)r0 * slots;
     rows.offsets += (size_t)r0 * slots;
-    nm_from_dense_magnitude(&rows, ly->dense + (size_t)r0 * in);
+    if (rows.m <= 8)
+        select_small_groups(&rows, ly->dense + (size_t)r0 * in);
+    else
+        nm_from_dense_magnitude(&rows, ly->dense + (size_t)r0 * in);
     if (!t->eff) return;
     for (int o = r0; o < r1; o++) {
         const float *w = ly->dense + (size_t)o * in;
