@@ -65,26 +65,45 @@ float nm_decay_beta(double decay_end, int64_t step, int64_t total_steps)
  * fewer than n inputs of its group beat it, |w_j| > |w_i| or equal at a
  * lower position — the choice nm_from_dense_magnitude makes, by m² branch-
  * free comparisons instead of n passes of selection. */
-static void select_small_groups(nm_matrix *w, const float *dense)
+static inline void select_groups_of(nm_matrix *w, const float *dense, const int m)
 {
-    int n = w->n, m = w->m;
+    int n = w->n;
     for (int o = 0; o < w->rows; o++)
         for (int g = 0; g < w->groups; g++) {
             const float *grp = dense + (size_t)o * w->cols + (size_t)g * m;
-            float mag[8];
+            float mag[8], val[9];
+            uint8_t off[9];
             for (int i = 0; i < m; i++) mag[i] = fabsf(grp[i]);
-            size_t k = ((size_t)o * w->groups + g) * n, end = k + (size_t)n;
-            /* A NaN beats nothing and is beaten by nothing: `end` keeps a
-             * group of a diverged run from spilling into the next. */
+            /* Kept entries go to slots 0.. in order, the others to the
+             * spare slot m: no branch on the data. A NaN beats nothing and
+             * is beaten by nothing, so a diverged group may keep more than
+             * n; only the first n are copied out. */
+            int kept = 0;
             for (int i = 0; i < m; i++) {
                 int beaten = 0;
                 for (int j = 0; j < m; j++) beaten += (mag[j] > mag[i]) | ((mag[j] == mag[i]) & (j < i));
-                if (beaten < n && k < end) {
-                    w->offsets[k] = (uint8_t)i;
-                    w->values[k++] = grp[i];
-                }
+                int keep = beaten < n, at = keep ? kept : m;
+                off[at] = (uint8_t)i;
+                val[at] = grp[i];
+                kept += keep;
             }
+            size_t k = ((size_t)o * w->groups + g) * n;
+            memcpy(w->offsets + k, off, (size_t)n);
+            memcpy(w->values + k, val, sizeof(float) * (size_t)n);
         }
+}
+
+static void select_small_groups(nm_matrix *w, const float *dense)
+{
+    /* Constant m, so that the compiler unrolls the comparisons. */
+    if (w->m == 4)
+        select_groups_of(w, dense, 4);
+    else if (w->m == 2)
+        select_groups_of(w, dense, 2);
+    else if (w->m == 8)
+        select_groups_of(w, dense, 8);
+    else
+        select_groups_of(w, dense, w->m);
 }
 
 void nm_train_refresh_rows(layer *ly, float beta, int r0, int r1)
@@ -337,8 +356,8 @@ static void weight_grad_rows(const layer *ly, const float *dz, const float *x, f
             uint64_t kept = 0;
             for (int j = 0; j < w->n; j++)
                 kept |= 1ULL << w->offsets[(size_t)o * slots + g * w->n + j];
-            for (int i = 0; i < w->m; i++)
-                if (!(kept >> i & 1)) go[g * w->m + i] += t->lambda * wo[g * w->m + i];
+            for (int i = 0; i < w->m; i++) /* branch-free: the mask is data */
+                go[g * w->m + i] += (float)(~kept >> i & 1) * t->lambda * wo[g * w->m + i];
         }
     }
 }
