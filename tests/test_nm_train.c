@@ -1,8 +1,9 @@
 /* N:M training from scratch (sparsity/nm_train.c): the mask is the top-N
  * of |W| in every group after every step; the STE gradient equals the
- * dense gradient of the masked forward; the SR-STE term on a hand-worked
- * layer; the decay schedule and W_eff; thread-count independence; the end
- * of training leaves N:M layers computing the same function; bad configs. */
+ * dense gradient of the masked forward (decay: of the W_eff forward); the
+ * SR-STE term on a hand-worked layer; the decay schedule and W_eff;
+ * thread-count independence; the end of training leaves N:M layers
+ * computing the same function; bad configs. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -272,6 +273,66 @@ static void test_ste_gradient_is_dense_gradient_of_masked_forward(void **state)
     rw_model_free(model);
 }
 
+/* Mask decay while β > 0: the forward and the backward to the inputs use
+ * W_eff = W ⊙ (mask + β(1 − mask)), the gradient goes to W unscaled: the
+ * same as a dense network holding W_eff. */
+static void test_decay_gradient_is_dense_gradient_of_w_eff(void **state)
+{
+    (void)state;
+    rw_model *model = make_model(24, 1, 4, RW_NM_DECAY, RW_NM_ALL, 13);
+    int sizes[] = {784, 24, 24, 10};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 3;
+    mc.sparsity = 0;
+    rw_model *ref;
+    assert_int_equal(rw_model_create(&mc, &ref), RW_OK);
+    ref->norm_mean = model->norm_mean;
+    ref->norm_std = model->norm_std;
+    for (int l = 0; l < 3; l++) {
+        layer *a = &model->layers[l], *b = &ref->layers[l];
+        nm_train_refresh_rows(a, 0.3f, 0, a->out);
+        a->nmt->beta = 0.3f;
+        size_t count = (size_t)a->in * a->out;
+        for (size_t k = 0; k < count; k++) assert_true(fabsf(a->nmt->eff[k]) <= fabsf(a->dense[k]));
+        memcpy(b->dense, a->nmt->eff, sizeof(float) * count);
+        memcpy(b->bias, a->bias, sizeof(float) * (size_t)a->out);
+    }
+    int n = 24;
+    float *x = malloc(sizeof(float) * 784 * n);
+    uint8_t labels[24];
+    rng_state r;
+    rng_seed(&r, 4);
+    tu_fill_uniform(x, (size_t)784 * n, 0, 1, &r);
+    for (int b = 0; b < n; b++) labels[b] = (uint8_t)(b % 10);
+    workspace wa, wb;
+    assert_int_equal(workspace_init(&wa, model, n, 1), RW_OK);
+    assert_int_equal(workspace_init(&wb, ref, n, 1), RW_OK);
+    double la = pass(model, &wa, x, labels, n), lb = pass(ref, &wb, x, labels, n);
+    assert_true(fabs(la - lb) <= 1e-5 * fabs(lb));
+    for (int l = 0; l < 3; l++) {
+        size_t count = (size_t)model->layers[l].in * model->layers[l].out;
+        assert_true(tu_max_rel_diff(wa.gw[l], wb.gw[l], count) < 1e-4);
+        assert_true(tu_max_rel_diff(wa.gb[l], wb.gb[l], (size_t)model->layers[l].out) < 1e-4);
+    }
+    /* And at β = 0 the N:M kernels take over: W_eff is mask ⊙ W. */
+    for (int l = 0; l < 3; l++) {
+        layer *a = &model->layers[l];
+        nm_train_refresh_rows(a, 0.0f, 0, a->out);
+        a->nmt->beta = 0;
+        nm_to_dense(&a->nmt->nm, ref->layers[l].dense);
+    }
+    la = pass(model, &wa, x, labels, n);
+    lb = pass(ref, &wb, x, labels, n);
+    assert_true(fabs(la - lb) <= 1e-5 * fabs(lb));
+    assert_true(tu_max_rel_diff(wa.gw[0], wb.gw[0], (size_t)784 * 24) < 1e-4);
+    workspace_free(&wa);
+    workspace_free(&wb);
+    free(x);
+    rw_model_free(ref);
+    rw_model_free(model);
+}
+
 /* SR-STE on a hand-worked layer: 2 outputs, 4 inputs, 2:4, λ = 0.1.
  * Row 0 W = [0.5, -2, 0.1, 1]: the mask keeps -2 and 1. x = [1, 2, 3, 4]
  * (one sample), dY = [1, 0]: dW row 0 = x + 0.1·[0.5, 0, 0.1, 0]
@@ -469,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_selection_matches_reference),
         cmocka_unit_test(test_mask_is_nm_every_step),
         cmocka_unit_test(test_ste_gradient_is_dense_gradient_of_masked_forward),
+        cmocka_unit_test(test_decay_gradient_is_dense_gradient_of_w_eff),
         cmocka_unit_test(test_srste_term_by_hand),
         cmocka_unit_test(test_decay_schedule),
         cmocka_unit_test(test_threads_bit_identical),
