@@ -82,7 +82,7 @@ int nm_flags_check(const nm_flags *f, int argc, char **argv, rw_nm_train_config 
         if (given(argc, argv, excluded[i])) {
             if (!strncmp(excluded[i], "checkpoint", 10) || !strcmp(excluded[i], "resume"))
                 return fail("--nm cannot be used with --%s: checkpoints do not hold the N:M "
-                            "training state (the dense master weights' mask) yet",
+                            "training state yet (which layers train N:M, how, and where the mask decay is)",
                             excluded[i]);
             return fail("--nm cannot be used with --%s: N:M training fixes the sparsity "
                         "(1 - N/M in the N:M layers) and changes the mask itself",
