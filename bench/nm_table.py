@@ -159,13 +159,16 @@ def main():
         if s in rows and t in rows:
             (sm_, ssd), (tm, tsd) = acc(s), acc(t)
             verdict = "beats STE" if sm_ > tm else "does NOT beat STE"
-            spread = " by more than the spread" if sm_ - tm > ssd + tsd else \
+            few = min(len(rows[s]), len(rows[t])) < 2
+            spread = " (one seed: no spread to judge the difference by)" if few else \
+                " by more than the spread" if sm_ - tm > ssd + tsd else \
                 " (not by more than the seeds' spread)" if sm_ > tm else ""
             w(f"- {pat}: SR-STE {sm_:.2f} vs STE {tm:.2f} ({sm_ - tm:+.2f} points, spread "
               f"{ssd + tsd:.2f}, {min(len(rows[s]), len(rows[t]))} seed(s)): {verdict}{spread}.")
     if "2:4-srste" in rows and "dense" in rows:
         (sm_, _), (dm, _) = acc("2:4-srste"), acc("dense")
-        w(f"- 2:4 SR-STE {sm_:.2f} vs dense {dm:.2f}: {sm_ - dm:+.2f} points "
+        w(f"- 2:4 SR-STE {sm_:.2f} ({len(rows['2:4-srste'])} seed(s)) vs dense {dm:.2f} "
+          f"({len(rows['dense'])} seed(s)): {sm_ - dm:+.2f} points "
           f"({'within 0.5 points or better' if sm_ >= dm - 0.5 else 'MORE than 0.5 points below'}).")
     w("")
     w(f"This invocation took {elapsed / 60:.1f} minutes (runs already in {a.runs} are reused).")
