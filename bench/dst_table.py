@@ -189,8 +189,12 @@ def main():
     print(text)
     if a.out != "-":
         os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
+        # Sections other scripts keep in the same file, between their
+        # <!-- NAME:begin --> and <!-- NAME:end --> markers, stay.
+        old = open(a.out).read() if os.path.exists(a.out) else ""
+        blocks = [m.group(0) for m in re.finditer(r"<!-- ([\w-]+):begin -->.*?<!-- \1:end -->\n?", old, re.S)]
         with open(a.out, "w") as f:
-            f.write(text)
+            f.write(text + "".join("\n" + b for b in blocks))
 
 
 if __name__ == "__main__":

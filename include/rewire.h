@@ -126,6 +126,64 @@ double rw_model_sparsity(const rw_model *model);
  * Scratch", Zhou et al. 2021). Fails, changing nothing, if a named layer's
  * input size is not a multiple of m or n, m are out of range (1 <= n <= m <= 64). */
 rw_status rw_model_to_nm(rw_model *model, int layer, int n, int m);
+/* N:M training from scratch. The chosen layers keep dense master weights
+ * W (trained by the optimizer, whose state is over W); before every step
+ * the mask is the n largest magnitudes of W in each group of m
+ * consecutive inputs, and the forward and backward-data passes use the
+ * N:M-compressed mask ⊙ W with the N:M kernels. The weight gradient is
+ * the dense dY·Xᵀ, applied to all of W (straight-through): the method
+ * needs it by its nature, so these runs cost a dense weight gradient.
+ *   RW_NM_STE   plain straight-through estimator.
+ *   RW_NM_SRSTE "Learning N:M Fine-grained Structured Sparse Neural Networks
+ *               From Scratch", Zhou et al. 2021: the gradient of W gets
+ *               srste_lambda · (1 − mask) ⊙ W added (sparse-refined STE).
+ *   RW_NM_DECAY MDGF-Linear of "Progressive Gradient Flow for Robust N:M
+ *               Sparsity Training in Transformers", Bambhaniya et al. 2024:
+ *               the forward uses W ⊙ (mask + β(1 − mask)), β falling
+ *               linearly from 1 at the first step to 0 at decay_end of the
+ *               training steps; while β > 0 the forward is dense (own
+ *               fixed-block products), from then on exactly N:M. */
+typedef enum { RW_NM_STE = 0, RW_NM_SRSTE = 1, RW_NM_DECAY = 2 } rw_nm_method;
+
+/* Which layers train N:M: every layer that produces hidden units (all but
+ * the output layer), every layer, or the layers that are neither first
+ * nor last (as the SR-STE paper keeps the first and last layers dense). */
+typedef enum { RW_NM_HIDDEN = 0, RW_NM_ALL = 1, RW_NM_INNER = 2 } rw_nm_layers;
+
+typedef struct {
+    int n, m;              /* 1 <= n <= m <= 64; m divides each chosen layer's inputs */
+    rw_nm_method method;
+    rw_nm_layers layers;
+    float srste_lambda;    /* SR-STE λ_W (default 2e-4, the paper's) */
+    double decay_end;      /* decay: fraction of training where β reaches 0 (default 0.5) */
+} rw_nm_train_config;
+
+rw_nm_train_config rw_nm_train_config_default(void);
+
+/* Turns the chosen layers of a dense model (rw_model_create with sparsity
+ * 0) into N:M-trained layers, masks taken from the current weights.
+ * Call before the first epoch; the trainer may be created before or after
+ * (its state is over the dense W either way). Until rw_model_nm_train_end,
+ * rw_model_save writes the dense master weights (kind "dense"). Fails, changing nothing, if
+ * a chosen layer is not dense, its input size is not a multiple of m, or
+ * the config is out of range. Checkpoints refuse such a model (they do
+ * not hold this state yet). */
+rw_status rw_model_nm_train_begin(rw_model *model, const rw_nm_train_config *config);
+
+/* Fraction of the mask entries of the N:M-trained layers that changed
+ * since the previous call (or since rw_model_nm_train_begin): the SR-STE
+ * paper's SAD, normalised by in·out. 0 when no layer trains N:M. */
+double rw_model_nm_mask_change(rw_model *model);
+
+/* The mask-decay factor β of the N:M-trained layers now (0 for STE and
+ * SR-STE, and once the decay has ended). */
+double rw_model_nm_decay_beta(const rw_model *model);
+
+/* Ends N:M training: each N:M-trained layer keeps mask ⊙ W as N:M storage
+ * (kind "nm" when saved) and drops W. A trainer made for the model must
+ * not be used afterwards. */
+void rw_model_nm_train_end(rw_model *model);
+
 /* Connections per neuron of a layer: fan_in[o] (out entries) counts the
  * stored inputs of output o, fan_out[i] (in entries) the stored outputs of
  * input i. Either may be NULL. For the first layer of an image model,
@@ -625,6 +683,10 @@ typedef struct {
     int repeats;            /* interleaved rounds; medians are reported (7) */
     double min_seconds;     /* least time of one measurement (0.02) */
     uint64_t seed;
+    /* N:M patterns (nm_n[i]:nm_m[i]), each also measured as CSR at the
+     * same density n/m; cols must be a multiple of every m. */
+    const int *nm_n, *nm_m;
+    int n_nm;
 } rw_bench_kernels_config;
 
 /* rows 1000, cols 1000, no densities or batches, repeats 7, 0.02 s, seed 1. */
@@ -633,7 +695,9 @@ rw_bench_kernels_config rw_bench_kernels_config_default(void);
 typedef struct {
     const char *op;         /* "spmm" forward Y = W X; "spmm_t" backward dX = W^T dY;
                                "sddmm" weight gradient dW = (dY X^T) on the pattern;
-                               "spmv" forward of a single sample (batch 1 only) */
+                               "spmv" forward of a single sample (batch 1 only);
+                               "nm_spmm", "nm_spmm_t", "nm_sddmm": the same three with
+                               N:M storage and kernels */
     int rows, cols, batch, threads;
     double density;
     int64_t nonzeros;
@@ -647,6 +711,8 @@ typedef struct {
     double fraction;        /* median over rounds of this round's GFLOP/s over
                                the SGEMM's measured next to it */
     double best_fraction;   /* best GFLOP/s over SGEMM's best */
+    const char *format;     /* "csr", or the N:M pattern ("2:4") for the "nm_" ops */
+    int64_t bytes;          /* weight storage: values + indices (+ row pointers for CSR) */
 } rw_bench_kernel_row;
 
 /* Called once per row; return nonzero to stop. */

@@ -49,6 +49,13 @@ check "bench kernels json" 0 '^\{"bench":"kernel","op":"spmm".*"fraction":[0-9.]
     "$REWIRE" bench kernels --shape 64x48 --densities 0.1 --batches 8 --repeats 1 --time 0 --json
 check "bench kernels table" 0 "spmv +0.1 +1 " -- \
     "$REWIRE" bench kernels --shape 64x48 --densities 0.1 --batches 1 --repeats 1 --time 0
+check "bench kernels nm rows" 0 "nm_spmm_t +0.5 +8 .* 2:4 +7680" -- \
+    "$REWIRE" bench kernels --shape 64x48 --densities 0.5 --nm 2:4 --batches 8 --repeats 1 --time 0
+check "bench kernels nm json" 0 '"op":"nm_sddmm".*"format":"1:4","bytes":3840' -- \
+    "$REWIRE" bench kernels --shape 64x48 --densities 0.5 --nm 1:4 --batches 8 --repeats 1 --time 0 --json
+check "bench kernels bad nm" 2 "--nm expects N:M patterns" -- "$REWIRE" bench kernels --nm 4:2
+check "bench kernels nm must divide" 2 "--nm 1:32 needs the 48 columns" -- \
+    "$REWIRE" bench kernels --shape 64x48 --nm 1:32
 check "bench kernels rigl top-k" 0 '"op":"rigl_topk".*"density":0.1.*"gflops":[0-9.]+' -- \
     "$REWIRE" bench kernels --shape 64x48 --densities 0.1 --batches 8 --repeats 1 --time 0 --json
 check "bench train json" 0 '"bench":"train","impl":"rewire","path":"sparse".*"samples_per_second":[0-9.]+' -- \
@@ -311,6 +318,8 @@ check "soup size only for soup" 2 "--soup-size applies to --prune soup, not imp"
     "$REWIRE" train --data $DATA --prune imp --soup-size 3
 check "prune window only for gmp and issp" 2 "--prune-start, --prune-end and --update-every apply to --prune gmp\|issp, not imp" -- \
     "$REWIRE" train --data $DATA --prune imp --prune-end 0.5
+check "nm and prune are exclusive" 2 "--nm cannot be used with --prune" -- \
+    "$REWIRE" train --data $DATA --nm 2:4 --prune gmp
 check "prune and dst are exclusive" 2 "--prune gmp does not combine with the dynamic sparse training flags" -- \
     "$REWIRE" train --data $DATA --prune gmp --dst rigl
 check "prune needs a target" 2 "--prune issp needs a target --sparsity above 0" -- \
@@ -378,6 +387,36 @@ check "connectivity svg" 0 "map.svg" -- "$REWIRE" plot --connectivity "$TMP/m.sa
     -o "$TMP/map.svg" --scale 4
 check "connectivity width must divide the inputs" 2 "784 inputs do not make rows of --width 13" -- \
     "$REWIRE" plot --connectivity "$TMP/m.safetensors" --width 13 -o "$TMP/w.png"
+
+# N:M training from scratch (--nm): bad patterns and combinations are exit 2;
+# a run saves N:M layers that info reports and eval runs.
+check "nm help" 0 "--nm-method ste\|srste\|decay" -- "$REWIRE" train --help
+check "nm n above m" 2 "--nm expects N:M with 1 <= N <= M <= 64 \(e.g. 2:4\), got '5:4'" -- \
+    "$REWIRE" train --nm 5:4
+check "nm m zero" 2 "--nm expects N:M .* got '2:0'" -- "$REWIRE" train --nm 2:0
+check "nm garbage" 2 "--nm expects N:M .* got '2:4x'" -- "$REWIRE" train --nm 2:4x
+check "nm bad method" 2 "--nm-method expects one of ste\|srste\|decay, got 'foo'" -- \
+    "$REWIRE" train --nm 2:4 --nm-method foo
+check "nm with sparsity" 2 "--nm cannot be used with --sparsity" -- \
+    "$REWIRE" train --nm 2:4 --sparsity 0.5
+check "nm with dst" 2 "--nm cannot be used with --dst" -- "$REWIRE" train --nm 2:4 --dst rigl
+check "nm with resume" 2 "--nm cannot be used with --resume: checkpoints do not hold" -- \
+    "$REWIRE" train --nm 2:4 --resume x.ckpt
+check "nm method without nm" 2 "--nm-method, --nm-layers, --nm-lambda and --nm-decay-end need --nm" -- \
+    "$REWIRE" train --nm-method ste
+check "nm lambda without srste" 2 "--nm-lambda needs --nm-method srste" -- \
+    "$REWIRE" train --nm 2:4 --nm-method ste --nm-lambda 0.1
+check "nm m must divide inputs" 2 "fc2 has 30 inputs, not a multiple of M = 4" -- \
+    "$REWIRE" train --data $DATA --hidden 30 --nm 2:4 --nm-layers all --epochs 1
+check "nm train" 0 "^result: test_accuracy=0\.[0-9]+ .*sparsity=0\.49" -- "$REWIRE" train --data $DATA \
+    --hidden 64,64 --epochs 2 --nm 2:4 --nm-method srste --threads 2 --log "$TMP/nm.jsonl" \
+    --out "$TMP/nm.safetensors"
+check "nm log has a mask-change line per epoch" 0 "^2$" -- bash -c \
+    "grep -c '\"event\":\"nm\".*\"pattern\":\"2:4\".*\"mask_change\":' '$TMP/nm.jsonl'"
+check "nm info shows the pattern" 0 "fc2 +2:4 +64x64" -- "$REWIRE" info "$TMP/nm.safetensors"
+check "nm eval" 0 "accuracy" -- "$REWIRE" eval "$TMP/nm.safetensors" --data $DATA
+check "nm decay 1:4 all layers" 0 "sparsity=0\.7500" -- "$REWIRE" train --data $DATA --hidden 32 \
+    --epochs 1 --nm 1:4 --nm-method decay --nm-layers all --quiet
 
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -11,9 +11,12 @@
  *                                      SGEMM NT  rows x cols x b
  * For rigl_topk the useful work is the whole dense gradient it stands for
  * (2 rows cols b), so its fraction of SGEMM is SGEMM's time over its time.
+ *   nm_*    spmm, spmm_t, sddmm with N:M storage (core/nm.h) and kernels,
+ *           beside CSR at the same density n/m in the same cell
  */
 #include <cblas.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +25,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/kernels.h"
+#include "kernels/nm_kernels.h"
 #include "kernels/team.h"
 #include "sparsity/distribution.h"
 #include "sparsity/grow.h"
@@ -38,8 +42,11 @@ rw_bench_kernels_config rw_bench_kernels_config_default(void)
     return c;
 }
 
-enum { OP_SPMM, OP_SPMM_T, OP_SDDMM, OP_SPMV, OP_TOPK, N_OPS };
-static const char *const op_names[N_OPS] = {"spmm", "spmm_t", "sddmm", "spmv", "rigl_topk"};
+enum { OP_SPMM, OP_SPMM_T, OP_SDDMM, OP_SPMV, OP_TOPK, OP_NM_SPMM, OP_NM_SPMM_T, OP_NM_SDDMM, N_OPS };
+static const char *const op_names[N_OPS] = {"spmm",    "spmm_t",    "sddmm",   "spmv", "rigl_topk",
+                                            "nm_spmm", "nm_spmm_t", "nm_sddmm"};
+
+static int is_nm_op(int op) { return op >= OP_NM_SPMM; }
 
 /* RigL's default drop fraction: an update regrows this share of a layer. */
 #define TOPK_SHARE 0.3
@@ -48,6 +55,8 @@ static const char *const op_names[N_OPS] = {"spmm", "spmm_t", "sddmm", "spmv", "
  * (leading dimension = batch), as a dense user would hold them. */
 typedef struct {
     csr_matrix w;
+    nm_matrix nm;                 /* an N:M cell only (nm.m > 0) */
+    float *nm_dw;                 /* [slots] its weight gradient */
     int rows, cols, batch, bp;
     float *x, *y, *dy, *dx, *dw;  /* sparse path, [..][bp] */
     float *xv, *yv;               /* one sample */
@@ -61,6 +70,8 @@ typedef struct {
 static void cell_free(cell *c)
 {
     csr_free(&c->w);
+    nm_free(&c->nm);
+    rw_free(c->nm_dw);
     rw_free(c->x), rw_free(c->y), rw_free(c->dy), rw_free(c->dx), rw_free(c->dw);
     rw_free(c->xv), rw_free(c->yv);
     rw_free(c->a), rw_free(c->bx), rw_free(c->c);
@@ -116,11 +127,55 @@ static rw_status cell_make(cell *c, int rows, int cols, double density, int batc
     return RW_OK;
 }
 
+/* An N:M cell: a CSR cell at density n/m, plus the n largest of every m of
+ * the random dense matrix as N:M weights. */
+static rw_status cell_make_nm(cell *c, int rows, int cols, int n, int m, int batch, uint64_t seed)
+{
+    rw_status st = cell_make(c, rows, cols, (double)n / m, batch, seed);
+    if (st != RW_OK) return st;
+    st = nm_alloc(&c->nm, rows, cols, n, m);
+    if (st == RW_OK) {
+        nm_from_dense_magnitude(&c->nm, c->a);
+        c->nm_dw = rw_alloc(sizeof(float) * (size_t)rows * nm_slots_per_row(&c->nm));
+        if (!c->nm_dw) st = rw_fail(RW_ERR_NO_MEMORY, "bench: out of memory for N:M weights");
+    }
+    if (st != RW_OK) cell_free(c);
+    return st;
+}
+
+/* Weight storage bytes, as rw_model_layer_info counts them (without bias). */
+static int64_t cell_bytes(const cell *c, int op)
+{
+    if (is_nm_op(op)) return nm_weight_bytes(&c->nm);
+    return 4 * ((int64_t)c->rows + 1) + 8 * c->w.nnz;
+}
+
+/* One call of an N:M kernel as a phase: equal row (or group) ranges. */
+static int run_nm_phase(cell *c, int op)
+{
+    const nm_kernel_table *k = nm_kernels_active();
+    int parts = omp_get_num_threads();
+    int count = op == OP_NM_SPMM_T ? c->nm.groups : c->rows;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int t = 0; t < parts; t++) {
+        int r0 = (int)((int64_t)count * t / parts), r1 = (int)((int64_t)count * (t + 1) / parts);
+        if (op == OP_NM_SPMM)
+            k->forward(&c->nm, NULL, c->x, c->y, c->bp, r0, r1);
+        else if (op == OP_NM_SPMM_T)
+            k->backward_data(&c->nm, c->dy, c->dx, c->bp, r0, r1);
+        else
+            k->weight_grad(&c->nm, c->dy, c->x, c->nm_dw, c->bp, r0, r1);
+        team_chunk_done();
+    }
+    return parts;
+}
+
 /* One call of a sparse kernel as a phase of the enclosing team. */
 static int run_sparse_phase(cell *c, int op)
 {
     const kernel_table *k = kernels_active();
     const kernel_epilogue none = {KACT_NONE, 0.0f};
+    if (is_nm_op(op)) return run_nm_phase(c, op);
     switch (op) {
     case OP_SPMM:
         return team_forward(k, &c->w, NULL, c->x, c->y, c->bp, none);
@@ -155,15 +210,18 @@ static void run_dense(cell *c, int op)
     switch (op) {
     case OP_SPMM:
     case OP_SPMV:
+    case OP_NM_SPMM:
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, b, n, 1.0f, c->a, n, c->bx, b,
                     0.0f, c->c, b);
         break;
     case OP_SPMM_T:
+    case OP_NM_SPMM_T:
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, b, m, 1.0f, c->a, n, c->bx, b,
                     0.0f, c->c, b);
         break;
     case OP_SDDMM:
     case OP_TOPK:
+    case OP_NM_SDDMM:
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, b, 1.0f, c->bx, b, c->bx, b,
                     0.0f, c->c, n);
         break;
@@ -179,7 +237,12 @@ static void run_topk(cell *c)
 
 /* The forward of a single sample is an SpMV; batch 1 also shows the padded
  * SpMM that training at batch 1 would run. */
-static int op_applies(int op, int batch) { return op != OP_SPMV || batch == 1; }
+static int op_applies(const cell *c, int op, int batch)
+{
+    if (is_nm_op(op)) return c->nm.m > 0;
+    if (op == OP_TOPK) return c->nm.m == 0; /* N:M cells compare the three kernels only */
+    return op != OP_SPMV || batch == 1;
+}
 
 /* Seconds per call, over calls repeated for at least min_seconds. SGEMM
  * is called as a dense user calls it (OpenBLAS opens its parallel region
@@ -221,7 +284,7 @@ static rw_status check_config(const rw_bench_kernels_config *k)
         return rw_fail(RW_ERR_INVALID_ARGUMENT,
                        "bench: a %d x %d layer is outside 1 .. 65536 on each side", k->rows,
                        k->cols);
-    if (k->n_densities < 1 || k->n_batches < 1 || !k->densities || !k->batches)
+    if (k->n_batches < 1 || !k->batches || (k->n_densities > 0 && !k->densities))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: no densities or no batch sizes given");
     for (int i = 0; i < k->n_densities; i++)
         if (!(k->densities[i] > 0.0 && k->densities[i] <= 1.0))
@@ -231,6 +294,17 @@ static rw_status check_config(const rw_bench_kernels_config *k)
         if (k->batches[i] < 1 || k->batches[i] > 65536)
             return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: batch %d is outside [1, 65536]",
                            k->batches[i]);
+    for (int i = 0; i < k->n_nm; i++) {
+        if (k->nm_m[i] < 1 || k->nm_m[i] > NM_MAX_M || k->nm_n[i] < 1 || k->nm_n[i] > k->nm_m[i])
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: N:M pattern %d:%d needs 1 <= N <= M <= %d",
+                           k->nm_n[i], k->nm_m[i], NM_MAX_M);
+        if (k->cols % k->nm_m[i] != 0)
+            return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                           "bench: N:M pattern %d:%d needs the %d columns to be a multiple of %d",
+                           k->nm_n[i], k->nm_m[i], k->cols, k->nm_m[i]);
+    }
+    if (k->n_densities < 0 || (k->n_densities == 0 && k->n_nm == 0))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: no densities and no N:M patterns given");
     if (k->repeats < 1 || k->repeats > 1000 || !(k->min_seconds >= 0.0))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: repeats %d or time %g out of range",
                        k->repeats, k->min_seconds);
@@ -254,14 +328,23 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
         return rw_fail(RW_ERR_NO_MEMORY, "bench: out of memory");
     }
     int stop = 0;
-    for (int di = 0; di < k->n_densities && !stop && st == RW_OK; di++)
+    /* Cells: the densities, then the N:M patterns (each with CSR beside). */
+    for (int di = 0; di < k->n_densities + k->n_nm && !stop && st == RW_OK; di++)
         for (int bi = 0; bi < k->n_batches && !stop; bi++) {
-            int batch = k->batches[bi];
+            int batch = k->batches[bi], pi = di - k->n_densities;
             cell c;
-            st = cell_make(&c, k->rows, k->cols, k->densities[di], batch, k->seed + (uint64_t)di);
+            if (pi < 0)
+                st = cell_make(&c, k->rows, k->cols, k->densities[di], batch,
+                               k->seed + (uint64_t)di);
+            else
+                st = cell_make_nm(&c, k->rows, k->cols, k->nm_n[pi], k->nm_m[pi], batch,
+                                  k->seed + (uint64_t)di);
             if (st != RW_OK) break;
+            double density = pi < 0 ? k->densities[di] : (double)k->nm_n[pi] / k->nm_m[pi];
+            char pattern[16];
+            if (pi >= 0) snprintf(pattern, sizeof pattern, "%d:%d", k->nm_n[pi], k->nm_m[pi]);
             for (int op = 0; op < N_OPS; op++)
-                if (op_applies(op, batch)) {
+                if (op_applies(&c, op, batch)) {
                     /* warm-up */
                     if (op == OP_TOPK)
                         run_topk(&c);
@@ -271,15 +354,15 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
                 }
             for (int r = 0; r < R; r++)
                 for (int op = 0; op < N_OPS; op++) {
-                    if (!op_applies(op, batch)) continue;
+                    if (!op_applies(&c, op, batch)) continue;
                     t[(r * N_OPS + op) * 2 + 1] = time_calls(&c, op, 1, k->min_seconds / 2);
                     t[(r * N_OPS + op) * 2 + 0] = time_calls(&c, op, 0, k->min_seconds / 2);
                 }
-            double useful = 2.0 * (double)c.w.nnz * batch;
             double full = 2.0 * (double)k->rows * (double)k->cols * batch;
             for (int op = 0; op < N_OPS && !stop; op++) {
-                if (!op_applies(op, batch)) continue;
-                double work = op == OP_TOPK ? full : useful;
+                if (!op_applies(&c, op, batch)) continue;
+                int64_t stored = is_nm_op(op) ? (int64_t)c.rows * nm_slots_per_row(&c.nm) : c.w.nnz;
+                double work = op == OP_TOPK ? full : 2.0 * (double)stored * batch;
                 for (int r = 0; r < R; r++) {
                     sparse[r] = t[(r * N_OPS + op) * 2];
                     dense[r] = t[(r * N_OPS + op) * 2 + 1];
@@ -290,8 +373,10 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
                 row.op = op_names[op];
                 row.rows = k->rows, row.cols = k->cols, row.batch = batch;
                 row.threads = rw_get_num_threads();
-                row.density = k->densities[di];
-                row.nonzeros = c.w.nnz;
+                row.density = density;
+                row.nonzeros = stored;
+                row.format = is_nm_op(op) ? pattern : "csr";
+                row.bytes = cell_bytes(&c, op);
                 row.seconds = bench_median(sparse, R);
                 row.best_seconds = bench_min(sparse, R);
                 row.gflops = work / row.seconds * 1e-9;

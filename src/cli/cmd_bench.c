@@ -38,27 +38,29 @@ static int kernel_row(const rw_bench_kernel_row *r, void *user)
     kernel_out *o = user;
     if (o->json) {
         print_json(json_pack("{s:s, s:s, s:s, s:i, s:i, s:f, s:i, s:i, s:I, s:f, s:f, s:f, s:f, s:f, "
-                             "s:f, s:f, s:f}",
+                             "s:f, s:f, s:f, s:s, s:I}",
                              "bench", "kernel", "op", r->op, "isa", rw_kernel_isa(), "rows", r->rows,
                              "cols", r->cols, "density", r->density, "batch", r->batch, "threads",
                              r->threads, "nonzeros", (json_int_t)r->nonzeros, "seconds", r->seconds,
                              "best_seconds", r->best_seconds, "gflops", r->gflops, "sgemm_seconds",
                              r->sgemm_seconds, "sgemm_best_seconds", r->sgemm_best_seconds,
                              "sgemm_gflops", r->sgemm_gflops, "fraction", r->fraction,
-                             "best_fraction", r->best_fraction));
+                             "best_fraction", r->best_fraction, "format", r->format, "bytes",
+                             (json_int_t)r->bytes));
         return 0;
     }
     if (!o->header_done) {
-        printf("%-9s %8s %6s %9s %11s %9s %11s %8s %8s\n", "op", "density", "batch", "nonzeros",
-               "time", "GFLOP/s", "SGEMM GF/s", "of SGEMM", "(best)");
+        printf("%-9s %8s %6s %9s %11s %9s %11s %8s %8s %6s %10s\n", "op", "density", "batch",
+               "nonzeros", "time", "GFLOP/s", "SGEMM GF/s", "of SGEMM", "(best)", "format",
+               "bytes");
         o->header_done = 1;
     }
     double t = r->seconds;
     const char *unit = t < 1e-3 ? "us" : "ms";
     double shown = t < 1e-3 ? t * 1e6 : t * 1e3;
-    printf("%-9s %8.4g %6d %9lld %8.1f %-2s %9.2f %11.2f %8.3f %8.3f\n", r->op, r->density, r->batch,
-           (long long)r->nonzeros, shown, unit, r->gflops, r->sgemm_gflops, r->fraction,
-           r->best_fraction);
+    printf("%-9s %8.4g %6d %9lld %8.1f %-2s %9.2f %11.2f %8.3f %8.3f %6s %10lld\n", r->op,
+           r->density, r->batch, (long long)r->nonzeros, shown, unit, r->gflops, r->sgemm_gflops,
+           r->fraction, r->best_fraction, r->format, (long long)r->bytes);
     fflush(stdout);
     return 0;
 }
@@ -66,7 +68,7 @@ static int kernel_row(const rw_bench_kernel_row *r, void *user)
 static int bench_kernels(int argc, char **argv)
 {
     const char *shape = "1000x1000", *densities = "1,0.5,0.2,0.1,0.05,0.02,0.01,0.001",
-               *batches = "1,32,128,256";
+               *batches = "1,32,128,256", *nm = "2:4,1:4,1:8";
     int threads = 0, repeats = 7, json = 0, seed = 1;
     double seconds = 0.02;
     arg_spec specs[] = {
@@ -75,6 +77,10 @@ static int bench_kernels(int argc, char **argv)
          "stored fractions of the weights (default 1,0.5,0.2,0.1,0.05,0.02,0.01,0.001)", NULL, 0, 0},
         {"batches", ARG_STRING, &batches, "N,N,...", "batch sizes (default 1,32,128,256)", NULL, 0,
          0},
+        {"nm", ARG_STRING, &nm, "N:M,...",
+         "N:M patterns, each timed with the N:M kernels beside CSR at density N/M; M must divide "
+         "the columns, '' for none (default 2:4,1:4,1:8)",
+         NULL, 0, 0},
         {"threads", ARG_INT, &threads, "N", "threads (default: all cores)", NULL, 0, 1024},
         {"repeats", ARG_INT, &repeats, "N", "interleaved rounds, medians reported (default 7)",
          NULL, 1, 1000},
@@ -93,7 +99,9 @@ static int bench_kernels(int argc, char **argv)
         "rigl_topk is RigL's growth: the 0.3 * nonzeros largest entries of the dense gradient\n"
         "dY X^T outside the pattern, found block by block with a bounded top-k; its GFLOP/s\n"
         "count the whole dense gradient it replaces (2 * out * in * batch), so 'of SGEMM' is\n"
-        "SGEMM's time for that gradient over the top-k's time.",
+        "SGEMM's time for that gradient over the top-k's time.\n"
+        "Each --nm pattern adds the N:M kernels (nm_spmm, nm_spmm_t, nm_sddmm) beside CSR at\n"
+        "the same density N/M; 'bytes' is the weight storage of the row's format.",
         specs, sizeof specs / sizeof specs[0], NULL, 0, 0};
     int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;
@@ -107,6 +115,23 @@ static int bench_kernels(int argc, char **argv)
     if (c.n_densities < 1) return bad_list("kernels", "densities", densities, "numbers in (0, 1]");
     c.n_batches = args_parse_int_list(batches, b, MAX_LIST);
     if (c.n_batches < 1) return bad_list("kernels", "batches", batches, "positive integers");
+    int nm_n[MAX_LIST], nm_m[MAX_LIST];
+    c.n_nm = 0;
+    for (const char *s = nm; *s && c.n_nm < MAX_LIST;) {
+        int used = 0;
+        if (sscanf(s, "%d:%d%n", &nm_n[c.n_nm], &nm_m[c.n_nm], &used) != 2 || nm_n[c.n_nm] < 1 ||
+            nm_n[c.n_nm] > nm_m[c.n_nm] || nm_m[c.n_nm] > 64 || (s[used] && s[used] != ','))
+            return bad_list("kernels", "nm", nm, "N:M patterns with 1 <= N <= M <= 64, e.g. 2:4,1:4");
+        if (c.cols % nm_m[c.n_nm] != 0) {
+            fprintf(stderr, "rewire bench kernels: --nm %d:%d needs the %d columns of --shape to be "
+                            "a multiple of %d\n", nm_n[c.n_nm], nm_m[c.n_nm], c.cols, nm_m[c.n_nm]);
+            return 2;
+        }
+        c.n_nm++;
+        s += used + (s[used] == ',');
+    }
+    c.nm_n = nm_n;
+    c.nm_m = nm_m;
     c.densities = d;
     c.batches = b;
     c.threads = threads;

@@ -14,6 +14,7 @@
 #include "cli/train_checkpoint.h"
 #include "cli/train_dst.h"
 #include "cli/train_prune.h"
+#include "cli/train_nm.h"
 #include "rewire.h"
 
 #define MAX_HIDDEN 64
@@ -30,6 +31,9 @@ typedef struct {
         warmup, step_every, seed, threads, train_limit, test_limit, quiet, checkpoint_every;
     dst_flags dst;
     prune_flags prune;
+    nm_flags nm;
+    rw_nm_train_config nm_config; /* when nm_active */
+    int nm_active;
 } train_flags;
 
 static double now(void)
@@ -160,8 +164,10 @@ static void print_model(const rw_model *m)
         rw_model_layer_info(m, l, &li);
         nnz += li.nonzeros;
         all += (int64_t)li.in * li.out;
-        fprintf(stderr, " %d->%d %s %.1f%%", li.in, li.out, li.sparse ? "sparse" : "dense",
-                100.0 * (1.0 - li.sparsity));
+        char kind[16];
+        snprintf(kind, sizeof kind, "%s", li.sparse ? "sparse" : "dense");
+        if (li.nm_m) snprintf(kind, sizeof kind, "%d:%d", li.nm_n, li.nm_m);
+        fprintf(stderr, " %d->%d %s %.1f%%", li.in, li.out, kind, 100.0 * (1.0 - li.sparsity));
         if (l + 1 < rw_model_layer_count(m)) fprintf(stderr, ",");
     }
     fprintf(stderr, " | %lld of %lld weights (density %.2f%%), kernels %s, %d threads\n",
@@ -305,8 +311,8 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
     if (!f->resume) {
         int sizes[MAX_HIDDEN + 2];
         rw_model_config mc;
-        rc = model_config(f, start_sparsity, rw_dataset_features(train), rw_dataset_classes(train),
-                          sizes, &mc);
+        rc = model_config(f, f->nm_active ? 0.0 : start_sparsity, rw_dataset_features(train),
+                          rw_dataset_classes(train), sizes, &mc);
         if (rc) goto done;
         /* Refused before anything of the model's size is allocated. */
         if (rw_estimate_memory(&mc, &tc, &est) != RW_OK) {
@@ -316,6 +322,12 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         if ((rc = check_memory(&est, data_bytes(sets, 3), limit, f->max_memory != NULL))) goto done;
         if (rw_model_create(&mc, &m) != RW_OK) {
             rc = report_failure("train");
+            goto done;
+        }
+        rw_status nm_st = f->nm_active ? rw_model_nm_train_begin(m, &f->nm_config) : RW_OK;
+        if (nm_st != RW_OK) {
+            report_failure("train");
+            rc = nm_st == RW_ERR_INVALID_ARGUMENT ? 2 : 1; /* 2: the sizes do not allow it */
             goto done;
         }
         float mean, std;
@@ -385,6 +397,7 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         }
         if (s.finished) {
             double epoch_update_seconds = topo.total_seconds - topo.epoch_mark;
+            double nm_change = f->nm_active ? rw_model_nm_mask_change(m) : 0;
             topo.epoch_mark = topo.total_seconds;
             train_seconds += s.seconds;
             train_samples += rw_dataset_count(train);
@@ -403,6 +416,9 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
                              "  [%lld updates, %.2fs, itop %.3f, sparsity %.4f]",
                              (long long)topo.updates, topo.total_seconds, topo.itop_rate,
                              rw_model_sparsity(m));
+                else if (f->nm_active)
+                    snprintf(topo_text, sizeof topo_text, "  [N:M mask change %.4f, beta %.3f]",
+                             nm_change, rw_model_nm_decay_beta(m));
                 fprintf(stderr,
                         "epoch %d/%d  step %lld  loss %.4f%s  test %.2f%%  %.0f samples/s  lr %.4g  "
                         "%.1fs%s\n",
@@ -423,6 +439,9 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
                     rw_model_sparsity(m));
                 json_dumpf(o, log, JSON_COMPACT | JSON_REAL_PRECISION(10));
                 fputc('\n', log);
+                if (f->nm_active)
+                    nm_log_epoch(log, &f->nm_config, pos.epoch + 1, (long long)s.step, nm_change,
+                                 rw_model_nm_decay_beta(m));
                 fflush(log);
                 json_decref(o);
             }
@@ -440,6 +459,8 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
             goto done;
         }
     }
+    /* N:M training ends here: the layers keep mask ⊙ W as N:M storage. */
+    if (f->nm_active) rw_model_nm_train_end(m);
     if (!evaluated && ((rw_dataset_count(val) > 0 && rw_evaluate(m, val, &val_r) != RW_OK) ||
                        rw_evaluate(m, test, &test_r) != RW_OK)) {
         rc = report_failure("train");
@@ -482,6 +503,7 @@ int cmd_train(int argc, char **argv)
                      .batch = 128, .schedule = 2, .step_every = 1, .seed = 1};
     dst_flags_init(&f.dst);
     prune_flags_init(&f.prune);
+    nm_flags_init(&f.nm);
     arg_spec base[] = {
         {"data", ARG_STRING, &f.data, "DIR",
          "'fashion-mnist', 'mnist' or a folder of IDX files (default fashion-mnist)", NULL, 0, 0},
@@ -545,11 +567,12 @@ int cmd_train(int argc, char **argv)
          "(default: the memory available now)", NULL, 0, 0},
     };
     enum { N_BASE = sizeof base / sizeof base[0] };
-    enum { N_SPECS = N_BASE + DST_FLAG_COUNT + PRUNE_FLAG_COUNT };
+    enum { N_SPECS = N_BASE + DST_FLAG_COUNT + PRUNE_FLAG_COUNT + NM_FLAG_COUNT };
     arg_spec specs[N_SPECS];
     memcpy(specs, base, sizeof base);
     dst_flags_specs(&f.dst, specs + N_BASE);
     prune_flags_specs(&f.prune, specs + N_BASE + DST_FLAG_COUNT);
+    nm_flags_specs(&f.nm, specs + N_BASE + DST_FLAG_COUNT + PRUNE_FLAG_COUNT);
     arg_parser p = {"train", "rewire train [flags]",
                     "Trains a truly sparse MLP classifier: hidden layers from --hidden, the "
                     "--sparsity target shared among layers by --init, evaluated on the test split "
@@ -568,6 +591,7 @@ int cmd_train(int argc, char **argv)
                         "(see 'rewire train --help')\n");
         return 2;
     }
+    if (nm_flags_check(&f.nm, argc, argv, &f.nm_config, &f.nm_active)) return 2;
     if (f.threads > 0) rw_set_num_threads(f.threads);
     return run(&f, specs, N_SPECS, &defaults);
 }

@@ -15,6 +15,7 @@
 #include "data/dataset.h"
 #include "io/model_io.h"
 #include "sparsity/dst_checkpoint.h"
+#include "sparsity/nm_train.h"
 
 #define CHECKPOINT_VERSION "1"
 #define NAME_CAP 64
@@ -138,6 +139,11 @@ rw_status rw_trainer_save_checkpoint(const rw_trainer *t, const char *path, cons
 {
     if (!t || !path)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_trainer_save_checkpoint: NULL trainer or path");
+    if (model_nm_training(t->model))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "%s: checkpoints of N:M training from scratch are not supported yet (they "
+                       "would not hold the N:M training state)",
+                       path);
     rw_status st = check_finite(t, path);
     if (st != RW_OK) return st;
     st_writer *w = st_writer_new();

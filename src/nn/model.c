@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "sparsity/distribution.h"
+#include "sparsity/nm_train.h"
 
 rw_model_config rw_model_config_default(void)
 {
@@ -45,6 +46,7 @@ void rw_model_free(rw_model *model)
         nm_free(&ly->nm);
         rw_free(ly->dense);
         rw_free(ly->bias);
+        nm_train_layer_free(ly->nmt);
     }
     free(model->layers);
     free(model);
@@ -159,16 +161,18 @@ rw_status rw_model_layer_info(const rw_model *m, int l, rw_layer_info *out)
     out->in = ly->in;
     out->out = ly->out;
     out->sparse = ly->sparse;
-    out->nm_n = ly->is_nm ? ly->nm.n : 0;
-    out->nm_m = ly->is_nm ? ly->nm.m : 0;
+    /* An N:M-trained layer reports its N:M weights, not the dense W. */
+    const nm_matrix *nm = ly->is_nm ? &ly->nm : ly->nmt ? &ly->nmt->nm : NULL;
+    out->nm_n = nm ? nm->n : 0;
+    out->nm_m = nm ? nm->m : 0;
     out->activation = ly->act;
-    out->nonzeros = layer_weight_count(ly);
+    out->nonzeros = nm ? (int64_t)ly->out * nm_slots_per_row(nm) : layer_weight_count(ly);
     out->sparsity = dense_weights ? 1.0 - (double)out->nonzeros / (double)dense_weights : 0.0;
     out->dense_bytes = 4 * (dense_weights + ly->out);
     if (ly->sparse)
         out->bytes = 4 * ((int64_t)ly->out + 1) + 8 * out->nonzeros + 4 * (int64_t)ly->out;
-    else if (ly->is_nm)
-        out->bytes = nm_weight_bytes(&ly->nm) + 4 * (int64_t)ly->out;
+    else if (nm)
+        out->bytes = nm_weight_bytes(nm) + 4 * (int64_t)ly->out;
     else
         out->bytes = out->dense_bytes;
     return RW_OK;
@@ -178,7 +182,8 @@ double rw_model_sparsity(const rw_model *m)
 {
     int64_t stored = 0, all = 0;
     for (int l = 0; l < m->n_layers; l++) {
-        stored += layer_weight_count(&m->layers[l]);
+        const layer *ly = &m->layers[l];
+        stored += ly->nmt ? (int64_t)ly->out * nm_slots_per_row(&ly->nmt->nm) : layer_weight_count(ly);
         all += (int64_t)m->layers[l].in * m->layers[l].out;
     }
     return all ? 1.0 - (double)stored / (double)all : 0.0;

@@ -18,6 +18,9 @@ typedef struct {
     nm_matrix nm;        /* out × in, when is_nm */
     float *dense;        /* [out][in], when dense */
     float *bias;         /* [out] */
+    /* N:M training from scratch (sparsity/nm_train.h): the layer is dense
+     * (dense holds the master weights W) and runs through nmt; else NULL. */
+    struct nm_train_layer *nmt;
 } layer;
 
 struct rw_model {

@@ -11,6 +11,7 @@
 #include "kernels/team.h"
 #include "kernels/nm_kernels.h"
 #include "nn/activation.h"
+#include "sparsity/nm_train.h"
 
 static float **alloc_table(int n) { return calloc((size_t)n, sizeof(float *)); }
 
@@ -173,6 +174,7 @@ int phase_forward(const rw_model *m, workspace *ws, int l)
     const layer *ly = &m->layers[l];
     int bp = ws->bp;
     float *x = ws->a[l], *z = ws->z[l], *a = ws->a[l + 1];
+    if (ly->nmt) return phase_nm_train_forward(m, ws, l);
     if (ly->is_nm || !ly->sparse) {
         /* N:M and dense: equal row ranges carry equal work. */
         const nm_kernel_table *k = nm_kernels_active();
@@ -259,6 +261,11 @@ int phase_forward_vector(const rw_model *m, float **av, float **zv, int l)
 {
     const layer *ly = &m->layers[l];
     float *x = av[l], *z = zv[l], *a = av[l + 1];
+    layer view; /* an N:M-trained layer runs as its current N:M or W_eff weights */
+    if (ly->nmt) {
+        view = nm_train_view(ly);
+        ly = &view;
+    }
     if (ly->is_nm || !ly->sparse) {
         int parts = layer_weight_count(ly) >= KERNEL_PARALLEL_MIN_WORK ? omp_get_num_threads() : 1;
         TEAM_FOR(t, parts) {
@@ -338,6 +345,7 @@ int phase_backward(const rw_model *m, workspace *ws, int l)
 {
     const layer *ly = &m->layers[l];
     int bp = ws->bp;
+    if (ly->nmt) return phase_nm_train_backward(m, ws, l);
     if (ly->is_nm || !ly->sparse) {
         int parts = ly->is_nm ? nm_parts(ly, bp) : omp_get_num_threads();
         int total = (l > 0 ? 2 : 1) * parts;

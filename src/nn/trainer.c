@@ -15,6 +15,7 @@
 #include "kernels/team.h"
 #include "nn/loss.h"
 #include "nn/optimizer.h"
+#include "sparsity/nm_train.h"
 
 /* The optimizer phase hands out pieces of every parameter array: array 2l
  * is layer l's weights, 2l + 1 its bias. */
@@ -363,6 +364,8 @@ static int train_step(epoch_run *e, int64_t s)
         }
     });
     team_phase((int)pieces + 1);
+    /* N:M training: masks and N:M weights from the updated W. */
+    if (model_nm_training(m)) team_phase(phase_nm_refresh(m, step, e->total_steps));
     return 0;
 }
 

@@ -1,0 +1,121 @@
+#include "cli/train_nm.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *method_names[] = {"ste", "srste", "decay", NULL};
+static const char *layer_names[] = {"hidden", "all", "inner", NULL};
+
+void nm_flags_init(nm_flags *f)
+{
+    f->pattern = NULL;
+    f->method = f->layers = -1;
+    f->lambda = f->decay_end = -1;
+}
+
+void nm_flags_specs(nm_flags *f, arg_spec *s)
+{
+    arg_spec specs[NM_FLAG_COUNT] = {
+        {"nm", ARG_STRING, &f->pattern, "N:M",
+         "train N:M sparse layers from scratch: at most N nonzeros in every M consecutive inputs "
+         "(e.g. 2:4); dense master weights, N:M kernels forward and backward, a dense weight "
+         "gradient; saves N:M layers. Not with --sparsity, --dst or checkpoints",
+         NULL, 0, 0},
+        {"nm-method", ARG_CHOICE, &f->method, "ste|srste|decay",
+         "N:M training: straight-through, SR-STE (Zhou et al. 2021) or mask decay (MDGF-Linear, "
+         "Bambhaniya et al. 2024) (default srste)",
+         method_names, 0, 0},
+        {"nm-layers", ARG_CHOICE, &f->layers, "hidden|all|inner",
+         "which layers train N:M: all but the output layer, every layer, or neither first nor "
+         "last (default hidden)",
+         layer_names, 0, 0},
+        {"nm-lambda", ARG_DOUBLE, &f->lambda, "L",
+         "SR-STE decay of the masked-out weights, lambda_W (default 2e-4)", NULL, 0, 1e3},
+        {"nm-decay-end", ARG_DOUBLE, &f->decay_end, "F",
+         "decay: the factor of masked-out weights falls linearly from 1 to 0 at this fraction of "
+         "training (default 0.5)",
+         NULL, 1e-6, 1},
+    };
+    memcpy(s, specs, sizeof specs);
+}
+
+/* Whether --name (or --name=...) is among the arguments. */
+static int given(int argc, char **argv, const char *name)
+{
+    size_t len = strlen(name);
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--", 2) && !strncmp(argv[i] + 2, name, len) &&
+            (argv[i][2 + len] == '\0' || argv[i][2 + len] == '='))
+            return 1;
+    return 0;
+}
+
+static int fail(const char *message, const char *detail)
+{
+    fprintf(stderr, "rewire train: ");
+    fprintf(stderr, message, detail);
+    fprintf(stderr, "\n(see 'rewire train --help')\n");
+    return 2;
+}
+
+int nm_flags_check(const nm_flags *f, int argc, char **argv, rw_nm_train_config *c, int *active)
+{
+    *c = rw_nm_train_config_default();
+    *active = f->pattern != NULL;
+    if (!*active) {
+        if (f->method >= 0 || f->layers >= 0 || f->lambda >= 0 || f->decay_end >= 0)
+            return fail("--nm-method, --nm-layers, --nm-lambda and --nm-decay-end need --nm N:M%s",
+                        "");
+        return 0;
+    }
+    int n, m, used = 0;
+    if (sscanf(f->pattern, "%d:%d%n", &n, &m, &used) != 2 || f->pattern[used] != '\0' || n < 1 ||
+        m < 1 || n > m || m > 64)
+        return fail("--nm expects N:M with 1 <= N <= M <= 64 (e.g. 2:4), got '%s'", f->pattern);
+    static const char *excluded[] = {"sparsity", "dst", "drop", "grow", "update-every",
+                                     "drop-fraction", "drop-schedule", "update-until",
+                                     "redistribute", "window", "mest-lambda", "initial-sparsity",
+                                     "prune-start", "prune-end", "init", "dense-first",
+                                     "dense-last", "prune", "rounds", "rewind-step", "soup-size",
+                                     "prune-scope", "shrink", "checkpoint", "checkpoint-every",
+                                     "resume"};
+    for (size_t i = 0; i < sizeof excluded / sizeof *excluded; i++)
+        if (given(argc, argv, excluded[i])) {
+            if (!strncmp(excluded[i], "checkpoint", 10) || !strcmp(excluded[i], "resume"))
+                return fail("--nm cannot be used with --%s: checkpoints do not hold the N:M "
+                            "training state yet (which layers train N:M, how, and where the mask decay is)",
+                            excluded[i]);
+            return fail("--nm cannot be used with --%s: N:M training fixes the sparsity "
+                        "(1 - N/M in the N:M layers) and changes the mask itself",
+                        excluded[i]);
+        }
+    c->n = n;
+    c->m = m;
+    if (f->method >= 0) c->method = (rw_nm_method)f->method;
+    if (f->layers >= 0) c->layers = (rw_nm_layers)f->layers;
+    if (f->lambda >= 0) {
+        if (c->method != RW_NM_SRSTE) return fail("--nm-lambda needs --nm-method srste%s", "");
+        c->srste_lambda = (float)f->lambda;
+    }
+    if (f->decay_end >= 0) {
+        if (c->method != RW_NM_DECAY) return fail("--nm-decay-end needs --nm-method decay%s", "");
+        c->decay_end = f->decay_end;
+    }
+    return 0;
+}
+
+void nm_log_epoch(FILE *log, const rw_nm_train_config *c, int epoch, long long step,
+                  double mask_change, double beta)
+{
+    if (!log) return;
+    char pattern[32];
+    snprintf(pattern, sizeof pattern, "%d:%d", c->n, c->m);
+    json_t *o = json_pack("{s:s, s:i, s:I, s:s, s:s, s:s, s:f, s:f}", "event", "nm", "epoch",
+                          epoch, "step", (json_int_t)step, "pattern", pattern, "method",
+                          method_names[c->method], "layers", layer_names[c->layers],
+                          "mask_change", mask_change, "decay_beta", beta);
+    json_dumpf(o, log, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    fputc('\n', log);
+    json_decref(o);
+}

@@ -1,0 +1,36 @@
+/* The N:M-training-from-scratch flags of rewire train (--nm N:M
+ * --nm-method ste|srste|decay ...), their checks, and the JSONL line of
+ * every epoch. */
+#ifndef RW_CLI_TRAIN_NM_H
+#define RW_CLI_TRAIN_NM_H
+
+#include <stdio.h>
+
+#include "cli/args.h"
+#include "rewire.h"
+
+typedef struct {
+    const char *pattern;  /* "2:4", or NULL: no N:M training */
+    int method, layers;   /* -1: not given */
+    double lambda, decay_end; /* -1: not given */
+} nm_flags;
+
+#define NM_FLAG_COUNT 5
+
+void nm_flags_init(nm_flags *f);
+
+/* Fills specs[0 .. NM_FLAG_COUNT) with the flags, targeting f. */
+void nm_flags_specs(nm_flags *f, arg_spec *specs);
+
+/* After parsing: checks the pattern and that the flags go together (argv
+ * tells which flags were given). Fills *config and sets *active. Returns
+ * 0, or 2 after printing what is wrong. */
+int nm_flags_check(const nm_flags *f, int argc, char **argv, rw_nm_train_config *config,
+                   int *active);
+
+/* One JSON line per finished epoch: the pattern, the method, the fraction
+ * of mask entries that changed in the epoch and the decay factor. */
+void nm_log_epoch(FILE *log, const rw_nm_train_config *c, int epoch, long long step,
+                  double mask_change, double beta);
+
+#endif

@@ -1,0 +1,59 @@
+/* N:M training from scratch (rw_model_nm_train_begin in rewire.h): the
+ * per-layer state, the masks regenerated from the dense master weights
+ * after every update, and the layer's forward and backward phases.
+ *
+ * A layer under N:M training is a dense layer (layer.dense holds the
+ * master weights W, so the trainer's optimizer and its state run over W
+ * unchanged) with an nm_train_layer attached. Its passes:
+ *   forward        z = (mask ⊙ W) x + b with the N:M kernels on the
+ *                  compressed copy; decay while β > 0: z = W_eff x + b,
+ *                  W_eff = W ⊙ (mask + β(1 − mask)), as sgemm blocks
+ *   backward data  dx = (mask ⊙ W)ᵀ dz with the N:M kernels (decay, β > 0:
+ *                  W_effᵀ dz)
+ *   weight grad    dW = dz xᵀ, dense (straight-through: every entry of W
+ *                  gets its gradient), plus the SR-STE term
+ * All products run in blocks of NMT_BLOCK rows whatever the thread count,
+ * each block one single-threaded sgemm or kernel call, so results do not
+ * depend on the number of threads. */
+#ifndef RW_SPARSITY_NM_TRAIN_H
+#define RW_SPARSITY_NM_TRAIN_H
+
+#include <stdint.h>
+
+#include "nn/network.h"
+
+typedef struct nm_train_layer {
+    rw_nm_method method;
+    float lambda;       /* SR-STE λ_W */
+    double decay_end;   /* decay: fraction of training at which β reaches 0 */
+    float beta;         /* decay: weight of the masked-out entries in the forward */
+    nm_matrix nm;       /* mask ⊙ W, compressed: what the N:M kernels run on */
+    float *eff;         /* [out][in] W ⊙ (mask + β(1 − mask)); decay only */
+    uint8_t *seen;      /* [out][slots] offsets at the last mask-change count */
+} nm_train_layer;
+
+void nm_train_layer_free(nm_train_layer *t);
+
+/* MDGF-Linear: β = 1 − step / (decay_end · total_steps), floored at 0. */
+float nm_decay_beta(double decay_end, int64_t step, int64_t total_steps);
+
+/* Rows [r0, r1) of layer ly: the mask from W, the compressed copy and
+ * (decay) W_eff for factor beta. */
+void nm_train_refresh_rows(layer *ly, float beta, int r0, int r1);
+
+/* Whether some layer of m is under N:M training. */
+int model_nm_training(const rw_model *m);
+
+/* Phase (network.h): refreshes every N:M-trained layer for the state
+ * after `step` of `total_steps` optimizer steps. Returns its chunks. */
+int phase_nm_refresh(rw_model *m, int64_t step, int64_t total_steps);
+
+/* Phases of an N:M-trained layer l, as phase_forward / phase_backward. */
+int phase_nm_train_forward(const rw_model *m, workspace *ws, int l);
+int phase_nm_train_backward(const rw_model *m, workspace *ws, int l);
+
+/* A copy of the layer that runs as plain storage (N:M with the compressed
+ * copy, or dense with W_eff while β > 0), for the one-sample path. */
+layer nm_train_view(const layer *ly);
+
+#endif
