@@ -56,6 +56,8 @@ check "bench kernels nm json" 0 '"op":"nm_sddmm".*"format":"1:4","bytes":3840' -
 check "bench kernels bad nm" 2 "--nm expects N:M patterns" -- "$REWIRE" bench kernels --nm 4:2
 check "bench kernels nm must divide" 2 "--nm 1:32 needs the 48 columns" -- \
     "$REWIRE" bench kernels --shape 64x48 --nm 1:32
+check "bench kernels without N:M rows" 0 "^sddmm +0.1 +8 " -- \
+    "$REWIRE" bench kernels --shape 64x48 --densities 0.1 --batches 8 --repeats 1 --time 0 --nm none
 check "bench kernels rigl top-k" 0 '"op":"rigl_topk".*"density":0.1.*"gflops":[0-9.]+' -- \
     "$REWIRE" bench kernels --shape 64x48 --densities 0.1 --batches 8 --repeats 1 --time 0 --json
 check "bench train json" 0 '"bench":"train","impl":"rewire","path":"sparse".*"samples_per_second":[0-9.]+' -- \

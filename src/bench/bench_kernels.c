@@ -240,7 +240,9 @@ static void run_topk(cell *c)
 static int op_applies(const cell *c, int op, int batch)
 {
     if (is_nm_op(op)) return c->nm.m > 0;
-    if (op == OP_TOPK) return c->nm.m == 0; /* N:M cells compare the three kernels only */
+    /* N:M cells compare the three kernels only; a full layer has no
+     * position left to grow into. */
+    if (op == OP_TOPK) return c->nm.m == 0 && c->k > 0;
     return op != OP_SPMV || batch == 1;
 }
 

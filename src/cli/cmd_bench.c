@@ -79,7 +79,7 @@ static int bench_kernels(int argc, char **argv)
          0},
         {"nm", ARG_STRING, &nm, "N:M,...",
          "N:M patterns, each timed with the N:M kernels beside CSR at density N/M; M must divide "
-         "the columns, '' for none (default 2:4,1:4,1:8)",
+         "the columns, 'none' for no N:M rows (default 2:4,1:4,1:8)",
          NULL, 0, 0},
         {"threads", ARG_INT, &threads, "N", "threads (default: all cores)", NULL, 0, 1024},
         {"repeats", ARG_INT, &repeats, "N", "interleaved rounds, medians reported (default 7)",
@@ -117,6 +117,7 @@ static int bench_kernels(int argc, char **argv)
     if (c.n_batches < 1) return bad_list("kernels", "batches", batches, "positive integers");
     int nm_n[MAX_LIST], nm_m[MAX_LIST];
     c.n_nm = 0;
+    if (!strcmp(nm, "none")) nm = "";
     for (const char *s = nm; *s && c.n_nm < MAX_LIST;) {
         int used = 0;
         if (sscanf(s, "%d:%d%n", &nm_n[c.n_nm], &nm_m[c.n_nm], &used) != 2 || nm_n[c.n_nm] < 1 ||
