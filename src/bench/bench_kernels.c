@@ -156,8 +156,7 @@ static int run_nm_phase(cell *c, int op)
     const nm_kernel_table *k = nm_kernels_active();
     int parts = omp_get_num_threads();
     int count = op == OP_NM_SPMM_T ? c->nm.groups : c->rows;
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int t = 0; t < parts; t++) {
+    TEAM_FOR(t, parts) {
         int r0 = (int)((int64_t)count * t / parts), r1 = (int)((int64_t)count * (t + 1) / parts);
         if (op == OP_NM_SPMM)
             k->forward(&c->nm, NULL, c->x, c->y, c->bp, r0, r1);

@@ -24,9 +24,10 @@
  * microseconds per phase, more than a 99%-sparse phase's work.
  *
  * Rules for code inside a team: all work of a phase is done in chunk loops,
- * TEAM_FOR(c, count) { ...; team_chunk_done(); } (no thread-number tests: any thread may take any chunk, or none); each
- * phase ends with team_phase(chunks) where chunks counts the phase's loop
- * iterations; every thread runs the same loops with the same counts. */
+ * TEAM_FOR(c, count) { ...; team_chunk_done(); } (no thread-number tests:
+ * any thread may take any chunk, or none); each phase ends with
+ * team_phase(chunks) where chunks counts the phase's loop iterations; every
+ * thread runs the same loops with the same counts. */
 #ifndef RW_KERNELS_TEAM_H
 #define RW_KERNELS_TEAM_H
 

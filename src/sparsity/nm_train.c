@@ -281,8 +281,7 @@ int phase_nm_refresh(rw_model *m, int64_t step, int64_t total_steps)
     int chunks = 0;
     for (int l = 0; l < m->n_layers; l++)
         if (m->layers[l].nmt) chunks += blocks_of(m->layers[l].out);
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int c = 0; c < chunks; c++) {
+    TEAM_FOR(c, chunks) {
         int l = 0, rest = c;
         for (;; l++) {
             if (!m->layers[l].nmt) continue;
@@ -310,8 +309,7 @@ int phase_nm_train_forward(const rw_model *m, workspace *ws, int l)
     int bp = ws->bp, in = ly->in, blocks = blocks_of(ly->out);
     const float *x = ws->a[l];
     float *z = ws->z[l], *a = ws->a[l + 1];
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int c = 0; c < blocks; c++) {
+    TEAM_FOR(c, blocks) {
         int r0, r1;
         block_range(ly->out, c, &r0, &r1);
         if (t->beta > 0) {
@@ -375,8 +373,7 @@ int phase_nm_train_backward(const rw_model *m, workspace *ws, int l)
                                   : (t->nm.groups + group_block - 1) / group_block;
     const float *dz = ws->g[l + 1];
     int total = grad_blocks + dx_blocks;
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int c = 0; c < total; c++) {
+    TEAM_FOR(c, total) {
         if (c < grad_blocks) {
             int r0, r1;
             block_range(ly->out, c, &r0, &r1);
