@@ -22,12 +22,8 @@ static rw_dataset *train_set;
 static int setup(void **state)
 {
     (void)state;
-    rw_dataset *all;
-    if (rw_dataset_load("data/fashion-small", 0, &all) != RW_OK) return -1;
     /* 650 samples in batches of 64: 11 steps an epoch, the last one short. */
-    rw_status st = rw_dataset_head(all, 650, &train_set);
-    rw_dataset_free(all);
-    return st == RW_OK ? 0 : -1;
+    return tu_small_head(0, 650, &train_set);
 }
 
 static int teardown(void **state)

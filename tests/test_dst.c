@@ -16,11 +16,7 @@ static rw_dataset *train_set; /* the first 1500 samples of the subset */
 static int setup(void **state)
 {
     (void)state;
-    rw_dataset *all;
-    if (rw_dataset_load("data/fashion-small", 0, &all) != RW_OK) return -1;
-    rw_status st = rw_dataset_head(all, 1500, &train_set);
-    rw_dataset_free(all);
-    return st == RW_OK ? 0 : -1;
+    return tu_small_head(0, 1500, &train_set);
 }
 
 static int teardown(void **state)

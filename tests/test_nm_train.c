@@ -23,13 +23,7 @@ static rw_dataset *train_set, *test_set;
 static int setup(void **state)
 {
     (void)state;
-    rw_dataset *all, *test;
-    if (rw_dataset_load("data/fashion-small", 0, &all) != RW_OK) return -1;
-    if (rw_dataset_load("data/fashion-small", 1, &test) != RW_OK) return -1;
-    rw_status a = rw_dataset_head(all, 640, &train_set), b = rw_dataset_head(test, 300, &test_set);
-    rw_dataset_free(all);
-    rw_dataset_free(test);
-    return a == RW_OK && b == RW_OK ? 0 : -1;
+    return tu_small_head(0, 640, &train_set) || tu_small_head(1, 300, &test_set) ? -1 : 0;
 }
 
 static int teardown(void **state)

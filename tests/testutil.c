@@ -52,3 +52,12 @@ double tu_max_rel_diff(const float *a, const float *b, size_t n)
     }
     return worst;
 }
+
+int tu_small_head(int test, int n, rw_dataset **out)
+{
+    rw_dataset *all;
+    if (rw_dataset_load("data/fashion-small", test, &all) != RW_OK) return -1;
+    rw_status st = rw_dataset_head(all, n, out);
+    rw_dataset_free(all);
+    return st == RW_OK ? 0 : -1;
+}

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "core/csr.h"
+#include "rewire.h"
 #include "core/rng.h"
 
 /* Fills n floats uniformly in [lo, hi). */
@@ -22,6 +23,10 @@ void tu_random_csr(csr_matrix *m, int rows, int cols, double density, rng_state 
 /* A path under the system temp folder unique to this process. Returns a
  * static buffer (copy it before the next call). */
 const char *tu_temp_path(const char *name);
+
+/* The first n samples of the shipped subset tests/data/fashion-small
+ * (test split when `test`), run from the tests folder. 0 on success. */
+int tu_small_head(int test, int n, rw_dataset **out);
 
 /* Max |a-b| / max(1, |b|) over n entries. */
 double tu_max_rel_diff(const float *a, const float *b, size_t n);
