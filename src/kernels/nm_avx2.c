@@ -1,7 +1,10 @@
 /* AVX2+FMA twins of nm_scalar.c (compiled with -mavx2 -mfma, chosen at run
  * time). Same idea as the CSR kernels: vectorise over the batch and
  * broadcast the weight; the input row of a slot is g*m + offset, computed
- * from a byte instead of loaded as a 32-bit index. */
+ * from a byte instead of loaded as a 32-bit index. Every kernel is one
+ * body instantiated with the batch chunk width (64, 32 or 8 columns, as the
+ * CSR kernels) and the common N (1, 2, 4) as constants, so the slot loops
+ * unroll and the group of a slot is a shift. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -11,143 +14,139 @@
  * early (the rows of one output row are in order, but far apart). */
 #define PREFETCH_AHEAD 8
 
-static inline float hsum(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
+/* The input row of slot k of a row: its group times m plus its offset. */
+#define SLOT_ROW(k, n, m, off) (((k) / (n)) * (m) + (int)(off)[k])
 
-/* One output row over 64 batch columns: 8 accumulators hide the FMA
- * latency and each broadcast is reused 8 times. Always inlined with n a
- * constant for the common patterns, so the slots of a group unroll and the
- * input row is base + offset with base stepping by m per group. */
+/* The chunk of batch columns starting at b: 64, then 32, then 8 (bp is a
+ * multiple of 8). */
+static inline int chunk_width(int b, int bp) { return b + 64 <= bp ? 64 : b + 32 <= bp ? 32 : 8; }
+
+/* Partial sums per accumulator vector at chunk width 8·V: enough FMA
+ * chains in flight (8 at 64 and 32 columns, 4 at 8) to cover the latency;
+ * slot k feeds partial sum k mod P. */
+#define PARTIALS(V) ((V) >= 8 ? 1 : (V) >= 4 ? 2 : 4)
+
+/* Calls F(..., n, V) with n and the chunk's vector count as constants. */
+#define DISPATCH_N_V(F, n, width, ...)                                                             \
+    do {                                                                                           \
+        int v_ = (width) / 8;                                                                      \
+        if ((n) == 1) {                                                                            \
+            if (v_ == 8) F(__VA_ARGS__, 1, 8); else if (v_ == 4) F(__VA_ARGS__, 1, 4);             \
+            else F(__VA_ARGS__, 1, 1);                                                             \
+        } else if ((n) == 2) {                                                                     \
+            if (v_ == 8) F(__VA_ARGS__, 2, 8); else if (v_ == 4) F(__VA_ARGS__, 2, 4);             \
+            else F(__VA_ARGS__, 2, 1);                                                             \
+        } else if ((n) == 4) {                                                                     \
+            if (v_ == 8) F(__VA_ARGS__, 4, 8); else if (v_ == 4) F(__VA_ARGS__, 4, 4);             \
+            else F(__VA_ARGS__, 4, 1);                                                             \
+        } else {                                                                                   \
+            if (v_ == 8) F(__VA_ARGS__, n, 8); else if (v_ == 4) F(__VA_ARGS__, n, 4);             \
+            else F(__VA_ARGS__, n, 1);                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* out[0, 8V) = init + sum over the row's slots of value * x[row(slot)][b, b + 8V).
+ * Groups are walked with a pointer stepping m input rows, so a slot's row
+ * costs one multiply by its offset; G groups per step give P slots. */
 static inline __attribute__((always_inline)) void
-forward_row64(const float *v, const uint8_t *off, int groups, const int n, int m, const float *x,
-              int bp, int b, float init, float *yo)
+forward_chunk(const float *v, const uint8_t *off, int groups, int m, const float *x, int bp, int b,
+              float init, float *out, const int n, const int V)
 {
-    __m256 a0 = _mm256_set1_ps(init), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-           a7 = a0;
-    const float *xb = x + b;
-    size_t stride = (size_t)bp;
-    for (int g = 0; g < groups; g++, v += n, off += n, xb += (size_t)m * stride) {
-        /* Start the stream of the group PREFETCH_AHEAD groups ahead. */
-        if (g + PREFETCH_AHEAD < groups) {
-            const char *p = (const char *)(xb + (size_t)PREFETCH_AHEAD * m * stride +
-                                           (size_t)off[PREFETCH_AHEAD * n] * stride);
+    const int P = PARTIALS(V), G = P / n > 0 ? P / n : 1;
+    size_t stride = (size_t)bp, step = (size_t)m * stride;
+    __m256 acc[8];
+    for (int q = 0; q < P * V; q++) acc[q] = _mm256_setzero_ps();
+    for (int q = 0; q < V; q++) acc[q] = _mm256_set1_ps(init);
+    const float *xg = x + b;
+    int g = 0;
+    for (; g + G <= groups; g += G, v += G * n, off += G * n, xg += G * step) {
+        if (V >= 4 && g + PREFETCH_AHEAD < groups) {
+            const char *p = (const char *)(xg + PREFETCH_AHEAD * step + off[PREFETCH_AHEAD * n] * stride);
             _mm_prefetch(p, _MM_HINT_T0);
             _mm_prefetch(p + 64, _MM_HINT_T0);
         }
-        for (int j = 0; j < n; j++) {
-            __m256 s = _mm256_broadcast_ss(v + j);
-            const float *xi = xb + (size_t)off[j] * stride;
-            a0 = _mm256_fmadd_ps(s, _mm256_load_ps(xi), a0);
-            a1 = _mm256_fmadd_ps(s, _mm256_load_ps(xi + 8), a1);
-            a2 = _mm256_fmadd_ps(s, _mm256_load_ps(xi + 16), a2);
-            a3 = _mm256_fmadd_ps(s, _mm256_load_ps(xi + 24), a3);
-            a4 = _mm256_fmadd_ps(s, _mm256_load_ps(xi + 32), a4);
-            a5 = _mm256_fmadd_ps(s, _mm256_load_ps(xi + 40), a5);
-            a6 = _mm256_fmadd_ps(s, _mm256_load_ps(xi + 48), a6);
-            a7 = _mm256_fmadd_ps(s, _mm256_load_ps(xi + 56), a7);
+        for (int s = 0; s < G * n; s++) {
+            int p = s % P;
+            __m256 w = _mm256_broadcast_ss(v + s);
+            const float *xi = xg + (size_t)(s / n) * step + off[s] * stride;
+            for (int q = 0; q < V; q++)
+                acc[p * V + q] = _mm256_fmadd_ps(w, _mm256_load_ps(xi + 8 * q), acc[p * V + q]);
         }
     }
-    float *y = yo + b;
-    _mm256_store_ps(y, a0);
-    _mm256_store_ps(y + 8, a1);
-    _mm256_store_ps(y + 16, a2);
-    _mm256_store_ps(y + 24, a3);
-    _mm256_store_ps(y + 32, a4);
-    _mm256_store_ps(y + 40, a5);
-    _mm256_store_ps(y + 48, a6);
-    _mm256_store_ps(y + 56, a7);
+    for (; g < groups; g++, v += n, off += n, xg += step)
+        for (int s = 0; s < n; s++) {
+            __m256 w = _mm256_broadcast_ss(v + s);
+            const float *xi = xg + off[s] * stride;
+            for (int q = 0; q < V; q++) acc[q] = _mm256_fmadd_ps(w, _mm256_load_ps(xi + 8 * q), acc[q]);
+        }
+    for (int p = 1; p < P; p++)
+        for (int q = 0; q < V; q++) acc[q] = _mm256_add_ps(acc[q], acc[p * V + q]);
+    for (int q = 0; q < V; q++) _mm256_store_ps(out + 8 * q, acc[q]);
 }
+
+#define FORWARD_CHUNK(w, bias, x, y, bp, b, o, n, V)                                               \
+    forward_chunk((w)->values + (size_t)(o) * slots, (w)->offsets + (size_t)(o) * slots,           \
+                  (w)->groups, (w)->m, x, bp, b, (bias) ? (bias)[o] : 0.0f, (y) + (size_t)(o) * (bp) + (b), n, V)
+
+/* The order of the loops over rows and chunks, as in the CSR forward: a row
+ * doing all its chunks at once reads its slots once, which wins while x
+ * fits in L2; beyond that one chunk of x for every row keeps the chunk in
+ * cache. */
+#define L2_BYTES ((size_t)512 * 1024)
 
 static void forward(const nm_matrix *w, const float *bias, const float *x, float *y, int bp,
                     int r0, int r1)
 {
-    int n = w->n, m = w->m, slots = nm_slots_per_row(w);
-    /* Batch chunks outermost: one pass touches a 64-column slice of x,
-     * which stays in L2 while every row of the range reads it. */
-    int b = 0;
-    for (; b + 64 <= bp; b += 64)
-        for (int o = r0; o < r1; o++) {
-            const float *v = w->values + (size_t)o * slots;
-            const uint8_t *off = w->offsets + (size_t)o * slots;
-            float init = bias ? bias[o] : 0.0f, *yo = y + (size_t)o * bp;
-            switch (n) {
-            case 1: forward_row64(v, off, w->groups, 1, m, x, bp, b, init, yo); break;
-            case 2: forward_row64(v, off, w->groups, 2, m, x, bp, b, init, yo); break;
-            case 4: forward_row64(v, off, w->groups, 4, m, x, bp, b, init, yo); break;
-            default: forward_row64(v, off, w->groups, n, m, x, bp, b, init, yo); break;
-            }
-        }
-    for (; b < bp; b += 8)
-        for (int o = r0; o < r1; o++) {
-            const float *v = w->values + (size_t)o * slots;
-            const uint8_t *off = w->offsets + (size_t)o * slots;
-            __m256 a = _mm256_set1_ps(bias ? bias[o] : 0.0f);
-            for (int g = 0, k = 0; g < w->groups; g++)
-                for (int j = 0; j < n; j++, k++)
-                    a = _mm256_fmadd_ps(_mm256_broadcast_ss(v + k),
-                                        _mm256_load_ps(x + (size_t)(g * m + off[k]) * bp + b), a);
-            _mm256_store_ps(y + (size_t)o * bp + b, a);
-        }
+    int slots = nm_slots_per_row(w);
+    if ((size_t)w->cols * (size_t)bp * sizeof(float) <= L2_BYTES) {
+        for (int o = r0; o < r1; o++)
+            for (int b = 0; b < bp; b += chunk_width(b, bp))
+                DISPATCH_N_V(FORWARD_CHUNK, w->n, chunk_width(b, bp), w, bias, x, y, bp, b, o);
+        return;
+    }
+    for (int b = 0; b < bp; b += chunk_width(b, bp))
+        for (int o = r0; o < r1; o++)
+            DISPATCH_N_V(FORWARD_CHUNK, w->n, chunk_width(b, bp), w, bias, x, y, bp, b, o);
 }
 
 /* Backward data gathers, for a block of groups, every row's contribution
- * into an L1-resident accumulator of the block's inputs: each 64-column run
- * of dy[o] is loaded once and used for all slots of the block. Rows are
+ * into an L1-resident accumulator of the block's inputs: each chunk of
+ * dy[o] is loaded once and used for all slots of the block. Rows are
  * visited in increasing order, as in the reference. */
-#define BACKWARD_ROWS 64 /* inputs per block: groups_per_block * m */
+#define BACKWARD_INPUTS 64 /* inputs per block: groups_per_block * m */
+
+static inline __attribute__((always_inline)) void
+backward_chunk(const nm_matrix *w, const float *dy, float *dx, int bp, int gb, int ge, int b,
+               float *acc, const int n, const int V)
+{
+    int m = w->m, inputs = (ge - gb) * m, block_slots = (ge - gb) * n;
+    memset(acc, 0, sizeof(float) * (size_t)inputs * 8 * V);
+    for (int o = 0; o < w->rows; o++) {
+        const float *d = dy + (size_t)o * bp + b;
+        __m256 dv[8];
+        for (int q = 0; q < V; q++) dv[q] = _mm256_load_ps(d + 8 * q);
+        size_t first = ((size_t)o * w->groups + gb) * n;
+        const float *v = w->values + first;
+        const uint8_t *off = w->offsets + first;
+        for (int k = 0; k < block_slots; k++) {
+            __m256 s = _mm256_broadcast_ss(v + k);
+            float *a = acc + (size_t)SLOT_ROW(k, n, m, off) * 8 * V;
+            for (int q = 0; q < V; q++)
+                _mm256_store_ps(a + 8 * q, _mm256_fmadd_ps(s, dv[q], _mm256_load_ps(a + 8 * q)));
+        }
+    }
+    for (int i = 0; i < inputs; i++)
+        memcpy(dx + (size_t)(gb * m + i) * bp + b, acc + (size_t)i * 8 * V, sizeof(float) * 8 * V);
+}
 
 static void backward_data(const nm_matrix *w, const float *dy, float *dx, int bp, int g0, int g1)
 {
-    int n = w->n, m = w->m;
-    int per_block = BACKWARD_ROWS / m > 0 ? BACKWARD_ROWS / m : 1;
-    _Alignas(32) float acc[NM_MAX_M > BACKWARD_ROWS ? NM_MAX_M * 64 : BACKWARD_ROWS * 64];
+    int per_block = BACKWARD_INPUTS / w->m > 0 ? BACKWARD_INPUTS / w->m : 1;
+    _Alignas(32) float acc[(NM_MAX_M > BACKWARD_INPUTS ? NM_MAX_M : BACKWARD_INPUTS) * 64];
     for (int gb = g0; gb < g1; gb += per_block) {
-        int ge = gb + per_block < g1 ? gb + per_block : g1, inputs = (ge - gb) * m;
-        for (int b = 0; b < bp;) {
-            int width = bp - b >= 64 ? 64 : 8;
-            memset(acc, 0, sizeof(float) * (size_t)inputs * 64);
-            for (int o = 0; o < w->rows; o++) {
-                const float *d = dy + (size_t)o * bp + b;
-                const float *v = w->values + ((size_t)o * w->groups + gb) * n;
-                const uint8_t *off = w->offsets + ((size_t)o * w->groups + gb) * n;
-                if (width == 64) {
-                    __m256 d0 = _mm256_load_ps(d), d1 = _mm256_load_ps(d + 8),
-                           d2 = _mm256_load_ps(d + 16), d3 = _mm256_load_ps(d + 24),
-                           d4 = _mm256_load_ps(d + 32), d5 = _mm256_load_ps(d + 40),
-                           d6 = _mm256_load_ps(d + 48), d7 = _mm256_load_ps(d + 56);
-                    for (int g = 0, k = 0; g < ge - gb; g++)
-                        for (int j = 0; j < n; j++, k++) {
-                            __m256 s = _mm256_broadcast_ss(v + k);
-                            float *a = acc + (size_t)(g * m + off[k]) * 64;
-                            _mm256_store_ps(a, _mm256_fmadd_ps(s, d0, _mm256_load_ps(a)));
-                            _mm256_store_ps(a + 8, _mm256_fmadd_ps(s, d1, _mm256_load_ps(a + 8)));
-                            _mm256_store_ps(a + 16, _mm256_fmadd_ps(s, d2, _mm256_load_ps(a + 16)));
-                            _mm256_store_ps(a + 24, _mm256_fmadd_ps(s, d3, _mm256_load_ps(a + 24)));
-                            _mm256_store_ps(a + 32, _mm256_fmadd_ps(s, d4, _mm256_load_ps(a + 32)));
-                            _mm256_store_ps(a + 40, _mm256_fmadd_ps(s, d5, _mm256_load_ps(a + 40)));
-                            _mm256_store_ps(a + 48, _mm256_fmadd_ps(s, d6, _mm256_load_ps(a + 48)));
-                            _mm256_store_ps(a + 56, _mm256_fmadd_ps(s, d7, _mm256_load_ps(a + 56)));
-                        }
-                } else {
-                    __m256 d0 = _mm256_load_ps(d);
-                    for (int g = 0, k = 0; g < ge - gb; g++)
-                        for (int j = 0; j < n; j++, k++) {
-                            float *a = acc + (size_t)(g * m + off[k]) * 64;
-                            _mm256_store_ps(
-                                a, _mm256_fmadd_ps(_mm256_broadcast_ss(v + k), d0, _mm256_load_ps(a)));
-                        }
-                }
-            }
-            for (int i = 0; i < inputs; i++)
-                memcpy(dx + (size_t)(gb * m + i) * bp + b, acc + (size_t)i * 64,
-                       sizeof(float) * (size_t)width);
-            b += width;
-        }
+        int ge = gb + per_block < g1 ? gb + per_block : g1;
+        for (int b = 0; b < bp; b += chunk_width(b, bp))
+            DISPATCH_N_V(backward_chunk, w->n, chunk_width(b, bp), w, dy, dx, bp, gb, ge, b, acc);
     }
 }
 
@@ -159,75 +158,79 @@ static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d)
     return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
-/* Dot products of dy[o] with four input rows at once: each load of dy feeds
- * four FMAs, and two accumulators per row (even and odd 8-wide steps) keep
- * eight chains in flight, enough to cover the FMA latency. */
-static void dot4(const float *d, const float *x0, const float *x1, const float *x2, const float *x3,
-                 int bp, float *out)
+static inline float hsum(__m256 v)
 {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, e0 = a0, e1 = a0, e2 = a0, e3 = a0;
-    int b = 0;
-    for (; b + 16 <= bp; b += 16) {
-        __m256 dv = _mm256_load_ps(d + b), fv = _mm256_load_ps(d + b + 8);
-        a0 = _mm256_fmadd_ps(dv, _mm256_load_ps(x0 + b), a0);
-        a1 = _mm256_fmadd_ps(dv, _mm256_load_ps(x1 + b), a1);
-        a2 = _mm256_fmadd_ps(dv, _mm256_load_ps(x2 + b), a2);
-        a3 = _mm256_fmadd_ps(dv, _mm256_load_ps(x3 + b), a3);
-        e0 = _mm256_fmadd_ps(fv, _mm256_load_ps(x0 + b + 8), e0);
-        e1 = _mm256_fmadd_ps(fv, _mm256_load_ps(x1 + b + 8), e1);
-        e2 = _mm256_fmadd_ps(fv, _mm256_load_ps(x2 + b + 8), e2);
-        e3 = _mm256_fmadd_ps(fv, _mm256_load_ps(x3 + b + 8), e3);
-    }
-    if (b < bp) { /* bp is a multiple of 8: at most one step left */
-        __m256 dv = _mm256_load_ps(d + b);
-        a0 = _mm256_fmadd_ps(dv, _mm256_load_ps(x0 + b), a0);
-        a1 = _mm256_fmadd_ps(dv, _mm256_load_ps(x1 + b), a1);
-        a2 = _mm256_fmadd_ps(dv, _mm256_load_ps(x2 + b), a2);
-        a3 = _mm256_fmadd_ps(dv, _mm256_load_ps(x3 + b), a3);
-    }
-    _mm_storeu_ps(out, hsum4(_mm256_add_ps(a0, e0), _mm256_add_ps(a1, e1), _mm256_add_ps(a2, e2),
-                             _mm256_add_ps(a3, e3)));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
 }
 
-/* Slots are handled in blocks whose input rows are first listed in a small
- * table, so the inner loop needs no division to find them. */
-#define WGRAD_BLOCK 256
+/* Dot products of dy[o] with the input rows of four slots at once: each
+ * load of dy feeds four FMAs, and two accumulators per slot (even and odd
+ * 8-wide steps) keep eight chains in flight. */
+static inline __attribute__((always_inline)) void
+weight_grad_row(const float *d, const uint8_t *off, int slots, int m, const float *x, int bp,
+                float *out, const int n)
+{
+    int prefetch = bp >= 64;
+    int k = 0;
+    for (; k + 4 <= slots; k += 4) {
+        const float *x0 = x + (size_t)SLOT_ROW(k, n, m, off) * bp;
+        const float *x1 = x + (size_t)SLOT_ROW(k + 1, n, m, off) * bp;
+        const float *x2 = x + (size_t)SLOT_ROW(k + 2, n, m, off) * bp;
+        const float *x3 = x + (size_t)SLOT_ROW(k + 3, n, m, off) * bp;
+        if (prefetch && k + 8 <= slots)
+            for (int j = 4; j < 8; j++) {
+                const char *p = (const char *)(x + (size_t)SLOT_ROW(k + j, n, m, off) * bp);
+                _mm_prefetch(p, _MM_HINT_T0);
+                _mm_prefetch(p + 64, _MM_HINT_T0);
+            }
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, e0 = a0, e1 = a0, e2 = a0, e3 = a0;
+        int b = 0;
+        for (; b + 16 <= bp; b += 16) {
+            __m256 dv = _mm256_load_ps(d + b), fv = _mm256_load_ps(d + b + 8);
+            a0 = _mm256_fmadd_ps(dv, _mm256_load_ps(x0 + b), a0);
+            a1 = _mm256_fmadd_ps(dv, _mm256_load_ps(x1 + b), a1);
+            a2 = _mm256_fmadd_ps(dv, _mm256_load_ps(x2 + b), a2);
+            a3 = _mm256_fmadd_ps(dv, _mm256_load_ps(x3 + b), a3);
+            e0 = _mm256_fmadd_ps(fv, _mm256_load_ps(x0 + b + 8), e0);
+            e1 = _mm256_fmadd_ps(fv, _mm256_load_ps(x1 + b + 8), e1);
+            e2 = _mm256_fmadd_ps(fv, _mm256_load_ps(x2 + b + 8), e2);
+            e3 = _mm256_fmadd_ps(fv, _mm256_load_ps(x3 + b + 8), e3);
+        }
+        if (b < bp) { /* bp is a multiple of 8: at most one step left */
+            __m256 dv = _mm256_load_ps(d + b);
+            a0 = _mm256_fmadd_ps(dv, _mm256_load_ps(x0 + b), a0);
+            a1 = _mm256_fmadd_ps(dv, _mm256_load_ps(x1 + b), a1);
+            a2 = _mm256_fmadd_ps(dv, _mm256_load_ps(x2 + b), a2);
+            a3 = _mm256_fmadd_ps(dv, _mm256_load_ps(x3 + b), a3);
+        }
+        _mm_storeu_ps(out + k, hsum4(_mm256_add_ps(a0, e0), _mm256_add_ps(a1, e1),
+                                     _mm256_add_ps(a2, e2), _mm256_add_ps(a3, e3)));
+    }
+    for (; k < slots; k++) {
+        const float *xi = x + (size_t)SLOT_ROW(k, n, m, off) * bp;
+        __m256 s0 = _mm256_setzero_ps();
+        for (int b = 0; b < bp; b += 8)
+            s0 = _mm256_fmadd_ps(_mm256_load_ps(d + b), _mm256_load_ps(xi + b), s0);
+        out[k] = hsum(s0);
+    }
+}
 
 static void weight_grad(const nm_matrix *w, const float *dy, const float *x, float *dw, int bp,
                         int r0, int r1)
 {
-    int n = w->n, m = w->m, slots = nm_slots_per_row(w);
-    int32_t rows[WGRAD_BLOCK];
+    int slots = nm_slots_per_row(w);
     for (int o = r0; o < r1; o++) {
         const float *d = dy + (size_t)o * bp;
         const uint8_t *off = w->offsets + (size_t)o * slots;
         float *out = dw + (size_t)o * slots;
-        int base = 0, j = 0;
-        for (int k0 = 0; k0 < slots; k0 += WGRAD_BLOCK) {
-            int len = slots - k0 < WGRAD_BLOCK ? slots - k0 : WGRAD_BLOCK;
-            for (int q = 0; q < len; q++) {
-                rows[q] = base + off[k0 + q];
-                if (++j == n) j = 0, base += m;
-            }
-            int q = 0;
-            for (; q + 4 <= len; q += 4) {
-                /* Start the next four input rows while these are summed. */
-                for (int p = q + 4; p < q + 8 && p < len; p++) {
-                    const char *next = (const char *)(x + (size_t)rows[p] * bp);
-                    _mm_prefetch(next, _MM_HINT_T0);
-                    _mm_prefetch(next + 64, _MM_HINT_T0);
-                }
-                dot4(d, x + (size_t)rows[q] * bp, x + (size_t)rows[q + 1] * bp,
-                     x + (size_t)rows[q + 2] * bp, x + (size_t)rows[q + 3] * bp, bp,
-                     out + k0 + q);
-            }
-            for (; q < len; q++) {
-                const float *xi = x + (size_t)rows[q] * bp;
-                __m256 s0 = _mm256_setzero_ps();
-                for (int b = 0; b < bp; b += 8)
-                    s0 = _mm256_fmadd_ps(_mm256_load_ps(d + b), _mm256_load_ps(xi + b), s0);
-                out[k0 + q] = hsum(s0);
-            }
+        switch (w->n) {
+        case 1: weight_grad_row(d, off, slots, w->m, x, bp, out, 1); break;
+        case 2: weight_grad_row(d, off, slots, w->m, x, bp, out, 2); break;
+        case 4: weight_grad_row(d, off, slots, w->m, x, bp, out, 4); break;
+        default: weight_grad_row(d, off, slots, w->m, x, bp, out, w->n); break;
         }
     }
 }
