@@ -109,18 +109,21 @@ def main():
             print(f"| {p[0]} | {nm[0]['density']:.4g} | {p[1]} | {op} | {span(cb, '{:.3f}')} | {span(nb, '{:.3f}')} | "
                   f"{span(rb, '{:.2f}')} | {span(rm, '{:.2f}')} | {c0['bytes']:,} | {with_t:,} | {nm[0]['bytes']:,} |")
     print("")
-    slower = []
+    slower, close = [], []
     for p in patterns:
         rs = [r[p] for r in runs if p in r]
         for op in ("spmm", "spmm_t", "sddmm"):
             med = statistics.median(c[op]["best_seconds"] / c["nm_" + op]["best_seconds"] for c in rs)
-            if med < 1:
+            if med < 0.95:
                 slower.append(f"{p[0]} batch {p[1]} {op} ({med:.2f})")
+            elif med < 1:
+                close.append(f"{p[0]} batch {p[1]} {op} ({med:.2f})")
     smaller = all(r[p]["nm_spmm"]["bytes"] < r[p]["spmm"]["bytes"] for r in runs for p in r)
     print(f"Check: N:M storage smaller than CSR in every cell: {'yes' if smaller else 'NO'}. "
           "N:M at least as fast as CSR (median over runs of the best-time ratio >= 1): "
-          + ("every pattern and kernel." if not slower else
-             "not for " + ", ".join(slower) + "."))
+          + ("every pattern, batch and kernel." if not slower and not close else
+             ("slower by more than 5% in " + ", ".join(slower) + "; " if slower else "")
+             + ("below 1 but within 5% in " + ", ".join(close) + "." if close else "")))
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     if out:

@@ -60,7 +60,7 @@ forward_chunk(const float *v, const uint8_t *off, int groups, int m, const float
     const float *xg = x + b;
     int g = 0;
     for (; g + G <= groups; g += G, v += G * n, off += G * n, xg += G * step) {
-        if (V >= 4 && g + PREFETCH_AHEAD < groups) {
+        if (V >= 8 && g + PREFETCH_AHEAD < groups) {
             const char *p = (const char *)(xg + PREFETCH_AHEAD * step + off[PREFETCH_AHEAD * n] * stride);
             _mm_prefetch(p, _MM_HINT_T0);
             _mm_prefetch(p + 64, _MM_HINT_T0);
