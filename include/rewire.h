@@ -170,6 +170,14 @@ rw_nm_train_config rw_nm_train_config_default(void);
  * not hold this state yet). */
 rw_status rw_model_nm_train_begin(rw_model *model, const rw_nm_train_config *config);
 
+/* Bytes rw_model_nm_train_begin adds to a model made from `model` (dense,
+ * sparsity 0): per chosen layer the compressed copy and the last mask
+ * (6 bytes per stored slot) and, for the decay method, W_eff (4 bytes per
+ * weight). Add it to rw_estimate_memory's total. Fails on a config
+ * rw_model_nm_train_begin would refuse for these sizes. */
+rw_status rw_estimate_nm_train_memory(const rw_model_config *model,
+                                      const rw_nm_train_config *config, int64_t *bytes);
+
 /* Fraction of the mask entries of the N:M-trained layers that changed
  * since the previous call (or since rw_model_nm_train_begin): the SR-STE
  * paper's SAD, normalised by in·out. 0 when no layer trains N:M. */

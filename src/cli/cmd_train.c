@@ -319,6 +319,16 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
             rc = report_failure("train");
             goto done;
         }
+        if (f->nm_active) {
+            int64_t nm_bytes;
+            if (rw_estimate_nm_train_memory(&mc, &f->nm_config, &nm_bytes) != RW_OK) {
+                report_failure("train");
+                rc = 2;
+                goto done;
+            }
+            est.model += nm_bytes;
+            est.total += nm_bytes;
+        }
         if ((rc = check_memory(&est, data_bytes(sets, 3), limit, f->max_memory != NULL))) goto done;
         if (rw_model_create(&mc, &m) != RW_OK) {
             rc = report_failure("train");

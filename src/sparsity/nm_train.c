@@ -177,6 +177,30 @@ static rw_status check_config(const rw_model *model, const rw_nm_train_config *c
     return RW_OK;
 }
 
+rw_status rw_estimate_nm_train_memory(const rw_model_config *model, const rw_nm_train_config *c,
+                                      int64_t *bytes)
+{
+    if (!model || !c || !bytes || !model->sizes || model->n_layers < 1)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_estimate_nm_train_memory: NULL or empty argument");
+    if (c->m < 1 || c->m > NM_MAX_M || c->n < 1 || c->n > c->m)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "N:M pattern %d:%d needs 1 <= N <= M <= %d", c->n,
+                       c->m, NM_MAX_M);
+    int64_t total = 0;
+    for (int l = 0; l < model->n_layers; l++) {
+        if (!chosen(c, l, model->n_layers)) continue;
+        int64_t in = model->sizes[l], out = model->sizes[l + 1];
+        if (in % c->m != 0)
+            return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                           "layer fc%d has %lld inputs, not a multiple of M = %d", l + 1,
+                           (long long)in, c->m);
+        int64_t slots = out * (in / c->m) * c->n;
+        total += slots * (int64_t)(sizeof(float) + 2); /* values, offsets, last offsets */
+        if (c->method == RW_NM_DECAY) total += in * out * (int64_t)sizeof(float);
+    }
+    *bytes = total;
+    return RW_OK;
+}
+
 rw_status rw_model_nm_train_begin(rw_model *model, const rw_nm_train_config *c)
 {
     rw_status st = check_config(model, c);
