@@ -721,6 +721,7 @@ typedef struct {
     double best_fraction;   /* best GFLOP/s over SGEMM's best */
     const char *format;     /* "csr", or the N:M pattern ("2:4") for the "nm_" ops */
     int64_t bytes;          /* weight storage: values + indices (+ row pointers for CSR) */
+    int64_t memory_bytes;   /* the same in memory, with the transposed views the kernels read */
 } rw_bench_kernel_row;
 
 /* Called once per row; return nonzero to stop. */

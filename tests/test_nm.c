@@ -151,43 +151,102 @@ static void test_scalar_against_dense(void **state)
     }
 }
 
+/* Every (row, slot) of the view is a stored weight of its column, each
+ * stored weight appears once, and rows increase within a column. */
+static void assert_view_is_transpose(const nm_matrix *w)
+{
+    int per_row = nm_slots_per_row(w);
+    int64_t slots = (int64_t)w->rows * per_row;
+    assert_int_equal(w->t_start[0], 0);
+    assert_int_equal(w->t_start[w->cols], slots);
+    unsigned char *seen = calloc((size_t)slots + 1, 1);
+    for (int c = 0; c < w->cols; c++)
+        for (int e = w->t_start[c]; e < w->t_start[c + 1]; e++) {
+            int k = w->t_slot[e], o = w->t_rows[e], j = k % per_row;
+            assert_int_equal(k / per_row, o);
+            assert_int_equal(j / w->n * w->m + w->offsets[k], c);
+            if (w->t_rows16) assert_int_equal(w->t_rows16[e], o);
+            if (e > w->t_start[c]) assert_true(w->t_rows[e - 1] < o);
+            assert_false(seen[k]);
+            seen[k] = 1;
+        }
+    free(seen);
+}
+
+/* The AVX2 twins against the scalar reference, the backward both without
+ * the transposed view (summing in memory) and with it (CSR's kernel). */
 static void test_avx2_against_scalar(void **state)
 {
     (void)state;
     if (!nm_kernels_avx2()) skip();
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        problem p;
-        make_problem(&p, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4], 30 + s);
-        float *y1, *dx1, *dw1, *y2, *dx2, *dw2;
-        run(nm_kernels_scalar(), &p, &y1, &dx1, &dw1);
-        run(nm_kernels_avx2(), &p, &y2, &dx2, &dw2);
-        const nm_matrix *w = &p.w;
-        assert_true(tu_max_rel_diff(y2, y1, (size_t)w->rows * p.bp) < 1e-5);
-        assert_true(tu_max_rel_diff(dx2, dx1, (size_t)w->cols * p.bp) < 1e-5);
-        assert_true(tu_max_rel_diff(dw2, dw1, (size_t)w->rows * nm_slots_per_row(w)) < 1e-5);
-        rw_free(y1), rw_free(dx1), rw_free(dw1), rw_free(y2), rw_free(dx2), rw_free(dw2);
-        free_problem(&p);
+    for (int view = 0; view < 2; view++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            problem p;
+            make_problem(&p, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4],
+                         30 + s);
+            if (view) {
+                assert_int_equal(nm_build_transpose(&p.w), RW_OK);
+                assert_view_is_transpose(&p.w);
+            }
+            float *y1, *dx1, *dw1, *y2, *dx2, *dw2;
+            run(nm_kernels_scalar(), &p, &y1, &dx1, &dw1);
+            run(nm_kernels_avx2(), &p, &y2, &dx2, &dw2);
+            const nm_matrix *w = &p.w;
+            assert_true(tu_max_rel_diff(y2, y1, (size_t)w->rows * p.bp) < 1e-5);
+            assert_true(tu_max_rel_diff(dx2, dx1, (size_t)w->cols * p.bp) < 1e-5);
+            assert_true(tu_max_rel_diff(dw2, dw1, (size_t)w->rows * nm_slots_per_row(w)) < 1e-5);
+            rw_free(y1), rw_free(dx1), rw_free(dw1), rw_free(y2), rw_free(dx2), rw_free(dw2);
+            free_problem(&p);
+        }
+}
+
+/* The view is built for patterns sparser than half only, and the memory
+ * figure counts it exactly then. */
+static void test_prepare_backward(void **state)
+{
+    (void)state;
+    const int patterns[][2] = {{2, 4}, {1, 4}, {4, 8}, {3, 8}, {1, 2}, {1, 16}};
+    for (size_t i = 0; i < sizeof patterns / sizeof patterns[0]; i++) {
+        int n = patterns[i][0], m = patterns[i][1];
+        nm_matrix w;
+        assert_int_equal(nm_alloc(&w, 24, 64, n, m), RW_OK);
+        assert_int_equal(nm_prepare_backward(&w), RW_OK);
+        int64_t slots = 24 * (64 / m) * n;
+        if (2 * n < m) {
+            assert_non_null(w.t_start);
+            assert_view_is_transpose(&w);
+            assert_int_equal(nm_memory_bytes(24, 64, n, m), slots * 5 + 4 * 65 + slots * 10);
+        } else {
+            assert_null(w.t_start);
+            assert_int_equal(nm_memory_bytes(24, 64, n, m), slots * 5);
+        }
+        nm_free(&w);
     }
 }
 
+/* Results do not depend on the thread count, with and without the view
+ * (1:4, a pattern that gets one). */
 static void test_thread_count_independent(void **state)
 {
     (void)state;
-    problem p;
-    make_problem(&p, 300, 512, 2, 4, 128, 77);
-    const nm_kernel_table *k = nm_kernels_active();
-    float *y1, *dx1, *dw1, *y2, *dx2, *dw2;
-    omp_set_num_threads(1);
-    run(k, &p, &y1, &dx1, &dw1);
-    omp_set_num_threads(3);
-    run(k, &p, &y2, &dx2, &dw2);
-    omp_set_num_threads(2);
-    const nm_matrix *w = &p.w;
-    assert_memory_equal(y1, y2, sizeof(float) * (size_t)w->rows * p.bp);
-    assert_memory_equal(dx1, dx2, sizeof(float) * (size_t)w->cols * p.bp);
-    assert_memory_equal(dw1, dw2, sizeof(float) * (size_t)w->rows * nm_slots_per_row(w));
-    rw_free(y1), rw_free(dx1), rw_free(dw1), rw_free(y2), rw_free(dx2), rw_free(dw2);
-    free_problem(&p);
+    for (int view = 0; view < 2; view++) {
+        problem p;
+        make_problem(&p, 300, 512, 1, 4, 128, 77);
+        if (view) assert_int_equal(nm_build_transpose(&p.w), RW_OK);
+        const nm_kernel_table *k = nm_kernels_active();
+        float *y1, *dx1, *dw1, *y2, *dx2, *dw2;
+        omp_set_num_threads(1);
+        run(k, &p, &y1, &dx1, &dw1);
+        omp_set_num_threads(3);
+        run(k, &p, &y2, &dx2, &dw2);
+        omp_set_num_threads(2);
+        const nm_matrix *w = &p.w;
+        assert_memory_equal(y1, y2, sizeof(float) * (size_t)w->rows * p.bp);
+        assert_memory_equal(dx1, dx2, sizeof(float) * (size_t)w->cols * p.bp);
+        assert_memory_equal(dw1, dw2, sizeof(float) * (size_t)w->rows * nm_slots_per_row(w));
+        rw_free(y1), rw_free(dx1), rw_free(dw1), rw_free(y2), rw_free(dx2), rw_free(dw2);
+        free_problem(&p);
+    }
 }
 
 int main(void)
@@ -197,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_bad_shapes),
         cmocka_unit_test(test_scalar_against_dense),
         cmocka_unit_test(test_avx2_against_scalar),
+        cmocka_unit_test(test_prepare_backward),
         cmocka_unit_test(test_thread_count_independent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -136,6 +136,9 @@ static rw_status cell_make_nm(cell *c, int rows, int cols, int n, int m, int bat
     st = nm_alloc(&c->nm, rows, cols, n, m);
     if (st == RW_OK) {
         nm_from_dense_magnitude(&c->nm, c->a);
+        st = nm_prepare_backward(&c->nm);
+    }
+    if (st == RW_OK) {
         c->nm_dw = rw_alloc(sizeof(float) * (size_t)rows * nm_slots_per_row(&c->nm));
         if (!c->nm_dw) st = rw_fail(RW_ERR_NO_MEMORY, "bench: out of memory for N:M weights");
     }
@@ -148,6 +151,17 @@ static int64_t cell_bytes(const cell *c, int op)
 {
     if (is_nm_op(op)) return nm_weight_bytes(&c->nm);
     return 4 * ((int64_t)c->rows + 1) + 8 * c->w.nnz;
+}
+
+/* The same in memory: CSR's transposed view (column starts, a row and a
+ * value position per entry) and 16-bit index copies, N:M's view when its
+ * pattern gets one (nm_prepare_backward). */
+static int64_t cell_memory_bytes(const cell *c, int op)
+{
+    if (is_nm_op(op)) return nm_memory_bytes(c->rows, c->cols, c->nm.n, c->nm.m);
+    const csr_matrix *w = &c->w;
+    int64_t narrow = (w->indices16 ? 2 : 0) + (w->t_rows16 ? 2 : 0);
+    return cell_bytes(c, op) + 4 * ((int64_t)c->cols + 1) + (8 + narrow) * w->nnz;
 }
 
 /* One call of an N:M kernel as a phase: equal row (or group) ranges. */
@@ -378,6 +392,7 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
                 row.nonzeros = stored;
                 row.format = is_nm_op(op) ? pattern : "csr";
                 row.bytes = cell_bytes(&c, op);
+                row.memory_bytes = cell_memory_bytes(&c, op);
                 row.seconds = bench_median(sparse, R);
                 row.best_seconds = bench_min(sparse, R);
                 row.gflops = work / row.seconds * 1e-9;

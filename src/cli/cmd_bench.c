@@ -38,7 +38,7 @@ static int kernel_row(const rw_bench_kernel_row *r, void *user)
     kernel_out *o = user;
     if (o->json) {
         print_json(json_pack("{s:s, s:s, s:s, s:i, s:i, s:f, s:i, s:i, s:I, s:f, s:f, s:f, s:f, s:f, "
-                             "s:f, s:f, s:f, s:s, s:I}",
+                             "s:f, s:f, s:f, s:s, s:I, s:I}",
                              "bench", "kernel", "op", r->op, "isa", rw_kernel_isa(), "rows", r->rows,
                              "cols", r->cols, "density", r->density, "batch", r->batch, "threads",
                              r->threads, "nonzeros", (json_int_t)r->nonzeros, "seconds", r->seconds,
@@ -46,7 +46,7 @@ static int kernel_row(const rw_bench_kernel_row *r, void *user)
                              r->sgemm_seconds, "sgemm_best_seconds", r->sgemm_best_seconds,
                              "sgemm_gflops", r->sgemm_gflops, "fraction", r->fraction,
                              "best_fraction", r->best_fraction, "format", r->format, "bytes",
-                             (json_int_t)r->bytes));
+                             (json_int_t)r->bytes, "memory_bytes", (json_int_t)r->memory_bytes));
         return 0;
     }
     if (!o->header_done) {
@@ -101,7 +101,8 @@ static int bench_kernels(int argc, char **argv)
         "count the whole dense gradient it replaces (2 * out * in * batch), so 'of SGEMM' is\n"
         "SGEMM's time for that gradient over the top-k's time.\n"
         "Each --nm pattern adds the N:M kernels (nm_spmm, nm_spmm_t, nm_sddmm) beside CSR at\n"
-        "the same density N/M; 'bytes' is the weight storage of the row's format.",
+        "the same density N/M; 'bytes' is the weight storage of the row's format (--json rows\n"
+        "also give memory_bytes: that storage with the transposed views the kernels read).",
         specs, sizeof specs / sizeof specs[0], NULL, 0, 0};
     int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;

@@ -174,7 +174,8 @@ static rw_status load_layer(const st_file *f, const char *path, int l, layer *ly
         memcpy(ly->nm.offsets, offsets->data, offsets->nbytes);
         char what[512];
         snprintf(what, sizeof what, "%s: layer %s", path, base);
-        return nm_validate(&ly->nm, what);
+        st = nm_validate(&ly->nm, what);
+        return st == RW_OK ? nm_prepare_backward(&ly->nm) : st;
     }
     if (!ly->sparse) {
         snprintf(name, sizeof name, "%s.weight", base);
@@ -337,8 +338,9 @@ rw_status model_file_memory(const rw_model *m, const st_file *f, const rw_train_
     if (!ls) return rw_fail(RW_ERR_NO_MEMORY, "out of memory estimating memory");
     for (int l = 0; l < m->n_layers; l++) {
         const layer *ly = &m->layers[l];
+        int64_t nm_bytes = ly->is_nm ? nm_memory_bytes(ly->out, ly->in, ly->nm.n, ly->nm.m) : 0;
         ls[l] = (layer_shape){ly->in, ly->out, model_file_weights(m, f, l), ly->sparse,
-                              ly->act != RW_ACT_NONE};
+                              ly->act != RW_ACT_NONE, nm_bytes};
     }
     memory_estimate(ls, m->n_layers, train, out);
     free(ls);

@@ -8,6 +8,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "kernels/nm_kernels.h"
 
 /* As in the CSR kernels: start the next input rows' streams a few slots
@@ -148,7 +149,8 @@ backward_chunk(const nm_matrix *w, const float *dy, float *dx, int bp, int gb, i
         memcpy(dx + (size_t)(gb * m + i) * bp + b, acc + (size_t)i * 8 * V, sizeof(float) * 8 * V);
 }
 
-static void backward_data(const nm_matrix *w, const float *dy, float *dx, int bp, int g0, int g1)
+static void backward_accumulate(const nm_matrix *w, const float *dy, float *dx, int bp, int g0,
+                                int g1)
 {
     int per_block = BACKWARD_SLOTS / w->n < BACKWARD_INPUTS / w->m ? BACKWARD_SLOTS / w->n
                                                                     : BACKWARD_INPUTS / w->m;
@@ -159,6 +161,26 @@ static void backward_data(const nm_matrix *w, const float *dy, float *dx, int bp
         for (int b = 0; b < bp; b += chunk_width(b, bp))
             DISPATCH_N_V(backward_chunk, w->n, chunk_width(b, bp), w, dy, dx, bp, gb, ge, b, acc);
     }
+}
+
+/* With a transposed view, the columns of the groups are CSR's backward
+ * over that view: the same sums, in registers, in the same order. */
+static void backward_data(const nm_matrix *w, const float *dy, float *dx, int bp, int g0, int g1)
+{
+    static const kernel_epilogue none = {KACT_NONE, 0.0f};
+    if (!w->t_start) {
+        backward_accumulate(w, dy, dx, bp, g0, g1);
+        return;
+    }
+    csr_matrix view = {.rows = w->rows,
+                       .cols = w->cols,
+                       .nnz = w->rows * w->groups * w->n,
+                       .values = w->values,
+                       .t_indptr = w->t_start,
+                       .t_rows = w->t_rows,
+                       .t_perm = w->t_slot,
+                       .t_rows16 = w->t_rows16};
+    kernels_avx2()->spmm_backward_data(&view, dy, dx, bp, g0 * w->m, g1 * w->m, NULL, none);
 }
 
 /* Four horizontal sums at once: [sum(a), sum(b), sum(c), sum(d)]. */

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/nm.h"
 #include "nn/model.h"
 #include "sparsity/distribution.h"
 
@@ -48,6 +49,8 @@ void memory_estimate(const layer_shape *ls, int n, const rw_train_config *tc,
         if (s->sparse) /* indptr, transposed column pointers; per entry an
                           index, a value, a row and a permutation slot */
             bytes = add(bytes, add(mul(4, add(add(s->out, s->in), 2)), mul(16, s->weights)));
+        else if (s->nm_bytes > 0)
+            bytes = add(bytes, s->nm_bytes);
         else
             bytes = add(bytes, mul(4, s->weights));
         model = add(model, bytes);
@@ -115,8 +118,9 @@ rw_status rw_estimate_trainer_memory(const rw_model *m, const rw_train_config *t
     if (!ls) return rw_fail(RW_ERR_NO_MEMORY, "out of memory estimating memory");
     for (int l = 0; l < m->n_layers; l++) {
         const layer *ly = &m->layers[l];
+        int64_t nm_bytes = ly->is_nm ? nm_memory_bytes(ly->out, ly->in, ly->nm.n, ly->nm.m) : 0;
         ls[l] = (layer_shape){ly->in, ly->out, layer_weight_count(ly), ly->sparse,
-                              ly->act != RW_ACT_NONE};
+                              ly->act != RW_ACT_NONE, nm_bytes};
     }
     memory_estimate(ls, m->n_layers, tc, out);
     free(ls);

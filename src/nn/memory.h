@@ -13,6 +13,7 @@ typedef struct {
     int64_t weights; /* stored weights: nnz, or in * out when dense */
     int sparse;
     int has_activation; /* a separate output buffer (not the last layer) */
+    int64_t nm_bytes;   /* N:M layers: values, offsets and transposed view; 0 otherwise */
 } layer_shape;
 
 /* Fills *out for n layers; train may be NULL (the model alone). Sums

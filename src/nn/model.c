@@ -246,6 +246,10 @@ rw_status rw_model_to_nm(rw_model *m, int which, int n, int mm)
         }
         nm_from_dense_magnitude(&nm, d);
         rw_free(d);
+        if ((st = nm_prepare_backward(&nm)) != RW_OK) {
+            nm_free(&nm);
+            return st;
+        }
         csr_free(&ly->w);
         nm_free(&ly->nm);
         rw_free(ly->dense);

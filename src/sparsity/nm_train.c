@@ -286,6 +286,9 @@ void rw_model_nm_train_end(rw_model *model)
         ly->nm = t->nm;
         memset(&t->nm, 0, sizeof t->nm);
         ly->is_nm = 1;
+        /* The pattern is fixed from here. Without the view (out of memory)
+         * the backward still works, summing in memory. */
+        (void)nm_prepare_backward(&ly->nm);
         rw_free(ly->dense);
         ly->dense = NULL;
         nm_train_layer_free(t);
