@@ -8,6 +8,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/avx2_dot.h"
 #include "kernels/kernels.h"
 #include "kernels/nm_kernels.h"
 
@@ -183,30 +184,14 @@ static void backward_data(const nm_matrix *w, const float *dy, float *dx, int bp
     kernels_avx2()->spmm_backward_data(&view, dy, dx, bp, g0 * w->m, g1 * w->m, NULL, none);
 }
 
-/* Four horizontal sums at once: [sum(a), sum(b), sum(c), sum(d)]. */
-static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d)
-{
-    __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
-    __m256 abcd = _mm256_hadd_ps(ab, cd);
-    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-static inline float hsum(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
-/* Dot products of dy[o] with the input rows of four slots at once: each
- * load of dy feeds four FMAs, and two accumulators per slot (even and odd
- * 8-wide steps) keep eight chains in flight. */
+/* dw of one row, four slots at a time (avx2_dot4); the next four slots'
+ * input rows are prefetched only at 64 columns and more (below that it
+ * measured slower: the rows are short and already cached). */
 static inline __attribute__((always_inline)) void
 weight_grad_row(const float *d, const uint8_t *off, int slots, int m, const float *x, int bp,
                 float *out, const int n)
 {
-    int prefetch = bp >= 64;
+    const int prefetch = bp >= 64;
     int k = 0;
     for (; k + 4 <= slots; k += 4) {
         const float *x0 = x + (size_t)SLOT_ROW(k, n, m, off) * bp;
@@ -219,36 +204,9 @@ weight_grad_row(const float *d, const uint8_t *off, int slots, int m, const floa
                 _mm_prefetch(p, _MM_HINT_T0);
                 _mm_prefetch(p + 64, _MM_HINT_T0);
             }
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, e0 = a0, e1 = a0, e2 = a0, e3 = a0;
-        int b = 0;
-        for (; b + 16 <= bp; b += 16) {
-            __m256 dv = _mm256_load_ps(d + b), fv = _mm256_load_ps(d + b + 8);
-            a0 = _mm256_fmadd_ps(dv, _mm256_load_ps(x0 + b), a0);
-            a1 = _mm256_fmadd_ps(dv, _mm256_load_ps(x1 + b), a1);
-            a2 = _mm256_fmadd_ps(dv, _mm256_load_ps(x2 + b), a2);
-            a3 = _mm256_fmadd_ps(dv, _mm256_load_ps(x3 + b), a3);
-            e0 = _mm256_fmadd_ps(fv, _mm256_load_ps(x0 + b + 8), e0);
-            e1 = _mm256_fmadd_ps(fv, _mm256_load_ps(x1 + b + 8), e1);
-            e2 = _mm256_fmadd_ps(fv, _mm256_load_ps(x2 + b + 8), e2);
-            e3 = _mm256_fmadd_ps(fv, _mm256_load_ps(x3 + b + 8), e3);
-        }
-        if (b < bp) { /* bp is a multiple of 8: at most one step left */
-            __m256 dv = _mm256_load_ps(d + b);
-            a0 = _mm256_fmadd_ps(dv, _mm256_load_ps(x0 + b), a0);
-            a1 = _mm256_fmadd_ps(dv, _mm256_load_ps(x1 + b), a1);
-            a2 = _mm256_fmadd_ps(dv, _mm256_load_ps(x2 + b), a2);
-            a3 = _mm256_fmadd_ps(dv, _mm256_load_ps(x3 + b), a3);
-        }
-        _mm_storeu_ps(out + k, hsum4(_mm256_add_ps(a0, e0), _mm256_add_ps(a1, e1),
-                                     _mm256_add_ps(a2, e2), _mm256_add_ps(a3, e3)));
+        _mm_storeu_ps(out + k, avx2_dot4(d, x0, x1, x2, x3, bp));
     }
-    for (; k < slots; k++) {
-        const float *xi = x + (size_t)SLOT_ROW(k, n, m, off) * bp;
-        __m256 s0 = _mm256_setzero_ps();
-        for (int b = 0; b < bp; b += 8)
-            s0 = _mm256_fmadd_ps(_mm256_load_ps(d + b), _mm256_load_ps(xi + b), s0);
-        out[k] = hsum(s0);
-    }
+    for (; k < slots; k++) out[k] = avx2_dot1(d, x + (size_t)SLOT_ROW(k, n, m, off) * bp, bp);
 }
 
 static void weight_grad(const nm_matrix *w, const float *dy, const float *x, float *dw, int bp,

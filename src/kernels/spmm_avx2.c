@@ -11,6 +11,7 @@
  * way a row's result depends only on the row, never on the thread. */
 #include <immintrin.h>
 
+#include "kernels/avx2_dot.h"
 #include "kernels/kernels.h"
 
 /* The dense operand of a 1000-feature layer at batch 128 is 512 KB: it
@@ -283,26 +284,8 @@ static void spmm_backward_data_avx2(const csr_matrix *w, const float *dy, float 
     DISPATCH(backward_columns, mode, w->t_rows16 != NULL, w, dy, dx, bp, c0, c1, a);
 }
 
-/* Sum of the 8 lanes of each of a, b, c, d, as [a, b, c, d]. */
-static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d)
-{
-    __m256 ab = _mm256_hadd_ps(a, b); /* a01 a23 b01 b23 | a45 a67 b45 b67 */
-    __m256 cd = _mm256_hadd_ps(c, d);
-    __m256 abcd = _mm256_hadd_ps(ab, cd); /* a0-3 b0-3 c0-3 d0-3 | a4-7 ... */
-    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-static inline float hsum1(__m256 a)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* Four dot products of row dyo with four input rows at once: each load of
- * dyo feeds four FMAs, and two accumulators per entry (even and odd 8-wide
- * steps) keep eight chains in flight. */
+/* dw of one row, four entries at a time (avx2_dot4), starting the input
+ * rows of the next four early. */
 static inline __attribute__((always_inline)) void
 sddmm_row_avx2(const float *dyo, const float *x, index_ref idx, int narrow, float *dw, int n, int bp)
 {
@@ -310,48 +293,14 @@ sddmm_row_avx2(const float *dyo, const float *x, index_ref idx, int narrow, floa
     for (; k + 4 <= n; k += 4) {
         const float *x0 = x + (size_t)IDX(idx, k) * bp, *x1 = x + (size_t)IDX(idx, k + 1) * bp;
         const float *x2 = x + (size_t)IDX(idx, k + 2) * bp, *x3 = x + (size_t)IDX(idx, k + 3) * bp;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        __m256 e0 = a0, e1 = a0, e2 = a0, e3 = a0;
         if (k + 8 <= n)
             for (int j = 4; j < 8; j++) {
                 const char *p = (const char *)(x + (size_t)IDX(idx, k + j) * bp);
                 for (int l = 0; l < PREFETCH_LINES; l++) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
             }
-        int b = 0;
-        for (; b + 16 <= bp; b += 16) {
-            __m256 d = _mm256_load_ps(dyo + b);
-            a0 = _mm256_fmadd_ps(d, _mm256_load_ps(x0 + b), a0);
-            a1 = _mm256_fmadd_ps(d, _mm256_load_ps(x1 + b), a1);
-            a2 = _mm256_fmadd_ps(d, _mm256_load_ps(x2 + b), a2);
-            a3 = _mm256_fmadd_ps(d, _mm256_load_ps(x3 + b), a3);
-            __m256 f = _mm256_load_ps(dyo + b + 8);
-            e0 = _mm256_fmadd_ps(f, _mm256_load_ps(x0 + b + 8), e0);
-            e1 = _mm256_fmadd_ps(f, _mm256_load_ps(x1 + b + 8), e1);
-            e2 = _mm256_fmadd_ps(f, _mm256_load_ps(x2 + b + 8), e2);
-            e3 = _mm256_fmadd_ps(f, _mm256_load_ps(x3 + b + 8), e3);
-        }
-        if (b < bp) { /* bp is a multiple of 8: at most one step left */
-            __m256 d = _mm256_load_ps(dyo + b);
-            a0 = _mm256_fmadd_ps(d, _mm256_load_ps(x0 + b), a0);
-            a1 = _mm256_fmadd_ps(d, _mm256_load_ps(x1 + b), a1);
-            a2 = _mm256_fmadd_ps(d, _mm256_load_ps(x2 + b), a2);
-            a3 = _mm256_fmadd_ps(d, _mm256_load_ps(x3 + b), a3);
-        }
-        __m128 s = hsum4(_mm256_add_ps(a0, e0), _mm256_add_ps(a1, e1), _mm256_add_ps(a2, e2),
-                         _mm256_add_ps(a3, e3));
-        _mm_storeu_ps(dw + k, s);
+        _mm_storeu_ps(dw + k, avx2_dot4(dyo, x0, x1, x2, x3, bp));
     }
-    for (; k < n; k++) {
-        const float *xi = x + (size_t)IDX(idx, k) * bp;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-        int b = 0;
-        for (; b + 16 <= bp; b += 16) {
-            a0 = _mm256_fmadd_ps(_mm256_load_ps(dyo + b), _mm256_load_ps(xi + b), a0);
-            a1 = _mm256_fmadd_ps(_mm256_load_ps(dyo + b + 8), _mm256_load_ps(xi + b + 8), a1);
-        }
-        if (b < bp) a0 = _mm256_fmadd_ps(_mm256_load_ps(dyo + b), _mm256_load_ps(xi + b), a0);
-        dw[k] = hsum1(_mm256_add_ps(a0, a1));
-    }
+    for (; k < n; k++) dw[k] = avx2_dot1(dyo, x + (size_t)IDX(idx, k) * bp, bp);
 }
 
 /* Sum of one row of dy, the bias gradient (two accumulators). */
@@ -364,7 +313,7 @@ static float row_sum_avx2(const float *dyo, int bp)
         a1 = _mm256_add_ps(a1, _mm256_load_ps(dyo + b + 8));
     }
     if (b < bp) a0 = _mm256_add_ps(a0, _mm256_load_ps(dyo + b));
-    return hsum1(_mm256_add_ps(a0, a1));
+    return avx2_hsum1(_mm256_add_ps(a0, a1));
 }
 
 static inline __attribute__((always_inline)) void
@@ -423,7 +372,7 @@ spmv_rows(const csr_matrix *w, const float *bias, const float *x, float *y, int 
         }
         float tail = 0.0f;
         for (; k < k1; k++) tail += val[k] * x[IDX(idx, k)];
-        float s = (bias ? bias[o] : 0.0f) + (hsum1(_mm256_add_ps(a0, a1)) + tail);
+        float s = (bias ? bias[o] : 0.0f) + (avx2_hsum1(_mm256_add_ps(a0, a1)) + tail);
         if (epi.act == KACT_RELU)
             s = 0.0f > s ? 0.0f : s;
         else if (epi.act == KACT_LEAKY)
