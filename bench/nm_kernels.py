@@ -40,6 +40,15 @@ def cells(path):
     return out
 
 
+def ops_of(runs, p):
+    """The kernels the cell compares: the three of training, and the
+    single-sample forward where the runs have it (batch 1)."""
+    ops = ["spmm", "spmm_t", "sddmm"]
+    if all("spmv" in r[p] and "nm_spmv" in r[p] for r in runs if p in r):
+        ops.append("spmv")
+    return ops
+
+
 def span(xs, fmt):
     lo, hi = min(xs), max(xs)
     return fmt.format(lo) if lo == hi else (fmt + "–" + fmt).format(lo, hi)
@@ -94,7 +103,7 @@ def main():
           "| CSR bytes | N:M bytes | CSR in memory | N:M in memory |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for p in patterns:
-        for op in ("spmm", "spmm_t", "sddmm"):
+        for op in ops_of(runs, p):
             rs = [r[p] for r in runs if p in r]
             csr = [c[op] for c in rs]
             nm = [c["nm_" + op] for c in rs]
@@ -109,7 +118,7 @@ def main():
     slower, close = [], []
     for p in patterns:
         rs = [r[p] for r in runs if p in r]
-        for op in ("spmm", "spmm_t", "sddmm"):
+        for op in ops_of(runs, p):
             med = statistics.median(c[op]["best_seconds"] / c["nm_" + op]["best_seconds"] for c in rs)
             if med < 0.95:
                 slower.append(f"{p[0]} batch {p[1]} {op} ({med:.2f})")

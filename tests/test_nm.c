@@ -200,6 +200,35 @@ static void test_avx2_against_scalar(void **state)
         }
 }
 
+/* The single-sample forward of each table equals the batched forward's
+ * first column (scalar) on every shape. */
+static void test_forward_vector(void **state)
+{
+    (void)state;
+    const nm_kernel_table *tables[] = {nm_kernels_scalar(), nm_kernels_avx2()};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        problem p;
+        make_problem(&p, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4], 50 + s);
+        const nm_matrix *w = &p.w;
+        float *y = rw_alloc(sizeof(float) * ((size_t)w->rows * p.bp + 1));
+        float *xv = malloc(sizeof(float) * ((size_t)w->cols + 1));
+        float *yv = malloc(sizeof(float) * ((size_t)w->rows + 1));
+        for (int i = 0; i < w->cols; i++) xv[i] = p.x[(size_t)i * p.bp];
+        nm_forward_with(nm_kernels_scalar(), w, p.bias, p.x, y, p.bp);
+        for (int t = 0; t < 2; t++) {
+            if (!tables[t]) continue; /* no AVX2 */
+            for (int o = 0; o < w->rows; o++) yv[o] = NAN;
+            tables[t]->forward_vector(w, p.bias, xv, yv, 0, w->rows);
+            for (int o = 0; o < w->rows; o++)
+                assert_true(tu_max_rel_diff(&yv[o], &y[(size_t)o * p.bp], 1) < 1e-5);
+        }
+        rw_free(y);
+        free(xv);
+        free(yv);
+        free_problem(&p);
+    }
+}
+
 /* The view is built for patterns sparser than half only, and the memory
  * figure counts it exactly then. */
 static void test_prepare_backward(void **state)
@@ -256,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_bad_shapes),
         cmocka_unit_test(test_scalar_against_dense),
         cmocka_unit_test(test_avx2_against_scalar),
+        cmocka_unit_test(test_forward_vector),
         cmocka_unit_test(test_prepare_backward),
         cmocka_unit_test(test_thread_count_independent),
     };

@@ -42,9 +42,20 @@ rw_bench_kernels_config rw_bench_kernels_config_default(void)
     return c;
 }
 
-enum { OP_SPMM, OP_SPMM_T, OP_SDDMM, OP_SPMV, OP_TOPK, OP_NM_SPMM, OP_NM_SPMM_T, OP_NM_SDDMM, N_OPS };
-static const char *const op_names[N_OPS] = {"spmm",    "spmm_t",    "sddmm",   "spmv", "rigl_topk",
-                                            "nm_spmm", "nm_spmm_t", "nm_sddmm"};
+enum {
+    OP_SPMM,
+    OP_SPMM_T,
+    OP_SDDMM,
+    OP_SPMV,
+    OP_TOPK,
+    OP_NM_SPMM,
+    OP_NM_SPMM_T,
+    OP_NM_SDDMM,
+    OP_NM_SPMV,
+    N_OPS
+};
+static const char *const op_names[N_OPS] = {"spmm",    "spmm_t",    "sddmm",    "spmv",   "rigl_topk",
+                                            "nm_spmm", "nm_spmm_t", "nm_sddmm", "nm_spmv"};
 
 static int is_nm_op(int op) { return op >= OP_NM_SPMM; }
 
@@ -174,6 +185,8 @@ static int run_nm_phase(cell *c, int op)
         int r0 = (int)((int64_t)count * t / parts), r1 = (int)((int64_t)count * (t + 1) / parts);
         if (op == OP_NM_SPMM)
             k->forward(&c->nm, NULL, c->x, c->y, c->bp, r0, r1);
+        else if (op == OP_NM_SPMV)
+            k->forward_vector(&c->nm, NULL, c->xv, c->yv, r0, r1);
         else if (op == OP_NM_SPMM_T)
             k->backward_data(&c->nm, c->dy, c->dx, c->bp, r0, r1);
         else
@@ -224,6 +237,7 @@ static void run_dense(cell *c, int op)
     case OP_SPMM:
     case OP_SPMV:
     case OP_NM_SPMM:
+    case OP_NM_SPMV:
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, b, n, 1.0f, c->a, n, c->bx, b,
                     0.0f, c->c, b);
         break;
@@ -252,7 +266,7 @@ static void run_topk(cell *c)
  * SpMM that training at batch 1 would run. */
 static int op_applies(const cell *c, int op, int batch)
 {
-    if (is_nm_op(op)) return c->nm.m > 0;
+    if (is_nm_op(op)) return c->nm.m > 0 && (op != OP_NM_SPMV || batch == 1);
     /* N:M cells compare the three kernels only; a full layer has no
      * position left to grow into. */
     if (op == OP_TOPK) return c->nm.m == 0 && c->k > 0;

@@ -100,7 +100,8 @@ static int bench_kernels(int argc, char **argv)
         "dY X^T outside the pattern, found block by block with a bounded top-k; its GFLOP/s\n"
         "count the whole dense gradient it replaces (2 * out * in * batch), so 'of SGEMM' is\n"
         "SGEMM's time for that gradient over the top-k's time.\n"
-        "Each --nm pattern adds the N:M kernels (nm_spmm, nm_spmm_t, nm_sddmm) beside CSR at\n"
+        "Each --nm pattern adds the N:M kernels (nm_spmm, nm_spmm_t, nm_sddmm, and nm_spmv at\n"
+        "batch 1) beside CSR at\n"
         "the same density N/M; 'bytes' is the weight storage of the row's format (--json rows\n"
         "also give memory_bytes: that storage with the transposed views the kernels read).",
         specs, sizeof specs / sizeof specs[0], NULL, 0, 0};

@@ -226,4 +226,92 @@ static void weight_grad(const nm_matrix *w, const float *dy, const float *x, flo
     }
 }
 
-const nm_kernel_table nm_kernels_avx2_table = {"avx2", forward, backward_data, weight_grad};
+/* x at the input rows of slots 0..7 from xg, the input row of slot 0's
+ * group (its first slot): eight scalar loads, which Zen 3 runs faster than
+ * vgatherdps (see pick8 in spmm_avx2.c). With n and m constants each load
+ * is a constant plus a byte. */
+static inline __attribute__((always_inline)) __m256 pick8_slots(const float *xg, const uint8_t *off,
+                                                                const int n, const int m)
+{
+    __m128 lo = _mm_set_ps(xg[3 / n * m + off[3]], xg[2 / n * m + off[2]], xg[1 / n * m + off[1]],
+                           xg[off[0]]);
+    __m128 hi = _mm_set_ps(xg[7 / n * m + off[7]], xg[6 / n * m + off[6]], xg[5 / n * m + off[5]],
+                           xg[4 / n * m + off[4]]);
+    return _mm256_set_m128(hi, lo);
+}
+
+/* SpMV for a single sample, as CSR's: eight slots at a time into two
+ * accumulators, the end of a row in scalar. The values are contiguous and
+ * each index is a byte, so a slot streams 5 bytes. Blocks of 8 slots start
+ * on a group (8 is a multiple of n for n = 1, 2, 4, 8). */
+static inline __attribute__((always_inline)) void
+forward_vector_rows(const nm_matrix *w, const float *bias, const float *x, float *y, int r0, int r1,
+                    const int n, const int m)
+{
+    int slots = nm_slots_per_row(w);
+    for (int o = r0; o < r1; o++) {
+        const float *v = w->values + (size_t)o * slots;
+        const uint8_t *off = w->offsets + (size_t)o * slots;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        int k = 0;
+        for (; k + 16 <= slots; k += 16) {
+            const float *xg = x + (size_t)(k / n) * m;
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(v + k), pick8_slots(xg, off + k, n, m), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(v + k + 8),
+                                 pick8_slots(xg + 8 / n * m, off + k + 8, n, m), a1);
+        }
+        if (k + 8 <= slots) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(v + k),
+                                 pick8_slots(x + (size_t)(k / n) * m, off + k, n, m), a0);
+            k += 8;
+        }
+        float tail = 0.0f;
+        for (; k < slots; k++) tail += v[k] * x[SLOT_ROW(k, n, m, off)];
+        y[o] = (bias ? bias[o] : 0.0f) + (avx2_hsum1(_mm256_add_ps(a0, a1)) + tail);
+    }
+}
+
+/* Any other pattern: the same sums with the input rows computed per slot. */
+static void forward_vector_any(const nm_matrix *w, const float *bias, const float *x, float *y,
+                               int r0, int r1)
+{
+    int n = w->n, m = w->m, slots = nm_slots_per_row(w);
+    for (int o = r0; o < r1; o++) {
+        const float *v = w->values + (size_t)o * slots;
+        const uint8_t *off = w->offsets + (size_t)o * slots;
+        __m256 a0 = _mm256_setzero_ps();
+        int k = 0;
+        for (; k + 8 <= slots; k += 8) {
+            __m128 lo = _mm_set_ps(x[SLOT_ROW(k + 3, n, m, off)], x[SLOT_ROW(k + 2, n, m, off)],
+                                   x[SLOT_ROW(k + 1, n, m, off)], x[SLOT_ROW(k, n, m, off)]);
+            __m128 hi = _mm_set_ps(x[SLOT_ROW(k + 7, n, m, off)], x[SLOT_ROW(k + 6, n, m, off)],
+                                   x[SLOT_ROW(k + 5, n, m, off)], x[SLOT_ROW(k + 4, n, m, off)]);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(v + k), _mm256_set_m128(hi, lo), a0);
+        }
+        float tail = 0.0f;
+        for (; k < slots; k++) tail += v[k] * x[SLOT_ROW(k, n, m, off)];
+        y[o] = (bias ? bias[o] : 0.0f) + (avx2_hsum1(a0) + tail);
+    }
+}
+
+static void forward_vector(const nm_matrix *w, const float *bias, const float *x, float *y, int r0,
+                           int r1)
+{
+#define NM_CASE(N, M)                                                                              \
+    if (w->n == (N) && w->m == (M)) {                                                              \
+        forward_vector_rows(w, bias, x, y, r0, r1, N, M);                                          \
+        return;                                                                                    \
+    }
+    NM_CASE(2, 4)
+    NM_CASE(1, 4)
+    NM_CASE(1, 8)
+    NM_CASE(2, 8)
+    NM_CASE(4, 8)
+    NM_CASE(1, 16)
+    NM_CASE(1, 32)
+#undef NM_CASE
+    forward_vector_any(w, bias, x, y, r0, r1);
+}
+
+const nm_kernel_table nm_kernels_avx2_table = {"avx2", forward, backward_data, weight_grad,
+                                               forward_vector};

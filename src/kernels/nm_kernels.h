@@ -21,6 +21,10 @@ typedef struct {
      * every slot k of the row (overwritten). */
     void (*weight_grad)(const nm_matrix *w, const float *dy, const float *x, float *dw, int bp,
                         int r0, int r1);
+    /* One sample (x and y plain vectors), rows [r0, r1): y[o] = bias[o] +
+     * sum over slots of value * x[g*m + offset]. bias may be NULL. */
+    void (*forward_vector)(const nm_matrix *w, const float *bias, const float *x, float *y, int r0,
+                           int r1);
 } nm_kernel_table;
 
 const nm_kernel_table *nm_kernels_scalar(void);

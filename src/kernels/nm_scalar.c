@@ -53,4 +53,18 @@ static void weight_grad(const nm_matrix *w, const float *dy, const float *x, flo
     }
 }
 
-const nm_kernel_table nm_kernels_scalar_table = {"scalar", forward, backward_data, weight_grad};
+static void forward_vector(const nm_matrix *w, const float *bias, const float *x, float *y, int r0,
+                           int r1)
+{
+    int slots = nm_slots_per_row(w);
+    for (int o = r0; o < r1; o++) {
+        const float *v = w->values + (size_t)o * slots;
+        const uint8_t *off = w->offsets + (size_t)o * slots;
+        float s = bias ? bias[o] : 0.0f;
+        for (int k = 0; k < slots; k++) s += v[k] * x[(k / w->n) * w->m + off[k]];
+        y[o] = s;
+    }
+}
+
+const nm_kernel_table nm_kernels_scalar_table = {"scalar", forward, backward_data, weight_grad,
+                                                 forward_vector};

@@ -243,16 +243,7 @@ static void dense_forward_vector_rows(const layer *l, float slope, const float *
 static void nm_forward_vector_rows(const layer *l, float slope, const float *x, float *z, float *a,
                                    int r0, int r1)
 {
-    const nm_matrix *w = &l->nm;
-    int per_row = nm_slots_per_row(w);
-    for (int o = r0; o < r1; o++) {
-        const float *v = w->values + (size_t)o * per_row;
-        const uint8_t *off = w->offsets + (size_t)o * per_row;
-        float s = l->bias[o];
-        for (int g = 0, k = 0; g < w->groups; g++)
-            for (int j = 0; j < w->n; j++, k++) s += v[k] * x[g * w->m + off[k]];
-        z[o] = s;
-    }
+    nm_kernels_active()->forward_vector(&l->nm, l->bias, x, z, r0, r1);
     if (l->act != RW_ACT_NONE && r1 > r0)
         activation_forward_range(l->act, slope, z + r0, a + r0, (size_t)(r1 - r0));
 }
