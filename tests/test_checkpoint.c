@@ -754,6 +754,185 @@ static void test_malformed_dst_checkpoints(void **state)
     unlink(good_ckpt);
 }
 
+/* The saved metadata `trainer` as if its steps had been made on no
+ * training set (a position check_position lets through). */
+static void trainer_without_data(char *out, size_t size)
+{
+    st_file f;
+    assert_int_equal(st_read(good_ckpt, &f), RW_OK);
+    json_error_t err;
+    json_t *o = json_loads(st_meta(&f, "trainer"), 0, &err);
+    assert_non_null(o);
+    json_object_set_new(o, "epoch_step", json_integer(0));
+    json_object_set_new(o, "epoch_samples", json_integer(0));
+    json_object_set_new(o, "data_samples", json_integer(0));
+    json_object_set_new(o, "data_fingerprint", json_string("0000000000000000"));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    snprintf(out, size, "%s", text);
+    free(text);
+    json_decref(o);
+    st_file_free(&f);
+}
+
+/* Hostile N:M training state: each refused with a message naming the
+ * file and the tensor or key. The run (mask decay 2:4 on the hidden
+ * layers fc1 and fc2, fc3 dense) stops after step 7, β still above 0. */
+static void test_malformed_nm_checkpoints(void **state)
+{
+    (void)state;
+    recipe r = {0, 0, 0, 1 + RW_NM_DECAY, 1};
+    rw_model *m;
+    rw_trainer *t;
+    make_run(&r, &m, &t);
+    /* A checkpoint before the first step comes back with β = 1. */
+    snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good-nm.ckpt"));
+    assert_int_equal(rw_trainer_save_checkpoint(t, good_ckpt, NULL), RW_OK);
+    rw_model *m2;
+    rw_trainer *t2;
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 0, &m2, &t2, NULL), RW_OK);
+    assert_true(rw_model_nm_decay_beta(m2) == 1.0);
+    rw_trainer_free(t2);
+    rw_model_free(m2);
+    int64_t stop = 7;
+    assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
+    float beta = m->layers[0].nmt->beta;
+    assert_true(beta > 0 && beta < 1);
+    assert_int_equal(rw_trainer_save_checkpoint(t, good_ckpt, NULL), RW_OK);
+    rw_trainer_free(t);
+    rw_model_free(m);
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 0, &m2, &t2, NULL), RW_OK);
+    assert_true(m2->layers[0].nmt->beta == beta);
+    /* The memory limit counts the N:M state: the compressed copies and
+     * last masks (6 bytes a slot) and W_eff (4 bytes a weight). */
+    int64_t nm_bytes = (48 * 784 / 2 + 32 * 48 / 2) * 6 + (784 * 48 + 48 * 32) * 4;
+    assert_int_equal(nm_train_bytes(m2), nm_bytes);
+    st_file sf;
+    assert_int_equal(st_read(good_ckpt, &sf), RW_OK);
+    assert_int_equal(nm_checkpoint_memory(&sf, m2), nm_bytes);
+    st_file_free(&sf);
+    rw_memory_estimate est;
+    rw_train_config tc = rw_trainer_config(t2);
+    assert_int_equal(rw_estimate_trainer_memory(m2, &tc, &est), RW_OK);
+    rw_trainer_free(t2);
+    rw_model_free(m2);
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 1, &m2, &t2, NULL), RW_ERR_NO_MEMORY);
+    long long need = 0;
+    const char *at = strstr(rw_last_error(), " need ");
+    assert_non_null(at);
+    assert_int_equal(sscanf(at, " need %lld bytes", &need), 1);
+    assert_int_equal(need, est.total); /* the loaded model's estimate counts it too */
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, need - 1, &m2, &t2, NULL),
+                     RW_ERR_NO_MEMORY);
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, need, &m2, &t2, NULL), RW_OK);
+    rw_trainer_free(t2);
+    rw_model_free(m2);
+
+    /* Settings: missing, malformed, out of range, not this model's. */
+    char text[1024];
+    expect_rejected(&(variant){.key = "nm.config"}, RW_ERR_FORMAT,
+                    "unexpected tensor nm.fc1.seen: the checkpoint holds no N:M training "
+                    "settings (metadata nm.config)");
+    expect_rejected(&(variant){.key = "nm.config", .value = "{\"n\":2}"}, RW_ERR_FORMAT,
+                    "metadata nm.config is not a JSON object of exactly n, m, method, layers, "
+                    "lambda, decay_end");
+    expect_rejected(&(variant){.key = "nm.config", .value = "not json"}, RW_ERR_FORMAT,
+                    "metadata nm.config is not a JSON object");
+    meta_edit("nm.config", "\"n\":2", "\"n\":2,\"beta\":1", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config is not a JSON object of exactly");
+    meta_edit("nm.config", "\"n\":2", "\"n\":\"2\"", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config is not a JSON object of exactly");
+    meta_edit("nm.config", "\"n\":2", "\"n\":5", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config n 5, m 4: the pattern needs 1 <= n <= m <= 64");
+    meta_edit("nm.config", "\"m\":4", "\"m\":128", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config n 2, m 128");
+    meta_edit("nm.config", "\"method\":2", "\"method\":7", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config method 7 is unknown");
+    meta_edit("nm.config", "\"layers\":0", "\"layers\":-1", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config layers -1 is unknown");
+    meta_edit("nm.config", "\"lambda\":0.0", "\"lambda\":-1", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config lambda -1 is not a finite float >= 0");
+    meta_edit("nm.config", "\"lambda\":0.0", "\"lambda\":1e39", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config lambda 1e+39 is not a finite float >= 0");
+    meta_edit("nm.config", "\"lambda\":0.0", "\"lambda\":0.5", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config lambda 0.5 with method 2: only SR-STE (1) has one");
+    meta_edit("nm.config", "\"decay_end\":0.5", "\"decay_end\":1.5", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config decay_end 1.5 is outside (0, 1]");
+    meta_edit("nm.config", "\"decay_end\":0.5", "\"decay_end\":0", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config decay_end 0 is outside (0, 1]");
+    /* M = 5 divides no layer's inputs; M = 8 fits them, but not the saved
+     * masks; "all" adds fc3, whose masks are missing; "inner" drops fc1. */
+    meta_edit("nm.config", "\"m\":4", "\"m\":5", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config: layer fc1 has 784 inputs, not a multiple of M = 5");
+    meta_edit("nm.config", "\"m\":4", "\"m\":8", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "tensor nm.fc1.seen should be U8 of shape [48, 196]");
+    meta_edit("nm.config", "\"layers\":0", "\"layers\":1", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "tensor nm.fc3.seen is missing");
+    meta_edit("nm.config", "\"layers\":0", "\"layers\":2", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "unexpected tensor nm.fc1.seen (not a state of this model's N:M training)");
+    expect_rejected(&(variant){.key = "nm.state", .value = "{}"}, RW_ERR_FORMAT,
+                    "unexpected metadata nm.state");
+    /* The decay's place needs the run's length: steps without a training
+     * set cannot give it. */
+    trainer_without_data(text, sizeof text);
+    expect_rejected(&(variant){.key = "trainer", .value = text}, RW_ERR_FORMAT,
+                    "metadata trainer records 7 steps but no training set, so the N:M mask decay "
+                    "(metadata nm.config) cannot be placed");
+
+    /* Tensors: missing, extra, wrong dtype or shape, bad offsets. */
+    expect_rejected(&(variant){.skip = "nm.fc2.seen"}, RW_ERR_FORMAT, "tensor nm.fc2.seen is missing");
+    expect_rejected(&(variant){.extra = "nm.fc3.seen"}, RW_ERR_FORMAT,
+                    "unexpected tensor nm.fc3.seen (not a state of this model's N:M training)");
+    expect_rejected(&(variant){.extra = "nm.fc1.mask"}, RW_ERR_FORMAT, "unexpected tensor nm.fc1.mask");
+    expect_rejected(&(variant){.extra = "nm.fc01.seen"}, RW_ERR_FORMAT,
+                    "unexpected tensor nm.fc01.seen");
+    expect_rejected(&(variant){.extra = "nm.beta"}, RW_ERR_FORMAT, "unexpected tensor nm.beta");
+    int64_t n;
+    uint8_t *seen1 = tensor_copy("nm.fc1.seen", &n);
+    assert_int_equal(n, 48 * 392);
+    float *as_f32 = calloc((size_t)n, sizeof(float));
+    expect_rejected(&(variant){.patch = "nm.fc1.seen", .n = n, .data = as_f32}, RW_ERR_FORMAT,
+                    "tensor nm.fc1.seen should be U8 of shape [48, 392]");
+    expect_rejected(&(variant){.rep = {{"nm.fc1.seen", ST_U8, 1, {n}, seen1}}}, RW_ERR_FORMAT,
+                    "tensor nm.fc1.seen should be U8 of shape [48, 392]");
+    uint8_t *seen2 = tensor_copy("nm.fc2.seen", &n);
+    assert_int_equal(n, 32 * 24);
+    expect_rejected(&(variant){.rep = {{"nm.fc1.seen", ST_U8, 2, {32, 24}, seen2}}}, RW_ERR_FORMAT,
+                    "tensor nm.fc1.seen should be U8 of shape [48, 392]");
+    uint8_t keep0 = seen2[0], keep1 = seen2[1];
+    seen2[1] = 4; /* row 0, group 0 */
+    expect_rejected(&(variant){.rep = {{"nm.fc2.seen", ST_U8, 2, {32, 24}, seen2}}}, RW_ERR_FORMAT,
+                    "tensor nm.fc2.seen: offset 4 in row 0, group 0 is not below M = 4");
+    seen2[1] = 200; /* would shift a 64-bit mask out of range */
+    expect_rejected(&(variant){.rep = {{"nm.fc2.seen", ST_U8, 2, {32, 24}, seen2}}}, RW_ERR_FORMAT,
+                    "tensor nm.fc2.seen: offset 200 in row 0, group 0 is not below M = 4");
+    seen2[0] = seen2[1] = 1;
+    expect_rejected(&(variant){.rep = {{"nm.fc2.seen", ST_U8, 2, {32, 24}, seen2}}}, RW_ERR_FORMAT,
+                    "tensor nm.fc2.seen: offsets in row 0, group 0 are not strictly increasing");
+    seen2[0] = keep1;
+    seen2[1] = keep0;
+    expect_rejected(&(variant){.rep = {{"nm.fc2.seen", ST_U8, 2, {32, 24}, seen2}}}, RW_ERR_FORMAT,
+                    "tensor nm.fc2.seen: offsets in row 0, group 0 are not strictly increasing");
+    free(seen1);
+    free(seen2);
+    free(as_f32);
+    unlink(good_ckpt);
+}
+
 /* The estimate from the configs equals the one from the model built from
  * them, and both grow as they should. */
 static void test_memory_estimates(void **state)
@@ -820,6 +999,7 @@ int main(void)
         cmocka_unit_test(test_other_data_is_refused),
         cmocka_unit_test(test_malformed_checkpoints),
         cmocka_unit_test(test_malformed_dst_checkpoints),
+        cmocka_unit_test(test_malformed_nm_checkpoints),
         cmocka_unit_test(test_memory_estimates),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
