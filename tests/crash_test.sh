@@ -9,7 +9,7 @@
 # one never interrupted, and a log that, timings aside, is the same line
 # for line. Three times: plain training, dynamic sparse training (SNFS:
 # momentum windows, redistribution, a topology update every 6 steps), and
-# N:M training from scratch (2:4 mask decay, ending after step 45: the masks
+# N:M training from scratch (2:4 mask decay, ending after step 90: the masks
 # and the mask-change counts of the log, β through its end).
 # Usage: crash_test.sh path/to/rewire   (run from the tests folder)
 # CRASH_KILLS (default 30; half of it for the DST and N:M runs) sets the number of
@@ -31,8 +31,9 @@ PLAIN=(--data data/fashion-small --hidden 128,64 --sparsity 0.8 --epochs 2 --bat
        --train-limit 1000 --test-limit 200 --val-split 0.1 --optimizer adamw --lr 0.002
        --warmup-epochs 1 --seed 7 --threads 1 --quiet)
 DST=("${PLAIN[@]}" --dst snfs --update-every 6)
-# N:M fixes the sparsity: the plain flags but --sparsity.
-NM=(--data data/fashion-small --hidden 128,64 --epochs 2 --batch 4 --train-limit 1000
+# N:M fixes the sparsity: the plain flags but --sparsity, over 4 epochs (900
+# steps), so that a quiet machine lands every kill before the run ends.
+NM=(--data data/fashion-small --hidden 128,64 --epochs 4 --batch 4 --train-limit 1000
     --test-limit 200 --val-split 0.1 --optimizer adamw --lr 0.002 --warmup-epochs 1 --seed 7
     --threads 1 --quiet --nm 2:4 --nm-method decay --nm-decay-end 0.1)
 fail() { echo "FAIL ($NAME): $*"; echo "crash: 0 passed, 1 failed"; exit 1; }
