@@ -166,8 +166,8 @@ rw_nm_train_config rw_nm_train_config_default(void);
  * (its state is over the dense W either way). Until rw_model_nm_train_end,
  * rw_model_save writes the dense master weights (kind "dense"). Fails, changing nothing, if
  * a chosen layer is not dense, its input size is not a multiple of m, or
- * the config is out of range. Checkpoints refuse such a model (they do
- * not hold this state yet). */
+ * the config is out of range. A checkpoint of the model's trainer holds
+ * the N:M training state, and rw_trainer_load_checkpoint resumes it. */
 rw_status rw_model_nm_train_begin(rw_model *model, const rw_nm_train_config *config);
 
 /* Bytes rw_model_nm_train_begin adds to a model made from `model` (dense,
@@ -177,6 +177,11 @@ rw_status rw_model_nm_train_begin(rw_model *model, const rw_nm_train_config *con
  * rw_model_nm_train_begin would refuse for these sizes. */
 rw_status rw_estimate_nm_train_memory(const rw_model_config *model,
                                       const rw_nm_train_config *config, int64_t *bytes);
+
+/* 1 if layers of the model train N:M, the config that began it copied to
+ * *config if not NULL (srste_lambda as the layers use it: 0 unless the
+ * method is SR-STE); 0 if none does. */
+int rw_model_nm_train_config(const rw_model *model, rw_nm_train_config *config);
 
 /* Fraction of the mask entries of the N:M-trained layers that changed
  * since the previous call (or since rw_model_nm_train_begin): the SR-STE
@@ -333,7 +338,9 @@ rw_train_config rw_trainer_config(const rw_trainer *trainer);
  * training set, plus `note` (any UTF-8 string of the caller's, or NULL),
  * and the dynamic sparse training attached, if any (its config, update
  * count, starting sizes, ever-stored patterns and windows of recent
- * batches). Atomic: written to PATH.tmp, fsynced, renamed over PATH, directory
+ * batches), and the N:M training of the model, if any (its config and the
+ * masks its mask-change count compares with; the model holds the dense
+ * master weights W, from which the masks follow). Atomic: written to PATH.tmp, fsynced, renamed over PATH, directory
  * fsynced, so PATH always holds a whole checkpoint. Refuses with
  * RW_ERR_DIVERGED, naming the step and layer, to save a NaN or Inf weight
  * or optimizer state: a diverged run never replaces a good checkpoint. */
@@ -346,7 +353,9 @@ rw_status rw_trainer_save_checkpoint(const rw_trainer *trainer, const char *path
  * NULL. Every field is validated as rw_model_load does, plus the trainer
  * state against the model and config. Dynamic sparse training saved with
  * the run comes back attached, in the state it was (rw_trainer_dst tells;
- * rw_trainer_set_dst would start it afresh). With max_memory > 0, a checkpoint
+ * rw_trainer_set_dst would start it afresh); so does N:M training
+ * (rw_model_nm_train_config tells), its masks and decay factor as they
+ * were. With max_memory > 0, a checkpoint
  * whose model and trainer would need more bytes than that is refused with
  * RW_ERR_NO_MEMORY, giving both numbers, before anything is allocated. */
 rw_status rw_trainer_load_checkpoint(const char *path, int64_t max_memory, rw_model **model,
@@ -375,7 +384,8 @@ typedef struct {
 rw_status rw_estimate_memory(const rw_model_config *model, const rw_train_config *train,
                              rw_memory_estimate *out);
 
-/* The same for a trainer over an existing model (e.g. one just loaded). */
+/* The same for a trainer over an existing model (e.g. one just loaded),
+ * counting the N:M training state of a model under N:M training. */
 rw_status rw_estimate_trainer_memory(const rw_model *model, const rw_train_config *train,
                                      rw_memory_estimate *out);
 /* ---- Dynamic sparse training ------------------------------------------- */

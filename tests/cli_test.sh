@@ -402,8 +402,6 @@ check "nm bad method" 2 "--nm-method expects one of ste\|srste\|decay, got 'foo'
 check "nm with sparsity" 2 "--nm cannot be used with --sparsity" -- \
     "$REWIRE" train --nm 2:4 --sparsity 0.5
 check "nm with dst" 2 "--nm cannot be used with --dst" -- "$REWIRE" train --nm 2:4 --dst rigl
-check "nm with resume" 2 "--nm cannot be used with --resume: checkpoints do not hold" -- \
-    "$REWIRE" train --nm 2:4 --resume x.ckpt
 check "nm method without nm" 2 "--nm-method, --nm-layers, --nm-lambda and --nm-decay-end need --nm" -- \
     "$REWIRE" train --nm-method ste
 check "nm lambda without srste" 2 "--nm-lambda needs --nm-method srste" -- \
@@ -419,6 +417,49 @@ check "nm info shows the pattern" 0 "fc2 +2:4 +64x64" -- "$REWIRE" info "$TMP/nm
 check "nm eval" 0 "accuracy" -- "$REWIRE" eval "$TMP/nm.safetensors" --data $DATA
 check "nm decay 1:4 all layers" 0 "sparsity=0\.7500" -- "$REWIRE" train --data $DATA --hidden 32 \
     --epochs 1 --nm 1:4 --nm-method decay --nm-layers all --quiet
+
+# N:M runs checkpoint and resume (the SIGKILL test, crash_test.sh, resumes
+# one mid-way); --nm flags on resume follow the checkpoint's; hostile N:M
+# checkpoints.
+NMRUN=(--data $DATA --hidden 32 --nm 2:4 --epochs 2 --batch 20 --train-limit 200 --test-limit 100
+       --threads 1 --quiet)
+check "nm run with checkpoints" 0 "^result:.*sparsity=0\.49" -- "$REWIRE" train "${NMRUN[@]}" \
+    --checkpoint "$TMP/nm.ckpt" --checkpoint-every 5 --out "$TMP/nm-ck.st" --log "$TMP/nm-ck.jsonl"
+check "an N:M checkpoint loads whole" 0 "checkpoint: 2 of 2 epochs done, step 20" -- \
+    "$REWIRE" info "$TMP/nm.ckpt"
+check "resume a finished N:M run" 0 "^result:.*sparsity=0\.49" -- "$REWIRE" train \
+    --resume "$TMP/nm.ckpt" --out "$TMP/nm-again.st" --log "$TMP/nm-ck.jsonl" --quiet
+check "resumed N:M run saves the same model and log" 0 "^same 4$" -- bash -c \
+    "cmp -s '$TMP/nm-ck.st' '$TMP/nm-again.st' && echo same \$(wc -l <'$TMP/nm-ck.jsonl')"
+check "resume N:M with its own --nm" 0 "^result:" -- "$REWIRE" train --resume "$TMP/nm.ckpt" --nm 2:4
+check "resume N:M with another --nm" 2 "--nm 2:8 differs from the checkpoint's 2:4" -- \
+    "$REWIRE" train --resume "$TMP/nm.ckpt" --nm 2:8
+check "resume N:M with another --nm-method" 2 "--nm-method decay differs from the checkpoint's \(not given\)" -- \
+    "$REWIRE" train --resume "$TMP/nm.ckpt" --nm-method decay
+check "resume a plain run with --nm" 2 "--nm 2:4 differs from the checkpoint's \(none\)" -- \
+    "$REWIRE" train --resume "$TMP/c.st" --nm 2:4
+LC_ALL=C sed -e 's/\\"nm\\":null,/\\"nm\\":\\"1:1\\",/' \
+    -e 's/\\"lr\\":0.050000000000000003/\\"lr\\":0.050000000000000/' "$TMP/c.st" >"$TMP/nonm.ckpt"
+check "resume: the note says N:M, the checkpoint holds none" 1 \
+    "nonm.ckpt: the checkpoint's flags turn N:M training on, but it holds no N:M training state \(metadata nm.config is missing\)" -- \
+    "$REWIRE" train --resume "$TMP/nonm.ckpt"
+ckpt_edit "$TMP/nm.ckpt" "$TMP/nmoff.ckpt" '\\"nm\\":\\"2:4\\",' '\\"nm\\":null,   '
+check "resume: N:M state the note does not ask for" 1 \
+    "nmoff.ckpt: the checkpoint holds N:M training state \(metadata nm.config\), but its flags turn N:M training off" -- \
+    "$REWIRE" train --resume "$TMP/nmoff.ckpt"
+ckpt_edit "$TMP/nm.ckpt" "$TMP/nmother.ckpt" '\\"nm\\":\\"2:4\\"' '\\"nm\\":\\"1:4\\"'
+check "resume: N:M settings that are not the note's" 1 \
+    "nmother.ckpt: the checkpoint's N:M training settings \(metadata nm.config\) are not those of its flags \(--nm 2:4, not 1:4\)" -- \
+    "$REWIRE" train --resume "$TMP/nmother.ckpt"
+ckpt_edit "$TMP/nm.ckpt" "$TMP/nmrenamed.ckpt" 'nm.fc1.seen' 'nm.fc2.seen'
+check "resume: an N:M tensor this model does not have" 1 \
+    "nmrenamed.ckpt: unexpected tensor nm.fc2.seen \(not a state of this model's N:M training\)" -- \
+    "$REWIRE" train --resume "$TMP/nmrenamed.ckpt"
+ckpt_edit "$TMP/nm.ckpt" "$TMP/nmcfg.ckpt" '\\"decay_end\\":0.5' '\\"decay_end\\":5.0'
+check "resume: malformed N:M settings" 1 "nmcfg.ckpt: metadata nm.config decay_end 5 is outside \(0, 1\]" -- \
+    "$REWIRE" train --resume "$TMP/nmcfg.ckpt"
+check "info: malformed N:M settings" 1 "nmcfg.ckpt: metadata nm.config decay_end 5 is outside \(0, 1\]" -- \
+    "$REWIRE" info "$TMP/nmcfg.ckpt"
 
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -7,10 +7,12 @@
 # model and the trainer state); the step it records never goes back; and
 # the run finally resumed to its end must save a model byte-identical to
 # one never interrupted, and a log that, timings aside, is the same line
-# for line. Twice: plain training, then dynamic sparse training (SNFS:
-# momentum windows, redistribution, a topology update every 6 steps).
+# for line. Three times: plain training, dynamic sparse training (SNFS:
+# momentum windows, redistribution, a topology update every 6 steps), and
+# N:M training from scratch (2:4 mask decay, ending after step 90: the masks
+# and the mask-change counts of the log, β through its end).
 # Usage: crash_test.sh path/to/rewire   (run from the tests folder)
-# CRASH_KILLS (default 30; half of it for the DST run) sets the number of
+# CRASH_KILLS (default 30; half of it for the DST and N:M runs) sets the number of
 # kills, CRASH_SEED the random seed (printed, so a failure can be replayed),
 # CRASH_SECONDS (default 90) the time each run may spend on them: a
 # sanitized build on a busy machine landed only 12 of 30 in 45 s once.
@@ -32,6 +34,11 @@ PLAIN=(--data data/fashion-small --hidden 128,64 --sparsity 0.8 --epochs 4 --bat
        --train-limit 1000 --test-limit 200 --val-split 0.1 --optimizer adamw --lr 0.002
        --warmup-epochs 1 --seed 7 --threads 1 --quiet)
 DST=("${PLAIN[@]}" --dst snfs --update-every 6)
+# N:M fixes the sparsity: the plain flags but --sparsity, over 4 epochs (900
+# steps), so that a quiet machine lands every kill before the run ends.
+NM=(--data data/fashion-small --hidden 128,64 --epochs 4 --batch 4 --train-limit 1000
+    --test-limit 200 --val-split 0.1 --optimizer adamw --lr 0.002 --warmup-epochs 1 --seed 7
+    --threads 1 --quiet --nm 2:4 --nm-method decay --nm-decay-end 0.1)
 fail() { echo "FAIL ($NAME): $*"; echo "crash: 0 passed, 1 failed"; exit 1; }
 stamp() { stat -c '%s %y' "$1" 2>/dev/null || echo none; }
 # The log without what depends on the clock.
@@ -102,4 +109,5 @@ crash_run() {
 
 crash_run plain "$KILLS" "${PLAIN[@]}"
 crash_run dst $(( (KILLS + 1) / 2 )) "${DST[@]}"
+crash_run nm $(( (KILLS + 1) / 2 )) "${NM[@]}"
 echo "crash: 1 passed, 0 failed"

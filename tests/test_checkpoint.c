@@ -1,9 +1,11 @@
 /* Checkpoints: a run stopped at any step, saved, freed and resumed from the
  * file ends with the same bytes as a run never stopped (SGD and AdamW,
  * sparse and dense layers, mid-epoch and at an epoch's end, every dynamic
- * sparse training preset around its topology updates); a diverged
+ * sparse training preset around its topology updates, every N:M training
+ * method, mask decay around its end); a diverged
  * state is never saved; every malformed checkpoint is refused with a
  * message naming the file; memory estimates agree with the model. */
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,8 @@
 #include "nn/trainer.h"
 #include "sparsity/dst_checkpoint.h"
 #include "sparsity/dst_internal.h"
+#include "sparsity/nm_checkpoint.h"
+#include "sparsity/nm_train.h"
 #include "testutil.h"
 
 static rw_dataset *train_set;
@@ -36,6 +40,8 @@ static int teardown(void **state)
 typedef struct {
     int adam, dense_last;
     int dst; /* 0: none, else 1 + the rw_dst_method */
+    int nm;  /* 0: none, else 1 + the rw_nm_method (nm_recipe) */
+    int nm_hidden; /* N:M on the hidden layers only, not every layer */
 } recipe;
 
 /* A preset on this 33-step run: the presets that update every 100 steps
@@ -50,16 +56,34 @@ static rw_dst_config dst_recipe(rw_dst_method method)
     return c;
 }
 
+/* N:M training on this 33-step run: a pattern per method (1:16 takes the
+ * selection for groups over 8), SR-STE's lambda raised to matter in 33
+ * steps, and the mask decay ending after step 16 (0.5 of 33 steps). */
+static rw_nm_train_config nm_recipe(const recipe *r)
+{
+    rw_nm_train_config c = rw_nm_train_config_default();
+    c.method = (rw_nm_method)(r->nm - 1);
+    c.layers = r->nm_hidden ? RW_NM_HIDDEN : RW_NM_ALL;
+    if (c.method == RW_NM_STE) c.n = 2, c.m = 8;
+    if (c.method == RW_NM_SRSTE) c.n = 1, c.m = 16, c.srste_lambda = 2e-3f;
+    if (c.method != RW_NM_SRSTE) c.srste_lambda = 0; /* as the layers report it */
+    return c;
+}
+
 static void make_run(const recipe *r, rw_model **m, rw_trainer **t)
 {
     int sizes[] = {784, 48, 32, 10};
     rw_model_config mc = rw_model_config_default();
     mc.sizes = sizes;
     mc.n_layers = 3;
-    mc.sparsity = 0.8;
+    mc.sparsity = r->nm ? 0 : 0.8;
     mc.dense_last = r->dense_last;
     mc.seed = 4;
     assert_int_equal(rw_model_create(&mc, m), RW_OK);
+    if (r->nm) {
+        rw_nm_train_config c = nm_recipe(r);
+        assert_int_equal(rw_model_nm_train_begin(*m, &c), RW_OK);
+    }
     float mean, std;
     rw_dataset_stats(train_set, &mean, &std);
     rw_model_set_normalization(*m, mean, std);
@@ -88,8 +112,11 @@ static void make_run(const recipe *r, rw_model **m, rw_trainer **t)
 static int stop_at(const rw_progress *p, void *user) { return p->step == *(int64_t *)user; }
 
 /* Trains to the end; with stop > 0, stops after that many steps, saves a
- * checkpoint, frees everything, loads it and goes on. */
-static void run(const recipe *r, int64_t stop, rw_model **m_out, rw_trainer **t_out)
+ * checkpoint, frees everything, loads it and goes on. An N:M run records
+ * its mask change at the end of each epoch in changes[epoch], before the
+ * checkpoint, as rewire train logs it. */
+static void run_nm(const recipe *r, int64_t stop, rw_model **m_out, rw_trainer **t_out,
+                   double *changes)
 {
     rw_model *m;
     rw_trainer *t;
@@ -101,6 +128,7 @@ static void run(const recipe *r, int64_t stop, rw_model **m_out, rw_trainer **t_
         rw_epoch_stats s;
         assert_int_equal(rw_trainer_epoch(t, train_set, stop > 0 && !saved ? stop_at : NULL, &stop,
                                           &s), RW_OK);
+        if (r->nm && s.finished) changes[pos.epoch] = rw_model_nm_mask_change(m);
         rw_trainer_position(t, &pos);
         if (stop > 0 && !saved && pos.step == stop) {
             assert_int_equal(rw_trainer_save_checkpoint(t, path, "a note"), RW_OK);
@@ -125,6 +153,18 @@ static void run(const recipe *r, int64_t stop, rw_model **m_out, rw_trainer **t_
                 assert_true(c.final_sparsity == want.final_sparsity);
                 assert_int_equal(c.seed, want.seed);
             }
+            /* So does N:M training. */
+            rw_nm_train_config nc;
+            assert_int_equal(rw_model_nm_train_config(m, &nc), r->nm != 0);
+            if (r->nm) {
+                rw_nm_train_config want = nm_recipe(r);
+                assert_int_equal(nc.n, want.n);
+                assert_int_equal(nc.m, want.m);
+                assert_int_equal(nc.method, want.method);
+                assert_int_equal(nc.layers, want.layers);
+                assert_true(nc.srste_lambda == want.srste_lambda);
+                assert_true(nc.decay_end == want.decay_end);
+            }
             saved = 1;
         }
     }
@@ -132,6 +172,12 @@ static void run(const recipe *r, int64_t stop, rw_model **m_out, rw_trainer **t_
     unlink(path);
     *m_out = m;
     *t_out = t;
+}
+
+static void run(const recipe *r, int64_t stop, rw_model **m_out, rw_trainer **t_out)
+{
+    double changes[3];
+    run_nm(r, stop, m_out, t_out, changes);
 }
 
 static void expect_identical(const rw_trainer *a, const rw_trainer *b)
@@ -149,6 +195,20 @@ static void expect_identical(const rw_trainer *a, const rw_trainer *b)
         if (a->wm2) {
             if (a->wm2[l]) assert_memory_equal(a->wm2[l], b->wm2[l], 4 * wn);
         }
+        if (x->nmt) {
+            /* The masks, the compressed copy, W_eff and the decay factor,
+             * and the masks the next mask-change count compares with. */
+            const nm_train_layer *p = x->nmt, *q = y->nmt;
+            assert_non_null(q);
+            size_t slots = (size_t)x->out * nm_slots_per_row(&p->nm);
+            assert_memory_equal(p->nm.offsets, q->nm.offsets, slots);
+            assert_memory_equal(p->nm.values, q->nm.values, 4 * slots);
+            assert_memory_equal(p->seen, q->seen, slots);
+            assert_true(p->beta == q->beta);
+            assert_int_equal(p->eff != NULL, q->eff != NULL);
+            if (p->eff) assert_memory_equal(p->eff, q->eff, 4 * wn);
+        }
+        assert_int_equal(x->nmt == NULL, y->nmt == NULL);
         if (!x->sparse) continue;
         /* The topology too, and under DST every connection ever stored. */
         assert_memory_equal(x->w.indptr, y->w.indptr, 4 * ((size_t)x->out + 1));
@@ -163,17 +223,20 @@ static void expect_identical(const rw_trainer *a, const rw_trainer *b)
     if (a->dst) assert_int_equal(a->dst->updates, b->dst->updates);
 }
 
-/* Runs stopped at each of `stops` (with `threads` threads) end as t0. */
-static void check_stops(const recipe *r, const rw_trainer *t0, const int64_t *stops,
-                        size_t n_stops, int threads)
+/* Runs stopped at each of `stops` (with `threads` threads) end as t0, and
+ * an N:M run counts the mask changes `changes` of t0's run. */
+static void check_stops(const recipe *r, const rw_trainer *t0, const double *changes,
+                        const int64_t *stops, size_t n_stops, int threads)
 {
     int before = rw_get_num_threads();
     rw_set_num_threads(threads);
     for (size_t i = 0; i < n_stops; i++) {
         rw_model *m1;
         rw_trainer *t1;
-        run(r, stops[i], &m1, &t1);
+        double got[3];
+        run_nm(r, stops[i], &m1, &t1, got);
         expect_identical(t0, t1);
+        if (r->nm) assert_memory_equal(got, changes, sizeof got);
         rw_trainer_free(t1);
         rw_model_free(m1);
     }
@@ -184,11 +247,12 @@ static void check_resume(const recipe *r)
 {
     rw_model *m0;
     rw_trainer *t0;
-    run(r, 0, &m0, &t0);
+    double changes[3];
+    run_nm(r, 0, &m0, &t0, changes);
     assert_int_equal(t0->step, 33);
     /* Mid-epoch, an epoch's last step, the first step, the last. */
     const int64_t stops[] = {5, 11, 1, 27, 33};
-    check_stops(r, t0, stops, sizeof stops / sizeof stops[0], rw_get_num_threads());
+    check_stops(r, t0, changes, stops, sizeof stops / sizeof stops[0], rw_get_num_threads());
     rw_trainer_free(t0);
     rw_model_free(m0);
 }
@@ -200,7 +264,7 @@ static void check_resume(const recipe *r)
  * give the same bytes for any count, so one reference serves both). */
 static void check_dst_resume(rw_dst_method method, int adam)
 {
-    recipe r = {adam, 0, 1 + (int)method};
+    recipe r = {adam, 0, 1 + (int)method, 0, 0};
     rw_model *m0;
     rw_trainer *t0;
     int before = rw_get_num_threads();
@@ -211,8 +275,8 @@ static void check_dst_resume(rw_dst_method method, int adam)
     /* Not vacuous: every preset but static changes the topology. */
     if (method != RW_DST_STATIC) assert_true(t0->dst->updates >= 2);
     const int64_t one[] = {3, 4, 5, 10, 11, 12, 33}, two[] = {4, 10, 12};
-    check_stops(&r, t0, one, sizeof one / sizeof one[0], 1);
-    check_stops(&r, t0, two, sizeof two / sizeof two[0], 2);
+    check_stops(&r, t0, NULL, one, sizeof one / sizeof one[0], 1);
+    check_stops(&r, t0, NULL, two, sizeof two / sizeof two[0], 2);
     rw_trainer_free(t0);
     rw_model_free(m0);
 }
@@ -225,16 +289,55 @@ static void test_resume_dst_mest(void **state) { (void)state; check_dst_resume(R
 static void test_resume_dst_granet(void **state) { (void)state; check_dst_resume(RW_DST_GRANET, 0); }
 static void test_resume_dst_hebbian(void **state) { (void)state; check_dst_resume(RW_DST_HEBBIAN, 1); }
 
+/* Each N:M method with every layer N:M, stopped after the first step,
+ * mid-epoch, at an epoch's end, around the end of the mask decay (β > 0
+ * after step 16, 0 from step 17 on) and at the end, with 1 thread; then
+ * some with 2 (every layer N:M: the bytes do not depend on the thread
+ * count, so one reference serves both). The mask change counted at each
+ * epoch's end is the same too. */
+static void check_nm_resume(rw_nm_method method, int adam)
+{
+    recipe r = {adam, 0, 0, 1 + (int)method, 0};
+    rw_model *m0;
+    rw_trainer *t0;
+    double changes[3];
+    int before = rw_get_num_threads();
+    rw_set_num_threads(1);
+    run_nm(&r, 0, &m0, &t0, changes);
+    rw_set_num_threads(before);
+    assert_int_equal(t0->step, 33);
+    /* Not vacuous: the masks move, and the decay ends inside the run. */
+    assert_true(changes[0] > 0);
+    assert_true(nm_decay_beta(0.5, 16, 33) > 0 && nm_decay_beta(0.5, 17, 33) == 0);
+    const int64_t one[] = {1, 5, 11, 16, 17, 18, 33}, two[] = {5, 16, 17};
+    check_stops(&r, t0, changes, one, sizeof one / sizeof one[0], 1);
+    check_stops(&r, t0, changes, two, sizeof two / sizeof two[0], 2);
+    rw_trainer_free(t0);
+    rw_model_free(m0);
+}
+
+static void test_resume_nm_ste(void **state) { (void)state; check_nm_resume(RW_NM_STE, 0); }
+static void test_resume_nm_srste(void **state) { (void)state; check_nm_resume(RW_NM_SRSTE, 1); }
+static void test_resume_nm_decay(void **state) { (void)state; check_nm_resume(RW_NM_DECAY, 0); }
+
+/* N:M on the hidden layers, the output layer dense (OpenBLAS: a reference
+ * per thread count). */
+static void test_resume_nm_hidden(void **state)
+{
+    (void)state;
+    check_resume(&(recipe){1, 0, 0, 1 + RW_NM_DECAY, 1});
+}
+
 static void test_resume_sgd_bit_identical(void **state)
 {
     (void)state;
-    check_resume(&(recipe){0, 0, 0});
+    check_resume(&(recipe){0, 0, 0, 0, 0});
 }
 
 static void test_resume_adamw_dense_bit_identical(void **state)
 {
     (void)state;
-    check_resume(&(recipe){1, 1, 0});
+    check_resume(&(recipe){1, 1, 0, 0, 0});
 }
 
 /* A checkpoint is a model file: rw_model_load reads its model. */
@@ -243,7 +346,7 @@ static void test_checkpoint_is_a_model_file(void **state)
     (void)state;
     rw_model *m, *back;
     rw_trainer *t;
-    make_run(&(recipe){1, 1, 0}, &m, &t);
+    make_run(&(recipe){1, 1, 0, 0, 0}, &m, &t);
     const char *path = tu_temp_path("as-model.safetensors");
     assert_int_equal(rw_trainer_save_checkpoint(t, path, NULL), RW_OK);
     assert_int_equal(rw_model_load(path, &back), RW_OK);
@@ -283,7 +386,7 @@ static void test_diverged_state_is_not_saved(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){0, 0, 0}, &m, &t);
+    make_run(&(recipe){0, 0, 0, 0, 0}, &m, &t);
     const char *path = tu_temp_path("good.ckpt");
     char keep[600];
     snprintf(keep, sizeof keep, "%s", path);
@@ -315,7 +418,7 @@ static void test_other_data_is_refused(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){0, 0, 0}, &m, &t);
+    make_run(&(recipe){0, 0, 0, 0, 0}, &m, &t);
     int64_t stop = 3;
     assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
     const char *path = tu_temp_path("data.ckpt");
@@ -407,7 +510,7 @@ static void test_malformed_checkpoints(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){1, 0, 0}, &m, &t);
+    make_run(&(recipe){1, 0, 0, 0, 0}, &m, &t);
     int64_t stop = 4;
     assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
     snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good.ckpt"));
@@ -513,7 +616,7 @@ static void test_malformed_dst_checkpoints(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){0, 0, 0}, &m, &t);
+    make_run(&(recipe){0, 0, 0, 0, 0}, &m, &t);
     rw_dst_config c = dst_recipe(RW_DST_GRANET);
     c.grow = RW_GROW_HEBBIAN;
     c.window = 2;
@@ -651,6 +754,185 @@ static void test_malformed_dst_checkpoints(void **state)
     unlink(good_ckpt);
 }
 
+/* The saved metadata `trainer` as if its steps had been made on no
+ * training set (a position check_position lets through). */
+static void trainer_without_data(char *out, size_t size)
+{
+    st_file f;
+    assert_int_equal(st_read(good_ckpt, &f), RW_OK);
+    json_error_t err;
+    json_t *o = json_loads(st_meta(&f, "trainer"), 0, &err);
+    assert_non_null(o);
+    json_object_set_new(o, "epoch_step", json_integer(0));
+    json_object_set_new(o, "epoch_samples", json_integer(0));
+    json_object_set_new(o, "data_samples", json_integer(0));
+    json_object_set_new(o, "data_fingerprint", json_string("0000000000000000"));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    snprintf(out, size, "%s", text);
+    free(text);
+    json_decref(o);
+    st_file_free(&f);
+}
+
+/* Hostile N:M training state: each refused with a message naming the
+ * file and the tensor or key. The run (mask decay 2:4 on the hidden
+ * layers fc1 and fc2, fc3 dense) stops after step 7, β still above 0. */
+static void test_malformed_nm_checkpoints(void **state)
+{
+    (void)state;
+    recipe r = {0, 0, 0, 1 + RW_NM_DECAY, 1};
+    rw_model *m;
+    rw_trainer *t;
+    make_run(&r, &m, &t);
+    /* A checkpoint before the first step comes back with β = 1. */
+    snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good-nm.ckpt"));
+    assert_int_equal(rw_trainer_save_checkpoint(t, good_ckpt, NULL), RW_OK);
+    rw_model *m2;
+    rw_trainer *t2;
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 0, &m2, &t2, NULL), RW_OK);
+    assert_true(rw_model_nm_decay_beta(m2) == 1.0);
+    rw_trainer_free(t2);
+    rw_model_free(m2);
+    int64_t stop = 7;
+    assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
+    float beta = m->layers[0].nmt->beta;
+    assert_true(beta > 0 && beta < 1);
+    assert_int_equal(rw_trainer_save_checkpoint(t, good_ckpt, NULL), RW_OK);
+    rw_trainer_free(t);
+    rw_model_free(m);
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 0, &m2, &t2, NULL), RW_OK);
+    assert_true(m2->layers[0].nmt->beta == beta);
+    /* The memory limit counts the N:M state: the compressed copies and
+     * last masks (6 bytes a slot) and W_eff (4 bytes a weight). */
+    int64_t nm_bytes = (48 * 784 / 2 + 32 * 48 / 2) * 6 + (784 * 48 + 48 * 32) * 4;
+    assert_int_equal(nm_train_bytes(m2), nm_bytes);
+    st_file sf;
+    assert_int_equal(st_read(good_ckpt, &sf), RW_OK);
+    assert_int_equal(nm_checkpoint_memory(&sf, m2), nm_bytes);
+    st_file_free(&sf);
+    rw_memory_estimate est;
+    rw_train_config tc = rw_trainer_config(t2);
+    assert_int_equal(rw_estimate_trainer_memory(m2, &tc, &est), RW_OK);
+    rw_trainer_free(t2);
+    rw_model_free(m2);
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 1, &m2, &t2, NULL), RW_ERR_NO_MEMORY);
+    long long need = 0;
+    const char *at = strstr(rw_last_error(), " need ");
+    assert_non_null(at);
+    assert_int_equal(sscanf(at, " need %lld bytes", &need), 1);
+    assert_int_equal(need, est.total); /* the loaded model's estimate counts it too */
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, need - 1, &m2, &t2, NULL),
+                     RW_ERR_NO_MEMORY);
+    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, need, &m2, &t2, NULL), RW_OK);
+    rw_trainer_free(t2);
+    rw_model_free(m2);
+
+    /* Settings: missing, malformed, out of range, not this model's. */
+    char text[1024];
+    expect_rejected(&(variant){.key = "nm.config"}, RW_ERR_FORMAT,
+                    "unexpected tensor nm.fc1.seen: the checkpoint holds no N:M training "
+                    "settings (metadata nm.config)");
+    expect_rejected(&(variant){.key = "nm.config", .value = "{\"n\":2}"}, RW_ERR_FORMAT,
+                    "metadata nm.config is not a JSON object of exactly n, m, method, layers, "
+                    "lambda, decay_end");
+    expect_rejected(&(variant){.key = "nm.config", .value = "not json"}, RW_ERR_FORMAT,
+                    "metadata nm.config is not a JSON object");
+    meta_edit("nm.config", "\"n\":2", "\"n\":2,\"beta\":1", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config is not a JSON object of exactly");
+    meta_edit("nm.config", "\"n\":2", "\"n\":\"2\"", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config is not a JSON object of exactly");
+    meta_edit("nm.config", "\"n\":2", "\"n\":5", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config n 5, m 4: the pattern needs 1 <= n <= m <= 64");
+    meta_edit("nm.config", "\"m\":4", "\"m\":128", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config n 2, m 128");
+    meta_edit("nm.config", "\"method\":2", "\"method\":7", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config method 7 is unknown");
+    meta_edit("nm.config", "\"layers\":0", "\"layers\":-1", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config layers -1 is unknown");
+    meta_edit("nm.config", "\"lambda\":0.0", "\"lambda\":-1", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config lambda -1 is not a finite float >= 0");
+    meta_edit("nm.config", "\"lambda\":0.0", "\"lambda\":1e39", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config lambda 1e+39 is not a finite float >= 0");
+    meta_edit("nm.config", "\"lambda\":0.0", "\"lambda\":0.5", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config lambda 0.5 with method 2: only SR-STE (1) has one");
+    meta_edit("nm.config", "\"decay_end\":0.5", "\"decay_end\":1.5", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config decay_end 1.5 is outside (0, 1]");
+    meta_edit("nm.config", "\"decay_end\":0.5", "\"decay_end\":0", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config decay_end 0 is outside (0, 1]");
+    /* M = 5 divides no layer's inputs; M = 8 fits them, but not the saved
+     * masks; "all" adds fc3, whose masks are missing; "inner" drops fc1. */
+    meta_edit("nm.config", "\"m\":4", "\"m\":5", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata nm.config: layer fc1 has 784 inputs, not a multiple of M = 5");
+    meta_edit("nm.config", "\"m\":4", "\"m\":8", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "tensor nm.fc1.seen should be U8 of shape [48, 196]");
+    meta_edit("nm.config", "\"layers\":0", "\"layers\":1", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "tensor nm.fc3.seen is missing");
+    meta_edit("nm.config", "\"layers\":0", "\"layers\":2", text, sizeof text);
+    expect_rejected(&(variant){.key = "nm.config", .value = text}, RW_ERR_FORMAT,
+                    "unexpected tensor nm.fc1.seen (not a state of this model's N:M training)");
+    expect_rejected(&(variant){.key = "nm.state", .value = "{}"}, RW_ERR_FORMAT,
+                    "unexpected metadata nm.state");
+    /* The decay's place needs the run's length: steps without a training
+     * set cannot give it. */
+    trainer_without_data(text, sizeof text);
+    expect_rejected(&(variant){.key = "trainer", .value = text}, RW_ERR_FORMAT,
+                    "metadata trainer records 7 steps but no training set, so the N:M mask decay "
+                    "(metadata nm.config) cannot be placed");
+
+    /* Tensors: missing, extra, wrong dtype or shape, bad offsets. */
+    expect_rejected(&(variant){.skip = "nm.fc2.seen"}, RW_ERR_FORMAT, "tensor nm.fc2.seen is missing");
+    expect_rejected(&(variant){.extra = "nm.fc3.seen"}, RW_ERR_FORMAT,
+                    "unexpected tensor nm.fc3.seen (not a state of this model's N:M training)");
+    expect_rejected(&(variant){.extra = "nm.fc1.mask"}, RW_ERR_FORMAT, "unexpected tensor nm.fc1.mask");
+    expect_rejected(&(variant){.extra = "nm.fc01.seen"}, RW_ERR_FORMAT,
+                    "unexpected tensor nm.fc01.seen");
+    expect_rejected(&(variant){.extra = "nm.beta"}, RW_ERR_FORMAT, "unexpected tensor nm.beta");
+    int64_t n;
+    uint8_t *seen1 = tensor_copy("nm.fc1.seen", &n);
+    assert_int_equal(n, 48 * 392);
+    float *as_f32 = calloc((size_t)n, sizeof(float));
+    expect_rejected(&(variant){.patch = "nm.fc1.seen", .n = n, .data = as_f32}, RW_ERR_FORMAT,
+                    "tensor nm.fc1.seen should be U8 of shape [48, 392]");
+    expect_rejected(&(variant){.rep = {{"nm.fc1.seen", ST_U8, 1, {n}, seen1}}}, RW_ERR_FORMAT,
+                    "tensor nm.fc1.seen should be U8 of shape [48, 392]");
+    uint8_t *seen2 = tensor_copy("nm.fc2.seen", &n);
+    assert_int_equal(n, 32 * 24);
+    expect_rejected(&(variant){.rep = {{"nm.fc1.seen", ST_U8, 2, {32, 24}, seen2}}}, RW_ERR_FORMAT,
+                    "tensor nm.fc1.seen should be U8 of shape [48, 392]");
+    uint8_t keep0 = seen2[0], keep1 = seen2[1];
+    seen2[1] = 4; /* row 0, group 0 */
+    expect_rejected(&(variant){.rep = {{"nm.fc2.seen", ST_U8, 2, {32, 24}, seen2}}}, RW_ERR_FORMAT,
+                    "tensor nm.fc2.seen: offset 4 in row 0, group 0 is not below M = 4");
+    seen2[1] = 200; /* would shift a 64-bit mask out of range */
+    expect_rejected(&(variant){.rep = {{"nm.fc2.seen", ST_U8, 2, {32, 24}, seen2}}}, RW_ERR_FORMAT,
+                    "tensor nm.fc2.seen: offset 200 in row 0, group 0 is not below M = 4");
+    seen2[0] = seen2[1] = 1;
+    expect_rejected(&(variant){.rep = {{"nm.fc2.seen", ST_U8, 2, {32, 24}, seen2}}}, RW_ERR_FORMAT,
+                    "tensor nm.fc2.seen: offsets in row 0, group 0 are not strictly increasing");
+    seen2[0] = keep1;
+    seen2[1] = keep0;
+    expect_rejected(&(variant){.rep = {{"nm.fc2.seen", ST_U8, 2, {32, 24}, seen2}}}, RW_ERR_FORMAT,
+                    "tensor nm.fc2.seen: offsets in row 0, group 0 are not strictly increasing");
+    free(seen1);
+    free(seen2);
+    free(as_f32);
+    unlink(good_ckpt);
+}
+
 /* The estimate from the configs equals the one from the model built from
  * them, and both grow as they should. */
 static void test_memory_estimates(void **state)
@@ -708,11 +990,16 @@ int main(void)
         cmocka_unit_test(test_resume_dst_mest),
         cmocka_unit_test(test_resume_dst_granet),
         cmocka_unit_test(test_resume_dst_hebbian),
+        cmocka_unit_test(test_resume_nm_ste),
+        cmocka_unit_test(test_resume_nm_srste),
+        cmocka_unit_test(test_resume_nm_decay),
+        cmocka_unit_test(test_resume_nm_hidden),
         cmocka_unit_test(test_checkpoint_is_a_model_file),
         cmocka_unit_test(test_diverged_state_is_not_saved),
         cmocka_unit_test(test_other_data_is_refused),
         cmocka_unit_test(test_malformed_checkpoints),
         cmocka_unit_test(test_malformed_dst_checkpoints),
+        cmocka_unit_test(test_malformed_nm_checkpoints),
         cmocka_unit_test(test_memory_estimates),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -263,9 +263,12 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
             return report_failure("train");
         int rc = resume_flags(note, f->resume, specs, n_specs, f, defaults, &note_keep, &log_bytes);
         free(note);
+        /* The N:M flags are the checkpoint's now. */
+        if (!rc) rc = nm_flags_config(&f->nm, &f->nm_config, &f->nm_active);
         if (rc) {
             rw_trainer_free(t);
             rw_model_free(m);
+            resume_note_free(note_keep);
             return rc;
         }
         rw_progress pos;
@@ -308,6 +311,8 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
     }
     /* The checkpoint brought its dynamic sparse training back. */
     if (f->resume && (rc = dst_resume(t, f->resume, dst_active, &dc, &topo))) goto done;
+    /* And its N:M training, masks and decay as they were. */
+    if (f->resume && (rc = nm_resume(m, f->resume, f->nm_active, &f->nm_config))) goto done;
     if (!f->resume) {
         int sizes[MAX_HIDDEN + 2];
         rw_model_config mc;
@@ -601,7 +606,8 @@ int cmd_train(int argc, char **argv)
                         "(see 'rewire train --help')\n");
         return 2;
     }
-    if (nm_flags_check(&f.nm, argc, argv, &f.nm_config, &f.nm_active)) return 2;
+    /* Resuming, the N:M flags are checked once the checkpoint's are in. */
+    if (!f.resume && nm_flags_check(&f.nm, argc, argv, &f.nm_config, &f.nm_active)) return 2;
     if (f.threads > 0) rw_set_num_threads(f.threads);
     return run(&f, specs, N_SPECS, &defaults);
 }

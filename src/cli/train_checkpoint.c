@@ -107,7 +107,7 @@ static void show(const arg_spec *s, const void *v, char *buf, size_t size)
     case ARG_INT: snprintf(buf, size, "%d", *(const int *)v); break;
     case ARG_CHOICE: {
         int c = *(const int *)v;
-        snprintf(buf, size, "%s", c >= 0 ? s->choices[c] : "(preset's)");
+        snprintf(buf, size, "%s", c >= 0 ? s->choices[c] : "(not given)");
         break;
     }
     case ARG_DOUBLE: snprintf(buf, size, "%g", *(const double *)v); break;

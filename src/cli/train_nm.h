@@ -22,11 +22,22 @@ void nm_flags_init(nm_flags *f);
 /* Fills specs[0 .. NM_FLAG_COUNT) with the flags, targeting f. */
 void nm_flags_specs(nm_flags *f, arg_spec *specs);
 
-/* After parsing: checks the pattern and that the flags go together (argv
- * tells which flags were given). Fills *config and sets *active. Returns
- * 0, or 2 after printing what is wrong. */
+/* After parsing: checks that no flag --nm excludes was given (argv tells
+ * which were), then as nm_flags_config. Returns 0, or 2 after printing
+ * what is wrong. */
 int nm_flags_check(const nm_flags *f, int argc, char **argv, rw_nm_train_config *config,
                    int *active);
+
+/* Checks the pattern and that the N:M flags go together; fills *config
+ * and sets *active. Returns 0, or 2 after printing what is wrong. Called
+ * again on resume, once the flags are the checkpoint's. */
+int nm_flags_config(const nm_flags *f, rw_nm_train_config *config, int *active);
+
+/* Resuming: the N:M training the checkpoint brought back (in the model)
+ * must be what its flags (active, config) ask for. Returns 0, or 1 after
+ * printing the difference, naming `path`. */
+int nm_resume(const rw_model *model, const char *path, int active,
+              const rw_nm_train_config *config);
 
 /* One JSON line per finished epoch: the pattern, the method, the fraction
  * of mask entries that changed in the epoch and the decay factor. */

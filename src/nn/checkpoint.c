@@ -15,7 +15,7 @@
 #include "data/dataset.h"
 #include "io/model_io.h"
 #include "sparsity/dst_checkpoint.h"
-#include "sparsity/nm_train.h"
+#include "sparsity/nm_checkpoint.h"
 
 #define CHECKPOINT_VERSION "1"
 #define NAME_CAP 64
@@ -23,6 +23,7 @@
 /* Other modules' state: add a line here (see checkpoint_section). */
 static const checkpoint_section checkpoint_sections[] = {
     {"dst", dst_checkpoint_save, dst_checkpoint_load}, /* sparsity/dst_checkpoint.c */
+    {"nm", nm_checkpoint_save, nm_checkpoint_load},    /* sparsity/nm_checkpoint.c */
     {NULL, NULL, NULL}, /* end */
 };
 
@@ -139,11 +140,6 @@ rw_status rw_trainer_save_checkpoint(const rw_trainer *t, const char *path, cons
 {
     if (!t || !path)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_trainer_save_checkpoint: NULL trainer or path");
-    if (model_nm_training(t->model))
-        return rw_fail(RW_ERR_INVALID_ARGUMENT,
-                       "%s: checkpoints of N:M training from scratch are not supported yet (they "
-                       "would not hold the N:M training state)",
-                       path);
     rw_status st = check_finite(t, path);
     if (st != RW_OK) return st;
     st_writer *w = st_writer_new();
@@ -386,7 +382,8 @@ static rw_status load_parsed(const st_file *f, const char *path, int64_t max_mem
         rw_memory_estimate est;
         st = model_file_memory(m, f, &c, &est);
         int64_t dst = st == RW_OK ? dst_checkpoint_memory(f, m, &c) : 0;
-        int64_t need = est.total > INT64_MAX - dst ? INT64_MAX : est.total + dst;
+        int64_t nm = st == RW_OK ? nm_checkpoint_memory(f, m) : 0;
+        int64_t need = est.total > INT64_MAX - dst - nm ? INT64_MAX : est.total + dst + nm;
         if (st == RW_OK && need > max_memory)
             st = rw_fail(RW_ERR_NO_MEMORY,
                          "%s: the model and trainer need %lld bytes of memory, more than the "

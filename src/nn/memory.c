@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/nm.h"
 #include "nn/model.h"
+#include "sparsity/nm_train.h"
 #include "sparsity/distribution.h"
 
 #define EVAL_BATCH 256 /* as evaluate.c */
@@ -124,5 +125,9 @@ rw_status rw_estimate_trainer_memory(const rw_model *m, const rw_train_config *t
     }
     memory_estimate(ls, m->n_layers, tc, out);
     free(ls);
+    /* A model under N:M training also holds its masks (and W_eff). */
+    int64_t nm = nm_train_bytes(m);
+    out->model = add(out->model, nm);
+    out->total = add(out->total, nm);
     return RW_OK;
 }

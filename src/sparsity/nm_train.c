@@ -131,15 +131,14 @@ void nm_train_refresh_rows(layer *ly, float beta, int r0, int r1)
     }
 }
 
-/* Which layers the config chooses. */
-static int chosen(const rw_nm_train_config *c, int l, int n_layers)
+int nm_train_chosen(const rw_nm_train_config *c, int l, int n_layers)
 {
     if (c->layers == RW_NM_ALL) return 1;
     if (c->layers == RW_NM_HIDDEN) return l < n_layers - 1;
     return l > 0 && l < n_layers - 1;
 }
 
-static rw_status check_config(const rw_model *model, const rw_nm_train_config *c)
+rw_status nm_train_check_config(const rw_model *model, const rw_nm_train_config *c)
 {
     if (c->m < 1 || c->m > NM_MAX_M || c->n < 1 || c->n > c->m)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "N:M pattern %d:%d needs 1 <= N <= M <= %d", c->n,
@@ -156,7 +155,7 @@ static rw_status check_config(const rw_model *model, const rw_nm_train_config *c
     int any = 0;
     for (int l = 0; l < model->n_layers; l++) {
         const layer *ly = &model->layers[l];
-        if (!chosen(c, l, model->n_layers)) continue;
+        if (!nm_train_chosen(c, l, model->n_layers)) continue;
         any = 1;
         if (ly->sparse || ly->is_nm || ly->nmt)
             return rw_fail(RW_ERR_INVALID_ARGUMENT,
@@ -187,30 +186,45 @@ rw_status rw_estimate_nm_train_memory(const rw_model_config *model, const rw_nm_
                        c->m, NM_MAX_M);
     int64_t total = 0;
     for (int l = 0; l < model->n_layers; l++) {
-        if (!chosen(c, l, model->n_layers)) continue;
+        if (!nm_train_chosen(c, l, model->n_layers)) continue;
         int64_t in = model->sizes[l], out = model->sizes[l + 1];
         if (in % c->m != 0)
             return rw_fail(RW_ERR_INVALID_ARGUMENT,
                            "layer fc%d has %lld inputs, not a multiple of M = %d", l + 1,
                            (long long)in, c->m);
-        int64_t slots = out * (in / c->m) * c->n;
-        total += slots * (int64_t)(sizeof(float) + 2); /* values, offsets, last offsets */
-        if (c->method == RW_NM_DECAY) total += in * out * (int64_t)sizeof(float);
+        int64_t slots = out * (in / c->m) * c->n, layer = slots * (int64_t)(sizeof(float) + 2);
+        /* values, offsets, last offsets; W_eff. Saturates: a checkpoint's
+         * skeleton may declare 4096 layers of the widest size. */
+        if (c->method == RW_NM_DECAY) layer += in * out * (int64_t)sizeof(float);
+        if (__builtin_add_overflow(total, layer, &total)) total = INT64_MAX;
     }
     *bytes = total;
     return RW_OK;
 }
 
+int64_t nm_train_bytes(const rw_model *m)
+{
+    int64_t total = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *ly = &m->layers[l];
+        if (!ly->nmt) continue;
+        /* As rw_estimate_nm_train_memory counts them. */
+        total += (int64_t)ly->out * nm_slots_per_row(&ly->nmt->nm) * (int64_t)(sizeof(float) + 2);
+        if (ly->nmt->eff) total += (int64_t)ly->in * ly->out * (int64_t)sizeof(float);
+    }
+    return total;
+}
+
 rw_status rw_model_nm_train_begin(rw_model *model, const rw_nm_train_config *c)
 {
-    rw_status st = check_config(model, c);
+    rw_status st = nm_train_check_config(model, c);
     if (st != RW_OK) return st;
     int n_layers = model->n_layers;
     nm_train_layer **made = calloc((size_t)n_layers, sizeof *made);
     if (!made) return rw_fail(RW_ERR_NO_MEMORY, "out of memory starting N:M training");
     for (int l = 0; l < n_layers && st == RW_OK; l++) {
         const layer *ly = &model->layers[l];
-        if (!chosen(c, l, n_layers)) continue;
+        if (!nm_train_chosen(c, l, n_layers)) continue;
         nm_train_layer *t = calloc(1, sizeof *t);
         made[l] = t;
         if (!t) {
@@ -268,6 +282,35 @@ double rw_model_nm_mask_change(rw_model *model)
         memcpy(t->seen, w->offsets, groups * w->n);
     }
     return all ? (double)changed / (double)all : 0.0;
+}
+
+int rw_model_nm_train_config(const rw_model *model, rw_nm_train_config *config)
+{
+    const nm_train_layer *first = NULL;
+    int n_layers = model ? model->n_layers : 0;
+    for (int l = 0; l < n_layers && !first; l++) first = model->layers[l].nmt;
+    if (!first) return 0;
+    rw_nm_train_config c = rw_nm_train_config_default();
+    c.n = first->nm.n;
+    c.m = first->nm.m;
+    c.method = first->method;
+    c.srste_lambda = first->lambda;
+    c.decay_end = first->decay_end;
+    /* rw_model_nm_train_begin chose the layers: the choice whose layers
+     * these are (rw_model_nm_train_begin refuses a second call). */
+    const rw_nm_layers choices[] = {RW_NM_HIDDEN, RW_NM_ALL, RW_NM_INNER};
+    int found = 0;
+    for (int k = 0; k < 3 && !found; k++) {
+        found = 1;
+        for (int l = 0; l < n_layers; l++)
+            if (nm_train_chosen(&(rw_nm_train_config){.layers = choices[k]}, l, n_layers) !=
+                (model->layers[l].nmt != NULL))
+                found = 0;
+        if (found) c.layers = choices[k];
+    }
+    if (!found) return 0;
+    if (config) *config = c;
+    return 1;
 }
 
 double rw_model_nm_decay_beta(const rw_model *model)

@@ -41,6 +41,18 @@ float nm_decay_beta(double decay_end, int64_t step, int64_t total_steps);
  * (decay) W_eff for factor beta. */
 void nm_train_refresh_rows(layer *ly, float beta, int r0, int r1);
 
+/* Whether the config chooses layer l of a model of n_layers. */
+int nm_train_chosen(const rw_nm_train_config *c, int l, int n_layers);
+
+/* What rw_model_nm_train_begin checks before it changes anything: the
+ * ranges, and that every chosen layer is dense with inputs a multiple of
+ * m. RW_ERR_INVALID_ARGUMENT with a message naming the layer. */
+rw_status nm_train_check_config(const rw_model *model, const rw_nm_train_config *c);
+
+/* The bytes the N:M training state of m's layers holds now (the terms of
+ * rw_estimate_nm_train_memory). */
+int64_t nm_train_bytes(const rw_model *m);
+
 /* Whether some layer of m is under N:M training. */
 int model_nm_training(const rw_model *m);
 
