@@ -520,6 +520,12 @@ static void test_bad_configs(void **state)
     remove(path);
     rw_trainer_free(t);
     rw_model_free(model);
+    /* Nor can a layer in N:M training be converted under it. */
+    model = make_model(32, 2, 4, RW_NM_STE, RW_NM_HIDDEN, 3);
+    assert_int_equal(rw_model_to_nm(model, -1, 1, 4), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "fc1 is in N:M training"));
+    assert_int_equal(rw_model_to_nm(model, 2, 1, 2), RW_OK); /* fc3 is not */
+    rw_model_free(model);
     /* A sparse layer cannot start N:M training. */
     mc.sparsity = 0.5;
     assert_int_equal(rw_model_create(&mc, &model), RW_OK);

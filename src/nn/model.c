@@ -230,6 +230,13 @@ rw_status rw_model_to_nm(rw_model *m, int which, int n, int mm)
         return rw_fail(RW_ERR_INVALID_ARGUMENT,
                        "layer fc%d has %d inputs, not a multiple of M = %d", which + 1,
                        m->layers[which].in, mm);
+    /* Its dense master weights and masks belong to the N:M training. */
+    for (int l = 0; l < m->n_layers; l++)
+        if (m->layers[l].nmt && (which < 0 || l == which))
+            return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                           "layer fc%d is in N:M training: end it (rw_model_nm_train_end) before "
+                           "converting",
+                           l + 1);
     for (int l = 0; l < m->n_layers; l++) {
         layer *ly = &m->layers[l];
         if ((which >= 0 && l != which) || ly->in % mm != 0) continue;
