@@ -65,6 +65,21 @@ static void model(const char *name, const int *sizes, int n, double sparsity, in
     copy(other, path("fuzz_safetensors", name), -1);
 }
 
+/* A model whose first layer is 1:4 (the "nm" kind: values and offsets). */
+static void nm_model(const char *name)
+{
+    int sizes[] = {8, 4, 3};
+    rw_model_config c = rw_model_config_default();
+    c.sizes = sizes;
+    c.n_layers = 2;
+    c.sparsity = 0;
+    rw_model *m;
+    check(rw_model_create(&c, &m));
+    check(rw_model_to_nm(m, 0, 1, 4));
+    check(rw_model_save(m, path("fuzz_model", name)));
+    rw_model_free(m);
+}
+
 /* A checkpoint after a few steps on 7 synthetic samples of 6 features,
  * with dynamic sparse training when dst is not NULL. */
 static void checkpoint(const char *name, rw_optimizer opt, int dense_last, int stop,
@@ -91,6 +106,38 @@ static void checkpoint(const char *name, rw_optimizer opt, int dense_last, int s
     for (int i = 0; i < 7; i++) y[i] = (uint8_t)(i % 3);
     rw_dataset *d;
     check(rw_dataset_from_memory(x, y, 7, 6, 3, &d));
+    if (stop > 0) check(rw_trainer_epoch(t, d, stop_after, &stop, NULL));
+    check(rw_trainer_save_checkpoint(t, path("fuzz_checkpoint", name), "seed"));
+    rw_dataset_free(d);
+    rw_trainer_free(t);
+    rw_model_free(m);
+}
+
+/* A checkpoint of N:M training (the "nm" section) after `stop` steps: a
+ * dense 8-4-3 model whose first layer trains 2:4 with `method`. */
+static void nm_checkpoint(const char *name, rw_nm_method method, int stop)
+{
+    int sizes[] = {8, 4, 3};
+    rw_model_config c = rw_model_config_default();
+    c.sizes = sizes;
+    c.n_layers = 2;
+    c.sparsity = 0;
+    rw_model *m;
+    check(rw_model_create(&c, &m));
+    rw_nm_train_config nc = rw_nm_train_config_default();
+    nc.method = method;
+    check(rw_model_nm_train_begin(m, &nc));
+    rw_train_config tc = rw_train_config_default();
+    tc.batch = 3;
+    tc.epochs = 2;
+    rw_trainer *t;
+    check(rw_trainer_create(m, &tc, &t));
+    float x[7 * 8];
+    uint8_t y[7];
+    for (int i = 0; i < 7 * 8; i++) x[i] = (float)(i % 5) / 5.0f;
+    for (int i = 0; i < 7; i++) y[i] = (uint8_t)(i % 3);
+    rw_dataset *d;
+    check(rw_dataset_from_memory(x, y, 7, 8, 3, &d));
     if (stop > 0) check(rw_trainer_epoch(t, d, stop_after, &stop, NULL));
     check(rw_trainer_save_checkpoint(t, path("fuzz_checkpoint", name), "seed"));
     rw_dataset_free(d);
@@ -166,6 +213,7 @@ int main(int argc, char **argv)
     model("dense-last.safetensors", s1, 2, 0.5, 1, RW_ACT_TANH);
     model("dense.safetensors", s3, 1, 0.0, 0, RW_ACT_NONE);
     model("three-layers.safetensors", s2, 3, 0.3, 0, RW_ACT_GELU);
+    nm_model("nm-1of4.safetensors");
     containers();
     checkpoint("fresh.safetensors", RW_OPT_SGD, 0, 0, NULL);
     checkpoint("sgd-step2.safetensors", RW_OPT_SGD, 0, 2, NULL);
@@ -184,6 +232,9 @@ int main(int argc, char **argv)
     granet.update_every = 1;
     granet.final_sparsity = 0.8;
     checkpoint("dst-granet-fresh.safetensors", RW_OPT_SGD, 0, 0, &granet);
+    /* N:M training (the "nm" section): SR-STE after two steps, decay fresh. */
+    nm_checkpoint("nm-srste-step2.safetensors", RW_NM_SRSTE, 2);
+    nm_checkpoint("nm-decay-fresh.safetensors", RW_NM_DECAY, 0);
 
     uint8_t pixels[12] = {0, 255, 51, 102, 1, 2, 3, 4, 200, 100, 50, 25}, labels[3] = {2, 0, 1};
     uint32_t idims[3] = {3, 2, 2}, ldims[1] = {3};
