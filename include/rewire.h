@@ -674,6 +674,21 @@ rw_status rw_train_prune(rw_model *model, const rw_train_config *train,
                          const rw_prune_schedule *s, const rw_dataset *data,
                          rw_prune_epoch_fn on_epoch, rw_topology_fn on_prune, void *user);
 
+/* The first steps of rw_train_prune, for a caller that drives the training
+ * itself (to checkpoint it, say): checks the schedule and that the model
+ * is below the target sparsity, then converts every layer to CSR (a dense
+ * one at density 1). RW_ERR_INVALID_ARGUMENT with a message otherwise. */
+rw_status rw_train_prune_prepare(rw_model *model, const rw_prune_schedule *s);
+
+/* GMP and ISS-P are one training with this dynamic-sparse-training
+ * configuration (magnitude pruning on the cubic schedule, no regrowth,
+ * ISS-P's shrink): rw_train_prune runs a trainer with it, and a trainer
+ * given it by rw_trainer_set_dst, on a model rw_train_prune_prepare has
+ * seen, trains exactly as rw_train_prune does, and its checkpoints carry
+ * the pruning state. RW_ERR_INVALID_ARGUMENT for a bad schedule or for IMP
+ * and soups (several phases, no one configuration). */
+rw_status rw_prune_schedule_dst_config(const rw_prune_schedule *s, rw_dst_config *out);
+
 /* A prediction context: buffers for batches of up to max_batch samples and
  * for single samples, allocated once, so that rw_predictor_run allocates
  * nothing. A single sample takes its own path (sparse matrix times vector),

@@ -209,14 +209,22 @@ rw_status prune_round(prune_run *r, rw_model *m, int round, double density)
 
 /* ---- GMP and ISS-P ------------------------------------------------------ */
 
+static rw_status check_schedule(const rw_prune_schedule *s);
+
 /* Gradual magnitude pruning, "To prune, or not to prune: exploring the
  * efficacy of pruning for model compression" (Zhu & Gupta 2017): GraNet's
  * cubic schedule (dst.c) without regrowth; with a shrink factor, ISS-P's
  * soft shrinkage ("Iterative Soft Shrinkage Learning for Efficient Image
  * Super-Resolution", Wang et al. 2023). */
-static rw_status gradual_run(prune_run *r, rw_model *m)
+rw_status rw_prune_schedule_dst_config(const rw_prune_schedule *s, rw_dst_config *out)
 {
-    const rw_prune_schedule *s = r->sched;
+    rw_status st = check_schedule(s);
+    if (st != RW_OK) return st;
+    if (is_rounds(s))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "%s is rounds of pruning and retraining, not one training with a "
+                       "dynamic-sparse-training configuration",
+                       s->method == RW_PRUNE_IMP ? "IMP" : "a sparse model soup");
     rw_dst_config dc = rw_dst_config_preset(RW_DST_STATIC);
     dc.drop = RW_DROP_MAGNITUDE;
     dc.drop_fraction = 0;
@@ -226,8 +234,17 @@ static rw_status gradual_run(prune_run *r, rw_model *m)
     dc.prune_start = s->prune_start;
     dc.prune_end = s->prune_end;
     dc.shrink = s->method == RW_PRUNE_ISSP ? s->shrink : 0;
+    *out = dc;
+    return RW_OK;
+}
+
+static rw_status gradual_run(prune_run *r, rw_model *m)
+{
+    rw_dst_config dc;
+    rw_status st = rw_prune_schedule_dst_config(r->sched, &dc);
+    if (st != RW_OK) return st;
     rw_trainer *t = NULL;
-    rw_status st = rw_trainer_create(m, r->train, &t);
+    st = rw_trainer_create(m, r->train, &t);
     if (st == RW_OK) st = rw_trainer_set_dst(t, &dc);
     if (st == RW_OK) rw_trainer_set_topology_callback(t, r->on_prune, r->user);
     while (st == RW_OK && t->epoch < r->train->epochs && !r->stopped) {
@@ -261,6 +278,25 @@ static rw_status check_schedule(const rw_prune_schedule *s)
     return RW_OK;
 }
 
+rw_status rw_train_prune_prepare(rw_model *m, const rw_prune_schedule *s)
+{
+    rw_status st = check_schedule(s);
+    if (st != RW_OK) return st;
+    if (1.0 - prune_model_density(m) >= s->sparsity)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "the model is already at sparsity %.4f, not below the target %g",
+                       1.0 - prune_model_density(m), s->sparsity);
+    /* Every layer becomes CSR (a dense one at density 1): only CSR layers
+     * can lose weights, and their results do not depend on the threads. */
+    int all_csr = 1;
+    for (int l = 0; l < m->n_layers; l++) all_csr &= m->layers[l].sparse;
+    if (!all_csr) {
+        rw_prune_config keep_all = {0.0, RW_PRUNE_MAGNITUDE, RW_PRUNE_PER_LAYER, NULL, 0};
+        if ((st = rw_model_prune(m, &keep_all)) != RW_OK) return st;
+    }
+    return RW_OK;
+}
+
 rw_status rw_train_prune(rw_model *m, const rw_train_config *train, const rw_prune_schedule *s,
                          const rw_dataset *data, rw_prune_epoch_fn on_epoch,
                          rw_topology_fn on_prune, void *user)
@@ -277,18 +313,7 @@ rw_status rw_train_prune(rw_model *m, const rw_train_config *train, const rw_pru
     r.user = user;
     if ((st = rw_prune_phase_epochs(train, s, &r.first_epochs, &r.phase_epochs)) != RW_OK)
         return st;
-    if (1.0 - prune_model_density(m) >= s->sparsity)
-        return rw_fail(RW_ERR_INVALID_ARGUMENT,
-                       "the model is already at sparsity %.4f, not below the target %g",
-                       1.0 - prune_model_density(m), s->sparsity);
-    /* Every layer becomes CSR (a dense one at density 1): only CSR layers
-     * can lose weights, and their results do not depend on the threads. */
-    int all_csr = 1;
-    for (int l = 0; l < m->n_layers; l++) all_csr &= m->layers[l].sparse;
-    if (!all_csr) {
-        rw_prune_config keep_all = {0.0, RW_PRUNE_MAGNITUDE, RW_PRUNE_PER_LAYER, NULL, 0};
-        if ((st = rw_model_prune(m, &keep_all)) != RW_OK) return st;
-    }
+    if ((st = rw_train_prune_prepare(m, s)) != RW_OK) return st;
     for (int l = 0; l < m->n_layers; l++) {
         r.start_nnz += layer_weight_count(&m->layers[l]);
         r.all += (int64_t)m->layers[l].in * m->layers[l].out;
