@@ -296,7 +296,7 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
     rw_memory_estimate est;
     rw_dst_config dc;
     topology_log topo = {log, 0, 0, 0, 0};
-    int dst_active = 0, prune_active = 0;
+    int dst_active = 0, prune_active = 0, gradual = 0;
     double start_sparsity = f->sparsity;
     rw_prune_schedule ps;
     int rc = prune_flags_config(&f->prune, &f->dst, f->sparsity, f->init, &tc, &ps, &prune_active,
@@ -304,10 +304,23 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
     if (!rc && !prune_active)
         rc = dst_flags_config(&f->dst, f->sparsity, f->seed, &dc, &dst_active, &start_sparsity);
     if (rc) goto done;
-    if (prune_active && (f->resume || f->checkpoint)) {
-        fprintf(stderr, "rewire train: --prune runs do not take --checkpoint or --resume yet\n");
+    /* GMP and ISS-P are one training with a DST configuration: this loop
+     * runs them, checkpoints included. IMP and soups rewind and retrain in
+     * phases (rw_train_prune), which no checkpoint records. */
+    gradual = prune_active && (ps.method == RW_PRUNE_GMP || ps.method == RW_PRUNE_ISSP);
+    if (prune_active && !gradual && (f->resume || f->checkpoint)) {
+        fprintf(stderr, "rewire train: --prune imp|soup runs do not take --checkpoint or --resume "
+                        "(they rewind and retrain in phases); --prune gmp|issp do\n");
         rc = 2;
         goto done;
+    }
+    if (gradual) {
+        if (rw_prune_schedule_dst_config(&ps, &dc) != RW_OK) {
+            report_failure("train");
+            rc = 2;
+            goto done;
+        }
+        dst_active = 1;
     }
     /* The checkpoint brought its dynamic sparse training back. */
     if (f->resume && (rc = dst_resume(t, f->resume, dst_active, &dc, &topo))) goto done;
@@ -348,8 +361,12 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         float mean, std;
         rw_dataset_stats(train, &mean, &std);
         rw_model_set_normalization(m, mean, std > 0 ? std : 1.0f);
-        if (prune_active) {
+        if (prune_active && !gradual) {
             rc = train_prune_run(m, &tc, &ps, train, val, test, log, f->quiet, f->out);
+            goto done;
+        }
+        if (gradual && rw_train_prune_prepare(m, &ps) != RW_OK) {
+            rc = report_failure("train");
             goto done;
         }
         if (rw_trainer_create(m, &tc, &t) != RW_OK) {
@@ -375,6 +392,7 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         fprintf(stderr, "data: %s, %d training, %d validation, %d test samples\n", f->data,
                 rw_dataset_count(train), rw_dataset_count(val), rw_dataset_count(test));
         print_model(m);
+        if (gradual && !f->resume) prune_print_plan(m, &tc, &ps);
         if (f->resume) {
             rw_progress pos;
             rw_trainer_position(t, &pos);
@@ -422,7 +440,13 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
                 goto done;
             }
             evaluated = 1;
-            if (!f->quiet) {
+            if (gradual) {
+                rw_prune_epoch e = {0, 0, pos.epoch + 1, tc.epochs, s.step, &s, m};
+                prune_epoch_report(log, f->quiet, ps.method, &e, pos.epoch + 1,
+                                   rw_dataset_count(val) > 0 ? &val_r : NULL, &test_r,
+                                   topo.total_seconds, now() - start);
+            }
+            if (!f->quiet && !gradual) {
                 char val_text[32] = "", topo_text[96] = "";
                 if (rw_dataset_count(val) > 0)
                     snprintf(val_text, sizeof val_text, "  val %.2f%%", 100.0 * val_r.accuracy);
@@ -441,7 +465,7 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
                         100.0 * test_r.accuracy, s.samples_per_second, s.lr, now() - start,
                         topo_text);
             }
-            if (log) {
+            if (log && !gradual) {
                 int has_val = rw_dataset_count(val) > 0;
                 json_t *o = json_pack(
                     "{s:i, s:I, s:f, s:o, s:o, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "epoch",
@@ -481,7 +505,13 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         rc = report_failure("train");
         goto done;
     }
-    if (dst_active && dc.final_sparsity > 0 && rw_model_sparsity(m) < dc.final_sparsity - 1e-3)
+    if (gradual && rw_model_sparsity(m) < ps.sparsity - 1e-3)
+        fprintf(stderr,
+                "rewire train: warning: pruning ended at sparsity %.4f, not %.4f: no pruning "
+                "step came after --prune-end (try a smaller --update-every)\n",
+                rw_model_sparsity(m), ps.sparsity);
+    else if (dst_active && dc.final_sparsity > 0 &&
+             rw_model_sparsity(m) < dc.final_sparsity - 1e-3)
         fprintf(stderr,
                 "rewire train: warning: gradual pruning ended at sparsity %.4f, not %.4f: no "
                 "update step came after --prune-end (try a smaller --update-every)\n",
@@ -495,10 +525,16 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
     }
     /* One machine-readable closing line on stdout, for scripts. */
     printf("result: test_accuracy=%.4f test_loss=%.4f train_samples_per_second=%.0f "
-           "train_seconds=%.2f sparsity=%.4f update_seconds=%.3f updates=%lld itop_rate=%.4f\n",
+           "train_seconds=%.2f sparsity=%.4f update_seconds=%.3f updates=%lld itop_rate=%.4f",
            test_r.accuracy, test_r.loss, train_seconds > 0 ? train_samples / train_seconds : 0.0,
            train_seconds, rw_model_sparsity(m), topo.total_seconds, (long long)topo.updates,
-           dst_active ? topo.itop_rate : 1.0 - rw_model_sparsity(m));
+           gradual ? (topo.updates ? topo.itop_rate : 1.0)
+                   : dst_active ? topo.itop_rate : 1.0 - rw_model_sparsity(m));
+    if (gradual) {
+        rw_trainer_position(t, &pos);
+        printf(" prune=%s steps=%lld", prune_method_name(ps.method), (long long)pos.step);
+    }
+    printf("\n");
 done:
     if (log) fclose(log);
     rw_trainer_free(t);

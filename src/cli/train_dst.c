@@ -148,7 +148,8 @@ static int dst_config_differs(const rw_dst_config *a, const rw_dst_config *b, ch
     INT_FIELD(drop) INT_FIELD(grow) INT_FIELD(update_every) REAL_FIELD(drop_fraction)
     INT_FIELD(drop_schedule) REAL_FIELD(update_until) INT_FIELD(redistribute) INT_FIELD(window)
     REAL_FIELD(mest_lambda) REAL_FIELD(final_sparsity) INT_FIELD(final_distribution)
-    REAL_FIELD(prune_start) REAL_FIELD(prune_end) REAL_FIELD(initial_sparsity) INT_FIELD(seed)
+    REAL_FIELD(prune_start) REAL_FIELD(prune_end) REAL_FIELD(initial_sparsity) REAL_FIELD(shrink)
+    INT_FIELD(seed)
 #undef INT_FIELD
 #undef REAL_FIELD
     return 0;

@@ -141,6 +141,64 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void prune_epoch_report(FILE *log, int quiet, rw_prune_method method, const rw_prune_epoch *e,
+                        int logged_epoch, const rw_eval_result *val, const rw_eval_result *test,
+                        double update_seconds, double seconds)
+{
+    const rw_epoch_stats *s = e->stats;
+    double sparsity = rw_model_sparsity(e->model);
+    if (!quiet) {
+        char who[48] = "";
+        if (e->member >= 0 && method == RW_PRUNE_SOUP && e->phase > 0)
+            snprintf(who, sizeof who, " member %d", e->member + 1);
+        else if (e->member < 0)
+            snprintf(who, sizeof who, " soup");
+        fprintf(stderr, "phase %d%s epoch %d/%d  step %lld", e->phase, who, e->epoch, e->epochs,
+                (long long)e->steps);
+        if (s) fprintf(stderr, "  loss %.4f", s->loss);
+        if (val) fprintf(stderr, "  val %.2f%%", 100.0 * val->accuracy);
+        fprintf(stderr, "  test %.2f%%  sparsity %.4f  %.1fs\n", 100.0 * test->accuracy, sparsity,
+                seconds);
+    }
+    if (log) {
+        json_t *o = json_pack(
+            "{s:i, s:I, s:o, s:o, s:o, s:f, s:f, s:o, s:o, s:f, s:o, s:f, s:f, s:s, s:i, s:i, "
+            "s:i, s:i}",
+            "epoch", logged_epoch, "step", (json_int_t)e->steps, "train_loss",
+            s ? json_real(s->loss) : json_null(), "val_accuracy",
+            val ? json_real(val->accuracy) : json_null(), "val_loss",
+            val ? json_real(val->loss) : json_null(), "test_accuracy", test->accuracy,
+            "test_loss", test->loss, "samples_per_second",
+            s ? json_real(s->samples_per_second) : json_null(), "lr",
+            s ? json_real((double)s->lr) : json_null(), "seconds", seconds, "train_seconds",
+            s ? json_real(s->seconds) : json_null(), "update_seconds", update_seconds,
+            "sparsity", sparsity, "prune", method_names[method], "phase", e->phase, "member",
+            e->member, "phase_epoch", e->epoch, "phase_epochs", e->epochs);
+        json_dumpf(o, log, JSON_COMPACT | JSON_REAL_PRECISION(10));
+        fputc('\n', log);
+        fflush(log);
+        json_decref(o);
+    }
+}
+
+void prune_print_plan(const rw_model *m, const rw_train_config *train, const rw_prune_schedule *s)
+{
+    int first = train->epochs, phase = 0;
+    rw_prune_phase_epochs(train, s, &first, &phase);
+    if (s->method == RW_PRUNE_IMP || s->method == RW_PRUNE_SOUP)
+        fprintf(stderr, "--prune %s to sparsity %g: first training %d epochs, then %d rounds "
+                        "of %d x %d epochs, %d threads\n",
+                method_names[s->method], s->sparsity, first, s->rounds,
+                s->method == RW_PRUNE_SOUP ? s->soup_size : 1, phase, rw_get_num_threads());
+    else
+        fprintf(stderr, "--prune %s to sparsity %g from %.4f, steps %.0f%%..%.0f%% of %d "
+                        "epochs, %d threads\n",
+                method_names[s->method], s->sparsity, rw_model_sparsity(m),
+                100 * s->prune_start, 100 * s->prune_end, train->epochs, rw_get_num_threads());
+}
+
+const char *prune_method_name(rw_prune_method method) { return method_names[method]; }
+
 static int on_epoch(const rw_prune_epoch *e, void *user)
 {
     prune_cli *c = user;
@@ -165,40 +223,8 @@ static int on_epoch(const rw_prune_epoch *e, void *user)
         c->members++;
         if (c->test_r.accuracy > c->member_best) c->member_best = c->test_r.accuracy;
     }
-    double sparsity = rw_model_sparsity(e->model);
-    if (!c->quiet) {
-        char who[48] = "";
-        if (e->member >= 0 && c->s->method == RW_PRUNE_SOUP && e->phase > 0)
-            snprintf(who, sizeof who, " member %d", e->member + 1);
-        else if (e->member < 0)
-            snprintf(who, sizeof who, " soup");
-        fprintf(stderr, "phase %d%s epoch %d/%d  step %lld", e->phase, who, e->epoch, e->epochs,
-                (long long)e->steps);
-        if (s) fprintf(stderr, "  loss %.4f", s->loss);
-        if (has_val) fprintf(stderr, "  val %.2f%%", 100.0 * val_r.accuracy);
-        fprintf(stderr, "  test %.2f%%  sparsity %.4f  %.1fs\n", 100.0 * c->test_r.accuracy,
-                sparsity, now() - c->start);
-    }
-    if (c->log) {
-        json_t *o = json_pack(
-            "{s:i, s:I, s:o, s:o, s:o, s:f, s:f, s:o, s:o, s:f, s:o, s:f, s:f, s:s, s:i, s:i, "
-            "s:i, s:i}",
-            "epoch", c->epoch, "step", (json_int_t)e->steps, "train_loss",
-            s ? json_real(s->loss) : json_null(), "val_accuracy",
-            has_val ? json_real(val_r.accuracy) : json_null(), "val_loss",
-            has_val ? json_real(val_r.loss) : json_null(), "test_accuracy", c->test_r.accuracy,
-            "test_loss", c->test_r.loss, "samples_per_second",
-            s ? json_real(s->samples_per_second) : json_null(), "lr",
-            s ? json_real((double)s->lr) : json_null(), "seconds", now() - c->start,
-            "train_seconds", s ? json_real(s->seconds) : json_null(), "update_seconds",
-            c->topo.total_seconds, "sparsity", sparsity, "prune", method_names[c->s->method],
-            "phase", e->phase, "member", e->member, "phase_epoch", e->epoch, "phase_epochs",
-            e->epochs);
-        json_dumpf(o, c->log, JSON_COMPACT | JSON_REAL_PRECISION(10));
-        fputc('\n', c->log);
-        fflush(c->log);
-        json_decref(o);
-    }
+    prune_epoch_report(c->log, c->quiet, c->s->method, e, c->epoch, has_val ? &val_r : NULL,
+                       &c->test_r, c->topo.total_seconds, now() - c->start);
     return 0;
 }
 
@@ -226,16 +252,7 @@ int train_prune_run(rw_model *m, const rw_train_config *train, const rw_prune_sc
     if (!quiet) {
         fprintf(stderr, "data: %d training, %d validation, %d test samples\n",
                 rw_dataset_count(data), rw_dataset_count(val), rw_dataset_count(test));
-        if (s->method == RW_PRUNE_IMP || s->method == RW_PRUNE_SOUP)
-            fprintf(stderr, "--prune %s to sparsity %g: first training %d epochs, then %d rounds "
-                            "of %d x %d epochs, %d threads\n",
-                    method_names[s->method], s->sparsity, first, s->rounds,
-                    s->method == RW_PRUNE_SOUP ? s->soup_size : 1, phase, rw_get_num_threads());
-        else
-            fprintf(stderr, "--prune %s to sparsity %g from %.4f, steps %.0f%%..%.0f%% of %d "
-                            "epochs, %d threads\n",
-                    method_names[s->method], s->sparsity, rw_model_sparsity(m),
-                    100 * s->prune_start, 100 * s->prune_end, train->epochs, rw_get_num_threads());
+        prune_print_plan(m, train, s);
     }
     int64_t spe = (rw_dataset_count(data) + train->batch - 1) / train->batch;
     if (s->method == RW_PRUNE_IMP && s->rewind_step >= (int64_t)phase * spe) {
