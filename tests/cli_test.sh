@@ -334,8 +334,11 @@ check "budget too small for the soup" 2 "4 epochs cannot be split into 7 phases"
 check "rewind step beyond a retrain phase" 2 "rewind step 5000 is not below the [0-9]+ steps of a retrain phase" -- \
     "$REWIRE" train --data $DATA --hidden 32 --prune imp --rounds 1 --epochs 2 --rewind-step 5000 \
     --train-limit 400 --test-limit 100 --quiet
-check "prune runs take no checkpoint" 2 "--prune runs do not take --checkpoint or --resume" -- \
-    "$REWIRE" train --data $DATA --prune gmp --checkpoint "$TMP/p.ckpt" --train-limit 100
+for method in imp soup; do
+    check "$method runs take no checkpoint" 2 "--prune imp\|soup runs do not take --checkpoint or --resume" -- \
+        "$REWIRE" train --data $DATA --prune $method --epochs 4 --rounds 1 --checkpoint "$TMP/p.ckpt" \
+        --train-limit 100
+done
 check "dense model to prune" 0 "^result:.*sparsity=0\.0000" -- "$REWIRE" train --data $DATA \
     --hidden 64,64 --sparsity 0 --epochs 1 --train-limit 600 --test-limit 200 --quiet --out "$TMP/dense.st"
 for method in gmp issp; do
@@ -368,6 +371,66 @@ check "prune runs do not depend on threads" 0 "^same$" -- bash -c "
         --rounds 1 --soup-size 2 --epochs 3 --train-limit 600 --test-limit 200 --quiet \
         --threads \$t --out '$TMP'/soup\$t.st >/dev/null || exit 1; done
     cmp -s '$TMP/soup1.st' '$TMP/soup2.st' && echo same"
+
+# --prune gmp|issp checkpoint and resume: a run killed (SIGKILL) part-way,
+# after its first epoch, inside the pruning window (steps 9..54 of 90),
+# and resumed must save the model of the run never interrupted, byte for
+# byte, and the same log but for the timings.
+timeless() { sed -E 's/,"(seconds|train_seconds|update_seconds|total_update_seconds|samples_per_second)":[^,}]*//g' "$1"; }
+# killed_run CK ARGS...: starts the run with a checkpoint after every step
+# and kills it once its first epoch line is in the log; tries up to 5
+# times for a kill that lands before the end. Prints the step it reached.
+killed_run() {
+    local ck=$1 tries pid step
+    shift
+    for tries in 1 2 3 4 5; do
+        rm -f "$ck" "$ck.tmp" "$TMP/killed.jsonl"
+        "$REWIRE" train "$@" --checkpoint "$ck" --checkpoint-every 1 --log "$TMP/killed.jsonl" \
+            --out "$TMP/killed.st" >/dev/null 2>&1 &
+        pid=$!
+        for ((w = 0; w < 3000; w++)); do
+            grep -q '^{"epoch":1,' "$TMP/killed.jsonl" 2>/dev/null && break
+            kill -0 $pid 2>/dev/null || break
+            sleep 0.01
+        done
+        kill -KILL $pid 2>/dev/null
+        wait $pid 2>/dev/null
+        step=$("$REWIRE" info "$ck" 2>/dev/null | sed -n 's/^checkpoint: .* step \([0-9]*\).*/\1/p')
+        [[ -n $step && $step -lt 90 ]] && { echo "$step"; return 0; }
+    done
+    echo "no kill landed before the end"
+    return 1
+}
+for method in gmp issp; do
+    PRUNE_CK=(--data $DATA --hidden 32 --sparsity 0.9 --prune $method --update-every 3 --epochs 2
+              --batch 4 --train-limit 200 --test-limit 100 --val-split 0.1 --threads 1 --quiet)
+    check "$method reference run" 0 "^result:.*sparsity=0\.9000 .*prune=$method steps=90" -- \
+        "$REWIRE" train "${PRUNE_CK[@]}" --out "$TMP/$method-ref.st" --log "$TMP/$method-ref.jsonl"
+    check "$method run killed part-way" 0 "^[0-9]+$" -- killed_run "$TMP/$method.ckpt" "${PRUNE_CK[@]}"
+    check "$method checkpoint holds the pruning state" 0 "^checkpoint: 1 of 2 epochs done, step [0-9]+" -- \
+        "$REWIRE" info "$TMP/$method.ckpt"
+    check "$method resumed to the end" 0 "^result:.*sparsity=0\.9000 .*prune=$method steps=90" -- \
+        "$REWIRE" train "${PRUNE_CK[@]}" --resume "$TMP/$method.ckpt" --checkpoint "$TMP/$method.ckpt" \
+        --out "$TMP/killed.st" --log "$TMP/killed.jsonl"
+    check "$method resumed model is the uninterrupted one" 0 "^same$" -- bash -c \
+        "cmp '$TMP/$method-ref.st' '$TMP/killed.st' && echo same"
+    check "$method resumed log is the uninterrupted one" 0 "^same$" -- bash -c \
+        "$(declare -f timeless); diff <(timeless '$TMP/$method-ref.jsonl') <(timeless '$TMP/killed.jsonl') && echo same"
+done
+check "resume: another --prune" 2 "--prune issp differs from the checkpoint's gmp" -- \
+    "$REWIRE" train --resume "$TMP/gmp.ckpt" --prune issp
+check "resume: another --sparsity" 2 "--sparsity 0.8 differs from the checkpoint's 0.9" -- \
+    "$REWIRE" train --resume "$TMP/issp.ckpt" --sparsity 0.8
+check "resume: another --shrink" 2 "--shrink 0.25 differs from the checkpoint's \(not given\)" -- \
+    "$REWIRE" train --resume "$TMP/issp.ckpt" --shrink 0.25
+check "resume: --prune on a run without it" 2 "--prune gmp differs from the checkpoint's \(not given\)" -- \
+    "$REWIRE" train --resume "$TMP/dst.ckpt" --prune gmp
+check "resume: imp on a gmp checkpoint" 2 "--prune imp differs from the checkpoint's gmp" -- \
+    "$REWIRE" train --resume "$TMP/gmp.ckpt" --prune imp
+ckpt_edit "$TMP/gmp.ckpt" "$TMP/gmp-as-issp.ckpt" '\\"prune\\":0,' '\\"prune\\":3,'
+check "resume: the note says issp, the DST state is gmp's" 1 \
+    "gmp-as-issp.ckpt: the checkpoint's dynamic-sparse-training settings \(metadata dst.config\) are not those of its flags \(shrink 0, not 0.5\)" -- \
+    "$REWIRE" train --resume "$TMP/gmp-as-issp.ckpt"
 
 # Plots.
 check "plot help" 0 "usage: rewire plot" -- "$REWIRE" plot --help

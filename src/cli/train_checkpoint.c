@@ -104,13 +104,20 @@ static void show(const arg_spec *s, const void *v, char *buf, size_t size)
 {
     switch (s->type) {
     case ARG_FLAG: snprintf(buf, size, "%s", *(const int *)v ? "on" : "off"); break;
-    case ARG_INT: snprintf(buf, size, "%d", *(const int *)v); break;
+    /* -1 is how the flags that default to a preset's value say "not given". */
+    case ARG_INT:
+        if (*(const int *)v == -1) snprintf(buf, size, "(not given)");
+        else snprintf(buf, size, "%d", *(const int *)v);
+        break;
     case ARG_CHOICE: {
         int c = *(const int *)v;
         snprintf(buf, size, "%s", c >= 0 ? s->choices[c] : "(not given)");
         break;
     }
-    case ARG_DOUBLE: snprintf(buf, size, "%g", *(const double *)v); break;
+    case ARG_DOUBLE:
+        if (*(const double *)v == -1) snprintf(buf, size, "(not given)");
+        else snprintf(buf, size, "%g", *(const double *)v);
+        break;
     case ARG_STRING: {
         const char *x = *(const char *const *)v;
         snprintf(buf, size, "%s", x ? x : "(none)");
