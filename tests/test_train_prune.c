@@ -452,6 +452,51 @@ static void test_thread_count_does_not_change_results(void **state)
     }
 }
 
+/* A caller that drives an rw_trainer itself (rewire train, to checkpoint
+ * the run) with rw_train_prune_prepare and the configuration of
+ * rw_prune_schedule_dst_config trains exactly as rw_train_prune. */
+static void test_gradual_pruning_is_a_dst_trainer(void **state)
+{
+    (void)state;
+    rw_prune_method methods[] = {RW_PRUNE_GMP, RW_PRUNE_ISSP};
+    rw_set_num_threads(1);
+    for (int i = 0; i < 2; i++) {
+        rw_prune_schedule s = rw_prune_schedule_preset(methods[i], 0.8);
+        s.update_every = 4;
+        rw_train_config tc = train_config(2);
+        rw_model *a = dense_model(7);
+        assert_int_equal(rw_train_prune(a, &tc, &s, train_set, NULL, NULL, NULL), RW_OK);
+        rw_model *b = dense_model(7);
+        rw_dst_config dc;
+        rw_trainer *t = NULL;
+        assert_int_equal(rw_train_prune_prepare(b, &s), RW_OK);
+        assert_int_equal(rw_prune_schedule_dst_config(&s, &dc), RW_OK);
+        assert_true(dc.shrink == (methods[i] == RW_PRUNE_ISSP ? 0.5 : 0));
+        assert_int_equal(rw_trainer_create(b, &tc, &t), RW_OK);
+        assert_int_equal(rw_trainer_set_dst(t, &dc), RW_OK);
+        for (int e = 0; e < tc.epochs; e++) {
+            rw_epoch_stats es;
+            assert_int_equal(rw_trainer_epoch(t, train_set, NULL, NULL, &es), RW_OK);
+        }
+        rw_trainer_free(t);
+        assert_same_model(a, b);
+        rw_model_free(a);
+        rw_model_free(b);
+    }
+    rw_dst_config dc;
+    rw_prune_schedule imp = rw_prune_schedule_preset(RW_PRUNE_IMP, 0.8);
+    assert_int_equal(rw_prune_schedule_dst_config(&imp, &dc), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "IMP"));
+    /* Preparing a model already at the target is refused. */
+    rw_prune_schedule gmp = rw_prune_schedule_preset(RW_PRUNE_GMP, 0.8);
+    rw_model *m = dense_model(1);
+    rw_prune_config pc = {0.9, RW_PRUNE_MAGNITUDE, RW_PRUNE_PER_LAYER, NULL, 0};
+    assert_int_equal(rw_model_prune(m, &pc), RW_OK);
+    assert_int_equal(rw_train_prune_prepare(m, &gmp), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "already at sparsity"));
+    rw_model_free(m);
+}
+
 static void test_bad_schedules_are_rejected(void **state)
 {
     (void)state;
@@ -494,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_issp_shrinks_exactly_the_smallest_then_removes),
         cmocka_unit_test(test_issp_training_ends_at_the_target),
         cmocka_unit_test(test_thread_count_does_not_change_results),
+        cmocka_unit_test(test_gradual_pruning_is_a_dst_trainer),
         cmocka_unit_test(test_bad_schedules_are_rejected),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
