@@ -126,21 +126,23 @@ def run_one(a, config, seed):
             f.write(line)
         print(f"{name}: {line}  ({time.time() - start:.0f}s)", file=sys.stderr, flush=True)
     r = {k: float(v) for k, v in (kv.split("=") for kv in line.split())}
-    r["steps"] = last_step(os.path.join(a.runs, name + ".jsonl"))
+    r["steps"], r["mask_changes"] = from_log(os.path.join(a.runs, name + ".jsonl"))
     return r
 
 
-def last_step(log_path):
-    """The step count of a run's last epoch record in its JSONL log (None if
-    there is no log)."""
-    step = None
+def from_log(log_path):
+    """From a run's JSONL log: the step count of its last epoch record, and
+    the sum over epochs of the N:M event's mask_change (None when absent)."""
+    step = changes = None
     if os.path.exists(log_path):
         with open(log_path) as f:
             for line in f:
                 rec = json.loads(line)
-                if "event" not in rec and "step" in rec:
+                if rec.get("event") == "nm":
+                    changes = (changes or 0.0) + rec["mask_change"]
+                elif "event" not in rec and "step" in rec:
                     step = rec["step"]
-    return step
+    return step, changes
 
 
 def mean_std(xs):
@@ -232,8 +234,12 @@ def main():
               f"({PAPER_PULL:.1f} / {sum_lr:.0f} = {PAPER_PULL / sum_lr:.3f}); every other λ_W in "
               "the table except the default is a sweep around it, reported in full.")
         w("")
-    w("| configuration | λ_W | pull | seeds | test accuracy (%) | train samples/s | final sparsity |")
-    w("|---|---|---|---|---|---|---|")
+    w("*mask changes* is the sum over epochs of the log's `mask_change` (the fraction of N:M mask "
+      "entries that changed during the epoch), mean over the seeds: how much the mask moved.")
+    w("")
+    w("| configuration | λ_W | pull | seeds | test accuracy (%) | mask changes | train samples/s "
+      "| final sparsity |")
+    w("|---|---|---|---|---|---|---|---|")
     for c in sorted(rows, key=sort_key):
         rs = rows[c]
         am, asd = acc(c)
@@ -243,8 +249,12 @@ def main():
         steps = [r["steps"] for r in rs if r.get("steps")]
         lam_s = "–" if lam is None else f"{lam:g}"
         pull_s = "–" if lam is None or not steps else f"{lam * LR * statistics.mean(steps) / 2:.2g}"
-        w(f"| {c} | {lam_s} | {pull_s} | {len(rs)} | {am:.2f} ± {asd:.2f} | "
-          f"{sm:,.0f} ± {ssd:,.0f} | {fin:.4f} |")
+        ch = [r["mask_changes"] for r in rs if r.get("mask_changes") is not None]
+        ch_s = f"{statistics.mean(ch):.3f}" if ch else "–"
+        one = len(rs) < 2  # no spread to show
+        acc_s = f"{am:.2f}" if one else f"{am:.2f} ± {asd:.2f}"
+        sps_s = f"{sm:,.0f}" if one else f"{sm:,.0f} ± {ssd:,.0f}"
+        w(f"| {c} | {lam_s} | {pull_s} | {len(rs)} | {acc_s} | {ch_s} | {sps_s} | {fin:.4f} |")
     w("")
     w("### Checks (issue 5, must-show 3)")
     w("")
@@ -256,6 +266,7 @@ def main():
             return "the default, the authors' value"
         return "sweep"
 
+    judged = {}  # λ_W -> {pattern: beats STE by more than the spread}, rows with >= 2 seeds
     for pat in ("2:4", "1:4"):
         t = f"{pat}-ste"
         ss = [c for c in srste_rows if c.startswith(pat + "-")]
@@ -270,9 +281,18 @@ def main():
             spread = " (one seed: no spread to judge the difference by)" if n < 2 else \
                 " by more than the spread" if sm_ - tm > ssd + tsd else \
                 " (not by more than the seeds' spread)" if sm_ > tm else ""
-            w(f"  - λ_W {lambda_of(s):g} ({role(lambda_of(s))}): {sm_:.2f} ± {ssd:.2f} "
+            sd_s = "" if len(rows[s]) < 2 else f" ± {ssd:.2f}"
+            w(f"  - λ_W {lambda_of(s):g} ({role(lambda_of(s))}): {sm_:.2f}{sd_s} "
               f"({len(rows[s])} seed(s)), {sm_ - tm:+.2f} points, spread {ssd + tsd:.2f}: "
               f"{verdict}{spread}.")
+            if n >= 2:
+                judged.setdefault(lambda_of(s), {})[pat] = sm_ - tm > ssd + tsd
+    both = sorted(l for l, v in judged.items() if len(v) == 2)
+    if both:
+        wins = [l for l in both if all(judged[l].values())]
+        w(f"- SR-STE beats STE at both 2:4 and 1:4 by more than the seeds' spread at λ_W: "
+          f"{', '.join(f'{l:g}' for l in wins) if wins else 'none'} (of the λ_W with at least two "
+          f"seeds at both patterns: {', '.join(f'{l:g}' for l in both)}).")
     if len(lambdas) > 2 or (len(lambdas) == 2 and a.a_priori_lambda is None):
         w("- Only the default and the a-priori λ_W test a hypothesis; the others are a sweep "
           "judged on the same test set, so the best of them is biased upwards (picking λ_W by "
