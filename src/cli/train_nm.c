@@ -31,7 +31,11 @@ void nm_flags_specs(nm_flags *f, arg_spec *s)
          "last (default hidden)",
          layer_names, 0, 0},
         {"nm-lambda", ARG_DOUBLE, &f->lambda, "L",
-         "SR-STE decay of the masked-out weights, lambda_W (default 2e-4)", NULL, 0, 1e3},
+         "SR-STE decay of the masked-out weights, lambda_W (default 2e-4, the SR-STE authors' "
+         "value for ImageNet, ~600k steps; its pull on masked-out weights grows with steps x lr, "
+         "so on a 10-epoch Fashion-MNIST run it is ~250 times weaker; docs/results.md compares "
+         "larger values)",
+         NULL, 0, 1e3},
         {"nm-decay-end", ARG_DOUBLE, &f->decay_end, "F",
          "decay: the factor of masked-out weights falls linearly from 1 to 0 at this fraction of "
          "training (default 0.5)",
