@@ -44,9 +44,10 @@ stamp() { stat -c '%s %y' "$1" 2>/dev/null || echo none; }
 # The log without what depends on the clock.
 timeless() { sed -E 's/,"(seconds|train_seconds|update_seconds|total_update_seconds|samples_per_second)":[^,}]*//g' "$1"; }
 
-# crash_run NAME KILLS ARGS...: the whole test for one set of flags.
+# crash_run NAME WANT ARGS...: the whole test for one set of flags, WANT kills.
 crash_run() {
-    NAME=$1 KILLS=$2
+    NAME=$1
+    local want=$2 # not KILLS: the next run's count is computed from it
     shift 2
     local ARGS=("$@")
     rm -f "$TMP"/*
@@ -57,7 +58,7 @@ crash_run() {
 
     kills=0 torn=0 finished=0 last_step=-1 runs=0
     start=$SECONDS
-    while (( kills < KILLS && SECONDS - start < LIMIT )); do
+    while (( kills < want && SECONDS - start < LIMIT )); do
         resume=()
         [[ -e $CK ]] && resume=(--resume "$CK")
         before=$(stamp "$CK") tmp_before=$(stamp "$CK.tmp")
@@ -93,7 +94,7 @@ crash_run() {
     done
     echo "crash ($NAME): seed $SEED, $kills kills in $((SECONDS - start)) s over $runs runs, $torn of them" \
          "left a half-written $(basename "$CK").tmp; last checkpoint at step $last_step"
-    (( kills >= KILLS / 2 )) || fail "only $kills kills landed before the run ended"
+    (( kills >= want / 2 )) || fail "only $kills kills landed before the run ended"
     (( torn >= 1 )) || fail "no kill landed inside a checkpoint write"
     if (( ! finished )); then
         "$REWIRE" train "${ARGS[@]}" --resume "$CK" --checkpoint "$CK" --checkpoint-every 1 \
