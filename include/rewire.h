@@ -770,6 +770,8 @@ typedef struct {
     double min_seconds;     /* inference: least time of one measurement (0.2) */
     rw_train_config train; /* optimizer settings (rw_train_config_default, constant lr) */
     uint64_t seed;
+    int nm_n, nm_m;         /* inference: when nm_m > 0 (sparsity 0), the dense model is
+                               converted to nm_n:nm_m in every layer whose inputs nm_m divides */
 } rw_bench_net_config;
 
 /* 784-1000-1000-1000-10 is not filled in: sizes must be set. ERK, ReLU,

@@ -32,6 +32,10 @@ static rw_status check_config(const rw_bench_net_config *c)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: the network has no layers");
     if (c->batch < 1 || c->batch > 1 << 16)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: batch %d is outside [1, 65536]", c->batch);
+    if (c->nm_m > 0 && (c->nm_n < 1 || c->nm_n > c->nm_m || c->sparsity != 0.0))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "bench: N:M %d:%d needs 1 <= N <= M and sparsity 0 (it sets the sparsity)",
+                       c->nm_n, c->nm_m);
     if (c->steps < 1 || c->repeats < 1 || c->repeats > 1000 || !(c->min_seconds >= 0.0))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: steps %d, repeats %d or time %g out of range",
                        c->steps, c->repeats, c->min_seconds);
@@ -52,7 +56,12 @@ static rw_status make_model_and_data(const rw_bench_net_config *c, int n, rw_mod
     mc.activation = c->activation;
     mc.seed = c->seed;
     rw_status st = rw_model_create(&mc, m);
-    if (st != RW_OK) return st;
+    if (st == RW_OK && c->nm_m > 0) st = rw_model_to_nm(*m, -1, c->nm_n, c->nm_m);
+    if (st != RW_OK) {
+        rw_model_free(*m);
+        *m = NULL;
+        return st;
+    }
     int f = c->sizes[0], classes = c->sizes[c->n_layers];
     float *x = malloc(sizeof(float) * (size_t)n * (size_t)f);
     uint8_t *y = malloc((size_t)n);

@@ -65,6 +65,24 @@ static int kernel_row(const rw_bench_kernel_row *r, void *user)
     return 0;
 }
 
+#define NM_LIST_EXPECTED "N:M patterns with 1 <= N <= M <= 64, e.g. 2:4,1:4, or none"
+
+/* "2:4,1:4" into n[], m[]: the count, 0 for "none" or "", -1 if malformed. */
+static int parse_nm_list(const char *list, int *n, int *m)
+{
+    int count = 0;
+    if (!strcmp(list, "none")) return 0;
+    for (const char *s = list; *s;) {
+        int used = 0;
+        if (count == MAX_LIST || sscanf(s, "%d:%d%n", &n[count], &m[count], &used) != 2 ||
+            n[count] < 1 || n[count] > m[count] || m[count] > 64 || (s[used] && s[used] != ','))
+            return -1;
+        count++;
+        s += used + (s[used] == ',');
+    }
+    return count;
+}
+
 static int bench_kernels(int argc, char **argv)
 {
     const char *shape = "1000x1000", *densities = "1,0.5,0.2,0.1,0.05,0.02,0.01,0.001",
@@ -118,21 +136,14 @@ static int bench_kernels(int argc, char **argv)
     c.n_batches = args_parse_int_list(batches, b, MAX_LIST);
     if (c.n_batches < 1) return bad_list("kernels", "batches", batches, "positive integers");
     int nm_n[MAX_LIST], nm_m[MAX_LIST];
-    c.n_nm = 0;
-    if (!strcmp(nm, "none")) nm = "";
-    for (const char *s = nm; *s && c.n_nm < MAX_LIST;) {
-        int used = 0;
-        if (sscanf(s, "%d:%d%n", &nm_n[c.n_nm], &nm_m[c.n_nm], &used) != 2 || nm_n[c.n_nm] < 1 ||
-            nm_n[c.n_nm] > nm_m[c.n_nm] || nm_m[c.n_nm] > 64 || (s[used] && s[used] != ','))
-            return bad_list("kernels", "nm", nm, "N:M patterns with 1 <= N <= M <= 64, e.g. 2:4,1:4");
-        if (c.cols % nm_m[c.n_nm] != 0) {
+    c.n_nm = parse_nm_list(nm, nm_n, nm_m);
+    if (c.n_nm < 0) return bad_list("kernels", "nm", nm, NM_LIST_EXPECTED);
+    for (int i = 0; i < c.n_nm; i++)
+        if (c.cols % nm_m[i] != 0) {
             fprintf(stderr, "rewire bench kernels: --nm %d:%d needs the %d columns of --shape to be "
-                            "a multiple of %d\n", nm_n[c.n_nm], nm_m[c.n_nm], c.cols, nm_m[c.n_nm]);
+                            "a multiple of %d\n", nm_n[i], nm_m[i], c.cols, nm_m[i]);
             return 2;
         }
-        c.n_nm++;
-        s += used + (s[used] == ',');
-    }
     c.nm_n = nm_n;
     c.nm_m = nm_m;
     c.densities = d;
@@ -156,7 +167,7 @@ static int bench_kernels(int argc, char **argv)
 static const char *init_names[] = {"uniform", "er", "erk", NULL};
 
 typedef struct {
-    const char *hidden, *sparsities, *threads, *batches;
+    const char *hidden, *sparsities, *threads, *batches, *nm;
     int inputs, classes, init, batch, steps, repeats, json, seed;
     double seconds, lr;
 } net_flags;
@@ -165,7 +176,7 @@ static int net_command(int argc, char **argv, int training)
 {
     const char *cmd = training ? "train" : "infer";
     net_flags f = {.hidden = "1000,1000,1000", .sparsities = "0,0.95,0.99", .threads = "0",
-                   .batches = "1,256", .inputs = 784, .classes = 10, .init = 2, .batch = 128,
+                   .batches = "1,256", .nm = "none", .inputs = 784, .classes = 10, .init = 2, .batch = 128,
                    .steps = 50, .repeats = 5, .seconds = 0.2, .lr = 0.01, .seed = 1};
     arg_spec common[] = {
         {"hidden", ARG_STRING, &f.hidden, "N,N,...", "hidden layer sizes (default 1000,1000,1000)",
@@ -196,6 +207,10 @@ static int net_command(int argc, char **argv, int training)
         {"batches", ARG_STRING, &f.batches, "N,N,...",
          "samples per call; 1 is the single-sample path (default 1,256)", NULL, 0, 0},
         {"time", ARG_DOUBLE, &f.seconds, "S", "seconds per measurement (default 0.2)", NULL, 0, 60},
+        {"nm", ARG_STRING, &f.nm, "N:M,...",
+         "also each N:M pattern: the dense net converted to N:M in every layer whose input size M "
+         "divides (default none)",
+         NULL, 0, 0},
     };
     arg_spec mine[16];
     int n_mine = 0, n_common = sizeof common / sizeof common[0];
@@ -232,6 +247,9 @@ static int net_command(int argc, char **argv, int training)
         threads[0] = 0, n_th = 1;
     else if ((n_th = args_parse_int_list(f.threads, threads, MAX_LIST)) < 1)
         return bad_list(cmd, "threads", f.threads, "positive integers");
+    int nm_n[MAX_LIST], nm_m[MAX_LIST], n_nm = 0;
+    if (!training && (n_nm = parse_nm_list(f.nm, nm_n, nm_m)) < 0)
+        return bad_list(cmd, "nm", f.nm, NM_LIST_EXPECTED);
     int n_b = 1;
     batches[0] = f.batch;
     if (!training && (n_b = args_parse_int_list(f.batches, batches, MAX_LIST)) < 1)
@@ -249,17 +267,20 @@ static int net_command(int argc, char **argv, int training)
             printf("%8s %11s %6s %7s %12s %9s %10s\n", "sparsity", "nonzeros", "batch", "threads",
                    "samples/s", "(best)", "vs dense");
         else
-            printf("%8s %11s %6s %7s %12s %12s %10s\n", "sparsity", "nonzeros", "batch", "threads",
-                   "latency", "samples/s", "vs dense");
+            printf("%8s %11s %6s %7s %12s %12s %10s %s\n", "sparsity", "nonzeros", "batch", "threads",
+                   "latency", "samples/s", "vs dense", n_nm ? "N:M" : "");
     }
     for (int ti = 0; ti < n_th; ti++)
         for (int bi = 0; bi < n_b; bi++) {
             double dense = 0;
-            for (int si = 0; si < n_sp; si++) {
+            for (int si = 0; si < n_sp + n_nm; si++) {
+                int is_nm = si >= n_sp;
                 rw_bench_net_config c = rw_bench_net_config_default();
                 c.sizes = sizes;
                 c.n_layers = n_hidden + 1;
-                c.sparsity = sparsities[si];
+                c.sparsity = is_nm ? 0.0 : sparsities[si];
+                c.nm_n = is_nm ? nm_n[si - n_sp] : 0;
+                c.nm_m = is_nm ? nm_m[si - n_sp] : 0;
                 c.distribution = (rw_distribution)f.init;
                 c.batch = batches[bi];
                 c.threads = threads[ti];
@@ -271,8 +292,10 @@ static int net_command(int argc, char **argv, int training)
                 rw_bench_net_row r;
                 if ((training ? rw_bench_training(&c, &r) : rw_bench_inference(&c, &r)) != RW_OK)
                     return report_failure(training ? "bench train" : "bench infer");
-                const char *path = sparsities[si] == 0.0 ? "dense" : "sparse";
-                if (sparsities[si] == 0.0) dense = r.samples_per_second;
+                char pattern[16] = "";
+                if (is_nm) snprintf(pattern, sizeof pattern, "%d:%d", c.nm_n, c.nm_m);
+                const char *path = is_nm ? "nm" : sparsities[si] == 0.0 ? "dense" : "sparse";
+                if (!is_nm && sparsities[si] == 0.0) dense = r.samples_per_second;
                 if (f.json) {
                     json_t *o = json_pack(
                         "{s:s, s:s, s:s, s:s, s:f, s:I, s:i, s:i, s:s, s:f, s:f, s:f, s:f, s:s, s:s}",
@@ -283,20 +306,21 @@ static int net_command(int argc, char **argv, int training)
                         r.best_samples_per_second, "seconds", r.seconds, "best_seconds",
                         r.best_seconds, "data", "synthetic", "isa", rw_kernel_isa());
                     if (training) json_object_set_new(o, "steps", json_integer(r.steps));
+                    if (is_nm) json_object_set_new(o, "pattern", json_string(pattern));
                     print_json(o);
                     continue;
                 }
                 char ratio[32] = "";
-                if (dense > 0 && sparsities[si] > 0)
+                if (dense > 0 && (is_nm || sparsities[si] > 0))
                     snprintf(ratio, sizeof ratio, "%.1fx", r.samples_per_second / dense);
                 if (training)
                     printf("%8.4f %11lld %6d %7d %12.0f %9.0f %10s\n", r.sparsity,
                            (long long)r.nonzeros, r.batch, r.threads, r.samples_per_second,
                            r.best_samples_per_second, ratio);
                 else
-                    printf("%8.4f %11lld %6d %7d %9.1f us %12.0f %10s\n", r.sparsity,
+                    printf("%8.4f %11lld %6d %7d %9.1f us %12.0f %10s %s\n", r.sparsity,
                            (long long)r.nonzeros, r.batch, r.threads, r.seconds * 1e6,
-                           r.samples_per_second, ratio);
+                           r.samples_per_second, ratio, is_nm ? pattern : "");
                 fflush(stdout);
             }
         }
