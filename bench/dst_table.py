@@ -11,17 +11,16 @@ runs/dst-table); a run whose result is already there is not run again, so
 an interrupted grid resumes where it stopped. Standard library only.
 """
 import argparse
-import math
 import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import time
 
+from tablelib import fields, mean_std, result_line
+
 METHODS = ["dense", "static", "set", "rigl", "snfs", "mest", "granet", "hebbian"]
-RESULT = re.compile(r"^result: (.*)$", re.M)
 
 
 def parse_args():
@@ -48,33 +47,15 @@ def parse_args():
 def run_one(a, method, sparsity, seed):
     """Runs (or reuses) one training; returns the closing line's fields."""
     name = f"{method}-{sparsity}-{seed}" if method != "dense" else f"dense-{seed}"
-    result_path = os.path.join(a.runs, name + ".result")
-    if os.path.exists(result_path):
-        with open(result_path) as f:
-            line = f.read()
-    elif a.compose_only:
-        return None
+    cmd = [a.rewire, "train", "--data", a.data, "--hidden", a.hidden, "--epochs", str(a.epochs),
+           "--seed", str(seed), "--threads", str(a.threads), "--quiet",
+           "--log", os.path.join(a.runs, name + ".jsonl")]
+    if method == "dense":
+        cmd += ["--sparsity", "0"]
     else:
-        cmd = [a.rewire, "train", "--data", a.data, "--hidden", a.hidden, "--epochs", str(a.epochs),
-               "--seed", str(seed), "--threads", str(a.threads), "--quiet",
-               "--log", os.path.join(a.runs, name + ".jsonl")]
-        if method == "dense":
-            cmd += ["--sparsity", "0"]
-        else:
-            cmd += ["--sparsity", str(sparsity), "--dst", method]
-        start = time.time()
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode != 0:
-            sys.exit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr}")
-        line = RESULT.search(out.stdout).group(1)
-        with open(result_path, "w") as f:
-            f.write(line)
-        print(f"{name}: {line}  ({time.time() - start:.0f}s)", file=sys.stderr, flush=True)
-    return {k: float(v) for k, v in (kv.split("=") for kv in line.split())}
-
-
-def mean_std(xs):
-    return (statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0)
+        cmd += ["--sparsity", str(sparsity), "--dst", method]
+    line = result_line(a.runs, name, cmd, a.compose_only)
+    return None if line is None else fields(line)
 
 
 def main():

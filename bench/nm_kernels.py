@@ -15,9 +15,10 @@ and <!-- nm-kernels:end --> of that file (appended when missing). Standard
 library only.
 """
 import json
-import os
 import statistics
 import sys
+
+from tablelib import write_section
 
 BEGIN, END = "<!-- nm-kernels:begin -->", "<!-- nm-kernels:end -->"
 
@@ -52,19 +53,6 @@ def ops_of(runs, p):
 def span(xs, fmt):
     lo, hi = min(xs), max(xs)
     return fmt.format(lo) if lo == hi else (fmt + "–" + fmt).format(lo, hi)
-
-
-def write_section(path, text):
-    old = open(path).read() if os.path.exists(path) else ""
-    block = f"{BEGIN}\n{text}{END}\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        new = head + block + ("\n" + tail if tail else "")
-    else:
-        new = old + ("\n" if old and not old.endswith("\n\n") else "") + block
-    with open(path, "w") as f:
-        f.write(new)
 
 
 def main():
@@ -134,7 +122,7 @@ def main():
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     if out:
-        write_section(out, text)
+        write_section(out, BEGIN, END, text)
 
 
 if __name__ == "__main__":

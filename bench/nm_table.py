@@ -25,19 +25,18 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import statistics
-import subprocess
 import sys
 import time
+
+from tablelib import fields, mean_std, result_line, write_section
 
 CONFIGS = ["dense", "2:4-ste", "2:4-srste", "2:4-decay", "1:4-ste", "1:4-srste", "1:4-decay"]
 CONFIG = re.compile(r"^(dense|\d+:\d+-(ste|srste|decay))(?:@(.+))?$")
 DEFAULT_LAMBDA = 2e-4  # the CLI's --nm-lambda default, for the report only
 LR = 0.05  # the CLI's --lr default, which every run uses, for the report only
 PAPER_PULL = 2e-4 * 0.05 * 600600  # SR-STE's ImageNet recipe: λ_W · mean lr · steps
-RESULT = re.compile(r"^result: (.*)$", re.M)
 BEGIN, END = "<!-- nm-table:begin -->", "<!-- nm-table:end -->"
 
 
@@ -99,33 +98,21 @@ def lambda_of(name):
 def run_one(a, config, seed):
     """Runs (or reuses) one training; returns the closing line's fields."""
     name = f"{config.replace(':', 'of')}-{seed}"
-    result_path = os.path.join(a.runs, name + ".result")
-    if os.path.exists(result_path):
-        with open(result_path) as f:
-            line = f.read()
-    elif a.compose_only:
-        return None
+    cmd = [a.rewire, "train", "--data", a.data, "--hidden", a.hidden, "--epochs", str(a.epochs),
+           "--seed", str(seed), "--threads", str(a.threads), "--quiet",
+           "--log", os.path.join(a.runs, name + ".jsonl")]
+    if config == "dense":
+        cmd += ["--sparsity", "0"]
     else:
-        cmd = [a.rewire, "train", "--data", a.data, "--hidden", a.hidden, "--epochs", str(a.epochs),
-               "--seed", str(seed), "--threads", str(a.threads), "--quiet",
-               "--log", os.path.join(a.runs, name + ".jsonl")]
-        if config == "dense":
-            cmd += ["--sparsity", "0"]
-        else:
-            _, base, lam = parse_config(config)
-            pattern, method = base.split("-")
-            cmd += ["--nm", pattern, "--nm-method", method, "--nm-layers", a.nm_layers]
-            if lam is not None:
-                cmd += ["--nm-lambda", f"{lam:g}"]
-        start = time.time()
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode != 0:
-            sys.exit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr}")
-        line = RESULT.search(out.stdout).group(1)
-        with open(result_path, "w") as f:
-            f.write(line)
-        print(f"{name}: {line}  ({time.time() - start:.0f}s)", file=sys.stderr, flush=True)
-    r = {k: float(v) for k, v in (kv.split("=") for kv in line.split())}
+        _, base, lam = parse_config(config)
+        pattern, method = base.split("-")
+        cmd += ["--nm", pattern, "--nm-method", method, "--nm-layers", a.nm_layers]
+        if lam is not None:
+            cmd += ["--nm-lambda", f"{lam:g}"]
+    line = result_line(a.runs, name, cmd, a.compose_only)
+    if line is None:
+        return None
+    r = fields(line)
     r["steps"], r["mask_changes"] = from_log(os.path.join(a.runs, name + ".jsonl"))
     return r
 
@@ -143,25 +130,6 @@ def from_log(log_path):
                 elif "event" not in rec and "step" in rec:
                     step = rec["step"]
     return step, changes
-
-
-def mean_std(xs):
-    return (statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0)
-
-
-def write_section(path, text):
-    """Replaces the marked section of path (or appends it), keeping the rest."""
-    old = open(path).read() if os.path.exists(path) else ""
-    block = f"{BEGIN}\n{text}{END}\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        new = head + block + ("\n" + tail if tail else "")
-    else:
-        new = old + ("\n" if old and not old.endswith("\n\n") else "") + block
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        f.write(new)
 
 
 def main():
@@ -310,7 +278,7 @@ def main():
     text = "\n".join(lines)
     print(text)
     if a.out != "-":
-        write_section(a.out, text)
+        write_section(a.out, BEGIN, END, text)
 
 
 if __name__ == "__main__":

@@ -33,10 +33,11 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from tablelib import RESULT, fields, mean_std
+
 TRAIN_METHODS = ["gmp", "imp", "soup", "issp"]
 ONESHOT = ["magnitude", "magnitude-ft", "wanda", "wanda-ft"]
 METHODS = ONESHOT + TRAIN_METHODS
-RESULT = re.compile(r"^result: (.*)$", re.M)
 PRUNE_LINE = re.compile(r"sparsity [0-9.]+% -> ([0-9.]+)%, test accuracy [0-9.]+% -> ([0-9.]+)%"
                         r"(?:, after \d+ fine-tuning epochs ([0-9.]+)%)?")
 BEGIN, END = "<!-- prune-table:begin -->", "<!-- prune-table:end -->"
@@ -69,17 +70,6 @@ def parse_args():
                    help="run nothing: build the report from the results already in --runs")
     p.add_argument("--note", default="", help="a sentence about the conditions of the runs, added to the report")
     return p.parse_args()
-
-
-def fields(line):
-    out = {}
-    for kv in line.split():
-        k, v = kv.split("=", 1)
-        try:
-            out[k] = float(v)
-        except ValueError:
-            out[k] = v
-    return out
 
 
 def run(cmd, name):
@@ -188,10 +178,6 @@ def dst_best(path):
         if s not in best or mean > best[s][1]:
             best[s] = (m.group(2), mean, float(m.group(5)), int(m.group(3)))
     return best
-
-
-def mean_std(xs):
-    return (statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
 def main():
