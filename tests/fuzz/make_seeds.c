@@ -80,8 +80,34 @@ static void nm_model(const char *name)
     rw_model_free(m);
 }
 
-/* A checkpoint after a few steps on 7 synthetic samples of 6 features,
- * with dynamic sparse training when dst is not NULL. */
+/* Trains model m (inputs features, 3 classes) for `stop` steps (none when
+ * 0) of a 2-epoch run in batches of 3 on 7 synthetic samples, with
+ * dynamic sparse training when dst is not NULL, saves the checkpoint as
+ * fuzz_checkpoint/name and frees the model. */
+static void train_and_save(const char *name, rw_model *m, int features, rw_optimizer opt, int stop,
+                           const rw_dst_config *dst)
+{
+    rw_train_config tc = rw_train_config_default();
+    tc.optimizer = opt;
+    tc.batch = 3;
+    tc.epochs = 2;
+    rw_trainer *t;
+    check(rw_trainer_create(m, &tc, &t));
+    if (dst) check(rw_trainer_set_dst(t, dst));
+    float x[7 * 8];
+    uint8_t y[7];
+    for (int i = 0; i < 7 * features; i++) x[i] = (float)(i % 5) / 5.0f;
+    for (int i = 0; i < 7; i++) y[i] = (uint8_t)(i % 3);
+    rw_dataset *d;
+    check(rw_dataset_from_memory(x, y, 7, features, 3, &d));
+    if (stop > 0) check(rw_trainer_epoch(t, d, stop_after, &stop, NULL));
+    check(rw_trainer_save_checkpoint(t, path("fuzz_checkpoint", name), "seed"));
+    rw_dataset_free(d);
+    rw_trainer_free(t);
+    rw_model_free(m);
+}
+
+/* A checkpoint of a half-sparse 6-5-3 model after `stop` steps. */
 static void checkpoint(const char *name, rw_optimizer opt, int dense_last, int stop,
                        const rw_dst_config *dst)
 {
@@ -93,24 +119,7 @@ static void checkpoint(const char *name, rw_optimizer opt, int dense_last, int s
     c.dense_last = dense_last;
     rw_model *m;
     check(rw_model_create(&c, &m));
-    rw_train_config tc = rw_train_config_default();
-    tc.optimizer = opt;
-    tc.batch = 3;
-    tc.epochs = 2;
-    rw_trainer *t;
-    check(rw_trainer_create(m, &tc, &t));
-    if (dst) check(rw_trainer_set_dst(t, dst));
-    float x[7 * 6];
-    uint8_t y[7];
-    for (int i = 0; i < 7 * 6; i++) x[i] = (float)(i % 5) / 5.0f;
-    for (int i = 0; i < 7; i++) y[i] = (uint8_t)(i % 3);
-    rw_dataset *d;
-    check(rw_dataset_from_memory(x, y, 7, 6, 3, &d));
-    if (stop > 0) check(rw_trainer_epoch(t, d, stop_after, &stop, NULL));
-    check(rw_trainer_save_checkpoint(t, path("fuzz_checkpoint", name), "seed"));
-    rw_dataset_free(d);
-    rw_trainer_free(t);
-    rw_model_free(m);
+    train_and_save(name, m, 6, opt, stop, dst);
 }
 
 /* A checkpoint of N:M training (the "nm" section) after `stop` steps: a
@@ -127,22 +136,7 @@ static void nm_checkpoint(const char *name, rw_nm_method method, int stop)
     rw_nm_train_config nc = rw_nm_train_config_default();
     nc.method = method;
     check(rw_model_nm_train_begin(m, &nc));
-    rw_train_config tc = rw_train_config_default();
-    tc.batch = 3;
-    tc.epochs = 2;
-    rw_trainer *t;
-    check(rw_trainer_create(m, &tc, &t));
-    float x[7 * 8];
-    uint8_t y[7];
-    for (int i = 0; i < 7 * 8; i++) x[i] = (float)(i % 5) / 5.0f;
-    for (int i = 0; i < 7; i++) y[i] = (uint8_t)(i % 3);
-    rw_dataset *d;
-    check(rw_dataset_from_memory(x, y, 7, 8, 3, &d));
-    if (stop > 0) check(rw_trainer_epoch(t, d, stop_after, &stop, NULL));
-    check(rw_trainer_save_checkpoint(t, path("fuzz_checkpoint", name), "seed"));
-    rw_dataset_free(d);
-    rw_trainer_free(t);
-    rw_model_free(m);
+    train_and_save(name, m, 8, RW_OPT_SGD, stop, NULL);
 }
 
 static void containers(void)
