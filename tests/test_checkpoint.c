@@ -180,6 +180,24 @@ static void run(const recipe *r, int64_t stop, rw_model **m_out, rw_trainer **t_
     run_nm(r, stop, m_out, t_out, changes);
 }
 
+/* The memory limit a checkpoint needs, from the refusal at 1 byte: one
+ * byte less is refused and exactly that much loads. */
+static long long exact_memory_limit(const char *path)
+{
+    rw_model *m;
+    rw_trainer *t;
+    assert_int_equal(rw_trainer_load_checkpoint(path, 1, &m, &t, NULL), RW_ERR_NO_MEMORY);
+    long long need = 0;
+    const char *at = strstr(rw_last_error(), " need ");
+    assert_non_null(at);
+    assert_int_equal(sscanf(at, " need %lld bytes", &need), 1);
+    assert_int_equal(rw_trainer_load_checkpoint(path, need - 1, &m, &t, NULL), RW_ERR_NO_MEMORY);
+    assert_int_equal(rw_trainer_load_checkpoint(path, need, &m, &t, NULL), RW_OK);
+    rw_trainer_free(t);
+    rw_model_free(m);
+    return need;
+}
+
 static void expect_identical(const rw_trainer *a, const rw_trainer *b)
 {
     const rw_model *ma = a->model, *mb = b->model;
@@ -649,19 +667,8 @@ static void test_malformed_dst_checkpoints(void **state)
     assert_true(dst_bytes > windows && dst_bytes < windows + 200000);
     rw_trainer_free(t2);
     rw_model_free(m2);
-    /* The limit the file needs, from the message; less the DST bytes, it
-     * is refused. */
-    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 1, &m2, &t2, NULL), RW_ERR_NO_MEMORY);
-    long long need = 0;
-    const char *at = strstr(rw_last_error(), " need ");
-    assert_non_null(at);
-    assert_int_equal(sscanf(at, " need %lld bytes", &need), 1);
-    assert_true(need >= est.total + dst_bytes);
-    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, need - 1, &m2, &t2, NULL),
-                     RW_ERR_NO_MEMORY);
-    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, need, &m2, &t2, NULL), RW_OK);
-    rw_trainer_free(t2);
-    rw_model_free(m2);
+    /* The limit the file needs counts the DST bytes. */
+    assert_true(exact_memory_limit(good_ckpt) >= est.total + dst_bytes);
 
     /* Settings and position. */
     char text[1024];
@@ -815,17 +822,8 @@ static void test_malformed_nm_checkpoints(void **state)
     assert_int_equal(rw_estimate_trainer_memory(m2, &tc, &est), RW_OK);
     rw_trainer_free(t2);
     rw_model_free(m2);
-    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 1, &m2, &t2, NULL), RW_ERR_NO_MEMORY);
-    long long need = 0;
-    const char *at = strstr(rw_last_error(), " need ");
-    assert_non_null(at);
-    assert_int_equal(sscanf(at, " need %lld bytes", &need), 1);
-    assert_int_equal(need, est.total); /* the loaded model's estimate counts it too */
-    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, need - 1, &m2, &t2, NULL),
-                     RW_ERR_NO_MEMORY);
-    assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, need, &m2, &t2, NULL), RW_OK);
-    rw_trainer_free(t2);
-    rw_model_free(m2);
+    /* The loaded model's estimate counts the N:M state too. */
+    assert_int_equal(exact_memory_limit(good_ckpt), est.total);
 
     /* Settings: missing, malformed, out of range, not this model's. */
     char text[1024];
