@@ -86,14 +86,15 @@ rw_status nm_build_transpose(nm_matrix *w)
      * each column's rows stay sorted (the reference's summation order). */
     int32_t *ts = w->t_start;
     memset(ts, 0, sizeof(int32_t) * ((size_t)w->cols + 1));
-    for (size_t k = 0; k < slots; k++)
-        ts[(int)(k % (size_t)per_row) / w->n * w->m + w->offsets[k] + 1]++;
+    for (int o = 0; o < w->rows; o++)
+        for (int j = 0; j < per_row; j++)
+            ts[nm_slot_input(j, w->n, w->m, w->offsets + (size_t)o * per_row) + 1]++;
     for (int c = 0; c < w->cols; c++) ts[c + 1] += ts[c];
     memcpy(next, ts, sizeof(int32_t) * (size_t)w->cols);
     for (int o = 0; o < w->rows; o++)
         for (int j = 0; j < per_row; j++) {
             size_t k = (size_t)o * per_row + j;
-            int dst = next[j / w->n * w->m + w->offsets[k]]++;
+            int dst = next[nm_slot_input(j, w->n, w->m, w->offsets + (size_t)o * per_row)]++;
             w->t_rows[dst] = o;
             w->t_slot[dst] = (int32_t)k;
             if (w->t_rows16) w->t_rows16[dst] = (uint16_t)o;

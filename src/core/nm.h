@@ -34,6 +34,14 @@ typedef struct {
 /* Input g*m + offsets[k] of row o holds values[k], k = (o*groups + g)*n + j. */
 static inline int nm_slots_per_row(const nm_matrix *w) { return w->groups * w->n; }
 
+/* The input of slot k of a row whose offsets start at row_offsets: its
+ * group (k / n) times m plus its offset. The kernels call it with n and m
+ * constants where they can. */
+static inline int nm_slot_input(int k, int n, int m, const uint8_t *row_offsets)
+{
+    return k / n * m + row_offsets[k];
+}
+
 /* Allocates a rows × cols N:M matrix with every slot zero at offsets
  * 0..n-1. Fails, naming the sizes, when cols is not a multiple of m or
  * n, m are out of range. */

@@ -17,7 +17,7 @@
 #define PREFETCH_AHEAD 8
 
 /* The input row of slot k of a row: its group times m plus its offset. */
-#define SLOT_ROW(k, n, m, off) (((k) / (n)) * (m) + (int)(off)[k])
+#define SLOT_ROW(k, n, m, off) nm_slot_input(k, n, m, off)
 
 /* The chunk of batch columns starting at b: 64, then 32, then 8 (bp is a
  * multiple of 8). */

@@ -15,7 +15,7 @@ static void forward(const nm_matrix *w, const float *bias, const float *x, float
         const float *v = w->values + (size_t)o * slots;
         const uint8_t *off = w->offsets + (size_t)o * slots;
         for (int k = 0; k < slots; k++) {
-            const float *xi = x + (size_t)((k / w->n) * w->m + off[k]) * bp;
+            const float *xi = x + (size_t)nm_slot_input(k, w->n, w->m, off) * bp;
             for (int b = 0; b < bp; b++) yo[b] += v[k] * xi[b];
         }
     }
@@ -45,7 +45,7 @@ static void weight_grad(const nm_matrix *w, const float *dy, const float *x, flo
         const float *d = dy + (size_t)o * bp;
         const uint8_t *off = w->offsets + (size_t)o * slots;
         for (int k = 0; k < slots; k++) {
-            const float *xi = x + (size_t)((k / w->n) * w->m + off[k]) * bp;
+            const float *xi = x + (size_t)nm_slot_input(k, w->n, w->m, off) * bp;
             float s = 0;
             for (int b = 0; b < bp; b++) s += d[b] * xi[b];
             dw[(size_t)o * slots + k] = s;
@@ -61,7 +61,7 @@ static void forward_vector(const nm_matrix *w, const float *bias, const float *x
         const float *v = w->values + (size_t)o * slots;
         const uint8_t *off = w->offsets + (size_t)o * slots;
         float s = bias ? bias[o] : 0.0f;
-        for (int k = 0; k < slots; k++) s += v[k] * x[(k / w->n) * w->m + off[k]];
+        for (int k = 0; k < slots; k++) s += v[k] * x[nm_slot_input(k, w->n, w->m, off)];
         y[o] = s;
     }
 }

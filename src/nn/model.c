@@ -284,7 +284,7 @@ rw_status rw_model_layer_fan(const rw_model *m, int l, int32_t *fan_in, int32_t 
             for (int i = 0; i < ly->in; i++) fan_out[i] = 0;
             for (int o = 0; o < ly->out; o++)
                 for (int k = 0; k < slots; k++)
-                    fan_out[(k / w->n) * w->m + w->offsets[(size_t)o * slots + k]]++;
+                    fan_out[nm_slot_input(k, w->n, w->m, w->offsets + (size_t)o * slots)]++;
         }
         return RW_OK;
     }
