@@ -271,6 +271,9 @@ check "criteria combine freely" 0 "^result:.*sparsity=0\.9000" -- "$REWIRE" trai
 check "granet reaches the target" 0 "^result:.*sparsity=0\.9000" -- "$REWIRE" train --data $DATA \
     --hidden 32 --sparsity 0.9 --dst granet --update-every 2 --epochs 2 --train-limit 400 \
     --test-limit 100 --quiet
+check "granet below its preset's start begins at half the target" 0 "^result:.*sparsity=0\.4000" \
+    -- "$REWIRE" train --data $DATA --hidden 32 --sparsity 0.4 --dst granet --update-every 2 \
+    --epochs 2 --train-limit 400 --test-limit 100 --quiet
 check "granet warns when it cannot" 0 "gradual pruning ended at sparsity 0\.5" -- "$REWIRE" train \
     --data $DATA --hidden 32 --sparsity 0.9 --dst granet --epochs 1 --train-limit 400 \
     --test-limit 100 --quiet

@@ -48,7 +48,7 @@ void dst_flags_specs(dst_flags *f, arg_spec *s)
         {"mest-lambda", ARG_DOUBLE, &f->mest_lambda, "L",
          "weight of |gradient| in the mest drop score (default 1)", NULL, 0, 1e9},
         {"initial-sparsity", ARG_DOUBLE, &f->initial_sparsity, "S",
-         "start at this sparsity and prune gradually to --sparsity (granet: 0.5; --prune: 0)", NULL, 0,
+         "start at this sparsity and prune gradually to --sparsity (granet: 0.5, or half of --sparsity when that is 0.5 or less; --prune: 0)", NULL, 0,
          0.999999},
         {"prune-start", ARG_DOUBLE, &f->prune_start, "F",
          "gradual pruning starts at this fraction of training (default 0; --prune gmp|issp 0.1)",
@@ -74,7 +74,12 @@ int dst_flags_config(const dst_flags *f, double sparsity, int seed, rw_dst_confi
     if (f->redistribute >= 0) c->redistribute = f->redistribute;
     if (f->window >= 0) c->window = f->window;
     if (f->mest_lambda >= 0) c->mest_lambda = (float)f->mest_lambda;
-    if (f->initial_sparsity >= 0) c->initial_sparsity = f->initial_sparsity;
+    if (f->initial_sparsity >= 0)
+        c->initial_sparsity = f->initial_sparsity;
+    else if (c->initial_sparsity > 0 && !(c->initial_sparsity < sparsity))
+        /* The preset's start (GraNet's 50%) is not below a low target: start
+         * at half the target instead, still sparse and still pruned to it. */
+        c->initial_sparsity = sparsity / 2;
     if (f->prune_start >= 0) c->prune_start = f->prune_start;
     if (f->prune_end >= 0) c->prune_end = f->prune_end;
     *model_sparsity = sparsity;
