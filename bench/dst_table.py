@@ -32,6 +32,9 @@ def parse_args():
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--sparsities", default="0.99,0.98,0.95,0.9")
     p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--lr", type=float, default=0.05,
+                   help="peak learning rate of every row (default 0.05, rewire train's; runs at "
+                        "another rate are named with it, so one --runs folder can hold both)")
     p.add_argument("--threads", type=int, default=1,
                    help="threads per run (default 1: on a shared 2-core machine a second "
                         "OpenMP thread waits on busy cores)")
@@ -51,8 +54,10 @@ def parse_args():
 def run_one(a, method, sparsity, seed):
     """Runs (or reuses) one training; returns the closing line's fields."""
     name = f"{method}-{sparsity}-{seed}" if method != "dense" else f"dense-{seed}"
+    if a.lr != 0.05:
+        name += f"-lr{a.lr:g}"
     cmd = [a.rewire, "train", "--data", a.data, "--hidden", a.hidden, "--epochs", str(a.epochs),
-           "--seed", str(seed), "--threads", str(a.threads), "--quiet",
+           "--lr", f"{a.lr:g}", "--seed", str(seed), "--threads", str(a.threads), "--quiet",
            "--log", os.path.join(a.runs, name + ".jsonl")]
     if method == "dense":
         cmd += ["--sparsity", "0"]
@@ -106,14 +111,15 @@ def main():
     w("```sh")
     w("bench/dst_table.py " + " ".join(
         f"--{k} {v}" for k, v in [("rewire", a.rewire), ("data", a.data), ("hidden", a.hidden),
-                                  ("epochs", a.epochs), ("seeds", a.seeds),
+                                  ("epochs", a.epochs), ("seeds", a.seeds)]
+        + ([("lr", f"{a.lr:g}")] if a.lr != 0.05 else []) + [
                                   ("sparsities", a.sparsities), ("methods", a.methods),
                                   ("threads", a.threads), ("runs", a.runs)]
         + ([("section", a.section)] if a.section else [])))
     w("```")
     w("")
     w(f"Fashion-MNIST, MLP {a.hidden.replace(',', '-')} with 784 inputs and 10 classes, "
-      f"{a.epochs} epochs, SGD momentum 0.9, lr 0.05, batch 128, cosine learning rate, ERK "
+      f"{a.epochs} epochs, SGD momentum 0.9, lr {a.lr:g}, batch 128, cosine learning rate, ERK "
       f"initial distribution, {len(seeds)} seeds ({a.seeds}); every method with its `--dst` preset "
       "(see the README) and nothing else changed. Test accuracy after the last epoch, mean ± "
       "sample standard deviation over seeds.")
