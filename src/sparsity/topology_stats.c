@@ -50,49 +50,49 @@ int64_t pattern_difference(const pattern *p, const csr_matrix *m)
 
 rw_status pattern_union(pattern *p, const csr_matrix *m)
 {
-    /* Count the union row by row, then merge into new arrays. */
-    int64_t total = 0;
-    for (int r = 0; r < m->rows; r++) {
-        int a = p->indptr[r], ae = p->indptr[r + 1], b = m->indptr[r], be = m->indptr[r + 1];
-        while (a < ae || b < be) {
-            if (b == be || (a < ae && p->indices[a] < m->indices[b]))
-                a++;
-            else if (a == ae || p->indices[a] > m->indices[b])
-                b++;
-            else
-                a++, b++;
-            total++;
-        }
+    /* One merge into arrays sized for the worst case (nothing in common),
+     * rather than a counting pass first: the union runs at every topology
+     * update, and the second pass over both patterns was most of its cost. */
+    int64_t most = (int64_t)p->nnz + m->nnz;
+    if (most > INT32_MAX) {
+        /* |p ∪ m| = (|p| + |m| + |p Δ m|) / 2, counted exactly. */
+        most = (p->nnz + m->nnz + pattern_difference(p, m)) / 2;
+        if (most > INT32_MAX)
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "more than 2^31 positions ever stored in a layer");
     }
-    if (total == p->nnz) return RW_OK; /* nothing new */
-    if (total > INT32_MAX)
-        return rw_fail(RW_ERR_INVALID_ARGUMENT, "more than 2^31 positions ever stored in a layer");
     int32_t *ptr = malloc(sizeof(int32_t) * ((size_t)m->rows + 1));
-    int32_t *idx = malloc(sizeof(int32_t) * (size_t)total);
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)(most > 0 ? most : 1));
     if (!ptr || !idx) {
         free(ptr);
         free(idx);
-        return rw_fail(RW_ERR_NO_MEMORY, "out of memory tracking %lld positions", (long long)total);
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory tracking %lld positions", (long long)most);
     }
     int32_t n = 0;
     ptr[0] = 0;
     for (int r = 0; r < m->rows; r++) {
         int a = p->indptr[r], ae = p->indptr[r + 1], b = m->indptr[r], be = m->indptr[r + 1];
-        while (a < ae || b < be) {
-            if (b == be || (a < ae && p->indices[a] < m->indices[b]))
-                idx[n++] = p->indices[a++];
-            else if (a == ae || p->indices[a] > m->indices[b])
-                idx[n++] = m->indices[b++];
-            else
-                idx[n++] = p->indices[a++], b++;
+        while (a < ae && b < be) {
+            int32_t x = p->indices[a], y = m->indices[b];
+            idx[n++] = x < y ? x : y;
+            a += x <= y;
+            b += y <= x;
         }
+        while (a < ae) idx[n++] = p->indices[a++];
+        while (b < be) idx[n++] = m->indices[b++];
         ptr[r + 1] = n;
     }
+    if (n == p->nnz) { /* nothing new */
+        free(ptr);
+        free(idx);
+        return RW_OK;
+    }
+    /* Give back the worst case's spare room (shrinking keeps the data). */
+    int32_t *fit = realloc(idx, sizeof(int32_t) * (size_t)n);
     free(p->indptr);
     free(p->indices);
     p->indptr = ptr;
-    p->indices = idx;
-    p->nnz = total;
+    p->indices = fit ? fit : idx;
+    p->nnz = n;
     return RW_OK;
 }
 
