@@ -34,7 +34,6 @@ void dst_free(dst_state *d)
         if (d->win_pre) rw_free(d->win_pre[l]);
         if (d->win_post) rw_free(d->win_post[l]);
     }
-    pattern_free(&d->before);
     grow_scratch_free(&d->scratch);
     free(d->ever);
     free(d->win_pre);
@@ -471,10 +470,10 @@ static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64
     rng_state r;
     rng_seed_stream(&r, d->cfg.seed, 0xd5700000000ULL + (uint64_t)d->updates * 4096 + (uint64_t)l);
 
-    rw_status st = pattern_copy(&d->before, w);
+    rw_status st = RW_OK;
     uint8_t *drop = malloc((size_t)w->nnz + 1);
     int64_t *pos = malloc(sizeof(int64_t) * (size_t)(k_grow + 1));
-    if (st == RW_OK && (!drop || !pos))
+    if (!drop || !pos)
         st = rw_fail(RW_ERR_NO_MEMORY, "out of memory updating the topology of fc%d", l + 1);
     /* Both choices look at the pattern before the update, so grown
      * positions are never ones just dropped. */
@@ -506,7 +505,11 @@ static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64
     if (st != RW_OK) return st;
     d->dropped[l] = dropped;
     d->grown[l] = grown;
-    *sad = pattern_difference(&d->before, w);
+    /* Dropped positions were stored and grown ones were not (both chosen
+     * from the pattern before the update), so the two patterns differ in
+     * exactly these: the Sparse Architecture Divergence without comparing
+     * them. Soft shrinkage keeps the pattern. */
+    *sad = soft ? 0 : (int64_t)dropped + grown;
     return pattern_union(&d->ever[l], w);
 }
 

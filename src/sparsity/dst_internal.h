@@ -25,7 +25,6 @@ struct dst_state {
     int64_t *start_nnz;     /* [n_layers] size when attached (GraNet) */
     int64_t *final_nnz;     /* [n_layers] GraNet target */
     pattern *ever;          /* [n_layers] positions ever stored */
-    pattern before;         /* scratch: a layer's pattern before the update */
     grow_scratch scratch;   /* buffers of the blocked top-k */
     /* Recent batches for momentum and Hebbian growth, per sparse layer:
      * pre [in][window·bp], post [out][window·bp]; slot j holds columns
