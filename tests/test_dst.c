@@ -9,6 +9,7 @@
 #include "nn/trainer.h"
 #include "sparsity/dst.h"
 #include "sparsity/topology.h"
+#include "sparsity/topology_stats.h"
 #include "testutil.h"
 
 static rw_dataset *train_set; /* the first 1500 samples of the subset */
@@ -99,6 +100,11 @@ static void test_one_rigl_update_weight_by_weight(void **state)
         assert_int_equal(s->dropped[l], k);
         assert_int_equal(s->grown[l], k);
         sad += 2 * k;
+        /* The patterns before and after do differ in exactly those. */
+        pattern was = {0};
+        assert_int_equal(pattern_copy(&was, &before[l]), RW_OK);
+        assert_int_equal(pattern_difference(&was, w), 2 * k);
+        pattern_free(&was);
         float max_dropped = 0, min_kept = INFINITY;
         for (int o = 0; o < w->rows; o++)
             for (int p = before[l].indptr[o]; p < before[l].indptr[o + 1]; p++) {

@@ -314,17 +314,69 @@ static void test_sad_and_itop_on_hand_made_patterns(void **state)
     assert_int_equal(pattern_difference(&p, &after), 4);
     assert_int_equal(pattern_difference(&p, &before), 0);
     assert_int_equal(pattern_copy(&ever, &before), RW_OK);
-    assert_int_equal(pattern_union(&ever, &after), RW_OK);
+    /* The update grew (2,0) and (1,2), in that order. */
+    int64_t grown[] = {2 * 4 + 0, 1 * 4 + 2};
+    assert_int_equal(pattern_add(&ever, grown, 2, 4), RW_OK);
     assert_int_equal(ever.nnz, 6);
     int32_t want_ptr[] = {0, 2, 4, 6}, want_idx[] = {0, 2, 1, 2, 0, 3};
     assert_memory_equal(ever.indptr, want_ptr, sizeof want_ptr);
     assert_memory_equal(ever.indices, want_idx, sizeof want_idx);
-    assert_int_equal(pattern_union(&ever, &before), RW_OK); /* nothing new */
+    int64_t again[] = {0 * 4 + 2, 2 * 4 + 3}; /* grown back: nothing new */
+    assert_int_equal(pattern_add(&ever, again, 2, 4), RW_OK);
     assert_int_equal(ever.nnz, 6);
+    assert_memory_equal(ever.indices, want_idx, sizeof want_idx);
     pattern_free(&p);
     pattern_free(&ever);
     csr_free(&before);
     csr_free(&after);
+}
+
+/* pattern_add against a dense table of the same shape: random held
+ * patterns (empty and full rows included) and random batches of distinct
+ * positions, some held already. */
+static void test_pattern_add_matches_a_dense_table(void **state)
+{
+    (void)state;
+    rng_state r;
+    rng_seed(&r, 77);
+    for (int trial = 0; trial < 40; trial++) {
+        int rows = 1 + (int)rng_below(&r, 30), cols = 1 + (int)rng_below(&r, 90);
+        int size = rows * cols;
+        uint8_t *held = calloc((size_t)size, 1);
+        double density = rng_uniform(&r);
+        for (int i = 0; i < size; i++) held[i] = rng_uniform(&r) < density;
+        if (rows > 2) memset(held + cols, 1, (size_t)cols); /* a full row */
+        pattern p = {rows, 0, malloc(sizeof(int32_t) * ((size_t)rows + 1)),
+                     malloc(sizeof(int32_t) * (size_t)size + 4)};
+        p.indptr[0] = 0;
+        for (int o = 0; o < rows; o++) {
+            for (int c = 0; c < cols; c++)
+                if (held[o * cols + c]) p.indices[p.nnz++] = c;
+            p.indptr[o + 1] = (int32_t)p.nnz;
+        }
+        /* Distinct positions in random order: a shuffled prefix. */
+        int64_t *pos = malloc(sizeof(int64_t) * (size_t)size);
+        for (int i = 0; i < size; i++) pos[i] = i;
+        for (int i = size - 1; i > 0; i--) {
+            int j = (int)rng_below(&r, (uint64_t)i + 1);
+            int64_t t = pos[i];
+            pos[i] = pos[j], pos[j] = t;
+        }
+        int count = (int)rng_below(&r, (uint64_t)size + 1);
+        assert_int_equal(pattern_add(&p, pos, count, cols), RW_OK);
+        for (int i = 0; i < count; i++) held[pos[i]] = 1;
+        int64_t want = 0;
+        for (int o = 0; o < rows; o++) {
+            assert_int_equal(p.indptr[o], want);
+            for (int c = 0; c < cols; c++)
+                if (held[o * cols + c]) assert_int_equal(p.indices[want++], c);
+        }
+        assert_int_equal(p.indptr[rows], want);
+        assert_int_equal(p.nnz, want);
+        free(pos);
+        free(held);
+        pattern_free(&p);
+    }
 }
 
 static void test_dead_neurons_on_a_hand_made_model(void **state)
@@ -360,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_grow_random),
         cmocka_unit_test(test_grow_top_outer_equals_brute_force),
         cmocka_unit_test(test_sad_and_itop_on_hand_made_patterns),
+        cmocka_unit_test(test_pattern_add_matches_a_dense_table),
         cmocka_unit_test(test_dead_neurons_on_a_hand_made_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

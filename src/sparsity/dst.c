@@ -500,6 +500,9 @@ static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64
             rw_clear_error();
         csr_build_transpose(w);
     }
+    /* The positions ever stored gain what was grown (the rest of the
+     * pattern was there before). */
+    if (st == RW_OK && !soft) st = pattern_add(&d->ever[l], pos, grown, w->cols);
     free(drop);
     free(pos);
     if (st != RW_OK) return st;
@@ -510,7 +513,7 @@ static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64
      * exactly these: the Sparse Architecture Divergence without comparing
      * them. Soft shrinkage keeps the pattern. */
     *sad = soft ? 0 : (int64_t)dropped + grown;
-    return pattern_union(&d->ever[l], w);
+    return RW_OK;
 }
 
 static rw_status run_update(dst_state *d, const dst_context *ctx, int64_t step, int64_t total_steps)

@@ -52,6 +52,18 @@ static void sort_columns(int32_t *c, int n)
     }
 }
 
+void topology_bucket(const int64_t *pos, int count, int rows, int cols, int32_t *start, int32_t *fill,
+                     int32_t *col)
+{
+    memset(start, 0, sizeof(int32_t) * ((size_t)rows + 1));
+    for (int i = 0; i < count; i++) start[pos[i] / cols + 1]++;
+    for (int r = 0; r < rows; r++) start[r + 1] += start[r];
+    memcpy(fill, start, sizeof(int32_t) * (size_t)rows);
+    for (int i = 0; i < count; i++) col[fill[pos[i] / cols]++] = (int32_t)(pos[i] % cols);
+    for (int r = 0; r < rows; r++)
+        if (start[r + 1] - start[r] > 1) sort_columns(col + start[r], start[r + 1] - start[r]);
+}
+
 rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel_arrays *p)
 {
     if (count == 0) return RW_OK;
@@ -61,9 +73,7 @@ rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "a %d x %d layer cannot hold %lld weights", rows,
                        cols, (long long)nnz64);
     int nnz = (int)nnz64;
-    /* Count per row, prefix sum (cs_cumsum), scatter the new columns into
-     * their row's bucket, then sort each (short) bucket. */
-    int32_t *start = calloc((size_t)rows + 1, sizeof *start);
+    int32_t *start = malloc(sizeof(int32_t) * ((size_t)rows + 1));
     int32_t *fill = malloc(sizeof(int32_t) * ((size_t)rows + 1));
     int32_t *newcol = malloc(sizeof(int32_t) * (size_t)count);
     int32_t *indices = rw_alloc(sizeof(int32_t) * (size_t)nnz);
@@ -86,12 +96,7 @@ rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel
         return rw_fail(RW_ERR_NO_MEMORY, "out of memory growing a %d x %d layer to %d weights",
                        rows, cols, nnz);
     }
-    for (int i = 0; i < count; i++) start[pos[i] / cols + 1]++;
-    for (int r = 0; r < rows; r++) start[r + 1] += start[r];
-    memcpy(fill, start, sizeof(int32_t) * (size_t)rows);
-    for (int i = 0; i < count; i++) newcol[fill[pos[i] / cols]++] = (int32_t)(pos[i] % cols);
-    for (int r = 0; r < rows; r++)
-        if (start[r + 1] - start[r] > 1) sort_columns(newcol + start[r], start[r + 1] - start[r]);
+    topology_bucket(pos, count, rows, cols, start, fill, newcol);
 
     /* Merge each row's old entries with its new ones, in column order. */
     int dst = 0;

@@ -32,6 +32,13 @@ static inline int64_t topology_pos(int row, int col, int cols) { return (int64_t
  * In place, no allocation. */
 int topology_keep(csr_matrix *m, const uint8_t *drop, parallel_arrays *p);
 
+/* Groups count positions (row · cols + col) by row: row r's columns end up
+ * in col[start[r] .. start[r + 1]), sorted (count per row, prefix sum as
+ * cs_cumsum, scatter, then each short bucket sorted). start has rows + 1
+ * entries, fill rows (scratch), col count. */
+void topology_bucket(const int64_t *pos, int count, int rows, int cols, int32_t *start, int32_t *fill,
+                     int32_t *col);
+
 /* Inserts `count` new entries at the given positions (any order, distinct,
  * none already stored), with value 0 and 0 in every parallel array: counts
  * per row, a prefix sum for the new row pointers, then each row's old and

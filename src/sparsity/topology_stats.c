@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "sparsity/topology.h"
 
 rw_status pattern_copy(pattern *p, const csr_matrix *m)
 {
@@ -48,50 +49,86 @@ int64_t pattern_difference(const pattern *p, const csr_matrix *m)
     return (p->nnz - common) + (m->nnz - common);
 }
 
-rw_status pattern_union(pattern *p, const csr_matrix *m)
+/* The first index in idx[lo, hi) not below c. */
+static int lower_bound(const int32_t *idx, int lo, int hi, int32_t c)
 {
-    /* One merge into arrays sized for the worst case (nothing in common),
-     * rather than a counting pass first: the union runs at every topology
-     * update, and the second pass over both patterns was most of its cost. */
-    int64_t most = (int64_t)p->nnz + m->nnz;
-    if (most > INT32_MAX) {
-        /* |p ∪ m| = (|p| + |m| + |p Δ m|) / 2, counted exactly. */
-        most = (p->nnz + m->nnz + pattern_difference(p, m)) / 2;
-        if (most > INT32_MAX)
-            return rw_fail(RW_ERR_INVALID_ARGUMENT, "more than 2^31 positions ever stored in a layer");
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (idx[mid] < c)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    int32_t *ptr = malloc(sizeof(int32_t) * ((size_t)m->rows + 1));
-    int32_t *idx = malloc(sizeof(int32_t) * (size_t)(most > 0 ? most : 1));
+    return lo;
+}
+
+rw_status pattern_add(pattern *p, const int64_t *pos, int count, int cols)
+{
+    if (count <= 0) return RW_OK;
+    int rows = p->rows;
+    int32_t *start = malloc(sizeof(int32_t) * ((size_t)rows + 1));
+    int32_t *fill = malloc(sizeof(int32_t) * ((size_t)rows + 1));
+    int32_t *col = malloc(sizeof(int32_t) * (size_t)count);
+    if (!start || !fill || !col) {
+        free(start);
+        free(fill);
+        free(col);
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory tracking %d new positions", count);
+    }
+    topology_bucket(pos, count, rows, cols, start, fill, col);
+    /* A row's new positions are few next to its old ones: a binary search
+     * per position, and the old row copied in runs between them, beat a
+     * merge that compares every old entry (which took 12% of a RigL
+     * update). First count the ones not held yet, for an exact size. */
+    int64_t fresh = 0;
+    for (int r = 0; r < rows; r++)
+        for (int j = start[r]; j < start[r + 1]; j++) {
+            int a = lower_bound(p->indices, p->indptr[r], p->indptr[r + 1], col[j]);
+            if (a == p->indptr[r + 1] || p->indices[a] != col[j]) fresh++;
+        }
+    if (fresh == 0) {
+        free(start);
+        free(fill);
+        free(col);
+        return RW_OK;
+    }
+    int64_t total = p->nnz + fresh;
+    int32_t *ptr = total <= INT32_MAX ? malloc(sizeof(int32_t) * ((size_t)rows + 1)) : NULL;
+    int32_t *idx = total <= INT32_MAX ? malloc(sizeof(int32_t) * (size_t)total) : NULL;
     if (!ptr || !idx) {
+        free(start);
+        free(fill);
+        free(col);
         free(ptr);
         free(idx);
-        return rw_fail(RW_ERR_NO_MEMORY, "out of memory tracking %lld positions", (long long)most);
+        return total > INT32_MAX
+                   ? rw_fail(RW_ERR_INVALID_ARGUMENT, "more than 2^31 positions ever stored in a layer")
+                   : rw_fail(RW_ERR_NO_MEMORY, "out of memory tracking %lld positions",
+                             (long long)total);
     }
     int32_t n = 0;
     ptr[0] = 0;
-    for (int r = 0; r < m->rows; r++) {
-        int a = p->indptr[r], ae = p->indptr[r + 1], b = m->indptr[r], be = m->indptr[r + 1];
-        while (a < ae && b < be) {
-            int32_t x = p->indices[a], y = m->indices[b];
-            idx[n++] = x < y ? x : y;
-            a += x <= y;
-            b += y <= x;
+    for (int r = 0; r < rows; r++) {
+        int a = p->indptr[r], ae = p->indptr[r + 1];
+        for (int j = start[r]; j < start[r + 1]; j++) {
+            int at = lower_bound(p->indices, a, ae, col[j]);
+            memcpy(idx + n, p->indices + a, sizeof(int32_t) * (size_t)(at - a));
+            n += at - a;
+            a = at;
+            if (a < ae && p->indices[a] == col[j]) continue; /* stored before */
+            idx[n++] = col[j];
         }
-        while (a < ae) idx[n++] = p->indices[a++];
-        while (b < be) idx[n++] = m->indices[b++];
+        memcpy(idx + n, p->indices + a, sizeof(int32_t) * (size_t)(ae - a));
+        n += ae - a;
         ptr[r + 1] = n;
     }
-    if (n == p->nnz) { /* nothing new */
-        free(ptr);
-        free(idx);
-        return RW_OK;
-    }
-    /* Give back the worst case's spare room (shrinking keeps the data). */
-    int32_t *fit = realloc(idx, sizeof(int32_t) * (size_t)n);
+    free(start);
+    free(fill);
+    free(col);
     free(p->indptr);
     free(p->indices);
     p->indptr = ptr;
-    p->indices = fit ? fit : idx;
+    p->indices = idx;
     p->nnz = n;
     return RW_OK;
 }

@@ -24,11 +24,14 @@ void pattern_free(pattern *p);
  * Neural Networks From Scratch", Zhou et al. 2021. */
 int64_t pattern_difference(const pattern *p, const csr_matrix *m);
 
-/* p = p ∪ pattern(m): the positions ever stored, for the in-time
- * over-parameterisation rate ("Do We Actually Need Dense
- * Over-Parameterization? In-Time Over-Parameterization in Sparse
- * Training", Liu et al. 2021). */
-rw_status pattern_union(pattern *p, const csr_matrix *m);
+/* Adds count positions (row · cols + col, distinct, any order) to p, the
+ * positions ever stored, for the in-time over-parameterisation rate ("Do
+ * We Actually Need Dense Over-Parameterization? In-Time
+ * Over-Parameterization in Sparse Training", Liu et al. 2021); positions p
+ * holds already are skipped. A topology update adds only what it grew:
+ * the rest of the new pattern was stored before, so is in p already. On
+ * failure p is unchanged. */
+rw_status pattern_add(pattern *p, const int64_t *pos, int count, int cols);
 
 /* dead[h] (h < n_layers - 1): neurons of hidden layer h (the outputs of
  * layer h) with no stored input or no stored output; *unconnected: inputs
