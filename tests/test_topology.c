@@ -300,6 +300,58 @@ static void make_csr(csr_matrix *m, int rows, int cols, const int (*rc)[2], int 
     assert_int_equal(csr_validate(m, "hand-made"), RW_OK);
 }
 
+/* Against sorting: random scores of both signs, with ties, signed zeros
+ * and infinities; the k marked are the first k by (score, index). */
+static int by_score_then_index(const void *a, const void *b)
+{
+    const float *x = a, *y = b; /* pairs {score, index} */
+    if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+    return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+static void test_select_smallest_matches_sorting(void **state)
+{
+    (void)state;
+    rng_state r;
+    rng_seed(&r, 5);
+    for (int trial = 0; trial < 60; trial++) {
+        int n = 1 + (int)rng_below(&r, 3000);
+        float *score = malloc(sizeof(float) * (size_t)n), *pair = malloc(sizeof(float) * 2 * (size_t)n);
+        uint8_t *mark = malloc((size_t)n);
+        int levels = 1 + (int)rng_below(&r, 50);
+        for (int i = 0; i < n; i++) {
+            float v = (float)((int)rng_below(&r, (uint64_t)levels) - levels / 2) * 0.37f;
+            int kind = (int)rng_below(&r, 20);
+            if (kind == 0) v = -0.0f;
+            if (kind == 1) v = 0.0f;
+            if (kind == 2) v = INFINITY;
+            if (kind == 3) v = -INFINITY;
+            if (kind == 4) v = 1e-40f; /* subnormal */
+            score[i] = v;
+            pair[2 * i] = v, pair[2 * i + 1] = (float)i;
+        }
+        qsort(pair, (size_t)n, 2 * sizeof(float), by_score_then_index);
+        int k = (int)rng_below(&r, (uint64_t)n + 1);
+        assert_int_equal(topology_select_smallest(score, n, k, mark), k);
+        /* Everything below the k-th value, then its ties (-0 and +0 are
+         * equal) in index order until k. */
+        float tau = k > 0 ? pair[2 * (k - 1)] : -INFINITY;
+        int below = 0, at = 0;
+        for (int i = 0; i < n; i++) below += k > 0 && score[i] < tau;
+        for (int i = 0; i < n; i++) {
+            if (k > 0 && score[i] < tau) assert_int_equal(mark[i], 1);
+            if (k == 0 || score[i] > tau) assert_int_equal(mark[i], 0);
+            if (k > 0 && score[i] == tau) {
+                assert_int_equal(mark[i], below + at < k);
+                at += mark[i];
+            }
+        }
+        free(score);
+        free(pair);
+        free(mark);
+    }
+}
+
 static void test_sad_and_itop_on_hand_made_patterns(void **state)
 {
     (void)state;
@@ -408,6 +460,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keep_and_insert_move_state_with_weights),
         cmocka_unit_test(test_select_smallest_is_exact_and_deterministic),
+        cmocka_unit_test(test_select_smallest_matches_sorting),
         cmocka_unit_test(test_drop_criteria),
         cmocka_unit_test(test_grow_random),
         cmocka_unit_test(test_grow_top_outer_equals_brute_force),

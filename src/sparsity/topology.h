@@ -58,7 +58,8 @@ int topology_contains(const csr_matrix *m, int row, int col);
 
 /* Marks (mark[i] = 1) the k entries with the smallest score; ties go to the
  * lower index, so the choice is deterministic. Other marks are cleared.
- * O(n) expected (quickselect on a copy). Returns -1 when out of memory. */
+ * O(n), no allocation: radix selection of the k-th smallest, then two
+ * passes. Returns the number marked, min(max(k, 0), n). */
 int topology_select_smallest(const float *score, int n, int k, uint8_t *mark);
 
 /* Marks k of n entries uniformly at random (selection sampling). */
