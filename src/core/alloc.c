@@ -16,11 +16,17 @@
 #define HUGE_MIN ((size_t)8 << 20)
 #define HUGE_ALIGN ((size_t)2 << 20)
 
-void *rw_alloc(size_t bytes)
+static size_t rounded_size(size_t bytes)
 {
     size_t rounded = (bytes + RW_ALIGN - 1) / RW_ALIGN * RW_ALIGN;
-    if (rounded < bytes) return NULL; /* overflow */
-    if (rounded == 0) rounded = RW_ALIGN;
+    if (rounded < bytes) return 0; /* overflow */
+    return rounded == 0 ? RW_ALIGN : rounded;
+}
+
+void *rw_alloc_unset(size_t bytes)
+{
+    size_t rounded = rounded_size(bytes);
+    if (rounded == 0) return NULL; /* overflow */
     void *p = NULL;
     if (rounded >= HUGE_MIN) {
         if (posix_memalign(&p, HUGE_ALIGN, rounded) != 0) return NULL;
@@ -30,7 +36,14 @@ void *rw_alloc(size_t bytes)
     } else {
         p = aligned_alloc(RW_ALIGN, rounded);
     }
-    if (p) memset(p, 0, rounded);
+    return p;
+}
+
+void *rw_alloc(size_t bytes)
+{
+    void *p = rw_alloc_unset(bytes);
+    /* Zeroed whole, the rounding up to RW_ALIGN included. */
+    if (p) memset(p, 0, rounded_size(bytes));
     return p;
 }
 

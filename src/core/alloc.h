@@ -16,6 +16,10 @@ static inline int rw_pad_batch(int batch) { return (batch + RW_BATCH_PAD - 1) / 
 /* Returns zeroed, RW_ALIGN-aligned memory or NULL (also for bytes == 0 it
  * returns a valid unique pointer). Free with rw_free. */
 void *rw_alloc(size_t bytes);
+/* The same without the zeroing, for arrays written whole before anything
+ * reads them (a topology update rebuilds a layer's arrays every ΔT steps,
+ * and zeroing them first was a measurable part of it). */
+void *rw_alloc_unset(size_t bytes);
 void rw_free(void *p);
 
 #endif

@@ -236,11 +236,35 @@ typedef struct {
     int row;
 } row_norm;
 
-static int by_norm_desc(const void *a, const void *b)
+/* Sorts a[0..n), given in increasing row order, by decreasing norm, equal
+ * norms keeping that order: a stable radix sort, 8 bits a pass, on the
+ * complemented bits of the norms (non-negative floats order as their bits
+ * do). qsort's calls through a pointer were a tenth of a RigL update at
+ * 99%. Returns -1 when out of memory. */
+static int sort_by_norm_desc(row_norm *a, int n)
 {
-    const row_norm *x = a, *y = b;
-    if (x->norm != y->norm) return x->norm < y->norm ? 1 : -1;
-    return (x->row > y->row) - (x->row < y->row);
+    row_norm *tmp = malloc(sizeof(row_norm) * (size_t)(n > 0 ? n : 1));
+    if (!tmp) return -1;
+    row_norm *from = a, *to = tmp;
+    for (int shift = 0; shift < 32; shift += 8) {
+        int count[257] = {0};
+        for (int i = 0; i < n; i++) {
+            uint32_t bits;
+            memcpy(&bits, &from[i].norm, sizeof bits);
+            count[((~bits >> shift) & 0xffu) + 1]++;
+        }
+        for (int d = 0; d < 256; d++) count[d + 1] += count[d];
+        for (int i = 0; i < n; i++) {
+            uint32_t bits;
+            memcpy(&bits, &from[i].norm, sizeof bits);
+            to[count[(~bits >> shift) & 0xffu]++] = from[i];
+        }
+        row_norm *t = from;
+        from = to, to = t;
+    }
+    /* Four passes: the result is back in a. */
+    free(tmp);
+    return 0;
 }
 
 static float norm2(const float *x, int n)
@@ -281,22 +305,15 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
     size_t buf_floats = prod_floats + (size_t)GROW_BLOCK_ROWS * kdim;
     grow_scratch local = {0};
     grow_scratch *s = scratch ? scratch : &local;
+    int chosen = -1;
     top_k *tops = calloc((size_t)threads, sizeof *tops);
     row_norm *order = malloc(sizeof(row_norm) * (size_t)rows);
     row_norm *corder = malloc(sizeof(row_norm) * (size_t)cols);
     int32_t *col = malloc(sizeof(int32_t) * (size_t)cols), *inv = malloc(sizeof(int32_t) * (size_t)cols);
-    float *pre_sorted = rw_alloc(sizeof(float) * (size_t)cols * kdim);
+    float *pre_sorted = rw_alloc_unset(sizeof(float) * (size_t)cols * kdim); /* filled whole below */
     if (!tops || !order || !corder || !col || !inv || !pre_sorted ||
-        scratch_reserve(s, threads, buf_floats, k) < 0) {
-        free(tops);
-        free(order);
-        free(corder);
-        free(col);
-        free(inv);
-        rw_free(pre_sorted);
-        grow_scratch_free(&local);
-        return -1;
-    }
+        scratch_reserve(s, threads, buf_floats, k) < 0)
+        goto done;
     /* Cauchy–Schwarz: |post[o]·pre[i]| <= |post[o]| · |pre[i]|. Rows are
      * visited in decreasing order of |post[o]|, and a block computes only
      * the columns (also in decreasing order of norm) whose bound with the
@@ -305,8 +322,7 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
      * exact. */
     for (int o = 0; o < rows; o++) order[o] = (row_norm){norm2(post + (size_t)o * kdim, kdim), o};
     for (int i = 0; i < cols; i++) corder[i] = (row_norm){norm2(pre + (size_t)i * kdim, kdim), i};
-    qsort(order, (size_t)rows, sizeof *order, by_norm_desc);
-    qsort(corder, (size_t)cols, sizeof *corder, by_norm_desc);
+    if (sort_by_norm_desc(order, rows) < 0 || sort_by_norm_desc(corder, cols) < 0) goto done;
     for (int j = 0; j < cols; j++) {
         col[j] = corder[j].row;
         inv[corder[j].row] = j;
@@ -371,11 +387,12 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
         for (int i = 0; i < tops[id].size; i++)
             if (tops[id].a[i].v >= all->thr) top_k_offer(all, tops[id].a[i].v, tops[id].a[i].pos);
     if (all->size > k) top_k_shrink(all);
-    int chosen = all->size;
+    chosen = all->size;
     for (int i = 0; i < chosen; i++) {
         pos[i] = all->a[i].pos;
         if (values) values[i] = all->a[i].v;
     }
+done: /* chosen is -1 when out of memory */
     free(tops);
     free(order);
     free(corder);

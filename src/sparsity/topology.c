@@ -92,14 +92,16 @@ rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel
     int32_t *start = malloc(sizeof(int32_t) * ((size_t)rows + 1));
     int32_t *fill = malloc(sizeof(int32_t) * ((size_t)rows + 1));
     int32_t *newcol = malloc(sizeof(int32_t) * (size_t)count);
-    int32_t *indices = rw_alloc(sizeof(int32_t) * (size_t)nnz);
-    float *values = rw_alloc(sizeof(float) * (size_t)nnz);
-    int32_t *t_rows = rw_alloc(sizeof(int32_t) * (size_t)nnz);
-    int32_t *t_perm = rw_alloc(sizeof(int32_t) * (size_t)nnz);
+    /* Every entry of these is written below (t_rows and t_perm by
+     * csr_build_transpose): no zeroing. */
+    int32_t *indices = rw_alloc_unset(sizeof(int32_t) * (size_t)nnz);
+    float *values = rw_alloc_unset(sizeof(float) * (size_t)nnz);
+    int32_t *t_rows = rw_alloc_unset(sizeof(int32_t) * (size_t)nnz);
+    int32_t *t_perm = rw_alloc_unset(sizeof(int32_t) * (size_t)nnz);
     float *par[TOPOLOGY_MAX_PARALLEL] = {0};
     int ok = start && fill && newcol && indices && values && t_rows && t_perm;
     for (int a = 0; a < p->n && ok; a++)
-        if (*p->arr[a]) ok = (par[a] = rw_alloc(sizeof(float) * (size_t)nnz)) != NULL;
+        if (*p->arr[a]) ok = (par[a] = rw_alloc_unset(sizeof(float) * (size_t)nnz)) != NULL;
     if (!ok) {
         free(start);
         free(fill);
