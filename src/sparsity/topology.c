@@ -219,9 +219,9 @@ int topology_contains(const csr_matrix *m, int row, int col)
 /* The k-th smallest (0-based) of x[0..n), by radix selection on the
  * float's bits mapped to an unsigned order (negatives flipped): a
  * histogram of the top 11 bits, then of the next 11 and the last 10 among
- * the entries that share the chosen prefix. Three reads of x, no copy and
- * no data-dependent swaps, which made it twice as fast as quickselect on
- * the magnitudes of a RigL update. */
+ * the entries that share the chosen prefix: three reads of x, no copy and
+ * no data-dependent swaps (a quickselect on a copy was a tenth of a RigL
+ * update at 95%). */
 static uint32_t order_key(float v)
 {
     uint32_t b;
