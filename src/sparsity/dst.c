@@ -1,6 +1,8 @@
 #include "sparsity/dst.h"
 
 #include <math.h>
+#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,7 +36,8 @@ void dst_free(dst_state *d)
         if (d->win_pre) rw_free(d->win_pre[l]);
         if (d->win_post) rw_free(d->win_post[l]);
     }
-    grow_scratch_free(&d->scratch);
+    for (int i = 0; i < d->scratch_n; i++) grow_scratch_free(&d->scratch[i]);
+    free(d->scratch);
     free(d->ever);
     free(d->win_pre);
     free(d->win_post);
@@ -419,7 +422,8 @@ static rw_status plan_counts(dst_state *d, const dst_context *ctx, int64_t step,
 
 /* Chooses the positions layer l grows: pos gets d->grow_n[l] of them at
  * most; returns how many, or -1 on failure (message set). */
-static int choose_growth(dst_state *d, const dst_context *ctx, int l, rng_state *r, int64_t *pos)
+static int choose_growth(dst_state *d, const dst_context *ctx, int l, rng_state *r, int64_t *pos,
+                         grow_scratch *scratch)
 {
     const layer *ly = &ctx->model->layers[l];
     int k = (int)d->grow_n[l], got;
@@ -428,12 +432,12 @@ static int choose_growth(dst_state *d, const dst_context *ctx, int l, rng_state 
         /* RigL: the dense gradient dL/dW = dZ · Xᵀ of the batch just
          * trained on, only its top k outside the pattern kept. */
         got = grow_top_outer(&ly->w, ctx->ws->g[l + 1], ctx->ws->a[l], d->bp, k, pos, NULL,
-                             &d->scratch);
+                             scratch);
         break;
     case RW_GROW_MOMENTUM:
     case RW_GROW_HEBBIAN:
         got = grow_top_outer(&ly->w, d->win_post[l], d->win_pre[l], d->cfg.window * d->bp, k,
-                             pos, NULL, &d->scratch);
+                             pos, NULL, scratch);
         break;
     default:
         got = grow_random(&ly->w, k, r, pos);
@@ -457,7 +461,7 @@ static int64_t issp_shrink(csr_matrix *w, const uint8_t *chosen, float factor)
 }
 
 static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64_t step,
-                              int64_t total_steps, int64_t *sad)
+                              int64_t total_steps, int64_t *sad, grow_scratch *scratch)
 {
     layer *ly = &ctx->model->layers[l];
     csr_matrix *w = &ly->w;
@@ -485,7 +489,7 @@ static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64
             st = rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing connections to drop in fc%d",
                          l + 1);
     }
-    if (st == RW_OK && k_grow > 0 && (grown = choose_growth(d, ctx, l, &r, pos)) < 0)
+    if (st == RW_OK && k_grow > 0 && (grown = choose_growth(d, ctx, l, &r, pos, scratch)) < 0)
         st = RW_ERR_NO_MEMORY;
     if (st == RW_OK && soft) {
         d->shrunk[l] = issp_shrink(w, drop, (float)d->cfg.shrink);
@@ -516,6 +520,62 @@ static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64
     return RW_OK;
 }
 
+/* Layers at once, one thread each, when there are threads to spare and
+ * the growth's per-layer buffers (cols × batch floats each) stay small: a
+ * layer's update is otherwise mostly one thread's work. The results do
+ * not change: each layer draws from its own random stream, and its growth
+ * makes the same products on one thread as on several. */
+#define CONCURRENT_BUFFER_BYTES ((size_t)64 << 20)
+
+static rw_status update_layers(dst_state *d, const dst_context *ctx, int64_t step,
+                               int64_t total_steps, int64_t *sad)
+{
+    const rw_model *m = ctx->model;
+    int n = m->n_layers, busy = 0, threads = omp_get_max_threads();
+    size_t buffers = 0;
+    for (int l = 0; l < n; l++)
+        if (m->layers[l].sparse && (d->drop_n[l] + d->prune_n[l] > 0 || d->grow_n[l] > 0)) {
+            busy++;
+            buffers += sizeof(float) * (size_t)m->layers[l].in * (size_t)d->bp *
+                       (size_t)(dst_uses_window(&d->cfg) ? d->cfg.window : 1);
+        }
+    int concurrent = threads > 1 && busy > 1 && buffers <= CONCURRENT_BUFFER_BYTES;
+    int want = concurrent ? threads : 1;
+    if (d->scratch_n < want) {
+        grow_scratch *more = realloc(d->scratch, sizeof *more * (size_t)want);
+        if (!more) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for topology update buffers");
+        memset(more + d->scratch_n, 0, sizeof *more * (size_t)(want - d->scratch_n));
+        d->scratch = more;
+        d->scratch_n = want;
+    }
+    rw_status *st = calloc((size_t)n, sizeof *st);
+    int64_t *sads = calloc((size_t)n, sizeof *sads);
+    char(*why)[256] = calloc((size_t)n, sizeof *why);
+    if (!st || !sads || !why) {
+        free(st);
+        free(sads);
+        free(why);
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory for a topology update");
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(want) if (concurrent)
+    for (int l = 0; l < n; l++) {
+        if (!m->layers[l].sparse) continue;
+        st[l] = update_layer(d, ctx, l, step, total_steps, &sads[l],
+                             &d->scratch[concurrent ? omp_get_thread_num() : 0]);
+        /* The message is the failing thread's own: keep it for ours. */
+        if (st[l] != RW_OK) snprintf(why[l], sizeof why[l], "%s", rw_last_error());
+    }
+    rw_status first = RW_OK;
+    for (int l = 0; l < n; l++) {
+        *sad += sads[l];
+        if (first == RW_OK && st[l] != RW_OK) first = rw_fail(st[l], "%s", why[l]);
+    }
+    free(st);
+    free(sads);
+    free(why);
+    return first;
+}
+
 static rw_status run_update(dst_state *d, const dst_context *ctx, int64_t step, int64_t total_steps)
 {
     double t0 = now_seconds();
@@ -535,13 +595,7 @@ static rw_status run_update(dst_state *d, const dst_context *ctx, int64_t step, 
         d->dropped[l] = d->grown[l] = d->shrunk[l] = 0;
         before += layer_weight_count(&m->layers[l]);
     }
-    for (int l = 0; l < n && st == RW_OK; l++) {
-        if (!m->layers[l].sparse) continue;
-        int64_t s = 0;
-        st = update_layer(d, ctx, l, step, total_steps, &s);
-        sad += s;
-    }
-    if (st != RW_OK) return st;
+    if ((st = update_layers(d, ctx, step, total_steps, &sad)) != RW_OK) return st;
     if (dst_uses_window(&d->cfg)) window_clear(d, m);
 
     d->pruning_done = d->cfg.final_sparsity > 0;

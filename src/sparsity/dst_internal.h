@@ -25,7 +25,8 @@ struct dst_state {
     int64_t *start_nnz;     /* [n_layers] size when attached (GraNet) */
     int64_t *final_nnz;     /* [n_layers] GraNet target */
     pattern *ever;          /* [n_layers] positions ever stored */
-    grow_scratch scratch;   /* buffers of the blocked top-k */
+    grow_scratch *scratch;  /* [scratch_n] buffers of the blocked top-k, one per layer at once */
+    int scratch_n;
     /* Recent batches for momentum and Hebbian growth, per sparse layer:
      * pre [in][window·bp], post [out][window·bp]; slot j holds columns
      * [j·bp, (j+1)·bp), slot_n[j] of them valid. */
