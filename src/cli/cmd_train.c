@@ -505,17 +505,14 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         rc = report_failure("train");
         goto done;
     }
-    if (gradual && rw_model_sparsity(m) < ps.sparsity - 1e-3)
+    /* --prune gmp|issp set dc.final_sparsity to --sparsity: one check for
+     * both, worded as each run's own lines are. */
+    if (dst_active && dc.final_sparsity > 0 && rw_model_sparsity(m) < dc.final_sparsity - 1e-3)
         fprintf(stderr,
-                "rewire train: warning: pruning ended at sparsity %.4f, not %.4f: no pruning "
-                "step came after --prune-end (try a smaller --update-every)\n",
-                rw_model_sparsity(m), ps.sparsity);
-    else if (dst_active && dc.final_sparsity > 0 &&
-             rw_model_sparsity(m) < dc.final_sparsity - 1e-3)
-        fprintf(stderr,
-                "rewire train: warning: gradual pruning ended at sparsity %.4f, not %.4f: no "
-                "update step came after --prune-end (try a smaller --update-every)\n",
-                rw_model_sparsity(m), dc.final_sparsity);
+                "rewire train: warning: %s ended at sparsity %.4f, not %.4f: no %s step came "
+                "after --prune-end (try a smaller --update-every)\n",
+                gradual ? "pruning" : "gradual pruning", rw_model_sparsity(m), dc.final_sparsity,
+                gradual ? "pruning" : "update");
     if (f->out) {
         if (rw_model_save(m, f->out) != RW_OK) {
             rc = report_failure("train");
