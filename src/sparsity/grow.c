@@ -307,8 +307,8 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
     int rows = w->rows, cols = w->cols;
     int blocks = (rows + GROW_BLOCK_ROWS - 1) / GROW_BLOCK_ROWS;
     /* Every thread of the pool, even with fewer blocks: the region is then
-     * active and OpenBLAS single-threaded in it whatever the thread count. */
-    /* Inside another team (layers updated at once) this layer gets one. */
+     * active and OpenBLAS single-threaded in it whatever the thread count.
+     * Inside another team (layers updated at once) the layer gets one. */
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     /* Per thread: the products [GROW_BLOCK_ROWS][cols], then the block's
      * rows of post gathered [GROW_BLOCK_ROWS][kdim] (32-byte aligned). */
