@@ -10,7 +10,6 @@ Every run's closing line and JSONL log are kept in --runs (default
 runs/dst-table); a run whose result is already there is not run again, so
 an interrupted grid resumes where it stopped. Standard library only.
 """
-import argparse
 import os
 import platform
 import re
@@ -18,18 +17,13 @@ import statistics
 import sys
 import time
 
-from tablelib import fields, mean_std, result_line, write_section
+from tablelib import fields, mean_std, result_line, training_parser, write_section
 
 METHODS = ["dense", "static", "set", "rigl", "snfs", "mest", "granet", "hebbian"]
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rewire", default="build/rewire", help="the rewire binary (default build/rewire)")
-    p.add_argument("--data", default="fashion-mnist")
-    p.add_argument("--hidden", default="1000,1000,1000")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--seeds", default="1,2,3")
+    p = training_parser(__doc__)
     p.add_argument("--sparsities", default="0.99,0.98,0.95,0.9")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--lr", type=float, default=0.05,

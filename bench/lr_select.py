@@ -10,21 +10,15 @@ reads the last epoch's validation accuracy from the run's JSONL log, picks
 per method the rate with the best mean validation accuracy over seeds (the
 test set is not looked at to choose), and prints a Markdown table of every
 rate with the chosen one marked. Standard library only."""
-import argparse
 import json
 import os
 import sys
 
-from tablelib import fields, mean_std, result_line
+from tablelib import fields, mean_std, result_line, training_parser
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rewire", default="build/rewire", help="the rewire binary (default build/rewire)")
-    p.add_argument("--data", default="fashion-mnist")
-    p.add_argument("--hidden", default="1000,1000,1000")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--seeds", default="1,2,3")
+    p = training_parser(__doc__)
     p.add_argument("--sparsity", type=float, default=0.95, help="sparsity of the non-dense methods")
     p.add_argument("--methods", default="dense,static,rigl",
                    help="dense and --dst presets, comma-separated (default dense,static,rigl)")

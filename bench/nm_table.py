@@ -21,7 +21,6 @@ closing line and JSONL log are kept in --runs (default runs/nm-table); a run
 whose result is already there is not run again, so an interrupted table
 resumes where it stopped. Standard library only.
 """
-import argparse
 import json
 import math
 import os
@@ -30,7 +29,7 @@ import statistics
 import sys
 import time
 
-from tablelib import fields, mean_std, result_line, write_section
+from tablelib import fields, mean_std, result_line, training_parser, write_section
 
 CONFIGS = ["dense", "2:4-ste", "2:4-srste", "2:4-decay", "1:4-ste", "1:4-srste", "1:4-decay"]
 CONFIG = re.compile(r"^(dense|\d+:\d+-(ste|srste|decay))(?:@(.+))?$")
@@ -41,12 +40,7 @@ BEGIN, END = "<!-- nm-table:begin -->", "<!-- nm-table:end -->"
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rewire", default="build/rewire", help="the rewire binary (default build/rewire)")
-    p.add_argument("--data", default="fashion-mnist")
-    p.add_argument("--hidden", default="1000,1000,1000")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--seeds", default="1,2,3")
+    p = training_parser(__doc__)
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--nm-layers", default="hidden", help="passed to --nm-layers (default hidden)")
     p.add_argument("--threads", type=int, default=1,

@@ -23,7 +23,6 @@ Every run's result (and JSONL log for training runs) is kept in --runs
 (default runs/prune-table); a run whose result is already there is not run
 again, so an interrupted grid resumes where it stopped. Standard library only.
 """
-import argparse
 import os
 import platform
 import re
@@ -33,7 +32,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tablelib import RESULT, fields, mean_std
+from tablelib import RESULT, fields, mean_std, training_parser
 
 TRAIN_METHODS = ["gmp", "imp", "soup", "issp"]
 ONESHOT = ["magnitude", "magnitude-ft", "wanda", "wanda-ft"]
@@ -44,14 +43,9 @@ BEGIN, END = "<!-- prune-table:begin -->", "<!-- prune-table:end -->"
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rewire", default="build/rewire", help="the rewire binary (default build/rewire)")
-    p.add_argument("--data", default="fashion-mnist")
-    p.add_argument("--hidden", default="1000,1000,1000")
-    p.add_argument("--epochs", type=int, default=10, help="the training budget of every run (default 10)")
+    p = training_parser(__doc__, epochs_help="the training budget of every run (default 10)")
     p.add_argument("--finetune-epochs", type=int, default=2,
                    help="fine-tuning after one-shot pruning, for the -ft rows (default 2)")
-    p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--sparsities", default="0.5,0.75,0.9,0.95")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--soup-rounds", type=int, default=3, help="soup: pruning rounds (default 3)")

@@ -1,7 +1,9 @@
 """Pieces shared by the results-table scripts (dst_table.py, nm_table.py,
-prune_table.py, nm_kernels.py): running or reusing one training, the
-closing line's fields, mean and standard deviation, and replacing a marked
-section of a Markdown file. Standard library only."""
+prune_table.py, lr_select.py, nm_kernels.py): the flags every table of
+trainings takes, running or reusing one training, the closing line's
+fields, mean and standard deviation, and replacing a marked section of a
+Markdown file. Standard library only."""
+import argparse
 import os
 import re
 import statistics
@@ -10,6 +12,18 @@ import sys
 import time
 
 RESULT = re.compile(r"^result: (.*)$", re.M)
+
+
+def training_parser(doc, epochs_help=None):
+    """An argument parser for a script of trainings, with the flags they all
+    take: --rewire, --data, --hidden, --epochs, --seeds."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rewire", default="build/rewire", help="the rewire binary (default build/rewire)")
+    p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--hidden", default="1000,1000,1000")
+    p.add_argument("--epochs", type=int, default=10, help=epochs_help)
+    p.add_argument("--seeds", default="1,2,3")
+    return p
 
 
 def fields(line):
