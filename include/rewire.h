@@ -246,6 +246,17 @@ rw_status rw_dataset_split(const rw_dataset *src, int count, uint64_t seed,
 /* A new dataset holding the first n samples (n is clamped to the size). */
 rw_status rw_dataset_head(const rw_dataset *src, int n, rw_dataset **out);
 
+/* rw_dataset_load; then, when limit > 0, rw_dataset_head(limit); then,
+ * when val is not NULL, rw_dataset_split with count round(val_fraction x
+ * samples) (at most samples - 1) and seed, *out taking the training part.
+ * The same datasets as those calls, without copying the samples kept: the
+ * split is cut and shuffled in place (for Fashion-MNIST's training set that
+ * is 188 MB less memory and time). val_fraction is in [0, 1); with val
+ * NULL the samples keep the file's order. */
+rw_status rw_dataset_load_part(const char *dir_or_name, int test_split, int limit,
+                              double val_fraction, uint64_t seed, rw_dataset **out,
+                              rw_dataset **val);
+
 int rw_dataset_count(const rw_dataset *data);
 int rw_dataset_features(const rw_dataset *data);
 int rw_dataset_classes(const rw_dataset *data);

@@ -544,6 +544,71 @@ static void test_split(void **state)
     rw_dataset_free(src);
 }
 
+/* rw_dataset_load_part gives the bytes of load, head and split, which it
+ * does in place: every combination of limit and validation share. */
+static void check_same_dataset(const rw_dataset *a, const rw_dataset *b)
+{
+    assert_int_equal(a->n, b->n);
+    assert_int_equal(a->features, b->features);
+    assert_int_equal(a->classes, b->classes);
+    assert_memory_equal(a->x, b->x, sizeof(float) * (size_t)a->n * (size_t)a->features);
+    if (a->n) assert_memory_equal(a->y, b->y, (size_t)a->n);
+}
+
+static void test_load_part(void **state)
+{
+    (void)state;
+    const int limits[] = {0, 1, 2, 777, 3000, 5000};
+    const double fractions[] = {0.0, 0.1, 0.5, 0.9};
+    for (size_t li = 0; li < sizeof limits / sizeof *limits; li++)
+        for (size_t fi = 0; fi < sizeof fractions / sizeof *fractions; fi++) {
+            rw_dataset *all = NULL, *head = NULL, *tr = NULL, *va = NULL, *tr2 = NULL, *va2 = NULL;
+            assert_int_equal(rw_dataset_load(SMALL, 0, &all), RW_OK);
+            int limit = limits[li];
+            assert_int_equal(rw_dataset_head(all, limit > 0 ? limit : all->n, &head), RW_OK);
+            int count = (int)(fractions[fi] * head->n + 0.5);
+            if (count >= head->n) count = head->n - 1;
+            assert_int_equal(rw_dataset_split(head, count, 42, &tr, &va), RW_OK);
+            assert_int_equal(rw_dataset_load_part(SMALL, 0, limit, fractions[fi], 42, &tr2, &va2),
+                             RW_OK);
+            check_same_dataset(tr, tr2);
+            check_same_dataset(va, va2);
+            rw_dataset_free(all);
+            rw_dataset_free(head);
+            rw_dataset_free(tr);
+            rw_dataset_free(va);
+            rw_dataset_free(tr2);
+            rw_dataset_free(va2);
+        }
+    /* Without val: the head in the file's order. */
+    rw_dataset *all = NULL, *head = NULL, *part = NULL;
+    assert_int_equal(rw_dataset_load(SMALL, 1, &all), RW_OK);
+    assert_int_equal(rw_dataset_head(all, 123, &head), RW_OK);
+    assert_int_equal(rw_dataset_load_part(SMALL, 1, 123, 0.0, 9, &part, NULL), RW_OK);
+    check_same_dataset(head, part);
+    rw_dataset_free(part);
+    assert_int_equal(rw_dataset_load_part(SMALL, 1, 0, 0.0, 9, &part, NULL), RW_OK);
+    check_same_dataset(all, part);
+    rw_dataset_free(part);
+    rw_dataset_free(all);
+    rw_dataset_free(head);
+
+    /* Bad arguments name themselves; a missing folder fails as load does. */
+    rw_dataset *v = (rw_dataset *)&part;
+    part = (rw_dataset *)&v;
+    assert_int_equal(rw_dataset_load_part(SMALL, 0, -1, 0.0, 1, &part, &v), RW_ERR_INVALID_ARGUMENT);
+    assert_null(part);
+    assert_null(v);
+    assert_non_null(strstr(rw_last_error(), "limit -1"));
+    assert_int_equal(rw_dataset_load_part(SMALL, 0, 0, 1.0, 1, &part, &v), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "val_fraction 1"));
+    assert_int_equal(rw_dataset_load_part(SMALL, 0, 0, NAN, 1, &part, &v), RW_ERR_INVALID_ARGUMENT);
+    assert_int_not_equal(rw_dataset_load_part("no/such/folder", 0, 0, 0.1, 1, &part, &v), RW_OK);
+    assert_null(part);
+    assert_null(v);
+    assert_int_equal(rw_dataset_load_part(SMALL, 0, 0, 0.1, 1, NULL, &v), RW_ERR_INVALID_ARGUMENT);
+}
+
 static void test_stats(void **state)
 {
     (void)state;
@@ -597,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_from_memory),
         cmocka_unit_test(test_head),
         cmocka_unit_test(test_split),
+        cmocka_unit_test(test_load_part),
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_null),
     };

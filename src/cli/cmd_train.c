@@ -46,29 +46,13 @@ static double now(void)
 /* Loads the training split (minus the validation part) and the test split. */
 static int load_data(const train_flags *f, rw_dataset **train, rw_dataset **val, rw_dataset **test)
 {
-    rw_dataset *all = NULL, *tmp = NULL;
     *train = *val = *test = NULL;
-    if (rw_dataset_load(f->data, 0, &all) != RW_OK) return 1;
-    if (f->train_limit > 0) {
-        if (rw_dataset_head(all, f->train_limit, &tmp) != RW_OK) goto fail;
-        rw_dataset_free(all);
-        all = tmp;
-    }
-    int n_val = (int)(f->val_split * rw_dataset_count(all) + 0.5);
-    if (n_val >= rw_dataset_count(all)) n_val = rw_dataset_count(all) - 1;
-    if (rw_dataset_split(all, n_val, (uint64_t)f->seed, train, val) != RW_OK) goto fail;
-    rw_dataset_free(all);
-    all = NULL;
-    if (rw_dataset_load(f->data, 1, &all) != RW_OK) goto fail;
-    if (f->test_limit > 0) {
-        if (rw_dataset_head(all, f->test_limit, test) != RW_OK) goto fail;
-        rw_dataset_free(all);
-    } else {
-        *test = all;
-    }
-    return 0;
-fail:
-    rw_dataset_free(all);
+    if (rw_dataset_load_part(f->data, 0, f->train_limit > 0 ? f->train_limit : 0, f->val_split,
+                             (uint64_t)f->seed, train, val) != RW_OK)
+        return 1;
+    if (rw_dataset_load_part(f->data, 1, f->test_limit > 0 ? f->test_limit : 0, 0.0, 0, test,
+                             NULL) == RW_OK)
+        return 0;
     rw_dataset_free(*train);
     rw_dataset_free(*val);
     *train = *val = NULL;

@@ -12,8 +12,9 @@
 #include "core/rng.h"
 #include "data/idx.h"
 
-/* An empty dataset of n samples (n may be 0, as a split's validation part
- * can be); x is zeroed and aligned. */
+/* A dataset of n samples (n may be 0, as a split's validation part can
+ * be) whose x, aligned, the caller fills whole: x is not zeroed, as that
+ * touched every page of a 188 MB training set once more for nothing. */
 static rw_status dataset_alloc(int n, int features, int classes, rw_dataset **out)
 {
     *out = NULL;
@@ -21,7 +22,7 @@ static rw_status dataset_alloc(int n, int features, int classes, rw_dataset **ou
     if (!d) return rw_fail(RW_ERR_NO_MEMORY, "dataset: out of memory");
     size_t cells = (size_t)n * (size_t)features;
     if (features > 0 && cells / (size_t)features != (size_t)n) cells = SIZE_MAX;
-    d->x = cells > SIZE_MAX / sizeof(float) ? NULL : rw_alloc(cells * sizeof(float));
+    d->x = cells > SIZE_MAX / sizeof(float) ? NULL : rw_alloc_unset(cells * sizeof(float));
     d->y = malloc(n > 0 ? (size_t)n : 1);
     if (!d->x || !d->y) {
         rw_dataset_free(d);
@@ -139,6 +140,25 @@ rw_status rw_dataset_from_memory(const float *features, const uint8_t *labels, i
     return RW_OK;
 }
 
+/* The order of a seeded split: a shuffle of 0..n-1 whose last `count`
+ * entries are the validation samples. NULL when out of memory. */
+static int *split_order(int n, uint64_t seed)
+{
+    int *perm = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    if (!perm) return NULL;
+    for (int i = 0; i < n; i++) perm[i] = i;
+    /* Fisher–Yates (Durstenfeld's in-place form), Knuth TAOCP vol. 2 §3.4.2. */
+    rng_state r;
+    rng_seed(&r, seed);
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)rng_below(&r, (uint64_t)i + 1);
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    return perm;
+}
+
 rw_status rw_dataset_split(const rw_dataset *src, int count, uint64_t seed, rw_dataset **train,
                            rw_dataset **val)
 {
@@ -153,19 +173,8 @@ rw_status rw_dataset_split(const rw_dataset *src, int count, uint64_t seed, rw_d
     rw_clear_error();
 
     int n = src->n;
-    int *perm = malloc(sizeof(int) * (size_t)n);
+    int *perm = split_order(n, seed);
     if (!perm) return rw_fail(RW_ERR_NO_MEMORY, "rw_dataset_split: out of memory");
-    for (int i = 0; i < n; i++) perm[i] = i;
-    /* Fisher–Yates (Durstenfeld's in-place form), Knuth TAOCP vol. 2 §3.4.2. */
-    rng_state r;
-    rng_seed(&r, seed);
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)rng_below(&r, (uint64_t)i + 1);
-        int t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
-
     rw_status st = dataset_gather(src, perm, n - count, train);
     if (st == RW_OK) st = dataset_gather(src, perm + (n - count), count, val);
     free(perm);
@@ -192,6 +201,93 @@ rw_status rw_dataset_head(const rw_dataset *src, int n, rw_dataset **out)
     if (st != RW_OK) return st;
     memcpy(d->x, src->x, (size_t)n * (size_t)src->features * sizeof(float));
     memcpy(d->y, src->y, (size_t)n);
+    *out = d;
+    return RW_OK;
+}
+
+/* Keeps the first n samples (all when n >= the count). */
+static void dataset_truncate(rw_dataset *d, int n)
+{
+    if (d && n >= 0 && n < d->n) d->n = n;
+}
+
+/* d becomes rw_dataset_split's training part and *val its validation part,
+ * without a second copy of the training samples; the validation samples
+ * stay allocated at d's end. On failure d is unchanged and *val NULL. */
+static rw_status dataset_split_in_place(rw_dataset *d, int count, uint64_t seed, rw_dataset **val)
+{
+    *val = NULL;
+    if (count < 0 || count >= d->n)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "dataset split: validation count %d must be in [0, %d) for %d samples",
+                       count, d->n, d->n);
+    int n = d->n;
+    size_t f = (size_t)d->features;
+    rw_status st = dataset_alloc(count, d->features, d->classes, val);
+    if (st != RW_OK) return st;
+    int *perm = split_order(n, seed);
+    uint8_t *done = calloc((size_t)n, 1);
+    float *row = malloc(sizeof(float) * (f > 0 ? f : 1));
+    if (!perm || !done || !row) {
+        free(perm);
+        free(done);
+        free(row);
+        rw_dataset_free(*val);
+        *val = NULL;
+        return rw_fail(RW_ERR_NO_MEMORY, "dataset split: out of memory");
+    }
+    /* Sample i becomes the old sample perm[i], one cycle of the
+     * permutation at a time, through one spare row: the order
+     * rw_dataset_split gathers into new memory. */
+    for (int i = 0; i < n; i++) {
+        if (done[i]) continue;
+        memcpy(row, d->x + (size_t)i * f, f * sizeof(float));
+        uint8_t label = d->y[i];
+        int j = i;
+        done[j] = 1;
+        for (int k = perm[j]; k != i; j = k, k = perm[j]) {
+            memcpy(d->x + (size_t)j * f, d->x + (size_t)k * f, f * sizeof(float));
+            d->y[j] = d->y[k];
+            done[k] = 1;
+        }
+        memcpy(d->x + (size_t)j * f, row, f * sizeof(float));
+        d->y[j] = label;
+    }
+    free(perm);
+    free(done);
+    free(row);
+    /* The validation samples are now the last `count`. */
+    memcpy((*val)->x, d->x + (size_t)(n - count) * f, (size_t)count * f * sizeof(float));
+    memcpy((*val)->y, d->y + (n - count), (size_t)count);
+    d->n = n - count;
+    return RW_OK;
+}
+
+rw_status rw_dataset_load_part(const char *dir_or_name, int test_split, int limit,
+                              double val_fraction, uint64_t seed, rw_dataset **out,
+                              rw_dataset **val)
+{
+    if (!out) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_dataset_load_part: out is NULL");
+    *out = NULL;
+    if (val) *val = NULL;
+    if (limit < 0)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_dataset_load_part: limit %d is negative", limit);
+    if (!(val_fraction >= 0.0 && val_fraction < 1.0))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "rw_dataset_load_part: val_fraction %g is not in [0, 1)", val_fraction);
+    rw_dataset *d = NULL;
+    rw_status st = rw_dataset_load(dir_or_name, test_split, &d);
+    if (st != RW_OK) return st;
+    if (limit > 0) dataset_truncate(d, limit);
+    if (val) {
+        int count = (int)(val_fraction * d->n + 0.5);
+        if (count >= d->n) count = d->n - 1;
+        st = dataset_split_in_place(d, count, seed, val);
+        if (st != RW_OK) {
+            rw_dataset_free(d);
+            return st;
+        }
+    }
     *out = d;
     return RW_OK;
 }
