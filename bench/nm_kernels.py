@@ -14,6 +14,7 @@ With --out, the table also replaces the section between <!-- nm-kernels:begin --
 and <!-- nm-kernels:end --> of that file (appended when missing). Standard
 library only.
 """
+import argparse
 import json
 import statistics
 import sys
@@ -56,19 +57,21 @@ def span(xs, fmt):
 
 
 def main():
-    args = sys.argv[1:]
-    out, note = None, ""
-    for flag in ("--out", "--note"):
-        if flag in args:
-            i = args.index(flag)
-            if flag == "--out":
-                out = args[i + 1]
-            else:
-                note = args[i + 1]
-            del args[i:i + 2]
-    runs = [cells(p) for p in args]
-    if not runs:
-        sys.exit(__doc__)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("runs", nargs="+", metavar="RUN.jsonl",
+                    help="the --json output of one `rewire bench kernels --nm ...` run")
+    ap.add_argument("--out", help="also write the table into this file's nm-kernels section")
+    ap.add_argument("--note", default="", help="a sentence about the runs (commands, machine)")
+    a = ap.parse_args()
+    out, note = a.out, a.note
+    runs = []
+    for path in a.runs:
+        try:
+            runs.append(cells(path))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            ap.error(f"{path}: not a `rewire bench kernels --json` run ({e})")
     patterns = []
     for r in runs:
         patterns += [p for p in r if p not in patterns]

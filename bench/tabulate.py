@@ -9,6 +9,7 @@ most) and the median over rounds is shown, with the range in brackets.
 
 Usage: /usr/bin/python3 bench/tabulate.py results.jsonl > tables.md
 """
+import argparse
 import json
 import statistics
 import sys
@@ -174,7 +175,18 @@ def infer_table(rows):
 
 
 def main():
-    rows = load(sys.argv[1:])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("files", nargs="*", metavar="RESULTS.jsonl",
+                    help="JSON lines of the benchmarks (default: standard input)")
+    a = ap.parse_args()
+    try:
+        rows = load(a.files)
+    except OSError as e:
+        ap.error(str(e))
+    except ValueError as e:
+        ap.error(f"a line is not JSON ({e})")
     kernel_table(rows)
     train_table(rows)
     infer_table(rows)
