@@ -133,6 +133,8 @@ static const int shapes[][5] = {
     /* every chunk width of the AVX2 kernels (64, 32, 8 columns) and n = 3 */
     {21, 64, 1, 4, 32}, {18, 48, 2, 4, 96}, {11, 72, 4, 8, 40}, {7, 36, 3, 4, 104},
     {30, 256, 1, 16, 24},
+    /* a view at a batch above 32 for 1:4 (smaller batches sum in memory) */
+    {19, 96, 1, 4, 48},
 };
 
 static void test_scalar_against_dense(void **state)
@@ -151,8 +153,10 @@ static void test_scalar_against_dense(void **state)
     }
 }
 
-/* Every (row, slot) of the view is a stored weight of its column, each
- * stored weight appears once, and rows increase within a column. */
+/* Position q of the view is column (q mod groups) * m + q / groups
+ * (offset-major); every (row, slot) at a position is a stored weight of its
+ * column, each stored weight appears once, and rows increase within a
+ * column. */
 static void assert_view_is_transpose(const nm_matrix *w)
 {
     int per_row = nm_slots_per_row(w);
@@ -160,16 +164,19 @@ static void assert_view_is_transpose(const nm_matrix *w)
     assert_int_equal(w->t_start[0], 0);
     assert_int_equal(w->t_start[w->cols], slots);
     unsigned char *seen = calloc((size_t)slots + 1, 1);
-    for (int c = 0; c < w->cols; c++)
-        for (int e = w->t_start[c]; e < w->t_start[c + 1]; e++) {
+    for (int q = 0; q < w->cols; q++) {
+        int c = w->t_col[q];
+        assert_int_equal(c, q % w->groups * w->m + q / w->groups);
+        for (int e = w->t_start[q]; e < w->t_start[q + 1]; e++) {
             int k = w->t_slot[e], o = w->t_rows[e], j = k % per_row;
             assert_int_equal(k / per_row, o);
             assert_int_equal(j / w->n * w->m + w->offsets[k], c);
             if (w->t_rows16) assert_int_equal(w->t_rows16[e], o);
-            if (e > w->t_start[c]) assert_true(w->t_rows[e - 1] < o);
+            if (e > w->t_start[q]) assert_true(w->t_rows[e - 1] < o);
             assert_false(seen[k]);
             seen[k] = 1;
         }
+    }
     free(seen);
 }
 
@@ -244,7 +251,8 @@ static void test_prepare_backward(void **state)
         if (2 * n < m) {
             assert_non_null(w.t_start);
             assert_view_is_transpose(&w);
-            assert_int_equal(nm_memory_bytes(24, 64, n, m), slots * 5 + 4 * 65 + slots * 10);
+            assert_non_null(w.t_col);
+            assert_int_equal(nm_memory_bytes(24, 64, n, m), slots * 5 + 4 * 65 + 4 * 64 + slots * 10);
         } else {
             assert_null(w.t_start);
             assert_int_equal(nm_memory_bytes(24, 64, n, m), slots * 5);

@@ -35,10 +35,11 @@ rw_status nm_alloc(nm_matrix *w, int rows, int cols, int n, int m)
 static void free_transpose(nm_matrix *w)
 {
     rw_free(w->t_start);
+    rw_free(w->t_col);
     rw_free(w->t_rows);
     rw_free(w->t_slot);
     rw_free(w->t_rows16);
-    w->t_start = w->t_rows = w->t_slot = NULL;
+    w->t_start = w->t_col = w->t_rows = w->t_slot = NULL;
     w->t_rows16 = NULL;
 }
 
@@ -56,8 +57,8 @@ static int uses_transpose(int n, int m) { return 2 * n < m; }
 int64_t nm_memory_bytes(int64_t rows, int64_t cols, int n, int m)
 {
     int64_t slots = rows * (cols / m) * n, bytes = slots * (int64_t)(sizeof(float) + 1);
-    if (uses_transpose(n, m)) /* column starts; per slot a row, a slot and the 16-bit row */
-        bytes += 4 * (cols + 1) + slots * (rows <= 65536 ? 10 : 8);
+    if (uses_transpose(n, m)) /* column starts and columns; per slot a row, a slot, the 16-bit row */
+        bytes += 4 * (cols + 1) + 4 * cols + slots * (rows <= 65536 ? 10 : 8);
     return bytes;
 }
 
@@ -72,33 +73,39 @@ rw_status nm_build_transpose(nm_matrix *w)
     size_t slots = (size_t)w->rows * (size_t)w->groups * (size_t)w->n;
     int per_row = w->groups * w->n;
     w->t_start = rw_alloc(sizeof(int32_t) * ((size_t)w->cols + 1));
+    w->t_col = rw_alloc(sizeof(int32_t) * ((size_t)w->cols + 1));
     w->t_rows = rw_alloc(sizeof(int32_t) * (slots + 1));
     w->t_slot = rw_alloc(sizeof(int32_t) * (slots + 1));
     if (w->rows <= 65536) w->t_rows16 = rw_alloc(sizeof(uint16_t) * (slots + 1));
     int32_t *next = rw_alloc(sizeof(int32_t) * ((size_t)w->cols + 1));
-    if (!w->t_start || !w->t_rows || !w->t_slot || (w->rows <= 65536 && !w->t_rows16) || !next) {
+    if (!w->t_start || !w->t_col || !w->t_rows || !w->t_slot || (w->rows <= 65536 && !w->t_rows16) || !next) {
         free_transpose(w);
         rw_free(next);
         return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the transposed view of a %d x %d %d:%d matrix",
                        w->rows, w->cols, w->n, w->m);
     }
-    /* Counting sort by column; rows are scattered in increasing order, so
-     * each column's rows stay sorted (the reference's summation order). */
+    /* Counting sort by position (offset-major, see core/nm.h); rows are
+     * scattered in increasing order, so each column's rows stay sorted
+     * (the reference's summation order). */
     int32_t *ts = w->t_start;
+    int m = w->m, groups = w->groups;
+#define POSITION(c) ((c) % m * groups + (c) / m)
+    for (int c = 0; c < w->cols; c++) w->t_col[POSITION(c)] = c;
     memset(ts, 0, sizeof(int32_t) * ((size_t)w->cols + 1));
     for (int o = 0; o < w->rows; o++)
         for (int j = 0; j < per_row; j++)
-            ts[nm_slot_input(j, w->n, w->m, w->offsets + (size_t)o * per_row) + 1]++;
-    for (int c = 0; c < w->cols; c++) ts[c + 1] += ts[c];
+            ts[POSITION(nm_slot_input(j, w->n, m, w->offsets + (size_t)o * per_row)) + 1]++;
+    for (int q = 0; q < w->cols; q++) ts[q + 1] += ts[q];
     memcpy(next, ts, sizeof(int32_t) * (size_t)w->cols);
     for (int o = 0; o < w->rows; o++)
         for (int j = 0; j < per_row; j++) {
             size_t k = (size_t)o * per_row + j;
-            int dst = next[nm_slot_input(j, w->n, w->m, w->offsets + (size_t)o * per_row)]++;
+            int dst = next[POSITION(nm_slot_input(j, w->n, m, w->offsets + (size_t)o * per_row))]++;
             w->t_rows[dst] = o;
             w->t_slot[dst] = (int32_t)k;
             if (w->t_rows16) w->t_rows16[dst] = (uint16_t)o;
         }
+#undef POSITION
     rw_free(next);
     return RW_OK;
 }

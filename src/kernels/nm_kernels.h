@@ -6,6 +6,7 @@
 #ifndef RW_KERNELS_NM_H
 #define RW_KERNELS_NM_H
 
+#include "core/csr.h"
 #include "core/nm.h"
 
 typedef struct {
@@ -26,6 +27,12 @@ typedef struct {
     void (*forward_vector)(const nm_matrix *w, const float *bias, const float *x, float *y, int r0,
                            int r1);
 } nm_kernel_table;
+
+/* CSR's AVX2 backward (spmm_avx2.c) over a transposed view whose
+ * position q holds the entries of column cols_of[q]: dx[cols_of[q]] for q
+ * in [q0, q1), with no epilogue. N:M's view is in that order (core/nm.h). */
+void spmm_backward_data_mapped_avx2(const csr_matrix *view, const int32_t *cols_of,
+                                    const float *dy, float *dx, int bp, int q0, int q1);
 
 const nm_kernel_table *nm_kernels_scalar(void);
 const nm_kernel_table *nm_kernels_avx2(void); /* NULL without AVX2+FMA */

@@ -243,8 +243,10 @@ static void spmm_forward_avx2(const csr_matrix *w, const float *bias, const floa
 
 static inline __attribute__((always_inline)) void
 backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0, int c1,
-                 const float *a, int mode, int narrow, __m256 slope)
+                 const float *a, const int32_t *cmap, int mode, int narrow, __m256 slope)
 {
+    /* View position j holds column cmap[j] (cmap NULL: column j). */
+#define DX_ROW(j) ((size_t)(cmap ? cmap[j] : (j)) * bp)
     const int32_t *tp = w->t_indptr;
     float vals[GATHER_MAX];
     int c = c0, dy_rows_first = rows_first(w->rows, bp);
@@ -255,7 +257,7 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
             index_ref rows = index_at(w->t_rows, w->t_rows16, 0);
             for (int b = 0; b < bp; b += chunk_width(b, bp))
                 spmm_row_avx2(w->values, w->t_perm, rows, narrow, tp[c], tp[c + 1], dy, 0.0f,
-                              dx + (size_t)c * bp + b, a ? a + (size_t)c * bp + b : NULL, bp, b,
+                              dx + DX_ROW(c) + b, a ? a + DX_ROW(c) + b : NULL, bp, b,
                               mode, slope);
             c++;
             continue;
@@ -263,8 +265,8 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
         for (int k = base; k < tp[ce]; k++) vals[k - base] = w->values[w->t_perm[k]];
 #define BACKWARD_COLUMN(j, b)                                                                      \
     spmm_row_avx2(vals + (tp[j] - base), NULL, index_at(w->t_rows, w->t_rows16, tp[j]), narrow, 0, \
-                  tp[j + 1] - tp[j], dy, 0.0f, dx + (size_t)(j) * bp + (b),                         \
-                  a ? a + (size_t)(j) * bp + (b) : NULL, bp, b, mode, slope)
+                  tp[j + 1] - tp[j], dy, 0.0f, dx + DX_ROW(j) + (b),                         \
+                  a ? a + DX_ROW(j) + (b) : NULL, bp, b, mode, slope)
         if (dy_rows_first)
             for (int j = c; j < ce; j++)
                 for (int b = 0; b < bp; b += chunk_width(b, bp)) BACKWARD_COLUMN(j, b);
@@ -274,6 +276,7 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
 #undef BACKWARD_COLUMN
         c = ce;
     }
+#undef DX_ROW
 }
 
 static void spmm_backward_data_avx2(const csr_matrix *w, const float *dy, float *dx, int bp,
@@ -281,7 +284,15 @@ static void spmm_backward_data_avx2(const csr_matrix *w, const float *dy, float 
 {
     __m256 slope = _mm256_set1_ps(epi.slope);
     int mode = a ? epilogue_mode(epi, 1) : MODE_PLAIN;
-    DISPATCH(backward_columns, mode, w->t_rows16 != NULL, w, dy, dx, bp, c0, c1, a);
+    DISPATCH(backward_columns, mode, w->t_rows16 != NULL, w, dy, dx, bp, c0, c1, a, NULL);
+}
+
+void spmm_backward_data_mapped_avx2(const csr_matrix *view, const int32_t *cols_of,
+                                    const float *dy, float *dx, int bp, int q0, int q1)
+{
+    __m256 slope = _mm256_setzero_ps();
+    DISPATCH(backward_columns, MODE_PLAIN, view->t_rows16 != NULL, view, dy, dx, bp, q0, q1, NULL,
+             cols_of);
 }
 
 /* dw of one row, four entries at a time (avx2_dot4), starting the input
