@@ -434,6 +434,13 @@ static void load_batch_avx2(const float *x, int features, const int *index, int 
     for (; b + 8 <= n; b += 8) {
         const float *row[8];
         for (int j = 0; j < 8; j++) row[j] = x + (size_t)(index ? index[b + j] : b + j) * features;
+        /* The samples are at random places in a data set far larger than
+         * the caches, so the next eight rows' features are requested now,
+         * while these eight are transposed. */
+        for (int j = 8; j < 16 && b + j < n; j++) {
+            const char *p = (const char *)(x + (size_t)(index ? index[b + j] : b + j) * features + f0);
+            for (size_t l = 0; l < (size_t)(f1 - f0) * sizeof(float); l += 64) _mm_prefetch(p + l, _MM_HINT_T0);
+        }
         int f = f0;
         for (; f + 8 <= f1; f += 8) {
             __m256 r[8];
