@@ -1,5 +1,7 @@
 /* rw_dataset: loading (IDX files or memory), head, seeded split, stats.
- * A dataset is immutable once built; every operation makes a new one. */
+ * A dataset is immutable once handed out; every operation makes a new one
+ * (rw_dataset_load_part cuts and splits the one it loads in place, before
+ * returning it). */
 #include "data/dataset.h"
 
 #include <math.h>
