@@ -47,12 +47,10 @@ static double now(void)
 static int load_data(const train_flags *f, rw_dataset **train, rw_dataset **val, rw_dataset **test)
 {
     *train = *val = *test = NULL;
-    if (rw_dataset_load_part(f->data, 0, f->train_limit > 0 ? f->train_limit : 0, f->val_split,
-                             (uint64_t)f->seed, train, val) != RW_OK)
+    if (rw_dataset_load_part(f->data, 0, f->train_limit, f->val_split, (uint64_t)f->seed, train,
+                             val) != RW_OK)
         return 1;
-    if (rw_dataset_load_part(f->data, 1, f->test_limit > 0 ? f->test_limit : 0, 0.0, 0, test,
-                             NULL) == RW_OK)
-        return 0;
+    if (rw_dataset_load_part(f->data, 1, f->test_limit, 0.0, 0, test, NULL) == RW_OK) return 0;
     rw_dataset_free(*train);
     rw_dataset_free(*val);
     *train = *val = NULL;

@@ -73,7 +73,7 @@ rw_status nm_build_transpose(nm_matrix *w)
     size_t slots = (size_t)w->rows * (size_t)w->groups * (size_t)w->n;
     int per_row = w->groups * w->n;
     w->t_start = rw_alloc(sizeof(int32_t) * ((size_t)w->cols + 1));
-    w->t_col = rw_alloc(sizeof(int32_t) * ((size_t)w->cols + 1));
+    w->t_col = rw_alloc(sizeof(int32_t) * (size_t)w->cols);
     w->t_rows = rw_alloc(sizeof(int32_t) * (slots + 1));
     w->t_slot = rw_alloc(sizeof(int32_t) * (slots + 1));
     if (w->rows <= 65536) w->t_rows16 = rw_alloc(sizeof(uint16_t) * (slots + 1));

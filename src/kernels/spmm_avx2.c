@@ -438,8 +438,9 @@ static void load_batch_avx2(const float *x, int features, const int *index, int 
          * the caches, so the next eight rows' features are requested now,
          * while these eight are transposed. */
         for (int j = 8; j < 16 && b + j < n; j++) {
-            const char *p = (const char *)(x + (size_t)(index ? index[b + j] : b + j) * features + f0);
-            for (size_t l = 0; l < (size_t)(f1 - f0) * sizeof(float); l += 64) _mm_prefetch(p + l, _MM_HINT_T0);
+            const char *p = (const char *)(x + (size_t)(index ? index[b + j] : b + j) * features);
+            for (size_t l = (size_t)f0 * sizeof(float); l < (size_t)f1 * sizeof(float); l += 64)
+                _mm_prefetch(p + l, _MM_HINT_T0);
         }
         int f = f0;
         for (; f + 8 <= f1; f += 8) {
