@@ -247,6 +247,29 @@ static void brute_top_outer(const csr_matrix *m, const float *post, const float 
     free(v);
 }
 
+/* grow_top_outer's choice against brute force, on one and two threads. */
+static void check_top_outer(const csr_matrix *m, const float *post, const float *pre, int kdim,
+                            int k)
+{
+    int absent = m->rows * m->cols - m->nnz, want = k < absent ? k : absent;
+    int64_t *expect = malloc(sizeof(int64_t) * (size_t)want);
+    int64_t *got = malloc(sizeof(int64_t) * (size_t)want);
+    brute_top_outer(m, post, pre, kdim, want, expect);
+    qsort(expect, (size_t)want, sizeof(int64_t), compare_i64);
+    grow_scratch scratch = {0};
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        assert_int_equal(grow_top_outer(m, post, pre, kdim, k, got, NULL,
+                                        threads == 2 ? &scratch : NULL),
+                         want);
+        qsort(got, (size_t)want, sizeof(int64_t), compare_i64);
+        assert_memory_equal(got, expect, sizeof(int64_t) * (size_t)want);
+    }
+    grow_scratch_free(&scratch);
+    free(expect);
+    free(got);
+}
+
 static void test_grow_top_outer_equals_brute_force(void **state)
 {
     (void)state;
@@ -265,27 +288,36 @@ static void test_grow_top_outer_equals_brute_force(void **state)
         tu_fill_uniform(pre, (size_t)cols * kdim, -1, 1, &r);
         for (int o = 0; o < rows; o++) /* norms spread over decades */
             for (int b = 0; b < kdim; b++) post[o * kdim + b] *= powf(10.0f, (float)(o % 7) - 3);
-        int absent = rows * cols - m.nnz, want = k < absent ? k : absent;
-        int64_t *expect = malloc(sizeof(int64_t) * (size_t)want);
-        int64_t *got = malloc(sizeof(int64_t) * (size_t)want);
-        brute_top_outer(&m, post, pre, kdim, want, expect);
-        qsort(expect, (size_t)want, sizeof(int64_t), compare_i64);
-        grow_scratch scratch = {0};
-        for (int threads = 1; threads <= 2; threads++) {
-            omp_set_num_threads(threads);
-            assert_int_equal(grow_top_outer(&m, post, pre, kdim, k, got, NULL,
-                                            threads == 2 ? &scratch : NULL),
-                             want);
-            qsort(got, (size_t)want, sizeof(int64_t), compare_i64);
-            assert_memory_equal(got, expect, sizeof(int64_t) * (size_t)want);
-        }
-        grow_scratch_free(&scratch);
+        check_top_outer(&m, post, pre, kdim, k);
         free(post);
         free(pre);
-        free(expect);
-        free(got);
         csr_free(&m);
     }
+}
+
+/* The first block's threshold is guessed from every 32nd of its products.
+ * With 32 columns that is the column of largest norm in every row; making
+ * that one column far larger than the rest misleads the guess: k = 30
+ * needs the second, lower guess, k = 200 the last resort of no guess. The
+ * result must not change. */
+static void test_grow_top_outer_misleading_sample(void **state)
+{
+    (void)state;
+    int rows = 128, cols = 32, kdim = 8;
+    rng_state r;
+    rng_seed(&r, 7);
+    csr_matrix m;
+    tu_random_csr(&m, rows, cols, 0.1, &r);
+    float *post = malloc(sizeof(float) * (size_t)rows * kdim);
+    float *pre = malloc(sizeof(float) * (size_t)cols * kdim);
+    tu_fill_uniform(post, (size_t)rows * kdim, -1, 1, &r);
+    tu_fill_uniform(pre, (size_t)cols * kdim, -1, 1, &r);
+    for (int b = 0; b < kdim; b++) pre[5 * kdim + b] *= 100.0f;
+    check_top_outer(&m, post, pre, kdim, 30);
+    check_top_outer(&m, post, pre, kdim, 200);
+    free(post);
+    free(pre);
+    csr_free(&m);
 }
 
 /* A pattern from a list of (row, col), in row-major order, on a rows × cols
@@ -464,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_drop_criteria),
         cmocka_unit_test(test_grow_random),
         cmocka_unit_test(test_grow_top_outer_equals_brute_force),
+        cmocka_unit_test(test_grow_top_outer_misleading_sample),
         cmocka_unit_test(test_sad_and_itop_on_hand_made_patterns),
         cmocka_unit_test(test_pattern_add_matches_a_dense_table),
         cmocka_unit_test(test_dead_neurons_on_a_hand_made_model),

@@ -89,6 +89,12 @@ typedef struct {
     int64_t pos;
 } scored_pos;
 
+/* A row (or column) and its norm. */
+typedef struct {
+    float norm;
+    int row;
+} row_norm;
+
 /* "Better" is a total order (larger score, then smaller position), so the
  * k best are one well-defined set, whoever computes them. */
 static int better(const scored_pos *a, const scored_pos *b)
@@ -154,21 +160,28 @@ static inline void top_k_offer(top_k *t, float v, int64_t pos)
 #define GROW_BLOCK_ROWS 128
 /* Columns tested together before looking at them one by one. */
 #define GROW_CHUNK 16
+/* offer_first_block samples every 32nd product. */
+#define GROW_SAMPLE_STRIDE 32
 /* Margin on the Cauchy–Schwarz bound for the rounding of float products. */
 #define GROW_BOUND_MARGIN 1.001f
 
-/* Offers the absent positions of row o among the first n columns in norm
- * order: row[j] is the product with column col[j] (inv maps back).
- * Stored positions are overwritten with NaN first, which fails every
- * comparison, so the scan is a plain loop the compiler vectorises, leaving
- * the candidate list for the rare hits. */
-static void offer_row(const csr_matrix *w, float *row, int n, const int32_t *col,
-                      const int32_t *inv, int o, top_k *t)
+/* Overwrites the products of row o's stored positions with NaN, which
+ * fails every comparison: the scans below are then plain loops the
+ * compiler vectorises, leaving the candidate list for the rare hits. row[j]
+ * is the product with column col[j] for j < n (inv maps back). */
+static void hide_stored(const csr_matrix *w, float *row, int n, const int32_t *inv, int o)
 {
     for (int p = w->indptr[o]; p < w->indptr[o + 1]; p++) {
         int j = inv[w->indices[p]];
         if (j < n) row[j] = NAN;
     }
+}
+
+/* Offers the absent positions of row o among the first n columns in norm
+ * order, its stored ones already hidden. */
+static void offer_hidden_row(const csr_matrix *w, const float *row, int n, const int32_t *col,
+                             int o, top_k *t)
+{
     int64_t base = (int64_t)o * w->cols;
     for (int c0 = 0; c0 < n; c0 += GROW_CHUNK) {
         int c1 = c0 + GROW_CHUNK < n ? c0 + GROW_CHUNK : n;
@@ -181,6 +194,71 @@ static void offer_row(const csr_matrix *w, float *row, int n, const int32_t *col
             if (v >= t->thr) top_k_offer(t, v, base + col[c]);
         }
     }
+}
+
+static void offer_row(const csr_matrix *w, float *row, int n, const int32_t *col,
+                      const int32_t *inv, int o, top_k *t)
+{
+    hide_stored(w, row, n, inv, o);
+    offer_hidden_row(w, row, n, col, o, t);
+}
+
+/* The r-th largest of a[0..n) (r from 1), reordering a. */
+static float kth_largest(float *a, int n, int r)
+{
+    int lo = 0, hi = n - 1, want = r - 1;
+    while (lo < hi) {
+        float pivot = a[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] > pivot) i++;
+            while (pivot > a[j]) j--;
+            if (i <= j) {
+                float x = a[i];
+                a[i++] = a[j];
+                a[j--] = x;
+            }
+        }
+        if (want <= j)
+            hi = j;
+        else if (want >= i)
+            lo = i;
+        else
+            break;
+    }
+    return a[want];
+}
+
+/* Offers the absent positions of the first block, prod[n][cols], so that
+ * afterwards t holds its k best (or all of them, fewer than k). Offered
+ * one by one from a threshold of -inf, most products of the first rows
+ * pass and the list is selected again and again (a sixth of a RigL update
+ * at 99%). So a threshold is guessed first from every GROW_SAMPLE_STRIDE-th
+ * product, below the sample's estimate of the k-th best, and kept only if
+ * at least k products reach it: then it is at most the block's k-th best
+ * and loses none of them. Otherwise a lower guess is tried, and last -inf. */
+static void offer_first_block(const csr_matrix *w, float *prod, int n, int cols,
+                              const int32_t *col, const int32_t *inv, const row_norm *order,
+                              top_k *t)
+{
+    for (int r = 0; r < n; r++) hide_stored(w, prod + (size_t)r * cols, cols, inv, order[r].row);
+    size_t total = (size_t)n * cols, m = 0;
+    float *sample = malloc(sizeof(float) * (total / GROW_SAMPLE_STRIDE + 1));
+    if (sample)
+        for (size_t i = 0; i < total; i += GROW_SAMPLE_STRIDE)
+            if (!isnan(prod[i])) sample[m++] = fabsf(prod[i]);
+    /* Sample ranks: 3k/2 and 6k scaled to the sample, with room for the
+     * sampling noise of small k. */
+    int64_t rank = (int64_t)t->k * 3 / 2 / GROW_SAMPLE_STRIDE + 8;
+    for (int attempt = 0; attempt < 3; attempt++, rank *= 4) {
+        int last = attempt == 2 || !sample || (int64_t)m < rank;
+        t->size = 0;
+        t->thr = last ? -INFINITY : kth_largest(sample, (int)m, (int)rank);
+        for (int r = 0; r < n; r++)
+            offer_hidden_row(w, prod + (size_t)r * cols, cols, col, order[r].row, t);
+        if (last || t->size >= t->k) break;
+    }
+    free(sample);
 }
 
 void grow_scratch_free(grow_scratch *s)
@@ -231,11 +309,6 @@ static int scratch_reserve(grow_scratch *s, int threads, size_t buf_floats, int 
     return 0;
 }
 
-typedef struct {
-    float norm;
-    int row;
-} row_norm;
-
 /* Sorts a[0..n), given in increasing row order, by decreasing norm, equal
  * norms keeping that order: a stable radix sort, 8 bits a pass, on the
  * complemented bits of the norms (non-negative floats order as their bits
@@ -267,21 +340,20 @@ static int sort_by_norm_desc(row_norm *a, int n)
     return 0;
 }
 
-/* Four running sums rather than one: a single chain of dependent double
- * additions made the norms a tenth of a RigL update at 99%. Only the order
- * of rows and the bounds depend on them, never a product. */
+/* Eight running float sums, which the compiler keeps in vector registers
+ * (double sums, four chains, were still a tenth of a RigL update at 99%).
+ * Only the order of rows and the bounds depend on the norms, never a
+ * product; their rounding, about kdim float epsilons, is far inside
+ * GROW_BOUND_MARGIN. */
 static float norm2(const float *x, int n)
 {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    float acc[8] = {0};
     int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += (double)x[i] * x[i];
-        s1 += (double)x[i + 1] * x[i + 1];
-        s2 += (double)x[i + 2] * x[i + 2];
-        s3 += (double)x[i + 3] * x[i + 3];
-    }
-    for (; i < n; i++) s0 += (double)x[i] * x[i];
-    return (float)sqrt((s0 + s1) + (s2 + s3));
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += x[i + j] * x[i + j];
+    for (; i < n; i++) acc[0] += x[i] * x[i];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    return sqrtf(s);
 }
 
 /* How many leading entries of norms (decreasing) reach at least `need`. */
@@ -361,8 +433,7 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
                        sizeof(float) * (size_t)kdim);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cols, kdim, 1.0f, gathered,
                         kdim, pre_sorted, kdim, 0.0f, prod, cols);
-            for (int r = 0; r < n; r++)
-                offer_row(w, prod + (size_t)r * cols, cols, col, inv, order[r].row, t);
+            offer_first_block(w, prod, n, cols, col, inv, order, t);
             if (t->size >= k) {
                 top_k_shrink(t);
                 thr0 = t->thr;
