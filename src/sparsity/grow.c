@@ -269,6 +269,7 @@ void grow_scratch_free(grow_scratch *s)
     }
     free(s->buf);
     free(s->cand);
+    rw_free(s->sorted);
     memset(s, 0, sizeof *s);
 }
 
@@ -393,10 +394,16 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
     row_norm *order = malloc(sizeof(row_norm) * (size_t)rows);
     row_norm *corder = malloc(sizeof(row_norm) * (size_t)cols);
     int32_t *col = malloc(sizeof(int32_t) * (size_t)cols), *inv = malloc(sizeof(int32_t) * (size_t)cols);
-    float *pre_sorted = rw_alloc_unset(sizeof(float) * (size_t)cols * kdim); /* filled whole below */
-    if (!tops || !order || !corder || !col || !inv || !pre_sorted ||
-        scratch_reserve(s, threads, buf_floats, k) < 0)
+    if (!tops || !order || !corder || !col || !inv || scratch_reserve(s, threads, buf_floats, k) < 0)
         goto done;
+    /* Kept between calls: fresh pages of it cost more than the copy. */
+    if (s->sorted_cap < (size_t)cols * kdim) {
+        rw_free(s->sorted);
+        s->sorted_cap = 0;
+        if (!(s->sorted = rw_alloc_unset(sizeof(float) * (size_t)cols * kdim))) goto done;
+        s->sorted_cap = (size_t)cols * kdim;
+    }
+    float *pre_sorted = s->sorted; /* filled whole below */
     /* Cauchy–Schwarz: |post[o]·pre[i]| <= |post[o]| · |pre[i]|. Rows are
      * visited in decreasing order of |post[o]|, and a block computes only
      * the columns (also in decreasing order of norm) whose bound with the
@@ -480,7 +487,6 @@ done: /* chosen is -1 when out of memory */
     free(corder);
     free(col);
     free(inv);
-    rw_free(pre_sorted);
     grow_scratch_free(&local);
     return chosen;
 }

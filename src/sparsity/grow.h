@@ -18,6 +18,8 @@ typedef struct {
     void **cand;    /* [threads][2 · cand_cap] candidate positions */
     size_t buf_cap;
     int cand_cap;
+    float *sorted; /* [sorted_cap]: pre's rows in norm order */
+    size_t sorted_cap;
 } grow_scratch;
 
 void grow_scratch_free(grow_scratch *s);
