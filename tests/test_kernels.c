@@ -513,6 +513,43 @@ static void test_load_batch(void **state)
     }
 }
 
+/* The threshold scan: the positions a plain loop finds, from both tables,
+ * over lengths with and without a tail, NaN and infinite entries, exact
+ * ties with the threshold and negative values. */
+static void test_find_at_least(void **state)
+{
+    (void)state;
+    const kernel_table *tables[] = {kernels_scalar(), kernels_avx2()};
+    rng_state r;
+    rng_seed(&r, 12);
+    for (int trial = 0; trial < 60; trial++) {
+        int n = (int)rng_below(&r, 200);
+        float thr = trial % 7 == 0 ? -INFINITY : (float)rng_uniform(&r);
+        float *x = malloc(sizeof(float) * (size_t)(n + 1));
+        int32_t *want = malloc(sizeof(int32_t) * (size_t)(n + 1));
+        int32_t *got = malloc(sizeof(int32_t) * (size_t)(n + 1));
+        assert_true(x && want && got);
+        tu_fill_uniform(x, (size_t)n, -1.0f, 1.0f, &r);
+        for (int j = 0; j < n; j++) {
+            uint64_t kind = rng_below(&r, 10);
+            if (kind == 0) x[j] = NAN;
+            else if (kind == 1) x[j] = -thr; /* a tie, on the negative side */
+            else if (kind == 2) x[j] = trial % 2 ? INFINITY : -INFINITY;
+        }
+        int count = 0;
+        for (int j = 0; j < n; j++)
+            if (!isnan(x[j]) && fabsf(x[j]) >= thr) want[count++] = j;
+        for (int t = 0; t < 2; t++) {
+            if (!tables[t]) continue;
+            assert_int_equal(tables[t]->find_at_least(x, n, thr, got), count);
+            assert_memory_equal(got, want, sizeof(int32_t) * (size_t)count);
+        }
+        free(x);
+        free(want);
+        free(got);
+    }
+}
+
 static void test_active_table(void **state)
 {
     (void)state;
@@ -536,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_avx2_matches_scalar),
         cmocka_unit_test(test_epilogue_keeps_nan),
         cmocka_unit_test(test_load_batch),
+        cmocka_unit_test(test_find_at_least),
         cmocka_unit_test(test_threads_bit_identical),
         cmocka_unit_test(test_active_table),
     };

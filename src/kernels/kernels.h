@@ -55,6 +55,10 @@ typedef struct {
      * every table gives the same bytes. */
     void (*load_batch)(const float *x, int features, const int *index, int n, float shift,
                        float scale, float *a, int bp, int f0, int f1);
+    /* The positions j < n with |x[j]| >= thr, in increasing order, into
+     * at[]; returns how many. NaN never qualifies (RigL's growth hides
+     * stored positions as NaN). */
+    int (*find_at_least)(const float *x, int n, float thr, int32_t *at);
 } kernel_table;
 
 const kernel_table *kernels_scalar(void);

@@ -10,6 +10,7 @@
  * rounding differs; narrower chunks keep two or four partial sums. Either
  * way a row's result depends only on the row, never on the thread. */
 #include <immintrin.h>
+#include <math.h>
 
 #include "kernels/avx2_dot.h"
 #include "kernels/kernels.h"
@@ -462,6 +463,25 @@ static void load_batch_avx2(const float *x, int features, const int *index, int 
         for (int c = n; c < bp; c++) a[(size_t)f * bp + c] = 0.0f;
 }
 
+/* Eight comparisons at once; only the (rare) hits cost a branch each. The
+ * ordered comparison is false for NaN, as the scalar >= is. */
+static int find_at_least_avx2(const float *x, int n, float thr, int32_t *at)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), t = _mm256_set1_ps(thr);
+    int count = 0, j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 v = _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j));
+        unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, t, _CMP_GE_OQ));
+        while (mask) {
+            at[count++] = j + __builtin_ctz(mask);
+            mask &= mask - 1;
+        }
+    }
+    for (; j < n; j++)
+        if (fabsf(x[j]) >= thr) at[count++] = j;
+    return count;
+}
+
 /* Returned by kernels_avx2() in kernels.c when the CPU has AVX2 and FMA. */
 const kernel_table kernels_avx2_table = {
     .name = "avx2",
@@ -470,4 +490,5 @@ const kernel_table kernels_avx2_table = {
     .sddmm_weight_grad = sddmm_weight_grad_avx2,
     .spmv_forward = spmv_forward_avx2,
     .load_batch = load_batch_avx2,
+    .find_at_least = find_at_least_avx2,
 };

@@ -1,6 +1,8 @@
 /* Scalar reference kernels: the definition every fast twin is tested
  * against. Plain loops in the order kernels.h documents them; the compiler
  * may vectorise them, but nothing here depends on it. */
+#include <math.h>
+
 #include "kernels/kernels.h"
 
 /* The forward epilogue, act(v) (see kernels.h). */
@@ -111,6 +113,14 @@ static void load_batch_scalar(const float *x, int features, const int *index, in
     }
 }
 
+static int find_at_least_scalar(const float *x, int n, float thr, int32_t *at)
+{
+    int count = 0;
+    for (int j = 0; j < n; j++)
+        if (fabsf(x[j]) >= thr) at[count++] = j;
+    return count;
+}
+
 /* Returned by kernels_scalar() in kernels.c. */
 const kernel_table kernels_scalar_table = {
     .name = "scalar",
@@ -119,4 +129,5 @@ const kernel_table kernels_scalar_table = {
     .sddmm_weight_grad = sddmm_weight_grad_scalar,
     .spmv_forward = spmv_forward_scalar,
     .load_batch = load_batch_scalar,
+    .find_at_least = find_at_least_scalar,
 };

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/kernels.h"
 #include "sparsity/topology.h"
 
 /* ---- Random growth ----------------------------------------------------- */
@@ -135,6 +136,10 @@ typedef struct {
     scored_pos *a; /* [2k] */
     int size, k;
     float thr;
+    /* The scan of a row for candidates (the active kernel table's), and
+     * its output: positions in the row, [cols]. */
+    int (*find_at_least)(const float *x, int n, float thr, int32_t *at);
+    int32_t *hits;
 } top_k;
 
 static void top_k_shrink(top_k *t)
@@ -158,8 +163,6 @@ static inline void top_k_offer(top_k *t, float v, int64_t pos)
  * GROW_BLOCK_ROWS × cols floats, large enough that packing the shared
  * operand (pre) once per block stays cheap next to the product. */
 #define GROW_BLOCK_ROWS 128
-/* Columns tested together before looking at them one by one. */
-#define GROW_CHUNK 16
 /* offer_first_block samples every 32nd product. */
 #define GROW_SAMPLE_STRIDE 32
 /* Margin on the Cauchy–Schwarz bound for the rounding of float products. */
@@ -183,16 +186,12 @@ static void offer_hidden_row(const csr_matrix *w, const float *row, int n, const
                              int o, top_k *t)
 {
     int64_t base = (int64_t)o * w->cols;
-    for (int c0 = 0; c0 < n; c0 += GROW_CHUNK) {
-        int c1 = c0 + GROW_CHUNK < n ? c0 + GROW_CHUNK : n;
-        float thr = t->thr;
-        int hit = 0;
-        for (int c = c0; c < c1; c++) hit |= fabsf(row[c]) >= thr;
-        if (!hit) continue;
-        for (int c = c0; c < c1; c++) {
-            float v = fabsf(row[c]);
-            if (v >= t->thr) top_k_offer(t, v, base + col[c]);
-        }
+    /* Candidates at the threshold the row starts with; the threshold may
+     * rise while they are offered, so each is compared again. */
+    int hits = t->find_at_least(row, n, t->thr, t->hits);
+    for (int h = 0; h < hits; h++) {
+        float v = fabsf(row[t->hits[h]]);
+        if (v >= t->thr) top_k_offer(t, v, base + col[t->hits[h]]);
     }
 }
 
@@ -384,9 +383,11 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
      * Inside another team (layers updated at once) the layer gets one. */
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     /* Per thread: the products [GROW_BLOCK_ROWS][cols], then the block's
-     * rows of post gathered [GROW_BLOCK_ROWS][kdim] (32-byte aligned). */
+     * rows of post gathered [GROW_BLOCK_ROWS][kdim] (32-byte aligned),
+     * then a row's candidate positions [cols] (int32). */
     size_t prod_floats = ((size_t)GROW_BLOCK_ROWS * cols + 7) / 8 * 8;
-    size_t buf_floats = prod_floats + (size_t)GROW_BLOCK_ROWS * kdim;
+    size_t gathered_floats = (size_t)GROW_BLOCK_ROWS * kdim;
+    size_t buf_floats = prod_floats + gathered_floats + (size_t)cols;
     grow_scratch local = {0};
     grow_scratch *s = scratch ? scratch : &local;
     int chosen = -1;
@@ -419,7 +420,10 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
         memcpy(pre_sorted + (size_t)j * kdim, pre + (size_t)col[j] * kdim, sizeof(float) * (size_t)kdim);
     }
     float max_pre = corder[0].norm;
-    for (int id = 0; id < threads; id++) tops[id] = (top_k){s->cand[id], 0, k, -INFINITY};
+    int (*find)(const float *, int, float, int32_t *) = kernels_active()->find_at_least;
+    for (int id = 0; id < threads; id++)
+        tops[id] = (top_k){s->cand[id], 0, k, -INFINITY, find,
+                           (int32_t *)(s->buf[id] + prod_floats + gathered_floats)};
     /* Which columns a block computes must not depend on the thread count
      * (a product's last bit can depend on the shape of the CBLAS call), so
      * it follows thr0, the k-th best of the first block, computed whole by
