@@ -295,11 +295,11 @@ static void test_grow_top_outer_equals_brute_force(void **state)
     }
 }
 
-/* The first block's threshold is guessed from every 32nd of its products.
- * With 32 columns that is the column of largest norm in every row; making
- * that one column far larger than the rest misleads the guess: k = 30
- * needs the second, lower guess, k = 200 the last resort of no guess. The
- * result must not change. */
+/* The first block's threshold is guessed from every 64th of its products.
+ * With 32 columns those are the column of largest norm in every other row;
+ * making that one column far larger than the rest misleads the guess:
+ * k = 30 needs the second, lower guess, k = 200 the last resort of no
+ * guess. The result must not change. */
 static void test_grow_top_outer_misleading_sample(void **state)
 {
     (void)state;

@@ -163,8 +163,8 @@ static inline void top_k_offer(top_k *t, float v, int64_t pos)
  * GROW_BLOCK_ROWS × cols floats, large enough that packing the shared
  * operand (pre) once per block stays cheap next to the product. */
 #define GROW_BLOCK_ROWS 128
-/* offer_first_block samples every 32nd product. */
-#define GROW_SAMPLE_STRIDE 32
+/* offer_first_block samples every 64th product. */
+#define GROW_SAMPLE_STRIDE 64
 /* Margin on the Cauchy–Schwarz bound for the rounding of float products. */
 #define GROW_BOUND_MARGIN 1.001f
 
