@@ -482,6 +482,7 @@ static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64
     /* Both choices look at the pattern before the update, so grown
      * positions are never ones just dropped. */
     int dropped = 0, grown = 0;
+    row_buckets grown_rows = {0};
     if (st == RW_OK) {
         drop_input in = {d->cfg.drop, w, ctx->ws->gw[l], d->cfg.mest_lambda, &r};
         dropped = drop_select(&in, (int)k_drop, drop);
@@ -497,7 +498,9 @@ static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64
     } else if (st == RW_OK) {
         parallel_arrays par = {{&ctx->ws->gw[l], &ctx->wm1[l], &ctx->wm2[l]}, 3};
         topology_keep(w, drop, &par);
-        st = topology_insert(w, pos, grown, &par);
+        /* Grouped once for the layer and for the positions ever stored. */
+        if ((st = row_buckets_make(&grown_rows, pos, grown, w->rows, w->cols)) == RW_OK)
+            st = topology_insert_buckets(w, &grown_rows, &par);
         /* Pruning alone (GMP): the arrays shrink with the pattern. If that
          * runs out of memory they merely stay larger than needed. */
         if (st == RW_OK && grown == 0 && dropped > 0 && topology_shrink(w, &par) != RW_OK)
@@ -506,7 +509,8 @@ static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64
     }
     /* The positions ever stored gain what was grown (the rest of the
      * pattern was there before). */
-    if (st == RW_OK && !soft) st = pattern_add(&d->ever[l], pos, grown, w->cols);
+    if (st == RW_OK && !soft) st = pattern_add_buckets(&d->ever[l], &grown_rows);
+    row_buckets_free(&grown_rows);
     free(drop);
     free(pos);
     if (st != RW_OK) return st;

@@ -80,8 +80,43 @@ void topology_bucket(const int64_t *pos, int count, int rows, int cols, int32_t 
     free(flag);
 }
 
+rw_status row_buckets_make(row_buckets *b, const int64_t *pos, int count, int rows, int cols)
+{
+    b->rows = rows;
+    b->count = count;
+    b->start = malloc(sizeof(int32_t) * ((size_t)rows + 1));
+    b->col = malloc(sizeof(int32_t) * (size_t)(count > 0 ? count : 1));
+    int32_t *fill = malloc(sizeof(int32_t) * ((size_t)rows + 1));
+    if (!b->start || !b->col || !fill) {
+        free(fill);
+        row_buckets_free(b);
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory grouping %d positions by row", count);
+    }
+    topology_bucket(pos, count, rows, cols, b->start, fill, b->col);
+    free(fill);
+    return RW_OK;
+}
+
+void row_buckets_free(row_buckets *b)
+{
+    free(b->start);
+    free(b->col);
+    memset(b, 0, sizeof *b);
+}
+
 rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel_arrays *p)
 {
+    if (count == 0) return RW_OK;
+    row_buckets b;
+    rw_status st = row_buckets_make(&b, pos, count, m->rows, m->cols);
+    if (st == RW_OK) st = topology_insert_buckets(m, &b, p);
+    row_buckets_free(&b);
+    return st;
+}
+
+rw_status topology_insert_buckets(csr_matrix *m, const row_buckets *b, parallel_arrays *p)
+{
+    int count = b->count;
     if (count == 0) return RW_OK;
     int rows = m->rows, cols = m->cols;
     int64_t nnz64 = (int64_t)m->nnz + count;
@@ -89,9 +124,6 @@ rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "a %d x %d layer cannot hold %lld weights", rows,
                        cols, (long long)nnz64);
     int nnz = (int)nnz64;
-    int32_t *start = malloc(sizeof(int32_t) * ((size_t)rows + 1));
-    int32_t *fill = malloc(sizeof(int32_t) * ((size_t)rows + 1));
-    int32_t *newcol = malloc(sizeof(int32_t) * (size_t)count);
     /* Every entry of these is written below (t_rows and t_perm by
      * csr_build_transpose): no zeroing. */
     int32_t *indices = rw_alloc_unset(sizeof(int32_t) * (size_t)nnz);
@@ -99,13 +131,10 @@ rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel
     int32_t *t_rows = rw_alloc_unset(sizeof(int32_t) * (size_t)nnz);
     int32_t *t_perm = rw_alloc_unset(sizeof(int32_t) * (size_t)nnz);
     float *par[TOPOLOGY_MAX_PARALLEL] = {0};
-    int ok = start && fill && newcol && indices && values && t_rows && t_perm;
+    int ok = indices && values && t_rows && t_perm;
     for (int a = 0; a < p->n && ok; a++)
         if (*p->arr[a]) ok = (par[a] = rw_alloc_unset(sizeof(float) * (size_t)nnz)) != NULL;
     if (!ok) {
-        free(start);
-        free(fill);
-        free(newcol);
         rw_free(indices);
         rw_free(values);
         rw_free(t_rows);
@@ -114,7 +143,7 @@ rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel
         return rw_fail(RW_ERR_NO_MEMORY, "out of memory growing a %d x %d layer to %d weights",
                        rows, cols, nnz);
     }
-    topology_bucket(pos, count, rows, cols, start, fill, newcol);
+    const int32_t *start = b->start, *newcol = b->col;
 
     /* Merge each row's old entries with its new ones, in column order. */
     int dst = 0;
@@ -152,9 +181,6 @@ rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel
             rw_free(*p->arr[a]);
             *p->arr[a] = par[a];
         }
-    free(start);
-    free(fill);
-    free(newcol);
     return RW_OK;
 }
 

@@ -39,11 +39,29 @@ int topology_keep(csr_matrix *m, const uint8_t *drop, parallel_arrays *p);
 void topology_bucket(const int64_t *pos, int count, int rows, int cols, int32_t *start, int32_t *fill,
                      int32_t *col);
 
-/* Inserts `count` new entries at the given positions (any order, distinct,
- * none already stored), with value 0 and 0 in every parallel array: counts
- * per row, a prefix sum for the new row pointers, then each row's old and
- * new entries merged in column order into freshly allocated arrays. On
- * failure (out of memory) the matrix and arrays are unchanged. */
+/* Positions grouped by row, as topology_bucket leaves them: row r's
+ * columns, sorted, are col[start[r] .. start[r + 1]). A topology update
+ * groups its grown positions once for the layer and for the record of
+ * positions ever stored. */
+typedef struct {
+    int rows, count;
+    int32_t *start; /* [rows + 1] */
+    int32_t *col;   /* [count] */
+} row_buckets;
+
+/* Groups count positions of a layer of `cols` columns; free with
+ * row_buckets_free. RW_ERR_NO_MEMORY when out of memory (b then empty). */
+rw_status row_buckets_make(row_buckets *b, const int64_t *pos, int count, int rows, int cols);
+void row_buckets_free(row_buckets *b);
+
+/* Inserts new entries at the given positions (distinct, none already
+ * stored), with value 0 and 0 in every parallel array: a prefix sum for
+ * the new row pointers, then each row's old and new entries merged in
+ * column order into freshly allocated arrays. On failure (out of memory)
+ * the matrix and arrays are unchanged. */
+rw_status topology_insert_buckets(csr_matrix *m, const row_buckets *b, parallel_arrays *p);
+
+/* The same from `count` positions in any order. */
 rw_status topology_insert(csr_matrix *m, const int64_t *pos, int count, parallel_arrays *p);
 
 /* Reallocates the matrix's arrays (and every parallel array) to exactly

@@ -68,19 +68,26 @@ static int lower_bound(const int32_t *idx, int lo, int hi, int32_t c)
 rw_status pattern_add(pattern *p, const int64_t *pos, int count, int cols)
 {
     if (count <= 0) return RW_OK;
-    int rows = p->rows;
-    int32_t *start = malloc(sizeof(int32_t) * ((size_t)rows + 1));
-    int32_t *fill = malloc(sizeof(int32_t) * ((size_t)rows + 1));
-    int32_t *col = malloc(sizeof(int32_t) * (size_t)count);
+    row_buckets b;
+    rw_status st = row_buckets_make(&b, pos, count, p->rows, cols);
+    if (st == RW_OK) st = pattern_add_buckets(p, &b);
+    row_buckets_free(&b);
+    return st;
+}
+
+rw_status pattern_add_buckets(pattern *p, const row_buckets *b)
+{
+    int rows = p->rows, count = b->count;
+    if (count <= 0) return RW_OK;
+    const int32_t *start = b->start, *col = b->col;
     /* Room for every position given; the exact count is known after. */
     int32_t *ptr = malloc(sizeof(int32_t) * ((size_t)rows + 1));
     int32_t *idx = malloc(sizeof(int32_t) * ((size_t)p->nnz + (size_t)count));
     rw_status st = RW_OK;
-    if (!start || !fill || !col || !ptr || !idx) {
+    if (!ptr || !idx) {
         st = rw_fail(RW_ERR_NO_MEMORY, "out of memory tracking %d new positions", count);
         goto done;
     }
-    topology_bucket(pos, count, rows, cols, start, fill, col);
     /* A row's new positions are few next to its old ones: a search per
      * position, and the old row copied in runs between them, beat a merge
      * that compares every old entry (which took 12% of a RigL update). */
@@ -113,9 +120,6 @@ rw_status pattern_add(pattern *p, const int64_t *pos, int count, int cols)
     ptr = old_ptr;
     idx = old_idx;
 done: /* frees the new arrays on failure, the old ones on success */
-    free(start);
-    free(fill);
-    free(col);
     free(ptr);
     free(idx);
     return st;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "nn/model.h"
+#include "sparsity/topology.h"
 
 /* A sparsity pattern alone: row pointers and sorted column indices. */
 typedef struct {
@@ -32,6 +33,9 @@ int64_t pattern_difference(const pattern *p, const csr_matrix *m);
  * the rest of the new pattern was stored before, so is in p already. On
  * failure p is unchanged. */
 rw_status pattern_add(pattern *p, const int64_t *pos, int count, int cols);
+
+/* The same from positions grouped by row (topology.h). */
+rw_status pattern_add_buckets(pattern *p, const row_buckets *b);
 
 /* dead[h] (h < n_layers - 1): neurons of hidden layer h (the outputs of
  * layer h) with no stored input or no stored output; *unconnected: inputs
