@@ -295,6 +295,28 @@ static void test_grow_top_outer_equals_brute_force(void **state)
     }
 }
 
+/* Entries so small that their squares vanish in float (1e-24 squared is
+ * below even float's subnormals): the norms behind the bounds must not
+ * come out as 0, or every row after the first block would be skipped. */
+static void test_grow_top_outer_tiny_values(void **state)
+{
+    (void)state;
+    int rows = 300, cols = 50, kdim = 16;
+    rng_state r;
+    rng_seed(&r, 8);
+    csr_matrix m;
+    tu_random_csr(&m, rows, cols, 0.1, &r);
+    float *post = malloc(sizeof(float) * (size_t)rows * kdim);
+    float *pre = malloc(sizeof(float) * (size_t)cols * kdim);
+    tu_fill_uniform(post, (size_t)rows * kdim, -1, 1, &r);
+    tu_fill_uniform(pre, (size_t)cols * kdim, -1, 1, &r);
+    for (int i = 0; i < rows * kdim; i++) post[i] *= 1e-24f;
+    check_top_outer(&m, post, pre, kdim, 400);
+    free(post);
+    free(pre);
+    csr_free(&m);
+}
+
 /* The first block's threshold is guessed from every 64th of its products.
  * With 32 columns those are the column of largest norm in every other row;
  * making that one column far larger than the rest misleads the guess:
@@ -497,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_grow_random),
         cmocka_unit_test(test_grow_top_outer_equals_brute_force),
         cmocka_unit_test(test_grow_top_outer_misleading_sample),
+        cmocka_unit_test(test_grow_top_outer_tiny_values),
         cmocka_unit_test(test_sad_and_itop_on_hand_made_patterns),
         cmocka_unit_test(test_pattern_add_matches_a_dense_table),
         cmocka_unit_test(test_dead_neurons_on_a_hand_made_model),

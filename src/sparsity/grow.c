@@ -169,9 +169,9 @@ static inline void top_k_offer(top_k *t, float v, int64_t pos)
 #define GROW_BOUND_MARGIN 1.001f
 
 /* Overwrites the products of row o's stored positions with NaN, which
- * fails every comparison: the scans below are then plain loops the
- * compiler vectorises, leaving the candidate list for the rare hits. row[j]
- * is the product with column col[j] for j < n (inv maps back). */
+ * fails every comparison: the candidate scan (find_at_least) then needs
+ * no test of its own for them. row[j] is the product with column col[j]
+ * for j < n (inv maps back). */
 static void hide_stored(const csr_matrix *w, float *row, int n, const int32_t *inv, int o)
 {
     for (int p = w->indptr[o]; p < w->indptr[o + 1]; p++) {
@@ -344,7 +344,9 @@ static int sort_by_norm_desc(row_norm *a, int n)
  * (double sums, four chains, were still a tenth of a RigL update at 99%).
  * Only the order of rows and the bounds depend on the norms, never a
  * product; their rounding, about kdim float epsilons, is far inside
- * GROW_BOUND_MARGIN. */
+ * GROW_BOUND_MARGIN. A sum near float's range ends (squares of entries
+ * below about 1e-19 vanish, above 1e19 overflow) is done again in double,
+ * so that a bound is never too small. */
 static float norm2(const float *x, int n)
 {
     float acc[8] = {0};
@@ -353,7 +355,10 @@ static float norm2(const float *x, int n)
         for (int j = 0; j < 8; j++) acc[j] += x[i + j] * x[i + j];
     for (; i < n; i++) acc[0] += x[i] * x[i];
     float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    return sqrtf(s);
+    if (s >= 1e-30f && s <= 1e30f) return sqrtf(s);
+    double d = 0;
+    for (i = 0; i < n; i++) d += (double)x[i] * x[i];
+    return (float)sqrt(d);
 }
 
 /* How many leading entries of norms (decreasing) reach at least `need`. */
