@@ -356,6 +356,15 @@ static float norm2(const float *x, int n)
     for (; i < n; i++) acc[0] += x[i] * x[i];
     float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     if (s >= 1e-30f && s <= 1e30f) return sqrtf(s);
+    if (s == 0.0f) { /* rows of zeros (units off for the whole batch) are common */
+        uint32_t bits = 0;
+        for (i = 0; i < n; i++) {
+            uint32_t b;
+            memcpy(&b, &x[i], sizeof b);
+            bits |= b & 0x7fffffffu;
+        }
+        if (bits == 0) return 0.0f;
+    }
     double d = 0;
     for (i = 0; i < n; i++) d += (double)x[i] * x[i];
     return (float)sqrt(d);
