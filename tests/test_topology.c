@@ -270,6 +270,35 @@ static void check_top_outer(const csr_matrix *m, const float *post, const float 
     free(got);
 }
 
+/* A layer pattern and random post [rows][kdim] and pre [cols][kdim]
+ * in [-1, 1], for grow_top_outer's cases. */
+typedef struct {
+    csr_matrix m;
+    float *post, *pre;
+    int kdim;
+} outer_case;
+
+static void outer_case_make(outer_case *c, int rows, int cols, int kdim, double density,
+                            uint64_t seed)
+{
+    rng_state r;
+    rng_seed(&r, seed);
+    tu_random_csr(&c->m, rows, cols, density, &r);
+    c->kdim = kdim;
+    c->post = malloc(sizeof(float) * (size_t)rows * kdim);
+    c->pre = malloc(sizeof(float) * (size_t)cols * kdim);
+    assert_true(c->post && c->pre);
+    tu_fill_uniform(c->post, (size_t)rows * kdim, -1, 1, &r);
+    tu_fill_uniform(c->pre, (size_t)cols * kdim, -1, 1, &r);
+}
+
+static void outer_case_free(outer_case *c)
+{
+    free(c->post);
+    free(c->pre);
+    csr_free(&c->m);
+}
+
 static void test_grow_top_outer_equals_brute_force(void **state)
 {
     (void)state;
@@ -278,20 +307,12 @@ static void test_grow_top_outer_equals_brute_force(void **state)
     int shapes[][4] = {{37, 53, 24, 40}, {300, 70, 16, 500}, {260, 41, 8, 2000}, {5, 7, 3, 35}};
     for (int t = 0; t < 4; t++) {
         int rows = shapes[t][0], cols = shapes[t][1], kdim = shapes[t][2], k = shapes[t][3];
-        rng_state r;
-        rng_seed(&r, 100 + (uint64_t)t);
-        csr_matrix m;
-        tu_random_csr(&m, rows, cols, 0.15, &r);
-        float *post = malloc(sizeof(float) * (size_t)rows * kdim);
-        float *pre = malloc(sizeof(float) * (size_t)cols * kdim);
-        tu_fill_uniform(post, (size_t)rows * kdim, -1, 1, &r);
-        tu_fill_uniform(pre, (size_t)cols * kdim, -1, 1, &r);
+        outer_case c;
+        outer_case_make(&c, rows, cols, kdim, 0.15, 100 + (uint64_t)t);
         for (int o = 0; o < rows; o++) /* norms spread over decades */
-            for (int b = 0; b < kdim; b++) post[o * kdim + b] *= powf(10.0f, (float)(o % 7) - 3);
-        check_top_outer(&m, post, pre, kdim, k);
-        free(post);
-        free(pre);
-        csr_free(&m);
+            for (int b = 0; b < kdim; b++) c.post[o * kdim + b] *= powf(10.0f, (float)(o % 7) - 3);
+        check_top_outer(&c.m, c.post, c.pre, kdim, k);
+        outer_case_free(&c);
     }
 }
 
@@ -301,20 +322,11 @@ static void test_grow_top_outer_equals_brute_force(void **state)
 static void test_grow_top_outer_tiny_values(void **state)
 {
     (void)state;
-    int rows = 300, cols = 50, kdim = 16;
-    rng_state r;
-    rng_seed(&r, 8);
-    csr_matrix m;
-    tu_random_csr(&m, rows, cols, 0.1, &r);
-    float *post = malloc(sizeof(float) * (size_t)rows * kdim);
-    float *pre = malloc(sizeof(float) * (size_t)cols * kdim);
-    tu_fill_uniform(post, (size_t)rows * kdim, -1, 1, &r);
-    tu_fill_uniform(pre, (size_t)cols * kdim, -1, 1, &r);
-    for (int i = 0; i < rows * kdim; i++) post[i] *= 1e-24f;
-    check_top_outer(&m, post, pre, kdim, 400);
-    free(post);
-    free(pre);
-    csr_free(&m);
+    outer_case c;
+    outer_case_make(&c, 300, 50, 16, 0.1, 8);
+    for (int i = 0; i < 300 * 16; i++) c.post[i] *= 1e-24f;
+    check_top_outer(&c.m, c.post, c.pre, c.kdim, 400);
+    outer_case_free(&c);
 }
 
 /* The first block's threshold is guessed from every 64th of its products.
@@ -325,21 +337,12 @@ static void test_grow_top_outer_tiny_values(void **state)
 static void test_grow_top_outer_misleading_sample(void **state)
 {
     (void)state;
-    int rows = 128, cols = 32, kdim = 8;
-    rng_state r;
-    rng_seed(&r, 7);
-    csr_matrix m;
-    tu_random_csr(&m, rows, cols, 0.1, &r);
-    float *post = malloc(sizeof(float) * (size_t)rows * kdim);
-    float *pre = malloc(sizeof(float) * (size_t)cols * kdim);
-    tu_fill_uniform(post, (size_t)rows * kdim, -1, 1, &r);
-    tu_fill_uniform(pre, (size_t)cols * kdim, -1, 1, &r);
-    for (int b = 0; b < kdim; b++) pre[5 * kdim + b] *= 100.0f;
-    check_top_outer(&m, post, pre, kdim, 30);
-    check_top_outer(&m, post, pre, kdim, 200);
-    free(post);
-    free(pre);
-    csr_free(&m);
+    outer_case c;
+    outer_case_make(&c, 128, 32, 8, 0.1, 7);
+    for (int b = 0; b < c.kdim; b++) c.pre[5 * c.kdim + b] *= 100.0f;
+    check_top_outer(&c.m, c.post, c.pre, c.kdim, 30);
+    check_top_outer(&c.m, c.post, c.pre, c.kdim, 200);
+    outer_case_free(&c);
 }
 
 /* A pattern from a list of (row, col), in row-major order, on a rows × cols
