@@ -202,32 +202,6 @@ static void offer_row(const csr_matrix *w, float *row, int n, const int32_t *col
     offer_hidden_row(w, row, n, col, o, t);
 }
 
-/* The r-th largest of a[0..n) (r from 1), reordering a. */
-static float kth_largest(float *a, int n, int r)
-{
-    int lo = 0, hi = n - 1, want = r - 1;
-    while (lo < hi) {
-        float pivot = a[lo + (hi - lo) / 2];
-        int i = lo, j = hi;
-        while (i <= j) {
-            while (a[i] > pivot) i++;
-            while (pivot > a[j]) j--;
-            if (i <= j) {
-                float x = a[i];
-                a[i++] = a[j];
-                a[j--] = x;
-            }
-        }
-        if (want <= j)
-            hi = j;
-        else if (want >= i)
-            lo = i;
-        else
-            break;
-    }
-    return a[want];
-}
-
 /* Offers the absent positions of the first block, prod[n][cols], so that
  * afterwards t holds its k best (or all of them, fewer than k). Offered
  * one by one from a threshold of -inf, most products of the first rows
@@ -252,7 +226,8 @@ static void offer_first_block(const csr_matrix *w, float *prod, int n, int cols,
     for (int attempt = 0; attempt < 3; attempt++, rank *= 4) {
         int last = attempt == 2 || !sample || (int64_t)m < rank;
         t->size = 0;
-        t->thr = last ? -INFINITY : kth_largest(sample, (int)m, (int)rank);
+        /* The rank-th largest is the (m - rank)-th smallest, from 0. */
+        t->thr = last ? -INFINITY : topology_kth_smallest(sample, (int)m, (int)m - (int)rank);
         for (int r = 0; r < n; r++)
             offer_hidden_row(w, prod + (size_t)r * cols, cols, col, order[r].row, t);
         if (last || t->size >= t->k) break;

@@ -82,7 +82,6 @@ void topology_bucket(const int64_t *pos, int count, int rows, int cols, int32_t 
 
 rw_status row_buckets_make(row_buckets *b, const int64_t *pos, int count, int rows, int cols)
 {
-    b->rows = rows;
     b->count = count;
     b->start = malloc(sizeof(int32_t) * ((size_t)rows + 1));
     b->col = malloc(sizeof(int32_t) * (size_t)(count > 0 ? count : 1));
@@ -263,7 +262,7 @@ static float key_value(uint32_t key)
     return v;
 }
 
-static float kth_smallest(const float *x, int n, int k)
+float topology_kth_smallest(const float *x, int n, int k)
 {
     static const int shift[3] = {21, 10, 0}, width[3] = {11, 11, 10};
     uint32_t prefix = 0, prefix_mask = 0;
@@ -291,7 +290,7 @@ int topology_select_smallest(const float *score, int n, int k, uint8_t *mark)
         memset(mark, 1, (size_t)n);
         return n;
     }
-    float tau = kth_smallest(score, n, k - 1);
+    float tau = topology_kth_smallest(score, n, k - 1);
     int marked = 0;
     for (int i = 0; i < n; i++)
         if (score[i] < tau) mark[i] = 1, marked++;

@@ -44,7 +44,7 @@ void topology_bucket(const int64_t *pos, int count, int rows, int cols, int32_t 
  * groups its grown positions once for the layer and for the record of
  * positions ever stored. */
 typedef struct {
-    int rows, count;
+    int count;
     int32_t *start; /* [rows + 1] */
     int32_t *col;   /* [count] */
 } row_buckets;
@@ -73,6 +73,10 @@ rw_status topology_shrink(csr_matrix *m, parallel_arrays *p);
 
 /* 1 if (row, col) is stored (binary search in the row). */
 int topology_contains(const csr_matrix *m, int row, int col);
+
+/* The k-th smallest (0-based, 0 <= k < n) of x[0..n), NaN-free: radix
+ * selection on the floats' bits, three reads of x, no copy. */
+float topology_kth_smallest(const float *x, int n, int k);
 
 /* Marks (mark[i] = 1) the k entries with the smallest score; ties go to the
  * lower index, so the choice is deterministic. Other marks are cleared.
