@@ -181,6 +181,18 @@ fi
 REV_SHA=$(git -C "$REPO" rev-parse --verify --quiet "$REF^{commit}") ||
     die_usage "--ref: '$REF' is not a commit of $REPO"
 
+# The new binary: --new (checked now, a usage error), else this tree's
+# build/rewire, built or brought up to date below (an old binary would
+# compare the wrong code).
+NEW_BIN=$REPO/build/rewire
+if [[ -n $NEW ]]; then
+    if [[ -f $NEW && -x $NEW ]]; then NEW_BIN=$NEW
+    elif [[ -d $NEW && -x $NEW/rewire && ! -d $NEW/rewire ]]; then NEW_BIN=$NEW/rewire
+    elif [[ -d $NEW && -x $NEW/build/rewire ]]; then NEW_BIN=$NEW/build/rewire
+    else die_usage "--new $NEW: neither an executable nor a folder holding rewire or build/rewire"
+    fi
+fi
+
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3) || die "python3 is needed (the standard library only)"
 
@@ -376,8 +388,11 @@ def cmd_st(ref, new, name, checkpoint):
         if ha.get(k) != hb.get(k):
             if k not in hb or k not in ha:
                 raise Differs("%s: tensor %s only in %s" % (name, k, "ref" if k in ha else "new"))
-            raise Differs("%s: tensor %s: %s (ref) vs %s (new)" % (name, k, short(ha[k], 60),
-                                                                  short(hb[k], 60)))
+            for field in ["dtype", "shape", "data_offsets"] + sorted(set(ha[k]) | set(hb[k])):
+                if ha[k].get(field) != hb[k].get(field):
+                    raise Differs("%s: tensor %s %s %s (ref) vs %s (new)"
+                                  % (name, k, field, short(ha[k].get(field)),
+                                     short(hb[k].get(field))))
     if list(ha) != list(hb) or list(ma) != list(mb):
         raise Differs("%s: the same tensors and metadata in another order" % name)
     for k, t in sorted(ha.items(), key=lambda kt: kt[1]["data_offsets"][0]):
@@ -475,16 +490,7 @@ else
     REF_SRC=''
 fi
 
-# The new binary: --new, else this tree's build/rewire, built or brought up
-# to date (an old binary would compare the wrong code).
-if [[ -n $NEW ]]; then
-    if [[ -f $NEW && -x $NEW ]]; then NEW_BIN=$NEW
-    elif [[ -d $NEW && -x $NEW/rewire && ! -d $NEW/rewire ]]; then NEW_BIN=$NEW/rewire
-    elif [[ -d $NEW && -x $NEW/build/rewire ]]; then NEW_BIN=$NEW/build/rewire
-    else die_usage "--new $NEW: neither an executable nor a folder holding rewire or build/rewire"
-    fi
-else
-    NEW_BIN=$REPO/build/rewire
+if [[ -z $NEW ]]; then
     if [[ ! -e $REPO/build/CMakeCache.txt ]]; then
         note "new: configuring $REPO/build (Release)"
         cmake -S "$REPO" -B "$REPO/build" -DCMAKE_BUILD_TYPE=Release >"$SCRATCH/new-build.log" 2>&1 ||
@@ -587,13 +593,21 @@ run_row() {
 }
 
 # compare_row DIR_REF DIR_NEW: prints "same", or where the first file differs.
+# Files are taken in the order that says most about a difference: exit
+# statuses (a run that failed), logs (the first epoch or update that
+# changed), standard output, checkpoints, models.
 compare_row() {
-    local a=$1 b=$2 f kind msg first='' others=() status
+    local a=$1 b=$2 f kind msg first='' others=() status rank
     local files
-    files=$( (cd "$a" && ls -A; cd "$b" && ls -A) | sort -u)
-    for f in $files; do
+    files=$( (cd "$a" && ls -A; cd "$b" && ls -A) | sort -u | while read -r f; do
         case $f in
         *.stderr) continue ;;
+        *.status) rank=1 ;; *.jsonl) rank=2 ;; *.stdout) rank=3 ;; *.ckpt) rank=4 ;; *) rank=5 ;;
+        esac
+        echo "$rank $f"
+    done | sort -k1,1n -k2,2 | cut -d' ' -f2)
+    for f in $files; do
+        case $f in
         *.jsonl) kind=jsonl ;;
         *.ckpt) kind=checkpoint ;;
         *.safetensors) kind=model ;;
@@ -603,6 +617,10 @@ compare_row() {
             msg="$f: only in $([[ -e $a/$f ]] && echo ref || echo new)"
         elif [[ $kind == model ]] && cmp -s "$a/$f" "$b/$f"; then
             continue
+        elif [[ $f == *.status ]]; then
+            [[ $(cat "$a/$f") == "$(cat "$b/$f")" ]] && continue
+            msg="$f: exit status $(cat "$a/$f") (ref) vs $(cat "$b/$f") (new)"
+            msg+=": $(tail -n 1 "$b/${f%.status}.stderr" 2>/dev/null)"
         else
             status=0
             msg=$(pycompare "$kind" "$a/$f" "$b/$f" "$f") || status=$?
