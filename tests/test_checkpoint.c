@@ -17,8 +17,9 @@
 #include "nn/trainer.h"
 #include "sparsity/dst_checkpoint.h"
 #include "sparsity/dst_internal.h"
-#include "sparsity/nm_checkpoint.h"
-#include "sparsity/nm_train.h"
+#include "nn/nm_train_checkpoint.h"
+#include "nn/nm_train.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 static rw_dataset *train_set;
@@ -201,44 +202,45 @@ static long long exact_memory_limit(const char *path)
 static void expect_identical(const rw_trainer *a, const rw_trainer *b)
 {
     const rw_model *ma = a->model, *mb = b->model;
+    const dst_state *da = trainer_dst(a), *db = trainer_dst(b);
     assert_int_equal(a->step, b->step);
     assert_int_equal(a->epoch, b->epoch);
     for (int l = 0; l < ma->n_layers; l++) {
-        layer *x = &ma->layers[l], *y = &mb->layers[l];
-        size_t wn = (size_t)layer_weight_count(x);
-        assert_int_equal(layer_weight_count(y), wn);
-        assert_memory_equal(layer_weights(x), layer_weights(y), 4 * wn);
-        assert_memory_equal(x->bias, y->bias, 4 * (size_t)x->out);
-        assert_memory_equal(a->wm1[l], b->wm1[l], 4 * wn);
-        if (a->wm2) {
-            if (a->wm2[l]) assert_memory_equal(a->wm2[l], b->wm2[l], 4 * wn);
-        }
-        if (x->nmt) {
+        int q = ma->first_param[l];
+        size_t wn = (size_t)t_count(ma, l);
+        assert_int_equal(t_count(mb, l), wn);
+        assert_memory_equal(t_w(ma, l), t_w(mb, l), 4 * wn);
+        assert_memory_equal(t_b(ma, l), t_b(mb, l), 4 * (size_t)ma->layers[l]->out);
+        assert_memory_equal(a->m1[q], b->m1[q], 4 * wn);
+        if (a->m2[q]) assert_memory_equal(a->m2[q], b->m2[q], 4 * wn);
+        const linear_nm_train *p = nm_train_of_const(ma->layers[l]);
+        const linear_nm_train *r = nm_train_of_const(mb->layers[l]);
+        if (p) {
             /* The masks, the compressed copy, W_eff and the decay factor,
              * and the masks the next mask-change count compares with. */
-            const nm_train_layer *p = x->nmt, *q = y->nmt;
-            assert_non_null(q);
-            size_t slots = (size_t)x->out * nm_slots_per_row(&p->nm);
-            assert_memory_equal(p->nm.offsets, q->nm.offsets, slots);
-            assert_memory_equal(p->nm.values, q->nm.values, 4 * slots);
-            assert_memory_equal(p->seen, q->seen, slots);
-            assert_true(p->beta == q->beta);
-            assert_int_equal(p->eff != NULL, q->eff != NULL);
-            if (p->eff) assert_memory_equal(p->eff, q->eff, 4 * wn);
+            assert_non_null(r);
+            size_t slots = (size_t)ma->layers[l]->out * nm_slots_per_row(&p->nm);
+            assert_memory_equal(p->nm.offsets, r->nm.offsets, slots);
+            assert_memory_equal(p->nm.values, r->nm.values, 4 * slots);
+            assert_memory_equal(p->seen, r->seen, slots);
+            assert_true(p->beta == r->beta);
+            assert_int_equal(p->eff != NULL, r->eff != NULL);
+            if (p->eff) assert_memory_equal(p->eff, r->eff, 4 * wn);
         }
-        assert_int_equal(x->nmt == NULL, y->nmt == NULL);
-        if (!x->sparse) continue;
+        assert_int_equal(p == NULL, r == NULL);
+        if (!t_sparse(ma, l)) continue;
         /* The topology too, and under DST every connection ever stored. */
-        assert_memory_equal(x->w.indptr, y->w.indptr, 4 * ((size_t)x->out + 1));
-        assert_memory_equal(x->w.indices, y->w.indices, 4 * wn);
-        if (!a->dst) continue;
-        const pattern *ea = &a->dst->ever[l], *eb = &b->dst->ever[l];
+        const csr_matrix *x = t_csr(ma, l), *y = t_csr(mb, l);
+        assert_memory_equal(x->indptr, y->indptr, 4 * ((size_t)x->rows + 1));
+        assert_memory_equal(x->indices, y->indices, 4 * wn);
+        if (!da) continue;
+        const pattern *ea = &da->ever[l], *eb = &db->ever[l];
         assert_int_equal(ea->nnz, eb->nnz);
-        assert_memory_equal(ea->indptr, eb->indptr, 4 * ((size_t)x->out + 1));
+        assert_memory_equal(ea->indptr, eb->indptr, 4 * ((size_t)x->rows + 1));
         assert_memory_equal(ea->indices, eb->indices, 4 * (size_t)ea->nnz);
     }
-    assert_int_equal(a->dst != NULL, b->dst != NULL);
-    if (a->dst) assert_int_equal(a->dst->updates, b->dst->updates);
+    assert_int_equal(da != NULL, db != NULL);
+    if (da) assert_int_equal(da->updates, db->updates);
 }
 
 /* Runs stopped at each of `stops` (with `threads` threads) end as t0, and
@@ -291,7 +293,7 @@ static void check_dst_resume(rw_dst_method method, int adam)
     rw_set_num_threads(before);
     assert_int_equal(t0->step, 33);
     /* Not vacuous: every preset but static changes the topology. */
-    if (method != RW_DST_STATIC) assert_true(t0->dst->updates >= 2);
+    if (method != RW_DST_STATIC) assert_true(trainer_dst(t0)->updates >= 2);
     const int64_t one[] = {3, 4, 5, 10, 11, 12, 33}, two[] = {4, 10, 12};
     check_stops(&r, t0, NULL, one, sizeof one / sizeof one[0], 1);
     check_stops(&r, t0, NULL, two, sizeof two / sizeof two[0], 2);
@@ -369,8 +371,8 @@ static void test_checkpoint_is_a_model_file(void **state)
     assert_int_equal(rw_trainer_save_checkpoint(t, path, NULL), RW_OK);
     assert_int_equal(rw_model_load(path, &back), RW_OK);
     for (int l = 0; l < m->n_layers; l++)
-        assert_memory_equal(layer_weights(&m->layers[l]), layer_weights(&back->layers[l]),
-                            4 * (size_t)layer_weight_count(&m->layers[l]));
+        assert_memory_equal(t_w(m, l), t_w(back, l),
+                            4 * (size_t)t_count(m, l));
     rw_model_free(back);
     /* And a model file is not a checkpoint. */
     assert_int_equal(rw_model_save(m, path), RW_OK);
@@ -412,12 +414,12 @@ static void test_diverged_state_is_not_saved(void **state)
     unsigned char *before, *after;
     long n0 = file_bytes(keep, &before);
 
-    m->layers[1].w.values[3] = NAN;
+    t_csr(m, 1)->values[3] = NAN;
     assert_int_equal(rw_trainer_save_checkpoint(t, keep, NULL), RW_ERR_DIVERGED);
     assert_non_null(strstr(rw_last_error(), "weights of layer fc2"));
     assert_non_null(strstr(rw_last_error(), "previous checkpoint is kept"));
-    m->layers[1].w.values[3] = 0.5f;
-    t->bm1[2][0] = INFINITY;
+    t_csr(m, 1)->values[3] = 0.5f;
+    t->m1[m->first_param[2] + 1][0] = INFINITY;
     assert_int_equal(rw_trainer_save_checkpoint(t, keep, NULL), RW_ERR_DIVERGED);
     assert_non_null(strstr(rw_last_error(), "optimizer state of layer fc3"));
 
@@ -533,7 +535,7 @@ static void test_malformed_checkpoints(void **state)
     assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
     snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good.ckpt"));
     assert_int_equal(rw_trainer_save_checkpoint(t, good_ckpt, NULL), RW_OK);
-    int64_t nnz = m->layers[0].w.nnz;
+    int64_t nnz = t_csr(m, 0)->nnz;
     float *vals = calloc((size_t)nnz, sizeof(float));
     rw_trainer_free(t);
     rw_model_free(m);
@@ -641,9 +643,9 @@ static void test_malformed_dst_checkpoints(void **state)
     assert_int_equal(rw_trainer_set_dst(t, &c), RW_OK);
     int64_t stop = 7;
     assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
-    assert_int_equal(t->dst->updates, 1);
-    assert_int_equal(t->dst->slot_n[0], 64);
-    assert_int_equal(t->dst->slot_n[1], 0);
+    assert_int_equal(trainer_dst(t)->updates, 1);
+    assert_int_equal(trainer_dst(t)->slot_n[0], 64);
+    assert_int_equal(trainer_dst(t)->slot_n[1], 0);
     int bp = t->ws.bp;
     snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good-dst.ckpt"));
     assert_int_equal(rw_trainer_save_checkpoint(t, good_ckpt, NULL), RW_OK);
@@ -802,13 +804,13 @@ static void test_malformed_nm_checkpoints(void **state)
     rw_model_free(m2);
     int64_t stop = 7;
     assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
-    float beta = m->layers[0].nmt->beta;
+    float beta = nm_train_of(m->layers[0])->beta;
     assert_true(beta > 0 && beta < 1);
     assert_int_equal(rw_trainer_save_checkpoint(t, good_ckpt, NULL), RW_OK);
     rw_trainer_free(t);
     rw_model_free(m);
     assert_int_equal(rw_trainer_load_checkpoint(good_ckpt, 0, &m2, &t2, NULL), RW_OK);
-    assert_true(m2->layers[0].nmt->beta == beta);
+    assert_true(nm_train_of(m2->layers[0])->beta == beta);
     /* The memory limit counts the N:M state: the compressed copies and
      * last masks (6 bytes a slot) and W_eff (4 bytes a weight). */
     int64_t nm_bytes = (48 * 784 / 2 + 32 * 48 / 2) * 6 + (784 * 48 + 48 * 32) * 4;
@@ -951,7 +953,7 @@ static void test_memory_estimates(void **state)
     assert_int_equal(rw_estimate_trainer_memory(m, &tc, &b), RW_OK);
     assert_memory_equal(&a, &b, sizeof a);
     int64_t params = 0;
-    for (int l = 0; l < 3; l++) params += layer_weight_count(&m->layers[l]) + m->layers[l].out;
+    for (int l = 0; l < 3; l++) params += t_count(m, l) + m->layers[l]->out;
     assert_int_equal(a.optimizer, 8 * params);
     assert_int_equal(a.gradients, 4 * params);
     assert_int_equal(a.total, a.model + a.optimizer + a.gradients + a.activations);

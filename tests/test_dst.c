@@ -10,6 +10,7 @@
 #include "sparsity/dst.h"
 #include "sparsity/topology.h"
 #include "sparsity/topology_stats.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 static rw_dataset *train_set; /* the first 1500 samples of the subset */
@@ -54,25 +55,29 @@ static void test_one_rigl_update_weight_by_weight(void **state)
 {
     (void)state;
     rw_model *m = small_model(0.8, 5);
-    workspace ws;
-    assert_int_equal(workspace_init(&ws, m, 16, 1), RW_OK);
+    /* A trainer holds the workspace and the optimizer state (AdamW: two
+     * moments) the update must carry along. */
+    rw_train_config tc = rw_train_config_default();
+    tc.batch = 16;
+    tc.optimizer = RW_OPT_ADAMW;
+    rw_trainer *t;
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_OK);
+    workspace ws = t->ws; /* the same buffers, by value for brevity */
     rng_state r;
     rng_seed(&r, 9);
-    tu_fill_uniform(ws.a[0], (size_t)64 * ws.bp, -1, 1, &r);
+    tu_fill_uniform(ws.t[0].data, (size_t)64 * ws.bp, -1, 1, &r);
     network_forward(m, &ws);
-    tu_fill_uniform(ws.g[3], (size_t)10 * ws.bp, -0.1f, 0.1f, &r);
+    tu_fill_uniform(ws.t[3].grad, (size_t)10 * ws.bp, -0.1f, 0.1f, &r);
     network_backward(m, &ws);
     int n = m->n_layers;
-    float *wm1[3], *wm2[3];
     csr_matrix before[3];
     for (int l = 0; l < n; l++) {
-        csr_matrix *w = &m->layers[l].w;
-        wm1[l] = rw_alloc(sizeof(float) * (size_t)w->nnz);
-        wm2[l] = rw_alloc(sizeof(float) * (size_t)w->nnz);
+        csr_matrix *w = &(*t_csr(m, l));
+        int q = m->first_param[l];
         for (int k = 0; k < w->nnz; k++) {
-            wm1[l][k] = 2 * w->values[k];
-            wm2[l][k] = 3 * w->values[k];
-            ws.gw[l][k] = 5 * w->values[k];
+            t->m1[q][k] = 2 * w->values[k];
+            t->m2[q][k] = 3 * w->values[k];
+            t->ws.grad[q][k] = 5 * w->values[k];
         }
         assert_int_equal(csr_alloc(&before[l], w->rows, w->cols, w->nnz), RW_OK);
         memcpy(before[l].indptr, w->indptr, sizeof(int32_t) * (size_t)(w->rows + 1));
@@ -84,13 +89,15 @@ static void test_one_rigl_update_weight_by_weight(void **state)
     c.drop_schedule = RW_DROP_SCHEDULE_CONSTANT;
     dst_state *d;
     assert_int_equal(dst_create(&c, m, ws.bp, &d), RW_OK);
-    dst_context ctx = {m, &ws, 16, wm1, wm2, 0.9f, 0};
+    trainer_step_info info = {16, 1, 10, 10};
     const rw_topology_stats *s;
-    assert_int_equal(dst_after_step(d, &ctx, 1, 10, 10, &s), RW_OK);
+    assert_int_equal(dst_after_step(d, t, &info, &s), RW_OK);
     assert_non_null(s);
     int64_t sad = 0;
     for (int l = 0; l < n; l++) {
-        csr_matrix *w = &m->layers[l].w;
+        csr_matrix *w = &(*t_csr(m, l));
+        int q = m->first_param[l];
+        const float *wm1 = t->m1[q], *wm2 = t->m2[q], *gw = t->ws.grad[q];
         int64_t size = (int64_t)w->rows * w->cols;
         int absent = (int)(size - before[l].nnz);
         int k = (int)llround(0.3 * before[l].nnz);
@@ -123,16 +130,15 @@ static void test_one_rigl_update_weight_by_weight(void **state)
                 float v = value_at(w, w->values, o, i);
                 double g = 0;
                 for (int b = 0; b < ws.bp; b++)
-                    g += (double)ws.g[l + 1][(size_t)o * ws.bp + b] * ws.a[l][(size_t)i * ws.bp + b];
+                    g += (double)ws.t[l + 1].grad[(size_t)o * ws.bp + b] * ws.t[l].data[(size_t)i * ws.bp + b];
                 if (!isnan(was) && !isnan(v)) {
                     assert_true(v == was);
-                    assert_true(value_at(w, wm1[l], o, i) == 2 * was);
-                    assert_true(value_at(w, wm2[l], o, i) == 3 * was);
-                    assert_true(value_at(w, ws.gw[l], o, i) == 5 * was);
+                    assert_true(value_at(w, wm1, o, i) == 2 * was);
+                    assert_true(value_at(w, wm2, o, i) == 3 * was);
+                    assert_true(value_at(w, gw, o, i) == 5 * was);
                 } else if (isnan(was) && !isnan(v)) {
-                    assert_true(v == 0.0f && value_at(w, wm1[l], o, i) == 0.0f &&
-                                value_at(w, wm2[l], o, i) == 0.0f &&
-                                value_at(w, ws.gw[l], o, i) == 0.0f);
+                    assert_true(v == 0.0f && value_at(w, wm1, o, i) == 0.0f &&
+                                value_at(w, wm2, o, i) == 0.0f && value_at(w, gw, o, i) == 0.0f);
                     min_grown = fminf(min_grown, (float)fabs(g));
                 } else if (isnan(was)) {
                     max_not_grown = fmaxf(max_not_grown, (float)fabs(g));
@@ -140,14 +146,12 @@ static void test_one_rigl_update_weight_by_weight(void **state)
             }
         if (k > 0) assert_true(min_grown >= max_not_grown * (1 - 1e-5f));
         csr_free(&before[l]);
-        rw_free(wm1[l]);
-        rw_free(wm2[l]);
     }
     assert_int_equal(s->sad, sad);
     assert_true(s->itop_rate > 0.2 && s->itop_rate < 1);
     assert_int_equal(s->update, 1);
     dst_free(d);
-    workspace_free(&ws);
+    rw_trainer_free(t);
     rw_model_free(m);
 }
 
@@ -282,7 +286,7 @@ static rw_model *train_dst(const rw_dst_config *c, double sparsity, int epochs, 
         assert_int_equal(rw_trainer_epoch(t, train_set, NULL, NULL, NULL), RW_OK);
     rw_trainer_free(t);
     for (int l = 0; l < m->n_layers; l++)
-        assert_int_equal(csr_validate(&m->layers[l].w, "trained"), RW_OK);
+        assert_int_equal(csr_validate(&(*t_csr(m, l)), "trained"), RW_OK);
     if (accuracy) {
         rw_eval_result r;
         assert_int_equal(rw_evaluate(m, train_set, &r), RW_OK);
@@ -302,7 +306,7 @@ static void test_short_runs_keep_sparsity_exact(void **state)
         double acc;
         rw_model *m = train_dst(&c, 0.9, 2, 1, &w, &acc);
         int64_t nnz = 0;
-        for (int l = 0; l < m->n_layers; l++) nnz += m->layers[l].w.nnz;
+        for (int l = 0; l < m->n_layers; l++) nnz += t_csr(m, l)->nnz;
         print_message("dst %d: %lld updates, itop %.3f, train accuracy %.3f\n", (int)methods[i],
                       (long long)w.updates, w.itop, acc);
         assert_true(w.updates >= 1);
@@ -329,7 +333,7 @@ static void test_granet_prunes_to_the_target(void **state)
     double acc;
     rw_model *m = train_dst(&c, 0.5, 2, 1, &w, &acc);
     int64_t nnz = 0, all = 784 * 128 + 128 * 128 + 128 * 10;
-    for (int l = 0; l < m->n_layers; l++) nnz += m->layers[l].w.nnz;
+    for (int l = 0; l < m->n_layers; l++) nnz += t_csr(m, l)->nnz;
     print_message("granet: %lld updates, sparsity %.4f, train accuracy %.3f\n",
                   (long long)w.updates, 1.0 - (double)nnz / all, acc);
     assert_true(fabs(1.0 - (double)nnz / all - 0.95) < 1e-4);
@@ -350,7 +354,7 @@ static void test_thread_count_does_not_change_dst(void **state)
         rw_model *two = train_dst(&c, 0.9, 1, 2, &w2, NULL);
         assert_true(w1.updates > 3 && w1.updates == w2.updates);
         for (int l = 0; l < one->n_layers; l++) {
-            const csr_matrix *a = &one->layers[l].w, *b = &two->layers[l].w;
+            const csr_matrix *a = &(*t_csr(one, l)), *b = &(*t_csr(two, l));
             assert_int_equal(a->nnz, b->nnz);
             assert_memory_equal(a->indptr, b->indptr, sizeof(int32_t) * (size_t)(a->rows + 1));
             assert_memory_equal(a->indices, b->indices, sizeof(int32_t) * (size_t)a->nnz);

@@ -9,6 +9,7 @@
 #include "nn/activation.h"
 #include "nn/loss.h"
 #include "nn/network.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 static int close_enough(double analytic, double numeric, double tol)
@@ -69,7 +70,7 @@ static double batch_loss(const rw_model *m, workspace *ws, const uint8_t *y, int
 {
     network_forward(m, ws);
     int L = m->n_layers;
-    return softmax_xent(ws->a[L], y, m->layers[L - 1].out, n, ws->bp, NULL, NULL) / n;
+    return softmax_xent(ws->t[L].data, y, m->layers[L - 1]->out, n, ws->bp, NULL, NULL) / n;
 }
 
 static void check_network_nm(rw_activation act, int nm_layer)
@@ -86,11 +87,11 @@ static void check_network_nm(rw_activation act, int nm_layer)
     c.seed = 11;
     rw_model *m;
     assert_int_equal(rw_model_create(&c, &m), RW_OK);
-    assert_true(m->layers[0].sparse && !m->layers[1].sparse && m->layers[2].sparse);
+    assert_true(t_sparse(m, 0) && !t_sparse(m, 1) && t_sparse(m, 2));
     /* Optionally the dense middle layer (6 inputs) as 1:2 N:M. */
     if (nm_layer >= 0) {
         assert_int_equal(rw_model_to_nm(m, nm_layer, 1, 2), RW_OK);
-        assert_true(m->layers[nm_layer].is_nm);
+        assert_true(t_nm(m, nm_layer));
     }
 
     enum { N = 3 };
@@ -103,15 +104,14 @@ static void check_network_nm(rw_activation act, int nm_layer)
     assert_int_equal(workspace_init(&ws, m, N, 1), RW_OK);
     network_load_batch(m, &ws, x, 7, NULL, N);
     network_forward(m, &ws);
-    softmax_xent(ws.a[3], y, 4, N, ws.bp, ws.g[3], NULL);
+    softmax_xent(ws.t[3].data, y, 4, N, ws.bp, ws.t[3].grad, NULL);
     network_backward(m, &ws);
 
     const double h = 1e-2;
     for (int l = 0; l < 3; l++) {
-        layer *ly = &m->layers[l];
-        float *params[2] = {layer_weights(ly), ly->bias};
-        float *grads[2] = {ws.gw[l], ws.gb[l]};
-        int64_t counts[2] = {layer_weight_count(ly), ly->out};
+        float *params[2] = {t_w(m, l), t_b(m, l)};
+        float *grads[2] = {t_gw(&ws, m, l), t_gb(&ws, m, l)};
+        int64_t counts[2] = {t_count(m, l), m->layers[l]->out};
         for (int p = 0; p < 2; p++)
             for (int64_t k = 0; k < counts[p]; k++) {
                 float keep = params[p][k];

@@ -6,9 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/model_io.h"
+#include "nn/model_file.h"
 #include "io/safetensors.h"
 #include "nn/model.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 /* 6 -> 5 (sparse, 50%) -> 3 (dense), saved once for all tests. */
@@ -134,7 +135,7 @@ static int fc1_nnz(void)
 {
     rw_model *m;
     assert_int_equal(rw_model_load(good_path, &m), RW_OK);
-    int nnz = m->layers[0].w.nnz;
+    int nnz = t_csr(m, 0)->nnz;
     rw_model_free(m);
     return nnz;
 }
@@ -229,9 +230,9 @@ static void test_tensor_errors(void **state)
     /* Index out of range, unsorted, duplicated: one row holds all entries. */
     rw_model *m;
     assert_int_equal(rw_model_load(good_path, &m), RW_OK);
-    memcpy(idx, m->layers[0].w.indices, sizeof(int32_t) * (size_t)nnz);
-    memcpy(ptr, m->layers[0].w.indptr, sizeof ptr);
-    memcpy(vals, m->layers[0].w.values, sizeof(float) * (size_t)nnz);
+    memcpy(idx, t_csr(m, 0)->indices, sizeof(int32_t) * (size_t)nnz);
+    memcpy(ptr, t_csr(m, 0)->indptr, sizeof ptr);
+    memcpy(vals, t_csr(m, 0)->values, sizeof(float) * (size_t)nnz);
     rw_model_free(m);
     int row = 0;
     while (ptr[row + 1] - ptr[row] < 2) row++; /* a row with two entries */

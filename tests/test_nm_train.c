@@ -15,7 +15,8 @@
 #include "nn/model.h"
 #include "nn/network.h"
 #include "nn/trainer.h"
-#include "sparsity/nm_train.h"
+#include "nn/nm_train.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 static rw_dataset *train_set, *test_set;
@@ -64,13 +65,13 @@ static rw_model *make_model(int hidden, int n, int m, rw_nm_method method, rw_nm
 static void assert_mask_is_top_n(const rw_model *model)
 {
     for (int l = 0; l < model->n_layers; l++) {
-        const layer *ly = &model->layers[l];
-        if (!ly->nmt) continue;
-        const nm_matrix *w = &ly->nmt->nm;
+        const layer *ly = model->layers[l];
+        if (!t_nmt(ly)) continue;
+        const nm_matrix *w = &t_nmt(ly)->nm;
         assert_int_equal(nm_validate(w, "mask"), RW_OK);
         for (int o = 0; o < ly->out; o++)
             for (int g = 0; g < w->groups; g++) {
-                const float *grp = ly->dense + (size_t)o * ly->in + (size_t)g * w->m;
+                const float *grp = t_lw(ly) + (size_t)o * ly->in + (size_t)g * w->m;
                 const uint8_t *off = w->offsets + ((size_t)o * w->groups + g) * w->n;
                 const float *val = w->values + ((size_t)o * w->groups + g) * w->n;
                 uint64_t kept = 0;
@@ -107,25 +108,26 @@ static void test_selection_matches_reference(void **state)
         mc.sparsity = 0;
         rw_model *model;
         assert_int_equal(rw_model_create(&mc, &model), RW_OK);
-        layer *ly = &model->layers[0];
-        for (int k = 0; k < 40; k++) ly->dense[k] = (float)((int)(rng_uniform(&r) * 7) - 3) * 0.5f;
+        layer *ly = model->layers[0];
+        for (int k = 0; k < 40; k++) t_lw(ly)[k] = (float)((int)(rng_uniform(&r) * 7) - 3) * 0.5f;
         rw_nm_train_config c = rw_nm_train_config_default();
         c.n = patterns[p][0];
         c.m = patterns[p][1];
         assert_int_equal(rw_model_nm_train_begin(model, &c), RW_OK);
+        ly = model->layers[0]; /* N:M training replaced the dense layer */
         nm_matrix ref;
         assert_int_equal(nm_alloc(&ref, 5, 8, c.n, c.m), RW_OK);
-        nm_from_dense_magnitude(&ref, ly->dense);
+        nm_from_dense_magnitude(&ref, t_lw(ly));
         size_t slots = (size_t)5 * nm_slots_per_row(&ref);
-        assert_memory_equal(ref.offsets, ly->nmt->nm.offsets, slots);
-        assert_memory_equal(ref.values, ly->nmt->nm.values, sizeof(float) * slots);
+        assert_memory_equal(ref.offsets, t_nmt(ly)->nm.offsets, slots);
+        assert_memory_equal(ref.values, t_nmt(ly)->nm.values, sizeof(float) * slots);
         /* A NaN never makes a group hold more than n: row 0's last group
          * does not spill into row 1. */
-        ly->dense[7] = NAN;
-        nm_train_refresh_rows(ly, 0, 0, 1);
+        t_lw(ly)[7] = NAN;
+        nm_train_refresh_rows(t_nmt(ly), 0, 0, 1);
         size_t row = (size_t)nm_slots_per_row(&ref);
-        assert_memory_equal(ref.offsets + row, ly->nmt->nm.offsets + row, slots - row);
-        assert_memory_equal(ref.values + row, ly->nmt->nm.values + row, sizeof(float) * (slots - row));
+        assert_memory_equal(ref.offsets + row, t_nmt(ly)->nm.offsets + row, slots - row);
+        assert_memory_equal(ref.values + row, t_nmt(ly)->nm.values + row, sizeof(float) * (slots - row));
         nm_free(&ref);
         rw_model_free(model);
     }
@@ -175,7 +177,7 @@ static double pass(const rw_model *model, workspace *ws, const float *x, const u
     network_forward(model, ws);
     int L = model->n_layers;
     double loss[64] = {0};
-    softmax_xent_columns(ws->a[L], labels, 10, 0, ws->bp, n, ws->bp, ws->g[L], loss);
+    softmax_xent_columns(ws->t[L].data, labels, 10, 0, ws->bp, n, ws->bp, ws->t[L].grad, loss);
     network_backward(model, ws);
     double total = 0;
     for (int b = 0; b < n; b++) total += loss[b];
@@ -198,14 +200,14 @@ static void test_ste_gradient_is_dense_gradient_of_masked_forward(void **state)
     ref->norm_mean = model->norm_mean;
     ref->norm_std = model->norm_std;
     for (int l = 0; l < 3; l++) {
-        layer *a = &model->layers[l], *b = &ref->layers[l];
-        if (a->nmt)
-            nm_to_dense(&a->nmt->nm, b->dense);
+        layer *a = model->layers[l], *b = ref->layers[l];
+        if (t_nmt(a))
+            nm_to_dense(&t_nmt(a)->nm, t_lw(b));
         else
-            memcpy(b->dense, a->dense, sizeof(float) * (size_t)a->in * a->out);
-        memcpy(b->bias, a->bias, sizeof(float) * (size_t)a->out);
+            memcpy(t_lw(b), t_lw(a), sizeof(float) * (size_t)a->in * a->out);
+        memcpy(t_lb(b), t_lb(a), sizeof(float) * (size_t)a->out);
     }
-    assert_null(ref->layers[2].nmt);
+    assert_null(t_nmt(ref->layers[2]));
     int n = 40;
     float *x = malloc(sizeof(float) * 784 * n);
     uint8_t labels[40];
@@ -219,21 +221,21 @@ static void test_ste_gradient_is_dense_gradient_of_masked_forward(void **state)
     double la = pass(model, &wa, x, labels, n), lb = pass(ref, &wb, x, labels, n);
     assert_true(fabs(la - lb) <= 1e-5 * fabs(lb));
     for (int l = 0; l < 3; l++) {
-        size_t count = (size_t)model->layers[l].in * model->layers[l].out;
-        assert_true(tu_max_rel_diff(wa.gw[l], wb.gw[l], count) < 1e-4);
-        assert_true(tu_max_rel_diff(wa.gb[l], wb.gb[l], (size_t)model->layers[l].out) < 1e-4);
+        size_t count = (size_t)model->layers[l]->in * model->layers[l]->out;
+        assert_true(tu_max_rel_diff(t_gw(&wa, model, l), t_gw(&wb, model, l), count) < 1e-4);
+        assert_true(tu_max_rel_diff(t_gb(&wa, model, l), t_gb(&wb, model, l), (size_t)model->layers[l]->out) < 1e-4);
         /* Straight-through: the masked-out weights get gradient too. */
-        if (model->layers[l].nmt) {
-            const float *mask_dense = ref->layers[l].dense;
+        if (t_nmt(model->layers[l])) {
+            const float *mask_dense = t_w(ref, l);
             int nonzero_outside = 0;
             for (size_t k = 0; k < count; k++)
-                if (mask_dense[k] == 0 && wa.gw[l][k] != 0) nonzero_outside++;
+                if (mask_dense[k] == 0 && t_gw(&wa, model, l)[k] != 0) nonzero_outside++;
             assert_true(nonzero_outside > 0);
         }
     }
     /* And the finite difference of the masked loss along one kept weight. */
-    layer *l1 = &model->layers[1];
-    const nm_matrix *nm = &l1->nmt->nm;
+    layer *l1 = model->layers[1];
+    const nm_matrix *nm = &t_nmt(l1)->nm;
     /* A kept weight of row 0 whose group no step of h can reorder. */
     float h = 1e-2f;
     int k = -1;
@@ -243,23 +245,23 @@ static void test_ste_gradient_is_dense_gradient_of_masked_forward(void **state)
         for (int j = 0; j < nm->m; j++) {
             int other = g * nm->m + j, kept = 0;
             for (int q = 0; q < nm->n; q++) kept |= nm->offsets[g * nm->n + q] == j;
-            if (!kept) margin = fminf(margin, fabsf(l1->dense[i]) - fabsf(l1->dense[other]));
+            if (!kept) margin = fminf(margin, fabsf(t_lw(l1)[i]) - fabsf(t_lw(l1)[other]));
         }
         if (margin > 4 * h) k = i;
     }
     assert_true(k >= 0);
-    float saved = l1->dense[k];
-    l1->dense[k] = saved + h;
-    nm_train_refresh_rows(l1, 0, 0, 1);
+    float saved = t_lw(l1)[k];
+    t_lw(l1)[k] = saved + h;
+    nm_train_refresh_rows(t_nmt(l1), 0, 0, 1);
     double up = pass(model, &wa, x, labels, n);
-    l1->dense[k] = saved - h;
-    nm_train_refresh_rows(l1, 0, 0, 1);
+    t_lw(l1)[k] = saved - h;
+    nm_train_refresh_rows(t_nmt(l1), 0, 0, 1);
     double down = pass(model, &wa, x, labels, n);
-    l1->dense[k] = saved;
-    nm_train_refresh_rows(l1, 0, 0, 1);
+    t_lw(l1)[k] = saved;
+    nm_train_refresh_rows(t_nmt(l1), 0, 0, 1);
     pass(model, &wa, x, labels, n);
     double fd = (up - down) / (2 * h);
-    assert_true(fabs(fd - wa.gw[1][k]) <= 2e-3 * fmax(1.0, fabs(fd)));
+    assert_true(fabs(fd - t_gw(&wa, model, 1)[k]) <= 2e-3 * fmax(1.0, fabs(fd)));
     workspace_free(&wa);
     workspace_free(&wb);
     free(x);
@@ -284,13 +286,13 @@ static void test_decay_gradient_is_dense_gradient_of_w_eff(void **state)
     ref->norm_mean = model->norm_mean;
     ref->norm_std = model->norm_std;
     for (int l = 0; l < 3; l++) {
-        layer *a = &model->layers[l], *b = &ref->layers[l];
-        nm_train_refresh_rows(a, 0.3f, 0, a->out);
-        a->nmt->beta = 0.3f;
+        layer *a = model->layers[l], *b = ref->layers[l];
+        nm_train_refresh_rows(t_nmt(a), 0.3f, 0, a->out);
+        t_nmt(a)->beta = 0.3f;
         size_t count = (size_t)a->in * a->out;
-        for (size_t k = 0; k < count; k++) assert_true(fabsf(a->nmt->eff[k]) <= fabsf(a->dense[k]));
-        memcpy(b->dense, a->nmt->eff, sizeof(float) * count);
-        memcpy(b->bias, a->bias, sizeof(float) * (size_t)a->out);
+        for (size_t k = 0; k < count; k++) assert_true(fabsf(t_nmt(a)->eff[k]) <= fabsf(t_lw(a)[k]));
+        memcpy(t_lw(b), t_nmt(a)->eff, sizeof(float) * count);
+        memcpy(t_lb(b), t_lb(a), sizeof(float) * (size_t)a->out);
     }
     int n = 24;
     float *x = malloc(sizeof(float) * 784 * n);
@@ -305,21 +307,21 @@ static void test_decay_gradient_is_dense_gradient_of_w_eff(void **state)
     double la = pass(model, &wa, x, labels, n), lb = pass(ref, &wb, x, labels, n);
     assert_true(fabs(la - lb) <= 1e-5 * fabs(lb));
     for (int l = 0; l < 3; l++) {
-        size_t count = (size_t)model->layers[l].in * model->layers[l].out;
-        assert_true(tu_max_rel_diff(wa.gw[l], wb.gw[l], count) < 1e-4);
-        assert_true(tu_max_rel_diff(wa.gb[l], wb.gb[l], (size_t)model->layers[l].out) < 1e-4);
+        size_t count = (size_t)model->layers[l]->in * model->layers[l]->out;
+        assert_true(tu_max_rel_diff(t_gw(&wa, model, l), t_gw(&wb, model, l), count) < 1e-4);
+        assert_true(tu_max_rel_diff(t_gb(&wa, model, l), t_gb(&wb, model, l), (size_t)model->layers[l]->out) < 1e-4);
     }
     /* And at β = 0 the N:M kernels take over: W_eff is mask ⊙ W. */
     for (int l = 0; l < 3; l++) {
-        layer *a = &model->layers[l];
-        nm_train_refresh_rows(a, 0.0f, 0, a->out);
-        a->nmt->beta = 0;
-        nm_to_dense(&a->nmt->nm, ref->layers[l].dense);
+        layer *a = model->layers[l];
+        nm_train_refresh_rows(t_nmt(a), 0.0f, 0, a->out);
+        t_nmt(a)->beta = 0;
+        nm_to_dense(&t_nmt(a)->nm, t_w(ref, l));
     }
     la = pass(model, &wa, x, labels, n);
     lb = pass(ref, &wb, x, labels, n);
     assert_true(fabs(la - lb) <= 1e-5 * fabs(lb));
-    assert_true(tu_max_rel_diff(wa.gw[0], wb.gw[0], (size_t)784 * 24) < 1e-4);
+    assert_true(tu_max_rel_diff(t_gw(&wa, model, 0), t_gw(&wb, model, 0), (size_t)784 * 24) < 1e-4);
     workspace_free(&wa);
     workspace_free(&wb);
     free(x);
@@ -343,7 +345,7 @@ static void test_srste_term_by_hand(void **state)
     rw_model *model;
     assert_int_equal(rw_model_create(&mc, &model), RW_OK);
     const float w[8] = {0.5f, -2, 0.1f, 1, 3, 0.2f, -4, 0.3f};
-    memcpy(model->layers[0].dense, w, sizeof w);
+    memcpy(t_w(model, 0), w, sizeof w);
     rw_nm_train_config c = rw_nm_train_config_default();
     c.layers = RW_NM_ALL;
     c.srste_lambda = 0.1f;
@@ -351,20 +353,20 @@ static void test_srste_term_by_hand(void **state)
     workspace ws;
     assert_int_equal(workspace_init(&ws, model, 1, 1), RW_OK);
     int bp = ws.bp;
-    memset(ws.a[0], 0, sizeof(float) * 4 * bp);
-    memset(ws.g[1], 0, sizeof(float) * 2 * bp);
-    for (int i = 0; i < 4; i++) ws.a[0][i * bp] = (float)(i + 1);
-    ws.g[1][0] = 1;
+    memset(ws.t[0].data, 0, sizeof(float) * 4 * bp);
+    memset(ws.t[1].grad, 0, sizeof(float) * 2 * bp);
+    for (int i = 0; i < 4; i++) ws.t[0].data[i * bp] = (float)(i + 1);
+    ws.t[1].grad[0] = 1;
     network_backward(model, &ws);
     const float want[8] = {1.05f, 2, 3.01f, 4, 0, 0.02f, 0, 0.03f};
-    for (int k = 0; k < 8; k++) assert_float_equal(ws.gw[0][k], want[k], 1e-6);
-    assert_float_equal(ws.gb[0][0], 1, 0);
-    assert_float_equal(ws.gb[0][1], 0, 0);
+    for (int k = 0; k < 8; k++) assert_float_equal(t_gw(&ws, model, 0)[k], want[k], 1e-6);
+    assert_float_equal(t_gb(&ws, model, 0)[0], 1, 0);
+    assert_float_equal(t_gb(&ws, model, 0)[1], 0, 0);
     /* Plain STE: the same without the term. */
-    model->layers[0].nmt->lambda = 0;
+    t_nmt(model->layers[0])->lambda = 0;
     network_backward(model, &ws);
     const float ste[8] = {1, 2, 3, 4, 0, 0, 0, 0};
-    for (int k = 0; k < 8; k++) assert_float_equal(ws.gw[0][k], ste[k], 0);
+    for (int k = 0; k < 8; k++) assert_float_equal(t_gw(&ws, model, 0)[k], ste[k], 0);
     workspace_free(&ws);
     rw_model_free(model);
 }
@@ -390,13 +392,13 @@ static void test_decay_schedule(void **state)
         assert_int_equal(rw_trainer_epoch(t, train_set, stop_every_step, NULL, &s), RW_OK);
         double want = step >= 10 ? 0.0 : 1.0 - step / 10.0;
         assert_float_equal(rw_model_nm_decay_beta(model), want, 1e-6);
-        const layer *ly = &model->layers[0];
-        float beta = ly->nmt->beta;
+        const layer *ly = model->layers[0];
+        float beta = t_nmt(ly)->beta;
         float *masked = malloc(sizeof(float) * (size_t)ly->in * ly->out);
-        nm_to_dense(&ly->nmt->nm, masked);
+        nm_to_dense(&t_nmt(ly)->nm, masked);
         for (size_t k = 0; k < (size_t)ly->in * ly->out; k++) {
-            float e = masked[k] != 0 ? ly->dense[k] : beta * ly->dense[k];
-            assert_true(ly->nmt->eff[k] == e);
+            float e = masked[k] != 0 ? t_lw(ly)[k] : beta * t_lw(ly)[k];
+            assert_true(t_nmt(ly)->eff[k] == e);
         }
         free(masked);
     }
@@ -428,11 +430,11 @@ static void test_threads_bit_identical(void **state)
     for (int k = 0; k < 3; k++) {
         rw_model *a = train(methods[k], 1), *b = train(methods[k], 2);
         for (int l = 0; l < 3; l++) {
-            const layer *la = &a->layers[l], *lb = &b->layers[l];
-            assert_memory_equal(la->dense, lb->dense, sizeof(float) * (size_t)la->in * la->out);
-            assert_memory_equal(la->bias, lb->bias, sizeof(float) * (size_t)la->out);
-            assert_memory_equal(la->nmt->nm.offsets, lb->nmt->nm.offsets,
-                                (size_t)la->out * nm_slots_per_row(&la->nmt->nm));
+            const layer *la = a->layers[l], *lb = b->layers[l];
+            assert_memory_equal(t_lw(la), t_lw(lb), sizeof(float) * (size_t)la->in * la->out);
+            assert_memory_equal(t_lb(la), t_lb(lb), sizeof(float) * (size_t)la->out);
+            assert_memory_equal(t_nmt(la)->nm.offsets, t_nmt(lb)->nm.offsets,
+                                (size_t)la->out * nm_slots_per_row(&t_nmt(la)->nm));
         }
         rw_model_free(a);
         rw_model_free(b);
@@ -451,9 +453,8 @@ static void test_end_keeps_function(void **state)
     assert_true(before.accuracy > 0.5);
     rw_model_nm_train_end(model);
     for (int l = 0; l < 3; l++) {
-        assert_null(model->layers[l].nmt);
-        assert_true(model->layers[l].is_nm);
-        assert_null(model->layers[l].dense);
+        assert_null(t_nmt(model->layers[l]));
+        assert_true(t_nm(model, l)); /* N:M storage; the dense master weights are gone */
     }
     assert_int_equal(rw_evaluate(model, test_set, &after), RW_OK);
     assert_true(after.accuracy == before.accuracy);
@@ -486,7 +487,7 @@ static void test_bad_configs(void **state)
     c.layers = RW_NM_ALL; /* fc2 has 30 inputs */
     assert_int_equal(rw_model_nm_train_begin(model, &c), RW_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(rw_last_error(), "fc2 has 30 inputs, not a multiple of M = 4"));
-    assert_null(model->layers[0].nmt); /* nothing changed */
+    assert_null(t_nmt(model->layers[0])); /* nothing changed */
     c.layers = RW_NM_INNER;
     assert_int_equal(rw_model_nm_train_begin(model, &c), RW_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(rw_last_error(), "no layer to train N:M"));
@@ -515,8 +516,8 @@ static void test_bad_configs(void **state)
     assert_int_equal(back.n, 2);
     assert_int_equal(back.m, 4);
     assert_int_equal(back.layers, RW_NM_HIDDEN);
-    assert_non_null(model->layers[0].nmt);
-    assert_null(model->layers[1].nmt);
+    assert_non_null(t_nmt(model->layers[0]));
+    assert_null(t_nmt(model->layers[1]));
     remove(path);
     rw_trainer_free(t);
     rw_model_free(model);
@@ -556,10 +557,10 @@ static void test_memory_estimate(void **state)
          * expectation from the model itself, then from the sizes above. */
         int64_t held = 0;
         for (int l = 0; l < model->n_layers; l++) {
-            const nm_train_layer *t = model->layers[l].nmt;
+            const linear_nm_train *t = t_nmt(model->layers[l]);
             if (!t) continue;
-            held += (int64_t)model->layers[l].out * nm_slots_per_row(&t->nm) * 6;
-            if (t->eff) held += (int64_t)model->layers[l].in * model->layers[l].out * 4;
+            held += (int64_t)model->layers[l]->out * nm_slots_per_row(&t->nm) * 6;
+            if (t->eff) held += (int64_t)model->layers[l]->in * model->layers[l]->out * 4;
         }
         int want_sizes[] = {784, 48, 48, 10};
         rw_model_config wc = mc;

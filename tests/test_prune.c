@@ -10,6 +10,7 @@
 #include "nn/loss.h"
 #include "nn/model.h"
 #include "nn/network.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 static rw_model *dense_model(int in, int hidden, int out, uint64_t seed)
@@ -28,19 +29,20 @@ static rw_model *dense_model(int in, int hidden, int out, uint64_t seed)
 
 /* |w| of every stored weight of layer l, and the smallest kept / largest
  * pruned compared with the original dense weights. */
-static void check_threshold(const float *orig, const layer *ly, double *min_kept, double *max_gone)
+static void check_threshold(const float *orig, const csr_matrix *w, double *min_kept,
+                            double *max_gone)
 {
-    uint8_t *kept = calloc((size_t)ly->in * ly->out, 1);
+    uint8_t *kept = calloc((size_t)w->cols * w->rows, 1);
     *min_kept = INFINITY;
     *max_gone = 0;
-    for (int o = 0; o < ly->out; o++)
-        for (int k = ly->w.indptr[o]; k < ly->w.indptr[o + 1]; k++) {
-            size_t i = (size_t)o * ly->in + ly->w.indices[k];
-            assert_true(ly->w.values[k] == orig[i]); /* kept weights are unchanged */
+    for (int o = 0; o < w->rows; o++)
+        for (int k = w->indptr[o]; k < w->indptr[o + 1]; k++) {
+            size_t i = (size_t)o * w->cols + w->indices[k];
+            assert_true(w->values[k] == orig[i]); /* kept weights are unchanged */
             kept[i] = 1;
             *min_kept = fmin(*min_kept, fabsf(orig[i]));
         }
-    for (size_t i = 0; i < (size_t)ly->in * ly->out; i++)
+    for (size_t i = 0; i < (size_t)w->cols * w->rows; i++)
         if (!kept[i]) *max_gone = fmax(*max_gone, fabsf(orig[i]));
     free(kept);
 }
@@ -51,27 +53,27 @@ static void test_magnitude_per_layer(void **state)
     rw_model *m = dense_model(40, 30, 5, 1);
     float *orig[2];
     for (int l = 0; l < 2; l++) {
-        size_t n = (size_t)m->layers[l].in * m->layers[l].out;
+        size_t n = (size_t)m->layers[l]->in * m->layers[l]->out;
         orig[l] = malloc(sizeof(float) * n);
-        memcpy(orig[l], m->layers[l].dense, sizeof(float) * n);
+        memcpy(orig[l], t_w(m, l), sizeof(float) * n);
     }
     rw_prune_config pc = {0.75, RW_PRUNE_MAGNITUDE, RW_PRUNE_PER_LAYER, NULL, 0};
     assert_int_equal(rw_model_prune(m, &pc), RW_OK);
     for (int l = 0; l < 2; l++) {
-        layer *ly = &m->layers[l];
-        assert_true(ly->sparse);
-        assert_int_equal(ly->w.nnz, (int)llround(0.25 * ly->in * ly->out));
-        assert_int_equal(csr_validate(&ly->w, "pruned"), RW_OK);
+        const csr_matrix *w = t_csr(m, l);
+        assert_true(t_sparse(m, l));
+        assert_int_equal(w->nnz, (int)llround(0.25 * w->cols * w->rows));
+        assert_int_equal(csr_validate(w, "pruned"), RW_OK);
         double min_kept, max_gone;
-        check_threshold(orig[l], ly, &min_kept, &max_gone);
+        check_threshold(orig[l], w, &min_kept, &max_gone);
         assert_true(min_kept >= max_gone);
         free(orig[l]);
     }
     /* Pruning to a lower sparsity than the layer has changes nothing. */
-    int before = m->layers[0].w.nnz;
+    int before = t_csr(m, 0)->nnz;
     pc.sparsity = 0.5;
     assert_int_equal(rw_model_prune(m, &pc), RW_OK);
-    assert_int_equal(m->layers[0].w.nnz, before);
+    assert_int_equal(t_csr(m, 0)->nnz, before);
     rw_model_free(m);
 }
 
@@ -80,17 +82,17 @@ static void test_magnitude_global(void **state)
     (void)state;
     rw_model *m = dense_model(40, 30, 5, 2);
     /* Make layer 2's weights large: a global threshold keeps more of them. */
-    for (int k = 0; k < 30 * 5; k++) m->layers[1].dense[k] *= 10.0f;
+    for (int k = 0; k < 30 * 5; k++) t_w(m, 1)[k] *= 10.0f;
     float *orig0 = malloc(sizeof(float) * 1200), *orig1 = malloc(sizeof(float) * 150);
-    memcpy(orig0, m->layers[0].dense, sizeof(float) * 1200);
-    memcpy(orig1, m->layers[1].dense, sizeof(float) * 150);
+    memcpy(orig0, t_w(m, 0), sizeof(float) * 1200);
+    memcpy(orig1, t_w(m, 1), sizeof(float) * 150);
     rw_prune_config pc = {0.8, RW_PRUNE_MAGNITUDE, RW_PRUNE_GLOBAL, NULL, 0};
     assert_int_equal(rw_model_prune(m, &pc), RW_OK);
-    assert_int_equal(m->layers[0].w.nnz + m->layers[1].w.nnz, (int)llround(0.2 * 1350));
-    assert_true(m->layers[1].w.nnz > llround(0.2 * 150)); /* not the same share per layer */
+    assert_int_equal(t_csr(m, 0)->nnz + t_csr(m, 1)->nnz, (int)llround(0.2 * 1350));
+    assert_true(t_csr(m, 1)->nnz > llround(0.2 * 150)); /* not the same share per layer */
     double k0, g0, k1, g1;
-    check_threshold(orig0, &m->layers[0], &k0, &g0);
-    check_threshold(orig1, &m->layers[1], &k1, &g1);
+    check_threshold(orig0, t_csr(m, 0), &k0, &g0);
+    check_threshold(orig1, t_csr(m, 1), &k1, &g1);
     assert_true(fmin(k0, k1) >= fmax(g0, g1)); /* one threshold for both */
     free(orig0);
     free(orig1);
@@ -112,7 +114,7 @@ static void test_wanda_per_row(void **state)
     rw_dataset *d;
     assert_int_equal(rw_dataset_from_memory(x, y, N, F, 3, &d), RW_OK);
     float orig[8 * F];
-    memcpy(orig, m->layers[0].dense, sizeof orig);
+    memcpy(orig, t_w(m, 0), sizeof orig);
     /* The exact Wanda score of layer 0: |w| times the raw input norm after
      * normalisation (mean 0, std 1 here, so the data itself). */
     double norm[F] = {0};
@@ -120,12 +122,12 @@ static void test_wanda_per_row(void **state)
         for (int f = 0; f < F; f++) norm[f] += (double)x[s * F + f] * x[s * F + f];
     rw_prune_config pc = {0.5, RW_PRUNE_WANDA, RW_PRUNE_PER_LAYER, d, 0};
     assert_int_equal(rw_model_prune(m, &pc), RW_OK);
-    const layer *ly = &m->layers[0];
+    const csr_matrix *pw = t_csr(m, 0);
     for (int o = 0; o < 8; o++) {
-        assert_int_equal(ly->w.indptr[o + 1] - ly->w.indptr[o], F / 2);
+        assert_int_equal(pw->indptr[o + 1] - pw->indptr[o], F / 2);
         double min_kept = INFINITY, max_gone = 0;
         uint8_t kept[F] = {0};
-        for (int k = ly->w.indptr[o]; k < ly->w.indptr[o + 1]; k++) kept[ly->w.indices[k]] = 1;
+        for (int k = pw->indptr[o]; k < pw->indptr[o + 1]; k++) kept[pw->indices[k]] = 1;
         for (int f = 0; f < F; f++) {
             double score = fabsf(orig[o * F + f]) * sqrt(norm[f]);
             if (kept[f]) min_kept = fmin(min_kept, score);
@@ -149,18 +151,18 @@ static void test_nm_conversion_and_files(void **state)
     (void)state;
     rw_model *m = dense_model(16, 12, 4, 4);
     float dense0[12 * 16];
-    memcpy(dense0, m->layers[0].dense, sizeof dense0);
+    memcpy(dense0, t_w(m, 0), sizeof dense0);
     assert_int_equal(rw_model_to_nm(m, 1, 2, 8), RW_ERR_INVALID_ARGUMENT); /* 12 inputs */
     assert_non_null(strstr(rw_last_error(), "not a multiple of M = 8"));
     assert_int_equal(rw_model_to_nm(m, -1, 2, 8), RW_OK); /* only layer 0 qualifies */
-    assert_true(m->layers[0].is_nm && !m->layers[1].is_nm);
+    assert_true(t_nm(m, 0) && !t_nm(m, 1));
     rw_layer_info li;
     assert_int_equal(rw_model_layer_info(m, 0, &li), RW_OK);
     assert_true(li.nm_n == 2 && li.nm_m == 8 && li.nonzeros == 12 * 4);
     assert_true(li.bytes < 12 * 4 * 8); /* smaller than CSR's 8 bytes per weight */
     /* Each group kept its two largest. */
     float back[12 * 16];
-    nm_to_dense(&m->layers[0].nm, back);
+    nm_to_dense(&(*t_nmw(m, 0)), back);
     for (int o = 0; o < 12; o++)
         for (int g = 0; g < 2; g++) {
             double min_kept = INFINITY, max_gone = 0;
@@ -186,7 +188,7 @@ static void test_nm_conversion_and_files(void **state)
     /* Pruning an N:M layer goes back to CSR. */
     rw_prune_config pc = {0.9, RW_PRUNE_MAGNITUDE, RW_PRUNE_PER_LAYER, NULL, 0};
     assert_int_equal(rw_model_prune(back_m, &pc), RW_OK);
-    assert_true(back_m->layers[0].sparse && !back_m->layers[0].is_nm);
+    assert_true(t_sparse(back_m, 0) && !t_nm(back_m, 0));
     unlink(path);
     rw_model_free(back_m);
     rw_model_free(m);
@@ -209,21 +211,21 @@ static void test_nm_gradients(void **state)
     assert_int_equal(workspace_init(&ws, m, N, 1), RW_OK);
     network_load_batch(m, &ws, x, 8, NULL, N);
     network_forward(m, &ws);
-    softmax_xent(ws.a[2], y, 3, N, ws.bp, ws.g[2], NULL);
+    softmax_xent(ws.t[2].data, y, 3, N, ws.bp, ws.t[2].grad, NULL);
     network_backward(m, &ws);
     for (int l = 0; l < 2; l++) {
-        float *w = layer_weights(&m->layers[l]);
-        for (int64_t k = 0; k < layer_weight_count(&m->layers[l]); k++) {
+        float *w = t_w(m, l);
+        for (int64_t k = 0; k < t_count(m, l); k++) {
             float keep = w[k];
             const float h = 1e-2f;
             w[k] = keep + h;
             network_forward(m, &ws);
-            double up = softmax_xent(ws.a[2], y, 3, N, ws.bp, NULL, NULL) / N;
+            double up = softmax_xent(ws.t[2].data, y, 3, N, ws.bp, NULL, NULL) / N;
             w[k] = keep - h;
             network_forward(m, &ws);
-            double down = softmax_xent(ws.a[2], y, 3, N, ws.bp, NULL, NULL) / N;
+            double down = softmax_xent(ws.t[2].data, y, 3, N, ws.bp, NULL, NULL) / N;
             w[k] = keep;
-            double numeric = (up - down) / (2 * h), analytic = ws.gw[l][k];
+            double numeric = (up - down) / (2 * h), analytic = t_gw(&ws, m, l)[k];
             if (fabs(analytic - numeric) > 2e-2 * fmax(1e-2, fabs(analytic) + fabs(numeric)))
                 fail_msg("layer %d slot %lld: analytic %g, numeric %g", l, (long long)k, analytic,
                          numeric);

@@ -8,6 +8,7 @@
 #include "io/safetensors.h"
 #include "nn/loss.h"
 #include "nn/network.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 static const st_tensor *need(const st_file *f, const char *name)
@@ -50,24 +51,24 @@ static void check_activation(const char *act)
     int classes = rw_model_classes(m), L = m->n_layers;
     for (int b = 0; b < n; b++)
         for (int c = 0; c < classes; c++) {
-            float got = ws.a[L][(size_t)c * ws.bp + b];
+            float got = ws.t[L].data[(size_t)c * ws.bp + b];
             assert_true(tu_max_rel_diff(&got, &logits[b * classes + c], 1) < 1e-5);
         }
-    float loss = (float)(softmax_xent(ws.a[L], labels->data, classes, n, ws.bp, ws.g[L], NULL) / n);
+    float loss = (float)(softmax_xent(ws.t[L].data, labels->data, classes, n, ws.bp, ws.t[L].grad, NULL) / n);
     assert_true(tu_max_rel_diff(&loss, want_loss, 1) < 1e-5);
 
     network_backward(m, &ws);
     for (int l = 0; l < L; l++) {
         char name[64];
-        snprintf(name, sizeof name, "grad.fc%d.%s", l + 1, m->layers[l].sparse ? "values" : "weight");
+        snprintf(name, sizeof name, "grad.fc%d.%s", l + 1, t_sparse(m, l) ? "values" : "weight");
         int64_t nw, nb;
         float *gw = floats(&ref, name, &nw);
-        assert_int_equal(nw, layer_weight_count(&m->layers[l]));
-        double dw = tu_max_rel_diff(ws.gw[l], gw, (size_t)nw);
+        assert_int_equal(nw, t_count(m, l));
+        double dw = tu_max_rel_diff(t_gw(&ws, m, l), gw, (size_t)nw);
         snprintf(name, sizeof name, "grad.fc%d.bias", l + 1);
         float *gb = floats(&ref, name, &nb);
-        assert_int_equal(nb, m->layers[l].out);
-        double db = tu_max_rel_diff(ws.gb[l], gb, (size_t)nb);
+        assert_int_equal(nb, m->layers[l]->out);
+        double db = tu_max_rel_diff(t_gb(&ws, m, l), gb, (size_t)nb);
         test_free(gw);
         test_free(gb);
         if (dw >= 1e-5 || db >= 1e-5)

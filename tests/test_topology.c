@@ -6,10 +6,13 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/alloc.h"
+#include "nn/linear.h"
 #include "sparsity/drop.h"
 #include "sparsity/grow.h"
 #include "sparsity/topology.h"
 #include "sparsity/topology_stats.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 #include <omp.h>
@@ -495,12 +498,16 @@ static void test_dead_neurons_on_a_hand_made_model(void **state)
      * 0 has no input, hidden 2 no output, hidden 1 is alive. */
     rw_model *m = model_alloc(2);
     int l0[][2] = {{1, 0}, {1, 1}, {2, 2}}, l1[][2] = {{0, 0}, {0, 1}, {1, 1}};
-    m->layers[0] = (layer){.in = 4, .out = 3, .sparse = 1, .act = RW_ACT_RELU};
-    m->layers[1] = (layer){.in = 3, .out = 2, .sparse = 1, .act = RW_ACT_NONE};
-    make_csr(&m->layers[0].w, 3, 4, l0, 3);
-    make_csr(&m->layers[1].w, 2, 3, l1, 3);
+    csr_matrix w0, w1;
+    make_csr(&w0, 3, 4, l0, 3);
+    make_csr(&w1, 2, 3, l1, 3);
+    m->inputs = 4;
+    m->layers[0] = linear_csr_new("fc1", 4, 3, RW_ACT_RELU, 0.01f, 0, &w0, rw_alloc(3 * 4));
+    m->layers[1] = linear_csr_new("fc2", 3, 2, RW_ACT_NONE, 0.01f, 1, &w1, rw_alloc(2 * 4));
+    assert_int_equal(model_gather_params(m), RW_OK);
     int64_t dead[1], unconnected;
-    topology_dead_neurons(m, dead, &unconnected);
+    int weights[2] = {0, 2};
+    topology_dead_neurons(m, weights, 2, dead, &unconnected);
     assert_int_equal(unconnected, 1);
     assert_int_equal(dead[0], 2);
     int32_t fan_in[3], fan_out[4];

@@ -12,6 +12,7 @@
 #include "nn/trainer.h"
 #include "sparsity/dst.h"
 #include "sparsity/train_prune.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 static rw_dataset *train_set; /* the first 1000 samples of the subset */
@@ -56,21 +57,21 @@ static rw_train_config train_config(int epochs)
 static int64_t model_nnz(const rw_model *m)
 {
     int64_t n = 0;
-    for (int l = 0; l < m->n_layers; l++) n += layer_weight_count(&m->layers[l]);
+    for (int l = 0; l < m->n_layers; l++) n += t_count(m, l);
     return n;
 }
 
 static void assert_same_model(const rw_model *a, const rw_model *b)
 {
     for (int l = 0; l < a->n_layers; l++) {
-        const csr_matrix *x = &a->layers[l].w, *y = &b->layers[l].w;
-        assert_true(a->layers[l].sparse && b->layers[l].sparse);
+        const csr_matrix *x = &(*t_csr(a, l)), *y = &(*t_csr(b, l));
+        assert_true(t_sparse(a, l) && t_sparse(b, l));
         assert_int_equal(x->nnz, y->nnz);
         assert_memory_equal(x->indptr, y->indptr, sizeof(int32_t) * (size_t)(x->rows + 1));
         assert_memory_equal(x->indices, y->indices, sizeof(int32_t) * (size_t)x->nnz);
         assert_memory_equal(x->values, y->values, sizeof(float) * (size_t)x->nnz);
-        assert_memory_equal(a->layers[l].bias, b->layers[l].bias,
-                            sizeof(float) * (size_t)a->layers[l].out);
+        assert_memory_equal(t_b(a, l), t_b(b, l),
+                            sizeof(float) * (size_t)a->layers[l]->out);
     }
 }
 
@@ -96,7 +97,7 @@ static void on_prune(const rw_topology_stats *s, void *user)
         if (s->shrunk && s->shrunk[l] > 0) w->shrunk_seen = 1;
         /* The arrays are exactly as long as the pattern: the transposed
          * view covers every entry once. */
-        const csr_matrix *m = &((const rw_model *)w->model)->layers[l].w;
+        const csr_matrix *m = t_csr((const rw_model *)w->model, l);
         assert_int_equal(m->t_indptr[m->cols], m->nnz);
         /* Memory follows the pattern: the value and index arrays are
          * reallocated to the weights left, not kept at their first size. */
@@ -140,9 +141,9 @@ static void test_gmp_reaches_the_target_and_storage_only_shrinks(void **state)
     /* Uniform: every layer keeps exactly a quarter of its in·out weights. */
     int sizes[] = {784, 128, 128, 10};
     for (int l = 0; l < 3; l++) {
-        assert_true(m->layers[l].sparse);
-        assert_int_equal(m->layers[l].w.nnz, sizes[l] * sizes[l + 1] / 4);
-        assert_int_equal(csr_validate(&m->layers[l].w, "gmp"), RW_OK);
+        assert_true(t_sparse(m, l));
+        assert_int_equal(t_csr(m, l)->nnz, sizes[l] * sizes[l + 1] / 4);
+        assert_int_equal(csr_validate(&(*t_csr(m, l)), "gmp"), RW_OK);
     }
     assert_true(rw_model_sparsity(m) == 0.75);
     assert_int_equal(w.last_nnz, model_nnz(m));
@@ -176,14 +177,14 @@ static void test_imp_rewind_restores_the_saved_weights(void **state)
     int n = m->n_layers;
     float *saved_w[3], *saved_m[3], *saved_b[3];
     for (int l = 0; l < n; l++) {
-        const layer *ly = &m->layers[l];
-        size_t nnz = (size_t)ly->w.nnz;
+        const csr_matrix *w = t_csr(m, l);
+        size_t nnz = (size_t)w->nnz, out = (size_t)w->rows;
         saved_w[l] = malloc(sizeof(float) * nnz);
         saved_m[l] = malloc(sizeof(float) * nnz);
-        saved_b[l] = malloc(sizeof(float) * (size_t)ly->out);
-        memcpy(saved_w[l], ly->w.values, sizeof(float) * nnz);
-        memcpy(saved_m[l], t->wm1[l], sizeof(float) * nnz);
-        memcpy(saved_b[l], ly->bias, sizeof(float) * (size_t)ly->out);
+        saved_b[l] = malloc(sizeof(float) * out);
+        memcpy(saved_w[l], w->values, sizeof(float) * nnz);
+        memcpy(saved_m[l], t->m1[m->first_param[l]], sizeof(float) * nnz);
+        memcpy(saved_b[l], t_b(m, l), sizeof(float) * out);
     }
     imp_rewind *point;
     assert_int_equal(imp_rewind_save(t, &point), RW_OK);
@@ -196,16 +197,17 @@ static void test_imp_rewind_restores_the_saved_weights(void **state)
     assert_int_equal(imp_rewind_apply(t, point, spe), RW_OK);
     int64_t checked = 0, differed = 0;
     for (int l = 0; l < n; l++) {
-        const layer *ly = &m->layers[l];
-        for (int o = 0; o < ly->out; o++)
-            for (int q = ly->w.indptr[o]; q < ly->w.indptr[o + 1]; q++) {
-                size_t dense = (size_t)o * ly->in + ly->w.indices[q];
-                assert_memory_equal(&ly->w.values[q], &saved_w[l][dense], sizeof(float));
-                assert_memory_equal(&t->wm1[l][q], &saved_m[l][dense], sizeof(float));
+        const csr_matrix *w = t_csr(m, l);
+        const float *bias = t_b(m, l), *m1 = t->m1[m->first_param[l]];
+        for (int o = 0; o < w->rows; o++)
+            for (int q = w->indptr[o]; q < w->indptr[o + 1]; q++) {
+                size_t dense = (size_t)o * w->cols + w->indices[q];
+                assert_memory_equal(&w->values[q], &saved_w[l][dense], sizeof(float));
+                assert_memory_equal(&m1[q], &saved_m[l][dense], sizeof(float));
                 checked++;
             }
-        assert_memory_equal(ly->bias, saved_b[l], sizeof(float) * (size_t)ly->out);
-        for (int o = 0; o < ly->out; o++) differed += ly->bias[o] != 0;
+        assert_memory_equal(bias, saved_b[l], sizeof(float) * (size_t)w->rows);
+        for (int o = 0; o < w->rows; o++) differed += bias[o] != 0;
     }
     assert_int_equal(checked, model_nnz(m));
     assert_true(differed > 0);
@@ -252,34 +254,35 @@ static int on_soup_epoch(const rw_prune_epoch *e, void *user)
     const rw_model *m = e->model;
     if (e->phase == 1 && e->member >= 0 && e->epoch == e->epochs) {
         for (int l = 0; l < m->n_layers; l++) {
-            const layer *ly = &m->layers[l];
-            s->member_w[l][e->member] = malloc(sizeof(float) * (size_t)ly->w.nnz);
-            s->member_b[l][e->member] = malloc(sizeof(float) * (size_t)ly->out);
-            memcpy(s->member_w[l][e->member], ly->w.values, sizeof(float) * (size_t)ly->w.nnz);
-            memcpy(s->member_b[l][e->member], ly->bias, sizeof(float) * (size_t)ly->out);
+            const csr_matrix *w = t_csr(m, l);
+            s->member_w[l][e->member] = malloc(sizeof(float) * (size_t)w->nnz);
+            s->member_b[l][e->member] = malloc(sizeof(float) * (size_t)w->rows);
+            memcpy(s->member_w[l][e->member], w->values, sizeof(float) * (size_t)w->nnz);
+            memcpy(s->member_b[l][e->member], t_b(m, l), sizeof(float) * (size_t)w->rows);
         }
         s->members++;
     }
     if (e->phase == 1 && e->member == -1) {
         assert_int_equal(s->members, 3);
         for (int l = 0; l < m->n_layers; l++) {
-            const layer *ly = &m->layers[l];
+            const csr_matrix *w = t_csr(m, l);
+            const float *bias = t_b(m, l);
             int64_t differs = 0;
-            for (int k = 0; k < ly->w.nnz; k++) {
+            for (int k = 0; k < w->nnz; k++) {
                 double sum = 0;
                 for (int j = 0; j < 3; j++) sum += s->member_w[l][j][k];
                 float mean = (float)(sum / 3);
-                assert_memory_equal(&ly->w.values[k], &mean, sizeof(float));
+                assert_memory_equal(&w->values[k], &mean, sizeof(float));
                 differs += s->member_w[l][0][k] != s->member_w[l][1][k];
             }
-            for (int o = 0; o < ly->out; o++) {
+            for (int o = 0; o < w->rows; o++) {
                 double sum = 0;
                 for (int j = 0; j < 3; j++) sum += s->member_b[l][j][o];
                 float mean = (float)(sum / 3);
-                assert_memory_equal(&ly->bias[o], &mean, sizeof(float));
+                assert_memory_equal(&bias[o], &mean, sizeof(float));
             }
             /* Different data orders made different members. */
-            assert_true(differs > ly->w.nnz / 2);
+            assert_true(differs > w->nnz / 2);
         }
         s->soups_checked++;
     }
@@ -347,28 +350,28 @@ static void test_issp_shrinks_exactly_the_smallest_then_removes(void **state)
     c.prune_end = 0.5;
     c.update_every = 10;
     c.shrink = 0.5;
-    workspace ws;
-    assert_int_equal(workspace_init(&ws, m, 16, 1), RW_OK);
+    rw_train_config tc = rw_train_config_default();
+    tc.batch = 16;
+    rw_trainer *t;
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_OK);
     int n = m->n_layers;
-    float **wm1 = calloc((size_t)n, sizeof(float *)), **wm2 = calloc((size_t)n, sizeof(float *));
-    for (int l = 0; l < n; l++) wm1[l] = rw_alloc(sizeof(float) * (size_t)m->layers[l].w.nnz);
     dst_state *d;
-    assert_int_equal(dst_create(&c, m, ws.bp, &d), RW_OK);
-    dst_context ctx = {m, &ws, 16, wm1, wm2, 0.9f, 0};
+    assert_int_equal(dst_create(&c, m, t->ws.bp, &d), RW_OK);
     int64_t total = 100, size[3];
-    for (int l = 0; l < n; l++) size[l] = (int64_t)m->layers[l].in * m->layers[l].out;
+    for (int l = 0; l < n; l++) size[l] = (int64_t)m->layers[l]->in * m->layers[l]->out;
     for (int64_t step = 10; step <= 50; step += 10) {
         float *before[3];
         for (int l = 0; l < n; l++) {
-            before[l] = malloc(sizeof(float) * (size_t)m->layers[l].w.nnz);
-            memcpy(before[l], m->layers[l].w.values, sizeof(float) * (size_t)m->layers[l].w.nnz);
+            before[l] = malloc(sizeof(float) * (size_t)t_csr(m, l)->nnz);
+            memcpy(before[l], t_csr(m, l)->values, sizeof(float) * (size_t)t_csr(m, l)->nnz);
         }
         const rw_topology_stats *st;
-        assert_int_equal(dst_after_step(d, &ctx, step, 1000, total, &st), RW_OK);
+        trainer_step_info info = {16, step, 1000, total};
+        assert_int_equal(dst_after_step(d, t, &info, &st), RW_OK);
         assert_non_null(st);
         double p = (double)step / 50.0;
         for (int l = 0; l < n; l++) {
-            const csr_matrix *w = &m->layers[l].w;
+            const csr_matrix *w = &(*t_csr(m, l));
             int64_t final = size[l] / 4;
             int64_t target = llround((double)final + (double)(size[l] - final) * pow(1 - p, 3));
             int64_t k = size[l] - target;
@@ -394,7 +397,7 @@ static void test_issp_shrinks_exactly_the_smallest_then_removes(void **state)
                 int q = 0;
                 for (int j = 0; j < (int)size[l]; j++) {
                     if (chosen[j]) continue;
-                    assert_int_equal(w->indices[q], j % m->layers[l].in);
+                    assert_int_equal(w->indices[q], j % m->layers[l]->in);
                     assert_memory_equal(&w->values[q], &before[l][j], sizeof(float));
                     q++;
                 }
@@ -407,10 +410,7 @@ static void test_issp_shrinks_exactly_the_smallest_then_removes(void **state)
     }
     assert_true(rw_model_sparsity(m) == 0.75);
     dst_free(d);
-    for (int l = 0; l < n; l++) rw_free(wm1[l]);
-    free(wm1);
-    free(wm2);
-    workspace_free(&ws);
+    rw_trainer_free(t);
     rw_model_free(m);
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "nn/model.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 static rw_dataset *train_set, *test_set;
@@ -84,17 +85,17 @@ static void test_thread_count_does_not_change_results(void **state)
      * results change with the thread count, rewire's kernels do not). */
     double a1, a2, l0, l1, m0, m1;
     rw_model *one = train(RW_DIST_ERK, 2, 1, &a1, &l0, &l1);
-    assert_int_equal(one->layers[2].w.nnz, 256 * 10);
+    assert_int_equal(t_csr(one, 2)->nnz, 256 * 10);
     /* 2 threads, and 5 on this 2-core machine: the OS keeps descheduling
      * some, so phases are finished by whichever threads are running. */
     for (int threads = 2; threads <= 5; threads += 3) {
         rw_model *two = train(RW_DIST_ERK, 2, threads, &a2, &m0, &m1);
         for (int l = 0; l < one->n_layers; l++) {
-            assert_true(one->layers[l].sparse);
-            assert_memory_equal(one->layers[l].w.values, two->layers[l].w.values,
-                                sizeof(float) * (size_t)one->layers[l].w.nnz);
-            assert_memory_equal(one->layers[l].bias, two->layers[l].bias,
-                                sizeof(float) * (size_t)one->layers[l].out);
+            assert_true(t_sparse(one, l));
+            assert_memory_equal(t_csr(one, l)->values, t_csr(two, l)->values,
+                                sizeof(float) * (size_t)t_csr(one, l)->nnz);
+            assert_memory_equal(t_b(one, l), t_b(two, l),
+                                sizeof(float) * (size_t)one->layers[l]->out);
         }
         assert_true(a1 == a2 && l1 == m1);
         rw_model_free(two);
@@ -110,12 +111,12 @@ static void test_thread_count_nm(void **state)
     double a1, a2, l0, l1, m0, m1;
     rw_model *one = train_nm(RW_DIST_ERK, 1, 1, 1, &a1, &l0, &l1);
     rw_model *two = train_nm(RW_DIST_ERK, 1, 2, 1, &a2, &m0, &m1);
-    assert_true(one->layers[1].is_nm);
-    assert_memory_equal(one->layers[1].nm.values, two->layers[1].nm.values,
-                        sizeof(float) * (size_t)layer_weight_count(&one->layers[1]));
+    assert_true(t_nm(one, 1));
+    assert_memory_equal(t_nmw(one, 1)->values, t_nmw(two, 1)->values,
+                        sizeof(float) * (size_t)t_count(one, 1));
     for (int l = 0; l < one->n_layers; l++)
-        assert_memory_equal(one->layers[l].bias, two->layers[l].bias,
-                            sizeof(float) * (size_t)one->layers[l].out);
+        assert_memory_equal(t_b(one, l), t_b(two, l),
+                            sizeof(float) * (size_t)one->layers[l]->out);
     assert_true(a1 == a2 && l1 == m1);
     rw_model_free(one);
     rw_model_free(two);

@@ -10,7 +10,6 @@
 #include "nn/loss.h"
 #include "kernels/kernels.h"
 #include "kernels/team.h"
-#include "nn/activation.h"
 #include "nn/network.h"
 
 #define EVAL_BATCH 256
@@ -21,8 +20,8 @@
 /* The evaluation batch for m: 256 samples, fewer for very wide models. */
 static int eval_batch(const rw_model *m)
 {
-    size_t per_sample = (size_t)m->layers[0].in;
-    for (int l = 0; l < m->n_layers; l++) per_sample += (size_t)m->layers[l].out;
+    size_t per_sample = (size_t)m->inputs;
+    for (int l = 0; l < m->n_layers; l++) per_sample += (size_t)m->layers[l]->out;
     size_t fit = EVAL_ACTIVATION_BYTES / (sizeof(float) * per_sample);
     if (fit < 8) fit = 8;
     return fit < EVAL_BATCH ? (int)fit : EVAL_BATCH;
@@ -31,10 +30,10 @@ static int eval_batch(const rw_model *m)
 rw_status rw_evaluate(const rw_model *m, const rw_dataset *data, rw_eval_result *out)
 {
     memset(out, 0, sizeof *out);
-    int classes = m->layers[m->n_layers - 1].out;
-    if (data->features != m->layers[0].in)
+    int classes = rw_model_classes(m);
+    if (data->features != m->inputs)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "the data has %d features but the model takes %d",
-                       data->features, m->layers[0].in);
+                       data->features, m->inputs);
     if (data->classes > classes)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "the data has %d classes but the model has %d",
                        data->classes, classes);
@@ -49,7 +48,7 @@ rw_status rw_evaluate(const rw_model *m, const rw_dataset *data, rw_eval_result 
         network_load_batch(m, &ws, data->x + (size_t)b0 * data->features, data->features, NULL,
                            count);
         network_forward(m, &ws);
-        const float *logits = ws.a[m->n_layers];
+        const float *logits = network_logits(m, &ws);
         loss += softmax_xent(logits, data->y + b0, classes, count, ws.bp, NULL, NULL);
         for (int b = 0; b < count; b++) {
             int arg = 0;
@@ -79,22 +78,14 @@ struct rw_predictor {
     const rw_model *model;
     int max_batch;
     workspace ws;    /* batches of 2 .. max_batch */
-    float **av;      /* [n_layers + 1] one sample, plain vectors */
-    float **zv;      /* [n_layers] pre-activations (alias av[l+1] unless needed) */
+    workspace one;   /* one sample, plain vectors */
     team_sync sync;
 };
 
 void rw_predictor_free(rw_predictor *p)
 {
     if (!p) return;
-    int n = p->model->n_layers;
-    if (p->av) {
-        for (int l = 0; l < n; l++)
-            if (p->zv && p->zv[l] != p->av[l + 1]) rw_free(p->zv[l]);
-        for (int l = 0; l <= n; l++) rw_free(p->av[l]);
-    }
-    free(p->av);
-    free(p->zv);
+    workspace_free(&p->one);
     workspace_free(&p->ws);
     free(p);
 }
@@ -109,28 +100,11 @@ rw_status rw_predictor_create(const rw_model *m, int max_batch, rw_predictor **o
     if (!p) return rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a predictor");
     p->model = m;
     p->max_batch = max_batch;
-    int n = m->n_layers;
-    p->av = calloc((size_t)n + 1, sizeof(float *));
-    p->zv = calloc((size_t)n, sizeof(float *));
-    int ok = p->av && p->zv;
-    if (ok) p->av[0] = rw_alloc(sizeof(float) * (size_t)m->layers[0].in), ok = p->av[0] != NULL;
-    for (int l = 0; l < n && ok; l++) {
-        const layer *ly = &m->layers[l];
-        p->av[l + 1] = rw_alloc(sizeof(float) * (size_t)ly->out);
-        p->zv[l] = activation_needs_z(ly->act) ? rw_alloc(sizeof(float) * (size_t)ly->out)
-                                                : p->av[l + 1];
-        ok = p->av[l + 1] && p->zv[l];
-    }
-    if (!ok) {
+    rw_status st = workspace_init_vector(&p->one, m);
+    if (st == RW_OK && max_batch > 1) st = workspace_init(&p->ws, m, max_batch, 0);
+    if (st != RW_OK) {
         rw_predictor_free(p);
-        return rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a predictor");
-    }
-    if (max_batch > 1) {
-        rw_status st = workspace_init(&p->ws, m, max_batch, 0);
-        if (st != RW_OK) {
-            rw_predictor_free(p);
-            return st;
-        }
+        return st;
     }
     *out = p;
     return RW_OK;
@@ -140,8 +114,9 @@ rw_status rw_predictor_create(const rw_model *m, int max_batch, rw_predictor **o
 static int vector_worth_threading(const rw_model *m)
 {
     if (omp_get_max_threads() < 2) return 0;
-    for (int l = 0; l < m->n_layers; l++)
-        if (layer_weight_count(&m->layers[l]) >= KERNEL_PARALLEL_MIN_WORK / 2) return 1;
+    for (int q = 0; q < m->n_params; q++)
+        if (m->params[q].is_weight && param_count(&m->params[q]) >= KERNEL_PARALLEL_MIN_WORK / 2)
+            return 1;
     return 0;
 }
 
@@ -149,24 +124,25 @@ static int vector_worth_threading(const rw_model *m)
 static void predict_one(rw_predictor *p, const float *x, float *probs)
 {
     const rw_model *m = p->model;
-    int features = m->layers[0].in, classes = m->layers[m->n_layers - 1].out;
+    int features = m->inputs, classes = rw_model_classes(m);
     float scale = 1.0f / m->norm_std, shift = m->norm_mean;
-    for (int f = 0; f < features; f++) p->av[0][f] = (x[f] - shift) * scale;
+    float *in = p->one.t[0].data;
+    for (int f = 0; f < features; f++) in[f] = (x[f] - shift) * scale;
     team_sync_init(&p->sync);
 #pragma omp parallel if (vector_worth_threading(m))
     {
         team_begin(&p->sync);
-        for (int l = 0; l < m->n_layers; l++) team_phase(phase_forward_vector(m, p->av, p->zv, l));
+        for (int l = 0; l < m->n_layers; l++) team_phase(phase_forward_vector(m, &p->one, l));
         team_end();
     }
-    softmax_columns(p->av[m->n_layers], classes, 1, 1, probs);
+    softmax_columns(network_logits(m, &p->one), classes, 1, 1, probs);
 }
 
 rw_status rw_predictor_run(rw_predictor *p, const float *x, int n, float *probs)
 {
     if (n < 0) return rw_fail(RW_ERR_INVALID_ARGUMENT, "cannot predict %d samples", n);
     const rw_model *m = p->model;
-    int classes = m->layers[m->n_layers - 1].out, features = m->layers[0].in;
+    int classes = rw_model_classes(m), features = m->inputs;
     for (int b0 = 0; b0 < n; b0 += p->max_batch) {
         int count = n - b0 < p->max_batch ? n - b0 : p->max_batch;
         const float *xb = x + (size_t)b0 * features;
@@ -177,7 +153,7 @@ rw_status rw_predictor_run(rw_predictor *p, const float *x, int n, float *probs)
         }
         network_load_batch(m, &p->ws, xb, features, NULL, count);
         network_forward(m, &p->ws);
-        softmax_columns(p->ws.a[m->n_layers], classes, count, p->ws.bp, pb);
+        softmax_columns(network_logits(m, &p->ws), classes, count, p->ws.bp, pb);
     }
     return RW_OK;
 }

@@ -1,50 +1,60 @@
-/* The model behind rw_model: a stack of linear layers, each sparse (CSR),
- * N:M structured (core/nm.h) or dense (row-major, CBLAS), followed by an
- * activation; the last layer's output are the logits of a softmax
- * classifier. */
+/* The model behind rw_model: a graph of layers with named tensors between
+ * them (nn/layer.h), its loss, and the parameter list gathered from its
+ * layers (nn/param.h).
+ *
+ * Tensor 0 is the model's input (the normalised features of a batch);
+ * each layer writes one tensor and reads one or more earlier ones, so the
+ * layers in order are a valid schedule for the forward pass and reversed
+ * for the backward one. An MLP is the chain fc1 -> fc2 -> ... whose last
+ * output is the logits of the softmax cross-entropy. */
 #ifndef RW_NN_MODEL_H
 #define RW_NN_MODEL_H
 
-#include "core/csr.h"
-#include "core/nm.h"
+#include "nn/layer.h"
+#include "nn/param.h"
 #include "rewire.h"
-
-typedef struct {
-    int in, out;
-    int sparse;          /* 1: w holds the weights (CSR) */
-    int is_nm;           /* 1: nm holds the weights; dense iff !sparse && !is_nm */
-    rw_activation act;   /* applied to the output; RW_ACT_NONE on the last */
-    csr_matrix w;        /* out × in, when sparse */
-    nm_matrix nm;        /* out × in, when is_nm */
-    float *dense;        /* [out][in], when dense */
-    float *bias;         /* [out] */
-    /* N:M training from scratch (sparsity/nm_train.h): the layer is dense
-     * (dense holds the master weights W) and runs through nmt; else NULL. */
-    struct nm_train_layer *nmt;
-} layer;
 
 struct rw_model {
     int n_layers;
-    layer *layers;       /* [n_layers] */
+    layer **layers;      /* [n_layers] in execution order */
+    layer *loss;         /* reads the last layer's output (the logits) */
+    int inputs;          /* features of tensor 0 */
     float leaky_slope;
-    float norm_mean, norm_std;
+    float norm_mean, norm_std; /* input normalisation x' = (x - mean) / std */
+    /* The parameter list, gathered from the layers whenever one is added
+     * or replaced (model_gather_params). */
+    int n_params;
+    param *params;
+    int *first_param;    /* [n_layers + 1] layer l's records are [first_param[l], first_param[l + 1]) */
 };
 
-/* Number of stored weights of a layer (nnz, N:M slots, or in·out). */
-static inline int64_t layer_weight_count(const layer *l)
-{
-    if (l->sparse) return l->w.nnz;
-    if (l->is_nm) return (int64_t)l->out * nm_slots_per_row(&l->nm);
-    return (int64_t)l->in * l->out;
-}
-
-/* The weight array of a layer, whatever its storage. */
-static inline float *layer_weights(layer *l)
-{
-    return l->sparse ? l->w.values : l->is_nm ? l->nm.values : l->dense;
-}
-
-/* An empty model with n layers (every layer zeroed); freed by rw_model_free. */
+/* An empty model with room for n layers (every entry NULL); freed by
+ * rw_model_free. */
 rw_model *model_alloc(int n_layers);
+
+/* Gathers the parameter list from the layers (all must be set). */
+rw_status model_gather_params(rw_model *m);
+
+/* Replaces layer l by ly (freeing the old one) and gathers the list
+ * again. */
+rw_status model_replace_layer(rw_model *m, int l, layer *ly);
+
+/* The records of layer l: params[first_param[l] ..] */
+static inline param *model_layer_params(const rw_model *m, int l) { return m->params + m->first_param[l]; }
+
+/* The number of tensors of the graph (the input and one per layer). */
+static inline int model_tensor_count(const rw_model *m) { return m->n_layers + 1; }
+
+/* The logits tensor: the last layer's output. */
+static inline int model_logits_tensor(const rw_model *m) { return m->layers[m->n_layers - 1]->output; }
+
+/* Whether some layer has an after_step pass (N:M training). */
+int model_has_after_step(const rw_model *m);
+
+/* The name of linear layer l as files and messages give it: "fc1", ... */
+void model_layer_name(char *buf, size_t cap, int l);
+
+/* Stored weights of layer l as its kind reports them (rw_layer_info). */
+int64_t model_layer_stored(const rw_model *m, int l);
 
 #endif

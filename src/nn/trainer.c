@@ -7,18 +7,17 @@
 #include <string.h>
 #include <time.h>
 
+#include <inttypes.h>
+
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/dataset.h"
-#include "nn/checkpoint.h"
 #include "kernels/team.h"
-#include "nn/loss.h"
 #include "nn/optimizer.h"
-#include "sparsity/nm_train.h"
 
-/* The optimizer phase hands out pieces of every parameter array: array 2l
- * is layer l's weights, 2l + 1 its bias. */
+/* The optimizer phase hands out pieces of every parameter's values, in
+ * the order of the model's parameter list. */
 #define OPT_CHUNK 16384
 /* The clipping norm sums each array in this many fixed parts, so its value
  * does not depend on the number of threads. */
@@ -73,37 +72,56 @@ static rw_status check_config(const rw_train_config *c)
 void rw_trainer_free(rw_trainer *t)
 {
     if (!t) return;
-    int n = t->model ? t->model->n_layers : 0;
-    float **tables[] = {t->wm1, t->wm2, t->bm1, t->bm2};
-    for (int i = 0; i < 4; i++) {
-        if (!tables[i]) continue;
-        for (int l = 0; l < n; l++) rw_free(tables[i][l]);
-        free(tables[i]);
+    for (int h = 0; h < t->n_hooks; h++) t->hooks[h].ops->free(t->hooks[h].state);
+    for (int p = 0; p < t->n_params; p++) {
+        if (t->m1) rw_free(t->m1[p]);
+        if (t->m2) rw_free(t->m2[p]);
     }
+    free(t->m1);
+    free(t->m2);
     workspace_free(&t->ws);
-    dst_free(t->dst);
     free(t->order);
     free(t->labels);
     free(t->norm_part);
     free(t);
 }
 
-rw_status rw_trainer_set_dst(rw_trainer *t, const rw_dst_config *config)
+rw_status trainer_add_hook(rw_trainer *t, const trainer_hook_ops *ops, void *state)
 {
-    dst_state *d = NULL;
-    if (config) {
-        rw_status st = dst_create(config, t->model, t->ws.bp, &d);
-        if (st != RW_OK) return st;
-    }
-    dst_free(t->dst);
-    t->dst = d;
+    if (t->n_hooks == TRAINER_MAX_HOOKS)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "a trainer takes at most %d hooks",
+                       TRAINER_MAX_HOOKS);
+    t->hooks[t->n_hooks++] = (trainer_hook){ops, state};
     return RW_OK;
+}
+
+void *trainer_find_hook(const rw_trainer *t, const trainer_hook_ops *ops)
+{
+    for (int h = 0; h < t->n_hooks; h++)
+        if (t->hooks[h].ops == ops) return t->hooks[h].state;
+    return NULL;
+}
+
+void trainer_remove_hook(rw_trainer *t, const trainer_hook_ops *ops)
+{
+    for (int h = 0; h < t->n_hooks; h++) {
+        if (t->hooks[h].ops != ops) continue;
+        ops->free(t->hooks[h].state);
+        memmove(t->hooks + h, t->hooks + h + 1, sizeof *t->hooks * (size_t)(t->n_hooks - h - 1));
+        t->n_hooks--;
+        return;
+    }
 }
 
 void rw_trainer_set_topology_callback(rw_trainer *t, rw_topology_fn fn, void *user)
 {
     t->on_topology = fn;
     t->on_topology_user = user;
+}
+
+float trainer_momentum(const rw_trainer *t)
+{
+    return t->cfg.optimizer == RW_OPT_ADAMW ? t->cfg.beta1 : t->cfg.momentum;
 }
 
 rw_status rw_trainer_create(rw_model *model, const rw_train_config *config, rw_trainer **out)
@@ -115,25 +133,18 @@ rw_status rw_trainer_create(rw_model *model, const rw_train_config *config, rw_t
     if (!t) return rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a trainer");
     t->model = model;
     t->cfg = *config;
-    int n = model->n_layers, adam = config->optimizer == RW_OPT_ADAMW;
-    t->wm1 = calloc((size_t)n, sizeof(float *));
-    t->wm2 = calloc((size_t)n, sizeof(float *));
-    t->bm1 = calloc((size_t)n, sizeof(float *));
-    t->bm2 = calloc((size_t)n, sizeof(float *));
+    int n = model->n_params, adam = config->optimizer == RW_OPT_ADAMW;
+    t->n_params = n;
+    t->m1 = calloc((size_t)n + 1, sizeof(float *));
+    t->m2 = calloc((size_t)n + 1, sizeof(float *));
     t->labels = malloc((size_t)config->batch);
-    t->norm_part = malloc(sizeof(double) * 2 * (size_t)n * NORM_PARTS);
-    int ok = t->wm1 && t->wm2 && t->bm1 && t->bm2 && t->labels && t->norm_part;
-    for (int l = 0; l < n && ok; l++) {
-        const layer *ly = &model->layers[l];
-        size_t wn = (size_t)layer_weight_count(ly), bn = (size_t)ly->out;
-        t->wm1[l] = rw_alloc(sizeof(float) * wn);
-        t->bm1[l] = rw_alloc(sizeof(float) * bn);
-        ok = t->wm1[l] && t->bm1[l];
-        if (adam && ok) {
-            t->wm2[l] = rw_alloc(sizeof(float) * wn);
-            t->bm2[l] = rw_alloc(sizeof(float) * bn);
-            ok = t->wm2[l] && t->bm2[l];
-        }
+    t->norm_part = malloc(sizeof(double) * ((size_t)n + 1) * NORM_PARTS);
+    int ok = t->m1 && t->m2 && t->labels && t->norm_part;
+    for (int p = 0; p < n && ok; p++) {
+        size_t count = (size_t)param_count(&model->params[p]);
+        t->m1[p] = rw_alloc(sizeof(float) * count);
+        ok = t->m1[p] != NULL;
+        if (adam && ok) t->m2[p] = rw_alloc(sizeof(float) * count), ok = t->m2[p] != NULL;
     }
     if (!ok) {
         rw_trainer_free(t);
@@ -148,18 +159,16 @@ rw_status rw_trainer_create(rw_model *model, const rw_train_config *config, rw_t
     return RW_OK;
 }
 
-double trainer_grad_norm(const rw_trainer *t, int *bad_layer)
+double trainer_grad_norm(const rw_trainer *t, int *bad_param)
 {
     double total = 0;
-    *bad_layer = -1;
-    for (int l = 0; l < t->model->n_layers; l++) {
-        const layer *ly = &t->model->layers[l];
-        double s = 0;
-        int64_t wn = layer_weight_count(ly);
-        for (int64_t k = 0; k < wn; k++) s += (double)t->ws.gw[l][k] * t->ws.gw[l][k];
-        for (int o = 0; o < ly->out; o++) s += (double)t->ws.gb[l][o] * t->ws.gb[l][o];
-        if (!isfinite(s) && *bad_layer < 0) *bad_layer = l;
-        total += s;
+    *bad_param = -1;
+    for (int p = 0; p < t->n_params; p++) {
+        double sum = 0;
+        int64_t n = param_count(&t->model->params[p]);
+        for (int64_t k = 0; k < n; k++) sum += (double)t->ws.grad[p][k] * t->ws.grad[p][k];
+        if (!isfinite(sum) && *bad_param < 0) *bad_param = p;
+        total += sum;
     }
     return sqrt(total);
 }
@@ -175,84 +184,53 @@ static double now_seconds(void)
  * valid columns, or -1. */
 static int first_nonfinite_output(const rw_model *m, const workspace *ws, int n)
 {
-    for (int l = 0; l < m->n_layers; l++)
-        for (int o = 0; o < m->layers[l].out; o++)
+    for (int l = 0; l < m->n_layers; l++) {
+        const tensor *t = &ws->t[m->layers[l]->output];
+        for (int o = 0; o < t->rows; o++)
             for (int b = 0; b < n; b++)
-                if (!isfinite(ws->z[l][(size_t)o * ws->bp + b])) return l;
+                if (!isfinite(t->pre[(size_t)o * ws->bp + b])) return l;
+    }
     return -1;
 }
 
-/* After the optimizer step: a topology update when one is due. */
-static rw_status topology_step(rw_trainer *t, int n, int64_t steps_per_epoch, int64_t total_steps)
-{
-    dst_context ctx = {t->model, &t->ws, n, t->wm1, t->wm2,
-                       t->cfg.optimizer == RW_OPT_ADAMW ? t->cfg.beta1 : t->cfg.momentum,
-                       t->epoch};
-    const rw_topology_stats *stats = NULL;
-    rw_status st = dst_after_step(t->dst, &ctx, t->step, steps_per_epoch, total_steps, &stats);
-    if (st == RW_OK && stats && t->on_topology) t->on_topology(stats, t->on_topology_user);
-    return st;
-}
-
-static int64_t param_count(const rw_model *m, int array)
-{
-    const layer *ly = &m->layers[array / 2];
-    return array % 2 ? ly->out : layer_weight_count(ly);
-}
-
-static float *param_array(rw_model *m, int array)
-{
-    layer *ly = &m->layers[array / 2];
-    return array % 2 ? ly->bias : layer_weights(ly);
-}
-
-static float *param_grad(rw_trainer *t, int array)
-{
-    return array % 2 ? t->ws.gb[array / 2] : t->ws.gw[array / 2];
-}
-
-static float *param_state(rw_trainer *t, int array, int second)
-{
-    float **w = second ? t->wm2 : t->wm1, **b = second ? t->bm2 : t->bm1;
-    return array % 2 ? b[array / 2] : w[array / 2];
-}
-
 /* Sum of squares of part `part` of NORM_PARTS of a gradient array. */
-static double grad_square_part(rw_trainer *t, int array, int part)
+static double grad_square_part(rw_trainer *t, int p, int part)
 {
-    int64_t n = param_count(t->model, array);
+    int64_t n = param_count(&t->model->params[p]);
     int64_t k0 = n * part / NORM_PARTS, k1 = n * (part + 1) / NORM_PARTS;
-    const float *g = param_grad(t, array);
+    const float *g = t->ws.grad[p];
     double s = 0;
     for (int64_t k = k0; k < k1; k++) s += (double)g[k] * g[k];
     return s;
 }
 
-/* Pieces of OPT_CHUNK entries over all parameter arrays. */
-static int64_t opt_chunks(const rw_model *m)
+/* Pieces of OPT_CHUNK entries over all parameters. */
+static int64_t opt_chunks(const rw_trainer *t)
 {
     int64_t total = 0;
-    for (int i = 0; i < 2 * m->n_layers; i++) total += (param_count(m, i) + OPT_CHUNK - 1) / OPT_CHUNK;
+    for (int p = 0; p < t->n_params; p++)
+        total += (param_count(&t->model->params[p]) + OPT_CHUNK - 1) / OPT_CHUNK;
     return total;
 }
 
 /* Optimizer step (and clipping scale) on piece c of opt_chunks. */
 static void opt_chunk(rw_trainer *t, int64_t c, float lr, int64_t step, float scale)
 {
-    rw_model *m = t->model;
-    int i = 0;
-    int64_t n = param_count(m, 0), pieces = (n + OPT_CHUNK - 1) / OPT_CHUNK;
+    const param *ps = t->model->params;
+    int p = 0;
+    int64_t n = param_count(&ps[0]), pieces = (n + OPT_CHUNK - 1) / OPT_CHUNK;
     while (c >= pieces) {
         c -= pieces;
-        n = param_count(m, ++i);
+        n = param_count(&ps[++p]);
         pieces = (n + OPT_CHUNK - 1) / OPT_CHUNK;
     }
     int64_t k0 = c * OPT_CHUNK, k1 = k0 + OPT_CHUNK < n ? k0 + OPT_CHUNK : n;
-    float *g = param_grad(t, i);
+    float *g = t->ws.grad[p];
     if (scale != 1.0f)
         for (int64_t k = k0; k < k1; k++) g[k] *= scale;
-    optimizer_step_range(&t->cfg, lr, step, param_array(m, i), g, param_state(t, i, 0),
-                         param_state(t, i, 1), k0, k1);
+    rw_train_config cfg = t->cfg;
+    if (!ps[p].decays) cfg.weight_decay = 0.0f;
+    optimizer_step_range(&cfg, lr, step, param_values(&ps[p]), g, t->m1[p], t->m2[p], k0, k1);
 }
 
 /* What the threads running an epoch share. The bookkeeping fields are
@@ -266,13 +244,14 @@ typedef struct {
     double start;
     int stop;            /* the progress function asked to stop */
     int diverged;        /* 1: non-finite loss, 2: non-finite gradient */
-    int bad_layer;       /* diverged == 2: the first layer with one */
+    int bad_param;       /* diverged == 2: the first parameter with one */
     int bad_n;           /* diverged == 1: samples in that batch */
     double bad_loss;
     int64_t bad_step;
     float lr;
-    rw_status dst_status; /* a topology update failed */
-    char dst_message[1024];
+    int backward_hooks;  /* hooks with after_backward attached */
+    rw_status hook_status; /* a hook failed */
+    char hook_message[1024];
 } epoch_run;
 
 /* Runs `body` as a phase of a single chunk: whichever thread comes first. */
@@ -294,7 +273,7 @@ static int train_step(epoch_run *e, int64_t s)
     rw_trainer *t = e->t;
     rw_model *m = t->model;
     workspace *ws = &t->ws;
-    int n_layers = m->n_layers, bp = ws->bp, batch = t->cfg.batch;
+    int n_layers = m->n_layers, batch = t->cfg.batch;
     int b0 = (int)(s * batch), n = e->train->n - b0 < batch ? e->train->n - b0 : batch;
     const int *index = t->order + b0;
     int64_t step = e->first_step + s + 1; /* counted from 1, as AdamW needs */
@@ -305,14 +284,9 @@ static int train_step(epoch_run *e, int64_t s)
     ONE_CHUNK(for (int b = 0; b < n; b++) t->labels[b] = e->train->y[index[b]]);
     team_phase(chunks + 1);
     for (int l = 0; l < n_layers; l++) team_phase(phase_forward(m, ws, l));
-    int parts = omp_get_num_threads(), classes = m->layers[n_layers - 1].out;
-    TEAM_FOR(p, parts) {
-        int c0 = (int)((int64_t)bp * p / parts), c1 = (int)((int64_t)bp * (p + 1) / parts);
-        softmax_xent_columns(ws->a[n_layers], t->labels, classes, c0, c1, n, bp, ws->g[n_layers],
-                             ws->loss + c0);
-        team_chunk_done();
-    }
-    team_phase(parts);
+    layer_io loss = {.in = {&ws->t[model_logits_tensor(m)]}, .n_in = 1, .bp = ws->bp, .n = n,
+                     .labels = t->labels, .loss = ws->loss};
+    team_phase(m->loss->ops->forward(m->loss, &loss));
     /* Every thread sums the same numbers in the same order. */
     double total = 0;
     for (int b = 0; b < n; b++) total += ws->loss[b];
@@ -321,28 +295,44 @@ static int train_step(epoch_run *e, int64_t s)
         return 1;
     }
     for (int l = n_layers - 1; l >= 0; l--) team_phase(phase_backward(m, ws, l));
+    /* Every gradient is complete: the hooks that want it (an all-reduce)
+     * run on one thread while the others wait. */
+    if (e->backward_hooks) {
+        trainer_step_info info = {n, step, e->steps, e->total_steps};
+        ONE_CHUNK({
+            for (int h = 0; h < t->n_hooks && e->hook_status == RW_OK; h++) {
+                const trainer_hook *hk = &t->hooks[h];
+                if (!hk->ops->after_backward) continue;
+                e->hook_status = hk->ops->after_backward(hk->state, t, &info);
+                if (e->hook_status != RW_OK)
+                    snprintf(e->hook_message, sizeof e->hook_message, "%s", rw_last_error());
+            }
+        });
+        team_phase(1);
+        if (e->hook_status != RW_OK) return 1;
+    }
     float scale = 1.0f;
     if (t->cfg.clip_norm > 0) {
-        int arrays = 2 * n_layers;
-        TEAM_FOR(i, arrays * NORM_PARTS) {
+        int parts = t->n_params * NORM_PARTS;
+        TEAM_FOR(i, parts) {
             t->norm_part[i] = grad_square_part(t, i / NORM_PARTS, i % NORM_PARTS);
             team_chunk_done();
         }
-        team_phase(arrays * NORM_PARTS);
+        team_phase(parts);
         double sum = 0;
         int bad = -1;
-        for (int i = 0; i < arrays * NORM_PARTS; i++) {
+        for (int i = 0; i < parts; i++) {
             sum += t->norm_part[i];
-            if (!isfinite(t->norm_part[i]) && bad < 0) bad = i / NORM_PARTS / 2;
+            if (!isfinite(t->norm_part[i]) && bad < 0) bad = i / NORM_PARTS;
         }
         if (bad >= 0) {
-            ONE_CHUNK(e->diverged = 2; e->bad_layer = bad; e->bad_step = step);
+            ONE_CHUNK(e->diverged = 2; e->bad_param = bad; e->bad_step = step);
             return 1;
         }
         double norm = sqrt(sum);
         if (norm > t->cfg.clip_norm) scale = (float)(t->cfg.clip_norm / norm);
     }
-    int64_t pieces = opt_chunks(m);
+    int64_t pieces = opt_chunks(t);
     TEAM_FOR(c, (int)pieces) {
         opt_chunk(t, c, lr, step, scale);
         team_chunk_done();
@@ -364,21 +354,38 @@ static int train_step(epoch_run *e, int64_t s)
         }
     });
     team_phase((int)pieces + 1);
-    /* N:M training: masks and N:M weights from the updated W. */
-    if (model_nm_training(m)) team_phase(phase_nm_refresh(m, step, e->total_steps));
+    /* State that follows the updated weights (N:M masks). */
+    for (int l = 0; l < n_layers; l++)
+        if (m->layers[l]->ops->after_step)
+            team_phase(m->layers[l]->ops->after_step(m->layers[l], step, e->total_steps));
     return 0;
+}
+
+/* The after_step hooks, after step s of the epoch (outside any region). */
+static rw_status run_step_hooks(rw_trainer *t, const epoch_run *e, int64_t s)
+{
+    int b0 = (int)(s * t->cfg.batch);
+    int count = e->train->n - b0 < t->cfg.batch ? e->train->n - b0 : t->cfg.batch;
+    trainer_step_info info = {count, t->step, e->steps, e->total_steps};
+    for (int h = 0; h < t->n_hooks; h++) {
+        const trainer_hook *hk = &t->hooks[h];
+        if (!hk->ops->after_step) continue;
+        rw_status st = hk->ops->after_step(hk->state, t, &info);
+        if (st != RW_OK) return st;
+    }
+    return RW_OK;
 }
 
 rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_fn progress,
                            void *user, rw_epoch_stats *stats)
 {
     rw_model *m = t->model;
-    if (train->features != m->layers[0].in)
+    if (train->features != m->inputs)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "the data has %d features but the model takes %d",
-                       train->features, m->layers[0].in);
-    if (train->classes > m->layers[m->n_layers - 1].out)
+                       train->features, m->inputs);
+    if (train->classes > rw_model_classes(m))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "the data has %d classes but the model has %d",
-                       train->classes, m->layers[m->n_layers - 1].out);
+                       train->classes, rw_model_classes(m));
     int n = train->n;
     if (n < 1) return rw_fail(RW_ERR_INVALID_ARGUMENT, "the training set is empty");
     rw_status checked = trainer_check_data(t, train);
@@ -406,6 +413,11 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
                    .steps = (n + batch - 1) / batch, .first_step = t->step - t->epoch_step,
                    .lr = t->cfg.lr};
     e.total_steps = e.steps * t->cfg.epochs;
+    int step_hooks = 0;
+    for (int h = 0; h < t->n_hooks; h++) {
+        step_hooks += t->hooks[h].ops->after_step != NULL;
+        e.backward_hooks += t->hooks[h].ops->after_backward != NULL;
+    }
     e.start = now_seconds();
     team_sync sync;
     team_sync_init(&sync);
@@ -413,7 +425,7 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
      * the first step to the last, meeting only at the team barriers. It
      * starts where the epoch stopped (step 0 for a new epoch). */
     int64_t first = t->epoch_step;
-    if (!t->dst) {
+    if (!step_hooks) {
 #pragma omp parallel if (network_worth_threading(m, t->ws.bp))
         {
             team_begin(&sync);
@@ -423,8 +435,8 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
         }
     } else {
         /* Dynamic sparse training looks at every step (windows, updates)
-         * and changes the arrays the step uses, so its work runs between
-         * steps, outside the parallel region, as one thread. */
+         * and changes the arrays the step uses, so hooks between steps run
+         * outside the parallel region, as one thread. */
         for (int64_t s = first; s < e.steps; s++) {
             team_sync_init(&sync);
 #pragma omp parallel if (network_worth_threading(m, t->ws.bp))
@@ -435,13 +447,11 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
             }
             /* A step the progress function stopped after still gets its
              * update, so stopping never changes the run. */
-            if (e.diverged || t->epoch_step != s + 1) break;
-            int b0 = (int)(s * t->cfg.batch);
-            int count = train->n - b0 < t->cfg.batch ? train->n - b0 : t->cfg.batch;
-            rw_status st = topology_step(t, count, e.steps, e.total_steps);
+            if (e.diverged || e.hook_status != RW_OK || t->epoch_step != s + 1) break;
+            rw_status st = run_step_hooks(t, &e, s);
             if (st != RW_OK) {
-                e.dst_status = st;
-                snprintf(e.dst_message, sizeof e.dst_message, "%s", rw_last_error());
+                e.hook_status = st;
+                snprintf(e.hook_message, sizeof e.hook_message, "%s", rw_last_error());
                 break;
             }
             if (e.stop) break;
@@ -452,17 +462,17 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
         int bad = first_nonfinite_output(m, &t->ws, e.bad_n);
         if (bad >= 0)
             return rw_fail(RW_ERR_DIVERGED,
-                           "training diverged at step %lld: the loss is %g; layer fc%d is the "
+                           "training diverged at step %lld: the loss is %g; layer %s is the "
                            "first whose output is not finite",
-                           (long long)e.bad_step, e.bad_loss, bad + 1);
+                           (long long)e.bad_step, e.bad_loss, m->layers[bad]->name);
         return rw_fail(RW_ERR_DIVERGED, "training diverged at step %lld: the loss is %g",
                        (long long)e.bad_step, e.bad_loss);
     }
     if (e.diverged == 2)
         return rw_fail(RW_ERR_DIVERGED,
-                       "training diverged at step %lld: the gradient of layer fc%d is not finite",
-                       (long long)e.bad_step, e.bad_layer + 1);
-    if (e.dst_status != RW_OK) return rw_fail(e.dst_status, "%s", e.dst_message);
+                       "training diverged at step %lld: the gradient of layer %s is not finite",
+                       (long long)e.bad_step, m->params[e.bad_param].layer_name);
+    if (e.hook_status != RW_OK) return rw_fail(e.hook_status, "%s", e.hook_message);
     int finished = t->epoch_step == e.steps;
     if (stats) {
         stats->loss = t->epoch_samples ? t->epoch_loss_sum / t->epoch_samples : 0;
@@ -480,3 +490,34 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
     }
     return RW_OK;
 }
+
+rw_status trainer_check_data(rw_trainer *t, const rw_dataset *train)
+{
+    if (t->data_seen == train) return RW_OK;
+    uint64_t fp = dataset_fingerprint(train);
+    /* A loaded checkpoint, or an epoch in progress, needs its own data. */
+    int must_match = t->data_must_match || (t->epoch_step > 0 && t->data_fingerprint);
+    if (must_match && (fp != t->data_fingerprint || train->n != t->data_samples))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "the training set (%d samples, fingerprint %016" PRIx64 ") is not the one "
+                       "the %s was made on (%lld samples, fingerprint %016" PRIx64 "): "
+                       "resume with the same data, limits, validation split and seed",
+                       train->n, fp, t->data_must_match ? "checkpoint" : "epoch in progress",
+                       (long long)t->data_samples, t->data_fingerprint);
+    t->data_must_match = 0;
+    t->data_seen = train;
+    t->data_samples = train->n;
+    t->data_fingerprint = fp;
+    return RW_OK;
+}
+
+void rw_trainer_position(const rw_trainer *t, rw_progress *out)
+{
+    memset(out, 0, sizeof *out);
+    out->epoch = t->epoch;
+    out->step = t->step;
+    out->samples = t->epoch_samples;
+    out->loss = t->epoch_samples ? t->epoch_loss_sum / (double)t->epoch_samples : 0.0;
+}
+
+rw_train_config rw_trainer_config(const rw_trainer *t) { return t->cfg; }

@@ -1,17 +1,50 @@
-/* The trainer behind rw_trainer: gradients, optimizer state parallel to
- * every weight array, and the position in the run. */
+/* The trainer behind rw_trainer: gradients and optimizer state parallel to
+ * every parameter of the model's list, the position in the run, and hooks
+ * for what other modules do around a step (dynamic sparse training
+ * between steps, a gradient all-reduce after backward).
+ *
+ * A step is: load the batch, forward, loss, backward, [after_backward
+ * hooks], clipping, optimizer, layers' after_step passes, [after_step
+ * hooks]. Without after_step hooks a whole epoch runs in one parallel
+ * region; with one, each step gets its own region and the hooks run
+ * between them on one thread. */
 #ifndef RW_NN_TRAINER_H
 #define RW_NN_TRAINER_H
 
 #include "nn/network.h"
-#include "sparsity/dst.h"
+
+/* What a hook is told about the step just made. */
+typedef struct {
+    int batch_n;             /* valid columns of the batch */
+    int64_t step;            /* optimizer steps done, this one included */
+    int64_t steps_per_epoch, total_steps;
+} trainer_step_info;
+
+typedef struct trainer_hook_ops {
+    const char *name; /* "dst" */
+    /* After backward, before clipping and the optimizer, with every
+     * gradient complete; run by one thread while the others wait. NULL:
+     * none. */
+    rw_status (*after_backward)(void *state, struct rw_trainer *t, const trainer_step_info *s);
+    /* After the optimizer step, outside any parallel region. NULL: none. */
+    rw_status (*after_step)(void *state, struct rw_trainer *t, const trainer_step_info *s);
+    void (*free)(void *state);
+} trainer_hook_ops;
+
+#define TRAINER_MAX_HOOKS 4
+
+typedef struct {
+    const trainer_hook_ops *ops;
+    void *state;
+} trainer_hook;
 
 struct rw_trainer {
     rw_model *model;
     rw_train_config cfg;
-    workspace ws;
-    float **wm1, **wm2; /* [layer][weights]: momentum / Adam moments of weights */
-    float **bm1, **bm2; /* [layer][out]: the same for biases */
+    workspace ws;       /* tensors and the gradients ws.grad[p] */
+    float **m1, **m2;   /* [n_params] momentum / Adam moments, parallel to values
+                           (m2 NULL entries under SGD) */
+    int n_params;       /* the model's list when the trainer was made */
     int64_t step;       /* optimizer steps done */
     int epoch;          /* epochs done */
     int *order;         /* [order_cap] sample order of the current epoch */
@@ -22,22 +55,40 @@ struct rw_trainer {
     int64_t epoch_samples;  /* samples seen in it */
     double epoch_loss_sum;  /* sum over those samples of their loss */
     double epoch_seconds;   /* training time spent in it */
-    /* The training set the run started on (nn/checkpoint.c): a resumed run
-     * must see the same one. data_fingerprint 0: not seen yet. */
+    /* The training set the run started on: a resumed run must see the
+     * same one. data_fingerprint 0: not seen yet. */
     const rw_dataset *data_seen; /* last set checked (datasets are immutable) */
     int64_t data_samples;
     uint64_t data_fingerprint;
     int data_must_match; /* loaded from a checkpoint, no epoch run yet */
-    dst_state *dst;     /* dynamic sparse training, or NULL */
+    trainer_hook hooks[TRAINER_MAX_HOOKS];
+    int n_hooks;
     rw_topology_fn on_topology;
     void *on_topology_user;
     /* Scratch of a step, allocated once so that a step allocates nothing: */
     uint8_t *labels;    /* [batch] labels of the batch */
-    double *norm_part;  /* [2 n_layers][16] partial sums of the clipping norm */
+    double *norm_part;  /* [n_params][16] partial sums of the clipping norm */
 };
 
-/* Global L2 norm of all gradients; sets *bad_layer to the first layer whose
- * gradient is not finite (or -1). */
-double trainer_grad_norm(const rw_trainer *t, int *bad_layer);
+/* Attaches a hook (state owned by the trainer from now on, freed with it
+ * or by trainer_remove_hook). RW_ERR_INVALID_ARGUMENT when full. */
+rw_status trainer_add_hook(rw_trainer *t, const trainer_hook_ops *ops, void *state);
+
+/* The state of the hook with these ops, or NULL. */
+void *trainer_find_hook(const rw_trainer *t, const trainer_hook_ops *ops);
+
+/* Detaches and frees the hook with these ops, if any. */
+void trainer_remove_hook(rw_trainer *t, const trainer_hook_ops *ops);
+
+/* Global L2 norm of all gradients; sets *bad_param to the first parameter
+ * whose gradient is not finite (or -1). */
+double trainer_grad_norm(const rw_trainer *t, int *bad_param);
+
+/* The decay of the first optimizer moment (SGD momentum, Adam's beta1). */
+float trainer_momentum(const rw_trainer *t);
+
+/* Records the training set's fingerprint, and refuses a set other than
+ * the one a loaded checkpoint (or the epoch in progress) was made on. */
+rw_status trainer_check_data(rw_trainer *t, const rw_dataset *train);
 
 #endif

@@ -9,10 +9,32 @@
 rw_status sparsity_distribute(const int *sizes, int n_layers, double sparsity,
                               rw_distribution dist, const int *keep_dense, double *density)
 {
+    int *rows = malloc(sizeof(int) * (size_t)(n_layers > 0 ? n_layers : 1));
+    int *cols = malloc(sizeof(int) * (size_t)(n_layers > 0 ? n_layers : 1));
+    if (!rows || !cols) {
+        free(rows);
+        free(cols);
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory sharing sparsity among layers");
+    }
+    for (int l = 0; l < n_layers; l++) {
+        cols[l] = sizes[l];
+        rows[l] = sizes[l + 1];
+    }
+    rw_status st = sparsity_distribute_shapes(rows, cols, n_layers, sparsity, dist, keep_dense,
+                                              density);
+    free(rows);
+    free(cols);
+    return st;
+}
+
+rw_status sparsity_distribute_shapes(const int *rows, const int *cols, int n_layers,
+                                     double sparsity, rw_distribution dist,
+                                     const int *keep_dense, double *density)
+{
     if (!(sparsity >= 0.0 && sparsity < 1.0))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "sparsity %g is outside [0, 1)", sparsity);
     double total = 0;
-    for (int l = 0; l < n_layers; l++) total += (double)sizes[l] * sizes[l + 1];
+    for (int l = 0; l < n_layers; l++) total += (double)cols[l] * rows[l];
     int *dense = calloc((size_t)n_layers, sizeof *dense);
     if (!dense) return rw_fail(RW_ERR_NO_MEMORY, "out of memory sharing sparsity among layers");
     for (int l = 0; l < n_layers; l++) dense[l] = keep_dense ? keep_dense[l] : 0;
@@ -26,7 +48,7 @@ rw_status sparsity_distribute(const int *sizes, int n_layers, double sparsity,
         double budget = (1.0 - sparsity) * total, weight = 0;
         int any_sparse = 0;
         for (int l = 0; l < n_layers; l++) {
-            double params = (double)sizes[l] * sizes[l + 1];
+            double params = (double)cols[l] * rows[l];
             if (dense[l]) {
                 budget -= params;
                 continue;
@@ -34,7 +56,7 @@ rw_status sparsity_distribute(const int *sizes, int n_layers, double sparsity,
             any_sparse = 1;
             double raw = dist == RW_DIST_UNIFORM
                              ? 1.0
-                             : (double)(sizes[l] + sizes[l + 1]) / params;
+                             : (double)(cols[l] + rows[l]) / params;
             weight += raw * params;
         }
         if (!any_sparse) {
@@ -59,8 +81,8 @@ rw_status sparsity_distribute(const int *sizes, int n_layers, double sparsity,
                 density[l] = 1.0;
                 continue;
             }
-            double params = (double)sizes[l] * sizes[l + 1];
-            double raw = dist == RW_DIST_UNIFORM ? 1.0 : (double)(sizes[l] + sizes[l + 1]) / params;
+            double params = (double)cols[l] * rows[l];
+            double raw = dist == RW_DIST_UNIFORM ? 1.0 : (double)(cols[l] + rows[l]) / params;
             density[l] = eps * raw;
             if (density[l] > worst_density) {
                 worst_density = density[l];

@@ -18,6 +18,12 @@
 rw_status sparsity_distribute(const int *sizes, int n_layers, double sparsity,
                               rw_distribution dist, const int *keep_dense, double *density);
 
+/* The same for n weight matrices of any shapes (rows[l] × cols[l]), such
+ * as a model's parameter list gives them. */
+rw_status sparsity_distribute_shapes(const int *rows, const int *cols, int n_layers,
+                                     double sparsity, rw_distribution dist,
+                                     const int *keep_dense, double *density);
+
 /* A uniformly random pattern of round(density · rows · cols) distinct
  * entries (at least 1 when density > 0); values left zero; transposed view
  * built. Memory is O(nnz) whatever rows · cols is. */

@@ -25,7 +25,8 @@ static double now_seconds(void)
 
 int dst_uses_window(const rw_dst_config *c)
 {
-    return c->drop_fraction > 0 && (c->grow == RW_GROW_MOMENTUM || c->grow == RW_GROW_HEBBIAN);
+    const grow_criterion *g = grow_criterion_get(c->grow);
+    return c->drop_fraction > 0 && g && g->window != GROW_WINDOW_NONE;
 }
 
 void dst_free(dst_state *d)
@@ -52,6 +53,7 @@ void dst_free(dst_state *d)
     free(d->dead);
     free(d->shrunk);
     free(d->density);
+    free(d->weight);
     free(d);
 }
 
@@ -59,7 +61,7 @@ static rw_status check_config(const rw_dst_config *c)
 {
     if (c->drop < RW_DROP_MAGNITUDE || c->drop > RW_DROP_RANDOM)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "unknown drop criterion %d", (int)c->drop);
-    if (c->grow < RW_GROW_RANDOM || c->grow > RW_GROW_HEBBIAN)
+    if (!grow_criterion_get(c->grow))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "unknown grow criterion %d", (int)c->grow);
     if (c->drop_schedule != RW_DROP_SCHEDULE_CONSTANT && c->drop_schedule != RW_DROP_SCHEDULE_COSINE)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "unknown drop schedule %d", (int)c->drop_schedule);
@@ -96,32 +98,34 @@ static rw_status check_config(const rw_dst_config *c)
  * among the layers, dense-stored layers counted as dense. */
 rw_status dst_granet_targets(dst_state *d, const rw_model *m)
 {
-    int n = m->n_layers;
-    int *sizes = malloc(sizeof(int) * ((size_t)n + 1));
-    int *keep = calloc((size_t)n, sizeof(int));
-    double *density = calloc((size_t)n, sizeof(double));
+    int n = d->n_layers;
+    int *rows = calloc((size_t)n + 1, sizeof(int));
+    int *cols = calloc((size_t)n + 1, sizeof(int));
+    int *keep = calloc((size_t)n + 1, sizeof(int));
+    double *density = calloc((size_t)n + 1, sizeof(double));
     rw_status st = RW_OK;
-    if (!sizes || !keep || !density) {
+    if (!rows || !cols || !keep || !density) {
         st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for pruning targets");
         goto done;
     }
-    sizes[0] = m->layers[0].in;
-    for (int l = 0; l < n; l++) {
-        sizes[l + 1] = m->layers[l].out;
-        keep[l] = !m->layers[l].sparse;
+    for (int w = 0; w < n; w++) {
+        const param *p = dst_param(d, m, w);
+        rows[w] = p->rows;
+        cols[w] = p->cols;
+        keep[w] = !param_is_sparse(p);
     }
-    st = sparsity_distribute(sizes, n, d->cfg.final_sparsity, d->cfg.final_distribution, keep,
-                             density);
+    st = sparsity_distribute_shapes(rows, cols, n, d->cfg.final_sparsity,
+                                    d->cfg.final_distribution, keep, density);
     if (st != RW_OK) goto done;
-    for (int l = 0; l < n; l++) {
-        const layer *ly = &m->layers[l];
-        int64_t target = (int64_t)llround(density[l] * (double)ly->in * ly->out);
+    for (int w = 0; w < n; w++) {
+        int64_t target = (int64_t)llround(density[w] * (double)cols[w] * rows[w]);
         if (target < 1) target = 1;
-        /* A layer never grows back above its starting size by pruning. */
-        d->final_nnz[l] = target < d->start_nnz[l] ? target : d->start_nnz[l];
+        /* A weight never grows back above its starting size by pruning. */
+        d->final_nnz[w] = target < d->start_nnz[w] ? target : d->start_nnz[w];
     }
 done:
-    free(sizes);
+    free(rows);
+    free(cols);
     free(keep);
     free(density);
     return st;
@@ -134,11 +138,16 @@ rw_status dst_create(const rw_dst_config *c, const rw_model *m, int bp, dst_stat
     if (st != RW_OK) return st;
     dst_state *d = calloc(1, sizeof *d);
     if (!d) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for dynamic sparse training");
-    int n = m->n_layers;
+    int n = 0;
+    for (int q = 0; q < m->n_params; q++) n += m->params[q].is_weight;
     d->cfg = *c;
+    d->grow = grow_criterion_get(c->grow);
     d->n_layers = n;
     d->bp = bp;
-    size_t nl = (size_t)n;
+    size_t nl = (size_t)n + 1;
+    d->weight = calloc(nl, sizeof(int));
+    for (int q = 0, w = 0; d->weight && q < m->n_params; q++)
+        if (m->params[q].is_weight) d->weight[w++] = q;
     d->start_nnz = calloc(nl, sizeof(int64_t));
     d->final_nnz = calloc(nl, sizeof(int64_t));
     d->ever = calloc(nl, sizeof(pattern));
@@ -153,18 +162,18 @@ rw_status dst_create(const rw_dst_config *c, const rw_model *m, int bp, dst_stat
     d->dead = calloc(nl, sizeof(int64_t));
     d->density = calloc(nl, sizeof(double));
     d->shrunk = calloc(nl, sizeof(int64_t));
-    int ok = d->shrunk && d->start_nnz && d->final_nnz && d->ever && d->win_pre && d->win_post && d->drop_n &&
+    int ok = d->weight && d->shrunk && d->start_nnz && d->final_nnz && d->ever && d->win_pre && d->win_post && d->drop_n &&
              d->grow_n && d->prune_n && d->dropped && d->grown && d->nonzeros && d->dead &&
              d->density;
     size_t cols = (size_t)c->window * (size_t)bp;
     for (int l = 0; l < n && ok; l++) {
-        const layer *ly = &m->layers[l];
-        d->start_nnz[l] = layer_weight_count(ly);
-        if (!ly->sparse) continue;
-        ok = pattern_copy(&d->ever[l], &ly->w) == RW_OK;
+        const param *p = dst_param(d, m, l);
+        d->start_nnz[l] = param_count(p);
+        if (!param_is_sparse(p)) continue;
+        ok = pattern_copy(&d->ever[l], p->csr) == RW_OK;
         if (ok && dst_uses_window(c)) {
-            d->win_pre[l] = rw_alloc(sizeof(float) * (size_t)ly->in * cols);
-            d->win_post[l] = rw_alloc(sizeof(float) * (size_t)ly->out * cols);
+            d->win_pre[l] = rw_alloc(sizeof(float) * (size_t)p->cols * cols);
+            d->win_post[l] = rw_alloc(sizeof(float) * (size_t)p->rows * cols);
             ok = d->win_pre[l] && d->win_post[l];
         }
     }
@@ -300,28 +309,30 @@ int64_t dst_share(int n, const double *weight, const int64_t *cap, int64_t total
 
 /* Stores the batch just trained on in its slot of the window before update
  * step u: the truncated momentum weighs a batch i steps back by β^i. */
-static void window_capture(dst_state *d, const dst_context *ctx, int slot, int back)
+static void window_capture(dst_state *d, const rw_trainer *t, int batch_n, int slot, int back)
 {
-    const rw_model *m = ctx->model;
-    const workspace *ws = ctx->ws;
-    int bp = d->bp, n = ctx->batch_n;
+    const rw_model *m = t->model;
+    const workspace *ws = &t->ws;
+    int bp = d->bp, n = batch_n;
     size_t stride = (size_t)d->cfg.window * bp;
-    float coef = powf(ctx->momentum, (float)back);
-    int hebbian = d->cfg.grow == RW_GROW_HEBBIAN;
+    float coef = powf(trainer_momentum(t), (float)back);
+    int activations = d->grow->window == GROW_WINDOW_ACTIVATIONS;
     d->slot_n[slot] = n;
-    for (int l = 0; l < m->n_layers; l++) {
-        const layer *ly = &m->layers[l];
+    for (int l = 0; l < d->n_layers; l++) {
+        const param *p = dst_param(d, m, l);
         if (!d->win_pre[l]) continue;
         /* Hebbian: the activations going in and coming out; momentum: the
          * input and the gradient at the output (zero in padding columns). */
-        const float *pre = ws->a[l], *post = hebbian ? ws->a[l + 1] : ws->g[l + 1];
-#pragma omp parallel for schedule(static) if ((size_t)(ly->in + ly->out) * bp >= 65536)
-        for (int r = 0; r < ly->in + ly->out; r++) {
-            int is_pre = r < ly->in, row = is_pre ? r : r - ly->in;
+        const float *pre = ws->t[p->x_tensor].data;
+        const float *post = activations ? ws->t[p->y_tensor].data : ws->t[p->y_tensor].grad;
+        int in = p->cols, out = p->rows;
+#pragma omp parallel for schedule(static) if ((size_t)(in + out) * bp >= 65536)
+        for (int r = 0; r < in + out; r++) {
+            int is_pre = r < in, row = is_pre ? r : r - in;
             const float *src = (is_pre ? pre : post) + (size_t)row * bp;
             float *dst = (is_pre ? d->win_pre[l] : d->win_post[l]) + (size_t)row * stride +
                          (size_t)slot * bp;
-            float scale = is_pre || hebbian ? 1.0f : coef;
+            float scale = is_pre || activations ? 1.0f : coef;
             for (int b = 0; b < n; b++) dst[b] = scale * src[b];
             for (int b = n; b < bp; b++) dst[b] = 0.0f;
         }
@@ -331,10 +342,11 @@ static void window_capture(dst_state *d, const dst_context *ctx, int slot, int b
 static void window_clear(dst_state *d, const rw_model *m)
 {
     size_t stride = (size_t)d->cfg.window * d->bp;
-    for (int l = 0; l < m->n_layers; l++) {
+    for (int l = 0; l < d->n_layers; l++) {
         if (!d->win_pre[l]) continue;
-        memset(d->win_pre[l], 0, sizeof(float) * (size_t)m->layers[l].in * stride);
-        memset(d->win_post[l], 0, sizeof(float) * (size_t)m->layers[l].out * stride);
+        const param *p = dst_param(d, m, l);
+        memset(d->win_pre[l], 0, sizeof(float) * (size_t)p->cols * stride);
+        memset(d->win_post[l], 0, sizeof(float) * (size_t)p->rows * stride);
     }
     memset(d->slot_n, 0, sizeof d->slot_n);
 }
@@ -368,11 +380,11 @@ static void window_standardise(const dst_state *d, float *x, int rows)
 /* ---- The update -------------------------------------------------------- */
 
 /* How many weights each layer prunes (GraNet), drops and grows. */
-static rw_status plan_counts(dst_state *d, const dst_context *ctx, int64_t step,
+static rw_status plan_counts(dst_state *d, const rw_trainer *t, int64_t step,
                              int64_t total_steps, double frac)
 {
-    const rw_model *m = ctx->model;
-    int n = m->n_layers, pruning = d->cfg.final_sparsity > 0 && !d->pruning_done &&
+    const rw_model *m = t->model;
+    int n = d->n_layers, pruning = d->cfg.final_sparsity > 0 && !d->pruning_done &&
                                    (double)step >= d->cfg.prune_start * (double)total_steps;
     int64_t *cap = calloc((size_t)n, sizeof(int64_t));
     double *weight = calloc((size_t)n, sizeof(double));
@@ -382,10 +394,11 @@ static rw_status plan_counts(dst_state *d, const dst_context *ctx, int64_t step,
         return rw_fail(RW_ERR_NO_MEMORY, "out of memory planning a topology update");
     }
     for (int l = 0; l < n; l++) {
-        const layer *ly = &m->layers[l];
+        const param *p = dst_param(d, m, l);
+        const float *m1 = t->m1[d->weight[l]];
         d->prune_n[l] = d->drop_n[l] = d->grow_n[l] = 0;
-        if (!ly->sparse) continue;
-        int64_t nnz = ly->w.nnz, absent = (int64_t)ly->in * ly->out - nnz;
+        if (!param_is_sparse(p)) continue;
+        int64_t nnz = p->csr->nnz, absent = param_dense_count(p) - nnz;
         if (pruning) {
             int64_t target = pruning_target(d, l, step, total_steps);
             if (nnz > target) d->prune_n[l] = nnz - target;
@@ -396,11 +409,11 @@ static rw_status plan_counts(dst_state *d, const dst_context *ctx, int64_t step,
         d->drop_n[l] = churn;
         d->grow_n[l] = churn;
         cap[l] = absent;
-        if (d->cfg.redistribute && nnz > 0 && ctx->wm1[l]) {
+        if (d->cfg.redistribute && nnz > 0 && m1) {
             /* SNFS shares regrowth by the mean momentum magnitude of each
              * layer's weights. */
             double s = 0;
-            for (int64_t k = 0; k < nnz; k++) s += fabsf(ctx->wm1[l][k]);
+            for (int64_t k = 0; k < nnz; k++) s += fabsf(m1[k]);
             weight[l] = s / (double)nnz;
         }
     }
@@ -420,30 +433,20 @@ static rw_status plan_counts(dst_state *d, const dst_context *ctx, int64_t step,
     return RW_OK;
 }
 
-/* Chooses the positions layer l grows: pos gets d->grow_n[l] of them at
+/* Chooses the positions weight l grows: pos gets d->grow_n[l] of them at
  * most; returns how many, or -1 on failure (message set). */
-static int choose_growth(dst_state *d, const dst_context *ctx, int l, rng_state *r, int64_t *pos,
+static int choose_growth(dst_state *d, const rw_trainer *t, int l, rng_state *r, int64_t *pos,
                          grow_scratch *scratch)
 {
-    const layer *ly = &ctx->model->layers[l];
-    int k = (int)d->grow_n[l], got;
-    switch (d->cfg.grow) {
-    case RW_GROW_GRADIENT:
-        /* RigL: the dense gradient dL/dW = dZ · Xᵀ of the batch just
-         * trained on, only its top k outside the pattern kept. */
-        got = grow_top_outer(&ly->w, ctx->ws->g[l + 1], ctx->ws->a[l], d->bp, k, pos, NULL,
-                             scratch);
-        break;
-    case RW_GROW_MOMENTUM:
-    case RW_GROW_HEBBIAN:
-        got = grow_top_outer(&ly->w, d->win_post[l], d->win_pre[l], d->cfg.window * d->bp, k,
-                             pos, NULL, scratch);
-        break;
-    default:
-        got = grow_random(&ly->w, k, r, pos);
-        break;
-    }
-    if (got < 0) rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing connections to grow in fc%d", l + 1);
+    const param *p = dst_param(d, t->model, l);
+    const workspace *ws = &t->ws;
+    grow_input in = {p, ws->t[p->x_tensor].data, ws->t[p->y_tensor].grad,
+                     ws->t[p->y_tensor].data, d->bp, d->win_pre[l], d->win_post[l],
+                     d->cfg.window * d->bp, r, scratch};
+    int got = d->grow->choose(&in, (int)d->grow_n[l], pos);
+    if (got < 0)
+        rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing connections to grow in %s",
+                p->layer_name);
     return got;
 }
 
@@ -460,11 +463,12 @@ static int64_t issp_shrink(csr_matrix *w, const uint8_t *chosen, float factor)
     return n;
 }
 
-static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64_t step,
+static rw_status update_layer(dst_state *d, rw_trainer *t, int l, int64_t step,
                               int64_t total_steps, int64_t *sad, grow_scratch *scratch)
 {
-    layer *ly = &ctx->model->layers[l];
-    csr_matrix *w = &ly->w;
+    const param *p = dst_param(d, t->model, l);
+    int q = d->weight[l];
+    csr_matrix *w = p->csr;
     int64_t k_drop = d->prune_n[l] + d->drop_n[l], k_grow = d->grow_n[l];
     /* Soft shrinkage until the end of the pruning schedule, removal then. */
     int soft = d->cfg.shrink > 0 && (double)step < d->cfg.prune_end * (double)total_steps;
@@ -478,25 +482,25 @@ static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64
     uint8_t *drop = malloc((size_t)w->nnz + 1);
     int64_t *pos = malloc(sizeof(int64_t) * (size_t)(k_grow + 1));
     if (!drop || !pos)
-        st = rw_fail(RW_ERR_NO_MEMORY, "out of memory updating the topology of fc%d", l + 1);
+        st = rw_fail(RW_ERR_NO_MEMORY, "out of memory updating the topology of %s", p->layer_name);
     /* Both choices look at the pattern before the update, so grown
      * positions are never ones just dropped. */
     int dropped = 0, grown = 0;
     row_buckets grown_rows = {0};
     if (st == RW_OK) {
-        drop_input in = {d->cfg.drop, w, ctx->ws->gw[l], d->cfg.mest_lambda, &r};
+        drop_input in = {d->cfg.drop, w, t->ws.grad[q], d->cfg.mest_lambda, &r};
         dropped = drop_select(&in, (int)k_drop, drop);
         if (dropped < 0)
-            st = rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing connections to drop in fc%d",
-                         l + 1);
+            st = rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing connections to drop in %s",
+                         p->layer_name);
     }
-    if (st == RW_OK && k_grow > 0 && (grown = choose_growth(d, ctx, l, &r, pos, scratch)) < 0)
+    if (st == RW_OK && k_grow > 0 && (grown = choose_growth(d, t, l, &r, pos, scratch)) < 0)
         st = RW_ERR_NO_MEMORY;
     if (st == RW_OK && soft) {
         d->shrunk[l] = issp_shrink(w, drop, (float)d->cfg.shrink);
         dropped = 0;
     } else if (st == RW_OK) {
-        parallel_arrays par = {{&ctx->ws->gw[l], &ctx->wm1[l], &ctx->wm2[l]}, 3};
+        parallel_arrays par = {{&t->ws.grad[q], &t->m1[q], &t->m2[q]}, 3};
         topology_keep(w, drop, &par);
         /* Grouped once for the layer and for the positions ever stored. */
         if ((st = row_buckets_make(&grown_rows, pos, grown, w->rows, w->cols)) == RW_OK)
@@ -531,16 +535,17 @@ static rw_status update_layer(dst_state *d, const dst_context *ctx, int l, int64
  * makes the same products on one thread as on several. */
 #define CONCURRENT_BUFFER_BYTES ((size_t)64 << 20)
 
-static rw_status update_layers(dst_state *d, const dst_context *ctx, int64_t step,
-                               int64_t total_steps, int64_t *sad)
+static rw_status update_layers(dst_state *d, rw_trainer *t, int64_t step, int64_t total_steps,
+                               int64_t *sad)
 {
-    const rw_model *m = ctx->model;
-    int n = m->n_layers, busy = 0, threads = omp_get_max_threads();
+    const rw_model *m = t->model;
+    int n = d->n_layers, busy = 0, threads = omp_get_max_threads();
     size_t buffers = 0;
     for (int l = 0; l < n; l++)
-        if (m->layers[l].sparse && (d->drop_n[l] + d->prune_n[l] > 0 || d->grow_n[l] > 0)) {
+        if (param_is_sparse(dst_param(d, m, l)) &&
+            (d->drop_n[l] + d->prune_n[l] > 0 || d->grow_n[l] > 0)) {
             busy++;
-            buffers += sizeof(float) * (size_t)m->layers[l].in * (size_t)d->bp *
+            buffers += sizeof(float) * (size_t)dst_param(d, m, l)->cols * (size_t)d->bp *
                        (size_t)(dst_uses_window(&d->cfg) ? d->cfg.window : 1);
         }
     int concurrent = threads > 1 && busy > 1 && buffers <= CONCURRENT_BUFFER_BYTES;
@@ -563,8 +568,8 @@ static rw_status update_layers(dst_state *d, const dst_context *ctx, int64_t ste
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(want) if (concurrent)
     for (int l = 0; l < n; l++) {
-        if (!m->layers[l].sparse) continue;
-        st[l] = update_layer(d, ctx, l, step, total_steps, &sads[l],
+        if (!param_is_sparse(dst_param(d, m, l))) continue;
+        st[l] = update_layer(d, t, l, step, total_steps, &sads[l],
                              &d->scratch[concurrent ? omp_get_thread_num() : 0]);
         /* The message is the failing thread's own: keep it for ours. */
         if (st[l] != RW_OK) snprintf(why[l], sizeof why[l], "%s", rw_last_error());
@@ -580,47 +585,47 @@ static rw_status update_layers(dst_state *d, const dst_context *ctx, int64_t ste
     return first;
 }
 
-static rw_status run_update(dst_state *d, const dst_context *ctx, int64_t step, int64_t total_steps)
+static rw_status run_update(dst_state *d, rw_trainer *t, int64_t step, int64_t total_steps)
 {
     double t0 = now_seconds();
-    rw_model *m = ctx->model;
-    int n = m->n_layers;
+    const rw_model *m = t->model;
+    int n = d->n_layers;
     double frac = dst_drop_fraction(&d->cfg, step, total_steps);
-    rw_status st = plan_counts(d, ctx, step, total_steps, frac);
+    rw_status st = plan_counts(d, t, step, total_steps, frac);
     if (st != RW_OK) return st;
-    if (d->cfg.grow == RW_GROW_HEBBIAN)
+    if (d->grow->window == GROW_WINDOW_ACTIVATIONS)
         for (int l = 0; l < n; l++)
             if (d->win_pre[l] && d->grow_n[l] > 0) {
-                window_standardise(d, d->win_pre[l], m->layers[l].in);
-                window_standardise(d, d->win_post[l], m->layers[l].out);
+                window_standardise(d, d->win_pre[l], dst_param(d, m, l)->cols);
+                window_standardise(d, d->win_post[l], dst_param(d, m, l)->rows);
             }
     int64_t sad = 0, before = 0, ever = 0, all = 0;
     for (int l = 0; l < n; l++) {
         d->dropped[l] = d->grown[l] = d->shrunk[l] = 0;
-        before += layer_weight_count(&m->layers[l]);
+        before += param_count(dst_param(d, m, l));
     }
-    if ((st = update_layers(d, ctx, step, total_steps, &sad)) != RW_OK) return st;
+    if ((st = update_layers(d, t, step, total_steps, &sad)) != RW_OK) return st;
     if (dst_uses_window(&d->cfg)) window_clear(d, m);
 
     d->pruning_done = d->cfg.final_sparsity > 0;
     for (int l = 0; l < n; l++) {
-        const layer *ly = &m->layers[l];
-        int64_t size = (int64_t)ly->in * ly->out;
-        d->nonzeros[l] = layer_weight_count(ly);
+        const param *p = dst_param(d, m, l);
+        int64_t size = param_dense_count(p);
+        d->nonzeros[l] = param_count(p);
         d->density[l] = (double)d->nonzeros[l] / (double)size;
-        ever += ly->sparse ? d->ever[l].nnz : size;
+        ever += param_is_sparse(p) ? d->ever[l].nnz : size;
         all += size;
-        if (ly->sparse && d->cfg.final_sparsity > 0 && d->nonzeros[l] > d->final_nnz[l])
+        if (param_is_sparse(p) && d->cfg.final_sparsity > 0 && d->nonzeros[l] > d->final_nnz[l])
             d->pruning_done = 0;
     }
-    topology_dead_neurons(m, d->dead, &d->stats.unconnected_inputs);
+    topology_dead_neurons(m, d->weight, n, d->dead, &d->stats.unconnected_inputs);
     d->updates++;
     double seconds = now_seconds() - t0;
     d->total_seconds += seconds;
     rw_topology_stats *s = &d->stats;
     s->update = d->updates;
     s->step = step;
-    s->epoch = ctx->epoch;
+    s->epoch = t->epoch;
     s->n_layers = n;
     s->dropped = d->dropped;
     s->grown = d->grown;
@@ -637,10 +642,10 @@ static rw_status run_update(dst_state *d, const dst_context *ctx, int64_t step, 
     return RW_OK;
 }
 
-rw_status dst_after_step(dst_state *d, const dst_context *ctx, int64_t step,
-                         int64_t steps_per_epoch, int64_t total_steps,
+rw_status dst_after_step(dst_state *d, rw_trainer *t, const trainer_step_info *si,
                          const rw_topology_stats **stats)
 {
+    int64_t step = si->step, steps_per_epoch = si->steps_per_epoch, total_steps = si->total_steps;
     *stats = NULL;
     if (dst_uses_window(&d->cfg)) {
         /* Keep this batch if the next update is at most window - 1 steps
@@ -650,12 +655,66 @@ rw_status dst_after_step(dst_state *d, const dst_context *ctx, int64_t step,
         int64_t back = next - step;
         if (dt > 0 && back < d->cfg.window && dst_update_due(d, next, steps_per_epoch, total_steps)) {
             double t0 = now_seconds();
-            window_capture(d, ctx, d->cfg.window - 1 - (int)back, (int)back);
+            window_capture(d, t, si->batch_n, d->cfg.window - 1 - (int)back, (int)back);
             d->total_seconds += now_seconds() - t0;
         }
     }
     if (!dst_update_due(d, step, steps_per_epoch, total_steps)) return RW_OK;
-    rw_status st = run_update(d, ctx, step, total_steps);
+    rw_status st = run_update(d, t, step, total_steps);
     if (st == RW_OK) *stats = &d->stats;
     return st;
+}
+
+/* ---- The trainer hook -------------------------------------------------- */
+
+static rw_status hook_after_step(void *state, rw_trainer *t, const trainer_step_info *s)
+{
+    const rw_topology_stats *stats = NULL;
+    rw_status st = dst_after_step(state, t, s, &stats);
+    if (st == RW_OK && stats && t->on_topology) t->on_topology(stats, t->on_topology_user);
+    return st;
+}
+
+static void hook_free(void *state) { dst_free(state); }
+
+static const trainer_hook_ops dst_hook = {"dst", NULL, hook_after_step, hook_free};
+
+dst_state *trainer_dst(const rw_trainer *t) { return trainer_find_hook(t, &dst_hook); }
+
+rw_status dst_attach(rw_trainer *t, dst_state *d)
+{
+    trainer_remove_hook(t, &dst_hook);
+    if (!d) return RW_OK;
+    rw_status st = trainer_add_hook(t, &dst_hook, d);
+    if (st != RW_OK) dst_free(d);
+    return st;
+}
+
+rw_status rw_trainer_set_dst(rw_trainer *t, const rw_dst_config *config)
+{
+    dst_state *d = NULL;
+    if (config) {
+        rw_status st = dst_create(config, t->model, t->ws.bp, &d);
+        if (st != RW_OK) return st;
+    }
+    return dst_attach(t, d);
+}
+
+int rw_trainer_dst(const rw_trainer *t, rw_dst_config *config, rw_dst_totals *totals)
+{
+    const dst_state *d = trainer_dst(t);
+    if (!d) return 0;
+    if (config) *config = d->cfg;
+    if (totals) {
+        totals->updates = d->updates;
+        totals->total_seconds = d->total_seconds;
+        int64_t ever = 0, all = 0;
+        for (int l = 0; l < d->n_layers; l++) {
+            const param *p = dst_param(d, t->model, l);
+            all += param_dense_count(p);
+            ever += param_is_sparse(p) ? d->ever[l].nnz : param_dense_count(p);
+        }
+        totals->itop_rate = all ? (double)ever / (double)all : 0;
+    }
+    return 1;
 }

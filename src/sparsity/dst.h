@@ -1,22 +1,16 @@
 /* Dynamic sparse training: when a topology update is due, how many weights
- * each layer drops and grows, and the update itself over the shared
- * machinery (topology.h) with a drop criterion (drop.h) and a grow
- * criterion (grow.h). The algorithms are presets (dst_preset.c). */
+ * each sparse weight drops and grows, and the update itself over the
+ * shared machinery (topology.h) with a drop criterion (drop.h) and a grow
+ * criterion (grow.h). The algorithms are presets (dst_preset.c).
+ *
+ * It works on the model's parameter list (nn/param.h): every weight
+ * record is counted in the statistics, and every CSR one is updated,
+ * whatever layer it belongs to. It attaches to a trainer as a hook that
+ * runs after each optimizer step (nn/trainer.h). */
 #ifndef RW_SPARSITY_DST_H
 #define RW_SPARSITY_DST_H
 
-#include "nn/network.h"
-
-/* What an update touches in the trainer. */
-typedef struct {
-    rw_model *model;
-    workspace *ws;      /* the batch just trained on: a[l], g[l+1], gw[l] */
-    int batch_n;        /* its valid columns */
-    float **wm1, **wm2; /* [n_layers] optimizer state parallel to the weights
-                           (wm2 entries NULL under SGD) */
-    float momentum;     /* decay of wm1 (SGD momentum, Adam's beta1) */
-    int epoch;          /* 0-based epoch in progress */
-} dst_context;
+#include "nn/trainer.h"
 
 typedef struct dst_state dst_state;
 
@@ -26,12 +20,14 @@ typedef struct dst_state dst_state;
 rw_status dst_create(const rw_dst_config *c, const rw_model *m, int bp, dst_state **out);
 void dst_free(dst_state *d);
 
-/* Called after the optimizer step that made `step` steps done. Keeps the
+/* Called after the optimizer step that made s->step steps done. Keeps the
  * recent batches a grow criterion needs, and runs an update when one is
  * due; then *stats points at its statistics (else NULL). */
-rw_status dst_after_step(dst_state *d, const dst_context *ctx, int64_t step,
-                         int64_t steps_per_epoch, int64_t total_steps,
+rw_status dst_after_step(dst_state *d, rw_trainer *t, const trainer_step_info *s,
                          const rw_topology_stats **stats);
+
+/* The dynamic sparse training attached to t, or NULL. */
+dst_state *trainer_dst(const rw_trainer *t);
 
 /* 1 if an update runs after `step` of total_steps steps. */
 int dst_update_due(const dst_state *d, int64_t step, int64_t steps_per_epoch,

@@ -31,7 +31,7 @@
 #include "nn/trainer.h"
 #include "sparsity/dst_internal.h"
 
-#define NAME_CAP 64
+#define NAME_CAP (PARAM_NAME_CAP + 32)
 
 /* ---- Saving ------------------------------------------------------------ */
 
@@ -64,7 +64,7 @@ static char *state_text(const dst_state *d)
 
 rw_status dst_checkpoint_save(const rw_trainer *t, st_writer *w, const char *path)
 {
-    const dst_state *d = t->dst;
+    const dst_state *d = trainer_dst(t);
     if (!d) return RW_OK;
     const rw_model *m = t->model;
     char *config = config_text(&d->cfg), *state = state_text(d);
@@ -78,20 +78,20 @@ rw_status dst_checkpoint_save(const rw_trainer *t, st_writer *w, const char *pat
     if (st == RW_OK) st = st_writer_add(w, "dst.start_nnz", ST_I64, 1, &n, d->start_nnz);
     int window = dst_uses_window(&d->cfg);
     if (st == RW_OK && window) st = st_writer_add(w, "dst.window.slot_n", ST_I32, 1, &win, d->slot_n);
-    for (int l = 0; l < m->n_layers && st == RW_OK; l++) {
-        const layer *ly = &m->layers[l];
-        if (!ly->sparse) continue;
+    for (int l = 0; l < d->n_layers && st == RW_OK; l++) {
+        const param *p = dst_param(d, m, l);
+        if (!param_is_sparse(p)) continue;
         char name[NAME_CAP];
-        int64_t rows = ly->out + 1, count = d->ever[l].nnz;
-        snprintf(name, sizeof name, "dst.fc%d.ever.indptr", l + 1);
+        int64_t rows = p->rows + 1, count = d->ever[l].nnz;
+        snprintf(name, sizeof name, "dst.%s.ever.indptr", p->layer_name);
         st = st_writer_add(w, name, ST_I32, 1, &rows, d->ever[l].indptr);
-        snprintf(name, sizeof name, "dst.fc%d.ever.indices", l + 1);
+        snprintf(name, sizeof name, "dst.%s.ever.indices", p->layer_name);
         if (st == RW_OK) st = st_writer_add(w, name, ST_I32, 1, &count, d->ever[l].indices);
         if (!window) continue;
-        int64_t pre[2] = {ly->in, cols}, post[2] = {ly->out, cols};
-        snprintf(name, sizeof name, "dst.fc%d.window.pre", l + 1);
+        int64_t pre[2] = {p->cols, cols}, post[2] = {p->rows, cols};
+        snprintf(name, sizeof name, "dst.%s.window.pre", p->layer_name);
         if (st == RW_OK) st = st_writer_add(w, name, ST_F32, 2, pre, d->win_pre[l]);
-        snprintf(name, sizeof name, "dst.fc%d.window.post", l + 1);
+        snprintf(name, sizeof name, "dst.%s.window.post", p->layer_name);
         if (st == RW_OK) st = st_writer_add(w, name, ST_F32, 2, post, d->win_post[l]);
     }
     return st;
@@ -207,27 +207,31 @@ static const st_tensor *expect_tensor(const st_file *f, const char *path, const 
 
 static rw_status load_start_nnz(const st_file *f, const char *path, const rw_model *m, dst_state *d)
 {
-    int64_t n = m->n_layers;
+    int64_t n = d->n_layers;
     const st_tensor *x = expect_tensor(f, path, "dst.start_nnz", ST_I64, 1, &n);
     if (!x) return RW_ERR_FORMAT;
     memcpy(d->start_nnz, x->data, x->nbytes);
-    for (int l = 0; l < m->n_layers; l++) {
-        int64_t size = (int64_t)m->layers[l].in * m->layers[l].out;
+    for (int l = 0; l < d->n_layers; l++) {
+        const param *p = dst_param(d, m, l);
+        int64_t size = param_dense_count(p);
         if (d->start_nnz[l] < 0 || d->start_nnz[l] > size)
             return rw_fail(RW_ERR_FORMAT,
-                           "%s: tensor dst.start_nnz gives layer fc%d %lld weights, outside [0, "
-                           "%lld]", path, l + 1, (long long)d->start_nnz[l], (long long)size);
+                           "%s: tensor dst.start_nnz gives layer %s %lld weights, outside [0, "
+                           "%lld]", path, p->layer_name, (long long)d->start_nnz[l], (long long)size);
     }
     return RW_OK;
 }
 
 /* Layer l's ever-stored pattern: a valid CSR pattern of the layer's shape
  * that holds every position the layer stores now. */
-static rw_status load_ever(const st_file *f, const char *path, const layer *ly, int l, pattern *p)
+static rw_status load_ever(const st_file *f, const char *path, const param *wp, pattern *p)
 {
     char ptr_name[NAME_CAP], idx_name[NAME_CAP];
-    snprintf(ptr_name, sizeof ptr_name, "dst.fc%d.ever.indptr", l + 1);
-    snprintf(idx_name, sizeof idx_name, "dst.fc%d.ever.indices", l + 1);
+    snprintf(ptr_name, sizeof ptr_name, "dst.%s.ever.indptr", wp->layer_name);
+    snprintf(idx_name, sizeof idx_name, "dst.%s.ever.indices", wp->layer_name);
+    struct {
+        int in, out;
+    } dims = {wp->cols, wp->rows}, *ly = &dims;
     int64_t rows = ly->out + 1;
     const st_tensor *xp = expect_tensor(f, path, ptr_name, ST_I32, 1, &rows);
     if (!xp) return RW_ERR_FORMAT;
@@ -249,7 +253,7 @@ static rw_status load_ever(const st_file *f, const char *path, const layer *ly, 
     int32_t *idx = st == RW_OK ? malloc(xi->nbytes + sizeof(int32_t)) : NULL;
     if (st == RW_OK && !idx) st = rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory for %s", path, idx_name);
     if (st == RW_OK) memcpy(idx, xi->data, xi->nbytes);
-    const csr_matrix *w = &ly->w;
+    const csr_matrix *w = wp->csr;
     for (int r = 0; r < ly->out && st == RW_OK; r++) {
         for (int k = ptr[r]; k < ptr[r + 1] && st == RW_OK; k++)
             if (idx[k] < 0 || idx[k] >= ly->in || (k > ptr[r] && idx[k] <= idx[k - 1]))
@@ -262,9 +266,9 @@ static rw_status load_ever(const st_file *f, const char *path, const layer *ly, 
             while (k < ptr[r + 1] && idx[k] < w->indices[j]) k++;
             if (k == ptr[r + 1] || idx[k] != w->indices[j])
                 st = rw_fail(RW_ERR_FORMAT,
-                             "%s: tensor %s lacks position (row %d, column %d), which layer fc%d "
+                             "%s: tensor %s lacks position (row %d, column %d), which layer %s "
                              "stores: the ever-stored record must hold the current pattern",
-                             path, idx_name, r, w->indices[j], l + 1);
+                             path, idx_name, r, w->indices[j], wp->layer_name);
         }
     }
     if (st != RW_OK) {
@@ -317,14 +321,14 @@ static rw_status load_windows(const st_file *f, const char *path, const rw_train
             return rw_fail(RW_ERR_FORMAT, "%s: tensor dst.window.slot_n gives slot %d %d columns, "
                            "outside [0, %d]", path, j, d->slot_n[j], most);
     rw_status st = RW_OK;
-    for (int l = 0; l < t->model->n_layers && st == RW_OK; l++) {
-        const layer *ly = &t->model->layers[l];
-        if (!ly->sparse) continue;
+    for (int l = 0; l < d->n_layers && st == RW_OK; l++) {
+        const param *p = dst_param(d, t->model, l);
+        if (!param_is_sparse(p)) continue;
         char name[NAME_CAP];
-        snprintf(name, sizeof name, "dst.fc%d.window.pre", l + 1);
-        st = load_window(f, path, name, ly->in, d, d->win_pre[l]);
-        snprintf(name, sizeof name, "dst.fc%d.window.post", l + 1);
-        if (st == RW_OK) st = load_window(f, path, name, ly->out, d, d->win_post[l]);
+        snprintf(name, sizeof name, "dst.%s.window.pre", p->layer_name);
+        st = load_window(f, path, name, p->cols, d, d->win_pre[l]);
+        snprintf(name, sizeof name, "dst.%s.window.post", p->layer_name);
+        if (st == RW_OK) st = load_window(f, path, name, p->rows, d, d->win_post[l]);
     }
     return st;
 }
@@ -334,15 +338,20 @@ static int expected_tensor(const char *name, const rw_model *m, int window)
 {
     if (strcmp(name, "dst.start_nnz") == 0) return 1;
     if (strcmp(name, "dst.window.slot_n") == 0) return window;
-    int l, used = 0;
-    char what[NAME_CAP];
-    if (sscanf(name, "dst.fc%d.%40s%n", &l, what, &used) != 2 || name[used] != '\0') return 0;
-    char canonical[2 * NAME_CAP];
-    snprintf(canonical, sizeof canonical, "dst.fc%d.%s", l, what);
-    if (strcmp(canonical, name) != 0 || l < 1 || l > m->n_layers || !m->layers[l - 1].sparse)
-        return 0;
-    if (!strcmp(what, "ever.indptr") || !strcmp(what, "ever.indices")) return 1;
-    return window && (!strcmp(what, "window.pre") || !strcmp(what, "window.post"));
+    static const char *const always[] = {"ever.indptr", "ever.indices"};
+    static const char *const windowed[] = {"window.pre", "window.post"};
+    for (int q = 0; q < m->n_params; q++) {
+        const param *p = &m->params[q];
+        if (!p->is_weight || !param_is_sparse(p)) continue;
+        for (int k = 0; k < 2; k++) {
+            char want[2 * NAME_CAP];
+            snprintf(want, sizeof want, "dst.%s.%s", p->layer_name, always[k]);
+            if (strcmp(want, name) == 0) return 1;
+            snprintf(want, sizeof want, "dst.%s.%s", p->layer_name, windowed[k]);
+            if (strcmp(want, name) == 0) return window;
+        }
+    }
+    return 0;
 }
 
 /* Every "dst." tensor and metadata key is one the section knows. */
@@ -391,8 +400,9 @@ rw_status dst_checkpoint_load(rw_trainer *t, const st_file *f, const char *path)
     /* GraNet's targets follow from the starting sizes, not from the
      * model as it is now (dst_create's guess). */
     if (st == RW_OK && c.final_sparsity > 0) st = dst_granet_targets(d, m);
-    for (int l = 0; l < m->n_layers && st == RW_OK; l++)
-        if (m->layers[l].sparse) st = load_ever(f, path, &m->layers[l], l, &d->ever[l]);
+    for (int l = 0; st == RW_OK && l < d->n_layers; l++)
+        if (param_is_sparse(dst_param(d, m, l)))
+            st = load_ever(f, path, dst_param(d, m, l), &d->ever[l]);
     if (st == RW_OK && dst_uses_window(&c)) st = load_windows(f, path, t, d);
     if (st != RW_OK) {
         dst_free(d);
@@ -400,12 +410,11 @@ rw_status dst_checkpoint_load(rw_trainer *t, const st_file *f, const char *path)
     }
     /* As the last update left it: the model has not changed since. */
     d->pruning_done = d->updates > 0 && c.final_sparsity > 0;
-    for (int l = 0; l < m->n_layers && d->pruning_done; l++)
-        if (m->layers[l].sparse && layer_weight_count(&m->layers[l]) > d->final_nnz[l])
-            d->pruning_done = 0;
-    dst_free(t->dst);
-    t->dst = d;
-    return RW_OK;
+    for (int l = 0; l < d->n_layers && d->pruning_done; l++) {
+        const param *p = dst_param(d, m, l);
+        if (param_is_sparse(p) && param_count(p) > d->final_nnz[l]) d->pruning_done = 0;
+    }
+    return dst_attach(t, d);
 }
 
 int64_t dst_checkpoint_memory(const st_file *f, const rw_model *m, const rw_train_config *tc)
@@ -418,40 +427,21 @@ int64_t dst_checkpoint_memory(const st_file *f, const rw_model *m, const rw_trai
     }
     int window = dst_uses_window(&c) && c.window >= 1 && c.window <= DST_MAX_WINDOW ? c.window : 0;
     double bp = (double)rw_pad_batch(tc->batch > 0 ? tc->batch : 1), bytes = 0;
-    for (int l = 0; l < m->n_layers; l++) {
-        const layer *ly = &m->layers[l];
-        if (!ly->sparse) continue;
+    int weights = 0;
+    for (int q = 0; q < m->n_params; q++) {
+        const param *p = &m->params[q];
+        weights += p->is_weight;
+        if (!p->is_weight || !param_is_sparse(p)) continue;
         /* The ever-stored record as the file gives it (m may be a
          * skeleton, its patterns not read yet) and the windows; a hostile
          * count saturates instead of overflowing. */
         char name[NAME_CAP];
-        snprintf(name, sizeof name, "dst.fc%d.ever.indices", l + 1);
+        snprintf(name, sizeof name, "dst.%s.ever.indices", p->layer_name);
         const st_tensor *ever = st_find(f, name);
-        bytes += 4.0 * ((double)ly->out + 1 + (ever ? (double)ever->count : 0));
-        bytes += 4.0 * ((double)ly->in + ly->out) * window * bp;
+        bytes += 4.0 * ((double)p->rows + 1 + (ever ? (double)ever->count : 0));
+        bytes += 4.0 * ((double)p->cols + p->rows) * window * bp;
     }
-    bytes += 8.0 * 8 * m->n_layers; /* the per-layer counts */
+    bytes += 8.0 * 8 * weights; /* the per-layer counts */
     return bytes < 9.0e18 ? (int64_t)bytes : INT64_MAX;
 }
 
-/* Beside the state it reports, to keep trainer.c about training. */
-int rw_trainer_dst(const rw_trainer *t, rw_dst_config *config, rw_dst_totals *totals)
-{
-    const dst_state *d = t ? t->dst : NULL;
-    if (!d) return 0;
-    if (config) *config = d->cfg;
-    if (totals) {
-        /* As run_update computes it, so a resumed run reports the same. */
-        int64_t ever = 0, all = 0;
-        for (int l = 0; l < t->model->n_layers; l++) {
-            const layer *ly = &t->model->layers[l];
-            int64_t size = (int64_t)ly->in * ly->out;
-            ever += ly->sparse ? d->ever[l].nnz : size;
-            all += size;
-        }
-        totals->updates = d->updates;
-        totals->total_seconds = d->total_seconds;
-        totals->itop_rate = all ? (double)ever / (double)all : 0;
-    }
-    return 1;
-}

@@ -18,7 +18,12 @@
  * trainer's step. The rest is scratch, refilled by every update. */
 struct dst_state {
     rw_dst_config cfg;
+    const grow_criterion *grow;
+    /* The weights of the model's parameter list it works on: weight w is
+     * params[weight[w]]; every per-weight array below has n_layers entries
+     * (for an MLP, weight w is layer w's). */
     int n_layers, bp;
+    int *weight;
     int64_t updates;
     double total_seconds;
     int pruning_done;       /* every layer reached its GraNet target */
@@ -44,5 +49,15 @@ int dst_uses_window(const rw_dst_config *c);
 
 /* Sets final_nnz from start_nnz and the config (GraNet's targets). */
 rw_status dst_granet_targets(dst_state *d, const rw_model *m);
+
+/* Attaches d to t (replacing any DST attached; d NULL detaches). On
+ * failure d is freed. */
+rw_status dst_attach(rw_trainer *t, dst_state *d);
+
+/* The weight's record in m. */
+static inline const param *dst_param(const dst_state *d, const rw_model *m, int w)
+{
+    return &m->params[d->weight[w]];
+}
 
 #endif

@@ -9,6 +9,8 @@
 
 #include "core/csr.h"
 #include "core/rng.h"
+#include "nn/param.h"
+#include "rewire.h"
 
 /* Per-thread buffers kept between updates (so that an update does not
  * fault in fresh pages); zero-initialise, free with grow_scratch_free. */
@@ -42,5 +44,42 @@ int grow_random(const csr_matrix *w, int k, rng_state *r, int64_t *pos);
  * `scratch` may be NULL (buffers are then allocated for this call). */
 int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int kdim, int k,
                    int64_t *pos, float *values, grow_scratch *scratch);
+
+/* ---- Grow criteria as units --------------------------------------------
+ * A criterion is a choose function over what one topology update knows
+ * about a weight, plus what it needs kept between updates. Adding one is a
+ * small file with its `grow_criterion` and a line in grow_criteria.c. */
+
+/* Recent batches a criterion keeps (dst.c captures them after the steps
+ * before an update): none, the input with the output gradient weighted by
+ * the momentum's decay per step back (a truncated momentum of dL/dW), or
+ * the input and output activations (standardised before the update, so
+ * that products are correlations). */
+typedef enum { GROW_WINDOW_NONE = 0, GROW_WINDOW_MOMENTUM, GROW_WINDOW_ACTIVATIONS } grow_window;
+
+typedef struct {
+    const param *p;        /* the weight: p->csr holds its pattern (before the update) */
+    /* The batch just trained on: input [cols][bp], gradient at the output
+     * [rows][bp] (zeros in padding columns), output activations [rows][bp]. */
+    const float *x, *dy, *y;
+    int bp;
+    /* The window (GROW_WINDOW_*): pre [cols][win_cols], post [rows][win_cols]. */
+    const float *win_pre, *win_post;
+    int win_cols;
+    rng_state *rng;        /* this layer's stream for this update */
+    grow_scratch *scratch; /* this thread's buffers */
+} grow_input;
+
+typedef struct {
+    rw_grow_criterion id;
+    const char *name;      /* as the CLI and logs spell it */
+    grow_window window;
+    /* Chooses at most k absent positions (row · cols + col) into pos;
+     * returns how many, or -1 when out of memory. */
+    int (*choose)(const grow_input *in, int k, int64_t *pos);
+} grow_criterion;
+
+/* The criterion with this id, or NULL. */
+const grow_criterion *grow_criterion_get(rw_grow_criterion id);
 
 #endif

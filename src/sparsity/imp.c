@@ -13,31 +13,30 @@
 #include "data/dataset.h"
 #include "sparsity/train_prune.h"
 
-/* Weights, biases and optimizer state at the rewind step. */
+/* Every parameter and its optimizer state at the rewind step: a CSR
+ * weight with its pattern, any other parameter as its values. */
 struct imp_rewind {
-    int n_layers;
-    csr_matrix *w;            /* [n_layers] the weights, pattern included */
-    float **wm1, **wm2;       /* [n_layers][nnz] optimizer state (wm2: AdamW) */
-    float **bias, **bm1, **bm2; /* [n_layers][out] */
+    int n_params;
+    csr_matrix *w;   /* [n_params] CSR weights (pattern included), empty otherwise */
+    float **values;  /* [n_params] the values of the others */
+    float **m1, **m2; /* [n_params] optimizer state (m2: AdamW) */
     int64_t step;
-    double epoch_loss_sum;    /* of the epoch in progress, for its report */
+    double epoch_loss_sum; /* of the epoch in progress, for its report */
 };
 
 void imp_rewind_free(imp_rewind *p)
 {
     if (!p) return;
-    for (int l = 0; l < p->n_layers; l++) {
-        if (p->w) csr_free(&p->w[l]);
-        float **arrays[] = {p->wm1, p->wm2, p->bias, p->bm1, p->bm2};
-        for (int a = 0; a < 5; a++)
-            if (arrays[a]) rw_free(arrays[a][l]);
+    for (int q = 0; q < p->n_params; q++) {
+        if (p->w) csr_free(&p->w[q]);
+        float **arrays[] = {p->values, p->m1, p->m2};
+        for (int a = 0; a < 3; a++)
+            if (arrays[a]) rw_free(arrays[a][q]);
     }
     free(p->w);
-    free(p->wm1);
-    free(p->wm2);
-    free(p->bias);
-    free(p->bm1);
-    free(p->bm2);
+    free(p->values);
+    free(p->m1);
+    free(p->m2);
     free(p);
 }
 
@@ -54,34 +53,31 @@ rw_status imp_rewind_save(const rw_trainer *t, imp_rewind **out)
     imp_rewind *p = calloc(1, sizeof *p);
     if (!p) return rw_fail(RW_ERR_NO_MEMORY, "out of memory saving the weights to rewind to");
     const rw_model *m = t->model;
-    int n = m->n_layers, adam = t->cfg.optimizer == RW_OPT_ADAMW;
-    p->n_layers = n;
+    int n = m->n_params, adam = t->cfg.optimizer == RW_OPT_ADAMW;
+    p->n_params = n;
     p->step = t->step;
     p->epoch_loss_sum = t->epoch_loss_sum;
-    p->w = calloc((size_t)n, sizeof(csr_matrix));
-    p->wm1 = calloc((size_t)n, sizeof(float *));
-    p->wm2 = calloc((size_t)n, sizeof(float *));
-    p->bias = calloc((size_t)n, sizeof(float *));
-    p->bm1 = calloc((size_t)n, sizeof(float *));
-    p->bm2 = calloc((size_t)n, sizeof(float *));
-    int ok = p->w && p->wm1 && p->wm2 && p->bias && p->bm1 && p->bm2;
-    for (int l = 0; l < n && ok; l++) {
-        const layer *ly = &m->layers[l];
-        const csr_matrix *w = &ly->w;
-        ok = csr_alloc(&p->w[l], w->rows, w->cols, w->nnz) == RW_OK;
-        if (!ok) break;
-        memcpy(p->w[l].indptr, w->indptr, sizeof(int32_t) * ((size_t)w->rows + 1));
-        memcpy(p->w[l].indices, w->indices, sizeof(int32_t) * (size_t)w->nnz);
-        memcpy(p->w[l].values, w->values, sizeof(float) * (size_t)w->nnz);
-        p->wm1[l] = copy_floats(t->wm1[l], w->nnz);
-        p->bias[l] = copy_floats(ly->bias, ly->out);
-        p->bm1[l] = copy_floats(t->bm1[l], ly->out);
-        ok = p->wm1[l] && p->bias[l] && p->bm1[l];
-        if (ok && adam) {
-            p->wm2[l] = copy_floats(t->wm2[l], w->nnz);
-            p->bm2[l] = copy_floats(t->bm2[l], ly->out);
-            ok = p->wm2[l] && p->bm2[l];
+    p->w = calloc((size_t)n + 1, sizeof(csr_matrix));
+    p->values = calloc((size_t)n + 1, sizeof(float *));
+    p->m1 = calloc((size_t)n + 1, sizeof(float *));
+    p->m2 = calloc((size_t)n + 1, sizeof(float *));
+    int ok = p->w && p->values && p->m1 && p->m2;
+    for (int q = 0; q < n && ok; q++) {
+        const param *pr = &m->params[q];
+        int64_t count = param_count(pr);
+        if (param_is_sparse(pr)) {
+            const csr_matrix *w = pr->csr;
+            ok = csr_alloc(&p->w[q], w->rows, w->cols, w->nnz) == RW_OK;
+            if (!ok) break;
+            memcpy(p->w[q].indptr, w->indptr, sizeof(int32_t) * ((size_t)w->rows + 1));
+            memcpy(p->w[q].indices, w->indices, sizeof(int32_t) * (size_t)w->nnz);
+            memcpy(p->w[q].values, w->values, sizeof(float) * (size_t)w->nnz);
+        } else {
+            ok = (p->values[q] = copy_floats(param_values(pr), count)) != NULL;
         }
+        p->m1[q] = copy_floats(t->m1[q], count);
+        ok = ok && p->m1[q];
+        if (ok && adam) ok = (p->m2[q] = copy_floats(t->m2[q], count)) != NULL;
     }
     if (!ok) {
         imp_rewind_free(p);
@@ -95,26 +91,36 @@ rw_status imp_rewind_apply(rw_trainer *t, const imp_rewind *p, int64_t steps_per
 {
     rw_model *m = t->model;
     int adam = t->cfg.optimizer == RW_OPT_ADAMW;
-    for (int l = 0; l < m->n_layers; l++) {
-        layer *ly = &m->layers[l];
-        csr_matrix *w = &ly->w;
-        const csr_matrix *s = &p->w[l];
+    if (m->n_params != p->n_params)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "the model has %d parameters, the rewind point %d",
+                       m->n_params, p->n_params);
+    for (int q = 0; q < m->n_params; q++) {
+        const param *pr = &m->params[q];
+        if (!param_is_sparse(pr)) {
+            int64_t count = param_count(pr);
+            memcpy(param_values(pr), p->values[q], sizeof(float) * (size_t)count);
+            memcpy(t->m1[q], p->m1[q], sizeof(float) * (size_t)count);
+            if (adam) memcpy(t->m2[q], p->m2[q], sizeof(float) * (size_t)count);
+            continue;
+        }
+        csr_matrix *w = pr->csr;
+        const csr_matrix *s = &p->w[q];
+        if (s->rows != w->rows)
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "%s: not stored as CSR at the rewind step",
+                           pr->layer_name);
         for (int o = 0; o < w->rows; o++) {
             int j = s->indptr[o], j1 = s->indptr[o + 1];
             for (int k = w->indptr[o]; k < w->indptr[o + 1]; k++) {
                 while (j < j1 && s->indices[j] < w->indices[k]) j++;
                 if (j == j1 || s->indices[j] != w->indices[k])
                     return rw_fail(RW_ERR_INVALID_ARGUMENT,
-                                   "fc%d: weight (%d, %d) was not stored at the rewind step",
-                                   l + 1, o, w->indices[k]);
+                                   "%s: weight (%d, %d) was not stored at the rewind step",
+                                   pr->layer_name, o, w->indices[k]);
                 w->values[k] = s->values[j];
-                t->wm1[l][k] = p->wm1[l][j];
-                if (adam) t->wm2[l][k] = p->wm2[l][j];
+                t->m1[q][k] = p->m1[q][j];
+                if (adam) t->m2[q][k] = p->m2[q][j];
             }
         }
-        memcpy(ly->bias, p->bias[l], sizeof(float) * (size_t)ly->out);
-        memcpy(t->bm1[l], p->bm1[l], sizeof(float) * (size_t)ly->out);
-        if (adam) memcpy(t->bm2[l], p->bm2[l], sizeof(float) * (size_t)ly->out);
     }
     /* The learning-rate schedule and the data order continue from step k. */
     int64_t k = p->step;

@@ -11,63 +11,30 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "data/dataset.h"
+#include "nn/linear.h"
 #include "nn/model.h"
 #include "nn/network.h"
-
-/* The stored weights of a layer as CSR, whatever its storage (a dense layer
- * lists all in·out weights). */
-static rw_status layer_as_csr(const layer *ly, csr_matrix *out)
-{
-    int64_t count = layer_weight_count(ly);
-    if (count > 2147483647)
-        return rw_fail(RW_ERR_INVALID_ARGUMENT, "a %d x %d layer has more than 2^31 - 1 weights",
-                       ly->out, ly->in);
-    rw_status st = csr_alloc(out, ly->out, ly->in, (int)count);
-    if (st != RW_OK) return st;
-    int k = 0;
-    for (int o = 0; o < ly->out; o++) {
-        if (ly->sparse) {
-            for (int q = ly->w.indptr[o]; q < ly->w.indptr[o + 1]; q++, k++) {
-                out->indices[k] = ly->w.indices[q];
-                out->values[k] = ly->w.values[q];
-            }
-        } else if (ly->is_nm) {
-            const nm_matrix *w = &ly->nm;
-            int slots = nm_slots_per_row(w);
-            for (int q = 0; q < slots; q++, k++) {
-                size_t s = (size_t)o * slots + q;
-                out->indices[k] = (q / w->n) * w->m + w->offsets[s];
-                out->values[k] = w->values[s];
-            }
-        } else {
-            for (int i = 0; i < ly->in; i++, k++) {
-                out->indices[k] = i;
-                out->values[k] = ly->dense[(size_t)o * ly->in + i];
-            }
-        }
-        out->indptr[o + 1] = k;
-    }
-    return RW_OK;
-}
+#include "sparsity/prune.h"
 
 /* Wanda's input norms: norm[l][i] = ||a_l[i]||_2 over the calibration
- * samples, a_l being layer l's input (the normalised data for l = 0). */
-static rw_status input_norms(const rw_model *m, const rw_dataset *data, int count, float **norm)
+ * samples, a_l being weight l's input (the normalised data for the first). */
+static rw_status input_norms(const rw_model *m, const int *weights, int L,
+                             const rw_dataset *data, int count, float **norm)
 {
     enum { BATCH = 256 };
     if (!data) return rw_fail(RW_ERR_INVALID_ARGUMENT, "Wanda needs calibration data");
-    if (data->features != m->layers[0].in)
+    if (data->features != m->inputs)
         return rw_fail(RW_ERR_INVALID_ARGUMENT,
                        "the calibration data has %d features but the model takes %d",
-                       data->features, m->layers[0].in);
+                       data->features, m->inputs);
     int n = count > 0 && count < data->n ? count : data->n;
     if (n < 1) return rw_fail(RW_ERR_INVALID_ARGUMENT, "Wanda needs at least one calibration sample");
     workspace ws;
     rw_status st = workspace_init(&ws, m, BATCH, 0);
     if (st != RW_OK) return st;
-    double **sum = calloc((size_t)m->n_layers, sizeof *sum);
-    for (int l = 0; sum && l < m->n_layers; l++) {
-        sum[l] = calloc((size_t)m->layers[l].in, sizeof(double));
+    double **sum = calloc((size_t)L, sizeof *sum);
+    for (int l = 0; sum && l < L; l++) {
+        sum[l] = calloc((size_t)m->params[weights[l]].cols, sizeof(double));
         if (!sum[l]) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for Wanda's norms");
     }
     if (!sum) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for Wanda's norms");
@@ -75,19 +42,20 @@ static rw_status input_norms(const rw_model *m, const rw_dataset *data, int coun
         int c = n - b0 < BATCH ? n - b0 : BATCH;
         network_load_batch(m, &ws, data->x + (size_t)b0 * data->features, data->features, NULL, c);
         network_forward(m, &ws);
-        for (int l = 0; l < m->n_layers; l++)
-            for (int i = 0; i < m->layers[l].in; i++) {
-                const float *row = ws.a[l] + (size_t)i * ws.bp;
+        for (int l = 0; l < L; l++)
+            for (int i = 0; i < m->params[weights[l]].cols; i++) {
+                const float *row = ws.t[m->params[weights[l]].x_tensor].data + (size_t)i * ws.bp;
                 double s = 0;
                 for (int b = 0; b < c; b++) s += (double)row[b] * row[b];
                 sum[l][i] += s;
             }
     }
-    for (int l = 0; l < m->n_layers; l++) {
+    for (int l = 0; l < L; l++) {
+        int cols = m->params[weights[l]].cols;
         if (st == RW_OK) {
-            norm[l] = rw_alloc(sizeof(float) * (size_t)m->layers[l].in);
+            norm[l] = rw_alloc(sizeof(float) * (size_t)cols);
             if (!norm[l]) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for Wanda's norms");
-            for (int i = 0; norm[l] && i < m->layers[l].in; i++) norm[l][i] = (float)sqrt(sum[l][i]);
+            for (int i = 0; norm[l] && i < cols; i++) norm[l][i] = (float)sqrt(sum[l][i]);
         }
         if (sum) free(sum[l]);
     }
@@ -118,8 +86,9 @@ static void keep_best(scored *items, int64_t n, int64_t want, uint8_t **keep)
     for (int64_t q = 0; q < n && q < want; q++) keep[items[q].layer][items[q].k] = 1;
 }
 
-/* Compacts src to the kept entries; the layer becomes CSR. */
-static rw_status replace_with_kept(layer *ly, const csr_matrix *src, const uint8_t *keep)
+/* Compacts src to the kept entries; the weight's layer becomes CSR. */
+static rw_status replace_with_kept(rw_model *m, int layer, const csr_matrix *src,
+                                   const uint8_t *keep)
 {
     int nnz = 0;
     for (int k = 0; k < src->nnz; k++) nnz += keep[k];
@@ -135,15 +104,18 @@ static rw_status replace_with_kept(layer *ly, const csr_matrix *src, const uint8
             }
         w.indptr[o + 1] = q;
     }
-    csr_build_transpose(&w);
-    csr_free(&ly->w);
-    nm_free(&ly->nm);
-    rw_free(ly->dense);
-    ly->dense = NULL;
-    ly->is_nm = 0;
-    ly->sparse = 1;
-    ly->w = w;
-    return RW_OK;
+    return linear_replace_csr(m, layer, &w);
+}
+
+int model_weights(const rw_model *m, int *out)
+{
+    int n = 0;
+    for (int q = 0; q < m->n_params; q++)
+        if (m->params[q].is_weight) {
+            if (out) out[n] = q;
+            n++;
+        }
+    return n;
 }
 
 rw_status rw_model_prune(rw_model *m, const rw_prune_config *c)
@@ -155,21 +127,26 @@ rw_status rw_model_prune(rw_model *m, const rw_prune_config *c)
         return rw_fail(RW_ERR_INVALID_ARGUMENT,
                        "Wanda compares weights within each output row; global scope is for "
                        "magnitude pruning");
-    int L = m->n_layers;
-    csr_matrix *all = calloc((size_t)L, sizeof *all);
-    uint8_t **keep = calloc((size_t)L, sizeof *keep);
-    float **norm = calloc((size_t)L, sizeof *norm);
+    int L = model_weights(m, NULL);
+    int *weights = calloc((size_t)L + 1, sizeof *weights);
+    csr_matrix *all = calloc((size_t)L + 1, sizeof *all);
+    uint8_t **keep = calloc((size_t)L + 1, sizeof *keep);
+    float **norm = calloc((size_t)L + 1, sizeof *norm);
     scored *items = NULL;
-    rw_status st = all && keep && norm ? RW_OK
-                                       : rw_fail(RW_ERR_NO_MEMORY, "out of memory for pruning");
-    if (st == RW_OK && wanda) st = input_norms(m, c->calibration, c->calibration_count, norm);
+    rw_status st = weights && all && keep && norm
+                       ? RW_OK
+                       : rw_fail(RW_ERR_NO_MEMORY, "out of memory for pruning");
+    if (st == RW_OK) model_weights(m, weights);
+    if (st == RW_OK && wanda)
+        st = input_norms(m, weights, L, c->calibration, c->calibration_count, norm);
     int64_t total = 0, dense_total = 0;
     for (int l = 0; l < L && st == RW_OK; l++) {
-        st = layer_as_csr(&m->layers[l], &all[l]);
+        const param *p = &m->params[weights[l]];
+        st = param_to_csr(p, &all[l]);
         if (st == RW_OK && !(keep[l] = calloc((size_t)all[l].nnz + 1, 1)))
             st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for pruning");
         total += all[l].nnz;
-        dense_total += (int64_t)m->layers[l].in * m->layers[l].out;
+        dense_total += param_dense_count(p);
     }
     if (st == RW_OK && !(items = malloc(sizeof *items * (size_t)(total + 1))))
         st = rw_fail(RW_ERR_NO_MEMORY, "out of memory scoring %lld weights", (long long)total);
@@ -197,12 +174,18 @@ rw_status rw_model_prune(rw_model *m, const rw_prune_config *c)
     if (st == RW_OK && !wanda && c->scope == RW_PRUNE_GLOBAL)
         keep_best(items, n, llround((1.0 - c->sparsity) * (double)dense_total), keep);
 
-    for (int l = 0; l < L && st == RW_OK; l++) st = replace_with_kept(&m->layers[l], &all[l], keep[l]);
+    /* Layers are replaced one by one; each weight's layer index stays. */
+    int *layer_of = calloc((size_t)L + 1, sizeof *layer_of);
+    if (st == RW_OK && !layer_of) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for pruning");
+    for (int l = 0; l < L && st == RW_OK; l++) layer_of[l] = m->params[weights[l]].layer;
+    for (int l = 0; l < L && st == RW_OK; l++) st = replace_with_kept(m, layer_of[l], &all[l], keep[l]);
+    free(layer_of);
     for (int l = 0; l < L; l++) {
         if (all) csr_free(&all[l]);
         if (keep) free(keep[l]);
         if (norm) rw_free(norm[l]);
     }
+    free(weights);
     free(all);
     free(keep);
     free(norm);

@@ -19,35 +19,26 @@ static uint64_t member_seed(uint64_t seed, int j)
     return seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(j + 1);
 }
 
-/* Running sums of the members' weights and biases, in double, member by
- * member in order, so the soup does not depend on anything but them. */
+/* Running sums of the members' parameters, in double, member by member in
+ * order, so the soup does not depend on anything but them. */
 typedef struct {
-    int n_layers;
-    double **w, **b; /* [n_layers][nnz], [n_layers][out] */
+    int n_params;
+    double **sum; /* [n_params][count] */
 } soup_sum;
 
 static void soup_sum_free(soup_sum *s)
 {
-    for (int l = 0; l < s->n_layers; l++) {
-        if (s->w) free(s->w[l]);
-        if (s->b) free(s->b[l]);
-    }
-    free(s->w);
-    free(s->b);
+    for (int q = 0; s->sum && q < s->n_params; q++) free(s->sum[q]);
+    free(s->sum);
 }
 
 static rw_status soup_sum_init(soup_sum *s, const rw_model *m)
 {
-    int n = m->n_layers;
-    s->n_layers = n;
-    s->w = calloc((size_t)n, sizeof(double *));
-    s->b = calloc((size_t)n, sizeof(double *));
-    int ok = s->w && s->b;
-    for (int l = 0; l < n && ok; l++) {
-        s->w[l] = calloc((size_t)m->layers[l].w.nnz + 1, sizeof(double));
-        s->b[l] = calloc((size_t)m->layers[l].out, sizeof(double));
-        ok = s->w[l] && s->b[l];
-    }
+    s->n_params = m->n_params;
+    s->sum = calloc((size_t)m->n_params + 1, sizeof(double *));
+    int ok = s->sum != NULL;
+    for (int q = 0; q < m->n_params && ok; q++)
+        ok = (s->sum[q] = calloc((size_t)param_count(&m->params[q]) + 1, sizeof(double))) != NULL;
     if (!ok) {
         soup_sum_free(s);
         return rw_fail(RW_ERR_NO_MEMORY, "out of memory for a model soup");
@@ -57,25 +48,30 @@ static rw_status soup_sum_init(soup_sum *s, const rw_model *m)
 
 static rw_status soup_add(soup_sum *s, const rw_model *mask, const rw_model *member)
 {
-    for (int l = 0; l < s->n_layers; l++) {
-        const csr_matrix *a = &mask->layers[l].w, *b = &member->layers[l].w;
-        if (a->nnz != b->nnz ||
-            memcmp(a->indices, b->indices, sizeof(int32_t) * (size_t)a->nnz) != 0 ||
-            memcmp(a->indptr, b->indptr, sizeof(int32_t) * ((size_t)a->rows + 1)) != 0)
-            return rw_fail(RW_ERR_INVALID_ARGUMENT, "soup member: fc%d's mask differs", l + 1);
-        for (int k = 0; k < b->nnz; k++) s->w[l][k] += b->values[k];
-        for (int o = 0; o < member->layers[l].out; o++) s->b[l][o] += member->layers[l].bias[o];
+    for (int q = 0; q < s->n_params; q++) {
+        const param *pa = &mask->params[q], *pb = &member->params[q];
+        if (param_is_sparse(pa)) {
+            const csr_matrix *a = pa->csr, *b = pb->csr;
+            if (a->nnz != b->nnz ||
+                memcmp(a->indices, b->indices, sizeof(int32_t) * (size_t)a->nnz) != 0 ||
+                memcmp(a->indptr, b->indptr, sizeof(int32_t) * ((size_t)a->rows + 1)) != 0)
+                return rw_fail(RW_ERR_INVALID_ARGUMENT, "soup member: %s's mask differs",
+                               pa->layer_name);
+        }
+        const float *v = param_values(pb);
+        int64_t n = param_count(pb);
+        for (int64_t k = 0; k < n; k++) s->sum[q][k] += v[k];
     }
     return RW_OK;
 }
 
-/* m's values and biases become the mean of the k members added. */
+/* m's parameters become the mean of the k members added. */
 static void soup_finish(const soup_sum *s, rw_model *m, int k)
 {
-    for (int l = 0; l < s->n_layers; l++) {
-        layer *ly = &m->layers[l];
-        for (int q = 0; q < ly->w.nnz; q++) ly->w.values[q] = (float)(s->w[l][q] / k);
-        for (int o = 0; o < ly->out; o++) ly->bias[o] = (float)(s->b[l][o] / k);
+    for (int q = 0; q < s->n_params; q++) {
+        float *v = param_values(&m->params[q]);
+        int64_t n = param_count(&m->params[q]);
+        for (int64_t i = 0; i < n; i++) v[i] = (float)(s->sum[q][i] / k);
     }
 }
 
@@ -86,7 +82,7 @@ rw_status soup_run(prune_run *r, rw_model *m)
     rw_status st = prune_phase(r, m, 0, 0, r->first_epochs, r->train->seed, NULL, NULL);
     for (int round = 1; round <= s->rounds && st == RW_OK && !r->stopped; round++) {
         st = prune_round(r, m, round, prune_round_density(d0, d_final, round, s->rounds));
-        soup_sum sum = {0, NULL, NULL};
+        soup_sum sum = {0, NULL};
         if (st == RW_OK) st = soup_sum_init(&sum, m);
         for (int j = 0; j < s->soup_size && st == RW_OK && !r->stopped; j++) {
             rw_model *member = NULL;

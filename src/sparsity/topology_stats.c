@@ -125,20 +125,27 @@ done: /* frees the new arrays on failure, the old ones on success */
     return st;
 }
 
-void topology_dead_neurons(const rw_model *m, int64_t *dead, int64_t *unconnected)
+void topology_dead_neurons(const rw_model *m, const int *weights, int n, int64_t *dead,
+                           int64_t *unconnected)
 {
     *unconnected = 0;
-    const layer *first = &m->layers[0];
-    if (first->sparse)
-        for (int i = 0; i < first->in; i++)
-            *unconnected += first->w.t_indptr[i + 1] == first->w.t_indptr[i];
-    for (int h = 0; h + 1 < m->n_layers; h++) {
-        const layer *in = &m->layers[h], *out = &m->layers[h + 1];
+    for (int w = 0; w < n; w++) {
+        const param *p = &m->params[weights[w]];
+        if (p->x_tensor == 0 && param_is_sparse(p))
+            for (int i = 0; i < p->cols; i++)
+                *unconnected += p->csr->t_indptr[i + 1] == p->csr->t_indptr[i];
+    }
+    /* A hidden neuron between two weights of a chain (the second reads
+     * what the first writes) is dead without inputs or without outputs. */
+    for (int h = 0; h + 1 < n; h++) {
+        const param *in = &m->params[weights[h]], *out = &m->params[weights[h + 1]];
         dead[h] = 0;
-        if (!in->sparse && !out->sparse) continue;
-        for (int j = 0; j < in->out; j++) {
-            int no_input = in->sparse && in->w.indptr[j + 1] == in->w.indptr[j];
-            int no_output = out->sparse && out->w.t_indptr[j + 1] == out->w.t_indptr[j];
+        if (out->x_tensor != in->y_tensor) continue;
+        if (!param_is_sparse(in) && !param_is_sparse(out)) continue;
+        for (int j = 0; j < in->rows; j++) {
+            int no_input = param_is_sparse(in) && in->csr->indptr[j + 1] == in->csr->indptr[j];
+            int no_output =
+                param_is_sparse(out) && out->csr->t_indptr[j + 1] == out->csr->t_indptr[j];
             dead[h] += no_input || no_output;
         }
     }

@@ -37,9 +37,12 @@ rw_status pattern_add(pattern *p, const int64_t *pos, int count, int cols);
 /* The same from positions grouped by row (topology.h). */
 rw_status pattern_add_buckets(pattern *p, const row_buckets *b);
 
-/* dead[h] (h < n_layers - 1): neurons of hidden layer h (the outputs of
- * layer h) with no stored input or no stored output; *unconnected: inputs
- * of the network with no stored output. Dense layers connect everything. */
-void topology_dead_neurons(const rw_model *m, int64_t *dead, int64_t *unconnected);
+/* Over the weights params[weights[0..n)] of m: dead[h] (h < n - 1)
+ * counts the neurons between weights h and h + 1 of a chain (h + 1 reads
+ * what h writes) with no stored input or no stored output, counted where
+ * one of the two is sparse; *unconnected the model inputs a sparse weight
+ * reading them has no connection from. */
+void topology_dead_neurons(const rw_model *m, const int *weights, int n, int64_t *dead,
+                           int64_t *unconnected);
 
 #endif

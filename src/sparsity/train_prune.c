@@ -11,6 +11,8 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "data/dataset.h"
+#include "nn/linear.h"
+#include "sparsity/prune.h"
 #include "sparsity/topology_stats.h"
 
 rw_prune_schedule rw_prune_schedule_preset(rw_prune_method method, double sparsity)
@@ -71,10 +73,11 @@ static double now_seconds(void)
 double prune_model_density(const rw_model *m)
 {
     int64_t nnz = 0, all = 0;
-    for (int l = 0; l < m->n_layers; l++) {
-        nnz += layer_weight_count(&m->layers[l]);
-        all += (int64_t)m->layers[l].in * m->layers[l].out;
-    }
+    for (int q = 0; q < m->n_params; q++)
+        if (m->params[q].is_weight) {
+            nnz += param_count(&m->params[q]);
+            all += param_dense_count(&m->params[q]);
+        }
     return all ? (double)nnz / (double)all : 0;
 }
 
@@ -89,28 +92,31 @@ rw_status prune_model_clone(const rw_model *m, rw_model **out)
     *out = NULL;
     rw_model *c = model_alloc(m->n_layers);
     if (!c) return rw_fail(RW_ERR_NO_MEMORY, "out of memory copying a model");
+    c->inputs = m->inputs;
     c->leaky_slope = m->leaky_slope;
     c->norm_mean = m->norm_mean;
     c->norm_std = m->norm_std;
-    for (int l = 0; l < m->n_layers; l++) {
-        const layer *src = &m->layers[l];
-        layer *dst = &c->layers[l];
-        dst->in = src->in;
-        dst->out = src->out;
-        dst->act = src->act;
-        dst->sparse = 1;
-        dst->bias = rw_alloc(sizeof(float) * (size_t)src->out);
-        rw_status st = dst->bias ? csr_alloc(&dst->w, src->out, src->in, src->w.nnz)
-                                 : rw_fail(RW_ERR_NO_MEMORY, "out of memory copying a model");
+    rw_status st = RW_OK;
+    for (int l = 0; l < m->n_layers && st == RW_OK; l++) {
+        const layer *src = m->layers[l];
+        const param *p = model_layer_params(m, l);
+        float *bias = rw_alloc(sizeof(float) * (size_t)src->out);
+        csr_matrix w;
+        memset(&w, 0, sizeof w);
+        st = bias ? param_to_csr(&p[0], &w) : rw_fail(RW_ERR_NO_MEMORY, "out of memory copying a model");
         if (st != RW_OK) {
-            rw_model_free(c);
-            return st;
+            rw_free(bias);
+            break;
         }
-        memcpy(dst->bias, src->bias, sizeof(float) * (size_t)src->out);
-        memcpy(dst->w.indptr, src->w.indptr, sizeof(int32_t) * ((size_t)src->out + 1));
-        memcpy(dst->w.indices, src->w.indices, sizeof(int32_t) * (size_t)src->w.nnz);
-        memcpy(dst->w.values, src->w.values, sizeof(float) * (size_t)src->w.nnz);
-        csr_build_transpose(&dst->w);
+        memcpy(bias, param_values(&p[1]), sizeof(float) * (size_t)src->out);
+        csr_build_transpose(&w);
+        c->layers[l] = linear_csr_new(src->name, src->in, src->out, src->act, src->slope, l, &w, bias);
+        if (!c->layers[l]) st = RW_ERR_NO_MEMORY;
+    }
+    if (st == RW_OK) st = model_gather_params(c);
+    if (st != RW_OK) {
+        rw_model_free(c);
+        return st;
     }
     *out = c;
     return RW_OK;
@@ -151,33 +157,36 @@ rw_status prune_phase(prune_run *r, rw_model *m, int phase, int member, int epoc
 rw_status prune_round(prune_run *r, rw_model *m, int round, double density)
 {
     double t0 = now_seconds();
-    int n = m->n_layers;
+    int n = model_weights(m, NULL);
+    int *weights = calloc((size_t)n + 1, sizeof(int));
     int64_t *before = calloc((size_t)n, sizeof(int64_t));
     int64_t *dropped = calloc((size_t)n, sizeof(int64_t));
     int64_t *grown = calloc((size_t)n, sizeof(int64_t));
     int64_t *nonzeros = calloc((size_t)n, sizeof(int64_t));
     int64_t *dead = calloc((size_t)n, sizeof(int64_t));
     double *dens = calloc((size_t)n, sizeof(double));
-    rw_status st = before && dropped && grown && nonzeros && dead && dens
+    rw_status st = weights && before && dropped && grown && nonzeros && dead && dens
                        ? RW_OK
                        : rw_fail(RW_ERR_NO_MEMORY, "out of memory for a pruning round");
     int64_t total_before = 0, total_after = 0;
-    for (int l = 0; l < n && st == RW_OK; l++) total_before += before[l] = layer_weight_count(&m->layers[l]);
+    if (st == RW_OK) model_weights(m, weights);
+    for (int l = 0; l < n && st == RW_OK; l++)
+        total_before += before[l] = param_count(&m->params[weights[l]]);
     if (st == RW_OK) {
         rw_prune_config pc = {1.0 - density, RW_PRUNE_MAGNITUDE, r->sched->scope, NULL, 0};
         st = rw_model_prune(m, &pc);
     }
     if (st == RW_OK) {
         for (int l = 0; l < n; l++) {
-            const layer *ly = &m->layers[l];
-            nonzeros[l] = layer_weight_count(ly);
+            const param *p = &m->params[weights[l]];
+            nonzeros[l] = param_count(p);
             dropped[l] = before[l] - nonzeros[l];
-            dens[l] = (double)nonzeros[l] / ((double)ly->in * ly->out);
+            dens[l] = (double)nonzeros[l] / ((double)p->cols * p->rows);
             total_after += nonzeros[l];
         }
         rw_topology_stats s;
         memset(&s, 0, sizeof s);
-        topology_dead_neurons(m, dead, &s.unconnected_inputs);
+        topology_dead_neurons(m, weights, n, dead, &s.unconnected_inputs);
         double seconds = now_seconds() - t0;
         r->prune_seconds += seconds;
         s.update = round;
@@ -198,6 +207,7 @@ rw_status prune_round(prune_run *r, rw_model *m, int round, double density)
         s.total_seconds = r->prune_seconds;
         if (r->on_prune) r->on_prune(&s, r->user);
     }
+    free(weights);
     free(before);
     free(dropped);
     free(grown);
@@ -289,7 +299,8 @@ rw_status rw_train_prune_prepare(rw_model *m, const rw_prune_schedule *s)
     /* Every layer becomes CSR (a dense one at density 1): only CSR layers
      * can lose weights, and their results do not depend on the threads. */
     int all_csr = 1;
-    for (int l = 0; l < m->n_layers; l++) all_csr &= m->layers[l].sparse;
+    for (int q = 0; q < m->n_params; q++)
+        if (m->params[q].is_weight) all_csr &= param_is_sparse(&m->params[q]);
     if (!all_csr) {
         rw_prune_config keep_all = {0.0, RW_PRUNE_MAGNITUDE, RW_PRUNE_PER_LAYER, NULL, 0};
         if ((st = rw_model_prune(m, &keep_all)) != RW_OK) return st;
@@ -314,10 +325,11 @@ rw_status rw_train_prune(rw_model *m, const rw_train_config *train, const rw_pru
     if ((st = rw_prune_phase_epochs(train, s, &r.first_epochs, &r.phase_epochs)) != RW_OK)
         return st;
     if ((st = rw_train_prune_prepare(m, s)) != RW_OK) return st;
-    for (int l = 0; l < m->n_layers; l++) {
-        r.start_nnz += layer_weight_count(&m->layers[l]);
-        r.all += (int64_t)m->layers[l].in * m->layers[l].out;
-    }
+    for (int q = 0; q < m->n_params; q++)
+        if (m->params[q].is_weight) {
+            r.start_nnz += param_count(&m->params[q]);
+            r.all += param_dense_count(&m->params[q]);
+        }
     switch (s->method) {
     case RW_PRUNE_IMP: return imp_run(&r, m);
     case RW_PRUNE_SOUP: return soup_run(&r, m);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/checkpoint.h"
+#include "run/checkpoint.h"
 
 #define NAME "fuzz.safetensors"
 #define LIMIT (64 << 20)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/model_io.h"
+#include "nn/model_file.h"
 #include "nn/model.h"
 
 #define NAME "fuzz.safetensors"

@@ -2,22 +2,24 @@
  * model file plus the trainer's state, so that a run resumed in a new
  * process ends bit-identical to one never interrupted.
  *
- * Layout, beside the model's own fcN.* tensors and metadata:
+ * Layout, beside the model's own tensors and metadata (nn/model_file.h):
  *   metadata "checkpoint" = "1" (the checkpoint format version),
  *            "trainer"    = JSON {config, epoch, step, epoch_step,
  *                           epoch_samples, epoch_loss_sum, epoch_seconds,
  *                           data_samples, data_fingerprint},
  *            "note"       = the caller's string (optional);
- *   tensors  "opt.fcN.values.m1" / "opt.fcN.weight.m1" (F32, parallel to
- *            the layer's weights), "opt.fcN.bias.m1", and the same ".m2"
- *            for AdamW's second moments.
+ *   tensors  "opt.<param>.m1" for every parameter of the model's list
+ *            (F32, parallel to its values; <param> is its record's tensor
+ *            name: "fc1.values" for CSR weights, "fc1.weight" for dense and
+ *            N:M ones, "fc1.bias"), and the same ".m2" for AdamW's second
+ *            moments.
  *
  * Other modules add state through a section: a prefix ("dst") that owns
  * every tensor and metadata key starting with "PREFIX.", and a save/load
  * pair listed in `checkpoint_sections` in checkpoint.c. The loader refuses
  * any tensor that neither the model, the optimizer nor a section claims. */
-#ifndef RW_NN_CHECKPOINT_H
-#define RW_NN_CHECKPOINT_H
+#ifndef RW_RUN_CHECKPOINT_H
+#define RW_RUN_CHECKPOINT_H
 
 #include "io/safetensors.h"
 #include "nn/trainer.h"
@@ -34,10 +36,6 @@ typedef struct {
      * checkpoint without the section's entries means (an older file). */
     rw_status (*load)(rw_trainer *t, const st_file *f, const char *path);
 } checkpoint_section;
-
-/* Called by rw_trainer_epoch: records the training set's fingerprint, and
- * refuses a set other than the one a loaded checkpoint was made on. */
-rw_status trainer_check_data(rw_trainer *t, const rw_dataset *train);
 
 /* rw_trainer_load_checkpoint on `size` bytes in memory; `name` stands
  * for the path in messages. Used by the fuzz harness. */

@@ -1,7 +1,7 @@
 /* The "nm" checkpoint section (nn/checkpoint.h): the state of N:M training
  * from scratch that a resumed run needs. Layout in nm_checkpoint.c. */
-#ifndef RW_SPARSITY_NM_CHECKPOINT_H
-#define RW_SPARSITY_NM_CHECKPOINT_H
+#ifndef RW_NN_NM_TRAIN_CHECKPOINT_H
+#define RW_NN_NM_TRAIN_CHECKPOINT_H
 
 #include "io/safetensors.h"
 #include "rewire.h"

@@ -17,7 +17,7 @@
  * the logged mask change of a resumed run needs to equal the uninterrupted
  * one's. Loading checks every value against the model, and names the file
  * and the tensor or key, before the model changes. */
-#include "sparsity/nm_checkpoint.h"
+#include "nn/nm_train_checkpoint.h"
 
 #include <float.h>
 #include <jansson.h>
@@ -27,10 +27,11 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "nn/model.h"
+#include "nn/nm_train.h"
 #include "nn/trainer.h"
-#include "sparsity/nm_train.h"
 
-#define NAME_CAP 64
+#define NAME_CAP (LAYER_NAME_CAP + 16)
 
 /* ---- Saving ------------------------------------------------------------ */
 
@@ -59,12 +60,12 @@ rw_status nm_checkpoint_save(const rw_trainer *t, st_writer *w, const char *path
                           : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory saving", path);
     free(config);
     for (int l = 0; l < m->n_layers && st == RW_OK; l++) {
-        const layer *ly = &m->layers[l];
-        if (!ly->nmt) continue;
+        const linear_nm_train *nt = nm_train_of_const(m->layers[l]);
+        if (!nt) continue;
         char name[NAME_CAP];
-        int64_t shape[2] = {ly->out, nm_slots_per_row(&ly->nmt->nm)};
-        snprintf(name, sizeof name, "nm.fc%d.seen", l + 1);
-        st = st_writer_add(w, name, ST_U8, 2, shape, ly->nmt->seen);
+        int64_t shape[2] = {nt->lin.base.out, nm_slots_per_row(&nt->nm)};
+        snprintf(name, sizeof name, "nm.%s.seen", nt->lin.base.name);
+        st = st_writer_add(w, name, ST_U8, 2, shape, nt->seen);
     }
     return st;
 }
@@ -114,13 +115,12 @@ static rw_status parse_config(const char *text, const char *path, rw_nm_train_co
 /* 1 if `name` (an "nm." tensor) is the seen offsets of a layer c chooses. */
 static int expected_tensor(const char *name, const rw_model *m, const rw_nm_train_config *c)
 {
-    int l, used = 0;
-    if (sscanf(name, "nm.fc%d.seen%n", &l, &used) != 1 || used == 0 || name[used] != '\0')
-        return 0;
-    char canonical[NAME_CAP];
-    snprintf(canonical, sizeof canonical, "nm.fc%d.seen", l);
-    return strcmp(canonical, name) == 0 && l >= 1 && l <= m->n_layers &&
-           nm_train_chosen(c, l - 1, m->n_layers);
+    for (int l = 0; l < m->n_layers; l++) {
+        char want[NAME_CAP + 16];
+        snprintf(want, sizeof want, "nm.%s.seen", m->layers[l]->name);
+        if (strcmp(want, name) == 0) return nm_train_chosen(c, l, m->n_layers);
+    }
+    return 0;
 }
 
 /* Every "nm." tensor and metadata key is one the section knows; c is NULL
@@ -149,11 +149,11 @@ static rw_status check_nothing_else(const st_file *f, const char *path, const rw
 /* Layer l's seen offsets in the file: U8 [out, slots], strictly
  * increasing and below m in every group (rw_model_nm_mask_change shifts
  * by them). Checked where they lie, before the model changes. */
-static const st_tensor *seen_tensor(const st_file *f, const char *path, const layer *ly, int l,
+static const st_tensor *seen_tensor(const st_file *f, const char *path, const layer *ly,
                                     const rw_nm_train_config *c)
 {
     char name[NAME_CAP];
-    snprintf(name, sizeof name, "nm.fc%d.seen", l + 1);
+    snprintf(name, sizeof name, "nm.%s.seen", ly->name);
     int groups = ly->in / c->m;
     int64_t slots = (int64_t)groups * c->n;
     const st_tensor *x = st_find(f, name);
@@ -226,16 +226,16 @@ rw_status nm_checkpoint_load(rw_trainer *t, const st_file *f, const char *path)
     const st_tensor **seen = st == RW_OK ? calloc((size_t)m->n_layers, sizeof *seen) : NULL;
     if (st == RW_OK && !seen) st = rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
     for (int l = 0; l < m->n_layers && st == RW_OK; l++)
-        if (nm_train_chosen(&c, l, m->n_layers) && !(seen[l] = seen_tensor(f, path, &m->layers[l], l, &c)))
+        if (nm_train_chosen(&c, l, m->n_layers) && !(seen[l] = seen_tensor(f, path, m->layers[l], &c)))
             st = RW_ERR_FORMAT;
     /* Everything checked: only memory can fail from here. */
     if (st == RW_OK) st = rw_model_nm_train_begin(m, &c);
     for (int l = 0; l < m->n_layers && st == RW_OK; l++) {
-        layer *ly = &m->layers[l];
-        if (!ly->nmt) continue;
-        memcpy(ly->nmt->seen, seen[l]->data, seen[l]->nbytes);
-        ly->nmt->beta = beta;
-        nm_train_refresh_rows(ly, beta, 0, ly->out);
+        linear_nm_train *nt = nm_train_of(m->layers[l]);
+        if (!nt) continue;
+        memcpy(nt->seen, seen[l]->data, seen[l]->nbytes);
+        nt->beta = beta;
+        nm_train_refresh_rows(nt, beta, 0, nt->lin.base.out);
     }
     free(seen);
     return st;
@@ -248,8 +248,8 @@ int64_t nm_checkpoint_memory(const st_file *f, const rw_model *m)
     int *sizes = text ? malloc(sizeof(int) * ((size_t)m->n_layers + 1)) : NULL;
     int64_t bytes = 0;
     if (sizes && parse_config(text, "", &c) == RW_OK) {
-        for (int l = 0; l < m->n_layers; l++) sizes[l] = m->layers[l].in;
-        sizes[m->n_layers] = m->layers[m->n_layers - 1].out;
+        for (int l = 0; l < m->n_layers; l++) sizes[l] = m->layers[l]->in;
+        sizes[m->n_layers] = m->layers[m->n_layers - 1]->out;
         rw_model_config mc = rw_model_config_default();
         mc.sizes = sizes;
         mc.n_layers = m->n_layers;

@@ -1,10 +1,8 @@
-/* N:M training from scratch (rw_model_nm_train_begin in rewire.h): the
- * per-layer state, the masks regenerated from the dense master weights
- * after every update, and the layer's forward and backward phases.
- *
- * A layer under N:M training is a dense layer (layer.dense holds the
- * master weights W, so the trainer's optimizer and its state run over W
- * unchanged) with an nm_train_layer attached. Its passes:
+/* N:M training from scratch (rw_model_nm_train_begin in rewire.h) as a
+ * layer kind, linear_nm_train.c. The layer keeps dense master weights W
+ * (its parameter, so the optimizer and its state run over W as for a
+ * dense layer) and, regenerated from W after every optimizer step, the
+ * mask and the N:M-compressed mask ⊙ W. Its passes:
  *   forward        z = (mask ⊙ W) x + b with the N:M kernels on the
  *                  compressed copy; decay while β > 0: z = W_eff x + b,
  *                  W_eff = W ⊙ (mask + β(1 − mask)), as sgemm blocks
@@ -15,14 +13,16 @@
  * All products run in blocks of NMT_BLOCK rows whatever the thread count,
  * each block one single-threaded sgemm or kernel call, so results do not
  * depend on the number of threads. */
-#ifndef RW_SPARSITY_NM_TRAIN_H
-#define RW_SPARSITY_NM_TRAIN_H
+#ifndef RW_NN_NM_TRAIN_H
+#define RW_NN_NM_TRAIN_H
 
 #include <stdint.h>
 
-#include "nn/network.h"
+#include "nn/linear.h"
 
-typedef struct nm_train_layer {
+typedef struct {
+    linear lin;
+    float *w;           /* [out][in] dense master weights W */
     rw_nm_method method;
     float lambda;       /* SR-STE λ_W */
     double decay_end;   /* decay: fraction of training at which β reaches 0 */
@@ -30,16 +30,18 @@ typedef struct nm_train_layer {
     nm_matrix nm;       /* mask ⊙ W, compressed: what the N:M kernels run on */
     float *eff;         /* [out][in] W ⊙ (mask + β(1 − mask)); decay only */
     uint8_t *seen;      /* [out][slots] offsets at the last mask-change count */
-} nm_train_layer;
+} linear_nm_train;
 
-void nm_train_layer_free(nm_train_layer *t);
+/* The N:M-trained layer behind ly, or NULL. */
+linear_nm_train *nm_train_of(layer *ly);
+const linear_nm_train *nm_train_of_const(const layer *ly);
 
 /* MDGF-Linear: β = 1 − step / (decay_end · total_steps), floored at 0. */
 float nm_decay_beta(double decay_end, int64_t step, int64_t total_steps);
 
-/* Rows [r0, r1) of layer ly: the mask from W, the compressed copy and
- * (decay) W_eff for factor beta. */
-void nm_train_refresh_rows(layer *ly, float beta, int r0, int r1);
+/* Rows [r0, r1): the mask from W, the compressed copy and (decay) W_eff
+ * for factor beta. */
+void nm_train_refresh_rows(linear_nm_train *t, float beta, int r0, int r1);
 
 /* Whether the config chooses layer l of a model of n_layers. */
 int nm_train_chosen(const rw_nm_train_config *c, int l, int n_layers);
@@ -55,17 +57,5 @@ int64_t nm_train_bytes(const rw_model *m);
 
 /* Whether some layer of m is under N:M training. */
 int model_nm_training(const rw_model *m);
-
-/* Phase (network.h): refreshes every N:M-trained layer for the state
- * after `step` of `total_steps` optimizer steps. Returns its chunks. */
-int phase_nm_refresh(rw_model *m, int64_t step, int64_t total_steps);
-
-/* Phases of an N:M-trained layer l, as phase_forward / phase_backward. */
-int phase_nm_train_forward(const rw_model *m, workspace *ws, int l);
-int phase_nm_train_backward(const rw_model *m, workspace *ws, int l);
-
-/* A copy of the layer that runs as plain storage (N:M with the compressed
- * copy, or dense with W_eff while β > 0), for the one-sample path. */
-layer nm_train_view(const layer *ly);
 
 #endif

@@ -2,7 +2,7 @@
  * nn/checkpoint.h). Saving refuses non-finite state, so a diverged run
  * never replaces a good checkpoint; loading checks every value against
  * the model and the config before the trainer is handed out. */
-#include "nn/checkpoint.h"
+#include "run/checkpoint.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -13,58 +13,24 @@
 
 #include "core/error.h"
 #include "data/dataset.h"
-#include "io/model_io.h"
+#include "nn/model_file.h"
+#include "nn/nm_train_checkpoint.h"
 #include "sparsity/dst_checkpoint.h"
-#include "sparsity/nm_checkpoint.h"
 
 #define CHECKPOINT_VERSION "1"
-#define NAME_CAP 64
+#define NAME_CAP (PARAM_NAME_CAP + 16)
 
 /* Other modules' state: add a line here (see checkpoint_section). */
 static const checkpoint_section checkpoint_sections[] = {
     {"dst", dst_checkpoint_save, dst_checkpoint_load}, /* sparsity/dst_checkpoint.c */
-    {"nm", nm_checkpoint_save, nm_checkpoint_load},    /* sparsity/nm_checkpoint.c */
+    {"nm", nm_checkpoint_save, nm_checkpoint_load},    /* nn/nm_train_checkpoint.c */
     {NULL, NULL, NULL}, /* end */
 };
 
-rw_status trainer_check_data(rw_trainer *t, const rw_dataset *train)
-{
-    if (t->data_seen == train) return RW_OK;
-    uint64_t fp = dataset_fingerprint(train);
-    /* A loaded checkpoint, or an epoch in progress, needs its own data. */
-    int must_match = t->data_must_match || (t->epoch_step > 0 && t->data_fingerprint);
-    if (must_match && (fp != t->data_fingerprint || train->n != t->data_samples))
-        return rw_fail(RW_ERR_INVALID_ARGUMENT,
-                       "the training set (%d samples, fingerprint %016" PRIx64 ") is not the one "
-                       "the %s was made on (%lld samples, fingerprint %016" PRIx64 "): "
-                       "resume with the same data, limits, validation split and seed",
-                       train->n, fp, t->data_must_match ? "checkpoint" : "epoch in progress",
-                       (long long)t->data_samples, t->data_fingerprint);
-    t->data_must_match = 0;
-    t->data_seen = train;
-    t->data_samples = train->n;
-    t->data_fingerprint = fp;
-    return RW_OK;
-}
-
-/* These two accessors live here, beside the state they expose to
- * checkpoint users, to keep trainer.c about training. */
-void rw_trainer_position(const rw_trainer *t, rw_progress *out)
-{
-    memset(out, 0, sizeof *out);
-    out->epoch = t->epoch;
-    out->step = t->step;
-    out->samples = t->epoch_samples;
-    out->loss = t->epoch_samples ? t->epoch_loss_sum / (double)t->epoch_samples : 0.0;
-}
-
-rw_train_config rw_trainer_config(const rw_trainer *t) { return t->cfg; }
-
 /* "opt.fc1.values.m1" and the like. */
-static void state_name(char *buf, const rw_trainer *t, int l, int bias, int moment)
+static void state_name(char *buf, const param *p, int moment)
 {
-    const char *what = bias ? "bias" : t->model->layers[l].sparse ? "values" : "weight";
-    snprintf(buf, NAME_CAP, "opt.fc%d.%s.m%d", l + 1, what, moment);
+    snprintf(buf, NAME_CAP, "opt.%s.m%d", p->tensor, moment);
 }
 
 /* The first non-finite entry of n floats, or -1. */
@@ -75,31 +41,30 @@ static int64_t first_nonfinite(const float *x, int64_t n)
     return -1;
 }
 
-/* Refuses to save a state that holds a NaN or Inf (a diverged run). */
+/* Refuses to save a state that holds a NaN or Inf (a diverged run). Each
+ * layer's values first, then its first moments, then its second. */
 static rw_status check_finite(const rw_trainer *t, const char *path)
 {
+    const rw_model *m = t->model;
     int adam = t->cfg.optimizer == RW_OPT_ADAMW;
-    for (int l = 0; l < t->model->n_layers; l++) {
-        layer *ly = &t->model->layers[l];
-        int64_t wn = layer_weight_count(ly);
-        const struct {
-            const float *x;
-            int64_t n;
-            const char *what;
-        } parts[] = {{layer_weights(ly), wn, "weights"}, {ly->bias, ly->out, "biases"},
-                     {t->wm1[l], wn, "optimizer state"}, {t->bm1[l], ly->out, "optimizer state"},
-                     {adam ? t->wm2[l] : NULL, wn, "optimizer state"},
-                     {adam ? t->bm2[l] : NULL, ly->out, "optimizer state"}};
-        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-            if (!parts[i].x) continue;
-            int64_t k = first_nonfinite(parts[i].x, parts[i].n);
-            if (k >= 0)
-                return rw_fail(RW_ERR_DIVERGED,
-                               "%s: not saved: after step %lld the %s of layer fc%d hold a "
-                               "non-finite value (%g at %lld); the previous checkpoint is kept",
-                               path, (long long)t->step, parts[i].what, l + 1,
-                               (double)parts[i].x[k], (long long)k);
-        }
+    for (int l = 0; l < m->n_layers; l++) {
+        int p0 = m->first_param[l], p1 = m->first_param[l + 1];
+        for (int part = 0; part < 3; part++)
+            for (int q = p0; q < p1; q++) {
+                const param *p = &m->params[q];
+                const float *x = part == 0 ? param_values(p) : part == 1 ? t->m1[q]
+                                                            : adam      ? t->m2[q]
+                                                                        : NULL;
+                if (!x) continue;
+                int64_t k = first_nonfinite(x, param_count(p));
+                const char *what = part ? "optimizer state" : p->is_weight ? "weights" : "biases";
+                if (k >= 0)
+                    return rw_fail(RW_ERR_DIVERGED,
+                                   "%s: not saved: after step %lld the %s of layer %s hold a "
+                                   "non-finite value (%g at %lld); the previous checkpoint is kept",
+                                   path, (long long)t->step, what, p->layer_name, (double)x[k],
+                                   (long long)k);
+            }
     }
     return RW_OK;
 }
@@ -150,16 +115,15 @@ rw_status rw_trainer_save_checkpoint(const rw_trainer *t, const char *path, cons
     if (st == RW_OK) st = st_writer_meta(w, "trainer", state);
     if (st == RW_OK && note) st = st_writer_meta(w, "note", note);
     int moments = t->cfg.optimizer == RW_OPT_ADAMW ? 2 : 1;
-    for (int l = 0; l < t->model->n_layers && st == RW_OK; l++) {
-        const layer *ly = &t->model->layers[l];
-        int64_t wn = layer_weight_count(ly), bn = ly->out;
+    const rw_model *m = t->model;
+    for (int l = 0; l < m->n_layers && st == RW_OK; l++) {
         char name[NAME_CAP];
-        for (int mo = 1; mo <= moments && st == RW_OK; mo++) {
-            state_name(name, t, l, 0, mo);
-            st = st_writer_add(w, name, ST_F32, 1, &wn, mo == 1 ? t->wm1[l] : t->wm2[l]);
-            state_name(name, t, l, 1, mo);
-            if (st == RW_OK) st = st_writer_add(w, name, ST_F32, 1, &bn, mo == 1 ? t->bm1[l] : t->bm2[l]);
-        }
+        for (int mo = 1; mo <= moments && st == RW_OK; mo++)
+            for (int q = m->first_param[l]; q < m->first_param[l + 1] && st == RW_OK; q++) {
+                int64_t n = param_count(&m->params[q]);
+                state_name(name, &m->params[q], mo);
+                st = st_writer_add(w, name, ST_F32, 1, &n, mo == 1 ? t->m1[q] : t->m2[q]);
+            }
     }
     for (const checkpoint_section *s = checkpoint_sections; s->prefix && st == RW_OK; s++)
         st = s->save(t, w, path);
@@ -304,14 +268,15 @@ static rw_status load_state(const st_file *f, const char *path, const char *name
     return RW_OK;
 }
 
-/* Every tensor is the model's (fc*), the optimizer's (opt.*, counted) or
- * a section's. */
-static rw_status check_claimed(const st_file *f, const char *path, int opt_expected)
+/* Every tensor is the model's, the optimizer's (opt.*, counted) or a
+ * section's. */
+static rw_status check_claimed(const st_file *f, const char *path, const rw_model *m,
+                               int opt_expected)
 {
     int opt = 0;
     for (int i = 0; i < f->count; i++) {
         const char *name = f->tensors[i].name;
-        if (strncmp(name, "fc", 2) == 0) continue; /* checked by the model */
+        if (model_owns_tensor(m, name)) continue; /* checked by the model */
         if (strncmp(name, "opt.", 4) == 0) {
             opt++;
             continue;
@@ -334,18 +299,17 @@ static rw_status load_trainer_state(const st_file *f, const char *path, rw_train
 {
     int moments = t->cfg.optimizer == RW_OPT_ADAMW ? 2 : 1;
     rw_status st = RW_OK;
-    for (int l = 0; l < t->model->n_layers && st == RW_OK; l++) {
-        const layer *ly = &t->model->layers[l];
+    const rw_model *m = t->model;
+    for (int l = 0; l < m->n_layers && st == RW_OK; l++) {
         char name[NAME_CAP];
-        for (int mo = 1; mo <= moments && st == RW_OK; mo++) {
-            state_name(name, t, l, 0, mo);
-            st = load_state(f, path, name, mo == 1 ? t->wm1[l] : t->wm2[l], layer_weight_count(ly));
-            state_name(name, t, l, 1, mo);
-            if (st == RW_OK)
-                st = load_state(f, path, name, mo == 1 ? t->bm1[l] : t->bm2[l], ly->out);
-        }
+        for (int mo = 1; mo <= moments && st == RW_OK; mo++)
+            for (int q = m->first_param[l]; q < m->first_param[l + 1] && st == RW_OK; q++) {
+                state_name(name, &m->params[q], mo);
+                st = load_state(f, path, name, mo == 1 ? t->m1[q] : t->m2[q],
+                                param_count(&m->params[q]));
+            }
     }
-    if (st == RW_OK) st = check_claimed(f, path, 2 * moments * t->model->n_layers);
+    if (st == RW_OK) st = check_claimed(f, path, m, moments * m->n_params);
     if (st != RW_OK) return st;
     t->epoch = p->epoch;
     t->step = p->step;

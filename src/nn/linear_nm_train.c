@@ -13,10 +13,9 @@
  * weights take part in the forward scaled by β, which decays linearly to 0;
  * the gradient goes straight through to W unscaled (as in the authors'
  * code), without the SR-STE term. */
-#include "sparsity/nm_train.h"
-
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +24,8 @@
 #include "kernels/nm_kernels.h"
 #include "kernels/team.h"
 #include "nn/activation.h"
+#include "nn/model.h"
+#include "nn/nm_train.h"
 
 /* Rows of W (or inputs of dx) per block: fixed, so that every product is
  * cut the same way whatever the number of threads. */
@@ -42,15 +43,6 @@ rw_nm_train_config rw_nm_train_config_default(void)
 {
     rw_nm_train_config c = {2, 4, RW_NM_SRSTE, RW_NM_HIDDEN, 2e-4f, 0.5};
     return c;
-}
-
-void nm_train_layer_free(nm_train_layer *t)
-{
-    if (!t) return;
-    nm_free(&t->nm);
-    rw_free(t->eff);
-    rw_free(t->seen);
-    free(t);
 }
 
 float nm_decay_beta(double decay_end, int64_t step, int64_t total_steps)
@@ -106,21 +98,20 @@ static void select_small_groups(nm_matrix *w, const float *dense)
         select_groups_of(w, dense, w->m);
 }
 
-void nm_train_refresh_rows(layer *ly, float beta, int r0, int r1)
+void nm_train_refresh_rows(linear_nm_train *t, float beta, int r0, int r1)
 {
-    nm_train_layer *t = ly->nmt;
-    int slots = nm_slots_per_row(&t->nm), in = ly->in;
+    int slots = nm_slots_per_row(&t->nm), in = t->lin.base.in;
     nm_matrix rows = t->nm;
     rows.rows = r1 - r0;
     rows.values += (size_t)r0 * slots;
     rows.offsets += (size_t)r0 * slots;
     if (rows.m <= 8)
-        select_small_groups(&rows, ly->dense + (size_t)r0 * in);
+        select_small_groups(&rows, t->w + (size_t)r0 * in);
     else
-        nm_from_dense_magnitude(&rows, ly->dense + (size_t)r0 * in);
+        nm_from_dense_magnitude(&rows, t->w + (size_t)r0 * in);
     if (!t->eff) return;
     for (int o = r0; o < r1; o++) {
-        const float *w = ly->dense + (size_t)o * in;
+        const float *w = t->w + (size_t)o * in;
         float *e = t->eff + (size_t)o * in;
         for (int i = 0; i < in; i++) e[i] = beta * w[i];
         const uint8_t *off = t->nm.offsets + (size_t)o * slots;
@@ -136,6 +127,16 @@ int nm_train_chosen(const rw_nm_train_config *c, int l, int n_layers)
     if (c->layers == RW_NM_ALL) return 1;
     if (c->layers == RW_NM_HIDDEN) return l < n_layers - 1;
     return l > 0 && l < n_layers - 1;
+}
+
+linear_nm_train *nm_train_of(layer *ly)
+{
+    return ly && ly->ops == &linear_nm_train_ops ? (linear_nm_train *)ly : NULL;
+}
+
+const linear_nm_train *nm_train_of_const(const layer *ly)
+{
+    return ly && ly->ops == &linear_nm_train_ops ? (const linear_nm_train *)ly : NULL;
 }
 
 rw_status nm_train_check_config(const rw_model *model, const rw_nm_train_config *c)
@@ -154,19 +155,22 @@ rw_status nm_train_check_config(const rw_model *model, const rw_nm_train_config 
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "mask-decay end %g is outside (0, 1]", c->decay_end);
     int any = 0;
     for (int l = 0; l < model->n_layers; l++) {
-        const layer *ly = &model->layers[l];
+        const layer *ly = model->layers[l];
         if (!nm_train_chosen(c, l, model->n_layers)) continue;
         any = 1;
-        if (ly->sparse || ly->is_nm || ly->nmt)
+        if (ly->ops != &linear_dense_ops)
             return rw_fail(RW_ERR_INVALID_ARGUMENT,
-                           "layer fc%d is %s: N:M training starts from a dense layer (create the "
+                           "layer %s is %s: N:M training starts from a dense layer (create the "
                            "model with sparsity 0)",
-                           l + 1, ly->nmt ? "already N:M-trained" : ly->sparse ? "sparse" : "N:M");
+                           ly->name,
+                           ly->ops == &linear_nm_train_ops ? "already N:M-trained"
+                           : ly->ops == &linear_csr_ops    ? "sparse"
+                                                           : "N:M");
         if (ly->in % c->m != 0)
             return rw_fail(RW_ERR_INVALID_ARGUMENT,
-                           "layer fc%d has %d inputs, not a multiple of M = %d (N:M groups are M "
+                           "layer %s has %d inputs, not a multiple of M = %d (N:M groups are M "
                            "consecutive inputs)",
-                           l + 1, ly->in, c->m);
+                           ly->name, ly->in, c->m);
     }
     if (!any)
         return rw_fail(RW_ERR_INVALID_ARGUMENT,
@@ -202,17 +206,40 @@ rw_status rw_estimate_nm_train_memory(const rw_model_config *model, const rw_nm_
     return RW_OK;
 }
 
+/* As rw_estimate_nm_train_memory counts them: values, offsets, last
+ * offsets; W_eff. */
+static int64_t state_bytes(const linear_nm_train *t)
+{
+    const layer *ly = &t->lin.base;
+    int64_t total = (int64_t)ly->out * nm_slots_per_row(&t->nm) * (int64_t)(sizeof(float) + 2);
+    if (t->eff) total += (int64_t)ly->in * ly->out * (int64_t)sizeof(float);
+    return total;
+}
+
 int64_t nm_train_bytes(const rw_model *m)
 {
     int64_t total = 0;
     for (int l = 0; l < m->n_layers; l++) {
-        const layer *ly = &m->layers[l];
-        if (!ly->nmt) continue;
-        /* As rw_estimate_nm_train_memory counts them. */
-        total += (int64_t)ly->out * nm_slots_per_row(&ly->nmt->nm) * (int64_t)(sizeof(float) + 2);
-        if (ly->nmt->eff) total += (int64_t)ly->in * ly->out * (int64_t)sizeof(float);
+        const linear_nm_train *t = nm_train_of_const(m->layers[l]);
+        if (t) total += state_bytes(t);
     }
     return total;
+}
+
+static void nmt_free_state(linear_nm_train *t)
+{
+    nm_free(&t->nm);
+    rw_free(t->eff);
+    rw_free(t->seen);
+}
+
+static void nmt_destroy(layer *ly)
+{
+    linear_nm_train *t = (linear_nm_train *)ly;
+    nmt_free_state(t);
+    rw_free(t->w);
+    rw_free(t->lin.bias);
+    free(t);
 }
 
 rw_status rw_model_nm_train_begin(rw_model *model, const rw_nm_train_config *c)
@@ -220,15 +247,15 @@ rw_status rw_model_nm_train_begin(rw_model *model, const rw_nm_train_config *c)
     rw_status st = nm_train_check_config(model, c);
     if (st != RW_OK) return st;
     int n_layers = model->n_layers;
-    nm_train_layer **made = calloc((size_t)n_layers, sizeof *made);
+    linear_nm_train **made = calloc((size_t)n_layers, sizeof *made);
     if (!made) return rw_fail(RW_ERR_NO_MEMORY, "out of memory starting N:M training");
     for (int l = 0; l < n_layers && st == RW_OK; l++) {
-        const layer *ly = &model->layers[l];
+        const layer *ly = model->layers[l];
         if (!nm_train_chosen(c, l, n_layers)) continue;
-        nm_train_layer *t = calloc(1, sizeof *t);
+        linear_nm_train *t = calloc(1, sizeof *t);
         made[l] = t;
         if (!t) {
-            st = rw_fail(RW_ERR_NO_MEMORY, "out of memory starting N:M training of fc%d", l + 1);
+            st = rw_fail(RW_ERR_NO_MEMORY, "out of memory starting N:M training of %s", ly->name);
             break;
         }
         t->method = c->method;
@@ -241,20 +268,24 @@ rw_status rw_model_nm_train_begin(rw_model *model, const rw_nm_train_config *c)
         t->seen = rw_alloc(slots);
         if (c->method == RW_NM_DECAY) t->eff = rw_alloc(sizeof(float) * (size_t)ly->in * ly->out);
         if (!t->seen || (c->method == RW_NM_DECAY && !t->eff))
-            st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for N:M training of fc%d", l + 1);
+            st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for N:M training of %s", ly->name);
     }
     if (st != RW_OK) {
-        for (int l = 0; l < n_layers; l++) nm_train_layer_free(made[l]);
+        for (int l = 0; l < n_layers; l++)
+            if (made[l]) nmt_free_state(made[l]), free(made[l]);
         free(made);
         return st;
     }
     for (int l = 0; l < n_layers; l++) {
-        layer *ly = &model->layers[l];
-        if (!made[l]) continue;
-        ly->nmt = made[l];
-        nm_train_refresh_rows(ly, ly->nmt->beta, 0, ly->out);
-        memcpy(ly->nmt->seen, ly->nmt->nm.offsets,
-               (size_t)ly->out * nm_slots_per_row(&ly->nmt->nm));
+        linear_nm_train *t = made[l];
+        if (!t) continue;
+        /* The dense layer's W becomes the master weights. */
+        linear *from = linear_of(model->layers[l]);
+        linear_inherit(&t->lin, &linear_nm_train_ops, from);
+        t->w = linear_dense_take_weights(model->layers[l]);
+        model_replace_layer(model, l, &t->lin.base);
+        nm_train_refresh_rows(t, t->beta, 0, t->lin.base.out);
+        memcpy(t->seen, t->nm.offsets, (size_t)t->lin.base.out * nm_slots_per_row(&t->nm));
     }
     free(made);
     return RW_OK;
@@ -264,11 +295,10 @@ double rw_model_nm_mask_change(rw_model *model)
 {
     int64_t changed = 0, all = 0;
     for (int l = 0; l < model->n_layers; l++) {
-        layer *ly = &model->layers[l];
-        nm_train_layer *t = ly->nmt;
+        linear_nm_train *t = nm_train_of(model->layers[l]);
         if (!t) continue;
         const nm_matrix *w = &t->nm;
-        size_t groups = (size_t)ly->out * w->groups;
+        size_t groups = (size_t)t->lin.base.out * w->groups;
         for (size_t g = 0; g < groups; g++) {
             uint64_t before = 0, now = 0;
             for (int j = 0; j < w->n; j++) {
@@ -278,7 +308,7 @@ double rw_model_nm_mask_change(rw_model *model)
             /* Each weight that entered the mask pushed one out. */
             changed += 2 * __builtin_popcountll(now & ~before);
         }
-        all += (int64_t)ly->in * ly->out;
+        all += (int64_t)t->lin.base.in * t->lin.base.out;
         memcpy(t->seen, w->offsets, groups * w->n);
     }
     return all ? (double)changed / (double)all : 0.0;
@@ -286,9 +316,9 @@ double rw_model_nm_mask_change(rw_model *model)
 
 int rw_model_nm_train_config(const rw_model *model, rw_nm_train_config *config)
 {
-    const nm_train_layer *first = NULL;
+    const linear_nm_train *first = NULL;
     int n_layers = model ? model->n_layers : 0;
-    for (int l = 0; l < n_layers && !first; l++) first = model->layers[l].nmt;
+    for (int l = 0; l < n_layers && !first; l++) first = nm_train_of_const(model->layers[l]);
     if (!first) return 0;
     rw_nm_train_config c = rw_nm_train_config_default();
     c.n = first->nm.n;
@@ -304,7 +334,7 @@ int rw_model_nm_train_config(const rw_model *model, rw_nm_train_config *config)
         found = 1;
         for (int l = 0; l < n_layers; l++)
             if (nm_train_chosen(&(rw_nm_train_config){.layers = choices[k]}, l, n_layers) !=
-                (model->layers[l].nmt != NULL))
+                (nm_train_of_const(model->layers[l]) != NULL))
                 found = 0;
         if (found) c.layers = choices[k];
     }
@@ -315,85 +345,73 @@ int rw_model_nm_train_config(const rw_model *model, rw_nm_train_config *config)
 
 double rw_model_nm_decay_beta(const rw_model *model)
 {
-    for (int l = 0; l < model->n_layers; l++)
-        if (model->layers[l].nmt) return model->layers[l].nmt->beta;
+    for (int l = 0; l < model->n_layers; l++) {
+        const linear_nm_train *t = nm_train_of_const(model->layers[l]);
+        if (t) return t->beta;
+    }
     return 0.0;
 }
 
 void rw_model_nm_train_end(rw_model *model)
 {
     for (int l = 0; l < model->n_layers; l++) {
-        layer *ly = &model->layers[l];
-        nm_train_layer *t = ly->nmt;
+        linear_nm_train *t = nm_train_of(model->layers[l]);
         if (!t) continue;
-        ly->nm = t->nm;
-        memset(&t->nm, 0, sizeof t->nm);
-        ly->is_nm = 1;
         /* The pattern is fixed from here. Without the view (out of memory)
          * the backward still works, summing in memory. */
-        (void)nm_prepare_backward(&ly->nm);
-        rw_free(ly->dense);
-        ly->dense = NULL;
-        nm_train_layer_free(t);
-        ly->nmt = NULL;
+        (void)nm_prepare_backward(&t->nm);
+        layer *nm = linear_nm_take(&t->lin, &t->nm);
+        if (!nm) continue; /* out of memory: the layer goes on as it is */
+        model_replace_layer(model, l, nm);
     }
 }
 
 int model_nm_training(const rw_model *m)
 {
     for (int l = 0; l < m->n_layers; l++)
-        if (m->layers[l].nmt) return 1;
+        if (nm_train_of_const(m->layers[l])) return 1;
     return 0;
 }
 
-int phase_nm_refresh(rw_model *m, int64_t step, int64_t total_steps)
+/* ---- The layer's passes ------------------------------------------------ */
+
+/* After each optimizer step: masks and N:M weights from the updated W. */
+static int nmt_after_step(layer *ly, int64_t step, int64_t total_steps)
 {
-    int chunks = 0;
-    for (int l = 0; l < m->n_layers; l++)
-        if (m->layers[l].nmt) chunks += blocks_of(m->layers[l].out);
-    TEAM_FOR(c, chunks) {
-        int l = 0, rest = c;
-        for (;; l++) {
-            if (!m->layers[l].nmt) continue;
-            int b = blocks_of(m->layers[l].out);
-            if (rest < b) break;
-            rest -= b;
-        }
-        layer *ly = &m->layers[l];
-        nm_train_layer *t = ly->nmt;
+    linear_nm_train *t = (linear_nm_train *)ly;
+    int blocks = blocks_of(ly->out);
+    TEAM_FOR(c, blocks) {
         float beta = t->method == RW_NM_DECAY ? nm_decay_beta(t->decay_end, step, total_steps) : 0;
         int r0, r1;
-        block_range(ly->out, rest, &r0, &r1);
-        nm_train_refresh_rows(ly, beta, r0, r1);
-        if (rest == 0) t->beta = beta; /* read only after this phase */
+        block_range(ly->out, c, &r0, &r1);
+        nm_train_refresh_rows(t, beta, r0, r1);
+        if (c == 0) t->beta = beta; /* read only after this phase */
         team_chunk_done();
     }
-    return chunks;
+    return blocks;
 }
 
-int phase_nm_train_forward(const rw_model *m, workspace *ws, int l)
+static int nmt_forward(const layer *ly, const layer_io *io)
 {
-    const layer *ly = &m->layers[l];
-    const nm_train_layer *t = ly->nmt;
+    const linear_nm_train *t = (const linear_nm_train *)ly;
     const nm_kernel_table *k = nm_kernels_active();
-    int bp = ws->bp, in = ly->in, blocks = blocks_of(ly->out);
-    const float *x = ws->a[l];
-    float *z = ws->z[l], *a = ws->a[l + 1];
+    int bp = io->bp, in = ly->in, blocks = blocks_of(ly->out);
+    const float *x = io->in[0]->data;
+    float *z = io->out->pre;
+    const float *bias = t->lin.bias;
     TEAM_FOR(c, blocks) {
         int r0, r1;
         block_range(ly->out, c, &r0, &r1);
         if (t->beta > 0) {
             /* z = W_eff x + b: rows [r0, r1) of [out][in] times [in][bp]. */
             for (int o = r0; o < r1; o++)
-                for (int b = 0; b < bp; b++) z[(size_t)o * bp + b] = ly->bias[o];
+                for (int b = 0; b < bp; b++) z[(size_t)o * bp + b] = bias[o];
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, bp, in, 1.0f,
                         t->eff + (size_t)r0 * in, in, x, bp, 1.0f, z + (size_t)r0 * bp, bp);
         } else {
-            k->forward(&t->nm, ly->bias, x, z, bp, r0, r1);
+            k->forward(&t->nm, bias, x, z, bp, r0, r1);
         }
-        if (ly->act != RW_ACT_NONE)
-            activation_forward_range(ly->act, m->leaky_slope, z + (size_t)r0 * bp,
-                                     a + (size_t)r0 * bp, (size_t)(r1 - r0) * bp);
+        layer_activate_rows(io->out, bp, r0, r1);
         team_chunk_done();
     }
     return blocks;
@@ -401,24 +419,18 @@ int phase_nm_train_forward(const rw_model *m, workspace *ws, int l)
 
 /* Rows [r0, r1) of dW = dz xᵀ (dense) and db, plus the SR-STE term
  * λ (1 − mask) ⊙ W on the entries outside the mask. */
-static void weight_grad_rows(const layer *ly, const float *dz, const float *x, float *gw,
+static void weight_grad_rows(const linear_nm_train *t, const float *dz, const float *x, float *gw,
                              float *gb, int bp, int r0, int r1)
 {
-    const nm_train_layer *t = ly->nmt;
-    int in = ly->in;
-    for (int o = r0; o < r1; o++) {
-        const float *row = dz + (size_t)o * bp;
-        float s = 0;
-        for (int b = 0; b < bp; b++) s += row[b];
-        gb[o] = s;
-    }
+    int in = t->lin.base.in;
+    linear_bias_grad_rows(dz, gb, bp, r0, r1);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, in, bp, 1.0f,
                 dz + (size_t)r0 * bp, bp, x, bp, 0.0f, gw + (size_t)r0 * in, in);
     if (!(t->lambda > 0)) return;
     const nm_matrix *w = &t->nm;
     int slots = nm_slots_per_row(w);
     for (int o = r0; o < r1; o++) {
-        const float *wo = ly->dense + (size_t)o * in;
+        const float *wo = t->w + (size_t)o * in;
         float *go = gw + (size_t)o * in;
         for (int g = 0; g < w->groups; g++) {
             uint64_t kept = 0;
@@ -430,57 +442,113 @@ static void weight_grad_rows(const layer *ly, const float *dz, const float *x, f
     }
 }
 
-int phase_nm_train_backward(const rw_model *m, workspace *ws, int l)
+static int nmt_backward(const layer *ly, const layer_io *io)
 {
-    const layer *ly = &m->layers[l];
-    const nm_train_layer *t = ly->nmt;
+    const linear_nm_train *t = (const linear_nm_train *)ly;
     const nm_kernel_table *k = nm_kernels_active();
-    int bp = ws->bp, in = ly->in, grad_blocks = blocks_of(ly->out);
+    const tensor *in = io->in[0];
+    int bp = io->bp, n_in = ly->in, grad_blocks = blocks_of(ly->out);
     /* dx in blocks of NMT_BLOCK inputs: whole groups of m for the kernel. */
     int group_block = NMT_BLOCK / t->nm.m > 0 ? NMT_BLOCK / t->nm.m : 1;
-    int dx_blocks = l == 0 ? 0
-                    : t->beta > 0 ? blocks_of(in)
+    int dx_blocks = !in->grad     ? 0
+                    : t->beta > 0 ? blocks_of(n_in)
                                   : (t->nm.groups + group_block - 1) / group_block;
-    const float *dz = ws->g[l + 1];
+    const float *dz = io->out->grad;
     int total = grad_blocks + dx_blocks;
     TEAM_FOR(c, total) {
         if (c < grad_blocks) {
             int r0, r1;
             block_range(ly->out, c, &r0, &r1);
-            weight_grad_rows(ly, dz, ws->a[l], ws->gw[l], ws->gb[l], bp, r0, r1);
+            weight_grad_rows(t, dz, in->data, io->grad[0], io->grad[1], bp, r0, r1);
         } else {
             int i0, i1, b = c - grad_blocks;
             if (t->beta > 0) {
-                block_range(in, b, &i0, &i1);
+                block_range(n_in, b, &i0, &i1);
                 /* dx rows [i0, i1) = W_eff[:, i0:i1]ᵀ dz. */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, i1 - i0, bp, ly->out, 1.0f,
-                            t->eff + i0, in, dz, bp, 0.0f, ws->g[l] + (size_t)i0 * bp, bp);
+                            t->eff + i0, n_in, dz, bp, 0.0f, in->grad + (size_t)i0 * bp, bp);
             } else {
                 int g0 = b * group_block;
                 int g1 = g0 + group_block < t->nm.groups ? g0 + group_block : t->nm.groups;
-                k->backward_data(&t->nm, dz, ws->g[l], bp, g0, g1);
+                k->backward_data(&t->nm, dz, in->grad, bp, g0, g1);
                 i0 = g0 * t->nm.m;
                 i1 = g1 * t->nm.m;
             }
-            size_t off = (size_t)i0 * bp, len = (size_t)(i1 - i0) * bp;
-            activation_backward_range(m->layers[l - 1].act, m->leaky_slope, ws->z[l - 1] + off,
-                                      ws->a[l] + off, ws->g[l] + off, len);
+            layer_grad_through_act(in, bp, i0, i1);
         }
         team_chunk_done();
     }
     return total;
 }
 
-layer nm_train_view(const layer *ly)
+/* One sample runs as the current weights: W_eff while β > 0, else N:M. */
+static int nmt_forward_vector(const layer *ly, const layer_io *io)
 {
-    layer v = *ly;
-    v.nmt = NULL;
-    if (ly->nmt->beta > 0) {
-        v.dense = ly->nmt->eff;
-    } else {
-        v.is_nm = 1;
-        v.nm = ly->nmt->nm;
-        v.dense = NULL;
-    }
-    return v;
+    const linear_nm_train *t = (const linear_nm_train *)ly;
+    if (t->beta > 0) return linear_dense_vector(t->eff, t->lin.bias, ly, io);
+    return linear_nm_vector(&t->nm, t->lin.bias, ly, io);
 }
+
+static int nmt_params(layer *ly, param *out)
+{
+    linear_nm_train *t = (linear_nm_train *)ly;
+    out[0] = linear_weight_param(&t->lin, "weight");
+    out[0].storage = PARAM_DENSE;
+    out[0].values = &t->w;
+    out[1] = linear_bias_param(&t->lin);
+    return 2;
+}
+
+static void nmt_shape(const layer *ly, const st_file *f, layer_shape *out)
+{
+    (void)f;
+    const linear_nm_train *t = (const linear_nm_train *)ly;
+    int64_t w = (int64_t)ly->in * ly->out;
+    *out = (layer_shape){ly->in, ly->out, linear_dense_bytes_for(ly->in, ly->out) + state_bytes(t),
+                         w + ly->out, ly->act != RW_ACT_NONE};
+}
+
+/* The user sees the N:M weights, not the dense master. */
+static void nmt_info(const layer *ly, rw_layer_info *out)
+{
+    const nm_matrix *w = &((const linear_nm_train *)ly)->nm;
+    out->nm_n = w->n;
+    out->nm_m = w->m;
+    out->nonzeros = (int64_t)ly->out * nm_slots_per_row(w);
+    out->bytes = nm_weight_bytes(w) + 4 * (int64_t)ly->out;
+}
+
+/* Until the training ends the file holds the dense master weights (kind
+ * "dense"); a checkpoint adds the N:M state (nm_train_checkpoint.c). */
+static rw_status nmt_save(const layer *ly, st_writer *w, const char *path)
+{
+    (void)path;
+    const linear_nm_train *t = (const linear_nm_train *)ly;
+    char name[LAYER_NAME_CAP + 16];
+    int64_t shape[2] = {ly->out, ly->in};
+    snprintf(name, sizeof name, "%s.weight", ly->name);
+    rw_status st = st_writer_add(w, name, ST_F32, 2, shape, t->w);
+    return st == RW_OK ? linear_save_bias(&t->lin, w) : st;
+}
+
+static int nmt_owns(const layer *ly, const char *name)
+{
+    static const char *const fields[] = {"weight", "bias", NULL};
+    return linear_tensor_is((const linear *)ly, name, fields);
+}
+
+const layer_ops linear_nm_train_ops = {
+    .kind = "dense",
+    .forward = nmt_forward,
+    .backward = nmt_backward,
+    .forward_vector = nmt_forward_vector,
+    .params = nmt_params,
+    .shape = nmt_shape,
+    .info = nmt_info,
+    .save = nmt_save,
+    .load = NULL, /* loaded as a dense layer, then N:M training begins again */
+    .owns_tensor = nmt_owns,
+    .after_step = nmt_after_step,
+    .destroy = nmt_destroy,
+    .is_linear = 1,
+};

@@ -1,0 +1,288 @@
+/* Model files: safetensors with, per layer NAME (fc1, fc2, ...), the
+ * tensors its kind writes (nn/linear_*.c):
+ *   sparse: NAME.indptr I32 [out+1], NAME.indices I32 [nnz], NAME.values F32 [nnz]
+ *   nm:     NAME.values F32 [out, in/M*N], NAME.offsets U8 [out, in/M*N]
+ *           (slot j of group g of row o is input g*M + offset)
+ *   dense:  NAME.weight F32 [out, in]
+ *   all:    NAME.bias F32 [out]
+ * and in __metadata__ (all strings, as safetensors requires):
+ *   format = "rewire", format_version = "1",
+ *   layers = JSON array of {"name", "kind": "sparse"|"nm"|"dense", "in", "out",
+ *            "activation"}, with "n" and "m" for kind "nm",
+ *   input_mean, input_std, leaky_slope (decimal numbers).
+ * This file knows no layer kind: it looks each up in `kinds` by the name
+ * the metadata gives and lets the layer read and write its own tensors. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "nn/activation.h"
+#include "nn/linear.h"
+#include "nn/memory.h"
+#include "nn/model.h"
+#include "nn/model_file.h"
+
+#define LAYERS_MAX_BYTES (1 << 20)
+
+/* The kinds a model file may name. */
+static const layer_kind *const kinds[] = {&linear_csr_kind, &linear_nm_kind, &linear_dense_kind,
+                                          NULL};
+
+static char *layers_json(const rw_model *m)
+{
+    json_t *arr = json_array();
+    for (int l = 0; l < m->n_layers && arr; l++) {
+        const layer *ly = m->layers[l];
+        json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:s}", "name", ly->name, "kind",
+                              ly->ops->kind, "in", ly->in, "out", ly->out, "activation",
+                              activation_name(ly->act));
+        if (o && ly->ops->describe) ly->ops->describe(ly, o);
+        json_array_append_new(arr, o);
+    }
+    char *s = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    return s;
+}
+
+rw_status model_add_to_writer(const rw_model *m, const char *path, st_writer *w)
+{
+    char *layers = layers_json(m);
+    rw_status st = layers ? RW_OK : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory saving", path);
+    char num[64];
+    if (st == RW_OK) st = st_writer_meta(w, "format", "rewire");
+    if (st == RW_OK) st = st_writer_meta(w, "format_version", "1");
+    if (st == RW_OK) st = st_writer_meta(w, "layers", layers);
+    snprintf(num, sizeof num, "%.9g", m->norm_mean);
+    if (st == RW_OK) st = st_writer_meta(w, "input_mean", num);
+    snprintf(num, sizeof num, "%.9g", m->norm_std);
+    if (st == RW_OK) st = st_writer_meta(w, "input_std", num);
+    snprintf(num, sizeof num, "%.9g", m->leaky_slope);
+    if (st == RW_OK) st = st_writer_meta(w, "leaky_slope", num);
+    /* st_writer_add copies the names. */
+    for (int l = 0; l < m->n_layers && st == RW_OK; l++)
+        st = m->layers[l]->ops->save(m->layers[l], w, path);
+    free(layers);
+    return st;
+}
+
+rw_status rw_model_save(const rw_model *m, const char *path)
+{
+    st_writer *w = st_writer_new();
+    rw_status st = w ? model_add_to_writer(m, path, w)
+                     : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory saving", path);
+    if (st == RW_OK) st = st_writer_write(w, path);
+    st_writer_free(w);
+    return st;
+}
+
+/* ---- Loading ------------------------------------------------------------ */
+
+static rw_status meta_float(const st_file *f, const char *path, const char *key, float fallback,
+                            float *out)
+{
+    const char *s = st_meta(f, key);
+    *out = fallback;
+    if (!s) return RW_OK;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || !isfinite(v))
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata %s is \"%s\", expected a finite number", path,
+                       key, s);
+    *out = (float)v;
+    return RW_OK;
+}
+
+static const layer_kind *find_kind(const char *name)
+{
+    for (int k = 0; kinds[k]; k++)
+        if (strcmp(kinds[k]->kind, name) == 0) return kinds[k];
+    return NULL;
+}
+
+/* Layer l from its metadata entry o: checked, then built as a skeleton by
+ * its kind (no arrays yet). */
+static rw_status parse_layer(const json_t *o, const char *path, rw_model *m, int l, float slope)
+{
+    const char *name = NULL, *kind = NULL, *act = NULL;
+    json_int_t in = 0, outs = 0;
+    char want[LAYER_NAME_CAP];
+    model_layer_name(want, sizeof want, l);
+    if (json_unpack((json_t *)o, "{s:s, s:s, s:I, s:I, s:s}", "name", &name, "kind", &kind, "in",
+                    &in, "out", &outs, "activation", &act) != 0)
+        return rw_fail(RW_ERR_FORMAT,
+                       "%s: layer %d in metadata layers needs name, kind, in, out, activation",
+                       path, l);
+    int a = activation_parse(act);
+    const layer_kind *k = find_kind(kind);
+    if (strcmp(name, want) != 0)
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %d is named \"%s\", expected \"%s\"", path, l,
+                       name, want);
+    if (!k)
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s has kind \"%s\", expected sparse, nm or dense",
+                       path, name, kind);
+    if (in < 1 || outs < 1 || in > RW_MAX_WIDTH || outs > RW_MAX_WIDTH)
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s has shape %lld x %lld, expected sizes in "
+                       "[1, %d]", path, name, (long long)outs, (long long)in, RW_MAX_WIDTH);
+    if (a < 0)
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s has unknown activation \"%s\"", path, name,
+                       act);
+    if (l > 0 && in != m->layers[l - 1]->out)
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s takes %lld inputs but the layer before gives %d",
+                       path, name, (long long)in, m->layers[l - 1]->out);
+    if (l == m->n_layers - 1 && outs > RW_MAX_CLASSES)
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s has %lld outputs, more than %d classes", path,
+                       name, (long long)outs, RW_MAX_CLASSES);
+    layer_meta meta = {name, (int)in, (int)outs, (rw_activation)a, slope, l};
+    return k->from_meta(o, &meta, path, &m->layers[l]);
+}
+
+static rw_status parse_layers(const st_file *f, const char *path, float slope, rw_model **out)
+{
+    const char *fmt = st_meta(f, "format");
+    if (!fmt || strcmp(fmt, "rewire") != 0)
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata format is %s%s%s, expected \"rewire\"", path,
+                       fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "");
+    const char *version = st_meta(f, "format_version");
+    if (!version || strcmp(version, "1") != 0)
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata format_version is %s, expected \"1\"", path,
+                       version ? version : "missing");
+    const char *text = st_meta(f, "layers");
+    if (!text) return rw_fail(RW_ERR_FORMAT, "%s: metadata layers is missing", path);
+    /* 4096 layers take about 330 KB; a longer text would only make jansson
+     * build a hostile number of values. */
+    if (strlen(text) > LAYERS_MAX_BYTES)
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata layers is %zu bytes, more than the %d that "
+                       "4096 layers need", path, strlen(text), LAYERS_MAX_BYTES);
+    json_error_t jerr;
+    json_t *arr = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!arr || !json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 4096) {
+        json_decref(arr);
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata layers is not a JSON array of 1 to 4096 layers",
+                       path);
+    }
+    int n = (int)json_array_size(arr);
+    rw_model *m = model_alloc(n);
+    if (!m) {
+        json_decref(arr);
+        return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
+    }
+    rw_status st = RW_OK;
+    for (int l = 0; l < n && st == RW_OK; l++)
+        st = parse_layer(json_array_get(arr, (size_t)l), path, m, l, slope);
+    json_decref(arr);
+    if (st != RW_OK) {
+        rw_model_free(m); /* layers never built are NULL */
+        return st;
+    }
+    m->inputs = m->layers[0]->in;
+    *out = m;
+    return RW_OK;
+}
+
+rw_status model_file_memory(const rw_model *m, const st_file *f, const rw_train_config *train,
+                            rw_memory_estimate *out)
+{
+    layer_shape *ls = calloc((size_t)m->n_layers, sizeof *ls);
+    if (!ls) return rw_fail(RW_ERR_NO_MEMORY, "out of memory estimating memory");
+    for (int l = 0; l < m->n_layers; l++) m->layers[l]->ops->shape(m->layers[l], f, &ls[l]);
+    memory_estimate(ls, m->n_layers, train, out);
+    free(ls);
+    return RW_OK;
+}
+
+rw_status model_skeleton(const st_file *f, const char *path, rw_model **out)
+{
+    *out = NULL;
+    rw_model *m = NULL;
+    rw_status st = parse_layers(f, path, 0.01f, &m);
+    if (st == RW_OK) st = meta_float(f, path, "input_mean", 0.0f, &m->norm_mean);
+    if (st == RW_OK) st = meta_float(f, path, "input_std", 1.0f, &m->norm_std);
+    if (st == RW_OK) st = meta_float(f, path, "leaky_slope", 0.01f, &m->leaky_slope);
+    for (int l = 0; st == RW_OK && l < m->n_layers; l++) m->layers[l]->slope = m->leaky_slope;
+    /* The records name the skeleton's parameters (no values yet): memory
+     * estimates and the trainer's sections read them before the load. */
+    if (st == RW_OK) st = model_gather_params(m);
+    if (st == RW_OK && !(m->norm_std > 0))
+        st = rw_fail(RW_ERR_FORMAT, "%s: metadata input_std is %g, expected a positive number", path,
+                     m->norm_std);
+    if (st != RW_OK) {
+        rw_model_free(m);
+        return st;
+    }
+    *out = m;
+    return RW_OK;
+}
+
+int model_owns_tensor(const rw_model *m, const char *name)
+{
+    for (int l = 0; l < m->n_layers; l++)
+        if (m->layers[l]->ops->owns_tensor(m->layers[l], name)) return 1;
+    return 0;
+}
+
+rw_status model_fill(const st_file *f, const char *path, rw_model *m)
+{
+    rw_status st = RW_OK;
+    for (int l = 0; l < m->n_layers && st == RW_OK; l++)
+        st = m->layers[l]->ops->load(m->layers[l], f, path);
+    if (st == RW_OK) st = model_gather_params(m);
+    if (st != RW_OK) return st;
+    /* A checkpoint's other tensors are the trainer's (run/checkpoint.c). */
+    if (st_meta(f, "checkpoint")) return RW_OK;
+    for (int i = 0; i < f->count; i++)
+        if (!model_owns_tensor(m, f->tensors[i].name))
+            return rw_fail(RW_ERR_FORMAT, "%s: unexpected tensor %s", path, f->tensors[i].name);
+    return RW_OK;
+}
+rw_status model_from_file(const st_file *f, const char *path, int64_t max_bytes, rw_model **out)
+{
+    rw_model *m = NULL;
+    rw_status st = model_skeleton(f, path, &m);
+    if (st != RW_OK) return st;
+    /* The declared shapes decide what is allocated (a sparse layer's
+     * input count is not backed by the file's bytes), so check first. */
+    rw_memory_estimate est;
+    if (max_bytes > 0) {
+        st = model_file_memory(m, f, NULL, &est);
+        if (st == RW_OK && est.model > max_bytes)
+            st = rw_fail(RW_ERR_NO_MEMORY, "%s: the model needs %lld bytes of memory, more than "
+                         "the limit of %lld", path, (long long)est.model, (long long)max_bytes);
+    }
+    if (st == RW_OK) st = model_fill(f, path, m);
+    if (st != RW_OK) {
+        rw_model_free(m);
+        return st;
+    }
+    *out = m;
+    return RW_OK;
+}
+
+rw_status rw_model_load(const char *path, rw_model **out)
+{
+    if (!out) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_model_load: out is NULL");
+    *out = NULL;
+    if (!path) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_model_load: path is NULL");
+    st_file f;
+    rw_status st = st_read(path, &f);
+    if (st != RW_OK) return st;
+    st = model_from_file(&f, path, rw_available_memory(), out);
+    st_file_free(&f);
+    if (st == RW_OK) rw_clear_error();
+    return st;
+}
+
+rw_status model_load_memory(const char *name, const void *bytes, size_t size, int64_t max_bytes,
+                            rw_model **out)
+{
+    *out = NULL;
+    st_file f;
+    rw_status st = st_read_memory(name, bytes, size, &f);
+    if (st != RW_OK) return st;
+    st = model_from_file(&f, name, max_bytes, out);
+    st_file_free(&f);
+    return st;
+}

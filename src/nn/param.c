@@ -1,0 +1,102 @@
+/* What the storages of a parameter have in common, asked in one place so
+ * that nothing else branches on how a parameter is stored. */
+#include "nn/param.h"
+
+#include <string.h>
+
+#include "core/error.h"
+
+int64_t param_count(const param *p)
+{
+    switch (p->storage) {
+    case PARAM_CSR: return p->csr->nnz;
+    case PARAM_NM: return (int64_t)p->rows * nm_slots_per_row(p->nm);
+    case PARAM_DENSE: break;
+    }
+    return (int64_t)p->rows * p->cols;
+}
+
+void param_fan(const param *p, int32_t *fan_in, int32_t *fan_out)
+{
+    switch (p->storage) {
+    case PARAM_CSR: {
+        const csr_matrix *w = p->csr;
+        if (fan_in)
+            for (int o = 0; o < w->rows; o++) fan_in[o] = w->indptr[o + 1] - w->indptr[o];
+        if (fan_out)
+            for (int i = 0; i < w->cols; i++) fan_out[i] = w->t_indptr[i + 1] - w->t_indptr[i];
+        return;
+    }
+    case PARAM_NM: {
+        /* Every row holds groups·n slots; count the inputs they reach. */
+        const nm_matrix *w = p->nm;
+        int slots = nm_slots_per_row(w);
+        if (fan_in)
+            for (int o = 0; o < w->rows; o++) fan_in[o] = slots;
+        if (fan_out) {
+            memset(fan_out, 0, sizeof(int32_t) * (size_t)w->cols);
+            for (int o = 0; o < w->rows; o++)
+                for (int k = 0; k < slots; k++)
+                    fan_out[nm_slot_input(k, w->n, w->m, w->offsets + (size_t)o * slots)]++;
+        }
+        return;
+    }
+    case PARAM_DENSE: break;
+    }
+    if (fan_in)
+        for (int o = 0; o < p->rows; o++) fan_in[o] = p->cols;
+    if (fan_out)
+        for (int i = 0; i < p->cols; i++) fan_out[i] = p->rows;
+}
+
+rw_status param_to_csr(const param *p, csr_matrix *out)
+{
+    int64_t count = param_count(p);
+    if (count > 2147483647)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "%s: a %d x %d matrix has more than 2^31 - 1 entries",
+                       p->name, p->rows, p->cols);
+    rw_status st = csr_alloc(out, p->rows, p->cols, (int)count);
+    if (st != RW_OK) return st;
+    const float *v = param_values(p);
+    int k = 0;
+    for (int o = 0; o < p->rows; o++) {
+        if (p->storage == PARAM_CSR) {
+            const csr_matrix *w = p->csr;
+            for (int q = w->indptr[o]; q < w->indptr[o + 1]; q++, k++) {
+                out->indices[k] = w->indices[q];
+                out->values[k] = w->values[q];
+            }
+        } else if (p->storage == PARAM_NM) {
+            const nm_matrix *w = p->nm;
+            int slots = nm_slots_per_row(w);
+            for (int q = 0; q < slots; q++, k++) {
+                size_t s = (size_t)o * slots + q;
+                out->indices[k] = (q / w->n) * w->m + w->offsets[s];
+                out->values[k] = w->values[s];
+            }
+        } else {
+            for (int i = 0; i < p->cols; i++, k++) {
+                out->indices[k] = i;
+                out->values[k] = v[(size_t)o * p->cols + i];
+            }
+        }
+        out->indptr[o + 1] = k;
+    }
+    return RW_OK;
+}
+
+void param_to_dense(const param *p, float *d)
+{
+    size_t all = (size_t)p->rows * (size_t)p->cols;
+    switch (p->storage) {
+    case PARAM_CSR:
+        memset(d, 0, sizeof(float) * all);
+        for (int o = 0; o < p->rows; o++)
+            for (int k = p->csr->indptr[o]; k < p->csr->indptr[o + 1]; k++)
+                d[(size_t)o * p->cols + p->csr->indices[k]] = p->csr->values[k];
+        return;
+    case PARAM_NM: nm_to_dense(p->nm, d); return;
+    case PARAM_DENSE: break;
+    }
+    memcpy(d, param_values(p), sizeof(float) * all);
+}
