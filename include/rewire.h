@@ -712,6 +712,141 @@ rw_status rw_predictor_create(const rw_model *model, int max_batch, rw_predictor
 rw_status rw_predictor_run(rw_predictor *predictor, const float *x, int n, float *probs);
 void rw_predictor_free(rw_predictor *predictor);
 
+/* ---- Runs ------------------------------------------------------------- *
+ * The whole of a training run as one library call, so that the command
+ * line, a Python program or an MPI driver are thin shells over the same
+ * loop: epochs on the training set, evaluation after every epoch
+ * (validation and test), the metrics log (JSONL), checkpoints at a cadence,
+ * dynamic sparse training, training from dense to sparse (every
+ * rw_prune_method, rounds and all), N:M training, and the model file at
+ * the end. `rewire train` is this call with its flags. */
+
+/* What the run reports after every finished epoch (through on_epoch; the
+ * pointers are valid during the call). */
+typedef struct {
+    int epoch;               /* epochs finished over the run, 1-based */
+    int epochs;              /* of the run */
+    int64_t step;            /* optimizer steps over the run */
+    const rw_epoch_stats *stats; /* this epoch's training; NULL for a soup just averaged */
+    const rw_eval_result *val;   /* NULL without a validation set */
+    const rw_eval_result *test;
+    double seconds;          /* wall time since the run started (in this process) */
+    double sparsity;         /* of the model now */
+    double update_seconds;   /* in topology updates: this epoch's (DST), the run's so far
+                                (training from dense to sparse) */
+    int dst;                 /* dynamic sparse training (or gradual pruning) is attached: */
+    int64_t updates;         /*   topology updates so far */
+    double total_update_seconds;
+    double itop_rate;        /*   after the last update */
+    int nm;                  /* N:M training: */
+    double nm_mask_change;   /*   mask change over the epoch (rw_model_nm_mask_change) */
+    double nm_beta;          /*   decay factor now */
+    int prune;               /* training from dense to sparse: */
+    rw_prune_method prune_method;
+    int phase, member;       /*   as rw_prune_epoch */
+    int phase_epoch, phase_epochs;
+    const rw_model *model;   /* the model just trained */
+} rw_run_epoch;
+
+/* Return nonzero to stop the run after this epoch. */
+typedef int (*rw_run_epoch_fn)(const rw_run_epoch *e, void *user);
+
+typedef struct {
+    rw_train_config train;
+    const rw_dst_config *dst;       /* dynamic sparse training, or NULL; for GMP and ISS-P
+                                       the run makes it from `prune` */
+    const rw_prune_schedule *prune; /* training from dense to sparse, or NULL */
+    const rw_nm_train_config *nm;   /* N:M training of the model (dense), or NULL */
+    const char *log;                /* metrics log (JSONL), or NULL */
+    const char *checkpoint;         /* checkpoint path, or NULL */
+    int64_t checkpoint_every;       /* steps between checkpoints; 0: every epoch */
+    const char *checkpoint_flags;   /* a JSON object kept in every checkpoint's note and
+                                       handed back by rw_run_resume (the CLI keeps its
+                                       flags there); NULL: {} */
+    const char *out;                /* where the model is saved at the end, or NULL */
+    rw_progress_fn progress;        /* after every step (NULL: none); its return value is
+                                       ignored: stop through on_epoch */
+    rw_run_epoch_fn on_epoch;       /* after every finished epoch (NULL: none) */
+    rw_topology_fn on_topology;     /* after every topology update (NULL: none) */
+    void *user;
+} rw_run_config;
+
+/* Defaults: rw_train_config_default, nothing else. */
+rw_run_config rw_run_config_default(void);
+
+typedef struct {
+    rw_eval_result test, val;       /* after the last epoch */
+    int has_val;
+    int64_t steps;                  /* optimizer steps over the run */
+    double train_seconds;           /* training time of the epochs finished, the part this
+                                       process trained (a resumed epoch's earlier part was
+                                       another process's) */
+    int64_t train_samples;          /* samples trained in that time */
+    double train_samples_per_second;/* the two divided */
+    double sparsity;
+    int64_t updates;                /* topology updates (DST, pruning rounds) */
+    double update_seconds;
+    double itop_rate;
+    int members;                    /* soups: members of the last round, their test */
+    double member_accuracy_mean, member_accuracy_best; /* accuracy mean and best */
+    int stopped;                    /* on_epoch stopped the run */
+    int64_t checkpoint_step;        /* step of the last checkpoint written or resumed (-1:
+                                       none) */
+    const char *checkpoint_kept;    /* after a failure, the file that holds the last good
+                                       checkpoint (NULL: none); valid while the run lives */
+    double target_sparsity;         /* gradual pruning's target (0: none); the run ended
+                                       short of it when sparsity is below */
+} rw_run_result;
+
+typedef struct rw_run rw_run;
+
+/* A new run over `model`, built by the caller at the run's starting
+ * sparsity (rw_model_create; for N:M training dense), its normalisation
+ * set. Starts N:M training when config->nm is set, converts the model to
+ * CSR for training from dense to sparse, creates the trainer and attaches
+ * dynamic sparse training. The model must outlive the run. The config is
+ * copied (strings and pointed-to configs too). IMP and soups take no
+ * checkpoint (they rewind and retrain in phases): RW_ERR_INVALID_ARGUMENT. */
+rw_status rw_run_new(rw_model *model, const rw_run_config *config, rw_run **out);
+
+/* Loads a checkpoint (within max_memory, as rw_trainer_load_checkpoint)
+ * into a new model and run positioned where it stopped. *flags, if flags
+ * is not NULL, gets a malloc'ed copy of the JSON object the run was given
+ * as checkpoint_flags (free()), or NULL for a checkpoint without one. Call
+ * rw_run_configure before rw_run_train. */
+rw_status rw_run_resume(const char *checkpoint, int64_t max_memory, rw_model **model,
+                        rw_run **out, char **flags);
+
+/* Gives a resumed run its config: the dynamic sparse training and N:M
+ * training it names must be those the checkpoint holds
+ * (RW_ERR_INVALID_ARGUMENT naming the first difference); the train config
+ * is the checkpoint's whatever config->train says. The log, if any, is cut
+ * back to what the checkpoint had seen and appended to. */
+rw_status rw_run_configure(rw_run *run, const rw_run_config *config);
+
+/* The run's trainer (NULL for IMP and soups, which make one per phase). */
+rw_trainer *rw_run_trainer(rw_run *run);
+
+/* Trains until the run's epochs are done or on_epoch stops it, evaluating
+ * after each epoch; then ends N:M training, saves the model to `out` and
+ * fills *result. The training set must be the checkpoint's when resumed.
+ * val may be NULL or empty. On failure (a diverged run, a file that cannot
+ * be written) *result still says which checkpoint is kept. */
+rw_status rw_run_train(rw_run *run, const rw_dataset *train, const rw_dataset *val,
+                       const rw_dataset *test, rw_run_result *result);
+
+void rw_run_free(rw_run *run);
+
+/* GraNet's starting point: a preset's initial_sparsity (0.5) that is not
+ * below the target `sparsity` becomes half the target. Then, when the
+ * config starts sparser than dense (initial_sparsity > 0), final_sparsity
+ * becomes `sparsity` and *model_sparsity the sparsity to create the model
+ * at; otherwise *model_sparsity is `sparsity`. RW_ERR_INVALID_ARGUMENT
+ * when initial_sparsity is not below sparsity. `explicit_initial` says the
+ * caller set initial_sparsity itself (the rule then leaves it alone). */
+rw_status rw_dst_config_target(rw_dst_config *c, double sparsity, int explicit_initial,
+                               double *model_sparsity);
+
 /* ---- Benchmarks -------------------------------------------------------- *
  * Programs, not tests: each measures rewire's sparse path beside the dense
  * one in the same run, on the same shapes and threads, so that ratios stay

@@ -36,13 +36,6 @@ typedef struct {
     int nm_active;
 } train_flags;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Loads the training split (minus the validation part) and the test split. */
 static int load_data(const train_flags *f, rw_dataset **train, rw_dataset **val, rw_dataset **test)
 {
@@ -178,117 +171,119 @@ static int check_out_dir(const char *flag, const char *out)
     return 0;
 }
 
-/* Stops an epoch at every checkpoint step, after drawing the progress. */
+/* What the run's callbacks draw and print. */
 typedef struct {
     progress_bar *bar;
-    int every;
-} step_ctx;
+    int quiet;
+    int epochs;
+} cli_run;
 
-static int on_step(const rw_progress *p, void *user)
+static int on_progress(const rw_progress *p, void *user)
 {
-    step_ctx *c = user;
-    progress_update(p, c->bar);
-    return c->every > 0 && p->step % c->every == 0;
-}
-
-/* Opens --log: a new run starts it afresh; a resumed one cuts it back to
- * what the checkpoint had seen and appends. */
-static FILE *open_log(const char *path, int resumed, long log_bytes)
-{
-    if (!resumed) return fopen(path, "w");
-    FILE *log = fopen(path, "a");
-    if (log && ftell(log) > log_bytes && ftruncate(fileno(log), log_bytes) != 0) {
-        fclose(log);
-        return NULL;
-    }
-    if (log) fseek(log, 0, SEEK_END);
-    return log;
-}
-
-static int save_checkpoint(const rw_trainer *t, const train_flags *f, const arg_spec *specs,
-                           int n_specs, FILE *log, int64_t *saved_step)
-{
-    /* The log on disk must hold what the note counts (topology lines are
-     * not flushed one by one): a crash after the checkpoint keeps it. */
-    if (log) fflush(log);
-    char *note = train_note(specs, n_specs, log ? ftell(log) : 0);
-    if (!note) {
-        fprintf(stderr, "rewire train: out of memory writing checkpoint %s\n", f->checkpoint);
-        return 1;
-    }
-    rw_status st = rw_trainer_save_checkpoint(t, f->checkpoint, note);
-    free(note);
-    if (st != RW_OK) return report_failure("train");
-    rw_progress pos;
-    rw_trainer_position(t, &pos);
-    *saved_step = pos.step;
+    progress_update(p, ((cli_run *)user)->bar);
     return 0;
+}
+
+/* The line of a finished epoch on stderr (the log has its own). */
+static int on_epoch(const rw_run_epoch *e, void *user)
+{
+    cli_run *c = user;
+    progress_clear(c->bar);
+    if (c->quiet) return 0;
+    const rw_epoch_stats *s = e->stats;
+    if (e->prune) {
+        char who[48] = "";
+        if (e->member >= 0 && e->prune_method == RW_PRUNE_SOUP && e->phase > 0)
+            snprintf(who, sizeof who, " member %d", e->member + 1);
+        else if (e->member < 0)
+            snprintf(who, sizeof who, " soup");
+        fprintf(stderr, "phase %d%s epoch %d/%d  step %lld", e->phase, who, e->phase_epoch,
+                e->phase_epochs, (long long)e->step);
+        if (s) fprintf(stderr, "  loss %.4f", s->loss);
+        if (e->val) fprintf(stderr, "  val %.2f%%", 100.0 * e->val->accuracy);
+        fprintf(stderr, "  test %.2f%%  sparsity %.4f  %.1fs\n", 100.0 * e->test->accuracy,
+                e->sparsity, e->seconds);
+        return 0;
+    }
+    char val_text[32] = "", topo_text[96] = "";
+    if (e->val) snprintf(val_text, sizeof val_text, "  val %.2f%%", 100.0 * e->val->accuracy);
+    if (e->dst)
+        snprintf(topo_text, sizeof topo_text, "  [%lld updates, %.2fs, itop %.3f, sparsity %.4f]",
+                 (long long)e->updates, e->total_update_seconds, e->itop_rate, e->sparsity);
+    else if (e->nm)
+        snprintf(topo_text, sizeof topo_text, "  [N:M mask change %.4f, beta %.3f]",
+                 e->nm_mask_change, e->nm_beta);
+    fprintf(stderr,
+            "epoch %d/%d  step %lld  loss %.4f%s  test %.2f%%  %.0f samples/s  lr %.4g  %.1fs%s\n",
+            e->epoch, e->epochs, (long long)e->step, s->loss, val_text, 100.0 * e->test->accuracy,
+            s->samples_per_second, s->lr, e->seconds, topo_text);
+    return 0;
+}
+
+/* The run's config from the flags and the pieces the caller resolved. */
+static rw_run_config run_config(const train_flags *f, const rw_train_config *tc,
+                                const rw_dst_config *dc, const rw_prune_schedule *ps,
+                                const char *flags_json, cli_run *cli)
+{
+    rw_run_config c = rw_run_config_default();
+    c.train = *tc;
+    c.dst = dc;
+    c.prune = ps;
+    c.nm = f->nm_active ? &f->nm_config : NULL;
+    c.log = f->log;
+    c.checkpoint = f->checkpoint;
+    c.checkpoint_every = f->checkpoint_every;
+    c.checkpoint_flags = flags_json;
+    c.out = f->out;
+    c.progress = on_progress;
+    c.on_epoch = on_epoch;
+    c.user = cli;
+    return c;
 }
 
 static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_flags *defaults)
 {
-    FILE *log = NULL;
     if (f->out && check_out_dir("out", f->out)) return 1;
     if (f->checkpoint && check_out_dir("checkpoint", f->checkpoint)) return 1;
     int64_t limit = f->max_memory ? parse_memory_size(f->max_memory) : rw_available_memory();
 
-    /* Resuming: the model, trainer and run-shaping flags come from the
+    /* Resuming: the model, the run and its run-shaping flags come from the
      * checkpoint, loaded (within the memory limit) before the data. */
     rw_model *m = NULL;
-    rw_trainer *t = NULL;
+    rw_run *r = NULL;
     void *note_keep = NULL;
-    long log_bytes = 0;
-    int64_t saved_step = -1;
+    char *flags_json = NULL;
+    rw_dataset *train = NULL, *val = NULL, *test = NULL;
+    int rc = 0;
     if (f->resume) {
-        char *note = NULL;
-        if (rw_trainer_load_checkpoint(f->resume, limit, &m, &t, &note) != RW_OK)
+        char *stored = NULL;
+        if (rw_run_resume(f->resume, limit, &m, &r, &stored) != RW_OK)
             return report_failure("train");
-        int rc = resume_flags(note, f->resume, specs, n_specs, f, defaults, &note_keep, &log_bytes);
-        free(note);
+        rc = resume_flags(stored, f->resume, specs, n_specs, f, defaults, &note_keep);
+        free(stored);
         /* The N:M flags are the checkpoint's now. */
         if (!rc) rc = nm_flags_config(&f->nm, &f->nm_config, &f->nm_active);
-        if (rc) {
-            rw_trainer_free(t);
-            rw_model_free(m);
-            resume_note_free(note_keep);
-            return rc;
-        }
-        rw_progress pos;
-        rw_trainer_position(t, &pos);
-        saved_step = pos.step;
+        if (rc) goto done;
     }
-    if (f->log && !(log = open_log(f->log, f->resume != NULL, log_bytes))) {
-        fprintf(stderr, "rewire train: cannot open log file %s for writing: %s\n", f->log,
-                strerror(errno));
-        rw_trainer_free(t);
-        rw_model_free(m);
-        resume_note_free(note_keep);
-        return 1;
-    }
-    rw_dataset *train, *val, *test;
     if (load_data(f, &train, &val, &test)) {
-        if (log) fclose(log);
-        rw_trainer_free(t);
-        rw_model_free(m);
-        resume_note_free(note_keep);
-        return report_failure("train");
+        rc = report_failure("train");
+        goto done;
     }
     const rw_dataset *sets[3] = {train, val, test};
     rw_train_config tc = train_config(f);
     rw_memory_estimate est;
     rw_dst_config dc;
-    topology_log topo = {log, 0, 0, 0, 0};
     int dst_active = 0, prune_active = 0, gradual = 0;
     double start_sparsity = f->sparsity;
     rw_prune_schedule ps;
-    int rc = prune_flags_config(&f->prune, &f->dst, f->sparsity, f->init, &tc, &ps, &prune_active,
-                                &start_sparsity);
+    rc = prune_flags_config(&f->prune, &f->dst, f->sparsity, f->init, &tc, &ps, &prune_active,
+                            &start_sparsity);
     if (!rc && !prune_active)
         rc = dst_flags_config(&f->dst, f->sparsity, f->seed, &dc, &dst_active, &start_sparsity);
     if (rc) goto done;
-    /* GMP and ISS-P are one training with a DST configuration: this loop
-     * runs them, checkpoints included. IMP and soups rewind and retrain in
-     * phases (rw_train_prune), which no checkpoint records. */
+    /* GMP and ISS-P are one training with a DST configuration, checkpoints
+     * included. IMP and soups rewind and retrain in phases, which no
+     * checkpoint records. */
     gradual = prune_active && (ps.method == RW_PRUNE_GMP || ps.method == RW_PRUNE_ISSP);
     if (prune_active && !gradual && (f->resume || f->checkpoint)) {
         fprintf(stderr, "rewire train: --prune imp|soup runs do not take --checkpoint or --resume "
@@ -304,9 +299,9 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         }
         dst_active = 1;
     }
-    /* The checkpoint brought its dynamic sparse training back. */
-    if (f->resume && (rc = dst_resume(t, f->resume, dst_active, &dc, &topo))) goto done;
-    /* And its N:M training, masks and decay as they were. */
+    /* The checkpoint brought its dynamic sparse training back, and its N:M
+     * training, masks and decay as they were: they must be the flags'. */
+    if (f->resume && (rc = dst_resume(rw_run_trainer(r), f->resume, dst_active, &dc))) goto done;
     if (f->resume && (rc = nm_resume(m, f->resume, f->nm_active, &f->nm_config))) goto done;
     if (!f->resume) {
         int sizes[MAX_HIDDEN + 2];
@@ -334,50 +329,61 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
             rc = report_failure("train");
             goto done;
         }
-        rw_status nm_st = f->nm_active ? rw_model_nm_train_begin(m, &f->nm_config) : RW_OK;
-        if (nm_st != RW_OK) {
-            report_failure("train");
-            rc = nm_st == RW_ERR_INVALID_ARGUMENT ? 2 : 1; /* 2: the sizes do not allow it */
-            goto done;
-        }
         float mean, std;
         rw_dataset_stats(train, &mean, &std);
         rw_model_set_normalization(m, mean, std > 0 ? std : 1.0f);
-        if (prune_active && !gradual) {
-            rc = train_prune_run(m, &tc, &ps, train, val, test, log, f->quiet, f->out);
-            goto done;
-        }
-        if (gradual && rw_train_prune_prepare(m, &ps) != RW_OK) {
-            rc = report_failure("train");
-            goto done;
-        }
-        if (rw_trainer_create(m, &tc, &t) != RW_OK) {
-            rc = report_failure("train");
-            goto done;
-        }
-        if (dst_active) {
-            if (rw_trainer_set_dst(t, &dc) != RW_OK) {
-                rc = report_failure("train");
-                goto done;
-            }
-            rw_trainer_set_topology_callback(t, topology_log_update, &topo);
-        }
     } else {
-        tc = rw_trainer_config(t);
+        tc = rw_trainer_config(rw_run_trainer(r));
         if (rw_estimate_trainer_memory(m, &tc, &est) != RW_OK) {
             rc = report_failure("train");
             goto done;
         }
         if ((rc = check_memory(&est, data_bytes(sets, 3), limit, f->max_memory != NULL))) goto done;
     }
-    if (!f->quiet) {
+    if (prune_active && !gradual) {
+        int first, phase;
+        rw_prune_phase_epochs(&tc, &ps, &first, &phase);
+        int64_t spe = (rw_dataset_count(train) + tc.batch - 1) / tc.batch;
+        if (ps.method == RW_PRUNE_IMP && ps.rewind_step >= (int64_t)phase * spe) {
+            fprintf(stderr, "rewire train: --rewind-step: rewind step %lld is not below the %lld "
+                            "steps of a retrain phase (%d epochs of %lld steps)\n(see 'rewire train "
+                            "--help')\n",
+                    (long long)ps.rewind_step, (long long)phase * spe, phase, (long long)spe);
+            rc = 2;
+            goto done;
+        }
+    }
+    if (f->checkpoint && !(flags_json = train_flags_json(specs, n_specs))) {
+        fprintf(stderr, "rewire train: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+
+    progress_bar bar;
+    progress_init(&bar, tc.epochs);
+    if (f->quiet) bar.tty = 0;
+    cli_run cli = {&bar, f->quiet, tc.epochs};
+    rw_run_config c = run_config(f, &tc, dst_active && !gradual ? &dc : NULL,
+                                 prune_active ? &ps : NULL, flags_json, &cli);
+    rw_status st = f->resume ? rw_run_configure(r, &c) : rw_run_new(m, &c, &r);
+    if (st != RW_OK) {
+        report_failure("train");
+        /* 2: the layer sizes do not allow the N:M pattern the flags ask for. */
+        rc = st == RW_ERR_INVALID_ARGUMENT && f->nm_active && !f->resume ? 2 : 1;
+        goto done;
+    }
+    if (!f->quiet && prune_active && !gradual) {
+        fprintf(stderr, "data: %d training, %d validation, %d test samples\n",
+                rw_dataset_count(train), rw_dataset_count(val), rw_dataset_count(test));
+        prune_print_plan(m, &tc, &ps);
+    } else if (!f->quiet) {
         fprintf(stderr, "data: %s, %d training, %d validation, %d test samples\n", f->data,
                 rw_dataset_count(train), rw_dataset_count(val), rw_dataset_count(test));
         print_model(m);
         if (gradual && !f->resume) prune_print_plan(m, &tc, &ps);
         if (f->resume) {
             rw_progress pos;
-            rw_trainer_position(t, &pos);
+            rw_trainer_position(rw_run_trainer(r), &pos);
             if (pos.epoch < tc.epochs)
                 fprintf(stderr, "resuming %s at epoch %d, step %lld\n", f->resume, pos.epoch + 1,
                         (long long)pos.step);
@@ -387,141 +393,43 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         }
     }
 
-    progress_bar bar;
-    progress_init(&bar, tc.epochs);
-    if (f->quiet) bar.tty = 0;
-    step_ctx ctx = {&bar, f->checkpoint ? f->checkpoint_every : 0};
-    double train_seconds = 0, start = now();
-    int64_t train_samples = 0;
-    rw_eval_result test_r = {0}, val_r = {0};
-    int evaluated = 0;
-    rw_progress pos;
-    for (rw_trainer_position(t, &pos); pos.epoch < tc.epochs; rw_trainer_position(t, &pos)) {
-        rw_epoch_stats s;
-        rw_status st = rw_trainer_epoch(t, train, on_step, &ctx, &s);
-        progress_clear(&bar);
-        if (st != RW_OK) {
-            rc = report_failure("train");
-            if (st == RW_ERR_DIVERGED && f->checkpoint && saved_step >= 0)
-                fprintf(stderr, "rewire train: the last good checkpoint, %s (step %lld), is kept\n",
-                        f->checkpoint, (long long)saved_step);
-            else if (st == RW_ERR_DIVERGED && f->resume && saved_step >= 0)
-                fprintf(stderr, "rewire train: the last good checkpoint, %s (step %lld), is kept\n",
-                        f->resume, (long long)saved_step);
-            goto done;
-        }
-        if (s.finished) {
-            double epoch_update_seconds = topo.total_seconds - topo.epoch_mark;
-            double nm_change = f->nm_active ? rw_model_nm_mask_change(m) : 0;
-            topo.epoch_mark = topo.total_seconds;
-            train_seconds += s.seconds;
-            train_samples += rw_dataset_count(train);
-            if ((rw_dataset_count(val) > 0 && rw_evaluate(m, val, &val_r) != RW_OK) ||
-                rw_evaluate(m, test, &test_r) != RW_OK) {
-                rc = report_failure("train");
-                goto done;
-            }
-            evaluated = 1;
-            if (gradual) {
-                rw_prune_epoch e = {0, 0, pos.epoch + 1, tc.epochs, s.step, &s, m};
-                prune_epoch_report(log, f->quiet, ps.method, &e, pos.epoch + 1,
-                                   rw_dataset_count(val) > 0 ? &val_r : NULL, &test_r,
-                                   topo.total_seconds, now() - start);
-            }
-            if (!f->quiet && !gradual) {
-                char val_text[32] = "", topo_text[96] = "";
-                if (rw_dataset_count(val) > 0)
-                    snprintf(val_text, sizeof val_text, "  val %.2f%%", 100.0 * val_r.accuracy);
-                if (dst_active)
-                    snprintf(topo_text, sizeof topo_text,
-                             "  [%lld updates, %.2fs, itop %.3f, sparsity %.4f]",
-                             (long long)topo.updates, topo.total_seconds, topo.itop_rate,
-                             rw_model_sparsity(m));
-                else if (f->nm_active)
-                    snprintf(topo_text, sizeof topo_text, "  [N:M mask change %.4f, beta %.3f]",
-                             nm_change, rw_model_nm_decay_beta(m));
-                fprintf(stderr,
-                        "epoch %d/%d  step %lld  loss %.4f%s  test %.2f%%  %.0f samples/s  lr %.4g  "
-                        "%.1fs%s\n",
-                        pos.epoch + 1, tc.epochs, (long long)s.step, s.loss, val_text,
-                        100.0 * test_r.accuracy, s.samples_per_second, s.lr, now() - start,
-                        topo_text);
-            }
-            if (log && !gradual) {
-                int has_val = rw_dataset_count(val) > 0;
-                json_t *o = json_pack(
-                    "{s:i, s:I, s:f, s:o, s:o, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "epoch",
-                    pos.epoch + 1, "step", (json_int_t)s.step, "train_loss", s.loss, "val_accuracy",
-                    has_val ? json_real(val_r.accuracy) : json_null(), "val_loss",
-                    has_val ? json_real(val_r.loss) : json_null(), "test_accuracy",
-                    test_r.accuracy, "test_loss", test_r.loss, "samples_per_second",
-                    s.samples_per_second, "lr", (double)s.lr, "seconds", now() - start,
-                    "train_seconds", s.seconds, "update_seconds", epoch_update_seconds, "sparsity",
-                    rw_model_sparsity(m));
-                json_dumpf(o, log, JSON_COMPACT | JSON_REAL_PRECISION(10));
-                fputc('\n', log);
-                if (f->nm_active)
-                    nm_log_epoch(log, &f->nm_config, pos.epoch + 1, (long long)s.step, nm_change,
-                                 rw_model_nm_decay_beta(m));
-                fflush(log);
-                json_decref(o);
-            }
-        }
-        /* At every --checkpoint-every step (or the end of each epoch
-         * without it) and at the end of the run; after the log line, which
-         * the checkpoint counts. */
-        int last = s.finished && pos.epoch + 1 == tc.epochs;
-        int due = last || (ctx.every > 0 ? s.step % ctx.every == 0 : s.finished);
-        if (f->checkpoint && due && s.step != saved_step &&
-            (rc = save_checkpoint(t, f, specs, n_specs, log, &saved_step))) {
-            if (saved_step >= 0)
-                fprintf(stderr, "rewire train: the last good checkpoint, %s (step %lld), is kept\n",
-                        f->checkpoint, (long long)saved_step);
-            goto done;
-        }
-    }
-    /* N:M training ends here: the layers keep mask ⊙ W as N:M storage. */
-    if (f->nm_active) rw_model_nm_train_end(m);
-    if (!evaluated && ((rw_dataset_count(val) > 0 && rw_evaluate(m, val, &val_r) != RW_OK) ||
-                       rw_evaluate(m, test, &test_r) != RW_OK)) {
+    rw_run_result res;
+    st = rw_run_train(r, train, val, test, &res);
+    progress_clear(&bar);
+    if (st != RW_OK) {
         rc = report_failure("train");
+        if (res.checkpoint_kept)
+            fprintf(stderr, "rewire train: the last good checkpoint, %s (step %lld), is kept\n",
+                    res.checkpoint_kept, (long long)res.checkpoint_step);
         goto done;
     }
-    /* --prune gmp|issp set dc.final_sparsity to --sparsity: one check for
-     * both, worded as each run's own lines are. */
-    if (dst_active && dc.final_sparsity > 0 && rw_model_sparsity(m) < dc.final_sparsity - 1e-3)
+    /* Pruning that ended short of its target: one check for every kind,
+     * worded as each run's own lines are. */
+    if (res.target_sparsity > 0 && res.sparsity < res.target_sparsity - 1e-3)
         fprintf(stderr,
                 "rewire train: warning: %s ended at sparsity %.4f, not %.4f: no %s step came "
                 "after --prune-end (try a smaller --update-every)\n",
-                gradual ? "pruning" : "gradual pruning", rw_model_sparsity(m), dc.final_sparsity,
-                gradual ? "pruning" : "update");
-    if (f->out) {
-        if (rw_model_save(m, f->out) != RW_OK) {
-            rc = report_failure("train");
-            goto done;
-        }
-        if (!f->quiet) fprintf(stderr, "saved %s\n", f->out);
-    }
+                prune_active ? "pruning" : "gradual pruning", res.sparsity, res.target_sparsity,
+                prune_active ? "pruning" : "update");
+    if (f->out && !f->quiet) fprintf(stderr, "saved %s\n", f->out);
     /* One machine-readable closing line on stdout, for scripts. */
     printf("result: test_accuracy=%.4f test_loss=%.4f train_samples_per_second=%.0f "
            "train_seconds=%.2f sparsity=%.4f update_seconds=%.3f updates=%lld itop_rate=%.4f",
-           test_r.accuracy, test_r.loss, train_seconds > 0 ? train_samples / train_seconds : 0.0,
-           train_seconds, rw_model_sparsity(m), topo.total_seconds, (long long)topo.updates,
-           gradual ? (topo.updates ? topo.itop_rate : 1.0)
-                   : dst_active ? topo.itop_rate : 1.0 - rw_model_sparsity(m));
-    if (gradual) {
-        rw_trainer_position(t, &pos);
-        printf(" prune=%s steps=%lld", prune_method_name(ps.method), (long long)pos.step);
-    }
+           res.test.accuracy, res.test.loss, res.train_samples_per_second, res.train_seconds,
+           res.sparsity, res.update_seconds, (long long)res.updates, res.itop_rate);
+    if (prune_active) printf(" prune=%s steps=%lld", prune_method_name(ps.method), (long long)res.steps);
+    if (prune_active && ps.method == RW_PRUNE_SOUP && res.members > 0)
+        printf(" member_accuracy_mean=%.4f member_accuracy_best=%.4f members=%d",
+               res.member_accuracy_mean, res.member_accuracy_best, res.members);
     printf("\n");
 done:
-    if (log) fclose(log);
-    rw_trainer_free(t);
+    rw_run_free(r);
     rw_model_free(m);
     rw_dataset_free(train);
     rw_dataset_free(val);
     rw_dataset_free(test);
     resume_note_free(note_keep);
+    free(flags_json);
     return rc;
 }
 

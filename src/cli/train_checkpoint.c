@@ -68,14 +68,13 @@ static json_t *flag_value(const arg_spec *s)
     return json_null();
 }
 
-char *train_note(const arg_spec *specs, int n_specs, long log_bytes)
+char *train_flags_json(const arg_spec *specs, int n_specs)
 {
     json_t *flags = json_object();
     for (int i = 0; i < n_specs && flags; i++)
         if (shapes_run(&specs[i])) json_object_set_new(flags, specs[i].name, flag_value(&specs[i]));
-    json_t *o = json_pack("{s:o, s:I}", "flags", flags, "log_bytes", (json_int_t)log_bytes);
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    json_decref(o);
+    char *s = flags ? json_dumps(flags, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(flags);
     return s;
 }
 
@@ -163,23 +162,18 @@ static int stored_value(const arg_spec *s, const json_t *j, const void *def, voi
     return -1;
 }
 
-int resume_flags(const char *note, const char *path, const arg_spec *specs, int n_specs,
-                 const void *flags, const void *defaults, void **keep, long *log_bytes)
+int resume_flags(const char *stored_flags, const char *path, const arg_spec *specs, int n_specs,
+                 const void *flags, const void *defaults, void **keep)
 {
     *keep = NULL;
-    *log_bytes = 0;
     json_error_t err;
-    /* The flags take a few KB; a longer note is not rewire's. */
-    json_t *root = note && strlen(note) <= 1 << 20 ? json_loads(note, 0, &err) : NULL;
-    json_t *stored = root ? json_object_get(root, "flags") : NULL;
-    json_t *lb = root ? json_object_get(root, "log_bytes") : NULL;
-    if (!json_is_object(stored) || !json_is_integer(lb) || json_integer_value(lb) < 0) {
+    json_t *root = stored_flags ? json_loads(stored_flags, 0, &err) : NULL, *stored = root;
+    if (!json_is_object(stored)) {
         fprintf(stderr, "rewire train: %s: the checkpoint does not record the flags of "
                         "`rewire train` (was it written by another program?)\n", path);
         json_decref(root);
         return 1;
     }
-    *log_bytes = (long)json_integer_value(lb);
     for (int i = 0; i < n_specs; i++) {
         const arg_spec *s = &specs[i];
         if (!shapes_run(s)) continue;

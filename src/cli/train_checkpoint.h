@@ -18,20 +18,18 @@ int64_t parse_memory_size(const char *s);
 /* "1.50 GiB" and the like. */
 void format_bytes(char *buf, size_t size, int64_t bytes);
 
-/* The note saved in each checkpoint: {"flags": {every flag that shapes the
- * run}, "log_bytes": N}. `flags` is the struct the specs point into.
- * Returns a malloc'ed string or NULL. */
-char *train_note(const arg_spec *specs, int n_specs, long log_bytes);
+/* The flags that shape a run (all but threads, out, log, quiet,
+ * checkpoint, checkpoint-every, resume, max-memory) as a JSON object, for
+ * the run's checkpoints (rw_run_config.checkpoint_flags); malloc'ed. */
+char *train_flags_json(const arg_spec *specs, int n_specs);
 
-/* Resuming: takes the run-shaping flags from the checkpoint's note into
- * the specs' targets. A flag given on the command line that differs from
- * both its default (in `defaults`, a copy of the flags struct made before
- * parsing, which starts at `flags`) and the checkpoint's value is an
- * error: the message names both values and 2 is returned. 1 for a
- * malformed note (message printed), 0 on success. String values point
- * into *keep, freed by resume_note_free after the run. */
-int resume_flags(const char *note, const char *path, const arg_spec *specs, int n_specs,
-                 const void *flags, const void *defaults, void **keep, long *log_bytes);
+/* Sets every run-shaping flag to the checkpoint's (stored_flags, the
+ * object train_flags_json made; NULL: the checkpoint has none), refusing a
+ * flag given with another value (returns 2) or a missing or malformed one
+ * (1), with a message. *keep holds the strings flags now point into; free
+ * it with resume_note_free after the run. */
+int resume_flags(const char *stored_flags, const char *path, const arg_spec *specs, int n_specs,
+                 const void *flags, const void *defaults, void **keep);
 void resume_note_free(void *keep);
 
 #endif

@@ -1,6 +1,5 @@
 #include "cli/train_dst.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,39 +106,6 @@ int dst_flags_config(const dst_flags *f, double sparsity, int seed, rw_dst_confi
     return 0;
 }
 
-static json_t *int_array(const int64_t *x, int n)
-{
-    json_t *a = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer((json_int_t)x[i]));
-    return a;
-}
-
-void topology_log_update(const rw_topology_stats *s, void *user)
-{
-    topology_log *t = user;
-    t->updates = s->update;
-    t->total_seconds = s->total_seconds;
-    t->itop_rate = s->itop_rate;
-    if (!t->log) return;
-    json_t *density = json_array();
-    for (int l = 0; l < s->n_layers; l++) json_array_append_new(density, json_real(s->density[l]));
-    json_t *o = json_pack("{s:s, s:I, s:I, s:i, s:f, s:o, s:o, s:o, s:o, s:f, s:I, s:f, s:o, s:I, "
-                          "s:f, s:f}",
-                          "event", "topology", "update", (json_int_t)s->update, "step",
-                          (json_int_t)s->step, "epoch", s->epoch + 1, "drop_fraction",
-                          s->drop_fraction, "dropped", int_array(s->dropped, s->n_layers), "grown",
-                          int_array(s->grown, s->n_layers), "nonzeros",
-                          int_array(s->nonzeros, s->n_layers), "density", density, "itop_rate",
-                          s->itop_rate, "sad", (json_int_t)s->sad, "sad_rate", s->sad_rate,
-                          "dead_neurons", int_array(s->dead_neurons, s->n_layers - 1),
-                          "unconnected_inputs", (json_int_t)s->unconnected_inputs,
-                          "update_seconds", s->seconds, "total_update_seconds", s->total_seconds);
-    if (s->shrunk) json_object_set_new(o, "shrunk", int_array(s->shrunk, s->n_layers));
-    json_dumpf(o, t->log, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    fputc('\n', t->log);
-    json_decref(o);
-}
-
 /* The first setting in which a and b differ, written to buf; 0 if none. */
 static int dst_config_differs(const rw_dst_config *a, const rw_dst_config *b, char *buf,
                               size_t size)
@@ -160,12 +126,10 @@ static int dst_config_differs(const rw_dst_config *a, const rw_dst_config *b, ch
     return 0;
 }
 
-int dst_resume(rw_trainer *t, const char *path, int active, const rw_dst_config *c,
-               topology_log *log)
+int dst_resume(rw_trainer *t, const char *path, int active, const rw_dst_config *c)
 {
     rw_dst_config saved;
-    rw_dst_totals totals;
-    int has = rw_trainer_dst(t, &saved, &totals);
+    int has = rw_trainer_dst(t, &saved, NULL);
     char why[256];
     if (active && !has) {
         fprintf(stderr, "rewire train: %s: the checkpoint's flags turn dynamic sparse training on, "
@@ -185,9 +149,5 @@ int dst_resume(rw_trainer *t, const char *path, int active, const rw_dst_config 
                         "(metadata dst.config) are not those of its flags (%s)\n", path, why);
         return 1;
     }
-    rw_trainer_set_topology_callback(t, topology_log_update, log);
-    log->updates = totals.updates;
-    log->total_seconds = log->epoch_mark = totals.total_seconds;
-    log->itop_rate = totals.itop_rate;
     return 0;
 }

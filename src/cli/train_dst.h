@@ -29,23 +29,6 @@ int dst_flags_config(const dst_flags *f, double sparsity, int seed, rw_dst_confi
                      int *active, double *model_sparsity);
 
 /* What the topology callback keeps for the epoch lines and the summary. */
-typedef struct {
-    FILE *log;            /* JSONL, or NULL */
-    int64_t updates;
-    double total_seconds; /* in updates so far */
-    double epoch_mark;    /* total_seconds at the start of the epoch */
-    double itop_rate;     /* after the last update */
-} topology_log;
-
-/* rw_topology_fn: one JSON line per update into log->log. */
-void topology_log_update(const rw_topology_stats *s, void *user);
-
-/* Resuming: the dynamic sparse training the checkpoint restored into t
- * must be the one its note's flags build (active, c); a file edited or
- * written by another program could disagree. Then sets the callback and
- * the totals so far into log. Returns 0, or 1 after printing what is
- * wrong, naming the file. */
-int dst_resume(rw_trainer *t, const char *path, int active, const rw_dst_config *c,
-               topology_log *log);
+int dst_resume(rw_trainer *t, const char *path, int active, const rw_dst_config *c);
 
 #endif

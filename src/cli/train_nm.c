@@ -154,17 +154,3 @@ int nm_resume(const rw_model *model, const char *path, int active, const rw_nm_t
     return 0;
 }
 
-void nm_log_epoch(FILE *log, const rw_nm_train_config *c, int epoch, long long step,
-                  double mask_change, double beta)
-{
-    if (!log) return;
-    char pattern[32];
-    snprintf(pattern, sizeof pattern, "%d:%d", c->n, c->m);
-    json_t *o = json_pack("{s:s, s:i, s:I, s:s, s:s, s:s, s:f, s:f}", "event", "nm", "epoch",
-                          epoch, "step", (json_int_t)step, "pattern", pattern, "method",
-                          method_names[c->method], "layers", layer_names[c->layers],
-                          "mask_change", mask_change, "decay_beta", beta);
-    json_dumpf(o, log, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    fputc('\n', log);
-    json_decref(o);
-}

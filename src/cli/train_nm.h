@@ -39,9 +39,4 @@ int nm_flags_config(const nm_flags *f, rw_nm_train_config *config, int *active);
 int nm_resume(const rw_model *model, const char *path, int active,
               const rw_nm_train_config *config);
 
-/* One JSON line per finished epoch: the pattern, the method, the fraction
- * of mask entries that changed in the epoch and the decay factor. */
-void nm_log_epoch(FILE *log, const rw_nm_train_config *c, int epoch, long long step,
-                  double mask_change, double beta);
-
 #endif

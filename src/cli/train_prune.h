@@ -42,23 +42,4 @@ const char *prune_method_name(rw_prune_method method);
 /* The plan of the run on stderr: "--prune gmp to sparsity 0.9 from ...". */
 void prune_print_plan(const rw_model *m, const rw_train_config *train, const rw_prune_schedule *s);
 
-/* One finished epoch of a --prune run: the stderr line (unless quiet) and
- * the JSONL record (log may be NULL) with its phase, member and epoch of
- * the phase. logged_epoch counts the epochs of the whole run; val is NULL
- * without a validation split; update_seconds is the pruning time so far
- * and seconds the time since the start. Shared by rw_train_prune's runs
- * (imp, soup) and the checkpointable loop of gmp and issp (cmd_train.c),
- * so that both write the same lines. */
-void prune_epoch_report(FILE *log, int quiet, rw_prune_method method, const rw_prune_epoch *e,
-                        int logged_epoch, const rw_eval_result *val, const rw_eval_result *test,
-                        double update_seconds, double seconds);
-
-/* imp and soup (it would run gmp and issp too, without checkpoints):
- * trains and prunes m, evaluating after every epoch, logging to `log`
- * (JSONL, may be NULL), saving to `out` (may be NULL) and printing the
- * closing 'result:' line. Returns the exit code. */
-int train_prune_run(rw_model *m, const rw_train_config *train, const rw_prune_schedule *s,
-                    const rw_dataset *data, const rw_dataset *val, const rw_dataset *test,
-                    FILE *log, int quiet, const char *out);
-
 #endif
