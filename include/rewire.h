@@ -103,6 +103,8 @@ int rw_model_classes(const rw_model *model);
 int rw_model_layer_count(const rw_model *model);
 
 typedef struct {
+    char name[64];       /* "fc1": its tensors in files are "fc1.*" */
+    char kind[32];       /* as model files name it: "sparse", "nm", "dense", ... */
     int in, out;
     int sparse;          /* 1: CSR storage */
     int nm_n, nm_m;      /* N:M storage: N of every M inputs (0, 0 otherwise);

@@ -69,14 +69,14 @@ int cmd_info(int argc, char **argv)
         snprintf(shape, sizeof shape, "%dx%d", li.out, li.in);
         if (json) {
             json_t *lo = json_pack(
-                "{s:s, s:s, s:i, s:i, s:s, s:I, s:f, s:I, s:I}", "name", "", "kind", kind, "in",
+                "{s:s, s:s, s:i, s:i, s:s, s:I, s:f, s:I, s:I}", "name", li.name, "kind", kind, "in",
                 li.in, "out", li.out, "activation", act_names[li.activation], "nonzeros",
                 (json_int_t)li.nonzeros, "sparsity", li.sparsity, "bytes", (json_int_t)li.bytes,
                 "dense_bytes", (json_int_t)li.dense_bytes);
             if (lo && li.nm_n) json_object_set_new(lo, "pattern", json_string(kind_text));
             json_array_append_new(layers, lo);
         } else {
-            printf("fc%-4d %-7s %-13s %-11s %12lld %8.2f%% %12lld %12lld\n", l + 1, kind_text,
+            printf("%-6s %-7s %-13s %-11s %12lld %8.2f%% %12lld %12lld\n", li.name, kind_text,
                    shape, act_names[li.activation], (long long)li.nonzeros, 100.0 * li.sparsity,
                    (long long)li.bytes, (long long)li.dense_bytes);
         }
@@ -85,11 +85,6 @@ int cmd_info(int argc, char **argv)
     float mean, std;
     rw_model_get_normalization(m, &mean, &std);
     if (json) {
-        for (int l = 0; l < n; l++) {
-            char name[32];
-            snprintf(name, sizeof name, "fc%d", l + 1);
-            json_object_set_new(json_array_get(layers, (size_t)l), "name", json_string(name));
-        }
         json_t *o = json_pack("{s:s, s:i, s:i, s:I, s:I, s:f, s:I, s:I, s:f, s:f, s:o}", "file",
                               pos[0], "inputs", rw_model_inputs(m), "classes", rw_model_classes(m),
                               "nonzeros", (json_int_t)nnz, "weights", (json_int_t)all, "sparsity",

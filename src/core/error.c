@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static _Thread_local char last_error[1024];
 
@@ -15,6 +16,17 @@ rw_status rw_fail(rw_status status, const char *fmt, ...)
 }
 
 void rw_clear_error(void) { last_error[0] = '\0'; }
+
+void rw_abort(const char *file, int line, const char *cond, const char *fmt, ...)
+{
+    fprintf(stderr, "rewire: internal error at %s:%d: %s: ", file, line, cond);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
 
 const char *rw_last_error(void) { return last_error; }
 

@@ -46,6 +46,8 @@ typedef struct {
     tensor *out;
     int bp, n;
     float *const *grad; /* [the layer's params], NULL when not training */
+    float *scratch;     /* [scratch_rows][bp] the layer's own, kept from its forward
+                           to its backward pass (NULL when it asks for none) */
     /* Loss layers: the batch's targets, and the loss of each valid
      * column (written at loss[b]). */
     const uint8_t *labels;
@@ -89,6 +91,10 @@ typedef struct layer_ops {
     /* 1 if the file holds a tensor of this name for this layer (the loader
      * refuses any tensor no layer claims). */
     int (*owns_tensor)(const layer *ly, const char *name);
+    /* Optional (NULL: none): rows of [rows][bp] floats the workspace keeps
+     * for the layer between its forward and backward passes (LayerNorm's
+     * means and inverse deviations). */
+    int (*scratch_rows)(const layer *ly);
     /* Optional (NULL: none): after each optimizer step, state that follows
      * the weights or the schedule (N:M training's masks), as a phase;
      * returns its chunks. */

@@ -192,10 +192,12 @@ rw_status rw_estimate_nm_train_memory(const rw_model_config *model, const rw_nm_
     for (int l = 0; l < model->n_layers; l++) {
         if (!nm_train_chosen(c, l, model->n_layers)) continue;
         int64_t in = model->sizes[l], out = model->sizes[l + 1];
-        if (in % c->m != 0)
-            return rw_fail(RW_ERR_INVALID_ARGUMENT,
-                           "layer fc%d has %lld inputs, not a multiple of M = %d", l + 1,
-                           (long long)in, c->m);
+        if (in % c->m != 0) {
+            char name[LAYER_NAME_CAP];
+            model_layer_name(name, sizeof name, l);
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s has %lld inputs, not a multiple of M = %d",
+                           name, (long long)in, c->m);
+        }
         int64_t slots = out * (in / c->m) * c->n, layer = slots * (int64_t)(sizeof(float) + 2);
         /* values, offsets, last offsets; W_eff. Saturates: a checkpoint's
          * skeleton may declare 4096 layers of the widest size. */

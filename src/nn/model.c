@@ -49,19 +49,42 @@ rw_status model_gather_params(rw_model *m)
     for (int l = 0; l < m->n_layers; l++) {
         m->first_param[l] = n;
         int got = m->layers[l]->ops->params(m->layers[l], m->params + n);
+        RW_ASSERT(got >= 0 && got <= LAYER_MAX_PARAMS, "layer %s reports %d parameters",
+                  m->layers[l]->name, got);
         for (int k = 0; k < got; k++) m->params[n + k].layer = l;
         n += got;
     }
     m->first_param[m->n_layers] = n;
     m->n_params = n;
+    m->generation++;
     return RW_OK;
+}
+
+/* 1 if the two layers' parameters are stored alike, value for value, so
+ * that arrays kept parallel to the old ones (a trainer's) fit the new. */
+static int same_params(layer *a, layer *b)
+{
+    param pa[LAYER_MAX_PARAMS], pb[LAYER_MAX_PARAMS];
+    int na = a->ops->params(a, pa), nb = b->ops->params(b, pb);
+    if (na != nb) return 0;
+    for (int k = 0; k < na; k++)
+        if (pa[k].storage != pb[k].storage || pa[k].rows != pb[k].rows ||
+            pa[k].cols != pb[k].cols || param_count(&pa[k]) != param_count(&pb[k]))
+            return 0;
+    return 1;
 }
 
 rw_status model_replace_layer(rw_model *m, int l, layer *ly)
 {
+    int same = same_params(m->layers[l], ly);
+    int64_t generation = m->generation;
     layer_free(m->layers[l]);
     m->layers[l] = ly;
-    return model_gather_params(m);
+    rw_status st = model_gather_params(m);
+    /* N:M training's start keeps the dense weights as its master: a
+     * trainer made before goes on. */
+    if (same) m->generation = generation;
+    return st;
 }
 
 int model_has_after_step(const rw_model *m)
@@ -85,6 +108,8 @@ rw_status rw_model_layer_info(const rw_model *m, int l, rw_layer_info *out)
     const layer *ly = m->layers[l];
     int64_t dense_weights = (int64_t)ly->in * ly->out;
     memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", ly->name);
+    snprintf(out->kind, sizeof out->kind, "%s", ly->ops->kind);
     out->in = ly->in;
     out->out = ly->out;
     out->activation = ly->act;
@@ -101,10 +126,16 @@ int64_t model_layer_stored(const rw_model *m, int l)
     return info.nonzeros;
 }
 
+int model_layer_has_weight(const rw_model *m, int l)
+{
+    return m->first_param[l + 1] > m->first_param[l] && m->params[m->first_param[l]].is_weight;
+}
+
 double rw_model_sparsity(const rw_model *m)
 {
     int64_t stored = 0, all = 0;
     for (int l = 0; l < m->n_layers; l++) {
+        if (!model_layer_has_weight(m, l)) continue; /* LayerNorm, activations, ... */
         stored += model_layer_stored(m, l);
         all += (int64_t)m->layers[l]->in * m->layers[l]->out;
     }

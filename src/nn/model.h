@@ -26,6 +26,8 @@ struct rw_model {
     int n_params;
     param *params;
     int *first_param;    /* [n_layers + 1] layer l's records are [first_param[l], first_param[l + 1]) */
+    int64_t generation;  /* counts the gatherings: a trainer made before a layer was
+                            replaced holds arrays for the old parameters */
 };
 
 /* An empty model with room for n layers (every entry NULL); freed by
@@ -53,6 +55,10 @@ int model_has_after_step(const rw_model *m);
 
 /* The name of linear layer l as files and messages give it: "fc1", ... */
 void model_layer_name(char *buf, size_t cap, int l);
+
+/* 1 if layer l's first parameter is a weight matrix (a linear layer; not
+ * LayerNorm or an activation): the layers sparsity is counted over. */
+int model_layer_has_weight(const rw_model *m, int l);
 
 /* Stored weights of layer l as its kind reports them (rw_layer_info). */
 int64_t model_layer_stored(const rw_model *m, int l);

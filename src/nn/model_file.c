@@ -10,8 +10,8 @@
  *   layers = JSON array of {"name", "kind": "sparse"|"nm"|"dense", "in", "out",
  *            "activation"}, with "n" and "m" for kind "nm",
  *   input_mean, input_std, leaky_slope (decimal numbers).
- * This file knows no layer kind: it looks each up in `kinds` by the name
- * the metadata gives and lets the layer read and write its own tensors. */
+ * This file knows no layer kind: it looks each up in the registry
+ * (nn/layer_kinds.c) by the name the metadata gives and lets the layer read and write its own tensors. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,16 +21,12 @@
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "nn/activation.h"
-#include "nn/linear.h"
+#include "nn/layer_kinds.h"
 #include "nn/memory.h"
 #include "nn/model.h"
 #include "nn/model_file.h"
 
 #define LAYERS_MAX_BYTES (1 << 20)
-
-/* The kinds a model file may name. */
-static const layer_kind *const kinds[] = {&linear_csr_kind, &linear_nm_kind, &linear_dense_kind,
-                                          NULL};
 
 static char *layers_json(const rw_model *m)
 {
@@ -96,11 +92,19 @@ static rw_status meta_float(const st_file *f, const char *path, const char *key,
     return RW_OK;
 }
 
-static const layer_kind *find_kind(const char *name)
+/* A layer name: 1 to LAYER_NAME_CAP - 1 letters, digits, '_' and '.',
+ * as tensor names are built from it ("fc1.bias", "blocks.0.ln_1.weight"). */
+static int valid_name(const char *name)
 {
-    for (int k = 0; kinds[k]; k++)
-        if (strcmp(kinds[k]->kind, name) == 0) return kinds[k];
-    return NULL;
+    size_t n = strlen(name);
+    if (n == 0 || n >= LAYER_NAME_CAP) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
 }
 
 /* Layer l from its metadata entry o: checked, then built as a skeleton by
@@ -109,21 +113,28 @@ static rw_status parse_layer(const json_t *o, const char *path, rw_model *m, int
 {
     const char *name = NULL, *kind = NULL, *act = NULL;
     json_int_t in = 0, outs = 0;
-    char want[LAYER_NAME_CAP];
-    model_layer_name(want, sizeof want, l);
     if (json_unpack((json_t *)o, "{s:s, s:s, s:I, s:I, s:s}", "name", &name, "kind", &kind, "in",
                     &in, "out", &outs, "activation", &act) != 0)
         return rw_fail(RW_ERR_FORMAT,
                        "%s: layer %d in metadata layers needs name, kind, in, out, activation",
                        path, l);
     int a = activation_parse(act);
-    const layer_kind *k = find_kind(kind);
-    if (strcmp(name, want) != 0)
-        return rw_fail(RW_ERR_FORMAT, "%s: layer %d is named \"%s\", expected \"%s\"", path, l,
-                       name, want);
-    if (!k)
-        return rw_fail(RW_ERR_FORMAT, "%s: layer %s has kind \"%s\", expected sparse, nm or dense",
-                       path, name, kind);
+    const layer_kind *k = layer_kind_find(kind);
+    if (!valid_name(name))
+        return rw_fail(RW_ERR_FORMAT,
+                       "%s: layer %d is named \"%.80s\", expected 1 to %d letters, digits, '_' "
+                       "or '.'",
+                       path, l, name, LAYER_NAME_CAP - 1);
+    for (int j = 0; j < l; j++)
+        if (strcmp(m->layers[j]->name, name) == 0)
+            return rw_fail(RW_ERR_FORMAT, "%s: layers %d and %d are both named \"%s\"", path, j,
+                           l, name);
+    if (!k) {
+        char known[256];
+        layer_kind_names(known, sizeof known);
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s has kind \"%s\", expected %s", path, name,
+                       kind, known);
+    }
     if (in < 1 || outs < 1 || in > RW_MAX_WIDTH || outs > RW_MAX_WIDTH)
         return rw_fail(RW_ERR_FORMAT, "%s: layer %s has shape %lld x %lld, expected sizes in "
                        "[1, %d]", path, name, (long long)outs, (long long)in, RW_MAX_WIDTH);

@@ -46,6 +46,15 @@ static rw_status workspace_alloc(workspace *ws, const rw_model *m, int bp, int w
             if (!t->grad) return RW_ERR_NO_MEMORY;
         }
     }
+    ws->n_layers = m->n_layers;
+    ws->scratch = calloc((size_t)m->n_layers + 1, sizeof(float *));
+    if (!ws->scratch) return RW_ERR_NO_MEMORY;
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *ly = m->layers[l];
+        int rows = ly->ops->scratch_rows ? ly->ops->scratch_rows(ly) : 0;
+        if (rows > 0 && !(ws->scratch[l] = rw_alloc(sizeof(float) * (size_t)rows * bp)))
+            return RW_ERR_NO_MEMORY;
+    }
     if (!with_grads) return RW_OK;
     ws->n_params = m->n_params;
     ws->grad = calloc((size_t)m->n_params + 1, sizeof(float *));
@@ -82,6 +91,8 @@ void workspace_free(workspace *ws)
         rw_free(t->grad);
     }
     free(ws->t);
+    for (int l = 0; ws->scratch && l < ws->n_layers; l++) rw_free(ws->scratch[l]);
+    free(ws->scratch);
     for (int p = 0; ws->grad && p < ws->n_params; p++) rw_free(ws->grad[p]);
     free(ws->grad);
     free(ws->loss);
@@ -93,11 +104,13 @@ layer_io workspace_io(const workspace *ws, const rw_model *m, int l)
     const layer *ly = m->layers[l];
     layer_io io;
     memset(&io, 0, sizeof io);
+    RW_ASSERT(ly->n_inputs <= LAYER_MAX_INPUTS, "layer %s has %d inputs", ly->name, ly->n_inputs);
     for (int i = 0; i < ly->n_inputs; i++) io.in[i] = &ws->t[ly->inputs[i]];
     io.n_in = ly->n_inputs;
     io.out = &ws->t[ly->output];
     io.bp = ws->bp;
     io.grad = ws->grad ? ws->grad + m->first_param[l] : NULL;
+    io.scratch = ws->scratch ? ws->scratch[l] : NULL;
     return io;
 }
 

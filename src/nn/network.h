@@ -18,6 +18,8 @@ typedef struct {
     int bp;          /* padded batch capacity */
     int n_tensors;
     tensor *t;       /* [n_tensors]: t[0] the input, then each layer's output */
+    int n_layers;
+    float **scratch; /* [n_layers] each layer's scratch_rows × bp, or NULL */
     /* With gradients only: */
     int n_params;
     float **grad;    /* [n_params] gradients parallel to the model's parameters */

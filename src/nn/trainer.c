@@ -135,6 +135,7 @@ rw_status rw_trainer_create(rw_model *model, const rw_train_config *config, rw_t
     t->cfg = *config;
     int n = model->n_params, adam = config->optimizer == RW_OPT_ADAMW;
     t->n_params = n;
+    t->generation = model->generation;
     t->m1 = calloc((size_t)n + 1, sizeof(float *));
     t->m2 = calloc((size_t)n + 1, sizeof(float *));
     t->labels = malloc((size_t)config->batch);
@@ -386,6 +387,10 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
     if (train->classes > rw_model_classes(m))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "the data has %d classes but the model has %d",
                        train->classes, rw_model_classes(m));
+    if (m->generation != t->generation)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "the model's layers were replaced since the trainer was made (pruned, "
+                       "converted to N:M, or N:M training ended): make a new trainer");
     int n = train->n;
     if (n < 1) return rw_fail(RW_ERR_INVALID_ARGUMENT, "the training set is empty");
     rw_status checked = trainer_check_data(t, train);

@@ -45,6 +45,7 @@ struct rw_trainer {
     float **m1, **m2;   /* [n_params] momentum / Adam moments, parallel to values
                            (m2 NULL entries under SGD) */
     int n_params;       /* the model's list when the trainer was made */
+    int64_t generation; /* ... and its generation (nn/model.h) */
     int64_t step;       /* optimizer steps done */
     int epoch;          /* epochs done */
     int *order;         /* [order_cap] sample order of the current epoch */
