@@ -84,6 +84,9 @@ typedef struct {
     rw_activation activation; /* of every hidden layer */
     float leaky_slope; /* for RW_ACT_LEAKY_RELU (0 means 0.01) */
     uint64_t seed;     /* topology and weight initialisation */
+    int layer_norm;    /* 1: a LayerNorm (eps 1e-5, γ = 1, β = 0) after every hidden
+                          layer's activation, named ln1, ln2, ...; the model then has
+                          2 · n_layers - 1 layers (rw_model_layer_count) */
 } rw_model_config;
 
 /* A config with defaults: ERK, ReLU, no dense layers, sparsity 0. */

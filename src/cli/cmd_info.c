@@ -56,12 +56,14 @@ int cmd_info(int argc, char **argv)
     for (int l = 0; l < n; l++) {
         rw_layer_info li;
         rw_model_layer_info(m, l, &li);
-        nnz += li.nonzeros;
-        all += (int64_t)li.in * li.out;
+        if (li.has_weights) { /* LayerNorm's few values count in bytes, not weights */
+            nnz += li.nonzeros;
+            all += (int64_t)li.in * li.out;
+        }
         bytes += li.bytes;
         dense_bytes += li.dense_bytes;
         char shape[32], kind_text[32];
-        const char *kind = li.sparse ? "sparse" : li.nm_n ? "nm" : "dense";
+        const char *kind = li.kind;
         if (li.nm_n)
             snprintf(kind_text, sizeof kind_text, "%d:%d", li.nm_n, li.nm_m);
         else

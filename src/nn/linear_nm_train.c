@@ -129,6 +129,15 @@ int nm_train_chosen(const rw_nm_train_config *c, int l, int n_layers)
     return l > 0 && l < n_layers - 1;
 }
 
+int nm_train_chosen_layer(const rw_nm_train_config *c, const rw_model *m, int l)
+{
+    if (!model_layer_has_weight(m, l)) return 0;
+    int w = 0, n = 0;
+    for (int j = 0; j < m->n_layers; j++)
+        if (model_layer_has_weight(m, j)) w += j < l, n++;
+    return nm_train_chosen(c, w, n);
+}
+
 linear_nm_train *nm_train_of(layer *ly)
 {
     return ly && ly->ops == &linear_nm_train_ops ? (linear_nm_train *)ly : NULL;
@@ -156,7 +165,7 @@ rw_status nm_train_check_config(const rw_model *model, const rw_nm_train_config 
     int any = 0;
     for (int l = 0; l < model->n_layers; l++) {
         const layer *ly = model->layers[l];
-        if (!nm_train_chosen(c, l, model->n_layers)) continue;
+        if (!nm_train_chosen_layer(c, model, l)) continue;
         any = 1;
         if (ly->ops != &linear_dense_ops)
             return rw_fail(RW_ERR_INVALID_ARGUMENT,
@@ -253,7 +262,7 @@ rw_status rw_model_nm_train_begin(rw_model *model, const rw_nm_train_config *c)
     if (!made) return rw_fail(RW_ERR_NO_MEMORY, "out of memory starting N:M training");
     for (int l = 0; l < n_layers && st == RW_OK; l++) {
         const layer *ly = model->layers[l];
-        if (!nm_train_chosen(c, l, n_layers)) continue;
+        if (!nm_train_chosen_layer(c, model, l)) continue;
         linear_nm_train *t = calloc(1, sizeof *t);
         made[l] = t;
         if (!t) {
@@ -335,7 +344,7 @@ int rw_model_nm_train_config(const rw_model *model, rw_nm_train_config *config)
     for (int k = 0; k < 3 && !found; k++) {
         found = 1;
         for (int l = 0; l < n_layers; l++)
-            if (nm_train_chosen(&(rw_nm_train_config){.layers = choices[k]}, l, n_layers) !=
+            if (nm_train_chosen_layer(&(rw_nm_train_config){.layers = choices[k]}, model, l) !=
                 (nm_train_of_const(model->layers[l]) != NULL))
                 found = 0;
         if (found) c.layers = choices[k];

@@ -114,8 +114,11 @@ rw_status rw_model_layer_info(const rw_model *m, int l, rw_layer_info *out)
     out->out = ly->out;
     out->activation = ly->act;
     out->dense_bytes = 4 * (dense_weights + ly->out);
+    out->has_weights = model_layer_has_weight(m, l);
     ly->ops->info(ly, out);
-    out->sparsity = dense_weights ? 1.0 - (double)out->nonzeros / (double)dense_weights : 0.0;
+    out->sparsity = dense_weights && out->has_weights
+                        ? 1.0 - (double)out->nonzeros / (double)dense_weights
+                        : 0.0;
     return RW_OK;
 }
 
@@ -174,6 +177,7 @@ rw_status rw_model_to_nm(rw_model *m, int which, int n, int mm)
                            m->layers[l]->name);
     for (int l = 0; l < m->n_layers; l++) {
         if ((which >= 0 && l != which) || m->layers[l]->in % mm != 0) continue;
+        if (!model_layer_has_weight(m, l)) continue; /* LayerNorm has nothing to convert */
         rw_status st = linear_replace_nm(m, l, n, mm);
         if (st != RW_OK) return st;
     }

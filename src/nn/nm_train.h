@@ -46,6 +46,10 @@ void nm_train_refresh_rows(linear_nm_train *t, float beta, int r0, int r1);
 /* Whether the config chooses layer l of a model of n_layers. */
 int nm_train_chosen(const rw_nm_train_config *c, int l, int n_layers);
 
+/* The same for layer l of m, counting the layers that have a weight (a
+ * LayerNorm between them is never chosen and does not count). */
+int nm_train_chosen_layer(const rw_nm_train_config *c, const rw_model *m, int l);
+
 /* What rw_model_nm_train_begin checks before it changes anything: the
  * ranges, and that every chosen layer is dense with inputs a multiple of
  * m. RW_ERR_INVALID_ARGUMENT with a message naming the layer. */

@@ -118,7 +118,7 @@ static int expected_tensor(const char *name, const rw_model *m, const rw_nm_trai
     for (int l = 0; l < m->n_layers; l++) {
         char want[NAME_CAP + 16];
         snprintf(want, sizeof want, "nm.%s.seen", m->layers[l]->name);
-        if (strcmp(want, name) == 0) return nm_train_chosen(c, l, m->n_layers);
+        if (strcmp(want, name) == 0) return nm_train_chosen_layer(c, m, l);
     }
     return 0;
 }
@@ -226,7 +226,7 @@ rw_status nm_checkpoint_load(rw_trainer *t, const st_file *f, const char *path)
     const st_tensor **seen = st == RW_OK ? calloc((size_t)m->n_layers, sizeof *seen) : NULL;
     if (st == RW_OK && !seen) st = rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
     for (int l = 0; l < m->n_layers && st == RW_OK; l++)
-        if (nm_train_chosen(&c, l, m->n_layers) && !(seen[l] = seen_tensor(f, path, m->layers[l], &c)))
+        if (nm_train_chosen_layer(&c, m, l) && !(seen[l] = seen_tensor(f, path, m->layers[l], &c)))
             st = RW_ERR_FORMAT;
     /* Everything checked: only memory can fail from here. */
     if (st == RW_OK) st = rw_model_nm_train_begin(m, &c);
