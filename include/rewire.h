@@ -107,7 +107,9 @@ int rw_model_layer_count(const rw_model *model);
 
 typedef struct {
     char name[64];       /* "fc1": its tensors in files are "fc1.*" */
-    char kind[32];       /* as model files name it: "sparse", "nm", "dense", ... */
+    char kind[32];       /* as model files name it: "sparse", "nm", "dense", "layer_norm" */
+    int has_weights;     /* 1: a weight matrix of in·out (the layers sparsity counts);
+                            0 for LayerNorm */
     int in, out;
     int sparse;          /* 1: CSR storage */
     int nm_n, nm_m;      /* N:M storage: N of every M inputs (0, 0 otherwise);

@@ -27,7 +27,7 @@ static const char *act_names[] = {"relu", "leaky_relu", "tanh", "gelu", NULL};
 typedef struct {
     const char *data, *hidden, *out, *log, *checkpoint, *resume, *max_memory;
     double sparsity, lr, momentum, weight_decay, beta1, beta2, eps, clip, gamma, slope, val_split;
-    int init, dense_first, dense_last, activation, epochs, batch, optimizer, nesterov, schedule,
+    int init, dense_first, dense_last, layer_norm, activation, epochs, batch, optimizer, nesterov, schedule,
         warmup, step_every, seed, threads, train_limit, test_limit, quiet, checkpoint_every;
     dst_flags dst;
     prune_flags prune;
@@ -71,6 +71,7 @@ static int model_config(const train_flags *f, double sparsity, int inputs, int c
     mc->distribution = (rw_distribution)f->init;
     mc->dense_first = f->dense_first;
     mc->dense_last = f->dense_last;
+    mc->layer_norm = f->layer_norm;
     mc->activation = (rw_activation)f->activation;
     mc->leaky_slope = (float)f->slope;
     mc->seed = (uint64_t)f->seed;
@@ -137,6 +138,10 @@ static void print_model(const rw_model *m)
     for (int l = 0; l < rw_model_layer_count(m); l++) {
         rw_layer_info li;
         rw_model_layer_info(m, l, &li);
+        if (!li.has_weights) {
+            fprintf(stderr, " %s%s", li.kind, l + 1 < rw_model_layer_count(m) ? "," : "");
+            continue;
+        }
         nnz += li.nonzeros;
         all += (int64_t)li.in * li.out;
         char kind[16];
@@ -353,7 +358,7 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
             goto done;
         }
     }
-    if (f->checkpoint && !(flags_json = train_flags_json(specs, n_specs))) {
+    if (f->checkpoint && !(flags_json = train_flags_json(specs, n_specs, f, defaults))) {
         fprintf(stderr, "rewire train: out of memory\n");
         rc = 1;
         goto done;
@@ -453,6 +458,9 @@ int cmd_train(int argc, char **argv)
          "how sparsity is shared among layers (default erk)", init_names, 0, 0},
         {"dense-first", ARG_FLAG, &f.dense_first, NULL, "keep the first layer dense", NULL, 0, 0},
         {"dense-last", ARG_FLAG, &f.dense_last, NULL, "keep the last layer dense", NULL, 0, 0},
+        {"layer-norm", ARG_FLAG, &f.layer_norm, NULL,
+         "a LayerNorm after every hidden layer's activation (not with --prune imp|soup)", NULL, 0,
+         0},
         {"activation", ARG_CHOICE, &f.activation, "NAME",
          "relu|leaky_relu|tanh|gelu (default relu)", act_names, 0, 0},
         {"leaky-slope", ARG_DOUBLE, &f.slope, "A", "negative slope of leaky_relu (default 0.01)",

@@ -12,6 +12,18 @@
 static const char *const free_flags[] = {"threads", "out", "log", "quiet", "checkpoint",
                                          "checkpoint-every", "resume", "max-memory", NULL};
 
+/* Flags newer than the checkpoint format: a note holds them only when
+ * they are not at their default, and a note without one means the
+ * default, so that checkpoints from before them resume unchanged. */
+static const char *const late_flags[] = {"layer-norm", NULL};
+
+static int is_late(const arg_spec *s)
+{
+    for (int i = 0; late_flags[i]; i++)
+        if (strcmp(s->name, late_flags[i]) == 0) return 1;
+    return 0;
+}
+
 static int shapes_run(const arg_spec *s)
 {
     for (int i = 0; free_flags[i]; i++)
@@ -68,11 +80,19 @@ static json_t *flag_value(const arg_spec *s)
     return json_null();
 }
 
-char *train_flags_json(const arg_spec *specs, int n_specs)
+static const void *default_of(const arg_spec *s, const void *flags, const void *defaults);
+static int same(const arg_spec *s, const void *a, const void *b);
+
+char *train_flags_json(const arg_spec *specs, int n_specs, const void *values,
+                       const void *defaults)
 {
     json_t *flags = json_object();
-    for (int i = 0; i < n_specs && flags; i++)
-        if (shapes_run(&specs[i])) json_object_set_new(flags, specs[i].name, flag_value(&specs[i]));
+    for (int i = 0; i < n_specs && flags; i++) {
+        const arg_spec *s = &specs[i];
+        if (!shapes_run(s)) continue;
+        if (is_late(s) && same(s, s->target, default_of(s, values, defaults))) continue;
+        json_object_set_new(flags, s->name, flag_value(s));
+    }
     char *s = flags ? json_dumps(flags, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(flags);
     return s;
@@ -182,8 +202,9 @@ int resume_flags(const char *stored_flags, const char *path, const arg_spec *spe
             double d;
             const char *s;
         } v;
-        if (stored_value(s, json_object_get(stored, s->name), default_of(s, flags, defaults), &v) !=
-            0) {
+        const json_t *j = json_object_get(stored, s->name);
+        if (!j && is_late(s)) continue; /* a checkpoint from before the flag: its default */
+        if (stored_value(s, j, default_of(s, flags, defaults), &v) != 0) {
             fprintf(stderr, "rewire train: %s: the checkpoint's flag --%s is missing or "
                             "malformed\n", path, s->name);
             json_decref(root);

@@ -20,8 +20,11 @@ void format_bytes(char *buf, size_t size, int64_t bytes);
 
 /* The flags that shape a run (all but threads, out, log, quiet,
  * checkpoint, checkpoint-every, resume, max-memory) as a JSON object, for
- * the run's checkpoints (rw_run_config.checkpoint_flags); malloc'ed. */
-char *train_flags_json(const arg_spec *specs, int n_specs);
+ * the run's checkpoints (rw_run_config.checkpoint_flags); malloc'ed.
+ * values and defaults are the flags struct the specs point into and a
+ * copy of it as it was before parsing. */
+char *train_flags_json(const arg_spec *specs, int n_specs, const void *values,
+                       const void *defaults);
 
 /* Sets every run-shaping flag to the checkpoint's (stored_flags, the
  * object train_flags_json made; NULL: the checkpoint has none), refusing a

@@ -1,15 +1,18 @@
 /* The MLP classifier of rw_model_create: linear layers fc1, fc2, ...,
  * each CSR (at the density the distribution gives it) or dense where the
  * user asked for it, ReLU-family activations fused into all but the last,
- * whose outputs are the logits of a softmax cross-entropy. Also the memory
+ * whose outputs are the logits of a softmax cross-entropy; optionally a
+ * LayerNorm after each hidden layer. Also the memory
  * such a model and its trainer will take, from the config alone. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "nn/layer_norm.h"
 #include "nn/linear.h"
 #include "nn/memory.h"
 #include "nn/model.h"
@@ -82,8 +85,9 @@ static rw_status plan_layers(const rw_model_config *c, double *density, int *spa
     return st;
 }
 
-/* Layer l of the chain, its arrays allocated (weights still unset). */
-static rw_status make_layer(const rw_model_config *c, int l, int sparse, double density,
+/* Linear layer l of the MLP at position `at` of the chain, its arrays
+ * allocated (weights still unset). */
+static rw_status make_layer(const rw_model_config *c, int l, int at, int sparse, double density,
                             float slope, rng_state *r, layer **out)
 {
     int n = c->n_layers, in = c->sizes[l], outs = c->sizes[l + 1];
@@ -99,7 +103,7 @@ static rw_status make_layer(const rw_model_config *c, int l, int sparse, double 
             rw_free(bias);
             return st;
         }
-        *out = linear_csr_new(name, in, outs, act, slope, l, &w, bias);
+        *out = linear_csr_new(name, in, outs, act, slope, at, &w, bias);
     } else {
         float *w = rw_alloc(sizeof(float) * (size_t)in * (size_t)outs);
         if (!w) {
@@ -107,7 +111,7 @@ static rw_status make_layer(const rw_model_config *c, int l, int sparse, double 
             return rw_fail(RW_ERR_NO_MEMORY, "out of memory for dense layer %d (%d x %d)", l, outs,
                            in);
         }
-        *out = linear_dense_new(name, in, outs, act, slope, l, w, bias);
+        *out = linear_dense_new(name, in, outs, act, slope, at, w, bias);
     }
     return *out ? RW_OK : RW_ERR_NO_MEMORY;
 }
@@ -128,7 +132,8 @@ rw_status rw_model_create(const rw_model_config *c, rw_model **out)
     int *sparse = calloc((size_t)n, sizeof *sparse);
     st = density && sparse ? plan_layers(c, density, sparse)
                            : rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a model");
-    rw_model *m = st == RW_OK ? model_alloc(n) : NULL;
+    int per = c->layer_norm ? 2 : 1; /* chain positions per hidden layer */
+    rw_model *m = st == RW_OK ? model_alloc(per * n - (per - 1)) : NULL;
     if (st == RW_OK && !m) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a model");
     if (m) {
         m->leaky_slope = c->leaky_slope > 0 ? c->leaky_slope : 0.01f;
@@ -137,13 +142,18 @@ rw_status rw_model_create(const rw_model_config *c, rw_model **out)
     for (int l = 0; l < n && st == RW_OK; l++) {
         rng_state r;
         rng_seed_stream(&r, c->seed, (uint64_t)l);
-        st = make_layer(c, l, sparse[l], density[l], m->leaky_slope, &r, &m->layers[l]);
+        int at = per * l;
+        st = make_layer(c, l, at, sparse[l], density[l], m->leaky_slope, &r, &m->layers[at]);
         if (st != RW_OK) break;
-        const param *p = NULL;
         param recs[LAYER_MAX_PARAMS];
-        m->layers[l]->ops->params(m->layers[l], recs);
-        p = recs;
-        init_weights(&p[0], &p[1], &r);
+        m->layers[at]->ops->params(m->layers[at], recs);
+        init_weights(&recs[0], &recs[1], &r);
+        if (c->layer_norm && l < n - 1) {
+            char name[LAYER_NAME_CAP];
+            snprintf(name, sizeof name, "ln%d", l + 1);
+            m->layers[at + 1] = layer_norm_new(name, c->sizes[l + 1], 1e-5f, at + 1);
+            if (!m->layers[at + 1]) st = RW_ERR_NO_MEMORY;
+        }
     }
     if (st == RW_OK) st = model_gather_params(m);
     free(density);
@@ -166,7 +176,7 @@ rw_status rw_estimate_memory(const rw_model_config *c, const rw_train_config *tc
     int n = c->n_layers;
     double *density = calloc((size_t)n, sizeof *density);
     int *sparse = calloc((size_t)n, sizeof *sparse);
-    layer_shape *ls = calloc((size_t)n, sizeof *ls);
+    layer_shape *ls = calloc((size_t)(2 * n), sizeof *ls);
     st = density && sparse && ls ? RW_OK
                                  : rw_fail(RW_ERR_NO_MEMORY, "out of memory estimating memory");
     /* The same choices as rw_model_create. */
@@ -183,12 +193,15 @@ rw_status rw_estimate_memory(const rw_model_config *c, const rw_train_config *tc
         double all = (double)in * (double)outs;
         int64_t weights = sparse[l] ? (int64_t)llround(density[l] * all) : in * outs;
         if (sparse[l] && density[l] > 0 && weights == 0) weights = 1;
-        ls[l] = (layer_shape){in, outs,
-                              sparse[l] ? linear_csr_bytes_for(in, outs, weights)
-                                        : linear_dense_bytes_for(in, outs),
-                              weights + outs, l < n - 1 && c->activation != RW_ACT_NONE};
+        int at = c->layer_norm ? 2 * l : l;
+        ls[at] = (layer_shape){in, outs,
+                               sparse[l] ? linear_csr_bytes_for(in, outs, weights)
+                                         : linear_dense_bytes_for(in, outs),
+                               weights + outs, l < n - 1 && c->activation != RW_ACT_NONE};
+        if (c->layer_norm && l < n - 1) /* γ and β */
+            ls[at + 1] = (layer_shape){outs, outs, 8 * outs, 2 * outs, 0};
     }
-    if (st == RW_OK) memory_estimate(ls, n, tc, out);
+    if (st == RW_OK) memory_estimate(ls, c->layer_norm ? 2 * n - 1 : n, tc, out);
     free(density);
     free(sparse);
     free(ls);

@@ -4,12 +4,14 @@
 #include <string.h>
 
 #include "nn/layer_kinds.h"
+#include "nn/layer_norm.h"
 #include "nn/linear.h"
 
 static const layer_kind *const kinds[] = {
     &linear_csr_kind,
     &linear_nm_kind,
     &linear_dense_kind,
+    &layer_norm_kind,
 };
 
 const layer_kind *layer_kind_find(const char *name)

@@ -1,0 +1,14 @@
+/* LayerNorm as a layer kind (layer_norm.c). */
+#ifndef RW_NN_LAYER_NORM_H
+#define RW_NN_LAYER_NORM_H
+
+#include "nn/layer.h"
+
+/* A LayerNorm over `dim` features at position `index` of a chain (reads
+ * tensor index, writes index + 1), γ = 1 and β = 0 as torch starts them.
+ * NULL with the message set when out of memory. */
+layer *layer_norm_new(const char *name, int dim, float eps, int index);
+
+extern const layer_kind layer_norm_kind;
+
+#endif
