@@ -431,9 +431,18 @@ typedef enum {
                            block by block with a bounded top-k */
     RW_GROW_MOMENTUM,   /* the largest |momentum of dL/dw|, the momentum
                            truncated to the last `window` batches */
-    RW_GROW_HEBBIAN     /* the largest |Pearson correlation| of the input and
+    RW_GROW_HEBBIAN,    /* the largest |Pearson correlation| of the input and
                            output activations over the last `window` batches */
+    RW_GROW_UNFIRED     /* toward the output neurons that fired least (output > 0)
+                           on the batch just trained on, inputs at random ("unfired"
+                           growth, "Continual Learning with Dynamic Sparse Training:
+                           Exploring Algorithms for Effective Model Updates",
+                           Yildirim et al. 2024) */
 } rw_grow_criterion;
+
+/* The name the command line and logs give a grow criterion ("gradient"),
+ * or NULL for an unknown one. */
+const char *rw_grow_name(rw_grow_criterion g);
 
 typedef enum { RW_DROP_SCHEDULE_CONSTANT = 0, RW_DROP_SCHEDULE_COSINE } rw_drop_schedule;
 

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "nn/trainer.h"
 #include "sparsity/dst.h"
+#include "sparsity/grow.h"
 #include "sparsity/topology.h"
 #include "sparsity/topology_stats.h"
 #include "testmodel.h"
@@ -365,6 +366,54 @@ static void test_thread_count_does_not_change_dst(void **state)
     }
 }
 
+/* Unfired growth: the k new connections go to the quietest quarter of the
+ * output neurons (fewest outputs above 0 on the batch), round-robin, at
+ * absent positions, all distinct. */
+static void test_unfired_growth_goes_to_quiet_neurons(void **state)
+{
+    (void)state;
+    enum { ROWS = 12, COLS = 30, BP = 8, N = 6 };
+    rng_state r;
+    rng_seed(&r, 4);
+    csr_matrix w;
+    tu_random_csr(&w, ROWS, COLS, 0.3, &r);
+    /* Row o fires on (o * 5) % 7 of the samples: rows 0 and 7 never, then
+     * rows 3 and 10 once, ... */
+    float y[ROWS * BP] = {0};
+    for (int o = 0; o < ROWS; o++)
+        for (int b = 0; b < (o * 5) % 7 && b < N; b++) y[o * BP + b] = 1.0f + (float)b;
+    param p = {.rows = ROWS, .cols = COLS, .storage = PARAM_CSR, .csr = &w, .values = &w.values};
+    const grow_criterion *g = grow_criterion_get(RW_GROW_UNFIRED);
+    assert_non_null(g);
+    assert_string_equal(rw_grow_name(RW_GROW_UNFIRED), "unfired");
+    grow_input in = {.p = &p, .y = y, .bp = BP, .n = N, .rng = &r};
+    int64_t pos[40];
+    int k = 7, got = g->choose(&in, k, pos);
+    assert_int_equal(got, k);
+    /* The quiet quarter: firing counts 0, 0, 1, 1 (rows 0, 7, 3, 10) hold 3
+     * rows; the tie at count 1 brings in row 10 too: rows 0, 7, 3, 10 take
+     * 2, 2, 2, 1 in that order. */
+    int per_row[ROWS] = {0};
+    for (int i = 0; i < got; i++) {
+        int o = (int)(pos[i] / COLS), c = (int)(pos[i] % COLS);
+        assert_false(topology_contains(&w, o, c));
+        for (int j = 0; j < i; j++) assert_true(pos[j] != pos[i]);
+        per_row[o]++;
+    }
+    assert_int_equal(per_row[0], 2);
+    assert_int_equal(per_row[7], 2);
+    assert_int_equal(per_row[3], 2);
+    assert_int_equal(per_row[10], 1);
+    /* Asking more than the quiet rows can hold fills them and stops. */
+    int room = 0;
+    const int quiet[] = {0, 7, 3, 10};
+    for (int j = 0; j < 4; j++) room += COLS - (w.indptr[quiet[j] + 1] - w.indptr[quiet[j]]);
+    int64_t *many = malloc(sizeof(int64_t) * ROWS * COLS);
+    assert_int_equal(g->choose(&in, ROWS * COLS, many), room);
+    free(many);
+    csr_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_short_runs_keep_sparsity_exact),
         cmocka_unit_test(test_granet_prunes_to_the_target),
         cmocka_unit_test(test_thread_count_does_not_change_dst),
+        cmocka_unit_test(test_unfired_growth_goes_to_quiet_neurons),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

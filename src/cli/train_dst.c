@@ -6,7 +6,7 @@
 static const char *method_names[] = {"static", "set", "rigl", "snfs", "mest", "granet", "hebbian",
                                      NULL};
 static const char *drop_names[] = {"magnitude", "set", "mest", "random", NULL};
-static const char *grow_names[] = {"random", "gradient", "momentum", "hebbian", NULL};
+static const char *grow_names[] = {"random", "gradient", "momentum", "hebbian", "unfired", NULL};
 static const char *schedule_names[] = {"constant", "cosine", NULL};
 static const char *redistribute_names[] = {"none", "momentum", NULL};
 
@@ -27,7 +27,7 @@ void dst_flags_specs(dst_flags *f, arg_spec *s)
         {"drop", ARG_CHOICE, &f->drop, "NAME",
          "drop criterion: magnitude|set|mest|random (default: preset's)", drop_names, 0, 0},
         {"grow", ARG_CHOICE, &f->grow, "NAME",
-         "grow criterion: random|gradient|momentum|hebbian (default: preset's)", grow_names, 0, 0},
+         "grow criterion: random|gradient|momentum|hebbian|unfired (default: preset's)", grow_names, 0, 0},
         {"update-every", ARG_INT, &f->update_every, "N",
          "steps between topology updates (or --prune gmp|issp pruning steps), 0 = every epoch "
          "(default: preset's; --prune 100)", NULL, 0,

@@ -441,7 +441,7 @@ static int choose_growth(dst_state *d, const rw_trainer *t, int l, rng_state *r,
     const param *p = dst_param(d, t->model, l);
     const workspace *ws = &t->ws;
     grow_input in = {p, ws->t[p->x_tensor].data, ws->t[p->y_tensor].grad,
-                     ws->t[p->y_tensor].data, d->bp, d->win_pre[l], d->win_post[l],
+                     ws->t[p->y_tensor].data, d->bp, d->batch_n, d->win_pre[l], d->win_post[l],
                      d->cfg.window * d->bp, r, scratch};
     int got = d->grow->choose(&in, (int)d->grow_n[l], pos);
     if (got < 0)
@@ -647,6 +647,7 @@ rw_status dst_after_step(dst_state *d, rw_trainer *t, const trainer_step_info *s
 {
     int64_t step = si->step, steps_per_epoch = si->steps_per_epoch, total_steps = si->total_steps;
     *stats = NULL;
+    d->batch_n = si->batch_n;
     if (dst_uses_window(&d->cfg)) {
         /* Keep this batch if the next update is at most window - 1 steps
          * away. */

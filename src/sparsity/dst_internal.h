@@ -23,6 +23,7 @@ struct dst_state {
      * params[weight[w]]; every per-weight array below has n_layers entries
      * (for an MLP, weight w is layer w's). */
     int n_layers, bp;
+    int batch_n;            /* valid columns of the batch just trained on */
     int *weight;
     int64_t updates;
     double total_seconds;

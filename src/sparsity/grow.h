@@ -62,7 +62,7 @@ typedef struct {
     /* The batch just trained on: input [cols][bp], gradient at the output
      * [rows][bp] (zeros in padding columns), output activations [rows][bp]. */
     const float *x, *dy, *y;
-    int bp;
+    int bp, n;             /* padded and valid columns of that batch */
     /* The window (GROW_WINDOW_*): pre [cols][win_cols], post [rows][win_cols]. */
     const float *win_pre, *win_post;
     int win_cols;

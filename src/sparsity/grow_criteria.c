@@ -28,16 +28,29 @@ static int choose_window(const grow_input *in, int k, int64_t *pos)
                           in->scratch);
 }
 
-static const grow_criterion builtin[] = {
-    {RW_GROW_RANDOM, "random", GROW_WINDOW_NONE, choose_random},
-    {RW_GROW_GRADIENT, "gradient", GROW_WINDOW_NONE, choose_gradient},
-    {RW_GROW_MOMENTUM, "momentum", GROW_WINDOW_MOMENTUM, choose_window},
-    {RW_GROW_HEBBIAN, "hebbian", GROW_WINDOW_ACTIVATIONS, choose_window},
-};
+static const grow_criterion grow_random_c = {RW_GROW_RANDOM, "random", GROW_WINDOW_NONE,
+                                            choose_random};
+static const grow_criterion grow_gradient_c = {RW_GROW_GRADIENT, "gradient", GROW_WINDOW_NONE,
+                                              choose_gradient};
+static const grow_criterion grow_momentum_c = {RW_GROW_MOMENTUM, "momentum",
+                                              GROW_WINDOW_MOMENTUM, choose_window};
+static const grow_criterion grow_hebbian_c = {RW_GROW_HEBBIAN, "hebbian", GROW_WINDOW_ACTIVATIONS,
+                                             choose_window};
+extern const grow_criterion grow_unfired; /* grow_unfired.c */
+
+/* Every criterion, in the order of rw_grow_criterion. */
+static const grow_criterion *const criteria[] = {&grow_random_c, &grow_gradient_c,
+                                                 &grow_momentum_c, &grow_hebbian_c, &grow_unfired};
 
 const grow_criterion *grow_criterion_get(rw_grow_criterion id)
 {
-    for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++)
-        if (builtin[i].id == id) return &builtin[i];
+    for (size_t i = 0; i < sizeof criteria / sizeof criteria[0]; i++)
+        if (criteria[i]->id == id) return criteria[i];
     return NULL;
+}
+
+const char *rw_grow_name(rw_grow_criterion id)
+{
+    const grow_criterion *g = grow_criterion_get(id);
+    return g ? g->name : NULL;
 }
