@@ -8,7 +8,8 @@
  * The rows at or below the lowest quarter of firing counts (at least one
  * row) take the k new connections round-robin, least active first, one
  * per row per round, each at an input drawn uniformly among the row's
- * absent ones; rows that fill up drop out. */
+ * absent ones; rows that fill up drop out, and when all of them have, the
+ * quietest of the others join. */
 #include <stdlib.h>
 
 #include "sparsity/grow.h"
@@ -44,14 +45,18 @@ static int choose_unfired(const grow_input *in, int k, int64_t *pos)
     qsort(rows, (size_t)w->rows, sizeof *rows, by_activity);
     int quiet = w->rows / 4 > 0 ? w->rows / 4 : 1;
     while (quiet < w->rows && rows[quiet].fired == rows[quiet - 1].fired) quiet++;
-    /* How many each quiet row takes: round-robin up to its absent columns. */
-    int placed = 0, open = 1;
-    while (placed < k && open) {
-        open = 0;
+    /* How many each quiet row takes: round-robin up to its absent columns;
+     * when the quiet rows are full, the next quietest join them, so the
+     * layer regrows all it dropped. */
+    int placed = 0;
+    while (placed < k) {
+        int open = 0;
         for (int j = 0; j < quiet && placed < k; j++) {
             int o = rows[j].row;
             if (count[j] < w->cols - (w->indptr[o + 1] - w->indptr[o])) count[j]++, placed++, open = 1;
         }
+        if (!open && quiet == w->rows) break;
+        if (!open) quiet = 2 * quiet < w->rows ? 2 * quiet : w->rows;
     }
     /* Then each row's inputs by selection sampling over its absent columns. */
     int got = 0;
