@@ -477,6 +477,30 @@ static void test_bpe_random_round_trip(void **state)
     free(buf);
 }
 
+/* A word too long for the cache is merged in the cache's spare room and
+ * must not overwrite the words cached before it (the fuzzer found that it
+ * did: those words then decoded to the long word's tokens). */
+static void test_bpe_cache_and_long_words(void **state)
+{
+    (void)state;
+    tokenizer *t;
+    assert_int_equal(tokenizer_bpe_load(gpt2_dir, &t), RW_OK);
+    const char *words = "The cat, the dog; and 42 birds!";
+    token_array first = round_trip(t, (const uint8_t *)words, strlen(words));
+    char longword[400];
+    for (size_t len = 100; len < sizeof longword; len += 37) {
+        for (size_t i = 0; i < len; i++) longword[i] = (char)("xyzzy"[i % 5]);
+        token_array a = round_trip(t, (const uint8_t *)longword, len);
+        token_array_free(&a);
+        token_array again = round_trip(t, (const uint8_t *)words, strlen(words));
+        assert_int_equal(again.count, first.count);
+        assert_memory_equal(again.ids, first.ids, first.count * sizeof *first.ids);
+        token_array_free(&again);
+    }
+    token_array_free(&first);
+    tokenizer_free(t);
+}
+
 /* Words longer than the cache takes, and very long runs, encode in
  * O(n log n): a run of a million letters or spaces takes well under a
  * second. */
@@ -1016,6 +1040,7 @@ int main(void)
         cmocka_unit_test(test_pretokenize),
         cmocka_unit_test(test_bpe_reference_cases),
         cmocka_unit_test(test_bpe_random_round_trip),
+        cmocka_unit_test(test_bpe_cache_and_long_words),
         cmocka_unit_test(test_bpe_long_words),
         cmocka_unit_test(test_bpe_merge_order),
         cmocka_unit_test(test_small_vocab_loads),

@@ -159,12 +159,13 @@ static rw_status encode_word(bpe_model *m, const uint8_t *w, size_t n, token_arr
         return rw_fail(RW_ERR_NO_MEMORY, "a word of %zu bytes is too long to encode", n);
     if (scratch_reserve(m, n) != 0) goto oom;
     /* The word's tokens go to the end of cache_ids, after room for their
-     * count, and stay there when the word is cached. */
+     * count, and stay there when the word is cached (a word too long to
+     * cache is written there too, past every cached word, and forgotten). */
     if (cache && (m->cache.count >= CACHE_MAX_WORDS || m->cache_len + n + 1 > CACHE_MAX_IDS)) {
         strmap_clear(&m->cache);
         m->cache_len = 0;
     }
-    size_t want = (cache ? m->cache_len : 0) + n + 1;
+    size_t want = m->cache_len + n + 1;
     if (want > m->cache_cap) {
         size_t cap = m->cache_cap ? m->cache_cap : 4096;
         while (cap < want) cap *= 2;
@@ -173,7 +174,7 @@ static rw_status encode_word(bpe_model *m, const uint8_t *w, size_t n, token_arr
         m->cache_ids = p;
         m->cache_cap = cap;
     }
-    size_t at = cache ? m->cache_len : 0;
+    size_t at = m->cache_len;
     size_t count = merge_word(m, w, n, m->cache_ids + at + 1);
     m->cache_ids[at] = (int32_t)count;
     if (token_array_push(out, m->cache_ids + at + 1, count) != 0) goto oom;
