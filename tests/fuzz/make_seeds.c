@@ -1,16 +1,22 @@
 /* Writes the seed corpora of the fuzz harnesses with the library itself:
  * small valid model files, safetensors containers of every dtype and IDX
- * files (plain and gzipped). Usage: make_seeds CORPUS_DIR (the folder that
- * holds fuzz_model/, fuzz_safetensors/, fuzz_idx/,
- * fuzz_checkpoint/). Seeds are committed;
- * rerun this after a format change. */
+ * files (plain and gzipped); and by hand BPE vocabularies (vocab.json, a
+ * 0x00 byte, merges.txt) and GPT-2 config.json files. Usage: make_seeds
+ * CORPUS_DIR (the folder that holds fuzz_model/, fuzz_safetensors/,
+ * fuzz_idx/, fuzz_checkpoint/, fuzz_vocab/, fuzz_gpt2_config/). Seeds are
+ * committed; rerun this after a format change. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "io/safetensors.h"
 #include "rewire.h"
+#include "text/byte_unicode.h"
+#include "text/gpt2_config.h"
+#include "text/tokenizer.h"
+#include "text/unicode.h"
 
 static const char *dir;
 
@@ -195,6 +201,78 @@ static void idx_file(const char *name, int gz, int ndim, const uint32_t *dims, c
     gzclose(g);
 }
 
+static void write_seed(const char *harness, const char *name, const char *bytes, size_t len)
+{
+    char folder[4096];
+    snprintf(folder, sizeof folder, "%s/%s", dir, harness);
+    mkdir(folder, 0755);
+    FILE *f = fopen(path(harness, name), "wb");
+    if (!f || fwrite(bytes, 1, len, f) != len || fclose(f) != 0) {
+        perror(path(harness, name));
+        exit(1);
+    }
+}
+
+/* A vocabulary of the 256 byte tokens (byte b has id b, spelled in
+ * GPT-2's alphabet) and the `n` tokens given, then 0x00 and the merges;
+ * checked to load before it is written. */
+static void vocab_seed(const char *name, const char **tokens, int n, const char *merges)
+{
+    static char buf[16384];
+    size_t at = 0;
+    at += (size_t)snprintf(buf + at, sizeof buf - at, "{");
+    for (int b = 0; b < 256; b++) {
+        uint8_t sym[5] = {0};
+        utf8_encode(gpt2_byte_to_unicode((uint8_t)b), sym);
+        const char *esc = b == '"' || b == '\\' ? "\\" : "";
+        at += (size_t)snprintf(buf + at, sizeof buf - at, "%s\"%s%s\": %d", b ? ", " : "", esc,
+                               (const char *)sym, b);
+    }
+    for (int k = 0; k < n; k++)
+        at += (size_t)snprintf(buf + at, sizeof buf - at, ", \"%s\": %d", tokens[k], 256 + k);
+    at += (size_t)snprintf(buf + at, sizeof buf - at, "}");
+    size_t vlen = at, mlen = strlen(merges);
+    buf[at++] = '\0';
+    memcpy(buf + at, merges, mlen);
+    tokenizer *t;
+    check(tokenizer_bpe_load_memory("seed/vocab.json", buf, vlen, "seed/merges.txt", merges, mlen, &t));
+    tokenizer_free(t);
+    write_seed("fuzz_vocab", name, buf, at + mlen);
+}
+
+static void text_seeds(void)
+{
+    const char *small[] = {"\u0120t", "he", "\u0120the", "<|endoftext|>"};
+    vocab_seed("small", small, 4, "#version: 0.2\n\xC4\xA0 t\nh e\n\xC4\xA0t he\n");
+    vocab_seed("crlf", small, 4, "\xC4\xA0 t\r\nh e\r\n\xC4\xA0t he");
+    const char *order[] = {"ab", "aba", "abab"};
+    vocab_seed("merge-order", order, 3, "ab a\na b\nab ab\n");
+    const char *words[] = {"\u0120\u0120", "\u0120\u0120\u0120\u0120", "\u010a\u010a", "in", "\u0120a",
+                           "\u00c3\u00a9", "caf\u00c3\u00a9", "'s", "12", "!!"};
+    vocab_seed("words", words, 10, "\xC4\xA0 \xC4\xA0\n\xC4\xA0\xC4\xA0 \xC4\xA0\xC4\xA0\n"
+               "\xC4\x8A \xC4\x8A\ni n\n\xC4\xA0 a\n\xC3\x83 \xC2\xA9\n");
+    vocab_seed("bytes-only", NULL, 0, "");
+
+    static const char *configs[][2] = {
+        {"gpt2", "{\"activation_function\": \"gelu_new\", \"architectures\": [\"GPT2LMHeadModel\"], "
+                 "\"attn_pdrop\": 0.1, \"bos_token_id\": 50256, \"embd_pdrop\": 0.1, \"eos_token_id\": "
+                 "50256, \"initializer_range\": 0.02, \"layer_norm_epsilon\": 1e-05, \"model_type\": "
+                 "\"gpt2\", \"n_ctx\": 1024, \"n_embd\": 768, \"n_head\": 12, \"n_layer\": 12, "
+                 "\"n_positions\": 1024, \"resid_pdrop\": 0.1, \"vocab_size\": 50257}\n"},
+        {"minimal", "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_ctx\": 16, \"vocab_size\": 256}"},
+        {"gelu-inner", "{\"n_layer\": 1, \"n_head\": 1, \"n_embd\": 4, \"n_positions\": 8, "
+                       "\"vocab_size\": 9, \"n_inner\": 10, \"activation_function\": \"gelu\", "
+                       "\"layer_norm_epsilon\": 1e-6}"},
+        {"inner-null", "{\"n_layer\": 48, \"n_head\": 25, \"n_embd\": 1600, \"n_positions\": 1024, "
+                       "\"vocab_size\": 50257, \"n_inner\": null}"},
+    };
+    for (size_t k = 0; k < sizeof configs / sizeof configs[0]; k++) {
+        gpt2_config c;
+        check(gpt2_config_parse("seed/config.json", configs[k][1], strlen(configs[k][1]), &c));
+        write_seed("fuzz_gpt2_config", configs[k][0], configs[k][1], strlen(configs[k][1]));
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -236,5 +314,6 @@ int main(int argc, char **argv)
     idx_file("images.gz", 1, 3, idims, pixels, 12, 0);
     idx_file("labels", 0, 1, ldims, labels, 3, 1);
     idx_file("labels.gz", 1, 1, ldims, labels, 3, 1);
+    text_seeds();
     return 0;
 }
