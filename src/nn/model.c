@@ -68,9 +68,7 @@ static int same_params(layer *a, layer *b)
     int na = a->ops->params(a, pa), nb = b->ops->params(b, pb);
     if (na != nb) return 0;
     for (int k = 0; k < na; k++)
-        if (pa[k].storage != pb[k].storage || pa[k].rows != pb[k].rows ||
-            pa[k].cols != pb[k].cols || param_count(&pa[k]) != param_count(&pb[k]))
-            return 0;
+        if (!param_same_layout(&pa[k], &pb[k])) return 0;
     return 1;
 }
 

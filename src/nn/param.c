@@ -16,6 +16,12 @@ int64_t param_count(const param *p)
     return (int64_t)p->rows * p->cols;
 }
 
+int param_same_layout(const param *a, const param *b)
+{
+    return a->storage == b->storage && a->rows == b->rows && a->cols == b->cols &&
+           param_count(a) == param_count(b);
+}
+
 void param_fan(const param *p, int32_t *fan_in, int32_t *fan_out)
 {
     switch (p->storage) {

@@ -61,6 +61,10 @@ static inline int param_is_sparse(const param *p) { return p->storage == PARAM_C
 /* Dense shape rows · cols. */
 static inline int64_t param_dense_count(const param *p) { return (int64_t)p->rows * p->cols; }
 
+/* 1 if a and b store their values alike, entry for entry (storage, shape
+ * and count), so that arrays parallel to one fit the other. */
+int param_same_layout(const param *a, const param *b);
+
 /* Connections per output row (fan_in, rows entries) and per input column
  * (fan_out, cols entries) of a weight; either may be NULL. */
 void param_fan(const param *p, int32_t *fan_in, int32_t *fan_out);
