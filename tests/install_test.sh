@@ -28,6 +28,18 @@ cc -Wall -Wextra "$SRC/examples/minimal.c" $(pkg-config --cflags rewire) "$(pkg-
 "$PREFIX/minimal_static"
 passed=$((passed + 1))
 
+# The library alone runs RigL with checkpoints: stopped after 2 of 4
+# epochs and run again, it resumes and ends where a run never stopped does.
+cc -Wall -Wextra "$SRC/examples/rigl_checkpoint.c" $(pkg-config --cflags --libs rewire) \
+    -o "$PREFIX/rigl_checkpoint"
+mkdir -p "$PREFIX/stopped" "$PREFIX/straight"
+export LD_LIBRARY_PATH="$(pkg-config --variable=libdir rewire)"
+"$PREFIX/rigl_checkpoint" "$SRC/tests/data/fashion-small" "$PREFIX/stopped" 2 >/dev/null
+"$PREFIX/rigl_checkpoint" "$SRC/tests/data/fashion-small" "$PREFIX/stopped" | grep -q '^resuming'
+"$PREFIX/rigl_checkpoint" "$SRC/tests/data/fashion-small" "$PREFIX/straight" >/dev/null
+cmp "$PREFIX/stopped/model.safetensors" "$PREFIX/straight/model.safetensors"
+passed=$((passed + 1))
+
 "$PREFIX/bin/rewire" --version
 passed=$((passed + 1))
 echo "install: $passed passed, 0 failed"
