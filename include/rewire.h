@@ -234,7 +234,8 @@ rw_status rw_dataset_load_idx(const char *images_path, const char *labels_path,
  * "fashion-mnist" means Debian's dataset-fashion-mnist folder. */
 rw_status rw_dataset_load(const char *dir_or_name, int test_split, rw_dataset **out);
 
-/* Copies n samples of f features (values in [0, 1]) with labels < classes. */
+/* Copies n samples of f features (any finite values; NaN and Inf are
+ * refused) with labels < classes. */
 rw_status rw_dataset_from_memory(const float *features, const uint8_t *labels,
                                  int n, int f, int classes, rw_dataset **out);
 
@@ -263,6 +264,27 @@ int rw_dataset_classes(const rw_dataset *data);
 /* Mean and standard deviation of all features, for rw_model_set_normalization. */
 void rw_dataset_stats(const rw_dataset *data, float *mean, float *std);
 void rw_dataset_free(rw_dataset *data);
+
+/* The name of class k: its label as written in the CSV file (for numeric
+ * labels, the first spelling met, e.g. "2" or "2.0"). NULL when k is out of
+ * range or the dataset has no names (IDX, .npy, from memory: class k is
+ * label k). Valid until the dataset is freed; splits and heads carry the
+ * names over. */
+const char *rw_dataset_class_name(const rw_dataset *data, int k);
+
+/* Per-feature mean and population standard deviation (mean[f], std[f],
+ * f = rw_dataset_features), summed in double in sample order, so the same
+ * data gives the same bytes. A constant feature has std 0 (the caller
+ * chooses what to divide by); an empty dataset gives mean 0, std 1.
+ * RW_ERR_INVALID_ARGUMENT for a NULL argument, RW_ERR_NO_MEMORY. */
+rw_status rw_dataset_feature_stats(const rw_dataset *data, float *mean, float *std);
+
+/* rw_dataset_split holding out round(fraction x samples) samples (at most
+ * samples - 1) as *test, the rest as *train: a seeded test split for data
+ * that comes as one file. fraction is in [0, 1); the same fraction and
+ * seed give the same split. */
+rw_status rw_dataset_split_fraction(const rw_dataset *src, double fraction, uint64_t seed,
+                                    rw_dataset **train, rw_dataset **test);
 
 /* ---- Training ---------------------------------------------------------- */
 
