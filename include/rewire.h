@@ -265,6 +265,54 @@ int rw_dataset_classes(const rw_dataset *data);
 void rw_dataset_stats(const rw_dataset *data, float *mean, float *std);
 void rw_dataset_free(rw_dataset *data);
 
+/* Tabular data. Features are stored as the file gives them (any finite
+ * float, not rescaled: normalise per feature with rw_dataset_feature_stats);
+ * labels become classes 0..classes-1 (at most RW_MAX_CLASSES). Every error
+ * of a malformed file is RW_ERR_FORMAT with a message that starts with the
+ * file's path and names the line and column (CSV) or the field (.npy);
+ * a missing or unreadable file is RW_ERR_IO. Both read gzipped files too. */
+
+typedef enum {
+    RW_CSV_HEADER_AUTO = 0, /* the first row is a header when one of its cells
+                               is not a number while the cell below it is */
+    RW_CSV_HEADER_YES,
+    RW_CSV_HEADER_NO
+} rw_csv_header;
+
+typedef struct {
+    int skip_rows;          /* lines skipped before anything else (default 0) */
+    const char *label_name; /* the label column by its header name (implies a
+                               header); NULL: by label_index (default) */
+    int label_index;        /* 0-based; negative counts from the end: -1 (the
+                               default) is the last column */
+    rw_csv_header header;   /* default RW_CSV_HEADER_AUTO */
+    char delimiter;         /* ',' (default), ';', '\t', ...; 0: whichever of
+                               ',', ';' and tab the first row holds most of */
+} rw_csv_options;
+
+rw_csv_options rw_csv_options_default(void);
+
+/* Loads a CSV file (NULL options: the defaults): one sample per row, every
+ * column but the label column a feature. Cells may be quoted ("a, b" with
+ * "" for a quote; no line breaks inside quotes); spaces around a cell are
+ * ignored; lines end in LF or CRLF; blank lines and a UTF-8 byte-order mark
+ * are skipped. Features must be finite numbers (C locale strtod: 1, -2.5,
+ * 3e-4, 0x1p3; no empty cells, no NaN or Inf, within float range). Labels:
+ * when every label is a finite number, classes are the distinct values in
+ * numeric order (1 and 1.0 are one class); otherwise the distinct strings
+ * in byte order. rw_dataset_class_name gives each class's label as
+ * written. Errors (RW_ERR_FORMAT, naming line and column, 1-based): a row
+ * with another number of cells than the first, a cell that is not a number
+ * (quoted, truncated), NaN or Inf, a label name not in the header (the
+ * header's names listed) or an index outside the row, more than
+ * RW_MAX_CLASSES labels (with their count), no data rows, fewer than two
+ * columns, a line longer than 16 MiB, a NUL byte, an unclosed quote.
+ * RW_ERR_INVALID_ARGUMENT for options out of range (negative skip_rows,
+ * a label name with RW_CSV_HEADER_NO). The whole file is read into memory
+ * first. */
+rw_status rw_dataset_load_csv(const char *path, const rw_csv_options *options,
+                              rw_dataset **out);
+
 /* The name of class k: its label as written in the CSV file (for numeric
  * labels, the first spelling met, e.g. "2" or "2.0"). NULL when k is out of
  * range or the dataset has no names (IDX, .npy, from memory: class k is
