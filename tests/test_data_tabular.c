@@ -6,6 +6,7 @@
  * test_data.c. */
 #include "testutil.h"
 
+#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -276,6 +277,20 @@ static void test_values_as_written(void **state)
     rw_dataset *d = load_ok("-1e30,0x1p3,+7,1e-40,3.4028234e38,-0.0,0\n", NULL);
     expect_x(d, (float[]){-1e30f, 8, 7, 1e-40f, 3.4028234e38f, -0.0f}, 6);
     rw_dataset_free(d);
+
+    /* In a program whose locale writes 1,5 the file's 1.5 is still 1.5
+     * (where such a locale is installed). */
+    if (setlocale(LC_NUMERIC, "de_DE.UTF-8") || setlocale(LC_NUMERIC, "de_DE.utf8")) {
+        assert_true(strtod("1,5", NULL) == 1.5);
+        d = load_ok("1.5;2.25;0\n", &(rw_csv_options){.delimiter = ';', .label_index = -1});
+        expect_x(d, (float[]){1.5f, 2.25f}, 2);
+        rw_dataset_free(d);
+        /* And the program's locale is left as it was. */
+        assert_true(strtod("1,5", NULL) == 1.5);
+        setlocale(LC_NUMERIC, "C");
+    } else {
+        print_message("no de_DE locale here: the C-locale check is skipped\n");
+    }
 }
 
 static void test_gzip(void **state)
