@@ -313,6 +313,21 @@ rw_csv_options rw_csv_options_default(void);
 rw_status rw_dataset_load_csv(const char *path, const rw_csv_options *options,
                               rw_dataset **out);
 
+/* Loads NumPy .npy files (format versions 1.0, 2.0 and 3.0): features X of
+ * shape (n, f) and dtype '<f4', '<f8' or '|u1' (stored as floats, not
+ * rescaled: u1 stays 0..255), C or Fortran order (a Fortran-order array is
+ * read transposed into rows); labels Y of shape (n,) or (n, 1) and any
+ * integer dtype ('|i1', '|u1', '<i2' ... '<u8'), each in [0, 255]: labels
+ * are kept as they are, classes = the largest label + 1. Errors
+ * (RW_ERR_FORMAT, naming the file and the field): bad magic or version, a
+ * header that is not the dict numpy writes ('descr', 'fortran_order',
+ * 'shape'), an unsupported dtype (named, e.g. big-endian '>f4'), a wrong
+ * number of dimensions, a zero dimension, data shorter or longer than the
+ * shape says, a NaN or Inf feature (its row and column), a label outside
+ * [0, 255] (its index), X and Y disagreeing in n. The dataset has no class
+ * names. */
+rw_status rw_dataset_load_npy(const char *x_path, const char *y_path, rw_dataset **out);
+
 /* The name of class k: its label as written in the CSV file (for numeric
  * labels, the first spelling met, e.g. "2" or "2.0"). NULL when k is out of
  * range or the dataset has no names (IDX, .npy, from memory: class k is
