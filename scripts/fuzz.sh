@@ -21,8 +21,12 @@ fi
 mkdir -p build-fuzz/artifacts
 for h in "${harnesses[@]}"; do
     mkdir -p "build-fuzz/corpus/$h"
-    extra=()
-    [[ $h == fuzz_idx ]] || extra=(-dict=tests/fuzz/safetensors.dict)
+    case $h in
+        fuzz_idx) extra=() ;;
+        fuzz_csv) extra=(-dict=tests/fuzz/csv.dict) ;;
+        fuzz_npy) extra=(-dict=tests/fuzz/npy.dict) ;;
+        *) extra=(-dict=tests/fuzz/safetensors.dict) ;;
+    esac
     # fuzz_note's target prints its refusals; libFuzzer keeps its own output.
     [[ $h == fuzz_note ]] && extra+=(-close_fd_mask=2)
     echo "== $h for ${seconds}s"
