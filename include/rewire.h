@@ -325,7 +325,7 @@ rw_status rw_dataset_load_csv(const char *path, const rw_csv_options *options,
  * number of dimensions, a zero dimension, data shorter or longer than the
  * shape says, a NaN or Inf feature (its row and column), a label outside
  * [0, 255] (its index), X and Y disagreeing in n. The dataset has no class
- * names. */
+ * names. Each file is read into memory whole first. */
 rw_status rw_dataset_load_npy(const char *x_path, const char *y_path, rw_dataset **out);
 
 /* The name of class k: its label as written in the CSV file (for numeric
