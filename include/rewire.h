@@ -241,7 +241,8 @@ rw_status rw_dataset_load_idx(const char *images_path, const char *labels_path,
  * "fashion-mnist" means Debian's dataset-fashion-mnist folder. */
 rw_status rw_dataset_load(const char *dir_or_name, int test_split, rw_dataset **out);
 
-/* Copies n samples of f features (values in [0, 1]) with labels < classes. */
+/* Copies n samples of f features (any finite values; NaN and Inf are
+ * refused) with labels < classes. */
 rw_status rw_dataset_from_memory(const float *features, const uint8_t *labels,
                                  int n, int f, int classes, rw_dataset **out);
 
@@ -270,6 +271,90 @@ int rw_dataset_classes(const rw_dataset *data);
 /* Mean and standard deviation of all features, for rw_model_set_normalization. */
 void rw_dataset_stats(const rw_dataset *data, float *mean, float *std);
 void rw_dataset_free(rw_dataset *data);
+
+/* Tabular data. Features are stored as the file gives them (any finite
+ * float, not rescaled: normalise per feature with rw_dataset_feature_stats);
+ * labels become classes 0..classes-1 (at most RW_MAX_CLASSES). Every error
+ * of a malformed file is RW_ERR_FORMAT with a message that starts with the
+ * file's path and names the line and column (CSV) or the field (.npy);
+ * a missing or unreadable file is RW_ERR_IO. Both read gzipped files too. */
+
+typedef enum {
+    RW_CSV_HEADER_AUTO = 0, /* the first row is a header when one of its cells
+                               is not a number while the cell below it is */
+    RW_CSV_HEADER_YES,
+    RW_CSV_HEADER_NO
+} rw_csv_header;
+
+typedef struct {
+    int skip_rows;          /* lines skipped before anything else (default 0) */
+    const char *label_name; /* the label column by its header name (implies a
+                               header); NULL: by label_index (default) */
+    int label_index;        /* 0-based; negative counts from the end: -1 (the
+                               default) is the last column */
+    rw_csv_header header;   /* default RW_CSV_HEADER_AUTO */
+    char delimiter;         /* ',' (default), ';', '\t', ...; 0: whichever of
+                               ',', ';' and tab the first row holds most of */
+} rw_csv_options;
+
+rw_csv_options rw_csv_options_default(void);
+
+/* Loads a CSV file (NULL options: the defaults): one sample per row, every
+ * column but the label column a feature. Cells may be quoted ("a, b" with
+ * "" for a quote; no line breaks inside quotes); spaces around a cell are
+ * ignored; lines end in LF or CRLF; blank lines and a UTF-8 byte-order mark
+ * are skipped. Features must be finite numbers (C locale strtod: 1, -2.5,
+ * 3e-4, 0x1p3; no empty cells, no NaN or Inf, within float range). Labels:
+ * when every label is a finite number, classes are the distinct values in
+ * numeric order (1 and 1.0 are one class); otherwise the distinct strings
+ * in byte order. rw_dataset_class_name gives each class's label as
+ * written. Errors (RW_ERR_FORMAT, naming line and column, 1-based): a row
+ * with another number of cells than the first, a cell that is not a number
+ * (quoted, truncated), NaN or Inf, a label name not in the header (the
+ * header's names listed) or an index outside the row, more than
+ * RW_MAX_CLASSES labels (with their count), no data rows, fewer than two
+ * columns, a line longer than 16 MiB, a NUL byte, an unclosed quote.
+ * RW_ERR_INVALID_ARGUMENT for options out of range (negative skip_rows,
+ * a label name with RW_CSV_HEADER_NO). The whole file is read into memory
+ * first. */
+rw_status rw_dataset_load_csv(const char *path, const rw_csv_options *options,
+                              rw_dataset **out);
+
+/* Loads NumPy .npy files (format versions 1.0, 2.0 and 3.0): features X of
+ * shape (n, f) and dtype '<f4', '<f8' or '|u1' (stored as floats, not
+ * rescaled: u1 stays 0..255), C or Fortran order (a Fortran-order array is
+ * read transposed into rows); labels Y of shape (n,) or (n, 1) and any
+ * integer dtype ('|i1', '|u1', '<i2' ... '<u8'), each in [0, 255]: labels
+ * are kept as they are, classes = the largest label + 1. Errors
+ * (RW_ERR_FORMAT, naming the file and the field): bad magic or version, a
+ * header that is not the dict numpy writes ('descr', 'fortran_order',
+ * 'shape'), an unsupported dtype (named, e.g. big-endian '>f4'), a wrong
+ * number of dimensions, a zero dimension, data shorter or longer than the
+ * shape says, a NaN or Inf feature (its row and column), a label outside
+ * [0, 255] (its index), X and Y disagreeing in n. The dataset has no class
+ * names. Each file is read into memory whole first. */
+rw_status rw_dataset_load_npy(const char *x_path, const char *y_path, rw_dataset **out);
+
+/* The name of class k: its label as written in the CSV file (for numeric
+ * labels, the first spelling met, e.g. "2" or "2.0"). NULL when k is out of
+ * range or the dataset has no names (IDX, .npy, from memory: class k is
+ * label k). Valid until the dataset is freed; splits and heads carry the
+ * names over. */
+const char *rw_dataset_class_name(const rw_dataset *data, int k);
+
+/* Per-feature mean and population standard deviation (mean[f], std[f],
+ * f = rw_dataset_features), summed in double in sample order, so the same
+ * data gives the same bytes. A constant feature has std 0 (the caller
+ * chooses what to divide by); an empty dataset gives mean 0, std 1.
+ * RW_ERR_INVALID_ARGUMENT for a NULL argument, RW_ERR_NO_MEMORY. */
+rw_status rw_dataset_feature_stats(const rw_dataset *data, float *mean, float *std);
+
+/* rw_dataset_split holding out round(fraction x samples) samples (at most
+ * samples - 1) as *test, the rest as *train: a seeded test split for data
+ * that comes as one file. fraction is in [0, 1); the same fraction and
+ * seed give the same split. */
+rw_status rw_dataset_split_fraction(const rw_dataset *src, double fraction, uint64_t seed,
+                                    rw_dataset **train, rw_dataset **test);
 
 /* ---- Training ---------------------------------------------------------- */
 

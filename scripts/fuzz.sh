@@ -21,10 +21,11 @@ fi
 mkdir -p build-fuzz/artifacts
 for h in "${harnesses[@]}"; do
     mkdir -p "build-fuzz/corpus/$h"
-    extra=()
     case $h in
-    fuzz_idx) ;;
+    fuzz_idx) extra=() ;;
     fuzz_vocab | fuzz_gpt2_config) extra=(-dict=tests/fuzz/text.dict) ;;
+    fuzz_csv) extra=(-dict=tests/fuzz/csv.dict) ;;
+    fuzz_npy) extra=(-dict=tests/fuzz/npy.dict) ;;
     *) extra=(-dict=tests/fuzz/safetensors.dict) ;;
     esac
     # fuzz_note's target prints its refusals; libFuzzer keeps its own output.

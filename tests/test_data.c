@@ -120,6 +120,8 @@ static void test_load_small_idx(void **state)
                      RW_OK);
     check_values(train, 3000);
     check_values(test, 1000);
+    /* IDX files carry no class names: class k is label k. */
+    assert_null(rw_dataset_class_name(train, 0));
 
     rw_dataset_free(train);
     rw_dataset_free(test);
@@ -451,11 +453,17 @@ static void test_from_memory(void **state)
     assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, RW_MAX_CLASSES + 1, &d),
                      RW_ERR_INVALID_ARGUMENT);
     assert_int_equal(rw_dataset_from_memory(NULL, y, 3, 2, 3, &d), RW_ERR_INVALID_ARGUMENT);
-    x[3] = 1.5f;
-    assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(rw_last_error(), "sample 1 feature 1"));
+    /* Any finite value is a feature (tabular data is not in [0, 1]). */
+    x[3] = -1.5e6f;
+    assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_OK);
+    assert_true(d->x[3] == -1.5e6f);
+    rw_dataset_free(d);
     x[3] = NAN;
     assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "sample 1 feature 1"));
+    x[3] = -INFINITY;
+    assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "expected a finite value"));
     x[3] = -0.0f;
     assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_OK);
     rw_dataset_free(d);
@@ -633,6 +641,87 @@ static void test_stats(void **state)
     rw_dataset_free(va);
 }
 
+/* Per feature, on values far from [0, 1]: the means and population
+ * standard deviations, computed by hand. */
+static void test_feature_stats(void **state)
+{
+    (void)state;
+    float x[12] = {1, -100, 5, 2, 100, 5, 3, 400, 5, 6, 0, 5};
+    uint8_t y[4] = {0, 1, 0, 1};
+    rw_dataset *d = NULL;
+    assert_int_equal(rw_dataset_from_memory(x, y, 4, 3, 2, &d), RW_OK);
+    float mean[3], std[3];
+    assert_int_equal(rw_dataset_feature_stats(d, mean, std), RW_OK);
+    /* Feature 0: mean 3, deviations -2 -1 0 3, variance 14 / 4. */
+    assert_true(mean[0] == 3.0f && std[0] == (float)sqrt(14.0 / 4));
+    /* Feature 1: mean 100, deviations -200 0 300 -100, variance 140000 / 4. */
+    assert_true(mean[1] == 100.0f && std[1] == (float)sqrt(140000.0 / 4));
+    /* A constant feature: std 0, for the caller to handle. */
+    assert_true(mean[2] == 5.0f && std[2] == 0.0f);
+    /* The global stats cover all cells, as before. */
+    float m, s;
+    rw_dataset_stats(d, &m, &s);
+    assert_float_equal(m, 36.0, 1e-5);
+    /* Empty: the identity. */
+    rw_dataset *tr, *te;
+    assert_int_equal(rw_dataset_split(d, 0, 1, &tr, &te), RW_OK);
+    assert_int_equal(rw_dataset_feature_stats(te, mean, std), RW_OK);
+    assert_true(mean[0] == 0 && std[0] == 1 && mean[2] == 0 && std[2] == 1);
+    assert_int_equal(rw_dataset_feature_stats(NULL, mean, std), RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rw_dataset_feature_stats(d, NULL, std), RW_ERR_INVALID_ARGUMENT);
+    rw_dataset_free(tr);
+    rw_dataset_free(te);
+    rw_dataset_free(d);
+
+    /* On the shipped subset the per-feature means average to the global
+     * mean. */
+    assert_int_equal(rw_dataset_load(SMALL, 1, &d), RW_OK);
+    float fm[784], fs[784];
+    assert_int_equal(rw_dataset_feature_stats(d, fm, fs), RW_OK);
+    rw_dataset_stats(d, &m, &s);
+    double avg = 0;
+    for (int j = 0; j < 784; j++) avg += fm[j];
+    assert_float_equal(avg / 784, m, 1e-6);
+    rw_dataset_free(d);
+}
+
+/* rw_dataset_split_fraction is rw_dataset_split with round(fraction x n),
+ * at most n - 1. */
+static void test_split_fraction(void **state)
+{
+    (void)state;
+    rw_dataset *d = numbered(150), *tr = NULL, *te = NULL, *tr2 = NULL, *te2 = NULL;
+    assert_int_equal(rw_dataset_split_fraction(d, 0.2, 7, &tr, &te), RW_OK);
+    assert_int_equal(rw_dataset_count(tr), 120);
+    assert_int_equal(rw_dataset_count(te), 30);
+    assert_int_equal(rw_dataset_split(d, 30, 7, &tr2, &te2), RW_OK);
+    check_same_dataset(tr, tr2);
+    check_same_dataset(te, te2);
+    rw_dataset_free(tr);
+    rw_dataset_free(te);
+    rw_dataset_free(tr2);
+    rw_dataset_free(te2);
+    /* 0.5% of 150 is 0.75: one sample; 0 holds none out; 0.9999 keeps one. */
+    const double fractions[3] = {0.005, 0.0, 0.9999};
+    const int held[3] = {1, 0, 149};
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(rw_dataset_split_fraction(d, fractions[k], 7, &tr, &te), RW_OK);
+        assert_int_equal(rw_dataset_count(te), held[k]);
+        assert_int_equal(rw_dataset_count(tr), 150 - held[k]);
+        rw_dataset_free(tr);
+        rw_dataset_free(te);
+    }
+    tr = te = (rw_dataset *)&tr;
+    assert_int_equal(rw_dataset_split_fraction(d, 1.0, 7, &tr, &te), RW_ERR_INVALID_ARGUMENT);
+    assert_null(tr);
+    assert_null(te);
+    assert_non_null(strstr(rw_last_error(), "fraction 1 is not in [0, 1)"));
+    assert_int_equal(rw_dataset_split_fraction(d, NAN, 7, &tr, &te), RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rw_dataset_split_fraction(d, -0.1, 7, &tr, &te), RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rw_dataset_split_fraction(NULL, 0.1, 7, &tr, &te), RW_ERR_INVALID_ARGUMENT);
+    rw_dataset_free(d);
+}
+
 static void test_null(void **state)
 {
     (void)state;
@@ -644,6 +733,7 @@ static void test_null(void **state)
     assert_int_equal(rw_dataset_load_idx(NULL, "x", &d), RW_ERR_INVALID_ARGUMENT);
     assert_int_equal(rw_dataset_load(NULL, 0, &d), RW_ERR_INVALID_ARGUMENT);
     assert_int_equal(rw_dataset_head(NULL, 1, &d), RW_ERR_INVALID_ARGUMENT);
+    assert_null(rw_dataset_class_name(NULL, 0));
 }
 
 int main(void)
@@ -664,6 +754,8 @@ int main(void)
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_load_part),
         cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_feature_stats),
+        cmocka_unit_test(test_split_fraction),
         cmocka_unit_test(test_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

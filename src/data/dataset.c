@@ -1,4 +1,5 @@
 /* rw_dataset: loading (IDX files or memory), head, seeded split, stats.
+ * (CSV and .npy loading live in csv.c and npy.c.)
  * A dataset is immutable once handed out; every operation makes a new one
  * (rw_dataset_load_part cuts and splits the one it loads in place, before
  * returning it). */
@@ -14,10 +15,9 @@
 #include "core/rng.h"
 #include "data/idx.h"
 
-/* A dataset of n samples (n may be 0, as a split's validation part can
- * be) whose x, aligned, the caller fills whole: x is not zeroed, as that
- * touched every page of a 188 MB training set once more for nothing. */
-static rw_status dataset_alloc(int n, int features, int classes, rw_dataset **out)
+/* n may be 0, as a split's validation part can be. x is not zeroed, as
+ * that touched every page of a 188 MB training set once more for nothing. */
+rw_status dataset_alloc(int n, int features, int classes, rw_dataset **out)
 {
     *out = NULL;
     rw_dataset *d = calloc(1, sizeof *d);
@@ -38,10 +38,37 @@ static rw_status dataset_alloc(int n, int features, int classes, rw_dataset **ou
     return RW_OK;
 }
 
+rw_status dataset_set_class_names(rw_dataset *d, const char *const *names)
+{
+    d->class_names = calloc((size_t)d->classes, sizeof *d->class_names);
+    if (!d->class_names) return rw_fail(RW_ERR_NO_MEMORY, "dataset: out of memory for class names");
+    for (int k = 0; k < d->classes; k++) {
+        size_t len = strlen(names[k]);
+        d->class_names[k] = malloc(len + 1);
+        if (!d->class_names[k])
+            return rw_fail(RW_ERR_NO_MEMORY, "dataset: out of memory for class names");
+        memcpy(d->class_names[k], names[k], len + 1);
+    }
+    return RW_OK;
+}
+
+/* A new dataset of n samples shaped like src, with src's class names. */
+static rw_status dataset_alloc_like(const rw_dataset *src, int n, rw_dataset **out)
+{
+    rw_status st = dataset_alloc(n, src->features, src->classes, out);
+    if (st == RW_OK && src->class_names)
+        st = dataset_set_class_names(*out, (const char *const *)src->class_names);
+    if (st != RW_OK) {
+        rw_dataset_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 /* A new dataset holding src's samples idx[0..n), in that order. */
 static rw_status dataset_gather(const rw_dataset *src, const int *idx, int n, rw_dataset **out)
 {
-    rw_status st = dataset_alloc(n, src->features, src->classes, out);
+    rw_status st = dataset_alloc_like(src, n, out);
     if (st != RW_OK) return st;
     rw_dataset *d = *out;
     size_t f = (size_t)src->features;
@@ -126,10 +153,9 @@ rw_status rw_dataset_from_memory(const float *features, const uint8_t *labels, i
                            i, labels[i], classes);
     size_t cells = (size_t)n * (size_t)f;
     for (size_t k = 0; k < cells; k++)
-        /* Written so that NaN fails too. */
-        if (!(features[k] >= 0.0f && features[k] <= 1.0f))
+        if (!isfinite(features[k]))
             return rw_fail(RW_ERR_INVALID_ARGUMENT,
-                           "rw_dataset_from_memory: sample %zu feature %zu is %g, expected a value in [0, 1]",
+                           "rw_dataset_from_memory: sample %zu feature %zu is %g, expected a finite value",
                            k / (size_t)f, k % (size_t)f, (double)features[k]);
     rw_clear_error();
 
@@ -140,6 +166,14 @@ rw_status rw_dataset_from_memory(const float *features, const uint8_t *labels, i
     memcpy(d->y, labels, (size_t)n);
     *out = d;
     return RW_OK;
+}
+
+/* How many of n samples a fraction in [0, 1) holds out: round(fraction x
+ * n), at most n - 1 so that the kept part is never empty. */
+static int split_count(double fraction, int n)
+{
+    int count = (int)(fraction * n + 0.5);
+    return count >= n ? n - 1 : count;
 }
 
 /* The order of a seeded split: a shuffle of 0..n-1 whose last `count`
@@ -189,6 +223,22 @@ rw_status rw_dataset_split(const rw_dataset *src, int count, uint64_t seed, rw_d
     return st;
 }
 
+rw_status rw_dataset_split_fraction(const rw_dataset *src, double fraction, uint64_t seed,
+                                    rw_dataset **train, rw_dataset **test)
+{
+    if (!train || !test)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_dataset_split_fraction: output is NULL");
+    *train = NULL;
+    *test = NULL;
+    if (!src) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_dataset_split_fraction: dataset is NULL");
+    if (!(fraction >= 0.0 && fraction < 1.0))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "rw_dataset_split_fraction: fraction %g is not in [0, 1)", fraction);
+    if (src->n < 1)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_dataset_split_fraction: the dataset is empty");
+    return rw_dataset_split(src, split_count(fraction, src->n), seed, train, test);
+}
+
 rw_status rw_dataset_head(const rw_dataset *src, int n, rw_dataset **out)
 {
     if (!out) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_dataset_head: out is NULL");
@@ -199,7 +249,7 @@ rw_status rw_dataset_head(const rw_dataset *src, int n, rw_dataset **out)
     if (n > src->n) n = src->n;
 
     rw_dataset *d;
-    rw_status st = dataset_alloc(n, src->features, src->classes, &d);
+    rw_status st = dataset_alloc_like(src, n, &d);
     if (st != RW_OK) return st;
     memcpy(d->x, src->x, (size_t)n * (size_t)src->features * sizeof(float));
     memcpy(d->y, src->y, (size_t)n);
@@ -225,7 +275,7 @@ static rw_status dataset_split_in_place(rw_dataset *d, int count, uint64_t seed,
                        count, d->n, d->n);
     int n = d->n;
     size_t f = (size_t)d->features;
-    rw_status st = dataset_alloc(count, d->features, d->classes, val);
+    rw_status st = dataset_alloc_like(d, count, val);
     if (st != RW_OK) return st;
     int *perm = split_order(n, seed);
     uint8_t *done = calloc((size_t)n, 1);
@@ -282,9 +332,7 @@ rw_status rw_dataset_load_part(const char *dir_or_name, int test_split, int limi
     if (st != RW_OK) return st;
     if (limit > 0) dataset_truncate(d, limit);
     if (val) {
-        int count = (int)(val_fraction * d->n + 0.5);
-        if (count >= d->n) count = d->n - 1;
-        st = dataset_split_in_place(d, count, seed, val);
+        st = dataset_split_in_place(d, split_count(val_fraction, d->n), seed, val);
         if (st != RW_OK) {
             rw_dataset_free(d);
             return st;
@@ -320,9 +368,49 @@ void rw_dataset_stats(const rw_dataset *data, float *mean, float *std)
     if (std) *std = (float)sd;
 }
 
+rw_status rw_dataset_feature_stats(const rw_dataset *data, float *mean, float *std)
+{
+    if (!data || !mean || !std)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_dataset_feature_stats: an argument is NULL");
+    size_t f = (size_t)data->features;
+    double *sum = calloc(2 * (f > 0 ? f : 1), sizeof(double));
+    if (!sum) return rw_fail(RW_ERR_NO_MEMORY, "rw_dataset_feature_stats: out of memory");
+    double *sq = sum + f;
+    /* As rw_dataset_stats, per feature: the means, then the mean squared
+     * deviations, each summed in double over the samples in order. */
+    for (int i = 0; i < data->n; i++) {
+        const float *row = data->x + (size_t)i * f;
+        for (size_t j = 0; j < f; j++) sum[j] += row[j];
+    }
+    for (size_t j = 0; j < f; j++) sum[j] /= data->n > 0 ? (double)data->n : 1.0;
+    for (int i = 0; i < data->n; i++) {
+        const float *row = data->x + (size_t)i * f;
+        for (size_t j = 0; j < f; j++) {
+            double dev = row[j] - sum[j];
+            sq[j] += dev * dev;
+        }
+    }
+    for (size_t j = 0; j < f; j++) {
+        mean[j] = (float)sum[j];
+        std[j] = data->n > 0 ? (float)sqrt(sq[j] / (double)data->n) : 1.0f;
+    }
+    free(sum);
+    rw_clear_error();
+    return RW_OK;
+}
+
+const char *rw_dataset_class_name(const rw_dataset *data, int k)
+{
+    if (!data || !data->class_names || k < 0 || k >= data->classes) return NULL;
+    return data->class_names[k];
+}
+
 void rw_dataset_free(rw_dataset *data)
 {
     if (!data) return;
+    if (data->class_names)
+        for (int k = 0; k < data->classes; k++) free(data->class_names[k]);
+    free(data->class_names);
     rw_free(data->x);
     free(data->y);
     free(data);
@@ -348,5 +436,11 @@ uint64_t dataset_fingerprint(const rw_dataset *d)
         h = mix64(h, bits);
     }
     for (int i = 0; i < d->n; i++) h = mix64(h, d->y[i]);
+    /* IDX data has no names, so its fingerprints are those of before. */
+    for (int k = 0; d->class_names && k < d->classes; k++)
+        for (const char *c = d->class_names[k];; c++) {
+            h = mix64(h, (uint8_t)*c);
+            if (!*c) break;
+        }
     return h ? h : 1;
 }

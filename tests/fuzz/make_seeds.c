@@ -1,10 +1,12 @@
 /* Writes the seed corpora of the fuzz harnesses with the library itself:
- * small valid model files, safetensors containers of every dtype and IDX
- * files (plain and gzipped); and by hand BPE vocabularies (vocab.json, a
- * 0x00 byte, merges.txt) and GPT-2 config.json files. Usage: make_seeds
- * CORPUS_DIR (the folder that holds fuzz_model/, fuzz_safetensors/,
- * fuzz_idx/, fuzz_checkpoint/, fuzz_vocab/, fuzz_gpt2_config/). Seeds are
- * committed; rerun this after a format change. */
+ * small valid model files, safetensors containers of every dtype, IDX
+ * files (plain and gzipped), CSV files of every shape the loader takes and
+ * .npy pairs of every dtype and version; and by hand BPE vocabularies
+ * (vocab.json, a 0x00 byte, merges.txt) and GPT-2 config.json files.
+ * Usage: make_seeds CORPUS_DIR (the folder that holds fuzz_model/,
+ * fuzz_safetensors/, fuzz_idx/, fuzz_checkpoint/, fuzz_csv/, fuzz_npy/,
+ * fuzz_vocab/, fuzz_gpt2_config/). Seeds are committed; rerun this after a
+ * format change. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +273,97 @@ static void text_seeds(void)
         check(gpt2_config_parse("seed/config.json", configs[k][1], strlen(configs[k][1]), &c));
         write_seed("fuzz_gpt2_config", configs[k][0], configs[k][1], strlen(configs[k][1]));
     }
+/* A CSV seed: fuzz_csv's two option bytes, then the text. */
+static void csv_file(const char *name, uint8_t opt0, uint8_t opt1, const char *text)
+{
+    FILE *f = fopen(path("fuzz_csv", name), "wb");
+    if (!f) {
+        perror(name);
+        exit(1);
+    }
+    fputc(opt0, f);
+    fputc(opt1, f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* fuzz_csv's option bytes: label index (-8..7) and skip_rows (0..3) in
+ * the second. */
+#define CSV_OPT1(index, skip) ((uint8_t)(((index) + 8) | (skip) << 4))
+
+static void csv_seeds(void)
+{
+    csv_file("header-auto.csv", 0, CSV_OPT1(-1, 0), "a,b,label\n1,2,0\n3.5,-4e2,1\n5,6,1\n");
+    csv_file("no-header.csv", 0, CSV_OPT1(-1, 0), "1,2,0\n3,4,1\n");
+    csv_file("quoted-crlf.csv", 0, CSV_OPT1(-1, 0),
+             "\xEF\xBB\xBF\"x, y\",\"b\"\"q\",label\r\n\"1.5\", 2 ,\"cat, dog\"\r\n\r\n3,4,\"say \"\"hi\"\"\"\r\n");
+    csv_file("strings-first.csv", 0, CSV_OPT1(0, 0), "species,w,h\nsetosa,1,2\nvirginica,3,4\nversicolor,5,6\n");
+    csv_file("by-name.csv", 16, CSV_OPT1(0, 0), "id,label,f\n1,b,2\n2,a,3\n");
+    csv_file("semicolon.csv", 4, CSV_OPT1(-2, 0), "a;y;b\n1;0;2\n3;1;4\n");
+    csv_file("tab-detect.csv", 12, CSV_OPT1(-1, 0), "1\t2\t0\n3\t4\t1\n");
+    csv_file("skip-sklearn.csv", 0, CSV_OPT1(-1, 1),
+             "3,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,0\n4.9,3.0,1.4,0.2,1\n6.3,3.3,6.0,2.5,2\n");
+    csv_file("header-yes.csv", 1, CSV_OPT1(-1, 0), "1,2,3\n4,5,0\n");
+    csv_file("numeric-labels.csv", 2, CSV_OPT1(-1, 0), "1,10\n2,9\n3,2\n4,-1\n5,2.0\n6,0x1p3\n");
+}
+
+/* An .npy file into buf (a header padded as numpy pads it); returns its
+ * length. */
+static size_t npy_bytes(uint8_t *buf, int major, const char *dict, const void *data, size_t len)
+{
+    size_t pre = major == 1 ? 10 : 12, n = strlen(dict);
+    size_t hlen = (pre + n + 1 + 63) / 64 * 64 - pre;
+    memcpy(buf, "\x93NUMPY", 6);
+    buf[6] = (uint8_t)major;
+    buf[7] = 0;
+    for (size_t b = 0; b < pre - 8; b++) buf[8 + b] = (uint8_t)(hlen >> (8 * b));
+    memcpy(buf + pre, dict, n);
+    memset(buf + pre + n, ' ', hlen - n - 1);
+    buf[pre + hlen - 1] = '\n';
+    memcpy(buf + pre + hlen, data, len);
+    return pre + hlen + len;
+}
+
+/* An .npy seed: the features file's length (2 bytes), it, the labels file. */
+static void npy_pair(const char *name, int major, const char *x_dict, const void *x, size_t x_len,
+                     const char *y_dict, const void *y, size_t y_len)
+{
+    uint8_t xb[512], yb[512];
+    size_t xn = npy_bytes(xb, major, x_dict, x, x_len), yn = npy_bytes(yb, 1, y_dict, y, y_len);
+    FILE *f = fopen(path("fuzz_npy", name), "wb");
+    if (!f) {
+        perror(name);
+        exit(1);
+    }
+    fputc((int)(xn & 255), f);
+    fputc((int)(xn >> 8), f);
+    fwrite(xb, 1, xn, f);
+    fwrite(yb, 1, yn, f);
+    fclose(f);
+}
+
+static void npy_seeds(void)
+{
+    float f4[12];
+    double f8[12];
+    uint8_t u1[12];
+    for (int k = 0; k < 12; k++) {
+        f4[k] = (float)k / 4.0f - 1.0f;
+        f8[k] = (double)k * 1.5 - 3.0;
+        u1[k] = (uint8_t)(20 * k);
+    }
+    int64_t i8[4] = {0, 2, 1, 2};
+    uint8_t yu1[4] = {0, 2, 1, 2};
+    int16_t i2[4] = {3, 0, 255, 1};
+    int32_t i4[4] = {1, 1, 0, 2};
+    npy_pair("f4-i8.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }", f4, sizeof f4,
+             "{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }", i8, sizeof i8);
+    npy_pair("f8-fortran-u1.npy", 1, "{'descr': '<f8', 'fortran_order': True, 'shape': (4, 3), }", f8,
+             sizeof f8, "{'descr': '|u1', 'fortran_order': False, 'shape': (4,), }", yu1, sizeof yu1);
+    npy_pair("u1-v2-i2.npy", 2, "{'descr': '|u1', 'fortran_order': False, 'shape': (4, 3), }", u1, sizeof u1,
+             "{'descr': '<i2', 'fortran_order': False, 'shape': (4,), }", i2, sizeof i2);
+    npy_pair("f4-v3-i4-column.npy", 3, "{\"shape\": (4L, 3L), \"descr\": \"<f4\", \"fortran_order\": False}", f4,
+             sizeof f4, "{'descr': '<i4', 'fortran_order': False, 'shape': (4, 1), }", i4, sizeof i4);
 }
 
 int main(int argc, char **argv)
@@ -315,5 +408,7 @@ int main(int argc, char **argv)
     idx_file("labels", 0, 1, ldims, labels, 3, 1);
     idx_file("labels.gz", 1, 1, ldims, labels, 3, 1);
     text_seeds();
+    csv_seeds();
+    npy_seeds();
     return 0;
 }
