@@ -1,6 +1,7 @@
 /* libFuzzer harness for what `rewire train --resume` reads from a
- * checkpoint's note (src/cli/train_checkpoint.c: resume_flags, a JSON
- * object of the run's flags) and for --max-memory sizes
+ * checkpoint's note (src/cli/train_checkpoint.c: resume_flags, the JSON
+ * object of the run's flags that rw_run_resume hands back) and for
+ * --max-memory sizes
  * (parse_memory_size). The first byte picks which; the rest is the text.
  * Any text must be taken or refused with a message, never crash. The
  * messages go to stderr: run with -close_fd_mask=2 (scripts/fuzz.sh does). */
@@ -42,13 +43,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         {"init", ARG_CHOICE, &f.init, "CHOICE", "", choices, 0, 0},
     };
     void *keep = NULL;
-    long log_bytes = 0;
-    int rc = resume_flags(text, "fuzz.ckpt", specs, 6, &f, &defaults, &keep, &log_bytes);
+    int rc = resume_flags(text, "fuzz.ckpt", specs, 6, &f, &defaults, &keep);
     if (rc == 0) {
         /* What was taken must be usable: a choice in range (or -1, "left
          * to a preset", which the dst branch's notes may hold), strings
          * readable. */
-        if (f.init < -1 || f.init > 2 || log_bytes < 0) abort();
+        if (f.init < -1 || f.init > 2) abort();
         if (f.data) (void)strlen(f.data);
     } else if (keep) {
         abort();

@@ -273,6 +273,8 @@ static void text_seeds(void)
         check(gpt2_config_parse("seed/config.json", configs[k][1], strlen(configs[k][1]), &c));
         write_seed("fuzz_gpt2_config", configs[k][0], configs[k][1], strlen(configs[k][1]));
     }
+}
+
 /* A CSV seed: fuzz_csv's two option bytes, then the text. */
 static void csv_file(const char *name, uint8_t opt0, uint8_t opt1, const char *text)
 {
