@@ -43,9 +43,23 @@ typedef struct {
 typedef struct {
     tensor *in[LAYER_MAX_INPUTS];
     int n_in;
+    /* 1 where a later layer also reads in[i] and its backward has written
+     * in[i]->grad already: this layer adds its part instead of writing. */
+    int accumulate[LAYER_MAX_INPUTS];
     tensor *out;
     int bp, n;
     float *const *grad; /* [the layer's params], NULL when not training */
+    float *shared_grad; /* the gradient of the other layer's parameter the layer uses
+                           (layer.shared_param: a tied LM head's embedding), or NULL */
+    /* Sequences: the columns are `n / seq_len` sequences of seq_len tokens
+     * each, column j at position pos0 + j % seq_len (pos0 > 0 when decoding
+     * one token at a time after a cache of earlier ones); tokens[j] the
+     * input token of column j. */
+    int seq_len, pos0;
+    const int32_t *tokens;
+    /* Loss layers: the targets, one per column (int32: token ids, -1 for a
+     * column that counts for nothing), or the labels of a classifier. */
+    const int32_t *targets;
     float *scratch;     /* [scratch_rows][bp] the layer's own, kept from its forward
                            to its backward pass (NULL when it asks for none) */
     /* Loss layers: the batch's targets, and the loss of each valid
@@ -95,6 +109,13 @@ typedef struct layer_ops {
      * for the layer between its forward and backward passes (LayerNorm's
      * means and inverse deviations). */
     int (*scratch_rows)(const layer *ly);
+    /* 1 if backward honours io->accumulate: a kind that does not may only
+     * be the last reader of each input (the model refuses other graphs). */
+    int accumulates;
+    /* Optional (NULL: none): after the whole model is built or loaded, to
+     * find another layer (a tied LM head its embedding); RW_ERR_FORMAT
+     * with a message when it is not there. */
+    rw_status (*link)(layer *ly, rw_model *m);
     /* Optional (NULL: none): after each optimizer step, state that follows
      * the weights or the schedule (N:M training's masks), as a phase;
      * returns its chunks. */
@@ -117,6 +138,9 @@ struct layer {
     int inputs[LAYER_MAX_INPUTS];
     int n_inputs;
     int output;
+    int accumulate[LAYER_MAX_INPUTS]; /* set by the model (model_gather_params) */
+    int has_shared_param; /* 1: the layer also uses a parameter of another layer */
+    int shared_param;     /* (a tied LM head: the embedding's), its index in the model's list */
 };
 
 /* What a model file's "layers" metadata gives every layer. */

@@ -33,11 +33,25 @@ void linear_init(linear *lin, const layer_ops *ops, const char *name, int in, in
     b->inputs[0] = index;
     b->n_inputs = 1;
     b->output = index + 1;
+    lin->bias_decays = 1;
 }
 
-void linear_from_meta(linear *lin, const layer_ops *ops, const layer_meta *m)
+rw_status linear_from_meta(linear *lin, const layer_ops *ops, const json_t *entry,
+                           const layer_meta *m, const char *path)
 {
     linear_init(lin, ops, m->name, m->in, m->out, m->act, m->slope, m->index);
+    json_t *b = json_object_get(entry, "bias");
+    if (b && !json_is_boolean(b))
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s: \"bias\" should be true or false", path,
+                       m->name);
+    lin->has_bias = !b || json_is_true(b);
+    lin->bias_decays = 1;
+    return RW_OK;
+}
+
+void linear_describe(const layer *ly, json_t *entry)
+{
+    if (!((const linear *)ly)->has_bias) json_object_set_new(entry, "bias", json_false());
 }
 
 void linear_inherit(linear *to, const layer_ops *ops, linear *from)
@@ -45,11 +59,14 @@ void linear_inherit(linear *to, const layer_ops *ops, linear *from)
     to->base = from->base;
     to->base.ops = ops;
     to->bias = from->bias;
+    to->has_bias = from->has_bias;
+    to->bias_decays = from->bias_decays;
     from->bias = NULL;
 }
 
-param linear_bias_param(linear *lin)
+int linear_bias_params(linear *lin, param *out)
 {
+    if (!lin->has_bias) return 0;
     param p;
     memset(&p, 0, sizeof p);
     snprintf(p.name, sizeof p.name, "%s.bias", lin->base.name);
@@ -60,9 +77,10 @@ param linear_bias_param(linear *lin)
     p.storage = PARAM_DENSE;
     p.values = &lin->bias;
     /* The MLP's weight decay has always covered its biases too. */
-    p.decays = 1;
+    p.decays = lin->bias_decays;
     p.x_tensor = p.y_tensor = -1;
-    return p;
+    *out = p;
+    return 1;
 }
 
 param linear_weight_param(const linear *lin, const char *values_tensor)
@@ -115,6 +133,7 @@ rw_status linear_want_tensor(const st_file *f, const char *path, const char *nam
 
 rw_status linear_load_bias(linear *lin, const st_file *f, const char *path)
 {
+    if (!lin->has_bias) return RW_OK;
     char name[NAME_CAP];
     snprintf(name, sizeof name, "%s.bias", lin->base.name);
     const st_tensor *bias;
@@ -133,6 +152,7 @@ rw_status linear_load_bias(linear *lin, const st_file *f, const char *path)
 
 rw_status linear_save_bias(const linear *lin, st_writer *w)
 {
+    if (!lin->has_bias) return RW_OK;
     char name[NAME_CAP];
     snprintf(name, sizeof name, "%s.bias", lin->base.name);
     int64_t out = lin->base.out;
@@ -144,7 +164,8 @@ int linear_tensor_is(const linear *lin, const char *name, const char *const *fie
     size_t len = strlen(lin->base.name);
     if (strncmp(name, lin->base.name, len) != 0 || name[len] != '.') return 0;
     for (; *fields; fields++)
-        if (strcmp(name + len + 1, *fields) == 0) return 1;
+        if (strcmp(name + len + 1, *fields) == 0)
+            return lin->has_bias || strcmp(*fields, "bias") != 0;
     return 0;
 }
 

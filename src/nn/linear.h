@@ -17,7 +17,9 @@
 
 typedef struct {
     layer base;
-    float *bias; /* [out] */
+    float *bias;  /* [out], or NULL for a layer without one (GPT-style) */
+    int has_bias; /* 1: bias is (or, in a skeleton, will be) there */
+    int bias_decays; /* weight decay applies to the bias (1: the MLP's way) */
 } linear;
 
 /* The linear layer behind ly, or NULL if ly is of another family. */
@@ -34,8 +36,19 @@ void linear_init(linear *lin, const layer_ops *ops, const char *name, int in, in
  * then NULL). */
 void linear_inherit(linear *to, const layer_ops *ops, linear *from);
 
-/* The bias's parameter record (the weight's comes from the kind). */
-param linear_bias_param(linear *lin);
+/* The layer's records after the weight's: its bias's, if it has one.
+ * Returns how many (0 or 1). */
+int linear_bias_params(linear *lin, param *out);
+
+/* The bias gradient in a pass (NULL without a bias). */
+static inline float *linear_bias_grad(const linear *lin, const layer_io *io)
+{
+    return lin->has_bias ? io->grad[1] : NULL;
+}
+
+/* What every linear kind adds to its metadata entry: "bias": false when it
+ * has none (an entry without the key has one, as version 1 files do). */
+void linear_describe(const layer *ly, json_t *entry);
 
 /* The weight's record, with the names, shape and tensors filled from the
  * layer; the kind sets storage and arrays. */
@@ -44,7 +57,8 @@ param linear_weight_param(const linear *lin, const char *values_tensor);
 /* Bias gradient of rows [r0, r1): the sum of each row of dz [out][bp]. */
 void linear_bias_grad_rows(const float *dz, float *gb, int bp, int r0, int r1);
 
-/* Reads and checks `name.bias` of a file into a new array. */
+/* Reads and checks `name.bias` of a file into a new array (nothing for a
+ * layer without a bias). */
 rw_status linear_load_bias(linear *lin, const st_file *f, const char *path);
 rw_status linear_save_bias(const linear *lin, st_writer *w);
 
@@ -76,8 +90,10 @@ rw_status linear_replace_nm(rw_model *m, int l, int n, int mm);
 extern const layer_ops linear_csr_ops, linear_nm_ops, linear_dense_ops, linear_nm_train_ops;
 extern const layer_kind linear_csr_kind, linear_nm_kind, linear_dense_kind;
 
-/* The base of a linear layer from its metadata, for the kinds' from_meta. */
-void linear_from_meta(linear *lin, const layer_ops *ops, const layer_meta *m);
+/* The base of a linear layer from its metadata, for the kinds' from_meta
+ * (reads "bias"); RW_ERR_FORMAT for a malformed field. */
+rw_status linear_from_meta(linear *lin, const layer_ops *ops, const json_t *entry,
+                           const layer_meta *m, const char *path);
 
 /* The dense and N:M matrix-vector passes of one sample (bp = 1), over
  * row ranges shared among the threads; the N:M-trained kind runs its

@@ -49,7 +49,8 @@ static int csr_backward(const layer *ly, const layer_io *io)
     rw_activation in_act = in->grad ? in->act : RW_ACT_NONE;
     kernel_epilogue epi = fused(in_act, in->slope);
     int chunks = team_backward(kernels_active(), &c->w, io->out->grad, in->data, io->grad[0],
-                               io->grad[1], in->grad, in->grad ? in->data : NULL, io->bp, epi);
+                               linear_bias_grad(&c->lin, io), in->grad, in->grad ? in->data : NULL,
+                               io->bp, epi);
     if (in_act == RW_ACT_NONE || epi.act != KACT_NONE) return chunks;
     /* tanh and GELU: the derivative in a pass of its own. */
     team_phase(chunks);
@@ -78,8 +79,7 @@ static int csr_params(layer *ly, param *out)
     out[0].storage = PARAM_CSR;
     out[0].csr = &c->w;
     out[0].values = &c->w.values;
-    out[1] = linear_bias_param(&c->lin);
-    return 2;
+    return 1 + linear_bias_params(&c->lin, out + 1);
 }
 
 static void csr_shape(const layer *ly, const st_file *f, layer_shape *out)
@@ -92,7 +92,8 @@ static void csr_shape(const layer *ly, const st_file *f, layer_shape *out)
         nnz = t ? t->count : 0;
     }
     *out = (layer_shape){ly->in, ly->out, linear_csr_bytes_for(ly->in, ly->out, nnz),
-                         nnz + ly->out, ly->act != RW_ACT_NONE};
+                         nnz + (((const linear *)ly)->has_bias ? ly->out : 0),
+                         ly->act != RW_ACT_NONE};
 }
 
 static void csr_info(const layer *ly, rw_layer_info *out)
@@ -177,6 +178,7 @@ const layer_ops linear_csr_ops = {
     .params = csr_params,
     .shape = csr_shape,
     .info = csr_info,
+    .describe = linear_describe,
     .save = csr_save,
     .load = csr_load,
     .owns_tensor = csr_owns,
@@ -196,6 +198,7 @@ layer *linear_csr_new(const char *name, int in, int out, rw_activation act, floa
     }
     linear_init(&c->lin, &linear_csr_ops, name, in, out, act, slope, index);
     c->lin.bias = bias;
+    c->lin.has_bias = bias != NULL;
     c->w = *w;
     memset(w, 0, sizeof *w);
     return &c->lin.base;
@@ -204,11 +207,11 @@ layer *linear_csr_new(const char *name, int in, int out, rw_activation act, floa
 static rw_status csr_from_meta(const json_t *entry, const layer_meta *m, const char *path,
                                layer **out)
 {
-    (void)entry;
     csr_matrix empty;
     memset(&empty, 0, sizeof empty);
     *out = linear_csr_new(m->name, m->in, m->out, m->act, m->slope, m->index, &empty, NULL);
-    return *out ? RW_OK : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
+    if (!*out) return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
+    return linear_from_meta((linear *)*out, &linear_csr_ops, entry, m, path);
 }
 
 const layer_kind linear_csr_kind = {"sparse", csr_from_meta};

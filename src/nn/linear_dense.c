@@ -32,7 +32,8 @@ static void forward_rows(const linear_dense *d, const float *x, const tensor *ou
     float *z = out->pre;
     for (int o = r0; o < r1; o++) {
         float *row = z + (size_t)o * bp;
-        for (int b = 0; b < bp; b++) row[b] = d->lin.bias[o];
+        float b0 = d->lin.bias ? d->lin.bias[o] : 0.0f;
+        for (int b = 0; b < bp; b++) row[b] = b0;
     }
     if (r1 > r0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, bp, ly->in, 1.0f,
@@ -67,7 +68,7 @@ static void backward_part(const linear_dense *d, const layer_io *io, int t, int 
     int r0, r1;
     if (t < parts) {
         part_range(ly->out, t, parts, &r0, &r1);
-        linear_bias_grad_rows(dz, io->grad[1], bp, r0, r1);
+        if (d->lin.has_bias) linear_bias_grad_rows(dz, io->grad[1], bp, r0, r1);
         if (r1 > r0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, ly->in, bp, 1.0f,
                         dz + (size_t)r0 * bp, bp, in->data, bp, 0.0f,
@@ -103,7 +104,10 @@ int linear_dense_vector(const float *w, const float *bias, const layer *ly, cons
         int r0, r1;
         part_range(ly->out, t, parts, &r0, &r1);
         if (r1 > r0) {
-            memcpy(z + r0, bias + r0, sizeof(float) * (size_t)(r1 - r0));
+            if (bias)
+                memcpy(z + r0, bias + r0, sizeof(float) * (size_t)(r1 - r0));
+            else
+                memset(z + r0, 0, sizeof(float) * (size_t)(r1 - r0));
             cblas_sgemv(CblasRowMajor, CblasNoTrans, r1 - r0, ly->in, 1.0f, w + (size_t)r0 * ly->in,
                         ly->in, x, 1, 1.0f, z + r0, 1);
             if (ly->act != RW_ACT_NONE)
@@ -126,16 +130,15 @@ static int dense_params(layer *ly, param *out)
     out[0] = linear_weight_param(&d->lin, "weight");
     out[0].storage = PARAM_DENSE;
     out[0].values = &d->w;
-    out[1] = linear_bias_param(&d->lin);
-    return 2;
+    return 1 + linear_bias_params(&d->lin, out + 1);
 }
 
 static void dense_shape(const layer *ly, const st_file *f, layer_shape *out)
 {
     (void)f;
     int64_t w = (int64_t)ly->in * ly->out;
-    *out = (layer_shape){ly->in, ly->out, linear_dense_bytes_for(ly->in, ly->out), w + ly->out,
-                         ly->act != RW_ACT_NONE};
+    *out = (layer_shape){ly->in, ly->out, linear_dense_bytes_for(ly->in, ly->out),
+                         w + (((const linear *)ly)->has_bias ? ly->out : 0), ly->act != RW_ACT_NONE};
 }
 
 static void dense_info(const layer *ly, rw_layer_info *out)
@@ -197,6 +200,7 @@ const layer_ops linear_dense_ops = {
     .params = dense_params,
     .shape = dense_shape,
     .info = dense_info,
+    .describe = linear_describe,
     .save = dense_save,
     .load = dense_load,
     .owns_tensor = dense_owns,
@@ -216,6 +220,7 @@ layer *linear_dense_new(const char *name, int in, int out, rw_activation act, fl
     }
     linear_init(&d->lin, &linear_dense_ops, name, in, out, act, slope, index);
     d->lin.bias = bias;
+    d->lin.has_bias = bias != NULL;
     d->w = w;
     return &d->lin.base;
 }
@@ -223,9 +228,9 @@ layer *linear_dense_new(const char *name, int in, int out, rw_activation act, fl
 static rw_status dense_from_meta(const json_t *entry, const layer_meta *m, const char *path,
                                  layer **out)
 {
-    (void)entry;
     *out = linear_dense_new(m->name, m->in, m->out, m->act, m->slope, m->index, NULL, NULL);
-    return *out ? RW_OK : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
+    if (!*out) return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
+    return linear_from_meta((linear *)*out, &linear_dense_ops, entry, m, path);
 }
 
 const layer_kind linear_dense_kind = {"dense", dense_from_meta};

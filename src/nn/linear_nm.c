@@ -57,7 +57,7 @@ static void backward_part(const linear_nm *l, const layer_io *io, int t, int par
     if (t < parts) {
         part_range(ly->out, t, parts, &r0, &r1);
         k->weight_grad(&l->nm, dz, in->data, io->grad[0], bp, r0, r1);
-        linear_bias_grad_rows(dz, io->grad[1], bp, r0, r1);
+        if (l->lin.has_bias) linear_bias_grad_rows(dz, io->grad[1], bp, r0, r1);
         return;
     }
     part_range(l->nm.groups, t - parts, parts, &r0, &r1);
@@ -108,8 +108,7 @@ static int nm_params(layer *ly, param *out)
     out[0].storage = PARAM_NM;
     out[0].nm = &l->nm;
     out[0].values = &l->nm.values;
-    out[1] = linear_bias_param(&l->lin);
-    return 2;
+    return 1 + linear_bias_params(&l->lin, out + 1);
 }
 
 static void nm_shape(const layer *ly, const st_file *f, layer_shape *out)
@@ -133,6 +132,7 @@ static void nm_info(const layer *ly, rw_layer_info *out)
 
 static void nm_describe(const layer *ly, json_t *entry)
 {
+    linear_describe(ly, entry);
     json_object_set_new(entry, "n", json_integer(nm_of(ly)->nm.n));
     json_object_set_new(entry, "m", json_integer(nm_of(ly)->nm.m));
 }
@@ -250,7 +250,11 @@ static rw_status nm_from_meta(const json_t *entry, const layer_meta *m, const ch
                        path, m->name, NM_MAX_M, m->in);
     linear_nm *l = calloc(1, sizeof *l);
     if (!l) return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
-    linear_from_meta(&l->lin, &linear_nm_ops, m);
+    rw_status st = linear_from_meta(&l->lin, &linear_nm_ops, entry, m, path);
+    if (st != RW_OK) {
+        free(l);
+        return st;
+    }
     /* Allocated by nm_load, after the memory the file asks for has been
      * checked. */
     l->nm.n = (int)nn;

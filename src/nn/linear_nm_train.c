@@ -416,7 +416,7 @@ static int nmt_forward(const layer *ly, const layer_io *io)
         if (t->beta > 0) {
             /* z = W_eff x + b: rows [r0, r1) of [out][in] times [in][bp]. */
             for (int o = r0; o < r1; o++)
-                for (int b = 0; b < bp; b++) z[(size_t)o * bp + b] = bias[o];
+                for (int b = 0; b < bp; b++) z[(size_t)o * bp + b] = bias ? bias[o] : 0.0f;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, bp, in, 1.0f,
                         t->eff + (size_t)r0 * in, in, x, bp, 1.0f, z + (size_t)r0 * bp, bp);
         } else {
@@ -434,7 +434,7 @@ static void weight_grad_rows(const linear_nm_train *t, const float *dz, const fl
                              float *gb, int bp, int r0, int r1)
 {
     int in = t->lin.base.in;
-    linear_bias_grad_rows(dz, gb, bp, r0, r1);
+    if (gb) linear_bias_grad_rows(dz, gb, bp, r0, r1);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, in, bp, 1.0f,
                 dz + (size_t)r0 * bp, bp, x, bp, 0.0f, gw + (size_t)r0 * in, in);
     if (!(t->lambda > 0)) return;
@@ -470,7 +470,8 @@ static int nmt_backward(const layer *ly, const layer_io *io)
         if (c < grad_blocks) {
             int r0, r1;
             block_range(ly->out, c, &r0, &r1);
-            weight_grad_rows(t, dz, in->data, io->grad[0], io->grad[1], bp, r0, r1);
+            weight_grad_rows(t, dz, in->data, io->grad[0], linear_bias_grad(&t->lin, io), bp, r0,
+                             r1);
         } else {
             int i0, i1, b = c - grad_blocks;
             if (t->beta > 0) {
@@ -506,8 +507,7 @@ static int nmt_params(layer *ly, param *out)
     out[0] = linear_weight_param(&t->lin, "weight");
     out[0].storage = PARAM_DENSE;
     out[0].values = &t->w;
-    out[1] = linear_bias_param(&t->lin);
-    return 2;
+    return 1 + linear_bias_params(&t->lin, out + 1);
 }
 
 static void nmt_shape(const layer *ly, const st_file *f, layer_shape *out)
@@ -556,6 +556,7 @@ const layer_ops linear_nm_train_ops = {
     .params = nmt_params,
     .shape = nmt_shape,
     .info = nmt_info,
+    .describe = linear_describe,
     .save = nmt_save,
     .load = NULL, /* loaded as a dense layer, then N:M training begins again */
     .owns_tensor = nmt_owns,

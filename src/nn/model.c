@@ -57,6 +57,31 @@ rw_status model_gather_params(rw_model *m)
     m->first_param[m->n_layers] = n;
     m->n_params = n;
     m->generation++;
+    return model_check_graph(m);
+}
+
+rw_status model_check_graph(rw_model *m)
+{
+    for (int l = 0; l < m->n_layers; l++) {
+        layer *ly = m->layers[l];
+        for (int i = 0; i < ly->n_inputs; i++) {
+            int t = ly->inputs[i], later = 0;
+            if (t < 0 || t > l)
+                return rw_fail(RW_ERR_FORMAT, "layer %s reads tensor %d, not the model's input or "
+                               "an earlier layer's output", ly->name, t);
+            for (int j = l + 1; j < m->n_layers && !later; j++)
+                for (int k = 0; k < m->layers[j]->n_inputs; k++) later |= m->layers[j]->inputs[k] == t;
+            ly->accumulate[i] = later;
+            if (later && !ly->ops->accumulates)
+                return rw_fail(RW_ERR_FORMAT, "layer %s of kind %s reads a tensor later layers read "
+                               "too, and cannot add to its gradient", ly->name, ly->ops->kind);
+            /* A fused activation turns the gradient its reader writes into
+             * the pre-activation's: that needs one reader. */
+            if (later && t > 0 && m->layers[t - 1]->act != RW_ACT_NONE)
+                return rw_fail(RW_ERR_FORMAT, "the output of layer %s has an activation and more "
+                               "than one reader", m->layers[t - 1]->name);
+        }
+    }
     return RW_OK;
 }
 

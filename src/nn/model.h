@@ -34,8 +34,15 @@ struct rw_model {
  * rw_model_free. */
 rw_model *model_alloc(int n_layers);
 
-/* Gathers the parameter list from the layers (all must be set). */
+/* Gathers the parameter list from the layers (all must be set), then
+ * checks the graph (model_check_graph). */
 rw_status model_gather_params(rw_model *m);
+
+/* Every layer reads the model input or earlier outputs; where several read
+ * one tensor, each but the last (in the forward order) adds to its
+ * gradient (layer.accumulate, which its kind must honour), and the tensor
+ * has no fused activation. RW_ERR_FORMAT naming the layer otherwise. */
+rw_status model_check_graph(rw_model *m);
 
 /* Replaces layer l by ly (freeing the old one) and gathers the list
  * again. */

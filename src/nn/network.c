@@ -105,12 +105,19 @@ layer_io workspace_io(const workspace *ws, const rw_model *m, int l)
     layer_io io;
     memset(&io, 0, sizeof io);
     RW_ASSERT(ly->n_inputs <= LAYER_MAX_INPUTS, "layer %s has %d inputs", ly->name, ly->n_inputs);
-    for (int i = 0; i < ly->n_inputs; i++) io.in[i] = &ws->t[ly->inputs[i]];
+    for (int i = 0; i < ly->n_inputs; i++) {
+        io.in[i] = &ws->t[ly->inputs[i]];
+        io.accumulate[i] = ly->accumulate[i];
+    }
     io.n_in = ly->n_inputs;
     io.out = &ws->t[ly->output];
     io.bp = ws->bp;
     io.grad = ws->grad ? ws->grad + m->first_param[l] : NULL;
     io.scratch = ws->scratch ? ws->scratch[l] : NULL;
+    if (ly->has_shared_param && ws->grad) io.shared_grad = ws->grad[ly->shared_param];
+    io.seq_len = ws->seq_len;
+    io.pos0 = ws->pos0;
+    io.tokens = ws->tokens;
     return io;
 }
 

@@ -24,6 +24,9 @@ typedef struct {
     int n_params;
     float **grad;    /* [n_params] gradients parallel to the model's parameters */
     double *loss;    /* [bp] loss of each column of the last batch */
+    /* Sequences (language models): see layer_io. */
+    int seq_len, pos0;
+    const int32_t *tokens;
 } workspace;
 
 /* Allocates buffers for batches of up to `batch` samples. */

@@ -100,15 +100,23 @@ rw_status prune_model_clone(const rw_model *m, rw_model **out)
     for (int l = 0; l < m->n_layers && st == RW_OK; l++) {
         const layer *src = m->layers[l];
         const param *p = model_layer_params(m, l);
-        float *bias = rw_alloc(sizeof(float) * (size_t)src->out);
+        const linear *lin = linear_of_const(src);
+        if (!lin) {
+            st = rw_fail(RW_ERR_INVALID_ARGUMENT,
+                         "layer %s is not a linear layer: model soups copy linear layers only",
+                         src->name);
+            break;
+        }
+        float *bias = lin->has_bias ? rw_alloc(sizeof(float) * (size_t)src->out) : NULL;
         csr_matrix w;
         memset(&w, 0, sizeof w);
-        st = bias ? param_to_csr(&p[0], &w) : rw_fail(RW_ERR_NO_MEMORY, "out of memory copying a model");
+        st = bias || !lin->has_bias ? param_to_csr(&p[0], &w)
+                                    : rw_fail(RW_ERR_NO_MEMORY, "out of memory copying a model");
         if (st != RW_OK) {
             rw_free(bias);
             break;
         }
-        memcpy(bias, param_values(&p[1]), sizeof(float) * (size_t)src->out);
+        if (bias) memcpy(bias, param_values(&p[1]), sizeof(float) * (size_t)src->out);
         csr_build_transpose(&w);
         c->layers[l] = linear_csr_new(src->name, src->in, src->out, src->act, src->slope, l, &w, bias);
         if (!c->layers[l]) st = RW_ERR_NO_MEMORY;
