@@ -226,6 +226,37 @@ rw_status rw_model_save(const rw_model *model, const char *path);
  * before they are allocated: a few hundred bytes can declare any width. */
 rw_status rw_model_load(const char *path, rw_model **out);
 
+/* ---- Language models ---------------------------------------------------- *
+ * A GPT-style transformer over the same layers: token and position
+ * embeddings, n_layer pre-LayerNorm blocks of causal multi-head attention
+ * and a GELU MLP (4·n_embd), a final LayerNorm and an LM head tied to the
+ * token embedding. Tokens of a batch of sequences are the batch dimension
+ * of every linear map, so the block's four maps (attn.qkv, attn.proj,
+ * mlp.up, mlp.down) run on the sparse kernels; embeddings and LayerNorms
+ * stay dense. Layers are named embed, blocks.N.ln_1, blocks.N.attn.qkv,
+ * blocks.N.attn, blocks.N.attn.proj, blocks.N.attn_residual, blocks.N.ln_2,
+ * blocks.N.mlp.up, blocks.N.mlp.down, blocks.N.mlp_residual, ln_f, lm_head;
+ * parameters blocks.N.attn.qkv.weight and the like. */
+
+typedef struct {
+    int vocab;          /* tokens: 256 for bytes, 50257 for GPT-2's BPE */
+    int context;        /* the longest sequence (positions) */
+    int n_layer, n_head, n_embd; /* n_head divides n_embd */
+    int bias;           /* 1: linear maps and LayerNorms have biases (GPT-2);
+                           0: none (nanoGPT's bias=False) */
+    double sparsity;    /* of the block's linear maps together, in [0, 1); 0: dense */
+    rw_distribution distribution; /* how it is shared among them (ERK) */
+    uint64_t seed;
+} rw_gpt_config;
+
+/* vocab 256, context 64, 4 layers, 4 heads, 128 wide, no biases, dense,
+ * ERK, seed 1. */
+rw_gpt_config rw_gpt_config_default(void);
+
+/* Builds the model, initialised as nanoGPT does (rw_gpt_create in
+ * src/models/gpt.c). Caller frees with rw_model_free. */
+rw_status rw_gpt_create(const rw_gpt_config *config, rw_model **out);
+
 /* ---- Datasets ---------------------------------------------------------- */
 
 typedef struct rw_dataset rw_dataset;

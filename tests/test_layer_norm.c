@@ -60,7 +60,7 @@ static void test_matches_pytorch(void **state)
     read_floats(&ref, "dbias", db, D);
     st_file_free(&ref);
 
-    layer *ly = layer_norm_new("ln", D, 1e-5f, 0);
+    layer *ly = layer_norm_new("ln", D, 1e-5f, 0, 1);
     assert_non_null(ly);
     memcpy(t_lw(ly), w, sizeof w);
     memcpy(t_lb(ly), b, sizeof b);

@@ -151,7 +151,7 @@ rw_status rw_model_create(const rw_model_config *c, rw_model **out)
         if (c->layer_norm && l < n - 1) {
             char name[LAYER_NAME_CAP];
             snprintf(name, sizeof name, "ln%d", l + 1);
-            m->layers[at + 1] = layer_norm_new(name, c->sizes[l + 1], 1e-5f, at + 1);
+            m->layers[at + 1] = layer_norm_new(name, c->sizes[l + 1], 1e-5f, at + 1, 1);
             if (!m->layers[at + 1]) st = RW_ERR_NO_MEMORY;
         }
     }

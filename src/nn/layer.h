@@ -60,7 +60,7 @@ typedef struct {
     /* Loss layers: the targets, one per column (int32: token ids, -1 for a
      * column that counts for nothing), or the labels of a classifier. */
     const int32_t *targets;
-    float *scratch;     /* [scratch_rows][bp] the layer's own, kept from its forward
+    float *scratch;     /* [scratch_floats] the layer's own, kept from its forward
                            to its backward pass (NULL when it asks for none) */
     /* Loss layers: the batch's targets, and the loss of each valid
      * column (written at loss[b]). */
@@ -105,10 +105,11 @@ typedef struct layer_ops {
     /* 1 if the file holds a tensor of this name for this layer (the loader
      * refuses any tensor no layer claims). */
     int (*owns_tensor)(const layer *ly, const char *name);
-    /* Optional (NULL: none): rows of [rows][bp] floats the workspace keeps
-     * for the layer between its forward and backward passes (LayerNorm's
-     * means and inverse deviations). */
-    int (*scratch_rows)(const layer *ly);
+    /* Optional (NULL: none): floats the workspace keeps for the layer
+     * between its forward and backward passes (LayerNorm's means and
+     * inverse deviations, attention's probabilities and work buffers), for
+     * batches of bp columns (bp = 1: the one-sample workspace). */
+    int64_t (*scratch_floats)(const layer *ly, int bp);
     /* 1 if backward honours io->accumulate: a kind that does not may only
      * be the last reader of each input (the model refuses other graphs). */
     int accumulates;

@@ -3,15 +3,22 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nn/attention.h"
+#include "nn/embedding.h"
 #include "nn/layer_kinds.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
+#include "nn/residual.h"
 
 static const layer_kind *const kinds[] = {
     &linear_csr_kind,
     &linear_nm_kind,
     &linear_dense_kind,
     &layer_norm_kind,
+    &embedding_kind,
+    &attention_kind,
+    &residual_kind,
+    &lm_head_kind,
 };
 
 const layer_kind *layer_kind_find(const char *name)

@@ -27,7 +27,8 @@
 
 typedef struct {
     layer base;
-    float *gamma, *beta; /* [dim] */
+    float *gamma, *beta; /* [dim]; beta NULL without a bias (nanoGPT's bias=False) */
+    int has_beta;
     float eps;
 } layer_norm;
 
@@ -54,7 +55,7 @@ static void forward_cols(const layer_norm *l, const layer_io *io, int c0, int c1
     for (int b = 0; b < w; b++) rstd[c0 + b] = (float)(1.0 / sqrt(sq[b] / dim + l->eps));
     for (int i = 0; i < dim; i++) {
         const float *xi = x + (size_t)i * bp + c0;
-        float *yi = y + (size_t)i * bp + c0, g = l->gamma[i], be = l->beta[i];
+        float *yi = y + (size_t)i * bp + c0, g = l->gamma[i], be = l->beta ? l->beta[i] : 0.0f;
         for (int b = 0; b < w; b++) yi[b] = (xi[b] - mean[c0 + b]) * rstd[c0 + b] * g + be;
         if (l->base.act != RW_ACT_NONE)
             activation_forward_range(l->base.act, l->base.slope, yi, io->out->data + (size_t)i * bp + c0,
@@ -90,12 +91,14 @@ static void backward_cols(const layer_norm *l, const layer_io *io, int c0, int c
         }
     }
     for (int b = 0; b < w; b++) a[b] /= dim, c[b] /= dim;
+    int add = io->accumulate[0]; /* a later reader wrote its part already */
     for (int i = 0; i < dim; i++) {
         size_t off = (size_t)i * bp + c0;
         for (int b = 0; b < w; b++) {
             double xhat = ((double)x[off + b] - mean[c0 + b]) * rstd[c0 + b];
             double g = (double)dy[off + b] * l->gamma[i];
-            in->grad[off + b] = (float)(rstd[c0 + b] * (g - a[b] - xhat * c[b]));
+            float v = (float)(rstd[c0 + b] * (g - a[b] - xhat * c[b]));
+            in->grad[off + b] = add ? in->grad[off + b] + v : v;
         }
         if (in->act != RW_ACT_NONE)
             activation_backward_range(in->act, in->slope, in->pre + off, in->data + off,
@@ -117,13 +120,16 @@ static void param_grad_rows(const layer_io *io, int r0, int r1)
             db += dyi[b];
         }
         io->grad[0][i] = (float)dg;
-        io->grad[1][i] = (float)db;
+        if (io->grad[1]) io->grad[1][i] = (float)db;
     }
 }
 
 static int ln_backward(const layer *ly, const layer_io *io)
 {
     const layer_norm *l = ln_of(ly);
+    float *grads[2] = {io->grad[0], l->has_beta ? io->grad[1] : NULL};
+    layer_io pio = *io;
+    pio.grad = grads;
     int blocks = io->in[0]->grad ? col_blocks(io->bp) : 0;
     int rows = layer_row_chunks(ly->in, io->bp), total = blocks + rows;
     TEAM_FOR(c, total) {
@@ -133,7 +139,7 @@ static int ln_backward(const layer *ly, const layer_io *io)
         } else {
             int r0, r1;
             part_range(ly->in, c - blocks, rows, &r0, &r1);
-            param_grad_rows(io, r0, r1);
+            param_grad_rows(&pio, r0, r1);
         }
         team_chunk_done();
     }
@@ -145,7 +151,8 @@ static int ln_params(layer *ly, param *out)
     layer_norm *l = (layer_norm *)ly;
     const char *what[2] = {"weight", "bias"};
     float **values[2] = {&l->gamma, &l->beta};
-    for (int k = 0; k < 2; k++) {
+    int n = l->has_beta ? 2 : 1;
+    for (int k = 0; k < n; k++) {
         param *p = &out[k];
         memset(p, 0, sizeof *p);
         snprintf(p->name, sizeof p->name, "%s.%s", ly->name, what[k]);
@@ -157,31 +164,33 @@ static int ln_params(layer *ly, param *out)
         p->values = values[k];
         p->x_tensor = p->y_tensor = -1;
     }
-    return 2;
+    return n;
 }
 
-static int ln_scratch_rows(const layer *ly)
+static int64_t ln_scratch_floats(const layer *ly, int bp)
 {
     (void)ly;
-    return 2;
+    return 2 * (int64_t)bp;
 }
 
 static void ln_shape(const layer *ly, const st_file *f, layer_shape *out)
 {
     (void)f;
-    *out = (layer_shape){ly->in, ly->out, 8 * (int64_t)ly->in, 2 * (int64_t)ly->in,
+    int n = ln_of(ly)->has_beta ? 2 : 1;
+    *out = (layer_shape){ly->in, ly->out, 4 * n * (int64_t)ly->in, n * (int64_t)ly->in,
                          ly->act != RW_ACT_NONE};
 }
 
 static void ln_info(const layer *ly, rw_layer_info *out)
 {
     out->nonzeros = 0;
-    out->bytes = out->dense_bytes = 8 * (int64_t)ly->in;
+    out->bytes = out->dense_bytes = 4 * (ln_of(ly)->has_beta ? 2 : 1) * (int64_t)ly->in;
 }
 
 static void ln_describe(const layer *ly, json_t *entry)
 {
     json_object_set_new(entry, "eps", json_real(ln_of(ly)->eps));
+    if (!ln_of(ly)->has_beta) json_object_set_new(entry, "bias", json_false());
 }
 
 static rw_status ln_save(const layer *ly, st_writer *w, const char *path)
@@ -193,7 +202,7 @@ static rw_status ln_save(const layer *ly, st_writer *w, const char *path)
     snprintf(name, sizeof name, "%s.weight", ly->name);
     rw_status st = st_writer_add(w, name, ST_F32, 1, &dim, l->gamma);
     snprintf(name, sizeof name, "%s.bias", ly->name);
-    if (st == RW_OK) st = st_writer_add(w, name, ST_F32, 1, &dim, l->beta);
+    if (st == RW_OK && l->has_beta) st = st_writer_add(w, name, ST_F32, 1, &dim, l->beta);
     return st;
 }
 
@@ -202,7 +211,7 @@ static rw_status ln_load(layer *ly, const st_file *f, const char *path)
     layer_norm *l = (layer_norm *)ly;
     const char *what[2] = {"weight", "bias"};
     float **dst[2] = {&l->gamma, &l->beta};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < (l->has_beta ? 2 : 1); k++) {
         char name[LAYER_NAME_CAP + 16];
         snprintf(name, sizeof name, "%s.%s", ly->name, what[k]);
         const st_tensor *t;
@@ -223,7 +232,8 @@ static int ln_owns(const layer *ly, const char *name)
 {
     size_t n = strlen(ly->name);
     return strncmp(name, ly->name, n) == 0 && name[n] == '.' &&
-           (strcmp(name + n + 1, "weight") == 0 || strcmp(name + n + 1, "bias") == 0);
+           (strcmp(name + n + 1, "weight") == 0 ||
+            (ln_of(ly)->has_beta && strcmp(name + n + 1, "bias") == 0));
 }
 
 static void ln_destroy(layer *ly)
@@ -246,7 +256,8 @@ static const layer_ops layer_norm_ops = {
     .save = ln_save,
     .load = ln_load,
     .owns_tensor = ln_owns,
-    .scratch_rows = ln_scratch_rows,
+    .scratch_floats = ln_scratch_floats,
+    .accumulates = 1,
     .destroy = ln_destroy,
 };
 
@@ -265,17 +276,19 @@ static layer_norm *ln_alloc(const char *name, int dim, rw_activation act, float 
     b->n_inputs = 1;
     b->output = index + 1;
     l->eps = eps;
+    l->has_beta = 1;
     return l;
 }
 
-layer *layer_norm_new(const char *name, int dim, float eps, int index)
+layer *layer_norm_new(const char *name, int dim, float eps, int index, int bias)
 {
     layer_norm *l = ln_alloc(name, dim, RW_ACT_NONE, 0.01f, index, eps);
     if (l) {
+        l->has_beta = bias;
         l->gamma = rw_alloc(sizeof(float) * (size_t)dim);
-        l->beta = rw_alloc(sizeof(float) * (size_t)dim);
+        if (bias) l->beta = rw_alloc(sizeof(float) * (size_t)dim);
     }
-    if (!l || !l->gamma || !l->beta) {
+    if (!l || !l->gamma || (bias && !l->beta)) {
         if (l) ln_destroy(&l->base);
         rw_fail(RW_ERR_NO_MEMORY, "out of memory for layer %s", name);
         return NULL;
@@ -296,8 +309,13 @@ static rw_status ln_from_meta(const json_t *entry, const layer_meta *m, const ch
     if (m->in != m->out)
         return rw_fail(RW_ERR_FORMAT, "%s: layer %s of kind layer_norm has %d inputs and %d outputs, "
                        "expected the same", path, m->name, m->in, m->out);
+    json_t *b = json_object_get(entry, "bias");
+    if (b && !json_is_boolean(b))
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s: \"bias\" should be true or false", path,
+                       m->name);
     layer_norm *l = ln_alloc(m->name, m->in, m->act, m->slope, m->index, (float)eps);
     if (!l) return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
+    l->has_beta = !b || json_is_true(b);
     *out = &l->base;
     return RW_OK;
 }

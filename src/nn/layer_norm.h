@@ -5,9 +5,10 @@
 #include "nn/layer.h"
 
 /* A LayerNorm over `dim` features at position `index` of a chain (reads
- * tensor index, writes index + 1), γ = 1 and β = 0 as torch starts them.
- * NULL with the message set when out of memory. */
-layer *layer_norm_new(const char *name, int dim, float eps, int index);
+ * tensor index, writes index + 1), γ = 1 and β = 0 as torch starts them;
+ * without β when bias is 0 (nanoGPT's bias=False). NULL with the message
+ * set when out of memory. */
+layer *layer_norm_new(const char *name, int dim, float eps, int index, int bias);
 
 extern const layer_kind layer_norm_kind;
 

@@ -10,4 +10,11 @@
  * the targets one class per column. */
 layer *loss_softmax_xent_new(void);
 
+/* Token cross-entropy for a language model: the logits are [vocab][bp],
+ * the targets (io->targets) a token id per column, -1 for a column that
+ * counts for nothing; the loss of each column goes to io->loss[j] (0 for
+ * those), the gradient of the mean over the counted columns to the
+ * logits' gradient. */
+layer *loss_token_xent_new(void);
+
 #endif

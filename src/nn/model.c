@@ -57,6 +57,11 @@ rw_status model_gather_params(rw_model *m)
     m->first_param[m->n_layers] = n;
     m->n_params = n;
     m->generation++;
+    for (int l = 0; l < m->n_layers; l++) {
+        layer *ly = m->layers[l];
+        rw_status st = ly->ops->link ? ly->ops->link(ly, m) : RW_OK;
+        if (st != RW_OK) return st;
+    }
     return model_check_graph(m);
 }
 

@@ -51,8 +51,8 @@ static rw_status workspace_alloc(workspace *ws, const rw_model *m, int bp, int w
     if (!ws->scratch) return RW_ERR_NO_MEMORY;
     for (int l = 0; l < m->n_layers; l++) {
         const layer *ly = m->layers[l];
-        int rows = ly->ops->scratch_rows ? ly->ops->scratch_rows(ly) : 0;
-        if (rows > 0 && !(ws->scratch[l] = rw_alloc(sizeof(float) * (size_t)rows * bp)))
+        int64_t floats = ly->ops->scratch_floats ? ly->ops->scratch_floats(ly, bp) : 0;
+        if (floats > 0 && !(ws->scratch[l] = rw_alloc(sizeof(float) * (size_t)floats)))
             return RW_ERR_NO_MEMORY;
     }
     if (!with_grads) return RW_OK;

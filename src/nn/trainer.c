@@ -234,25 +234,36 @@ static void opt_chunk(rw_trainer *t, int64_t c, float lr, int64_t step, float sc
     optimizer_step_range(&cfg, lr, step, param_values(&ps[p]), g, t->m1[p], t->m2[p], k0, k1);
 }
 
-/* What the threads running an epoch share. The bookkeeping fields are
- * written by one chunk per step (any thread, never two at once). */
+/* One optimizer step after its batch is in the workspace, what the
+ * threads running it share. The result fields are written by one chunk
+ * (any thread, never two at once). */
 typedef struct {
     rw_trainer *t;
+    layer_io loss;       /* the loss layer's pass: labels or targets set */
+    int n;               /* valid columns (samples or tokens) */
+    int counted;         /* columns the loss counts (the mean's divisor) */
+    int64_t step, steps_per_epoch, total_steps;
+    float lr;
+    int backward_hooks;  /* hooks with after_backward attached */
+    double total;        /* the batch's summed loss */
+    int diverged;        /* 1: non-finite loss, 2: non-finite gradient */
+    int bad_param;       /* diverged == 2: the first parameter with one */
+    double bad_loss;
+    int64_t bad_step;
+    rw_status hook_status; /* a hook failed */
+    char hook_message[1024];
+} step_run;
+
+/* What the threads running an epoch share. */
+typedef struct {
+    step_run s;
     const rw_dataset *train;
     rw_progress_fn progress;
     void *user;
     int64_t steps, total_steps, first_step;
     double start;
     int stop;            /* the progress function asked to stop */
-    int diverged;        /* 1: non-finite loss, 2: non-finite gradient */
-    int bad_param;       /* diverged == 2: the first parameter with one */
-    int bad_n;           /* diverged == 1: samples in that batch */
-    double bad_loss;
-    int64_t bad_step;
-    float lr;
-    int backward_hooks;  /* hooks with after_backward attached */
-    rw_status hook_status; /* a hook failed */
-    char hook_message[1024];
+    int bad_n;           /* non-finite loss: samples in that batch */
 } epoch_run;
 
 /* Runs `body` as a phase of a single chunk: whichever thread comes first. */
@@ -264,53 +275,44 @@ typedef struct {
         }                                                                                          \
     } while (0)
 
-/* Step s of the epoch, run by every thread of the region: batch, forward,
- * loss, backward, clipping, update, one phase after another, each waiting
- * for the last one's work (kernels/team.h). Returns 0 to go on, 1 to stop:
- * the same for every thread, as each decision is read from shared results
- * once the phase that made them is complete. */
-static int train_step(epoch_run *e, int64_t s)
+/* The phases of a step after its batch is loaded, run by every thread of
+ * the region: forward, loss, backward, the after_backward hooks, clipping,
+ * the optimizer, then `book` (the caller's bookkeeping, as one chunk of
+ * the optimizer's phase), then the layers' after_step passes. Each phase
+ * waits for the last one's work (kernels/team.h). Returns 0 to go on, 1 to
+ * stop: the same for every thread, as each decision is read from shared
+ * results once the phase that made them is complete. */
+static int step_phases(step_run *r, void (*book)(void *arg), void *arg)
 {
-    rw_trainer *t = e->t;
+    rw_trainer *t = r->t;
     rw_model *m = t->model;
     workspace *ws = &t->ws;
-    int n_layers = m->n_layers, batch = t->cfg.batch;
-    int b0 = (int)(s * batch), n = e->train->n - b0 < batch ? e->train->n - b0 : batch;
-    const int *index = t->order + b0;
-    int64_t step = e->first_step + s + 1; /* counted from 1, as AdamW needs */
-    float lr = schedule_lr(&t->cfg, step - 1, e->steps, e->total_steps);
-    if (e->stop) return 1;
-
-    int chunks = phase_load_batch(m, ws, e->train->x, e->train->features, index, n);
-    ONE_CHUNK(for (int b = 0; b < n; b++) t->labels[b] = e->train->y[index[b]]);
-    team_phase(chunks + 1);
+    int n_layers = m->n_layers;
     for (int l = 0; l < n_layers; l++) team_phase(phase_forward(m, ws, l));
-    layer_io loss = {.in = {&ws->t[model_logits_tensor(m)]}, .n_in = 1, .bp = ws->bp, .n = n,
-                     .labels = t->labels, .loss = ws->loss};
-    team_phase(m->loss->ops->forward(m->loss, &loss));
+    team_phase(m->loss->ops->forward(m->loss, &r->loss));
     /* Every thread sums the same numbers in the same order. */
     double total = 0;
-    for (int b = 0; b < n; b++) total += ws->loss[b];
+    for (int b = 0; b < r->n; b++) total += ws->loss[b];
     if (!isfinite(total)) {
-        ONE_CHUNK(e->diverged = 1; e->bad_loss = total / n; e->bad_step = step; e->bad_n = n);
+        ONE_CHUNK(r->diverged = 1; r->bad_loss = total / r->counted; r->bad_step = r->step);
         return 1;
     }
     for (int l = n_layers - 1; l >= 0; l--) team_phase(phase_backward(m, ws, l));
     /* Every gradient is complete: the hooks that want it (an all-reduce)
      * run on one thread while the others wait. */
-    if (e->backward_hooks) {
-        trainer_step_info info = {n, step, e->steps, e->total_steps};
+    if (r->backward_hooks) {
+        trainer_step_info info = {r->n, r->step, r->steps_per_epoch, r->total_steps};
         ONE_CHUNK({
-            for (int h = 0; h < t->n_hooks && e->hook_status == RW_OK; h++) {
+            for (int h = 0; h < t->n_hooks && r->hook_status == RW_OK; h++) {
                 const trainer_hook *hk = &t->hooks[h];
                 if (!hk->ops->after_backward) continue;
-                e->hook_status = hk->ops->after_backward(hk->state, t, &info);
-                if (e->hook_status != RW_OK)
-                    snprintf(e->hook_message, sizeof e->hook_message, "%s", rw_last_error());
+                r->hook_status = hk->ops->after_backward(hk->state, t, &info);
+                if (r->hook_status != RW_OK)
+                    snprintf(r->hook_message, sizeof r->hook_message, "%s", rw_last_error());
             }
         });
         team_phase(1);
-        if (e->hook_status != RW_OK) return 1;
+        if (r->hook_status != RW_OK) return 1;
     }
     float scale = 1.0f;
     if (t->cfg.clip_norm > 0) {
@@ -327,7 +329,7 @@ static int train_step(epoch_run *e, int64_t s)
             if (!isfinite(t->norm_part[i]) && bad < 0) bad = i / NORM_PARTS;
         }
         if (bad >= 0) {
-            ONE_CHUNK(e->diverged = 2; e->bad_param = bad; e->bad_step = step);
+            ONE_CHUNK(r->diverged = 2; r->bad_param = bad; r->bad_step = r->step);
             return 1;
         }
         double norm = sqrt(sum);
@@ -335,30 +337,69 @@ static int train_step(epoch_run *e, int64_t s)
     }
     int64_t pieces = opt_chunks(t);
     TEAM_FOR(c, (int)pieces) {
-        opt_chunk(t, c, lr, step, scale);
+        opt_chunk(t, c, r->lr, r->step, scale);
         team_chunk_done();
     }
-    /* Bookkeeping, and the progress function, in a chunk of its own. The
-     * epoch's counts live in the trainer, so an epoch can stop after any
-     * step and go on later (or in another process, from a checkpoint). */
     ONE_CHUNK({
-        t->step = step;
-        t->epoch_step = s + 1;
-        t->epoch_loss_sum += total;
-        t->epoch_samples += n;
-        e->lr = lr;
-        if (e->progress) {
-            rw_progress p = {t->epoch, step, t->epoch_samples, e->train->n,
-                             t->epoch_loss_sum / t->epoch_samples,
-                             t->epoch_seconds + now_seconds() - e->start};
-            if (e->progress(&p, e->user)) e->stop = 1;
-        }
+        t->step = r->step;
+        r->total = total;
+        book(arg);
     });
     team_phase((int)pieces + 1);
     /* State that follows the updated weights (N:M masks). */
     for (int l = 0; l < n_layers; l++)
         if (m->layers[l]->ops->after_step)
-            team_phase(m->layers[l]->ops->after_step(m->layers[l], step, e->total_steps));
+            team_phase(m->layers[l]->ops->after_step(m->layers[l], r->step, r->total_steps));
+    return 0;
+}
+
+/* The epoch's counts live in the trainer, so an epoch can stop after any
+ * step and go on later (or in another process, from a checkpoint). */
+static void epoch_book(void *arg)
+{
+    epoch_run *e = arg;
+    rw_trainer *t = e->s.t;
+    t->epoch_step = e->s.step - e->first_step;
+    t->epoch_loss_sum += e->s.total;
+    t->epoch_samples += e->s.n;
+    if (e->progress) {
+        rw_progress p = {t->epoch, e->s.step, t->epoch_samples, e->train->n,
+                         t->epoch_loss_sum / t->epoch_samples,
+                         t->epoch_seconds + now_seconds() - e->start};
+        if (e->progress(&p, e->user)) e->stop = 1;
+    }
+}
+
+/* Step s of the epoch, run by every thread of the region: the batch, then
+ * step_phases. */
+static int train_step(epoch_run *e, int64_t s)
+{
+    rw_trainer *t = e->s.t;
+    rw_model *m = t->model;
+    workspace *ws = &t->ws;
+    int batch = t->cfg.batch;
+    int b0 = (int)(s * batch), n = e->train->n - b0 < batch ? e->train->n - b0 : batch;
+    const int *index = t->order + b0;
+    int64_t step = e->first_step + s + 1; /* counted from 1, as AdamW needs */
+    float lr = schedule_lr(&t->cfg, step - 1, e->steps, e->total_steps);
+    if (e->stop) return 1;
+
+    step_run *r = &e->s;
+    int chunks = phase_load_batch(m, ws, e->train->x, e->train->features, index, n);
+    /* The step's shared fields, written once before any thread reads them. */
+    ONE_CHUNK({
+        for (int b = 0; b < n; b++) t->labels[b] = e->train->y[index[b]];
+        r->loss = (layer_io){.in = {&ws->t[model_logits_tensor(m)]}, .n_in = 1, .bp = ws->bp,
+                             .n = n, .labels = t->labels, .loss = ws->loss};
+        r->n = r->counted = n;
+        r->step = step;
+        r->lr = lr;
+    });
+    team_phase(chunks + 1);
+    if (step_phases(r, epoch_book, e)) {
+        if (r->diverged == 1) e->bad_n = n;
+        return 1;
+    }
     return 0;
 }
 
@@ -414,14 +455,16 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
     }
 
     int batch = t->cfg.batch;
-    epoch_run e = {.t = t, .train = train, .progress = progress, .user = user,
-                   .steps = (n + batch - 1) / batch, .first_step = t->step - t->epoch_step,
-                   .lr = t->cfg.lr};
+    epoch_run e = {.s = {.t = t, .lr = t->cfg.lr}, .train = train, .progress = progress,
+                   .user = user, .steps = (n + batch - 1) / batch,
+                   .first_step = t->step - t->epoch_step};
     e.total_steps = e.steps * t->cfg.epochs;
+    e.s.steps_per_epoch = e.steps;
+    e.s.total_steps = e.total_steps;
     int step_hooks = 0;
     for (int h = 0; h < t->n_hooks; h++) {
         step_hooks += t->hooks[h].ops->after_step != NULL;
-        e.backward_hooks += t->hooks[h].ops->after_backward != NULL;
+        e.s.backward_hooks += t->hooks[h].ops->after_backward != NULL;
     }
     e.start = now_seconds();
     team_sync sync;
@@ -452,32 +495,32 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
             }
             /* A step the progress function stopped after still gets its
              * update, so stopping never changes the run. */
-            if (e.diverged || e.hook_status != RW_OK || t->epoch_step != s + 1) break;
+            if (e.s.diverged || e.s.hook_status != RW_OK || t->epoch_step != s + 1) break;
             rw_status st = run_step_hooks(t, &e, s);
             if (st != RW_OK) {
-                e.hook_status = st;
-                snprintf(e.hook_message, sizeof e.hook_message, "%s", rw_last_error());
+                e.s.hook_status = st;
+                snprintf(e.s.hook_message, sizeof e.s.hook_message, "%s", rw_last_error());
                 break;
             }
             if (e.stop) break;
         }
     }
     t->epoch_seconds += now_seconds() - e.start;
-    if (e.diverged == 1) {
+    if (e.s.diverged == 1) {
         int bad = first_nonfinite_output(m, &t->ws, e.bad_n);
         if (bad >= 0)
             return rw_fail(RW_ERR_DIVERGED,
                            "training diverged at step %lld: the loss is %g; layer %s is the "
                            "first whose output is not finite",
-                           (long long)e.bad_step, e.bad_loss, m->layers[bad]->name);
+                           (long long)e.s.bad_step, e.s.bad_loss, m->layers[bad]->name);
         return rw_fail(RW_ERR_DIVERGED, "training diverged at step %lld: the loss is %g",
-                       (long long)e.bad_step, e.bad_loss);
+                       (long long)e.s.bad_step, e.s.bad_loss);
     }
-    if (e.diverged == 2)
+    if (e.s.diverged == 2)
         return rw_fail(RW_ERR_DIVERGED,
                        "training diverged at step %lld: the gradient of layer %s is not finite",
-                       (long long)e.bad_step, m->params[e.bad_param].layer_name);
-    if (e.hook_status != RW_OK) return rw_fail(e.hook_status, "%s", e.hook_message);
+                       (long long)e.s.bad_step, m->params[e.s.bad_param].layer_name);
+    if (e.s.hook_status != RW_OK) return rw_fail(e.s.hook_status, "%s", e.s.hook_message);
     int finished = t->epoch_step == e.steps;
     if (stats) {
         stats->loss = t->epoch_samples ? t->epoch_loss_sum / t->epoch_samples : 0;
@@ -485,7 +528,7 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
         stats->samples_per_second =
             t->epoch_seconds > 0 ? t->epoch_samples / t->epoch_seconds : 0;
         stats->step = t->step;
-        stats->lr = e.lr;
+        stats->lr = e.s.lr;
         stats->finished = finished;
     }
     if (finished) {

@@ -1,0 +1,206 @@
+/* A GPT-style language model ("Language Models are Unsupervised Multitask
+ * Learners", Radford et al. 2019; the layout of nanoGPT's model.py) built
+ * from layers: token and position embeddings, n_layer pre-LayerNorm
+ * blocks (attention over a fused qkv projection, then a GELU MLP of 4·dim,
+ * each added back to the residual stream), a final LayerNorm and the LM
+ * head tied to the token embedding. The block's four linear maps are CSR
+ * at the sparsity the distribution gives them (or dense when sparsity is
+ * 0); embeddings and LayerNorms stay dense.
+ *
+ * Initialisation as nanoGPT's: weights N(0, 0.02), the two projections
+ * back into the residual stream N(0, 0.02 / √(2 n_layer)), embeddings
+ * N(0, 0.02), biases 0, LayerNorm γ 1 and β 0. A sparse map's stored
+ * weights get the standard deviation over √density, so that its outputs
+ * start at the dense map's scale. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "nn/attention.h"
+#include "nn/embedding.h"
+#include "nn/layer_norm.h"
+#include "nn/linear.h"
+#include "nn/loss_layer.h"
+#include "nn/model.h"
+#include "nn/residual.h"
+#include "sparsity/distribution.h"
+
+rw_gpt_config rw_gpt_config_default(void)
+{
+    rw_gpt_config c;
+    memset(&c, 0, sizeof c);
+    c.vocab = 256;
+    c.context = 64;
+    c.n_layer = 4;
+    c.n_head = 4;
+    c.n_embd = 128;
+    c.distribution = RW_DIST_ERK;
+    c.seed = 1;
+    return c;
+}
+
+static rw_status check_config(const rw_gpt_config *c)
+{
+    if (c->vocab < 1 || c->vocab > EMBEDDING_MAX_VOCAB)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "vocabulary of %d tokens, expected 1 to %d", c->vocab,
+                       EMBEDDING_MAX_VOCAB);
+    if (c->context < 1 || c->context > ATTENTION_MAX_CONTEXT)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "context of %d tokens, expected 1 to %d", c->context,
+                       ATTENTION_MAX_CONTEXT);
+    if (c->n_layer < 1 || c->n_layer > 1024)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "%d layers, expected 1 to 1024", c->n_layer);
+    if (c->n_head < 1 || c->n_embd < 1 || c->n_embd % c->n_head != 0 || c->n_embd > (1 << 16))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "width %d with %d heads: the heads must divide a width of 1 to 65536",
+                       c->n_embd, c->n_head);
+    if (!(c->sparsity >= 0 && c->sparsity < 1))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "sparsity %g is outside [0, 1)", c->sparsity);
+    return RW_OK;
+}
+
+/* The block's maps in order: qkv, attention projection, MLP up, MLP down. */
+enum { MAPS = 4 };
+
+static void map_shape(const rw_gpt_config *c, int k, int *rows, int *cols)
+{
+    int C = c->n_embd;
+    const int r[MAPS] = {3 * C, C, 4 * C, C}, in[MAPS] = {C, C, C, 4 * C};
+    *rows = r[k];
+    *cols = in[k];
+}
+
+/* Layers a model of c has: embedding, 9 per block, ln_f, the head. */
+static int layer_count(const rw_gpt_config *c) { return 1 + 9 * c->n_layer + 2; }
+
+static void fill_normal(float *v, int64_t n, float std, rng_state *r)
+{
+    for (int64_t k = 0; k < n; k++) v[k] = (float)(std * rng_normal(r));
+}
+
+/* A linear map at position `at`, reading tensor `input`, its values drawn. */
+static rw_status make_map(const rw_gpt_config *c, const char *name, int rows, int cols,
+                          rw_activation act, double density, int sparse, float std, int input,
+                          int at, uint64_t stream, layer **out)
+{
+    rng_state r;
+    rng_seed_stream(&r, c->seed, stream);
+    float *bias = NULL;
+    if (c->bias && !(bias = rw_alloc(sizeof(float) * (size_t)rows)))
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory for layer %s", name);
+    if (sparse) {
+        csr_matrix w;
+        rw_status st = sparsity_random_pattern(&w, rows, cols, density, &r);
+        if (st != RW_OK) {
+            rw_free(bias);
+            return st;
+        }
+        fill_normal(w.values, w.nnz, std / (float)sqrt(density), &r);
+        *out = linear_csr_new(name, cols, rows, act, 0.01f, at, &w, bias);
+    } else {
+        float *w = rw_alloc(sizeof(float) * (size_t)rows * cols);
+        if (!w) {
+            rw_free(bias);
+            return rw_fail(RW_ERR_NO_MEMORY, "out of memory for layer %s (%d x %d)", name, rows, cols);
+        }
+        fill_normal(w, (int64_t)rows * cols, std, &r);
+        *out = linear_dense_new(name, cols, rows, act, 0.01f, at, w, bias);
+    }
+    if (!*out) return RW_ERR_NO_MEMORY;
+    (*out)->inputs[0] = input;
+    ((linear *)*out)->bias_decays = 0; /* nanoGPT decays 2-D parameters only */
+    return RW_OK;
+}
+
+rw_status rw_gpt_create(const rw_gpt_config *c, rw_model **out)
+{
+    *out = NULL;
+    rw_status st = check_config(c);
+    if (st != RW_OK) return st;
+    int L = c->n_layer, C = c->n_embd, n = layer_count(c);
+    /* The sparsity target is shared among the 4 L block maps. */
+    int *rows = calloc((size_t)MAPS * L, sizeof(int)), *cols = calloc((size_t)MAPS * L, sizeof(int));
+    double *density = calloc((size_t)MAPS * L, sizeof(double));
+    rw_model *m = model_alloc(n);
+    if (!rows || !cols || !density || !m) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a model");
+    for (int k = 0; st == RW_OK && k < MAPS * L; k++) map_shape(c, k % MAPS, &rows[k], &cols[k]);
+    if (st == RW_OK && c->sparsity > 0)
+        st = sparsity_distribute_shapes(rows, cols, MAPS * L, c->sparsity, c->distribution, NULL,
+                                        density);
+    if (st == RW_OK) {
+        layer_free(m->loss);
+        m->loss = loss_token_xent_new();
+        if (!m->loss) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a model");
+        m->inputs = 0;
+    }
+    /* Layer i writes tensor i + 1; the residual stream is x. */
+    int at = 0, x = 1;
+    if (st == RW_OK) {
+        layer *e = embedding_new("embed", c->vocab, c->context, C);
+        m->layers[at++] = e;
+        if (!e) st = RW_ERR_NO_MEMORY;
+        else {
+            rng_state r;
+            rng_seed_stream(&r, c->seed, 0x3e3b0000);
+            param p[2];
+            e->ops->params(e, p);
+            fill_normal(param_values(&p[0]), param_count(&p[0]), 0.02f, &r);
+            fill_normal(param_values(&p[1]), param_count(&p[1]), 0.02f, &r);
+        }
+    }
+    float proj_std = 0.02f / sqrtf(2.0f * (float)L);
+    for (int b = 0; b < L && st == RW_OK; b++) {
+        char name[LAYER_NAME_CAP];
+        int sparse = c->sparsity > 0;
+        const double *d = density + MAPS * b;
+        uint64_t stream = 0x3e3b0100 + 16 * (uint64_t)b;
+#define NAME(fmt) (snprintf(name, sizeof name, "blocks.%d." fmt, b), name)
+        layer **ly = m->layers;
+        if (!(ly[at] = layer_norm_new(NAME("ln_1"), C, 1e-5f, at, c->bias))) st = RW_ERR_NO_MEMORY;
+        if (st == RW_OK) ly[at]->inputs[0] = x, at++;
+        if (st == RW_OK)
+            st = make_map(c, NAME("attn.qkv"), 3 * C, C, RW_ACT_NONE, d[0], sparse, 0.02f, at, at,
+                          stream, &ly[at]), at++;
+        if (st == RW_OK && !(ly[at] = attention_new(NAME("attn"), C, c->n_head, c->context, at, at)))
+            st = RW_ERR_NO_MEMORY;
+        if (st == RW_OK) at++;
+        if (st == RW_OK)
+            st = make_map(c, NAME("attn.proj"), C, C, RW_ACT_NONE, d[1], sparse, proj_std, at, at,
+                          stream + 1, &ly[at]), at++;
+        if (st == RW_OK && !(ly[at] = residual_new(NAME("attn_residual"), C, x, at, at)))
+            st = RW_ERR_NO_MEMORY;
+        if (st == RW_OK) x = ++at;
+        if (st == RW_OK && !(ly[at] = layer_norm_new(NAME("ln_2"), C, 1e-5f, at, c->bias)))
+            st = RW_ERR_NO_MEMORY;
+        if (st == RW_OK) ly[at]->inputs[0] = x, at++;
+        if (st == RW_OK)
+            st = make_map(c, NAME("mlp.up"), 4 * C, C, RW_ACT_GELU, d[2], sparse, 0.02f, at, at,
+                          stream + 2, &ly[at]), at++;
+        if (st == RW_OK)
+            st = make_map(c, NAME("mlp.down"), C, 4 * C, RW_ACT_NONE, d[3], sparse, proj_std, at,
+                          at, stream + 3, &ly[at]), at++;
+        if (st == RW_OK && !(ly[at] = residual_new(NAME("mlp_residual"), C, x, at, at)))
+            st = RW_ERR_NO_MEMORY;
+        if (st == RW_OK) x = ++at;
+#undef NAME
+    }
+    if (st == RW_OK) {
+        if (!(m->layers[at] = layer_norm_new("ln_f", C, 1e-5f, at, c->bias))) st = RW_ERR_NO_MEMORY;
+        else m->layers[at]->inputs[0] = x, at++;
+    }
+    if (st == RW_OK && !(m->layers[at] = lm_head_new("lm_head", "embed", c->vocab, C, at, at)))
+        st = RW_ERR_NO_MEMORY;
+    if (st == RW_OK) st = model_gather_params(m);
+    free(rows);
+    free(cols);
+    free(density);
+    if (st != RW_OK) {
+        rw_model_free(m);
+        return st;
+    }
+    *out = m;
+    return RW_OK;
+}
