@@ -325,5 +325,6 @@ static void forward_vector(const nm_matrix *w, const float *bias, const float *x
     forward_vector_any(w, bias, x, y, r0, r1);
 }
 
+/* In the kernel list as "avx2" (kernels/isa.h). */
 const nm_kernel_table nm_kernels_avx2_table = {"avx2", forward, backward_data, weight_grad,
                                                forward_vector};
