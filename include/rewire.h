@@ -41,9 +41,9 @@ const char *rw_status_string(rw_status status);
 void rw_set_num_threads(int threads);
 int rw_get_num_threads(void);
 
-/* Name of the kernel family chosen at first use: "avx2" or "scalar", the
- * best the CPU and the OS support. The environment variable
- * REWIRE_KERNELS=scalar|avx2 asks for one; when the CPU cannot run
+/* Name of the kernel family chosen at first use: "avx512", "avx2" or
+ * "scalar", the best the CPU and the OS support. The environment variable
+ * REWIRE_KERNELS=scalar|avx2|avx512 asks for one; when the CPU cannot run
  * it, the best family below it that it can run is used (and named here),
  * so compare the two to tell (rw_kernel_get_info). */
 const char *rw_kernel_isa(void);
@@ -53,9 +53,9 @@ typedef struct {
     const char *cpu;       /* the CPU's name (its CPUID brand string), "" if none */
     const char *features;  /* the instruction-set extensions the kernels use that
                               both the CPU and the OS support, space separated
-                              ("avx2 fma"), or "none" */
+                              ("avx2 fma avx512f ..."), or "none" */
     const char *runnable;  /* the kernel families this CPU runs, best last
-                              ("scalar avx2") */
+                              ("scalar avx2 avx512") */
     const char *chosen;    /* rw_kernel_isa() */
     const char *requested; /* REWIRE_KERNELS, NULL when unset */
 } rw_kernel_info;

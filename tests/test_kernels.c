@@ -361,6 +361,48 @@ static void test_twins_match_scalar(void **state)
     }
 }
 
+/* The AVX-512 kernels sum as the AVX2 ones do where spmm_avx512.c says
+ * so: the SDDMM, the bias gradient and the SpMV at every batch, the
+ * SpMM and SpMMᵀ at batches padding to a multiple of 128, plus 8 or not;
+ * there the two tables give the same bytes (so a training run does not
+ * depend on which of them the CPU picks). */
+static void test_avx512_sums_as_avx2(void **state)
+{
+    (void)state;
+    const kernel_isa *a = kernel_isa_named("avx2"), *b = kernel_isa_named("avx512");
+    if (!a->cpu_runs() || !b->cpu_runs()) {
+        print_message("avx512 against avx2: skipped, the CPU lacks %s\n",
+                      a->cpu_runs() ? "avx512" : "avx2");
+        skip();
+    }
+    print_message("avx512 against avx2: checked\n");
+    rng_state r;
+    rng_seed(&r, 8);
+    for (int s = 0; s < 40; s++) {
+        static const int batches[] = {1, 8, 24, 64, 100, 128, 136, 250, 256, 384};
+        int rows = 1 + (int)rng_below(&r, 150), cols = 1 + (int)rng_below(&r, 150);
+        int batch = batches[s % (int)(sizeof batches / sizeof batches[0])];
+        double density = s % 5 == 0 ? 0.9 : 0.01 + 0.2 * rng_uniform(&r);
+        problem p;
+        problem_make(&p, rows, cols, density, batch, 900 + (uint64_t)s);
+        for (int e = 0; e < N_EPI; e++) {
+            outputs x, y;
+            run_ranges(a->csr, &p, epilogues[e], &x);
+            run_ranges(b->csr, &p, epilogues[e], &y);
+            if (p.bp % 128 == 0 || p.bp % 128 == 8) {
+                assert_memory_equal(x.y, y.y, sizeof(float) * (size_t)rows * p.bp);
+                assert_memory_equal(x.dx, y.dx, sizeof(float) * (size_t)cols * p.bp);
+            }
+            assert_memory_equal(x.dw, y.dw, sizeof(float) * (size_t)p.w.nnz);
+            assert_memory_equal(x.db, y.db, sizeof(float) * (size_t)rows);
+            assert_memory_equal(x.yv, y.yv, sizeof(float) * (size_t)rows);
+            outputs_free(&x);
+            outputs_free(&y);
+        }
+        problem_free(&p);
+    }
+}
+
 /* A NaN in the input stays NaN through the forward epilogues (so a
  * diverging layer is found), for both tables. */
 static void test_epilogue_keeps_nan(void **state)
@@ -623,6 +665,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scalar_matches_dense),
         cmocka_unit_test(test_twins_match_scalar),
+        cmocka_unit_test(test_avx512_sums_as_avx2),
         cmocka_unit_test(test_epilogue_keeps_nan),
         cmocka_unit_test(test_load_batch),
         cmocka_unit_test(test_find_at_least),

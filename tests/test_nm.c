@@ -233,6 +233,50 @@ static void test_twins_against_scalar(void **state)
         }
 }
 
+/* As for CSR (test_kernels.c): the AVX-512 N:M kernels give the AVX2 ones'
+ * bytes for the weight gradient, the backward data summed in memory and
+ * the single-sample forward at every batch, and for every kernel at
+ * batches padding to a multiple of 128, plus 8 or not. */
+static void test_avx512_sums_as_avx2(void **state)
+{
+    (void)state;
+    const kernel_isa *a = kernel_isa_named("avx2"), *b = kernel_isa_named("avx512");
+    if (!a->cpu_runs() || !b->cpu_runs()) {
+        print_message("N:M avx512 against avx2: skipped, the CPU lacks %s\n",
+                      a->cpu_runs() ? "avx512" : "avx2");
+        skip();
+    }
+    print_message("N:M avx512 against avx2: checked\n");
+    static const int cases[][5] = {
+        /* rows, cols, n, m, batch */
+        {40, 128, 2, 4, 128}, {33, 64, 1, 4, 256}, {17, 96, 1, 8, 136}, {20, 64, 4, 8, 24},
+        {12, 128, 1, 16, 128}, {9, 48, 3, 4, 128}, {25, 64, 2, 8, 100}, {30, 64, 1, 32, 384},
+    };
+    for (int view = 0; view < 2; view++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            problem p;
+            make_problem(&p, cases[c][0], cases[c][1], cases[c][2], cases[c][3], cases[c][4], 70 + c);
+            if (view) assert_int_equal(nm_build_transpose(&p.w), RW_OK);
+            const nm_matrix *w = &p.w;
+            float *y1, *dx1, *dw1, *y2, *dx2, *dw2;
+            run(a->nm, &p, &y1, &dx1, &dw1);
+            run(b->nm, &p, &y2, &dx2, &dw2);
+            int all = p.bp % 128 == 0 || p.bp % 128 == 8;
+            if (all) assert_memory_equal(y1, y2, sizeof(float) * (size_t)w->rows * p.bp);
+            if (all || !view) assert_memory_equal(dx1, dx2, sizeof(float) * (size_t)w->cols * p.bp);
+            assert_memory_equal(dw1, dw2, sizeof(float) * (size_t)w->rows * nm_slots_per_row(w));
+            float *xv = malloc(sizeof(float) * (size_t)w->cols), *v1 = malloc(sizeof(float) * (size_t)w->rows);
+            float *v2 = malloc(sizeof(float) * (size_t)w->rows);
+            for (int i = 0; i < w->cols; i++) xv[i] = p.x[(size_t)i * p.bp];
+            a->nm->forward_vector(w, p.bias, xv, v1, 0, w->rows);
+            b->nm->forward_vector(w, p.bias, xv, v2, 0, w->rows);
+            assert_memory_equal(v1, v2, sizeof(float) * (size_t)w->rows);
+            free(xv), free(v1), free(v2);
+            rw_free(y1), rw_free(dx1), rw_free(dw1), rw_free(y2), rw_free(dx2), rw_free(dw2);
+            free_problem(&p);
+        }
+}
+
 /* The single-sample forward of each table equals the batched forward's
  * first column (scalar) on every shape. */
 static void test_forward_vector(void **state)
@@ -322,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_bad_shapes),
         cmocka_unit_test(test_scalar_against_dense),
         cmocka_unit_test(test_twins_against_scalar),
+        cmocka_unit_test(test_avx512_sums_as_avx2),
         cmocka_unit_test(test_forward_vector),
         cmocka_unit_test(test_prepare_backward),
         cmocka_unit_test(test_thread_count_independent),

@@ -3,8 +3,8 @@
  * the registers it needs across context switches (XCR0, read by XGETBV):
  * a kernel using zmm registers under an OS that does not save them would
  * fault, or worse, see another program's values. libgcc and compiler-rt
- * already clear the AVX bits when XCR0 lacks their state; the check here
- * does not rely on that. */
+ * already clear the AVX and AVX-512 bits when XCR0 lacks their state; the
+ * check here does not rely on that. */
 #include <cpuid.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,8 +12,10 @@
 
 #include "kernels/isa.h"
 
-/* XCR0 state components: SSE (1) and AVX (2). */
+/* XCR0 state components: SSE (1), AVX (2), and AVX-512's opmask (5),
+ * ZMM_Hi256 (6) and Hi16_ZMM (7). */
 #define XCR0_YMM 0x06u
+#define XCR0_ZMM 0xe6u
 
 static unsigned xcr0(void)
 {
@@ -35,8 +37,15 @@ typedef struct {
 
 static int has_avx2(void) { return __builtin_cpu_supports("avx2") && os_saves(XCR0_YMM); }
 static int has_fma(void) { return __builtin_cpu_supports("fma") && os_saves(XCR0_YMM); }
+static int has_avx512f(void) { return __builtin_cpu_supports("avx512f") && os_saves(XCR0_ZMM); }
+static int has_avx512vl(void) { return __builtin_cpu_supports("avx512vl") && os_saves(XCR0_ZMM); }
+static int has_avx512bw(void) { return __builtin_cpu_supports("avx512bw") && os_saves(XCR0_ZMM); }
+static int has_avx512dq(void) { return __builtin_cpu_supports("avx512dq") && os_saves(XCR0_ZMM); }
 
-static const feature features[] = {{"avx2", has_avx2}, {"fma", has_fma}};
+static const feature features[] = {
+    {"avx2", has_avx2},         {"fma", has_fma},           {"avx512f", has_avx512f},
+    {"avx512vl", has_avx512vl}, {"avx512bw", has_avx512bw}, {"avx512dq", has_avx512dq},
+};
 #define N_FEATURES (sizeof features / sizeof features[0])
 
 /* Every feature of a space-separated list is there. */
@@ -61,6 +70,8 @@ static int has_all(const char *list)
 int cpu_runs_scalar(void) { return 1; }
 
 int cpu_runs_avx2(void) { return has_all(kernel_isa_named("avx2")->needs); }
+
+int cpu_runs_avx512(void) { return has_all(kernel_isa_named("avx512")->needs); }
 
 /* Both strings are filled once, by the first caller. */
 static pthread_once_t texts_once = PTHREAD_ONCE_INIT;

@@ -16,10 +16,11 @@
  * of REWIRE_KERNELS. */
 #define KERNEL_ISA_LIST(X)                                                                         \
     X(scalar, "", cpu_runs_scalar)                                                                 \
-    X(avx2, "avx2 fma", cpu_runs_avx2)
+    X(avx2, "avx2 fma", cpu_runs_avx2)                                                             \
+    X(avx512, "avx512f avx512vl avx512bw avx512dq fma", cpu_runs_avx512)
 
 typedef struct {
-    const char *name;     /* "scalar", "avx2" */
+    const char *name;     /* "scalar", "avx2", "avx512" */
     const char *needs;    /* the CPU features it needs, space separated */
     const kernel_table *csr;
     const nm_kernel_table *nm;
@@ -41,6 +42,7 @@ const kernel_isa *kernel_isa_active(void);
 /* Checks (kernels/cpu.c). */
 int cpu_runs_scalar(void);
 int cpu_runs_avx2(void);
+int cpu_runs_avx512(void);
 /* The CPU's name (CPUID brand string, "" if it has none) and the features
  * the kernel list asks about that the CPU and the OS support, space
  * separated. Static strings. */

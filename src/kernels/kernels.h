@@ -2,8 +2,8 @@
  * batch innermost: x[feature][bp], bp a multiple of RW_BATCH_PAD, rows
  * 32-byte aligned; padding columns hold zeros in every gradient.
  *
- * Each kernel exists as a scalar reference and an AVX2+FMA twin; a table
- * of them is chosen once, at first use, from the kernel list
+ * Each kernel exists as a scalar reference and AVX2+FMA and AVX-512 twins;
+ * a table of them is chosen once, at first use, from the kernel list
  * (kernels/isa.h). The ISA kernels work on a range of rows
  * (or columns) so that threading lives in one place (kernels/parallel.c),
  * which splits work by nonzeros and gives each output row to exactly one
@@ -29,7 +29,7 @@ typedef struct {
 } kernel_epilogue;
 
 typedef struct {
-    const char *name; /* "scalar" or "avx2" */
+    const char *name; /* "scalar", "avx2" or "avx512" */
     /* SpMM forward over rows [r0, r1):
      * y[o][b] = act(bias[o] + sum_k values[k] * x[indices[k]][b]), k in row o.
      * bias may be NULL (treated as zero). x is [cols][bp], y is [rows][bp]. */

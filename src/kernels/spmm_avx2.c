@@ -1,5 +1,5 @@
-/* AVX2+FMA twins of the reference kernels in spmm_scalar.c; the only file
- * with intrinsics, compiled with -mavx2 -mfma and chosen at run time.
+/* AVX2+FMA twins of the reference kernels in spmm_scalar.c, compiled with
+ * -mavx2 -mfma and chosen at run time (kernels/isa.h).
  *
  * Vectorise over the batch, broadcast the weight (as XNNPACK's f32-spmm):
  * a nonzero w(o,i) is one broadcast and a run of FMAs over row i of the
@@ -292,8 +292,9 @@ sddmm_rows(const csr_matrix *w, const float *dy, const float *x, float *dw, floa
     }
 }
 
-static void sddmm_weight_grad_avx2(const csr_matrix *w, const float *dy, const float *x,
-                                   float *dw, float *db, int bp, int r0, int r1)
+/* The AVX-512 table uses it at small batches (spmm_avx512.c). */
+void sddmm_weight_grad_avx2(const csr_matrix *w, const float *dy, const float *x, float *dw,
+                            float *db, int bp, int r0, int r1)
 {
     if (w->indices16)
         sddmm_rows(w, dy, x, dw, db, bp, r0, r1, 1);
@@ -344,8 +345,9 @@ spmv_rows(const csr_matrix *w, const float *bias, const float *x, float *y, int 
     }
 }
 
-static void spmv_forward_avx2(const csr_matrix *w, const float *bias, const float *x, float *y,
-                              int r0, int r1, kernel_epilogue epi)
+/* The AVX-512 table uses it too (spmm_avx512.c). */
+void spmv_forward_avx2(const csr_matrix *w, const float *bias, const float *x, float *y, int r0,
+                       int r1, kernel_epilogue epi)
 {
     if (w->indices16)
         spmv_rows(w, bias, x, y, r0, r1, epi, 1);
@@ -377,9 +379,10 @@ static inline void transpose8(__m256 r[8])
 /* The batch transposed 8 samples x 8 features at a time: eight 32-byte
  * loads, a register transpose, eight aligned 32-byte stores (the scalar
  * loop stored one float per cache line). Same arithmetic as the reference
- * (subtract, then multiply), so the same bytes. */
-static void load_batch_avx2(const float *x, int features, const int *index, int n, float shift,
-                            float scale, float *a, int bp, int f0, int f1)
+ * (subtract, then multiply), so the same bytes. The AVX-512 table uses it
+ * too (spmm_avx512.c). */
+void load_batch_avx2(const float *x, int features, const int *index, int n, float shift,
+                     float scale, float *a, int bp, int f0, int f1)
 {
     const __m256 vs = _mm256_set1_ps(shift), vm = _mm256_set1_ps(scale);
     int b = 0;
@@ -433,7 +436,7 @@ static int find_at_least_avx2(const float *x, int n, float thr, int32_t *at)
     return count;
 }
 
-/* Returned by kernels_avx2() in kernels.c when the CPU has AVX2 and FMA. */
+/* In the kernel list as "avx2" (kernels/isa.h). */
 const kernel_table kernels_avx2_table = {
     .name = "avx2",
     .spmm_forward = spmm_forward_avx2,
