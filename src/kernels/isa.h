@@ -1,7 +1,8 @@
 /* The kernel list: one entry per instruction set rewire has kernels for,
  * each a CSR table (kernels.h), an N:M table (nm_kernels.h) and a check
  * that the CPU and the OS can run them. The dispatcher, the twin tests
- * (tests/test_kernels.c, tests/test_nm.c) walk this one list, so a new instruction set is one
+ * (tests/test_kernels.c, tests/test_nm.c) and the benchmarks (rewire bench
+ * kernels --isa) all walk this one list, so a new instruction set is one
  * line in KERNEL_ISA_LIST and its two tables (XNNPACK's pattern:
  * src/f32-spmm/f32-spmm-minmax.inc drives its dispatch, tests and
  * benchmarks). */
