@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "kernels/avx2_dot.h"
+#include "kernels/avx2_transpose.h"
 #include "kernels/spmm_common.h"
 
 /* The dense operand of a 1000-feature layer at batch 128 is 512 KB: it
@@ -355,34 +356,12 @@ void spmv_forward_avx2(const csr_matrix *w, const float *bias, const float *x, f
         spmv_rows(w, bias, x, y, r0, r1, epi, 0);
 }
 
-/* Transposes the 8x8 block r[0..7] (row i = 8 floats) in place. */
-static inline void transpose8(__m256 r[8])
-{
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
-
 /* The batch transposed 8 samples x 8 features at a time: eight 32-byte
  * loads, a register transpose, eight aligned 32-byte stores (the scalar
  * loop stored one float per cache line). Same arithmetic as the reference
- * (subtract, then multiply), so the same bytes. The AVX-512 table uses it
- * too (spmm_avx512.c). */
-void load_batch_avx2(const float *x, int features, const int *index, int n, float shift,
-                     float scale, float *a, int bp, int f0, int f1)
+ * (subtract, then multiply), so the same bytes. */
+static void load_batch_avx2(const float *x, int features, const int *index, int n, float shift,
+                            float scale, float *a, int bp, int f0, int f1)
 {
     const __m256 vs = _mm256_set1_ps(shift), vm = _mm256_set1_ps(scale);
     int b = 0;

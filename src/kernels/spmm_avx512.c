@@ -17,6 +17,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "kernels/avx2_transpose.h"
 #include "kernels/avx512_dot.h"
 #include "kernels/nm_kernels.h"
 #include "kernels/spmm_common.h"
@@ -330,7 +331,8 @@ static void sddmm_weight_grad_avx512(const csr_matrix *w, const float *dy, const
 /* Sixteen comparisons at once into a mask; only the (rare) hits cost
  * more: their positions are compressed into the front of a vector and
  * stored under a mask, so nothing past the last hit is written. The
- * ordered comparison is false for NaN, as the scalar >= is. */
+ * ordered comparison is false for NaN, as the scalar >= is. 1.93x the
+ * AVX2 kernel's speed over rows of 1,000 with 1% hits (Zen 5). */
 static int find_at_least_avx512(const float *x, int n, float thr, int32_t *at)
 {
     const __m512 t = _mm512_set1_ps(thr);
@@ -351,12 +353,56 @@ static int find_at_least_avx512(const float *x, int n, float thr, int32_t *at)
     return count;
 }
 
+/* The batch transposed 16 samples x 8 features at a time: sixteen 32-byte
+ * loads, two 8x8 register transposes (spmm_avx2.c's), eight 64-byte
+ * stores, and the next sixteen samples' features requested meanwhile.
+ * Against the AVX2 kernel's 8 x 8 (784 features of 60,000 samples, random
+ * order; Zen 5, three runs on a busy machine): 1.18-1.29x at batch 32,
+ * 1.15-1.47x at 128, 2.1x at 256. Same
+ * arithmetic as the reference (subtract, then multiply), so the same
+ * bytes; the last samples (fewer than 16) one by one. */
+static void load_batch_avx512(const float *x, int features, const int *index, int n, float shift,
+                              float scale, float *a, int bp, int f0, int f1)
+{
+    const __m512 vs = _mm512_set1_ps(shift), vm = _mm512_set1_ps(scale);
+    int b = 0;
+    for (; b + 16 <= n; b += 16) {
+        const float *row[16];
+        for (int j = 0; j < 16; j++) row[j] = x + (size_t)(index ? index[b + j] : b + j) * features;
+        for (int j = 16; j < 32 && b + j < n; j++) {
+            const char *p = (const char *)(x + (size_t)(index ? index[b + j] : b + j) * features);
+            for (size_t l = (size_t)f0 * sizeof(float); l < (size_t)f1 * sizeof(float); l += 64)
+                _mm_prefetch(p + l, _MM_HINT_T0);
+        }
+        int f = f0;
+        for (; f + 8 <= f1; f += 8) {
+            __m256 lo[8], hi[8];
+            for (int j = 0; j < 8; j++) {
+                lo[j] = _mm256_loadu_ps(row[j] + f);
+                hi[j] = _mm256_loadu_ps(row[j + 8] + f);
+            }
+            transpose8(lo);
+            transpose8(hi);
+            for (int i = 0; i < 8; i++) {
+                __m512 v = _mm512_insertf32x8(_mm512_castps256_ps512(lo[i]), hi[i], 1);
+                _mm512_storeu_ps(a + (size_t)(f + i) * bp + b, _mm512_mul_ps(_mm512_sub_ps(v, vs), vm));
+            }
+        }
+        for (; f < f1; f++)
+            for (int j = 0; j < 16; j++) a[(size_t)f * bp + b + j] = (row[j][f] - shift) * scale;
+    }
+    for (; b < n; b++) {
+        const float *rw = x + (size_t)(index ? index[b] : b) * features;
+        for (int f = f0; f < f1; f++) a[(size_t)f * bp + b] = (rw[f] - shift) * scale;
+    }
+    for (int f = f0; f < f1; f++)
+        for (int c = n; c < bp; c++) a[(size_t)f * bp + c] = 0.0f;
+}
+
 /* Kept from the AVX2 table (spmm_avx2.c), where 16-float vectors did not
  * help (see kernels_avx512_table). */
 void spmv_forward_avx2(const csr_matrix *w, const float *bias, const float *x, float *y, int r0,
                        int r1, kernel_epilogue epi);
-void load_batch_avx2(const float *x, int features, const int *index, int n, float shift,
-                     float scale, float *a, int bp, int f0, int f1);
 
 /* In the kernel list as "avx512" (kernels/isa.h). The single-sample SpMV
  * is the AVX2 one: a 16-lane vgatherdps ran it at 0.51-0.60x the AVX2
@@ -368,6 +414,6 @@ const kernel_table kernels_avx512_table = {
     .spmm_backward_data = spmm_backward_data_avx512,
     .sddmm_weight_grad = sddmm_weight_grad_avx512,
     .spmv_forward = spmv_forward_avx2,
-    .load_batch = load_batch_avx2,
+    .load_batch = load_batch_avx512,
     .find_at_least = find_at_least_avx512,
 };
