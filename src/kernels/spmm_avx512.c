@@ -86,8 +86,8 @@ static inline int chunk_width(int b, int bp)
  * term; `perm` (may be NULL) maps the term to its value, as in the
  * transposed view. out and gate point at the row's column b. V, P, mode
  * and narrow are constants at every call site: V·P = 8 chains cover
- * the FMA latency at two FMAs a cycle (4 at V = 1, where the loads of
- * the indices and values bound the rate first). */
+ * the FMA latency at two FMAs a cycle (4 at V = 1, as in AVX2's
+ * 8-column chunk). */
 static inline __attribute__((always_inline)) void
 spmm_row_avx512(const float *values, const int32_t *perm, index_ref rows, int narrow, int k0,
                 int k1, const float *in, float init, float *out, const float *gate, int bp, int b,
@@ -106,8 +106,7 @@ spmm_row_avx512(const float *values, const int32_t *perm, index_ref rows, int na
             __m512 v = _mm512_set1_ps(values[perm ? perm[k + p] : k + p]);
             const float *xi = in + (size_t)IDX(rows, k + p) * bp + b;
             for (int q = 0; q < V; q++)
-                acc[p * V + q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(xi + 16 * q),
-                                                 acc[p * V + q]);
+                acc[p * V + q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(xi + 16 * q), acc[p * V + q]);
         }
     }
     for (; k < k1; k++) {
@@ -119,7 +118,8 @@ spmm_row_avx512(const float *values, const int32_t *perm, index_ref rows, int na
     for (int p = 1; p < P; p++)
         for (int q = 0; q < V; q++) acc[q] = _mm512_add_ps(acc[q], acc[p * V + q]);
     for (int q = 0; q < V; q++)
-        _mm512_storeu_ps(out + 16 * q, epilogue16(acc[q], mode, slope, gate ? gate + 16 * q : NULL, FULL));
+        _mm512_storeu_ps(out + 16 * q,
+                         epilogue16(acc[q], mode, slope, gate ? gate + 16 * q : NULL, FULL));
 }
 
 /* The last 8 columns of a batch that is not a multiple of 16 (and all of
@@ -132,7 +132,9 @@ spmm_row8(const float *values, const int32_t *perm, index_ref rows, int narrow, 
           const float *in, float init, float *out, const float *gate, int bp, int b, int mode,
           __m512 slope)
 {
-#define TERM(k) _mm256_broadcast_ss(values + (perm ? perm[k] : (k))), _mm256_loadu_ps(in + (size_t)IDX(rows, k) * bp + b)
+#define TERM(k)                                                                                    \
+    _mm256_broadcast_ss(values + (perm ? perm[k] : (k))),                                          \
+        _mm256_loadu_ps(in + (size_t)IDX(rows, k) * bp + b)
     __m256 a0 = _mm256_set1_ps(init), a1 = _mm256_setzero_ps(), a2 = a1, a3 = a1;
     int k = k0;
     for (; k + 4 <= k1; k += 4) {
@@ -147,20 +149,29 @@ spmm_row8(const float *values, const int32_t *perm, index_ref rows, int narrow, 
     store16(out, epilogue16(_mm512_castps256_ps512(sum), mode, slope, gate, LOW8), LOW8);
 }
 
-/* spmm_row_avx512 over the chunk at b, its width as constants. */
+/* The row core over the chunk at b, its width as constants. */
 #define SPMM_CHUNK(values, perm, rows, k0, k1, in, init, out, gate, b)                             \
     do {                                                                                           \
         switch (chunk_width(b, bp)) {                                                              \
-        case 128: spmm_row_avx512(values, perm, rows, narrow, k0, k1, in, init, out, gate, bp, b,  \
-                                  mode, slope, 8, 1); break;                                 \
-        case 64: spmm_row_avx512(values, perm, rows, narrow, k0, k1, in, init, out, gate, bp, b,   \
-                                 mode, slope, 4, 2); break;                                  \
-        case 32: spmm_row_avx512(values, perm, rows, narrow, k0, k1, in, init, out, gate, bp, b,   \
-                                 mode, slope, 2, 4); break;                                  \
-        case 16: spmm_row_avx512(values, perm, rows, narrow, k0, k1, in, init, out, gate, bp, b,   \
-                                 mode, slope, 1, 4); break;                                  \
-        default: spmm_row8(values, perm, rows, narrow, k0, k1, in, init, out, gate, bp, b, mode,  \
-                           slope); break;                                                          \
+        case 128:                                                                                  \
+            spmm_row_avx512(values, perm, rows, narrow, k0, k1, in, init, out, gate, bp, b, mode,  \
+                            slope, 8, 1);                                                          \
+            break;                                                                                 \
+        case 64:                                                                                   \
+            spmm_row_avx512(values, perm, rows, narrow, k0, k1, in, init, out, gate, bp, b, mode,  \
+                            slope, 4, 2);                                                          \
+            break;                                                                                 \
+        case 32:                                                                                   \
+            spmm_row_avx512(values, perm, rows, narrow, k0, k1, in, init, out, gate, bp, b, mode,  \
+                            slope, 2, 4);                                                          \
+            break;                                                                                 \
+        case 16:                                                                                   \
+            spmm_row_avx512(values, perm, rows, narrow, k0, k1, in, init, out, gate, bp, b, mode,  \
+                            slope, 1, 4);                                                          \
+            break;                                                                                 \
+        default:                                                                                   \
+            spmm_row8(values, perm, rows, narrow, k0, k1, in, init, out, gate, bp, b, mode, slope);\
+            break;                                                                                 \
         }                                                                                          \
     } while (0)
 
