@@ -1,9 +1,11 @@
 /* AVX-512 twins of nm_scalar.c (compiled with -mavx512f -mavx512vl
  * -mavx512bw -mavx512dq -mfma, chosen at run time), nm_avx2.c with
- * 16-float vectors: batch chunks of 128, 64, 32 or 16 columns and a masked
- * last 8, each body instantiated with the chunk and the common N (1, 2, 4)
- * as constants; the last 8 columns of a batch that is not a multiple of 16
- * in ymm registers. The weight gradient sums as nm_avx2.c's does
+ * 16-float vectors: batch chunks of 128, 64, 32 or 16 columns, each body
+ * instantiated with the chunk and the common N (1, 2, 4) as constants.
+ * The last 8 columns of a batch that is not a multiple of 16 are ymm
+ * registers in the forward and a masked vector in the in-memory backward
+ * (there only dy's loads, once per row, are masked; not measured against
+ * ymm). The weight gradient sums as nm_avx2.c's does
  * (avx512_dot.h), and so do the forward and the backward data at 128
  * columns: at batches padding to a multiple of 128 (plus 8 or not) both
  * tables give the same bytes. The single-sample forward is nm_avx2.c's. */
