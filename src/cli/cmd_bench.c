@@ -189,7 +189,17 @@ static int bench_kernels(int argc, char **argv)
         c.isas = (const char *const *)isa_names;
     }
     warn_kernel_choice();
-    if (!json) {
+    /* A family this CPU does not run: no header, the library's error. */
+    int runnable = 1;
+    for (int i = 0; i < c.n_isas; i++) {
+        size_t len = strlen(isa_names[i]);
+        const char *at = info.runnable;
+        while ((at = strstr(at, isa_names[i])) &&
+               !((at == info.runnable || at[-1] == ' ') && (at[len] == ' ' || !at[len])))
+            at += len;
+        if (!at) runnable = 0;
+    }
+    if (!json && runnable) {
         char families[128] = "";
         for (int i = 0; i < c.n_isas; i++)
             snprintf(families + strlen(families), sizeof families - strlen(families), "%s%s",
