@@ -41,9 +41,25 @@ const char *rw_status_string(rw_status status);
 void rw_set_num_threads(int threads);
 int rw_get_num_threads(void);
 
-/* Name of the kernel family chosen at start-up: "avx2" or "scalar". Setting
- * the environment variable REWIRE_KERNELS=scalar forces the reference. */
+/* Name of the kernel family chosen at first use: "avx512", "avx2" or
+ * "scalar", the best the CPU and the OS support. The environment variable
+ * REWIRE_KERNELS=scalar|avx2|avx512 asks for one; when the CPU cannot run
+ * it, the best family below it that it can run is used (and named here),
+ * so compare the two to tell (rw_kernel_get_info). */
 const char *rw_kernel_isa(void);
+
+/* What the kernel choice saw. Every string is static. */
+typedef struct {
+    const char *cpu;       /* the CPU's name (its CPUID brand string), "" if none */
+    const char *features;  /* the instruction-set extensions the kernels use that
+                              both the CPU and the OS support, space separated
+                              ("avx2 fma avx512f ..."), or "none" */
+    const char *runnable;  /* the kernel families this CPU runs, best last
+                              ("scalar avx2 avx512") */
+    const char *chosen;    /* rw_kernel_isa() */
+    const char *requested; /* REWIRE_KERNELS, NULL when unset */
+} rw_kernel_info;
+void rw_kernel_get_info(rw_kernel_info *info);
 
 /* ---- Models ------------------------------------------------------------ */
 
@@ -998,6 +1014,12 @@ typedef struct {
      * same density n/m; cols must be a multiple of every m. */
     const int *nm_n, *nm_m;
     int n_nm;
+    /* Kernel families to time side by side, each kernel of each round
+     * under every one of them in turn ("avx2", "avx512": names as
+     * rw_kernel_isa gives them); NULL or n_isas 0: the chosen one. A
+     * family the CPU cannot run is an error. */
+    const char *const *isas;
+    int n_isas;
 } rw_bench_kernels_config;
 
 /* rows 1000, cols 1000, no densities or batches, repeats 7, 0.02 s, seed 1. */
@@ -1025,13 +1047,18 @@ typedef struct {
     const char *format;     /* "csr", or the N:M pattern ("2:4") for the "nm_" ops */
     int64_t bytes;          /* weight storage: values + indices (+ row pointers for CSR) */
     int64_t memory_bytes;   /* the same in memory, with the transposed views the kernels read */
+    const char *isa;        /* the kernel family timed ("avx512", "avx2", "scalar") */
+    double isa_speedup;     /* median over rounds of the first family's time in the
+                               round over this one's (1 for the first family) */
 } rw_bench_kernel_row;
 
 /* Called once per row; return nonzero to stop. */
 typedef int (*rw_bench_kernel_fn)(const rw_bench_kernel_row *row, void *user);
 
-/* For each density and batch: every kernel and its SGEMM, interleaved. The
- * sparse matrices are uniformly random; the thread setting is restored. */
+/* For each density and batch: every kernel, under each kernel family
+ * asked for, and its SGEMM, interleaved; rows come kernel by kernel, the
+ * families in the order given. The sparse matrices are uniformly random;
+ * the thread setting is restored. */
 rw_status rw_bench_kernels(const rw_bench_kernels_config *config, rw_bench_kernel_fn fn,
                            void *user);
 

@@ -1,6 +1,9 @@
 /* The sparse kernels: the scalar reference against a dense computation of
- * the same products, every AVX2 kernel against the reference, and the
- * threaded entry points bit-identical for any thread count. */
+ * the same products, every kernel of every table in the kernel list
+ * (kernels/isa.h) that this CPU runs against the reference, and the
+ * threaded entry points bit-identical for any thread count. Each test
+ * prints which tables it checked and which it skipped because the CPU
+ * lacks them. */
 #include "testutil.h"
 
 #include <math.h>
@@ -10,9 +13,28 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "kernels/kernels.h"
+#include "kernels/isa.h"
 
 #define TOL 1e-5
+
+/* The tables of the kernel list this CPU runs, into t[] (at most
+ * kernel_isa_count()), scalar first; prints them, and the ones skipped,
+ * under the test's name. */
+static int runnable_tables(const char *test, const kernel_table **t)
+{
+    char checked[128] = "", skipped[128] = "";
+    int n = 0;
+    for (int i = 0; i < kernel_isa_count(); i++) {
+        const kernel_isa *k = kernel_isa_at(i);
+        char *list = k->cpu_runs() ? checked : skipped;
+        if (k->cpu_runs()) t[n++] = k->csr;
+        snprintf(list + strlen(list), 128 - strlen(list), "%s%s", list[0] ? " " : "", k->name);
+    }
+    print_message("%s: tables checked: %s; skipped, the CPU lacks them: %s\n", test, checked,
+                  skipped[0] ? skipped : "none");
+    return n;
+}
+#define MAX_TABLES 8
 
 /* Float sums drift from exact ones roughly with their length: allow TOL up
  * to 128 terms, proportionally more beyond. */
@@ -293,15 +315,13 @@ static void run_ranges(const kernel_table *k, const problem *p, kernel_epilogue 
     rw_free(xv);
 }
 
-static void test_avx2_matches_scalar(void **state)
+/* Every table but the reference against it, on the edge shapes and
+ * random ones. */
+static void test_twins_match_scalar(void **state)
 {
     (void)state;
-    const kernel_table *fast = kernels_avx2();
-    if (!fast) {
-        print_message("this CPU lacks AVX2 or FMA: nothing to compare\n");
-        skip();
-    }
-    /* The edge shapes, then random ones. */
+    const kernel_table *tables[MAX_TABLES];
+    int n_tables = runnable_tables("twins against scalar", tables);
     rng_state r;
     rng_seed(&r, 7);
     for (size_t s = 0; s < N_SHAPES + 60; s++) {
@@ -319,19 +339,65 @@ static void test_avx2_matches_scalar(void **state)
         problem_make(&p, sh.rows, sh.cols, sh.density, sh.batch, 500 + s);
         double tol = tolerance(&p.w, p.bp);
         for (int e = 0; e < N_EPI; e++) {
-            outputs ref, got;
+            outputs ref;
             run_ranges(kernels_scalar(), &p, epilogues[e], &ref);
-            run_ranges(fast, &p, epilogues[e], &got);
-            /* Padding columns included: both must write the same there too. */
-            assert_true(tu_max_rel_diff(got.y, ref.y, (size_t)sh.rows * p.bp) < tol);
-            assert_true(tu_max_rel_diff(got.dx, ref.dx, (size_t)sh.cols * p.bp) < tol);
-            assert_true(tu_max_rel_diff(got.dw, ref.dw, (size_t)p.w.nnz) < tol);
-            if (!(tu_max_rel_diff(got.db, ref.db, (size_t)sh.rows) < tol))
-                fail_msg("db: shape %zu (%d x %d, density %g, batch %d): %g", s, sh.rows, sh.cols,
-                         sh.density, sh.batch, tu_max_rel_diff(got.db, ref.db, (size_t)sh.rows));
-            assert_true(tu_max_rel_diff(got.yv, ref.yv, (size_t)sh.rows) < tol);
+            for (int t = 1; t < n_tables; t++) {
+                outputs got;
+                run_ranges(tables[t], &p, epilogues[e], &got);
+                /* Padding columns included: both must write the same there too. */
+                assert_true(tu_max_rel_diff(got.y, ref.y, (size_t)sh.rows * p.bp) < tol);
+                assert_true(tu_max_rel_diff(got.dx, ref.dx, (size_t)sh.cols * p.bp) < tol);
+                assert_true(tu_max_rel_diff(got.dw, ref.dw, (size_t)p.w.nnz) < tol);
+                if (!(tu_max_rel_diff(got.db, ref.db, (size_t)sh.rows) < tol))
+                    fail_msg("%s db: shape %zu (%d x %d, density %g, batch %d): %g", tables[t]->name,
+                             s, sh.rows, sh.cols, sh.density, sh.batch,
+                             tu_max_rel_diff(got.db, ref.db, (size_t)sh.rows));
+                assert_true(tu_max_rel_diff(got.yv, ref.yv, (size_t)sh.rows) < tol);
+                outputs_free(&got);
+            }
             outputs_free(&ref);
-            outputs_free(&got);
+        }
+        problem_free(&p);
+    }
+}
+
+/* The AVX-512 kernels sum as the AVX2 ones do where spmm_avx512.c says
+ * so: the SDDMM, the bias gradient and the SpMV at every batch, the
+ * SpMM and SpMMᵀ at batches padding to a multiple of 128, plus 8 or not;
+ * there the two tables give the same bytes (so a training run does not
+ * depend on which of them the CPU picks). */
+static void test_avx512_sums_as_avx2(void **state)
+{
+    (void)state;
+    const kernel_isa *a = kernel_isa_named("avx2"), *b = kernel_isa_named("avx512");
+    if (!a->cpu_runs() || !b->cpu_runs()) {
+        print_message("avx512 against avx2: skipped, the CPU lacks %s\n",
+                      a->cpu_runs() ? "avx512" : "avx2");
+        skip();
+    }
+    print_message("avx512 against avx2: checked\n");
+    rng_state r;
+    rng_seed(&r, 8);
+    for (int s = 0; s < 40; s++) {
+        static const int batches[] = {1, 8, 24, 64, 100, 128, 136, 250, 256, 384};
+        int rows = 1 + (int)rng_below(&r, 150), cols = 1 + (int)rng_below(&r, 150);
+        int batch = batches[s % (int)(sizeof batches / sizeof batches[0])];
+        double density = s % 5 == 0 ? 0.9 : 0.01 + 0.2 * rng_uniform(&r);
+        problem p;
+        problem_make(&p, rows, cols, density, batch, 900 + (uint64_t)s);
+        for (int e = 0; e < N_EPI; e++) {
+            outputs x, y;
+            run_ranges(a->csr, &p, epilogues[e], &x);
+            run_ranges(b->csr, &p, epilogues[e], &y);
+            if (p.bp % 128 == 0 || p.bp % 128 == 8) {
+                assert_memory_equal(x.y, y.y, sizeof(float) * (size_t)rows * p.bp);
+                assert_memory_equal(x.dx, y.dx, sizeof(float) * (size_t)cols * p.bp);
+            }
+            assert_memory_equal(x.dw, y.dw, sizeof(float) * (size_t)p.w.nnz);
+            assert_memory_equal(x.db, y.db, sizeof(float) * (size_t)rows);
+            assert_memory_equal(x.yv, y.yv, sizeof(float) * (size_t)rows);
+            outputs_free(&x);
+            outputs_free(&y);
         }
         problem_free(&p);
     }
@@ -342,9 +408,9 @@ static void test_avx2_matches_scalar(void **state)
 static void test_epilogue_keeps_nan(void **state)
 {
     (void)state;
-    const kernel_table *tables[] = {kernels_scalar(), kernels_avx2()};
-    for (int t = 0; t < 2; t++) {
-        if (!tables[t]) continue;
+    const kernel_table *tables[MAX_TABLES];
+    int n_tables = runnable_tables("NaN through the epilogues", tables);
+    for (int t = 0; t < n_tables; t++) {
         problem p;
         problem_make(&p, 5, 4, 1.0, 8, 77);
         p.x[0] = NAN;
@@ -417,7 +483,8 @@ static void make_skewed(problem *p)
 static void test_threads_bit_identical(void **state)
 {
     (void)state;
-    const kernel_table *tables[] = {kernels_scalar(), kernels_avx2()};
+    const kernel_table *tables[MAX_TABLES];
+    int n_tables = runnable_tables("thread counts", tables);
     int saved = omp_get_max_threads();
     for (int c = 0; c < 4; c++) {
         problem p;
@@ -429,8 +496,7 @@ static void test_threads_bit_identical(void **state)
             problem_make(&p, 1000, 900, 0.05, 8, 44); /* SpMV worth threading */
         else
             make_skewed(&p);
-        for (int t = 0; t < 2; t++) {
-            if (!tables[t]) continue;
+        for (int t = 0; t < n_tables; t++) {
             for (int e = 0; e < N_EPI; e++) {
                 /* One thread = each kernel over its full range. */
                 outputs one, ranges;
@@ -470,12 +536,13 @@ static void test_threads_bit_identical(void **state)
     omp_set_num_threads(saved);
 }
 
-/* The batch transposition: the same bytes from both tables, over random
+/* The batch transposition: the same bytes from every table, over random
  * sample orders, feature ranges, batches and paddings. */
 static void test_load_batch(void **state)
 {
     (void)state;
-    const kernel_table *tables[] = {kernels_scalar(), kernels_avx2()};
+    const kernel_table *tables[MAX_TABLES];
+    int n_tables = runnable_tables("load_batch", tables);
     rng_state r;
     rng_seed(&r, 11);
     for (int trial = 0; trial < 40; trial++) {
@@ -489,12 +556,11 @@ static void test_load_batch(void **state)
         assert_non_null(index);
         tu_fill_uniform(x, (size_t)samples * features, 0.0f, 1.0f, &r);
         for (int b = 0; b < n; b++) index[b] = (int)rng_below(&r, (uint64_t)samples);
-        float *out[2];
-        for (int t = 0; t < 2; t++) {
+        float *out[MAX_TABLES];
+        for (int t = 0; t < n_tables; t++) {
             out[t] = nan_buffer((size_t)features * bp);
-            if (tables[t])
-                tables[t]->load_batch(x, features, trial % 4 == 1 ? NULL : index, n, 0.28f, 2.9f,
-                                      out[t], bp, f0, f1);
+            tables[t]->load_batch(x, features, trial % 4 == 1 ? NULL : index, n, 0.28f, 2.9f,
+                                  out[t], bp, f0, f1);
         }
         for (int f = f0; f < f1; f++)
             for (int b = 0; b < bp; b++) {
@@ -503,23 +569,23 @@ static void test_load_batch(void **state)
                                     : (x[(size_t)(trial % 4 == 1 ? b : index[b]) * features + f] - 0.28f) * 2.9f;
                 assert_true(v == want);
             }
-        if (tables[1])
-            assert_memory_equal(out[0] + (size_t)f0 * bp, out[1] + (size_t)f0 * bp,
+        for (int t = 1; t < n_tables; t++)
+            assert_memory_equal(out[0] + (size_t)f0 * bp, out[t] + (size_t)f0 * bp,
                                 sizeof(float) * (size_t)(f1 - f0) * bp);
-        rw_free(out[0]);
-        rw_free(out[1]);
+        for (int t = 0; t < n_tables; t++) rw_free(out[t]);
         rw_free(x);
         free(index);
     }
 }
 
-/* The threshold scan: the positions a plain loop finds, from both tables,
+/* The threshold scan: the positions a plain loop finds, from every table,
  * over lengths with and without a tail, NaN and infinite entries, exact
  * ties with the threshold and negative values. */
 static void test_find_at_least(void **state)
 {
     (void)state;
-    const kernel_table *tables[] = {kernels_scalar(), kernels_avx2()};
+    const kernel_table *tables[MAX_TABLES];
+    int n_tables = runnable_tables("find_at_least", tables);
     rng_state r;
     rng_seed(&r, 12);
     for (int trial = 0; trial < 60; trial++) {
@@ -539,9 +605,11 @@ static void test_find_at_least(void **state)
         int count = 0;
         for (int j = 0; j < n; j++)
             if (!isnan(x[j]) && fabsf(x[j]) >= thr) want[count++] = j;
-        for (int t = 0; t < 2; t++) {
-            if (!tables[t]) continue;
+        for (int t = 0; t < n_tables; t++) {
+            /* Fenced: nothing may be written past the last position found. */
+            for (int j = 0; j <= n; j++) got[j] = -7;
             assert_int_equal(tables[t]->find_at_least(x, n, thr, got), count);
+            for (int j = count; j <= n; j++) assert_int_equal(got[j], -7);
             assert_memory_equal(got, want, sizeof(int32_t) * (size_t)count);
         }
         free(x);
@@ -550,14 +618,40 @@ static void test_find_at_least(void **state)
     }
 }
 
+/* The choice: the best table the CPU runs, at most the one REWIRE_KERNELS
+ * names (ctest runs this program with the variable unset; CI may set it). */
 static void test_active_table(void **state)
 {
     (void)state;
-    const char *env = getenv("REWIRE_KERNELS");
-    const kernel_table *want =
-        (env && strcmp(env, "scalar") == 0) || !kernels_avx2() ? kernels_scalar() : kernels_avx2();
-    assert_ptr_equal(kernels_active(), want);
+    const kernel_isa *asked = kernel_isa_named(getenv("REWIRE_KERNELS"));
+    int top = kernel_isa_count() - 1;
+    for (int i = 0; asked && i < kernel_isa_count(); i++)
+        if (kernel_isa_at(i) == asked) top = i;
+    const kernel_isa *want = kernel_isa_at(0);
+    for (int i = top; i > 0 && want == kernel_isa_at(0); i--)
+        if (kernel_isa_at(i)->cpu_runs()) want = kernel_isa_at(i);
+    assert_ptr_equal(kernel_isa_active(), want);
+    assert_ptr_equal(kernels_active(), want->csr);
     assert_string_equal(rw_kernel_isa(), want->name);
+    print_message("active table: %s\n", rw_kernel_isa());
+
+    /* The scalar reference runs everywhere, and every name is found. */
+    assert_true(kernel_isa_at(0)->cpu_runs());
+    assert_ptr_equal(kernel_isa_at(0)->csr, kernels_scalar());
+    for (int i = 0; i < kernel_isa_count(); i++) {
+        assert_ptr_equal(kernel_isa_named(kernel_isa_at(i)->name), kernel_isa_at(i));
+        assert_string_equal(kernel_isa_at(i)->csr->name, kernel_isa_at(i)->name);
+        assert_string_equal(kernel_isa_at(i)->nm->name, kernel_isa_at(i)->name);
+    }
+    assert_null(kernel_isa_named("avx1024"));
+    assert_null(kernel_isa_named(NULL));
+
+    rw_kernel_info info;
+    rw_kernel_get_info(&info);
+    assert_string_equal(info.chosen, want->name);
+    assert_non_null(strstr(info.runnable, "scalar"));
+    assert_non_null(info.cpu);
+    assert_non_null(info.features);
 
     int saved = rw_get_num_threads();
     rw_set_num_threads(3);
@@ -570,7 +664,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scalar_matches_dense),
-        cmocka_unit_test(test_avx2_matches_scalar),
+        cmocka_unit_test(test_twins_match_scalar),
+        cmocka_unit_test(test_avx512_sums_as_avx2),
         cmocka_unit_test(test_epilogue_keeps_nan),
         cmocka_unit_test(test_load_batch),
         cmocka_unit_test(test_find_at_least),

@@ -1,15 +1,36 @@
 /* N:M storage and kernels: magnitude selection, validation, bytes, and each
- * kernel (scalar against a dense computation, AVX2 against scalar, any
- * thread count against one thread). */
+ * kernel (scalar against a dense computation, every other table of the
+ * kernel list that this CPU runs against scalar, any thread count against
+ * one thread). Each test over tables prints which it checked and which it
+ * skipped because the CPU lacks them. */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/nm.h"
-#include "kernels/nm_kernels.h"
+#include "kernels/isa.h"
 #include "testutil.h"
+
+/* The N:M tables of the kernel list this CPU runs, into t[], scalar
+ * first; prints them, and the ones skipped, under the test's name. */
+static int runnable_tables(const char *test, const nm_kernel_table **t)
+{
+    char checked[128] = "", skipped[128] = "";
+    int n = 0;
+    for (int i = 0; i < kernel_isa_count(); i++) {
+        const kernel_isa *k = kernel_isa_at(i);
+        char *list = k->cpu_runs() ? checked : skipped;
+        if (k->cpu_runs()) t[n++] = k->nm;
+        snprintf(list + strlen(list), 128 - strlen(list), "%s%s", list[0] ? " " : "", k->name);
+    }
+    print_message("%s: tables checked: %s; skipped, the CPU lacks them: %s\n", test, checked,
+                  skipped[0] ? skipped : "none");
+    return n;
+}
+#define MAX_TABLES 8
 
 static void test_magnitude_selection(void **state)
 {
@@ -180,12 +201,13 @@ static void assert_view_is_transpose(const nm_matrix *w)
     free(seen);
 }
 
-/* The AVX2 twins against the scalar reference, the backward both without
+/* Every table but the reference against it, the backward both without
  * the transposed view (summing in memory) and with it (CSR's kernel). */
-static void test_avx2_against_scalar(void **state)
+static void test_twins_against_scalar(void **state)
 {
     (void)state;
-    if (!nm_kernels_avx2()) skip();
+    const nm_kernel_table *tables[MAX_TABLES];
+    int n_tables = runnable_tables("N:M twins against scalar", tables);
     for (int view = 0; view < 2; view++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             problem p;
@@ -195,13 +217,61 @@ static void test_avx2_against_scalar(void **state)
                 assert_int_equal(nm_build_transpose(&p.w), RW_OK);
                 assert_view_is_transpose(&p.w);
             }
-            float *y1, *dx1, *dw1, *y2, *dx2, *dw2;
-            run(nm_kernels_scalar(), &p, &y1, &dx1, &dw1);
-            run(nm_kernels_avx2(), &p, &y2, &dx2, &dw2);
             const nm_matrix *w = &p.w;
-            assert_true(tu_max_rel_diff(y2, y1, (size_t)w->rows * p.bp) < 1e-5);
-            assert_true(tu_max_rel_diff(dx2, dx1, (size_t)w->cols * p.bp) < 1e-5);
-            assert_true(tu_max_rel_diff(dw2, dw1, (size_t)w->rows * nm_slots_per_row(w)) < 1e-5);
+            float *y1, *dx1, *dw1;
+            run(nm_kernels_scalar(), &p, &y1, &dx1, &dw1);
+            for (int t = 1; t < n_tables; t++) {
+                float *y2, *dx2, *dw2;
+                run(tables[t], &p, &y2, &dx2, &dw2);
+                assert_true(tu_max_rel_diff(y2, y1, (size_t)w->rows * p.bp) < 1e-5);
+                assert_true(tu_max_rel_diff(dx2, dx1, (size_t)w->cols * p.bp) < 1e-5);
+                assert_true(tu_max_rel_diff(dw2, dw1, (size_t)w->rows * nm_slots_per_row(w)) < 1e-5);
+                rw_free(y2), rw_free(dx2), rw_free(dw2);
+            }
+            rw_free(y1), rw_free(dx1), rw_free(dw1);
+            free_problem(&p);
+        }
+}
+
+/* As for CSR (test_kernels.c): the AVX-512 N:M kernels give the AVX2 ones'
+ * bytes for the weight gradient, the backward data summed in memory and
+ * the single-sample forward at every batch, and for every kernel at
+ * batches padding to a multiple of 128, plus 8 or not. */
+static void test_avx512_sums_as_avx2(void **state)
+{
+    (void)state;
+    const kernel_isa *a = kernel_isa_named("avx2"), *b = kernel_isa_named("avx512");
+    if (!a->cpu_runs() || !b->cpu_runs()) {
+        print_message("N:M avx512 against avx2: skipped, the CPU lacks %s\n",
+                      a->cpu_runs() ? "avx512" : "avx2");
+        skip();
+    }
+    print_message("N:M avx512 against avx2: checked\n");
+    static const int cases[][5] = {
+        /* rows, cols, n, m, batch */
+        {40, 128, 2, 4, 128}, {33, 64, 1, 4, 256}, {17, 96, 1, 8, 136}, {20, 64, 4, 8, 24},
+        {12, 128, 1, 16, 128}, {9, 48, 3, 4, 128}, {25, 64, 2, 8, 100}, {30, 64, 1, 32, 384},
+    };
+    for (int view = 0; view < 2; view++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            problem p;
+            make_problem(&p, cases[c][0], cases[c][1], cases[c][2], cases[c][3], cases[c][4], 70 + c);
+            if (view) assert_int_equal(nm_build_transpose(&p.w), RW_OK);
+            const nm_matrix *w = &p.w;
+            float *y1, *dx1, *dw1, *y2, *dx2, *dw2;
+            run(a->nm, &p, &y1, &dx1, &dw1);
+            run(b->nm, &p, &y2, &dx2, &dw2);
+            int all = p.bp % 128 == 0 || p.bp % 128 == 8;
+            if (all) assert_memory_equal(y1, y2, sizeof(float) * (size_t)w->rows * p.bp);
+            if (all || !view) assert_memory_equal(dx1, dx2, sizeof(float) * (size_t)w->cols * p.bp);
+            assert_memory_equal(dw1, dw2, sizeof(float) * (size_t)w->rows * nm_slots_per_row(w));
+            float *xv = malloc(sizeof(float) * (size_t)w->cols), *v1 = malloc(sizeof(float) * (size_t)w->rows);
+            float *v2 = malloc(sizeof(float) * (size_t)w->rows);
+            for (int i = 0; i < w->cols; i++) xv[i] = p.x[(size_t)i * p.bp];
+            a->nm->forward_vector(w, p.bias, xv, v1, 0, w->rows);
+            b->nm->forward_vector(w, p.bias, xv, v2, 0, w->rows);
+            assert_memory_equal(v1, v2, sizeof(float) * (size_t)w->rows);
+            free(xv), free(v1), free(v2);
             rw_free(y1), rw_free(dx1), rw_free(dw1), rw_free(y2), rw_free(dx2), rw_free(dw2);
             free_problem(&p);
         }
@@ -212,7 +282,8 @@ static void test_avx2_against_scalar(void **state)
 static void test_forward_vector(void **state)
 {
     (void)state;
-    const nm_kernel_table *tables[] = {nm_kernels_scalar(), nm_kernels_avx2()};
+    const nm_kernel_table *tables[MAX_TABLES];
+    int n_tables = runnable_tables("N:M single-sample forward", tables);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         problem p;
         make_problem(&p, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4], 50 + s);
@@ -222,8 +293,7 @@ static void test_forward_vector(void **state)
         float *yv = malloc(sizeof(float) * ((size_t)w->rows + 1));
         for (int i = 0; i < w->cols; i++) xv[i] = p.x[(size_t)i * p.bp];
         nm_forward_with(nm_kernels_scalar(), w, p.bias, p.x, y, p.bp);
-        for (int t = 0; t < 2; t++) {
-            if (!tables[t]) continue; /* no AVX2 */
+        for (int t = 0; t < n_tables; t++) {
             for (int o = 0; o < w->rows; o++) yv[o] = NAN;
             tables[t]->forward_vector(w, p.bias, xv, yv, 0, w->rows);
             for (int o = 0; o < w->rows; o++)
@@ -262,28 +332,31 @@ static void test_prepare_backward(void **state)
 }
 
 /* Results do not depend on the thread count, with and without the view
- * (1:4, a pattern that gets one). */
+ * (1:4, a pattern that gets one), for every table. */
 static void test_thread_count_independent(void **state)
 {
     (void)state;
-    for (int view = 0; view < 2; view++) {
-        problem p;
-        make_problem(&p, 300, 512, 1, 4, 128, 77);
-        if (view) assert_int_equal(nm_build_transpose(&p.w), RW_OK);
-        const nm_kernel_table *k = nm_kernels_active();
-        float *y1, *dx1, *dw1, *y2, *dx2, *dw2;
-        omp_set_num_threads(1);
-        run(k, &p, &y1, &dx1, &dw1);
-        omp_set_num_threads(3);
-        run(k, &p, &y2, &dx2, &dw2);
-        omp_set_num_threads(2);
-        const nm_matrix *w = &p.w;
-        assert_memory_equal(y1, y2, sizeof(float) * (size_t)w->rows * p.bp);
-        assert_memory_equal(dx1, dx2, sizeof(float) * (size_t)w->cols * p.bp);
-        assert_memory_equal(dw1, dw2, sizeof(float) * (size_t)w->rows * nm_slots_per_row(w));
-        rw_free(y1), rw_free(dx1), rw_free(dw1), rw_free(y2), rw_free(dx2), rw_free(dw2);
-        free_problem(&p);
-    }
+    const nm_kernel_table *tables[MAX_TABLES];
+    int n_tables = runnable_tables("N:M thread counts", tables);
+    for (int t = 0; t < n_tables; t++)
+        for (int view = 0; view < 2; view++) {
+            problem p;
+            make_problem(&p, 300, 512, 1, 4, 128, 77);
+            if (view) assert_int_equal(nm_build_transpose(&p.w), RW_OK);
+            const nm_kernel_table *k = tables[t];
+            float *y1, *dx1, *dw1, *y2, *dx2, *dw2;
+            omp_set_num_threads(1);
+            run(k, &p, &y1, &dx1, &dw1);
+            omp_set_num_threads(3);
+            run(k, &p, &y2, &dx2, &dw2);
+            omp_set_num_threads(2);
+            const nm_matrix *w = &p.w;
+            assert_memory_equal(y1, y2, sizeof(float) * (size_t)w->rows * p.bp);
+            assert_memory_equal(dx1, dx2, sizeof(float) * (size_t)w->cols * p.bp);
+            assert_memory_equal(dw1, dw2, sizeof(float) * (size_t)w->rows * nm_slots_per_row(w));
+            rw_free(y1), rw_free(dx1), rw_free(dw1), rw_free(y2), rw_free(dx2), rw_free(dw2);
+            free_problem(&p);
+        }
 }
 
 int main(void)
@@ -292,7 +365,8 @@ int main(void)
         cmocka_unit_test(test_magnitude_selection),
         cmocka_unit_test(test_bad_shapes),
         cmocka_unit_test(test_scalar_against_dense),
-        cmocka_unit_test(test_avx2_against_scalar),
+        cmocka_unit_test(test_twins_against_scalar),
+        cmocka_unit_test(test_avx512_sums_as_avx2),
         cmocka_unit_test(test_forward_vector),
         cmocka_unit_test(test_prepare_backward),
         cmocka_unit_test(test_thread_count_independent),

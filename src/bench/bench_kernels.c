@@ -13,6 +13,9 @@
  * (2 rows cols b), so its fraction of SGEMM is SGEMM's time over its time.
  *   nm_*    spmm, spmm_t, sddmm with N:M storage (core/nm.h) and kernels,
  *           beside CSR at the same density n/m in the same cell
+ * Each kernel can be timed under several tables of the kernel list
+ * (kernels/isa.h) in the same rounds. rigl_topk runs the chosen table's
+ * scan inside sparsity/grow.c, so it is timed under that one only.
  */
 #include <cblas.h>
 #include <omp.h>
@@ -24,8 +27,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/rng.h"
-#include "kernels/kernels.h"
-#include "kernels/nm_kernels.h"
+#include "kernels/isa.h"
 #include "kernels/team.h"
 #include "sparsity/distribution.h"
 #include "sparsity/grow.h"
@@ -59,6 +61,9 @@ static const char *const op_names[N_OPS] = {"spmm",    "spmm_t",    "sddmm",    
 
 static int is_nm_op(int op) { return op >= OP_NM_SPMM; }
 
+/* Kernel families timed side by side at most. */
+#define MAX_ISAS 8
+
 /* RigL's default drop fraction: an update regrows this share of a layer. */
 #define TOPK_SHARE 0.3
 
@@ -76,6 +81,7 @@ typedef struct {
     int k;                        /* rigl_topk: how many */
     grow_scratch scratch;         /* rigl_topk: kept across calls, as in training */
     team_sync sync;
+    const kernel_isa *isa;        /* the tables timed now */
 } cell;
 
 static void cell_free(cell *c)
@@ -178,7 +184,7 @@ static int64_t cell_memory_bytes(const cell *c, int op)
 /* One call of an N:M kernel as a phase: equal row (or group) ranges. */
 static int run_nm_phase(cell *c, int op)
 {
-    const nm_kernel_table *k = nm_kernels_active();
+    const nm_kernel_table *k = c->isa->nm;
     int parts = omp_get_num_threads();
     int count = op == OP_NM_SPMM_T ? c->nm.groups : c->rows;
     TEAM_FOR(t, parts) {
@@ -199,7 +205,7 @@ static int run_nm_phase(cell *c, int op)
 /* One call of a sparse kernel as a phase of the enclosing team. */
 static int run_sparse_phase(cell *c, int op)
 {
-    const kernel_table *k = kernels_active();
+    const kernel_table *k = c->isa->csr;
     const kernel_epilogue none = {KACT_NONE, 0.0f};
     if (is_nm_op(op)) return run_nm_phase(c, op);
     switch (op) {
@@ -268,8 +274,8 @@ static int op_applies(const cell *c, int op, int batch)
 {
     if (is_nm_op(op)) return c->nm.m > 0 && (op != OP_NM_SPMV || batch == 1);
     /* N:M cells compare the three kernels only; a full layer has no
-     * position left to grow into. */
-    if (op == OP_TOPK) return c->nm.m == 0 && c->k > 0;
+     * position left to grow into; the growth runs the chosen table. */
+    if (op == OP_TOPK) return c->nm.m == 0 && c->k > 0 && c->isa == kernel_isa_active();
     return op != OP_SPMV || batch == 1;
 }
 
@@ -337,6 +343,24 @@ static rw_status check_config(const rw_bench_kernels_config *k)
     if (k->repeats < 1 || k->repeats > 1000 || !(k->min_seconds >= 0.0))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: repeats %d or time %g out of range",
                        k->repeats, k->min_seconds);
+    if (k->n_isas < 0 || k->n_isas > MAX_ISAS || (k->n_isas > 0 && !k->isas))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: %d kernel families, expected 0 to %d",
+                       k->n_isas, MAX_ISAS);
+    for (int i = 0; i < k->n_isas; i++) {
+        const kernel_isa *isa = kernel_isa_named(k->isas[i]);
+        if (!isa) {
+            char names[64] = "";
+            for (int j = 0; j < kernel_isa_count(); j++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", j ? ", " : "",
+                         kernel_isa_at(j)->name);
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "bench: no kernel family '%s' (there are %s)",
+                           k->isas[i] ? k->isas[i] : "(null)", names);
+        }
+        if (!isa->cpu_runs())
+            return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                           "bench: this CPU cannot run the %s kernels: they need %s, it has %s",
+                           isa->name, isa->needs, cpu_features());
+    }
     return RW_OK;
 }
 
@@ -344,18 +368,25 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
 {
     rw_status st = check_config(k);
     if (st != RW_OK) return st;
+    const kernel_isa *isas[MAX_ISAS];
+    int n_isa = k->n_isas > 0 ? k->n_isas : 1;
+    for (int i = 0; i < n_isa; i++)
+        isas[i] = k->n_isas > 0 ? kernel_isa_named(k->isas[i]) : kernel_isa_active();
     int saved = rw_get_num_threads();
     if (k->threads > 0) rw_set_num_threads(k->threads);
     int R = k->repeats;
-    /* t[((round * N_OPS + op) * 2 + dense]: seconds per call */
-    double *t = malloc(sizeof(double) * (size_t)R * 2 * N_OPS);
+    /* Seconds per call: sparse[((round * N_OPS + op) * n_isa + isa], dense[round * N_OPS + op]. */
+    double *ts = malloc(sizeof(double) * (size_t)R * N_OPS * (size_t)n_isa);
+    double *td = malloc(sizeof(double) * (size_t)R * N_OPS);
     double *sparse = malloc(sizeof(double) * (size_t)R), *dense = malloc(sizeof(double) * (size_t)R);
-    double *ratio = malloc(sizeof(double) * (size_t)R);
-    if (!t || !sparse || !dense || !ratio) {
-        free(t), free(sparse), free(dense), free(ratio);
+    double *ratio = malloc(sizeof(double) * (size_t)R), *speedup = malloc(sizeof(double) * (size_t)R);
+    if (!ts || !td || !sparse || !dense || !ratio || !speedup) {
+        free(ts), free(td), free(sparse), free(dense), free(ratio), free(speedup);
         rw_set_num_threads(saved);
         return rw_fail(RW_ERR_NO_MEMORY, "bench: out of memory");
     }
+#define T_SPARSE(r, op, i) ts[((size_t)(r) * N_OPS + (op)) * (size_t)n_isa + (i)]
+#define T_DENSE(r, op) td[(size_t)(r) * N_OPS + (op)]
     int stop = 0;
     /* Cells: the densities, then the N:M patterns (each with CSR beside). */
     for (int di = 0; di < k->n_densities + k->n_nm && !stop && st == RW_OK; di++)
@@ -373,53 +404,67 @@ rw_status rw_bench_kernels(const rw_bench_kernels_config *k, rw_bench_kernel_fn 
             char pattern[16];
             if (pi >= 0) snprintf(pattern, sizeof pattern, "%d:%d", k->nm_n[pi], k->nm_m[pi]);
             for (int op = 0; op < N_OPS; op++)
-                if (op_applies(&c, op, batch)) {
+                for (int i = 0; i < n_isa; i++) {
+                    c.isa = isas[i];
+                    if (!op_applies(&c, op, batch)) continue;
                     /* warm-up */
                     if (op == OP_TOPK)
                         run_topk(&c);
                     else
                         run_sparse(&c, op, 1);
-                    run_dense(&c, op);
+                    if (i == 0) run_dense(&c, op);
                 }
             for (int r = 0; r < R; r++)
                 for (int op = 0; op < N_OPS; op++) {
-                    if (!op_applies(&c, op, batch)) continue;
-                    t[(r * N_OPS + op) * 2 + 1] = time_calls(&c, op, 1, k->min_seconds / 2);
-                    t[(r * N_OPS + op) * 2 + 0] = time_calls(&c, op, 0, k->min_seconds / 2);
+                    int dense_done = 0;
+                    for (int i = 0; i < n_isa; i++) {
+                        c.isa = isas[i];
+                        if (!op_applies(&c, op, batch)) continue;
+                        if (!dense_done) T_DENSE(r, op) = time_calls(&c, op, 1, k->min_seconds / 2);
+                        dense_done = 1;
+                        T_SPARSE(r, op, i) = time_calls(&c, op, 0, k->min_seconds / 2);
+                    }
                 }
             double full = 2.0 * (double)k->rows * (double)k->cols * batch;
-            for (int op = 0; op < N_OPS && !stop; op++) {
-                if (!op_applies(&c, op, batch)) continue;
-                int64_t stored = is_nm_op(op) ? (int64_t)c.rows * nm_slots_per_row(&c.nm) : c.w.nnz;
-                double work = op == OP_TOPK ? full : 2.0 * (double)stored * batch;
-                for (int r = 0; r < R; r++) {
-                    sparse[r] = t[(r * N_OPS + op) * 2];
-                    dense[r] = t[(r * N_OPS + op) * 2 + 1];
-                    ratio[r] = (work / sparse[r]) / (full / dense[r]);
+            for (int op = 0; op < N_OPS && !stop; op++)
+                for (int i = 0; i < n_isa && !stop; i++) {
+                    c.isa = isas[i];
+                    if (!op_applies(&c, op, batch)) continue;
+                    int64_t stored = is_nm_op(op) ? (int64_t)c.rows * nm_slots_per_row(&c.nm) : c.w.nnz;
+                    double work = op == OP_TOPK ? full : 2.0 * (double)stored * batch;
+                    for (int r = 0; r < R; r++) {
+                        sparse[r] = T_SPARSE(r, op, i);
+                        dense[r] = T_DENSE(r, op);
+                        ratio[r] = (work / sparse[r]) / (full / dense[r]);
+                        speedup[r] = op == OP_TOPK ? 1.0 : T_SPARSE(r, op, 0) / sparse[r];
+                    }
+                    rw_bench_kernel_row row;
+                    memset(&row, 0, sizeof row);
+                    row.op = op_names[op];
+                    row.rows = k->rows, row.cols = k->cols, row.batch = batch;
+                    row.threads = rw_get_num_threads();
+                    row.density = density;
+                    row.nonzeros = stored;
+                    row.format = is_nm_op(op) ? pattern : "csr";
+                    row.bytes = cell_bytes(&c, op);
+                    row.memory_bytes = cell_memory_bytes(&c, op);
+                    row.seconds = bench_median(sparse, R);
+                    row.best_seconds = bench_min(sparse, R);
+                    row.gflops = work / row.seconds * 1e-9;
+                    row.sgemm_seconds = bench_median(dense, R);
+                    row.sgemm_best_seconds = bench_min(dense, R);
+                    row.sgemm_gflops = full / row.sgemm_seconds * 1e-9;
+                    row.fraction = bench_median(ratio, R);
+                    row.best_fraction = (work / row.best_seconds) / (full / row.sgemm_best_seconds);
+                    row.isa = isas[i]->name;
+                    row.isa_speedup = bench_median(speedup, R);
+                    if (fn && fn(&row, user)) stop = 1;
                 }
-                rw_bench_kernel_row row;
-                memset(&row, 0, sizeof row);
-                row.op = op_names[op];
-                row.rows = k->rows, row.cols = k->cols, row.batch = batch;
-                row.threads = rw_get_num_threads();
-                row.density = density;
-                row.nonzeros = stored;
-                row.format = is_nm_op(op) ? pattern : "csr";
-                row.bytes = cell_bytes(&c, op);
-                row.memory_bytes = cell_memory_bytes(&c, op);
-                row.seconds = bench_median(sparse, R);
-                row.best_seconds = bench_min(sparse, R);
-                row.gflops = work / row.seconds * 1e-9;
-                row.sgemm_seconds = bench_median(dense, R);
-                row.sgemm_best_seconds = bench_min(dense, R);
-                row.sgemm_gflops = full / row.sgemm_seconds * 1e-9;
-                row.fraction = bench_median(ratio, R);
-                row.best_fraction = (work / row.best_seconds) / (full / row.sgemm_best_seconds);
-                if (fn && fn(&row, user)) stop = 1;
-            }
             cell_free(&c);
         }
-    free(t), free(sparse), free(dense), free(ratio);
+#undef T_SPARSE
+#undef T_DENSE
+    free(ts), free(td), free(sparse), free(dense), free(ratio), free(speedup);
     rw_set_num_threads(saved);
     return st;
 }

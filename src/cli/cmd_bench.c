@@ -26,20 +26,33 @@ static int bad_list(const char *cmd, const char *flag, const char *value, const 
     return 2;
 }
 
+/* Says on stderr when REWIRE_KERNELS asked for kernels that did not run. */
+static void warn_kernel_choice(void)
+{
+    rw_kernel_info k;
+    rw_kernel_get_info(&k);
+    if (k.requested && strcmp(k.requested, k.chosen))
+        fprintf(stderr, "rewire bench: warning: REWIRE_KERNELS=%s not run (this CPU runs %s); "
+                        "running the %s kernels\n", k.requested, k.runnable, k.chosen);
+}
+
 /* ---- kernels ------------------------------------------------------------ */
 
 typedef struct {
     int json;
     int header_done;
+    int several;           /* more than one kernel family: an isa column */
+    const char *first_isa; /* the family the others are compared with */
 } kernel_out;
 
 static int kernel_row(const rw_bench_kernel_row *r, void *user)
 {
     kernel_out *o = user;
     if (o->json) {
-        print_json(json_pack("{s:s, s:s, s:s, s:i, s:i, s:f, s:i, s:i, s:I, s:f, s:f, s:f, s:f, s:f, "
-                             "s:f, s:f, s:f, s:s, s:I, s:I}",
-                             "bench", "kernel", "op", r->op, "isa", rw_kernel_isa(), "rows", r->rows,
+        print_json(json_pack("{s:s, s:s, s:s, s:f, s:i, s:i, s:f, s:i, s:i, s:I, s:f, s:f, s:f, s:f, "
+                             "s:f, s:f, s:f, s:f, s:s, s:I, s:I}",
+                             "bench", "kernel", "op", r->op, "isa", r->isa, "isa_speedup",
+                             r->isa_speedup, "rows", r->rows,
                              "cols", r->cols, "density", r->density, "batch", r->batch, "threads",
                              r->threads, "nonzeros", (json_int_t)r->nonzeros, "seconds", r->seconds,
                              "best_seconds", r->best_seconds, "gflops", r->gflops, "sgemm_seconds",
@@ -50,17 +63,23 @@ static int kernel_row(const rw_bench_kernel_row *r, void *user)
         return 0;
     }
     if (!o->header_done) {
-        printf("%-9s %8s %6s %9s %11s %9s %11s %8s %8s %6s %10s\n", "op", "density", "batch",
+        char vs[32];
+        snprintf(vs, sizeof vs, "vs %s", o->first_isa);
+        printf("%-9s %8s %6s %9s %11s %9s %11s %8s %8s %6s %10s", "op", "density", "batch",
                "nonzeros", "time", "GFLOP/s", "SGEMM GF/s", "of SGEMM", "(best)", "format",
                "bytes");
+        if (o->several) printf(" %-7s %11s", "isa", vs);
+        printf("\n");
         o->header_done = 1;
     }
     double t = r->seconds;
     const char *unit = t < 1e-3 ? "us" : "ms";
     double shown = t < 1e-3 ? t * 1e6 : t * 1e3;
-    printf("%-9s %8.4g %6d %9lld %8.1f %-2s %9.2f %11.2f %8.3f %8.3f %6s %10lld\n", r->op,
+    printf("%-9s %8.4g %6d %9lld %8.1f %-2s %9.2f %11.2f %8.3f %8.3f %6s %10lld", r->op,
            r->density, r->batch, (long long)r->nonzeros, shown, unit, r->gflops, r->sgemm_gflops,
            r->fraction, r->best_fraction, r->format, (long long)r->bytes);
+    if (o->several) printf(" %-7s %10.3fx", r->isa, r->isa_speedup);
+    printf("\n");
     fflush(stdout);
     return 0;
 }
@@ -86,7 +105,7 @@ static int parse_nm_list(const char *list, int *n, int *m)
 static int bench_kernels(int argc, char **argv)
 {
     const char *shape = "1000x1000", *densities = "1,0.5,0.2,0.1,0.05,0.02,0.01,0.001",
-               *batches = "1,32,128,256", *nm = "2:4,1:4,1:8";
+               *batches = "1,32,128,256", *nm = "2:4,1:4,1:8", *isa = NULL;
     int threads = 0, repeats = 7, json = 0, seed = 1;
     double seconds = 0.02;
     arg_spec specs[] = {
@@ -100,6 +119,11 @@ static int bench_kernels(int argc, char **argv)
          "the columns, 'none' for no N:M rows (default 2:4,1:4,1:8)",
          NULL, 0, 0},
         {"threads", ARG_INT, &threads, "N", "threads (default: all cores)", NULL, 0, 1024},
+        {"isa", ARG_STRING, &isa, "NAME,...",
+         "kernel families to time side by side in the same rounds, e.g. avx2,avx512, or 'all' "
+         "that this CPU runs; rows then say how much faster than the first each is "
+         "(default: the chosen family)",
+         NULL, 0, 0},
         {"repeats", ARG_INT, &repeats, "N", "interleaved rounds, medians reported (default 7)",
          NULL, 1, 1000},
         {"time", ARG_DOUBLE, &seconds, "S",
@@ -152,12 +176,40 @@ static int bench_kernels(int argc, char **argv)
     c.repeats = repeats;
     c.min_seconds = seconds;
     c.seed = (uint64_t)seed;
-    if (!json)
+    /* --isa: a list of names, or every family this CPU runs. */
+    char isa_text[128], *isa_names[16];
+    rw_kernel_info info;
+    rw_kernel_get_info(&info);
+    if (isa) {
+        snprintf(isa_text, sizeof isa_text, "%s", strcmp(isa, "all") ? isa : info.runnable);
+        for (char *save = NULL, *t = strtok_r(isa_text, strcmp(isa, "all") ? "," : " ", &save);
+             t && c.n_isas < 16; t = strtok_r(NULL, strcmp(isa, "all") ? "," : " ", &save))
+            isa_names[c.n_isas++] = t;
+        if (c.n_isas < 1) return bad_list("kernels", "isa", isa, "names like avx2,avx512, or all");
+        c.isas = (const char *const *)isa_names;
+    }
+    warn_kernel_choice();
+    /* A family this CPU does not run: no header, the library's error. */
+    int runnable = 1;
+    for (int i = 0; i < c.n_isas; i++) {
+        size_t len = strlen(isa_names[i]);
+        const char *at = info.runnable;
+        while ((at = strstr(at, isa_names[i])) &&
+               !((at == info.runnable || at[-1] == ' ') && (at[len] == ' ' || !at[len])))
+            at += len;
+        if (!at) runnable = 0;
+    }
+    if (!json && runnable) {
+        char families[128] = "";
+        for (int i = 0; i < c.n_isas; i++)
+            snprintf(families + strlen(families), sizeof families - strlen(families), "%s%s",
+                     i ? ", " : "", isa_names[i]);
         printf("rewire bench kernels: %dx%d layer, uniformly random pattern, %d threads, kernels "
                "%s;\nmedians of %d interleaved rounds of %.3g s (kernel and SGEMM each half)\n",
-               c.rows, c.cols, threads > 0 ? threads : rw_get_num_threads(), rw_kernel_isa(),
-               repeats, seconds);
-    kernel_out o = {json, 0};
+               c.rows, c.cols, threads > 0 ? threads : rw_get_num_threads(),
+               c.n_isas ? families : rw_kernel_isa(), repeats, seconds);
+    }
+    kernel_out o = {json, 0, c.n_isas > 1, c.n_isas ? isa_names[0] : rw_kernel_isa()};
     if (rw_bench_kernels(&c, kernel_row, &o) != RW_OK) return report_failure("bench kernels");
     return 0;
 }
@@ -259,6 +311,7 @@ static int net_command(int argc, char **argv, int training)
     int len = snprintf(net, sizeof net, "%d", sizes[0]);
     for (int l = 1; l <= n_hidden + 1 && len < (int)sizeof net; l++)
         len += snprintf(net + len, sizeof net - (size_t)len, "-%d", sizes[l]);
+    warn_kernel_choice();
     if (!f.json) {
         printf("rewire bench %s: %s MLP, ReLU, %s sparsity, kernels %s, synthetic data%s\n", cmd,
                net, init_names[f.init], rw_kernel_isa(),

@@ -1,6 +1,8 @@
-/* rewire info MODEL [--json]: what a model file holds. */
+/* rewire info MODEL [--json]: what a model file holds; rewire info --cpu:
+ * what the kernel choice saw. */
 #include <jansson.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -8,19 +10,53 @@
 
 static const char *act_names[] = {"relu", "leaky_relu", "tanh", "gelu", "none"};
 
+/* The CPU, the features the kernels use that it and the OS support, the
+ * kernel families it runs and the one chosen (REWIRE_KERNELS may ask for
+ * one: a warning says when it did not run). */
+static int print_cpu(int json)
+{
+    rw_kernel_info k;
+    rw_kernel_get_info(&k);
+    int unmet = k.requested && strcmp(k.requested, k.chosen);
+    if (json) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "cpu", k.cpu, "features", k.features,
+                              "runnable", k.runnable, "kernels", k.chosen);
+        if (k.requested) json_object_set_new(o, "requested", json_string(k.requested));
+        json_dumpf(o, stdout, JSON_COMPACT);
+        printf("\n");
+        json_decref(o);
+    } else {
+        printf("cpu:       %s\n", k.cpu[0] ? k.cpu : "(no name)");
+        printf("features:  %s\n", k.features);
+        printf("runnable:  %s\n", k.runnable);
+        printf("kernels:   %s%s%s%s\n", k.chosen, k.requested ? " (REWIRE_KERNELS=" : "",
+               k.requested ? k.requested : "", k.requested ? ")" : "");
+    }
+    if (unmet)
+        fprintf(stderr, "rewire info: warning: REWIRE_KERNELS=%s not run (this CPU runs %s); "
+                        "running the %s kernels\n", k.requested, k.runnable, k.chosen);
+    return 0;
+}
+
 int cmd_info(int argc, char **argv)
 {
-    int json = 0;
+    int json = 0, cpu = 0;
     const char *pos[1];
     arg_spec specs[] = {
         {"json", ARG_FLAG, &json, NULL, "print one JSON object instead of a table", NULL, 0, 0},
+        {"cpu", ARG_FLAG, &cpu, NULL,
+         "the CPU, the instruction-set features the kernels use that it and the OS support, the "
+         "kernel families it runs and the one chosen (before the model, if one is given)",
+         NULL, 0, 0},
     };
-    arg_parser p = {"info", "rewire info MODEL.safetensors [--json]",
+    arg_parser p = {"info", "rewire info MODEL.safetensors [--json] | rewire info --cpu [--json]",
                     "Shows each layer's shape, kind, nonzeros, sparsity and bytes stored against "
                     "the bytes the same layer would take dense.",
-                    specs, 1, pos, 1, 0};
+                    specs, 2, pos, 1, 0};
     int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;
+    if (cpu) print_cpu(json);
+    if (cpu && p.n_positional == 0) return 0;
     if (p.n_positional != 1) {
         fprintf(stderr, "rewire info: expected one model file\n(see 'rewire info --help')\n");
         return 2;

@@ -1,38 +1,85 @@
-/* Kernel tables and the one-time choice between them. The scalar table
- * always exists; the AVX2 one only when the CPU has AVX2 and FMA, so the
- * library runs anywhere while spmm_avx2.c alone is built with -mavx2. */
-#include "kernels/kernels.h"
+/* The kernel list (isa.h) and the one-time choice from it. The scalar
+ * tables always run; the others only where kernels/cpu.c says the CPU and
+ * the OS support them, so the library runs anywhere while only the
+ * *_avx2.c and *_avx512.c files are built for those instruction sets. */
+#include "kernels/isa.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Defined in spmm_scalar.c and spmm_avx2.c. */
-extern const kernel_table kernels_scalar_table;
-extern const kernel_table kernels_avx2_table;
+#define DECLARE_TABLES(name, needs, check)                                                         \
+    extern const kernel_table kernels_##name##_table;                                             \
+    extern const nm_kernel_table nm_kernels_##name##_table;
+KERNEL_ISA_LIST(DECLARE_TABLES)
+#undef DECLARE_TABLES
 
-const kernel_table *kernels_scalar(void) { return &kernels_scalar_table; }
+static const kernel_isa isas[] = {
+#define ENTRY(name, needs, check) {#name, needs, &kernels_##name##_table, &nm_kernels_##name##_table, check},
+    KERNEL_ISA_LIST(ENTRY)
+#undef ENTRY
+};
+#define N_ISAS ((int)(sizeof isas / sizeof isas[0]))
 
-const kernel_table *kernels_avx2(void)
+int kernel_isa_count(void) { return N_ISAS; }
+
+const kernel_isa *kernel_isa_at(int i) { return i >= 0 && i < N_ISAS ? &isas[i] : NULL; }
+
+const kernel_isa *kernel_isa_named(const char *name)
 {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &kernels_avx2_table;
+    for (int i = 0; name && i < N_ISAS; i++)
+        if (!strcmp(isas[i].name, name)) return &isas[i];
     return NULL;
 }
 
 /* Chosen on first use. Two threads racing here compute the same answer,
  * so an atomic pointer is all the synchronisation needed. */
-static _Atomic(const kernel_table *) active_table;
+static _Atomic(const kernel_isa *) active_isa;
 
-const kernel_table *kernels_active(void)
+const kernel_isa *kernel_isa_active(void)
 {
-    const kernel_table *k = atomic_load_explicit(&active_table, memory_order_acquire);
+    const kernel_isa *k = atomic_load_explicit(&active_isa, memory_order_acquire);
     if (k) return k;
-    const char *env = getenv("REWIRE_KERNELS");
-    k = env && strcmp(env, "scalar") == 0 ? NULL : kernels_avx2();
-    if (!k) k = kernels_scalar();
-    atomic_store_explicit(&active_table, k, memory_order_release);
+    /* The best the CPU runs, at most the one asked for. */
+    const kernel_isa *asked = kernel_isa_named(getenv("REWIRE_KERNELS"));
+    int top = asked ? (int)(asked - isas) : N_ISAS - 1;
+    k = &isas[0];
+    for (int i = top; i > 0; i--)
+        if (isas[i].cpu_runs()) {
+            k = &isas[i];
+            break;
+        }
+    atomic_store_explicit(&active_isa, k, memory_order_release);
     return k;
 }
 
-const char *rw_kernel_isa(void) { return kernels_active()->name; }
+const kernel_table *kernels_scalar(void) { return isas[0].csr; }
+
+const kernel_table *kernels_active(void) { return kernel_isa_active()->csr; }
+
+const char *rw_kernel_isa(void) { return kernel_isa_active()->name; }
+
+/* Names of the entries the CPU runs, best last; filled once. */
+static pthread_once_t runnable_once = PTHREAD_ONCE_INIT;
+static char runnable[64];
+
+static void fill_runnable(void)
+{
+    for (int i = 0; i < N_ISAS; i++)
+        if (isas[i].cpu_runs()) {
+            if (runnable[0]) strncat(runnable, " ", sizeof runnable - strlen(runnable) - 1);
+            strncat(runnable, isas[i].name, sizeof runnable - strlen(runnable) - 1);
+        }
+}
+
+void rw_kernel_get_info(rw_kernel_info *info)
+{
+    pthread_once(&runnable_once, fill_runnable);
+    memset(info, 0, sizeof *info);
+    info->cpu = cpu_name();
+    info->features = cpu_features();
+    info->runnable = runnable;
+    info->chosen = rw_kernel_isa();
+    info->requested = getenv("REWIRE_KERNELS");
+}

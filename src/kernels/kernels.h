@@ -2,8 +2,9 @@
  * batch innermost: x[feature][bp], bp a multiple of RW_BATCH_PAD, rows
  * 32-byte aligned; padding columns hold zeros in every gradient.
  *
- * Each kernel exists as a scalar reference and an AVX2+FMA twin; a table of
- * them is chosen once at start-up. The ISA kernels work on a range of rows
+ * Each kernel exists as a scalar reference and AVX2+FMA and AVX-512 twins;
+ * a table of them is chosen once, at first use, from the kernel list
+ * (kernels/isa.h). The ISA kernels work on a range of rows
  * (or columns) so that threading lives in one place (kernels/parallel.c),
  * which splits work by nonzeros and gives each output row to exactly one
  * thread: results never depend on the thread count. */
@@ -28,7 +29,7 @@ typedef struct {
 } kernel_epilogue;
 
 typedef struct {
-    const char *name; /* "scalar" or "avx2" */
+    const char *name; /* "scalar", "avx2" or "avx512" */
     /* SpMM forward over rows [r0, r1):
      * y[o][b] = act(bias[o] + sum_k values[k] * x[indices[k]][b]), k in row o.
      * bias may be NULL (treated as zero). x is [cols][bp], y is [rows][bp]. */
@@ -61,11 +62,11 @@ typedef struct {
     int (*find_at_least)(const float *x, int n, float thr, int32_t *at);
 } kernel_table;
 
+/* The reference. The other tables are reached through the kernel list
+ * (kernels/isa.h). */
 const kernel_table *kernels_scalar(void);
-/* NULL when the CPU lacks AVX2 or FMA. */
-const kernel_table *kernels_avx2(void);
-/* The table chosen at first use: AVX2 if available unless the environment
- * variable REWIRE_KERNELS=scalar. */
+/* The table chosen at first use: the best the CPU runs, or the one the
+ * environment variable REWIRE_KERNELS names (kernel_isa_active). */
 const kernel_table *kernels_active(void);
 
 /* Threaded entry points over the active table (OpenMP, split by nonzeros),

@@ -306,8 +306,9 @@ static void forward_vector_any(const nm_matrix *w, const float *bias, const floa
     }
 }
 
-static void forward_vector(const nm_matrix *w, const float *bias, const float *x, float *y, int r0,
-                           int r1)
+/* The AVX-512 table uses it too (nm_avx512.c). */
+void nm_forward_vector_avx2(const nm_matrix *w, const float *bias, const float *x, float *y,
+                            int r0, int r1)
 {
 #define NM_CASE(N, M)                                                                              \
     if (w->n == (N) && w->m == (M)) {                                                              \
@@ -325,5 +326,6 @@ static void forward_vector(const nm_matrix *w, const float *bias, const float *x
     forward_vector_any(w, bias, x, y, r0, r1);
 }
 
+/* In the kernel list as "avx2" (kernels/isa.h). */
 const nm_kernel_table nm_kernels_avx2_table = {"avx2", forward, backward_data, weight_grad,
-                                               forward_vector};
+                                               nm_forward_vector_avx2};

@@ -1,8 +1,8 @@
 /* Kernels over N:M weights (core/nm.h), with the same layout and contract
  * as kernels.h: activations [feature][bp], bp a multiple of 8, padding
- * columns zero in gradients; a scalar reference and an AVX2+FMA twin;
- * threading in one place (nm_parallel.c) with each output row written by
- * one thread, so results do not depend on the thread count. */
+ * columns zero in gradients; a scalar reference and AVX2+FMA and AVX-512
+ * twins; threading in one place (nm_parallel.c) with each output row
+ * written by one thread, so results do not depend on the thread count. */
 #ifndef RW_KERNELS_NM_H
 #define RW_KERNELS_NM_H
 
@@ -28,15 +28,18 @@ typedef struct {
                            int r1);
 } nm_kernel_table;
 
-/* CSR's AVX2 backward (spmm_avx2.c) over a transposed view whose
- * position q holds the entries of column cols_of[q]: dx[cols_of[q]] for q
- * in [q0, q1), with no epilogue. N:M's view is in that order (core/nm.h). */
+/* CSR's AVX2 and AVX-512 backward (spmm_avx2.c, spmm_avx512.c) over a
+ * transposed view whose position q holds the entries of column cols_of[q]:
+ * dx[cols_of[q]] for q in [q0, q1), with no epilogue. N:M's view is in that
+ * order (core/nm.h). */
 void spmm_backward_data_mapped_avx2(const csr_matrix *view, const int32_t *cols_of,
                                     const float *dy, float *dx, int bp, int q0, int q1);
+void spmm_backward_data_mapped_avx512(const csr_matrix *view, const int32_t *cols_of,
+                                      const float *dy, float *dx, int bp, int q0, int q1);
 
+/* The reference; the others through the kernel list (kernels/isa.h). */
 const nm_kernel_table *nm_kernels_scalar(void);
-const nm_kernel_table *nm_kernels_avx2(void); /* NULL without AVX2+FMA */
-/* AVX2 when the CPU has it, unless REWIRE_KERNELS=scalar. */
+/* The N:M table of the kernel list's chosen entry (kernel_isa_active). */
 const nm_kernel_table *nm_kernels_active(void);
 
 void nm_forward_with(const nm_kernel_table *k, const nm_matrix *w, const float *bias,

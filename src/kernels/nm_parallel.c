@@ -1,34 +1,12 @@
 /* Table choice and threading for the N:M kernels. Every row holds the same
  * number of slots, so equal row (or group) ranges carry equal work. */
 #include <omp.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "kernels/nm_kernels.h"
+#include "kernels/isa.h"
 
-extern const nm_kernel_table nm_kernels_scalar_table;
-extern const nm_kernel_table nm_kernels_avx2_table;
+const nm_kernel_table *nm_kernels_scalar(void) { return kernel_isa_at(0)->nm; }
 
-const nm_kernel_table *nm_kernels_scalar(void) { return &nm_kernels_scalar_table; }
-
-const nm_kernel_table *nm_kernels_avx2(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &nm_kernels_avx2_table
-                                                                           : NULL;
-}
-
-const nm_kernel_table *nm_kernels_active(void)
-{
-    /* Chosen once; a race between threads stores the same pointer. */
-    static const nm_kernel_table *chosen;
-    if (!chosen) {
-        const char *force = getenv("REWIRE_KERNELS");
-        const nm_kernel_table *fast = nm_kernels_avx2();
-        chosen = fast && !(force && strcmp(force, "scalar") == 0) ? fast : nm_kernels_scalar();
-    }
-    return chosen;
-}
+const nm_kernel_table *nm_kernels_active(void) { return kernel_isa_active()->nm; }
 
 /* Below this many multiply-adds a parallel region costs more than it saves. */
 #define PARALLEL_MIN_WORK 32768

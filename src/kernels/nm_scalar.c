@@ -66,5 +66,6 @@ static void forward_vector(const nm_matrix *w, const float *bias, const float *x
     }
 }
 
+/* In the kernel list as "scalar" (kernels/isa.h). */
 const nm_kernel_table nm_kernels_scalar_table = {"scalar", forward, backward_data, weight_grad,
                                                  forward_vector};

@@ -1,5 +1,5 @@
-/* AVX2+FMA twins of the reference kernels in spmm_scalar.c; the only file
- * with intrinsics, compiled with -mavx2 -mfma and chosen at run time.
+/* AVX2+FMA twins of the reference kernels in spmm_scalar.c, compiled with
+ * -mavx2 -mfma and chosen at run time (kernels/isa.h).
  *
  * Vectorise over the batch, broadcast the weight (as XNNPACK's f32-spmm):
  * a nonzero w(o,i) is one broadcast and a run of FMAs over row i of the
@@ -13,7 +13,8 @@
 #include <math.h>
 
 #include "kernels/avx2_dot.h"
-#include "kernels/kernels.h"
+#include "kernels/avx2_transpose.h"
+#include "kernels/spmm_common.h"
 
 /* The dense operand of a 1000-feature layer at batch 128 is 512 KB: it
  * lives in L2, and these kernels are bound by L2 bandwidth (one 32-byte load
@@ -26,18 +27,6 @@
 #ifndef PREFETCH_LINES
 #define PREFETCH_LINES 2
 #endif
-
-/* Epilogue modes of the row core (kernels.h): plain, the forward activation
- * of the result, or the backward derivative taken from a gate row. Every
- * call site passes a constant, so each mode compiles to its own loop. */
-enum { MODE_PLAIN, MODE_FWD_RELU, MODE_FWD_LEAKY, MODE_BWD_RELU, MODE_BWD_LEAKY };
-
-static inline int epilogue_mode(kernel_epilogue e, int backward)
-{
-    if (e.act == KACT_RELU) return backward ? MODE_BWD_RELU : MODE_FWD_RELU;
-    if (e.act == KACT_LEAKY) return backward ? MODE_BWD_LEAKY : MODE_FWD_LEAKY;
-    return MODE_PLAIN;
-}
 
 /* The epilogue on 8 lanes; gate points at the same 8 lanes of the
  * activation output (backward modes only). Same comparisons as the scalar
@@ -58,21 +47,6 @@ static inline __attribute__((always_inline)) __m256 epilogue8(__m256 v, int mode
                                 _mm256_cmp_ps(_mm256_load_ps(gate), zero, _CMP_GT_OQ));
     }
     return v;
-}
-
-/* A column (or row) index array, 32-bit or its 16-bit copy; `narrow` is a
- * constant at every call site, so each width compiles to its own loop. */
-typedef struct {
-    const int32_t *wide;
-    const uint16_t *narrow;
-} index_ref;
-
-#define IDX(r, k) (narrow ? (int)(r).narrow[k] : (int)(r).wide[k])
-
-static inline index_ref index_at(const int32_t *wide, const uint16_t *narrow, int offset)
-{
-    index_ref r = {wide ? wide + offset : NULL, narrow ? narrow + offset : NULL};
-    return r;
 }
 
 #define STORE_EPI(dst, v, off) _mm256_store_ps((dst) + (off), epilogue8(v, mode, slope, gate ? gate + (off) : NULL))
@@ -211,24 +185,6 @@ forward_rows(const csr_matrix *w, const float *bias, const float *x, float *y, i
                           bias ? bias[o] : 0.0f, y + (size_t)o * bp + b, NULL, bp, b, mode, slope);
 }
 
-/* Calls F(..., mode, narrow, slope) with both as constants. */
-#define DISPATCH(F, mode, narrow, ...)                                                             \
-    do {                                                                                           \
-        if (narrow) {                                                                              \
-            if ((mode) == MODE_FWD_RELU) F(__VA_ARGS__, MODE_FWD_RELU, 1, slope);                  \
-            else if ((mode) == MODE_FWD_LEAKY) F(__VA_ARGS__, MODE_FWD_LEAKY, 1, slope);           \
-            else if ((mode) == MODE_BWD_RELU) F(__VA_ARGS__, MODE_BWD_RELU, 1, slope);             \
-            else if ((mode) == MODE_BWD_LEAKY) F(__VA_ARGS__, MODE_BWD_LEAKY, 1, slope);           \
-            else F(__VA_ARGS__, MODE_PLAIN, 1, slope);                                             \
-        } else {                                                                                   \
-            if ((mode) == MODE_FWD_RELU) F(__VA_ARGS__, MODE_FWD_RELU, 0, slope);                  \
-            else if ((mode) == MODE_FWD_LEAKY) F(__VA_ARGS__, MODE_FWD_LEAKY, 0, slope);           \
-            else if ((mode) == MODE_BWD_RELU) F(__VA_ARGS__, MODE_BWD_RELU, 0, slope);             \
-            else if ((mode) == MODE_BWD_LEAKY) F(__VA_ARGS__, MODE_BWD_LEAKY, 0, slope);           \
-            else F(__VA_ARGS__, MODE_PLAIN, 0, slope);                                             \
-        }                                                                                          \
-    } while (0)
-
 static void spmm_forward_avx2(const csr_matrix *w, const float *bias, const float *x, float *y,
                               int bp, int r0, int r1, kernel_epilogue epi)
 {
@@ -236,12 +192,8 @@ static void spmm_forward_avx2(const csr_matrix *w, const float *bias, const floa
     DISPATCH(forward_rows, epilogue_mode(epi, 0), w->indices16 != NULL, w, bias, x, y, bp, r0, r1);
 }
 
-/* The transposed view reaches a value through t_perm, a random 4-byte read
- * that costs a whole cache line per nonzero and per batch chunk. So the
- * values of a block of columns are gathered once into a contiguous buffer,
- * and the chunks then read that. */
-#define GATHER_MAX 4096
-
+/* The values of a block of columns are gathered into a buffer of
+ * GATHER_MAX (spmm_common.h) before the chunks read them. */
 static inline __attribute__((always_inline)) void
 backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0, int c1,
                  const float *a, const int32_t *cmap, int mode, int narrow, __m256 slope)
@@ -341,8 +293,9 @@ sddmm_rows(const csr_matrix *w, const float *dy, const float *x, float *dw, floa
     }
 }
 
-static void sddmm_weight_grad_avx2(const csr_matrix *w, const float *dy, const float *x,
-                                   float *dw, float *db, int bp, int r0, int r1)
+/* The AVX-512 table uses it at small batches (spmm_avx512.c). */
+void sddmm_weight_grad_avx2(const csr_matrix *w, const float *dy, const float *x, float *dw,
+                            float *db, int bp, int r0, int r1)
 {
     if (w->indices16)
         sddmm_rows(w, dy, x, dw, db, bp, r0, r1, 1);
@@ -393,34 +346,14 @@ spmv_rows(const csr_matrix *w, const float *bias, const float *x, float *y, int 
     }
 }
 
-static void spmv_forward_avx2(const csr_matrix *w, const float *bias, const float *x, float *y,
-                              int r0, int r1, kernel_epilogue epi)
+/* The AVX-512 table uses it too (spmm_avx512.c). */
+void spmv_forward_avx2(const csr_matrix *w, const float *bias, const float *x, float *y, int r0,
+                       int r1, kernel_epilogue epi)
 {
     if (w->indices16)
         spmv_rows(w, bias, x, y, r0, r1, epi, 1);
     else
         spmv_rows(w, bias, x, y, r0, r1, epi, 0);
-}
-
-/* Transposes the 8x8 block r[0..7] (row i = 8 floats) in place. */
-static inline void transpose8(__m256 r[8])
-{
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
 /* The batch transposed 8 samples x 8 features at a time: eight 32-byte
@@ -482,7 +415,7 @@ static int find_at_least_avx2(const float *x, int n, float thr, int32_t *at)
     return count;
 }
 
-/* Returned by kernels_avx2() in kernels.c when the CPU has AVX2 and FMA. */
+/* In the kernel list as "avx2" (kernels/isa.h). */
 const kernel_table kernels_avx2_table = {
     .name = "avx2",
     .spmm_forward = spmm_forward_avx2,

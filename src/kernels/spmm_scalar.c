@@ -121,7 +121,7 @@ static int find_at_least_scalar(const float *x, int n, float thr, int32_t *at)
     return count;
 }
 
-/* Returned by kernels_scalar() in kernels.c. */
+/* In the kernel list as "scalar" (kernels/isa.h). */
 const kernel_table kernels_scalar_table = {
     .name = "scalar",
     .spmm_forward = spmm_forward_scalar,
