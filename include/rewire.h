@@ -232,6 +232,14 @@ rw_status rw_model_layer_fan(const rw_model *model, int layer, int32_t *fan_in,
 void rw_model_set_normalization(rw_model *model, float mean, float std);
 void rw_model_get_normalization(const rw_model *model, float *mean, float *std);
 
+/* Text the model keeps with it in its files (metadata "info.<key>"): a
+ * language model's tokenizer, say. Keys are 1 to 63 letters, digits, '_'
+ * or '.'; values less than 4096 bytes; at most 16 keys. rw_model_get_info
+ * returns NULL for a key the model does not have; the pointer lives as
+ * long as the model or the next set of that key. */
+rw_status rw_model_set_info(rw_model *model, const char *key, const char *value);
+const char *rw_model_get_info(const rw_model *model, const char *key);
+
 /* Saves to a safetensors file: written to PATH.tmp, fsynced, then renamed,
  * so a crash never leaves a half-written file at PATH. */
 rw_status rw_model_save(const rw_model *model, const char *path);
@@ -272,6 +280,65 @@ rw_gpt_config rw_gpt_config_default(void);
 /* Builds the model, initialised as nanoGPT does (rw_gpt_create in
  * src/models/gpt.c). Caller frees with rw_model_free. */
 rw_status rw_gpt_create(const rw_gpt_config *config, rw_model **out);
+
+/* Tokenizers: text to token ids and back. "bytes" has a vocabulary of 256
+ * (a token per byte); GPT-2's byte-level BPE reads a folder's vocab.json
+ * and merges.txt. decode(encode(x)) is x for any bytes. */
+typedef struct rw_tokenizer rw_tokenizer;
+rw_status rw_tokenizer_bytes(rw_tokenizer **out);
+rw_status rw_tokenizer_bpe(const char *dir, rw_tokenizer **out);
+/* Tokens of the vocabulary. */
+int rw_tokenizer_vocab(const rw_tokenizer *t);
+/* "bytes", or "bpe:DIR": what rw_tokenizer_open takes back. */
+const char *rw_tokenizer_spec(const rw_tokenizer *t);
+/* A tokenizer from its spec ("bytes" or "bpe:DIR"). */
+rw_status rw_tokenizer_open(const char *spec, rw_tokenizer **out);
+/* *ids gets a malloc'ed array of *count ids (free()). Not from two
+ * threads at once on one tokenizer. */
+rw_status rw_tokenizer_encode(rw_tokenizer *t, const void *text, size_t len, int32_t **ids,
+                              size_t *count);
+/* *text gets a malloc'ed, NUL-terminated buffer of *len bytes (free()). */
+rw_status rw_tokenizer_decode(const rw_tokenizer *t, const int32_t *ids, size_t count, char **text,
+                              size_t *len);
+void rw_tokenizer_free(rw_tokenizer *t);
+
+/* A text file, tokenized and split: the first (1 - val_fraction) of its
+ * tokens for training, the rest for validation (as nanoGPT splits), each
+ * at least context + 1 tokens. The tokenizer must outlive it. */
+typedef struct rw_text rw_text;
+rw_status rw_text_load(const char *path, rw_tokenizer *t, double val_fraction, int context,
+                       rw_text **out);
+/* The same from bytes in memory; `name` stands for a path in messages. */
+rw_status rw_text_from_memory(const char *name, const void *bytes, size_t len, rw_tokenizer *t,
+                              double val_fraction, int context, rw_text **out);
+int64_t rw_text_tokens(const rw_text *t, int val);
+void rw_text_free(rw_text *t);
+
+typedef struct {
+    double loss;          /* mean over the tokens, nats */
+    int64_t tokens;       /* predicted */
+    double bits_per_byte; /* the summed loss in bits over the bytes those tokens stand for */
+} rw_lm_eval;
+
+/* The loss of `model` over the validation split (val 1) or the training
+ * split (0), in non-overlapping windows of `context` tokens (each token
+ * predicted from the ones before it in its window), `batch` windows at a
+ * time (0: 8). */
+rw_status rw_lm_evaluate(const rw_model *model, const rw_text *text, int val, int context, int batch,
+                         rw_lm_eval *out);
+
+/* The longest sequence a language model takes (its position embeddings),
+ * or 0 for a model that is not one. */
+int rw_model_context(const rw_model *model);
+
+/* Continues `prompt` (n_prompt >= 1 tokens) by n_new tokens, one at a
+ * time with a KV cache (batch 1, the single-sample path: the sparse maps
+ * run as matrix-vector products): logits / temperature, the top_k most
+ * likely (0: all), sampled with `seed`; temperature 0 takes the most
+ * likely. Past the model's context it restarts from the last context / 2
+ * tokens. out gets n_new tokens. */
+rw_status rw_lm_generate(const rw_model *model, const int32_t *prompt, int n_prompt, int n_new,
+                         float temperature, int top_k, uint64_t seed, int32_t *out);
 
 /* ---- Datasets ---------------------------------------------------------- */
 
@@ -869,6 +936,41 @@ void rw_predictor_free(rw_predictor *predictor);
  * rw_prune_method, rounds and all), N:M training, and the model file at
  * the end. `rewire train` is this call with its flags. */
 
+/* A language model's run: train.batch sequences of `context` tokens per
+ * step, `steps` steps, the learning rate nanoGPT's (linear warm-up over
+ * warmup_steps, then cosine from train.lr to min_lr at the last step). */
+typedef struct rw_lm_schedule {
+    int context;
+    int64_t steps;
+    int64_t warmup_steps;
+    float min_lr;
+    int64_t eval_every;   /* steps between validation estimates (0: at the end only) */
+    int eval_batches;     /* batches of `train.batch` windows per estimate (0: the whole
+                             validation split) */
+    uint64_t seed;        /* which windows each step trains on */
+} rw_lm_schedule;
+
+/* rw_lm_schedule: context 64, 2000 steps, 100 of warm-up, min_lr 1e-4,
+ * an estimate every 250 steps over 20 batches, seed 1. */
+rw_lm_schedule rw_lm_schedule_default(void);
+
+/* What a language model's run reports at every validation estimate. */
+typedef struct {
+    int64_t step, steps;
+    double train_loss;        /* mean of the training batches since the last report */
+    double val_loss;          /* the estimate (or, at the end, the whole split's) */
+    double val_bits_per_byte;
+    int whole_split;          /* 1: val_* cover the whole validation split */
+    float lr;
+    double tokens_per_second; /* of the training steps since the last report */
+    double seconds;           /* since the run started (in this process) */
+    double sparsity;
+    int64_t updates;          /* topology updates so far */
+    double itop_rate;
+} rw_lm_report;
+
+typedef int (*rw_lm_report_fn)(const rw_lm_report *r, void *user);
+
 /* What the run reports after every finished epoch (through on_epoch; the
  * pointers are valid during the call). */
 typedef struct {
@@ -905,6 +1007,7 @@ typedef struct {
                                        the run makes it from `prune` */
     const rw_prune_schedule *prune; /* training from dense to sparse, or NULL */
     const rw_nm_train_config *nm;   /* N:M training of the model (dense), or NULL */
+    const struct rw_lm_schedule *lm; /* a language model's run (rw_run_train_text), or NULL */
     const char *log;                /* metrics log (JSONL), or NULL */
     const char *checkpoint;         /* checkpoint path, or NULL */
     int64_t checkpoint_every;       /* steps between checkpoints; 0: every epoch */
@@ -916,6 +1019,7 @@ typedef struct {
                                        ignored: stop through on_epoch */
     rw_run_epoch_fn on_epoch;       /* after every finished epoch (NULL: none) */
     rw_topology_fn on_topology;     /* after every topology update (NULL: none) */
+    rw_lm_report_fn on_lm_report;   /* a language model's: after every estimate (NULL: none) */
     void *user;
 } rw_run_config;
 
@@ -982,6 +1086,15 @@ rw_trainer *rw_run_trainer(rw_run *run);
  * be written) *result still says which checkpoint is kept. */
 rw_status rw_run_train(rw_run *run, const rw_dataset *train, const rw_dataset *val,
                        const rw_dataset *test, rw_run_result *result);
+
+/* A language model's run (config->lm set at rw_run_new): trains until
+ * lm->steps, estimating the validation loss every eval_every steps, then
+ * over the whole validation split; saves the model to `out`. *result
+ * as rw_run_train's (train_samples counts tokens; val is unused; test
+ * holds the final validation loss in `loss`), and *final the whole
+ * split's evaluation. */
+rw_status rw_run_train_text(rw_run *run, const rw_text *text, rw_run_result *result,
+                            rw_lm_eval *final);
 
 void rw_run_free(rw_run *run);
 

@@ -5,7 +5,8 @@
 #   kernels, io, data, text       core and themselves
 #   nn                            core, kernels, io, data and itself: never sparsity
 #   sparsity                      nn and below
-#   models, run                   sparsity and below
+#   models                        sparsity, text and below
+#   run                           models and below
 #   bench                         the library below cli
 #   cli                           rewire.h and cli/ only: the CLI is a shell over the public API
 # Also: a parameter's storage kind (CSR, N:M, dense) is asked only in the
@@ -42,8 +43,8 @@ allowed data core data
 allowed text core text
 allowed nn core kernels io data nn
 allowed sparsity core kernels io data nn sparsity
-allowed models core kernels io data nn sparsity models
-allowed run core kernels io data nn sparsity run
+allowed models core kernels io data text nn sparsity models
+allowed run core kernels io data text nn sparsity models run
 allowed bench core kernels io data nn sparsity bench
 
 checks=$((checks + 1))

@@ -145,7 +145,7 @@ static void test_metadata_errors(void **state)
     (void)state;
     expect_rejected(&(variant){.key = "format"}, "format is missing");
     expect_rejected(&(variant){.key = "format", .value = "other"}, "expected \"rewire\"");
-    expect_rejected(&(variant){.key = "format_version", .value = "2"}, "format_version");
+    expect_rejected(&(variant){.key = "format_version", .value = "3"}, "format_version");
     expect_rejected(&(variant){.key = "layers"}, "layers is missing");
     expect_rejected(&(variant){.key = "layers", .value = "{not json"}, "not a JSON array");
     expect_rejected(&(variant){.key = "layers", .value = "[]"}, "not a JSON array");

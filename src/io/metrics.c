@@ -88,3 +88,15 @@ void metrics_nm_line(FILE *log, const rw_nm_train_config *c, int epoch, long lon
                               nm_method_names[c->method], "layers", nm_layer_names[c->layers],
                               "mask_change", mask_change, "decay_beta", beta));
 }
+
+void metrics_lm_line(FILE *log, const rw_lm_report *r)
+{
+    json_t *o = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:b, s:f, s:f, s:f, s:f, s:I, s:f}",
+                          "event", "lm", "step", (json_int_t)r->step, "steps", (json_int_t)r->steps,
+                          "train_loss", r->train_loss, "val_loss", r->val_loss, "val_bits_per_byte",
+                          r->val_bits_per_byte, "whole_split", r->whole_split, "lr", (double)r->lr,
+                          "tokens_per_second", r->tokens_per_second, "seconds", r->seconds,
+                          "sparsity", r->sparsity, "updates", (json_int_t)r->updates, "itop_rate",
+                          r->itop_rate);
+    if (o) write_line(log, o);
+}

@@ -11,6 +11,10 @@
  *   nm        {"event": "nm", "epoch", "step", "pattern", "method",
  *             "layers", "mask_change", "decay_beta"} after each epoch of
  *             N:M training
+ *   lm        {"event": "lm", "step", "steps", "train_loss", "val_loss",
+ *             "val_bits_per_byte", "whole_split", "lr", "tokens_per_second",
+ *             "seconds", "sparsity", "updates", "itop_rate"} at every
+ *             validation estimate of a language model's run
  * Reals are written with 10 significant digits. */
 #ifndef RW_IO_METRICS_H
 #define RW_IO_METRICS_H
@@ -28,6 +32,9 @@ void metrics_topology_line(FILE *log, const rw_topology_stats *s);
 /* The line of an epoch of N:M training. */
 void metrics_nm_line(FILE *log, const rw_nm_train_config *c, int epoch, long long step,
                      double mask_change, double beta);
+
+/* The line of a language model's validation estimate. */
+void metrics_lm_line(FILE *log, const rw_lm_report *r);
 
 /* The names the log and the command line give. */
 const char *metrics_prune_name(rw_prune_method m);

@@ -37,6 +37,7 @@ void rw_model_free(rw_model *model)
     if (!model) return;
     for (int l = 0; model->layers && l < model->n_layers; l++) layer_free(model->layers[l]);
     layer_free(model->loss);
+    for (int k = 0; k < model->n_info; k++) free(model->info_key[k]), free(model->info_value[k]);
     free(model->layers);
     free(model->params);
     free(model->first_param);
@@ -113,6 +114,51 @@ rw_status model_replace_layer(rw_model *m, int l, layer *ly)
      * trainer made before goes on. */
     if (same) m->generation = generation;
     return st;
+}
+
+rw_status model_set_info(rw_model *m, const char *key, const char *value)
+{
+    size_t n = key ? strlen(key) : 0;
+    int ok = n > 0 && n < MODEL_INFO_KEY_CAP && value && strlen(value) < MODEL_INFO_VALUE_CAP;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = key[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '.';
+    }
+    if (!ok)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "model info needs a key of 1 to %d letters, digits, "
+                       "'_' or '.' and a value of less than %d bytes", MODEL_INFO_KEY_CAP - 1,
+                       MODEL_INFO_VALUE_CAP);
+    int k = 0;
+    while (k < m->n_info && strcmp(m->info_key[k], key) != 0) k++;
+    if (k == MODEL_INFO_MAX)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "a model keeps at most %d info keys", MODEL_INFO_MAX);
+    char *v = strdup(value), *kc = k < m->n_info ? NULL : strdup(key);
+    if (!v || (k == m->n_info && !kc)) {
+        free(v);
+        free(kc);
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory for model info");
+    }
+    if (k < m->n_info) {
+        free(m->info_value[k]);
+    } else {
+        m->info_key[k] = kc;
+        m->n_info++;
+    }
+    m->info_value[k] = v;
+    return RW_OK;
+}
+
+rw_status rw_model_set_info(rw_model *m, const char *key, const char *value)
+{
+    return model_set_info(m, key, value);
+}
+
+const char *rw_model_get_info(const rw_model *m, const char *key)
+{
+    for (int k = 0; k < m->n_info; k++)
+        if (strcmp(m->info_key[k], key) == 0) return m->info_value[k];
+    return NULL;
 }
 
 int model_has_after_step(const rw_model *m)

@@ -14,6 +14,10 @@
 #include "nn/param.h"
 #include "rewire.h"
 
+#define MODEL_INFO_MAX 16
+#define MODEL_INFO_KEY_CAP 64
+#define MODEL_INFO_VALUE_CAP 4096
+
 struct rw_model {
     int n_layers;
     layer **layers;      /* [n_layers] in execution order */
@@ -28,7 +32,16 @@ struct rw_model {
     int *first_param;    /* [n_layers + 1] layer l's records are [first_param[l], first_param[l + 1]) */
     int64_t generation;  /* counts the gatherings: a trainer made before a layer was
                             replaced holds arrays for the old parameters */
+    /* What the model's user keeps with it in files ("info.<key>"): a
+     * language model's tokenizer, say. */
+    int n_info;
+    char *info_key[MODEL_INFO_MAX], *info_value[MODEL_INFO_MAX];
 };
+
+/* Sets (or replaces) info `key`: 1 to 63 letters, digits, '_' or '.', a
+ * value of at most 4095 bytes, at most 16 keys. RW_ERR_INVALID_ARGUMENT
+ * with a message otherwise. */
+rw_status model_set_info(rw_model *m, const char *key, const char *value);
 
 /* An empty model with room for n layers (every entry NULL); freed by
  * rw_model_free. */

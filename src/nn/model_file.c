@@ -22,13 +22,26 @@
 #include "io/safetensors.h"
 #include "nn/activation.h"
 #include "nn/layer_kinds.h"
+#include "nn/loss_layer.h"
 #include "nn/memory.h"
 #include "nn/model.h"
 #include "nn/model_file.h"
 
 #define LAYERS_MAX_BYTES (1 << 20)
 
-static char *layers_json(const rw_model *m)
+/* Version 1 holds a chain classifier (an MLP): layer l reads what layer
+ * l - 1 wrote, the loss is the softmax cross-entropy. Anything else is a
+ * graph, version 2: each layer lists the tensors it reads ("inputs": 0 is
+ * the model input, l + 1 layer l's output), and the metadata names the
+ * model input's width and the loss. */
+static int is_chain(const rw_model *m)
+{
+    for (int l = 0; l < m->n_layers; l++)
+        if (m->layers[l]->n_inputs != 1 || m->layers[l]->inputs[0] != l) return 0;
+    return strcmp(m->loss->ops->kind, "softmax_cross_entropy") == 0;
+}
+
+static char *layers_json(const rw_model *m, int graph)
 {
     json_t *arr = json_array();
     for (int l = 0; l < m->n_layers && arr; l++) {
@@ -37,6 +50,11 @@ static char *layers_json(const rw_model *m)
                               ly->ops->kind, "in", ly->in, "out", ly->out, "activation",
                               activation_name(ly->act));
         if (o && ly->ops->describe) ly->ops->describe(ly, o);
+        if (o && graph) {
+            json_t *in = json_array();
+            for (int i = 0; i < ly->n_inputs; i++) json_array_append_new(in, json_integer(ly->inputs[i]));
+            json_object_set_new(o, "inputs", in);
+        }
         json_array_append_new(arr, o);
     }
     char *s = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
@@ -46,12 +64,23 @@ static char *layers_json(const rw_model *m)
 
 rw_status model_add_to_writer(const rw_model *m, const char *path, st_writer *w)
 {
-    char *layers = layers_json(m);
+    int graph = !is_chain(m);
+    char *layers = layers_json(m, graph);
     rw_status st = layers ? RW_OK : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory saving", path);
     char num[64];
     if (st == RW_OK) st = st_writer_meta(w, "format", "rewire");
-    if (st == RW_OK) st = st_writer_meta(w, "format_version", "1");
+    if (st == RW_OK) st = st_writer_meta(w, "format_version", graph ? "2" : "1");
     if (st == RW_OK) st = st_writer_meta(w, "layers", layers);
+    if (graph) {
+        snprintf(num, sizeof num, "%d", m->inputs);
+        if (st == RW_OK) st = st_writer_meta(w, "inputs", num);
+        if (st == RW_OK) st = st_writer_meta(w, "loss", m->loss->ops->kind);
+    }
+    for (int k = 0; k < m->n_info && st == RW_OK; k++) {
+        char key[MODEL_INFO_KEY_CAP + 8];
+        snprintf(key, sizeof key, "info.%s", m->info_key[k]);
+        st = st_writer_meta(w, key, m->info_value[k]);
+    }
     snprintf(num, sizeof num, "%.9g", m->norm_mean);
     if (st == RW_OK) st = st_writer_meta(w, "input_mean", num);
     snprintf(num, sizeof num, "%.9g", m->norm_std);
@@ -107,9 +136,33 @@ static int valid_name(const char *name)
     return 1;
 }
 
+/* A version 2 entry's "inputs": 1 to LAYER_MAX_INPUTS tensors, each the
+ * model input (0) or an earlier layer's output (1 .. l). */
+static rw_status parse_inputs(const json_t *o, const char *path, const char *name, int l,
+                              layer *ly)
+{
+    json_t *in = json_object_get(o, "inputs");
+    size_t n = json_is_array(in) ? json_array_size(in) : 0;
+    if (n < 1 || n > LAYER_MAX_INPUTS)
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s needs \"inputs\", an array of 1 to %d tensor "
+                       "numbers", path, name, LAYER_MAX_INPUTS);
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(in, i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > l)
+            return rw_fail(RW_ERR_FORMAT, "%s: layer %s reads tensor %s, expected 0 (the model's "
+                           "input) to %d (the layer before's output)", path, name,
+                           json_is_integer(t) ? "out of range" : "that is not a number", l);
+        ly->inputs[i] = (int)json_integer_value(t);
+    }
+    ly->n_inputs = (int)n;
+    ly->output = l + 1;
+    return RW_OK;
+}
+
 /* Layer l from its metadata entry o: checked, then built as a skeleton by
  * its kind (no arrays yet). */
-static rw_status parse_layer(const json_t *o, const char *path, rw_model *m, int l, float slope)
+static rw_status parse_layer(const json_t *o, const char *path, rw_model *m, int l, float slope,
+                             int graph)
 {
     const char *name = NULL, *kind = NULL, *act = NULL;
     json_int_t in = 0, outs = 0;
@@ -141,14 +194,66 @@ static rw_status parse_layer(const json_t *o, const char *path, rw_model *m, int
     if (a < 0)
         return rw_fail(RW_ERR_FORMAT, "%s: layer %s has unknown activation \"%s\"", path, name,
                        act);
-    if (l > 0 && in != m->layers[l - 1]->out)
+    if (!graph && l > 0 && in != m->layers[l - 1]->out)
         return rw_fail(RW_ERR_FORMAT, "%s: layer %s takes %lld inputs but the layer before gives %d",
                        path, name, (long long)in, m->layers[l - 1]->out);
-    if (l == m->n_layers - 1 && outs > RW_MAX_CLASSES)
+    if (!graph && l == m->n_layers - 1 && outs > RW_MAX_CLASSES)
         return rw_fail(RW_ERR_FORMAT, "%s: layer %s has %lld outputs, more than %d classes", path,
                        name, (long long)outs, RW_MAX_CLASSES);
     layer_meta meta = {name, (int)in, (int)outs, (rw_activation)a, slope, l};
-    return k->from_meta(o, &meta, path, &m->layers[l]);
+    rw_status st = k->from_meta(o, &meta, path, &m->layers[l]);
+    if (st != RW_OK || !graph) return st;
+    layer *ly = m->layers[l];
+    if ((st = parse_inputs(o, path, name, l, ly)) != RW_OK) return st;
+    /* Widths agree along every edge (attention reads 3 x its width, the
+     * embedding reads token ids, the add two of its width). */
+    for (int i = 0; i < ly->n_inputs; i++) {
+        int t = ly->inputs[i], width = t == 0 ? m->inputs : m->layers[t - 1]->out;
+        int want = ly->n_inputs > 1 ? ly->out : ly->in;
+        if (t > 0 && width != want)
+            return rw_fail(RW_ERR_FORMAT, "%s: layer %s reads %d features from %s but takes %d",
+                           path, name, width, m->layers[t - 1]->name, want);
+    }
+    return RW_OK;
+}
+
+/* Version 2: the model input's width and the loss. */
+static rw_status parse_graph_meta(const st_file *f, const char *path, rw_model *m)
+{
+    const char *in = st_meta(f, "inputs"), *loss = st_meta(f, "loss");
+    char *end = NULL;
+    long v = in ? strtol(in, &end, 10) : -1;
+    if (!in || end == in || *end != '\0' || v < 0 || v > RW_MAX_WIDTH)
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata inputs is %s, expected the model input's width "
+                       "(0 to %d)", path, in ? in : "missing", RW_MAX_WIDTH);
+    m->inputs = (int)v;
+    layer *l = NULL;
+    if (loss && strcmp(loss, "token_cross_entropy") == 0)
+        l = loss_token_xent_new();
+    else if (loss && strcmp(loss, "softmax_cross_entropy") == 0)
+        l = loss_softmax_xent_new();
+    else
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata loss is %s, expected softmax_cross_entropy or "
+                       "token_cross_entropy", path, loss ? loss : "missing");
+    if (!l) return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
+    layer_free(m->loss);
+    m->loss = l;
+    return RW_OK;
+}
+
+/* The model's own metadata keys "info.*" (rw_model_set_info). */
+static rw_status parse_info(const st_file *f, const char *path, rw_model *m)
+{
+    for (int i = 0; i < f->meta_count; i++) {
+        const char *key = f->meta_keys[i];
+        if (strncmp(key, "info.", 5) != 0) continue;
+        const char *value = st_meta(f, key);
+        rw_status st = model_set_info(m, key + 5, value);
+        if (st != RW_OK)
+            return rw_fail(st == RW_ERR_NO_MEMORY ? st : RW_ERR_FORMAT, "%s: metadata %s: %s", path,
+                           key, rw_last_error());
+    }
+    return RW_OK;
 }
 
 static rw_status parse_layers(const st_file *f, const char *path, float slope, rw_model **out)
@@ -158,9 +263,10 @@ static rw_status parse_layers(const st_file *f, const char *path, float slope, r
         return rw_fail(RW_ERR_FORMAT, "%s: metadata format is %s%s%s, expected \"rewire\"", path,
                        fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "");
     const char *version = st_meta(f, "format_version");
-    if (!version || strcmp(version, "1") != 0)
-        return rw_fail(RW_ERR_FORMAT, "%s: metadata format_version is %s, expected \"1\"", path,
-                       version ? version : "missing");
+    if (!version || (strcmp(version, "1") != 0 && strcmp(version, "2") != 0))
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata format_version is %s, expected \"1\" or \"2\"",
+                       path, version ? version : "missing");
+    int graph = strcmp(version, "2") == 0;
     const char *text = st_meta(f, "layers");
     if (!text) return rw_fail(RW_ERR_FORMAT, "%s: metadata layers is missing", path);
     /* 4096 layers take about 330 KB; a longer text would only make jansson
@@ -181,15 +287,15 @@ static rw_status parse_layers(const st_file *f, const char *path, float slope, r
         json_decref(arr);
         return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
     }
-    rw_status st = RW_OK;
+    rw_status st = graph ? parse_graph_meta(f, path, m) : RW_OK;
     for (int l = 0; l < n && st == RW_OK; l++)
-        st = parse_layer(json_array_get(arr, (size_t)l), path, m, l, slope);
+        st = parse_layer(json_array_get(arr, (size_t)l), path, m, l, slope, graph);
     json_decref(arr);
     if (st != RW_OK) {
         rw_model_free(m); /* layers never built are NULL */
         return st;
     }
-    m->inputs = m->layers[0]->in;
+    if (!graph) m->inputs = m->layers[0]->in;
     *out = m;
     return RW_OK;
 }
@@ -210,6 +316,7 @@ rw_status model_skeleton(const st_file *f, const char *path, rw_model **out)
     *out = NULL;
     rw_model *m = NULL;
     rw_status st = parse_layers(f, path, 0.01f, &m);
+    if (st == RW_OK) st = parse_info(f, path, m);
     if (st == RW_OK) st = meta_float(f, path, "input_mean", 0.0f, &m->norm_mean);
     if (st == RW_OK) st = meta_float(f, path, "input_std", 1.0f, &m->norm_std);
     if (st == RW_OK) st = meta_float(f, path, "leaky_slope", 0.01f, &m->leaky_slope);

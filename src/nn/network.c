@@ -112,6 +112,7 @@ layer_io workspace_io(const workspace *ws, const rw_model *m, int l)
     io.n_in = ly->n_inputs;
     io.out = &ws->t[ly->output];
     io.bp = ws->bp;
+    io.n = ws->n > 0 ? ws->n : ws->bp;
     io.grad = ws->grad ? ws->grad + m->first_param[l] : NULL;
     io.scratch = ws->scratch ? ws->scratch[l] : NULL;
     if (ly->has_shared_param && ws->grad) io.shared_grad = ws->grad[ly->shared_param];

@@ -24,8 +24,10 @@ typedef struct {
     int n_params;
     float **grad;    /* [n_params] gradients parallel to the model's parameters */
     double *loss;    /* [bp] loss of each column of the last batch */
-    /* Sequences (language models): see layer_io. */
-    int seq_len, pos0;
+    /* Sequences (language models): see layer_io. n: the valid columns of
+     * the batch, which the sequence layers need (0: all bp; the layers of
+     * a classifier work on whole padded batches). */
+    int n, seq_len, pos0;
     const int32_t *tokens;
 } workspace;
 

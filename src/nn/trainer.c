@@ -403,6 +403,78 @@ static int train_step(epoch_run *e, int64_t s)
     return 0;
 }
 
+/* ---- A language model's step --------------------------------------------- */
+
+static void no_book(void *arg) { (void)arg; }
+
+/* The message of a diverged step (r->diverged 1 or 2), for any run. */
+static rw_status diverged(const rw_trainer *t, const step_run *r, int bad_n)
+{
+    const rw_model *m = t->model;
+    if (r->diverged == 1) {
+        int bad = first_nonfinite_output(m, &t->ws, bad_n);
+        if (bad >= 0)
+            return rw_fail(RW_ERR_DIVERGED,
+                           "training diverged at step %lld: the loss is %g; layer %s is the "
+                           "first whose output is not finite",
+                           (long long)r->bad_step, r->bad_loss, m->layers[bad]->name);
+        return rw_fail(RW_ERR_DIVERGED, "training diverged at step %lld: the loss is %g",
+                       (long long)r->bad_step, r->bad_loss);
+    }
+    return rw_fail(RW_ERR_DIVERGED,
+                   "training diverged at step %lld: the gradient of layer %s is not finite",
+                   (long long)r->bad_step, m->params[r->bad_param].layer_name);
+}
+
+rw_status trainer_lm_step(rw_trainer *t, const int32_t *inputs, const int32_t *targets, int batch,
+                          int seq_len, int64_t step, int64_t total_steps, float lr, double *loss)
+{
+    rw_model *m = t->model;
+    workspace *ws = &t->ws;
+    int n = batch * seq_len;
+    if (batch < 1 || seq_len < 1 || n > ws->bp)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "a batch of %d sequences of %d tokens does not fit "
+                       "the trainer's %d columns", batch, seq_len, ws->bp);
+    if (m->generation != t->generation)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "the model's layers were replaced since the trainer was made: make a new "
+                       "trainer");
+    ws->tokens = inputs;
+    ws->n = n;
+    ws->seq_len = seq_len;
+    ws->pos0 = 0;
+    step_run r = {.t = t, .n = n, .step = step, .steps_per_epoch = total_steps,
+                  .total_steps = total_steps, .lr = lr};
+    r.loss = (layer_io){.in = {&ws->t[model_logits_tensor(m)]}, .n_in = 1, .bp = ws->bp, .n = n,
+                        .targets = targets, .loss = ws->loss};
+    for (int j = 0; j < n; j++) r.counted += targets[j] >= 0;
+    if (r.counted == 0) r.counted = 1;
+    int step_hooks = 0;
+    for (int h = 0; h < t->n_hooks; h++) {
+        step_hooks += t->hooks[h].ops->after_step != NULL;
+        r.backward_hooks += t->hooks[h].ops->after_backward != NULL;
+    }
+    team_sync sync;
+    team_sync_init(&sync);
+#pragma omp parallel if (network_worth_threading(m, ws->bp))
+    {
+        team_begin(&sync);
+        step_phases(&r, no_book, NULL);
+        team_end();
+    }
+    if (r.diverged) return diverged(t, &r, n);
+    if (r.hook_status != RW_OK) return rw_fail(r.hook_status, "%s", r.hook_message);
+    if (loss) *loss = r.total / r.counted;
+    trainer_step_info info = {n, step, total_steps, total_steps};
+    for (int h = 0; h < t->n_hooks && step_hooks; h++) {
+        const trainer_hook *hk = &t->hooks[h];
+        if (!hk->ops->after_step) continue;
+        rw_status st = hk->ops->after_step(hk->state, t, &info);
+        if (st != RW_OK) return st;
+    }
+    return RW_OK;
+}
+
 /* The after_step hooks, after step s of the epoch (outside any region). */
 static rw_status run_step_hooks(rw_trainer *t, const epoch_run *e, int64_t s)
 {
@@ -506,20 +578,7 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
         }
     }
     t->epoch_seconds += now_seconds() - e.start;
-    if (e.s.diverged == 1) {
-        int bad = first_nonfinite_output(m, &t->ws, e.bad_n);
-        if (bad >= 0)
-            return rw_fail(RW_ERR_DIVERGED,
-                           "training diverged at step %lld: the loss is %g; layer %s is the "
-                           "first whose output is not finite",
-                           (long long)e.s.bad_step, e.s.bad_loss, m->layers[bad]->name);
-        return rw_fail(RW_ERR_DIVERGED, "training diverged at step %lld: the loss is %g",
-                       (long long)e.s.bad_step, e.s.bad_loss);
-    }
-    if (e.s.diverged == 2)
-        return rw_fail(RW_ERR_DIVERGED,
-                       "training diverged at step %lld: the gradient of layer %s is not finite",
-                       (long long)e.s.bad_step, m->params[e.s.bad_param].layer_name);
+    if (e.s.diverged) return diverged(t, &e.s, e.bad_n);
     if (e.s.hook_status != RW_OK) return rw_fail(e.s.hook_status, "%s", e.s.hook_message);
     int finished = t->epoch_step == e.steps;
     if (stats) {

@@ -81,6 +81,17 @@ void *trainer_find_hook(const rw_trainer *t, const trainer_hook_ops *ops);
 /* Detaches and frees the hook with these ops, if any. */
 void trainer_remove_hook(rw_trainer *t, const trainer_hook_ops *ops);
 
+/* One optimizer step of a language model: `batch` sequences of seq_len
+ * tokens, inputs[b · seq_len + t] the model's columns in order and
+ * targets the token each column should predict (-1: the column counts for
+ * nothing). step counts from 1 (AdamW's bias correction), lr is this
+ * step's rate; *loss gets the batch's mean loss. Hooks run as for an epoch
+ * (after_step after it, with total_steps as the epoch). RW_ERR_DIVERGED as
+ * rw_trainer_epoch; the trainer must have been made with a batch of at
+ * least batch · seq_len columns. */
+rw_status trainer_lm_step(rw_trainer *t, const int32_t *inputs, const int32_t *targets, int batch,
+                          int seq_len, int64_t step, int64_t total_steps, float lr, double *loss);
+
 /* Global L2 norm of all gradients; sets *bad_param to the first parameter
  * whose gradient is not finite (or -1). */
 double trainer_grad_norm(const rw_trainer *t, int *bad_param);

@@ -13,43 +13,10 @@
 #include "nn/model.h"
 #include "nn/trainer.h"
 #include "rewire.h"
+#include "run/run_internal.h"
 
-struct rw_run {
-    rw_model *model;
-    rw_trainer *t;            /* NULL for IMP and soups (a trainer per phase) */
-    rw_train_config train;
-    int dst_active, gradual, rounds, nm_active;
-    rw_dst_config dst;
-    rw_prune_schedule prune;
-    rw_nm_train_config nm;
-    char *log_path, *checkpoint_path, *flags, *out_path, *resume_path;
-    int64_t checkpoint_every;
-    rw_progress_fn progress;
-    rw_run_epoch_fn on_epoch;
-    rw_topology_fn on_topology;
-    void *user;
-    FILE *log;
-    long log_bytes;           /* resumed: the log's length when the checkpoint was written */
-    int configured;
-    int64_t saved_step;       /* last checkpoint written or resumed from, or -1 */
-    /* Topology updates so far, for the log and the result. */
-    int64_t updates;
-    double total_update_seconds, epoch_mark, itop_rate;
-    double start;
-    /* Training from dense to sparse in rounds (IMP, soups). */
-    const rw_dataset *val, *test;
-    int epochs_logged;
-    int64_t steps;
-    rw_status eval_status;
-    rw_eval_result test_r, val_r;
-    double train_seconds;
-    int64_t train_samples;
-    int last_round, members;
-    double member_sum, member_best;
-    int stopped;
-};
 
-static double now_seconds(void)
+double run_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -83,7 +50,7 @@ rw_trainer *rw_run_trainer(rw_run *r) { return r->t; }
 
 /* rw_topology_fn on the trainer (and for pruning rounds): counts, logs,
  * and hands the update on. */
-static void on_update(const rw_topology_stats *s, void *user)
+void run_on_update(const rw_topology_stats *s, void *user)
 {
     rw_run *r = user;
     r->updates = s->update;
@@ -108,6 +75,7 @@ static rw_status take_config(rw_run *r, const rw_run_config *c)
     r->progress = c->progress;
     r->on_epoch = c->on_epoch;
     r->on_topology = c->on_topology;
+    r->on_lm_report = c->on_lm_report;
     r->user = c->user;
     if ((c->log && !r->log_path) || (c->checkpoint && !r->checkpoint_path) ||
         (c->checkpoint_flags && !r->flags) || (c->out && !r->out_path))
@@ -124,7 +92,7 @@ static rw_status take_config(rw_run *r, const rw_run_config *c)
 
 /* A new run's log starts afresh; a resumed one is cut back to what the
  * checkpoint had seen and appended to. */
-static rw_status open_log(rw_run *r, int resumed)
+rw_status run_open_log(rw_run *r, int resumed)
 {
     if (!r->log_path) return RW_OK;
     FILE *log = fopen(r->log_path, resumed ? "a" : "w");
@@ -154,6 +122,21 @@ rw_status rw_run_new(rw_model *model, const rw_run_config *c, rw_run **out)
         r->rounds = !r->gradual;
     }
     rw_status st = take_config(r, c);
+    /* A language model's trainer takes every token of its sequences as a
+     * column of its batch. */
+    rw_train_config tc = r->train;
+    if (st == RW_OK && c->lm) {
+        r->lm = 1;
+        r->lm_cfg = *c->lm;
+        r->lm_batch = c->train.batch;
+        st = lm_check_schedule(c->lm, c->train.batch);
+        if (st == RW_OK && (r->rounds || c->nm))
+            st = rw_fail(RW_ERR_INVALID_ARGUMENT,
+                         "a language model's run takes dynamic sparse training, GMP or ISS-P; not "
+                         "IMP, soups or N:M training");
+        tc.batch = c->train.batch * c->lm->context;
+        tc.epochs = 1;
+    }
     /* GMP and ISS-P are one training with a DST configuration: this loop
      * runs them, checkpoints included. */
     if (st == RW_OK && r->gradual) {
@@ -169,12 +152,12 @@ rw_status rw_run_new(rw_model *model, const rw_run_config *c, rw_run **out)
         st = rw_model_nm_train_begin(model, c->nm);
     }
     if (st == RW_OK && r->gradual) st = rw_train_prune_prepare(model, &r->prune);
-    if (st == RW_OK && !r->rounds) st = rw_trainer_create(model, &r->train, &r->t);
+    if (st == RW_OK && !r->rounds) st = rw_trainer_create(model, &tc, &r->t);
     if (st == RW_OK && r->dst_active) {
         st = rw_trainer_set_dst(r->t, &r->dst);
-        rw_trainer_set_topology_callback(r->t, on_update, r);
+        rw_trainer_set_topology_callback(r->t, run_on_update, r);
     }
-    if (st == RW_OK) st = open_log(r, 0);
+    if (st == RW_OK) st = run_open_log(r, 0);
     r->configured = 1;
     if (st != RW_OK) {
         rw_run_free(r);
@@ -192,6 +175,8 @@ static char *make_note(const rw_run *r, long log_bytes)
     json_t *flags = r->flags ? json_loads(r->flags, 0, &err) : json_object();
     if (!flags) return NULL;
     json_t *o = json_pack("{s:o, s:I}", "flags", flags, "log_bytes", (json_int_t)log_bytes);
+    json_t *lm = o && r->lm ? lm_note(r) : NULL;
+    if (o && r->lm && (!lm || json_object_set_new(o, "lm", lm) != 0)) json_decref(o), o = NULL;
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(o);
     return s;
@@ -214,6 +199,14 @@ static rw_status parse_note(rw_run *r, const char *note, const char *path, char 
         return RW_OK;
     }
     r->log_bytes = (long)bytes;
+    json_t *lm = json_object_get(o, "lm");
+    if (lm) {
+        rw_status st = lm_parse_note(r, lm, path);
+        if (st != RW_OK) {
+            json_decref(o);
+            return st;
+        }
+    }
     if (flags) *flags = json_dumps(f, JSON_COMPACT | JSON_REAL_PRECISION(17));
     r->flags = json_dumps(f, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(o);
@@ -254,7 +247,7 @@ rw_status rw_run_resume(const char *checkpoint, int64_t max_memory, rw_model **m
         r->updates = totals.updates;
         r->total_update_seconds = r->epoch_mark = totals.total_seconds;
         r->itop_rate = totals.itop_rate;
-        rw_trainer_set_topology_callback(r->t, on_update, r);
+        rw_trainer_set_topology_callback(r->t, run_on_update, r);
     }
     r->nm_active = rw_model_nm_train_config(r->model, &r->nm);
     *model = r->model;
@@ -275,6 +268,11 @@ rw_status rw_run_configure(rw_run *r, const rw_run_config *c)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "%s: the config %s N:M training, the checkpoint %s",
                        r->resume_path ? r->resume_path : "run", c->nm ? "asks for" : "has no",
                        r->nm_active ? "holds it" : "holds none");
+    if ((c->lm != NULL) != r->lm)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "%s: the config %s a language model's run, the checkpoint %s",
+                       r->resume_path ? r->resume_path : "run", c->lm ? "asks for" : "is not",
+                       r->lm ? "holds one" : "holds none");
     if (c->prune) {
         r->prune = *c->prune;
         r->gradual = 1;
@@ -286,7 +284,7 @@ rw_status rw_run_configure(rw_run *r, const rw_run_config *c)
         r->gradual = 0;
     }
     rw_status st = take_config(r, c);
-    if (st == RW_OK && !r->configured) st = open_log(r, 1);
+    if (st == RW_OK && !r->configured) st = run_open_log(r, 1);
     if (st == RW_OK) r->configured = 1;
     return st;
 }
@@ -314,7 +312,7 @@ static rw_status evaluate(rw_run *r, const rw_model *m, const rw_dataset *val,
     return st;
 }
 
-static rw_status save_checkpoint(rw_run *r)
+rw_status run_save_checkpoint(rw_run *r)
 {
     /* The log on disk must hold what the note counts (topology lines are
      * not flushed one by one): a crash after the checkpoint keeps it. */
@@ -343,7 +341,7 @@ static int report_epoch(rw_run *r, const rw_epoch_stats *s, int epoch, int has_v
     e.stats = s;
     e.val = has_val ? &r->val_r : NULL;
     e.test = &r->test_r;
-    e.seconds = now_seconds() - r->start;
+    e.seconds = run_now() - r->start;
     e.sparsity = rw_model_sparsity(r->model);
     e.update_seconds = r->gradual ? r->total_update_seconds : update_seconds;
     e.dst = r->dst_active;
@@ -411,7 +409,7 @@ static rw_status train_single(rw_run *r, const rw_dataset *train, const rw_datas
         int last = s.finished && (pos.epoch + 1 == r->train.epochs || out->stopped);
         int due = last || (ctx.every > 0 ? s.step % ctx.every == 0 : s.finished);
         if (r->checkpoint_path && due && s.step != r->saved_step) {
-            st = save_checkpoint(r);
+            st = run_save_checkpoint(r);
             if (st != RW_OK) {
                 if (r->saved_step >= 0) out->checkpoint_kept = r->checkpoint_path;
                 return st;
@@ -458,7 +456,7 @@ static int on_round_epoch(const rw_prune_epoch *pe, void *user)
     e.stats = s;
     e.val = has_val ? &r->val_r : NULL;
     e.test = &r->test_r;
-    e.seconds = now_seconds() - r->start;
+    e.seconds = run_now() - r->start;
     e.sparsity = rw_model_sparsity(pe->model);
     e.update_seconds = e.total_update_seconds = r->total_update_seconds;
     e.updates = r->updates;
@@ -483,7 +481,7 @@ static rw_status train_rounds(rw_run *r, const rw_dataset *train, const rw_datas
 {
     r->val = val;
     r->test = test;
-    rw_status st = rw_train_prune(r->model, &r->train, &r->prune, train, on_round_epoch, on_update, r);
+    rw_status st = rw_train_prune(r->model, &r->train, &r->prune, train, on_round_epoch, run_on_update, r);
     if (r->eval_status != RW_OK) return r->eval_status;
     if (st != RW_OK) return st;
     if (r->epochs_logged == 0 && (st = evaluate(r, r->model, val, test)) != RW_OK) return st;
@@ -504,7 +502,10 @@ rw_status rw_run_train(rw_run *r, const rw_dataset *train, const rw_dataset *val
     out->checkpoint_step = r->saved_step;
     if (!r->configured)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "a resumed run needs rw_run_configure first");
-    r->start = now_seconds();
+    if (r->lm)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "the run is a language model's: train it with rw_run_train_text");
+    r->start = run_now();
     rw_status st = r->rounds ? train_rounds(r, train, val, test, out)
                              : train_single(r, train, val, test, out);
     out->checkpoint_step = r->saved_step;
