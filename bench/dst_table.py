@@ -19,7 +19,9 @@ import time
 
 from tablelib import fields, mean_std, result_line, training_parser, write_section
 
-METHODS = ["dense", "static", "set", "rigl", "snfs", "mest", "granet", "hebbian"]
+METHODS = ["dense", "static", "set", "rigl", "snfs", "mest", "granet", "hebbian", "unfired"]
+# Rows that are a preset with one flag changed: name -> the flags after --sparsity.
+VARIANTS = {"unfired": ["--dst", "set", "--grow", "unfired"]}
 
 
 def parse_args():
@@ -56,7 +58,7 @@ def run_one(a, method, sparsity, seed):
     if method == "dense":
         cmd += ["--sparsity", "0"]
     else:
-        cmd += ["--sparsity", str(sparsity), "--dst", method]
+        cmd += ["--sparsity", str(sparsity)] + VARIANTS.get(method, ["--dst", method])
     line = result_line(a.runs, name, cmd, a.compose_only)
     return None if line is None else fields(line)
 
@@ -116,7 +118,7 @@ def main():
     w(f"Fashion-MNIST, MLP {a.hidden.replace(',', '-')} with 784 inputs and 10 classes, "
       f"{a.epochs} epochs, SGD momentum 0.9, lr {a.lr:g}, batch 128, cosine learning rate, ERK "
       f"initial distribution, {len(seeds)} seeds ({a.seeds}); every method with its `--dst` preset "
-      "(see the README) and nothing else changed. Test accuracy after the last epoch, mean ± "
+      "(see the README) and nothing else changed; `unfired` is SET's preset with `--grow unfired`. Test accuracy after the last epoch, mean ± "
       "sample standard deviation over seeds.")
     w("")
     w(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {a.threads} thread(s) per run; "
