@@ -9,6 +9,7 @@ int cmd_info(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_lm(int argc, char **argv);
 
 /* Prints "rewire CMD: <rw_last_error()>" to stderr and returns 1. */
 int report_failure(const char *command);

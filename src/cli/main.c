@@ -19,7 +19,8 @@ static void usage(FILE *to)
             "  prune    one-shot pruning of a saved model (magnitude, Wanda, N:M)\n"
             "  plot     accuracy and loss curves of runs (SVG), or a model's input connectivity\n"
             "           as a heat map (PNG)\n"
-            "  bench    kernels, training and inference speed against the dense path\n\n"
+            "  bench    kernels, training and inference speed against the dense path\n"
+            "  lm       language models: train, eval, generate\n\n"
             "Run 'rewire COMMAND --help' for the flags of a command.\n"
             "'rewire --version' prints the version.\n");
 }
@@ -70,6 +71,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "prune")) return cmd_prune(argc - 2, argv + 2);
     if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "lm")) return cmd_lm(argc - 2, argv + 2);
     fprintf(stderr, "rewire: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -11,6 +11,8 @@
 #ifndef RW_KERNELS_H
 #define RW_KERNELS_H
 
+#include <stddef.h>
+
 #include "core/csr.h"
 
 /* What a kernel applies to a result before storing it, so that a layer's
@@ -60,6 +62,11 @@ typedef struct {
      * at[]; returns how many. NaN never qualifies (RigL's growth hides
      * stored positions as NaN). */
     int (*find_at_least)(const float *x, int n, float thr, int32_t *at);
+    /* GELU (tanh form) of n values, a[i] = gelu(z[i]), and its backward
+     * g[i] *= gelu'(z[i]); within 1e-6 of libm's tanhf form
+     * (kernels/gelu_common.h). */
+    void (*gelu_forward)(const float *z, float *a, size_t n);
+    void (*gelu_backward)(const float *z, float *g, size_t n);
 } kernel_table;
 
 /* The reference. The other tables are reached through the kernel list

@@ -416,6 +416,9 @@ static int find_at_least_avx2(const float *x, int n, float thr, int32_t *at)
 }
 
 /* In the kernel list as "avx2" (kernels/isa.h). */
+#define GELU_SUFFIX avx2
+#include "kernels/gelu_common.h"
+
 const kernel_table kernels_avx2_table = {
     .name = "avx2",
     .spmm_forward = spmm_forward_avx2,
@@ -424,4 +427,6 @@ const kernel_table kernels_avx2_table = {
     .spmv_forward = spmv_forward_avx2,
     .load_batch = load_batch_avx2,
     .find_at_least = find_at_least_avx2,
+    .gelu_forward = gelu_forward_avx2,
+    .gelu_backward = gelu_backward_avx2,
 };

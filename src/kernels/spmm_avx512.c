@@ -419,6 +419,9 @@ void spmv_forward_avx2(const csr_matrix *w, const float *bias, const float *x, f
  * is the AVX2 one: a 16-lane vgatherdps ran it at 0.51-0.60x the AVX2
  * speed and sixteen scalar loads at 0.90-1.05x (Zen 5, 1000 x 1000,
  * density 0.05); both are bound by the loads of x, one per term. */
+#define GELU_SUFFIX avx512
+#include "kernels/gelu_common.h"
+
 const kernel_table kernels_avx512_table = {
     .name = "avx512",
     .spmm_forward = spmm_forward_avx512,
@@ -427,4 +430,6 @@ const kernel_table kernels_avx512_table = {
     .spmv_forward = spmv_forward_avx2,
     .load_batch = load_batch_avx512,
     .find_at_least = find_at_least_avx512,
+    .gelu_forward = gelu_forward_avx512,
+    .gelu_backward = gelu_backward_avx512,
 };

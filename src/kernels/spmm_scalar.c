@@ -122,6 +122,9 @@ static int find_at_least_scalar(const float *x, int n, float thr, int32_t *at)
 }
 
 /* In the kernel list as "scalar" (kernels/isa.h). */
+#define GELU_SUFFIX scalar
+#include "kernels/gelu_common.h"
+
 const kernel_table kernels_scalar_table = {
     .name = "scalar",
     .spmm_forward = spmm_forward_scalar,
@@ -130,4 +133,6 @@ const kernel_table kernels_scalar_table = {
     .spmv_forward = spmv_forward_scalar,
     .load_batch = load_batch_scalar,
     .find_at_least = find_at_least_scalar,
+    .gelu_forward = gelu_forward_scalar,
+    .gelu_backward = gelu_backward_scalar,
 };

@@ -3,9 +3,9 @@
 #include <math.h>
 #include <string.h>
 
-/* GELU, tanh form: 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))). */
-#define GELU_K 0.7978845608028654f
-#define GELU_C 0.044715f
+#include "kernels/kernels.h"
+
+/* GELU (tanh form) runs in the kernel tables: kernels/gelu_common.h. */
 
 /* Elementwise, so splitting over threads cannot change a result; small
  * buffers stay on one thread to skip the fork cost. */
@@ -26,10 +26,7 @@ void activation_forward_range(rw_activation act, float slope, const float *z, fl
         for (size_t i = 0; i < n; i++) a[i] = tanhf(z[i]);
         break;
     case RW_ACT_GELU:
-        for (size_t i = 0; i < n; i++) {
-            float x = z[i];
-            a[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
-        }
+        kernels_active()->gelu_forward(z, a, n);
         break;
     case RW_ACT_NONE:
         if (a != z) memcpy(a, z, n * sizeof *a);
@@ -51,12 +48,7 @@ void activation_backward_range(rw_activation act, float slope, const float *z, c
         for (size_t i = 0; i < n; i++) g[i] *= 1.0f - a[i] * a[i];
         break;
     case RW_ACT_GELU:
-        for (size_t i = 0; i < n; i++) {
-            float x = z[i];
-            float t = tanhf(GELU_K * (x + GELU_C * x * x * x));
-            float dt = (1.0f - t * t) * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
-            g[i] *= 0.5f * (1.0f + t) + 0.5f * x * dt;
-        }
+        kernels_active()->gelu_backward(z, g, n);
         break;
     case RW_ACT_NONE:
         break;

@@ -188,7 +188,9 @@ static rw_status parse_layer(const json_t *o, const char *path, rw_model *m, int
         return rw_fail(RW_ERR_FORMAT, "%s: layer %s has kind \"%s\", expected %s", path, name,
                        kind, known);
     }
-    if (in < 1 || outs < 1 || in > RW_MAX_WIDTH || outs > RW_MAX_WIDTH)
+    /* Token embeddings read token ids, not features: their "in" is 0. */
+    int tokens_in = graph && strcmp(kind, "embedding") == 0;
+    if (in < (tokens_in ? 0 : 1) || outs < 1 || in > RW_MAX_WIDTH || outs > RW_MAX_WIDTH)
         return rw_fail(RW_ERR_FORMAT, "%s: layer %s has shape %lld x %lld, expected sizes in "
                        "[1, %d]", path, name, (long long)outs, (long long)in, RW_MAX_WIDTH);
     if (a < 0)

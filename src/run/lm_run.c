@@ -304,9 +304,9 @@ rw_status lm_check_schedule(const rw_lm_schedule *s, int batch)
                        s->context);
     if (s->steps < 1) return rw_fail(RW_ERR_INVALID_ARGUMENT, "steps %lld must be >= 1",
                                      (long long)s->steps);
-    if (s->warmup_steps < 0 || s->warmup_steps > s->steps)
-        return rw_fail(RW_ERR_INVALID_ARGUMENT, "warm-up of %lld steps is outside [0, steps = %lld]",
-                       (long long)s->warmup_steps, (long long)s->steps);
+    if (s->warmup_steps < 0)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "warm-up of %lld steps is negative",
+                       (long long)s->warmup_steps);
     if (!(s->min_lr >= 0) || !isfinite(s->min_lr))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "min_lr %g must be a finite number >= 0",
                        (double)s->min_lr);

@@ -1,0 +1,17 @@
+/* The subcommands of `rewire lm` (cmd_lm.c: train; lm_tools.c: eval,
+ * generate). Each returns the process exit status as commands.h says. */
+#ifndef RW_CLI_LM_COMMANDS_H
+#define RW_CLI_LM_COMMANDS_H
+
+#include "rewire.h"
+
+int cmd_lm_eval(int argc, char **argv);
+int cmd_lm_generate(int argc, char **argv);
+
+/* The tokenizer of a model: `spec` when given, else the one its file
+ * names (info "tokenizer"), else bytes for a 256-token model. Prints the
+ * error (as `command`) and returns 1 when there is none. */
+int lm_model_tokenizer(const rw_model *m, const char *spec, const char *command,
+                       rw_tokenizer **out);
+
+#endif
