@@ -45,13 +45,21 @@ rw_status linear_from_meta(linear *lin, const layer_ops *ops, const json_t *entr
         return rw_fail(RW_ERR_FORMAT, "%s: layer %s: \"bias\" should be true or false", path,
                        m->name);
     lin->has_bias = !b || json_is_true(b);
-    lin->bias_decays = 1;
+    /* Written only when off (a transformer's biases), so an MLP's entry is
+     * what it always was. */
+    json_t *d = json_object_get(entry, "bias_decays");
+    if (d && !json_is_boolean(d))
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s: \"bias_decays\" should be true or false",
+                       path, m->name);
+    lin->bias_decays = !d || json_is_true(d);
     return RW_OK;
 }
 
 void linear_describe(const layer *ly, json_t *entry)
 {
-    if (!((const linear *)ly)->has_bias) json_object_set_new(entry, "bias", json_false());
+    const linear *lin = (const linear *)ly;
+    if (!lin->has_bias) json_object_set_new(entry, "bias", json_false());
+    if (lin->has_bias && !lin->bias_decays) json_object_set_new(entry, "bias_decays", json_false());
 }
 
 void linear_inherit(linear *to, const layer_ops *ops, linear *from)

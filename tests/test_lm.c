@@ -1,0 +1,390 @@
+/* Language models through the library: one-token decoding with the KV
+ * cache against the whole-sequence forward pass, the evaluation's loss
+ * against a direct computation, a stopped and resumed run against one
+ * never stopped (bit for bit), model files of a GPT, and the errors of
+ * rw_text and the run. The text is made here. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nn/model.h"
+#include "nn/network.h"
+#include "testutil.h"
+
+/* A few KB of text with structure a small model can pick up. */
+static char *make_text(size_t *len)
+{
+    static const char *words[] = {"the ", "rain ", "in ", "spain ", "falls ", "mainly ", "on ",
+                                  "plain. ", "\n"};
+    size_t cap = 6000, n = 0;
+    char *s = malloc(cap + 16);
+    rng_state r;
+    rng_seed(&r, 5);
+    while (n < cap) {
+        const char *w = words[rng_below(&r, 9)];
+        size_t k = strlen(w);
+        memcpy(s + n, w, k);
+        n += k;
+    }
+    s[n] = '\0';
+    *len = n;
+    return s;
+}
+
+static rw_model *tiny_gpt(double sparsity, int context)
+{
+    rw_gpt_config g = rw_gpt_config_default();
+    g.n_layer = 2;
+    g.n_head = 2;
+    g.n_embd = 16;
+    g.context = context;
+    g.sparsity = sparsity;
+    g.bias = 1;
+    rw_model *m = NULL;
+    assert_int_equal(rw_gpt_create(&g, &m), RW_OK);
+    return m;
+}
+
+/* The logits of every position of one sequence by the batch forward pass. */
+static float *full_logits(const rw_model *m, const int32_t *tok, int T)
+{
+    workspace ws;
+    assert_int_equal(workspace_init(&ws, m, T, 0), RW_OK);
+    ws.tokens = tok;
+    ws.n = T;
+    ws.seq_len = T;
+    ws.pos0 = 0;
+    network_forward(m, &ws);
+    int V = rw_model_classes(m);
+    float *out = malloc(sizeof(float) * (size_t)V * T);
+    const float *lg = network_logits(m, &ws);
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) out[(size_t)t * V + v] = lg[(size_t)v * ws.bp + t];
+    workspace_free(&ws);
+    return out;
+}
+
+/* One token at a time with the cache: the same logits at every position. */
+static void test_kv_cache_matches_full_pass(void **state)
+{
+    (void)state;
+    for (int sparse = 0; sparse < 2; sparse++) {
+        rw_model *m = tiny_gpt(sparse ? 0.8 : 0.0, 12);
+        int32_t tok[12];
+        for (int t = 0; t < 12; t++) tok[t] = (t * 37 + 11) % 256;
+        float *ref = full_logits(m, tok, 12);
+        workspace ws;
+        assert_int_equal(workspace_init_vector(&ws, m), RW_OK);
+        int V = rw_model_classes(m);
+        double worst = 0;
+        for (int t = 0; t < 12; t++) {
+            ws.tokens = tok + t;
+            ws.n = 1;
+            ws.seq_len = 1;
+            ws.pos0 = t;
+            for (int l = 0; l < m->n_layers; l++) phase_forward_vector(m, &ws, l);
+            double d = tu_max_rel_diff(network_logits(m, &ws), ref + (size_t)t * V, (size_t)V);
+            worst = d > worst ? d : worst;
+        }
+        if (worst > 1e-5) fail_msg("%s: cached decoding differs by %g", sparse ? "sparse" : "dense",
+                                   worst);
+        workspace_free(&ws);
+        free(ref);
+        rw_model_free(m);
+    }
+}
+
+/* Greedy generation picks the argmax of the full pass at each step, also
+ * past the context (where it restarts from the last context / 2 tokens). */
+static void test_greedy_generation(void **state)
+{
+    (void)state;
+    rw_model *m = tiny_gpt(0.5, 8);
+    int32_t prompt[3] = {10, 20, 30}, out[14];
+    assert_int_equal(rw_lm_generate(m, prompt, 3, 14, 0.0f, 0, 1, out), RW_OK);
+    int32_t seq[17];
+    memcpy(seq, prompt, sizeof prompt);
+    memcpy(seq + 3, out, sizeof out);
+    int V = rw_model_classes(m);
+    /* seq[k] for k < 9 follows seq[0, k) (within the context of 8); then
+     * the cache is full and seq[9] follows the last 4 tokens, seq[5, 9). */
+    for (int k = 3; k <= 9; k++) {
+        int from = k <= 8 ? 0 : 5;
+        float *lg = full_logits(m, seq + from, k - from);
+        const float *last = lg + (size_t)(k - from - 1) * V;
+        int best = 0;
+        for (int v = 1; v < V; v++)
+            if (last[v] > last[best]) best = v;
+        assert_int_equal(best, seq[k]);
+        free(lg);
+    }
+    /* Same seed, same tokens; another seed with sampling, other tokens. */
+    int32_t again[14], other[14], sampled[14];
+    assert_int_equal(rw_lm_generate(m, prompt, 3, 14, 0.0f, 0, 99, again), RW_OK);
+    assert_memory_equal(out, again, sizeof out);
+    assert_int_equal(rw_lm_generate(m, prompt, 3, 14, 1.0f, 5, 1, sampled), RW_OK);
+    assert_int_equal(rw_lm_generate(m, prompt, 3, 14, 1.0f, 5, 2, other), RW_OK);
+    assert_true(memcmp(sampled, other, sizeof other) != 0);
+    for (int k = 0; k < 14; k++) assert_true(sampled[k] >= 0 && sampled[k] < 256);
+    /* Bad arguments. */
+    int32_t bad[1] = {256};
+    assert_int_equal(rw_lm_generate(m, bad, 1, 1, 0.0f, 0, 1, out), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "outside the vocabulary"));
+    assert_int_equal(rw_lm_generate(m, prompt, 0, 1, 0.0f, 0, 1, out), RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rw_lm_generate(m, prompt, 3, 1, -1.0f, 0, 1, out), RW_ERR_INVALID_ARGUMENT);
+    rw_model_free(m);
+}
+
+/* rw_lm_evaluate's loss is the mean over every validation token of its
+ * cross-entropy given the tokens before it in its window. */
+static void test_evaluate_matches_direct_loss(void **state)
+{
+    (void)state;
+    size_t len;
+    char *s = make_text(&len);
+    rw_tokenizer *tok;
+    rw_text *text;
+    assert_int_equal(rw_tokenizer_bytes(&tok), RW_OK);
+    assert_int_equal(rw_text_from_memory("made.txt", s, len, tok, 0.1, 16, &text), RW_OK);
+    rw_model *m = tiny_gpt(0.0, 16);
+    rw_lm_eval e;
+    assert_int_equal(rw_lm_evaluate(m, text, 1, 16, 3, &e), RW_OK);
+    int64_t nval = rw_text_tokens(text, 1);
+    assert_int_equal(e.tokens, nval - 1);
+    /* Directly: window after window of the validation bytes. */
+    size_t n_train = len - (size_t)nval;
+    const char *val = s + n_train;
+    double sum = 0;
+    int V = 256;
+    for (int64_t w0 = 0; w0 + 1 < nval; w0 += 16) {
+        int T = nval - 1 - w0 < 16 ? (int)(nval - 1 - w0) : 16;
+        int32_t tok_in[16];
+        for (int t = 0; t < T; t++) tok_in[t] = (uint8_t)val[w0 + t];
+        float *lg = full_logits(m, tok_in, T);
+        for (int t = 0; t < T; t++) {
+            const float *row = lg + (size_t)t * V;
+            double mx = row[0], z = 0;
+            for (int v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+            for (int v = 0; v < V; v++) z += exp(row[v] - mx);
+            sum += log(z) + mx - row[(uint8_t)val[w0 + t + 1]];
+        }
+        free(lg);
+    }
+    double direct = sum / (double)(nval - 1);
+    if (fabs(direct - e.loss) > 1e-5 * fabs(direct))
+        fail_msg("evaluate %.8f, direct %.8f", e.loss, direct);
+    /* Bytes: one byte a token, so bits per byte is the loss in bits. */
+    assert_true(fabs(e.bits_per_byte - e.loss / log(2.0)) < 1e-9);
+    /* Too long a context for the model. */
+    assert_int_equal(rw_lm_evaluate(m, text, 1, 17, 3, &e), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "1 to 16 tokens"));
+    rw_model_free(m);
+    rw_text_free(text);
+    rw_tokenizer_free(tok);
+    free(s);
+}
+
+typedef struct {
+    int64_t stop_at;
+    int reports;
+} stopper;
+
+static int stop_report(const rw_lm_report *r, void *user)
+{
+    stopper *s = user;
+    s->reports++;
+    assert_true(isfinite(r->val_loss) && r->val_loss > 0);
+    return s->stop_at > 0 && r->step >= s->stop_at;
+}
+
+/* A RigL run stopped at step 20 and resumed from its checkpoint ends with
+ * the model of a run never stopped, byte for byte. */
+static void test_resume_is_bit_identical(void **state)
+{
+    (void)state;
+    size_t len;
+    char *s = make_text(&len);
+    rw_tokenizer *tok;
+    rw_text *text;
+    assert_int_equal(rw_tokenizer_bytes(&tok), RW_OK);
+    assert_int_equal(rw_text_from_memory("made.txt", s, len, tok, 0.1, 16, &text), RW_OK);
+    rw_lm_schedule sch = rw_lm_schedule_default();
+    sch.context = 16;
+    sch.steps = 40;
+    sch.warmup_steps = 5;
+    sch.eval_every = 10;
+    sch.eval_batches = 2;
+    rw_dst_config dst = rw_dst_config_preset(RW_DST_RIGL);
+    dst.update_every = 7;
+    char whole[256], part[256], ckpt[256];
+    snprintf(whole, sizeof whole, "%s", tu_temp_path("lm-whole.safetensors"));
+    snprintf(part, sizeof part, "%s", tu_temp_path("lm-part.safetensors"));
+    snprintf(ckpt, sizeof ckpt, "%s", tu_temp_path("lm.ckpt"));
+    for (int stopped = 0; stopped < 2; stopped++) {
+        rw_model *m = tiny_gpt(0.7, 16);
+        rw_run_config c = rw_run_config_default();
+        c.train.optimizer = RW_OPT_ADAMW;
+        c.train.lr = 3e-3f;
+        c.train.batch = 4;
+        c.train.weight_decay = 0.1f;
+        c.train.clip_norm = 1.0f;
+        c.dst = &dst;
+        c.lm = &sch;
+        c.out = stopped ? part : whole;
+        c.checkpoint = stopped ? ckpt : NULL;
+        stopper st = {stopped ? 20 : 0, 0};
+        c.on_lm_report = stop_report;
+        c.user = &st;
+        rw_run *r;
+        assert_int_equal(rw_run_new(m, &c, &r), RW_OK);
+        rw_run_result res;
+        rw_lm_eval fin;
+        assert_int_equal(rw_run_train_text(r, text, &res, &fin), RW_OK);
+        if (!stopped) {
+            assert_int_equal(res.steps, 40);
+            assert_int_equal(st.reports, 4); /* 10, 20, 30 and the end */
+            assert_true(res.updates > 0);
+        } else {
+            assert_true(res.stopped);
+            assert_int_equal(res.checkpoint_step, 20);
+        }
+        rw_run_free(r);
+        rw_model_free(m);
+    }
+    /* Resume the stopped run. */
+    rw_model *m;
+    rw_run *r;
+    assert_int_equal(rw_run_resume(ckpt, 0, &m, &r, NULL), RW_OK);
+    rw_run_config c = rw_run_config_default();
+    c.lm = &sch;
+    c.dst = &dst;
+    c.out = part;
+    assert_int_equal(rw_run_configure(r, &c), RW_OK);
+    rw_run_result res;
+    rw_lm_eval fin;
+    assert_int_equal(rw_run_train_text(r, text, &res, &fin), RW_OK);
+    assert_int_equal(res.steps, 40);
+    rw_run_free(r);
+    rw_model_free(m);
+    /* The same bytes. */
+    FILE *a = fopen(whole, "rb"), *b = fopen(part, "rb");
+    assert_non_null(a);
+    assert_non_null(b);
+    int same = 1, ca, cb;
+    do {
+        ca = fgetc(a);
+        cb = fgetc(b);
+        same &= ca == cb;
+    } while (ca != EOF && cb != EOF);
+    fclose(a);
+    fclose(b);
+    if (!same && getenv("RW_TEST_KEEP")) fail_msg("differ: %s %s", whole, part);
+    assert_true(same);
+    /* Another text: refused. */
+    rw_text *other;
+    assert_int_equal(rw_text_from_memory("other.txt", s + 7, len - 7, tok, 0.1, 16, &other), RW_OK);
+    assert_int_equal(rw_run_resume(ckpt, 0, &m, &r, NULL), RW_OK);
+    assert_int_equal(rw_run_configure(r, &c), RW_OK);
+    assert_int_equal(rw_run_train_text(r, other, &res, &fin), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "other text"));
+    rw_run_free(r);
+    rw_model_free(m);
+    rw_text_free(other);
+    unlink(whole);
+    unlink(part);
+    unlink(ckpt);
+    rw_text_free(text);
+    rw_tokenizer_free(tok);
+    free(s);
+}
+
+/* A GPT round-trips through a model file (format 2) with its info. */
+static void test_model_file_round_trip(void **state)
+{
+    (void)state;
+    rw_model *m = tiny_gpt(0.6, 10);
+    assert_int_equal(rw_model_set_info(m, "tokenizer", "bytes"), RW_OK);
+    const char *path = tu_temp_path("gpt.safetensors");
+    assert_int_equal(rw_model_save(m, path), RW_OK);
+    rw_model *back;
+    assert_int_equal(rw_model_load(path, &back), RW_OK);
+    unlink(path);
+    assert_string_equal(rw_model_get_info(back, "tokenizer"), "bytes");
+    assert_int_equal(rw_model_context(back), 10);
+    int32_t tok[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    float *a = full_logits(m, tok, 10), *b = full_logits(back, tok, 10);
+    assert_memory_equal(a, b, sizeof(float) * 256 * 10);
+    free(a);
+    free(b);
+    rw_model_free(back);
+    rw_model_free(m);
+}
+
+static void test_text_and_run_errors(void **state)
+{
+    (void)state;
+    rw_tokenizer *tok;
+    rw_text *text;
+    assert_int_equal(rw_tokenizer_bytes(&tok), RW_OK);
+    assert_int_equal(rw_text_from_memory("empty.txt", "", 0, tok, 0.1, 8, &text), RW_ERR_FORMAT);
+    assert_non_null(strstr(rw_last_error(), "empty.txt"));
+    assert_int_equal(rw_text_from_memory("short.txt", "abcdefghij", 10, tok, 0.1, 8, &text),
+                     RW_ERR_FORMAT);
+    assert_non_null(strstr(rw_last_error(), "short.txt"));
+    assert_int_equal(rw_text_load("/nonexistent/x.txt", tok, 0.1, 8, &text), RW_ERR_IO);
+    assert_non_null(strstr(rw_last_error(), "/nonexistent/x.txt"));
+    rw_tokenizer *t2;
+    assert_int_equal(rw_tokenizer_open("wordpiece", &t2), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "bytes or bpe:DIR"));
+    assert_int_equal(rw_tokenizer_open("bpe:/nonexistent", &t2), RW_ERR_IO);
+    /* A classifier is no language model. */
+    int sizes[3] = {4, 5, 3};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 2;
+    mc.sparsity = 0;
+    rw_model *mlp;
+    assert_int_equal(rw_model_create(&mc, &mlp), RW_OK);
+    assert_int_equal(rw_model_context(mlp), 0);
+    size_t len;
+    char *s = make_text(&len);
+    assert_int_equal(rw_text_from_memory("made.txt", s, len, tok, 0.1, 8, &text), RW_OK);
+    rw_lm_eval e;
+    assert_int_equal(rw_lm_evaluate(mlp, text, 1, 8, 2, &e), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "not a language model"));
+    /* A run without a schedule cannot train on text, nor one with it on a dataset. */
+    rw_model *m = tiny_gpt(0.0, 8);
+    rw_run_config c = rw_run_config_default();
+    c.train.optimizer = RW_OPT_ADAMW;
+    rw_run *r;
+    assert_int_equal(rw_run_new(m, &c, &r), RW_OK);
+    rw_run_result res;
+    assert_int_equal(rw_run_train_text(r, text, &res, &e), RW_ERR_INVALID_ARGUMENT);
+    rw_run_free(r);
+    rw_lm_schedule sch = rw_lm_schedule_default();
+    sch.context = 8;
+    sch.steps = 0;
+    c.lm = &sch;
+    assert_int_equal(rw_run_new(m, &c, &r), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "steps"));
+    rw_model_free(m);
+    rw_model_free(mlp);
+    rw_text_free(text);
+    rw_tokenizer_free(tok);
+    free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kv_cache_matches_full_pass),
+        cmocka_unit_test(test_greedy_generation),
+        cmocka_unit_test(test_evaluate_matches_direct_loss),
+        cmocka_unit_test(test_resume_is_bit_identical),
+        cmocka_unit_test(test_model_file_round_trip),
+        cmocka_unit_test(test_text_and_run_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
