@@ -10,6 +10,8 @@ int cmd_prune(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_lm(int argc, char **argv);
+/* rewire bench lm (bench_lm.c). */
+int bench_lm(int argc, char **argv);
 
 /* Prints "rewire CMD: <rw_last_error()>" to stderr and returns 1. */
 int report_failure(const char *command);

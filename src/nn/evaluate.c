@@ -110,16 +110,6 @@ rw_status rw_predictor_create(const rw_model *m, int max_batch, rw_predictor **o
     return RW_OK;
 }
 
-/* Whether one sample is worth a parallel region: some layer is big. */
-static int vector_worth_threading(const rw_model *m)
-{
-    if (omp_get_max_threads() < 2) return 0;
-    for (int q = 0; q < m->n_params; q++)
-        if (m->params[q].is_weight && param_count(&m->params[q]) >= KERNEL_PARALLEL_MIN_WORK / 2)
-            return 1;
-    return 0;
-}
-
 /* One sample x [features] to probabilities [classes]. */
 static void predict_one(rw_predictor *p, const float *x, float *probs)
 {
@@ -128,13 +118,7 @@ static void predict_one(rw_predictor *p, const float *x, float *probs)
     float scale = 1.0f / m->norm_std, shift = m->norm_mean;
     float *in = p->one.t[0].data;
     for (int f = 0; f < features; f++) in[f] = (x[f] - shift) * scale;
-    team_sync_init(&p->sync);
-#pragma omp parallel if (vector_worth_threading(m))
-    {
-        team_begin(&p->sync);
-        for (int l = 0; l < m->n_layers; l++) team_phase(phase_forward_vector(m, &p->one, l));
-        team_end();
-    }
+    network_forward_vector(m, &p->one, &p->sync);
     softmax_columns(network_logits(m, &p->one), classes, 1, 1, probs);
 }
 

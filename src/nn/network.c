@@ -164,6 +164,27 @@ int phase_forward_vector(const rw_model *m, workspace *ws, int l)
     return m->layers[l]->ops->forward_vector(m->layers[l], &io);
 }
 
+/* Whether one sample is worth a parallel region: some layer is big. */
+static int vector_worth_threading(const rw_model *m)
+{
+    if (omp_get_max_threads() < 2) return 0;
+    for (int q = 0; q < m->n_params; q++)
+        if (m->params[q].is_weight && param_count(&m->params[q]) >= KERNEL_PARALLEL_MIN_WORK / 2)
+            return 1;
+    return 0;
+}
+
+void network_forward_vector(const rw_model *m, workspace *ws, team_sync *sync)
+{
+    team_sync_init(sync);
+#pragma omp parallel if (vector_worth_threading(m))
+    {
+        team_begin(sync);
+        for (int l = 0; l < m->n_layers; l++) team_phase(phase_forward_vector(m, ws, l));
+        team_end();
+    }
+}
+
 int network_worth_threading(const rw_model *m, int bp)
 {
     if (omp_get_max_threads() < 2) return 0;

@@ -12,6 +12,7 @@
 #ifndef RW_NN_NETWORK_H
 #define RW_NN_NETWORK_H
 
+#include "kernels/team.h"
 #include "nn/model.h"
 
 typedef struct {
@@ -70,6 +71,10 @@ int phase_load_batch(const rw_model *m, workspace *ws, const float *x, int featu
                      const int *index, int n);
 int phase_forward(const rw_model *m, workspace *ws, int l);
 int phase_backward(const rw_model *m, workspace *ws, int l);
+
+/* The whole model for a single sample (workspace_init_vector), in one
+ * parallel region when some weight matrix is big enough to share. */
+void network_forward_vector(const rw_model *m, workspace *ws, team_sync *sync);
 
 /* Layer l for a single sample: t[inputs] -> t[output] as plain vectors
  * (workspace_init_vector). */

@@ -231,13 +231,14 @@ static int32_t sample_token(float *logits, int vocab, float temperature, int top
 }
 
 /* Feeds h[start + fed] at position fed: every layer's one-token pass. */
-static void feed(const rw_model *m, workspace *ws, const int32_t *h, int start, int fed)
+static void feed(const rw_model *m, workspace *ws, const int32_t *h, int start, int fed,
+                 team_sync *sync)
 {
     ws->tokens = h + start + fed;
     ws->n = 1;
     ws->seq_len = 1;
     ws->pos0 = fed;
-    for (int l = 0; l < m->n_layers; l++) phase_forward_vector(m, ws, l);
+    network_forward_vector(m, ws, sync);
 }
 
 rw_status rw_lm_generate(const rw_model *model, const int32_t *prompt, int n_prompt, int n_new,
@@ -272,13 +273,14 @@ rw_status rw_lm_generate(const rw_model *model, const int32_t *prompt, int n_pro
     memcpy(h, prompt, sizeof(int32_t) * (size_t)n_prompt);
     rng_state rng;
     rng_seed(&rng, seed);
+    team_sync sync;
     /* The cache holds h[start, start + fed); when it is full, it restarts
      * from the last keep tokens. */
     int len = n_prompt, start = 0, fed = 0, keep = T / 2 > 0 ? T / 2 : 1;
     for (int k = 0; k < n_new; k++) {
         while (start + fed < len) {
             if (fed == T) start = len - keep, fed = 0;
-            feed(model, &ws, h, start, fed);
+            feed(model, &ws, h, start, fed, &sync);
             fed++;
         }
         memcpy(logits, network_logits(model, &ws), sizeof(float) * (size_t)vocab);
