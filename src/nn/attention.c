@@ -269,6 +269,17 @@ static int att_owns(const layer *ly, const char *name)
     return 0;
 }
 
+/* The model's positions (its token embedding's) must fit the scratch and
+ * the cache, which hold this layer's context. */
+static rw_status att_link(layer *ly, rw_model *m)
+{
+    int positions = rw_model_context(m);
+    if (positions > att_of(ly)->context)
+        return rw_fail(RW_ERR_FORMAT, "layer %s attends over %d positions but the model's "
+                       "embeddings have %d", ly->name, att_of(ly)->context, positions);
+    return RW_OK;
+}
+
 static void att_destroy(layer *ly) { free(ly); }
 
 static const layer_ops attention_ops = {
@@ -284,6 +295,7 @@ static const layer_ops attention_ops = {
     .load = att_load,
     .owns_tensor = att_owns,
     .scratch_floats = att_scratch_floats,
+    .link = att_link,
     .destroy = att_destroy,
     .accumulates = 1,
 };

@@ -34,11 +34,6 @@ rw_lm_schedule rw_lm_schedule_default(void)
     return s;
 }
 
-int rw_model_context(const rw_model *m)
-{
-    return m && m->n_layers > 0 && is_embedding(m->layers[0]) ? embedding_context(m->layers[0]) : 0;
-}
-
 /* The model must be a language model that takes `context` tokens and
  * predicts every token of `text`'s tokenizer. */
 static rw_status check_lm(const rw_model *m, const rw_text *text, int context)
