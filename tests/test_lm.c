@@ -376,6 +376,35 @@ static void test_text_and_run_errors(void **state)
     free(s);
 }
 
+/* A workspace made with one thread and used with two: attention's work
+ * buffers were sized for one (AddressSanitizer caught the overflow). */
+static void test_threads_raised_after_workspace(void **state)
+{
+    (void)state;
+    rw_set_num_threads(1);
+    rw_model *m = tiny_gpt(0.6, 16);
+    workspace ws;
+    assert_int_equal(workspace_init(&ws, m, 48, 1), RW_OK);
+    rw_set_num_threads(2);
+    int32_t tok[48];
+    for (int j = 0; j < 48; j++) tok[j] = (j * 37) % 256;
+    ws.tokens = tok;
+    ws.n = 48;
+    ws.seq_len = 16;
+    ws.pos0 = 0;
+    float *before = full_logits(m, tok, 16);
+    for (int i = 0; i < 3; i++) network_forward(m, &ws);
+    /* The first sequence's logits are those of the sequence alone. */
+    int V = rw_model_classes(m);
+    for (int t = 0; t < 16; t++)
+        for (int v = 0; v < V; v++)
+            assert_true(fabsf(network_logits(m, &ws)[(size_t)v * ws.bp + t] -
+                              before[(size_t)t * V + v]) < 1e-5f);
+    free(before);
+    workspace_free(&ws);
+    rw_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_model_file_round_trip),
         cmocka_unit_test(test_text_and_run_errors),
+        cmocka_unit_test(test_threads_raised_after_workspace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

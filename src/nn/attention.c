@@ -86,10 +86,14 @@ static float *pair_buffer(const layer_io *io, const attention *a, int64_t p_floa
 {
     int id = omp_get_thread_num();
     *own = NULL;
-    if (id < omp_get_max_threads()) return io->scratch + p_floats + (int64_t)id * pair_work(T, hd);
+    int64_t slots = (io->scratch_len - p_floats) / pair_work(T, hd);
+    if (id < slots) return io->scratch + p_floats + (int64_t)id * pair_work(T, hd);
     /* More threads than when the workspace was made: a buffer of its own. */
     (void)a;
-    return *own = malloc(sizeof(float) * (size_t)pair_work(T, hd));
+    *own = malloc(sizeof(float) * (size_t)pair_work(T, hd));
+    RW_ASSERT(*own != NULL, "out of memory for attention's work buffer of layer %s",
+              a->base.name);
+    return *own;
 }
 
 static int att_forward(const layer *ly, const layer_io *io)
@@ -194,8 +198,11 @@ static int att_forward_vector(const layer *ly, const layer_io *io)
     }
     team_phase(1);
     TEAM_FOR(h, H) {
-        float scores[ATTENTION_MAX_CONTEXT_STACK], *p = t < ATTENTION_MAX_CONTEXT_STACK ? scores
-                                                                                    : malloc(sizeof(float) * (size_t)(t + 1));
+        float scores[ATTENTION_MAX_CONTEXT_STACK], *p = scores;
+        if (t >= ATTENTION_MAX_CONTEXT_STACK) {
+            p = malloc(sizeof(float) * (size_t)(t + 1));
+            RW_ASSERT(p != NULL, "out of memory for the scores of layer %s", ly->name);
+        }
         const float *q = qkv + h * hd;
         float best = -INFINITY;
         for (int s = 0; s <= t; s++) {
