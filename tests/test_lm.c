@@ -12,6 +12,7 @@
 #include "io/safetensors.h"
 #include "nn/model.h"
 #include "nn/network.h"
+#include "run/run_internal.h"
 #include "testutil.h"
 
 /* A few KB of text with structure a small model can pick up. */
@@ -136,6 +137,46 @@ static void test_greedy_generation(void **state)
     assert_int_equal(rw_lm_generate(m, prompt, 0, 1, 0.0f, 0, 1, out), RW_ERR_INVALID_ARGUMENT);
     assert_int_equal(rw_lm_generate(m, prompt, 3, 1, -1.0f, 0, 1, out), RW_ERR_INVALID_ARGUMENT);
     rw_model_free(m);
+}
+
+/* Draws follow softmax(logits / temperature) over the top k. */
+static void test_sampling_distribution(void **state)
+{
+    (void)state;
+    const float base[5] = {0.0f, 1.0f, 2.0f, 3.0f, -1.0f};
+    struct {
+        float temperature;
+        int top_k;
+    } cases[] = {{1.0f, 0}, {0.5f, 0}, {2.0f, 2}, {1.0f, 5}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double want[5], z = 0;
+        float cut = cases[c].top_k == 2 ? 2.0f : -INFINITY;
+        for (int v = 0; v < 5; v++)
+            z += want[v] = base[v] >= cut ? exp(base[v] / cases[c].temperature) : 0;
+        int count[5] = {0};
+        rng_state rng;
+        rng_seed(&rng, 11);
+        enum { DRAWS = 40000 };
+        for (int i = 0; i < DRAWS; i++) {
+            float logits[5], sorted[5];
+            memcpy(logits, base, sizeof logits);
+            int32_t t = lm_sample_token(logits, 5, cases[c].temperature, cases[c].top_k, sorted, &rng);
+            assert_true(t >= 0 && t < 5);
+            count[t]++;
+        }
+        for (int v = 0; v < 5; v++) {
+            double got = (double)count[v] / DRAWS, p = want[v] / z;
+            /* Five standard deviations of a frequency over 40000 draws. */
+            if (fabs(got - p) > 5 * sqrt(p * (1 - p) / DRAWS) + 1e-9)
+                fail_msg("temperature %g, top-k %d: token %d drawn %.4f, expected %.4f",
+                         (double)cases[c].temperature, cases[c].top_k, v, got, p);
+        }
+    }
+    float logits[5], sorted[5];
+    memcpy(logits, base, sizeof logits);
+    rng_state rng;
+    rng_seed(&rng, 1);
+    assert_int_equal(lm_sample_token(logits, 5, 0.0f, 0, sorted, &rng), 3);
 }
 
 /* rw_lm_evaluate's loss is the mean over every validation token of its
@@ -483,6 +524,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kv_cache_matches_full_pass),
         cmocka_unit_test(test_greedy_generation),
+        cmocka_unit_test(test_sampling_distribution),
         cmocka_unit_test(test_evaluate_matches_direct_loss),
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_model_file_round_trip),
