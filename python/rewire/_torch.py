@@ -6,6 +6,7 @@ without it."""
 
 import os
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -54,9 +55,12 @@ def parameter_to_torch(p):
     if p.storage == "dense":
         return torch.from_numpy(np.array(p.values))
     if p.storage == "csr":
-        return torch.sparse_csr_tensor(torch.from_numpy(p.indptr.astype(np.int64)),
-                                       torch.from_numpy(p.indices.astype(np.int64)),
-                                       torch.from_numpy(np.array(p.values)), size=(p.rows, p.cols))
+        with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(torch.from_numpy(p.indptr.astype(np.int64)),
+                                           torch.from_numpy(p.indices.astype(np.int64)),
+                                           torch.from_numpy(np.array(p.values)),
+                                           size=(p.rows, p.cols))
     return torch.from_numpy(p.to_dense()).to_sparse_csr()
 
 

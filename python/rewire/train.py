@@ -228,6 +228,12 @@ def run_interruptible(call, run, threads=None):
         lib.rw_set_num_threads(n)
         return call()
     box = {}
+    # Waited on instead of Thread.join: Python 3.11's join, interrupted by
+    # Ctrl-C, can mark a thread that is still running as stopped
+    # (bpo-45274's fix, undone in later releases), and the run's memory
+    # must not be freed under it.
+    finished = threading.Lock()
+    finished.acquire()
 
     def target():
         lib.rw_set_num_threads(n)
@@ -235,16 +241,20 @@ def run_interruptible(call, run, threads=None):
             box["value"] = call()
         except BaseException as exc:  # noqa: B902 - handed to the waiting thread
             box["error"] = exc
+        finally:
+            finished.release()
 
     t = threading.Thread(target=target, name="rewire run", daemon=True)
     t.start()
     interrupted = None
-    while t.is_alive():
+    while True:
         try:
-            t.join()
+            finished.acquire()
+            break
         except KeyboardInterrupt as exc:
             interrupted = exc
             lib.rw_run_stop(run)
+    t.join()
     if "error" in box:
         raise box["error"]
     if interrupted is not None:
@@ -641,7 +651,7 @@ class Trainer:
         return (p.epoch, p.step)
 
     def close(self):
-        if self._run is not None:
+        if getattr(self, "_run", None) is not None:
             lib.rw_run_free(self._run)
             self._run = None
 
