@@ -40,8 +40,9 @@ def _candidates():
         return
     here = os.path.join(_HERE, "librewire.so")
     yield here, os.path.join(_HERE, "rewire.h")
-    for build in ("build", "build-python"):
-        yield os.path.join(_TREE, build, "librewire.so"), os.path.join(_TREE, "include", "rewire.h")
+    tree_header = os.path.join(_TREE, "include", "rewire.h")
+    if os.path.isfile(tree_header):  # a clone: python/rewire next to include/ and build/
+        yield os.path.join(_TREE, "build", "librewire.so"), tree_header
 
 
 def _header_for(lib_path, hint):
