@@ -106,17 +106,21 @@ def main():
     print("predict_overhead: %s MLP, sparsity %g (ERK), batch 1, %d threads, kernels %s, cpu %s"
           % ("-".join(map(str, sizes)), a.sparsity, threads, k["chosen"], k["cpu"]))
 
-    print("\n1. side by side, %d rounds of %.2f s each (us per call)" % (a.rounds, a.time))
-    print("round   C (rewire bench infer)   Python model.predict   Python - C")
-    cs, ps = [], []
+    print("\n1. side by side, %d rounds of %.2f s each (us per call; bare cffi: a Python loop "
+          "calling rw_predictor_run with ready pointers)" % (a.rounds, a.time))
+    print("round   C (rewire bench infer)   Python model.predict   bare cffi   Python - C")
+    cs, ps, bs = [], [], []
     for i in range(a.rounds):
         c = c_latency(sizes, a.sparsity, threads, a.time, a.seed)
         p = loop(predict, rows, a.time)
-        cs.append(c), ps.append(p)
-        print("%5d %24.2f %22.2f %12.2f" % (i + 1, c * 1e6, p * 1e6, (p - c) * 1e6))
+        b = loop(bare, rows, a.time)
+        cs.append(c), ps.append(p), bs.append(b)
+        print("%5d %24.2f %22.2f %11.2f %12.2f" % (i + 1, c * 1e6, p * 1e6, b * 1e6, (p - c) * 1e6))
     diffs = [p - c for p, c in zip(ps, cs)]
-    print("median %23.2f %22.2f %12.2f" % (med(cs) * 1e6, med(ps) * 1e6, med(diffs) * 1e6))
-    print("best %25.2f %22.2f %12.2f" % (min(cs) * 1e6, min(ps) * 1e6, (min(ps) - min(cs)) * 1e6))
+    print("median %23.2f %22.2f %11.2f %12.2f" % (med(cs) * 1e6, med(ps) * 1e6, med(bs) * 1e6,
+                                                  med(diffs) * 1e6))
+    print("best %25.2f %22.2f %11.2f %12.2f" % (min(cs) * 1e6, min(ps) * 1e6, min(bs) * 1e6,
+                                                (min(ps) - min(cs)) * 1e6))
 
     print("\n2. paired per call, %d calls each (us)" % a.calls)
     tp, tb = paired(predict, bare, rows, a.calls)

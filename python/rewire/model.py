@@ -246,6 +246,12 @@ class Model:
         return m
 
     @classmethod
+    def gpt(cls, **config):
+        """A GPT-style language model: rewire.lm.gpt(**config)."""
+        from .lm import gpt
+        return gpt(**config)
+
+    @classmethod
     def load(cls, path):
         """Loads a model file (or a checkpoint's model), validating every field."""
         out = ffi.new("rw_model **")
@@ -418,28 +424,24 @@ class Model:
             h.predictor = out[0]
         return h.predictor
 
-    def _pass(self, x, fn):
-        # The common case first, in as few steps as Python allows (a call at
-        # batch 1 is a few microseconds of C): float32, 2-D, C-contiguous, an
-        # open model not in training. Anything else goes through the checks
-        # that say what is wrong.
-        h = self._handle
-        if (h is None or h.busy is not None or x.__class__ is not _ndarray or x.dtype is not _F32
-                or x.ndim != 2 or not x.flags.c_contiguous or x.shape[1] != self._inputs):
-            self._ptr()
-            if self._lm:
-                raise Error("the model is a language model (it reads tokens, not features): use "
-                            "rewire.lm.generate or rewire.lm.evaluate", "invalid argument")
-            x = _arrays.samples(x, self._inputs)
-        n = x.shape[0]
+    def _checked(self, x):
+        """x if it is what predict takes; else the error that says why."""
+        self._ptr()
+        if self._lm:
+            raise Error("the model is a language model (it reads tokens, not features): use "
+                        "rewire.lm.generate or rewire.lm.evaluate", "invalid argument")
+        return _arrays.samples(x, self._inputs)
+
+    def _call(self, fn, x, n):
         out = _empty((n, self._classes), _F32)
         if n == 0:
             return out
+        h = self._handle
         lock = h.lock
         lock.acquire()
         try:
-            p = h.predictor or self._predictor(h)
-            rc = fn(p, _from_buffer(_FLOATS, x), n, _from_buffer(_FLOATS, out))
+            rc = fn(h.predictor or self._predictor(h), _from_buffer(_FLOATS, x), n,
+                    _from_buffer(_FLOATS, out))
         finally:
             lock.release()
         if rc:
@@ -451,11 +453,37 @@ class Model:
         C-contiguous, raw features as the training data holds them (the model's
         normalisation is applied inside, as `rewire eval` does). The array is
         read where it lies (no copy); the call releases the GIL."""
-        return self._pass(x, _run)
+        # The common case in as few steps as Python allows (a call at batch
+        # 1 is a few microseconds of C); anything else goes through the
+        # checks that say what is wrong. from_buffer refuses an array that
+        # is not C-contiguous.
+        h = self._handle
+        try:
+            n, f = x.shape
+            if f != self._inputs or x.dtype is not _F32 or h.busy is not None:
+                raise LookupError
+            xp = _from_buffer(_FLOATS, x)
+        except Exception:
+            x = self._checked(x)
+            h, n = self._handle, x.shape[0]
+            xp = _from_buffer(_FLOATS, x)
+        out = _empty((n, self._classes), _F32)
+        if n == 0:
+            return out
+        lock = h.lock
+        lock.acquire()
+        try:
+            rc = _run(h.predictor or self._predictor(h), xp, n, _from_buffer(_FLOATS, out))
+        finally:
+            lock.release()
+        if rc:
+            check(rc)
+        return out
 
     def logits(self, x):
         """The last layer's outputs before the softmax, [batch, classes]."""
-        return self._pass(x, _logits)
+        x = self._checked(x)
+        return self._call(_logits, x, x.shape[0])
 
     def evaluate(self, data):
         """Accuracy and mean cross-entropy on a rewire.Dataset, as `rewire eval`."""

@@ -142,3 +142,18 @@ def test_nm_and_threads():
     rewire.set_num_threads(n)
     assert np.array_equal(one, m.predict(x))
     assert not np.array_equal(before, one)
+
+
+def test_long_calls_release_the_gil(mlp):
+    """While one thread predicts on a large batch, another runs Python."""
+    import threading
+    x = random_x(60000)
+    mlp.predict(x[:10])
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (mlp.predict(x), done.set()))
+    spins = 0
+    t.start()
+    while not done.is_set():
+        spins += 1
+    t.join()
+    assert spins > 1000
