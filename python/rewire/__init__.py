@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Error", "Model", "Parameter", "LayerInfo", "EvalResult", "Dataset", "train", "Trainer",
            "RunResult", "Progress", "EpochReport", "TopologyEvent", "prune", "lm", "from_torch",
-           "set_num_threads", "get_num_threads", "kernels", "LIBRARY_PATH"]
+           "set_num_threads", "get_num_threads", "kernels", "LIBRARY_PATH", "HEADER_PATH"]
 
 
 def from_torch(module, normalization=None):

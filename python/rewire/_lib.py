@@ -15,7 +15,6 @@ tree's include/, or <prefix>/include next to <prefix>/lib.
 import ctypes.util
 import os
 import re
-import threading
 
 import cffi
 
@@ -228,9 +227,3 @@ def openblas_build():
         return None
     get.restype = ctypes.c_int
     return {0: "sequential", 1: "pthreads", 2: "openmp"}.get(get())
-
-
-# The thread count a new run's thread starts with (OpenMP keeps the setting
-# per thread, so runs in a thread of their own get it from here).
-_threads = {"n": 0}
-_threads_lock = threading.Lock()

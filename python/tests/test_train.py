@@ -3,7 +3,6 @@ same model file (byte for byte) and the same JSONL (timings aside);
 checkpoints resume with either; callbacks see every step, epoch and
 topology update; options are checked as the command checks its flags."""
 import json
-import os
 import subprocess
 import time
 
