@@ -250,6 +250,49 @@ rw_status rw_model_save(const rw_model *model, const char *path);
  * before they are allocated: a few hundred bytes can declare any width. */
 rw_status rw_model_load(const char *path, rw_model **out);
 
+/* ---- Parameters ---------------------------------------------------------- *
+ * Every tensor a model trains, by name, with the arrays the model itself
+ * holds (no copy): for bindings that share memory with the model (the
+ * Python package's numpy views) and for programs that read or edit
+ * weights in place. */
+
+typedef enum {
+    RW_STORAGE_DENSE = 0, /* values [rows][cols], row-major (a vector: cols = 1) */
+    RW_STORAGE_CSR,       /* the stored entries of a rows × cols matrix, row by row */
+    RW_STORAGE_NM         /* N of every M consecutive inputs of each row */
+} rw_storage;
+
+typedef struct {
+    const char *name;       /* "fc1.weight", "fc1.bias", "blocks.0.attn.qkv.weight" */
+    const char *layer;      /* its layer's name ("fc1") */
+    int layer_index;        /* that layer's index (rw_model_layer_info) */
+    int rows, cols;         /* the dense shape, out × in; a vector has cols = 1 */
+    rw_storage storage;
+    int is_weight;          /* a weight matrix: counted by sparsity, changed by dynamic
+                               sparse training and pruning */
+    int64_t count;          /* values stored */
+    float *values;          /* [count]: dense row-major; CSR in row order; N:M
+                               [rows][cols / nm_m][nm_n] */
+    const int32_t *indptr;  /* CSR: [rows + 1], indptr[0] = 0, indptr[rows] = count */
+    const int32_t *indices; /* CSR: [count] columns, strictly increasing within a row */
+    const uint8_t *offsets; /* N:M: [count] each slot's input within its group: slot j of
+                               group g of row o is input g · nm_m + offsets[...] */
+    int nm_n, nm_m;         /* N:M: the pattern (0, 0 otherwise) */
+} rw_param_view;
+
+/* Number of parameters (weights, biases, LayerNorm's γ and β, ...). */
+int rw_model_param_count(const rw_model *model);
+
+/* Parameter i (0 <= i < rw_model_param_count) as the model holds it. The
+ * pointers are the model's own arrays: values may be written (the next
+ * pass uses them; keep them finite), indptr, indices and offsets must not
+ * be (the kernels keep copies derived from them). Every pointer, names
+ * included, stays valid until the model's topology changes (a topology
+ * update of dynamic sparse training, pruning, rw_model_to_nm, the begin
+ * and end of N:M training, a run from dense to sparse) or the model is
+ * freed. RW_ERR_INVALID_ARGUMENT for i out of range. */
+rw_status rw_model_param(rw_model *model, int i, rw_param_view *out);
+
 /* ---- Language models ---------------------------------------------------- *
  * A GPT-style transformer over the same layers: token and position
  * embeddings, n_layer pre-LayerNorm blocks of causal multi-head attention
@@ -384,6 +427,10 @@ int rw_dataset_features(const rw_dataset *data);
 int rw_dataset_classes(const rw_dataset *data);
 /* Mean and standard deviation of all features, for rw_model_set_normalization. */
 void rw_dataset_stats(const rw_dataset *data, float *mean, float *std);
+/* The samples as the dataset holds them, without a copy: *x gets
+ * [count][features] floats, *y count labels (either may be NULL). Valid
+ * while the dataset lives; not to be written. */
+void rw_dataset_arrays(const rw_dataset *data, const float **x, const uint8_t **y);
 void rw_dataset_free(rw_dataset *data);
 
 /* Tabular data. Features are stored as the file gives them (any finite
@@ -925,6 +972,9 @@ typedef struct rw_predictor rw_predictor;
 rw_status rw_predictor_create(const rw_model *model, int max_batch, rw_predictor **out);
 /* Like rw_predict, in batches of at most max_batch. */
 rw_status rw_predictor_run(rw_predictor *predictor, const float *x, int n, float *probs);
+/* The same pass, giving the logits (the last layer's outputs, before the
+ * softmax): logits is [n][classes]. */
+rw_status rw_predictor_logits(rw_predictor *predictor, const float *x, int n, float *logits);
 void rw_predictor_free(rw_predictor *predictor);
 
 /* ---- Runs ------------------------------------------------------------- *
@@ -1095,6 +1145,16 @@ rw_status rw_run_train(rw_run *run, const rw_dataset *train, const rw_dataset *v
  * split's evaluation. */
 rw_status rw_run_train_text(rw_run *run, const rw_text *text, rw_run_result *result,
                             rw_lm_eval *final);
+
+/* Asks a run to stop, from any thread or from a signal handler (it only
+ * sets a flag): rw_run_train or rw_run_train_text, in this call or the
+ * next, stops after the optimizer step in progress (IMP and soups: after
+ * the epoch in progress), writes a checkpoint there if the run has a
+ * checkpoint path, evaluates the model and saves it to `out`, as when
+ * on_epoch stops the run, and returns RW_OK with result->stopped set.
+ * The flag is cleared when the call returns. A run resumed from that
+ * checkpoint ends bit-identical to one never stopped. */
+void rw_run_stop(rw_run *run);
 
 void rw_run_free(rw_run *run);
 

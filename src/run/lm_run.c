@@ -448,6 +448,7 @@ rw_status rw_run_train_text(rw_run *r, const rw_text *text, rw_run_result *out, 
                              run_now() - r->start};
             if (r->progress(&p, r->user)) out->stopped = 1;
         }
+        if (run_stop_asked(r)) out->stopped = 1;
         int last = step == s->steps;
         int estimate = !last && s->eval_every > 0 && step % s->eval_every == 0;
         if (estimate) {
@@ -488,6 +489,7 @@ rw_status rw_run_train_text(rw_run *r, const rw_text *text, rw_run_result *out, 
     free(in);
     free(tg);
     evaluator_free(&ev);
+    atomic_store(&r->stop_asked, 0);
     out->checkpoint_step = r->saved_step;
     if (st != RW_OK) return st;
     out->steps = step;

@@ -4,6 +4,7 @@
 #define RW_RUN_RUN_INTERNAL_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "core/rng.h"
@@ -42,6 +43,7 @@ struct rw_run {
     int last_round, members;
     double member_sum, member_best;
     int stopped;
+    atomic_int stop_asked;    /* rw_run_stop: checked after every step */
     /* A language model's run (lm_run.c), or 0. */
     int lm;
     rw_lm_schedule lm_cfg;
@@ -61,6 +63,9 @@ rw_status run_save_checkpoint(rw_run *r);
 void run_on_update(const rw_topology_stats *s, void *user);
 
 double run_now(void);
+
+/* 1 once if rw_run_stop was called since the last look (clearing it). */
+int run_stop_asked(rw_run *r);
 
 /* A language model's schedule is usable with this many sequences a step. */
 rw_status lm_check_schedule(const rw_lm_schedule *s, int batch);
