@@ -271,10 +271,12 @@ typedef struct {
     double sparsity;    /* of the block's linear maps together, in [0, 1); 0: dense */
     rw_distribution distribution; /* how it is shared among them (ERK) */
     uint64_t seed;
+    double layer_norm_eps; /* every LayerNorm's ε, in [0, 1) (0 means 1e-5, GPT-2's
+                              and nanoGPT's); kept as a float */
 } rw_gpt_config;
 
 /* vocab 256, context 64, 4 layers, 4 heads, 128 wide, no biases, dense,
- * ERK, seed 1. */
+ * ERK, seed 1, LayerNorm ε 1e-5. */
 rw_gpt_config rw_gpt_config_default(void);
 
 /* Builds the model, initialised as nanoGPT does (rw_gpt_create in
