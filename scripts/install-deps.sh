@@ -10,11 +10,12 @@ for set in "${@:-build}"; do
     test) want+=(libcmocka-dev) ;;
     # libFuzzer ships in libclang-rt-14-dev; clang's OpenMP runtime in libomp-14-dev.
     fuzz) want+=(clang libclang-rt-14-dev libomp-14-dev) ;;
-    data) want+=(dataset-fashion-mnist) ;;
+    # bible-kjv: the default text of `rewire lm` (--text kjv).
+    data) want+=(dataset-fashion-mnist bible-kjv) ;;
     # PyTorch, numpy and scipy for bench/peer_pytorch.py and the reference checks;
     # regex for tools/gpt2_bpe_reference.py's pre-tokenisation (\p{L}, \p{N}).
     bench) want+=(python3-torch python3-numpy python3-scipy python3-regex) ;;
-    all) want+=(libcmocka-dev clang libclang-rt-14-dev libomp-14-dev dataset-fashion-mnist) ;;
+    all) want+=(libcmocka-dev clang libclang-rt-14-dev libomp-14-dev dataset-fashion-mnist bible-kjv) ;;
     *) echo "install-deps.sh: unknown set '$set' (expected build, test, fuzz, data, bench or all)" >&2; exit 2 ;;
     esac
 done

@@ -536,5 +536,48 @@ check "resume: malformed N:M settings" 1 "nmcfg.ckpt: metadata nm.config decay_e
 check "info: malformed N:M settings" 1 "nmcfg.ckpt: metadata nm.config decay_end 5 is outside \(0, 1\]" -- \
     "$REWIRE" info "$TMP/nmcfg.ckpt"
 
+# ---- rewire lm: a tiny model on a made text --------------------------------
+LMTEXT=$TMP/lm.txt
+for i in $(seq 1 300); do echo "the rain in spain falls mainly on the plain $i"; done >"$LMTEXT"
+LMSMALL=(--text "$LMTEXT" --layers 1 --heads 2 --dim 16 --context 16 --batch 4 --eval-every 5
+         --eval-batches 2 --warmup 2)
+check "lm help" 0 "subcommands:" -- "$REWIRE" lm --help
+for sub in train eval generate; do
+    check "lm $sub --help" 0 "usage: rewire lm $sub" -- "$REWIRE" lm $sub --help
+done
+check "lm unknown" 2 "unknown subcommand 'fly'" -- "$REWIRE" lm fly
+check "lm heads must divide dim" 2 "--heads 3 does not divide --dim 16" -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --heads 3
+check "lm missing text" 1 "nonexistent.txt" -- "$REWIRE" lm train --text "$TMP/nonexistent.txt"
+printf 'short' >"$TMP/short.txt"
+check "lm text shorter than a context" 1 "short.txt: the training split holds 4 tokens" -- \
+    "$REWIRE" lm train --text "$TMP/short.txt" --context 16
+check "lm bad tokenizer" 1 "tokenizer 'words': expected bytes or bpe:DIR" -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --tokenizer words
+check "lm --prune imp refused" 2 "a language model takes --prune gmp\|issp" -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --sparsity 0.5 --prune imp
+check "lm train rigl" 0 "^result: val_loss=[0-9.]+ .*sparsity=0.5000 .*updates=[1-9]" -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --steps 20 --sparsity 0.5 --dst rigl --update-every 5 \
+    --out "$TMP/lm.safetensors" --log "$TMP/lm.jsonl" --checkpoint "$TMP/lm.ckpt"
+check "lm log" 0 '"event":"lm","step":20,"steps":20,.*"whole_split":true' -- cat "$TMP/lm.jsonl"
+check "lm info" 0 "blocks.0.attn.qkv" -- "$REWIRE" info "$TMP/lm.safetensors"
+check "lm eval" 0 '"split":"val",.*"loss":[0-9.]+,"perplexity"' -- \
+    "$REWIRE" lm eval "$TMP/lm.safetensors" --text "$LMTEXT" --json
+check "lm eval of a classifier" 1 "is a classifier, not a language model" -- \
+    "$REWIRE" lm eval "$TMP/m.safetensors" --text "$LMTEXT"
+check "eval of a language model" 1 "language model" -- \
+    "$REWIRE" eval "$TMP/lm.safetensors" --data "$DATA"
+check "lm generate" 0 "^the rain" -- \
+    "$REWIRE" lm generate "$TMP/lm.safetensors" --prompt "the rain" --tokens 40 --seed 3 --quiet
+check "lm generate empty prompt" 2 "--prompt expects a value" -- \
+    "$REWIRE" lm generate "$TMP/lm.safetensors" --prompt ""
+check "lm resume: other settings" 2 "--steps 30 differs from the checkpoint's 20" -- \
+    "$REWIRE" lm train --resume "$TMP/lm.ckpt" --steps 30
+check "lm resume a finished run" 0 "^result: .*steps=20" -- \
+    "$REWIRE" lm train --resume "$TMP/lm.ckpt" --text "$LMTEXT"
+check "bench lm" 0 '"bench":"lm_train","impl":"rewire","path":"sparse","sparsity":0.5' -- \
+    "$REWIRE" bench lm --layers 1 --heads 2 --dim 16 --context 8 --batch 2 --steps 2 --repeats 1 \
+    --sparsities 0,0.5 --json
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -135,14 +135,15 @@ static int run(lm_flags *f, const arg_spec *specs, int n_specs, const lm_flags *
     rw_prune_schedule ps;
     int dst_active = 0, prune_active = 0;
     double start_sparsity = f->sparsity;
-    rc = prune_flags_config(&f->prune, &f->dst, f->sparsity, f->init, &tc, &ps, &prune_active,
-                            &start_sparsity);
-    if (!rc && prune_active && ps.method != RW_PRUNE_GMP && ps.method != RW_PRUNE_ISSP) {
+    if (f->prune.method == RW_PRUNE_IMP || f->prune.method == RW_PRUNE_SOUP) {
         fprintf(stderr, "rewire lm train: --prune %s: a language model takes --prune gmp|issp "
                         "(IMP and soups retrain in phases of epochs)\n",
-                prune_method_name(ps.method));
+                prune_method_name((rw_prune_method)f->prune.method));
         rc = 2;
+        goto done;
     }
+    rc = prune_flags_config(&f->prune, &f->dst, f->sparsity, f->init, &tc, &ps, &prune_active,
+                            &start_sparsity);
     if (!rc && !prune_active)
         rc = dst_flags_config(&f->dst, f->sparsity, f->seed, &dc, &dst_active, &start_sparsity);
     /* GMP and ISS-P are one training with a DST configuration. */

@@ -150,11 +150,6 @@ int cmd_lm_generate(int argc, char **argv)
                         "(see 'rewire lm generate --help')\n");
         return 2;
     }
-    if (!*prompt) {
-        fprintf(stderr, "rewire lm generate: --prompt is empty; give at least one character\n"
-                        "(see 'rewire lm generate --help')\n");
-        return 2;
-    }
     if (threads > 0) rw_set_num_threads(threads);
     rw_model *m = NULL;
     rw_tokenizer *tok = NULL;

@@ -86,10 +86,14 @@ static float *pair_buffer(const layer_io *io, const attention *a, int64_t p_floa
 {
     int id = omp_get_thread_num();
     *own = NULL;
-    if (id < omp_get_max_threads()) return io->scratch + p_floats + (int64_t)id * pair_work(T, hd);
+    int64_t slots = (io->scratch_len - p_floats) / pair_work(T, hd);
+    if (id < slots) return io->scratch + p_floats + (int64_t)id * pair_work(T, hd);
     /* More threads than when the workspace was made: a buffer of its own. */
     (void)a;
-    return *own = malloc(sizeof(float) * (size_t)pair_work(T, hd));
+    *own = malloc(sizeof(float) * (size_t)pair_work(T, hd));
+    RW_ASSERT(*own != NULL, "out of memory for attention's work buffer of layer %s",
+              a->base.name);
+    return *own;
 }
 
 static int att_forward(const layer *ly, const layer_io *io)
@@ -194,8 +198,11 @@ static int att_forward_vector(const layer *ly, const layer_io *io)
     }
     team_phase(1);
     TEAM_FOR(h, H) {
-        float scores[ATTENTION_MAX_CONTEXT_STACK], *p = t < ATTENTION_MAX_CONTEXT_STACK ? scores
-                                                                                    : malloc(sizeof(float) * (size_t)(t + 1));
+        float scores[ATTENTION_MAX_CONTEXT_STACK], *p = scores;
+        if (t >= ATTENTION_MAX_CONTEXT_STACK) {
+            p = malloc(sizeof(float) * (size_t)(t + 1));
+            RW_ASSERT(p != NULL, "out of memory for the scores of layer %s", ly->name);
+        }
         const float *q = qkv + h * hd;
         float best = -INFINITY;
         for (int s = 0; s <= t; s++) {
@@ -269,6 +276,17 @@ static int att_owns(const layer *ly, const char *name)
     return 0;
 }
 
+/* The model's positions (its token embedding's) must fit the scratch and
+ * the cache, which hold this layer's context. */
+static rw_status att_link(layer *ly, rw_model *m)
+{
+    int positions = rw_model_context(m);
+    if (positions > att_of(ly)->context)
+        return rw_fail(RW_ERR_FORMAT, "layer %s attends over %d positions but the model's "
+                       "embeddings have %d", ly->name, att_of(ly)->context, positions);
+    return RW_OK;
+}
+
 static void att_destroy(layer *ly) { free(ly); }
 
 static const layer_ops attention_ops = {
@@ -284,6 +302,7 @@ static const layer_ops attention_ops = {
     .load = att_load,
     .owns_tensor = att_owns,
     .scratch_floats = att_scratch_floats,
+    .link = att_link,
     .destroy = att_destroy,
     .accumulates = 1,
 };

@@ -31,6 +31,9 @@ rw_status rw_evaluate(const rw_model *m, const rw_dataset *data, rw_eval_result 
 {
     memset(out, 0, sizeof *out);
     int classes = rw_model_classes(m);
+    if (model_reads_tokens(m))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "the model is a language model (it reads tokens, "
+                       "not features): use rw_lm_evaluate");
     if (data->features != m->inputs)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "the data has %d features but the model takes %d",
                        data->features, m->inputs);
@@ -96,6 +99,9 @@ rw_status rw_predictor_create(const rw_model *m, int max_batch, rw_predictor **o
     if (max_batch < 1 || max_batch > 1 << 20)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "predictor batch %d is outside [1, 1048576]",
                        max_batch);
+    if (model_reads_tokens(m))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "the model is a language model (it reads tokens, "
+                       "not features): use rw_lm_evaluate or rw_lm_generate");
     rw_predictor *p = calloc(1, sizeof *p);
     if (!p) return rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a predictor");
     p->model = m;

@@ -62,6 +62,8 @@ typedef struct {
     const int32_t *targets;
     float *scratch;     /* [scratch_floats] the layer's own, kept from its forward
                            to its backward pass (NULL when it asks for none) */
+    int64_t scratch_len; /* its length in floats, as scratch_floats gave it when the
+                           workspace was made (the thread count may have changed) */
     /* Loss layers: the batch's targets, and the loss of each valid
      * column (written at loss[b]). */
     const uint8_t *labels;

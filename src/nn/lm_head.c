@@ -4,9 +4,11 @@
  * The head has no parameter of its own; its backward writes wte's
  * gradient dlogits · xᵀ first (it runs before the embedding's), and the
  * input's gradient wteᵀ · dlogits. Products are OpenBLAS sgemm calls on
- * row ranges, one per thread. */
+ * blocks of HEAD_ROWS rows, a count that does not depend on the threads:
+ * OpenBLAS chooses its kernel, and with it the order of its sums, by the
+ * shape of a call, so rows split among the threads (a call of 128 rows
+ * with two, of 256 with one) gave logits that differed in the last bit. */
 #include <cblas.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +27,25 @@ typedef struct {
 
 static const lm_head *head_of(const layer *ly) { return (const lm_head *)ly; }
 
+#define HEAD_ROWS 64
+
+/* Rows in blocks of HEAD_ROWS: how many, and block c's [*r0, *r1). */
+static int row_blocks(int rows) { return (rows + HEAD_ROWS - 1) / HEAD_ROWS; }
+
+static void row_block(int rows, int c, int *r0, int *r1)
+{
+    *r0 = c * HEAD_ROWS;
+    *r1 = *r0 + HEAD_ROWS < rows ? *r0 + HEAD_ROWS : rows;
+}
+
 static int head_forward(const layer *ly, const layer_io *io)
 {
     const lm_head *h = head_of(ly);
     const float *wte = embedding_wte(h->embed);
-    int dim = ly->in, bp = io->bp, parts = omp_get_num_threads();
+    int dim = ly->in, bp = io->bp, parts = row_blocks(h->vocab);
     TEAM_FOR(t, parts) {
         int r0, r1;
-        part_range(h->vocab, t, parts, &r0, &r1);
+        row_block(h->vocab, t, &r0, &r1);
         if (r1 > r0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, bp, dim, 1.0f,
                         wte + (size_t)r0 * dim, dim, io->in[0]->data, bp, 0.0f,
@@ -42,23 +55,23 @@ static int head_forward(const layer *ly, const layer_io *io)
     return parts;
 }
 
-/* Parts [0, parts): rows of wte's gradient; [parts, 2 parts): rows of dx. */
+/* Parts [0, parts): row blocks of wte's gradient; then row blocks of dx. */
 static int head_backward(const layer *ly, const layer_io *io)
 {
     const lm_head *h = head_of(ly);
     const float *wte = embedding_wte(h->embed), *dz = io->out->grad, *x = io->in[0]->data;
-    int dim = ly->in, bp = io->bp, parts = omp_get_num_threads();
-    int total = (io->in[0]->grad ? 2 : 1) * parts;
+    int dim = ly->in, bp = io->bp, parts = row_blocks(h->vocab);
+    int total = parts + (io->in[0]->grad ? row_blocks(dim) : 0);
     TEAM_FOR(t, total) {
         int r0, r1;
         if (t < parts) {
-            part_range(h->vocab, t, parts, &r0, &r1);
+            row_block(h->vocab, t, &r0, &r1);
             if (r1 > r0)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, dim, bp, 1.0f,
                             dz + (size_t)r0 * bp, bp, x, bp, 0.0f, io->shared_grad + (size_t)r0 * dim,
                             dim);
         } else {
-            part_range(dim, t - parts, parts, &r0, &r1);
+            row_block(dim, t - parts, &r0, &r1);
             if (r1 > r0) {
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, bp, h->vocab, 1.0f,
                             wte + r0, dim, dz, bp, io->accumulate[0] ? 1.0f : 0.0f,

@@ -3,6 +3,8 @@
  * MLP from a config is models/mlp.c's. */
 #include "nn/model.h"
 
+#include "nn/embedding.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,16 @@ void rw_model_free(rw_model *model)
     free(model);
 }
 
+int model_reads_tokens(const rw_model *m)
+{
+    return m->n_layers > 0 && m->layers[0] && is_embedding(m->layers[0]);
+}
+
+int rw_model_context(const rw_model *m)
+{
+    return m && model_reads_tokens(m) ? embedding_context(m->layers[0]) : 0;
+}
+
 rw_status model_gather_params(rw_model *m)
 {
     int n = 0;
@@ -68,6 +80,16 @@ rw_status model_gather_params(rw_model *m)
 
 rw_status model_check_graph(rw_model *m)
 {
+    /* Token ids index the embedding: it comes first, once, and the logits
+     * predict its tokens (generation feeds them back). */
+    for (int l = 1; l < m->n_layers; l++)
+        if (is_embedding(m->layers[l]))
+            return rw_fail(RW_ERR_FORMAT, "layer %s reads token ids but is not the model's first "
+                           "layer", m->layers[l]->name);
+    if (model_reads_tokens(m) && m->layers[m->n_layers - 1]->out != embedding_vocab(m->layers[0]))
+        return rw_fail(RW_ERR_FORMAT, "the model's last layer %s gives %d logits, not one per "
+                       "token of the embedding's %d", m->layers[m->n_layers - 1]->name,
+                       m->layers[m->n_layers - 1]->out, embedding_vocab(m->layers[0]));
     for (int l = 0; l < m->n_layers; l++) {
         layer *ly = m->layers[l];
         for (int i = 0; i < ly->n_inputs; i++) {

@@ -70,6 +70,11 @@ static inline int model_tensor_count(const rw_model *m) { return m->n_layers + 1
 /* The logits tensor: the last layer's output. */
 static inline int model_logits_tensor(const rw_model *m) { return m->layers[m->n_layers - 1]->output; }
 
+/* 1 for a language model: its first layer reads token ids (embedding.c),
+ * not the features of a batch, so the classifier's paths (rw_predict,
+ * rw_evaluate, rw_trainer_epoch) refuse it. */
+int model_reads_tokens(const rw_model *m);
+
 /* Whether some layer has an after_step pass (N:M training). */
 int model_has_after_step(const rw_model *m);
 

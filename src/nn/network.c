@@ -48,10 +48,12 @@ static rw_status workspace_alloc(workspace *ws, const rw_model *m, int bp, int w
     }
     ws->n_layers = m->n_layers;
     ws->scratch = calloc((size_t)m->n_layers + 1, sizeof(float *));
-    if (!ws->scratch) return RW_ERR_NO_MEMORY;
+    ws->scratch_len = calloc((size_t)m->n_layers + 1, sizeof(int64_t));
+    if (!ws->scratch || !ws->scratch_len) return RW_ERR_NO_MEMORY;
     for (int l = 0; l < m->n_layers; l++) {
         const layer *ly = m->layers[l];
         int64_t floats = ly->ops->scratch_floats ? ly->ops->scratch_floats(ly, bp) : 0;
+        ws->scratch_len[l] = floats > 0 ? floats : 0;
         if (floats > 0 && !(ws->scratch[l] = rw_alloc(sizeof(float) * (size_t)floats)))
             return RW_ERR_NO_MEMORY;
     }
@@ -93,6 +95,7 @@ void workspace_free(workspace *ws)
     free(ws->t);
     for (int l = 0; ws->scratch && l < ws->n_layers; l++) rw_free(ws->scratch[l]);
     free(ws->scratch);
+    free(ws->scratch_len);
     for (int p = 0; ws->grad && p < ws->n_params; p++) rw_free(ws->grad[p]);
     free(ws->grad);
     free(ws->loss);
@@ -115,6 +118,7 @@ layer_io workspace_io(const workspace *ws, const rw_model *m, int l)
     io.n = ws->n > 0 ? ws->n : ws->bp;
     io.grad = ws->grad ? ws->grad + m->first_param[l] : NULL;
     io.scratch = ws->scratch ? ws->scratch[l] : NULL;
+    io.scratch_len = ws->scratch_len ? ws->scratch_len[l] : 0;
     if (ly->has_shared_param && ws->grad) io.shared_grad = ws->grad[ly->shared_param];
     io.seq_len = ws->seq_len;
     io.pos0 = ws->pos0;

@@ -20,7 +20,8 @@ typedef struct {
     int n_tensors;
     tensor *t;       /* [n_tensors]: t[0] the input, then each layer's output */
     int n_layers;
-    float **scratch; /* [n_layers] each layer's scratch_rows × bp, or NULL */
+    float **scratch; /* [n_layers] each layer's scratch (layer_ops.scratch_floats), or NULL */
+    int64_t *scratch_len; /* [n_layers] its length in floats */
     /* With gradients only: */
     int n_params;
     float **grad;    /* [n_params] gradients parallel to the model's parameters */

@@ -494,6 +494,9 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
                            void *user, rw_epoch_stats *stats)
 {
     rw_model *m = t->model;
+    if (model_reads_tokens(m))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "the model is a language model (it reads tokens, "
+                       "not features): train it with rw_run_train_text");
     if (train->features != m->inputs)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "the data has %d features but the model takes %d",
                        train->features, m->inputs);

@@ -34,11 +34,6 @@ rw_lm_schedule rw_lm_schedule_default(void)
     return s;
 }
 
-int rw_model_context(const rw_model *m)
-{
-    return m && m->n_layers > 0 && is_embedding(m->layers[0]) ? embedding_context(m->layers[0]) : 0;
-}
-
 /* The model must be a language model that takes `context` tokens and
  * predicts every token of `text`'s tokenizer. */
 static rw_status check_lm(const rw_model *m, const rw_text *text, int context)
@@ -202,9 +197,8 @@ static int cmp_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-/* A token from logits[vocab] (overwritten). */
-static int32_t sample_token(float *logits, int vocab, float temperature, int top_k, float *sorted,
-                            rng_state *rng)
+int32_t lm_sample_token(float *logits, int vocab, float temperature, int top_k, float *sorted,
+                        rng_state *rng)
 {
     int best = 0;
     for (int v = 1; v < vocab; v++)
@@ -216,9 +210,9 @@ static int32_t sample_token(float *logits, int vocab, float temperature, int top
         qsort(sorted, (size_t)vocab, sizeof *sorted, cmp_desc);
         cut = sorted[top_k - 1];
     }
-    double total = 0;
+    double total = 0, top = logits[best]; /* logits[] is overwritten as it goes */
     for (int v = 0; v < vocab; v++) {
-        double p = logits[v] >= cut ? exp((double)(logits[v] - logits[best]) / temperature) : 0;
+        double p = logits[v] >= cut ? exp(((double)logits[v] - top) / temperature) : 0;
         logits[v] = (float)p;
         total += p;
     }
@@ -284,7 +278,7 @@ rw_status rw_lm_generate(const rw_model *model, const int32_t *prompt, int n_pro
             fed++;
         }
         memcpy(logits, network_logits(model, &ws), sizeof(float) * (size_t)vocab);
-        h[len++] = sample_token(logits, vocab, temperature, top_k, logits + vocab, &rng);
+        h[len++] = lm_sample_token(logits, vocab, temperature, top_k, logits + vocab, &rng);
     }
     memcpy(out, h + n_prompt, sizeof(int32_t) * (size_t)n_new);
     free(h);

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "core/rng.h"
 #include "rewire.h"
 
 struct rw_run {
@@ -63,6 +64,12 @@ double run_now(void);
 
 /* A language model's schedule is usable with this many sequences a step. */
 rw_status lm_check_schedule(const rw_lm_schedule *s, int batch);
+
+/* A token drawn from logits[vocab] (overwritten) divided by temperature,
+ * among the top_k largest (0: all); temperature 0 takes the largest.
+ * sorted: room for vocab floats. */
+int32_t lm_sample_token(float *logits, int vocab, float temperature, int top_k, float *sorted,
+                        rng_state *rng);
 
 /* The "lm" object of a checkpoint's note, and reading it back. */
 json_t *lm_note(const rw_run *r);

@@ -8,7 +8,7 @@
  * merges.txt) and GPT-2 config.json files. Usage: make_seeds CORPUS_DIR
  * (the folder that holds fuzz_model/, fuzz_safetensors/, fuzz_idx/,
  * fuzz_checkpoint/, fuzz_csv/, fuzz_npy/, fuzz_vocab/, fuzz_gpt2_config/,
- * fuzz_gpt2_import/). Seeds are committed; rerun this after a
+ * fuzz_lm_note/, fuzz_gpt2_import/). Seeds are committed; rerun this after a
  * format change. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +78,25 @@ static void model(const char *name, const int *sizes, int n, double sparsity, in
 }
 
 /* A model whose first layer is 1:4 (the "nm" kind: values and offsets). */
+/* A language model small enough for the fuzzer's 8 KB inputs: 12 tokens,
+ * 4 positions, one block of width 4 with 2 heads. */
+static void gpt_model(const char *name, double sparsity, int bias)
+{
+    rw_gpt_config g = rw_gpt_config_default();
+    g.vocab = 12;
+    g.context = 4;
+    g.n_layer = 1;
+    g.n_head = 2;
+    g.n_embd = 4;
+    g.bias = bias;
+    g.sparsity = sparsity;
+    rw_model *m;
+    check(rw_gpt_create(&g, &m));
+    check(rw_model_set_info(m, "tokenizer", "bytes"));
+    check(rw_model_save(m, path("fuzz_model", name)));
+    rw_model_free(m);
+}
+
 static void nm_model(const char *name)
 {
     int sizes[] = {8, 4, 3};
@@ -480,6 +499,18 @@ int main(int argc, char **argv)
     model("dense.safetensors", s3, 1, 0.0, 0, RW_ACT_NONE);
     model("three-layers.safetensors", s2, 3, 0.3, 0, RW_ACT_GELU);
     nm_model("nm-1of4.safetensors");
+    gpt_model("gpt-dense.safetensors", 0.0, 0);
+    gpt_model("gpt-sparse-bias.safetensors", 0.5, 1);
+    /* The "lm" object of a language model run's checkpoint note. */
+    FILE *note = fopen(path("fuzz_lm_note", "note.json"), "w");
+    if (!note) {
+        perror("fuzz_lm_note/note.json");
+        return 1;
+    }
+    fputs("{\"context\":64,\"steps\":2000,\"warmup_steps\":100,\"min_lr\":0.0001,"
+          "\"eval_every\":250,\"eval_batches\":20,\"seed\":1,\"batch\":12,"
+          "\"text\":\"0123456789abcdef\"}", note);
+    fclose(note);
     containers();
     checkpoint("fresh.safetensors", RW_OPT_SGD, 0, 0, NULL);
     checkpoint("sgd-step2.safetensors", RW_OPT_SGD, 0, 2, NULL);
