@@ -314,15 +314,61 @@ typedef struct {
     double sparsity;    /* of the block's linear maps together, in [0, 1); 0: dense */
     rw_distribution distribution; /* how it is shared among them (ERK) */
     uint64_t seed;
+    double layer_norm_eps; /* every LayerNorm's ε, in [0, 1) (0 means 1e-5, GPT-2's
+                              and nanoGPT's); kept as a float */
 } rw_gpt_config;
 
 /* vocab 256, context 64, 4 layers, 4 heads, 128 wide, no biases, dense,
- * ERK, seed 1. */
+ * ERK, seed 1, LayerNorm ε 1e-5. */
 rw_gpt_config rw_gpt_config_default(void);
 
 /* Builds the model, initialised as nanoGPT does (rw_gpt_create in
  * src/models/gpt.c). Caller frees with rw_model_free. */
 rw_status rw_gpt_create(const rw_gpt_config *config, rw_model **out);
+
+/* GPT-2 checkpoints in Hugging Face's layout: a folder DIR with
+ * config.json and model.safetensors holding transformers' GPT2Model
+ * tensors (wte.weight, wpe.weight, h.N.ln_1.weight, h.N.attn.c_attn.weight,
+ * ..., ln_f.bias; Conv1D weights stored [in][out]), as the Hub publishes
+ * GPT-2 and its fine-tunes.
+ *
+ * rw_gpt2_import builds a dense GPT with biases (rw_gpt_create's graph:
+ * context = n_positions, LayerNorm ε = layer_norm_epsilon) holding those
+ * weights. Tensors may be F32, F16 or BF16 (widened exactly to floats)
+ * and may carry a "transformer." prefix; the buffers h.N.attn.bias and
+ * h.N.attn.masked_bias are ignored (as transformers does); lm_head.weight,
+ * when present, must equal wte.weight (the head is tied). When DIR also
+ * holds vocab.json and merges.txt, they must load as GPT-2's BPE of at
+ * most vocab_size tokens and the model's info "tokenizer" becomes
+ * "bpe:DIR"; otherwise a vocabulary of 256 gets "bytes". Refused with
+ * RW_ERR_FORMAT and a message naming the file and the field or tensor:
+ * what rewire's GPT cannot compute (activation_function "gelu", the exact
+ * erf GELU; n_inner other than 4 n_embd; scale_attn_weights false,
+ * scale_attn_by_inverse_layer_idx or add_cross_attention true;
+ * tie_word_embeddings false without an lm_head.weight equal to wte), a
+ * missing, unexpected, repeated (with and without the prefix), mis-shaped
+ * (against config.json) or non-float tensor, a NaN or Inf weight (with
+ * its index), and every malformed config.json or safetensors container.
+ * RW_ERR_IO when a file cannot be read (saying so for sharded and
+ * pytorch_model.bin checkpoints, which are not read). The whole
+ * model.safetensors is read into memory; the model is allocated only once
+ * every tensor's shape has been checked. Caller frees with rw_model_free. */
+rw_status rw_gpt2_import(const char *dir, rw_model **out);
+
+/* Writes `model` to DIR (created if missing; its parent must exist) as
+ * config.json and model.safetensors (F32, no prefix, no lm_head.weight:
+ * transformers ties it; metadata format "pt"), which rw_gpt2_import and
+ * transformers' GPT2LMHeadModel.from_pretrained read. Sparse and N:M maps
+ * are written densified; a model without biases (bias 0) gets zero
+ * biases and LayerNorm β, which computes the same. Both files are written
+ * in full under temporary names (*.new) and then renamed over the old
+ * ones, so a failure leaves DIR as it was. The tokenizer files are not
+ * copied. RW_ERR_INVALID_ARGUMENT, changing nothing, for a model that is
+ * not rw_gpt_create's graph (the message names the first layer that
+ * differs), one in the middle of N:M training, or one holding a NaN or
+ * Inf weight; RW_ERR_IO when a file cannot be written. Takes memory for a
+ * dense copy of the weights while writing. */
+rw_status rw_gpt2_export(const rw_model *model, const char *dir);
 
 /* Tokenizers: text to token ids and back. "bytes" has a vocabulary of 256
  * (a token per byte); GPT-2's byte-level BPE reads a folder's vocab.json
