@@ -431,6 +431,28 @@ static void test_sparse_matches_dense_masked(void **state)
         free(want);
     }
     report("gradients at the stored entries (worst)", worst);
+    /* What RigL grows by: the dense gradient dY · Xᵀ from the tensors the
+     * parameter names, at every position, stored or not. */
+    worst = 0;
+    for (int q = 0; q < sparse->n_params; q++) {
+        const param *ps = &sparse->params[q];
+        if (!param_is_sparse(ps)) continue;
+        const float *dy = ws_s.t[ps->y_tensor].grad, *x = ws_s.t[ps->x_tensor].data;
+        int64_t all = (int64_t)ps->rows * ps->cols;
+        float *g = calloc((size_t)all, sizeof(float));
+        for (int o = 0; o < ps->rows; o++)
+            for (int i = 0; i < ps->cols; i++) {
+                double acc = 0;
+                for (int c = 0; c < ws_s.bp; c++)
+                    acc += (double)dy[(size_t)o * ws_s.bp + c] * x[(size_t)i * ws_s.bp + c];
+                g[(size_t)o * ps->cols + i] = (float)acc;
+            }
+        e = rel_err(g, ws_d.grad[q], all);
+        if (e >= 1e-5) fail_msg("sparse model: dY x X^T of %s off by %g", ps->name, e);
+        worst = fmax(worst, e);
+        free(g);
+    }
+    report("growth's dense gradients dY x X^T (worst)", worst);
     free(zs);
     free(zd);
     workspace_free(&ws_s);
