@@ -232,6 +232,49 @@ rw_status rw_model_layer_fan(const rw_model *model, int layer, int32_t *fan_in,
 void rw_model_set_normalization(rw_model *model, float mean, float std);
 void rw_model_get_normalization(const rw_model *model, float *mean, float *std);
 
+/* How inputs are standardised: one mean and std for every feature (the
+ * default, rw_model_set_normalization) or one per feature. */
+typedef enum { RW_NORMALIZE_GLOBAL = 0, RW_NORMALIZE_FEATURE = 1 } rw_normalize;
+
+/* Per-feature normalisation: x'[f] = (x[f] - mean[f]) / std[f], and 0 for
+ * a constant feature (std[f] = 0), so that it feeds the first layer
+ * nothing. mean and std have rw_model_inputs entries (copied; take them
+ * from rw_dataset_feature_stats of the training set). Stored in the model
+ * file (metadata "input", version 1, tensors input.mean and input.std);
+ * rw_model_set_normalization returns to the global form.
+ * RW_ERR_INVALID_ARGUMENT for a NULL array, a non-finite value or a
+ * negative std. */
+rw_status rw_model_set_feature_normalization(rw_model *model, const float *mean, const float *std);
+
+/* The form in use; mean and std (rw_model_inputs entries each, or NULL)
+ * get every feature's (the global pair repeated in the global form; 0 and
+ * 0 for a feature the model does not read, see rw_model_keep_inputs). */
+rw_normalize rw_model_normalization(const rw_model *model, float *mean, float *std);
+
+/* The inputs the model reads, ascending, into index (rw_model_inputs
+ * entries at most; NULL to count only); returns how many:
+ * rw_model_inputs unless inputs were removed (rw_model_keep_inputs, or
+ * input-level dynamic sparse training: rw_dst_config.input_budget). */
+int rw_model_kept_inputs(const rw_model *model, int32_t *index);
+
+/* Removes every input but index[0..k) (ascending, each one the model
+ * still reads): the first layer loses the connections from the others and
+ * its columns are renumbered, so the model reads only those features
+ * (rw_predict, rw_evaluate and the trainer still take rw_model_inputs
+ * features per sample and gather the kept ones). Stored in the model file
+ * (tensor input.index). RW_ERR_INVALID_ARGUMENT for a bad list, a
+ * language model, or a first layer stored N:M or in N:M training. A
+ * trainer made for the model must not be used afterwards. */
+rw_status rw_model_keep_inputs(rw_model *model, const int32_t *index, int k);
+
+/* How much the first layer uses each input (rw_model_inputs entries each,
+ * either may be NULL): connections[i] its stored connections from input
+ * i, mass[i] the sum of their |w| (for per-feature normalised inputs, of
+ * unit variance, a measure of how much the input moves the first layer).
+ * 0 for an input the model does not read. RW_ERR_INVALID_ARGUMENT for a
+ * language model. */
+rw_status rw_model_input_importance(const rw_model *model, int32_t *connections, float *mass);
+
 /* Text the model keeps with it in its files (metadata "info.<key>"): a
  * language model's tokenizer, say. Keys are 1 to 63 letters, digits, '_'
  * or '.'; values less than 4096 bytes; at most 16 keys. rw_model_get_info
@@ -469,6 +512,18 @@ rw_status rw_dataset_feature_stats(const rw_dataset *data, float *mean, float *s
  * seed give the same split. */
 rw_status rw_dataset_split_fraction(const rw_dataset *src, double fraction, uint64_t seed,
                                     rw_dataset **train, rw_dataset **test);
+
+/* A copy of d whose classes are names[0..n_names) in that order: each
+ * sample's label is renumbered to the name equal to its class's
+ * (rw_dataset_class_name, or the class number for a dataset without
+ * names; two names that are both numbers are compared as numbers, so "1"
+ * and "1.0" are one class). A CSV test file that lacks one of the
+ * training file's labels numbers its classes differently: align it to the
+ * training set's names (or a model's). RW_ERR_FORMAT naming the label
+ * when a class that some sample has is not among the names (the message
+ * does not name the file: callers add it). */
+rw_status rw_dataset_align_classes(const rw_dataset *d, const char *const *names, int n_names,
+                                   rw_dataset **out);
 
 /* ---- Training ---------------------------------------------------------- */
 
