@@ -122,6 +122,8 @@ int cmd_info(int argc, char **argv)
     double sparsity = all ? 1.0 - (double)nnz / (double)all : 0.0;
     float mean, std;
     rw_model_get_normalization(m, &mean, &std);
+    int per_feature = rw_model_normalization(m, NULL, NULL) == RW_NORMALIZE_FEATURE;
+    int kept = rw_model_kept_inputs(m, NULL), inputs = rw_model_inputs(m);
     if (json) {
         json_t *o = json_pack("{s:s, s:i, s:i, s:I, s:I, s:f, s:I, s:I, s:f, s:f, s:o}", "file",
                               pos[0], "inputs", rw_model_inputs(m), "classes", rw_model_classes(m),
@@ -129,6 +131,9 @@ int cmd_info(int argc, char **argv)
                               sparsity, "bytes", (json_int_t)bytes, "dense_bytes",
                               (json_int_t)dense_bytes, "input_mean", (double)mean, "input_std",
                               (double)std, "layers", layers);
+        /* Only when not the defaults, so older files' output is unchanged. */
+        if (per_feature) json_object_set_new(o, "normalize", json_string("feature"));
+        if (kept < inputs) json_object_set_new(o, "inputs_kept", json_integer(kept));
         if (checkpoint)
             json_object_set_new(o, "checkpoint",
                                 json_pack("{s:i, s:i, s:I, s:I}", "epoch", at.epoch, "epochs",
@@ -143,7 +148,14 @@ int cmd_info(int argc, char **argv)
                "(%.1fx smaller)\n",
                (long long)nnz, (long long)all, 100.0 * sparsity, (long long)bytes,
                (long long)dense_bytes, bytes ? (double)dense_bytes / (double)bytes : 0.0);
-        printf("input normalisation: mean %.6g, std %.6g\n", mean, std);
+        if (per_feature)
+            printf("input normalisation: per feature (each input's mean and std over the "
+                   "training set)\n");
+        else
+            printf("input normalisation: mean %.6g, std %.6g\n", mean, std);
+        if (kept < inputs)
+            printf("inputs: the model reads %d of %d (rewire info --inputs lists them)\n", kept,
+                   inputs);
         if (checkpoint)
             printf("checkpoint: %d of %d epochs done, step %lld, %lld samples into epoch %d\n",
                    at.epoch, tc.epochs, (long long)at.step, (long long)at.samples,
