@@ -726,6 +726,22 @@ typedef enum {
                        2025): magnitude drop, Hebbian (correlation) growth */
 } rw_dst_method;
 
+/* Input-level dynamic sparse training: how the inputs to remove are
+ * chosen, the lowest score first. */
+typedef enum {
+    RW_INPUT_IMPORTANCE = 0, /* the |w| mass of the input's first-layer connections times
+                                its root mean square over the batch just trained on (an
+                                input that is always 0 scores 0) */
+    RW_INPUT_RANDOM,         /* a random order, drawn from the seed when attached */
+    RW_INPUT_VARIANCE        /* the training set's variance of the input, as the model's
+                                per-feature normalisation keeps it (needs
+                                RW_NORMALIZE_FEATURE): the least varying first */
+} rw_input_criterion;
+
+/* The name the command line and logs give an input criterion
+ * ("importance"), or NULL for an unknown one. */
+const char *rw_input_criterion_name(rw_input_criterion c);
+
 typedef struct {
     rw_drop_criterion drop;
     rw_grow_criterion grow;
@@ -760,6 +776,20 @@ typedef struct {
      * step instead, leaving them stored and trainable, and removes those
      * selected only at the first pruning step at or after prune_end. */
     double shrink;
+    /* Input-level dynamic sparse training ("DynST: Dynamic Sparse Training
+     * for Resource-Constrained Spatio-Temporal Forecasting"): when
+     * input_budget > 0, update steps between input_start and input_end
+     * (fractions of the training steps) remove whole inputs from the first
+     * layer (every connection of an input column), those input_select
+     * scores lowest first, until input_budget remain, the count following
+     * GMP's cubic schedule k(t) = budget + (n - budget)(1 - p)³; the
+     * connections removed are regrown among the inputs left by the grow
+     * criterion, and every later growth of the first layer keeps to them.
+     * The first layer must be CSR. rw_run_train then leaves the model
+     * reading only the inputs kept (rw_model_keep_inputs). */
+    int input_budget;
+    rw_input_criterion input_select;
+    double input_start, input_end;
 } rw_dst_config;
 
 /* The settings of a named algorithm (seed 1; final_sparsity 0, to be set
@@ -776,6 +806,7 @@ typedef struct {
     int64_t updates;      /* topology updates run */
     double total_seconds; /* spent in them */
     double itop_rate;     /* as rw_topology_stats.itop_rate, now */
+    int inputs_kept;      /* input-level DST: the first layer's inputs left (0 without) */
 } rw_dst_totals;
 
 /* 1 if dynamic sparse training is attached (by rw_trainer_set_dst, or
@@ -813,6 +844,8 @@ typedef struct {
     double total_seconds;      /* of every update so far */
     const int64_t *shrunk;     /* [n_layers] ISS-P: weights multiplied by the
                                   shrink factor and kept (NULL otherwise) */
+    int inputs_kept;           /* input-level DST: inputs left after the update (0 without) */
+    int inputs_removed;        /*   and removed by it */
 } rw_topology_stats;
 
 typedef void (*rw_topology_fn)(const rw_topology_stats *stats, void *user);
@@ -1043,6 +1076,7 @@ typedef struct {
     int64_t updates;         /*   topology updates so far */
     double total_update_seconds;
     double itop_rate;        /*   after the last update */
+    int inputs_kept;         /*   input-level DST: the inputs left (0 without) */
     int nm;                  /* N:M training: */
     double nm_mask_change;   /*   mask change over the epoch (rw_model_nm_mask_change) */
     double nm_beta;          /*   decay factor now */
@@ -1103,6 +1137,9 @@ typedef struct {
                                        checkpoint (NULL: none); valid while the run lives */
     double target_sparsity;         /* gradual pruning's target (0: none); the run ended
                                        short of it when sparsity is below */
+    int inputs_kept;                /* input-level DST: the inputs the saved model reads
+                                       (0 without); above the budget when no update came
+                                       after input_end */
 } rw_run_result;
 
 typedef struct rw_run rw_run;
@@ -1135,8 +1172,9 @@ rw_status rw_run_configure(rw_run *run, const rw_run_config *config);
 rw_trainer *rw_run_trainer(rw_run *run);
 
 /* Trains until the run's epochs are done or on_epoch stops it, evaluating
- * after each epoch; then ends N:M training, saves the model to `out` and
- * fills *result. The training set must be the checkpoint's when resumed.
+ * after each epoch; then ends N:M training, leaves a model under
+ * input-level DST reading only the inputs kept (rw_model_keep_inputs),
+ * saves the model to `out` and fills *result. The training set must be the checkpoint's when resumed.
  * val may be NULL or empty. On failure (a diverged run, a file that cannot
  * be written) *result still says which checkpoint is kept. */
 rw_status rw_run_train(rw_run *run, const rw_dataset *train, const rw_dataset *val,
