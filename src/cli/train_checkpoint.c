@@ -18,7 +18,8 @@ static const char *const free_flags[] = {"threads", "out", "log", "quiet", "chec
 static const char *const late_flags[] = {"layer-norm",  "labels",     "test-data",
                                          "test-labels", "test-split", "split-seed",
                                          "skip-rows",   "label-column", "normalize",
-                                         NULL};
+                                         "input-budget", "input-select", "input-start",
+                                         "input-end",   NULL};
 
 static int is_late(const arg_spec *s)
 {
