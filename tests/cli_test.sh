@@ -679,5 +679,47 @@ check "a missing CSV file" 1 "nothere.csv: cannot open" -- \
 check "bad --normalize" 2 "--normalize expects one of global\|feature" -- \
     "$REWIRE" train --normalize minmax
 
+# ---- Input importance and input-level DST (--input-budget) -----------------
+check "info --inputs" 0 "^1 +[0-9]+ +[0-9.]+ +[0-9]+ +[0-9]+$" -- \
+    "$REWIRE" info "$TMP/csv.safetensors" --inputs --top 3
+check "info --inputs --json" 0 '"inputs":4,"kept":4,"normalize":"global",.*"ranked":\[\{"input":[0-9],"connections":[0-9]+,"mass":' -- \
+    "$REWIRE" info "$TMP/csv.safetensors" --inputs --json
+IN=(--data "$TMP/t.csv" --skip-rows 1 --hidden 16 --sparsity 0.5 --epochs 4 --batch 8 --threads 1
+    --normalize feature --update-every 5)
+check "train --input-budget (rigl)" 0 "^result: .* inputs_kept=2$" -- \
+    "$REWIRE" train "${IN[@]}" --dst rigl --input-budget 2 --out "$TMP/in2.safetensors" \
+    --log "$TMP/in2.jsonl" --checkpoint "$TMP/in2.ckpt"
+check "input-level DST in the log" 0 '"event":"topology",.*"inputs_kept":2,"inputs_removed":[0-9]+' -- \
+    cat "$TMP/in2.jsonl"
+check "info: the inputs a model reads" 0 "inputs: the model reads 2 of 4" -- \
+    "$REWIRE" info "$TMP/in2.safetensors"
+check "info --inputs of a model with 2 kept" 0 '"inputs":4,"kept":2,.*"unconnected":2' -- \
+    "$REWIRE" info "$TMP/in2.safetensors" --inputs --json
+check "eval of a model with 2 inputs kept" 0 '"count":12' -- \
+    "$REWIRE" eval "$TMP/in2.safetensors" --data "$TMP/t.csv" --skip-rows 1 --json
+check "resume a finished input-selection run" 0 "^result: .* inputs_kept=2$" -- \
+    "$REWIRE" train --resume "$TMP/in2.ckpt" --out "$TMP/in2b.safetensors"
+check "resumed: the same model" 0 "" -- cmp "$TMP/in2.safetensors" "$TMP/in2b.safetensors"
+check "train --input-budget (static, random inputs)" 0 "^result: .* inputs_kept=3$" -- \
+    "$REWIRE" train "${IN[@]}" --input-budget 3 --input-select random
+check "train --input-budget (variance)" 0 "^result: .* inputs_kept=1$" -- \
+    "$REWIRE" train "${IN[@]}" --dst set --input-budget 1 --input-select variance --input-start 0 \
+    --input-end 0.3
+check "--input-select variance needs per-feature normalisation" 1 \
+    "input selection by variance needs per-feature normalisation" -- \
+    "$REWIRE" train "${IN[@]}" --normalize global --input-budget 2 --input-select variance
+check "--input-budget not below the inputs" 1 "an input budget of 4: expected 1 to 3" -- \
+    "$REWIRE" train "${IN[@]}" --input-budget 4
+check "--input-select without --input-budget" 2 "need --input-budget K" -- \
+    "$REWIRE" train "${IN[@]}" --input-select random
+check "--input-budget with --prune" 2 "not with --prune, --nm or --dense-first" -- \
+    "$REWIRE" train "${IN[@]}" --input-budget 2 --prune gmp
+check "--input-start after --input-end" 2 "--input-start 0.6 is after --input-end 0.5" -- \
+    "$REWIRE" train "${IN[@]}" --input-budget 2 --input-start 0.6
+check "resume: another --input-budget" 2 "--input-budget 3 differs from the checkpoint's 2" -- \
+    "$REWIRE" train --resume "$TMP/in2.ckpt" --input-budget 3
+check "plot --connectivity of a model with kept inputs" 0 "2 of 4 inputs unconnected" -- \
+    "$REWIRE" plot --connectivity "$TMP/in2.safetensors" --width 2 -o "$TMP/in2.png"
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -228,7 +228,11 @@ static int on_epoch(const rw_run_epoch *e, void *user)
     }
     char val_text[32] = "", topo_text[96] = "";
     if (e->val) snprintf(val_text, sizeof val_text, "  val %.2f%%", 100.0 * e->val->accuracy);
-    if (e->dst)
+    if (e->dst && e->inputs_kept > 0)
+        snprintf(topo_text, sizeof topo_text,
+                 "  [%lld updates, %.2fs, itop %.3f, sparsity %.4f, %d inputs]", (long long)e->updates,
+                 e->total_update_seconds, e->itop_rate, e->sparsity, e->inputs_kept);
+    else if (e->dst)
         snprintf(topo_text, sizeof topo_text, "  [%lld updates, %.2fs, itop %.3f, sparsity %.4f]",
                  (long long)e->updates, e->total_update_seconds, e->itop_rate, e->sparsity);
     else if (e->nm)
@@ -439,6 +443,10 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
                 "after --prune-end (try a smaller --update-every)\n",
                 prune_active ? "pruning" : "gradual pruning", res.sparsity, res.target_sparsity,
                 prune_active ? "pruning" : "update");
+    if (res.inputs_kept > f->dst.input_budget && f->dst.input_budget > 0)
+        fprintf(stderr, "rewire train: warning: the model reads %d inputs, not the %d of "
+                        "--input-budget: no update came after --input-end (try a smaller "
+                        "--update-every)\n", res.inputs_kept, f->dst.input_budget);
     if (f->out && !f->quiet) fprintf(stderr, "saved %s\n", f->out);
     /* One machine-readable closing line on stdout, for scripts. */
     printf("result: test_accuracy=%.4f test_loss=%.4f train_samples_per_second=%.0f "
@@ -446,6 +454,7 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
            res.test.accuracy, res.test.loss, res.train_samples_per_second, res.train_seconds,
            res.sparsity, res.update_seconds, (long long)res.updates, res.itop_rate);
     if (prune_active) printf(" prune=%s steps=%lld", prune_method_name(ps.method), (long long)res.steps);
+    if (res.inputs_kept > 0) printf(" inputs_kept=%d", res.inputs_kept);
     if (prune_active && ps.method == RW_PRUNE_SOUP && res.members > 0)
         printf(" member_accuracy_mean=%.4f member_accuracy_best=%.4f members=%d",
                res.member_accuracy_mean, res.member_accuracy_best, res.members);
@@ -543,7 +552,9 @@ int cmd_train(int argc, char **argv)
          "standardise the inputs with the training set's mean and std over all features, or "
          "each feature with its own (a constant feature then feeds 0) (default global)",
          normalize_names, 0, 0},
+        {0}, {0}, {0}, {0}, /* the input-level DST flags */
     };
+    dst_input_flags_specs(&f.dst, late + 1);
     enum { N_LATE = sizeof late / sizeof late[0] };
     enum { N_SPECS = N_BASE + DST_FLAG_COUNT + PRUNE_FLAG_COUNT + NM_FLAG_COUNT +
                      DATA_TABULAR_FLAG_COUNT + N_LATE };
@@ -576,6 +587,12 @@ int cmd_train(int argc, char **argv)
     }
     /* Resuming, the N:M flags are checked once the checkpoint's are in. */
     if (!f.resume && nm_flags_check(&f.nm, argc, argv, &f.nm_config, &f.nm_active)) return 2;
+    if (f.dst.input_budget > 0 && (f.prune.method >= 0 || f.nm_active || f.dense_first)) {
+        fprintf(stderr, "rewire train: --input-budget removes inputs of a sparse first layer "
+                        "during --dst training (any preset, static included): not with --prune, "
+                        "--nm or --dense-first\n(see 'rewire train --help')\n");
+        return 2;
+    }
     if (f.threads > 0) rw_set_num_threads(f.threads);
     return run(&f, specs, N_SPECS, &defaults);
 }
