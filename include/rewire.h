@@ -293,6 +293,49 @@ rw_status rw_model_save(const rw_model *model, const char *path);
  * before they are allocated: a few hundred bytes can declare any width. */
 rw_status rw_model_load(const char *path, rw_model **out);
 
+/* ---- Parameters ---------------------------------------------------------- *
+ * Every tensor a model trains, by name, with the arrays the model itself
+ * holds (no copy): for bindings that share memory with the model (the
+ * Python package's numpy views) and for programs that read or edit
+ * weights in place. */
+
+typedef enum {
+    RW_STORAGE_DENSE = 0, /* values [rows][cols], row-major (a vector: cols = 1) */
+    RW_STORAGE_CSR,       /* the stored entries of a rows × cols matrix, row by row */
+    RW_STORAGE_NM         /* N of every M consecutive inputs of each row */
+} rw_storage;
+
+typedef struct {
+    const char *name;       /* "fc1.weight", "fc1.bias", "blocks.0.attn.qkv.weight" */
+    const char *layer;      /* its layer's name ("fc1") */
+    int layer_index;        /* that layer's index (rw_model_layer_info) */
+    int rows, cols;         /* the dense shape, out × in; a vector has cols = 1 */
+    rw_storage storage;
+    int is_weight;          /* a weight matrix: counted by sparsity, changed by dynamic
+                               sparse training and pruning */
+    int64_t count;          /* values stored */
+    float *values;          /* [count]: dense row-major; CSR in row order; N:M
+                               [rows][cols / nm_m][nm_n] */
+    const int32_t *indptr;  /* CSR: [rows + 1], indptr[0] = 0, indptr[rows] = count */
+    const int32_t *indices; /* CSR: [count] columns, strictly increasing within a row */
+    const uint8_t *offsets; /* N:M: [count] each slot's input within its group: slot j of
+                               group g of row o is input g · nm_m + offsets[...] */
+    int nm_n, nm_m;         /* N:M: the pattern (0, 0 otherwise) */
+} rw_param_view;
+
+/* Number of parameters (weights, biases, LayerNorm's γ and β, ...). */
+int rw_model_param_count(const rw_model *model);
+
+/* Parameter i (0 <= i < rw_model_param_count) as the model holds it. The
+ * pointers are the model's own arrays: values may be written (the next
+ * pass uses them; keep them finite), indptr, indices and offsets must not
+ * be (the kernels keep copies derived from them). Every pointer, names
+ * included, stays valid until the model's topology changes (a topology
+ * update of dynamic sparse training, pruning, rw_model_to_nm, the begin
+ * and end of N:M training, a run from dense to sparse) or the model is
+ * freed. RW_ERR_INVALID_ARGUMENT for i out of range. */
+rw_status rw_model_param(rw_model *model, int i, rw_param_view *out);
+
 /* ---- Language models ---------------------------------------------------- *
  * A GPT-style transformer over the same layers: token and position
  * embeddings, n_layer pre-LayerNorm blocks of causal multi-head attention
@@ -314,15 +357,61 @@ typedef struct {
     double sparsity;    /* of the block's linear maps together, in [0, 1); 0: dense */
     rw_distribution distribution; /* how it is shared among them (ERK) */
     uint64_t seed;
+    double layer_norm_eps; /* every LayerNorm's ε, in [0, 1) (0 means 1e-5, GPT-2's
+                              and nanoGPT's); kept as a float */
 } rw_gpt_config;
 
 /* vocab 256, context 64, 4 layers, 4 heads, 128 wide, no biases, dense,
- * ERK, seed 1. */
+ * ERK, seed 1, LayerNorm ε 1e-5. */
 rw_gpt_config rw_gpt_config_default(void);
 
 /* Builds the model, initialised as nanoGPT does (rw_gpt_create in
  * src/models/gpt.c). Caller frees with rw_model_free. */
 rw_status rw_gpt_create(const rw_gpt_config *config, rw_model **out);
+
+/* GPT-2 checkpoints in Hugging Face's layout: a folder DIR with
+ * config.json and model.safetensors holding transformers' GPT2Model
+ * tensors (wte.weight, wpe.weight, h.N.ln_1.weight, h.N.attn.c_attn.weight,
+ * ..., ln_f.bias; Conv1D weights stored [in][out]), as the Hub publishes
+ * GPT-2 and its fine-tunes.
+ *
+ * rw_gpt2_import builds a dense GPT with biases (rw_gpt_create's graph:
+ * context = n_positions, LayerNorm ε = layer_norm_epsilon) holding those
+ * weights. Tensors may be F32, F16 or BF16 (widened exactly to floats)
+ * and may carry a "transformer." prefix; the buffers h.N.attn.bias and
+ * h.N.attn.masked_bias are ignored (as transformers does); lm_head.weight,
+ * when present, must equal wte.weight (the head is tied). When DIR also
+ * holds vocab.json and merges.txt, they must load as GPT-2's BPE of at
+ * most vocab_size tokens and the model's info "tokenizer" becomes
+ * "bpe:DIR"; otherwise a vocabulary of 256 gets "bytes". Refused with
+ * RW_ERR_FORMAT and a message naming the file and the field or tensor:
+ * what rewire's GPT cannot compute (activation_function "gelu", the exact
+ * erf GELU; n_inner other than 4 n_embd; scale_attn_weights false,
+ * scale_attn_by_inverse_layer_idx or add_cross_attention true;
+ * tie_word_embeddings false without an lm_head.weight equal to wte), a
+ * missing, unexpected, repeated (with and without the prefix), mis-shaped
+ * (against config.json) or non-float tensor, a NaN or Inf weight (with
+ * its index), and every malformed config.json or safetensors container.
+ * RW_ERR_IO when a file cannot be read (saying so for sharded and
+ * pytorch_model.bin checkpoints, which are not read). The whole
+ * model.safetensors is read into memory; the model is allocated only once
+ * every tensor's shape has been checked. Caller frees with rw_model_free. */
+rw_status rw_gpt2_import(const char *dir, rw_model **out);
+
+/* Writes `model` to DIR (created if missing; its parent must exist) as
+ * config.json and model.safetensors (F32, no prefix, no lm_head.weight:
+ * transformers ties it; metadata format "pt"), which rw_gpt2_import and
+ * transformers' GPT2LMHeadModel.from_pretrained read. Sparse and N:M maps
+ * are written densified; a model without biases (bias 0) gets zero
+ * biases and LayerNorm β, which computes the same. Both files are written
+ * in full under temporary names (*.new) and then renamed over the old
+ * ones, so a failure leaves DIR as it was. The tokenizer files are not
+ * copied. RW_ERR_INVALID_ARGUMENT, changing nothing, for a model that is
+ * not rw_gpt_create's graph (the message names the first layer that
+ * differs), one in the middle of N:M training, or one holding a NaN or
+ * Inf weight; RW_ERR_IO when a file cannot be written. Takes memory for a
+ * dense copy of the weights while writing. */
+rw_status rw_gpt2_export(const rw_model *model, const char *dir);
 
 /* Tokenizers: text to token ids and back. "bytes" has a vocabulary of 256
  * (a token per byte); GPT-2's byte-level BPE reads a folder's vocab.json
@@ -427,6 +516,10 @@ int rw_dataset_features(const rw_dataset *data);
 int rw_dataset_classes(const rw_dataset *data);
 /* Mean and standard deviation of all features, for rw_model_set_normalization. */
 void rw_dataset_stats(const rw_dataset *data, float *mean, float *std);
+/* The samples as the dataset holds them, without a copy: *x gets
+ * [count][features] floats, *y count labels (either may be NULL). Valid
+ * while the dataset lives; not to be written. */
+void rw_dataset_arrays(const rw_dataset *data, const float **x, const uint8_t **y);
 void rw_dataset_free(rw_dataset *data);
 
 /* Tabular data. Features are stored as the file gives them (any finite
@@ -1013,6 +1106,9 @@ typedef struct rw_predictor rw_predictor;
 rw_status rw_predictor_create(const rw_model *model, int max_batch, rw_predictor **out);
 /* Like rw_predict, in batches of at most max_batch. */
 rw_status rw_predictor_run(rw_predictor *predictor, const float *x, int n, float *probs);
+/* The same pass, giving the logits (the last layer's outputs, before the
+ * softmax): logits is [n][classes]. */
+rw_status rw_predictor_logits(rw_predictor *predictor, const float *x, int n, float *logits);
 void rw_predictor_free(rw_predictor *predictor);
 
 /* ---- Runs ------------------------------------------------------------- *
@@ -1188,6 +1284,16 @@ rw_status rw_run_train(rw_run *run, const rw_dataset *train, const rw_dataset *v
  * split's evaluation. */
 rw_status rw_run_train_text(rw_run *run, const rw_text *text, rw_run_result *result,
                             rw_lm_eval *final);
+
+/* Asks a run to stop, from any thread or from a signal handler (it only
+ * sets a flag): rw_run_train or rw_run_train_text, in this call or the
+ * next, stops after the optimizer step in progress (IMP and soups: after
+ * the epoch in progress), writes a checkpoint there if the run has a
+ * checkpoint path, evaluates the model and saves it to `out`, as when
+ * on_epoch stops the run, and returns RW_OK with result->stopped set.
+ * The flag is cleared when the call returns. A run resumed from that
+ * checkpoint ends bit-identical to one never stopped. */
+void rw_run_stop(rw_run *run);
 
 void rw_run_free(rw_run *run);
 

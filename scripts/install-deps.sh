@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages rewire needs that are not there yet.
-# Usage: scripts/install-deps.sh [build|test|fuzz|data|bench|all]...   (default: build)
+# Usage: scripts/install-deps.sh [build|test|python|fuzz|data|bench|all]...   (default: build)
 set -euo pipefail
 want=(cmake make gcc pkg-config libopenblas-dev libopenblas-openmp-dev libjansson-dev zlib1g-dev
       libpng-dev)
@@ -8,6 +8,8 @@ for set in "${@:-build}"; do
     case $set in
     build) ;;
     test) want+=(libcmocka-dev) ;;
+    # The Python package (python/) and its tests; PyTorch is optional (bench).
+    python) want+=(python3-numpy python3-cffi python3-pytest) ;;
     # libFuzzer ships in libclang-rt-14-dev; clang's OpenMP runtime in libomp-14-dev.
     fuzz) want+=(clang libclang-rt-14-dev libomp-14-dev) ;;
     # bible-kjv: the default text of `rewire lm` (--text kjv).
@@ -15,8 +17,8 @@ for set in "${@:-build}"; do
     # PyTorch, numpy and scipy for bench/peer_pytorch.py and the reference checks;
     # regex for tools/gpt2_bpe_reference.py's pre-tokenisation (\p{L}, \p{N}).
     bench) want+=(python3-torch python3-numpy python3-scipy python3-regex) ;;
-    all) want+=(libcmocka-dev clang libclang-rt-14-dev libomp-14-dev dataset-fashion-mnist bible-kjv) ;;
-    *) echo "install-deps.sh: unknown set '$set' (expected build, test, fuzz, data, bench or all)" >&2; exit 2 ;;
+    all) want+=(libcmocka-dev python3-numpy python3-cffi python3-pytest clang libclang-rt-14-dev libomp-14-dev dataset-fashion-mnist bible-kjv) ;;
+    *) echo "install-deps.sh: unknown set '$set' (expected build, test, python, fuzz, data, bench or all)" >&2; exit 2 ;;
     esac
 done
 missing=()

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds rewire with its tests and runs them with
-# ctest; then does the same under AddressSanitizer + UndefinedBehaviorSanitizer;
+# ctest, then the Python package's tests (pytest, python/tests) against that
+# build; then does the same C tests under AddressSanitizer + UndefinedBehaviorSanitizer;
 # then a fuzz smoke run: every libFuzzer harness for FUZZ_SECONDS (default
 # 60) seconds (scripts/fuzz.sh). SANITIZE=0 skips the sanitizer pass, FUZZ=0
 # the fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh build test
+scripts/install-deps.sh build test python
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DREWIRE_TESTS=ON >/dev/null
 cmake --build build -j "$jobs" >/dev/null
 (cd build && ctest --output-on-failure -j "$jobs")
+echo "== the Python package (pytest python/tests, over build/librewire.so)"
+# Debian's interpreter, which has the packages install-deps.sh installed.
+PYTHONPATH=python "${PYTHON:-/usr/bin/python3}" -m pytest -q -p no:cacheprovider python/tests
 if [[ ${SANITIZE:-1} != 0 ]]; then
     echo "== the same tests under AddressSanitizer + UndefinedBehaviorSanitizer"
     cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DREWIRE_SANITIZE=ON >/dev/null

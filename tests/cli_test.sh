@@ -571,6 +571,22 @@ check "lm generate" 0 "^the rain" -- \
     "$REWIRE" lm generate "$TMP/lm.safetensors" --prompt "the rain" --tokens 40 --seed 3 --quiet
 check "lm generate empty prompt" 2 "--prompt expects a value" -- \
     "$REWIRE" lm generate "$TMP/lm.safetensors" --prompt ""
+check "lm export" 0 "hf: config.json, model.safetensors$" -- \
+    "$REWIRE" lm export "$TMP/lm.safetensors" "$TMP/hf"
+check "lm import" 0 "back.safetensors: GPT, context [0-9]+, [0-9]+ parameters stored, sparsity 0.00%" -- \
+    "$REWIRE" lm import "$TMP/hf" -o "$TMP/back.safetensors"
+# Exported and imported back (densified), the model predicts the same text.
+lm_loss=$("$REWIRE" lm eval "$TMP/lm.safetensors" --text "$LMTEXT" --json | grep -o '"loss":[0-9.]*')
+check "lm import predicts as the original" 0 "$lm_loss" -- \
+    "$REWIRE" lm eval "$TMP/back.safetensors" --text "$LMTEXT" --json
+check "lm import missing folder" 1 "nowhere/config.json: cannot open" -- \
+    "$REWIRE" lm import "$TMP/nowhere" -o "$TMP/x.safetensors"
+check "lm import without -o" 2 "expected one checkpoint folder and -o OUT" -- \
+    "$REWIRE" lm import "$TMP/hf"
+check "lm export of a classifier" 1 "cannot export to GPT-2's layout" -- \
+    "$REWIRE" lm export "$TMP/m.safetensors" "$TMP/hf-classifier"
+check "lm export one argument" 2 "expected a model file and a folder" -- \
+    "$REWIRE" lm export "$TMP/lm.safetensors"
 check "lm resume: other settings" 2 "--steps 30 differs from the checkpoint's 20" -- \
     "$REWIRE" lm train --resume "$TMP/lm.ckpt" --steps 30
 check "lm resume a finished run" 0 "^result: .*steps=20" -- \

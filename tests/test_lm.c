@@ -9,8 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/safetensors.h"
 #include "nn/model.h"
 #include "nn/network.h"
+#include "run/run_internal.h"
 #include "testutil.h"
 
 /* A few KB of text with structure a small model can pick up. */
@@ -135,6 +137,46 @@ static void test_greedy_generation(void **state)
     assert_int_equal(rw_lm_generate(m, prompt, 0, 1, 0.0f, 0, 1, out), RW_ERR_INVALID_ARGUMENT);
     assert_int_equal(rw_lm_generate(m, prompt, 3, 1, -1.0f, 0, 1, out), RW_ERR_INVALID_ARGUMENT);
     rw_model_free(m);
+}
+
+/* Draws follow softmax(logits / temperature) over the top k. */
+static void test_sampling_distribution(void **state)
+{
+    (void)state;
+    const float base[5] = {0.0f, 1.0f, 2.0f, 3.0f, -1.0f};
+    struct {
+        float temperature;
+        int top_k;
+    } cases[] = {{1.0f, 0}, {0.5f, 0}, {2.0f, 2}, {1.0f, 5}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double want[5], z = 0;
+        float cut = cases[c].top_k == 2 ? 2.0f : -INFINITY;
+        for (int v = 0; v < 5; v++)
+            z += want[v] = base[v] >= cut ? exp(base[v] / cases[c].temperature) : 0;
+        int count[5] = {0};
+        rng_state rng;
+        rng_seed(&rng, 11);
+        enum { DRAWS = 40000 };
+        for (int i = 0; i < DRAWS; i++) {
+            float logits[5], sorted[5];
+            memcpy(logits, base, sizeof logits);
+            int32_t t = lm_sample_token(logits, 5, cases[c].temperature, cases[c].top_k, sorted, &rng);
+            assert_true(t >= 0 && t < 5);
+            count[t]++;
+        }
+        for (int v = 0; v < 5; v++) {
+            double got = (double)count[v] / DRAWS, p = want[v] / z;
+            /* Five standard deviations of a frequency over 40000 draws. */
+            if (fabs(got - p) > 5 * sqrt(p * (1 - p) / DRAWS) + 1e-9)
+                fail_msg("temperature %g, top-k %d: token %d drawn %.4f, expected %.4f",
+                         (double)cases[c].temperature, cases[c].top_k, v, got, p);
+        }
+    }
+    float logits[5], sorted[5];
+    memcpy(logits, base, sizeof logits);
+    rng_state rng;
+    rng_seed(&rng, 1);
+    assert_int_equal(lm_sample_token(logits, 5, 0.0f, 0, sorted, &rng), 3);
 }
 
 /* rw_lm_evaluate's loss is the mean over every validation token of its
@@ -376,6 +418,78 @@ static void test_text_and_run_errors(void **state)
     free(s);
 }
 
+/* A GPT's file with `from` replaced by `to` in its layers metadata must be
+ * refused with a message holding `needle` and the file's name. */
+static void expect_graph_refused(const char *from, const char *to, const char *needle)
+{
+    rw_gpt_config g = rw_gpt_config_default();
+    g.vocab = 12;
+    g.context = 4;
+    g.n_layer = 1;
+    g.n_head = 2;
+    g.n_embd = 4;
+    rw_model *m;
+    assert_int_equal(rw_gpt_create(&g, &m), RW_OK);
+    char good[256];
+    snprintf(good, sizeof good, "%s", tu_temp_path("gpt-good.safetensors"));
+    assert_int_equal(rw_model_save(m, good), RW_OK);
+    rw_model_free(m);
+    st_file f;
+    assert_int_equal(st_read(good, &f), RW_OK);
+    st_writer *w = st_writer_new();
+    for (int i = 0; i < f.meta_count; i++) {
+        const char *v = f.meta_values[i];
+        char *edited = NULL;
+        if (!strcmp(f.meta_keys[i], "layers")) {
+            const char *at = strstr(v, from);
+            if (!at) fail_msg("'%s' is not in the layers metadata", from);
+            size_t head = (size_t)(at - v);
+            edited = malloc(strlen(v) + strlen(to) + 1);
+            memcpy(edited, v, head);
+            strcpy(edited + head, to);
+            strcat(edited, at + strlen(from));
+            v = edited;
+        }
+        assert_int_equal(st_writer_meta(w, f.meta_keys[i], v), RW_OK);
+        free(edited);
+    }
+    for (int i = 0; i < f.count; i++) {
+        const st_tensor *t = &f.tensors[i];
+        assert_int_equal(st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data), RW_OK);
+    }
+    const char *bad = tu_temp_path("gpt-bad.safetensors");
+    assert_int_equal(st_writer_write(w, bad), RW_OK);
+    st_writer_free(w);
+    st_file_free(&f);
+    rw_model *back = NULL;
+    rw_status st = rw_model_load(bad, &back);
+    unlink(bad);
+    unlink(good);
+    if (st != RW_ERR_FORMAT || !strstr(rw_last_error(), needle) ||
+        !strstr(rw_last_error(), "gpt-bad.safetensors"))
+        fail_msg("expected a format error with \"%s\", got %d: %s", needle, st, rw_last_error());
+    assert_null(back);
+}
+
+/* The graph checks of a language model, on edited files. */
+static void test_hostile_gpt_files(void **state)
+{
+    (void)state;
+    expect_graph_refused("\"heads\":2,\"context\":4", "\"heads\":2,\"context\":2",
+                         "layer blocks.0.attn attends over 2 positions but the model's embeddings "
+                         "have 4");
+    expect_graph_refused("\"name\":\"blocks.0.attn.qkv\",\"kind\":\"dense\",\"in\":4,",
+                         "\"name\":\"blocks.0.attn.qkv\",\"kind\":\"embedding\",\"vocab\":12,"
+                         "\"context\":4,\"in\":4,",
+                         "layer blocks.0.attn.qkv reads 4 features from blocks.0.ln_1 but takes 0");
+    expect_graph_refused("\"kind\":\"lm_head\",\"in\":4,\"out\":12,\"activation\":\"none\","
+                         "\"tied_to\":\"embed\"",
+                         "\"kind\":\"dense\",\"in\":4,\"out\":10,\"activation\":\"none\","
+                         "\"bias\":false",
+                         "the model's last layer lm_head gives 10 logits, not one per token of the "
+                         "embedding's 12");
+}
+
 /* A workspace made with one thread and used with two: attention's work
  * buffers were sized for one (AddressSanitizer caught the overflow). */
 static void test_threads_raised_after_workspace(void **state)
@@ -410,11 +524,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kv_cache_matches_full_pass),
         cmocka_unit_test(test_greedy_generation),
+        cmocka_unit_test(test_sampling_distribution),
         cmocka_unit_test(test_evaluate_matches_direct_loss),
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_model_file_round_trip),
         cmocka_unit_test(test_text_and_run_errors),
         cmocka_unit_test(test_threads_raised_after_workspace),
+        cmocka_unit_test(test_hostile_gpt_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

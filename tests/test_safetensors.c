@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +349,44 @@ static void test_unknown_dtype(void **state)
                       "tensor w: unknown dtype \"Q4\"");
 }
 
+/* Half floats widen exactly: F16's normals, subnormals, zeros, infinities
+ * and NaNs; BF16 is the top half of a float. Other dtypes are refused. */
+static void test_half_floats(void **state)
+{
+    (void)state;
+    const uint16_t f16[] = {0x3c00, 0xc000, 0x3555, 0x7bff, 0x0001, 0x03ff, 0x8000,
+                            0x7c00, 0xfc00, 0x7e00};
+    const float want16[] = {1.0f, -2.0f, 0.333251953125f, 65504.0f, 0x1p-24f, 0x3ffp-24f, -0.0f,
+                            INFINITY, -INFINITY};
+    const uint16_t bf16[] = {0x3f80, 0xc049, 0x0001, 0xff80};
+    const int64_t s10[] = {10}, s4[] = {4}, s1[] = {1};
+    const uint8_t b[1] = {1};
+    st_writer *w = st_writer_new();
+    assert_int_equal(st_writer_add(w, "h", ST_F16, 1, s10, f16), RW_OK);
+    assert_int_equal(st_writer_add(w, "b", ST_BF16, 1, s4, bf16), RW_OK);
+    assert_int_equal(st_writer_add(w, "m", ST_BOOL, 1, s1, b), RW_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s", tu_temp_path("halves.safetensors"));
+    assert_int_equal(st_writer_write(w, path), RW_OK);
+    st_writer_free(w);
+    st_file f;
+    assert_int_equal(st_read(path, &f), RW_OK);
+    unlink(path);
+    const st_tensor *h = st_find(&f, "h"), *bt = st_find(&f, "b"), *m = st_find(&f, "m");
+    assert_true(h && bt && m && h->dtype == ST_F16 && bt->dtype == ST_BF16 && m->dtype == ST_BOOL);
+    assert_int_equal(h->nbytes, 20);
+    float out[10];
+    assert_int_equal(st_tensor_to_f32(h, out), 0);
+    for (int i = 0; i < 9; i++) assert_memory_equal(&out[i], &want16[i], sizeof(float)); /* -0 too */
+    assert_true(isnan(out[9]));
+    assert_int_equal(st_tensor_to_f32(bt, out), 0);
+    assert_true(out[0] == 1.0f && out[1] == -3.140625f && out[2] == 0x1p-133f && out[3] == -INFINITY);
+    assert_int_equal(st_tensor_to_f32(m, out), -1);
+    assert_true(st_dtype_is_float(ST_F16) && st_dtype_is_float(ST_BF16) && st_dtype_is_float(ST_F32));
+    assert_false(st_dtype_is_float(ST_F64) || st_dtype_is_float(ST_BOOL));
+    st_file_free(&f);
+}
+
 static void test_negative_dim(void **state)
 {
     (void)state;
@@ -563,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_write_to_missing_dir),
         cmocka_unit_test(test_write_rename_fails),
         cmocka_unit_test(test_writer_rejects_bad_arguments),
+        cmocka_unit_test(test_half_floats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

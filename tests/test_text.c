@@ -3,6 +3,7 @@
  * pre-tokeniser and Unicode classes, hostile vocab.json / merges.txt /
  * config.json files, and text corpora (split, random and sequential
  * windows). Runs from the tests folder, so its data is at data/text. */
+#include "testbpe.h"
 #include "testutil.h"
 
 #include <jansson.h>
@@ -12,7 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "text/byte_unicode.h"
 #include "text/corpus.h"
@@ -22,7 +22,6 @@
 #include "text/tokenizer.h"
 #include "text/unicode.h"
 
-#define MERGES_GZ "data/text/bpe-50257/merges.txt.gz"
 #define CASES_JSON "data/text/bpe-cases.json"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -59,136 +58,6 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
-/* A growing byte buffer for building files. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const void *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->p = realloc(b->p, b->cap);
-        assert_non_null(b->p);
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < sizeof tmp);
-    sb_add(b, tmp, (size_t)n);
-}
-
-/* Appends a token's spelling as a JSON string: '"' and '\\' escaped, the
- * rest (printable in GPT-2's alphabet) as it is. */
-static void sb_json_string(sbuf *b, const char *s, size_t n)
-{
-    sb_str(b, "\"");
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\') sb_str(b, "\\");
-        sb_add(b, s + i, 1);
-    }
-    sb_str(b, "\"");
-}
-
-/* The spelling of byte b in GPT-2's alphabet (UTF-8, NUL-terminated). */
-static const char *byte_spelling(int b, char out[4])
-{
-    uint8_t u[4];
-    int k = utf8_encode(gpt2_byte_to_unicode((uint8_t)b), u);
-    memcpy(out, u, (size_t)k);
-    out[k] = '\0';
-    return out;
-}
-
-/* GPT-2's order of the 256 byte tokens: those printable in Latin-1 first. */
-static void byte_order(int order[256])
-{
-    int n = 0;
-    for (int b = 0; b < 256; b++)
-        if (gpt2_byte_to_unicode((uint8_t)b) == (uint32_t)b) order[n++] = b;
-    for (int b = 0; b < 256; b++)
-        if (gpt2_byte_to_unicode((uint8_t)b) != (uint32_t)b) order[n++] = b;
-    assert_int_equal(n, 256);
-}
-
-/* ---- the 50257-token test vocabulary ------------------------------------- */
-
-/* Rebuilds vocab.json from the committed merges.txt.gz as the reference
- * script made it: the 256 byte tokens in GPT-2's order, then each merge's
- * new token in merge order, then <|endoftext|>. Both files go to `dir`. */
-static void write_test_bpe(const char *dir)
-{
-    gzFile g = gzopen(MERGES_GZ, "rb");
-    assert_non_null(g);
-    sbuf merges = {0};
-    char chunk[65536];
-    int n;
-    while ((n = gzread(g, chunk, sizeof chunk)) > 0) sb_add(&merges, chunk, (size_t)n);
-    assert_int_equal(n, 0);
-    gzclose(g);
-
-    sbuf vocab = {0};
-    strmap seen = {0};
-    int order[256];
-    byte_order(order);
-    int64_t id = 0;
-    sb_str(&vocab, "{");
-    for (int k = 0; k < 256; k++) {
-        char sp[4];
-        byte_spelling(order[k], sp);
-        assert_int_equal(strmap_put(&seen, (const uint8_t *)sp, strlen(sp), id, NULL), 0);
-        sb_str(&vocab, k ? ", " : "");
-        sb_json_string(&vocab, sp, strlen(sp));
-        sb_printf(&vocab, ": %lld", (long long)id++);
-    }
-    /* Each line "A B": the new token's spelling is A's followed by B's. */
-    const char *s = merges.p, *end = merges.p + merges.len;
-    int line = 0;
-    while (s < end) {
-        const char *nl = memchr(s, '\n', (size_t)(end - s));
-        if (!nl) nl = end;
-        if (line++ > 0) {
-            const char *sp = memchr(s, ' ', (size_t)(nl - s));
-            assert_non_null(sp);
-            char joined[512];
-            size_t a = (size_t)(sp - s), b = (size_t)(nl - sp - 1);
-            assert_true(a + b < sizeof joined);
-            memcpy(joined, s, a);
-            memcpy(joined + a, sp + 1, b);
-            if (strmap_put(&seen, (const uint8_t *)joined, a + b, id, NULL) == 0) {
-                sb_str(&vocab, ", ");
-                sb_json_string(&vocab, joined, a + b);
-                sb_printf(&vocab, ": %lld", (long long)id++);
-            }
-        }
-        s = nl + 1;
-    }
-    sb_printf(&vocab, ", \"<|endoftext|>\": %lld}", (long long)id++);
-    assert_int_equal(id, 50257);
-
-    char *vp = join(dir, "vocab.json"), *mp = join(dir, "merges.txt");
-    write_bytes(vp, vocab.p, vocab.len);
-    write_bytes(mp, merges.p, merges.len);
-    free(vp);
-    free(mp);
-    free(vocab.p);
-    free(merges.p);
-    strmap_free(&seen);
-}
-
 static tokenizer *gpt2_test; /* loaded once by the group setup */
 static char *gpt2_dir;
 
@@ -196,7 +65,7 @@ static int group_setup(void **state)
 {
     (void)state;
     gpt2_dir = temp_dir("bpe50257");
-    write_test_bpe(gpt2_dir);
+    tu_write_test_bpe(gpt2_dir);
     rw_status st = tokenizer_bpe_load(gpt2_dir, &gpt2_test);
     if (st != RW_OK) {
         fprintf(stderr, "loading the test BPE: %s\n", rw_last_error());
@@ -529,16 +398,16 @@ static void test_bpe_long_words(void **state)
 static void test_bpe_merge_order(void **state)
 {
     (void)state;
-    sbuf v = {0};
-    sb_str(&v, "{");
+    tu_sbuf v = {0};
+    tu_sb_str(&v, "{");
     for (int b = 0; b < 256; b++) {
         char sp[4];
-        byte_spelling(b, sp);
-        sb_str(&v, b ? ", " : "");
-        sb_json_string(&v, sp, strlen(sp));
-        sb_printf(&v, ": %d", b);
+        tu_byte_spelling(b, sp);
+        tu_sb_str(&v, b ? ", " : "");
+        tu_sb_json_string(&v, sp, strlen(sp));
+        tu_sb_printf(&v, ": %d", b);
     }
-    sb_str(&v, ", \"ab\": 256, \"aba\": 257, \"abab\": 258}");
+    tu_sb_str(&v, ", \"ab\": 256, \"aba\": 257, \"abab\": 258}");
     const char *merges = "ab a\na b\nab ab\n";
     tokenizer *t;
     assert_int_equal(tokenizer_bpe_load_memory("v.json", v.p, v.len, "m.txt", merges, strlen(merges), &t),
@@ -566,21 +435,21 @@ static void test_bpe_merge_order(void **state)
  * the ids after it shift down), `extra` is appended inside the object. */
 static char *small_vocab(int skip, const char *extra)
 {
-    sbuf v = {0};
-    sb_str(&v, "{");
+    tu_sbuf v = {0};
+    tu_sb_str(&v, "{");
     int id = 0;
     for (int b = 0; b < 256; b++) {
         if (b == skip) continue;
         char sp[4];
-        byte_spelling(b, sp);
-        sb_str(&v, id ? ", " : "");
-        sb_json_string(&v, sp, strlen(sp));
-        sb_printf(&v, ": %d", id++);
+        tu_byte_spelling(b, sp);
+        tu_sb_str(&v, id ? ", " : "");
+        tu_sb_json_string(&v, sp, strlen(sp));
+        tu_sb_printf(&v, ": %d", id++);
     }
-    sb_printf(&v, ", \"\xC4\xA0t\": %d, \"he\": %d, \"\xC4\xA0the\": %d, \"<|endoftext|>\": %d", id,
+    tu_sb_printf(&v, ", \"\xC4\xA0t\": %d, \"he\": %d, \"\xC4\xA0the\": %d, \"<|endoftext|>\": %d", id,
               id + 1, id + 2, id + 3);
-    if (extra) sb_str(&v, extra);
-    sb_str(&v, "}");
+    if (extra) tu_sb_str(&v, extra);
+    tu_sb_str(&v, "}");
     return v.p;
 }
 

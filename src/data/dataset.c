@@ -346,6 +346,12 @@ int rw_dataset_count(const rw_dataset *data) { return data ? data->n : 0; }
 int rw_dataset_features(const rw_dataset *data) { return data ? data->features : 0; }
 int rw_dataset_classes(const rw_dataset *data) { return data ? data->classes : 0; }
 
+void rw_dataset_arrays(const rw_dataset *data, const float **x, const uint8_t **y)
+{
+    if (x) *x = data->x;
+    if (y) *y = data->y;
+}
+
 void rw_dataset_stats(const rw_dataset *data, float *mean, float *std)
 {
     /* Two passes in double: the mean first, then the mean squared deviation

@@ -20,8 +20,9 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "rewire's safetensors code assumes a little-endian host");
 
-static const char *const dtype_names[] = {"F32", "I32", "I64", "U8", "I16", "U16", "F64"};
-static const size_t dtype_sizes[] = {4, 4, 8, 1, 2, 2, 8};
+static const char *const dtype_names[] = {"F32", "I32", "I64", "U8",  "I16",
+                                         "U16", "F64", "F16", "BF16", "BOOL"};
+static const size_t dtype_sizes[] = {4, 4, 8, 1, 2, 2, 8, 2, 2, 1};
 #define ST_DTYPE_COUNT ((int)(sizeof dtype_sizes / sizeof dtype_sizes[0]))
 
 const char *st_dtype_name(st_dtype dtype)
@@ -213,8 +214,8 @@ static rw_status parse_tensor(const char *path, const char *name, const json_t *
                        name, json_type_name(dtype));
     if (dtype_parse(json_string_value(dtype), &t->dtype) != 0)
         return rw_fail(RW_ERR_FORMAT,
-                       "%s: tensor %s: unknown dtype \"%s\" (expected F32, I32, I64, U8, I16, "
-                       "U16 or F64)", path, name, json_string_value(dtype));
+                       "%s: tensor %s: unknown dtype \"%s\" (expected F32, F16, BF16, F64, I32, "
+                       "I64, I16, U16, U8 or BOOL)", path, name, json_string_value(dtype));
 
     const json_t *shape = json_object_get(entry, "shape");
     if (!json_is_array(shape))

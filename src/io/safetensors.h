@@ -12,7 +12,11 @@
 
 #include "rewire.h"
 
-typedef enum { ST_F32 = 0, ST_I32, ST_I64, ST_U8, ST_I16, ST_U16, ST_F64 } st_dtype;
+/* F16 (IEEE half), BF16 (bfloat16) and BOOL (one byte) come last so that the
+ * older values keep their numbers. */
+typedef enum {
+    ST_F32 = 0, ST_I32, ST_I64, ST_U8, ST_I16, ST_U16, ST_F64, ST_F16, ST_BF16, ST_BOOL
+} st_dtype;
 
 #define ST_MAX_DIMS 8
 
@@ -56,6 +60,13 @@ const st_tensor *st_find(const st_file *f, const char *name);
 const char *st_meta(const st_file *f, const char *key);
 const char *st_dtype_name(st_dtype dtype);
 size_t st_dtype_size(st_dtype dtype);
+
+/* 1 for the floating-point dtypes st_tensor_to_f32 reads: F32, F16, BF16. */
+int st_dtype_is_float(st_dtype dtype);
+/* Copies a tensor of one of those dtypes into out[0, count) as floats; F16
+ * and BF16 widen exactly (subnormals, infinities and NaNs included).
+ * Returns 0, or -1 (nothing written) for another dtype. */
+int st_tensor_to_f32(const st_tensor *t, float *out);
 
 /* A writer collects tensors (by pointer: the data must stay alive until
  * st_writer_write returns) and metadata strings (copied). */

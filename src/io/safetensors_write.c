@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "io/file_atomic.h"
 
 typedef struct {
     char *name;
@@ -178,40 +179,11 @@ static rw_status build_header(const st_writer *w, const char *path, unsigned cha
     return RW_OK;
 }
 
-/* write() until everything is out: a short count is not an error. */
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static rw_status io_fail(const char *path, const char *what)
 {
     char msg[128];
     st_strerror(errno, msg, sizeof msg);
     return rw_fail(RW_ERR_IO, "%s: %s failed: %s", path, what, msg);
-}
-
-/* The rename is only durable once the directory entry is on disk. */
-static rw_status sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return rw_fail(RW_ERR_NO_MEMORY, "%s: cannot copy the directory name", path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    /* Some file systems cannot fsync a directory (EINVAL); nothing to do then. */
-    int failed = fd < 0 || (fsync(fd) != 0 && errno != EINVAL);
-    rw_status st = failed ? io_fail(path, "syncing the directory after rename") : RW_OK;
-    if (fd >= 0) close(fd);
-    free(dir);
-    return st;
 }
 
 rw_status st_writer_write(const st_writer *w, const char *path)
@@ -236,9 +208,9 @@ rw_status st_writer_write(const st_writer *w, const char *path)
         st = io_fail(tmp, "open");
         goto done; /* nothing was created */
     }
-    if (write_all(fd, head, head_len) != 0) st = io_fail(tmp, "write");
+    if (file_write_all(fd, head, head_len) != 0) st = io_fail(tmp, "write");
     for (int k = 0; k < w->count && st == RW_OK; k++)
-        if (write_all(fd, w->entries[k].data, w->entries[k].nbytes) != 0)
+        if (file_write_all(fd, w->entries[k].data, w->entries[k].nbytes) != 0)
             st = io_fail(tmp, "write");
     if (st == RW_OK && fsync(fd) != 0) st = io_fail(tmp, "fsync");
     if (close(fd) != 0 && st == RW_OK) st = io_fail(tmp, "close");
@@ -247,7 +219,7 @@ rw_status st_writer_write(const st_writer *w, const char *path)
         unlink(tmp);
         goto done;
     }
-    st = sync_parent_dir(path);
+    st = file_sync_dir_of(path);
     if (st == RW_OK) rw_clear_error();
 done:
     free(tmp);

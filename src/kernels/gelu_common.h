@@ -16,7 +16,8 @@
 #define GELU_CAT2(a, b) a##_##b
 #define GELU_CAT(a, b) GELU_CAT2(a, b)
 
-/* exp(y) for y <= 0 (below -87 it gives exp(-87), about 1.6e-38). */
+/* exp(y) for y <= 0 (below -87 it gives exp(-87), about 1.6e-38); NaN for
+ * NaN. */
 static inline float GELU_CAT(gelu_exp_neg, GELU_SUFFIX)(float y)
 {
     y = y < -87.0f ? -87.0f : y;
@@ -33,7 +34,9 @@ static inline float GELU_CAT(gelu_exp_neg, GELU_SUFFIX)(float y)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } scale = {(n + 127) << 23};
+    /* Unsigned: for a NaN y, n is whatever its bits say, and a signed
+     * shift of it would be undefined; p is NaN then and so is the result. */
+    union { uint32_t i; float f; } scale = {(uint32_t)(n + 127) << 23};
     return p * scale.f;
 }
 

@@ -12,6 +12,7 @@
  * N(0, 0.02), biases 0, LayerNorm γ 1 and β 0. A sparse map's stored
  * weights get the standard deviation over √density, so that its outputs
  * start at the dense map's scale. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "nn/linear.h"
 #include "nn/loss_layer.h"
 #include "nn/model.h"
+#include "models/gpt.h"
 #include "nn/residual.h"
 #include "sparsity/distribution.h"
 
@@ -40,6 +42,7 @@ rw_gpt_config rw_gpt_config_default(void)
     c.n_embd = 128;
     c.distribution = RW_DIST_ERK;
     c.seed = 1;
+    c.layer_norm_eps = 1e-5;
     return c;
 }
 
@@ -59,7 +62,17 @@ static rw_status check_config(const rw_gpt_config *c)
                        c->n_embd, c->n_head);
     if (!(c->sparsity >= 0 && c->sparsity < 1))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "sparsity %g is outside [0, 1)", c->sparsity);
+    if (!(c->layer_norm_eps >= 0 && c->layer_norm_eps < 1) ||
+        (c->layer_norm_eps > 0 && (float)c->layer_norm_eps < FLT_MIN))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "LayerNorm epsilon %g is outside [0, 1) or below the smallest normal float",
+                       c->layer_norm_eps);
     return RW_OK;
+}
+
+static float ln_eps(const rw_gpt_config *c)
+{
+    return c->layer_norm_eps > 0 ? (float)c->layer_norm_eps : 1e-5f;
 }
 
 /* The block's maps in order: qkv, attention projection, MLP up, MLP down. */
@@ -84,7 +97,7 @@ static void fill_normal(float *v, int64_t n, float std, rng_state *r)
 /* A linear map at position `at`, reading tensor `input`, its values drawn. */
 static rw_status make_map(const rw_gpt_config *c, const char *name, int rows, int cols,
                           rw_activation act, double density, int sparse, float std, int input,
-                          int at, uint64_t stream, layer **out)
+                          int at, uint64_t stream, int init, layer **out)
 {
     rng_state r;
     rng_seed_stream(&r, c->seed, stream);
@@ -106,7 +119,7 @@ static rw_status make_map(const rw_gpt_config *c, const char *name, int rows, in
             rw_free(bias);
             return rw_fail(RW_ERR_NO_MEMORY, "out of memory for layer %s (%d x %d)", name, rows, cols);
         }
-        fill_normal(w, (int64_t)rows * cols, std, &r);
+        if (init) fill_normal(w, (int64_t)rows * cols, std, &r);
         *out = linear_dense_new(name, cols, rows, act, 0.01f, at, w, bias);
     }
     if (!*out) return RW_ERR_NO_MEMORY;
@@ -115,7 +128,7 @@ static rw_status make_map(const rw_gpt_config *c, const char *name, int rows, in
     return RW_OK;
 }
 
-rw_status rw_gpt_create(const rw_gpt_config *c, rw_model **out)
+rw_status gpt_build(const rw_gpt_config *c, int init, rw_model **out)
 {
     *out = NULL;
     rw_status st = check_config(c);
@@ -147,8 +160,10 @@ rw_status rw_gpt_create(const rw_gpt_config *c, rw_model **out)
             rng_seed_stream(&r, c->seed, 0x3e3b0000);
             param p[2];
             e->ops->params(e, p);
-            fill_normal(param_values(&p[0]), param_count(&p[0]), 0.02f, &r);
-            fill_normal(param_values(&p[1]), param_count(&p[1]), 0.02f, &r);
+            if (init) {
+                fill_normal(param_values(&p[0]), param_count(&p[0]), 0.02f, &r);
+                fill_normal(param_values(&p[1]), param_count(&p[1]), 0.02f, &r);
+            }
         }
     }
     float proj_std = 0.02f / sqrtf(2.0f * (float)L);
@@ -159,36 +174,36 @@ rw_status rw_gpt_create(const rw_gpt_config *c, rw_model **out)
         uint64_t stream = 0x3e3b0100 + 16 * (uint64_t)b;
 #define NAME(fmt) (snprintf(name, sizeof name, "blocks.%d." fmt, b), name)
         layer **ly = m->layers;
-        if (!(ly[at] = layer_norm_new(NAME("ln_1"), C, 1e-5f, at, c->bias))) st = RW_ERR_NO_MEMORY;
+        if (!(ly[at] = layer_norm_new(NAME("ln_1"), C, ln_eps(c), at, c->bias))) st = RW_ERR_NO_MEMORY;
         if (st == RW_OK) ly[at]->inputs[0] = x, at++;
         if (st == RW_OK)
             st = make_map(c, NAME("attn.qkv"), 3 * C, C, RW_ACT_NONE, d[0], sparse, 0.02f, at, at,
-                          stream, &ly[at]), at++;
+                          stream, init, &ly[at]), at++;
         if (st == RW_OK && !(ly[at] = attention_new(NAME("attn"), C, c->n_head, c->context, at, at)))
             st = RW_ERR_NO_MEMORY;
         if (st == RW_OK) at++;
         if (st == RW_OK)
             st = make_map(c, NAME("attn.proj"), C, C, RW_ACT_NONE, d[1], sparse, proj_std, at, at,
-                          stream + 1, &ly[at]), at++;
+                          stream + 1, init, &ly[at]), at++;
         if (st == RW_OK && !(ly[at] = residual_new(NAME("attn_residual"), C, x, at, at)))
             st = RW_ERR_NO_MEMORY;
         if (st == RW_OK) x = ++at;
-        if (st == RW_OK && !(ly[at] = layer_norm_new(NAME("ln_2"), C, 1e-5f, at, c->bias)))
+        if (st == RW_OK && !(ly[at] = layer_norm_new(NAME("ln_2"), C, ln_eps(c), at, c->bias)))
             st = RW_ERR_NO_MEMORY;
         if (st == RW_OK) ly[at]->inputs[0] = x, at++;
         if (st == RW_OK)
             st = make_map(c, NAME("mlp.up"), 4 * C, C, RW_ACT_GELU, d[2], sparse, 0.02f, at, at,
-                          stream + 2, &ly[at]), at++;
+                          stream + 2, init, &ly[at]), at++;
         if (st == RW_OK)
             st = make_map(c, NAME("mlp.down"), C, 4 * C, RW_ACT_NONE, d[3], sparse, proj_std, at,
-                          at, stream + 3, &ly[at]), at++;
+                          at, stream + 3, init, &ly[at]), at++;
         if (st == RW_OK && !(ly[at] = residual_new(NAME("mlp_residual"), C, x, at, at)))
             st = RW_ERR_NO_MEMORY;
         if (st == RW_OK) x = ++at;
 #undef NAME
     }
     if (st == RW_OK) {
-        if (!(m->layers[at] = layer_norm_new("ln_f", C, 1e-5f, at, c->bias))) st = RW_ERR_NO_MEMORY;
+        if (!(m->layers[at] = layer_norm_new("ln_f", C, ln_eps(c), at, c->bias))) st = RW_ERR_NO_MEMORY;
         else m->layers[at]->inputs[0] = x, at++;
     }
     if (st == RW_OK && !(m->layers[at] = lm_head_new("lm_head", "embed", c->vocab, C, at, at)))
@@ -203,4 +218,10 @@ rw_status rw_gpt_create(const rw_gpt_config *c, rw_model **out)
     }
     *out = m;
     return RW_OK;
+}
+
+rw_status rw_gpt_create(const rw_gpt_config *c, rw_model **out)
+{
+    if (!c || !out) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_gpt_create: NULL argument");
+    return gpt_build(c, 1, out);
 }

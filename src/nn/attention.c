@@ -342,4 +342,8 @@ static rw_status att_from_meta(const json_t *entry, const layer_meta *m, const c
     return *out ? RW_OK : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
 }
 
+int is_attention(const layer *ly) { return ly->ops == &attention_ops; }
+int attention_heads(const layer *ly) { return att_of(ly)->heads; }
+int attention_context(const layer *ly) { return att_of(ly)->context; }
+
 const layer_kind attention_kind = {"attention", att_from_meta};

@@ -12,6 +12,11 @@
  * dim; sequences of at most `context` tokens. */
 layer *attention_new(const char *name, int dim, int heads, int context, int input, int index);
 
+/* 1 if ly is an attention layer; then its heads and longest sequence. */
+int is_attention(const layer *ly);
+int attention_heads(const layer *ly);
+int attention_context(const layer *ly);
+
 extern const layer_kind attention_kind;
 
 #endif

@@ -116,17 +116,21 @@ rw_status rw_predictor_create(const rw_model *m, int max_batch, rw_predictor **o
     return RW_OK;
 }
 
-/* One sample x [features] to probabilities [classes]. */
-static void predict_one(rw_predictor *p, const float *x, float *probs)
+/* One sample x [features] to probabilities [classes], or to its logits. */
+static void predict_one(rw_predictor *p, const float *x, float *out, int logits)
 {
     const rw_model *m = p->model;
     int features = m->inputs, classes = rw_model_classes(m);
     input_stage_load_one(&m->input, x, features, p->one.t[0].data);
     network_forward_vector(m, &p->one, &p->sync);
-    softmax_columns(network_logits(m, &p->one), classes, 1, 1, probs);
+    if (logits)
+        memcpy(out, network_logits(m, &p->one), sizeof(float) * (size_t)classes);
+    else
+        softmax_columns(network_logits(m, &p->one), classes, 1, 1, out);
 }
 
-rw_status rw_predictor_run(rw_predictor *p, const float *x, int n, float *probs)
+/* n samples x [n][features] to out [n][classes]: probabilities, or logits. */
+static rw_status predictor_pass(rw_predictor *p, const float *x, int n, float *out, int logits)
 {
     if (n < 0) return rw_fail(RW_ERR_INVALID_ARGUMENT, "cannot predict %d samples", n);
     const rw_model *m = p->model;
@@ -134,16 +138,32 @@ rw_status rw_predictor_run(rw_predictor *p, const float *x, int n, float *probs)
     for (int b0 = 0; b0 < n; b0 += p->max_batch) {
         int count = n - b0 < p->max_batch ? n - b0 : p->max_batch;
         const float *xb = x + (size_t)b0 * features;
-        float *pb = probs + (size_t)b0 * classes;
+        float *ob = out + (size_t)b0 * classes;
         if (count == 1) {
-            predict_one(p, xb, pb);
+            predict_one(p, xb, ob, logits);
             continue;
         }
         network_load_batch(m, &p->ws, xb, features, NULL, count);
         network_forward(m, &p->ws);
-        softmax_columns(network_logits(m, &p->ws), classes, count, p->ws.bp, pb);
+        const float *z = network_logits(m, &p->ws); /* [classes][bp] */
+        if (!logits) {
+            softmax_columns(z, classes, count, p->ws.bp, ob);
+            continue;
+        }
+        for (int b = 0; b < count; b++)
+            for (int c = 0; c < classes; c++) ob[(size_t)b * classes + c] = z[(size_t)c * p->ws.bp + b];
     }
     return RW_OK;
+}
+
+rw_status rw_predictor_run(rw_predictor *p, const float *x, int n, float *probs)
+{
+    return predictor_pass(p, x, n, probs, 0);
+}
+
+rw_status rw_predictor_logits(rw_predictor *p, const float *x, int n, float *logits)
+{
+    return predictor_pass(p, x, n, logits, 1);
 }
 
 rw_status rw_predict(const rw_model *m, const float *x, int n, float *probs)

@@ -320,4 +320,8 @@ static rw_status ln_from_meta(const json_t *entry, const layer_meta *m, const ch
     return RW_OK;
 }
 
+int is_layer_norm(const layer *ly) { return ly->ops == &layer_norm_ops; }
+float layer_norm_eps(const layer *ly) { return ln_of(ly)->eps; }
+int layer_norm_has_bias(const layer *ly) { return ln_of(ly)->has_beta; }
+
 const layer_kind layer_norm_kind = {"layer_norm", ln_from_meta};

@@ -10,6 +10,11 @@
  * set when out of memory. */
 layer *layer_norm_new(const char *name, int dim, float eps, int index, int bias);
 
+/* 1 if ly is a LayerNorm; then its ε and whether it has β. */
+int is_layer_norm(const layer *ly);
+float layer_norm_eps(const layer *ly);
+int layer_norm_has_bias(const layer *ly);
+
 extern const layer_kind layer_norm_kind;
 
 #endif

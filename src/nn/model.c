@@ -289,6 +289,17 @@ rw_status rw_model_to_nm(rw_model *m, int which, int n, int mm)
     return RW_OK;
 }
 
+int rw_model_param_count(const rw_model *m) { return m->n_params; }
+
+rw_status rw_model_param(rw_model *m, int i, rw_param_view *out)
+{
+    if (i < 0 || i >= m->n_params)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "parameter %d does not exist (the model has %d)", i,
+                       m->n_params);
+    param_view(&m->params[i], out);
+    return RW_OK;
+}
+
 rw_status rw_model_layer_fan(const rw_model *m, int l, int32_t *fan_in, int32_t *fan_out)
 {
     if (l < 0 || l >= m->n_layers)

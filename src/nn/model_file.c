@@ -347,7 +347,11 @@ rw_status model_skeleton(const st_file *f, const char *path, rw_model **out)
     for (int l = 0; st == RW_OK && l < m->n_layers; l++) m->layers[l]->slope = m->leaky_slope;
     /* The records name the skeleton's parameters (no values yet): memory
      * estimates and the trainer's sections read them before the load. */
-    if (st == RW_OK) st = model_gather_params(m);
+    if (st == RW_OK && (st = model_gather_params(m)) != RW_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", rw_last_error());
+        st = rw_fail(st, "%s: %s", path, msg);
+    }
     if (st == RW_OK && !(m->input.std > 0))
         st = rw_fail(RW_ERR_FORMAT, "%s: metadata input_std is %g, expected a positive number", path,
                      m->input.std);
@@ -372,7 +376,11 @@ rw_status model_fill(const st_file *f, const char *path, rw_model *m)
     rw_status st = RW_OK;
     for (int l = 0; l < m->n_layers && st == RW_OK; l++)
         st = m->layers[l]->ops->load(m->layers[l], f, path);
-    if (st == RW_OK) st = model_gather_params(m);
+    if (st == RW_OK && (st = model_gather_params(m)) != RW_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", rw_last_error());
+        st = rw_fail(st, "%s: %s", path, msg);
+    }
     if (st != RW_OK) return st;
     /* A checkpoint's other tensors are the trainer's (run/checkpoint.c). */
     if (st_meta(f, "checkpoint")) return RW_OK;

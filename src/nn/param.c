@@ -151,3 +151,31 @@ void param_to_dense(const param *p, float *d)
     }
     memcpy(d, param_values(p), sizeof(float) * all);
 }
+
+void param_view(const param *p, rw_param_view *out)
+{
+    memset(out, 0, sizeof *out);
+    out->name = p->name;
+    out->layer = p->layer_name;
+    out->layer_index = p->layer;
+    out->rows = p->rows;
+    out->cols = p->cols;
+    out->is_weight = p->is_weight;
+    out->count = param_count(p);
+    out->values = param_values(p);
+    switch (p->storage) {
+    case PARAM_CSR:
+        out->storage = RW_STORAGE_CSR;
+        out->indptr = p->csr->indptr;
+        out->indices = p->csr->indices;
+        return;
+    case PARAM_NM:
+        out->storage = RW_STORAGE_NM;
+        out->offsets = p->nm->offsets;
+        out->nm_n = p->nm->n;
+        out->nm_m = p->nm->m;
+        return;
+    case PARAM_DENSE: break;
+    }
+    out->storage = RW_STORAGE_DENSE;
+}

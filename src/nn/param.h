@@ -80,4 +80,7 @@ rw_status param_to_csr(const param *p, csr_matrix *out);
 /* The values as a dense row-major [rows][cols] array (zeros elsewhere). */
 void param_to_dense(const param *p, float *out);
 
+/* The public view of p (rw_model_param): its own arrays, no copy. */
+void param_view(const param *p, rw_param_view *out);
+
 #endif

@@ -197,9 +197,8 @@ static int cmp_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-/* A token from logits[vocab] (overwritten). */
-static int32_t sample_token(float *logits, int vocab, float temperature, int top_k, float *sorted,
-                            rng_state *rng)
+int32_t lm_sample_token(float *logits, int vocab, float temperature, int top_k, float *sorted,
+                        rng_state *rng)
 {
     int best = 0;
     for (int v = 1; v < vocab; v++)
@@ -211,9 +210,9 @@ static int32_t sample_token(float *logits, int vocab, float temperature, int top
         qsort(sorted, (size_t)vocab, sizeof *sorted, cmp_desc);
         cut = sorted[top_k - 1];
     }
-    double total = 0;
+    double total = 0, top = logits[best]; /* logits[] is overwritten as it goes */
     for (int v = 0; v < vocab; v++) {
-        double p = logits[v] >= cut ? exp((double)(logits[v] - logits[best]) / temperature) : 0;
+        double p = logits[v] >= cut ? exp(((double)logits[v] - top) / temperature) : 0;
         logits[v] = (float)p;
         total += p;
     }
@@ -279,7 +278,7 @@ rw_status rw_lm_generate(const rw_model *model, const int32_t *prompt, int n_pro
             fed++;
         }
         memcpy(logits, network_logits(model, &ws), sizeof(float) * (size_t)vocab);
-        h[len++] = sample_token(logits, vocab, temperature, top_k, logits + vocab, &rng);
+        h[len++] = lm_sample_token(logits, vocab, temperature, top_k, logits + vocab, &rng);
     }
     memcpy(out, h + n_prompt, sizeof(int32_t) * (size_t)n_new);
     free(h);
@@ -449,6 +448,7 @@ rw_status rw_run_train_text(rw_run *r, const rw_text *text, rw_run_result *out, 
                              run_now() - r->start};
             if (r->progress(&p, r->user)) out->stopped = 1;
         }
+        if (run_stop_asked(r)) out->stopped = 1;
         int last = step == s->steps;
         int estimate = !last && s->eval_every > 0 && step % s->eval_every == 0;
         if (estimate) {
@@ -489,6 +489,7 @@ rw_status rw_run_train_text(rw_run *r, const rw_text *text, rw_run_result *out, 
     free(in);
     free(tg);
     evaluator_free(&ev);
+    atomic_store(&r->stop_asked, 0);
     out->checkpoint_step = r->saved_step;
     if (st != RW_OK) return st;
     out->steps = step;

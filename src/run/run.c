@@ -49,6 +49,13 @@ void rw_run_free(rw_run *r)
 
 rw_trainer *rw_run_trainer(rw_run *r) { return r->t; }
 
+void rw_run_stop(rw_run *r)
+{
+    if (r) atomic_store(&r->stop_asked, 1);
+}
+
+int run_stop_asked(rw_run *r) { return atomic_exchange(&r->stop_asked, 0); }
+
 /* rw_topology_fn on the trainer (and for pruning rounds): counts, logs,
  * and hands the update on. */
 void run_on_update(const rw_topology_stats *s, void *user)
@@ -301,6 +308,8 @@ static int on_step(const rw_progress *p, void *user)
 {
     step_ctx *c = user;
     if (c->r->progress) c->r->progress(p, c->r->user);
+    /* Stops the epoch, which stays in progress; train_single takes the flag. */
+    if (atomic_load(&c->r->stop_asked)) return 1;
     return c->every > 0 && p->step % c->every == 0;
 }
 
@@ -406,10 +415,11 @@ static rw_status train_single(rw_run *r, const rw_dataset *train, const rw_datas
             if (report_epoch(r, &s, pos.epoch + 1, has_val, nm_change, update_seconds))
                 out->stopped = 1;
         }
+        if (run_stop_asked(r)) out->stopped = 1;
         /* At every checkpoint_every step (or the end of each epoch without
-         * it) and at the end of the run; after the log line, which the
-         * checkpoint counts. */
-        int last = s.finished && (pos.epoch + 1 == r->train.epochs || out->stopped);
+         * it), at the end of the run and where it was stopped; after the
+         * log line, which the checkpoint counts. */
+        int last = out->stopped || (s.finished && pos.epoch + 1 == r->train.epochs);
         int due = last || (ctx.every > 0 ? s.step % ctx.every == 0 : s.finished);
         if (r->checkpoint_path && due && s.step != r->saved_step) {
             st = run_save_checkpoint(r);
@@ -476,6 +486,7 @@ static int on_round_epoch(const rw_prune_epoch *pe, void *user)
         fflush(r->log);
     }
     if (r->on_epoch && r->on_epoch(&e, r->user)) r->stopped = 1;
+    if (run_stop_asked(r)) r->stopped = 1;
     return r->stopped;
 }
 
@@ -524,6 +535,7 @@ rw_status rw_run_train(rw_run *r, const rw_dataset *train, const rw_dataset *val
     r->start = run_now();
     rw_status st = r->rounds ? train_rounds(r, train, val, test, out)
                              : train_single(r, train, val, test, out);
+    atomic_store(&r->stop_asked, 0);
     out->checkpoint_step = r->saved_step;
     if (st != RW_OK) return st;
     /* N:M training ends here: the layers keep mask ⊙ W as N:M storage. */

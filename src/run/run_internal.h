@@ -4,8 +4,10 @@
 #define RW_RUN_RUN_INTERNAL_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
+#include "core/rng.h"
 #include "rewire.h"
 
 struct rw_run {
@@ -41,6 +43,7 @@ struct rw_run {
     int last_round, members;
     double member_sum, member_best;
     int stopped;
+    atomic_int stop_asked;    /* rw_run_stop: checked after every step */
     /* A language model's run (lm_run.c), or 0. */
     int lm;
     rw_lm_schedule lm_cfg;
@@ -61,8 +64,17 @@ void run_on_update(const rw_topology_stats *s, void *user);
 
 double run_now(void);
 
+/* 1 once if rw_run_stop was called since the last look (clearing it). */
+int run_stop_asked(rw_run *r);
+
 /* A language model's schedule is usable with this many sequences a step. */
 rw_status lm_check_schedule(const rw_lm_schedule *s, int batch);
+
+/* A token drawn from logits[vocab] (overwritten) divided by temperature,
+ * among the top_k largest (0: all); temperature 0 takes the largest.
+ * sorted: room for vocab floats. */
+int32_t lm_sample_token(float *logits, int vocab, float temperature, int top_k, float *sorted,
+                        rng_state *rng);
 
 /* The "lm" object of a checkpoint's note, and reading it back. */
 json_t *lm_note(const rw_run *r);

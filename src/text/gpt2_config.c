@@ -49,6 +49,18 @@ static rw_status get_int(const char *name, const json_t *root, const char *key, 
     return RW_OK;
 }
 
+/* Reads field `key` as a boolean; a missing field leaves *out alone. */
+static rw_status get_bool(const char *name, const json_t *root, const char *key, int *out)
+{
+    const json_t *v = json_object_get(root, key);
+    if (!v) return RW_OK;
+    if (!json_is_boolean(v))
+        return rw_fail(RW_ERR_FORMAT, "%s: field \"%s\" is %s, expected true or false", name, key,
+                       json_kind(v));
+    *out = json_is_true(v);
+    return RW_OK;
+}
+
 static rw_status parse_fields(const char *name, const json_t *root, gpt2_config *c)
 {
     rw_status st;
@@ -106,6 +118,16 @@ static rw_status parse_fields(const char *name, const json_t *root, gpt2_config 
             return rw_fail(RW_ERR_FORMAT, "%s: field \"activation_function\" is %s, expected the "
                            "string \"gelu_new\" or \"gelu\"", name, json_kind(v));
     }
+    c->scale_attn_weights = 1;
+    c->scale_attn_by_inverse_layer_idx = 0;
+    c->tie_word_embeddings = 1;
+    c->add_cross_attention = 0;
+    if ((st = get_bool(name, root, "scale_attn_weights", &c->scale_attn_weights)) != RW_OK ||
+        (st = get_bool(name, root, "scale_attn_by_inverse_layer_idx",
+                       &c->scale_attn_by_inverse_layer_idx)) != RW_OK ||
+        (st = get_bool(name, root, "tie_word_embeddings", &c->tie_word_embeddings)) != RW_OK ||
+        (st = get_bool(name, root, "add_cross_attention", &c->add_cross_attention)) != RW_OK)
+        return st;
     if ((v = json_object_get(root, "model_type"))) {
         const char *t = json_string_value(v);
         char q[200];

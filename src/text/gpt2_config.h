@@ -21,6 +21,11 @@ typedef struct {
     int n_inner;        /* the MLP's hidden width (4 * n_embd unless given) */
     double layer_norm_epsilon; /* 1e-5 unless given */
     gpt2_activation activation; /* "gelu_new" unless given */
+    /* Hugging Face's switches of the architecture, with its defaults: */
+    int scale_attn_weights;  /* 1: scores divided by sqrt(head size) (true) */
+    int scale_attn_by_inverse_layer_idx; /* 1: and by the block's number + 1 (false) */
+    int tie_word_embeddings; /* 1: the LM head is wte (true) */
+    int add_cross_attention; /* 1: blocks also attend to an encoder (false) */
 } gpt2_config;
 
 /* Upper bounds, far above any published GPT-2 (XL: 48 layers, 25 heads,
@@ -38,8 +43,9 @@ typedef struct {
  * n_positions (or its older name n_ctx; when both are given they must
  * agree), each a JSON integer within its bound; layer_norm_epsilon a
  * number in (0, 1); activation_function "gelu_new" or "gelu"; n_inner an
- * integer or null; model_type, when given, "gpt2". Other fields are
- * ignored. Errors: RW_ERR_IO, RW_ERR_FORMAT naming the file and the field
+ * integer or null; model_type, when given, "gpt2"; scale_attn_weights,
+ * scale_attn_by_inverse_layer_idx, tie_word_embeddings and
+ * add_cross_attention, when given, booleans. Other fields are ignored. Errors: RW_ERR_IO, RW_ERR_FORMAT naming the file and the field
  * and what was expected. */
 rw_status gpt2_config_read(const char *path, gpt2_config *out);
 

@@ -20,7 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         c.n_embd < 1 || c.n_embd > GPT2_MAX_EMBD || c.n_embd % c.n_head != 0 || c.n_positions < 1 ||
         c.n_positions > GPT2_MAX_POSITIONS || c.vocab_size < 1 || c.vocab_size > GPT2_MAX_VOCAB ||
         c.n_inner < 1 || c.n_inner > GPT2_MAX_INNER || !(c.layer_norm_epsilon > 0) ||
-        !(c.layer_norm_epsilon < 1) || (c.activation != GPT2_GELU_TANH && c.activation != GPT2_GELU_ERF))
+        !(c.layer_norm_epsilon < 1) || (c.activation != GPT2_GELU_TANH && c.activation != GPT2_GELU_ERF) ||
+        (c.scale_attn_weights | c.scale_attn_by_inverse_layer_idx | c.tie_word_embeddings |
+         c.add_cross_attention) & ~1)
         abort();
     return 0;
 }

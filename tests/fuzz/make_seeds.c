@@ -1,11 +1,14 @@
 /* Writes the seed corpora of the fuzz harnesses with the library itself:
  * small valid model files, safetensors containers of every dtype, IDX
  * files (plain and gzipped), CSV files of every shape the loader takes and
- * .npy pairs of every dtype and version; and by hand BPE vocabularies
- * (vocab.json, a 0x00 byte, merges.txt) and GPT-2 config.json files.
- * Usage: make_seeds CORPUS_DIR (the folder that holds fuzz_model/,
- * fuzz_safetensors/, fuzz_idx/, fuzz_checkpoint/, fuzz_csv/, fuzz_npy/,
- * fuzz_vocab/, fuzz_gpt2_config/, fuzz_lm_note/). Seeds are committed; rerun this after a
+ * .npy pairs of every dtype and version, GPT-2 checkpoints in Hugging
+ * Face's layout (F32; F16 and BF16; with the "transformer." prefix, the
+ * ignored buffers and a tied lm_head.weight) for fuzz_gpt2_import's fixed
+ * config; and by hand BPE vocabularies (vocab.json, a 0x00 byte,
+ * merges.txt) and GPT-2 config.json files. Usage: make_seeds CORPUS_DIR
+ * (the folder that holds fuzz_model/, fuzz_safetensors/, fuzz_idx/,
+ * fuzz_checkpoint/, fuzz_csv/, fuzz_npy/, fuzz_vocab/, fuzz_gpt2_config/,
+ * fuzz_lm_note/, fuzz_gpt2_import/). Seeds are committed; rerun this after a
  * format change. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 #include <zlib.h>
 
 #include "io/safetensors.h"
+#include "models/gpt2_hf.h"
 #include "rewire.h"
 #include "text/byte_unicode.h"
 #include "text/gpt2_config.h"
@@ -190,6 +194,16 @@ static void containers(void)
     st_writer_free(w);
     w = st_writer_new();
     check(st_writer_write(w, path("fuzz_safetensors", "empty.safetensors")));
+    st_writer_free(w);
+    /* Half floats (1.0, -2.0, a subnormal, -Inf) and booleans. */
+    uint16_t f16[4] = {0x3c00, 0xc000, 0x0001, 0xfc00}, bf16[2] = {0x3f80, 0x7fc0};
+    uint8_t bools[2] = {0, 1};
+    const int64_t s4[] = {4};
+    w = st_writer_new();
+    check(st_writer_add(w, "half", ST_F16, 1, s4, f16));
+    check(st_writer_add(w, "brain", ST_BF16, 1, s2, bf16));
+    check(st_writer_add(w, "mask", ST_BOOL, 1, s2, bools));
+    check(st_writer_write(w, path("fuzz_safetensors", "halves.safetensors")));
     st_writer_free(w);
 }
 
@@ -387,6 +401,91 @@ static void npy_seeds(void)
              sizeof f4, "{'descr': '<i4', 'fortran_order': False, 'shape': (4, 1), }", i4, sizeof i4);
 }
 
+/* A float as F16 (rounded toward zero; the seeds' weights are normal
+ * halves) or BF16 (its top half). */
+static uint16_t to_half(float x, st_dtype dtype)
+{
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    if (dtype == ST_BF16) return (uint16_t)(b >> 16);
+    uint32_t sign = (b >> 16) & 0x8000u;
+    int e = (int)((b >> 23) & 0xff) - 127 + 15;
+    if (e <= 0) return (uint16_t)sign; /* too small: zero */
+    return (uint16_t)(sign | (uint32_t)e << 10 | ((b >> 13) & 0x3ffu));
+}
+
+/* The checkpoint of a random GPT for fuzz_gpt2_import's config, exported
+ * by the library, then rewritten: dtype F32, F16 or BF16 (k % 3), with the
+ * "transformer." prefix on every other tensor (prefix), and the buffers
+ * and lm_head.weight older transformers saved (extras). */
+static void gpt2_seed(const char *name, st_dtype dtype, int prefix, int extras)
+{
+    rw_gpt_config c = rw_gpt_config_default();
+    c.vocab = 16, c.context = 4, c.n_layer = 1, c.n_head = 2, c.n_embd = 4, c.bias = 1;
+    rw_model *m;
+    check(rw_gpt_create(&c, &m));
+    char folder[4096];
+    snprintf(folder, sizeof folder, "%s/fuzz_gpt2_import", dir);
+    mkdir(folder, 0755);
+    snprintf(folder, sizeof folder, "%s/fuzz_gpt2_import/export.tmp", dir);
+    check(rw_gpt2_export(m, folder));
+    rw_model_free(m);
+    char file[4200], conf[4200];
+    snprintf(file, sizeof file, "%s/model.safetensors", folder);
+    snprintf(conf, sizeof conf, "%s/config.json", folder);
+    st_file f;
+    check(st_read(file, &f));
+    st_writer *w = st_writer_new();
+    uint16_t *halves[64] = {0};
+    for (int k = 0; k < f.count; k++) {
+        const st_tensor *t = &f.tensors[k];
+        char tname[128];
+        snprintf(tname, sizeof tname, "%s%s", prefix && k % 2 ? "transformer." : "", t->name);
+        const void *d = t->data;
+        if (dtype != ST_F32) {
+            halves[k] = malloc(2 * (size_t)t->count + 2);
+            for (int64_t i = 0; i < t->count; i++) {
+                float x;
+                memcpy(&x, (const char *)t->data + 4 * i, 4);
+                halves[k][i] = to_half(x, dtype);
+            }
+            d = halves[k];
+        }
+        check(st_writer_add(w, tname, dtype, t->ndim, t->shape, d));
+    }
+    static const uint8_t mask[16] = {1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1};
+    static const float masked = -1e4f;
+    const int64_t mshape[4] = {1, 1, 4, 4};
+    if (extras) {
+        check(st_writer_add(w, "h.0.attn.bias", ST_BOOL, 4, mshape, mask));
+        check(st_writer_add(w, "h.0.attn.masked_bias", ST_F32, 0, NULL, &masked));
+        /* wte as the file holds it: the head must equal it. */
+        const st_tensor *wte = st_find(&f, "wte.weight");
+        int k = (int)(wte - f.tensors);
+        check(st_writer_add(w, "lm_head.weight", dtype, 2, wte->shape,
+                            dtype == ST_F32 ? wte->data : (const void *)halves[k]));
+    }
+    check(st_writer_meta(w, "format", "pt"));
+    check(st_writer_write(w, path("fuzz_gpt2_import", name)));
+    st_writer_free(w);
+    /* It imports beside the harness's config. */
+    static const char config[] =
+        "{\"model_type\": \"gpt2\", \"vocab_size\": 16, \"n_positions\": 4, \"n_embd\": 4, "
+        "\"n_layer\": 1, \"n_head\": 2, \"layer_norm_epsilon\": 1e-5}";
+    FILE *in = fopen(path("fuzz_gpt2_import", name), "rb");
+    static char bytes[1 << 16];
+    size_t len = in ? fread(bytes, 1, sizeof bytes, in) : 0;
+    if (in) fclose(in);
+    check(gpt2_import_memory("seed/config.json", config, strlen(config), "seed/model.safetensors",
+                             bytes, len, &m));
+    rw_model_free(m);
+    for (int k = 0; k < 64; k++) free(halves[k]);
+    st_file_free(&f);
+    remove(file);
+    remove(conf);
+    remove(folder);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -443,5 +542,9 @@ int main(int argc, char **argv)
     text_seeds();
     csv_seeds();
     npy_seeds();
+    gpt2_seed("f32", ST_F32, 0, 0);
+    gpt2_seed("f16-prefixed", ST_F16, 1, 0);
+    gpt2_seed("bf16-buffers", ST_BF16, 0, 1);
+    gpt2_seed("f32-prefixed-buffers", ST_F32, 1, 1);
     return 0;
 }
