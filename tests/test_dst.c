@@ -463,6 +463,19 @@ static void test_input_selection_short_runs(void **state)
     assert_int_equal(rw_trainer_set_dst(t, &c), RW_ERR_INVALID_ARGUMENT);
     rw_trainer_free(t);
     rw_model_free(m);
+    int sizes[] = {16, 64, 64, 10};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 3;
+    mc.sparsity = 0.3;
+    mc.dense_first = 1;
+    assert_int_equal(rw_model_create(&mc, &m), RW_OK);
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_OK);
+    c.input_start = 0.1;
+    assert_int_equal(rw_trainer_set_dst(t, &c), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "input selection needs the first layer fc1 sparse (CSR)"));
+    rw_trainer_free(t);
+    rw_model_free(m);
 }
 
 /* A whole run (rw_run_train) leaves the model reading only the inputs
