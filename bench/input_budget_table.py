@@ -55,6 +55,7 @@ def parse_args():
     p.add_argument("--out", default="docs/results.md", help="the Markdown report ('-': stdout only)")
     p.add_argument("--plot", default="", help="write the kept pixels of the first seed's "
                    "importance model here (PNG or SVG)")
+    p.add_argument("--plot-variance", default="", help="and those of its variance model here")
     p.add_argument("--compose-only", action="store_true",
                    help="run nothing: build the report from the results already in --runs")
     p.add_argument("--note", default="", help="a sentence about the conditions of the runs")
@@ -151,13 +152,17 @@ def main():
                        f"MLP {a.hidden.replace(',', '-')}, {a.dst} at {float(a.sparsity):.0%}, "
                        f"{a.epochs} epochs, `--normalize {a.normalize}`, seeds {a.seeds}.",
                        cmd, rows, "pixels")
-        if a.plot and rows.get("importance"):
-            model = os.path.join(a.runs, f"images-importance-{seeds[0]}.safetensors")
-            subprocess.run([a.rewire, "plot", "--connectivity", model, "-o", a.plot, "--title",
-                            f"kept pixels: connections per pixel, --input-budget {a.budget}, "
-                            f"seed {seeds[0]}"], check=True, capture_output=True)
-            out += [f"Kept pixels of seed {seeds[0]} (`rewire plot --connectivity`): "
-                    f"![kept pixels]({os.path.relpath(a.plot, os.path.dirname(a.out) or '.')})", ""]
+        for select, png in (("importance", a.plot), ("variance", a.plot_variance)):
+            if not png or not rows.get(select):
+                continue
+            model = os.path.join(a.runs, f"images-{select}-{seeds[0]}.safetensors")
+            subprocess.run([a.rewire, "plot", "--connectivity", model, "-o", png, "--title",
+                            f"kept pixels: connections per pixel, --input-budget {a.budget} "
+                            f"--input-select {select}, seed {seeds[0]}"],
+                           check=True, capture_output=True)
+            out += [f"Kept pixels of seed {seeds[0]}, `--input-select {select}` (`rewire plot "
+                    f"--connectivity`): ![kept pixels, {select}]"
+                    f"({os.path.relpath(png, os.path.dirname(a.out) or '.')})", ""]
     if "tabular" in tables:
         seeds = [int(s) for s in a.tab_seeds.split(",")]
         rows = run_table(a, "tabular", seeds, tabular_cmd)
