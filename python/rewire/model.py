@@ -427,7 +427,9 @@ class Model:
             "inputs": self.inputs, "classes": self.classes, "sparsity": self.sparsity,
             "nonzeros": sum(l.nonzeros for l in weights),
             "bytes": sum(l.bytes for l in layers), "dense_bytes": sum(l.dense_bytes for l in weights),
-            "input_mean": mean, "input_std": std, "language_model": self.is_language_model,
+            "input_mean": mean, "input_std": std,
+            "normalize": "global" if self.feature_normalization is None else "feature",
+            "inputs_kept": len(self.kept_inputs), "language_model": self.is_language_model,
             "context": self.context,
             "layers": [l.__dict__.copy() for l in layers],
         }

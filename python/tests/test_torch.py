@@ -99,6 +99,7 @@ def test_feature_normalization_and_kept_inputs_round_trip(small, small_sets, tmp
     assert len(kept) == 150 and np.all(np.diff(kept) > 0)
     mean, std = m.feature_normalization
     assert (std == 0).any()  # Fashion-MNIST's corners: constant over 1500 images
+    assert m.info()["normalize"] == "feature" and m.info()["inputs_kept"] == 150
     conn, mass = m.input_importance()
     assert set(np.nonzero(conn)[0]) <= set(kept) and mass[conn == 0].max() == 0
     seq = m.to_torch()
