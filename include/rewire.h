@@ -232,6 +232,49 @@ rw_status rw_model_layer_fan(const rw_model *model, int layer, int32_t *fan_in,
 void rw_model_set_normalization(rw_model *model, float mean, float std);
 void rw_model_get_normalization(const rw_model *model, float *mean, float *std);
 
+/* How inputs are standardised: one mean and std for every feature (the
+ * default, rw_model_set_normalization) or one per feature. */
+typedef enum { RW_NORMALIZE_GLOBAL = 0, RW_NORMALIZE_FEATURE = 1 } rw_normalize;
+
+/* Per-feature normalisation: x'[f] = (x[f] - mean[f]) / std[f], and 0 for
+ * a constant feature (std[f] = 0), so that it feeds the first layer
+ * nothing. mean and std have rw_model_inputs entries (copied; take them
+ * from rw_dataset_feature_stats of the training set). Stored in the model
+ * file (metadata "input", version 1, tensors input.mean and input.std);
+ * rw_model_set_normalization returns to the global form.
+ * RW_ERR_INVALID_ARGUMENT for a NULL array, a non-finite value or a
+ * negative std. */
+rw_status rw_model_set_feature_normalization(rw_model *model, const float *mean, const float *std);
+
+/* The form in use; mean and std (rw_model_inputs entries each, or NULL)
+ * get every feature's (the global pair repeated in the global form; 0 and
+ * 0 for a feature the model does not read, see rw_model_keep_inputs). */
+rw_normalize rw_model_normalization(const rw_model *model, float *mean, float *std);
+
+/* The inputs the model reads, ascending, into index (rw_model_inputs
+ * entries at most; NULL to count only); returns how many:
+ * rw_model_inputs unless inputs were removed (rw_model_keep_inputs, or
+ * input-level dynamic sparse training: rw_dst_config.input_budget). */
+int rw_model_kept_inputs(const rw_model *model, int32_t *index);
+
+/* Removes every input but index[0..k) (ascending, each one the model
+ * still reads): the first layer loses the connections from the others and
+ * its columns are renumbered, so the model reads only those features
+ * (rw_predict, rw_evaluate and the trainer still take rw_model_inputs
+ * features per sample and gather the kept ones). Stored in the model file
+ * (tensor input.index). RW_ERR_INVALID_ARGUMENT for a bad list, a
+ * language model, or a first layer stored N:M or in N:M training. A
+ * trainer made for the model must not be used afterwards. */
+rw_status rw_model_keep_inputs(rw_model *model, const int32_t *index, int k);
+
+/* How much the first layer uses each input (rw_model_inputs entries each,
+ * either may be NULL): connections[i] its stored connections from input
+ * i, mass[i] the sum of their |w| (for per-feature normalised inputs, of
+ * unit variance, a measure of how much the input moves the first layer).
+ * 0 for an input the model does not read. RW_ERR_INVALID_ARGUMENT for a
+ * language model. */
+rw_status rw_model_input_importance(const rw_model *model, int32_t *connections, float *mass);
+
 /* Text the model keeps with it in its files (metadata "info.<key>"): a
  * language model's tokenizer, say. Keys are 1 to 63 letters, digits, '_'
  * or '.'; values less than 4096 bytes; at most 16 keys. rw_model_get_info
@@ -563,6 +606,18 @@ rw_status rw_dataset_feature_stats(const rw_dataset *data, float *mean, float *s
 rw_status rw_dataset_split_fraction(const rw_dataset *src, double fraction, uint64_t seed,
                                     rw_dataset **train, rw_dataset **test);
 
+/* A copy of d whose classes are names[0..n_names) in that order: each
+ * sample's label is renumbered to the name equal to its class's
+ * (rw_dataset_class_name, or the class number for a dataset without
+ * names; two names that are both numbers are compared as numbers, so "1"
+ * and "1.0" are one class). A CSV test file that lacks one of the
+ * training file's labels numbers its classes differently: align it to the
+ * training set's names (or a model's). RW_ERR_FORMAT naming the label
+ * when a class that some sample has is not among the names (the message
+ * does not name the file: callers add it). */
+rw_status rw_dataset_align_classes(const rw_dataset *d, const char *const *names, int n_names,
+                                   rw_dataset **out);
+
 /* ---- Training ---------------------------------------------------------- */
 
 typedef enum { RW_OPT_SGD = 0, RW_OPT_ADAMW } rw_optimizer;
@@ -764,6 +819,22 @@ typedef enum {
                        2025): magnitude drop, Hebbian (correlation) growth */
 } rw_dst_method;
 
+/* Input-level dynamic sparse training: how the inputs to remove are
+ * chosen, the lowest score first. */
+typedef enum {
+    RW_INPUT_IMPORTANCE = 0, /* the |w| mass of the input's first-layer connections times
+                                its root mean square over the batch just trained on (an
+                                input that is always 0 scores 0) */
+    RW_INPUT_RANDOM,         /* a random order, drawn from the seed when attached */
+    RW_INPUT_VARIANCE        /* the training set's variance of the input, as the model's
+                                per-feature normalisation keeps it (needs
+                                RW_NORMALIZE_FEATURE): the least varying first */
+} rw_input_criterion;
+
+/* The name the command line and logs give an input criterion
+ * ("importance"), or NULL for an unknown one. */
+const char *rw_input_criterion_name(rw_input_criterion c);
+
 typedef struct {
     rw_drop_criterion drop;
     rw_grow_criterion grow;
@@ -798,6 +869,20 @@ typedef struct {
      * step instead, leaving them stored and trainable, and removes those
      * selected only at the first pruning step at or after prune_end. */
     double shrink;
+    /* Input-level dynamic sparse training ("DynST: Dynamic Sparse Training
+     * for Resource-Constrained Spatio-Temporal Forecasting"): when
+     * input_budget > 0, update steps between input_start and input_end
+     * (fractions of the training steps) remove whole inputs from the first
+     * layer (every connection of an input column), those input_select
+     * scores lowest first, until input_budget remain, the count following
+     * GMP's cubic schedule k(t) = budget + (n - budget)(1 - p)³; the
+     * connections removed are regrown among the inputs left by the grow
+     * criterion, and every later growth of the first layer keeps to them.
+     * The first layer must be CSR. rw_run_train then leaves the model
+     * reading only the inputs kept (rw_model_keep_inputs). */
+    int input_budget;
+    rw_input_criterion input_select;
+    double input_start, input_end;
 } rw_dst_config;
 
 /* The settings of a named algorithm (seed 1; final_sparsity 0, to be set
@@ -814,6 +899,7 @@ typedef struct {
     int64_t updates;      /* topology updates run */
     double total_seconds; /* spent in them */
     double itop_rate;     /* as rw_topology_stats.itop_rate, now */
+    int inputs_kept;      /* input-level DST: the first layer's inputs left (0 without) */
 } rw_dst_totals;
 
 /* 1 if dynamic sparse training is attached (by rw_trainer_set_dst, or
@@ -851,6 +937,8 @@ typedef struct {
     double total_seconds;      /* of every update so far */
     const int64_t *shrunk;     /* [n_layers] ISS-P: weights multiplied by the
                                   shrink factor and kept (NULL otherwise) */
+    int inputs_kept;           /* input-level DST: inputs left after the update (0 without) */
+    int inputs_removed;        /*   and removed by it */
 } rw_topology_stats;
 
 typedef void (*rw_topology_fn)(const rw_topology_stats *stats, void *user);
@@ -1084,6 +1172,7 @@ typedef struct {
     int64_t updates;         /*   topology updates so far */
     double total_update_seconds;
     double itop_rate;        /*   after the last update */
+    int inputs_kept;         /*   input-level DST: the inputs left (0 without) */
     int nm;                  /* N:M training: */
     double nm_mask_change;   /*   mask change over the epoch (rw_model_nm_mask_change) */
     double nm_beta;          /*   decay factor now */
@@ -1144,6 +1233,9 @@ typedef struct {
                                        checkpoint (NULL: none); valid while the run lives */
     double target_sparsity;         /* gradual pruning's target (0: none); the run ended
                                        short of it when sparsity is below */
+    int inputs_kept;                /* input-level DST: the inputs the saved model reads
+                                       (0 without); above the budget when no update came
+                                       after input_end */
 } rw_run_result;
 
 typedef struct rw_run rw_run;
@@ -1176,8 +1268,9 @@ rw_status rw_run_configure(rw_run *run, const rw_run_config *config);
 rw_trainer *rw_run_trainer(rw_run *run);
 
 /* Trains until the run's epochs are done or on_epoch stops it, evaluating
- * after each epoch; then ends N:M training, saves the model to `out` and
- * fills *result. The training set must be the checkpoint's when resumed.
+ * after each epoch; then ends N:M training, leaves a model under
+ * input-level DST reading only the inputs kept (rw_model_keep_inputs),
+ * saves the model to `out` and fills *result. The training set must be the checkpoint's when resumed.
  * val may be NULL or empty. On failure (a diverged run, a file that cannot
  * be written) *result still says which checkpoint is kept. */
 rw_status rw_run_train(rw_run *run, const rw_dataset *train, const rw_dataset *val,

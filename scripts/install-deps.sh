@@ -12,12 +12,14 @@ for set in "${@:-build}"; do
     python) want+=(python3-numpy python3-cffi python3-pytest) ;;
     # libFuzzer ships in libclang-rt-14-dev; clang's OpenMP runtime in libomp-14-dev.
     fuzz) want+=(clang libclang-rt-14-dev libomp-14-dev) ;;
-    # bible-kjv: the default text of `rewire lm` (--text kjv).
-    data) want+=(dataset-fashion-mnist bible-kjv) ;;
+    # bible-kjv: the default text of `rewire lm` (--text kjv); python3-sklearn ships
+    # real tables as CSV (breast cancer, wine, iris) under
+    # /usr/lib/python3/dist-packages/sklearn/datasets/data/, for the examples.
+    data) want+=(dataset-fashion-mnist bible-kjv python3-sklearn) ;;
     # PyTorch, numpy and scipy for bench/peer_pytorch.py and the reference checks;
     # regex for tools/gpt2_bpe_reference.py's pre-tokenisation (\p{L}, \p{N}).
     bench) want+=(python3-torch python3-numpy python3-scipy python3-regex) ;;
-    all) want+=(libcmocka-dev python3-numpy python3-cffi python3-pytest clang libclang-rt-14-dev libomp-14-dev dataset-fashion-mnist bible-kjv) ;;
+    all) want+=(libcmocka-dev python3-numpy python3-cffi python3-pytest clang libclang-rt-14-dev libomp-14-dev dataset-fashion-mnist bible-kjv python3-sklearn) ;;
     *) echo "install-deps.sh: unknown set '$set' (expected build, test, python, fuzz, data, bench or all)" >&2; exit 2 ;;
     esac
 done

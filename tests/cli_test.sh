@@ -595,5 +595,147 @@ check "bench lm" 0 '"bench":"lm_train","impl":"rewire","path":"sparse","sparsity
     "$REWIRE" bench lm --layers 1 --heads 2 --dim 16 --context 8 --batch 2 --steps 2 --repeats 1 \
     --sparsities 0,0.5 --json
 
+# ---- Tabular data: CSV and .npy files ----------------------------------------
+# A 3-class CSV of 60 rows, the label last (as scikit-learn's files), a line
+# of counts first; and a headed copy with the label in the middle.
+{
+    echo "60,4,setosa,versicolor,virginica"
+    for i in $(seq 0 59); do
+        c=$((i % 3))
+        echo "$((c * 2)).$((i % 7)),$((i % 5)).5,$((c + 1)).$((i % 3)),$(( (i * 7) % 11 )),$c"
+    done
+} > "$TMP/t.csv"
+{
+    echo "a,b,kind,c,d"
+    tail -n +2 "$TMP/t.csv" | awk -F, '{print $1","$2",k"$5","$3","$4}'
+} > "$TMP/named.csv"
+TAB=(--hidden 16 --sparsity 0.5 --epochs 3 --batch 8 --threads 1 --quiet)
+check "train on a CSV file" 0 "^result: test_accuracy=0\.[0-9]+" -- \
+    "$REWIRE" train --data "$TMP/t.csv" --skip-rows 1 --label-column -1 "${TAB[@]}" \
+    --out "$TMP/csv.safetensors"
+check "eval on a CSV file: the same test split" 0 '"split":"test",.*"count":12' -- \
+    "$REWIRE" eval "$TMP/csv.safetensors" --data "$TMP/t.csv" --skip-rows 1 --json
+check "train on a CSV file: label by header name, per-feature normalisation" 0 \
+    "^result: test_accuracy=" -- "$REWIRE" train --data "$TMP/named.csv" --label-column kind \
+    "${TAB[@]}" --normalize feature --test-split 0.25 --out "$TMP/named.safetensors"
+check "info: per-feature normalisation" 0 "input normalisation: per feature" -- \
+    "$REWIRE" info "$TMP/named.safetensors"
+head -1 "$TMP/named.csv" > "$TMP/named_test.csv"
+grep ',k2,' "$TMP/named.csv" | head -5 >> "$TMP/named_test.csv"
+check "eval: a test file with one class, numbered as the model's" 0 \
+    '"count":5,"class_accuracy":\[0(\.0)?,0(\.0)?,[0-9.]+\]' -- \
+    "$REWIRE" eval "$TMP/named.safetensors" --data "$TMP/named.csv" --label-column kind \
+    --test-data "$TMP/named_test.csv" --json
+sed 's/,k2,/,k9,/' "$TMP/named_test.csv" > "$TMP/named_other.csv"
+check "eval: a label the model does not know" 1 \
+    "named_other.csv: label \"k9\" is not one of the 3 classes \"k0\", \"k1\", \"k2\" of the model" -- \
+    "$REWIRE" eval "$TMP/named.safetensors" --data "$TMP/named.csv" --label-column kind \
+    --test-data "$TMP/named_other.csv"
+check "train: a test file with another label" 1 \
+    "named_other.csv: label \"k9\" is not one of the 3 classes .* of the training data" -- \
+    "$REWIRE" train --data "$TMP/named.csv" --label-column kind --test-data "$TMP/named_other.csv" \
+    "${TAB[@]}"
+cut -d, -f1-4 "$TMP/named.csv" > "$TMP/narrow.csv"
+check "train: a test file with fewer features" 1 "narrow.csv: 3 features, but the training data .* has 4" -- \
+    "$REWIRE" train --data "$TMP/named.csv" --label-column kind --test-data "$TMP/narrow.csv" \
+    --label-column kind "${TAB[@]}"
+NPY=data/npy
+check "train on .npy files" 0 "^result: test_accuracy=" -- \
+    "$REWIRE" train --data $NPY/x_f4.npy --labels $NPY/y_i8.npy --test-split 0.25 "${TAB[@]}" \
+    --batch 2 --out "$TMP/npy.safetensors"
+check "eval on .npy files" 0 '"count":1,' -- \
+    "$REWIRE" eval "$TMP/npy.safetensors" --data $NPY/x_f8_fortran.npy --labels $NPY/y_u1.npy \
+    --test-split 0.25 --json
+check "train on .npy files with a test file" 0 "^result: test_accuracy=" -- \
+    "$REWIRE" train --data $NPY/x_f4.npy --labels $NPY/y_i8.npy --test-data $NPY/x_u1.npy \
+    --test-labels $NPY/y_i4_column.npy "${TAB[@]}" --batch 2
+# Malformed files: the file, the line and the column; exit status 1.
+printf 'a,b,y\n1,2,0\n3,4\n' > "$TMP/ragged.csv"
+check "CSV: a ragged row" 1 "ragged.csv: line 3, column 3: the row has 2 cells, expected 3" -- \
+    "$REWIRE" train --data "$TMP/ragged.csv" "${TAB[@]}"
+printf 'a,b,y\n1,2,0\n3,x4,1\n' > "$TMP/word.csv"
+check "CSV: a cell that is not a number" 1 \
+    "word.csv: line 3, column 2 \(\"b\"\): expected a number, found \"x4\"" -- \
+    "$REWIRE" train --data "$TMP/word.csv" "${TAB[@]}"
+printf 'a,b,y\n1,2,0\nnan,4,1\n' > "$TMP/nan.csv"
+check "CSV: a NaN" 1 "nan.csv: line 3, column 1 \(\"a\"\): \"nan\" is not a finite number" -- \
+    "$REWIRE" train --data "$TMP/nan.csv" "${TAB[@]}"
+check "CSV: no such label column" 1 \
+    "named.csv: line 1: no column named \"species\" in the header; its 5 columns are \"a\", \"b\"" -- \
+    "$REWIRE" train --data "$TMP/named.csv" --label-column species "${TAB[@]}"
+check "CSV: label index out of range" 1 "label column index 9 is out of range" -- \
+    "$REWIRE" train --data "$TMP/t.csv" --skip-rows 1 --label-column 9 "${TAB[@]}"
+# npy DESCR SHAPE DATA_BYTES: a .npy file (format 1.0) of zeros.
+npy() {
+    printf '\x93NUMPY\x01\x00\x76\x00'
+    printf "%-117s\n" "{'descr': '$1', 'fortran_order': False, 'shape': $2, }"
+    head -c "$3" /dev/zero
+}
+npy '>f4' '(2, 2)' 16 > "$TMP/big_endian.npy"
+npy '<f4' '(4,)' 16 > "$TMP/flat.npy"
+npy '<i8' '(3,)' 24 > "$TMP/three_labels.npy"
+check ".npy: an unsupported dtype" 1 \
+    "big_endian.npy: header field 'descr': dtype '>f4' \(big-endian\) is not supported" -- \
+    "$REWIRE" train --data "$TMP/big_endian.npy" --labels $NPY/y_i8.npy "${TAB[@]}"
+check ".npy: features of one dimension" 1 \
+    "flat.npy: header field 'shape' \(4,\) has 1 dimension, expected 2" -- \
+    "$REWIRE" train --data "$TMP/flat.npy" --labels $NPY/y_i8.npy "${TAB[@]}"
+check ".npy: features and labels disagree" 1 "holds 4 samples but .*three_labels.npy holds 3" -- \
+    "$REWIRE" train --data $NPY/x_f4.npy --labels "$TMP/three_labels.npy" "${TAB[@]}"
+check ".npy without --labels" 2 "a .npy --data .* needs --labels Y.npy" -- \
+    "$REWIRE" train --data $NPY/x_f4.npy "${TAB[@]}"
+check "--labels with a CSV file" 2 "--labels is for a .npy --data" -- \
+    "$REWIRE" train --data "$TMP/t.csv" --labels $NPY/y_i8.npy "${TAB[@]}"
+check "--test-split with an IDX folder" 2 "are for a CSV or .npy --data, not an IDX folder" -- \
+    "$REWIRE" train --data $DATA --test-split 0.2 "${TAB[@]}"
+check "--test-data and --test-split" 2 "give --test-data or --test-split, not both" -- \
+    "$REWIRE" train --data "$TMP/t.csv" --test-data "$TMP/t.csv" --test-split 0.2 "${TAB[@]}"
+check "a missing CSV file" 1 "nothere.csv: cannot open" -- \
+    "$REWIRE" train --data "$TMP/nothere.csv" "${TAB[@]}"
+check "bad --normalize" 2 "--normalize expects one of global\|feature" -- \
+    "$REWIRE" train --normalize minmax
+
+# ---- Input importance and input-level DST (--input-budget) -----------------
+check "info --inputs" 0 "^1 +[0-9]+ +[0-9.]+ +[0-9]+ +[0-9]+$" -- \
+    "$REWIRE" info "$TMP/csv.safetensors" --inputs --top 3
+check "info --inputs --json" 0 '"inputs":4,"kept":4,"normalize":"global",.*"ranked":\[\{"input":[0-9],"connections":[0-9]+,"mass":' -- \
+    "$REWIRE" info "$TMP/csv.safetensors" --inputs --json
+IN=(--data "$TMP/t.csv" --skip-rows 1 --hidden 16 --sparsity 0.5 --epochs 4 --batch 8 --threads 1
+    --normalize feature --update-every 5)
+check "train --input-budget (rigl)" 0 "^result: .* inputs_kept=2$" -- \
+    "$REWIRE" train "${IN[@]}" --dst rigl --input-budget 2 --out "$TMP/in2.safetensors" \
+    --log "$TMP/in2.jsonl" --checkpoint "$TMP/in2.ckpt"
+check "input-level DST in the log" 0 '"event":"topology",.*"inputs_kept":2,"inputs_removed":[0-9]+' -- \
+    cat "$TMP/in2.jsonl"
+check "info: the inputs a model reads" 0 "inputs: the model reads 2 of 4" -- \
+    "$REWIRE" info "$TMP/in2.safetensors"
+check "info --inputs of a model with 2 kept" 0 '"inputs":4,"kept":2,.*"unconnected":2' -- \
+    "$REWIRE" info "$TMP/in2.safetensors" --inputs --json
+check "eval of a model with 2 inputs kept" 0 '"count":12' -- \
+    "$REWIRE" eval "$TMP/in2.safetensors" --data "$TMP/t.csv" --skip-rows 1 --json
+check "resume a finished input-selection run" 0 "^result: .* inputs_kept=2$" -- \
+    "$REWIRE" train --resume "$TMP/in2.ckpt" --out "$TMP/in2b.safetensors"
+check "resumed: the same model" 0 "" -- cmp "$TMP/in2.safetensors" "$TMP/in2b.safetensors"
+check "train --input-budget (static, random inputs)" 0 "^result: .* inputs_kept=3$" -- \
+    "$REWIRE" train "${IN[@]}" --input-budget 3 --input-select random
+check "train --input-budget (variance)" 0 "^result: .* inputs_kept=1$" -- \
+    "$REWIRE" train "${IN[@]}" --dst set --input-budget 1 --input-select variance --input-start 0 \
+    --input-end 0.3
+check "--input-select variance needs per-feature normalisation" 1 \
+    "input selection by variance needs per-feature normalisation" -- \
+    "$REWIRE" train "${IN[@]}" --normalize global --input-budget 2 --input-select variance
+check "--input-budget not below the inputs" 1 "an input budget of 4: expected 1 to 3" -- \
+    "$REWIRE" train "${IN[@]}" --input-budget 4
+check "--input-select without --input-budget" 2 "need --input-budget K" -- \
+    "$REWIRE" train "${IN[@]}" --input-select random
+check "--input-budget with --prune" 2 "not with --prune, --nm or --dense-first" -- \
+    "$REWIRE" train "${IN[@]}" --input-budget 2 --prune gmp
+check "--input-start after --input-end" 2 "--input-start 0.6 is after --input-end 0.5" -- \
+    "$REWIRE" train "${IN[@]}" --input-budget 2 --input-start 0.6
+check "resume: another --input-budget" 2 "--input-budget 3 differs from the checkpoint's 2" -- \
+    "$REWIRE" train --resume "$TMP/in2.ckpt" --input-budget 3
+check "plot --connectivity of a model with kept inputs" 0 "2 of 4 inputs unconnected" -- \
+    "$REWIRE" plot --connectivity "$TMP/in2.safetensors" --width 2 -o "$TMP/in2.png"
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -43,6 +43,7 @@ typedef struct {
     int dst; /* 0: none, else 1 + the rw_dst_method */
     int nm;  /* 0: none, else 1 + the rw_nm_method (nm_recipe) */
     int nm_hidden; /* N:M on the hidden layers only, not every layer */
+    int inputs; /* input-level DST: 0 none, else 1 + the rw_input_criterion */
 } recipe;
 
 /* A preset on this 33-step run: the presets that update every 100 steps
@@ -88,6 +89,11 @@ static void make_run(const recipe *r, rw_model **m, rw_trainer **t)
     float mean, std;
     rw_dataset_stats(train_set, &mean, &std);
     rw_model_set_normalization(*m, mean, std);
+    if (r->inputs) {
+        float fm[784], fs[784];
+        assert_int_equal(rw_dataset_feature_stats(train_set, fm, fs), RW_OK);
+        assert_int_equal(rw_model_set_feature_normalization(*m, fm, fs), RW_OK);
+    }
     rw_train_config tc = rw_train_config_default();
     tc.batch = 64;
     tc.epochs = 3;
@@ -105,6 +111,12 @@ static void make_run(const recipe *r, rw_model **m, rw_trainer **t)
     assert_int_equal(rw_trainer_create(*m, &tc, t), RW_OK);
     if (r->dst) {
         rw_dst_config c = dst_recipe((rw_dst_method)(r->dst - 1));
+        /* 784 inputs down to 100 between steps 3.3 and 16.5 of 33: removals
+         * at the updates after steps 4, 8, 12 and 16, the last at 20. */
+        if (r->inputs) {
+            c.input_budget = 100;
+            c.input_select = (rw_input_criterion)(r->inputs - 1);
+        }
         assert_int_equal(rw_trainer_set_dst(*t, &c), RW_OK);
     }
 }
@@ -241,6 +253,11 @@ static void expect_identical(const rw_trainer *a, const rw_trainer *b)
     }
     assert_int_equal(da != NULL, db != NULL);
     if (da) assert_int_equal(da->updates, db->updates);
+    if (da && da->inputs) {
+        assert_non_null(db->inputs);
+        assert_int_equal(input_select_kept(da->inputs), input_select_kept(db->inputs));
+        assert_memory_equal(input_select_closed(da->inputs), input_select_closed(db->inputs), 784);
+    }
 }
 
 /* Runs stopped at each of `stops` (with `threads` threads) end as t0, and
@@ -284,7 +301,7 @@ static void check_resume(const recipe *r)
  * give the same bytes for any count, so one reference serves both). */
 static void check_dst_resume(rw_dst_method method, int adam)
 {
-    recipe r = {adam, 0, 1 + (int)method, 0, 0};
+    recipe r = {adam, 0, 1 + (int)method, 0, 0, 0};
     rw_model *m0;
     rw_trainer *t0;
     int before = rw_get_num_threads();
@@ -299,6 +316,34 @@ static void check_dst_resume(rw_dst_method method, int adam)
     check_stops(&r, t0, NULL, two, sizeof two / sizeof two[0], 2);
     rw_trainer_free(t0);
     rw_model_free(m0);
+}
+
+/* Input-level DST resumed around its removals (after steps 4, 8, 12, 16,
+ * 20): the inputs closed, the connections left and their state, with each
+ * criterion and two DST presets. */
+static void check_inputs_resume(rw_dst_method method, rw_input_criterion criterion)
+{
+    recipe r = {0, 0, 1 + (int)method, 0, 0, 1 + (int)criterion};
+    rw_model *m0;
+    rw_trainer *t0;
+    run(&r, 0, &m0, &t0);
+    assert_int_equal(input_select_kept(trainer_dst(t0)->inputs), 100);
+    /* Every connection of the first layer reads an open input. */
+    const csr_matrix *w = t_csr(m0, 0);
+    for (int k = 0; k < w->nnz; k++) assert_false(input_select_closed(trainer_dst(t0)->inputs)[w->indices[k]]);
+    const int64_t one[] = {3, 4, 9, 16, 20, 21}, two[] = {8, 12};
+    check_stops(&r, t0, NULL, one, sizeof one / sizeof one[0], 1);
+    check_stops(&r, t0, NULL, two, sizeof two / sizeof two[0], 2);
+    rw_trainer_free(t0);
+    rw_model_free(m0);
+}
+
+static void test_resume_inputs(void **state)
+{
+    (void)state;
+    check_inputs_resume(RW_DST_RIGL, RW_INPUT_IMPORTANCE);
+    check_inputs_resume(RW_DST_STATIC, RW_INPUT_RANDOM);
+    check_inputs_resume(RW_DST_SET, RW_INPUT_VARIANCE);
 }
 
 static void test_resume_dst_static(void **state) { (void)state; check_dst_resume(RW_DST_STATIC, 0); }
@@ -317,7 +362,7 @@ static void test_resume_dst_hebbian(void **state) { (void)state; check_dst_resum
  * epoch's end is the same too. */
 static void check_nm_resume(rw_nm_method method, int adam)
 {
-    recipe r = {adam, 0, 0, 1 + (int)method, 0};
+    recipe r = {adam, 0, 0, 1 + (int)method, 0, 0};
     rw_model *m0;
     rw_trainer *t0;
     double changes[3];
@@ -345,19 +390,19 @@ static void test_resume_nm_decay(void **state) { (void)state; check_nm_resume(RW
 static void test_resume_nm_hidden(void **state)
 {
     (void)state;
-    check_resume(&(recipe){1, 0, 0, 1 + RW_NM_DECAY, 1});
+    check_resume(&(recipe){1, 0, 0, 1 + RW_NM_DECAY, 1, 0});
 }
 
 static void test_resume_sgd_bit_identical(void **state)
 {
     (void)state;
-    check_resume(&(recipe){0, 0, 0, 0, 0});
+    check_resume(&(recipe){0, 0, 0, 0, 0, 0});
 }
 
 static void test_resume_adamw_dense_bit_identical(void **state)
 {
     (void)state;
-    check_resume(&(recipe){1, 1, 0, 0, 0});
+    check_resume(&(recipe){1, 1, 0, 0, 0, 0});
 }
 
 /* A checkpoint is a model file: rw_model_load reads its model. */
@@ -366,7 +411,7 @@ static void test_checkpoint_is_a_model_file(void **state)
     (void)state;
     rw_model *m, *back;
     rw_trainer *t;
-    make_run(&(recipe){1, 1, 0, 0, 0}, &m, &t);
+    make_run(&(recipe){1, 1, 0, 0, 0, 0}, &m, &t);
     const char *path = tu_temp_path("as-model.safetensors");
     assert_int_equal(rw_trainer_save_checkpoint(t, path, NULL), RW_OK);
     assert_int_equal(rw_model_load(path, &back), RW_OK);
@@ -406,7 +451,7 @@ static void test_diverged_state_is_not_saved(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){0, 0, 0, 0, 0}, &m, &t);
+    make_run(&(recipe){0, 0, 0, 0, 0, 0}, &m, &t);
     const char *path = tu_temp_path("good.ckpt");
     char keep[600];
     snprintf(keep, sizeof keep, "%s", path);
@@ -438,7 +483,7 @@ static void test_other_data_is_refused(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){0, 0, 0, 0, 0}, &m, &t);
+    make_run(&(recipe){0, 0, 0, 0, 0, 0}, &m, &t);
     int64_t stop = 3;
     assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
     const char *path = tu_temp_path("data.ckpt");
@@ -530,7 +575,7 @@ static void test_malformed_checkpoints(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){1, 0, 0, 0, 0}, &m, &t);
+    make_run(&(recipe){1, 0, 0, 0, 0, 0}, &m, &t);
     int64_t stop = 4;
     assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
     snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good.ckpt"));
@@ -636,7 +681,7 @@ static void test_malformed_dst_checkpoints(void **state)
     (void)state;
     rw_model *m;
     rw_trainer *t;
-    make_run(&(recipe){0, 0, 0, 0, 0}, &m, &t);
+    make_run(&(recipe){0, 0, 0, 0, 0, 0}, &m, &t);
     rw_dst_config c = dst_recipe(RW_DST_GRANET);
     c.grow = RW_GROW_HEBBIAN;
     c.window = 2;
@@ -763,6 +808,70 @@ static void test_malformed_dst_checkpoints(void **state)
     unlink(good_ckpt);
 }
 
+/* Hostile input-selection state: a RigL run with a budget of 100 inputs
+ * stopped after step 12 (three removals). */
+static void test_malformed_input_checkpoints(void **state)
+{
+    (void)state;
+    rw_model *m;
+    rw_trainer *t;
+    make_run(&(recipe){0, 0, 1 + RW_DST_RIGL, 0, 0, 1}, &m, &t);
+    int64_t stop = 12;
+    assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
+    assert_int_equal(rw_trainer_epoch(t, train_set, stop_at, &stop, NULL), RW_OK);
+    int kept = input_select_kept(trainer_dst(t)->inputs);
+    assert_true(kept > 100 && kept < 784);
+    snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good-inputs.ckpt"));
+    assert_int_equal(rw_trainer_save_checkpoint(t, good_ckpt, NULL), RW_OK);
+    rw_trainer_free(t);
+    rw_model_free(m);
+    char text[1024];
+    meta_edit("dst.config", "\"input_budget\":100", "\"input_budget\":784", text, sizeof text);
+    expect_rejected(&(variant){.key = "dst.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata dst.config: an input budget of 784: expected 1 to 783");
+    meta_edit("dst.config", "\"input_budget\":100", "\"input_budget\":0", text, sizeof text);
+    expect_rejected(&(variant){.key = "dst.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata dst.config input_budget 0: expected above 0 with the input settings");
+    meta_edit("dst.config", "\"input_select\":0", "\"input_select\":7", text, sizeof text);
+    expect_rejected(&(variant){.key = "dst.config", .value = text}, RW_ERR_FORMAT,
+                    "metadata dst.config: unknown input criterion 7");
+    meta_edit("dst.config", "\"input_end\":0.5", "\"input_end\":0.05", text, sizeof text);
+    expect_rejected(&(variant){.key = "dst.config", .value = text}, RW_ERR_FORMAT,
+                    "inputs must go within training (0 <= start 0.1 <= end 0.05 <= 1)");
+    expect_rejected(&(variant){.skip = "dst.inputs.closed"}, RW_ERR_FORMAT,
+                    "tensor dst.inputs.closed is missing");
+    int64_t n;
+    uint8_t *closed = tensor_copy("dst.inputs.closed", &n);
+    assert_int_equal(n, 784);
+    expect_rejected(&(variant){.rep = {{"dst.inputs.closed", ST_U8, 1, {783}, closed}}},
+                    RW_ERR_FORMAT, "tensor dst.inputs.closed should be U8 of shape [784]");
+    int open = 0;
+    while (closed[open]) open++;
+    closed[open] = 3;
+    expect_rejected(&(variant){.rep = {{"dst.inputs.closed", ST_U8, 1, {784}, closed}}},
+                    RW_ERR_FORMAT, "tensor dst.inputs.closed has 3 at");
+    /* Closing an input the first layer still reads. */
+    closed[open] = 1;
+    expect_rejected(&(variant){.rep = {{"dst.inputs.closed", ST_U8, 1, {784}, closed}}},
+                    RW_ERR_FORMAT, "which layer fc1 still connects");
+    memset(closed, 1, 784);
+    memset(closed, 0, 50);
+    expect_rejected(&(variant){.rep = {{"dst.inputs.closed", ST_U8, 1, {784}, closed}}},
+                    RW_ERR_FORMAT, "tensor dst.inputs.closed leaves 50 inputs open, fewer than the "
+                                   "budget of 100");
+    free(closed);
+    unlink(good_ckpt);
+    /* Without input selection the tensor is another run's. */
+    make_run(&(recipe){0, 0, 1 + RW_DST_RIGL, 0, 0, 0}, &m, &t);
+    snprintf(good_ckpt, sizeof good_ckpt, "%s", tu_temp_path("good-noinputs.ckpt"));
+    assert_int_equal(rw_trainer_save_checkpoint(t, good_ckpt, NULL), RW_OK);
+    rw_trainer_free(t);
+    rw_model_free(m);
+    expect_rejected(&(variant){.extra = "dst.inputs.closed"}, RW_ERR_FORMAT,
+                    "unexpected tensor dst.inputs.closed");
+    unlink(good_ckpt);
+}
+
 /* The saved metadata `trainer` as if its steps had been made on no
  * training set (a position check_position lets through). */
 static void trainer_without_data(char *out, size_t size)
@@ -789,7 +898,7 @@ static void trainer_without_data(char *out, size_t size)
 static void test_malformed_nm_checkpoints(void **state)
 {
     (void)state;
-    recipe r = {0, 0, 0, 1 + RW_NM_DECAY, 1};
+    recipe r = {0, 0, 0, 1 + RW_NM_DECAY, 1, 0};
     rw_model *m;
     rw_trainer *t;
     make_run(&r, &m, &t);
@@ -984,6 +1093,7 @@ int main(void)
         cmocka_unit_test(test_resume_sgd_bit_identical),
         cmocka_unit_test(test_resume_adamw_dense_bit_identical),
         cmocka_unit_test(test_resume_dst_static),
+        cmocka_unit_test(test_resume_inputs),
         cmocka_unit_test(test_resume_dst_set),
         cmocka_unit_test(test_resume_dst_rigl),
         cmocka_unit_test(test_resume_dst_snfs),
@@ -999,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_other_data_is_refused),
         cmocka_unit_test(test_malformed_checkpoints),
         cmocka_unit_test(test_malformed_dst_checkpoints),
+        cmocka_unit_test(test_malformed_input_checkpoints),
         cmocka_unit_test(test_malformed_nm_checkpoints),
         cmocka_unit_test(test_memory_estimates),
     };

@@ -366,6 +366,157 @@ static void test_thread_count_does_not_change_dst(void **state)
     }
 }
 
+/* Input-level DST in short runs (24 steps, updates every 3, inputs going
+ * between steps 2.4 and 14.4, 200 left): the first layer ends reading exactly the
+ * budget, every connection on an open input, the weights as many as at
+ * the start (removed connections regrown), for every grow criterion
+ * (SNFS's shared regrowth included), with 1 and 2 threads alike. */
+static rw_model *train_inputs(rw_dst_config *c, int threads, int32_t *kept, int *n_kept, watch *w)
+{
+    int sizes[] = {784, 128, 128, 10};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 3;
+    mc.sparsity = 0.9;
+    rw_model *m;
+    assert_int_equal(rw_model_create(&mc, &m), RW_OK);
+    float fm[784], fs[784];
+    assert_int_equal(rw_dataset_feature_stats(train_set, fm, fs), RW_OK);
+    assert_int_equal(rw_model_set_feature_normalization(m, fm, fs), RW_OK);
+    rw_train_config tc = rw_train_config_default();
+    tc.epochs = 2;
+    rw_trainer *t;
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_OK);
+    c->update_every = 3;
+    c->input_budget = 200;
+    c->input_end = 0.6;
+    assert_int_equal(rw_trainer_set_dst(t, c), RW_OK);
+    memset(w, 0, sizeof *w);
+    rw_trainer_set_topology_callback(t, on_update, w);
+    rw_set_num_threads(threads);
+    for (int e = 0; e < 2; e++) assert_int_equal(rw_trainer_epoch(t, train_set, NULL, NULL, NULL), RW_OK);
+    *n_kept = dst_kept_inputs(t, kept);
+    rw_dst_totals totals;
+    assert_int_equal(rw_trainer_dst(t, NULL, &totals), 1);
+    assert_int_equal(totals.inputs_kept, *n_kept);
+    rw_trainer_free(t);
+    return m;
+}
+
+static void test_input_selection_short_runs(void **state)
+{
+    (void)state;
+    rw_dst_method methods[] = {RW_DST_STATIC, RW_DST_RIGL, RW_DST_SNFS, RW_DST_HEBBIAN, RW_DST_SET};
+    rw_input_criterion by[] = {RW_INPUT_RANDOM, RW_INPUT_IMPORTANCE, RW_INPUT_VARIANCE,
+                               RW_INPUT_IMPORTANCE, RW_INPUT_IMPORTANCE};
+    for (int i = 0; i < 6; i++) {
+        rw_dst_config c = rw_dst_config_preset(methods[i < 5 ? i : 4]);
+        c.input_select = by[i < 5 ? i : 4];
+        if (i == 5) c.grow = RW_GROW_UNFIRED;
+        int32_t kept[784];
+        int n_kept;
+        watch w;
+        rw_model *m = train_inputs(&c, 1, kept, &n_kept, &w);
+        assert_int_equal(n_kept, 200);
+        assert_true(w.updates >= 5);
+        int64_t nnz = 0;
+        for (int l = 0; l < m->n_layers; l++) nnz += t_csr(m, l)->nnz;
+        assert_int_equal(nnz, w.first_total);
+        assert_int_equal(nnz, w.last_total);
+        uint8_t open[784] = {0};
+        for (int j = 0; j < n_kept; j++) open[kept[j]] = 1;
+        const csr_matrix *fc1 = t_csr(m, 0);
+        for (int k = 0; k < fc1->nnz; k++) assert_true(open[fc1->indices[k]]);
+        if (methods[i < 5 ? i : 4] != RW_DST_SNFS) assert_int_equal(w.changed_layers, 0);
+        /* The same run on 2 threads: the same inputs and weights. */
+        if (i == 1 || i == 2) {
+            int32_t kept2[784];
+            int n2;
+            watch w2;
+            rw_model *two = train_inputs(&c, 2, kept2, &n2, &w2);
+            assert_int_equal(n2, n_kept);
+            assert_memory_equal(kept, kept2, sizeof(int32_t) * (size_t)n_kept);
+            for (int l = 0; l < m->n_layers; l++) {
+                const csr_matrix *a = t_csr(m, l), *b = t_csr(two, l);
+                assert_int_equal(a->nnz, b->nnz);
+                assert_memory_equal(a->indices, b->indices, sizeof(int32_t) * (size_t)a->nnz);
+                assert_memory_equal(a->values, b->values, sizeof(float) * (size_t)a->nnz);
+            }
+            rw_model_free(two);
+        }
+        rw_model_free(m);
+    }
+    /* Refused: a budget not below the inputs, variance without
+     * per-feature statistics, a dense first layer. */
+    rw_model *m = small_model(0.9, 3);
+    rw_train_config tc = rw_train_config_default();
+    rw_trainer *t;
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_OK);
+    rw_dst_config c = rw_dst_config_preset(RW_DST_RIGL);
+    c.input_budget = 64;
+    assert_int_equal(rw_trainer_set_dst(t, &c), RW_ERR_INVALID_ARGUMENT);
+    c.input_budget = 10;
+    c.input_select = RW_INPUT_VARIANCE;
+    assert_int_equal(rw_trainer_set_dst(t, &c), RW_ERR_INVALID_ARGUMENT);
+    c.input_select = RW_INPUT_IMPORTANCE;
+    c.input_start = 0.7;
+    assert_int_equal(rw_trainer_set_dst(t, &c), RW_ERR_INVALID_ARGUMENT);
+    rw_trainer_free(t);
+    rw_model_free(m);
+    int sizes[] = {16, 64, 64, 10};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 3;
+    mc.sparsity = 0.3;
+    mc.dense_first = 1;
+    assert_int_equal(rw_model_create(&mc, &m), RW_OK);
+    assert_int_equal(rw_trainer_create(m, &tc, &t), RW_OK);
+    c.input_start = 0.1;
+    assert_int_equal(rw_trainer_set_dst(t, &c), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "input selection needs the first layer fc1 sparse (CSR)"));
+    rw_trainer_free(t);
+    rw_model_free(m);
+}
+
+/* A whole run (rw_run_train) leaves the model reading only the inputs
+ * kept, and it evaluates as the run's last evaluation did. */
+static void test_run_keeps_selected_inputs(void **state)
+{
+    (void)state;
+    int sizes[] = {784, 64, 10};
+    rw_model_config mc = rw_model_config_default();
+    mc.sizes = sizes;
+    mc.n_layers = 2;
+    mc.sparsity = 0.9;
+    rw_model *m;
+    assert_int_equal(rw_model_create(&mc, &m), RW_OK);
+    float fm[784], fs[784];
+    assert_int_equal(rw_dataset_feature_stats(train_set, fm, fs), RW_OK);
+    assert_int_equal(rw_model_set_feature_normalization(m, fm, fs), RW_OK);
+    rw_dst_config c = rw_dst_config_preset(RW_DST_RIGL);
+    c.update_every = 3;
+    c.input_budget = 40;
+    rw_run_config rc = rw_run_config_default();
+    rc.train.epochs = 2;
+    rc.dst = &c;
+    rw_run *run;
+    assert_int_equal(rw_run_new(m, &rc, &run), RW_OK);
+    rw_run_result res;
+    assert_int_equal(rw_run_train(run, train_set, NULL, train_set, &res), RW_OK);
+    assert_int_equal(res.inputs_kept, 40);
+    rw_run_free(run);
+    assert_int_equal(rw_model_inputs(m), 784);
+    assert_int_equal(rw_model_kept_inputs(m, NULL), 40);
+    rw_layer_info li;
+    assert_int_equal(rw_model_layer_info(m, 0, &li), RW_OK);
+    assert_int_equal(li.in, 40);
+    rw_eval_result r;
+    assert_int_equal(rw_evaluate(m, train_set, &r), RW_OK);
+    assert_true(r.accuracy == res.test.accuracy);
+    assert_true(fabs(r.loss - res.test.loss) <= 1e-6 * r.loss);
+    rw_model_free(m);
+}
+
 /* Unfired growth: the k new connections go to the quietest quarter of the
  * output neurons (fewest outputs above 0 on the batch), round-robin, at
  * absent positions, all distinct. */
@@ -430,6 +581,8 @@ int main(void)
         cmocka_unit_test(test_granet_prunes_to_the_target),
         cmocka_unit_test(test_thread_count_does_not_change_dst),
         cmocka_unit_test(test_unfired_growth_goes_to_quiet_neurons),
+        cmocka_unit_test(test_input_selection_short_runs),
+        cmocka_unit_test(test_run_keeps_selected_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

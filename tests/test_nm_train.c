@@ -197,8 +197,8 @@ static void test_ste_gradient_is_dense_gradient_of_masked_forward(void **state)
     mc.sparsity = 0;
     rw_model *ref;
     assert_int_equal(rw_model_create(&mc, &ref), RW_OK);
-    ref->norm_mean = model->norm_mean;
-    ref->norm_std = model->norm_std;
+    ref->input.mean = model->input.mean;
+    ref->input.std = model->input.std;
     for (int l = 0; l < 3; l++) {
         layer *a = model->layers[l], *b = ref->layers[l];
         if (t_nmt(a))
@@ -283,8 +283,8 @@ static void test_decay_gradient_is_dense_gradient_of_w_eff(void **state)
     mc.sparsity = 0;
     rw_model *ref;
     assert_int_equal(rw_model_create(&mc, &ref), RW_OK);
-    ref->norm_mean = model->norm_mean;
-    ref->norm_std = model->norm_std;
+    ref->input.mean = model->input.mean;
+    ref->input.std = model->input.std;
     for (int l = 0; l < 3; l++) {
         layer *a = model->layers[l], *b = ref->layers[l];
         nm_train_refresh_rows(t_nmt(a), 0.3f, 0, a->out);

@@ -57,7 +57,7 @@ static void test_keep_and_insert_move_state_with_weights(void **state)
     uint8_t *drop = malloc((size_t)n0);
     topology_select_random(n0, n0 / 3, &r, drop);
     int64_t pos[60];
-    int grown = grow_random(&m, 60, &r, pos);
+    int grown = grow_random(&m, 60, &r, pos, NULL);
     assert_int_equal(grown, 60);
     parallel_arrays par = {{&m1, &m2}, 2};
     assert_int_equal(topology_keep(&m, drop, &par), n0 / 3);
@@ -213,16 +213,16 @@ static void test_grow_random(void **state)
     /* Sparse layer: rejection sampling. */
     csr_matrix m;
     tu_random_csr(&m, 40, 50, 0.1, &r);
-    assert_int_equal(grow_random(&m, 300, &r, pos), 300);
+    assert_int_equal(grow_random(&m, 300, &r, pos, NULL), 300);
     check_growth(&m, pos, 300);
     csr_free(&m);
     /* Nearly full layer: the absent positions are enumerated; asking for
      * more than there are gives all of them. */
     tu_random_csr(&m, 20, 30, 0.9, &r);
     int absent = 20 * 30 - m.nnz;
-    assert_int_equal(grow_random(&m, 10, &r, pos), 10);
+    assert_int_equal(grow_random(&m, 10, &r, pos, NULL), 10);
     check_growth(&m, pos, 10);
-    assert_int_equal(grow_random(&m, 2000, &r, pos), absent);
+    assert_int_equal(grow_random(&m, 2000, &r, pos, NULL), absent);
     check_growth(&m, pos, absent);
     csr_free(&m);
 }
@@ -230,7 +230,7 @@ static void test_grow_random(void **state)
 /* Brute force: the dense product in double, absent positions only, the k
  * largest |value|, ties to the lower position. */
 static void brute_top_outer(const csr_matrix *m, const float *post, const float *pre, int kdim,
-                            int k, int64_t *out)
+                            int k, int64_t *out, const uint8_t *closed)
 {
     int64_t total = (int64_t)m->rows * m->cols;
     double *v = malloc(sizeof(double) * (size_t)total);
@@ -238,7 +238,8 @@ static void brute_top_outer(const csr_matrix *m, const float *post, const float 
         for (int i = 0; i < m->cols; i++) {
             double s = 0;
             for (int b = 0; b < kdim; b++) s += (double)post[o * kdim + b] * pre[i * kdim + b];
-            v[(int64_t)o * m->cols + i] = topology_contains(m, o, i) ? -1 : fabs(s);
+            v[(int64_t)o * m->cols + i] =
+                topology_contains(m, o, i) || (closed && closed[i]) ? -1 : fabs(s);
         }
     for (int j = 0; j < k; j++) {
         int64_t best = -1;
@@ -251,19 +252,25 @@ static void brute_top_outer(const csr_matrix *m, const float *post, const float 
 }
 
 /* grow_top_outer's choice against brute force, on one and two threads. */
-static void check_top_outer(const csr_matrix *m, const float *post, const float *pre, int kdim,
-                            int k)
+static void check_top_outer_closed(const csr_matrix *m, const float *post, const float *pre,
+                                   int kdim, int k, const uint8_t *closed)
 {
-    int absent = m->rows * m->cols - m->nnz, want = k < absent ? k : absent;
-    int64_t *expect = malloc(sizeof(int64_t) * (size_t)want);
-    int64_t *got = malloc(sizeof(int64_t) * (size_t)want);
-    brute_top_outer(m, post, pre, kdim, want, expect);
+    int absent = m->rows * m->cols - m->nnz;
+    for (int i = 0; closed && i < m->cols; i++)
+        if (closed[i]) {
+            absent -= m->rows;
+            for (int q = 0; q < m->nnz; q++) absent += m->indices[q] == i;
+        }
+    int want = k < absent ? k : absent;
+    int64_t *expect = malloc(sizeof(int64_t) * (size_t)(want + 1));
+    int64_t *got = malloc(sizeof(int64_t) * (size_t)(want + 1));
+    brute_top_outer(m, post, pre, kdim, want, expect, closed);
     qsort(expect, (size_t)want, sizeof(int64_t), compare_i64);
     grow_scratch scratch = {0};
     for (int threads = 1; threads <= 2; threads++) {
         omp_set_num_threads(threads);
         assert_int_equal(grow_top_outer(m, post, pre, kdim, k, got, NULL,
-                                        threads == 2 ? &scratch : NULL),
+                                        threads == 2 ? &scratch : NULL, closed),
                          want);
         qsort(got, (size_t)want, sizeof(int64_t), compare_i64);
         assert_memory_equal(got, expect, sizeof(int64_t) * (size_t)want);
@@ -271,6 +278,12 @@ static void check_top_outer(const csr_matrix *m, const float *post, const float 
     grow_scratch_free(&scratch);
     free(expect);
     free(got);
+}
+
+static void check_top_outer(const csr_matrix *m, const float *post, const float *pre, int kdim,
+                            int k)
+{
+    check_top_outer_closed(m, post, pre, kdim, k, NULL);
 }
 
 /* A layer pattern and random post [rows][kdim] and pre [cols][kdim]
@@ -300,6 +313,66 @@ static void outer_case_free(outer_case *c)
     free(c->post);
     free(c->pre);
     csr_free(&c->m);
+}
+
+/* Input-level DST closes input columns to growth: no criterion picks one,
+ * and each still finds its k among the open columns (all of them when
+ * fewer are left). Closed columns here hold no entries, as after removal. */
+static void close_columns(csr_matrix *m, uint8_t *closed, int every)
+{
+    uint8_t *drop = calloc((size_t)m->nnz + 1, 1);
+    for (int c = 0; c < m->cols; c++) closed[c] = c % every == 1;
+    for (int k = 0; k < m->nnz; k++) drop[k] = closed[m->indices[k]];
+    parallel_arrays none = {{NULL}, 0};
+    topology_keep(m, drop, &none);
+    csr_build_transpose(m);
+    free(drop);
+}
+
+static void check_open_growth(const csr_matrix *m, const int64_t *pos, int n, const uint8_t *closed)
+{
+    check_growth(m, pos, n);
+    for (int i = 0; i < n; i++) assert_false(closed[pos[i] % m->cols]);
+}
+
+static void test_grow_closed_columns(void **state)
+{
+    (void)state;
+    rng_state r;
+    rng_seed(&r, 12);
+    int64_t pos[4000];
+    uint8_t closed[60];
+    csr_matrix m;
+    /* Random growth, both ways: sparse, and nearly full among the open. */
+    tu_random_csr(&m, 40, 60, 0.1, &r);
+    close_columns(&m, closed, 3);
+    assert_int_equal(grow_random(&m, 300, &r, pos, closed), 300);
+    check_open_growth(&m, pos, 300, closed);
+    int open_absent = 40 * 40 - m.nnz;
+    assert_int_equal(grow_random(&m, 4000, &r, pos, closed), open_absent);
+    check_open_growth(&m, pos, open_absent, closed);
+    csr_free(&m);
+    /* The blocked top-k against brute force without the closed columns. */
+    outer_case c;
+    outer_case_make(&c, 300, 60, 16, 0.15, 31);
+    close_columns(&c.m, closed, 4);
+    check_top_outer_closed(&c.m, c.post, c.pre, c.kdim, 500, closed);
+    check_top_outer_closed(&c.m, c.post, c.pre, c.kdim, 20000, closed);
+    outer_case_free(&c);
+    /* Unfired growth: toward quiet rows, inputs among the open ones. */
+    tu_random_csr(&m, 30, 60, 0.2, &r);
+    close_columns(&m, closed, 2);
+    float y[30 * 8];
+    tu_fill_uniform(y, 30 * 8, -1, 1, &r);
+    const grow_criterion *g = grow_criterion_get(RW_GROW_UNFIRED);
+    param p = {.csr = &m, .rows = 30, .cols = 60};
+    grow_input in = {.p = &p, .y = y, .bp = 8, .n = 8, .rng = &r, .closed = closed};
+    open_absent = 30 * 30 - m.nnz;
+    assert_int_equal(g->choose(&in, 200, pos), 200);
+    check_open_growth(&m, pos, 200, closed);
+    assert_int_equal(g->choose(&in, 4000, pos), open_absent);
+    check_open_growth(&m, pos, open_absent, closed);
+    csr_free(&m);
 }
 
 static void test_grow_top_outer_equals_brute_force(void **state)
@@ -527,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_select_smallest_matches_sorting),
         cmocka_unit_test(test_drop_criteria),
         cmocka_unit_test(test_grow_random),
+        cmocka_unit_test(test_grow_closed_columns),
         cmocka_unit_test(test_grow_top_outer_equals_brute_force),
         cmocka_unit_test(test_grow_top_outer_misleading_sample),
         cmocka_unit_test(test_grow_top_outer_tiny_values),

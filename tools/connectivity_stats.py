@@ -3,7 +3,7 @@
 input pixel varies over the training images: connections per pixel for the
 most and least varying quarter of pixels, and their rank correlation.
 
-    tools/connectivity_stats.py MODEL.safetensors [MORE.safetensors ...] \
+    tools/connectivity_stats.py MODEL.safetensors [MORE.safetensors ...] [--extremes N] \
         [--images /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz]
 
 Standard library only (reads safetensors and IDX directly)."""
@@ -69,6 +69,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", nargs="+")
     p.add_argument("--images", default="/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+    p.add_argument("--extremes", type=int, default=100, metavar="N",
+                   help="also compare the N least and N most varying pixels (default 100)")
     a = p.parse_args()
     std = pixel_std(a.images)
     order = sorted(range(len(std)), key=lambda i: std[i])
@@ -81,6 +83,13 @@ def main():
         print(f"{m}: connections per pixel {sum(fan) / len(fan):.2f} on average; "
               f"{hi:.2f} on the most varying quarter of pixels, {lo:.2f} on the least varying; "
               f"Spearman correlation with pixel std {spearman(fan, std):+.3f}")
+        n = a.extremes
+        if n > 0:
+            lo_n = sum(fan[i] for i in order[:n])
+            hi_n = sum(fan[i] for i in order[-n:])
+            ratio = lo_n / hi_n if hi_n else float("inf")
+            print(f"  connections on the {n} least varying pixels {lo_n}, on the {n} most "
+                  f"varying {hi_n}: ratio {ratio:.3f}")
 
 
 if __name__ == "__main__":

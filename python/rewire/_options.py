@@ -47,6 +47,7 @@ _BASE = [
     ("train-limit", "int", 0, 0, INT_MAX),
     ("test-limit", "int", 0, 0, INT_MAX),
     ("seed", "int", 1, 0, INT_MAX),
+    ("normalize", "choice", "global", ("global", "feature")),
 ]
 _DST = [
     ("dst", "choice", "static", ("static", "set", "rigl", "snfs", "mest", "granet", "hebbian")),
@@ -62,6 +63,10 @@ _DST = [
     ("initial-sparsity", "float", None, 0, 0.999999),
     ("prune-start", "float", None, 0, 1),
     ("prune-end", "float", None, 0, 1),
+    ("input-budget", "int", 0, 0, 16777216),
+    ("input-select", "choice", None, ("importance", "random", "variance")),
+    ("input-start", "float", None, 0, 1),
+    ("input-end", "float", None, 0, 1),
 ]
 _PRUNE = [
     ("prune", "choice", None, ("gmp", "imp", "soup", "issp")),
@@ -80,7 +85,7 @@ _NM = [
 ]
 TRAIN_SPECS = _BASE + _DST + _PRUNE + _NM
 # Flags newer than the checkpoint format: written only when not at their default.
-_LATE = {"layer-norm"}
+_LATE = {"layer-norm", "normalize", "input-budget", "input-select", "input-start", "input-end"}
 
 _LM_BASE = [
     ("text", "str", "kjv"),
@@ -385,10 +390,21 @@ def dst_config(v):
                               "from the first to the second)" % (c.initial_sparsity, sparsity))
         model_sparsity = c.initial_sparsity
         c.final_sparsity = sparsity
+    if v.get("input_budget", 0) > 0:
+        c.input_budget = v["input_budget"]
+        if v["input_select"] is not None:
+            c.input_select = ("importance", "random", "variance").index(v["input_select"])
+        for k in ("input_start", "input_end"):
+            if v[k] is not None:
+                setattr(c, k, v[k])
+        if not c.input_start <= c.input_end:
+            raise _flag_error("input_start %g is after input_end %g" % (c.input_start, c.input_end))
+    elif any(v.get(k) is not None for k in ("input_select", "input_start", "input_end")):
+        raise _flag_error("input_select, input_start and input_end need input_budget=K")
     if (v["drop"] is not None or v["grow"] is not None) and not c.drop_fraction > 0:
         raise _flag_error("drop and grow need drop_fraction above 0 (or a dst preset other than "
                           "static)")
-    active = c.drop_fraction > 0 or c.final_sparsity > 0
+    active = c.drop_fraction > 0 or c.final_sparsity > 0 or c.input_budget > 0
     if active and sparsity == 0:
         raise _flag_error("dynamic sparse training needs sparsity above 0")
     return c, active, model_sparsity
@@ -433,12 +449,14 @@ def nm_config(v, given=()):
 
 _DST_FIELDS = ("drop", "grow", "update_every", "drop_fraction", "drop_schedule", "update_until",
                "redistribute", "window", "mest_lambda", "final_sparsity", "final_distribution",
-               "prune_start", "prune_end", "initial_sparsity", "shrink", "seed")
+               "prune_start", "prune_end", "initial_sparsity", "shrink", "seed", "input_budget")
 
 
 def dst_differs(a, b):
     """The first field in which two rw_dst_configs differ, or None."""
-    for f in _DST_FIELDS:
+    fields = _DST_FIELDS + (("input_select", "input_start", "input_end") if a.input_budget > 0
+                            else ())
+    for f in fields:
         x, y = getattr(a, f), getattr(b, f)
         if x != y:
             return "%s %r, not %r" % (f, x, y)

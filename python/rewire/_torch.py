@@ -27,15 +27,36 @@ def _normalize_class():
 
     class Normalize(torch.nn.Module):
         """x -> (x - mean) / std: the input normalisation a rewire model
-        applies before its first layer."""
+        applies before its first layer. With `index` ([K] of the `features`
+        raw inputs) only those inputs are read; with `feature_mean` and
+        `feature_std` ([K]) each is standardised on its own, and one whose
+        std is 0 gives 0 (rewire train --normalize feature). mean and std
+        are then the global pair the model file also keeps."""
 
-        def __init__(self, mean, std):
+        def __init__(self, mean, std, feature_mean=None, feature_std=None, index=None,
+                     features=None):
             super().__init__()
             self.register_buffer("mean", torch.tensor(float(mean), dtype=torch.float32))
             self.register_buffer("std", torch.tensor(float(std), dtype=torch.float32))
+            if index is not None:
+                self.register_buffer("index", torch.as_tensor(np.asarray(index, np.int64)))
+                self.register_buffer("features", torch.tensor(int(features), dtype=torch.int64))
+            else:
+                self.index = None
+            if feature_mean is not None:
+                self.register_buffer("feature_mean", torch.as_tensor(np.asarray(feature_mean, np.float32)))
+                self.register_buffer("feature_std", torch.as_tensor(np.asarray(feature_std, np.float32)))
+            else:
+                self.feature_mean = self.feature_std = None
 
         def forward(self, x):
-            return (x - self.mean) / self.std
+            if self.index is not None:
+                x = x.index_select(-1, self.index)
+            if self.feature_mean is None:
+                return (x - self.mean) / self.std
+            live = self.feature_std > 0
+            scale = torch.where(live, 1.0 / torch.where(live, self.feature_std, 1.0), 0.0)
+            return (x - self.feature_mean) * scale
 
     return Normalize
 
@@ -43,11 +64,11 @@ def _normalize_class():
 _NORMALIZE = None
 
 
-def Normalize(mean, std):
+def Normalize(mean, std, **per_feature):
     global _NORMALIZE
     if _NORMALIZE is None:
         _NORMALIZE = _normalize_class()
-    return _NORMALIZE(mean, std)
+    return _NORMALIZE(mean, std, **per_feature)
 
 
 def parameter_to_torch(p):
@@ -81,7 +102,14 @@ def model_to_torch(model):
         raise Error("to_torch takes an MLP classifier, not a language model", "invalid argument")
     slope = _leaky_slope(model)
     mean, std = model.normalization
-    mods = [Normalize(mean, std)]
+    kept = model.kept_inputs
+    per_feature = {}
+    if len(kept) < model.inputs:
+        per_feature = dict(index=kept, features=model.inputs)
+    fn = model.feature_normalization
+    if fn is not None:
+        per_feature.update(feature_mean=fn[0][kept], feature_std=fn[1][kept])
+    mods = [Normalize(mean, std, **per_feature)]
     params = {p.name: p for p in model.parameters()}
     for li in model.layers:
         if li.kind == "layer_norm":
@@ -144,6 +172,28 @@ def _weight_arrays(torch, lin):
     return "sparse", (indptr, cols.astype(np.int32), w[rows, cols].astype(np.float32))
 
 
+def _input_stage(norm):
+    """({version, normalize, features, kept}, tensors) of a Normalize with
+    kept inputs or per-feature statistics, as a model file keeps them; None
+    for the global form over every input."""
+    index = getattr(norm, "index", None)
+    fmean = getattr(norm, "feature_mean", None)
+    if index is None and fmean is None:
+        return None
+    tensors = {}
+    if index is not None:
+        tensors["input.index"] = index.detach().numpy().astype(np.int32)
+        features, kept = int(norm.features), len(tensors["input.index"])
+    else:
+        features = kept = len(fmean)
+    if fmean is not None:
+        tensors["input.mean"] = fmean.detach().numpy().astype(np.float32)
+        tensors["input.std"] = norm.feature_std.detach().numpy().astype(np.float32)
+    info = {"version": 1, "normalize": "feature" if fmean is not None else "global",
+            "features": features, "kept": kept}
+    return info, tensors
+
+
 def model_from_torch(module, normalization=None):
     torch = _torch()
     nn = torch.nn
@@ -152,10 +202,12 @@ def model_from_torch(module, normalization=None):
         raise TypeError("from_torch takes a torch.nn.Sequential, got %s" % type(module).__name__)
     mods = list(module)
     mean, std = normalization if normalization is not None else (0.0, 1.0)
+    stage = None  # the model file's "input" metadata and tensors, if any
     if mods and type(mods[0]).__name__ == "Normalize" and hasattr(mods[0], "mean"):
         if normalization is not None:
             raise ValueError("the Sequential has a Normalize module and normalization was given")
         mean, std = float(mods[0].mean), float(mods[0].std)
+        stage = _input_stage(mods[0])
         mods = mods[1:]
     while mods and isinstance(mods[0], nn.Flatten):
         mods = mods[1:]
@@ -214,6 +266,14 @@ def model_from_torch(module, normalization=None):
             "layers": _safetensors.json_compact(layers),
             "input_mean": "%.9g" % mean, "input_std": "%.9g" % std,
             "leaky_slope": "%.9g" % np.float32(slope if slope is not None else 0.01)}
+    if stage is not None:
+        info, arrays = stage
+        first = next(l for l in layers if l["kind"] != "layer_norm")
+        if first["in"] != info["kept"]:
+            raise TypeError("Normalize reads %d inputs but the first Linear takes %d"
+                            % (info["kept"], first["in"]))
+        meta["input"] = _safetensors.json_compact(info)
+        tensors.update(arrays)
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "from_torch.safetensors")
         _safetensors.write(path, tensors, meta)

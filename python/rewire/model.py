@@ -349,6 +349,62 @@ class Model:
         lib.rw_model_set_normalization(self._ptr(), float(mean), float(std))
 
     @property
+    def feature_normalization(self):
+        """(mean, std), float32 [inputs] each, when every feature is
+        standardised on its own (rewire train --normalize feature; a
+        feature whose std is 0 feeds 0; 0 and 0 for one the model does not
+        read); None in the global form (`normalization`)."""
+        if self._lm:
+            return None
+        mean = np.empty(self.inputs, np.float32)
+        std = np.empty(self.inputs, np.float32)
+        form = lib.rw_model_normalization(self._ptr(), ffi.from_buffer("float[]", mean),
+                                          ffi.from_buffer("float[]", std))
+        return (mean, std) if form == 1 else None
+
+    def set_feature_normalization(self, mean, std):
+        """Standardises every feature with its own mean and std ([inputs]
+        each; Dataset.feature_stats of the training set); `normalization =`
+        returns to the global form."""
+        mean = np.ascontiguousarray(mean, np.float32)
+        std = np.ascontiguousarray(std, np.float32)
+        if mean.shape != (self.inputs,) or std.shape != (self.inputs,):
+            raise ValueError("mean and std must have shape (%d,), got %s and %s"
+                             % (self.inputs, mean.shape, std.shape))
+        check(lib.rw_model_set_feature_normalization(self._ptr(), ffi.from_buffer("float[]", mean),
+                                                     ffi.from_buffer("float[]", std)))
+
+    @property
+    def kept_inputs(self):
+        """The inputs the first layer reads, ascending, int32: all of them
+        unless some were removed (keep_inputs, train(input_budget=K))."""
+        if self._lm:
+            return np.arange(0, dtype=np.int32)
+        n = lib.rw_model_kept_inputs(self._ptr(), ffi.NULL)
+        out = np.empty(n, np.int32)
+        lib.rw_model_kept_inputs(self._ptr(), ffi.from_buffer("int32_t[]", out))
+        return out
+
+    def keep_inputs(self, index):
+        """Keeps only the inputs in `index` (ascending, each one still read):
+        the first layer drops the others' connections; predict and evaluate
+        still take every feature and pick these out."""
+        idx = np.ascontiguousarray(index, np.int32)
+        if idx.ndim != 1:
+            raise ValueError("index must be one-dimensional, got shape %s" % (idx.shape,))
+        check(lib.rw_model_keep_inputs(self._ptr(), ffi.from_buffer("int32_t[]", idx), len(idx)))
+
+    def input_importance(self):
+        """(connections int32 [inputs], mass float32 [inputs]): each input's
+        first-layer connections and the sum of their |w| (rewire info
+        --inputs); 0 for an input the model does not read."""
+        conn = np.empty(self.inputs, np.int32)
+        mass = np.empty(self.inputs, np.float32)
+        check(lib.rw_model_input_importance(self._ptr(), ffi.from_buffer("int32_t[]", conn),
+                                            ffi.from_buffer("float[]", mass)))
+        return conn, mass
+
+    @property
     def layers(self):
         p = self._ptr()
         out = []
@@ -371,7 +427,9 @@ class Model:
             "inputs": self.inputs, "classes": self.classes, "sparsity": self.sparsity,
             "nonzeros": sum(l.nonzeros for l in weights),
             "bytes": sum(l.bytes for l in layers), "dense_bytes": sum(l.dense_bytes for l in weights),
-            "input_mean": mean, "input_std": std, "language_model": self.is_language_model,
+            "input_mean": mean, "input_std": std,
+            "normalize": "global" if self.feature_normalization is None else "feature",
+            "inputs_kept": len(self.kept_inputs), "language_model": self.is_language_model,
             "context": self.context,
             "layers": [l.__dict__.copy() for l in layers],
         }

@@ -77,6 +77,8 @@ class TopologyEvent:
     seconds: float
     total_seconds: float
     shrunk: Optional[list] = None
+    inputs_kept: int = 0     # input-level DST: inputs left after the update (0 without)
+    inputs_removed: int = 0  # and removed by it
 
 
 @dataclass
@@ -100,6 +102,7 @@ class RunResult:
     member_accuracy_mean: float = 0.0
     member_accuracy_best: float = 0.0
     lm: Optional[dict] = field(default=None)  # a language model's final evaluation
+    inputs_kept: int = 0  # input-level DST: the inputs the saved model reads (0 without)
 
     @property
     def test_accuracy(self):
@@ -120,7 +123,8 @@ def _topology_event(s):
                          _list(s.nonzeros, n), _list(s.density, n, float), s.drop_fraction,
                          s.itop_rate, s.sad, s.sad_rate, _list(s.dead_neurons, max(n - 1, 0)),
                          s.unconnected_inputs, s.seconds, s.total_seconds,
-                         _list(s.shrunk, n) if s.shrunk != ffi.NULL else None)
+                         _list(s.shrunk, n) if s.shrunk != ffi.NULL else None, s.inputs_kept,
+                         s.inputs_removed)
 
 
 def _epoch_report(e):
@@ -268,7 +272,7 @@ def _result(model, r, has_val, lm=None):
         eval_result(r.val) if has_val else None, r.steps, r.train_seconds, r.train_samples,
         r.train_samples_per_second, r.sparsity, r.updates, r.update_seconds, r.itop_rate,
         bool(r.stopped), r.checkpoint_step, r.target_sparsity, r.members, r.member_accuracy_mean,
-        r.member_accuracy_best, lm)
+        r.member_accuracy_best, lm, r.inputs_kept)
 
 
 # ---- the plan of a run: the command's flags turned into configs ----------
@@ -284,6 +288,11 @@ class _Plan:
         if lm and v["prune"] in ("imp", "soup"):
             raise ValueError("prune=%r: a language model takes prune='gmp'|'issp' (IMP and soups "
                              "retrain in phases of epochs)" % v["prune"])
+        if v.get("input_budget", 0) > 0 and (v["prune"] is not None or self.nm is not None or
+                                             v.get("dense_first")):
+            raise ValueError("input_budget removes inputs of a sparse first layer during dst "
+                             "training (any preset, static included): not with prune, nm or "
+                             "dense_first")
         self.ps, start = opt.prune_config(v, self.tc)
         self.prune_active = self.ps is not None
         self.dc, self.dst_active = None, False
@@ -421,7 +430,10 @@ def train(*, progress=None, on_epoch=None, on_topology=None, verbose=False, **op
     step_every, step_gamma, clip_norm, val_split, train_limit, test_limit,
     seed; dynamic sparse training: dst ('rigl', ...), drop, grow,
     update_every, drop_fraction, drop_schedule, update_until, redistribute,
-    window, mest_lambda, initial_sparsity, prune_start, prune_end; training
+    window, mest_lambda, initial_sparsity, prune_start, prune_end;
+    normalize ('global', 'feature'); input-level DST: input_budget,
+    input_select ('importance', 'random', 'variance'), input_start,
+    input_end; training
     from dense to sparse: prune ('gmp', 'imp', 'soup', 'issp'), rounds,
     rewind_step, soup_size, prune_scope, shrink; N:M: nm ('2:4'), nm_method,
     nm_layers, nm_lambda, nm_decay_end; and out, log (JSONL), checkpoint,
@@ -483,6 +495,10 @@ def train(*, progress=None, on_epoch=None, on_topology=None, verbose=False, **op
             model = Model(out[0])
             mean, std = train_set.stats()
             lib.rw_model_set_normalization(out[0], mean, std if std > 0 else 1.0)
+            if values["normalize"] == "feature":
+                fm, fs = train_set.feature_stats()
+                check(lib.rw_model_set_feature_normalization(
+                    out[0], ffi.from_buffer("float[]", fm), ffi.from_buffer("float[]", fs)))
         if plan.prune_active and not plan.gradual:
             first, phase = ffi.new("int *"), ffi.new("int *")
             lib.rw_prune_phase_epochs(plan.tc, plan.ps, first, phase)
@@ -529,7 +545,7 @@ def _failure(rc, res):
 # Trainer: the training options only (the model and the data are the caller's).
 _TRAINER_NAMES = ["sparsity", "init"] + [n for n in opt.TRAIN.order if n not in (
     "data", "hidden", "sparsity", "init", "dense_first", "dense_last", "layer_norm", "activation",
-    "leaky_slope", "val_split", "train_limit", "test_limit")]
+    "leaky_slope", "val_split", "train_limit", "test_limit", "normalize")]
 TRAINER = opt.Specs([opt.TRAIN.specs[n] for n in _TRAINER_NAMES], "rewire.Trainer")
 
 

@@ -85,3 +85,50 @@ def test_what_from_torch_refuses():
         rewire.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Linear(5, 2)))
     with pytest.raises(TypeError, match="Sequential"):
         rewire.from_torch(nn.Linear(4, 2))
+
+
+def test_feature_normalization_and_kept_inputs_round_trip(small, small_sets, tmp_path):
+    """A model trained with normalize='feature' and input_budget: to_torch
+    reads only the kept inputs and standardises each on its own (a constant
+    one gives 0), with the model's logits; from_torch gives the model back."""
+    train, test = small_sets
+    m = rewire.train(data=small, hidden=[64], sparsity=0.9, dst="rigl", update_every=10, epochs=1,
+                     batch=100, train_limit=1500, normalize="feature", input_budget=150,
+                     threads=2).model
+    kept = m.kept_inputs
+    assert len(kept) == 150 and np.all(np.diff(kept) > 0)
+    mean, std = m.feature_normalization
+    assert (std == 0).any()  # Fashion-MNIST's corners: constant over 1500 images
+    assert m.info()["normalize"] == "feature" and m.info()["inputs_kept"] == 150
+    conn, mass = m.input_importance()
+    assert set(np.nonzero(conn)[0]) <= set(kept) and mass[conn == 0].max() == 0
+    seq = m.to_torch()
+    with torch.no_grad():
+        theirs = seq(torch.from_numpy(np.array(test.x))).numpy()
+    assert np.abs(theirs - m.logits(test.x)).max() <= 1e-5
+    back = rewire.from_torch(seq)
+    assert np.array_equal(back.kept_inputs, kept)
+    assert np.abs(back.logits(test.x) - m.logits(test.x)).max() == 0
+    m.save(tmp_path / "a")
+    back.save(tmp_path / "b")
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_set_feature_normalization_and_keep_inputs():
+    m = rewire.Model.mlp([6, 8, 3], 0.3, seed=1)
+    assert m.feature_normalization is None and list(m.kept_inputs) == list(range(6))
+    mean = np.arange(6, dtype=np.float32)
+    std = np.array([1, 2, 0, 1, 0.5, 1], np.float32)
+    m.set_feature_normalization(mean, std)
+    got_mean, got_std = m.feature_normalization
+    assert np.array_equal(got_mean, mean) and np.array_equal(got_std, std)
+    m.keep_inputs([0, 3, 5])
+    assert list(m.kept_inputs) == [0, 3, 5]
+    x = np.random.default_rng(2).random((4, 6), dtype=np.float32)
+    seq = m.to_torch()
+    with torch.no_grad():
+        assert np.abs(seq(torch.from_numpy(x)).numpy() - m.logits(x)).max() <= 1e-6
+    with pytest.raises(ValueError, match="shape"):
+        m.set_feature_normalization(mean[:3], std)
+    with pytest.raises(rewire.Error):
+        m.keep_inputs([5, 0])

@@ -57,6 +57,48 @@ def test_other_methods_match_the_command(small, tmp_path, extra, flags):
 
 
 @needs_cli
+def test_input_budget_and_feature_normalization_match_the_command(small, tmp_path):
+    """normalize='feature' and input-level DST: the command's bytes and log;
+    a Python checkpoint stopped after epoch 1 resumes in the command to the
+    same model, and the command's flags read back in Python."""
+    opts = dict(hidden=[64], sparsity=0.9, dst="rigl", update_every=10, epochs=2, batch=100,
+                seed=4, train_limit=1500, test_limit=300, threads=2, normalize="feature",
+                input_budget=100, input_select="importance", input_end=0.4)
+    flags = ["--hidden", "64", "--sparsity", "0.9", "--dst", "rigl", "--update-every", "10",
+             "--epochs", "2", "--batch", "100", "--seed", "4", "--train-limit", "1500",
+             "--test-limit", "300", "--threads", "2", "--normalize", "feature", "--input-budget",
+             "100", "--input-select", "importance", "--input-end", "0.4"]
+    r = rewire.train(data=small, out=str(tmp_path / "p"), log=str(tmp_path / "p.jsonl"), **opts)
+    out = run_cli("train", "--data", small, *flags, "--out", tmp_path / "c", "--log",
+                  tmp_path / "c.jsonl", "--quiet").stdout
+    assert r.inputs_kept == 100 and "inputs_kept=100" in out
+    assert same_bytes(tmp_path / "p", tmp_path / "c")
+    assert jsonl_without_timings(tmp_path / "p.jsonl") == jsonl_without_timings(tmp_path / "c.jsonl")
+    ck = tmp_path / "py.ckpt"
+    r = rewire.train(data=small, checkpoint=str(ck), on_epoch=lambda e: e.epoch == 1, **opts)
+    assert r.stopped
+    run_cli("train", "--resume", ck, "--data", small, "--out", tmp_path / "cli_resumed", "--quiet")
+    assert same_bytes(tmp_path / "p", tmp_path / "cli_resumed")
+    with pytest.raises(ValueError, match="input_budget=100 differs from the checkpoint's|"
+                       "differs from the checkpoint"):
+        rewire.train(resume=str(ck), input_budget=50)
+    r = rewire.train(resume=str(ck), out=str(tmp_path / "py_resumed"))
+    assert r.inputs_kept == 100
+    assert same_bytes(tmp_path / "p", tmp_path / "py_resumed")
+
+
+def test_input_options_are_checked(small):
+    with pytest.raises(ValueError, match="need input_budget"):
+        rewire.train(data=small, input_select="random")
+    with pytest.raises(ValueError, match="not with prune, nm or dense_first"):
+        rewire.train(data=small, input_budget=10, prune="gmp")
+    with pytest.raises(ValueError, match="input_start 0.6 is after input_end 0.5"):
+        rewire.train(data=small, input_budget=10, dst="rigl", input_start=0.6)
+    with pytest.raises(ValueError, match="normalize"):
+        rewire.train(data=small, normalize="minmax")
+
+
+@needs_cli
 def test_checkpoints_resume_with_either(small, tmp_path):
     """A run stopped by on_epoch after epoch 1, resumed by the command; and
     the command's checkpoint resumed from Python: the uninterrupted bytes."""

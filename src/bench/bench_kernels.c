@@ -265,7 +265,7 @@ static void run_dense(cell *c, int op)
 static void run_topk(cell *c)
 {
     if (c->k > 0)
-        grow_top_outer(&c->w, c->dy, c->x, c->bp, c->k, c->pos, NULL, &c->scratch);
+        grow_top_outer(&c->w, c->dy, c->x, c->bp, c->k, c->pos, NULL, &c->scratch, NULL);
 }
 
 /* The forward of a single sample is an SpMV; batch 1 also shows the padded

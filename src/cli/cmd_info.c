@@ -2,6 +2,7 @@
  * what the kernel choice saw. */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
@@ -38,9 +39,99 @@ static int print_cpu(int json)
     return 0;
 }
 
+/* Input i's place when inputs are ordered by a key, largest first. */
+typedef struct {
+    double key;
+    int input;
+} ranked;
+
+static int by_key_desc(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->key != y->key) return x->key > y->key ? -1 : 1;
+    return (x->input > y->input) - (x->input < y->input);
+}
+
+/* rank[i] (1-based) of every input by key[i], largest first, ties by index;
+ * order gets the inputs in that order. */
+static int rank_inputs(int n, const double *key, int *rank, int *order)
+{
+    ranked *r = malloc(sizeof *r * (size_t)(n > 0 ? n : 1));
+    if (!r) return 1;
+    for (int i = 0; i < n; i++) r[i] = (ranked){key[i], i};
+    qsort(r, (size_t)n, sizeof *r, by_key_desc);
+    for (int k = 0; k < n; k++) {
+        rank[r[k].input] = k + 1;
+        if (order) order[k] = r[k].input;
+    }
+    free(r);
+    return 0;
+}
+
+/* rewire info MODEL --inputs: the inputs ranked by the |w| mass of their
+ * first-layer connections, with their connection count and its rank. */
+static int print_inputs(const char *path, const rw_model *m, int top, int json)
+{
+    int n = rw_model_inputs(m), kept = rw_model_kept_inputs(m, NULL);
+    int32_t *conn = malloc(sizeof(int32_t) * (size_t)n);
+    float *mass = malloc(sizeof(float) * (size_t)n);
+    double *key = malloc(sizeof(double) * (size_t)n);
+    int *rank_mass = malloc(sizeof(int) * (size_t)n), *rank_conn = malloc(sizeof(int) * (size_t)n);
+    int *order = malloc(sizeof(int) * (size_t)n);
+    int rc = !conn || !mass || !key || !rank_mass || !rank_conn || !order;
+    if (!rc && rw_model_input_importance(m, conn, mass) != RW_OK) rc = report_failure("info");
+    else if (rc) fprintf(stderr, "rewire info: out of memory\n");
+    if (!rc) {
+        for (int i = 0; i < n; i++) key[i] = conn[i];
+        rc = rank_inputs(n, key, rank_conn, NULL);
+        for (int i = 0; i < n; i++) key[i] = mass[i];
+        rc |= rank_inputs(n, key, rank_mass, order);
+    }
+    int shown = top > 0 && top < n ? top : n, unconnected = 0;
+    int64_t total = 0;
+    for (int i = 0; !rc && i < n; i++) unconnected += conn[i] == 0, total += conn[i];
+    if (!rc && json) {
+        json_t *list = json_array();
+        for (int k = 0; k < shown; k++) {
+            int i = order[k];
+            json_array_append_new(list, json_pack("{s:i, s:i, s:f, s:i, s:i}", "input", i,
+                                                  "connections", (int)conn[i], "mass",
+                                                  (double)mass[i], "rank_mass", rank_mass[i],
+                                                  "rank_connections", rank_conn[i]));
+        }
+        json_t *o = json_pack("{s:s, s:i, s:i, s:s, s:I, s:i, s:o}", "model", path, "inputs", n,
+                              "kept", kept, "normalize",
+                              rw_model_normalization(m, NULL, NULL) == RW_NORMALIZE_FEATURE
+                                  ? "feature"
+                                  : "global",
+                              "connections", (json_int_t)total, "unconnected", unconnected,
+                              "ranked", list);
+        json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(8));
+        printf("\n");
+        json_decref(o);
+    } else if (!rc) {
+        printf("%s: %d inputs, %d read by the model, %d without a connection; %lld connections "
+               "in the first layer\n", path, n, kept, unconnected, (long long)total);
+        printf("%-6s %8s %12s %12s %12s\n", "rank", "input", "mass", "connections", "rank (conn)");
+        for (int k = 0; k < shown; k++) {
+            int i = order[k];
+            printf("%-6d %8d %12.5g %12d %12d\n", k + 1, i, (double)mass[i], (int)conn[i],
+                   rank_conn[i]);
+        }
+        if (shown < n) printf("(%d more; --top 0 lists all)\n", n - shown);
+    }
+    free(conn);
+    free(mass);
+    free(key);
+    free(rank_mass);
+    free(rank_conn);
+    free(order);
+    return rc;
+}
+
 int cmd_info(int argc, char **argv)
 {
-    int json = 0, cpu = 0;
+    int json = 0, cpu = 0, list_inputs = 0, top = 20;
     const char *pos[1];
     arg_spec specs[] = {
         {"json", ARG_FLAG, &json, NULL, "print one JSON object instead of a table", NULL, 0, 0},
@@ -48,11 +139,20 @@ int cmd_info(int argc, char **argv)
          "the CPU, the instruction-set features the kernels use that it and the OS support, the "
          "kernel families it runs and the one chosen (before the model, if one is given)",
          NULL, 0, 0},
+        {"inputs", ARG_FLAG, &list_inputs, NULL,
+         "rank the model's inputs by the |w| mass of their first-layer connections, with their "
+         "connection count and its rank (per-feature normalised inputs make the masses "
+         "comparable)", NULL, 0, 0},
+        {"top", ARG_INT, &top, "K", "with --inputs: list the first K (default 20; 0: all)", NULL, 0,
+         2147483647.0},
     };
-    arg_parser p = {"info", "rewire info MODEL.safetensors [--json] | rewire info --cpu [--json]",
+    arg_parser p = {"info",
+                    "rewire info MODEL.safetensors [--json] | rewire info MODEL --inputs [--top K] "
+                    "[--json] | rewire info --cpu [--json]",
                     "Shows each layer's shape, kind, nonzeros, sparsity and bytes stored against "
-                    "the bytes the same layer would take dense.",
-                    specs, 2, pos, 1, 0};
+                    "the bytes the same layer would take dense; or, with --inputs, how much the "
+                    "first layer uses each input.",
+                    specs, sizeof specs / sizeof specs[0], pos, 1, 0};
     int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;
     if (cpu) print_cpu(json);
@@ -63,6 +163,11 @@ int cmd_info(int argc, char **argv)
     }
     rw_model *m;
     if (rw_model_load(pos[0], &m) != RW_OK) return report_failure("info");
+    if (list_inputs) {
+        int rc = print_inputs(pos[0], m, top, json);
+        rw_model_free(m);
+        return rc;
+    }
     /* A checkpoint is checked whole (trainer state too) and says where it
      * stands. */
     rw_progress at = {0};
@@ -122,6 +227,8 @@ int cmd_info(int argc, char **argv)
     double sparsity = all ? 1.0 - (double)nnz / (double)all : 0.0;
     float mean, std;
     rw_model_get_normalization(m, &mean, &std);
+    int per_feature = rw_model_normalization(m, NULL, NULL) == RW_NORMALIZE_FEATURE;
+    int kept = rw_model_kept_inputs(m, NULL), inputs = rw_model_inputs(m);
     if (json) {
         json_t *o = json_pack("{s:s, s:i, s:i, s:I, s:I, s:f, s:I, s:I, s:f, s:f, s:o}", "file",
                               pos[0], "inputs", rw_model_inputs(m), "classes", rw_model_classes(m),
@@ -129,6 +236,9 @@ int cmd_info(int argc, char **argv)
                               sparsity, "bytes", (json_int_t)bytes, "dense_bytes",
                               (json_int_t)dense_bytes, "input_mean", (double)mean, "input_std",
                               (double)std, "layers", layers);
+        /* Only when not the defaults, so older files' output is unchanged. */
+        if (per_feature) json_object_set_new(o, "normalize", json_string("feature"));
+        if (kept < inputs) json_object_set_new(o, "inputs_kept", json_integer(kept));
         if (checkpoint)
             json_object_set_new(o, "checkpoint",
                                 json_pack("{s:i, s:i, s:I, s:I}", "epoch", at.epoch, "epochs",
@@ -143,7 +253,14 @@ int cmd_info(int argc, char **argv)
                "(%.1fx smaller)\n",
                (long long)nnz, (long long)all, 100.0 * sparsity, (long long)bytes,
                (long long)dense_bytes, bytes ? (double)dense_bytes / (double)bytes : 0.0);
-        printf("input normalisation: mean %.6g, std %.6g\n", mean, std);
+        if (per_feature)
+            printf("input normalisation: per feature (each input's mean and std over the "
+                   "training set)\n");
+        else
+            printf("input normalisation: mean %.6g, std %.6g\n", mean, std);
+        if (kept < inputs)
+            printf("inputs: the model reads %d of %d (rewire info --inputs lists them)\n", kept,
+                   inputs);
         if (checkpoint)
             printf("checkpoint: %d of %d epochs done, step %lld, %lld samples into epoch %d\n",
                    at.epoch, tc.epochs, (long long)at.step, (long long)at.samples,

@@ -48,7 +48,15 @@ static int plot_connectivity(const char *model_path, const char *out, int width,
         rw_model_free(m);
         return 1;
     }
-    rw_model_layer_fan(m, 0, NULL, fan);
+    /* Per input of the sample (the same numbers as rewire info --inputs):
+     * an input the model no longer reads has none. */
+    if (rw_model_input_importance(m, fan, NULL) != RW_OK) {
+        free(fan);
+        free(counts);
+        rw_model_free(m);
+        return report_failure("plot");
+    }
+    int kept = rw_model_kept_inputs(m, NULL);
     rw_layer_info li;
     rw_model_layer_info(m, 0, &li);
     int64_t total = 0;
@@ -63,8 +71,12 @@ static int plot_connectivity(const char *model_path, const char *out, int width,
     rw_model_free(m);
     free(fan);
     char default_title[256];
-    snprintf(default_title, sizeof default_title, "%s: fc1 connections per input (%.2f%% dense)",
-             model_path, 100.0 * (1.0 - li.sparsity));
+    if (kept < in)
+        snprintf(default_title, sizeof default_title,
+                 "%s: fc1 connections per input (%d of %d inputs kept)", model_path, kept, in);
+    else
+        snprintf(default_title, sizeof default_title, "%s: fc1 connections per input (%.2f%% dense)",
+                 model_path, 100.0 * (1.0 - li.sparsity));
     int rc = 0;
     if (ends_with(out, ".svg")) {
         FILE *f = fopen(out, "w");

@@ -10,6 +10,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/data_flags.h"
 #include "cli/progress.h"
 #include "cli/train_checkpoint.h"
 #include "cli/train_dst.h"
@@ -23,12 +24,15 @@ static const char *init_names[] = {"uniform", "er", "erk", NULL};
 static const char *opt_names[] = {"sgd", "adamw", NULL};
 static const char *sched_names[] = {"constant", "step", "cosine", NULL};
 static const char *act_names[] = {"relu", "leaky_relu", "tanh", "gelu", NULL};
+static const char *normalize_names[] = {"global", "feature", NULL};
 
 typedef struct {
-    const char *data, *hidden, *out, *log, *checkpoint, *resume, *max_memory;
+    const char *hidden, *out, *log, *checkpoint, *resume, *max_memory;
+    data_flags data;
     double sparsity, lr, momentum, weight_decay, beta1, beta2, eps, clip, gamma, slope, val_split;
     int init, dense_first, dense_last, layer_norm, activation, epochs, batch, optimizer, nesterov, schedule,
-        warmup, step_every, seed, threads, train_limit, test_limit, quiet, checkpoint_every;
+        warmup, step_every, seed, threads, train_limit, test_limit, quiet, checkpoint_every,
+        normalize;
     dst_flags dst;
     prune_flags prune;
     nm_flags nm;
@@ -39,15 +43,27 @@ typedef struct {
 /* Loads the training split (minus the validation part) and the test split. */
 static int load_data(const train_flags *f, rw_dataset **train, rw_dataset **val, rw_dataset **test)
 {
-    *train = *val = *test = NULL;
-    if (rw_dataset_load_part(f->data, 0, f->train_limit, f->val_split, (uint64_t)f->seed, train,
-                             val) != RW_OK)
-        return 1;
-    if (rw_dataset_load_part(f->data, 1, f->test_limit, 0.0, 0, test, NULL) == RW_OK) return 0;
-    rw_dataset_free(*train);
-    rw_dataset_free(*val);
-    *train = *val = NULL;
-    return 1;
+    return data_load(&f->data, "train", f->train_limit, f->test_limit, f->val_split,
+                     (uint64_t)f->seed, train, val, test);
+}
+
+/* The input normalisation of a new model: the training set's mean and
+ * std over all features, and with --normalize feature each feature's. */
+static int set_normalization(const train_flags *f, rw_model *m, const rw_dataset *train)
+{
+    float mean, std;
+    rw_dataset_stats(train, &mean, &std);
+    rw_model_set_normalization(m, mean, std > 0 ? std : 1.0f);
+    if (f->normalize != RW_NORMALIZE_FEATURE) return 0;
+    int n = rw_dataset_features(train);
+    float *fm = malloc(sizeof(float) * (size_t)n), *fs = malloc(sizeof(float) * (size_t)n);
+    rw_status st = fm && fs ? rw_dataset_feature_stats(train, fm, fs) : RW_ERR_NO_MEMORY;
+    if (st == RW_OK) st = rw_model_set_feature_normalization(m, fm, fs);
+    free(fm);
+    free(fs);
+    if (st == RW_ERR_NO_MEMORY) fprintf(stderr, "rewire train: out of memory\n");
+    else if (st != RW_OK) report_failure("train");
+    return st == RW_OK ? 0 : 1;
 }
 
 /* The model config from the flags; sizes needs MAX_HIDDEN + 2 entries. */
@@ -212,7 +228,11 @@ static int on_epoch(const rw_run_epoch *e, void *user)
     }
     char val_text[32] = "", topo_text[96] = "";
     if (e->val) snprintf(val_text, sizeof val_text, "  val %.2f%%", 100.0 * e->val->accuracy);
-    if (e->dst)
+    if (e->dst && e->inputs_kept > 0)
+        snprintf(topo_text, sizeof topo_text,
+                 "  [%lld updates, %.2fs, itop %.3f, sparsity %.4f, %d inputs]", (long long)e->updates,
+                 e->total_update_seconds, e->itop_rate, e->sparsity, e->inputs_kept);
+    else if (e->dst)
         snprintf(topo_text, sizeof topo_text, "  [%lld updates, %.2fs, itop %.3f, sparsity %.4f]",
                  (long long)e->updates, e->total_update_seconds, e->itop_rate, e->sparsity);
     else if (e->nm)
@@ -270,8 +290,8 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
         if (!rc) rc = nm_flags_config(&f->nm, &f->nm_config, &f->nm_active);
         if (rc) goto done;
     }
-    if (load_data(f, &train, &val, &test)) {
-        rc = report_failure("train");
+    if (load_data(f, &train, &val, &test)) { /* the message is printed */
+        rc = 1;
         goto done;
     }
     const rw_dataset *sets[3] = {train, val, test};
@@ -334,9 +354,16 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
             rc = report_failure("train");
             goto done;
         }
-        float mean, std;
-        rw_dataset_stats(train, &mean, &std);
-        rw_model_set_normalization(m, mean, std > 0 ? std : 1.0f);
+        if ((rc = set_normalization(f, m, train))) goto done;
+        /* A CSV file's classes are its labels: the model keeps their names,
+         * so that rewire eval numbers another file's classes alike. */
+        char *names = data_class_names_json(train);
+        rw_status named = names ? rw_model_set_info(m, "class_names", names) : RW_OK;
+        free(names);
+        if (named != RW_OK) {
+            rc = report_failure("train");
+            goto done;
+        }
     } else {
         tc = rw_trainer_config(rw_run_trainer(r));
         if (rw_estimate_trainer_memory(m, &tc, &est) != RW_OK) {
@@ -382,7 +409,7 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
                 rw_dataset_count(train), rw_dataset_count(val), rw_dataset_count(test));
         prune_print_plan(m, &tc, &ps);
     } else if (!f->quiet) {
-        fprintf(stderr, "data: %s, %d training, %d validation, %d test samples\n", f->data,
+        fprintf(stderr, "data: %s, %d training, %d validation, %d test samples\n", f->data.data,
                 rw_dataset_count(train), rw_dataset_count(val), rw_dataset_count(test));
         print_model(m);
         if (gradual && !f->resume) prune_print_plan(m, &tc, &ps);
@@ -416,6 +443,10 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
                 "after --prune-end (try a smaller --update-every)\n",
                 prune_active ? "pruning" : "gradual pruning", res.sparsity, res.target_sparsity,
                 prune_active ? "pruning" : "update");
+    if (res.inputs_kept > f->dst.input_budget && f->dst.input_budget > 0)
+        fprintf(stderr, "rewire train: warning: the model reads %d inputs, not the %d of "
+                        "--input-budget: no update came after --input-end (try a smaller "
+                        "--update-every)\n", res.inputs_kept, f->dst.input_budget);
     if (f->out && !f->quiet) fprintf(stderr, "saved %s\n", f->out);
     /* One machine-readable closing line on stdout, for scripts. */
     printf("result: test_accuracy=%.4f test_loss=%.4f train_samples_per_second=%.0f "
@@ -423,6 +454,7 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
            res.test.accuracy, res.test.loss, res.train_samples_per_second, res.train_seconds,
            res.sparsity, res.update_seconds, (long long)res.updates, res.itop_rate);
     if (prune_active) printf(" prune=%s steps=%lld", prune_method_name(ps.method), (long long)res.steps);
+    if (res.inputs_kept > 0) printf(" inputs_kept=%d", res.inputs_kept);
     if (prune_active && ps.method == RW_PRUNE_SOUP && res.members > 0)
         printf(" member_accuracy_mean=%.4f member_accuracy_best=%.4f members=%d",
                res.member_accuracy_mean, res.member_accuracy_best, res.members);
@@ -440,16 +472,16 @@ done:
 
 int cmd_train(int argc, char **argv)
 {
-    train_flags f = {.data = "fashion-mnist", .hidden = "1000,1000,1000", .sparsity = 0.95,
+    train_flags f = {.hidden = "1000,1000,1000", .sparsity = 0.95,
                      .lr = 0.05, .momentum = 0.9, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
                      .gamma = 0.1, .slope = 0.01, .val_split = 0.0, .init = 2, .epochs = 10,
                      .batch = 128, .schedule = 2, .step_every = 1, .seed = 1};
+    data_flags_init(&f.data);
     dst_flags_init(&f.dst);
     prune_flags_init(&f.prune);
     nm_flags_init(&f.nm);
     arg_spec base[] = {
-        {"data", ARG_STRING, &f.data, "DIR",
-         "'fashion-mnist', 'mnist' or a folder of IDX files (default fashion-mnist)", NULL, 0, 0},
+        data_flags_data_spec(&f.data),
         {"hidden", ARG_STRING, &f.hidden, "N,N,...", "hidden layer sizes (default 1000,1000,1000)",
          NULL, 0, 0},
         {"sparsity", ARG_DOUBLE, &f.sparsity, "S",
@@ -513,12 +545,27 @@ int cmd_train(int argc, char **argv)
          "(default: the memory available now)", NULL, 0, 0},
     };
     enum { N_BASE = sizeof base / sizeof base[0] };
-    enum { N_SPECS = N_BASE + DST_FLAG_COUNT + PRUNE_FLAG_COUNT + NM_FLAG_COUNT };
+    /* Newer flags, after the older ones: a checkpoint's note lists the
+     * flags in this order. */
+    arg_spec late[] = {
+        {"normalize", ARG_CHOICE, &f.normalize, "global|feature",
+         "standardise the inputs with the training set's mean and std over all features, or "
+         "each feature with its own (a constant feature then feeds 0) (default global)",
+         normalize_names, 0, 0},
+        {0}, {0}, {0}, {0}, /* the input-level DST flags */
+    };
+    dst_input_flags_specs(&f.dst, late + 1);
+    enum { N_LATE = sizeof late / sizeof late[0] };
+    enum { N_SPECS = N_BASE + DST_FLAG_COUNT + PRUNE_FLAG_COUNT + NM_FLAG_COUNT +
+                     DATA_TABULAR_FLAG_COUNT + N_LATE };
     arg_spec specs[N_SPECS];
     memcpy(specs, base, sizeof base);
     dst_flags_specs(&f.dst, specs + N_BASE);
     prune_flags_specs(&f.prune, specs + N_BASE + DST_FLAG_COUNT);
     nm_flags_specs(&f.nm, specs + N_BASE + DST_FLAG_COUNT + PRUNE_FLAG_COUNT);
+    data_flags_tabular_specs(&f.data,
+                             specs + N_BASE + DST_FLAG_COUNT + PRUNE_FLAG_COUNT + NM_FLAG_COUNT);
+    memcpy(specs + N_SPECS - N_LATE, late, sizeof late);
     arg_parser p = {"train", "rewire train [flags]",
                     "Trains a truly sparse MLP classifier: hidden layers from --hidden, the "
                     "--sparsity target shared among layers by --init, evaluated on the test split "
@@ -532,6 +579,7 @@ int cmd_train(int argc, char **argv)
                         "'%s'\n(see 'rewire train --help')\n", f.max_memory);
         return 2;
     }
+    if (data_flags_check(&f.data, "train")) return 2;
     if (f.checkpoint_every > 0 && !f.checkpoint) {
         fprintf(stderr, "rewire train: --checkpoint-every needs --checkpoint PATH\n"
                         "(see 'rewire train --help')\n");
@@ -539,6 +587,12 @@ int cmd_train(int argc, char **argv)
     }
     /* Resuming, the N:M flags are checked once the checkpoint's are in. */
     if (!f.resume && nm_flags_check(&f.nm, argc, argv, &f.nm_config, &f.nm_active)) return 2;
+    if (f.dst.input_budget > 0 && (f.prune.method >= 0 || f.nm_active || f.dense_first)) {
+        fprintf(stderr, "rewire train: --input-budget removes inputs of a sparse first layer "
+                        "during --dst training (any preset, static included): not with --prune, "
+                        "--nm or --dense-first\n(see 'rewire train --help')\n");
+        return 2;
+    }
     if (f.threads > 0) rw_set_num_threads(f.threads);
     return run(&f, specs, N_SPECS, &defaults);
 }

@@ -15,7 +15,11 @@ static const char *const free_flags[] = {"threads", "out", "log", "quiet", "chec
 /* Flags newer than the checkpoint format: a note holds them only when
  * they are not at their default, and a note without one means the
  * default, so that checkpoints from before them resume unchanged. */
-static const char *const late_flags[] = {"layer-norm", NULL};
+static const char *const late_flags[] = {"layer-norm",  "labels",     "test-data",
+                                         "test-labels", "test-split", "split-seed",
+                                         "skip-rows",   "label-column", "normalize",
+                                         "input-budget", "input-select", "input-start",
+                                         "input-end",   NULL};
 
 static int is_late(const arg_spec *s)
 {

@@ -9,6 +9,7 @@ static const char *drop_names[] = {"magnitude", "set", "mest", "random", NULL};
 static const char *grow_names[] = {"random", "gradient", "momentum", "hebbian", "unfired", NULL};
 static const char *schedule_names[] = {"constant", "cosine", NULL};
 static const char *redistribute_names[] = {"none", "momentum", NULL};
+static const char *input_names[] = {"importance", "random", "variance", NULL};
 
 void dst_flags_init(dst_flags *f)
 {
@@ -16,6 +17,29 @@ void dst_flags_init(dst_flags *f)
     f->drop = f->grow = f->update_every = f->schedule = f->redistribute = f->window = -1;
     f->drop_fraction = f->update_until = f->mest_lambda = f->initial_sparsity = f->prune_start =
         f->prune_end = -1;
+    f->input_budget = 0;
+    f->input_select = -1;
+    f->input_start = f->input_end = -1;
+}
+
+void dst_input_flags_specs(dst_flags *f, arg_spec *s)
+{
+    arg_spec specs[DST_INPUT_FLAG_COUNT] = {
+        {"input-budget", ARG_INT, &f->input_budget, "K",
+         "input-level DST: remove whole inputs from the first layer during training until K "
+         "remain, their connections regrown among the rest; the model then reads only those "
+         "(default 0: off)", NULL, 0, 16777216},
+        {"input-select", ARG_CHOICE, &f->input_select, "NAME",
+         "which inputs go first: importance (the |w| mass of their connections times their "
+         "RMS), random, or variance (the least varying; needs --normalize feature) (default "
+         "importance)", input_names, 0, 0},
+        {"input-start", ARG_DOUBLE, &f->input_start, "F",
+         "input removal starts at this fraction of training (default 0.1)", NULL, 0, 1},
+        {"input-end", ARG_DOUBLE, &f->input_end, "F",
+         "input removal reaches --input-budget at this fraction of training (default 0.5)", NULL,
+         0, 1},
+    };
+    memcpy(s, specs, sizeof specs);
 }
 
 void dst_flags_specs(dst_flags *f, arg_spec *s)
@@ -93,12 +117,27 @@ int dst_flags_config(const dst_flags *f, double sparsity, int seed, rw_dst_confi
         *model_sparsity = c->initial_sparsity;
         c->final_sparsity = sparsity;
     }
+    if (f->input_budget > 0) {
+        c->input_budget = f->input_budget;
+        if (f->input_select >= 0) c->input_select = (rw_input_criterion)f->input_select;
+        if (f->input_start >= 0) c->input_start = f->input_start;
+        if (f->input_end >= 0) c->input_end = f->input_end;
+        if (!(c->input_start <= c->input_end)) {
+            fprintf(stderr, "rewire train: --input-start %g is after --input-end %g\n",
+                    c->input_start, c->input_end);
+            return 2;
+        }
+    } else if (f->input_select >= 0 || f->input_start >= 0 || f->input_end >= 0) {
+        fprintf(stderr, "rewire train: --input-select, --input-start and --input-end need "
+                        "--input-budget K\n(see 'rewire train --help')\n");
+        return 2;
+    }
     if ((f->drop >= 0 || f->grow >= 0) && !(c->drop_fraction > 0)) {
         fprintf(stderr, "rewire train: --drop and --grow need --drop-fraction above 0 (or a --dst "
                         "preset other than static)\n");
         return 2;
     }
-    *active = c->drop_fraction > 0 || c->final_sparsity > 0;
+    *active = c->drop_fraction > 0 || c->final_sparsity > 0 || c->input_budget > 0;
     if (*active && sparsity == 0) {
         fprintf(stderr, "rewire train: dynamic sparse training needs --sparsity above 0\n");
         return 2;
@@ -120,7 +159,11 @@ static int dst_config_differs(const rw_dst_config *a, const rw_dst_config *b, ch
     INT_FIELD(drop_schedule) REAL_FIELD(update_until) INT_FIELD(redistribute) INT_FIELD(window)
     REAL_FIELD(mest_lambda) REAL_FIELD(final_sparsity) INT_FIELD(final_distribution)
     REAL_FIELD(prune_start) REAL_FIELD(prune_end) REAL_FIELD(initial_sparsity) REAL_FIELD(shrink)
-    INT_FIELD(seed)
+    INT_FIELD(seed) INT_FIELD(input_budget)
+    /* The input settings matter only with a budget (a preset fills them). */
+    if (a->input_budget > 0) {
+        INT_FIELD(input_select) REAL_FIELD(input_start) REAL_FIELD(input_end)
+    }
 #undef INT_FIELD
 #undef REAL_FIELD
     return 0;

@@ -12,14 +12,22 @@
 typedef struct {
     int method, drop, grow, update_every, schedule, redistribute, window;
     double drop_fraction, update_until, mest_lambda, initial_sparsity, prune_start, prune_end;
+    /* Input-level DST (0 / -1: not given). */
+    int input_budget, input_select;
+    double input_start, input_end;
 } dst_flags;
 
 #define DST_FLAG_COUNT 13
+#define DST_INPUT_FLAG_COUNT 4
 
 void dst_flags_init(dst_flags *f);
 
 /* Fills specs[0 .. DST_FLAG_COUNT) with the flags, targeting f. */
 void dst_flags_specs(dst_flags *f, arg_spec *specs);
+
+/* Fills specs[0 .. DST_INPUT_FLAG_COUNT) with the input-level DST flags
+ * (--input-budget, --input-select, --input-start, --input-end). */
+void dst_input_flags_specs(dst_flags *f, arg_spec *specs);
 
 /* Builds the config from the preset and the flags given. *active is 0 when
  * nothing would ever change the topology; *model_sparsity is the sparsity

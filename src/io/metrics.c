@@ -49,6 +49,7 @@ void metrics_epoch_line(FILE *log, const rw_run_epoch *e)
                       prune_names[e->prune_method], "phase", e->phase, "member", e->member,
                       "phase_epoch", e->phase_epoch, "phase_epochs", e->phase_epochs);
     }
+    if (o && e->inputs_kept > 0) json_object_set_new(o, "inputs_kept", json_integer(e->inputs_kept));
     write_line(log, o);
 }
 
@@ -75,6 +76,11 @@ void metrics_topology_line(FILE *log, const rw_topology_stats *s)
                           "unconnected_inputs", (json_int_t)s->unconnected_inputs,
                           "update_seconds", s->seconds, "total_update_seconds", s->total_seconds);
     if (s->shrunk) json_object_set_new(o, "shrunk", int_array(s->shrunk, s->n_layers));
+    /* Input-level DST only, so that other runs' lines are what they were. */
+    if (s->inputs_kept > 0) {
+        json_object_set_new(o, "inputs_kept", json_integer(s->inputs_kept));
+        json_object_set_new(o, "inputs_removed", json_integer(s->inputs_removed));
+    }
     write_line(log, o);
 }
 

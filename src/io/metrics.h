@@ -8,6 +8,8 @@
  *             {"prune", "phase", "member", "phase_epoch", "phase_epochs"}
  *   topology  {"event": "topology", "update", "step", "epoch", ...} after
  *             every topology update (rw_topology_stats)
+ * (input-level DST adds "inputs_kept" to both, and "inputs_removed" to the
+ * topology line)
  *   nm        {"event": "nm", "epoch", "step", "pattern", "method",
  *             "layers", "mask_change", "decay_beta"} after each epoch of
  *             N:M training

@@ -20,7 +20,7 @@
 /* The evaluation batch for m: 256 samples, fewer for very wide models. */
 static int eval_batch(const rw_model *m)
 {
-    size_t per_sample = (size_t)m->inputs;
+    size_t per_sample = (size_t)model_input_rows(m);
     for (int l = 0; l < m->n_layers; l++) per_sample += (size_t)m->layers[l]->out;
     size_t fit = EVAL_ACTIVATION_BYTES / (sizeof(float) * per_sample);
     if (fit < 8) fit = 8;
@@ -121,9 +121,7 @@ static void predict_one(rw_predictor *p, const float *x, float *out, int logits)
 {
     const rw_model *m = p->model;
     int features = m->inputs, classes = rw_model_classes(m);
-    float scale = 1.0f / m->norm_std, shift = m->norm_mean;
-    float *in = p->one.t[0].data;
-    for (int f = 0; f < features; f++) in[f] = (x[f] - shift) * scale;
+    input_stage_load_one(&m->input, x, features, p->one.t[0].data);
     network_forward_vector(m, &p->one, &p->sync);
     if (logits)
         memcpy(out, network_logits(m, &p->one), sizeof(float) * (size_t)classes);

@@ -240,3 +240,52 @@ rw_status linear_replace_nm(rw_model *m, int l, int n, int mm)
     if (!ly) return RW_ERR_NO_MEMORY; /* message set */
     return model_replace_layer(m, l, ly);
 }
+
+rw_status linear_keep_inputs(rw_model *m, int l, const int32_t *keep, int k)
+{
+    linear *old = linear_of(m->layers[l]);
+    const param *w = model_layer_params(m, l);
+    if (!old || old->base.ops->after_step || !(w->storage == PARAM_CSR || w->storage == PARAM_DENSE))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s is not a sparse (CSR) or dense linear "
+                       "layer: its inputs cannot be removed", m->layers[l]->name);
+    int in = old->base.in, out = old->base.out;
+    int32_t *col = malloc(sizeof(int32_t) * (size_t)in);
+    if (!col) return rw_fail(RW_ERR_NO_MEMORY, "out of memory removing inputs of %s", old->base.name);
+    for (int i = 0; i < in; i++) col[i] = -1;
+    for (int j = 0; j < k; j++) col[keep[j]] = j;
+    layer *ly = NULL;
+    if (w->storage == PARAM_DENSE) {
+        float *d = rw_alloc(sizeof(float) * (size_t)out * (size_t)(k > 0 ? k : 1));
+        const float *v = param_values(w);
+        for (int o = 0; d && o < out; o++)
+            for (int j = 0; j < k; j++) d[(size_t)o * k + j] = v[(size_t)o * in + keep[j]];
+        ly = d ? linear_dense_new(old->base.name, k, out, old->base.act, old->base.slope, l, d, NULL)
+               : NULL;
+    } else {
+        const csr_matrix *src = w->csr;
+        int count = 0;
+        for (int q = 0; q < src->nnz; q++) count += col[src->indices[q]] >= 0;
+        csr_matrix c;
+        if (csr_alloc(&c, out, k, count) == RW_OK) {
+            int n = 0;
+            for (int o = 0; o < out; o++) {
+                /* Columns keep their order, so rows stay sorted. */
+                for (int q = src->indptr[o]; q < src->indptr[o + 1]; q++)
+                    if (col[src->indices[q]] >= 0) {
+                        c.indices[n] = col[src->indices[q]];
+                        c.values[n++] = src->values[q];
+                    }
+                c.indptr[o + 1] = n;
+            }
+            csr_build_transpose(&c);
+            ly = linear_csr_new(old->base.name, k, out, old->base.act, old->base.slope, l, &c, NULL);
+        }
+    }
+    free(col);
+    if (!ly) return rw_fail(RW_ERR_NO_MEMORY, "out of memory removing inputs of %s", old->base.name);
+    linear *lin = (linear *)ly;
+    const layer_ops *ops = ly->ops;
+    linear_inherit(lin, ops, old);
+    ly->in = k;
+    return model_replace_layer(m, l, ly);
+}

@@ -86,6 +86,12 @@ rw_status linear_replace_csr(rw_model *m, int l, csr_matrix *w);
  * of every m consecutive inputs of its current weights. */
 rw_status linear_replace_nm(rw_model *m, int l, int n, int mm);
 
+/* Replaces layer l of m by a layer of the same kind (CSR or dense) that
+ * reads only inputs keep[0..k) (increasing) of the old one, renumbered
+ * 0..k-1: its connections from every other input are dropped. N:M layers
+ * (groups of consecutive inputs) are refused with RW_ERR_INVALID_ARGUMENT. */
+rw_status linear_keep_inputs(rw_model *m, int l, const int32_t *keep, int k);
+
 /* The kinds, for the model loader's table (nn/model_file.c). */
 extern const layer_ops linear_csr_ops, linear_nm_ops, linear_dense_ops, linear_nm_train_ops;
 extern const layer_kind linear_csr_kind, linear_nm_kind, linear_dense_kind;

@@ -29,8 +29,7 @@ rw_model *model_alloc(int n_layers)
     }
     m->n_layers = n_layers;
     m->leaky_slope = 0.01f;
-    m->norm_mean = 0.0f;
-    m->norm_std = 1.0f;
+    input_stage_init(&m->input);
     return m;
 }
 
@@ -40,6 +39,7 @@ void rw_model_free(rw_model *model)
     for (int l = 0; model->layers && l < model->n_layers; l++) layer_free(model->layers[l]);
     layer_free(model->loss);
     for (int k = 0; k < model->n_info; k++) free(model->info_key[k]), free(model->info_value[k]);
+    input_stage_free(&model->input);
     free(model->layers);
     free(model->params);
     free(model->first_param);
@@ -243,14 +243,23 @@ double rw_model_sparsity(const rw_model *m)
 
 void rw_model_set_normalization(rw_model *m, float mean, float std)
 {
-    m->norm_mean = mean;
-    m->norm_std = std > 0 ? std : 1.0f;
+    m->input.mean = mean;
+    m->input.std = std > 0 ? std : 1.0f;
+    /* The global form again; the inputs kept stay kept. */
+    if (m->input.feature) {
+        int32_t *index = m->input.index;
+        int kept = m->input.kept;
+        m->input.index = NULL;
+        input_stage_free(&m->input);
+        m->input.index = index;
+        m->input.kept = index ? kept : 0;
+    }
 }
 
 void rw_model_get_normalization(const rw_model *m, float *mean, float *std)
 {
-    *mean = m->norm_mean;
-    *std = m->norm_std;
+    *mean = m->input.mean;
+    *std = m->input.std;
 }
 
 rw_status rw_model_to_nm(rw_model *m, int which, int n, int mm)

@@ -10,6 +10,7 @@
 #ifndef RW_NN_MODEL_H
 #define RW_NN_MODEL_H
 
+#include "nn/input_stage.h"
 #include "nn/layer.h"
 #include "nn/param.h"
 #include "rewire.h"
@@ -22,9 +23,9 @@ struct rw_model {
     int n_layers;
     layer **layers;      /* [n_layers] in execution order */
     layer *loss;         /* reads the last layer's output (the logits) */
-    int inputs;          /* features of tensor 0 */
+    int inputs;          /* features of a sample, as callers give them */
     float leaky_slope;
-    float norm_mean, norm_std; /* input normalisation x' = (x - mean) / std */
+    input_stage input;   /* tensor 0 from a sample: the features read, normalised */
     /* The parameter list, gathered from the layers whenever one is added
      * or replaced (model_gather_params). */
     int n_params;
@@ -63,6 +64,9 @@ rw_status model_replace_layer(rw_model *m, int l, layer *ly);
 
 /* The records of layer l: params[first_param[l] ..] */
 static inline param *model_layer_params(const rw_model *m, int l) { return m->params + m->first_param[l]; }
+
+/* Rows of tensor 0: the features the network reads. */
+static inline int model_input_rows(const rw_model *m) { return input_stage_rows(&m->input, m->inputs); }
 
 /* The number of tensors of the graph (the input and one per layer). */
 static inline int model_tensor_count(const rw_model *m) { return m->n_layers + 1; }

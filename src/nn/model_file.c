@@ -9,7 +9,9 @@
  *   format = "rewire", format_version = "1",
  *   layers = JSON array of {"name", "kind": "sparse"|"nm"|"dense", "in", "out",
  *            "activation"}, with "n" and "m" for kind "nm",
- *   input_mean, input_std, leaky_slope (decimal numbers).
+ *   input_mean, input_std, leaky_slope (decimal numbers),
+ *   and, for per-feature normalisation or a selection of inputs, "input"
+ *   with tensors input.* (nn/input_stage.h).
  * This file knows no layer kind: it looks each up in the registry
  * (nn/layer_kinds.c) by the name the metadata gives and lets the layer read and write its own tensors. */
 #include <jansson.h>
@@ -81,10 +83,11 @@ rw_status model_add_to_writer(const rw_model *m, const char *path, st_writer *w)
         snprintf(key, sizeof key, "info.%s", m->info_key[k]);
         st = st_writer_meta(w, key, m->info_value[k]);
     }
-    snprintf(num, sizeof num, "%.9g", m->norm_mean);
+    snprintf(num, sizeof num, "%.9g", m->input.mean);
     if (st == RW_OK) st = st_writer_meta(w, "input_mean", num);
-    snprintf(num, sizeof num, "%.9g", m->norm_std);
+    snprintf(num, sizeof num, "%.9g", m->input.std);
     if (st == RW_OK) st = st_writer_meta(w, "input_std", num);
+    if (st == RW_OK) st = input_stage_save(&m->input, m->inputs, w, path);
     snprintf(num, sizeof num, "%.9g", m->leaky_slope);
     if (st == RW_OK) st = st_writer_meta(w, "leaky_slope", num);
     /* st_writer_add copies the names. */
@@ -313,14 +316,33 @@ rw_status model_file_memory(const rw_model *m, const st_file *f, const rw_train_
     return RW_OK;
 }
 
+/* The input stage: the sample's width it gives must feed the first
+ * layer, which reads one row per kept feature. */
+static rw_status load_input_stage(const st_file *f, const char *path, rw_model *m)
+{
+    int features = m->inputs;
+    rw_status st = input_stage_load(&m->input, f, path, &features);
+    if (st != RW_OK || !st_meta(f, "input")) return st;
+    if (model_reads_tokens(m) || m->layers[0]->n_inputs != 1 || m->layers[0]->inputs[0] != 0)
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata input is for a classifier whose first layer "
+                       "reads the features", path);
+    int rows = input_stage_rows(&m->input, features);
+    if (rows != m->layers[0]->in)
+        return rw_fail(RW_ERR_FORMAT, "%s: metadata input keeps %d of %d features, but layer %s "
+                       "takes %d", path, rows, features, m->layers[0]->name, m->layers[0]->in);
+    m->inputs = features;
+    return RW_OK;
+}
+
 rw_status model_skeleton(const st_file *f, const char *path, rw_model **out)
 {
     *out = NULL;
     rw_model *m = NULL;
     rw_status st = parse_layers(f, path, 0.01f, &m);
     if (st == RW_OK) st = parse_info(f, path, m);
-    if (st == RW_OK) st = meta_float(f, path, "input_mean", 0.0f, &m->norm_mean);
-    if (st == RW_OK) st = meta_float(f, path, "input_std", 1.0f, &m->norm_std);
+    if (st == RW_OK) st = meta_float(f, path, "input_mean", 0.0f, &m->input.mean);
+    if (st == RW_OK) st = meta_float(f, path, "input_std", 1.0f, &m->input.std);
+    if (st == RW_OK) st = load_input_stage(f, path, m);
     if (st == RW_OK) st = meta_float(f, path, "leaky_slope", 0.01f, &m->leaky_slope);
     for (int l = 0; st == RW_OK && l < m->n_layers; l++) m->layers[l]->slope = m->leaky_slope;
     /* The records name the skeleton's parameters (no values yet): memory
@@ -330,9 +352,9 @@ rw_status model_skeleton(const st_file *f, const char *path, rw_model **out)
         snprintf(msg, sizeof msg, "%s", rw_last_error());
         st = rw_fail(st, "%s: %s", path, msg);
     }
-    if (st == RW_OK && !(m->norm_std > 0))
+    if (st == RW_OK && !(m->input.std > 0))
         st = rw_fail(RW_ERR_FORMAT, "%s: metadata input_std is %g, expected a positive number", path,
-                     m->norm_std);
+                     m->input.std);
     if (st != RW_OK) {
         rw_model_free(m);
         return st;
@@ -343,6 +365,7 @@ rw_status model_skeleton(const st_file *f, const char *path, rw_model **out)
 
 int model_owns_tensor(const rw_model *m, const char *name)
 {
+    if (input_stage_owns_tensor(name)) return 1;
     for (int l = 0; l < m->n_layers; l++)
         if (m->layers[l]->ops->owns_tensor(m->layers[l], name)) return 1;
     return 0;

@@ -23,7 +23,7 @@ static rw_status workspace_alloc(workspace *ws, const rw_model *m, int bp, int w
     ws->t = calloc((size_t)nt, sizeof *ws->t);
     if (!ws->t) return RW_ERR_NO_MEMORY;
     snprintf(ws->t[0].name, sizeof ws->t[0].name, "input");
-    ws->t[0].rows = m->inputs;
+    ws->t[0].rows = model_input_rows(m);
     ws->t[0].act = RW_ACT_NONE;
     for (int l = 0; l < m->n_layers; l++) {
         const layer *ly = m->layers[l];
@@ -129,15 +129,14 @@ layer_io workspace_io(const workspace *ws, const rw_model *m, int l)
 int phase_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
                      const int *index, int n)
 {
-    const kernel_table *k = kernels_active();
-    float scale = 1.0f / m->norm_std, shift = m->norm_mean;
     float *in = ws->t[0].data;
-    /* Blocks of 64 features per chunk: each chunk writes its own rows. */
-    int blocks = (size_t)features * n < 32768 ? 1 : (features + 63) / 64;
+    int rows = model_input_rows(m);
+    /* Blocks of 64 rows per chunk: each chunk writes its own rows. */
+    int blocks = (size_t)rows * n < 32768 ? 1 : (rows + 63) / 64;
     TEAM_FOR(blk, blocks) {
         int f0 = blocks == 1 ? 0 : blk * 64;
-        int f1 = blocks == 1 || f0 + 64 > features ? features : f0 + 64;
-        k->load_batch(x, features, index, n, shift, scale, in, ws->bp, f0, f1);
+        int f1 = blocks == 1 || f0 + 64 > rows ? rows : f0 + 64;
+        input_stage_load_rows(&m->input, x, features, index, n, in, ws->bp, f0, f1);
         team_chunk_done();
     }
     return blocks;
@@ -146,7 +145,7 @@ int phase_load_batch(const rw_model *m, workspace *ws, const float *x, int featu
 void network_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
                         const int *index, int n)
 {
-#pragma omp parallel if ((size_t)features * n >= 32768 && omp_get_max_threads() > 1)
+#pragma omp parallel if ((size_t)model_input_rows(m) * n >= 32768 && omp_get_max_threads() > 1)
     phase_load_batch(m, ws, x, features, index, n);
 }
 

@@ -2,6 +2,8 @@
  * that nothing else branches on how a parameter is stored. */
 #include "nn/param.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -89,6 +91,49 @@ rw_status param_to_csr(const param *p, csr_matrix *out)
         out->indptr[o + 1] = k;
     }
     return RW_OK;
+}
+
+void param_column_mass(const param *p, float *mass)
+{
+    double *sum = calloc((size_t)p->cols + 1, sizeof *sum);
+    if (!sum) {
+        /* A few bytes per input: summed in float instead. */
+        memset(mass, 0, sizeof(float) * (size_t)p->cols);
+    }
+    const float *v = param_values(p);
+    switch (p->storage) {
+    case PARAM_CSR: {
+        const csr_matrix *w = p->csr;
+        for (int k = 0; k < w->nnz; k++) {
+            if (sum) sum[w->indices[k]] += fabsf(w->values[k]);
+            else mass[w->indices[k]] += fabsf(w->values[k]);
+        }
+        break;
+    }
+    case PARAM_NM: {
+        const nm_matrix *w = p->nm;
+        int slots = nm_slots_per_row(w);
+        for (int o = 0; o < w->rows; o++)
+            for (int k = 0; k < slots; k++) {
+                size_t s = (size_t)o * slots + k;
+                int i = nm_slot_input(k, w->n, w->m, w->offsets + (size_t)o * slots);
+                if (sum) sum[i] += fabsf(w->values[s]);
+                else mass[i] += fabsf(w->values[s]);
+            }
+        break;
+    }
+    case PARAM_DENSE:
+        for (int o = 0; o < p->rows; o++)
+            for (int i = 0; i < p->cols; i++) {
+                float a = fabsf(v[(size_t)o * p->cols + i]);
+                if (sum) sum[i] += a;
+                else mass[i] += a;
+            }
+        break;
+    }
+    if (!sum) return;
+    for (int i = 0; i < p->cols; i++) mass[i] = (float)sum[i];
+    free(sum);
 }
 
 void param_to_dense(const param *p, float *d)

@@ -69,6 +69,10 @@ int param_same_layout(const param *a, const param *b);
  * (fan_out, cols entries) of a weight; either may be NULL. */
 void param_fan(const param *p, int32_t *fan_in, int32_t *fan_out);
 
+/* The sum of |w| over each input column's stored entries (mass, cols
+ * entries), in double, stored as float. */
+void param_column_mass(const param *p, float *mass);
+
 /* The parameter's stored entries as a new CSR matrix (a dense one lists
  * all rows · cols). RW_ERR_INVALID_ARGUMENT beyond 2^31 - 1 entries. */
 rw_status param_to_csr(const param *p, csr_matrix *out);

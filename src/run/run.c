@@ -14,6 +14,7 @@
 #include "nn/trainer.h"
 #include "rewire.h"
 #include "run/run_internal.h"
+#include "sparsity/dst.h"
 
 
 double run_now(void)
@@ -357,6 +358,8 @@ static int report_epoch(rw_run *r, const rw_epoch_stats *s, int epoch, int has_v
     e.updates = r->updates;
     e.total_update_seconds = r->total_update_seconds;
     e.itop_rate = r->itop_rate;
+    rw_dst_totals totals;
+    if (r->dst_active && rw_trainer_dst(r->t, NULL, &totals)) e.inputs_kept = totals.inputs_kept;
     e.nm = r->nm_active;
     e.nm_mask_change = nm_change;
     e.nm_beta = r->nm_active ? rw_model_nm_decay_beta(r->model) : 0;
@@ -506,6 +509,19 @@ static rw_status train_rounds(rw_run *r, const rw_dataset *train, const rw_datas
     return RW_OK;
 }
 
+/* The first layer's inputs that input-level DST kept become the model's
+ * (nothing without it). The trainer's arrays no longer fit the model. */
+static rw_status keep_selected_inputs(rw_run *r, rw_run_result *out)
+{
+    int32_t *index = malloc(sizeof(int32_t) * (size_t)(rw_model_inputs(r->model) + 1));
+    if (!index) return rw_fail(RW_ERR_NO_MEMORY, "out of memory keeping the selected inputs");
+    int k = dst_kept_inputs(r->t, index);
+    rw_status st = k > 0 ? rw_model_keep_inputs(r->model, index, k) : RW_OK;
+    free(index);
+    if (k > 0) out->inputs_kept = k;
+    return st;
+}
+
 rw_status rw_run_train(rw_run *r, const rw_dataset *train, const rw_dataset *val,
                        const rw_dataset *test, rw_run_result *out)
 {
@@ -524,6 +540,8 @@ rw_status rw_run_train(rw_run *r, const rw_dataset *train, const rw_dataset *val
     if (st != RW_OK) return st;
     /* N:M training ends here: the layers keep mask ⊙ W as N:M storage. */
     if (r->nm_active) rw_model_nm_train_end(r->model);
+    /* So does input selection: the model reads only the inputs kept. */
+    if (r->t && (st = keep_selected_inputs(r, out)) != RW_OK) return st;
     if (r->t) {
         rw_progress pos;
         rw_trainer_position(r->t, &pos);

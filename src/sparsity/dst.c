@@ -54,6 +54,7 @@ void dst_free(dst_state *d)
     free(d->shrunk);
     free(d->density);
     free(d->weight);
+    input_select_free(d->inputs);
     free(d);
 }
 
@@ -131,6 +132,22 @@ done:
     return st;
 }
 
+/* Input-level DST works on the weight that reads the model's input. */
+static rw_status attach_inputs(dst_state *d, const rw_model *m)
+{
+    for (int w = 0; w < d->n_layers; w++) {
+        const param *p = dst_param(d, m, w);
+        if (p->x_tensor != 0) continue;
+        if (!param_is_sparse(p))
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "input selection needs the first layer %s "
+                           "sparse (CSR), not dense or N:M", p->layer_name);
+        d->input_weight = w;
+        return input_select_create(&d->cfg, m, p, &d->inputs);
+    }
+    return rw_fail(RW_ERR_INVALID_ARGUMENT, "input selection needs a weight that reads the "
+                   "model's input (a language model reads tokens)");
+}
+
 rw_status dst_create(const rw_dst_config *c, const rw_model *m, int bp, dst_state **out)
 {
     *out = NULL;
@@ -185,6 +202,10 @@ rw_status dst_create(const rw_dst_config *c, const rw_model *m, int bp, dst_stat
         dst_free(d);
         return st;
     }
+    if (c->input_budget > 0 && (st = attach_inputs(d, m)) != RW_OK) {
+        dst_free(d);
+        return st;
+    }
     *out = d;
     return RW_OK;
 }
@@ -212,7 +233,8 @@ int dst_update_due(const dst_state *d, int64_t step, int64_t steps_per_epoch, in
     int churn = dst_drop_fraction(&d->cfg, step, total_steps) > 0;
     int prune = d->cfg.final_sparsity > 0 && !d->pruning_done &&
                 (double)step >= d->cfg.prune_start * (double)total_steps;
-    return churn || prune;
+    int inputs = d->inputs && input_select_due(d->inputs, step, total_steps);
+    return churn || prune || inputs;
 }
 
 /* GraNet's size for layer l at `step`: the cubic schedule of "To prune, or
@@ -379,6 +401,25 @@ static void window_standardise(const dst_state *d, float *x, int rows)
 
 /* ---- The update -------------------------------------------------------- */
 
+/* Closes the inputs due now; d->input_drop gets how many connections
+ * they hold, which the first layer then removes and regrows elsewhere. */
+static rw_status close_inputs(dst_state *d, const rw_trainer *t, int64_t step, int64_t total_steps)
+{
+    d->input_drop = 0;
+    d->inputs_removed = 0;
+    if (!d->inputs) return RW_OK;
+    const param *p = dst_param(d, t->model, d->input_weight);
+    int closed = input_select_close(d->inputs, p, t->ws.t[p->x_tensor].data, d->bp, d->batch_n,
+                                    step, total_steps);
+    if (closed < 0) return rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing inputs to remove");
+    const uint8_t *state = input_select_closed(d->inputs);
+    const csr_matrix *w = p->csr;
+    for (int i = 0; closed > 0 && i < w->cols; i++)
+        if (state[i] == 2) d->input_drop += w->t_indptr[i + 1] - w->t_indptr[i];
+    d->inputs_removed = closed;
+    return RW_OK;
+}
+
 /* How many weights each layer prunes (GraNet), drops and grows. */
 static rw_status plan_counts(dst_state *d, const rw_trainer *t, int64_t step,
                              int64_t total_steps, double frac)
@@ -399,6 +440,12 @@ static rw_status plan_counts(dst_state *d, const rw_trainer *t, int64_t step,
         d->prune_n[l] = d->drop_n[l] = d->grow_n[l] = 0;
         if (!param_is_sparse(p)) continue;
         int64_t nnz = p->csr->nnz, absent = param_dense_count(p) - nnz;
+        if (d->inputs && l == d->input_weight) {
+            /* The closing inputs' connections go first; the rest churns
+             * and grows among the open inputs only. */
+            nnz -= d->input_drop;
+            absent = (int64_t)p->rows * input_select_kept(d->inputs) - nnz;
+        }
         if (pruning) {
             int64_t target = pruning_target(d, l, step, total_steps);
             if (nnz > target) d->prune_n[l] = nnz - target;
@@ -428,6 +475,13 @@ static rw_status plan_counts(dst_state *d, const rw_trainer *t, int64_t step,
             total -= back;
         }
     }
+    /* The closed inputs' connections come back among the open inputs of
+     * the same layer (as many as there is room for). */
+    if (d->inputs) {
+        int w = d->input_weight;
+        int64_t room = cap[w] - d->grow_n[w];
+        d->grow_n[w] += d->input_drop < room ? d->input_drop : (room > 0 ? room : 0);
+    }
     free(cap);
     free(weight);
     return RW_OK;
@@ -436,13 +490,13 @@ static rw_status plan_counts(dst_state *d, const rw_trainer *t, int64_t step,
 /* Chooses the positions weight l grows: pos gets d->grow_n[l] of them at
  * most; returns how many, or -1 on failure (message set). */
 static int choose_growth(dst_state *d, const rw_trainer *t, int l, rng_state *r, int64_t *pos,
-                         grow_scratch *scratch)
+                         grow_scratch *scratch, const uint8_t *closed)
 {
     const param *p = dst_param(d, t->model, l);
     const workspace *ws = &t->ws;
     grow_input in = {p, ws->t[p->x_tensor].data, ws->t[p->y_tensor].grad,
                      ws->t[p->y_tensor].data, d->bp, d->batch_n, d->win_pre[l], d->win_post[l],
-                     d->cfg.window * d->bp, r, scratch};
+                     d->cfg.window * d->bp, r, scratch, closed};
     int got = d->grow->choose(&in, (int)d->grow_n[l], pos);
     if (got < 0)
         rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing connections to grow in %s",
@@ -463,6 +517,22 @@ static int64_t issp_shrink(csr_matrix *w, const uint8_t *chosen, float factor)
     return n;
 }
 
+/* Removes every connection of the inputs the update closes (closed[i] ==
+ * 2), moving the optimizer state and gradient with the rest; the
+ * transposed view is rebuilt for the drop and grow that follow. */
+static rw_status remove_closed_inputs(csr_matrix *w, const uint8_t *closed, rw_trainer *t, int q,
+                                      int64_t *removed)
+{
+    uint8_t *mark = malloc((size_t)w->nnz + 1);
+    if (!mark) return rw_fail(RW_ERR_NO_MEMORY, "out of memory removing inputs");
+    for (int k = 0; k < w->nnz; k++) mark[k] = closed[w->indices[k]] == 2;
+    parallel_arrays par = {{&t->ws.grad[q], &t->m1[q], &t->m2[q]}, 3};
+    *removed = topology_keep(w, mark, &par);
+    free(mark);
+    csr_build_transpose(w);
+    return RW_OK;
+}
+
 static rw_status update_layer(dst_state *d, rw_trainer *t, int l, int64_t step,
                               int64_t total_steps, int64_t *sad, grow_scratch *scratch)
 {
@@ -474,9 +544,16 @@ static rw_status update_layer(dst_state *d, rw_trainer *t, int l, int64_t step,
     int soft = d->cfg.shrink > 0 && (double)step < d->cfg.prune_end * (double)total_steps;
     *sad = 0;
     d->shrunk[l] = 0;
-    if (k_drop == 0 && k_grow == 0) return RW_OK;
+    int first = d->inputs && l == d->input_weight;
+    const uint8_t *closed = first ? input_select_closed(d->inputs) : NULL;
+    if (k_drop == 0 && k_grow == 0 && !(first && d->input_drop > 0)) return RW_OK;
     rng_state r;
     rng_seed_stream(&r, d->cfg.seed, 0xd5700000000ULL + (uint64_t)d->updates * 4096 + (uint64_t)l);
+    int64_t input_dropped = 0;
+    if (first && d->input_drop > 0) {
+        rw_status st = remove_closed_inputs(w, closed, t, q, &input_dropped);
+        if (st != RW_OK) return st;
+    }
 
     rw_status st = RW_OK;
     uint8_t *drop = malloc((size_t)w->nnz + 1);
@@ -494,7 +571,7 @@ static rw_status update_layer(dst_state *d, rw_trainer *t, int l, int64_t step,
             st = rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing connections to drop in %s",
                          p->layer_name);
     }
-    if (st == RW_OK && k_grow > 0 && (grown = choose_growth(d, t, l, &r, pos, scratch)) < 0)
+    if (st == RW_OK && k_grow > 0 && (grown = choose_growth(d, t, l, &r, pos, scratch, closed)) < 0)
         st = RW_ERR_NO_MEMORY;
     if (st == RW_OK && soft) {
         d->shrunk[l] = issp_shrink(w, drop, (float)d->cfg.shrink);
@@ -518,13 +595,13 @@ static rw_status update_layer(dst_state *d, rw_trainer *t, int l, int64_t step,
     free(drop);
     free(pos);
     if (st != RW_OK) return st;
-    d->dropped[l] = dropped;
+    d->dropped[l] = dropped + input_dropped;
     d->grown[l] = grown;
     /* Dropped positions were stored and grown ones were not (both chosen
      * from the pattern before the update), so the two patterns differ in
      * exactly these: the Sparse Architecture Divergence without comparing
      * them. Soft shrinkage keeps the pattern. */
-    *sad = soft ? 0 : (int64_t)dropped + grown;
+    *sad = (soft ? 0 : (int64_t)dropped + grown) + input_dropped;
     return RW_OK;
 }
 
@@ -543,7 +620,8 @@ static rw_status update_layers(dst_state *d, rw_trainer *t, int64_t step, int64_
     size_t buffers = 0;
     for (int l = 0; l < n; l++)
         if (param_is_sparse(dst_param(d, m, l)) &&
-            (d->drop_n[l] + d->prune_n[l] > 0 || d->grow_n[l] > 0)) {
+            (d->drop_n[l] + d->prune_n[l] > 0 || d->grow_n[l] > 0 ||
+             (d->inputs && l == d->input_weight && d->input_drop > 0))) {
             busy++;
             buffers += sizeof(float) * (size_t)dst_param(d, m, l)->cols * (size_t)d->bp *
                        (size_t)(dst_uses_window(&d->cfg) ? d->cfg.window : 1);
@@ -591,7 +669,8 @@ static rw_status run_update(dst_state *d, rw_trainer *t, int64_t step, int64_t t
     const rw_model *m = t->model;
     int n = d->n_layers;
     double frac = dst_drop_fraction(&d->cfg, step, total_steps);
-    rw_status st = plan_counts(d, t, step, total_steps, frac);
+    rw_status st = close_inputs(d, t, step, total_steps);
+    if (st == RW_OK) st = plan_counts(d, t, step, total_steps, frac);
     if (st != RW_OK) return st;
     if (d->grow->window == GROW_WINDOW_ACTIVATIONS)
         for (int l = 0; l < n; l++)
@@ -606,6 +685,7 @@ static rw_status run_update(dst_state *d, rw_trainer *t, int64_t step, int64_t t
     }
     if ((st = update_layers(d, t, step, total_steps, &sad)) != RW_OK) return st;
     if (dst_uses_window(&d->cfg)) window_clear(d, m);
+    if (d->inputs) input_select_settle(d->inputs);
 
     d->pruning_done = d->cfg.final_sparsity > 0;
     for (int l = 0; l < n; l++) {
@@ -639,6 +719,8 @@ static rw_status run_update(dst_state *d, rw_trainer *t, int64_t step, int64_t t
     s->seconds = seconds;
     s->total_seconds = d->total_seconds;
     s->shrunk = d->cfg.shrink > 0 ? d->shrunk : NULL;
+    s->inputs_kept = d->inputs ? input_select_kept(d->inputs) : 0;
+    s->inputs_removed = d->inputs_removed;
     return RW_OK;
 }
 
@@ -716,6 +798,14 @@ int rw_trainer_dst(const rw_trainer *t, rw_dst_config *config, rw_dst_totals *to
             ever += param_is_sparse(p) ? d->ever[l].nnz : param_dense_count(p);
         }
         totals->itop_rate = all ? (double)ever / (double)all : 0;
+        totals->inputs_kept = d->inputs ? input_select_kept(d->inputs) : 0;
     }
     return 1;
+}
+
+int dst_kept_inputs(const rw_trainer *t, int32_t *index)
+{
+    const dst_state *d = trainer_dst(t);
+    if (!d || !d->inputs) return -1;
+    return input_select_open(d->inputs, index);
 }

@@ -26,6 +26,11 @@ void dst_free(dst_state *d);
 rw_status dst_after_step(dst_state *d, rw_trainer *t, const trainer_step_info *s,
                          const rw_topology_stats **stats);
 
+/* The first layer's open inputs, ascending, into index (its cols entries
+ * at most); returns how many, or -1 when the DST attached to t selects no
+ * inputs (or none is attached). */
+int dst_kept_inputs(const rw_trainer *t, int32_t *index);
+
 /* The dynamic sparse training attached to t, or NULL. */
 dst_state *trainer_dst(const rw_trainer *t);
 

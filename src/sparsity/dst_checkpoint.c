@@ -12,6 +12,9 @@
  *            "dst.window.slot_n"    I32 [window]    valid columns of each slot
  *            "dst.fcN.window.pre"   F32 [in, window * bp]
  *            "dst.fcN.window.post"  F32 [out, window * bp]
+ *   and, for input-level DST (input_budget > 0, whose four settings the
+ *   config then holds; older checkpoints have none):
+ *            "dst.inputs.closed"    U8  [in]       1 for each input removed
  *
  * The schedule's position is the trainer's step, already saved; each
  * update draws its randomness from (seed, updates), so no generator state
@@ -47,6 +50,14 @@ static char *config_text(const rw_dst_config *c)
         "final_sparsity", c->final_sparsity, "final_distribution", (int)c->final_distribution,
         "prune_start", c->prune_start, "prune_end", c->prune_end, "initial_sparsity",
         c->initial_sparsity, "shrink", c->shrink, "seed", seed);
+    /* Only with input selection, so that other runs' checkpoints are what
+     * they were. */
+    if (o && c->input_budget > 0) {
+        json_object_set_new(o, "input_budget", json_integer(c->input_budget));
+        json_object_set_new(o, "input_select", json_integer((int)c->input_select));
+        json_object_set_new(o, "input_start", json_real(c->input_start));
+        json_object_set_new(o, "input_end", json_real(c->input_end));
+    }
     /* 17 significant digits: every double reads back exactly. */
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(o);
@@ -78,6 +89,12 @@ rw_status dst_checkpoint_save(const rw_trainer *t, st_writer *w, const char *pat
     if (st == RW_OK) st = st_writer_add(w, "dst.start_nnz", ST_I64, 1, &n, d->start_nnz);
     int window = dst_uses_window(&d->cfg);
     if (st == RW_OK && window) st = st_writer_add(w, "dst.window.slot_n", ST_I32, 1, &win, d->slot_n);
+    /* Between updates every closed input is 1 (the writer reads the
+     * array when the file is written). */
+    if (st == RW_OK && d->inputs) {
+        int64_t cols = dst_param(d, m, d->input_weight)->cols;
+        st = st_writer_add(w, "dst.inputs.closed", ST_U8, 1, &cols, input_select_closed(d->inputs));
+    }
     for (int l = 0; l < d->n_layers && st == RW_OK; l++) {
         const param *p = dst_param(d, m, l);
         if (!param_is_sparse(p)) continue;
@@ -101,7 +118,7 @@ rw_status dst_checkpoint_save(const rw_trainer *t, st_writer *w, const char *pat
 
 static rw_status parse_config(const char *text, const char *path, rw_dst_config *c)
 {
-    int drop = 0, grow = 0, schedule = 0, dist = 0;
+    int drop = 0, grow = 0, schedule = 0, dist = 0, input_select = 0;
     double lambda = 0;
     const char *seed = "";
     json_error_t jerr;
@@ -110,20 +127,23 @@ static rw_status parse_config(const char *text, const char *path, rw_dst_config 
     memset(c, 0, sizeof *c);
     if (!o || json_unpack(o,
                           "{s:i, s:i, s:i, s:F, s:i, s:F, s:i, s:i, s:F, s:F, s:i, s:F, s:F, s:F, "
-                          "s:F, s:s !}",
+                          "s:F, s:s, s?i, s?i, s?F, s?F !}",
                           "drop", &drop, "grow", &grow, "update_every", &c->update_every,
                           "drop_fraction", &c->drop_fraction, "drop_schedule", &schedule,
                           "update_until", &c->update_until, "redistribute", &c->redistribute,
                           "window", &c->window, "mest_lambda", &lambda, "final_sparsity",
                           &c->final_sparsity, "final_distribution", &dist, "prune_start",
                           &c->prune_start, "prune_end", &c->prune_end, "initial_sparsity",
-                          &c->initial_sparsity, "shrink", &c->shrink, "seed", &seed) != 0) {
+                          &c->initial_sparsity, "shrink", &c->shrink, "seed", &seed,
+                          "input_budget", &c->input_budget, "input_select", &input_select,
+                          "input_start", &c->input_start, "input_end", &c->input_end) != 0) {
         json_decref(o);
         return rw_fail(RW_ERR_FORMAT,
                        "%s: metadata dst.config needs exactly drop, grow, update_every, "
                        "drop_fraction, drop_schedule, update_until, redistribute, window, "
                        "mest_lambda, final_sparsity, final_distribution, prune_start, prune_end, "
-                       "initial_sparsity, shrink, seed", path);
+                       "initial_sparsity, shrink, seed (and input_budget, input_select, "
+                       "input_start, input_end for input selection)", path);
     }
     rw_status st = RW_OK;
     char *end;
@@ -146,6 +166,9 @@ static rw_status parse_config(const char *text, const char *path, rw_dst_config 
     else if (!(c->shrink >= 0 && c->shrink < 1))
         st = rw_fail(RW_ERR_FORMAT, "%s: metadata dst.config shrink %g is outside [0, 1)", path,
                      c->shrink);
+    else if (c->input_budget < 0 || (c->input_budget == 0 && json_object_get(o, "input_select")))
+        st = rw_fail(RW_ERR_FORMAT, "%s: metadata dst.config input_budget %d: expected above 0 "
+                     "with the input settings", path, c->input_budget);
     json_decref(o);
     /* The enums are range-checked by dst_create (check_config). */
     c->drop = (rw_drop_criterion)drop;
@@ -154,6 +177,7 @@ static rw_status parse_config(const char *text, const char *path, rw_dst_config 
     c->final_distribution = (rw_distribution)dist;
     c->mest_lambda = (float)lambda;
     c->seed = (uint64_t)sd;
+    c->input_select = (rw_input_criterion)input_select;
     return st;
 }
 
@@ -333,10 +357,39 @@ static rw_status load_windows(const st_file *f, const char *path, const rw_train
     return st;
 }
 
+/* The inputs closed so far: 0 or 1 each, at least the budget open, and
+ * no connection from a closed one (the removal took them all). */
+static rw_status load_inputs(const st_file *f, const char *path, const rw_model *m, dst_state *d)
+{
+    const param *p = dst_param(d, m, d->input_weight);
+    int64_t cols = p->cols;
+    const st_tensor *x = expect_tensor(f, path, "dst.inputs.closed", ST_U8, 1, &cols);
+    if (!x) return RW_ERR_FORMAT;
+    const uint8_t *closed = x->data;
+    int open = 0;
+    for (int64_t i = 0; i < cols; i++) {
+        if (closed[i] > 1)
+            return rw_fail(RW_ERR_FORMAT, "%s: tensor dst.inputs.closed has %d at %lld, expected 0 "
+                           "or 1", path, closed[i], (long long)i);
+        open += !closed[i];
+    }
+    if (open < d->cfg.input_budget)
+        return rw_fail(RW_ERR_FORMAT, "%s: tensor dst.inputs.closed leaves %d inputs open, fewer "
+                       "than the budget of %d", path, open, d->cfg.input_budget);
+    const csr_matrix *w = p->csr;
+    for (int q = 0; q < w->nnz; q++)
+        if (closed[w->indices[q]])
+            return rw_fail(RW_ERR_FORMAT, "%s: tensor dst.inputs.closed closes input %d, which "
+                           "layer %s still connects", path, w->indices[q], p->layer_name);
+    input_select_restore(d->inputs, closed);
+    return RW_OK;
+}
+
 /* 1 if `name` (a "dst." tensor) is one this config and model have. */
-static int expected_tensor(const char *name, const rw_model *m, int window)
+static int expected_tensor(const char *name, const rw_model *m, int window, int inputs)
 {
     if (strcmp(name, "dst.start_nnz") == 0) return 1;
+    if (strcmp(name, "dst.inputs.closed") == 0) return inputs;
     if (strcmp(name, "dst.window.slot_n") == 0) return window;
     static const char *const always[] = {"ever.indptr", "ever.indices"};
     static const char *const windowed[] = {"window.pre", "window.post"};
@@ -356,7 +409,7 @@ static int expected_tensor(const char *name, const rw_model *m, int window)
 
 /* Every "dst." tensor and metadata key is one the section knows. */
 static rw_status check_nothing_else(const st_file *f, const char *path, const rw_model *m,
-                                    int have_config, int window)
+                                    int have_config, int window, int inputs)
 {
     for (int i = 0; i < f->count; i++) {
         const char *name = f->tensors[i].name;
@@ -364,7 +417,7 @@ static rw_status check_nothing_else(const st_file *f, const char *path, const rw
         if (!have_config)
             return rw_fail(RW_ERR_FORMAT, "%s: unexpected tensor %s: the checkpoint holds no "
                            "dynamic-sparse-training settings (metadata dst.config)", path, name);
-        if (!expected_tensor(name, m, window))
+        if (!expected_tensor(name, m, window, inputs))
             return rw_fail(RW_ERR_FORMAT, "%s: unexpected tensor %s (not a state of this model's "
                            "dynamic sparse training)", path, name);
     }
@@ -383,7 +436,7 @@ rw_status dst_checkpoint_load(rw_trainer *t, const st_file *f, const char *path)
 {
     const char *text = st_meta(f, "dst.config");
     const rw_model *m = t->model;
-    if (!text) return check_nothing_else(f, path, m, 0, 0); /* the run had no DST */
+    if (!text) return check_nothing_else(f, path, m, 0, 0, 0); /* the run had no DST */
     rw_dst_config c;
     dst_state *d = NULL;
     rw_status st = parse_config(text, path, &c);
@@ -394,7 +447,7 @@ rw_status dst_checkpoint_load(rw_trainer *t, const st_file *f, const char *path)
         st = rw_fail(st == RW_ERR_NO_MEMORY ? st : RW_ERR_FORMAT, "%s: metadata dst.config: %s",
                      path, why);
     }
-    if (st == RW_OK) st = check_nothing_else(f, path, m, 1, dst_uses_window(&c));
+    if (st == RW_OK) st = check_nothing_else(f, path, m, 1, dst_uses_window(&c), c.input_budget > 0);
     if (st == RW_OK) st = parse_state(st_meta(f, "dst.state"), path, t, d);
     if (st == RW_OK) st = load_start_nnz(f, path, m, d);
     /* GraNet's targets follow from the starting sizes, not from the
@@ -404,6 +457,7 @@ rw_status dst_checkpoint_load(rw_trainer *t, const st_file *f, const char *path)
         if (param_is_sparse(dst_param(d, m, l)))
             st = load_ever(f, path, dst_param(d, m, l), &d->ever[l]);
     if (st == RW_OK && dst_uses_window(&c)) st = load_windows(f, path, t, d);
+    if (st == RW_OK && d->inputs) st = load_inputs(f, path, m, d);
     if (st != RW_OK) {
         dst_free(d);
         return st;

@@ -6,6 +6,7 @@
 
 #include "sparsity/dst.h"
 #include "sparsity/grow.h"
+#include "sparsity/input_select.h"
 #include "sparsity/topology_stats.h"
 
 #define DST_MAX_WINDOW 64
@@ -38,6 +39,14 @@ struct dst_state {
      * [j·bp, (j+1)·bp), slot_n[j] of them valid. */
     float **win_pre, **win_post;
     int32_t slot_n[DST_MAX_WINDOW];
+    /* Input-level DST (rw_dst_config.input_budget): which inputs of weight
+     * input_weight (the first layer's) are open, NULL without; the
+     * connections the update in progress removes with the inputs it
+     * closes. */
+    input_select *inputs;
+    int input_weight;
+    int64_t input_drop;
+    int inputs_removed;
     /* Per-update counts and statistics ([n_layers]). */
     int64_t *drop_n, *grow_n, *prune_n;
     int64_t *dropped, *grown, *nonzeros, *dead, *shrunk;

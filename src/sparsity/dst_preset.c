@@ -19,6 +19,11 @@ rw_dst_config rw_dst_config_preset(rw_dst_method method)
     c.final_distribution = RW_DIST_ERK;
     c.prune_end = 1.0;
     c.seed = 1;
+    /* Inputs go after a tenth of training, once the weights say which
+     * matter, and are all gone by half, leaving the rest of the rewiring
+     * (RigL's stops at 75%) to settle on the inputs kept. */
+    c.input_start = 0.1;
+    c.input_end = 0.5;
     switch (method) {
     case RW_DST_STATIC: /* no updates */
         break;

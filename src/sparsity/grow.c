@@ -43,8 +43,62 @@ static int pos_set_add(pos_set *s, int64_t p)
     }
 }
 
-int grow_random(const csr_matrix *w, int k, rng_state *r, int64_t *pos)
+/* Random growth outside the closed columns: the same two ways over the
+ * open columns only (a row drawn uniformly, then a column among the open
+ * ones), so that a first layer left with few inputs does not reject most
+ * draws. */
+static int grow_random_open(const csr_matrix *w, int k, rng_state *r, int64_t *pos,
+                            const uint8_t *closed)
 {
+    int32_t *open = malloc(sizeof(int32_t) * (size_t)(w->cols > 0 ? w->cols : 1));
+    if (!open) return -1;
+    int n_open = 0;
+    for (int c = 0; c < w->cols; c++)
+        if (!closed[c]) open[n_open++] = c;
+    int64_t stored = 0;
+    for (int q = 0; q < w->nnz; q++) stored += !closed[w->indices[q]];
+    int64_t total = (int64_t)w->rows * n_open, free_count = total - stored;
+    if (k > free_count) k = (int)free_count;
+    int chosen = 0;
+    if (k <= 0) {
+        free(open);
+        return 0;
+    }
+    if (2 * (int64_t)k > free_count || 2 * stored > total) {
+        int64_t seen = 0;
+        for (int o = 0; o < w->rows && chosen < k; o++) {
+            int p = w->indptr[o], pe = w->indptr[o + 1];
+            for (int j = 0; j < n_open && chosen < k; j++) {
+                int c = open[j];
+                while (p < pe && w->indices[p] < c) p++;
+                if (p < pe && w->indices[p] == c) continue;
+                if (rng_uniform(r) * (double)(free_count - seen) < (double)(k - chosen))
+                    pos[chosen++] = topology_pos(o, c, w->cols);
+                seen++;
+            }
+        }
+        free(open);
+        return chosen;
+    }
+    pos_set s;
+    if (pos_set_init(&s, k) < 0) {
+        free(open);
+        return -1;
+    }
+    while (chosen < k) {
+        int o = (int)rng_below(r, (uint64_t)w->rows), c = open[rng_below(r, (uint64_t)n_open)];
+        int64_t p = topology_pos(o, c, w->cols);
+        if (topology_contains(w, o, c) || !pos_set_add(&s, p)) continue;
+        pos[chosen++] = p;
+    }
+    free(s.slot);
+    free(open);
+    return chosen;
+}
+
+int grow_random(const csr_matrix *w, int k, rng_state *r, int64_t *pos, const uint8_t *closed)
+{
+    if (closed) return grow_random_open(w, k, r, pos, closed);
     int64_t total = (int64_t)w->rows * w->cols, free_count = total - w->nnz;
     if (k > free_count) k = (int)free_count;
     if (k <= 0) return 0;
@@ -360,9 +414,17 @@ static int count_at_least(const row_norm *norms, int n, float need)
 }
 
 int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int kdim, int k,
-                   int64_t *pos, float *values, grow_scratch *scratch)
+                   int64_t *pos, float *values, grow_scratch *scratch, const uint8_t *closed)
 {
-    int64_t total = (int64_t)w->rows * w->cols, free_count = total - w->nnz;
+    /* Only the open columns are candidates: `ncand` of them. */
+    int ncand = w->cols;
+    int64_t stored = w->nnz;
+    if (closed) {
+        ncand = 0;
+        for (int c = 0; c < w->cols; c++) ncand += !closed[c];
+        for (int q = 0; q < w->nnz; q++) stored -= closed[w->indices[q]] != 0;
+    }
+    int64_t total = (int64_t)w->rows * ncand, free_count = total - stored;
     if (k > free_count) k = (int)free_count;
     if (k <= 0) return 0;
     int rows = w->rows, cols = w->cols;
@@ -387,11 +449,11 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
     if (!tops || !order || !corder || !col || !inv || scratch_reserve(s, threads, buf_floats, k) < 0)
         goto done;
     /* Kept between calls: fresh pages of it cost more than the copy. */
-    if (s->sorted_cap < (size_t)cols * kdim) {
+    if (s->sorted_cap < (size_t)ncand * kdim) {
         rw_free(s->sorted);
         s->sorted_cap = 0;
-        if (!(s->sorted = rw_alloc_unset(sizeof(float) * (size_t)cols * kdim))) goto done;
-        s->sorted_cap = (size_t)cols * kdim;
+        if (!(s->sorted = rw_alloc_unset(sizeof(float) * (size_t)ncand * kdim))) goto done;
+        s->sorted_cap = (size_t)ncand * kdim;
     }
     float *pre_sorted = s->sorted; /* filled whole below */
     /* Cauchy–Schwarz: |post[o]·pre[i]| <= |post[o]| · |pre[i]|. Rows are
@@ -401,9 +463,13 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
      * columns left out cannot hold one of the k best, so the result is
      * exact. */
     for (int o = 0; o < rows; o++) order[o] = (row_norm){norm2(post + (size_t)o * kdim, kdim), o};
-    for (int i = 0; i < cols; i++) corder[i] = (row_norm){norm2(pre + (size_t)i * kdim, kdim), i};
-    if (sort_by_norm_desc(order, rows) < 0 || sort_by_norm_desc(corder, cols) < 0) goto done;
-    for (int j = 0; j < cols; j++) {
+    for (int i = 0, j = 0; i < cols; i++) {
+        /* A closed column is no candidate: past the end of inv's range. */
+        inv[i] = cols;
+        if (!closed || !closed[i]) corder[j++] = (row_norm){norm2(pre + (size_t)i * kdim, kdim), i};
+    }
+    if (sort_by_norm_desc(order, rows) < 0 || sort_by_norm_desc(corder, ncand) < 0) goto done;
+    for (int j = 0; j < ncand; j++) {
         col[j] = corder[j].row;
         inv[corder[j].row] = j;
         memcpy(pre_sorted + (size_t)j * kdim, pre + (size_t)col[j] * kdim, sizeof(float) * (size_t)kdim);
@@ -431,9 +497,9 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
             for (int r = 0; r < n; r++)
                 memcpy(gathered + (size_t)r * kdim, post + (size_t)order[r].row * kdim,
                        sizeof(float) * (size_t)kdim);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cols, kdim, 1.0f, gathered,
-                        kdim, pre_sorted, kdim, 0.0f, prod, cols);
-            offer_first_block(w, prod, n, cols, col, inv, order, t);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, ncand, kdim, 1.0f, gathered,
+                        kdim, pre_sorted, kdim, 0.0f, prod, ncand);
+            offer_first_block(w, prod, n, ncand, col, inv, order, t);
             if (t->size >= k) {
                 top_k_shrink(t);
                 thr0 = t->thr;
@@ -445,9 +511,9 @@ int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int
             int n = rows - r0 < GROW_BLOCK_ROWS ? rows - r0 : GROW_BLOCK_ROWS;
             if (t->size > k) top_k_shrink(t);
             if (t->size >= k && order[r0].norm * max_pre * GROW_BOUND_MARGIN < t->thr) continue;
-            int ncols = cols;
+            int ncols = ncand;
             if (thr0 > -INFINITY) {
-                ncols = count_at_least(corder, cols, thr0 / (order[r0].norm * GROW_BOUND_MARGIN));
+                ncols = count_at_least(corder, ncand, thr0 / (order[r0].norm * GROW_BOUND_MARGIN));
                 if (ncols == 0) continue;
             }
             for (int r = 0; r < n; r++)

@@ -1,7 +1,10 @@
 /* Grow criteria: which k absent positions of a layer a topology update
  * fills. Chosen positions are never already stored; a layer with fewer
  * than k absent positions gets all of them. Positions are row-major
- * (row * cols + col), in no particular order (topology_insert sorts). */
+ * (row * cols + col), in no particular order (topology_insert sorts).
+ * `closed` ([cols], or NULL for none) marks input columns closed to growth
+ * (input-level DST, sparsity/input_select.h): nonzero entries are never
+ * chosen, and count as neither stored nor absent. */
 #ifndef RW_SPARSITY_GROW_H
 #define RW_SPARSITY_GROW_H
 
@@ -28,7 +31,7 @@ void grow_scratch_free(grow_scratch *s);
 
 /* k positions uniformly at random among the absent ones (SET, MEST).
  * Returns how many were chosen, or -1 when out of memory. */
-int grow_random(const csr_matrix *w, int k, rng_state *r, int64_t *pos);
+int grow_random(const csr_matrix *w, int k, rng_state *r, int64_t *pos, const uint8_t *closed);
 
 /* The k absent positions (o, i) with the largest |sum_b post[o][b] ·
  * pre[i][b]|, b over kdim columns: post is [rows][kdim], pre [cols][kdim].
@@ -43,7 +46,7 @@ int grow_random(const csr_matrix *w, int k, rng_state *r, int64_t *pos);
  * of memory. If `values` is not NULL it receives each chosen score.
  * `scratch` may be NULL (buffers are then allocated for this call). */
 int grow_top_outer(const csr_matrix *w, const float *post, const float *pre, int kdim, int k,
-                   int64_t *pos, float *values, grow_scratch *scratch);
+                   int64_t *pos, float *values, grow_scratch *scratch, const uint8_t *closed);
 
 /* ---- Grow criteria as units --------------------------------------------
  * A criterion is a choose function over what one topology update knows
@@ -68,6 +71,7 @@ typedef struct {
     int win_cols;
     rng_state *rng;        /* this layer's stream for this update */
     grow_scratch *scratch; /* this thread's buffers */
+    const uint8_t *closed; /* [cols] input columns closed to growth, or NULL */
 } grow_input;
 
 typedef struct {

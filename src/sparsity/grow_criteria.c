@@ -9,7 +9,7 @@
  * Mocanu et al. 2018) and MEST: uniformly among the absent positions. */
 static int choose_random(const grow_input *in, int k, int64_t *pos)
 {
-    return grow_random(in->p->csr, k, in->rng, pos);
+    return grow_random(in->p->csr, k, in->rng, pos, in->closed);
 }
 
 /* RigL ("Rigging the Lottery: Making All Tickets Winners", Evci et al.
@@ -17,7 +17,7 @@ static int choose_random(const grow_input *in, int k, int64_t *pos)
  * only its top k outside the pattern kept. */
 static int choose_gradient(const grow_input *in, int k, int64_t *pos)
 {
-    return grow_top_outer(in->p->csr, in->dy, in->x, in->bp, k, pos, NULL, in->scratch);
+    return grow_top_outer(in->p->csr, in->dy, in->x, in->bp, k, pos, NULL, in->scratch, in->closed);
 }
 
 /* SNFS's momentum and G2GNet's Hebbian correlation: the same top-k of an
@@ -25,7 +25,7 @@ static int choose_gradient(const grow_input *in, int k, int64_t *pos)
 static int choose_window(const grow_input *in, int k, int64_t *pos)
 {
     return grow_top_outer(in->p->csr, in->win_post, in->win_pre, in->win_cols, k, pos, NULL,
-                          in->scratch);
+                          in->scratch, in->closed);
 }
 
 static const grow_criterion grow_random_c = {RW_GROW_RANDOM, "random", GROW_WINDOW_NONE,

@@ -25,15 +25,27 @@ static int by_activity(const void *a, const void *b)
     return (x->row > y->row) - (x->row < y->row);
 }
 
+/* Columns of row o a grown connection may take: absent and not closed. */
+static int row_room(const csr_matrix *w, int o, int open_cols, const uint8_t *closed)
+{
+    int stored = 0;
+    for (int q = w->indptr[o]; q < w->indptr[o + 1]; q++) stored += !closed || !closed[w->indices[q]];
+    return open_cols - stored;
+}
+
 static int choose_unfired(const grow_input *in, int k, int64_t *pos)
 {
     const csr_matrix *w = in->p->csr;
+    const uint8_t *closed = in->closed;
+    int open_cols = w->cols;
+    for (int c = 0; closed && c < w->cols; c++) open_cols -= closed[c] != 0;
     int n_rows = w->rows > 0 ? w->rows : 1;
     row_activity *rows = malloc(sizeof *rows * (size_t)n_rows);
-    int *count = calloc((size_t)n_rows, sizeof(int));
-    if (!rows || !count) {
+    int *count = calloc((size_t)n_rows, sizeof(int)), *room = malloc(sizeof(int) * (size_t)n_rows);
+    if (!rows || !count || !room) {
         free(rows);
         free(count);
+        free(room);
         return -1;
     }
     for (int o = 0; o < w->rows; o++) {
@@ -43,6 +55,7 @@ static int choose_unfired(const grow_input *in, int k, int64_t *pos)
         rows[o] = (row_activity){fired, o};
     }
     qsort(rows, (size_t)w->rows, sizeof *rows, by_activity);
+    for (int j = 0; j < w->rows; j++) room[j] = row_room(w, rows[j].row, open_cols, closed);
     int quiet = w->rows / 4 > 0 ? w->rows / 4 : 1;
     while (quiet < w->rows && rows[quiet].fired == rows[quiet - 1].fired) quiet++;
     /* How many each quiet row takes: round-robin up to its absent columns;
@@ -52,8 +65,7 @@ static int choose_unfired(const grow_input *in, int k, int64_t *pos)
     while (placed < k) {
         int open = 0;
         for (int j = 0; j < quiet && placed < k; j++) {
-            int o = rows[j].row;
-            if (count[j] < w->cols - (w->indptr[o + 1] - w->indptr[o])) count[j]++, placed++, open = 1;
+            if (count[j] < room[j]) count[j]++, placed++, open = 1;
         }
         if (!open && quiet == w->rows) break;
         if (!open) quiet = 2 * quiet < w->rows ? 2 * quiet : w->rows;
@@ -62,12 +74,13 @@ static int choose_unfired(const grow_input *in, int k, int64_t *pos)
     int got = 0;
     for (int j = 0; j < quiet; j++) {
         int o = rows[j].row, q = w->indptr[o], end = w->indptr[o + 1];
-        int left = w->cols - (end - q), need = count[j];
+        int left = room[j], need = count[j];
         for (int c = 0; c < w->cols && need > 0; c++) {
             if (q < end && w->indices[q] == c) {
                 q++;
                 continue;
             }
+            if (closed && closed[c]) continue;
             if (rng_below(in->rng, (uint64_t)left) < (uint64_t)need)
                 pos[got++] = (int64_t)o * w->cols + c, need--;
             left--;
@@ -75,6 +88,7 @@ static int choose_unfired(const grow_input *in, int k, int64_t *pos)
     }
     free(rows);
     free(count);
+    free(room);
     return got;
 }
 

@@ -94,9 +94,7 @@ rw_status prune_model_clone(const rw_model *m, rw_model **out)
     if (!c) return rw_fail(RW_ERR_NO_MEMORY, "out of memory copying a model");
     c->inputs = m->inputs;
     c->leaky_slope = m->leaky_slope;
-    c->norm_mean = m->norm_mean;
-    c->norm_std = m->norm_std;
-    rw_status st = RW_OK;
+    rw_status st = input_stage_copy(&c->input, &m->input);
     for (int l = 0; l < m->n_layers && st == RW_OK; l++) {
         const layer *src = m->layers[l];
         const param *p = model_layer_params(m, l);

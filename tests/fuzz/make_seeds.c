@@ -77,6 +77,25 @@ static void model(const char *name, const int *sizes, int n, double sparsity, in
     copy(other, path("fuzz_safetensors", name), -1);
 }
 
+/* A model with an input stage (metadata "input"): per-feature
+ * normalisation (one constant feature) and 4 of its 6 inputs kept. */
+static void input_stage_model(const char *name)
+{
+    int sizes[] = {6, 5, 3};
+    rw_model_config c = rw_model_config_default();
+    c.sizes = sizes;
+    c.n_layers = 2;
+    c.sparsity = 0.3;
+    rw_model *m;
+    check(rw_model_create(&c, &m));
+    float mean[6] = {0.5f, -1, 2, 0, 0.25f, 3}, std[6] = {1, 0.5f, 0, 2, 1, 0.1f};
+    check(rw_model_set_feature_normalization(m, mean, std));
+    int32_t keep[4] = {0, 2, 3, 5};
+    check(rw_model_keep_inputs(m, keep, 4));
+    check(rw_model_save(m, path("fuzz_model", name)));
+    rw_model_free(m);
+}
+
 /* A model whose first layer is 1:4 (the "nm" kind: values and offsets). */
 /* A language model small enough for the fuzzer's 8 KB inputs: 12 tokens,
  * 4 positions, one block of width 4 with 2 heads. */
@@ -499,6 +518,7 @@ int main(int argc, char **argv)
     model("dense.safetensors", s3, 1, 0.0, 0, RW_ACT_NONE);
     model("three-layers.safetensors", s2, 3, 0.3, 0, RW_ACT_GELU);
     nm_model("nm-1of4.safetensors");
+    input_stage_model("input-feature-kept.safetensors");
     gpt_model("gpt-dense.safetensors", 0.0, 0);
     gpt_model("gpt-sparse-bias.safetensors", 0.5, 1);
     /* The "lm" object of a language model run's checkpoint note. */
@@ -529,6 +549,13 @@ int main(int argc, char **argv)
     granet.update_every = 1;
     granet.final_sparsity = 0.8;
     checkpoint("dst-granet-fresh.safetensors", RW_OPT_SGD, 0, 0, &granet);
+    /* Input-level DST (dst.inputs.closed): RigL keeping 3 of 6 inputs, an
+     * update after every step, inputs going over the first half. */
+    rw_dst_config inputs = rw_dst_config_preset(RW_DST_RIGL);
+    inputs.update_every = 1;
+    inputs.input_budget = 3;
+    inputs.input_start = 0;
+    checkpoint("dst-inputs-step3.safetensors", RW_OPT_SGD, 0, 3, &inputs);
     /* N:M training (the "nm" section): SR-STE after two steps, decay fresh. */
     nm_checkpoint("nm-srste-step2.safetensors", RW_NM_SRSTE, 2);
     nm_checkpoint("nm-decay-fresh.safetensors", RW_NM_DECAY, 0);
