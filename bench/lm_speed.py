@@ -146,6 +146,8 @@ def main():
         print(json.dumps(rounds[-1]), file=sys.stderr)
     pct = round(100 * a.sparsity)
     lines = [
+        "## Speed: rewire beside PyTorch",
+        "",
         f"Measured {time.strftime('%Y-%m-%d')} on {cpu} ({platform.machine()}), "
         f"{a.threads} threads, {a.rounds} interleaved rounds; ratios are per round, median "
         "(range). PyTorch 1.13 on the OpenMP build of OpenBLAS (its best setting here). "
