@@ -1138,6 +1138,12 @@ typedef struct rw_lm_schedule {
  * an estimate every 250 steps over 20 batches, seed 1. */
 rw_lm_schedule rw_lm_schedule_default(void);
 
+/* A language model's run has no epochs: dynamic sparse training whose
+ * updates are once per epoch (update_every 0: the SNFS, MEST and Hebbian
+ * presets) updates every RW_LM_UPDATE_EVERY steps instead, the interval
+ * of the SET and RigL presets. */
+#define RW_LM_UPDATE_EVERY 100
+
 /* What a language model's run reports at every validation estimate. */
 typedef struct {
     int64_t step, steps;

@@ -549,6 +549,9 @@ check "lm unknown" 2 "unknown subcommand 'fly'" -- "$REWIRE" lm fly
 check "lm heads must divide dim" 2 "--heads 3 does not divide --dim 16" -- \
     "$REWIRE" lm train "${LMSMALL[@]}" --heads 3
 check "lm missing text" 1 "nonexistent.txt" -- "$REWIRE" lm train --text "$TMP/nonexistent.txt"
+# SNFS updates once per epoch; a language model's run has none: every 100 steps.
+check "lm snfs updates without epochs" 0 "updates=2 " -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --sparsity 0.8 --dst snfs --steps 250 --quiet
 printf 'short' >"$TMP/short.txt"
 check "lm text shorter than a context" 1 "short.txt: the training split holds 4 tokens" -- \
     "$REWIRE" lm train --text "$TMP/short.txt" --context 16

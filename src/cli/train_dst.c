@@ -53,7 +53,8 @@ void dst_flags_specs(dst_flags *f, arg_spec *s)
         {"grow", ARG_CHOICE, &f->grow, "NAME",
          "grow criterion: random|gradient|momentum|hebbian|unfired (default: preset's)", grow_names, 0, 0},
         {"update-every", ARG_INT, &f->update_every, "N",
-         "steps between topology updates (or --prune gmp|issp pruning steps), 0 = every epoch "
+         "steps between topology updates (or --prune gmp|issp pruning steps), 0 = every epoch, "
+         "every 100 steps in rewire lm "
          "(default: preset's; --prune 100)", NULL, 0,
          2147483647.0},
         {"drop-fraction", ARG_DOUBLE, &f->drop_fraction, "F",

@@ -154,6 +154,10 @@ rw_status rw_run_new(rw_model *model, const rw_run_config *c, rw_run **out)
         r->dst = *c->dst;
         r->dst_active = 1;
     }
+    /* SNFS, MEST and Hebbian update once per epoch (update_every 0); a
+     * language model's run has no epochs, and would never update. */
+    if (st == RW_OK && r->lm && r->dst_active && r->dst.update_every == 0)
+        r->dst.update_every = RW_LM_UPDATE_EVERY;
     if (st == RW_OK && c->nm) {
         r->nm = *c->nm;
         r->nm_active = 1;
