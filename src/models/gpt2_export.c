@@ -119,19 +119,11 @@ static rw_status add_tensors(const rw_model *m, const rw_gpt_config *c, const ch
     return st;
 }
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 /* Writes both files under ".new" names, then renames them into place. */
 static rw_status write_folder(const char *dir, const st_writer *w, const char *config)
 {
-    char *weights = join(dir, "model.safetensors"), *weights_new = join(dir, "model.safetensors.new");
-    char *conf = join(dir, "config.json"), *conf_new = join(dir, "config.json.new");
+    char *weights = gpt2_path_join(dir, "model.safetensors"), *weights_new = gpt2_path_join(dir, "model.safetensors.new");
+    char *conf = gpt2_path_join(dir, "config.json"), *conf_new = gpt2_path_join(dir, "config.json.new");
     rw_status st = weights && weights_new && conf && conf_new
                        ? RW_OK
                        : rw_fail(RW_ERR_NO_MEMORY, "out of memory");

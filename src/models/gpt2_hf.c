@@ -2,6 +2,8 @@
 #include "models/gpt2_hf.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const gpt2_tensor globals[GPT2_GLOBALS] = {
     {"wte.weight", "embed.wte", 2, {GPT2_VOCAB, GPT2_EMBD}, 0, 0},
@@ -72,4 +74,12 @@ void gpt2_tensor_shape_text(const gpt2_tensor *t, char *buf, size_t cap)
                                         "n_inner"};
     if (t->ndim == 1) snprintf(buf, cap, "[%s]", names[t->dims[0]]);
     else snprintf(buf, cap, "[%s, %s]", names[t->dims[0]], names[t->dims[1]]);
+}
+
+char *gpt2_path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", dir, name);
+    return p;
 }

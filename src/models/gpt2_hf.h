@@ -55,6 +55,9 @@ void gpt2_slot_names(int64_t k, char *hf, size_t hf_cap, char *rw, size_t rw_cap
 void gpt2_tensor_shape(const gpt2_tensor *t, const gpt2_config *c, int64_t shape[2]);
 void gpt2_tensor_shape_text(const gpt2_tensor *t, char *buf, size_t cap);
 
+/* DIR/NAME in a malloc'ed string (free()), or NULL when out of memory. */
+char *gpt2_path_join(const char *dir, const char *name);
+
 /* The import over a config.json and a model.safetensors in memory (the
  * names stand for the files in messages), without the tokenizer: the
  * core of rw_gpt2_import, for the fuzz harness. */

@@ -309,14 +309,6 @@ rw_status gpt2_import_memory(const char *config_name, const void *config, size_t
 
 /* ---- The folder ---------------------------------------------------------- */
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static int exists(const char *path)
 {
     struct stat s;
@@ -327,7 +319,7 @@ static int exists(const char *path)
  * fit the vocabulary), else "bytes" for a vocabulary of 256, else none. */
 static rw_status attach_tokenizer(rw_model *m, const char *dir, const char *config_name, int vocab)
 {
-    char *vj = join(dir, "vocab.json"), *mt = join(dir, "merges.txt");
+    char *vj = gpt2_path_join(dir, "vocab.json"), *mt = gpt2_path_join(dir, "merges.txt");
     size_t spec_len = strlen(dir) + 5;
     char *spec = malloc(spec_len);
     if (spec) snprintf(spec, spec_len, "bpe:%s", dir);
@@ -358,8 +350,8 @@ rw_status rw_gpt2_import(const char *dir, rw_model **out)
     if (!out) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_gpt2_import: out is NULL");
     *out = NULL;
     if (!dir) return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_gpt2_import: dir is NULL");
-    char *config_path = join(dir, "config.json"), *weights_path = join(dir, "model.safetensors");
-    char *index_path = join(dir, "model.safetensors.index.json"), *bin_path = join(dir, "pytorch_model.bin");
+    char *config_path = gpt2_path_join(dir, "config.json"), *weights_path = gpt2_path_join(dir, "model.safetensors");
+    char *index_path = gpt2_path_join(dir, "model.safetensors.index.json"), *bin_path = gpt2_path_join(dir, "pytorch_model.bin");
     rw_status st = config_path && weights_path && index_path && bin_path
                        ? RW_OK
                        : rw_fail(RW_ERR_NO_MEMORY, "out of memory");
