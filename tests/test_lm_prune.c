@@ -1,0 +1,167 @@
+/* Post-training pruning of language models: the layer-wise methods
+ * against numpy references written from the papers
+ * (tools/make_sparsegpt_reference.py, its output in tests/data/prune),
+ * and rw_lm_prune through a small GPT. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparsity/prune_layer.h"
+#include "testutil.h"
+
+enum { ROWS = 8, COLS = 136, TOKENS = 200 };
+
+/* The reference layer (see the tool): exact in float32 on both sides. */
+static float hash_unit(uint64_t k, uint64_t s)
+{
+    uint64_t h = (k * 2654435761ull + s * 40503ull + 12345ull) % (1ull << 32);
+    return (float)((double)(h >> 8) / (double)(1 << 24) - 0.5);
+}
+
+static void reference_layer(float *w, float *x)
+{
+    const float scale[4] = {1.0f, 2.0f, 4.0f, 0.5f};
+    for (int k = 0; k < ROWS * COLS; k++) w[k] = 2 * hash_unit((uint64_t)k, 1);
+    for (int i = 0; i < COLS; i++)
+        for (int j = 0; j < TOKENS; j++)
+            x[i * TOKENS + j] = i == 7 ? 0.0f : hash_unit((uint64_t)i * TOKENS + j, 2) * scale[i % 4];
+}
+
+/* Reads a reference file: rows, cols, the error and rows · cols numbers. */
+static double *read_reference(const char *name, double *error)
+{
+    char path[256];
+    snprintf(path, sizeof path, "data/prune/%s", name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int rows = 0, cols = 0;
+    assert_int_equal(fscanf(f, "%d %d %lf", &rows, &cols, error), 3);
+    assert_int_equal(rows, ROWS);
+    assert_int_equal(cols, COLS);
+    double *v = malloc(sizeof *v * ROWS * COLS);
+    assert_non_null(v);
+    for (int k = 0; k < ROWS * COLS; k++) assert_int_equal(fscanf(f, "%lf", &v[k]), 1);
+    fclose(f);
+    return v;
+}
+
+static double *hessian_of(const float *x)
+{
+    double *h = calloc((size_t)COLS * COLS, sizeof *h);
+    assert_non_null(h);
+    assert_int_equal(prune_add_hessian(h, x, COLS, TOKENS, TOKENS), RW_OK);
+    return h;
+}
+
+static void check_sparsegpt(const char *file, prune_target t, int block)
+{
+    float *w = malloc(sizeof(float) * ROWS * COLS), *w0 = malloc(sizeof(float) * ROWS * COLS);
+    float *x = malloc(sizeof(float) * COLS * TOKENS);
+    uint8_t *keep = malloc(ROWS * COLS);
+    assert_true(w && w0 && x && keep);
+    reference_layer(w, x);
+    memcpy(w0, w, sizeof(float) * ROWS * COLS);
+    double *h = hessian_of(x);
+    assert_int_equal(prune_sparsegpt(w, ROWS, COLS, h, &t, block, keep), RW_OK);
+    double ref_error;
+    double *ref = read_reference(file, &ref_error);
+    double worst = 0;
+    for (int k = 0; k < ROWS * COLS; k++) {
+        double d = fabs(w[k] - ref[k]);
+        if (d > worst) worst = d;
+        assert_int_equal(keep[k], ref[k] != 0);
+    }
+    assert_true(worst < 1e-4);
+    double e = prune_reconstruction_error(w0, w, ROWS, COLS, h);
+    assert_true(fabs(e - ref_error) <= 1e-4 * fmax(1.0, ref_error));
+    free(w), free(w0), free(x), free(keep), free(h), free(ref);
+}
+
+static void sparsegpt_matches_numpy(void **state)
+{
+    (void)state;
+    check_sparsegpt("sparsegpt_50_b128.txt", (prune_target){0.5, 0, 0}, 128);
+    check_sparsegpt("sparsegpt_50_b32.txt", (prune_target){0.5, 0, 0}, 32);
+    check_sparsegpt("sparsegpt_70_b128.txt", (prune_target){0.7, 0, 0}, 128);
+    /* N:M chooses per group, so the lazy blocks change nothing. */
+    check_sparsegpt("sparsegpt_2_4.txt", (prune_target){0, 2, 4}, 128);
+    check_sparsegpt("sparsegpt_2_4.txt", (prune_target){0, 2, 4}, 8);
+}
+
+static void check_wanda(const char *file, prune_target t)
+{
+    float *w = malloc(sizeof(float) * ROWS * COLS), *x = malloc(sizeof(float) * COLS * TOKENS);
+    uint8_t *keep = malloc(ROWS * COLS);
+    double sq[COLS] = {0};
+    float norm[COLS];
+    assert_true(w && x && keep);
+    reference_layer(w, x);
+    prune_add_sq_norms(sq, x, COLS, TOKENS, TOKENS);
+    for (int j = 0; j < COLS; j++) norm[j] = (float)sqrt(sq[j]);
+    assert_int_equal(prune_wanda(w, ROWS, COLS, norm, &t, keep), RW_OK);
+    double ref_error;
+    double *ref = read_reference(file, &ref_error);
+    for (int k = 0; k < ROWS * COLS; k++) {
+        assert_int_equal(keep[k], (int)ref[k]);
+        if (!keep[k]) assert_true(w[k] == 0.0f);
+    }
+    free(w), free(x), free(keep), free(ref);
+}
+
+static void wanda_mask_matches_numpy(void **state)
+{
+    (void)state;
+    check_wanda("wanda_50.txt", (prune_target){0.5, 0, 0});
+    check_wanda("wanda_2_4.txt", (prune_target){0, 2, 4});
+}
+
+/* SparseGPT's weight update lowers the error below Wanda's and
+ * magnitude's masks at the same sparsity. */
+static void sparsegpt_beats_masks_alone(void **state)
+{
+    (void)state;
+    double e_sgpt, e_wanda;
+    free(read_reference("sparsegpt_50_b128.txt", &e_sgpt));
+    free(read_reference("wanda_50.txt", &e_wanda));
+    assert_true(e_sgpt < e_wanda);
+}
+
+static void magnitude_rows_and_global(void **state)
+{
+    (void)state;
+    float w[4 * 8], *wp[2];
+    uint8_t keep[4 * 8], keep2[2 * 8], *kp[2];
+    for (int k = 0; k < 32; k++) w[k] = (float)((k * 7) % 32) - 15.5f;
+    prune_target t = {0.75, 0, 0};
+    assert_int_equal(prune_magnitude_rows(w, 4, 8, &t, keep), RW_OK);
+    for (int o = 0; o < 4; o++) {
+        int kept = 0;
+        for (int j = 0; j < 8; j++) kept += keep[o * 8 + j];
+        assert_int_equal(kept, 2);
+    }
+    float a[8] = {1, -2, 3, -4, 5, -6, 7, -8}, b[16];
+    for (int k = 0; k < 16; k++) b[k] = 0.5f * (float)k + 0.25f;
+    wp[0] = a, wp[1] = b;
+    kp[0] = keep, kp[1] = keep2;
+    int rows[2] = {1, 2}, cols[2] = {8, 8};
+    assert_int_equal(prune_magnitude_global(wp, rows, cols, 2, 0.5, kp), RW_OK);
+    /* the 12 largest of 24 magnitudes: |a| >= 5 (4 of them) and b > 4 (8) */
+    int kept_a = 0, kept_b = 0;
+    for (int k = 0; k < 8; k++) kept_a += keep[k];
+    for (int k = 0; k < 16; k++) kept_b += keep2[k];
+    assert_int_equal(kept_a, 4);
+    assert_int_equal(kept_b, 8);
+    assert_true(a[0] == 0 && a[7] == -8);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sparsegpt_matches_numpy),
+        cmocka_unit_test(wanda_mask_matches_numpy),
+        cmocka_unit_test(sparsegpt_beats_masks_alone),
+        cmocka_unit_test(magnitude_rows_and_global),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
