@@ -155,9 +155,196 @@ static void magnitude_rows_and_global(void **state)
     assert_true(a[0] == 0 && a[7] == -8);
 }
 
+/* ---- Through a GPT ---- */
+
+static char *make_text(size_t *len)
+{
+    static const char *words[] = {"the ", "rain ", "in ", "spain ", "falls ", "mainly ", "on ",
+                                  "plain. ", "\n"};
+    size_t cap = 6000, n = 0;
+    char *s = malloc(cap + 16);
+    assert_non_null(s);
+    rng_state r;
+    rng_seed(&r, 5);
+    while (n < cap) {
+        const char *w = words[rng_below(&r, 9)];
+        size_t k = strlen(w);
+        memcpy(s + n, w, k);
+        n += k;
+    }
+    *len = n;
+    return s;
+}
+
+static rw_model *tiny_gpt(void)
+{
+    rw_gpt_config g = rw_gpt_config_default();
+    g.n_layer = 2;
+    g.n_head = 2;
+    g.n_embd = 16;
+    g.context = 16;
+    g.bias = 1;
+    rw_model *m = NULL;
+    assert_int_equal(rw_gpt_create(&g, &m), RW_OK);
+    return m;
+}
+
+typedef struct {
+    int maps;
+    double worst_error;
+} map_log;
+
+static void log_map(const rw_lm_prune_map *r, void *user)
+{
+    map_log *l = user;
+    l->maps++;
+    assert_true(r->kept <= (int64_t)r->rows * r->cols);
+    if (!isnan(r->error)) {
+        assert_true(r->error >= 0 && r->error <= 1.5);
+        if (r->error > l->worst_error) l->worst_error = r->error;
+    }
+}
+
+/* Prunes a fresh tiny GPT; checks every block map's stored count and
+ * kind, then that the model evaluates and generates. */
+static void prune_and_check(rw_text *text, rw_lm_prune_method method, double sparsity, int n, int m)
+{
+    rw_model *model = tiny_gpt();
+    rw_lm_prune_config c = rw_lm_prune_config_default();
+    c.method = method;
+    c.sparsity = sparsity;
+    c.nm_n = n, c.nm_m = m;
+    c.calibration = text;
+    c.calib_samples = 12;
+    c.calib_context = 16;
+    c.block = 8; /* several lazy blocks in a 16- and 64-input map */
+    map_log log = {0, 0};
+    c.on_map = log_map;
+    c.user = &log;
+    assert_int_equal(rw_lm_prune(model, &c), RW_OK);
+    assert_int_equal(log.maps, 8);
+    int weights = 0;
+    for (int i = 0; i < rw_model_param_count(model); i++) {
+        rw_param_view v;
+        assert_int_equal(rw_model_param(model, i, &v), RW_OK);
+        if (!v.is_weight || !strstr(v.name, "blocks.")) continue;
+        weights++;
+        int64_t dense = (int64_t)v.rows * v.cols;
+        if (m > 0) {
+            assert_int_equal(v.storage, RW_STORAGE_NM);
+            assert_int_equal(v.count, dense * n / m);
+        } else {
+            assert_int_equal(v.storage, RW_STORAGE_CSR);
+            /* 50% of even sizes is exact for every rounding the methods use */
+            assert_true(v.count <= dense / 2 && v.count >= dense / 2 - 2);
+        }
+    }
+    assert_int_equal(weights, 8);
+    rw_lm_eval e;
+    assert_int_equal(rw_lm_evaluate(model, text, 1, 16, 4, &e), RW_OK);
+    assert_true(isfinite(e.loss) && e.tokens > 0);
+    int32_t prompt[3] = {116, 104, 101}, out[10];
+    assert_int_equal(rw_lm_generate(model, prompt, 3, 10, 0.0f, 0, 1, out), RW_OK);
+    for (int k = 0; k < 10; k++) assert_true(out[k] >= 0 && out[k] < 256);
+    rw_model_free(model);
+}
+
+static rw_text *made_text(rw_tokenizer **tok, char **s)
+{
+    size_t len;
+    *s = make_text(&len);
+    rw_text *text = NULL;
+    assert_int_equal(rw_tokenizer_bytes(tok), RW_OK);
+    assert_int_equal(rw_text_from_memory("made.txt", *s, len, *tok, 0.1, 16, &text), RW_OK);
+    return text;
+}
+
+static void gpt_every_method(void **state)
+{
+    (void)state;
+    rw_tokenizer *tok;
+    char *s;
+    rw_text *text = made_text(&tok, &s);
+    prune_and_check(text, RW_LM_PRUNE_MAGNITUDE, 0.5, 0, 0);
+    prune_and_check(text, RW_LM_PRUNE_WANDA, 0.5, 0, 0);
+    prune_and_check(text, RW_LM_PRUNE_SPARSEGPT, 0.5, 0, 0);
+    prune_and_check(text, RW_LM_PRUNE_MAGNITUDE, 0, 2, 4);
+    prune_and_check(text, RW_LM_PRUNE_WANDA, 0, 2, 4);
+    prune_and_check(text, RW_LM_PRUNE_SPARSEGPT, 0, 2, 4);
+    /* One threshold over all maps: the total is what was asked. */
+    rw_model *model = tiny_gpt();
+    rw_lm_prune_config c = rw_lm_prune_config_default();
+    c.method = RW_LM_PRUNE_MAGNITUDE_GLOBAL;
+    c.sparsity = 0.75;
+    assert_int_equal(rw_lm_prune(model, &c), RW_OK);
+    int64_t kept = 0, dense = 0;
+    for (int i = 0; i < rw_model_param_count(model); i++) {
+        rw_param_view v;
+        assert_int_equal(rw_model_param(model, i, &v), RW_OK);
+        if (!v.is_weight || !strstr(v.name, "blocks.")) continue;
+        kept += v.count;
+        dense += (int64_t)v.rows * v.cols;
+    }
+    assert_int_equal(kept, dense / 4);
+    rw_model_free(model);
+    rw_text_free(text);
+    rw_tokenizer_free(tok);
+    free(s);
+}
+
+static void gpt_bad_configs(void **state)
+{
+    (void)state;
+    rw_tokenizer *tok;
+    char *s;
+    rw_text *text = made_text(&tok, &s);
+    rw_model *model = tiny_gpt();
+    rw_lm_prune_config c = rw_lm_prune_config_default();
+    c.calibration = text;
+    c.calib_context = 16;
+    c.sparsity = 1.0;
+    assert_int_equal(rw_lm_prune(model, &c), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "sparsity"));
+    c.sparsity = 0.5;
+    c.method = RW_LM_PRUNE_WANDA;
+    c.calibration = NULL;
+    assert_int_equal(rw_lm_prune(model, &c), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "calibration"));
+    c.calibration = text;
+    c.calib_samples = 0;
+    assert_int_equal(rw_lm_prune(model, &c), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "calib_samples"));
+    c.calib_samples = 4;
+    c.calib_context = 17;
+    assert_int_equal(rw_lm_prune(model, &c), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "calib_context"));
+    c.calib_context = 16;
+    c.nm_n = 2, c.nm_m = 5;
+    assert_int_equal(rw_lm_prune(model, &c), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "nm_m"));
+    c.nm_n = 4, c.nm_m = 4;
+    assert_int_equal(rw_lm_prune(model, &c), RW_ERR_INVALID_ARGUMENT);
+    c.nm_n = 0, c.nm_m = 0;
+    c.method = (rw_lm_prune_method)42;
+    assert_int_equal(rw_lm_prune(model, &c), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "method"));
+    /* Nothing was changed by a refused call. */
+    for (int i = 0; i < rw_model_param_count(model); i++) {
+        rw_param_view v;
+        assert_int_equal(rw_model_param(model, i, &v), RW_OK);
+        if (v.is_weight && strstr(v.name, "blocks.")) assert_int_equal(v.storage, RW_STORAGE_DENSE);
+    }
+    rw_model_free(model);
+    rw_text_free(text);
+    rw_tokenizer_free(tok);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(gpt_every_method),
+        cmocka_unit_test(gpt_bad_configs),
         cmocka_unit_test(sparsegpt_matches_numpy),
         cmocka_unit_test(wanda_mask_matches_numpy),
         cmocka_unit_test(sparsegpt_beats_masks_alone),
