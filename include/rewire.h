@@ -484,8 +484,12 @@ typedef enum {
     RW_LM_PRUNE_MAGNITUDE_GLOBAL, /* |w|, one threshold over all the block maps */
     RW_LM_PRUNE_WANDA,     /* |w| · ‖x‖₂ per output row ("A Simple and Effective Pruning
                               Approach for Large Language Models", Sun et al. 2023) */
-    RW_LM_PRUNE_SPARSEGPT  /* OBS reconstruction ("SparseGPT: Massive Language Models Can Be
+    RW_LM_PRUNE_SPARSEGPT, /* OBS reconstruction ("SparseGPT: Massive Language Models Can Be
                               Accurately Pruned in One-Shot", Frantar and Alistarh 2023) */
+    RW_LM_PRUNE_DSNOT      /* Wanda's mask, then prune-and-grow swaps per row that lower the
+                              reconstruction error, weights unchanged ("Dynamic Sparse No
+                              Training: Training-Free Fine-tuning for Sparse LLMs", Zhang et
+                              al. 2024); a map's error never rises above Wanda's */
 } rw_lm_prune_method;
 
 /* One map pruned, as rw_lm_prune reports it. */
@@ -509,18 +513,19 @@ typedef struct {
     int nm_n, nm_m;      /* nm_m > 0: N:M instead, nm_n of every nm_m inputs per row
                             (1 <= nm_n < nm_m <= 64, nm_m dividing n_embd); not with the
                             global magnitude */
-    const rw_text *calibration; /* Wanda, SparseGPT: windows are drawn from its training split
+    const rw_text *calibration; /* Wanda, SparseGPT, DSnoT: windows are drawn from its training split
                                    (magnitude reads none; may be NULL) */
     int calib_samples;   /* windows (>= 1; 128 by default) */
     int calib_context;   /* tokens per window, 1 to the model's context (0: 256 or the model's
                             context if shorter) */
     uint64_t seed;       /* which windows */
     int block;           /* SparseGPT's lazy column block (0: 128, the paper's) */
+    int cycles;          /* DSnoT's most swaps per row (0: 50, the paper's) */
     rw_lm_prune_fn on_map; /* after each map (NULL: none) */
     void *user;
 } rw_lm_prune_config;
 
-/* Magnitude per row, 50%, 128 windows, context 0, seed 1, block 0. */
+/* Magnitude per row, 50%, 128 windows, context 0, seed 1, block 0, cycles 0. */
 rw_lm_prune_config rw_lm_prune_config_default(void);
 
 /* Prunes `model` in place. RW_ERR_INVALID_ARGUMENT, naming the field, for

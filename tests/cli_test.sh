@@ -594,6 +594,9 @@ check "lm generate from a pruned model" 0 "^the" -- \
 check "lm prune wanda 2:4" 0 "2:4, block maps kept [0-9]+ of [0-9]+ \(sparsity 50.00%\)" -- \
     "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --method wanda --nm 2:4 --calib-text "$LMTEXT" \
     --calib-samples 4 --quiet -o "$TMP/pruned24.safetensors"
+check "lm prune dsnot" 0 "dsnot, block maps kept [0-9]+ of [0-9]+ \(sparsity 75.00%\)" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --method dsnot --sparsity 0.75 \
+    --calib-text "$LMTEXT" --calib-samples 4 --quiet -o "$TMP/pruned-dsnot.safetensors"
 check "lm prune 2:4 is N:M" 0 "blocks.0.mlp.up .*2:4" -- "$REWIRE" info "$TMP/pruned24.safetensors"
 check "lm prune global magnitude" 0 "magnitude, block maps kept [0-9]+ of [0-9]+ \(sparsity 75.00%\)" -- \
     "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --scope global --sparsity 0.75 --quiet \

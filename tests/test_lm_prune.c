@@ -155,6 +155,82 @@ static void magnitude_rows_and_global(void **state)
     assert_true(a[0] == 0 && a[7] == -8);
 }
 
+/* DSnoT from Wanda's and magnitude's masks, on the reference layer and on
+ * random ones: each row keeps its count (each group its n), and the
+ * error never rises. */
+static void check_dsnot(const float *w, const float *x, int rows, int cols, int tokens,
+                        prune_target t, int from_wanda, int64_t *swaps, double *gain)
+{
+    size_t count = (size_t)rows * cols;
+    float *wm = malloc(sizeof(float) * count), *w1 = malloc(sizeof(float) * count);
+    uint8_t *keep = malloc(count), *keep0 = malloc(count);
+    double *h = calloc((size_t)cols * cols, sizeof *h), *sq = calloc((size_t)cols, sizeof *sq);
+    double *mu = calloc((size_t)cols, sizeof *mu);
+    float *norm = malloc(sizeof(float) * (size_t)cols);
+    assert_true(wm && w1 && keep && keep0 && h && sq && mu && norm);
+    assert_int_equal(prune_add_hessian(h, x, cols, tokens, tokens), RW_OK);
+    prune_add_sq_norms(sq, x, cols, tokens, tokens);
+    prune_add_sums(mu, x, cols, tokens, tokens);
+    for (int j = 0; j < cols; j++) norm[j] = (float)sqrt(sq[j]), mu[j] /= tokens;
+    memcpy(wm, w, sizeof(float) * count);
+    if (from_wanda) assert_int_equal(prune_wanda(wm, rows, cols, norm, &t, keep0), RW_OK);
+    else assert_int_equal(prune_magnitude_rows(wm, rows, cols, &t, keep0), RW_OK);
+    double e0 = prune_reconstruction_error(w, wm, rows, cols, h);
+    memcpy(keep, keep0, count);
+    int64_t n = 0;
+    assert_int_equal(prune_dsnot(w, rows, cols, h, mu, norm, &t, 50, keep, &n), RW_OK);
+    for (size_t k = 0; k < count; k++) w1[k] = keep[k] ? w[k] : 0.0f;
+    double e1 = prune_reconstruction_error(w, w1, rows, cols, h);
+    assert_true(e1 <= e0);
+    int group = t.m > 0 ? t.m : cols;
+    for (int r = 0; r < rows; r++)
+        for (int g = 0; g < cols; g += group) {
+            int a = 0, b = 0;
+            for (int j = g; j < g + group; j++) a += keep[r * cols + j], b += keep0[r * cols + j];
+            assert_int_equal(a, b);
+        }
+    *swaps += n;
+    *gain += e0 - e1;
+    free(wm), free(w1), free(keep), free(keep0), free(h), free(sq), free(mu), free(norm);
+}
+
+static void dsnot_never_increases_the_error(void **state)
+{
+    (void)state;
+    float *w = malloc(sizeof(float) * ROWS * COLS), *x = malloc(sizeof(float) * COLS * TOKENS);
+    assert_true(w && x);
+    reference_layer(w, x);
+    int64_t swaps = 0;
+    double gain = 0;
+    const prune_target targets[3] = {{0.5, 0, 0}, {0.7, 0, 0}, {0, 2, 4}};
+    for (int i = 0; i < 3; i++)
+        for (int from_wanda = 0; from_wanda < 2; from_wanda++)
+            check_dsnot(w, x, ROWS, COLS, TOKENS, targets[i], from_wanda, &swaps, &gain);
+    assert_true(swaps > 0 && gain > 0);
+    print_message("DSnoT: %lld swaps over all the layers lowered their error by %.4g in all\n",
+                  (long long)swaps, gain);
+    /* Random layers whose inputs share a common part (correlated, with a
+     * nonzero mean, as activations are). */
+    rng_state r;
+    rng_seed(&r, 11);
+    for (int trial = 0; trial < 10; trial++) {
+        int rows = 4 + trial, cols = 24 + 4 * trial, tokens = 40 + 7 * trial;
+        float *wt = malloc(sizeof(float) * (size_t)rows * cols);
+        float *xt = malloc(sizeof(float) * (size_t)cols * tokens);
+        float *common = malloc(sizeof(float) * (size_t)tokens);
+        assert_true(wt && xt && common);
+        tu_fill_uniform(wt, (size_t)rows * cols, -1, 1, &r);
+        tu_fill_uniform(xt, (size_t)cols * tokens, -1, 1, &r);
+        tu_fill_uniform(common, (size_t)tokens, 0, 2, &r);
+        for (int i = 0; i < cols; i++)
+            for (int j = 0; j < tokens; j++) xt[i * tokens + j] += common[j] * (float)(i % 3);
+        for (int i = 0; i < 3; i++)
+            check_dsnot(wt, xt, rows, cols, tokens, targets[i], trial % 2, &swaps, &gain);
+        free(wt), free(xt), free(common);
+    }
+    free(w), free(x);
+}
+
 /* ---- Through a GPT ---- */
 
 static char *make_text(size_t *len)
@@ -271,6 +347,8 @@ static void gpt_every_method(void **state)
     prune_and_check(text, RW_LM_PRUNE_MAGNITUDE, 0, 2, 4);
     prune_and_check(text, RW_LM_PRUNE_WANDA, 0, 2, 4);
     prune_and_check(text, RW_LM_PRUNE_SPARSEGPT, 0, 2, 4);
+    prune_and_check(text, RW_LM_PRUNE_DSNOT, 0.5, 0, 0);
+    prune_and_check(text, RW_LM_PRUNE_DSNOT, 0, 2, 4);
     /* One threshold over all maps: the total is what was asked. */
     rw_model *model = tiny_gpt();
     rw_lm_prune_config c = rw_lm_prune_config_default();
@@ -349,6 +427,7 @@ int main(void)
         cmocka_unit_test(wanda_mask_matches_numpy),
         cmocka_unit_test(sparsegpt_beats_masks_alone),
         cmocka_unit_test(magnitude_rows_and_global),
+        cmocka_unit_test(dsnot_never_increases_the_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -355,7 +355,7 @@ static void lm_usage(FILE *to)
                 "  eval      loss, perplexity and bits per byte of a model on a text's split\n"
                 "  generate  continue a prompt, one token at a time with a KV cache\n"
                 "  prune     prune a trained model without retraining (magnitude, wanda,\n"
-                "            sparsegpt; unstructured or N:M)\n"
+                "            sparsegpt, dsnot; unstructured or N:M)\n"
                 "  import    a GPT-2 checkpoint (Hugging Face folder) to a rewire model file\n"
                 "  export    a rewire GPT to a GPT-2 checkpoint folder transformers reads\n\n"
                 "Run 'rewire lm SUBCOMMAND --help' for its flags.\n");

@@ -11,7 +11,7 @@
 #include "cli/lm_text.h"
 #include "rewire.h"
 
-static const char *method_names[] = {"magnitude", "wanda", "sparsegpt", NULL};
+static const char *method_names[] = {"magnitude", "wanda", "sparsegpt", "dsnot", NULL};
 static const char *scope_names[] = {"row", "global", NULL};
 
 typedef struct {
@@ -47,11 +47,11 @@ static int parse_nm(const char *s, int *n, int *m)
 int cmd_lm_prune(int argc, char **argv)
 {
     const char *out = NULL, *nm = NULL, *calib = NULL, *tok_spec = NULL, *pos[1];
-    int method = 0, scope = 0, samples = 128, context = 0, seed = 1, block = 128, threads = 0,
-        quiet = 0;
+    int method = 0, scope = 0, samples = 128, context = 0, seed = 1, block = 128, cycles = 50,
+        threads = 0, quiet = 0;
     double sparsity = 0.5;
     arg_spec specs[] = {
-        {"method", ARG_CHOICE, &method, "magnitude|wanda|sparsegpt",
+        {"method", ARG_CHOICE, &method, "magnitude|wanda|sparsegpt|dsnot",
          "how weights are chosen (default magnitude)", method_names, 0, 0},
         {"scope", ARG_CHOICE, &scope, "row|global",
          "magnitude: the same fraction of every output row, or one threshold over all block "
@@ -61,13 +61,15 @@ int cmd_lm_prune(int argc, char **argv)
         {"nm", ARG_STRING, &nm, "N:M",
          "instead of --sparsity: N of every M inputs of each row, stored as N:M layers", NULL, 0, 0},
         {"calib-text", ARG_STRING, &calib, "FILE",
-         "wanda, sparsegpt: the text calibration windows come from (its training split; kjv: "
+         "wanda, sparsegpt, dsnot: the text calibration windows come from (its training split; kjv: "
          "the King James Bible)", NULL, 0, 0},
         {"calib-samples", ARG_INT, &samples, "N", "calibration windows (default 128)", NULL, 1,
          1 << 20},
         {"calib-context", ARG_INT, &context, "N",
          "tokens per window (default 256, or the model's context if shorter)", NULL, 0, 1 << 20},
         {"seed", ARG_INT, &seed, "N", "which windows (default 1)", NULL, 0, 2147483647},
+        {"cycles", ARG_INT, &cycles, "N", "dsnot: most prune-and-grow swaps per row (default 50)",
+         NULL, 1, 1 << 20},
         {"block", ARG_INT, &block, "N", "sparsegpt: columns per lazy update block (default 128)",
          NULL, 1, 1 << 20},
         {"tokenizer", ARG_STRING, &tok_spec, "SPEC",
@@ -78,14 +80,16 @@ int cmd_lm_prune(int argc, char **argv)
         {"quiet", ARG_FLAG, &quiet, NULL, "print only the summary", NULL, 0, 0},
     };
     arg_parser p = {"lm prune",
-                    "rewire lm prune MODEL.safetensors --method magnitude|wanda|sparsegpt "
+                    "rewire lm prune MODEL.safetensors --method magnitude|wanda|sparsegpt|dsnot "
                     "[--sparsity S | --nm N:M] [--calib-text FILE] -o OUT.safetensors",
                     "Prunes a trained GPT without retraining, block by block: each block's "
                     "attn.qkv, attn.proj, mlp.up and mlp.down, their calibration inputs computed "
                     "through the blocks already pruned. magnitude keeps the largest |w|; wanda "
                     "the largest |w| times the norm of the input over the calibration tokens, "
                     "per output row; sparsegpt reconstructs each map's output on the "
-                    "calibration tokens (OBS updates with the damped Hessian). The maps are "
+                    "calibration tokens (OBS updates with the damped Hessian); dsnot starts from "
+                    "wanda's mask and swaps weights in and out of each row while that lowers "
+                    "the reconstruction error on the calibration tokens. The maps are "
                     "stored as CSR, or as N:M layers with --nm, and run on the sparse kernels.",
                     specs, sizeof specs / sizeof specs[0], pos, 1, 0};
     for (int i = 0; i < argc; i++)
@@ -100,11 +104,12 @@ int cmd_lm_prune(int argc, char **argv)
     rw_lm_prune_config c = rw_lm_prune_config_default();
     c.method = method == 1   ? RW_LM_PRUNE_WANDA
                : method == 2 ? RW_LM_PRUNE_SPARSEGPT
+               : method == 3 ? RW_LM_PRUNE_DSNOT
                : scope == 1  ? RW_LM_PRUNE_MAGNITUDE_GLOBAL
                              : RW_LM_PRUNE_MAGNITUDE;
     if (scope == 1 && method != 0) {
-        fprintf(stderr, "rewire lm prune: --scope global is for --method magnitude (wanda and "
-                        "sparsegpt work per map)\n");
+        fprintf(stderr, "rewire lm prune: --scope global is for --method magnitude (the others "
+                        "work per map)\n");
         return 2;
     }
     c.sparsity = sparsity;
@@ -142,6 +147,7 @@ int cmd_lm_prune(int argc, char **argv)
     c.calib_context = context;
     c.seed = (uint64_t)seed;
     c.block = block;
+    c.cycles = cycles;
     c.on_map = on_map;
     c.user = &cli;
     if (!rc && (rw_lm_prune(m, &c) != RW_OK || rw_model_save(m, out) != RW_OK))

@@ -3,7 +3,7 @@
  * windows go through the model up to the block (the earlier blocks
  * already pruned, as Wanda and SparseGPT do), the inputs of the block's
  * four maps are summarised (Σ x² per input for Wanda, X Xᵀ for
- * SparseGPT), and the four maps are pruned and replaced by CSR (or N:M)
+ * SparseGPT, both and Σ x for DSnoT), and the four maps are pruned and replaced by CSR (or N:M)
  * layers before the next block sees them. Magnitude pruning reads no
  * calibration text. */
 #include <math.h>
@@ -52,14 +52,14 @@ static double now_seconds(void)
 
 static int reads_calibration(rw_lm_prune_method m)
 {
-    return m == RW_LM_PRUNE_WANDA || m == RW_LM_PRUNE_SPARSEGPT;
+    return m == RW_LM_PRUNE_WANDA || m == RW_LM_PRUNE_SPARSEGPT || m == RW_LM_PRUNE_DSNOT;
 }
 
 /* Checks c against the model; *context gets the window length. */
 static rw_status check_config(const rw_model *m, const rw_lm_prune_config *c, const rw_gpt_config *g,
                               int *context)
 {
-    if ((int)c->method < RW_LM_PRUNE_MAGNITUDE || c->method > RW_LM_PRUNE_SPARSEGPT)
+    if ((int)c->method < RW_LM_PRUNE_MAGNITUDE || c->method > RW_LM_PRUNE_DSNOT)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_lm_prune: method %d is not an rw_lm_prune_method",
                        (int)c->method);
     if (c->nm_m > 0) {
@@ -84,7 +84,9 @@ static rw_status check_config(const rw_model *m, const rw_lm_prune_config *c, co
     if (!reads_calibration(c->method)) return RW_OK;
     if (!c->calibration)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_lm_prune: calibration is NULL; %s needs a "
-                       "calibration text", c->method == RW_LM_PRUNE_WANDA ? "Wanda" : "SparseGPT");
+                       "calibration text", c->method == RW_LM_PRUNE_WANDA       ? "Wanda"
+                                           : c->method == RW_LM_PRUNE_SPARSEGPT ? "SparseGPT"
+                                                                                : "DSnoT");
     if (c->calib_samples < 1 || c->calib_samples > (1 << 20))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_lm_prune: calib_samples %d, expected 1 to %d",
                        c->calib_samples, 1 << 20);
@@ -101,6 +103,8 @@ static rw_status check_config(const rw_model *m, const rw_lm_prune_config *c, co
                        "has fewer than calib_context + 1 = %d tokens", T + 1);
     if (c->block < 0)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_lm_prune: block %d is negative", c->block);
+    if (c->cycles < 0)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_lm_prune: cycles %d is negative", c->cycles);
     *context = T;
     return RW_OK;
 }
@@ -109,7 +113,9 @@ static rw_status check_config(const rw_model *m, const rw_lm_prune_config *c, co
 typedef struct {
     int layer, rows, cols;
     double *sq; /* [cols] Σ x² over the tokens (Wanda) */
-    double *h;  /* [cols][cols] X Xᵀ (SparseGPT) */
+    double *h;  /* [cols][cols] X Xᵀ (SparseGPT, DSnoT) */
+    double *sum; /* [cols] Σ x (DSnoT) */
+    int64_t tokens;
 } map_stats;
 
 static void stats_free(map_stats *s)
@@ -117,7 +123,8 @@ static void stats_free(map_stats *s)
     for (int k = 0; k < MAPS; k++) {
         free(s[k].sq);
         free(s[k].h);
-        s[k].sq = s[k].h = NULL;
+        free(s[k].sum);
+        s[k].sq = s[k].h = s[k].sum = NULL;
     }
 }
 
@@ -130,10 +137,11 @@ static rw_status collect_block(const rw_model *m, int b, const int32_t *windows,
     rw_status st = RW_OK;
     for (int k = 0; k < MAPS && st == RW_OK; k++) {
         const param *p = model_layer_params(m, a + map_offset[k]);
-        s[k] = (map_stats){a + map_offset[k], p->rows, p->cols, NULL, NULL};
+        s[k] = (map_stats){a + map_offset[k], p->rows, p->cols, NULL, NULL, NULL, 0};
         s[k].sq = calloc((size_t)p->cols, sizeof(double));
+        s[k].sum = calloc((size_t)p->cols, sizeof(double));
         if (want_h) s[k].h = calloc((size_t)p->cols * p->cols, sizeof(double));
-        if (!s[k].sq || (want_h && !s[k].h))
+        if (!s[k].sq || !s[k].sum || (want_h && !s[k].h))
             st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for the calibration statistics of %s",
                          m->layers[s[k].layer]->name);
     }
@@ -160,6 +168,8 @@ static rw_status collect_block(const rw_model *m, int b, const int32_t *windows,
             const param *p = model_layer_params(m, s[k].layer);
             const float *x = ws.t[p->x_tensor].data;
             prune_add_sq_norms(s[k].sq, x, p->cols, count * T, ws.bp);
+            prune_add_sums(s[k].sum, x, p->cols, count * T, ws.bp);
+            s[k].tokens += (int64_t)count * T;
             if (want_h) st = prune_add_hessian(s[k].h, x, p->cols, count * T, ws.bp);
         }
     }
@@ -204,6 +214,25 @@ static double relative_error(const float *w0, const float *w, int rows, int cols
     return total > 0 ? prune_reconstruction_error(w0, w, rows, cols, h) / total : 0;
 }
 
+/* DSnoT from Wanda's mask: w gets the pruned weights, w0 holds the dense
+ * ones; norm is room for cols floats. */
+static rw_status prune_with_dsnot(float *w, const float *w0, int rows, int cols, const map_stats *s,
+                                  const prune_target *t, int cycles, float *norm, uint8_t *keep)
+{
+    double *mu = malloc(sizeof *mu * (size_t)cols);
+    if (!mu) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for DSnoT");
+    for (int j = 0; j < cols; j++) {
+        norm[j] = (float)sqrt(s->sq[j]);
+        mu[j] = s->tokens ? s->sum[j] / (double)s->tokens : 0;
+    }
+    rw_status st = prune_wanda(w, rows, cols, norm, t, keep);
+    if (st == RW_OK) st = prune_dsnot(w0, rows, cols, s->h, mu, norm, t, cycles, keep, NULL);
+    if (st == RW_OK)
+        for (size_t k = 0; k < (size_t)rows * cols; k++) w[k] = keep[k] ? w0[k] : 0.0f;
+    free(mu);
+    return st;
+}
+
 /* Prunes one map with the per-map methods, its statistics in s. */
 static rw_status prune_map(rw_model *m, const map_stats *s, const rw_lm_prune_config *c)
 {
@@ -226,6 +255,8 @@ static rw_status prune_map(rw_model *m, const map_stats *s, const rw_lm_prune_co
     } else if (c->method == RW_LM_PRUNE_WANDA) {
         for (int j = 0; j < cols; j++) norm[j] = (float)sqrt(s->sq[j]);
         st = prune_wanda(w, rows, cols, norm, &t, keep);
+    } else if (c->method == RW_LM_PRUNE_DSNOT) {
+        st = prune_with_dsnot(w, w0, rows, cols, s, &t, c->cycles ? c->cycles : 50, norm, keep);
     } else {
         st = prune_magnitude_rows(w, rows, cols, &t, keep);
     }
@@ -301,12 +332,13 @@ rw_status rw_lm_prune(rw_model *model, const rw_lm_prune_config *c)
         memset(s, 0, sizeof s);
         if (windows)
             st = collect_block(model, b, windows, c->calib_samples, T,
-                               c->method == RW_LM_PRUNE_SPARSEGPT, s);
+                               c->method == RW_LM_PRUNE_SPARSEGPT || c->method == RW_LM_PRUNE_DSNOT,
+                               s);
         else
             for (int k = 0; k < MAPS; k++) {
                 int l = block_first_layer(b) + map_offset[k];
                 const param *p = model_layer_params(model, l);
-                s[k] = (map_stats){l, p->rows, p->cols, NULL, NULL};
+                s[k] = (map_stats){l, p->rows, p->cols, NULL, NULL, NULL, 0};
             }
         for (int k = 0; k < MAPS && st == RW_OK; k++) st = prune_map(model, &s[k], c);
         stats_free(s);

@@ -105,6 +105,16 @@ void prune_add_sq_norms(double *sq, const float *x, int cols, int n, int ld)
     }
 }
 
+void prune_add_sums(double *sum, const float *x, int cols, int n, int ld)
+{
+    for (int i = 0; i < cols; i++) {
+        const float *row = x + (size_t)i * ld;
+        double s = 0;
+        for (int j = 0; j < n; j++) s += row[j];
+        sum[i] += s;
+    }
+}
+
 double prune_reconstruction_error(const float *w, const float *w_new, int rows, int cols,
                                   const double *h)
 {

@@ -88,4 +88,19 @@ rw_status prune_wanda(float *w, int rows, int cols, const float *xnorm, const pr
 rw_status prune_sparsegpt(float *w, int rows, int cols, const double *h, const prune_target *t,
                           int block, uint8_t *keep);
 
+/* DSnoT ("Dynamic Sparse No Training: Training-Free Fine-tuning for
+ * Sparse LLMs", Zhang et al. 2024): improves keep [rows][cols] (a mask of
+ * the target, from any method) by up to `cycles` swaps per row, each
+ * growing back one removed weight and removing one kept weight (of the
+ * same group of m for N:M), accepted only when the row's error δᵀ H δ
+ * falls; w (the dense weights, not changed) is multiplied by the final
+ * mask by the caller. h is X Xᵀ, mu [cols] the mean input, xnorm [cols]
+ * its norm. *swaps (may be NULL) gets the swaps made. RW_ERR_NO_MEMORY. */
+rw_status prune_dsnot(const float *w, int rows, int cols, const double *h, const double *mu,
+                      const float *xnorm, const prune_target *t, int cycles, uint8_t *keep,
+                      int64_t *swaps);
+
+/* Adds Σ_j x_ij over the n samples to sum [cols] (DSnoT's mean input). */
+void prune_add_sums(double *sum, const float *x, int cols, int n, int ld);
+
 #endif
