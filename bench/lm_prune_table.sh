@@ -19,7 +19,7 @@ for target in "--sparsity 0.5" "--sparsity 0.6" "--sparsity 0.7" "--nm 2:4"; do
         "$rewire" lm prune "$model" --method $method $target --calib-text "$text" \
             --calib-samples 128 --quiet -o "$out/pruned.safetensors" >/dev/null
         end=$(date +%s.%N)
-        echo "$method ${target#--} $(echo "$end - $start" | bc) \
+        echo "$method ${target#--} $(awk "BEGIN { print $end - $start }") \
 $("$rewire" lm eval "$out/pruned.safetensors" --text "$text" --json)"
     done
 done

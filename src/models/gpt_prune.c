@@ -1,10 +1,11 @@
 /* Post-training pruning of a GPT (rw_lm_prune): the layer-wise methods of
- * sparsity/prune_layer.h run block by block. For each block, calibration
- * windows go through the model up to the block (the earlier blocks
- * already pruned, as Wanda and SparseGPT do), the inputs of the block's
- * four maps are summarised (Σ x² per input for Wanda, X Xᵀ for
- * SparseGPT, both and Σ x for DSnoT), and the four maps are pruned and replaced by CSR (or N:M)
- * layers before the next block sees them. Magnitude pruning reads no
+ * sparsity/prune_layer.h run block by block. The calibration windows'
+ * residual stream is kept for every token as it enters the block being
+ * pruned (the earlier blocks already pruned, as Wanda and SparseGPT do);
+ * the block runs on it to summarise the inputs of its four maps (Σ x² per
+ * input for Wanda, X Xᵀ for SparseGPT, both and Σ x for DSnoT), the maps
+ * are pruned and replaced by CSR (or N:M) layers, and the pruned block
+ * carries the stream on to the next. Magnitude pruning reads no
  * calibration text. */
 #include <math.h>
 #include <stdlib.h>
@@ -128,10 +129,96 @@ static void stats_free(map_stats *s)
     }
 }
 
-/* The statistics of block b's maps over the windows (samples of T tokens
- * each, [samples][T]), with the model as it is now. */
-static rw_status collect_block(const rw_model *m, int b, const int32_t *windows, int samples, int T,
-                               int want_h, map_stats *s)
+/* The calibration tokens' residual stream as it enters the block being
+ * pruned: each block runs once to collect its maps' statistics and once,
+ * pruned, to carry the stream to the next block, so the model is never
+ * run from the start again. */
+typedef struct {
+    workspace ws;          /* a batch of `per` windows through one block */
+    int T, samples, per, C;
+    int64_t n;             /* samples · T tokens */
+    float *x;              /* [C][n] the stream, token t of window w at column w · T + t */
+    const int32_t *windows; /* [samples][T] */
+} calib_stream;
+
+static void stream_free(calib_stream *cs)
+{
+    workspace_free(&cs->ws);
+    rw_free(cs->x);
+    cs->x = NULL;
+}
+
+/* Sets the workspace up for windows [w0, w0 + count). */
+static void stream_batch(calib_stream *cs, int w0, int count)
+{
+    cs->ws.tokens = cs->windows + (size_t)w0 * cs->T;
+    cs->ws.n = count * cs->T;
+    cs->ws.seq_len = cs->T;
+    cs->ws.pos0 = 0;
+}
+
+/* Copies the stream's columns of the batch into tensor t (load 1) or tensor
+ * t's into the stream (load 0). */
+static void stream_copy(calib_stream *cs, int w0, int count, int t, int load)
+{
+    float *data = cs->ws.t[t].data;
+    size_t len = sizeof(float) * (size_t)count * cs->T;
+    for (int i = 0; i < cs->C; i++) {
+        float *col = cs->x + (size_t)i * cs->n + (size_t)w0 * cs->T;
+        float *row = data + (size_t)i * cs->ws.bp;
+        if (load) memcpy(row, col, len);
+        else memcpy(col, row, len);
+    }
+}
+
+/* The embeddings of every window: the stream entering block 0. */
+static rw_status stream_init(calib_stream *cs, const rw_model *m, const int32_t *windows,
+                             int samples, int T, int C)
+{
+    memset(cs, 0, sizeof *cs);
+    size_t per_window = (size_t)T * (size_t)rw_model_classes(m) * sizeof(float);
+    int per = PRUNE_BATCH_TOKENS / T;
+    if ((size_t)per > PRUNE_WORKSPACE_LOGIT_BYTES / per_window)
+        per = (int)(PRUNE_WORKSPACE_LOGIT_BYTES / per_window);
+    if (per < 1) per = 1;
+    if (per > samples) per = samples;
+    *cs = (calib_stream){.T = T, .samples = samples, .per = per, .C = C,
+                         .n = (int64_t)samples * T, .windows = windows};
+    cs->x = rw_alloc(sizeof(float) * (size_t)C * (size_t)cs->n);
+    if (!cs->x)
+        return rw_fail(RW_ERR_NO_MEMORY, "out of memory for %lld calibration tokens of width %d",
+                       (long long)cs->n, C);
+    rw_status st = workspace_init(&cs->ws, m, per * T, 0);
+    if (st != RW_OK) {
+        rw_free(cs->x);
+        cs->x = NULL;
+        return st;
+    }
+    for (int w0 = 0; w0 < samples; w0 += per) {
+        int count = samples - w0 < per ? samples - w0 : per;
+        stream_batch(cs, w0, count);
+        network_forward_layers(m, &cs->ws, 0, 0);
+        stream_copy(cs, w0, count, m->layers[0]->output, 0);
+    }
+    return RW_OK;
+}
+
+/* Carries the stream through block b as the model now has it. */
+static void stream_advance(calib_stream *cs, const rw_model *m, int b)
+{
+    int a = block_first_layer(b), last = a + 8; /* mlp_residual */
+    for (int w0 = 0; w0 < cs->samples; w0 += cs->per) {
+        int count = cs->samples - w0 < cs->per ? cs->samples - w0 : cs->per;
+        stream_batch(cs, w0, count);
+        stream_copy(cs, w0, count, m->layers[a]->inputs[0], 1);
+        network_forward_layers(m, &cs->ws, a, last);
+        stream_copy(cs, w0, count, m->layers[last]->output, 0);
+    }
+}
+
+/* The statistics of block b's maps over the calibration tokens, the
+ * stream entering the block as it stands. */
+static rw_status collect_block(calib_stream *cs, const rw_model *m, int b, int want_h, map_stats *s)
 {
     int a = block_first_layer(b);
     rw_status st = RW_OK;
@@ -145,35 +232,21 @@ static rw_status collect_block(const rw_model *m, int b, const int32_t *windows,
             st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for the calibration statistics of %s",
                          m->layers[s[k].layer]->name);
     }
-    size_t per_window = (size_t)T * (size_t)rw_model_classes(m) * sizeof(float);
-    int per = PRUNE_BATCH_TOKENS / T;
-    if ((size_t)per > PRUNE_WORKSPACE_LOGIT_BYTES / per_window)
-        per = (int)(PRUNE_WORKSPACE_LOGIT_BYTES / per_window);
-    if (per < 1) per = 1;
-    if (per > samples) per = samples;
-    workspace ws;
-    if (st == RW_OK) st = workspace_init(&ws, m, per * T, 0);
-    if (st != RW_OK) {
-        stats_free(s);
-        return st;
-    }
-    for (int w0 = 0; w0 < samples && st == RW_OK; w0 += per) {
-        int count = samples - w0 < per ? samples - w0 : per;
-        ws.tokens = windows + (size_t)w0 * T;
-        ws.n = count * T;
-        ws.seq_len = T;
-        ws.pos0 = 0;
-        network_forward_through(m, &ws, a + map_offset[MAPS - 1] - 1);
+    for (int w0 = 0; w0 < cs->samples && st == RW_OK; w0 += cs->per) {
+        int count = cs->samples - w0 < cs->per ? cs->samples - w0 : cs->per;
+        stream_batch(cs, w0, count);
+        stream_copy(cs, w0, count, m->layers[a]->inputs[0], 1);
+        network_forward_layers(m, &cs->ws, a, a + map_offset[MAPS - 1] - 1);
         for (int k = 0; k < MAPS && st == RW_OK; k++) {
             const param *p = model_layer_params(m, s[k].layer);
-            const float *x = ws.t[p->x_tensor].data;
-            prune_add_sq_norms(s[k].sq, x, p->cols, count * T, ws.bp);
-            prune_add_sums(s[k].sum, x, p->cols, count * T, ws.bp);
-            s[k].tokens += (int64_t)count * T;
-            if (want_h) st = prune_add_hessian(s[k].h, x, p->cols, count * T, ws.bp);
+            const float *x = cs->ws.t[p->x_tensor].data;
+            int n = count * cs->T;
+            prune_add_sq_norms(s[k].sq, x, p->cols, n, cs->ws.bp);
+            prune_add_sums(s[k].sum, x, p->cols, n, cs->ws.bp);
+            s[k].tokens += n;
+            if (want_h) st = prune_add_hessian(s[k].h, x, p->cols, n, cs->ws.bp);
         }
     }
-    workspace_free(&ws);
     if (st != RW_OK) stats_free(s);
     return st;
 }
@@ -318,6 +391,8 @@ rw_status rw_lm_prune(rw_model *model, const rw_lm_prune_config *c)
     if (c->method == RW_LM_PRUNE_MAGNITUDE_GLOBAL) return prune_global(model, g.n_layer, c);
 
     int32_t *windows = NULL, *targets = NULL;
+    calib_stream cs;
+    memset(&cs, 0, sizeof cs);
     if (reads_calibration(c->method)) {
         size_t n = (size_t)c->calib_samples * T;
         windows = malloc(sizeof *windows * n);
@@ -326,14 +401,14 @@ rw_status rw_lm_prune(rw_model *model, const rw_lm_prune_config *c)
                                                       c->calib_samples, c->seed, 0, windows, targets)
                                 : rw_fail(RW_ERR_NO_MEMORY, "out of memory for %d calibration "
                                           "windows of %d tokens", c->calib_samples, T);
+        if (st == RW_OK) st = stream_init(&cs, model, windows, c->calib_samples, T, g.n_embd);
     }
+    int want_h = c->method == RW_LM_PRUNE_SPARSEGPT || c->method == RW_LM_PRUNE_DSNOT;
     for (int b = 0; b < g.n_layer && st == RW_OK; b++) {
         map_stats s[MAPS];
         memset(s, 0, sizeof s);
-        if (windows)
-            st = collect_block(model, b, windows, c->calib_samples, T,
-                               c->method == RW_LM_PRUNE_SPARSEGPT || c->method == RW_LM_PRUNE_DSNOT,
-                               s);
+        if (cs.x)
+            st = collect_block(&cs, model, b, want_h, s);
         else
             for (int k = 0; k < MAPS; k++) {
                 int l = block_first_layer(b) + map_offset[k];
@@ -342,7 +417,10 @@ rw_status rw_lm_prune(rw_model *model, const rw_lm_prune_config *c)
             }
         for (int k = 0; k < MAPS && st == RW_OK; k++) st = prune_map(model, &s[k], c);
         stats_free(s);
+        /* The next block sees this one pruned. */
+        if (st == RW_OK && cs.x && b + 1 < g.n_layer) stream_advance(&cs, model, b);
     }
+    stream_free(&cs);
     free(windows);
     free(targets);
     return st;
