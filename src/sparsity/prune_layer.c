@@ -118,22 +118,18 @@ void prune_add_sums(double *sum, const float *x, int cols, int n, int ld)
 double prune_reconstruction_error(const float *w, const float *w_new, int rows, int cols,
                                   const double *h)
 {
-    double total = 0;
-    double *d = malloc(sizeof *d * (size_t)cols);
-    if (!d) return NAN;
-    for (int o = 0; o < rows; o++) {
-        const float *a = w + (size_t)o * cols, *b = w_new + (size_t)o * cols;
-        int any = 0;
-        for (int j = 0; j < cols; j++) any |= (d[j] = (double)a[j] - b[j]) != 0;
-        if (!any) continue;
-        for (int i = 0; i < cols; i++) {
-            if (d[i] == 0) continue;
-            const double *hi = h + (size_t)i * cols;
-            double s = 0;
-            for (int j = 0; j < cols; j++) s += hi[j] * d[j];
-            total += d[i] * s;
-        }
+    /* Σ_rows δᵀ H δ = Σ (Δ H) ⊙ Δ, the product by BLAS. */
+    size_t count = (size_t)rows * cols;
+    double *d = calloc(count + 1, sizeof *d), *dh = malloc(sizeof *dh * (count + 1));
+    double total = NAN;
+    if (d && dh) {
+        for (size_t k = 0; k < count; k++) d[k] = (double)w[k] - (double)w_new[k];
+        cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, rows, cols, 1.0, h, cols, d, cols, 0.0,
+                    dh, cols);
+        total = 0;
+        for (size_t k = 0; k < count; k++) total += d[k] * dh[k];
     }
     free(d);
+    free(dh);
     return total;
 }

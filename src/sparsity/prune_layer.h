@@ -54,7 +54,7 @@ rw_status prune_add_hessian(double *h, const float *x, int cols, int n, int ld);
 void prune_add_sq_norms(double *sq, const float *x, int cols, int n, int ld);
 
 /* ‖W X − Ŵ X‖²_F = Σ_rows δᵀ H δ with δ = w − w_new and h = X Xᵀ, in
- * double. */
+ * double (NAN when out of memory). */
 double prune_reconstruction_error(const float *w, const float *w_new, int rows, int cols,
                                   const double *h);
 
