@@ -7,8 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/linear.h"
+#include "nn/model.h"
+#include "nn/network.h"
 #include "sparsity/prune_layer.h"
 #include "testutil.h"
+#include "text/text_api.h"
 
 enum { ROWS = 8, COLS = 136, TOKENS = 200 };
 
@@ -418,11 +422,96 @@ static void gpt_bad_configs(void **state)
     free(s);
 }
 
+/* Block 1's calibration inputs come through block 0 already pruned: the
+ * same masks by hand, a full forward pass of the partly pruned model per
+ * block, all four maps' norms from one pass before any is replaced. */
+static void calibration_goes_through_pruned_blocks(void **state)
+{
+    (void)state;
+    rw_tokenizer *tok;
+    char *s;
+    rw_text *text = made_text(&tok, &s);
+    rw_model *a = tiny_gpt(), *b = tiny_gpt();
+    rw_lm_prune_config c = rw_lm_prune_config_default();
+    c.method = RW_LM_PRUNE_WANDA;
+    c.calibration = text;
+    c.calib_samples = 6;
+    c.calib_context = 16;
+    assert_int_equal(rw_lm_prune(a, &c), RW_OK);
+
+    enum { N = 6 * 16 };
+    int32_t win[N], tg[N];
+    assert_int_equal(corpus_sample_batch(text->c, CORPUS_TRAIN, 16, 6, 1, 0, win, tg), RW_OK);
+    const int offset[4] = {1, 3, 6, 7};
+    for (int blk = 0; blk < 2; blk++) {
+        workspace ws;
+        assert_int_equal(workspace_init(&ws, b, N, 0), RW_OK);
+        ws.tokens = win, ws.n = N, ws.seq_len = 16, ws.pos0 = 0;
+        network_forward(b, &ws);
+        float *w[4];
+        uint8_t *keep[4];
+        for (int k = 0; k < 4; k++) {
+            const param *p = model_layer_params(b, 1 + 9 * blk + offset[k]);
+            double sq[64] = {0};
+            float norm[64];
+            assert_true(p->cols <= 64);
+            prune_add_sq_norms(sq, ws.t[p->x_tensor].data, p->cols, N, ws.bp);
+            for (int j = 0; j < p->cols; j++) norm[j] = (float)sqrt(sq[j]);
+            w[k] = malloc(sizeof(float) * (size_t)p->rows * p->cols);
+            keep[k] = malloc((size_t)p->rows * p->cols);
+            assert_true(w[k] && keep[k]);
+            param_to_dense(p, w[k]);
+            prune_target t = {0.5, 0, 0};
+            assert_int_equal(prune_wanda(w[k], p->rows, p->cols, norm, &t, keep[k]), RW_OK);
+        }
+        workspace_free(&ws);
+        for (int k = 0; k < 4; k++) {
+            int l = 1 + 9 * blk + offset[k];
+            const param *p = model_layer_params(b, l);
+            int rows = p->rows, cols = p->cols, nnz = 0;
+            for (int q = 0; q < rows * cols; q++) nnz += keep[k][q] && w[k][q] != 0;
+            csr_matrix m;
+            assert_int_equal(csr_alloc(&m, rows, cols, nnz), RW_OK);
+            int q = 0;
+            for (int o = 0; o < rows; o++) {
+                for (int j = 0; j < cols; j++)
+                    if (keep[k][o * cols + j] && w[k][o * cols + j] != 0)
+                        m.indices[q] = j, m.values[q++] = w[k][o * cols + j];
+                m.indptr[o + 1] = q;
+            }
+            assert_int_equal(linear_replace_csr(b, l, &m), RW_OK);
+            free(w[k]);
+            free(keep[k]);
+        }
+    }
+    int compared = 0;
+    for (int i = 0; i < rw_model_param_count(a); i++) {
+        rw_param_view va, vb;
+        assert_int_equal(rw_model_param(a, i, &va), RW_OK);
+        assert_int_equal(rw_model_param(b, i, &vb), RW_OK);
+        assert_string_equal(va.name, vb.name);
+        if (!va.is_weight || !strstr(va.name, "blocks.")) continue;
+        assert_int_equal(va.storage, RW_STORAGE_CSR);
+        assert_int_equal(va.count, vb.count);
+        assert_memory_equal(va.indptr, vb.indptr, sizeof(int32_t) * (size_t)(va.rows + 1));
+        assert_memory_equal(va.indices, vb.indices, sizeof(int32_t) * (size_t)va.count);
+        assert_memory_equal(va.values, vb.values, sizeof(float) * (size_t)va.count);
+        compared++;
+    }
+    assert_int_equal(compared, 8);
+    rw_model_free(a);
+    rw_model_free(b);
+    rw_text_free(text);
+    rw_tokenizer_free(tok);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gpt_every_method),
         cmocka_unit_test(gpt_bad_configs),
+        cmocka_unit_test(calibration_goes_through_pruned_blocks),
         cmocka_unit_test(sparsegpt_matches_numpy),
         cmocka_unit_test(wanda_mask_matches_numpy),
         cmocka_unit_test(sparsegpt_beats_masks_alone),
