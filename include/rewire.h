@@ -472,6 +472,70 @@ int rw_model_context(const rw_model *model);
 rw_status rw_lm_generate(const rw_model *model, const int32_t *prompt, int n_prompt, int n_new,
                          float temperature, int top_k, uint64_t seed, int32_t *out);
 
+/* Post-training pruning of a trained language model (rw_gpt_create's
+ * graph: rewire's own or an imported GPT-2): the block maps (attn.qkv,
+ * attn.proj, mlp.up, mlp.down) are pruned one block at a time, each
+ * block's inputs computed from calibration windows through the blocks
+ * already pruned (as the papers do), and stored as CSR layers, or N:M
+ * layers for an N:M target, that run on the sparse kernels. Embeddings,
+ * LayerNorms and the head stay dense. */
+typedef enum {
+    RW_LM_PRUNE_MAGNITUDE = 0,    /* |w|, per output row */
+    RW_LM_PRUNE_MAGNITUDE_GLOBAL, /* |w|, one threshold over all the block maps */
+    RW_LM_PRUNE_WANDA,     /* |w| · ‖x‖₂ per output row ("A Simple and Effective Pruning
+                              Approach for Large Language Models", Sun et al. 2023) */
+    RW_LM_PRUNE_SPARSEGPT, /* OBS reconstruction ("SparseGPT: Massive Language Models Can Be
+                              Accurately Pruned in One-Shot", Frantar and Alistarh 2023) */
+    RW_LM_PRUNE_DSNOT      /* Wanda's mask, then prune-and-grow swaps per row that lower the
+                              reconstruction error, weights unchanged ("Dynamic Sparse No
+                              Training: Training-Free Fine-tuning for Sparse LLMs", Zhang et
+                              al. 2024); a map's error never rises above Wanda's */
+} rw_lm_prune_method;
+
+/* One map pruned, as rw_lm_prune reports it. */
+typedef struct {
+    const char *name;  /* "blocks.0.attn.qkv" (valid during the call) */
+    int rows, cols;    /* out × in */
+    int64_t kept;      /* weights stored now */
+    double error;      /* ‖W X − Ŵ X‖² / ‖W X‖² over the calibration tokens (X the map's
+                          input, W before and Ŵ after); NAN for the methods that collect no
+                          X Xᵀ (magnitude, Wanda) */
+    double seconds;    /* choosing and updating this map's weights */
+} rw_lm_prune_map;
+
+typedef void (*rw_lm_prune_fn)(const rw_lm_prune_map *map, void *user);
+
+typedef struct {
+    rw_lm_prune_method method;
+    double sparsity;     /* unstructured: the fraction of every map's rows · cols removed
+                            (rounded per row, per block of SparseGPT columns, or over all
+                            maps for the global magnitude), in [0, 1) */
+    int nm_n, nm_m;      /* nm_m > 0: N:M instead, nm_n of every nm_m inputs per row
+                            (1 <= nm_n < nm_m <= 64, nm_m dividing n_embd); not with the
+                            global magnitude */
+    const rw_text *calibration; /* Wanda, SparseGPT, DSnoT: windows are drawn from its training split
+                                   (magnitude reads none; may be NULL) */
+    int calib_samples;   /* windows (>= 1; 128 by default) */
+    int calib_context;   /* tokens per window, 1 to the model's context (0: 256 or the model's
+                            context if shorter) */
+    uint64_t seed;       /* which windows */
+    int block;           /* SparseGPT's lazy column block (0: 128, the paper's) */
+    int cycles;          /* DSnoT's most swaps per row (0: 50, the paper's) */
+    rw_lm_prune_fn on_map; /* after each map (NULL: none) */
+    void *user;
+} rw_lm_prune_config;
+
+/* Magnitude per row, 50%, 128 windows, context 0, seed 1, block 0, cycles 0. */
+rw_lm_prune_config rw_lm_prune_config_default(void);
+
+/* Prunes `model` in place. RW_ERR_INVALID_ARGUMENT, naming the field, for
+ * a config out of range, a missing calibration text, a tokenizer the
+ * model does not predict, a model that is not rw_gpt_create's graph or is
+ * in the middle of N:M training; RW_ERR_NO_MEMORY. On an error after the
+ * first map was replaced the model holds the maps pruned so far (still a
+ * valid model). */
+rw_status rw_lm_prune(rw_model *model, const rw_lm_prune_config *config);
+
 /* ---- Datasets ---------------------------------------------------------- */
 
 typedef struct rw_dataset rw_dataset;

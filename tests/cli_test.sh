@@ -542,7 +542,7 @@ for i in $(seq 1 300); do echo "the rain in spain falls mainly on the plain $i";
 LMSMALL=(--text "$LMTEXT" --layers 1 --heads 2 --dim 16 --context 16 --batch 4 --eval-every 5
          --eval-batches 2 --warmup 2)
 check "lm help" 0 "subcommands:" -- "$REWIRE" lm --help
-for sub in train eval generate; do
+for sub in train eval generate prune; do
     check "lm $sub --help" 0 "usage: rewire lm $sub" -- "$REWIRE" lm $sub --help
 done
 check "lm unknown" 2 "unknown subcommand 'fly'" -- "$REWIRE" lm fly
@@ -582,6 +582,41 @@ check "lm import" 0 "back.safetensors: GPT, context [0-9]+, [0-9]+ parameters st
 lm_loss=$("$REWIRE" lm eval "$TMP/lm.safetensors" --text "$LMTEXT" --json | grep -o '"loss":[0-9.]*')
 check "lm import predicts as the original" 0 "$lm_loss" -- \
     "$REWIRE" lm eval "$TMP/back.safetensors" --text "$LMTEXT" --json
+# Pruned after training (a dense model): every method, 50% and 2:4.
+"$REWIRE" lm train "${LMSMALL[@]}" --steps 5 --quiet --out "$TMP/lm-dense.safetensors" >/dev/null
+check "lm prune sparsegpt" 0 "pruned.safetensors: sparsegpt, block maps kept [0-9]+ of [0-9]+ \(sparsity 50.00%\)" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --method sparsegpt --calib-text "$LMTEXT" \
+    --calib-samples 8 -o "$TMP/pruned.safetensors"
+check "lm prune reports each map" 0 "blocks.0.mlp.down +16 x 64 +kept +512 \( 50.00%\)  error 0\.[0-9]+" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --method sparsegpt --calib-text "$LMTEXT" \
+    --calib-samples 8 -o "$TMP/pruned.safetensors"
+check "lm eval of a pruned model" 0 '"loss":[0-9.]+,"perplexity"' -- \
+    "$REWIRE" lm eval "$TMP/pruned.safetensors" --text "$LMTEXT" --json
+check "lm generate from a pruned model" 0 "^the" -- \
+    "$REWIRE" lm generate "$TMP/pruned.safetensors" --prompt "the" --tokens 10 --quiet
+check "lm prune wanda 2:4" 0 "2:4, block maps kept [0-9]+ of [0-9]+ \(sparsity 50.00%\)" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --method wanda --nm 2:4 --calib-text "$LMTEXT" \
+    --calib-samples 4 --quiet -o "$TMP/pruned24.safetensors"
+check "lm prune dsnot" 0 "dsnot, block maps kept [0-9]+ of [0-9]+ \(sparsity 75.00%\)" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --method dsnot --sparsity 0.75 \
+    --calib-text "$LMTEXT" --calib-samples 4 --quiet -o "$TMP/pruned-dsnot.safetensors"
+check "lm prune 2:4 is N:M" 0 "blocks.0.mlp.up .*2:4" -- "$REWIRE" info "$TMP/pruned24.safetensors"
+check "lm prune global magnitude" 0 "magnitude, block maps kept [0-9]+ of [0-9]+ \(sparsity 75.00%\)" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --scope global --sparsity 0.75 --quiet \
+    -o "$TMP/pruned-global.safetensors"
+check "lm prune wanda without text" 2 "--method wanda needs --calib-text FILE" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --method wanda -o "$TMP/x.safetensors"
+check "lm prune bad --nm" 2 "--nm '3:2', expected N:M" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --nm 3:2 -o "$TMP/x.safetensors"
+check "lm prune --nm not dividing the width" 1 "nm_m 5 does not divide the model's width 16" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --nm 2:5 -o "$TMP/x.safetensors"
+check "lm prune calibration longer than the context" 1 "calib_context 32, expected 1 to the model's context 16" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --method wanda --calib-text "$LMTEXT" \
+    --calib-context 32 -o "$TMP/x.safetensors"
+check "lm prune of a classifier" 1 "is a classifier, not a language model" -- \
+    "$REWIRE" lm prune "$TMP/m.safetensors" -o "$TMP/x.safetensors"
+check "lm prune without -o" 2 "expected one model file and -o OUT" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors"
 check "lm import missing folder" 1 "nowhere/config.json: cannot open" -- \
     "$REWIRE" lm import "$TMP/nowhere" -o "$TMP/x.safetensors"
 check "lm import without -o" 2 "expected one checkpoint folder and -o OUT" -- \

@@ -354,6 +354,8 @@ static void lm_usage(FILE *to)
                 "  train     train a model on a text file (dense, static sparse, --dst, --prune)\n"
                 "  eval      loss, perplexity and bits per byte of a model on a text's split\n"
                 "  generate  continue a prompt, one token at a time with a KV cache\n"
+                "  prune     prune a trained model without retraining (magnitude, wanda,\n"
+                "            sparsegpt, dsnot; unstructured or N:M)\n"
                 "  import    a GPT-2 checkpoint (Hugging Face folder) to a rewire model file\n"
                 "  export    a rewire GPT to a GPT-2 checkpoint folder transformers reads\n\n"
                 "Run 'rewire lm SUBCOMMAND --help' for its flags.\n");
@@ -375,6 +377,7 @@ int cmd_lm(int argc, char **argv)
     if (!strcmp(sub, "generate")) return cmd_lm_generate(argc - 1, argv + 1);
     if (!strcmp(sub, "import")) return cmd_lm_import(argc - 1, argv + 1);
     if (!strcmp(sub, "export")) return cmd_lm_export(argc - 1, argv + 1);
+    if (!strcmp(sub, "prune")) return cmd_lm_prune(argc - 1, argv + 1);
     fprintf(stderr, "rewire lm: unknown subcommand '%s'\n\n", sub);
     lm_usage(stderr);
     return 2;

@@ -1,5 +1,5 @@
 /* The subcommands of `rewire lm` (cmd_lm.c: train; lm_tools.c: eval,
- * generate; lm_convert.c: import, export). Each returns the process exit status as commands.h says. */
+ * generate; lm_convert.c: import, export; lm_prune.c: prune). Each returns the process exit status as commands.h says. */
 #ifndef RW_CLI_LM_COMMANDS_H
 #define RW_CLI_LM_COMMANDS_H
 
@@ -10,6 +10,8 @@ int cmd_lm_generate(int argc, char **argv);
 /* lm_convert.c: GPT-2 checkpoints (Hugging Face layout) in and out. */
 int cmd_lm_import(int argc, char **argv);
 int cmd_lm_export(int argc, char **argv);
+/* lm_prune.c: pruning after training (magnitude, Wanda, SparseGPT). */
+int cmd_lm_prune(int argc, char **argv);
 
 /* The tokenizer of a model: `spec` when given, else the one its file
  * names (info "tokenizer"), else bytes for a 256-token model. Prints the

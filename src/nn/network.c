@@ -197,17 +197,19 @@ int network_worth_threading(const rw_model *m, int bp)
     return work >= 4 * KERNEL_PARALLEL_MIN_WORK;
 }
 
-void network_forward(const rw_model *m, workspace *ws)
+void network_forward_layers(const rw_model *m, workspace *ws, int first, int last)
 {
     team_sync sync;
     team_sync_init(&sync);
 #pragma omp parallel if (network_worth_threading(m, ws->bp))
     {
         team_begin(&sync);
-        for (int l = 0; l < m->n_layers; l++) team_phase(phase_forward(m, ws, l));
+        for (int l = first; l <= last && l < m->n_layers; l++) team_phase(phase_forward(m, ws, l));
         team_end();
     }
 }
+
+void network_forward(const rw_model *m, workspace *ws) { network_forward_layers(m, ws, 0, m->n_layers - 1); }
 
 void network_backward(const rw_model *m, workspace *ws)
 {

@@ -52,6 +52,11 @@ void network_load_batch(const rw_model *m, workspace *ws, const float *x, int fe
 /* t[0] -> logits (the last layer's output). */
 void network_forward(const rw_model *m, workspace *ws);
 
+/* Layers first..last only, reading the tensors they read as they are
+ * (the caller has filled those the earlier layers would write): one block
+ * of a model at a time. */
+void network_forward_layers(const rw_model *m, workspace *ws, int first, int last);
+
 /* From the logits' gradient (zero in padding columns) to every parameter
  * gradient. The input gradient is not computed. */
 void network_backward(const rw_model *m, workspace *ws);
