@@ -13,6 +13,11 @@ int cmd_lm_export(int argc, char **argv);
 /* lm_prune.c: pruning after training (magnitude, Wanda, SparseGPT). */
 int cmd_lm_prune(int argc, char **argv);
 
+/* Loads the language model at path into *out. A file that fails to load,
+ * or a classifier (suggesting `rewire INSTEAD` when instead is not NULL),
+ * is reported as `command` and gives the exit status (1); 0 otherwise. */
+int lm_load_model(const char *path, const char *command, const char *instead, rw_model **out);
+
 /* The tokenizer of a model: `spec` when given, else the one its file
  * names (info "tokenizer"), else bytes for a 256-token model. Prints the
  * error (as `command`) and returns 1 when there is none. */

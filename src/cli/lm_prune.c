@@ -128,13 +128,7 @@ int cmd_lm_prune(int argc, char **argv)
     rw_tokenizer *tok = NULL;
     rw_text *text = NULL;
     char path[4096];
-    if (rw_model_load(pos[0], &m) != RW_OK) return report_failure("lm prune");
-    if (rw_model_context(m) == 0) {
-        fprintf(stderr, "rewire lm prune: %s is a classifier, not a language model (use rewire "
-                        "prune)\n", pos[0]);
-        rw_model_free(m);
-        return 1;
-    }
+    if ((rc = lm_load_model(pos[0], "lm prune", "prune", &m)) != 0) return rc;
     int T = context ? context : (rw_model_context(m) < 256 ? rw_model_context(m) : 256);
     if (method != 0) {
         rc = lm_model_tokenizer(m, tok_spec, "lm prune", &tok);

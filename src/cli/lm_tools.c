@@ -15,6 +15,21 @@
 
 static const char *split_names[] = {"val", "train", NULL};
 
+int lm_load_model(const char *path, const char *command, const char *instead, rw_model **out)
+{
+    *out = NULL;
+    if (rw_model_load(path, out) != RW_OK) return report_failure(command);
+    if (rw_model_context(*out) > 0) return 0;
+    if (instead)
+        fprintf(stderr, "rewire %s: %s is a classifier, not a language model (use rewire %s)\n",
+                command, path, instead);
+    else
+        fprintf(stderr, "rewire %s: %s is a classifier, not a language model\n", command, path);
+    rw_model_free(*out);
+    *out = NULL;
+    return 1;
+}
+
 int lm_model_tokenizer(const rw_model *m, const char *spec, const char *command,
                        rw_tokenizer **out)
 {
@@ -76,13 +91,7 @@ int cmd_lm_eval(int argc, char **argv)
     rw_tokenizer *tok = NULL;
     rw_text *text = NULL;
     char path[4096];
-    if (rw_model_load(pos[0], &m) != RW_OK) return report_failure("lm eval");
-    if (rw_model_context(m) == 0) {
-        fprintf(stderr, "rewire lm eval: %s is a classifier, not a language model (use rewire "
-                        "eval)\n", pos[0]);
-        rw_model_free(m);
-        return 1;
-    }
+    if ((rc = lm_load_model(pos[0], "lm eval", "eval", &m)) != 0) return rc;
     if (context == 0) context = rw_model_context(m);
     rc = lm_model_tokenizer(m, tok_spec, "lm eval", &tok);
     if (!rc) rc = lm_text_path(text_arg, path, sizeof path);
@@ -155,12 +164,7 @@ int cmd_lm_generate(int argc, char **argv)
     rw_tokenizer *tok = NULL;
     int32_t *ids = NULL, *out = NULL;
     size_t n_ids = 0;
-    if (rw_model_load(pos[0], &m) != RW_OK) return report_failure("lm generate");
-    if (rw_model_context(m) == 0) {
-        fprintf(stderr, "rewire lm generate: %s is a classifier, not a language model\n", pos[0]);
-        rw_model_free(m);
-        return 1;
-    }
+    if ((rc = lm_load_model(pos[0], "lm generate", NULL, &m)) != 0) return rc;
     rc = lm_model_tokenizer(m, tok_spec, "lm generate", &tok);
     if (!rc && rw_tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n_ids) != RW_OK)
         rc = report_failure("lm generate");
