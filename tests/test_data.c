@@ -20,6 +20,14 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* The features as floats (an IDX dataset keeps bytes: made on asking). */
+static const float *X(const rw_dataset *d)
+{
+    const float *x = NULL;
+    rw_dataset_arrays(d, &x, NULL);
+    return x;
+}
+
 static void write_bytes(const char *path, const void *bytes, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -108,6 +116,42 @@ static void check_values(const rw_dataset *d, int n)
     assert_true(std > 0.32f && std < 0.39f);
 }
 
+/* An IDX set keeps its pixels as bytes; as the floats they stand for
+ * (byte / 255) in a dataset made from memory it has the same statistics,
+ * bit for bit, and the same version-1 fingerprint, which checkpoints
+ * written before version 2 recorded. Version 2 tells both sets from any
+ * change of one pixel. */
+static void test_bytes_as_floats(void **state)
+{
+    (void)state;
+    rw_dataset *d = NULL, *f = NULL;
+    assert_int_equal(rw_dataset_load_idx(SMALL "/train-images-idx3-ubyte.gz",
+                                         SMALL "/train-labels-idx1-ubyte.gz", &d),
+                     RW_OK);
+    assert_non_null(d->bytes);
+    assert_int_equal(rw_dataset_from_memory(X(d), d->y, d->n, d->features, d->classes, &f), RW_OK);
+    assert_null(f->bytes);
+    float m1, s1, m2, s2;
+    rw_dataset_stats(d, &m1, &s1);
+    rw_dataset_stats(f, &m2, &s2);
+    assert_true(m1 == m2 && s1 == s2);
+    float fm1[784], fs1[784], fm2[784], fs2[784];
+    assert_int_equal(rw_dataset_feature_stats(d, fm1, fs1), RW_OK);
+    assert_int_equal(rw_dataset_feature_stats(f, fm2, fs2), RW_OK);
+    assert_memory_equal(fm1, fm2, sizeof fm1);
+    assert_memory_equal(fs1, fs2, sizeof fs1);
+    assert_true(dataset_fingerprint(d, 1) == dataset_fingerprint(f, 1));
+    uint64_t v2 = dataset_fingerprint(d, 2);
+    assert_true(v2 != dataset_fingerprint(d, 1));
+    d->bytes[1234] ^= 1;
+    assert_true(dataset_fingerprint(d, 2) != v2);
+    d->bytes[(size_t)d->n * 784 - 1] ^= 1; /* the last word, partly filled or not */
+    d->bytes[1234] ^= 1;
+    assert_true(dataset_fingerprint(d, 2) != v2);
+    rw_dataset_free(d);
+    rw_dataset_free(f);
+}
+
 static void test_load_small_idx(void **state)
 {
     (void)state;
@@ -135,8 +179,8 @@ static void test_small_values_in_range(void **state)
     float lo = 1, hi = 0;
     int seen[10] = {0};
     for (size_t i = 0; i < (size_t)d->n * (size_t)d->features; i++) {
-        lo = fminf(lo, d->x[i]);
-        hi = fmaxf(hi, d->x[i]);
+        lo = fminf(lo, X(d)[i]);
+        hi = fmaxf(hi, X(d)[i]);
     }
     for (int i = 0; i < d->n; i++) {
         assert_true(d->y[i] < 10);
@@ -156,7 +200,7 @@ static void test_load_small_folder(void **state)
         assert_int_equal(rw_dataset_load(SMALL "/", split, &b), RW_OK);
         check_values(a, split ? 1000 : 3000);
         assert_int_equal(a->n, b->n);
-        assert_memory_equal(a->x, b->x, sizeof(float) * (size_t)a->n * 784);
+        assert_memory_equal(X(a), X(b), sizeof(float) * (size_t)a->n * 784);
         assert_memory_equal(a->y, b->y, (size_t)a->n);
         rw_dataset_free(a);
         rw_dataset_free(b);
@@ -175,7 +219,7 @@ static void test_load_debian_name(void **state)
         /* The subset is the head of the full split. */
         rw_dataset *small = NULL;
         assert_int_equal(rw_dataset_load(SMALL, 1, &small), RW_OK);
-        assert_memory_equal(small->x, d->x, sizeof(float) * 1000 * 784);
+        assert_memory_equal(X(small), X(d), sizeof(float) * 1000 * 784);
         assert_memory_equal(small->y, d->y, 1000);
         rw_dataset_free(small);
     } else {
@@ -197,7 +241,7 @@ static void test_plain_idx(void **state)
     assert_int_equal(rw_dataset_count(d), 3);
     assert_int_equal(rw_dataset_features(d), 4);
     assert_int_equal(rw_dataset_classes(d), 3);
-    for (int i = 0; i < 12; i++) assert_true(d->x[i] == (float)tiny_pixels[i] / 255.0f);
+    for (int i = 0; i < 12; i++) assert_true(X(d)[i] == (float)tiny_pixels[i] / 255.0f);
     assert_memory_equal(d->y, tiny_labels, 3);
     rw_dataset_free(d);
     unlink(images);
@@ -388,7 +432,7 @@ static void test_gzip_roundtrip(void **state)
     rw_dataset *a = NULL, *b = NULL;
     assert_int_equal(rw_dataset_load_idx(src, labels, &a), RW_OK);
     assert_int_equal(rw_dataset_load_idx(gz, labels, &b), RW_OK);
-    assert_memory_equal(a->x, b->x, sizeof(float) * 12);
+    assert_memory_equal(X(a), X(b), sizeof(float) * 12);
     FILE *raw = fopen(gz, "rb");
     assert_non_null(raw);
     assert_int_equal(fgetc(raw), 0x1f);
@@ -423,7 +467,7 @@ static rw_dataset *numbered(int n)
     return d;
 }
 
-static int sample_id(const rw_dataset *d, int i, int n) { return (int)lroundf(d->x[2 * i] * (float)n); }
+static int sample_id(const rw_dataset *d, int i, int n) { return (int)lroundf(X(d)[2 * i] * (float)n); }
 
 static void test_from_memory(void **state)
 {
@@ -437,7 +481,7 @@ static void test_from_memory(void **state)
     assert_int_equal(rw_dataset_count(d), 3);
     assert_int_equal(rw_dataset_features(d), 2);
     assert_int_equal(rw_dataset_classes(d), 3);
-    assert_true(d->x[0] == 0.0f && d->x[5] == 0.125f);
+    assert_true(X(d)[0] == 0.0f && X(d)[5] == 0.125f);
     assert_int_equal(d->y[0], 0);
     rw_dataset_free(d);
     y[0] = 0;
@@ -456,7 +500,7 @@ static void test_from_memory(void **state)
     /* Any finite value is a feature (tabular data is not in [0, 1]). */
     x[3] = -1.5e6f;
     assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_OK);
-    assert_true(d->x[3] == -1.5e6f);
+    assert_true(X(d)[3] == -1.5e6f);
     rw_dataset_free(d);
     x[3] = NAN;
     assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_ERR_INVALID_ARGUMENT);
@@ -476,12 +520,12 @@ static void test_head(void **state)
     assert_int_equal(rw_dataset_head(src, 5, &h), RW_OK);
     assert_int_equal(rw_dataset_count(h), 5);
     assert_int_equal(rw_dataset_classes(h), 7);
-    assert_memory_equal(h->x, src->x, sizeof(float) * 10);
+    assert_memory_equal(X(h), X(src), sizeof(float) * 10);
     assert_memory_equal(h->y, src->y, 5);
     rw_dataset_free(h);
     assert_int_equal(rw_dataset_head(src, 1000, &h), RW_OK);
     assert_int_equal(rw_dataset_count(h), 20);
-    assert_memory_equal(h->x, src->x, sizeof(float) * 40);
+    assert_memory_equal(X(h), X(src), sizeof(float) * 40);
     rw_dataset_free(h);
     assert_int_equal(rw_dataset_head(src, 0, &h), RW_OK);
     assert_int_equal(rw_dataset_count(h), 0);
@@ -511,7 +555,7 @@ static void test_split(void **state)
         int id = sample_id(tr, i, n);
         seen[id]++;
         assert_int_equal(tr->y[i], id % 7);
-        assert_true(tr->x[2 * i + 1] == 0.5f);
+        assert_true(X(tr)[2 * i + 1] == 0.5f);
         moved += id != i;
     }
     for (int i = 0; i < 30; i++) {
@@ -524,12 +568,12 @@ static void test_split(void **state)
 
     /* Deterministic for a seed; another seed gives another split. */
     assert_int_equal(rw_dataset_split(src, 30, 7, &tr2, &va2), RW_OK);
-    assert_memory_equal(tr->x, tr2->x, sizeof(float) * 140);
-    assert_memory_equal(va->x, va2->x, sizeof(float) * 60);
+    assert_memory_equal(X(tr), X(tr2), sizeof(float) * 140);
+    assert_memory_equal(X(va), X(va2), sizeof(float) * 60);
     rw_dataset_free(tr2);
     rw_dataset_free(va2);
     assert_int_equal(rw_dataset_split(src, 30, 8, &tr2, &va2), RW_OK);
-    assert_memory_not_equal(va->x, va2->x, sizeof(float) * 60);
+    assert_memory_not_equal(X(va), X(va2), sizeof(float) * 60);
     rw_dataset_free(tr2);
     rw_dataset_free(va2);
     rw_dataset_free(tr);
@@ -559,7 +603,7 @@ static void check_same_dataset(const rw_dataset *a, const rw_dataset *b)
     assert_int_equal(a->n, b->n);
     assert_int_equal(a->features, b->features);
     assert_int_equal(a->classes, b->classes);
-    assert_memory_equal(a->x, b->x, sizeof(float) * (size_t)a->n * (size_t)a->features);
+    assert_memory_equal(X(a), X(b), sizeof(float) * (size_t)a->n * (size_t)a->features);
     if (a->n) assert_memory_equal(a->y, b->y, (size_t)a->n);
 }
 
@@ -740,6 +784,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_small_idx),
+        cmocka_unit_test(test_bytes_as_floats),
         cmocka_unit_test(test_small_values_in_range),
         cmocka_unit_test(test_load_small_folder),
         cmocka_unit_test(test_load_debian_name),
