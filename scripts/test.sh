@@ -14,7 +14,7 @@ cmake --build build -j "$jobs" >/dev/null
 (cd build && ctest --output-on-failure -j "$jobs")
 echo "== the Python package (pytest python/tests, over build/librewire.so)"
 # Debian's interpreter, which has the packages install-deps.sh installed.
-PYTHONPATH=python "${PYTHON:-/usr/bin/python3}" -m pytest -q -p no:cacheprovider python/tests
+REWIRE_CACHE_DIR=build/test-cache PYTHONPATH=python "${PYTHON:-/usr/bin/python3}" -m pytest -q -p no:cacheprovider python/tests
 if [[ ${SANITIZE:-1} != 0 ]]; then
     echo "== the same tests under AddressSanitizer + UndefinedBehaviorSanitizer"
     cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DREWIRE_SANITIZE=ON >/dev/null

@@ -468,6 +468,91 @@ static void test_gzip_members_and_check(void **state)
     free(labels);
 }
 
+/* Writes DIR/NAME.gz, an IDX file of ndim dims (the pixels or labels). */
+static void write_gz_idx(const char *dir, const char *name, int ndim, const uint32_t *dims,
+                         const uint8_t *data, size_t len)
+{
+    char path[600];
+    uint8_t buf[64];
+    snprintf(path, sizeof path, "%s/%s.gz", dir, name);
+    size_t h = idx_header(buf, 0x08, ndim, dims);
+    gzFile f = gzopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(gzwrite(f, buf, (unsigned)h), (int)h);
+    assert_int_equal(gzwrite(f, data, (unsigned)len), (int)len);
+    assert_int_equal(gzclose(f), Z_OK);
+}
+
+/* How many files the folder holds. */
+static int files_in(const char *dir)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' 2>/dev/null | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/* rw_dataset_load keeps a gzipped split in the cache and reads it back
+ * from there: the same data; a changed source is read again; a damaged
+ * cache file is not used; REWIRE_CACHE_DIR=off writes nothing. */
+static void test_idx_cache(void **state)
+{
+    (void)state;
+    char *dir = dup_path("cache-src"), *cache = dup_path("cache-dir");
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' && mkdir -p '%s'", dir, cache, dir);
+    assert_int_equal(system(cmd), 0);
+    uint32_t idims[3] = {3, 2, 2}, ldims[1] = {3};
+    write_gz_idx(dir, "train-images-idx3-ubyte", 3, idims, tiny_pixels, 12);
+    write_gz_idx(dir, "train-labels-idx1-ubyte", 1, ldims, tiny_labels, 3);
+    setenv("REWIRE_CACHE_DIR", cache, 1);
+
+    rw_dataset *a = NULL, *b = NULL;
+    assert_int_equal(rw_dataset_load(dir, 0, &a), RW_OK);
+    assert_int_equal(files_in(cache), 1);
+    assert_int_equal(rw_dataset_load(dir, 0, &b), RW_OK);
+    assert_int_equal(a->n, b->n);
+    assert_memory_equal(a->bytes, b->bytes, 12);
+    assert_memory_equal(a->y, b->y, 3);
+    rw_dataset_free(b);
+
+    /* Other pixels under the same name: the cache does not answer. */
+    uint8_t other[12];
+    for (int i = 0; i < 12; i++) other[i] = (uint8_t)(tiny_pixels[i] ^ 0x5a);
+    write_gz_idx(dir, "train-images-idx3-ubyte", 3, idims, other, 12);
+    assert_int_equal(rw_dataset_load(dir, 0, &b), RW_OK);
+    assert_memory_equal(b->bytes, other, 12);
+    rw_dataset_free(b);
+
+    /* A damaged cache file: one pixel flipped in every file there. */
+    snprintf(cmd, sizeof cmd,
+             "for f in '%s'/*; do printf '\\377' | dd of=\"$f\" bs=1 seek=$(($(stat -c %%s \"$f\") - 1)) "
+             "conv=notrunc status=none; done", cache);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rw_dataset_load(dir, 0, &b), RW_OK);
+    assert_memory_equal(b->bytes, other, 12);
+    rw_dataset_free(b);
+
+    /* Off: nothing is written. */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache);
+    assert_int_equal(system(cmd), 0);
+    setenv("REWIRE_CACHE_DIR", "off", 1);
+    assert_int_equal(rw_dataset_load(dir, 0, &b), RW_OK);
+    assert_int_equal(files_in(cache), 0);
+    rw_dataset_free(b);
+
+    unsetenv("REWIRE_CACHE_DIR");
+    rw_dataset_free(a);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, cache);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+    free(cache);
+}
+
 static void test_gzip_roundtrip(void **state)
 {
     (void)state;
@@ -848,6 +933,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_label_255),
         cmocka_unit_test(test_gzip_roundtrip),
+        cmocka_unit_test(test_idx_cache),
         cmocka_unit_test(test_gzip_members_and_check),
         cmocka_unit_test(test_from_memory),
         cmocka_unit_test(test_head),

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/idx.h"
+#include "data/idx_cache.h"
 
 /* (float)v / 255 for every byte, folded by the compiler in float as the
  * division at run time gives it (C11 5.2.4.2.2: FLT_EVAL_METHOD 0 here). */
@@ -178,7 +179,7 @@ rw_status rw_dataset_load(const char *dir_or_name, int test_split, rw_dataset **
     char images[4096], labels[4096];
     rw_status st = idx_locate_split(dir_or_name, test_split, images, labels, sizeof images);
     if (st != RW_OK) return st;
-    return rw_dataset_load_idx(images, labels, out);
+    return idx_cache_load(images, labels, out);
 }
 
 rw_status rw_dataset_from_memory(const float *features, const uint8_t *labels, int n, int f,
