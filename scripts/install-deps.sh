@@ -4,6 +4,8 @@
 set -euo pipefail
 want=(cmake make gcc pkg-config libopenblas-dev libopenblas-openmp-dev libjansson-dev zlib1g-dev
       libpng-dev)
+# ISA-L: gzip decompression 2.7x faster than zlib's (IDX data); optional at build time.
+want+=(libisal-dev)
 for set in "${@:-build}"; do
     case $set in
     build) ;;

@@ -12,9 +12,12 @@ jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DREWIRE_TESTS=ON >/dev/null
 cmake --build build -j "$jobs" >/dev/null
 (cd build && ctest --output-on-failure -j "$jobs")
+# Which kernel tables the twin tests ran on this CPU (from ctest's log).
+echo "== kernel tables checked by test_kernels on this CPU ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+grep -E "^(twins against scalar|avx512 against avx2|active table)" build/Testing/Temporary/LastTest.log || true
 echo "== the Python package (pytest python/tests, over build/librewire.so)"
 # Debian's interpreter, which has the packages install-deps.sh installed.
-PYTHONPATH=python "${PYTHON:-/usr/bin/python3}" -m pytest -q -p no:cacheprovider python/tests
+REWIRE_CACHE_DIR=build/test-cache PYTHONPATH=python "${PYTHON:-/usr/bin/python3}" -m pytest -q -p no:cacheprovider python/tests
 if [[ ${SANITIZE:-1} != 0 ]]; then
     echo "== the same tests under AddressSanitizer + UndefinedBehaviorSanitizer"
     cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DREWIRE_SANITIZE=ON >/dev/null

@@ -20,6 +20,14 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* The features as floats (an IDX dataset keeps bytes: made on asking). */
+static const float *X(const rw_dataset *d)
+{
+    const float *x = NULL;
+    rw_dataset_arrays(d, &x, NULL);
+    return x;
+}
+
 static void write_bytes(const char *path, const void *bytes, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -108,6 +116,42 @@ static void check_values(const rw_dataset *d, int n)
     assert_true(std > 0.32f && std < 0.39f);
 }
 
+/* An IDX set keeps its pixels as bytes; as the floats they stand for
+ * (byte / 255) in a dataset made from memory it has the same statistics,
+ * bit for bit, and the same version-1 fingerprint, which checkpoints
+ * written before version 2 recorded. Version 2 tells both sets from any
+ * change of one pixel. */
+static void test_bytes_as_floats(void **state)
+{
+    (void)state;
+    rw_dataset *d = NULL, *f = NULL;
+    assert_int_equal(rw_dataset_load_idx(SMALL "/train-images-idx3-ubyte.gz",
+                                         SMALL "/train-labels-idx1-ubyte.gz", &d),
+                     RW_OK);
+    assert_non_null(d->bytes);
+    assert_int_equal(rw_dataset_from_memory(X(d), d->y, d->n, d->features, d->classes, &f), RW_OK);
+    assert_null(f->bytes);
+    float m1, s1, m2, s2;
+    rw_dataset_stats(d, &m1, &s1);
+    rw_dataset_stats(f, &m2, &s2);
+    assert_true(m1 == m2 && s1 == s2);
+    float fm1[784], fs1[784], fm2[784], fs2[784];
+    assert_int_equal(rw_dataset_feature_stats(d, fm1, fs1), RW_OK);
+    assert_int_equal(rw_dataset_feature_stats(f, fm2, fs2), RW_OK);
+    assert_memory_equal(fm1, fm2, sizeof fm1);
+    assert_memory_equal(fs1, fs2, sizeof fs1);
+    assert_true(dataset_fingerprint(d, 1) == dataset_fingerprint(f, 1));
+    uint64_t v2 = dataset_fingerprint(d, 2);
+    assert_true(v2 != dataset_fingerprint(d, 1));
+    d->bytes[1234] ^= 1;
+    assert_true(dataset_fingerprint(d, 2) != v2);
+    d->bytes[(size_t)d->n * 784 - 1] ^= 1; /* the last word, partly filled or not */
+    d->bytes[1234] ^= 1;
+    assert_true(dataset_fingerprint(d, 2) != v2);
+    rw_dataset_free(d);
+    rw_dataset_free(f);
+}
+
 static void test_load_small_idx(void **state)
 {
     (void)state;
@@ -135,8 +179,8 @@ static void test_small_values_in_range(void **state)
     float lo = 1, hi = 0;
     int seen[10] = {0};
     for (size_t i = 0; i < (size_t)d->n * (size_t)d->features; i++) {
-        lo = fminf(lo, d->x[i]);
-        hi = fmaxf(hi, d->x[i]);
+        lo = fminf(lo, X(d)[i]);
+        hi = fmaxf(hi, X(d)[i]);
     }
     for (int i = 0; i < d->n; i++) {
         assert_true(d->y[i] < 10);
@@ -156,7 +200,7 @@ static void test_load_small_folder(void **state)
         assert_int_equal(rw_dataset_load(SMALL "/", split, &b), RW_OK);
         check_values(a, split ? 1000 : 3000);
         assert_int_equal(a->n, b->n);
-        assert_memory_equal(a->x, b->x, sizeof(float) * (size_t)a->n * 784);
+        assert_memory_equal(X(a), X(b), sizeof(float) * (size_t)a->n * 784);
         assert_memory_equal(a->y, b->y, (size_t)a->n);
         rw_dataset_free(a);
         rw_dataset_free(b);
@@ -175,7 +219,7 @@ static void test_load_debian_name(void **state)
         /* The subset is the head of the full split. */
         rw_dataset *small = NULL;
         assert_int_equal(rw_dataset_load(SMALL, 1, &small), RW_OK);
-        assert_memory_equal(small->x, d->x, sizeof(float) * 1000 * 784);
+        assert_memory_equal(X(small), X(d), sizeof(float) * 1000 * 784);
         assert_memory_equal(small->y, d->y, 1000);
         rw_dataset_free(small);
     } else {
@@ -197,7 +241,7 @@ static void test_plain_idx(void **state)
     assert_int_equal(rw_dataset_count(d), 3);
     assert_int_equal(rw_dataset_features(d), 4);
     assert_int_equal(rw_dataset_classes(d), 3);
-    for (int i = 0; i < 12; i++) assert_true(d->x[i] == (float)tiny_pixels[i] / 255.0f);
+    for (int i = 0; i < 12; i++) assert_true(X(d)[i] == (float)tiny_pixels[i] / 255.0f);
     assert_memory_equal(d->y, tiny_labels, 3);
     rw_dataset_free(d);
     unlink(images);
@@ -370,6 +414,145 @@ static void test_label_255(void **state)
 
 /* A gzipped file written with zlib loads like the plain one; the file
  * really is compressed (it starts with the gzip magic). */
+/* gzip members written one after another read as one stream (as
+ * `cat a.gz b.gz` makes them), and a member whose data check fails is
+ * corrupt, through ISA-L's inflate as through zlib's. */
+static void test_gzip_members_and_check(void **state)
+{
+    (void)state;
+    char *labels = dup_path("gzm-labels"), *src = dup_path("gzm-src");
+    char two[600], part[600];
+    write_tiny(src, labels);
+    snprintf(two, sizeof two, "%s.gz", src);
+    snprintf(part, sizeof part, "%s.part.gz", src);
+    uint8_t buf[32];
+    uint32_t dims[3] = {3, 2, 2};
+    size_t h = idx_header(buf, 0x08, 3, dims);
+    memcpy(buf + h, tiny_pixels, 12);
+    /* The header and 5 pixels in one member, 7 pixels in the next. */
+    size_t split = h + 5, len[2] = {split, h + 12 - split};
+    FILE *out = fopen(two, "wb");
+    assert_non_null(out);
+    for (int k = 0; k < 2; k++) {
+        gzFile f = gzopen(part, "wb");
+        assert_non_null(f);
+        assert_int_equal(gzwrite(f, buf + (k ? split : 0), (unsigned)len[k]), (int)len[k]);
+        assert_int_equal(gzclose(f), Z_OK);
+        FILE *in = fopen(part, "rb");
+        int c;
+        while ((c = fgetc(in)) != EOF) fputc(c, out);
+        fclose(in);
+    }
+    fclose(out);
+    rw_dataset *a = NULL, *b = NULL;
+    assert_int_equal(rw_dataset_load_idx(src, labels, &a), RW_OK);
+    assert_int_equal(rw_dataset_load_idx(two, labels, &b), RW_OK);
+    assert_memory_equal(X(a), X(b), sizeof(float) * 12);
+    rw_dataset_free(a);
+    rw_dataset_free(b);
+
+    /* One bit of the last member's CRC-32 flipped (8 bytes from the end). */
+    FILE *f = fopen(two, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, -8, SEEK_END), 0);
+    int c = fgetc(f);
+    assert_int_equal(fseek(f, -8, SEEK_END), 0);
+    fputc(c ^ 1, f);
+    fclose(f);
+    expect_load_fail(two, labels, RW_ERR_FORMAT, two, "corrupt gzip data");
+    unlink(src);
+    unlink(two);
+    unlink(part);
+    unlink(labels);
+    free(src);
+    free(labels);
+}
+
+/* Writes DIR/NAME.gz, an IDX file of ndim dims (the pixels or labels). */
+static void write_gz_idx(const char *dir, const char *name, int ndim, const uint32_t *dims,
+                         const uint8_t *data, size_t len)
+{
+    char path[600];
+    uint8_t buf[64];
+    snprintf(path, sizeof path, "%s/%s.gz", dir, name);
+    size_t h = idx_header(buf, 0x08, ndim, dims);
+    gzFile f = gzopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(gzwrite(f, buf, (unsigned)h), (int)h);
+    assert_int_equal(gzwrite(f, data, (unsigned)len), (int)len);
+    assert_int_equal(gzclose(f), Z_OK);
+}
+
+/* How many files the folder holds. */
+static int files_in(const char *dir)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' 2>/dev/null | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/* rw_dataset_load keeps a gzipped split in the cache and reads it back
+ * from there: the same data; a changed source is read again; a damaged
+ * cache file is not used; REWIRE_CACHE_DIR=off writes nothing. */
+static void test_idx_cache(void **state)
+{
+    (void)state;
+    char *dir = dup_path("cache-src"), *cache = dup_path("cache-dir");
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' && mkdir -p '%s'", dir, cache, dir);
+    assert_int_equal(system(cmd), 0);
+    uint32_t idims[3] = {3, 2, 2}, ldims[1] = {3};
+    write_gz_idx(dir, "train-images-idx3-ubyte", 3, idims, tiny_pixels, 12);
+    write_gz_idx(dir, "train-labels-idx1-ubyte", 1, ldims, tiny_labels, 3);
+    setenv("REWIRE_CACHE_DIR", cache, 1);
+
+    rw_dataset *a = NULL, *b = NULL;
+    assert_int_equal(rw_dataset_load(dir, 0, &a), RW_OK);
+    assert_int_equal(files_in(cache), 1);
+    assert_int_equal(rw_dataset_load(dir, 0, &b), RW_OK);
+    assert_int_equal(a->n, b->n);
+    assert_memory_equal(a->bytes, b->bytes, 12);
+    assert_memory_equal(a->y, b->y, 3);
+    rw_dataset_free(b);
+
+    /* Other pixels under the same name: the cache does not answer. */
+    uint8_t other[12];
+    for (int i = 0; i < 12; i++) other[i] = (uint8_t)(tiny_pixels[i] ^ 0x5a);
+    write_gz_idx(dir, "train-images-idx3-ubyte", 3, idims, other, 12);
+    assert_int_equal(rw_dataset_load(dir, 0, &b), RW_OK);
+    assert_memory_equal(b->bytes, other, 12);
+    rw_dataset_free(b);
+
+    /* A damaged cache file: one pixel flipped in every file there. */
+    snprintf(cmd, sizeof cmd,
+             "for f in '%s'/*; do printf '\\377' | dd of=\"$f\" bs=1 seek=$(($(stat -c %%s \"$f\") - 1)) "
+             "conv=notrunc status=none; done", cache);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rw_dataset_load(dir, 0, &b), RW_OK);
+    assert_memory_equal(b->bytes, other, 12);
+    rw_dataset_free(b);
+
+    /* Off: nothing is written. */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache);
+    assert_int_equal(system(cmd), 0);
+    setenv("REWIRE_CACHE_DIR", "off", 1);
+    assert_int_equal(rw_dataset_load(dir, 0, &b), RW_OK);
+    assert_int_equal(files_in(cache), 0);
+    rw_dataset_free(b);
+
+    unsetenv("REWIRE_CACHE_DIR");
+    rw_dataset_free(a);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, cache);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+    free(cache);
+}
+
 static void test_gzip_roundtrip(void **state)
 {
     (void)state;
@@ -388,7 +571,7 @@ static void test_gzip_roundtrip(void **state)
     rw_dataset *a = NULL, *b = NULL;
     assert_int_equal(rw_dataset_load_idx(src, labels, &a), RW_OK);
     assert_int_equal(rw_dataset_load_idx(gz, labels, &b), RW_OK);
-    assert_memory_equal(a->x, b->x, sizeof(float) * 12);
+    assert_memory_equal(X(a), X(b), sizeof(float) * 12);
     FILE *raw = fopen(gz, "rb");
     assert_non_null(raw);
     assert_int_equal(fgetc(raw), 0x1f);
@@ -423,7 +606,7 @@ static rw_dataset *numbered(int n)
     return d;
 }
 
-static int sample_id(const rw_dataset *d, int i, int n) { return (int)lroundf(d->x[2 * i] * (float)n); }
+static int sample_id(const rw_dataset *d, int i, int n) { return (int)lroundf(X(d)[2 * i] * (float)n); }
 
 static void test_from_memory(void **state)
 {
@@ -437,7 +620,7 @@ static void test_from_memory(void **state)
     assert_int_equal(rw_dataset_count(d), 3);
     assert_int_equal(rw_dataset_features(d), 2);
     assert_int_equal(rw_dataset_classes(d), 3);
-    assert_true(d->x[0] == 0.0f && d->x[5] == 0.125f);
+    assert_true(X(d)[0] == 0.0f && X(d)[5] == 0.125f);
     assert_int_equal(d->y[0], 0);
     rw_dataset_free(d);
     y[0] = 0;
@@ -456,7 +639,7 @@ static void test_from_memory(void **state)
     /* Any finite value is a feature (tabular data is not in [0, 1]). */
     x[3] = -1.5e6f;
     assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_OK);
-    assert_true(d->x[3] == -1.5e6f);
+    assert_true(X(d)[3] == -1.5e6f);
     rw_dataset_free(d);
     x[3] = NAN;
     assert_int_equal(rw_dataset_from_memory(x, y, 3, 2, 3, &d), RW_ERR_INVALID_ARGUMENT);
@@ -476,12 +659,12 @@ static void test_head(void **state)
     assert_int_equal(rw_dataset_head(src, 5, &h), RW_OK);
     assert_int_equal(rw_dataset_count(h), 5);
     assert_int_equal(rw_dataset_classes(h), 7);
-    assert_memory_equal(h->x, src->x, sizeof(float) * 10);
+    assert_memory_equal(X(h), X(src), sizeof(float) * 10);
     assert_memory_equal(h->y, src->y, 5);
     rw_dataset_free(h);
     assert_int_equal(rw_dataset_head(src, 1000, &h), RW_OK);
     assert_int_equal(rw_dataset_count(h), 20);
-    assert_memory_equal(h->x, src->x, sizeof(float) * 40);
+    assert_memory_equal(X(h), X(src), sizeof(float) * 40);
     rw_dataset_free(h);
     assert_int_equal(rw_dataset_head(src, 0, &h), RW_OK);
     assert_int_equal(rw_dataset_count(h), 0);
@@ -511,7 +694,7 @@ static void test_split(void **state)
         int id = sample_id(tr, i, n);
         seen[id]++;
         assert_int_equal(tr->y[i], id % 7);
-        assert_true(tr->x[2 * i + 1] == 0.5f);
+        assert_true(X(tr)[2 * i + 1] == 0.5f);
         moved += id != i;
     }
     for (int i = 0; i < 30; i++) {
@@ -524,12 +707,12 @@ static void test_split(void **state)
 
     /* Deterministic for a seed; another seed gives another split. */
     assert_int_equal(rw_dataset_split(src, 30, 7, &tr2, &va2), RW_OK);
-    assert_memory_equal(tr->x, tr2->x, sizeof(float) * 140);
-    assert_memory_equal(va->x, va2->x, sizeof(float) * 60);
+    assert_memory_equal(X(tr), X(tr2), sizeof(float) * 140);
+    assert_memory_equal(X(va), X(va2), sizeof(float) * 60);
     rw_dataset_free(tr2);
     rw_dataset_free(va2);
     assert_int_equal(rw_dataset_split(src, 30, 8, &tr2, &va2), RW_OK);
-    assert_memory_not_equal(va->x, va2->x, sizeof(float) * 60);
+    assert_memory_not_equal(X(va), X(va2), sizeof(float) * 60);
     rw_dataset_free(tr2);
     rw_dataset_free(va2);
     rw_dataset_free(tr);
@@ -559,7 +742,7 @@ static void check_same_dataset(const rw_dataset *a, const rw_dataset *b)
     assert_int_equal(a->n, b->n);
     assert_int_equal(a->features, b->features);
     assert_int_equal(a->classes, b->classes);
-    assert_memory_equal(a->x, b->x, sizeof(float) * (size_t)a->n * (size_t)a->features);
+    assert_memory_equal(X(a), X(b), sizeof(float) * (size_t)a->n * (size_t)a->features);
     if (a->n) assert_memory_equal(a->y, b->y, (size_t)a->n);
 }
 
@@ -740,6 +923,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_small_idx),
+        cmocka_unit_test(test_bytes_as_floats),
         cmocka_unit_test(test_small_values_in_range),
         cmocka_unit_test(test_load_small_folder),
         cmocka_unit_test(test_load_debian_name),
@@ -749,6 +933,8 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_label_255),
         cmocka_unit_test(test_gzip_roundtrip),
+        cmocka_unit_test(test_idx_cache),
+        cmocka_unit_test(test_gzip_members_and_check),
         cmocka_unit_test(test_from_memory),
         cmocka_unit_test(test_head),
         cmocka_unit_test(test_split),

@@ -508,11 +508,11 @@ static void test_names_in_fingerprint(void **state)
     rw_dataset *a = load_ok("1,cat\n2,dog\n", NULL), *b = load_ok("1,ant\n2,bee\n", NULL);
     assert_memory_equal(a->x, b->x, sizeof(float) * 2);
     assert_memory_equal(a->y, b->y, 2);
-    assert_true(dataset_fingerprint(a) != dataset_fingerprint(b));
+    assert_true(dataset_fingerprint(a, DATASET_FINGERPRINT_VERSION) != dataset_fingerprint(b, DATASET_FINGERPRINT_VERSION));
     rw_dataset *m = NULL;
     assert_int_equal(rw_dataset_from_memory(a->x, a->y, 2, 1, 2, &m), RW_OK);
     assert_null(rw_dataset_class_name(m, 0));
-    assert_true(dataset_fingerprint(m) != dataset_fingerprint(a));
+    assert_true(dataset_fingerprint(m, DATASET_FINGERPRINT_VERSION) != dataset_fingerprint(a, DATASET_FINGERPRINT_VERSION));
     rw_dataset_free(a);
     rw_dataset_free(b);
     rw_dataset_free(m);

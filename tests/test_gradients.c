@@ -102,7 +102,7 @@ static void check_network_nm(rw_activation act, int nm_layer)
     tu_fill_uniform(x, N * 7, 0, 1, &r);
     workspace ws;
     assert_int_equal(workspace_init(&ws, m, N, 1), RW_OK);
-    network_load_batch(m, &ws, x, 7, NULL, N);
+    network_load_batch(m, &ws, (sample_rows){.x = x, .features = 7}, NULL, N);
     network_forward(m, &ws);
     softmax_xent(ws.t[3].data, y, 4, N, ws.bp, ws.t[3].grad, NULL);
     network_backward(m, &ws);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data/dataset.h"
 #include "io/safetensors.h"
 #include "nn/model.h"
 #include "testmodel.h"
@@ -59,6 +60,50 @@ static void predict_one_by_one(const rw_model *m, const float *x, int n, float *
     rw_predictor_free(p);
 }
 
+/* Samples stored as bytes (IDX pixels) load into tensor 0 as the same
+ * floats, bit for bit, as those samples stored as the floats byte / 255:
+ * under the global normalisation, per feature, with inputs removed, and
+ * with the samples picked by an index. */
+static void test_byte_rows(void **state)
+{
+    (void)state;
+    enum { S = 40 };
+    uint8_t bytes[S * F];
+    float x[S * F];
+    rng_state r;
+    rng_seed(&r, 9);
+    for (int i = 0; i < S * F; i++) {
+        bytes[i] = (uint8_t)rng_below(&r, 256);
+        x[i] = (float)bytes[i] / 255.0f;
+        assert_true(x[i] == dataset_byte_value[bytes[i]]);
+    }
+    int index[N];
+    for (int b = 0; b < N; b++) index[b] = (int)rng_below(&r, S);
+    float mean[F], std[F];
+    stats(mean, std);
+    int32_t keep[] = {1, 2, 5, 7};
+    for (int setting = 0; setting < 4; setting++) {
+        rw_model *m = make_model(0);
+        if (setting == 0) rw_model_set_normalization(m, 0.3f, 0.7f);
+        if (setting >= 1) assert_int_equal(rw_model_set_feature_normalization(m, mean, std), RW_OK);
+        if (setting >= 2) assert_int_equal(rw_model_keep_inputs(m, keep, 4), RW_OK);
+        if (setting == 3) rw_model_set_normalization(m, 0.1f, 1.5f);
+        for (int picked = 0; picked < 2; picked++) {
+            workspace a, b;
+            assert_int_equal(workspace_init(&a, m, N, 0), RW_OK);
+            assert_int_equal(workspace_init(&b, m, N, 0), RW_OK);
+            const int *idx = picked ? index : NULL;
+            network_load_batch(m, &a, (sample_rows){.x = x, .features = F}, idx, N);
+            network_load_batch(m, &b, (sample_rows){.bytes = bytes, .features = F}, idx, N);
+            size_t rows = (size_t)model_input_rows(m);
+            assert_memory_equal(a.t[0].data, b.t[0].data, sizeof(float) * rows * (size_t)a.bp);
+            workspace_free(&a);
+            workspace_free(&b);
+        }
+        rw_model_free(m);
+    }
+}
+
 static void test_feature_normalization(void **state)
 {
     (void)state;
@@ -77,7 +122,7 @@ static void test_feature_normalization(void **state)
     samples(x, N, 4);
     workspace ws;
     assert_int_equal(workspace_init(&ws, m, N, 0), RW_OK);
-    network_load_batch(m, &ws, x, F, NULL, N);
+    network_load_batch(m, &ws, (sample_rows){.x = x, .features = F}, NULL, N);
     for (int f = 0; f < F; f++)
         for (int b = 0; b < ws.bp; b++) {
             float want = b >= N || f == 2 ? 0.0f : (x[b * F + f] - mean[f]) * (1.0f / std[f]);
@@ -89,7 +134,7 @@ static void test_feature_normalization(void **state)
     workspace one_ws;
     assert_int_equal(workspace_init(&ws, m, N, 0), RW_OK);
     assert_int_equal(workspace_init_vector(&one_ws, m), RW_OK);
-    network_load_batch(m, &ws, x, F, NULL, N);
+    network_load_batch(m, &ws, (sample_rows){.x = x, .features = F}, NULL, N);
     for (int b = 0; b < N; b++) {
         input_stage_load_one(&m->input, x + b * F, F, one_ws.t[0].data);
         for (int f = 0; f < F; f++) assert_true(one_ws.t[0].data[f] == ws.t[0].data[f * ws.bp + b]);
@@ -385,6 +430,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_feature_normalization),
+        cmocka_unit_test(test_byte_rows),
         cmocka_unit_test(test_keep_inputs),
         cmocka_unit_test(test_importance),
         cmocka_unit_test(test_file_errors),

@@ -143,7 +143,7 @@ static void test_gradients_by_finite_differences(void **state)
             m = ln_mlp(acts[a], 0.4, seed);
             assert_int_equal(workspace_init(&ws, m, N, 1), RW_OK);
             logits = model_logits_tensor(m);
-            network_load_batch(m, &ws, x, 9, NULL, N);
+            network_load_batch(m, &ws, (sample_rows){.x = x, .features = 9}, NULL, N);
             network_forward(m, &ws);
             float nearest = INFINITY;
             for (int l = 0; l < m->n_layers; l += 2)
@@ -260,12 +260,14 @@ static void test_trains_resumes_and_saves(void **state)
     assert_string_equal(li.name, "ln1");
     assert_false(li.has_weights);
     enum { N = 40 };
+    const float *xs; /* the IDX set's bytes as floats */
+    rw_dataset_arrays(train_set, &xs, NULL);
     float *p0 = malloc(sizeof(float) * N * 10), *p1 = malloc(sizeof(float) * N * 10);
-    assert_int_equal(rw_predict(m0, train_set->x, N, p0), RW_OK);
-    assert_int_equal(rw_predict(back, train_set->x, N, p1), RW_OK);
+    assert_int_equal(rw_predict(m0, xs, N, p0), RW_OK);
+    assert_int_equal(rw_predict(back, xs, N, p1), RW_OK);
     assert_memory_equal(p0, p1, sizeof(float) * N * 10);
     /* One sample takes the vector path through the LayerNorms too. */
-    assert_int_equal(rw_predict(back, train_set->x, 1, p1), RW_OK);
+    assert_int_equal(rw_predict(back, xs, 1, p1), RW_OK);
     assert_true(tu_max_rel_diff(p0, p1, 10) < 1e-5);
     free(p0);
     free(p1);

@@ -173,7 +173,7 @@ static void test_mask_is_nm_every_step(void **state)
 static double pass(const rw_model *model, workspace *ws, const float *x, const uint8_t *labels,
                    int n)
 {
-    network_load_batch(model, ws, x, 784, NULL, n);
+    network_load_batch(model, ws, (sample_rows){.x = x, .features = 784}, NULL, n);
     network_forward(model, ws);
     int L = model->n_layers;
     double loss[64] = {0};

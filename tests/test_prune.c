@@ -209,7 +209,7 @@ static void test_nm_gradients(void **state)
     tu_fill_uniform(x, N * 8, 0, 1, &r);
     workspace ws;
     assert_int_equal(workspace_init(&ws, m, N, 1), RW_OK);
-    network_load_batch(m, &ws, x, 8, NULL, N);
+    network_load_batch(m, &ws, (sample_rows){.x = x, .features = 8}, NULL, N);
     network_forward(m, &ws);
     softmax_xent(ws.t[2].data, y, 3, N, ws.bp, ws.t[2].grad, NULL);
     network_backward(m, &ws);

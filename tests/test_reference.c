@@ -45,7 +45,7 @@ static void check_activation(const char *act)
     float *want_loss = floats(&ref, "loss", NULL);
     workspace ws;
     assert_int_equal(workspace_init(&ws, m, n, 1), RW_OK);
-    network_load_batch(m, &ws, x, features, NULL, n);
+    network_load_batch(m, &ws, (sample_rows){.x = x, .features = features}, NULL, n);
     network_forward(m, &ws);
 
     int classes = rw_model_classes(m), L = m->n_layers;

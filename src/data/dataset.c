@@ -14,19 +14,54 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/idx.h"
+#include "data/idx_cache.h"
 
-/* n may be 0, as a split's validation part can be. x is not zeroed, as
- * that touched every page of a 188 MB training set once more for nothing. */
-rw_status dataset_alloc(int n, int features, int classes, rw_dataset **out)
+/* (float)v / 255 for every byte, folded by the compiler in float as the
+ * division at run time gives it (C11 5.2.4.2.2: FLT_EVAL_METHOD 0 here). */
+#define BYTE1(v) ((float)(v) / 255.0f)
+#define BYTE4(v) BYTE1(v), BYTE1(v + 1), BYTE1(v + 2), BYTE1(v + 3)
+#define BYTE16(v) BYTE4(v), BYTE4(v + 4), BYTE4(v + 8), BYTE4(v + 12)
+#define BYTE64(v) BYTE16(v), BYTE16(v + 16), BYTE16(v + 32), BYTE16(v + 48)
+const float dataset_byte_value[256] = {BYTE64(0), BYTE64(64), BYTE64(128), BYTE64(192)};
+
+sample_rows dataset_rows(const rw_dataset *d, int first)
+{
+    size_t at = (size_t)first * (size_t)d->features;
+    sample_rows r = {.features = d->features};
+    if (d->bytes) r.bytes = d->bytes + at;
+    else r.x = d->x + at;
+    return r;
+}
+
+/* The size of one sample's features as stored. */
+static size_t row_size(const rw_dataset *d)
+{
+    return (size_t)d->features * (d->bytes ? 1 : sizeof(float));
+}
+
+/* Sample i's features as stored. */
+static unsigned char *row_at(const rw_dataset *d, int i)
+{
+    unsigned char *base = d->bytes ? (unsigned char *)d->bytes : (unsigned char *)d->x;
+    return base + (size_t)i * row_size(d);
+}
+
+/* n may be 0, as a split's validation part can be. The features are not
+ * zeroed, as that touched every page of a 188 MB training set once more
+ * for nothing. */
+static rw_status alloc_kind(int n, int features, int classes, int bytes, rw_dataset **out)
 {
     *out = NULL;
     rw_dataset *d = calloc(1, sizeof *d);
     if (!d) return rw_fail(RW_ERR_NO_MEMORY, "dataset: out of memory");
     size_t cells = (size_t)n * (size_t)features;
     if (features > 0 && cells / (size_t)features != (size_t)n) cells = SIZE_MAX;
-    d->x = cells > SIZE_MAX / sizeof(float) ? NULL : rw_alloc_unset(cells * sizeof(float));
+    size_t each = bytes ? 1 : sizeof(float);
+    void *rows = cells > SIZE_MAX / each ? NULL : rw_alloc_unset(cells * each);
+    if (bytes) d->bytes = rows;
+    else d->x = rows;
     d->y = malloc(n > 0 ? (size_t)n : 1);
-    if (!d->x || !d->y) {
+    if (!rows || !d->y) {
         rw_dataset_free(d);
         return rw_fail(RW_ERR_NO_MEMORY, "dataset: cannot allocate %d samples of %d features",
                        n, features);
@@ -36,6 +71,16 @@ rw_status dataset_alloc(int n, int features, int classes, rw_dataset **out)
     d->classes = classes;
     *out = d;
     return RW_OK;
+}
+
+rw_status dataset_alloc(int n, int features, int classes, rw_dataset **out)
+{
+    return alloc_kind(n, features, classes, 0, out);
+}
+
+rw_status dataset_alloc_bytes(int n, int features, int classes, rw_dataset **out)
+{
+    return alloc_kind(n, features, classes, 1, out);
 }
 
 rw_status dataset_set_class_names(rw_dataset *d, const char *const *names)
@@ -55,7 +100,7 @@ rw_status dataset_set_class_names(rw_dataset *d, const char *const *names)
 /* A new dataset of n samples shaped like src, with src's class names. */
 static rw_status dataset_alloc_like(const rw_dataset *src, int n, rw_dataset **out)
 {
-    rw_status st = dataset_alloc(n, src->features, src->classes, out);
+    rw_status st = alloc_kind(n, src->features, src->classes, src->bytes != NULL, out);
     if (st == RW_OK && src->class_names)
         st = dataset_set_class_names(*out, (const char *const *)src->class_names);
     if (st != RW_OK) {
@@ -71,9 +116,8 @@ static rw_status dataset_gather(const rw_dataset *src, const int *idx, int n, rw
     rw_status st = dataset_alloc_like(src, n, out);
     if (st != RW_OK) return st;
     rw_dataset *d = *out;
-    size_t f = (size_t)src->features;
     for (int i = 0; i < n; i++) {
-        memcpy(d->x + (size_t)i * f, src->x + (size_t)idx[i] * f, f * sizeof(float));
+        memcpy(row_at(d, i), row_at(src, idx[i]), row_size(src));
         d->y[i] = src->y[idx[i]];
     }
     return RW_OK;
@@ -110,11 +154,16 @@ rw_status rw_dataset_load_idx(const char *images_path, const char *labels_path, 
 
     /* rows * cols fits int: idx_read capped the whole product. */
     rw_dataset *d;
-    st = dataset_alloc(n_images, rows * cols, max_label + 1, &d);
+    st = dataset_alloc_bytes(0, rows * cols, max_label + 1, &d);
     if (st != RW_OK) goto done;
-    size_t cells = (size_t)n_images * (size_t)(rows * cols);
-    for (size_t i = 0; i < cells; i++) d->x[i] = (float)pixels[i] / 255.0f;
-    memcpy(d->y, labels, (size_t)n_labels);
+    /* The pixels as read become the dataset's. */
+    rw_free(d->bytes);
+    d->bytes = pixels;
+    pixels = NULL;
+    d->n = n_images;
+    free(d->y);
+    d->y = labels;
+    labels = NULL;
     *out = d;
 
 done:
@@ -130,7 +179,7 @@ rw_status rw_dataset_load(const char *dir_or_name, int test_split, rw_dataset **
     char images[4096], labels[4096];
     rw_status st = idx_locate_split(dir_or_name, test_split, images, labels, sizeof images);
     if (st != RW_OK) return st;
-    return rw_dataset_load_idx(images, labels, out);
+    return idx_cache_load(images, labels, out);
 }
 
 rw_status rw_dataset_from_memory(const float *features, const uint8_t *labels, int n, int f,
@@ -251,7 +300,7 @@ rw_status rw_dataset_head(const rw_dataset *src, int n, rw_dataset **out)
     rw_dataset *d;
     rw_status st = dataset_alloc_like(src, n, &d);
     if (st != RW_OK) return st;
-    memcpy(d->x, src->x, (size_t)n * (size_t)src->features * sizeof(float));
+    memcpy(row_at(d, 0), row_at(src, 0), (size_t)n * row_size(src));
     memcpy(d->y, src->y, (size_t)n);
     *out = d;
     return RW_OK;
@@ -274,12 +323,17 @@ static rw_status dataset_split_in_place(rw_dataset *d, int count, uint64_t seed,
                        "dataset split: validation count %d must be in [0, %d) for %d samples",
                        count, d->n, d->n);
     int n = d->n;
-    size_t f = (size_t)d->features;
+    size_t size = row_size(d);
+    /* Floats made from bytes would go stale: the bytes are moved alone. */
+    if (d->bytes) {
+        rw_free(d->x);
+        d->x = NULL;
+    }
     rw_status st = dataset_alloc_like(d, count, val);
     if (st != RW_OK) return st;
     int *perm = split_order(n, seed);
     uint8_t *done = calloc((size_t)n, 1);
-    float *row = malloc(sizeof(float) * (f > 0 ? f : 1));
+    unsigned char *row = malloc(size > 0 ? size : 1);
     if (!perm || !done || !row) {
         free(perm);
         free(done);
@@ -293,23 +347,23 @@ static rw_status dataset_split_in_place(rw_dataset *d, int count, uint64_t seed,
      * rw_dataset_split gathers into new memory. */
     for (int i = 0; i < n; i++) {
         if (done[i]) continue;
-        memcpy(row, d->x + (size_t)i * f, f * sizeof(float));
+        memcpy(row, row_at(d, i), size);
         uint8_t label = d->y[i];
         int j = i;
         done[j] = 1;
         for (int k = perm[j]; k != i; j = k, k = perm[j]) {
-            memcpy(d->x + (size_t)j * f, d->x + (size_t)k * f, f * sizeof(float));
+            memcpy(row_at(d, j), row_at(d, k), size);
             d->y[j] = d->y[k];
             done[k] = 1;
         }
-        memcpy(d->x + (size_t)j * f, row, f * sizeof(float));
+        memcpy(row_at(d, j), row, size);
         d->y[j] = label;
     }
     free(perm);
     free(done);
     free(row);
     /* The validation samples are now the last `count`. */
-    memcpy((*val)->x, d->x + (size_t)(n - count) * f, (size_t)count * f * sizeof(float));
+    memcpy(row_at(*val, 0), row_at(d, n - count), (size_t)count * size);
     memcpy((*val)->y, d->y + (n - count), (size_t)count);
     d->n = n - count;
     return RW_OK;
@@ -348,18 +402,64 @@ int rw_dataset_classes(const rw_dataset *data) { return data ? data->classes : 0
 
 void rw_dataset_arrays(const rw_dataset *data, const float **x, const uint8_t **y)
 {
-    if (x) *x = data->x;
+    if (x) {
+        /* Bytes become floats once, on the first ask (NULL when out of
+         * memory); the dataset stays the same data. */
+        if (data->bytes && !data->x) {
+            size_t cells = (size_t)data->n * (size_t)data->features;
+            float *f = rw_alloc_unset((cells > 0 ? cells : 1) * sizeof(float));
+            for (size_t i = 0; f && i < cells; i++) f[i] = dataset_byte_value[data->bytes[i]];
+            ((rw_dataset *)data)->x = f;
+        }
+        *x = data->x;
+    }
     if (y) *y = data->y;
+}
+
+/* How many times each byte value occurs among the features. */
+static void byte_counts(const rw_dataset *d, uint64_t count[256])
+{
+    /* Four tables, so that runs of one value do not wait on each other's
+     * increments. */
+    uint32_t part[4][256];
+    memset(count, 0, 256 * sizeof *count);
+    size_t cells = (size_t)d->n * (size_t)d->features, i = 0;
+    while (i < cells) {
+        memset(part, 0, sizeof part);
+        /* At most 2^32 - 1 per table before they are added up. */
+        size_t end = cells - i > ((size_t)1 << 30) ? i + ((size_t)1 << 30) : cells;
+        for (; i + 4 <= end; i += 4) {
+            part[0][d->bytes[i]]++;
+            part[1][d->bytes[i + 1]]++;
+            part[2][d->bytes[i + 2]]++;
+            part[3][d->bytes[i + 3]]++;
+        }
+        for (; i < end; i++) part[0][d->bytes[i]]++;
+        for (int v = 0; v < 256; v++) count[v] += (uint64_t)part[0][v] + part[1][v] + part[2][v] + part[3][v];
+    }
 }
 
 void rw_dataset_stats(const rw_dataset *data, float *mean, float *std)
 {
     /* Two passes in double: the mean first, then the mean squared deviation
      * (population variance), which avoids E[x²] - E[x]² cancellation. An
-     * empty dataset gives the identity normalisation (0, 1). */
+     * empty dataset gives the identity normalisation (0, 1). Bytes are
+     * counted per value and summed from the counts, each term exact. */
     double m = 0.0, sd = 1.0;
     size_t cells = data ? (size_t)data->n * (size_t)data->features : 0;
-    if (cells > 0) {
+    if (cells > 0 && data->bytes) {
+        uint64_t count[256];
+        byte_counts(data, count);
+        double sum = 0.0;
+        for (int v = 0; v < 256; v++) sum += (double)count[v] * dataset_byte_value[v];
+        m = sum / (double)cells;
+        double sq = 0.0;
+        for (int v = 0; v < 256; v++) {
+            double dev = dataset_byte_value[v] - m;
+            sq += (double)count[v] * dev * dev;
+        }
+        sd = sqrt(sq / (double)cells);
+    } else if (cells > 0) {
         double sum = 0.0;
         for (size_t i = 0; i < cells; i++) sum += data->x[i];
         m = sum / (double)cells;
@@ -374,6 +474,13 @@ void rw_dataset_stats(const rw_dataset *data, float *mean, float *std)
     if (std) *std = (float)sd;
 }
 
+/* Sample i's feature j, as a float. */
+static float feature_at(const rw_dataset *d, int i, size_t j)
+{
+    size_t at = (size_t)i * (size_t)d->features + j;
+    return d->bytes ? dataset_byte_value[d->bytes[at]] : d->x[at];
+}
+
 rw_status rw_dataset_feature_stats(const rw_dataset *data, float *mean, float *std)
 {
     if (!data || !mean || !std)
@@ -384,18 +491,14 @@ rw_status rw_dataset_feature_stats(const rw_dataset *data, float *mean, float *s
     double *sq = sum + f;
     /* As rw_dataset_stats, per feature: the means, then the mean squared
      * deviations, each summed in double over the samples in order. */
-    for (int i = 0; i < data->n; i++) {
-        const float *row = data->x + (size_t)i * f;
-        for (size_t j = 0; j < f; j++) sum[j] += row[j];
-    }
+    for (int i = 0; i < data->n; i++)
+        for (size_t j = 0; j < f; j++) sum[j] += feature_at(data, i, j);
     for (size_t j = 0; j < f; j++) sum[j] /= data->n > 0 ? (double)data->n : 1.0;
-    for (int i = 0; i < data->n; i++) {
-        const float *row = data->x + (size_t)i * f;
+    for (int i = 0; i < data->n; i++)
         for (size_t j = 0; j < f; j++) {
-            double dev = row[j] - sum[j];
+            double dev = feature_at(data, i, j) - sum[j];
             sq[j] += dev * dev;
         }
-    }
     for (size_t j = 0; j < f; j++) {
         mean[j] = (float)sum[j];
         std[j] = data->n > 0 ? (float)sqrt(sq[j] / (double)data->n) : 1.0f;
@@ -418,6 +521,7 @@ void rw_dataset_free(rw_dataset *data)
         for (int k = 0; k < data->classes; k++) free(data->class_names[k]);
     free(data->class_names);
     rw_free(data->x);
+    rw_free(data->bytes);
     free(data->y);
     free(data);
 }
@@ -432,15 +536,55 @@ static uint64_t mix64(uint64_t h, uint64_t v)
     return h ^ (h >> 31);
 }
 
-uint64_t dataset_fingerprint(const rw_dataset *d)
+/* Version 1: one float's bits at a time, a chain of dependent multiplies. */
+static uint64_t features_hash_v1(const rw_dataset *d, uint64_t h)
 {
-    uint64_t h = mix64(mix64(mix64(0, (uint64_t)d->n), (uint64_t)d->features), (uint64_t)d->classes);
     size_t cells = (size_t)d->n * (size_t)d->features;
     for (size_t i = 0; i < cells; i++) {
+        float v = d->bytes ? dataset_byte_value[d->bytes[i]] : d->x[i];
         uint32_t bits;
-        memcpy(&bits, &d->x[i], 4);
+        memcpy(&bits, &v, 4);
         h = mix64(h, bits);
     }
+    return h;
+}
+
+/* Version 2: the stored bytes as 64-bit words, eight independent chains
+ * (word i goes to chain i % 8) of one xor, rotation and multiply each, so
+ * that the chains overlap and the loop runs at memory speed; mix64 then
+ * folds the chains, the length and the last partial word. Made to tell
+ * data apart, not to resist an adversary. */
+static uint64_t features_hash_v2(const rw_dataset *d, uint64_t h)
+{
+    enum { LANES = 8 };
+    const uint64_t odd = 0x9fb21c651e98df25ULL;
+    const unsigned char *p = d->bytes ? (const unsigned char *)d->bytes : (const unsigned char *)d->x;
+    size_t len = (size_t)d->n * (size_t)d->features * (d->bytes ? 1 : sizeof(float)), i = 0;
+    uint64_t lane[LANES];
+    for (int l = 0; l < LANES; l++) lane[l] = mix64(h, (uint64_t)l + (d->bytes ? 0x100 : 0x200));
+    for (; i + 8 * LANES <= len; i += 8 * LANES)
+        for (int l = 0; l < LANES; l++) {
+            uint64_t w, v;
+            memcpy(&w, p + i + 8 * (size_t)l, 8);
+            v = lane[l] ^ w;
+            lane[l] = ((v << 29) | (v >> 35)) * odd;
+        }
+    uint64_t tail = 0;
+    memcpy(&tail, p + i, len - i < 8 ? len - i : 8);
+    for (size_t j = i + 8; j < len; j += 8) {
+        uint64_t w = 0;
+        memcpy(&w, p + j, len - j < 8 ? len - j : 8);
+        tail = mix64(tail, w);
+    }
+    h = mix64(mix64(h, (uint64_t)len), tail);
+    for (int l = 0; l < LANES; l++) h = mix64(h, lane[l]);
+    return h;
+}
+
+uint64_t dataset_fingerprint(const rw_dataset *d, int version)
+{
+    uint64_t h = mix64(mix64(mix64(0, (uint64_t)d->n), (uint64_t)d->features), (uint64_t)d->classes);
+    h = version >= 2 ? features_hash_v2(d, h) : features_hash_v1(d, h);
     for (int i = 0; i < d->n; i++) h = mix64(h, d->y[i]);
     /* IDX data has no names, so its fingerprints are those of before. */
     for (int k = 0; d->class_names && k < d->classes; k++)

@@ -1,7 +1,7 @@
 /* IDX reader for the MNIST family. Nothing read from a file is trusted:
  * the magic, type, rank and every dimension are checked, the total size is
  * capped before anything is allocated, and the data must end exactly where
- * the header says it does. zlib's gz* functions read gzipped and plain files
+ * the header says it does. data/gz_reader.h reads gzipped and plain files
  * alike, so one path serves both. */
 #include "data/idx.h"
 
@@ -12,42 +12,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "core/error.h"
+#include "data/gz_reader.h"
 
 #define IDX_TYPE_UBYTE 0x08
 #define IDX_MAX_DIMS 3
 /* No IDX file rewire reads comes near this; it keeps a corrupt header from
  * asking for an absurd allocation (and keeps counts within int). */
 #define IDX_MAX_BYTES ((int64_t)INT_MAX)
-
-/* Reads up to `len` bytes into buf, looping because gzread takes an
- * unsigned count; *got is how many arrived before the end of the file. A
- * truncated gzip stream counts as an early end, not an error, so the caller
- * can say how much was there. */
-static rw_status idx_gzread_all(gzFile f, const char *path, uint8_t *buf, int64_t len,
-                                int64_t *got)
-{
-    *got = 0;
-    while (*got < len) {
-        int64_t left = len - *got;
-        unsigned chunk = left > (1 << 30) ? (1u << 30) : (unsigned)left;
-        int n = gzread(f, buf + *got, chunk);
-        if (n < 0) {
-            int err;
-            const char *msg = gzerror(f, &err);
-            if (err == Z_ERRNO) return rw_fail(RW_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-            /* zlib prefixes its message with the path; drop the repeat. */
-            size_t plen = strlen(path);
-            if (strncmp(msg, path, plen) == 0 && strncmp(msg + plen, ": ", 2) == 0) msg += plen + 2;
-            return rw_fail(RW_ERR_FORMAT, "%s: corrupt gzip data: %s", path, msg);
-        }
-        if (n == 0) break;
-        *got += n;
-    }
-    return RW_OK;
-}
 
 /* Reads an unsigned-byte IDX file of rank `ndim`: checks the header, fills
  * dims[0..ndim), and returns the malloc'ed data (product of dims bytes).
@@ -58,18 +31,14 @@ static rw_status idx_read(const char *path, int ndim, const char *what, int *dim
     *data = NULL;
     if (!path) return rw_fail(RW_ERR_INVALID_ARGUMENT, "IDX path is NULL");
 
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return rw_fail(RW_ERR_IO, "%s: cannot open: %s", path,
-                       errno ? strerror(errno) : "out of memory");
-
-    rw_status st = RW_OK;
+    gz_reader *f;
+    rw_status st = gz_reader_open(path, &f);
+    if (st != RW_OK) return st;
     uint8_t *buf = NULL;
     uint8_t head[4 + 4 * IDX_MAX_DIMS];
     int64_t head_len = 4 + 4 * (int64_t)ndim;
     int64_t got;
-    st = idx_gzread_all(f, path, head, 4, &got);
+    st = gz_reader_read(f, head, 4, &got);
     if (st != RW_OK) goto done;
     if (got < 4) {
         st = rw_fail(RW_ERR_FORMAT, "%s: file ends after %lld bytes, inside the 4-byte IDX header",
@@ -92,7 +61,7 @@ static rw_status idx_read(const char *path, int ndim, const char *what, int *dim
                      head[3], ndim, what);
         goto done;
     }
-    st = idx_gzread_all(f, path, head + 4, head_len - 4, &got);
+    st = gz_reader_read(f, head + 4, head_len - 4, &got);
     if (st != RW_OK) goto done;
     if (got < head_len - 4) {
         st = rw_fail(RW_ERR_FORMAT, "%s: file ends after %lld bytes, inside the %lld-byte IDX header",
@@ -125,7 +94,7 @@ static rw_status idx_read(const char *path, int ndim, const char *what, int *dim
     int64_t cap = total < (1 << 20) ? total : (1 << 20), have = 0;
     buf = malloc((size_t)cap);
     while (buf) {
-        st = idx_gzread_all(f, path, buf + have, cap - have, &got);
+        st = gz_reader_read(f, buf + have, cap - have, &got);
         if (st != RW_OK) goto done;
         have += got;
         if (have < cap || cap == total) break;
@@ -150,7 +119,7 @@ static rw_status idx_read(const char *path, int ndim, const char *what, int *dim
         goto done;
     }
     uint8_t extra;
-    st = idx_gzread_all(f, path, &extra, 1, &got);
+    st = gz_reader_read(f, &extra, 1, &got);
     if (st != RW_OK) goto done;
     if (got > 0) {
         st = rw_fail(RW_ERR_FORMAT, "%s: trailing bytes after the %lld %s bytes the header declares",
@@ -159,7 +128,7 @@ static rw_status idx_read(const char *path, int ndim, const char *what, int *dim
     }
 
 done:
-    gzclose(f);
+    gz_reader_close(f);
     if (st != RW_OK) {
         free(buf);
         return st;

@@ -1,6 +1,6 @@
 /* IDX files, the MNIST-family format: a 4-byte magic (0, 0, type, ndim),
  * ndim big-endian 32-bit dimensions, then the data. Gzipped files are read
- * through zlib transparently (gzread also reads plain files). */
+ * through data/gz_reader.h transparently (plain files read as they are). */
 #ifndef RW_DATA_IDX_H
 #define RW_DATA_IDX_H
 

@@ -48,8 +48,7 @@ rw_status rw_evaluate(const rw_model *m, const rw_dataset *data, rw_eval_result 
     double loss = 0;
     for (int b0 = 0; b0 < data->n; b0 += batch) {
         int count = data->n - b0 < batch ? data->n - b0 : batch;
-        network_load_batch(m, &ws, data->x + (size_t)b0 * data->features, data->features, NULL,
-                           count);
+        network_load_batch(m, &ws, dataset_rows(data, b0), NULL, count);
         network_forward(m, &ws);
         const float *logits = network_logits(m, &ws);
         loss += softmax_xent(logits, data->y + b0, classes, count, ws.bp, NULL, NULL);
@@ -143,7 +142,7 @@ static rw_status predictor_pass(rw_predictor *p, const float *x, int n, float *o
             predict_one(p, xb, ob, logits);
             continue;
         }
-        network_load_batch(m, &p->ws, xb, features, NULL, count);
+        network_load_batch(m, &p->ws, (sample_rows){.x = xb, .features = features}, NULL, count);
         network_forward(m, &p->ws);
         const float *z = network_logits(m, &p->ws); /* [classes][bp] */
         if (!logits) {

@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "data/dataset.h"
 #include "kernels/kernels.h"
 
 #define INPUT_VERSION 1
@@ -137,6 +138,29 @@ void input_stage_load_rows(const input_stage *s, const float *x, int features, c
         float sh = s->feature ? s->shift[j] : s->mean, sc = s->feature ? s->scale[j] : gscale;
         const float *col = x + s->index[j];
         for (int b = 0; b < n; b++) row[b] = (col[(size_t)(index ? index[b] : b) * features] - sh) * sc;
+        for (int b = n; b < bp; b++) row[b] = 0.0f;
+    }
+}
+
+void input_stage_load_byte_rows(const input_stage *s, const uint8_t *x, int features,
+                                const int *index, int n, float *a, int bp, int r0, int r1)
+{
+    /* One normalisation for every row: a table of the 256 results. */
+    float table[256];
+    if (!s->feature) {
+        float sh = s->mean, sc = 1.0f / s->std;
+        for (int v = 0; v < 256; v++) table[v] = (dataset_byte_value[v] - sh) * sc;
+    }
+    for (int j = r0; j < r1; j++) {
+        float *row = a + (size_t)j * bp;
+        const uint8_t *col = x + (s->index ? s->index[j] : j);
+        if (s->feature) {
+            float sh = s->shift[j], sc = s->scale[j];
+            for (int b = 0; b < n; b++)
+                row[b] = (dataset_byte_value[col[(size_t)(index ? index[b] : b) * features]] - sh) * sc;
+        } else {
+            for (int b = 0; b < n; b++) row[b] = table[col[(size_t)(index ? index[b] : b) * features]];
+        }
         for (int b = n; b < bp; b++) row[b] = 0.0f;
     }
 }

@@ -62,6 +62,12 @@ rw_status input_stage_set_feature(input_stage *s, int features, const float *mea
 void input_stage_load_rows(const input_stage *s, const float *x, int features, const int *index,
                            int n, float *a, int bp, int r0, int r1);
 
+/* As input_stage_load_rows from samples of bytes, each read as the float
+ * byte / 255 (data/dataset.h): the same floats, bit for bit, as
+ * input_stage_load_rows gives from those floats. */
+void input_stage_load_byte_rows(const input_stage *s, const uint8_t *x, int features,
+                                const int *index, int n, float *a, int bp, int r0, int r1);
+
 /* Tensor 0 of one sample x [features]: in [rows]. The same arithmetic as
  * a batch, so the same bytes. */
 void input_stage_load_one(const input_stage *s, const float *x, int features, float *in);

@@ -126,8 +126,7 @@ layer_io workspace_io(const workspace *ws, const rw_model *m, int l)
     return io;
 }
 
-int phase_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
-                     const int *index, int n)
+int phase_load_batch(const rw_model *m, workspace *ws, sample_rows src, const int *index, int n)
 {
     float *in = ws->t[0].data;
     int rows = model_input_rows(m);
@@ -136,17 +135,21 @@ int phase_load_batch(const rw_model *m, workspace *ws, const float *x, int featu
     TEAM_FOR(blk, blocks) {
         int f0 = blocks == 1 ? 0 : blk * 64;
         int f1 = blocks == 1 || f0 + 64 > rows ? rows : f0 + 64;
-        input_stage_load_rows(&m->input, x, features, index, n, in, ws->bp, f0, f1);
+        if (src.bytes)
+            input_stage_load_byte_rows(&m->input, src.bytes, src.features, index, n, in, ws->bp,
+                                       f0, f1);
+        else
+            input_stage_load_rows(&m->input, src.x, src.features, index, n, in, ws->bp, f0, f1);
         team_chunk_done();
     }
     return blocks;
 }
 
-void network_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
-                        const int *index, int n)
+void network_load_batch(const rw_model *m, workspace *ws, sample_rows rows, const int *index,
+                        int n)
 {
 #pragma omp parallel if ((size_t)model_input_rows(m) * n >= 32768 && omp_get_max_threads() > 1)
-    phase_load_batch(m, ws, x, features, index, n);
+    phase_load_batch(m, ws, rows, index, n);
 }
 
 int phase_forward(const rw_model *m, workspace *ws, int l)

@@ -12,6 +12,7 @@
 #ifndef RW_NN_NETWORK_H
 #define RW_NN_NETWORK_H
 
+#include "data/dataset.h"
 #include "kernels/team.h"
 #include "nn/model.h"
 
@@ -43,11 +44,11 @@ void workspace_free(workspace *ws);
 /* The tensors and gradients layer l works on. */
 layer_io workspace_io(const workspace *ws, const rw_model *m, int l);
 
-/* Copies n samples (rows of x, [n][features], raw in [0, 1]) into t[0] as
- * [features][bp], normalised, with zeros in the padding columns. `index`
- * selects the samples (NULL: the first n). */
-void network_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
-                        const int *index, int n);
+/* Copies n samples (rows of floats or bytes, data/dataset.h) into t[0]
+ * as [features][bp], normalised, with zeros in the padding columns.
+ * `index` selects the samples (NULL: the first n). */
+void network_load_batch(const rw_model *m, workspace *ws, sample_rows rows, const int *index,
+                        int n);
 
 /* t[0] -> logits (the last layer's output). */
 void network_forward(const rw_model *m, workspace *ws);
@@ -73,8 +74,7 @@ int network_worth_threading(const rw_model *m, int bp);
 /* The phases, for callers that run them inside their own parallel region
  * (see above and kernels/team.h). Each returns the number of chunks of its
  * last part without waiting; the caller ends it with team_phase(chunks). */
-int phase_load_batch(const rw_model *m, workspace *ws, const float *x, int features,
-                     const int *index, int n);
+int phase_load_batch(const rw_model *m, workspace *ws, sample_rows rows, const int *index, int n);
 int phase_forward(const rw_model *m, workspace *ws, int l);
 int phase_backward(const rw_model *m, workspace *ws, int l);
 

@@ -133,6 +133,7 @@ rw_status rw_trainer_create(rw_model *model, const rw_train_config *config, rw_t
     if (!t) return rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a trainer");
     t->model = model;
     t->cfg = *config;
+    t->data_fingerprint_version = DATASET_FINGERPRINT_VERSION;
     int n = model->n_params, adam = config->optimizer == RW_OPT_ADAMW;
     t->n_params = n;
     t->generation = model->generation;
@@ -385,7 +386,7 @@ static int train_step(epoch_run *e, int64_t s)
     if (e->stop) return 1;
 
     step_run *r = &e->s;
-    int chunks = phase_load_batch(m, ws, e->train->x, e->train->features, index, n);
+    int chunks = phase_load_batch(m, ws, dataset_rows(e->train, 0), index, n);
     /* The step's shared fields, written once before any thread reads them. */
     ONE_CHUNK({
         for (int b = 0; b < n; b++) t->labels[b] = e->train->y[index[b]];
@@ -604,7 +605,10 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
 rw_status trainer_check_data(rw_trainer *t, const rw_dataset *train)
 {
     if (t->data_seen == train) return RW_OK;
-    uint64_t fp = dataset_fingerprint(train);
+    /* A fingerprint from a checkpoint made before version 2 is compared in
+     * its own version, for as long as the run goes on. */
+    int version = t->data_fingerprint ? t->data_fingerprint_version : DATASET_FINGERPRINT_VERSION;
+    uint64_t fp = dataset_fingerprint(train, version);
     /* A loaded checkpoint, or an epoch in progress, needs its own data. */
     int must_match = t->data_must_match || (t->epoch_step > 0 && t->data_fingerprint);
     if (must_match && (fp != t->data_fingerprint || train->n != t->data_samples))
@@ -618,6 +622,7 @@ rw_status trainer_check_data(rw_trainer *t, const rw_dataset *train)
     t->data_seen = train;
     t->data_samples = train->n;
     t->data_fingerprint = fp;
+    t->data_fingerprint_version = version;
     return RW_OK;
 }
 

@@ -61,6 +61,7 @@ struct rw_trainer {
     const rw_dataset *data_seen; /* last set checked (datasets are immutable) */
     int64_t data_samples;
     uint64_t data_fingerprint;
+    int data_fingerprint_version; /* of data_fingerprint (data/dataset.h) */
     int data_must_match; /* loaded from a checkpoint, no epoch run yet */
     trainer_hook hooks[TRAINER_MAX_HOOKS];
     int n_hooks;

@@ -88,12 +88,13 @@ static char *trainer_json(const rw_trainer *t)
 {
     char fp[32];
     snprintf(fp, sizeof fp, "%016" PRIx64, t->data_fingerprint);
-    json_t *o = json_pack("{s:o, s:i, s:I, s:I, s:I, s:f, s:f, s:I, s:s}", "config",
+    json_t *o = json_pack("{s:o, s:i, s:I, s:I, s:I, s:f, s:f, s:I, s:s, s:i}", "config",
                           config_json(&t->cfg), "epoch", t->epoch, "step", (json_int_t)t->step,
                           "epoch_step", (json_int_t)t->epoch_step, "epoch_samples",
                           (json_int_t)t->epoch_samples, "epoch_loss_sum", t->epoch_loss_sum,
                           "epoch_seconds", t->epoch_seconds, "data_samples",
-                          (json_int_t)t->data_samples, "data_fingerprint", fp);
+                          (json_int_t)t->data_samples, "data_fingerprint", fp,
+                          "data_fingerprint_version", t->data_fingerprint_version);
     /* 17 significant digits: every double (and so every float) reads back
      * exactly. */
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
@@ -186,6 +187,7 @@ typedef struct {
     json_int_t step, epoch_step, epoch_samples, data_samples;
     double loss_sum, seconds;
     uint64_t fingerprint;
+    int fingerprint_version; /* 1 when the file names none (written before version 2) */
 } position;
 
 /* Parses "trainer" into *c and *p; the position is checked against the
@@ -202,15 +204,21 @@ static rw_status parse_trainer(const st_file *f, const char *path, rw_train_conf
     json_t *cfg = NULL;
     const char *fp = NULL;
     rw_status st = RW_OK;
-    if (!o || json_unpack(o, "{s:o, s:i, s:I, s:I, s:I, s:F, s:F, s:I, s:s !}", "config", &cfg,
+    p->fingerprint_version = 1;
+    if (!o || json_unpack(o, "{s:o, s:i, s:I, s:I, s:I, s:F, s:F, s:I, s:s, s?i !}", "config", &cfg,
                           "epoch", &p->epoch, "step", &p->step, "epoch_step", &p->epoch_step,
                           "epoch_samples", &p->epoch_samples, "epoch_loss_sum", &p->loss_sum,
                           "epoch_seconds", &p->seconds, "data_samples", &p->data_samples,
-                          "data_fingerprint", &fp) != 0)
+                          "data_fingerprint", &fp, "data_fingerprint_version",
+                          &p->fingerprint_version) != 0)
         st = rw_fail(RW_ERR_FORMAT,
                      "%s: metadata trainer is not a JSON object of exactly config, epoch, step, "
                      "epoch_step, epoch_samples, epoch_loss_sum, epoch_seconds, data_samples, "
-                     "data_fingerprint", path);
+                     "data_fingerprint and optionally data_fingerprint_version", path);
+    if (st == RW_OK && (p->fingerprint_version < 1 ||
+                        p->fingerprint_version > DATASET_FINGERPRINT_VERSION))
+        st = rw_fail(RW_ERR_FORMAT, "%s: trainer data_fingerprint_version %d is not 1 to %d", path,
+                     p->fingerprint_version, DATASET_FINGERPRINT_VERSION);
     if (st == RW_OK) st = parse_config(cfg, path, c);
     if (st == RW_OK) {
         char *end;
@@ -319,6 +327,7 @@ static rw_status load_trainer_state(const st_file *f, const char *path, rw_train
     t->epoch_seconds = p->seconds;
     t->data_samples = p->data_samples;
     t->data_fingerprint = p->fingerprint;
+    t->data_fingerprint_version = p->fingerprint_version;
     for (const checkpoint_section *s = checkpoint_sections; s->prefix && st == RW_OK; s++)
         st = s->load(t, f, path);
     return st;

@@ -40,7 +40,7 @@ static rw_status input_norms(const rw_model *m, const int *weights, int L,
     if (!sum) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for Wanda's norms");
     for (int b0 = 0; b0 < n && st == RW_OK; b0 += BATCH) {
         int c = n - b0 < BATCH ? n - b0 : BATCH;
-        network_load_batch(m, &ws, data->x + (size_t)b0 * data->features, data->features, NULL, c);
+        network_load_batch(m, &ws, dataset_rows(data, b0), NULL, c);
         network_forward(m, &ws);
         for (int l = 0; l < L; l++)
             for (int i = 0; i < m->params[weights[l]].cols; i++) {
