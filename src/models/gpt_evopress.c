@@ -40,9 +40,10 @@ typedef struct {
     map_levels *db;
     int *held;           /* [maps] the level each map of the model holds; INT_MIN: dense */
     double target, unit; /* the average sparsity; one level's weights */
-    /* The fitness: */
-    workspace ws;
-    int T, per, V, windows;
+    /* The fitness: a workspace per stage, as wide as the stage's windows
+     * (a layer computes every column of its workspace). */
+    workspace ws[EVO_STAGES];
+    int T, per[EVO_STAGES], V, windows;
     int stage_windows[EVO_STAGES];
     int32_t *tokens;     /* [windows][T] */
     float *logp;         /* [windows · T][V] the dense model's log-probabilities */
@@ -77,7 +78,7 @@ static void evo_free(evo_state *e)
     }
     free(e->db);
     free(e->held);
-    workspace_free(&e->ws);
+    for (int k = 0; k < EVO_STAGES; k++) workspace_free(&e->ws[k]);
     free(e->tokens);
     free(e->logp);
 }
@@ -186,24 +187,26 @@ static rw_status stitch(evo_state *e, const int *level)
     return RW_OK;
 }
 
-/* Runs windows [w0, w0 + count) through the model as it stands. */
-static const float *forward_windows(evo_state *e, int w0, int count)
+/* Runs windows [w0, w0 + count) through the model as it stands, in
+ * stage k's workspace. */
+static const float *forward_windows(evo_state *e, int k, int w0, int count)
 {
-    e->ws.tokens = e->tokens + (size_t)w0 * e->T;
-    e->ws.n = count * e->T;
-    e->ws.seq_len = e->T;
-    e->ws.pos0 = 0;
-    network_forward(e->m, &e->ws);
-    return network_logits(e->m, &e->ws);
+    workspace *ws = &e->ws[k];
+    ws->tokens = e->tokens + (size_t)w0 * e->T;
+    ws->n = count * e->T;
+    ws->seq_len = e->T;
+    ws->pos0 = 0;
+    network_forward(e->m, ws);
+    return network_logits(e->m, ws);
 }
 
 /* The dense model's log-probabilities of every fitness token. */
 static void dense_log_probs(evo_state *e)
 {
-    int bp = e->ws.bp, V = e->V;
-    for (int w0 = 0; w0 < e->windows; w0 += e->per) {
-        int count = e->windows - w0 < e->per ? e->windows - w0 : e->per;
-        const float *z = forward_windows(e, w0, count);
+    int k = EVO_STAGES - 1, bp = e->ws[k].bp, V = e->V;
+    for (int w0 = 0; w0 < e->windows; w0 += e->per[k]) {
+        int count = e->windows - w0 < e->per[k] ? e->windows - w0 : e->per[k];
+        const float *z = forward_windows(e, k, w0, count);
         for (int j = 0; j < count * e->T; j++) {
             double mx = -INFINITY, sum = 0;
             for (int v = 0; v < V; v++) mx = fmax(mx, z[(size_t)v * bp + j]);
@@ -221,11 +224,11 @@ static double fitness(const int *level, int stage, void *user)
     evo_state *e = user;
     if (e->error != RW_OK) return INFINITY;
     if ((e->error = stitch(e, level)) != RW_OK) return INFINITY;
-    int bp = e->ws.bp, V = e->V, windows = e->stage_windows[stage];
+    int bp = e->ws[stage].bp, V = e->V, windows = e->stage_windows[stage], per = e->per[stage];
     double kl = 0;
-    for (int w0 = 0; w0 < windows; w0 += e->per) {
-        int count = windows - w0 < e->per ? windows - w0 : e->per;
-        const float *z = forward_windows(e, w0, count);
+    for (int w0 = 0; w0 < windows; w0 += per) {
+        int count = windows - w0 < per ? windows - w0 : per;
+        const float *z = forward_windows(e, stage, w0, count);
         for (int j = 0; j < count * e->T; j++) {
             double mx = -INFINITY, sum = 0;
             for (int v = 0; v < V; v++) mx = fmax(mx, z[(size_t)v * bp + j]);
@@ -286,10 +289,15 @@ static rw_status prepare_fitness(evo_state *e, const rw_lm_prune_config *c,
                        "tokens over %d classes hold over 2 GB of dense log-probabilities; use "
                        "fewer windows", e->windows, T, e->V);
     size_t per_window = (size_t)T * (size_t)e->V * sizeof(float);
-    e->per = EVO_BATCH_TOKENS / T;
-    if ((size_t)e->per > EVO_LOGIT_BYTES / per_window) e->per = (int)(EVO_LOGIT_BYTES / per_window);
-    if (e->per < 1) e->per = 1;
-    if (e->per > e->windows) e->per = e->windows;
+    int per = EVO_BATCH_TOKENS / T;
+    if ((size_t)per > EVO_LOGIT_BYTES / per_window) per = (int)(EVO_LOGIT_BYTES / per_window);
+    if (per < 1) per = 1;
+    /* Multi-step selection: 1/16 and 1/4 of the windows, then all. */
+    e->stage_windows[0] = e->windows / 16 > 0 ? e->windows / 16 : 1;
+    e->stage_windows[1] = e->windows / 4 > 0 ? e->windows / 4 : 1;
+    e->stage_windows[2] = e->windows;
+    for (int k = 0; k < EVO_STAGES; k++)
+        e->per[k] = per < e->stage_windows[k] ? per : e->stage_windows[k];
     int32_t *targets = malloc(sizeof *targets * tokens);
     e->tokens = malloc(sizeof *e->tokens * tokens);
     e->logp = malloc(sizeof *e->logp * tokens * (size_t)e->V);
@@ -299,12 +307,9 @@ static rw_status prepare_fitness(evo_state *e, const rw_lm_prune_config *c,
                        : rw_fail(RW_ERR_NO_MEMORY, "out of memory for %d fitness windows",
                                  e->windows);
     free(targets);
-    if (st == RW_OK) st = workspace_init(&e->ws, e->m, e->per * T, 0);
+    for (int k = 0; k < EVO_STAGES && st == RW_OK; k++)
+        st = workspace_init(&e->ws[k], e->m, e->per[k] * T, 0);
     if (st != RW_OK) return st;
-    /* Multi-step selection: 1/16 and 1/4 of the windows, then all. */
-    e->stage_windows[0] = e->windows / 16 > 0 ? e->windows / 16 : 1;
-    e->stage_windows[1] = e->windows / 4 > 0 ? e->windows / 4 : 1;
-    e->stage_windows[2] = e->windows;
     dense_log_probs(e);
     return RW_OK;
 }
