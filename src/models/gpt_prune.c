@@ -5,7 +5,9 @@
  * the block runs on it to summarise the inputs of its four maps (Σ x² per
  * input for Wanda, X Xᵀ for SparseGPT, both and Σ x for DSnoT), the maps
  * are pruned and replaced by CSR (or N:M) layers, and the pruned block
- * carries the stream on to the next. Magnitude pruning reads no
+ * carries the stream on to the next (or, with dense_inputs, the dense
+ * block does, before its maps are replaced). Each map may have its own
+ * sparsity (map_sparsity, --layerwise). Magnitude pruning reads no
  * calibration text. */
 #include <math.h>
 #include <stdlib.h>
@@ -73,7 +75,7 @@ static int reads_calibration(rw_lm_prune_method m)
 }
 
 rw_status lm_prune_check(const rw_model *m, const rw_lm_prune_config *c, const rw_gpt_config *g,
-                              int *context)
+                         int *context)
 {
     if ((int)c->method < RW_LM_PRUNE_MAGNITUDE || c->method > RW_LM_PRUNE_DSNOT)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_lm_prune: method %d is not an rw_lm_prune_method",
@@ -175,7 +177,7 @@ static void stream_copy(calib_stream *cs, int w0, int count, int t, int load)
 }
 
 rw_status lm_stream_init(calib_stream *cs, const rw_model *m, const int32_t *windows,
-                             int samples, int T, int C)
+                         int samples, int T, int C)
 {
     memset(cs, 0, sizeof *cs);
     size_t per_window = (size_t)T * (size_t)rw_model_classes(m) * sizeof(float);
