@@ -67,12 +67,14 @@ int cmd_lm_prune(int argc, char **argv)
         {"scope", ARG_CHOICE, &scope, "row|global",
          "magnitude: the same fraction of every output row, or one threshold over all block "
          "maps (default row)", scope_names, 0, 0},
-        {"sparsity", ARG_DOUBLE, &sparsity, "S", "fraction of each block map removed (default 0.5)",
+        {"sparsity", ARG_DOUBLE, &sparsity, "S",
+         "fraction of each block map removed (default 0.5; with --search evopress the "
+         "average, with --layerwise that of the maps the file does not name)",
          NULL, 0, 0.999999},
         {"nm", ARG_STRING, &nm, "N:M",
          "instead of --sparsity: N of every M inputs of each row, stored as N:M layers", NULL, 0, 0},
         {"calib-text", ARG_STRING, &calib, "FILE",
-         "wanda, sparsegpt, dsnot: the text calibration windows come from (its training split; kjv: "
+         "wanda, sparsegpt, dsnot and --search evopress: the text calibration windows come from (its training split; kjv: "
          "the King James Bible)", NULL, 0, 0},
         {"calib-samples", ARG_INT, &samples, "N", "calibration windows (default 128)", NULL, 1,
          1 << 20},
@@ -81,7 +83,7 @@ int cmd_lm_prune(int argc, char **argv)
         {"calib-dense", ARG_FLAG, &calib_dense, NULL,
          "each block's calibration inputs through the dense blocks before it instead of the "
          "pruned ones (as --search evopress's database)", NULL, 0, 0},
-        {"seed", ARG_INT, &seed, "N", "which windows (default 1)", NULL, 0, 2147483647},
+        {"seed", ARG_INT, &seed, "N", "which windows, and the search's mutations (default 1)", NULL, 0, 2147483647},
         {"cycles", ARG_INT, &cycles, "N", "dsnot: most prune-and-grow swaps per row (default 50)",
          NULL, 1, 1 << 20},
         {"block", ARG_INT, &block, "N", "sparsegpt: columns per lazy update block (default 128)",
