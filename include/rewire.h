@@ -521,6 +521,13 @@ typedef struct {
     uint64_t seed;       /* which windows */
     int block;           /* SparseGPT's lazy column block (0: 128, the paper's) */
     int cycles;          /* DSnoT's most swaps per row (0: 50, the paper's) */
+    const double *map_sparsity; /* NULL: every map at `sparsity`; otherwise one sparsity per
+                                   block map, [rw_lm_prune_map_count], in the order of
+                                   rw_lm_prune_map_name, each in [0, 1) (unstructured only, not
+                                   with the global magnitude) */
+    int dense_inputs;    /* 1: each block's calibration inputs come through the dense blocks
+                            before it instead of the pruned ones (EvoPress's database is built
+                            so, for a map's pruned weights not to depend on the other maps') */
     rw_lm_prune_fn on_map; /* after each map (NULL: none) */
     void *user;
 } rw_lm_prune_config;
@@ -535,6 +542,62 @@ rw_lm_prune_config rw_lm_prune_config_default(void);
  * first map was replaced the model holds the maps pruned so far (still a
  * valid model). */
 rw_status rw_lm_prune(rw_model *model, const rw_lm_prune_config *config);
+
+/* The block maps rw_lm_prune prunes: 4 per block (0 for a model that is
+ * not rw_gpt_create's graph), and map i's name ("blocks.0.attn.qkv",
+ * "blocks.0.attn.proj", "blocks.0.mlp.up", "blocks.0.mlp.down",
+ * "blocks.1.attn.qkv", ...; NULL out of range; valid while the model is). */
+int rw_lm_prune_map_count(const rw_model *model);
+const char *rw_lm_prune_map_name(const rw_model *model, int i);
+
+/* EvoPress ("EvoPress: Towards Optimal Dynamic Model Compression via
+ * Evolutionary Search", Sieberling et al. 2024): per-map sparsities whose
+ * average, weighted by the maps' sizes, is exactly config->sparsity. A
+ * database holds every map pruned (by config's method, inputs from the
+ * dense model) at each level: level j of a map of rows · cols weights is
+ * the target plus j · step · S / (rows · cols), S the smallest map's size,
+ * so one level of any map is the same number of weights, within ±range of
+ * the target and [0, 0.99]. The (1+λ) search starts from the uniform
+ * profile; an offspring moves 1 to max_mutations levels from one map to
+ * another; it is ranked by the KL divergence of its stitched model's next
+ * token distribution from the dense model's, on windows/16, windows/4
+ * (the best offspring/4 and 2 go on) and all `windows` calibration
+ * windows, and replaces the parent if lower there. */
+typedef struct {
+    double step;       /* one level, as a fraction of the smallest map (0: 0.05) */
+    double range;      /* how far a map's sparsity may move from the target (0: 0.2) */
+    int generations;   /* (0: 200) */
+    int offspring;     /* λ (0: 16) */
+    int max_mutations; /* level switches per offspring, 1 to this (0: 3) */
+    int windows;       /* fitness windows of calib_context tokens, drawn from the calibration
+                          text apart from the pruning's (0: 32) */
+    uint64_t seed;     /* mutations and fitness windows */
+    void (*on_generation)(int generation, double kl, void *user); /* NULL: none */
+    void *user;
+} rw_lm_evopress_config;
+
+/* What the search did. */
+typedef struct {
+    int levels;            /* pruned maps in the database */
+    double kl_uniform;     /* fitness of the uniform start (all windows) */
+    double kl;             /* of the profile chosen, never above kl_uniform */
+    double database_seconds, search_seconds;
+} rw_lm_evopress_report;
+
+/* All zeros: every default. */
+rw_lm_evopress_config rw_lm_evopress_config_default(void);
+
+/* Prunes `model` in place with the profile EvoPress finds, the maps the
+ * database's (so the uniform start is rw_lm_prune with dense_inputs 1).
+ * config as for rw_lm_prune with an unstructured target (not N:M, not the
+ * global magnitude, map_sparsity NULL), and a calibration text for every
+ * method (the fitness reads it). map_sparsity [rw_lm_prune_map_count] gets
+ * each map's sparsity; report may be NULL. RW_ERR_INVALID_ARGUMENT naming
+ * the field, RW_ERR_NO_MEMORY; on an error the model may hold some maps
+ * from the database (still a valid model). */
+rw_status rw_lm_prune_evopress(rw_model *model, const rw_lm_prune_config *config,
+                               const rw_lm_evopress_config *search, double *map_sparsity,
+                               rw_lm_evopress_report *report);
 
 /* ---- Datasets ---------------------------------------------------------- */
 

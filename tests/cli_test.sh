@@ -617,6 +617,40 @@ check "lm prune of a classifier" 1 "is a classifier, not a language model" -- \
     "$REWIRE" lm prune "$TMP/m.safetensors" -o "$TMP/x.safetensors"
 check "lm prune without -o" 2 "expected one model file and -o OUT" -- \
     "$REWIRE" lm prune "$TMP/lm-dense.safetensors"
+# Per-map sparsities: a --layerwise file, and EvoPress writing one.
+printf '# comment\nblocks.0.attn.qkv 0.25\n\nblocks.0.mlp.down   0.75\n' >"$TMP/lw.txt"
+check "lm prune --layerwise" 0 "blocks.0.mlp.down +16 x 64 +kept +256 \( 25.00%\)" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --method wanda --calib-text "$LMTEXT" \
+    --calib-samples 4 --layerwise "$TMP/lw.txt" -o "$TMP/x.safetensors"
+printf 'blocks.0.attn.qkv 0.25\nblocks.9.mlp.up 0.5\n' >"$TMP/lw-bad.txt"
+check "lm prune --layerwise unknown map" 1 "lw-bad.txt line 2: 'blocks.9.mlp.up' is not a block map of the model \(blocks.0.attn.qkv to blocks.0.mlp.down\)" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --layerwise "$TMP/lw-bad.txt" -o "$TMP/x.safetensors"
+printf 'blocks.0.attn.qkv 0.25\nblocks.0.attn.qkv 0.5\n' >"$TMP/lw-bad.txt"
+check "lm prune --layerwise repeated map" 1 "line 2: blocks.0.attn.qkv is given twice" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --layerwise "$TMP/lw-bad.txt" -o "$TMP/x.safetensors"
+printf 'blocks.0.attn.qkv 1.5\n' >"$TMP/lw-bad.txt"
+check "lm prune --layerwise out of range" 1 "line 1: sparsity 1.5 of blocks.0.attn.qkv, expected \[0, 1\)" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --layerwise "$TMP/lw-bad.txt" -o "$TMP/x.safetensors"
+printf 'blocks.0.attn.qkv\n' >"$TMP/lw-bad.txt"
+check "lm prune --layerwise malformed" 1 "line 1: expected 'MAP SPARSITY'" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --layerwise "$TMP/lw-bad.txt" -o "$TMP/x.safetensors"
+check "lm prune --layerwise missing" 1 "--layerwise $TMP/nowhere.txt: No such file" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --layerwise "$TMP/nowhere.txt" -o "$TMP/x.safetensors"
+check "lm prune --layerwise with --nm" 2 "not with --nm or --scope global" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --layerwise "$TMP/lw.txt" --nm 2:4 -o "$TMP/x.safetensors"
+check "lm prune --search without text" 2 "--search evopress needs --calib-text FILE" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --search evopress -o "$TMP/x.safetensors"
+check "lm prune --search evopress" 0 "wanda \+ evopress, block maps kept [0-9]+ of [0-9]+" -- \
+    "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --method wanda --sparsity 0.6 --calib-text "$LMTEXT" \
+    --calib-samples 4 --search evopress --search-generations 5 --search-offspring 4 \
+    --search-windows 8 --layerwise-out "$TMP/evo.txt" --quiet -o "$TMP/evo.safetensors"
+check "lm prune --layerwise-out" 0 "^blocks.0.mlp.down 0\.[0-9]+$" -- cat "$TMP/evo.txt"
+# The searched profile, given back with the database's calibration, makes the same model.
+evo_loss=$("$REWIRE" lm eval "$TMP/evo.safetensors" --text "$LMTEXT" --json | grep -o '"loss":[0-9.]*')
+check "lm prune --layerwise of a search's profile" 0 "$evo_loss" -- bash -c \
+    "'$REWIRE' lm prune '$TMP/lm-dense.safetensors' --method wanda --calib-text '$LMTEXT' --calib-samples 4 \
+     --calib-dense --layerwise '$TMP/evo.txt' --quiet -o '$TMP/evo2.safetensors' >/dev/null &&
+     '$REWIRE' lm eval '$TMP/evo2.safetensors' --text '$LMTEXT' --json"
 check "lm import missing folder" 1 "nowhere/config.json: cannot open" -- \
     "$REWIRE" lm import "$TMP/nowhere" -o "$TMP/x.safetensors"
 check "lm import without -o" 2 "expected one checkpoint folder and -o OUT" -- \

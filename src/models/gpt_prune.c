@@ -5,7 +5,9 @@
  * the block runs on it to summarise the inputs of its four maps (Σ x² per
  * input for Wanda, X Xᵀ for SparseGPT, both and Σ x for DSnoT), the maps
  * are pruned and replaced by CSR (or N:M) layers, and the pruned block
- * carries the stream on to the next. Magnitude pruning reads no
+ * carries the stream on to the next (or, with dense_inputs, the dense
+ * block does, before its maps are replaced). Each map may have its own
+ * sparsity (map_sparsity, --layerwise). Magnitude pruning reads no
  * calibration text. */
 #include <math.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "models/gpt.h"
+#include "models/gpt_prune.h"
 #include "nn/linear.h"
 #include "nn/model.h"
 #include "nn/network.h"
@@ -26,12 +29,14 @@
 #define PRUNE_BATCH_TOKENS 4096
 #define PRUNE_WORKSPACE_LOGIT_BYTES ((size_t)256 << 20)
 
-enum { MAPS = 4 };
+enum { MAPS = LM_PRUNE_MAPS };
 /* The block's maps, as layer offsets from its first layer (gpt_layout.c):
  * attn.qkv, attn.proj, mlp.up, mlp.down. */
 static const int map_offset[MAPS] = {1, 3, 6, 7};
 
 static int block_first_layer(int b) { return 1 + 9 * b; }
+
+int lm_prune_map_layer(int b, int k) { return block_first_layer(b) + map_offset[k]; }
 
 rw_lm_prune_config rw_lm_prune_config_default(void)
 {
@@ -42,6 +47,19 @@ rw_lm_prune_config rw_lm_prune_config_default(void)
     c.calib_samples = 128;
     c.seed = 1;
     return c;
+}
+
+int rw_lm_prune_map_count(const rw_model *model)
+{
+    rw_gpt_config g;
+    if (!model || gpt_config_of(model, &g) != RW_OK) return 0;
+    return MAPS * g.n_layer;
+}
+
+const char *rw_lm_prune_map_name(const rw_model *model, int i)
+{
+    if (i < 0 || i >= rw_lm_prune_map_count(model)) return NULL;
+    return model->layers[lm_prune_map_layer(i / MAPS, i % MAPS)]->name;
 }
 
 static double now_seconds(void)
@@ -56,9 +74,8 @@ static int reads_calibration(rw_lm_prune_method m)
     return m == RW_LM_PRUNE_WANDA || m == RW_LM_PRUNE_SPARSEGPT || m == RW_LM_PRUNE_DSNOT;
 }
 
-/* Checks c against the model; *context gets the window length. */
-static rw_status check_config(const rw_model *m, const rw_lm_prune_config *c, const rw_gpt_config *g,
-                              int *context)
+rw_status lm_prune_check(const rw_model *m, const rw_lm_prune_config *c, const rw_gpt_config *g,
+                         int *context)
 {
     if ((int)c->method < RW_LM_PRUNE_MAGNITUDE || c->method > RW_LM_PRUNE_DSNOT)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_lm_prune: method %d is not an rw_lm_prune_method",
@@ -76,6 +93,15 @@ static rw_status check_config(const rw_model *m, const rw_lm_prune_config *c, co
     } else if (c->nm_m < 0 || !(c->sparsity >= 0.0 && c->sparsity < 1.0)) {
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_lm_prune: sparsity %g is outside [0, 1)%s",
                        c->sparsity, c->nm_m < 0 ? " (and nm_m is negative)" : "");
+    }
+    if (c->map_sparsity) {
+        if (c->nm_m > 0 || c->method == RW_LM_PRUNE_MAGNITUDE_GLOBAL)
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_lm_prune: map_sparsity gives each map its "
+                           "own unstructured sparsity; not with N:M or the global magnitude");
+        for (int i = 0; i < MAPS * g->n_layer; i++)
+            if (!(c->map_sparsity[i] >= 0.0 && c->map_sparsity[i] < 1.0))
+                return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_lm_prune: map_sparsity[%d] (%s) is %g, "
+                               "outside [0, 1)", i, rw_lm_prune_map_name(m, i), c->map_sparsity[i]);
     }
     if (model_has_after_step(m))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_lm_prune: the model is in the middle of N:M "
@@ -110,16 +136,7 @@ static rw_status check_config(const rw_model *m, const rw_lm_prune_config *c, co
     return RW_OK;
 }
 
-/* What the calibration tokens say about one map's input x. */
-typedef struct {
-    int layer, rows, cols;
-    double *sq; /* [cols] Σ x² over the tokens (Wanda) */
-    double *h;  /* [cols][cols] X Xᵀ (SparseGPT, DSnoT) */
-    double *sum; /* [cols] Σ x (DSnoT) */
-    int64_t tokens;
-} map_stats;
-
-static void stats_free(map_stats *s)
+void lm_prune_stats_free(map_stats *s)
 {
     for (int k = 0; k < MAPS; k++) {
         free(s[k].sq);
@@ -129,19 +146,7 @@ static void stats_free(map_stats *s)
     }
 }
 
-/* The calibration tokens' residual stream as it enters the block being
- * pruned: each block runs once to collect its maps' statistics and once,
- * pruned, to carry the stream to the next block, so the model is never
- * run from the start again. */
-typedef struct {
-    workspace ws;          /* a batch of `per` windows through one block */
-    int T, samples, per, C;
-    int64_t n;             /* samples · T tokens */
-    float *x;              /* [C][n] the stream, token t of window w at column w · T + t */
-    const int32_t *windows; /* [samples][T] */
-} calib_stream;
-
-static void stream_free(calib_stream *cs)
+void lm_stream_free(calib_stream *cs)
 {
     workspace_free(&cs->ws);
     rw_free(cs->x);
@@ -171,9 +176,8 @@ static void stream_copy(calib_stream *cs, int w0, int count, int t, int load)
     }
 }
 
-/* The embeddings of every window: the stream entering block 0. */
-static rw_status stream_init(calib_stream *cs, const rw_model *m, const int32_t *windows,
-                             int samples, int T, int C)
+rw_status lm_stream_init(calib_stream *cs, const rw_model *m, const int32_t *windows,
+                         int samples, int T, int C)
 {
     memset(cs, 0, sizeof *cs);
     size_t per_window = (size_t)T * (size_t)rw_model_classes(m) * sizeof(float);
@@ -203,8 +207,7 @@ static rw_status stream_init(calib_stream *cs, const rw_model *m, const int32_t 
     return RW_OK;
 }
 
-/* Carries the stream through block b as the model now has it. */
-static void stream_advance(calib_stream *cs, const rw_model *m, int b)
+void lm_stream_advance(calib_stream *cs, const rw_model *m, int b)
 {
     int a = block_first_layer(b), last = a + 8; /* mlp_residual */
     for (int w0 = 0; w0 < cs->samples; w0 += cs->per) {
@@ -216,15 +219,17 @@ static void stream_advance(calib_stream *cs, const rw_model *m, int b)
     }
 }
 
-/* The statistics of block b's maps over the calibration tokens, the
- * stream entering the block as it stands. */
-static rw_status collect_block(calib_stream *cs, const rw_model *m, int b, int want_h, map_stats *s)
+rw_status lm_collect_block(calib_stream *cs, const rw_model *m, int b, int want_h, map_stats *s)
 {
     int a = block_first_layer(b);
     rw_status st = RW_OK;
-    for (int k = 0; k < MAPS && st == RW_OK; k++) {
+    for (int k = 0; k < MAPS; k++) {
         const param *p = model_layer_params(m, a + map_offset[k]);
         s[k] = (map_stats){a + map_offset[k], p->rows, p->cols, NULL, NULL, NULL, 0};
+    }
+    if (!cs) return RW_OK;
+    for (int k = 0; k < MAPS && st == RW_OK; k++) {
+        const param *p = model_layer_params(m, a + map_offset[k]);
         s[k].sq = calloc((size_t)p->cols, sizeof(double));
         s[k].sum = calloc((size_t)p->cols, sizeof(double));
         if (want_h) s[k].h = calloc((size_t)p->cols * p->cols, sizeof(double));
@@ -247,32 +252,37 @@ static rw_status collect_block(calib_stream *cs, const rw_model *m, int b, int w
             if (want_h) st = prune_add_hessian(s[k].h, x, p->cols, n, cs->ws.bp);
         }
     }
-    if (st != RW_OK) stats_free(s);
+    if (st != RW_OK) lm_prune_stats_free(s);
     return st;
 }
 
-/* Replaces layer l's weights by w where keep says (dropping kept entries
- * that are zero, unless N:M slots are asked for). */
-static rw_status store_map(rw_model *m, int l, const float *w, const uint8_t *keep, int rows,
-                           int cols, const rw_lm_prune_config *c, int64_t *kept)
+/* w where keep says as CSR (dropping kept entries that are zero, unless
+ * N:M slots are asked for). */
+static rw_status weights_to_csr(const float *w, const uint8_t *keep, int rows, int cols, int nm,
+                                csr_matrix *out)
 {
-    int nm = c->nm_m > 0;
     int64_t nnz = 0;
     for (int64_t k = 0; k < (int64_t)rows * cols; k++) nnz += keep[k] && (nm || w[k] != 0);
-    csr_matrix out;
-    rw_status st = csr_alloc(&out, rows, cols, (int)nnz);
+    rw_status st = csr_alloc(out, rows, cols, (int)nnz);
     if (st != RW_OK) return st;
     int q = 0;
     for (int o = 0; o < rows; o++) {
         for (int j = 0; j < cols; j++) {
             size_t k = (size_t)o * cols + j;
-            if (keep[k] && (nm || w[k] != 0)) out.indices[q] = j, out.values[q++] = w[k];
+            if (keep[k] && (nm || w[k] != 0)) out->indices[q] = j, out->values[q++] = w[k];
         }
-        out.indptr[o + 1] = q;
+        out->indptr[o + 1] = q;
     }
-    st = linear_replace_csr(m, l, &out);
+    return RW_OK;
+}
+
+/* Replaces layer l's weights by w (taken). */
+static rw_status store_map(rw_model *m, int l, csr_matrix *w, const rw_lm_prune_config *c,
+                           int64_t *kept)
+{
+    rw_status st = linear_replace_csr(m, l, w);
     /* The CSR holds exactly the n kept of every group: N:M keeps them. */
-    if (st == RW_OK && nm) st = linear_replace_nm(m, l, c->nm_n, c->nm_m);
+    if (st == RW_OK && c->nm_m > 0) st = linear_replace_nm(m, l, c->nm_n, c->nm_m);
     if (st == RW_OK) *kept = param_count(model_layer_params(m, l));
     return st;
 }
@@ -306,8 +316,8 @@ static rw_status prune_with_dsnot(float *w, const float *w0, int rows, int cols,
     return st;
 }
 
-/* Prunes one map with the per-map methods, its statistics in s. */
-static rw_status prune_map(rw_model *m, const map_stats *s, const rw_lm_prune_config *c)
+rw_status lm_prune_map_csr(const rw_model *m, const map_stats *s, const rw_lm_prune_config *c,
+                           double sparsity, csr_matrix *out, double *error, double *seconds)
 {
     int rows = s->rows, cols = s->cols;
     size_t count = (size_t)rows * cols;
@@ -320,7 +330,7 @@ static rw_status prune_map(rw_model *m, const map_stats *s, const rw_lm_prune_co
     }
     param_to_dense(model_layer_params(m, s->layer), w);
     if (w0) memcpy(w0, w, sizeof *w * count);
-    prune_target t = {c->sparsity, c->nm_m > 0 ? c->nm_n : 0, c->nm_m > 0 ? c->nm_m : 0};
+    prune_target t = {sparsity, c->nm_m > 0 ? c->nm_n : 0, c->nm_m > 0 ? c->nm_m : 0};
     double t0 = now_seconds();
     rw_status st;
     if (c->method == RW_LM_PRUNE_SPARSEGPT) {
@@ -333,15 +343,26 @@ static rw_status prune_map(rw_model *m, const map_stats *s, const rw_lm_prune_co
     } else {
         st = prune_magnitude_rows(w, rows, cols, &t, keep);
     }
-    double seconds = now_seconds() - t0;
-    rw_lm_prune_map r = {m->layers[s->layer]->name, rows, cols, 0,
-                         w0 ? relative_error(w0, w, rows, cols, s->h) : NAN, seconds};
-    if (st == RW_OK) st = store_map(m, s->layer, w, keep, rows, cols, c, &r.kept);
+    *seconds = now_seconds() - t0;
+    *error = w0 ? relative_error(w0, w, rows, cols, s->h) : NAN;
+    if (st == RW_OK) st = weights_to_csr(w, keep, rows, cols, c->nm_m > 0, out);
+    free(w), free(w0), free(norm), free(keep);
+    return st;
+}
+
+/* Prunes one map with the per-map methods, its statistics in s, and puts
+ * it in the model. */
+static rw_status prune_map(rw_model *m, const map_stats *s, const rw_lm_prune_config *c,
+                           double sparsity)
+{
+    csr_matrix w;
+    rw_lm_prune_map r = {NULL, s->rows, s->cols, 0, NAN, 0};
+    rw_status st = lm_prune_map_csr(m, s, c, sparsity, &w, &r.error, &r.seconds);
+    if (st == RW_OK) st = store_map(m, s->layer, &w, c, &r.kept);
     if (st == RW_OK && c->on_map) {
         r.name = m->layers[s->layer]->name;
         c->on_map(&r, c->user);
     }
-    free(w), free(w0), free(norm), free(keep);
     return st;
 }
 
@@ -368,7 +389,9 @@ static rw_status prune_global(rw_model *m, int n_layer, const rw_lm_prune_config
     for (int i = 0; i < maps && st == RW_OK; i++) {
         int l = block_first_layer(i / MAPS) + map_offset[i % MAPS];
         rw_lm_prune_map r = {NULL, rows[i], cols[i], 0, NAN, seconds};
-        st = store_map(m, l, w[i], keep[i], rows[i], cols[i], c, &r.kept);
+        csr_matrix csr;
+        st = weights_to_csr(w[i], keep[i], rows[i], cols[i], 0, &csr);
+        if (st == RW_OK) st = store_map(m, l, &csr, c, &r.kept);
         r.name = m->layers[l]->name;
         if (st == RW_OK && c->on_map) c->on_map(&r, c->user);
     }
@@ -387,7 +410,7 @@ rw_status rw_lm_prune(rw_model *model, const rw_lm_prune_config *c)
     rw_status st = gpt_config_of(model, &g);
     if (st != RW_OK) return st;
     int T = 0;
-    if ((st = check_config(model, c, &g, &T)) != RW_OK) return st;
+    if ((st = lm_prune_check(model, c, &g, &T)) != RW_OK) return st;
     if (c->method == RW_LM_PRUNE_MAGNITUDE_GLOBAL) return prune_global(model, g.n_layer, c);
 
     int32_t *windows = NULL, *targets = NULL;
@@ -401,26 +424,23 @@ rw_status rw_lm_prune(rw_model *model, const rw_lm_prune_config *c)
                                                       c->calib_samples, c->seed, 0, windows, targets)
                                 : rw_fail(RW_ERR_NO_MEMORY, "out of memory for %d calibration "
                                           "windows of %d tokens", c->calib_samples, T);
-        if (st == RW_OK) st = stream_init(&cs, model, windows, c->calib_samples, T, g.n_embd);
+        if (st == RW_OK) st = lm_stream_init(&cs, model, windows, c->calib_samples, T, g.n_embd);
     }
     int want_h = c->method == RW_LM_PRUNE_SPARSEGPT || c->method == RW_LM_PRUNE_DSNOT;
     for (int b = 0; b < g.n_layer && st == RW_OK; b++) {
         map_stats s[MAPS];
         memset(s, 0, sizeof s);
-        if (cs.x)
-            st = collect_block(&cs, model, b, want_h, s);
-        else
-            for (int k = 0; k < MAPS; k++) {
-                int l = block_first_layer(b) + map_offset[k];
-                const param *p = model_layer_params(model, l);
-                s[k] = (map_stats){l, p->rows, p->cols, NULL, NULL, NULL, 0};
-            }
-        for (int k = 0; k < MAPS && st == RW_OK; k++) st = prune_map(model, &s[k], c);
-        stats_free(s);
-        /* The next block sees this one pruned. */
-        if (st == RW_OK && cs.x && b + 1 < g.n_layer) stream_advance(&cs, model, b);
+        st = lm_collect_block(cs.x ? &cs : NULL, model, b, want_h, s);
+        int advance = st == RW_OK && cs.x && b + 1 < g.n_layer;
+        /* The next block sees this one dense, when asked, or pruned. */
+        if (advance && c->dense_inputs) lm_stream_advance(&cs, model, b);
+        for (int k = 0; k < MAPS && st == RW_OK; k++)
+            st = prune_map(model, &s[k], c,
+                           c->map_sparsity ? c->map_sparsity[MAPS * b + k] : c->sparsity);
+        lm_prune_stats_free(s);
+        if (advance && !c->dense_inputs && st == RW_OK) lm_stream_advance(&cs, model, b);
     }
-    stream_free(&cs);
+    lm_stream_free(&cs);
     free(windows);
     free(targets);
     return st;
