@@ -49,6 +49,8 @@ static void tune_openmp_runtime(char **argv)
     /* No /proc (or exec failed): run with libgomp's defaults. */
 }
 
+static int run_command(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
     tune_openmp_runtime(argv);
@@ -56,6 +58,20 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* Under mpirun every process runs the command; process 0 speaks. */
+    if (rw_dist_init(&argc, &argv) != RW_OK) {
+        fprintf(stderr, "rewire: %s\n", rw_last_error());
+        rw_dist_end(1);
+        return 1;
+    }
+    if (rw_dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) return 1;
+    int rc = run_command(argc, argv);
+    rw_dist_end(rc != 0);
+    return rc;
+}
+
+static int run_command(int argc, char **argv)
+{
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
