@@ -1003,6 +1003,10 @@ typedef struct {
                                   shrink factor and kept (NULL otherwise) */
     int inputs_kept;           /* input-level DST: inputs left after the update (0 without) */
     int inputs_removed;        /*   and removed by it */
+    /* A 64-bit hash (FNV-1a) of every weight's pattern after the update:
+     * runs whose hashes agree at every update held the same topology (the
+     * check of a data-parallel run against one process). */
+    uint64_t topology_hash;
 } rw_topology_stats;
 
 typedef void (*rw_topology_fn)(const rw_topology_stats *stats, void *user);

@@ -721,6 +721,9 @@ static rw_status run_update(dst_state *d, rw_trainer *t, int64_t step, int64_t t
     s->shrunk = d->cfg.shrink > 0 ? d->shrunk : NULL;
     s->inputs_kept = d->inputs ? input_select_kept(d->inputs) : 0;
     s->inputs_removed = d->inputs_removed;
+    uint64_t h = 0;
+    for (int l = 0; l < n; l++) h = h * 0x100000001b3ULL ^ param_hash(dst_param(d, m, l), 0);
+    s->topology_hash = h;
     return RW_OK;
 }
 
