@@ -25,10 +25,28 @@ static void usage(FILE *to)
             "'rewire --version' prints the version.\n");
 }
 
+/* Under mpirun, processes other than 0 print nothing but their failures
+ * (process 0 prints the same progress and results): their stderr goes to
+ * /dev/null and failures to this copy of it. */
+static FILE *failures;
+
 int report_failure(const char *command)
 {
-    fprintf(stderr, "rewire %s: %s\n", command, rw_last_error());
+    if (failures)
+        fprintf(failures, "rewire %s (process %d of %d): %s\n", command, rw_dist_rank(),
+                rw_dist_size(), rw_last_error());
+    else
+        fprintf(stderr, "rewire %s: %s\n", command, rw_last_error());
     return 1;
+}
+
+static void quiet_other_processes(void)
+{
+    if (rw_dist_rank() == 0) return;
+    int fd = dup(STDERR_FILENO);
+    if (fd >= 0 && (failures = fdopen(fd, "w"))) setvbuf(failures, NULL, _IONBF, 0);
+    if (!freopen("/dev/null", "w", stdout) || (failures && !freopen("/dev/null", "w", stderr)))
+        fprintf(stderr, "rewire: process %d cannot silence its output\n", rw_dist_rank());
 }
 
 /* libgomp, the OpenMP runtime, reads its settings once, when it is loaded:
@@ -64,7 +82,7 @@ int main(int argc, char **argv)
         rw_dist_end(1);
         return 1;
     }
-    if (rw_dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) return 1;
+    quiet_other_processes();
     int rc = run_command(argc, argv);
     rw_dist_end(rc != 0);
     return rc;

@@ -119,7 +119,14 @@ void rw_dist_end(int failed)
 {
     if (!g_started) return;
     g_started = 0;
-    if (failed && g_size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+    if (failed && g_size > 1) {
+        fflush(NULL);
+        /* Most failures are every process's (a bad flag, a missing file):
+         * give process 0 the time to print its message before the abort
+         * ends it. */
+        if (g_rank > 0) nanosleep(&(struct timespec){0, 500000000L}, NULL);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     MPI_Finalize();
 }
 
