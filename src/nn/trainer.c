@@ -112,14 +112,19 @@ rw_status trainer_add_hook_first(rw_trainer *t, const trainer_hook_ops *ops, voi
     return RW_OK;
 }
 
-rw_status trainer_set_shard(rw_trainer *t, int rank, int count)
+rw_status trainer_set_shard(rw_trainer *t, int rank, int count, int unit)
 {
-    if (count < 1 || rank < 0 || rank >= count)
+    if (count < 1 || rank < 0 || rank >= count || unit < 1 || t->cfg.batch % unit)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "process %d of %d is not a part of a batch", rank,
                        count);
+    int samples = t->cfg.batch / unit;
+    if (unit > 1 && samples < count)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "a batch of %d sequences cannot be shared by %d processes: give each one "
+                       "at least one", samples, count);
     int global_bp = rw_pad_batch(t->cfg.batch);
-    /* The largest part: ceil(batch / count) columns. */
-    int part = (t->cfg.batch + count - 1) / count;
+    /* The largest part: ceil(samples / count) samples. */
+    int part = (samples + count - 1) / count * unit;
     workspace ws;
     rw_status st = workspace_init(&ws, t->model, part, 1);
     if (st != RW_OK) return st;
@@ -127,6 +132,7 @@ rw_status trainer_set_shard(rw_trainer *t, int rank, int count)
     t->ws = ws;
     t->shard_rank = rank;
     t->shard_count = count;
+    t->shard_unit = unit;
     t->batch_bp = count > 1 ? global_bp : 0;
     return RW_OK;
 }
@@ -279,6 +285,8 @@ typedef struct {
     int n;               /* valid columns (samples or tokens) of this process's part */
     int counted;         /* columns the loss counts (the mean's divisor) */
     int batch_n;         /* valid columns of the global batch (n without a shard) */
+    double batch_loss;   /* the summed loss and the columns it counts, after the */
+    int batch_counted;   /* after_backward hooks (the global batch's) */
     int64_t step, steps_per_epoch, total_steps;
     float lr;
     int backward_hooks;  /* hooks with after_backward attached */
@@ -350,13 +358,17 @@ static int step_phases(step_run *r, void (*book)(void *arg), void *arg)
                 if (r->hook_status != RW_OK)
                     snprintf(r->hook_message, sizeof r->hook_message, "%s", rw_last_error());
             }
+            /* The thread that ran the hooks shares what they changed. */
+            r->batch_loss = info.loss_sum;
+            r->batch_counted = info.counted;
         });
         team_phase(1);
         if (r->hook_status != RW_OK) return 1;
         /* The global batch's loss, once a data-parallel hook summed it. */
-        total = info.loss_sum;
+        total = r->batch_loss;
         if (!isfinite(total)) {
-            ONE_CHUNK(r->diverged = 1; r->bad_loss = total / info.counted; r->bad_step = r->step);
+            ONE_CHUNK(r->diverged = 1; r->bad_loss = total / r->batch_counted;
+                      r->bad_step = r->step);
             return 1;
         }
     }
@@ -427,10 +439,7 @@ static int train_step(epoch_run *e, int64_t s)
     int b0 = (int)(s * batch), n_all = e->train->n - b0 < batch ? e->train->n - b0 : batch;
     /* Under a shard this process takes its contiguous slice of the batch. */
     int lo = 0, n = n_all;
-    if (t->shard_count > 1) {
-        lo = (int)((int64_t)n_all * t->shard_rank / t->shard_count);
-        n = (int)((int64_t)n_all * (t->shard_rank + 1) / t->shard_count) - lo;
-    }
+    if (t->shard_count > 1) n = trainer_shard_part(n_all, t->shard_rank, t->shard_count, 1, &lo);
     const int *index = t->order + b0 + lo;
     int64_t step = e->first_step + s + 1; /* counted from 1, as AdamW needs */
     float lr = schedule_lr(&t->cfg, step - 1, e->steps, e->total_steps);
@@ -484,7 +493,15 @@ rw_status trainer_lm_step(rw_trainer *t, const int32_t *inputs, const int32_t *t
 {
     rw_model *m = t->model;
     workspace *ws = &t->ws;
-    int n = batch * seq_len;
+    int n = batch * seq_len, n_all = n;
+    /* Under a shard this process takes its contiguous slice of the sequences. */
+    if (t->shard_count > 1 && batch >= 1 && seq_len >= 1) {
+        int lo;
+        n = trainer_shard_part(n_all, t->shard_rank, t->shard_count, seq_len, &lo);
+        inputs += lo;
+        targets += lo;
+        batch = n / seq_len;
+    }
     if (batch < 1 || seq_len < 1 || n > ws->bp)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "a batch of %d sequences of %d tokens does not fit "
                        "the trainer's %d columns", batch, seq_len, ws->bp);
@@ -496,7 +513,7 @@ rw_status trainer_lm_step(rw_trainer *t, const int32_t *inputs, const int32_t *t
     ws->n = n;
     ws->seq_len = seq_len;
     ws->pos0 = 0;
-    step_run r = {.t = t, .n = n, .batch_n = n, .step = step, .steps_per_epoch = total_steps,
+    step_run r = {.t = t, .n = n, .batch_n = n_all, .step = step, .steps_per_epoch = total_steps,
                   .total_steps = total_steps, .lr = lr};
     r.loss = (layer_io){.in = {&ws->t[model_logits_tensor(m)]}, .n_in = 1, .bp = ws->bp, .n = n,
                         .targets = targets, .loss = ws->loss};
@@ -517,8 +534,8 @@ rw_status trainer_lm_step(rw_trainer *t, const int32_t *inputs, const int32_t *t
     }
     if (r.diverged) return diverged(t, &r, n);
     if (r.hook_status != RW_OK) return rw_fail(r.hook_status, "%s", r.hook_message);
-    if (loss) *loss = r.total / r.counted;
-    trainer_step_info info = {n, step, total_steps, total_steps, n, r.counted, r.total};
+    if (loss) *loss = r.total / (r.backward_hooks ? r.batch_counted : r.counted);
+    trainer_step_info info = {n_all, step, total_steps, total_steps, n, r.counted, r.total};
     for (int h = 0; h < t->n_hooks && step_hooks; h++) {
         const trainer_hook *hk = &t->hooks[h];
         if (!hk->ops->after_step) continue;

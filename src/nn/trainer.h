@@ -79,7 +79,7 @@ struct rw_trainer {
      * NULL, hold the whole global batch's tensors ([n_tensors], each
      * [rows][batch_bp], NULL where not gathered), for what looks at the
      * batch between steps (dynamic sparse training's growth). */
-    int shard_rank, shard_count;
+    int shard_rank, shard_count, shard_unit;
     int batch_bp;
     float **batch_data, **batch_grad;
     /* Scratch of a step, allocated once so that a step allocates nothing: */
@@ -88,9 +88,21 @@ struct rw_trainer {
 };
 
 /* Makes the trainer train on part `rank` of `count` of every global batch
- * (contiguous column slices, in rank order), its workspace resized to the
- * largest part. count 1: the whole batch. */
-rw_status trainer_set_shard(rw_trainer *t, int rank, int count);
+ * (contiguous slices of whole samples of `unit` columns each, in rank
+ * order: 1 for a classifier, the context for a language model's
+ * sequences), its workspace resized to the largest part. count 1: the
+ * whole batch. */
+rw_status trainer_set_shard(rw_trainer *t, int rank, int count, int unit);
+
+/* The first column and the number of columns of part `rank` of `count` of
+ * a batch of `cols` columns in samples of `unit` columns. */
+static inline int trainer_shard_part(int cols, int rank, int count, int unit, int *lo)
+{
+    int64_t samples = cols / unit;
+    int64_t a = samples * rank / count, b = samples * (rank + 1) / count;
+    *lo = (int)(a * unit);
+    return (int)((b - a) * unit);
+}
 
 /* The global batch's tensor `i` (data or gradient at the pre-activation)
  * as it was after the last step, [rows][trainer_batch_bp]: the gathered

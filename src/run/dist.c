@@ -60,9 +60,10 @@ rw_status rw_dist_init(int *argc, char ***argv)
 int rw_dist_rank(void) { return 0; }
 int rw_dist_size(void) { return 1; }
 void rw_dist_end(int failed) { (void)failed; }
-rw_status dist_attach(rw_trainer *t)
+rw_status dist_attach(rw_trainer *t, int unit)
 {
     (void)t;
+    (void)unit;
     return RW_OK;
 }
 rw_status dist_check_model(const rw_model *m, const char *when)
@@ -168,13 +169,6 @@ static rw_status reserve(float **buf, size_t *cap, size_t n)
     return RW_OK;
 }
 
-/* Columns [*lo, *lo + n) of a global batch of `total` are process r's (the
- * trainer's own split: nn/trainer.c train_step). */
-static int part_of(int total, int r, int size, int *lo)
-{
-    *lo = (int)((int64_t)total * r / size);
-    return (int)((int64_t)total * (r + 1) / size) - *lo;
-}
 
 /* After backward: each process's gradients are the mean over its own
  * columns; weighted by its share of the batch and summed, they are the
@@ -274,7 +268,7 @@ static rw_status gather_batch(dist_state *d, rw_trainer *t, int batch_n)
     size_t per_col = 0;
     for (int i = 0; i < n_t; i++)
         per_col += (size_t)ws->t[i].rows * (size_t)(d->want_data[i] + d->want_grad[i]);
-    int mine = part_of(batch_n, d->rank, size, &lo);
+    int mine = trainer_shard_part(batch_n, d->rank, size, t->shard_unit, &lo);
     if ((st = reserve(&d->buf, &d->buf_cap, per_col * (size_t)mine)) != RW_OK) return st;
     if ((st = reserve(&d->all, &d->all_cap, per_col * (size_t)batch_n)) != RW_OK) return st;
     size_t at = 0;
@@ -286,7 +280,7 @@ static rw_status gather_batch(dist_state *d, rw_trainer *t, int batch_n)
                 memcpy(d->buf + at, src + (size_t)row * ws->bp, sizeof(float) * (size_t)mine);
         }
     for (int r = 0, off = 0; r < size; r++) {
-        d->counts[r] = (int)(per_col * (size_t)part_of(batch_n, r, size, &lo));
+        d->counts[r] = (int)(per_col * (size_t)trainer_shard_part(batch_n, r, size, t->shard_unit, &lo));
         d->displs[r] = off;
         off += d->counts[r];
     }
@@ -296,7 +290,7 @@ static rw_status gather_batch(dist_state *d, rw_trainer *t, int batch_n)
     d->stats.gathers++;
     d->stats.gather_bytes += (int64_t)(sizeof(float) * per_col * (size_t)batch_n);
     for (int r = 0; r < size; r++) {
-        int cols = part_of(batch_n, r, size, &lo);
+        int cols = trainer_shard_part(batch_n, r, size, t->shard_unit, &lo);
         float share = batch_n > 0 ? (float)cols / (float)batch_n : 0.0f;
         const float *from = d->all + d->displs[r];
         for (int i = 0; i < n_t; i++)
@@ -355,10 +349,10 @@ static const trainer_hook_ops reduce_hook = {"dist_reduce", after_backward, NULL
 static const trainer_hook_ops gather_hook = {"dist_gather", NULL, before_dst, no_free};
 static const trainer_hook_ops check_hook = {"dist_check", NULL, after_dst, no_free};
 
-rw_status dist_attach(rw_trainer *t)
+rw_status dist_attach(rw_trainer *t, int unit)
 {
     if (g_size < 2 || trainer_find_hook(t, &reduce_hook)) return RW_OK;
-    rw_status st = trainer_set_shard(t, g_rank, g_size);
+    rw_status st = trainer_set_shard(t, g_rank, g_size, unit);
     if (st != RW_OK) return st;
     dist_state *d = calloc(1, sizeof *d);
     if (!d || !(d->counts = calloc((size_t)g_size, sizeof(int))) ||

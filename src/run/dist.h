@@ -8,11 +8,12 @@
 #include "nn/trainer.h"
 #include "rewire.h"
 
-/* Gives the trainer its process's slice of every global batch and the
+/* Gives the trainer its process's slice of every global batch (whole
+ * samples of `unit` columns: 1, or a language model's context) and the
  * hooks that all-reduce its gradients after backward, gather the global
  * batch for topology updates, and compare every layer's pattern across
  * processes after each update. Nothing with one process. */
-rw_status dist_attach(rw_trainer *t);
+rw_status dist_attach(rw_trainer *t, int unit);
 
 /* Compares a hash of every parameter's pattern and values across the
  * processes; RW_ERR_INVALID_ARGUMENT naming the first layer that differs,

@@ -175,11 +175,7 @@ rw_status rw_run_new(rw_model *model, const rw_run_config *c, rw_run **out)
         st = rw_fail(RW_ERR_INVALID_ARGUMENT,
                      "IMP and model soups do not train over several processes (they make a "
                      "trainer per phase); run them as one process, or use GMP or ISS-P");
-    if (st == RW_OK && r->lm && rw_dist_size() > 1)
-        st = rw_fail(RW_ERR_INVALID_ARGUMENT,
-                     "a language model's run does not train over several processes yet: run "
-                     "rewire lm train as one process");
-    if (st == RW_OK && r->t) st = dist_attach(r->t);
+    if (st == RW_OK && r->t) st = dist_attach(r->t, r->lm ? r->lm_cfg.context : 1);
     if (st == RW_OK) st = run_open_log(r, 0);
     r->configured = 1;
     if (st != RW_OK) {
@@ -275,11 +271,7 @@ rw_status rw_run_resume(const char *checkpoint, int64_t max_memory, rw_model **m
     r->nm_active = rw_model_nm_train_config(r->model, &r->nm);
     /* Any number of processes resumes any checkpoint: the state is the
      * same on every process, and the batch is split anew. */
-    st = r->lm && rw_dist_size() > 1
-             ? rw_fail(RW_ERR_INVALID_ARGUMENT,
-                       "%s: a language model's run does not train over several processes yet: "
-                       "resume it as one process", checkpoint)
-             : dist_attach(r->t);
+    st = dist_attach(r->t, r->lm ? r->lm_cfg.context : 1);
     if (st != RW_OK) {
         if (flags) free(*flags), *flags = NULL;
         rw_model *m = r->model;
