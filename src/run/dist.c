@@ -96,6 +96,12 @@ static rw_status mpi_fail(int code, const char *what)
 rw_status rw_dist_init(int *argc, char ***argv)
 {
     if (g_started || launcher_size() == 0) return RW_OK;
+    /* Open MPI polls while a process waits for another. On cores shared
+     * with other work the polling process takes the core its partner needs
+     * to finish: measured on 2 busy vCPUs, an all-reduce of 570 KB took
+     * 38 ms polling and 0.3-1 ms yielding (docs/distributed.md). A user's
+     * own setting (environment or mpirun --mca) wins. */
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     int provided = 0;
     /* The gradient all-reduce runs on whichever OpenMP thread reaches the
      * hook first, never on two at once. */
