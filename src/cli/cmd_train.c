@@ -468,9 +468,10 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
     if (res.inputs_kept > 0) printf(" inputs_kept=%d", res.inputs_kept);
     if (dist)
         printf(" processes=%d allreduce_bytes=%lld dense_bytes=%lld wait_seconds=%.3f "
-               "allreduce_seconds=%.3f gather_seconds=%.3f gather_bytes=%lld",
+               "allreduce_seconds=%.3f gather_seconds=%.3f gathers=%lld gather_bytes=%lld",
                ds.processes, (long long)ds.reduce_bytes, (long long)ds.dense_bytes,
-               ds.wait_seconds, ds.reduce_seconds, ds.gather_seconds, (long long)ds.gather_bytes);
+               ds.wait_seconds, ds.reduce_seconds, ds.gather_seconds, (long long)ds.gathers,
+               (long long)ds.gather_bytes);
     if (prune_active && ps.method == RW_PRUNE_SOUP && res.members > 0)
         printf(" member_accuracy_mean=%.4f member_accuracy_best=%.4f members=%d",
                res.member_accuracy_mean, res.member_accuracy_best, res.members);
