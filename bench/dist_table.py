@@ -62,15 +62,18 @@ def model():
     """Ring all-reduce: each machine sends and receives 2 (N-1)/N of the
     payload, in 2 (N-1) messages; compute divides by N."""
     nets = [
-        # name, compute seconds per step on one machine, all-reduce bytes, gather bytes per update
-        ("784-1000x3-10, 95%", 128 / 36000, 570840, (784 + 2 * 3000 + 2 * 10) * 128 * 4),
-        ("784-1000x3-10, 99%", 128 / 90000, 0, 0),
+        # name, compute seconds per step (global batch 128) on one machine, all-reduce
+        # payload bytes, batch gathered per topology update (RigL) in bytes.
+        # 784-1000x3-10: one process x 1 thread, medians of bench/dist_speed.sh
+        # (runs/dist-speed-95.txt, -99.txt: 4.25 and 1.70 ms); payloads from the
+        # runs' closing lines. 1M neurons: docs/performance.md's epoch, 1,300 s of
+        # CPU over 469 steps, as 2 threads of one machine.
+        ("784-1000x3-10, 95%", 4.25e-3, 570840, (784 + 2 * 3000 + 2 * 10) * 128 * 4),
+        ("784-1000x3-10, 99%", 1.70e-3, 123804, (784 + 2 * 3000 + 2 * 10) * 128 * 4),
         ("1M neurons, 99.99%", 1300 / 469 / 2, 4 * (18769849 + 1000010),
          (784 + 2 * 1000000 + 2 * 10) * 128 * 4),
     ]
     for name, comp, bts, gat in nets:
-        if not bts:
-            continue
         for gbit in (10, 100):
             bw = gbit * 1e9 / 8
             alpha = 20e-6 if gbit == 10 else 5e-6
@@ -80,6 +83,10 @@ def model():
                 step = comp / n + comm
                 cells.append(f"N={n}: {1e3 * step:.1f} ms ({comp / step:.1f}x)")
             print(f"{name} @ {gbit} Gbit/s: " + "; ".join(cells))
+        print(f"{name}: a topology update gathers {gat / 1e6:.1f} MB: "
+              f"{gat / (10e9 / 8):.3f} s at 10 Gbit/s, {gat / (100e9 / 8):.4f} s at 100 "
+              f"(every 100 steps: {1e3 * gat / (10e9 / 8) / 100:.2f} and "
+              f"{1e3 * gat / (100e9 / 8) / 100:.3f} ms a step)")
 
 
 if __name__ == "__main__":
