@@ -9,13 +9,18 @@
 # within 1e-5, and the test accuracies agree. Then a kill -9 of one process
 # mid-run: the other ends within seconds with a message naming it, the
 # checkpoint stays whole, and one process and two resume it to the end.
-# Usage: dist_test.sh path/to/rewire path/to/model_diff   (from the tests folder)
+# Usage: dist_test.sh path/to/rewire path/to/model_diff [path/to/mpirun]   (from the tests folder)
 set -u
-REWIRE=${1:?usage: dist_test.sh path/to/rewire path/to/model_diff}
-DIFF=${2:?usage: dist_test.sh path/to/rewire path/to/model_diff}
+REWIRE=${1:?usage: dist_test.sh path/to/rewire path/to/model_diff [path/to/mpirun]}
+DIFF=${2:?usage: dist_test.sh path/to/rewire path/to/model_diff [path/to/mpirun]}
+LAUNCHER=${3:-mpirun}
+if ! command -v "$LAUNCHER" >/dev/null; then
+    echo "FAIL: no $LAUNCHER to start processes with (apt-get install openmpi-bin)"
+    exit 1
+fi
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-MPIRUN=(mpirun -np 2 --oversubscribe)
+MPIRUN=("$LAUNCHER" -np 2 --oversubscribe)
 [[ $(id -u) -eq 0 ]] && MPIRUN+=(--allow-run-as-root)
 passed=0
 failed=0

@@ -349,7 +349,7 @@ static int step_phases(step_run *r, void (*book)(void *arg), void *arg)
      * run on one thread while the others wait. */
     if (r->backward_hooks) {
         trainer_step_info info = {r->batch_n, r->step, r->steps_per_epoch, r->total_steps,
-                                  r->n, r->counted, total};
+                                  r->counted, total};
         ONE_CHUNK({
             for (int h = 0; h < t->n_hooks && r->hook_status == RW_OK; h++) {
                 const trainer_hook *hk = &t->hooks[h];
@@ -535,7 +535,7 @@ rw_status trainer_lm_step(rw_trainer *t, const int32_t *inputs, const int32_t *t
     if (r.diverged) return diverged(t, &r, n);
     if (r.hook_status != RW_OK) return rw_fail(r.hook_status, "%s", r.hook_message);
     if (loss) *loss = r.total / (r.backward_hooks ? r.batch_counted : r.counted);
-    trainer_step_info info = {n_all, step, total_steps, total_steps, n, r.counted, r.total};
+    trainer_step_info info = {n_all, step, total_steps, total_steps, r.counted, r.total};
     for (int h = 0; h < t->n_hooks && step_hooks; h++) {
         const trainer_hook *hk = &t->hooks[h];
         if (!hk->ops->after_step) continue;
@@ -550,7 +550,7 @@ static rw_status run_step_hooks(rw_trainer *t, const epoch_run *e, int64_t s)
 {
     int b0 = (int)(s * t->cfg.batch);
     int count = e->train->n - b0 < t->cfg.batch ? e->train->n - b0 : t->cfg.batch;
-    trainer_step_info info = {count, t->step, e->steps, e->total_steps, 0, 0, 0.0};
+    trainer_step_info info = {count, t->step, e->steps, e->total_steps, 0, 0.0};
     for (int h = 0; h < t->n_hooks; h++) {
         const trainer_hook *hk = &t->hooks[h];
         if (!hk->ops->after_step) continue;

@@ -19,11 +19,10 @@ typedef struct {
                                 trainer has a shard: every process's columns) */
     int64_t step;            /* optimizer steps done, this one included */
     int64_t steps_per_epoch, total_steps;
-    /* after_backward only: the columns this process trained on, how many
-     * its loss counts (the mean its gradients are of), and its summed
-     * loss. A data-parallel hook replaces counted and loss_sum with the
-     * global batch's once it has summed them. */
-    int local_n, counted;
+    /* after_backward only: how many columns this process's loss counts
+     * (its gradients are their mean) and its summed loss. A data-parallel
+     * hook replaces both with the global batch's once it has summed them. */
+    int counted;
     double loss_sum;
 } trainer_step_info;
 
