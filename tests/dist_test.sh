@@ -3,7 +3,8 @@
 # `mpirun -np 2` trains the same model as one process with the same global
 # batch. For RigL (growth from the gathered global batch's gradient), SET
 # (random growth from identically seeded streams), SNFS (momentum windows
-# of gathered batches), GMP (gradual magnitude pruning) and N:M training
+# of gathered batches), Hebbian growth (activation windows), input-level
+# DST, GMP (gradual magnitude pruning) and N:M training
 # (2:4 masks from the weights): the topology hash of every update in the
 # two logs is the same, the final models hold the same patterns and values
 # within 1e-5, and the test accuracies agree. Then a kill -9 of one process
@@ -64,6 +65,8 @@ same() {
 same rigl "${BASE[@]}" --sparsity 0.9 --dst rigl --update-every 10
 same set "${BASE[@]}" --sparsity 0.9 --dst set --update-every 10
 same snfs "${BASE[@]}" --sparsity 0.9 --dst snfs --update-every 10
+same hebbian "${BASE[@]}" --sparsity 0.9 --dst hebbian --update-every 10
+same inputs "${BASE[@]}" --sparsity 0.9 --dst rigl --update-every 10 --input-budget 300
 same gmp "${BASE[@]}" --sparsity 0.9 --prune gmp --update-every 10
 same nm "${BASE[@]}" --nm 2:4
 # Uneven parts: batches of 25 (12 and 13 columns); then a last batch of one
