@@ -25,13 +25,6 @@
 #include <mpi.h>
 #endif
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* mpirun (Open MPI, or a PMI launcher) tells its processes so in their
  * environment: the number of processes it started, or 0 when none did. */
 static int launcher_size(void)
@@ -82,6 +75,13 @@ int dist_stats(const rw_trainer *t, rw_dist_stats *out)
 #else
 
 static int g_started, g_rank, g_size = 1;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* The message of a failed MPI call. */
 static rw_status mpi_fail(int code, const char *what)
