@@ -586,7 +586,9 @@ int cmd_train(int argc, char **argv)
     arg_parser p = {"train", "rewire train [flags]",
                     "Trains a truly sparse MLP classifier: hidden layers from --hidden, the "
                     "--sparsity target shared among layers by --init, evaluated on the test split "
-                    "after every epoch. Prints one closing line 'result: ...' on stdout.",
+                    "after every epoch. Prints one closing line 'result: ...' on stdout. Under "
+                    "'mpirun -np N' the N processes train data-parallel: --batch is the global "
+                    "batch, --threads per process (docs/distributed.md).",
                     specs, N_SPECS, NULL, 0, 0};
     train_flags defaults = f;
     int rc = args_parse(&p, argc, argv);
