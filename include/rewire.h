@@ -1066,6 +1066,10 @@ typedef struct {
                                   shrink factor and kept (NULL otherwise) */
     int inputs_kept;           /* input-level DST: inputs left after the update (0 without) */
     int inputs_removed;        /*   and removed by it */
+    /* A 64-bit hash (FNV-1a) of every weight's pattern after the update:
+     * runs whose hashes agree at every update held the same topology (the
+     * check of a data-parallel run against one process). */
+    uint64_t topology_hash;
 } rw_topology_stats;
 
 typedef void (*rw_topology_fn)(const rw_topology_stats *stats, void *user);
@@ -1429,6 +1433,47 @@ rw_status rw_run_train_text(rw_run *run, const rw_text *text, rw_run_result *res
 void rw_run_stop(rw_run *run);
 
 void rw_run_free(rw_run *run);
+
+/* ---- Data-parallel training over MPI (docs/distributed.md) ------------
+ * Under `mpirun -np N`, every process runs the same program on the same
+ * data: a run's trainer takes its process's slice of every global batch
+ * (--batch stays the global batch), sums the gradients of the stored
+ * weights with MPI_Allreduce, and every process makes the same optimizer
+ * step and the same topology updates. Process 0 alone writes the log,
+ * checkpoints and the model. MPI's state is the process's (one world per
+ * program), so these calls have no handle. */
+
+/* Starts MPI when the program was launched by mpirun (its environment
+ * says so); otherwise, or in a build without MPI (-DREWIRE_MPI=OFF), does
+ * nothing and the program is one process. RW_ERR_INVALID_ARGUMENT when mpirun
+ * launched a build without MPI with more than one process. */
+rw_status rw_dist_init(int *argc, char ***argv);
+
+/* This process's number (0 alone) and the number of processes (1 alone). */
+int rw_dist_rank(void);
+int rw_dist_size(void);
+
+/* Ends MPI: finalizes after `failed` 0; otherwise aborts every process
+ * (a process that failed alone would leave the others waiting for it in
+ * the next all-reduce). Nothing without MPI. */
+void rw_dist_end(int failed);
+
+/* Where a data-parallel run's time and bytes went (this process's). */
+typedef struct {
+    int processes;
+    int64_t steps;             /* all-reduces of gradients */
+    int64_t reduce_bytes;      /* gradient values summed per step, bytes (nnz floats) */
+    int64_t dense_bytes;       /* the same parameters stored dense (in x out floats) */
+    int64_t gather_bytes;      /* batches gathered for topology updates, total bytes */
+    int64_t gathers, checks;   /* gathers made; topology checks passed */
+    double wait_seconds;       /* waiting for the slowest process before each all-reduce */
+    double reduce_seconds;     /* in the gradient all-reduces */
+    double gather_seconds;     /* gathering batches, checking topology */
+} rw_dist_stats;
+
+/* Fills *out and returns 1 if the run trains over several processes;
+ * returns 0 otherwise. */
+int rw_run_dist_stats(const rw_run *run, rw_dist_stats *out);
 
 /* GraNet's starting point: a preset's initial_sparsity (0.5) that is not
  * below the target `sparsity` becomes half the target. Then, when the

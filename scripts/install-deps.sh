@@ -2,14 +2,17 @@
 # Installs the Debian packages rewire needs that are not there yet.
 # Usage: scripts/install-deps.sh [build|test|python|fuzz|data|bench|all]...   (default: build)
 set -euo pipefail
+# OpenMPI: data-parallel training (mpirun -np N rewire train, docs/distributed.md);
+# rewire builds without it (-DREWIRE_MPI=OFF, or when not found) as one process.
 want=(cmake make gcc pkg-config libopenblas-dev libopenblas-openmp-dev libjansson-dev zlib1g-dev
-      libpng-dev)
+      libpng-dev libopenmpi-dev openmpi-bin)
 # ISA-L: gzip decompression 2.7x faster than zlib's (IDX data); optional at build time.
 want+=(libisal-dev)
 for set in "${@:-build}"; do
     case $set in
     build) ;;
-    test) want+=(libcmocka-dev) ;;
+    # tests/dist_test.sh runs mpirun (the build set brings OpenMPI).
+    test) want+=(libcmocka-dev libopenmpi-dev openmpi-bin) ;;
     # The Python package (python/) and its tests; PyTorch is optional (bench).
     python) want+=(python3-numpy python3-cffi python3-pytest) ;;
     # libFuzzer ships in libclang-rt-14-dev; clang's OpenMP runtime in libomp-14-dev.

@@ -90,7 +90,7 @@ static void test_one_rigl_update_weight_by_weight(void **state)
     c.drop_schedule = RW_DROP_SCHEDULE_CONSTANT;
     dst_state *d;
     assert_int_equal(dst_create(&c, m, ws.bp, &d), RW_OK);
-    trainer_step_info info = {16, 1, 10, 10};
+    trainer_step_info info = {.batch_n = 16, .step = 1, .steps_per_epoch = 10, .total_steps = 10};
     const rw_topology_stats *s;
     assert_int_equal(dst_after_step(d, t, &info, &s), RW_OK);
     assert_non_null(s);

@@ -366,7 +366,7 @@ static void test_issp_shrinks_exactly_the_smallest_then_removes(void **state)
             memcpy(before[l], t_csr(m, l)->values, sizeof(float) * (size_t)t_csr(m, l)->nnz);
         }
         const rw_topology_stats *st;
-        trainer_step_info info = {16, step, 1000, total};
+        trainer_step_info info = {.batch_n = 16, .step = step, .steps_per_epoch = 1000, .total_steps = total};
         assert_int_equal(dst_after_step(d, t, &info, &st), RW_OK);
         assert_non_null(st);
         double p = (double)step / 50.0;

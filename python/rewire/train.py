@@ -79,6 +79,7 @@ class TopologyEvent:
     shrunk: Optional[list] = None
     inputs_kept: int = 0     # input-level DST: inputs left after the update (0 without)
     inputs_removed: int = 0  # and removed by it
+    topology_hash: int = 0   # 64-bit hash of every weight's pattern after the update
 
 
 @dataclass
@@ -124,7 +125,7 @@ def _topology_event(s):
                          s.itop_rate, s.sad, s.sad_rate, _list(s.dead_neurons, max(n - 1, 0)),
                          s.unconnected_inputs, s.seconds, s.total_seconds,
                          _list(s.shrunk, n) if s.shrunk != ffi.NULL else None, s.inputs_kept,
-                         s.inputs_removed)
+                         s.inputs_removed, int(s.topology_hash))
 
 
 def _epoch_report(e):

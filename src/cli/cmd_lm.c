@@ -231,10 +231,18 @@ static int run(lm_flags *f, const arg_spec *specs, int n_specs, const lm_flags *
     if (f->out && !f->quiet) fprintf(stderr, "saved %s\n", f->out);
     printf("result: val_loss=%.4f val_bits_per_byte=%.4f val_tokens=%lld "
            "train_tokens_per_second=%.0f train_seconds=%.2f steps=%lld sparsity=%.4f "
-           "update_seconds=%.3f updates=%lld itop_rate=%.4f\n",
+           "update_seconds=%.3f updates=%lld itop_rate=%.4f",
            fin.loss, fin.bits_per_byte, (long long)fin.tokens, res.train_samples_per_second,
            res.train_seconds, (long long)res.steps, res.sparsity, res.update_seconds,
            (long long)res.updates, res.itop_rate);
+    rw_dist_stats ds;
+    if (rw_run_dist_stats(r, &ds))
+        printf(" processes=%d allreduce_bytes=%lld dense_bytes=%lld wait_seconds=%.3f "
+               "allreduce_seconds=%.3f gather_seconds=%.3f gathers=%lld gather_bytes=%lld",
+               ds.processes, (long long)ds.reduce_bytes, (long long)ds.dense_bytes,
+               ds.wait_seconds, ds.reduce_seconds, ds.gather_seconds, (long long)ds.gathers,
+               (long long)ds.gather_bytes);
+    printf("\n");
 done:
     rw_run_free(r);
     rw_model_free(m);
@@ -327,7 +335,8 @@ static int cmd_lm_train(int argc, char **argv)
                     "and a GELU MLP, LM head tied to the token embedding) with AdamW, a linear "
                     "warm-up and a cosine decay, as nanoGPT does; the blocks' linear maps are "
                     "truly sparse at --sparsity. Prints one closing line 'result: ...' on "
-                    "stdout.",
+                    "stdout. Under 'mpirun -np N' the N processes train data-parallel, each on "
+                    "its share of every batch's sequences (docs/distributed.md).",
                     specs, N_SPECS, NULL, 0, 0};
     lm_flags defaults = f;
     int rc = args_parse(&p, argc, argv);

@@ -448,6 +448,17 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
                         "--input-budget: no update came after --input-end (try a smaller "
                         "--update-every)\n", res.inputs_kept, f->dst.input_budget);
     if (f->out && !f->quiet) fprintf(stderr, "saved %s\n", f->out);
+    rw_dist_stats ds;
+    int dist = rw_run_dist_stats(r, &ds);
+    if (dist && !f->quiet)
+        fprintf(stderr,
+                "%d processes: every step all-reduced %.1f KB of gradients (stored weights; "
+                "dense: %.1f KB); of %.2f s training, %.2f s computing, %.2f s waiting for the "
+                "slowest process, %.2f s in all-reduces, %.2f s gathering batches for %lld "
+                "topology updates and checking them\n",
+                ds.processes, ds.reduce_bytes / 1e3, ds.dense_bytes / 1e3, res.train_seconds,
+                res.train_seconds - ds.wait_seconds - ds.reduce_seconds - ds.gather_seconds,
+                ds.wait_seconds, ds.reduce_seconds, ds.gather_seconds, (long long)ds.checks);
     /* One machine-readable closing line on stdout, for scripts. */
     printf("result: test_accuracy=%.4f test_loss=%.4f train_samples_per_second=%.0f "
            "train_seconds=%.2f sparsity=%.4f update_seconds=%.3f updates=%lld itop_rate=%.4f",
@@ -455,6 +466,12 @@ static int run(train_flags *f, const arg_spec *specs, int n_specs, const train_f
            res.sparsity, res.update_seconds, (long long)res.updates, res.itop_rate);
     if (prune_active) printf(" prune=%s steps=%lld", prune_method_name(ps.method), (long long)res.steps);
     if (res.inputs_kept > 0) printf(" inputs_kept=%d", res.inputs_kept);
+    if (dist)
+        printf(" processes=%d allreduce_bytes=%lld dense_bytes=%lld wait_seconds=%.3f "
+               "allreduce_seconds=%.3f gather_seconds=%.3f gathers=%lld gather_bytes=%lld",
+               ds.processes, (long long)ds.reduce_bytes, (long long)ds.dense_bytes,
+               ds.wait_seconds, ds.reduce_seconds, ds.gather_seconds, (long long)ds.gathers,
+               (long long)ds.gather_bytes);
     if (prune_active && ps.method == RW_PRUNE_SOUP && res.members > 0)
         printf(" member_accuracy_mean=%.4f member_accuracy_best=%.4f members=%d",
                res.member_accuracy_mean, res.member_accuracy_best, res.members);
@@ -569,7 +586,9 @@ int cmd_train(int argc, char **argv)
     arg_parser p = {"train", "rewire train [flags]",
                     "Trains a truly sparse MLP classifier: hidden layers from --hidden, the "
                     "--sparsity target shared among layers by --init, evaluated on the test split "
-                    "after every epoch. Prints one closing line 'result: ...' on stdout.",
+                    "after every epoch. Prints one closing line 'result: ...' on stdout. Under "
+                    "'mpirun -np N' the N processes train data-parallel: --batch is the global "
+                    "batch, --threads per process (docs/distributed.md).",
                     specs, N_SPECS, NULL, 0, 0};
     train_flags defaults = f;
     int rc = args_parse(&p, argc, argv);

@@ -25,10 +25,28 @@ static void usage(FILE *to)
             "'rewire --version' prints the version.\n");
 }
 
+/* Under mpirun, processes other than 0 print nothing but their failures
+ * (process 0 prints the same progress and results): their stderr goes to
+ * /dev/null and failures to this copy of it. */
+static FILE *failures;
+
 int report_failure(const char *command)
 {
-    fprintf(stderr, "rewire %s: %s\n", command, rw_last_error());
+    if (failures)
+        fprintf(failures, "rewire %s (process %d of %d): %s\n", command, rw_dist_rank(),
+                rw_dist_size(), rw_last_error());
+    else
+        fprintf(stderr, "rewire %s: %s\n", command, rw_last_error());
     return 1;
+}
+
+static void quiet_other_processes(void)
+{
+    if (rw_dist_rank() == 0) return;
+    int fd = dup(STDERR_FILENO);
+    if (fd >= 0 && (failures = fdopen(fd, "w"))) setvbuf(failures, NULL, _IONBF, 0);
+    if (!freopen("/dev/null", "w", stdout) || (failures && !freopen("/dev/null", "w", stderr)))
+        fprintf(stderr, "rewire: process %d cannot silence its output\n", rw_dist_rank());
 }
 
 /* libgomp, the OpenMP runtime, reads its settings once, when it is loaded:
@@ -49,6 +67,8 @@ static void tune_openmp_runtime(char **argv)
     /* No /proc (or exec failed): run with libgomp's defaults. */
 }
 
+static int run_command(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
     tune_openmp_runtime(argv);
@@ -56,6 +76,20 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* Under mpirun every process runs the command; process 0 speaks. */
+    if (rw_dist_init(&argc, &argv) != RW_OK) {
+        fprintf(stderr, "rewire: %s\n", rw_last_error());
+        rw_dist_end(1);
+        return 1;
+    }
+    quiet_other_processes();
+    int rc = run_command(argc, argv);
+    rw_dist_end(rc != 0);
+    return rc;
+}
+
+static int run_command(int argc, char **argv)
+{
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);

@@ -2,6 +2,7 @@
 #include "io/metrics.h"
 
 #include <jansson.h>
+#include <stdio.h>
 
 static const char *const prune_names[] = {"gmp", "imp", "soup", "issp"};
 static const char *const nm_method_names[] = {"ste", "srste", "decay"};
@@ -75,6 +76,9 @@ void metrics_topology_line(FILE *log, const rw_topology_stats *s)
                           "dead_neurons", int_array(s->dead_neurons, s->n_layers - 1),
                           "unconnected_inputs", (json_int_t)s->unconnected_inputs,
                           "update_seconds", s->seconds, "total_update_seconds", s->total_seconds);
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)s->topology_hash);
+    json_object_set_new(o, "topology_hash", json_string(hash));
     if (s->shrunk) json_object_set_new(o, "shrunk", int_array(s->shrunk, s->n_layers));
     /* Input-level DST only, so that other runs' lines are what they were. */
     if (s->inputs_kept > 0) {

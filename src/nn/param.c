@@ -179,3 +179,26 @@ void param_view(const param *p, rw_param_view *out)
     }
     out->storage = RW_STORAGE_DENSE;
 }
+
+/* FNV-1a over bytes, continuing from h. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *b = data;
+    for (size_t i = 0; i < len; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+uint64_t param_hash(const param *p, int with_values)
+{
+    int64_t count = param_count(p);
+    int32_t head[4] = {(int32_t)p->storage, p->rows, p->cols, (int32_t)count};
+    uint64_t h = fnv1a(0xcbf29ce484222325ULL, head, sizeof head);
+    if (p->storage == PARAM_CSR) {
+        h = fnv1a(h, p->csr->indptr, sizeof(int32_t) * ((size_t)p->rows + 1));
+        h = fnv1a(h, p->csr->indices, sizeof(int32_t) * (size_t)count);
+    } else if (p->storage == PARAM_NM) {
+        h = fnv1a(h, p->nm->offsets, (size_t)count);
+    }
+    if (with_values) h = fnv1a(h, param_values(p), sizeof(float) * (size_t)count);
+    return h;
+}

@@ -80,6 +80,11 @@ rw_status param_to_csr(const param *p, csr_matrix *out);
 /* The values as a dense row-major [rows][cols] array (zeros elsewhere). */
 void param_to_dense(const param *p, float *out);
 
+/* A 64-bit hash (FNV-1a) of the parameter's pattern: storage, shape and
+ * stored positions; with_values adds the values' bits. Equal patterns hash
+ * equal, so processes compare patterns by comparing hashes. */
+uint64_t param_hash(const param *p, int with_values);
+
 /* The public view of p (rw_model_param): its own arrays, no copy. */
 void param_view(const param *p, rw_param_view *out);
 

@@ -79,6 +79,12 @@ void rw_trainer_free(rw_trainer *t)
     }
     free(t->m1);
     free(t->m2);
+    for (int i = 0; i < t->ws.n_tensors; i++) {
+        if (t->batch_data) rw_free(t->batch_data[i]);
+        if (t->batch_grad) rw_free(t->batch_grad[i]);
+    }
+    free(t->batch_data);
+    free(t->batch_grad);
     workspace_free(&t->ws);
     free(t->order);
     free(t->labels);
@@ -92,6 +98,42 @@ rw_status trainer_add_hook(rw_trainer *t, const trainer_hook_ops *ops, void *sta
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "a trainer takes at most %d hooks",
                        TRAINER_MAX_HOOKS);
     t->hooks[t->n_hooks++] = (trainer_hook){ops, state};
+    return RW_OK;
+}
+
+rw_status trainer_add_hook_first(rw_trainer *t, const trainer_hook_ops *ops, void *state)
+{
+    if (t->n_hooks == TRAINER_MAX_HOOKS)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "a trainer takes at most %d hooks",
+                       TRAINER_MAX_HOOKS);
+    memmove(t->hooks + 1, t->hooks, sizeof *t->hooks * (size_t)t->n_hooks);
+    t->hooks[0] = (trainer_hook){ops, state};
+    t->n_hooks++;
+    return RW_OK;
+}
+
+rw_status trainer_set_shard(rw_trainer *t, int rank, int count, int unit)
+{
+    if (count < 1 || rank < 0 || rank >= count || unit < 1 || t->cfg.batch % unit)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "process %d of %d is not a part of a batch", rank,
+                       count);
+    int samples = t->cfg.batch / unit;
+    if (unit > 1 && samples < count)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT,
+                       "a batch of %d sequences cannot be shared by %d processes: give each one "
+                       "at least one", samples, count);
+    int global_bp = rw_pad_batch(t->cfg.batch);
+    /* The largest part: ceil(samples / count) samples. */
+    int part = (samples + count - 1) / count * unit;
+    workspace ws;
+    rw_status st = workspace_init(&ws, t->model, part, 1);
+    if (st != RW_OK) return st;
+    workspace_free(&t->ws);
+    t->ws = ws;
+    t->shard_rank = rank;
+    t->shard_count = count;
+    t->shard_unit = unit;
+    t->batch_bp = count > 1 ? global_bp : 0;
     return RW_OK;
 }
 
@@ -241,8 +283,11 @@ static void opt_chunk(rw_trainer *t, int64_t c, float lr, int64_t step, float sc
 typedef struct {
     rw_trainer *t;
     layer_io loss;       /* the loss layer's pass: labels or targets set */
-    int n;               /* valid columns (samples or tokens) */
+    int n;               /* valid columns (samples or tokens) of this process's part */
     int counted;         /* columns the loss counts (the mean's divisor) */
+    int batch_n;         /* valid columns of the global batch (n without a shard) */
+    double batch_loss;   /* the summed loss and the columns it counts, after the */
+    int batch_counted;   /* after_backward hooks (the global batch's) */
     int64_t step, steps_per_epoch, total_steps;
     float lr;
     int backward_hooks;  /* hooks with after_backward attached */
@@ -294,7 +339,9 @@ static int step_phases(step_run *r, void (*book)(void *arg), void *arg)
     /* Every thread sums the same numbers in the same order. */
     double total = 0;
     for (int b = 0; b < r->n; b++) total += ws->loss[b];
-    if (!isfinite(total)) {
+    /* A process of a data-parallel run goes on to the all-reduce, which
+     * carries the non-finite loss to every process: all stop together. */
+    if (!isfinite(total) && t->shard_count <= 1) {
         ONE_CHUNK(r->diverged = 1; r->bad_loss = total / r->counted; r->bad_step = r->step);
         return 1;
     }
@@ -302,7 +349,8 @@ static int step_phases(step_run *r, void (*book)(void *arg), void *arg)
     /* Every gradient is complete: the hooks that want it (an all-reduce)
      * run on one thread while the others wait. */
     if (r->backward_hooks) {
-        trainer_step_info info = {r->n, r->step, r->steps_per_epoch, r->total_steps};
+        trainer_step_info info = {r->batch_n, r->step, r->steps_per_epoch, r->total_steps,
+                                  r->counted, total};
         ONE_CHUNK({
             for (int h = 0; h < t->n_hooks && r->hook_status == RW_OK; h++) {
                 const trainer_hook *hk = &t->hooks[h];
@@ -311,9 +359,19 @@ static int step_phases(step_run *r, void (*book)(void *arg), void *arg)
                 if (r->hook_status != RW_OK)
                     snprintf(r->hook_message, sizeof r->hook_message, "%s", rw_last_error());
             }
+            /* The thread that ran the hooks shares what they changed. */
+            r->batch_loss = info.loss_sum;
+            r->batch_counted = info.counted;
         });
         team_phase(1);
         if (r->hook_status != RW_OK) return 1;
+        /* The global batch's loss, once a data-parallel hook summed it. */
+        total = r->batch_loss;
+        if (!isfinite(total)) {
+            ONE_CHUNK(r->diverged = 1; r->bad_loss = total / r->batch_counted;
+                      r->bad_step = r->step);
+            return 1;
+        }
     }
     float scale = 1.0f;
     if (t->cfg.clip_norm > 0) {
@@ -362,7 +420,7 @@ static void epoch_book(void *arg)
     rw_trainer *t = e->s.t;
     t->epoch_step = e->s.step - e->first_step;
     t->epoch_loss_sum += e->s.total;
-    t->epoch_samples += e->s.n;
+    t->epoch_samples += e->s.batch_n;
     if (e->progress) {
         rw_progress p = {t->epoch, e->s.step, t->epoch_samples, e->train->n,
                          t->epoch_loss_sum / t->epoch_samples,
@@ -379,8 +437,11 @@ static int train_step(epoch_run *e, int64_t s)
     rw_model *m = t->model;
     workspace *ws = &t->ws;
     int batch = t->cfg.batch;
-    int b0 = (int)(s * batch), n = e->train->n - b0 < batch ? e->train->n - b0 : batch;
-    const int *index = t->order + b0;
+    int b0 = (int)(s * batch), n_all = e->train->n - b0 < batch ? e->train->n - b0 : batch;
+    /* Under a shard this process takes its contiguous slice of the batch. */
+    int lo = 0, n = n_all;
+    if (t->shard_count > 1) n = trainer_shard_part(n_all, t->shard_rank, t->shard_count, 1, &lo);
+    const int *index = t->order + b0 + lo;
     int64_t step = e->first_step + s + 1; /* counted from 1, as AdamW needs */
     float lr = schedule_lr(&t->cfg, step - 1, e->steps, e->total_steps);
     if (e->stop) return 1;
@@ -393,6 +454,7 @@ static int train_step(epoch_run *e, int64_t s)
         r->loss = (layer_io){.in = {&ws->t[model_logits_tensor(m)]}, .n_in = 1, .bp = ws->bp,
                              .n = n, .labels = t->labels, .loss = ws->loss};
         r->n = r->counted = n;
+        r->batch_n = n_all;
         r->step = step;
         r->lr = lr;
     });
@@ -432,7 +494,15 @@ rw_status trainer_lm_step(rw_trainer *t, const int32_t *inputs, const int32_t *t
 {
     rw_model *m = t->model;
     workspace *ws = &t->ws;
-    int n = batch * seq_len;
+    int n = batch * seq_len, n_all = n;
+    /* Under a shard this process takes its contiguous slice of the sequences. */
+    if (t->shard_count > 1 && batch >= 1 && seq_len >= 1) {
+        int lo;
+        n = trainer_shard_part(n_all, t->shard_rank, t->shard_count, seq_len, &lo);
+        inputs += lo;
+        targets += lo;
+        batch = n / seq_len;
+    }
     if (batch < 1 || seq_len < 1 || n > ws->bp)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "a batch of %d sequences of %d tokens does not fit "
                        "the trainer's %d columns", batch, seq_len, ws->bp);
@@ -444,7 +514,7 @@ rw_status trainer_lm_step(rw_trainer *t, const int32_t *inputs, const int32_t *t
     ws->n = n;
     ws->seq_len = seq_len;
     ws->pos0 = 0;
-    step_run r = {.t = t, .n = n, .step = step, .steps_per_epoch = total_steps,
+    step_run r = {.t = t, .n = n, .batch_n = n_all, .step = step, .steps_per_epoch = total_steps,
                   .total_steps = total_steps, .lr = lr};
     r.loss = (layer_io){.in = {&ws->t[model_logits_tensor(m)]}, .n_in = 1, .bp = ws->bp, .n = n,
                         .targets = targets, .loss = ws->loss};
@@ -465,8 +535,8 @@ rw_status trainer_lm_step(rw_trainer *t, const int32_t *inputs, const int32_t *t
     }
     if (r.diverged) return diverged(t, &r, n);
     if (r.hook_status != RW_OK) return rw_fail(r.hook_status, "%s", r.hook_message);
-    if (loss) *loss = r.total / r.counted;
-    trainer_step_info info = {n, step, total_steps, total_steps};
+    if (loss) *loss = r.total / (r.backward_hooks ? r.batch_counted : r.counted);
+    trainer_step_info info = {n_all, step, total_steps, total_steps, r.counted, r.total};
     for (int h = 0; h < t->n_hooks && step_hooks; h++) {
         const trainer_hook *hk = &t->hooks[h];
         if (!hk->ops->after_step) continue;
@@ -481,7 +551,7 @@ static rw_status run_step_hooks(rw_trainer *t, const epoch_run *e, int64_t s)
 {
     int b0 = (int)(s * t->cfg.batch);
     int count = e->train->n - b0 < t->cfg.batch ? e->train->n - b0 : t->cfg.batch;
-    trainer_step_info info = {count, t->step, e->steps, e->total_steps};
+    trainer_step_info info = {count, t->step, e->steps, e->total_steps, 0, 0.0};
     for (int h = 0; h < t->n_hooks; h++) {
         const trainer_hook *hk = &t->hooks[h];
         if (!hk->ops->after_step) continue;

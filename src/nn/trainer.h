@@ -15,9 +15,15 @@
 
 /* What a hook is told about the step just made. */
 typedef struct {
-    int batch_n;             /* valid columns of the batch */
+    int batch_n;             /* valid columns of the batch (of the global batch when the
+                                trainer has a shard: every process's columns) */
     int64_t step;            /* optimizer steps done, this one included */
     int64_t steps_per_epoch, total_steps;
+    /* after_backward only: how many columns this process's loss counts
+     * (its gradients are their mean) and its summed loss. A data-parallel
+     * hook replaces both with the global batch's once it has summed them. */
+    int counted;
+    double loss_sum;
 } trainer_step_info;
 
 typedef struct trainer_hook_ops {
@@ -25,7 +31,7 @@ typedef struct trainer_hook_ops {
     /* After backward, before clipping and the optimizer, with every
      * gradient complete; run by one thread while the others wait. NULL:
      * none. */
-    rw_status (*after_backward)(void *state, struct rw_trainer *t, const trainer_step_info *s);
+    rw_status (*after_backward)(void *state, struct rw_trainer *t, trainer_step_info *s);
     /* After the optimizer step, outside any parallel region. NULL: none. */
     rw_status (*after_step)(void *state, struct rw_trainer *t, const trainer_step_info *s);
     void (*free)(void *state);
@@ -67,14 +73,60 @@ struct rw_trainer {
     int n_hooks;
     rw_topology_fn on_topology;
     void *on_topology_user;
+    /* Data-parallel training (run/dist.c): this process trains on part
+     * shard_rank of shard_count of every global batch (cfg.batch), its
+     * workspace sized for that part. batch_data / batch_grad, when not
+     * NULL, hold the whole global batch's tensors ([n_tensors], each
+     * [rows][batch_bp], NULL where not gathered), for what looks at the
+     * batch between steps (dynamic sparse training's growth). */
+    int shard_rank, shard_count, shard_unit;
+    int batch_bp;
+    float **batch_data, **batch_grad;
     /* Scratch of a step, allocated once so that a step allocates nothing: */
     uint8_t *labels;    /* [batch] labels of the batch */
     double *norm_part;  /* [n_params][16] partial sums of the clipping norm */
 };
 
+/* Makes the trainer train on part `rank` of `count` of every global batch
+ * (contiguous slices of whole samples of `unit` columns each, in rank
+ * order: 1 for a classifier, the context for a language model's
+ * sequences), its workspace resized to the largest part. count 1: the
+ * whole batch. */
+rw_status trainer_set_shard(rw_trainer *t, int rank, int count, int unit);
+
+/* The first column and the number of columns of part `rank` of `count` of
+ * a batch of `cols` columns in samples of `unit` columns. */
+static inline int trainer_shard_part(int cols, int rank, int count, int unit, int *lo)
+{
+    int64_t samples = cols / unit;
+    int64_t a = samples * rank / count, b = samples * (rank + 1) / count;
+    *lo = (int)(a * unit);
+    return (int)((b - a) * unit);
+}
+
+/* The global batch's tensor `i` (data or gradient at the pre-activation)
+ * as it was after the last step, [rows][trainer_batch_bp]: the gathered
+ * copy under a shard, the workspace's own otherwise. */
+static inline const float *trainer_batch_data(const rw_trainer *t, int i)
+{
+    return t->batch_data && t->batch_data[i] ? t->batch_data[i] : t->ws.t[i].data;
+}
+static inline const float *trainer_batch_grad(const rw_trainer *t, int i)
+{
+    return t->batch_grad && t->batch_grad[i] ? t->batch_grad[i] : t->ws.t[i].grad;
+}
+/* Padded columns of the global batch. */
+static inline int trainer_batch_bp(const rw_trainer *t)
+{
+    return t->batch_bp > 0 ? t->batch_bp : t->ws.bp;
+}
+
 /* Attaches a hook (state owned by the trainer from now on, freed with it
  * or by trainer_remove_hook). RW_ERR_INVALID_ARGUMENT when full. */
 rw_status trainer_add_hook(rw_trainer *t, const trainer_hook_ops *ops, void *state);
+
+/* The same, before every hook attached so far (its after_step runs first). */
+rw_status trainer_add_hook_first(rw_trainer *t, const trainer_hook_ops *ops, void *state);
 
 /* The state of the hook with these ops, or NULL. */
 void *trainer_find_hook(const rw_trainer *t, const trainer_hook_ops *ops);

@@ -12,6 +12,7 @@
 #include "nn/embedding.h"
 #include "nn/network.h"
 #include "nn/trainer.h"
+#include "run/dist.h"
 #include "run/run_internal.h"
 #include "text/text_api.h"
 
@@ -502,6 +503,7 @@ rw_status rw_run_train_text(rw_run *r, const rw_text *text, rw_run_result *out, 
     out->train_samples_per_second =
         out->train_seconds > 0 ? (double)out->train_samples / out->train_seconds : 0.0;
     if (r->dst_active) out->target_sparsity = r->dst.final_sparsity;
-    if (r->out_path) st = rw_model_save(r->model, r->out_path);
+    if ((st = dist_check_model(r->model, "at the end of training")) != RW_OK) return st;
+    if (r->out_path && dist_writes_files()) st = rw_model_save(r->model, r->out_path);
     return st;
 }

@@ -13,6 +13,7 @@
 #include "nn/model.h"
 #include "nn/trainer.h"
 #include "rewire.h"
+#include "run/dist.h"
 #include "run/run_internal.h"
 #include "sparsity/dst.h"
 
@@ -102,7 +103,8 @@ static rw_status take_config(rw_run *r, const rw_run_config *c)
  * checkpoint had seen and appended to. */
 rw_status run_open_log(rw_run *r, int resumed)
 {
-    if (!r->log_path) return RW_OK;
+    /* Under mpirun, process 0 alone writes the run's files. */
+    if (!r->log_path || !dist_writes_files()) return RW_OK;
     FILE *log = fopen(r->log_path, resumed ? "a" : "w");
     if (log && resumed && ftell(log) > r->log_bytes && ftruncate(fileno(log), r->log_bytes) != 0) {
         fclose(log);
@@ -169,6 +171,11 @@ rw_status rw_run_new(rw_model *model, const rw_run_config *c, rw_run **out)
         st = rw_trainer_set_dst(r->t, &r->dst);
         rw_trainer_set_topology_callback(r->t, run_on_update, r);
     }
+    if (st == RW_OK && r->rounds && rw_dist_size() > 1)
+        st = rw_fail(RW_ERR_INVALID_ARGUMENT,
+                     "IMP and model soups do not train over several processes (they make a "
+                     "trainer per phase); run them as one process, or use GMP or ISS-P");
+    if (st == RW_OK && r->t) st = dist_attach(r->t, r->lm ? r->lm_cfg.context : 1);
     if (st == RW_OK) st = run_open_log(r, 0);
     r->configured = 1;
     if (st != RW_OK) {
@@ -262,6 +269,16 @@ rw_status rw_run_resume(const char *checkpoint, int64_t max_memory, rw_model **m
         rw_trainer_set_topology_callback(r->t, run_on_update, r);
     }
     r->nm_active = rw_model_nm_train_config(r->model, &r->nm);
+    /* Any number of processes resumes any checkpoint: the state is the
+     * same on every process, and the batch is split anew. */
+    st = dist_attach(r->t, r->lm ? r->lm_cfg.context : 1);
+    if (st != RW_OK) {
+        if (flags) free(*flags), *flags = NULL;
+        rw_model *m = r->model;
+        rw_run_free(r);
+        rw_model_free(m);
+        return st;
+    }
     *model = r->model;
     *out = r;
     return RW_OK;
@@ -331,6 +348,15 @@ rw_status run_save_checkpoint(rw_run *r)
     /* The log on disk must hold what the note counts (topology lines are
      * not flushed one by one): a crash after the checkpoint keeps it. */
     if (r->log) fflush(r->log);
+    /* Every process holds the same state; process 0 writes it. */
+    rw_status checked = dist_check_model(r->model, "at a checkpoint");
+    if (checked != RW_OK) return checked;
+    if (!dist_writes_files()) {
+        rw_progress pos;
+        rw_trainer_position(r->t, &pos);
+        r->saved_step = pos.step;
+        return RW_OK;
+    }
     char *note = make_note(r, r->log ? ftell(r->log) : 0);
     if (!note) return rw_fail(RW_ERR_NO_MEMORY, "out of memory writing checkpoint %s",
                               r->checkpoint_path);
@@ -415,6 +441,9 @@ static rw_status train_single(rw_run *r, const rw_dataset *train, const rw_datas
                 out->train_samples -= earlier_samples;
             }
             if ((st = evaluate(r, r->model, val, test)) != RW_OK) return st;
+            char when[64];
+            snprintf(when, sizeof when, "at the end of epoch %d", pos.epoch + 1);
+            if ((st = dist_check_model(r->model, when)) != RW_OK) return st;
             evaluated = 1;
             if (report_epoch(r, &s, pos.epoch + 1, has_val, nm_change, update_seconds))
                 out->stopped = 1;
@@ -565,7 +594,8 @@ rw_status rw_run_train(rw_run *r, const rw_dataset *train, const rw_dataset *val
         out->train_seconds > 0 ? (double)out->train_samples / out->train_seconds : 0.0;
     if (r->rounds) out->target_sparsity = r->prune.sparsity;
     else if (r->dst_active) out->target_sparsity = r->dst.final_sparsity;
-    if (r->out_path) st = rw_model_save(r->model, r->out_path);
+    if ((st = dist_check_model(r->model, "at the end of training")) != RW_OK) return st;
+    if (r->out_path && dist_writes_files()) st = rw_model_save(r->model, r->out_path);
     return st;
 }
 

@@ -334,7 +334,6 @@ int64_t dst_share(int n, const double *weight, const int64_t *cap, int64_t total
 static void window_capture(dst_state *d, const rw_trainer *t, int batch_n, int slot, int back)
 {
     const rw_model *m = t->model;
-    const workspace *ws = &t->ws;
     int bp = d->bp, n = batch_n;
     size_t stride = (size_t)d->cfg.window * bp;
     float coef = powf(trainer_momentum(t), (float)back);
@@ -345,8 +344,9 @@ static void window_capture(dst_state *d, const rw_trainer *t, int batch_n, int s
         if (!d->win_pre[l]) continue;
         /* Hebbian: the activations going in and coming out; momentum: the
          * input and the gradient at the output (zero in padding columns). */
-        const float *pre = ws->t[p->x_tensor].data;
-        const float *post = activations ? ws->t[p->y_tensor].data : ws->t[p->y_tensor].grad;
+        const float *pre = trainer_batch_data(t, p->x_tensor);
+        const float *post = activations ? trainer_batch_data(t, p->y_tensor)
+                                        : trainer_batch_grad(t, p->y_tensor);
         int in = p->cols, out = p->rows;
 #pragma omp parallel for schedule(static) if ((size_t)(in + out) * bp >= 65536)
         for (int r = 0; r < in + out; r++) {
@@ -409,7 +409,7 @@ static rw_status close_inputs(dst_state *d, const rw_trainer *t, int64_t step, i
     d->inputs_removed = 0;
     if (!d->inputs) return RW_OK;
     const param *p = dst_param(d, t->model, d->input_weight);
-    int closed = input_select_close(d->inputs, p, t->ws.t[p->x_tensor].data, d->bp, d->batch_n,
+    int closed = input_select_close(d->inputs, p, trainer_batch_data(t, p->x_tensor), d->bp, d->batch_n,
                                     step, total_steps);
     if (closed < 0) return rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing inputs to remove");
     const uint8_t *state = input_select_closed(d->inputs);
@@ -493,9 +493,9 @@ static int choose_growth(dst_state *d, const rw_trainer *t, int l, rng_state *r,
                          grow_scratch *scratch, const uint8_t *closed)
 {
     const param *p = dst_param(d, t->model, l);
-    const workspace *ws = &t->ws;
-    grow_input in = {p, ws->t[p->x_tensor].data, ws->t[p->y_tensor].grad,
-                     ws->t[p->y_tensor].data, d->bp, d->batch_n, d->win_pre[l], d->win_post[l],
+    grow_input in = {p, trainer_batch_data(t, p->x_tensor), trainer_batch_grad(t, p->y_tensor),
+                     trainer_batch_data(t, p->y_tensor), d->bp, d->batch_n, d->win_pre[l],
+                     d->win_post[l],
                      d->cfg.window * d->bp, r, scratch, closed};
     int got = d->grow->choose(&in, (int)d->grow_n[l], pos);
     if (got < 0)
@@ -721,6 +721,9 @@ static rw_status run_update(dst_state *d, rw_trainer *t, int64_t step, int64_t t
     s->shrunk = d->cfg.shrink > 0 ? d->shrunk : NULL;
     s->inputs_kept = d->inputs ? input_select_kept(d->inputs) : 0;
     s->inputs_removed = d->inputs_removed;
+    uint64_t h = 0;
+    for (int l = 0; l < n; l++) h = h * 0x100000001b3ULL ^ param_hash(dst_param(d, m, l), 0);
+    s->topology_hash = h;
     return RW_OK;
 }
 
@@ -746,6 +749,18 @@ rw_status dst_after_step(dst_state *d, rw_trainer *t, const trainer_step_info *s
     rw_status st = run_update(d, t, step, total_steps);
     if (st == RW_OK) *stats = &d->stats;
     return st;
+}
+
+int dst_wants_batch(const rw_trainer *t, const trainer_step_info *si)
+{
+    const dst_state *d = trainer_dst(t);
+    if (!d) return 0;
+    int64_t step = si->step, per_epoch = si->steps_per_epoch, total = si->total_steps;
+    if (dst_update_due(d, step, per_epoch, total)) return 1;
+    if (!dst_uses_window(&d->cfg)) return 0;
+    int64_t dt = update_interval(d, per_epoch);
+    int64_t next = dt > 0 ? (step + dt - 1) / dt * dt : 0;
+    return dt > 0 && next - step < d->cfg.window && dst_update_due(d, next, per_epoch, total);
 }
 
 /* ---- The trainer hook -------------------------------------------------- */
@@ -777,7 +792,7 @@ rw_status rw_trainer_set_dst(rw_trainer *t, const rw_dst_config *config)
 {
     dst_state *d = NULL;
     if (config) {
-        rw_status st = dst_create(config, t->model, t->ws.bp, &d);
+        rw_status st = dst_create(config, t->model, trainer_batch_bp(t), &d);
         if (st != RW_OK) return st;
     }
     return dst_attach(t, d);

@@ -35,6 +35,11 @@ int dst_kept_inputs(const rw_trainer *t, int32_t *index);
 dst_state *trainer_dst(const rw_trainer *t);
 
 /* 1 if an update runs after `step` of total_steps steps. */
+/* 1 if the DST attached to t looks at the batch of the step just made
+ * (an update is due, or the batch goes into a window): a data-parallel run
+ * gathers the global batch for it. 0 without DST. */
+int dst_wants_batch(const rw_trainer *t, const trainer_step_info *si);
+
 int dst_update_due(const dst_state *d, int64_t step, int64_t steps_per_epoch,
                    int64_t total_steps);
 

@@ -440,7 +440,7 @@ rw_status dst_checkpoint_load(rw_trainer *t, const st_file *f, const char *path)
     rw_dst_config c;
     dst_state *d = NULL;
     rw_status st = parse_config(text, path, &c);
-    if (st == RW_OK) st = dst_create(&c, m, t->ws.bp, &d); /* checks the settings */
+    if (st == RW_OK) st = dst_create(&c, m, trainer_batch_bp(t), &d); /* checks the settings */
     if (st == RW_ERR_INVALID_ARGUMENT || st == RW_ERR_NO_MEMORY) {
         char why[512];
         snprintf(why, sizeof why, "%s", rw_last_error());

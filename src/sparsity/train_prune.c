@@ -211,6 +211,8 @@ rw_status prune_round(prune_run *r, rw_model *m, int round, double density)
         s.dead_neurons = dead;
         s.seconds = seconds;
         s.total_seconds = r->prune_seconds;
+        for (int l = 0; l < n; l++)
+            s.topology_hash = s.topology_hash * 0x100000001b3ULL ^ param_hash(&m->params[weights[l]], 0);
         if (r->on_prune) r->on_prune(&s, r->user);
     }
     free(weights);
