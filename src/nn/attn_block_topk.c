@@ -1,0 +1,37 @@
+/* Block top-k: keys in blocks of B positions, each summarised by its mean
+ * key; the query at t scores the complete blocks before its own and
+ * attends to the K best and to its own block up to t. The blockified
+ * dynamic pattern of "Training-free and Adaptive Sparse Attention for
+ * Efficient Long Video Generation" (AdaSpa, Xia et al. 2025), chosen per
+ * query rather than per query block so no position sees a later one's
+ * query (a causal model may not). */
+#include "nn/attn_pattern.h"
+
+static int topk_ranges(const att_pattern *p, const att_kv *kv, const float *q, int t,
+                       att_range *out, float *work)
+{
+    int B = p->block, own = t / B;
+    if (own <= p->topk) {
+        out[0] = (att_range){0, t + 1};
+        return 1;
+    }
+    float *sc = work;
+    int *idx = (int *)(work + own);
+    for (int j = 0; j < own; j++) sc[j] = 0.0f;
+    for (int d = 0; d < kv->hd; d++) {
+        const float *m = kv->means + (size_t)d * kv->ldm;
+        for (int j = 0; j < own; j++) sc[j] += q[d] * m[j];
+    }
+    att_top_k(sc, own, p->topk, idx);
+    return att_blocks_to_ranges(idx, p->topk, B, own, t, out);
+}
+
+static int topk_max(const att_pattern *p) { return p->topk + 1; }
+
+static int64_t topk_work(const att_pattern *p, int T, int hd)
+{
+    (void)hd;
+    return 2 * ((int64_t)T / p->block + 1);
+}
+
+const att_pattern_ops att_block_topk_ops = {"block-topk", topk_ranges, topk_max, topk_work, 1};
