@@ -49,6 +49,7 @@ typedef struct {
     layer base;
     int heads, context;
     att_pattern pattern;
+    int core_only; /* dense attention through the core at any context */
     att_counts *counts;
 } attention;
 
@@ -60,7 +61,7 @@ static int64_t pair_work(int T, int hd) { return 7 * (int64_t)T * hd + (int64_t)
 
 static int uses_gemm(const attention *a)
 {
-    return a->pattern.kind == ATT_DENSE && a->context <= ATTENTION_GEMM_MAX;
+    return a->pattern.kind == ATT_DENSE && a->context <= ATTENTION_GEMM_MAX && !a->core_only;
 }
 
 static int uses_means(const attention *a) { return att_pattern_ops_of(&a->pattern)->uses_block_means; }
@@ -554,6 +555,8 @@ int attention_context(const layer *ly) { return att_of(ly)->context; }
 const att_pattern *attention_pattern(const layer *ly) { return &att_of(ly)->pattern; }
 
 void attention_set_pattern(layer *ly, const att_pattern *p) { ((attention *)ly)->pattern = *p; }
+
+void attention_set_core_only(layer *ly) { ((attention *)ly)->core_only = 1; }
 
 double attention_density(const layer *ly, int reset)
 {

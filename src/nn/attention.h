@@ -23,6 +23,10 @@ int attention_context(const layer *ly);
  * model is made: the scratch size depends on it. */
 const att_pattern *attention_pattern(const layer *ly);
 void attention_set_pattern(layer *ly, const att_pattern *p);
+/* Dense attention through the block-sparse core at every context (the
+ * standalone layer of rw_attention_create, so benchmarks compare patterns
+ * on one core). */
+void attention_set_core_only(layer *ly);
 
 /* Score entries computed over those causal dense attention computes, since
  * the last reset (1 when nothing ran); reset 1 starts a new count. Not

@@ -35,6 +35,7 @@ rw_status rw_attention_create(const char *spec, int heads, int head_dim, int con
         return rw_fail(RW_ERR_NO_MEMORY, "out of memory for an attention layer");
     }
     attention_set_pattern(a->ly, &p);
+    attention_set_core_only(a->ly);
     a->dim = heads * head_dim;
     a->context = context;
     a->cache_len = a->ly->ops->scratch_floats(a->ly, 1);
