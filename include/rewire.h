@@ -471,6 +471,10 @@ rw_status rw_lm_evaluate(const rw_model *model, const rw_text *text, int val, in
  * attention. */
 rw_status rw_model_set_attention(rw_model *model, const char *spec);
 
+/* RW_OK if `spec` names an attention pattern, else RW_ERR_INVALID_ARGUMENT
+ * with a message saying what was expected. */
+rw_status rw_attention_check(const char *spec);
+
 /* The pattern of the model's first attention layer into buf (cap bytes);
  * 0 and "" when it has none. */
 int rw_model_attention(const rw_model *model, char *buf, size_t cap);

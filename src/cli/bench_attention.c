@@ -194,14 +194,11 @@ int bench_attention(int argc, char **argv)
                 f.decode_tokens, f.decode_context);
         return 2;
     }
-    for (int i = 0; i < np; i++) { /* refuse a bad spec before any timing */
-        rw_attention *a;
-        if (rw_attention_create(spec[i], f.heads, f.head_dim, 1, &a) != RW_OK) {
+    for (int i = 0; i < np; i++) /* refuse a bad spec before any timing */
+        if (rw_attention_check(spec[i]) != RW_OK) {
             fprintf(stderr, "rewire bench attention: %s\n", rw_last_error());
             return 2;
         }
-        rw_attention_free(a);
-    }
     if (f.threads > 0) rw_set_num_threads(f.threads);
     if (!f.json)
         printf("attention: %d heads of %d, forward+backward, %d threads; 'x %s' = its time / "

@@ -127,6 +127,14 @@ static float *pair_buffer(const layer_io *io, const attention *a, int64_t p_floa
     return *own;
 }
 
+static void count_scores(const attention *a, int64_t computed, int64_t causal)
+{
+#pragma omp atomic
+    a->counts->computed += computed;
+#pragma omp atomic
+    a->counts->causal += causal;
+}
+
 static int gemm_forward(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
@@ -155,6 +163,7 @@ static int gemm_forward(const layer *ly, const layer_io *io)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, V, hd, 0.0f,
                     Y, hd);
         scatter(Y, bp, h * hd, c0, T, hd, y, 0);
+        count_scores(a, (int64_t)T * (T + 1) / 2, (int64_t)T * (T + 1) / 2);
         free(own);
         team_chunk_done();
     }
@@ -240,13 +249,6 @@ static float *core_work_new(const attention *a, int T, core_work *w)
     return buf;
 }
 
-static void count_scores(const attention *a, int64_t computed, int64_t causal)
-{
-#pragma omp atomic
-    a->counts->computed += computed;
-#pragma omp atomic
-    a->counts->causal += causal;
-}
 
 /* Pair (sequence, head) c's keys and values in [3·dim][bp], with the block
  * means of its complete blocks when the pattern reads them. */

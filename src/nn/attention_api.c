@@ -145,6 +145,12 @@ int64_t rw_attention_bytes(const rw_attention *a)
     return (int64_t)sizeof(float) * (a->scratch_len + a->cache_len);
 }
 
+rw_status rw_attention_check(const char *spec)
+{
+    att_pattern p;
+    return att_pattern_parse(spec, &p);
+}
+
 rw_status rw_model_set_attention(rw_model *model, const char *spec)
 {
     att_pattern p;
