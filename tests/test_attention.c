@@ -99,6 +99,8 @@ static void pattern_mask(const char *spec, const float *qkv, int T, int H, int h
     memset(mask, 0, (size_t)H * T * T);
     double *sc = malloc(sizeof(double) * (size_t)(T + 1));
     int *work_i = malloc(sizeof(float) * (size_t)(T * 8 + 64 * p.topk + 64));
+    float *keys = malloc(sizeof(float) * (size_t)T * hd);
+    assert_non_null(keys);
     assert_non_null(sc);
     assert_non_null(work_i);
     for (int h = 0; h < H; h++)
@@ -129,8 +131,10 @@ static void pattern_mask(const char *spec, const float *qkv, int T, int H, int h
             } else {
                 float q[64];
                 att_range r[64];
-                att_kv kv = {qkv + (size_t)(dim + h * hd) * T, qkv + (size_t)(2 * dim + h * hd) * T,
-                             T, hd, NULL, 0};
+                for (int s = 0; s < T; s++) /* token-major, as the core reads them */
+                    for (int d = 0; d < hd; d++)
+                        keys[(size_t)s * hd + d] = qkv[(size_t)(dim + h * hd + d) * T + s];
+                att_kv kv = {keys, keys, hd, hd, NULL, 0};
                 for (int d = 0; d < hd; d++) q[d] = qkv[(size_t)(h * hd + d) * T + t];
                 int nr = att_pattern_ops_of(&p)->ranges(&p, &kv, q, t, r, (float *)work_i);
                 for (int i = 0; i < nr; i++)
@@ -139,6 +143,7 @@ static void pattern_mask(const char *spec, const float *qkv, int T, int H, int h
         }
     free(sc);
     free(work_i);
+    free(keys);
 }
 
 static float *random_floats(size_t n, float scale, uint64_t seed)

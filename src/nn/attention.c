@@ -23,7 +23,7 @@
  *
  * One token at a time (forward_vector, generation): the keys and values of
  * the positions before pos0 are kept in the scratch (a KV cache,
- * feature-major [dim][context] as the core reads them); the new token's
+ * token-major [context][dim] as the core reads them); the new token's
  * are added at pos0 and its query runs the same row code as the full
  * forward pass, over the same ranges. */
 #include <cblas.h>
@@ -223,43 +223,48 @@ static int gemm_backward(const layer *ly, const layer_io *io)
 }
 
 /* Floats of one core work area: a row's query, output and gradients, the
- * block means, the pattern's work and its ranges. */
-static int64_t core_work_floats(const attention *a, int T)
+ * block means, the pattern's work and its ranges, and `rows` positions of
+ * token-major K, V, dK and dV (none when decoding from the cache). */
+static int64_t core_work_floats(const attention *a, int T, int rows)
 {
     int hd = a->base.out / a->heads;
     const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
     return 4 * (int64_t)hd + (int64_t)hd * means_cap(a) + ops->work_floats(&a->pattern, T, hd) +
-           2 * (int64_t)ops->max_ranges(&a->pattern) + 16;
+           2 * (int64_t)ops->max_ranges(&a->pattern) + 4 * (int64_t)rows * hd + 16;
 }
 
 typedef struct {
     float *q, *o, *g, *dq, *means, *work;
+    float *K, *V, *dK, *dV; /* [rows][hd] */
     att_range *ranges;
 } core_work;
 
-static float *core_work_new(const attention *a, int T, core_work *w)
+static float *core_work_new(const attention *a, int T, int rows, core_work *w)
 {
     int hd = a->base.out / a->heads;
-    float *buf = malloc(sizeof(float) * (size_t)core_work_floats(a, T));
+    float *buf = malloc(sizeof(float) * (size_t)core_work_floats(a, T, rows));
     RW_ASSERT(buf != NULL, "out of memory for attention's work buffer of layer %s", a->base.name);
-    w->q = buf, w->o = w->q + hd, w->g = w->o + hd, w->dq = w->g + hd;
+    w->K = buf, w->V = w->K + (size_t)rows * hd, w->dK = w->V + (size_t)rows * hd;
+    w->dV = w->dK + (size_t)rows * hd;
+    w->q = w->dV + (size_t)rows * hd, w->o = w->q + hd, w->g = w->o + hd, w->dq = w->g + hd;
     w->means = w->dq + hd;
     w->ranges = (att_range *)(w->means + (size_t)hd * means_cap(a));
     w->work = (float *)(w->ranges + att_pattern_ops_of(&a->pattern)->max_ranges(&a->pattern));
     return buf;
 }
 
-
-/* Pair (sequence, head) c's keys and values in [3·dim][bp], with the block
- * means of its complete blocks when the pattern reads them. */
-static att_kv pair_kv(const attention *a, const float *qkv, int bp, int c, int T, float *means)
+/* Pair (sequence, head) c's keys and values from [3·dim][bp] into the
+ * work's token-major K and V, with the block means of its complete blocks
+ * when the pattern reads them. */
+static att_kv pair_kv(const attention *a, const float *qkv, int bp, int c, int T, core_work *w)
 {
     int dim = a->base.out, H = a->heads, hd = dim / H, h = c % H, c0 = (c / H) * T;
-    att_kv kv = {qkv + (size_t)(dim + h * hd) * bp + c0, qkv + (size_t)(2 * dim + h * hd) * bp + c0,
-                 bp, hd, uses_means(a) ? means : NULL, means_cap(a)};
+    gather(qkv, bp, dim + h * hd, c0, T, hd, w->K);
+    gather(qkv, bp, 2 * dim + h * hd, c0, T, hd, w->V);
+    att_kv kv = {w->K, w->V, hd, hd, uses_means(a) ? w->means : NULL, hd};
     if (kv.means)
         for (int b = 0; b < T / a->pattern.block; b++)
-            att_block_mean(&kv, b, a->pattern.block, means, kv.ldm);
+            att_block_mean(&kv, b, a->pattern.block, w->means, kv.ldm);
     return kv;
 }
 
@@ -285,8 +290,8 @@ static int core_forward(const layer *ly, const layer_io *io)
         }
         int h = c % H, c0 = (c / H) * T;
         core_work w;
-        float *buf = core_work_new(a, T, &w);
-        att_kv kv = pair_kv(a, qkv, bp, c, T, w.means);
+        float *buf = core_work_new(a, T, T, &w);
+        att_kv kv = pair_kv(a, qkv, bp, c, T, &w);
         int64_t computed = 0;
         for (int t = 0; t < T; t++) {
             size_t col = (size_t)c0 + t;
@@ -320,15 +325,10 @@ static int core_backward(const layer *ly, const layer_io *io)
         }
         int h = c % H, c0 = (c / H) * T;
         core_work w;
-        float *buf = core_work_new(a, T, &w);
-        att_kv kv = pair_kv(a, qkv, bp, c, T, w.means);
-        float *dk = in->grad + (size_t)(dim + h * hd) * bp + c0;
-        float *dv = in->grad + (size_t)(2 * dim + h * hd) * bp + c0;
-        if (!add)
-            for (int d = 0; d < hd; d++) {
-                memset(dk + (size_t)d * bp, 0, sizeof(float) * (size_t)T);
-                memset(dv + (size_t)d * bp, 0, sizeof(float) * (size_t)T);
-            }
+        float *buf = core_work_new(a, T, T, &w);
+        att_kv kv = pair_kv(a, qkv, bp, c, T, &w);
+        memset(w.dK, 0, sizeof(float) * (size_t)T * hd);
+        memset(w.dV, 0, sizeof(float) * (size_t)T * hd);
         for (int t = 0; t < T; t++) {
             size_t col = (size_t)c0 + t;
             double delta = 0;
@@ -341,12 +341,14 @@ static int core_backward(const layer *ly, const layer_io *io)
             }
             int nr = ops->ranges(&a->pattern, &kv, w.q, t, w.ranges, w.work);
             att_row_backward(&kv, w.q, scale, w.ranges, nr, io->scratch[(size_t)h * bp + col], w.g,
-                             (float)delta, w.dq, dk, dv);
+                             (float)delta, w.dq, w.dK, w.dV);
             for (int d = 0; d < hd; d++) {
                 float *g = in->grad + (size_t)(h * hd + d) * bp + col;
                 *g = add ? *g + w.dq[d] : w.dq[d];
             }
         }
+        scatter(w.dK, bp, dim + h * hd, c0, T, hd, in->grad, add);
+        scatter(w.dV, bp, 2 * dim + h * hd, c0, T, hd, in->grad, add);
         free(buf);
         team_chunk_done();
     }
@@ -376,20 +378,17 @@ static int att_forward_vector(const layer *ly, const layer_io *io)
     float *kc = io->scratch, *vc = kc + (size_t)T * dim, *mc = vc + (size_t)T * dim;
     float *y = io->out->pre, scale = 1.0f / sqrtf((float)hd);
     TEAM_FOR(one, 1) {
-        for (int i = 0; i < dim; i++) {
-            kc[(size_t)i * T + t] = qkv[dim + i];
-            vc[(size_t)i * T + t] = qkv[2 * dim + i];
-        }
+        memcpy(kc + (size_t)t * dim, qkv + dim, sizeof(float) * (size_t)dim);
+        memcpy(vc + (size_t)t * dim, qkv + 2 * dim, sizeof(float) * (size_t)dim);
         team_chunk_done();
     }
     team_phase(1);
     TEAM_FOR(h, H) {
         core_work w;
-        float *buf = core_work_new(a, T, &w);
-        att_kv kv = {kc + (size_t)h * hd * T, vc + (size_t)h * hd * T, T, hd,
-                     ldm ? mc + (size_t)h * hd * ldm : NULL, ldm};
+        float *buf = core_work_new(a, T, 0, &w);
+        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, ldm ? mc + h * hd : NULL, dim};
         if (kv.means && (t + 1) % a->pattern.block == 0)
-            att_block_mean(&kv, t / a->pattern.block, a->pattern.block, (float *)kv.means, ldm);
+            att_block_mean(&kv, t / a->pattern.block, a->pattern.block, (float *)kv.means, dim);
         int nr = ops->ranges(&a->pattern, &kv, qkv + h * hd, t, w.ranges, w.work);
         count_scores(a, att_range_keys(w.ranges, nr), t + 1);
         att_row_forward(&kv, qkv + h * hd, scale, w.ranges, nr, y + h * hd);
@@ -404,14 +403,12 @@ void attention_fill_cache(const layer *ly, float *cache, const float *qkv, int l
     const attention *a = att_of(ly);
     int dim = ly->out, H = a->heads, hd = dim / H, C = a->context, ldm = means_cap(a);
     float *kc = cache, *vc = kc + (size_t)C * dim, *mc = vc + (size_t)C * dim;
-    for (int i = 0; i < dim; i++) {
-        memcpy(kc + (size_t)i * C, qkv + (size_t)(dim + i) * ld, sizeof(float) * (size_t)T);
-        memcpy(vc + (size_t)i * C, qkv + (size_t)(2 * dim + i) * ld, sizeof(float) * (size_t)T);
-    }
+    gather(qkv, ld, dim, 0, T, dim, kc);
+    gather(qkv, ld, 2 * dim, 0, T, dim, vc);
     for (int h = 0; h < H && ldm; h++) {
-        att_kv kv = {kc + (size_t)h * hd * C, vc + (size_t)h * hd * C, C, hd, NULL, ldm};
+        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, NULL, dim};
         for (int b = 0; b < T / a->pattern.block; b++)
-            att_block_mean(&kv, b, a->pattern.block, mc + (size_t)h * hd * ldm, ldm);
+            att_block_mean(&kv, b, a->pattern.block, mc + h * hd, dim);
     }
 }
 

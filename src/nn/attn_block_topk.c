@@ -5,7 +5,7 @@
  * Efficient Long Video Generation" (AdaSpa, Xia et al. 2025), chosen per
  * query rather than per query block so no position sees a later one's
  * query (a causal model may not). */
-#include "nn/attn_pattern.h"
+#include "nn/attn_core.h"
 
 static int topk_ranges(const att_pattern *p, const att_kv *kv, const float *q, int t,
                        att_range *out, float *work)
@@ -17,11 +17,7 @@ static int topk_ranges(const att_pattern *p, const att_kv *kv, const float *q, i
     }
     float *sc = work;
     int *idx = (int *)(work + own);
-    for (int j = 0; j < own; j++) sc[j] = 0.0f;
-    for (int d = 0; d < kv->hd; d++) {
-        const float *m = kv->means + (size_t)d * kv->ldm;
-        for (int j = 0; j < own; j++) sc[j] += q[d] * m[j];
-    }
+    for (int j = 0; j < own; j++) sc[j] = att_dot(q, kv->means + (size_t)j * kv->ldm, kv->hd);
     att_top_k(sc, own, p->topk, idx);
     return att_blocks_to_ranges(idx, p->topk, B, own, t, out);
 }

@@ -18,13 +18,17 @@ float att_row_forward(const att_kv *kv, const float *q, float scale, const att_r
 
 /* The row's backward: with dout its output gradient, lse its forward
  * log-sum-exp and delta = dout·o, adds to dq[0..hd) and to the
- * feature-major dk, dv ([d * ld + s], same ld as kv). */
+ * token-major dk, dv (position s at [s * ld], the ld of kv). */
 void att_row_backward(const att_kv *kv, const float *q, float scale, const att_range *r, int nr,
                       float lse, const float *dout, float delta, float *dq, float *dk, float *dv);
 
-/* Column b of the [hd][ldm] block means: the mean key of positions
- * [b * block, (b + 1) * block). */
+/* Row b of the block means (at means + b * ldm): the mean key of
+ * positions [b * block, (b + 1) * block). */
 void att_block_mean(const att_kv *kv, int b, int block, float *means, int ldm);
+
+/* a · b over n floats, in a fixed order (so every caller gets the same
+ * bits for the same inputs). */
+float att_dot(const float *a, const float *b, int n);
 
 /* Key positions the ranges cover. */
 int64_t att_range_keys(const att_range *r, int nr);

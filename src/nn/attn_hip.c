@@ -4,14 +4,12 @@
  * every group, scores each half by the key at its middle and keeps the K
  * best halves, until every group is one block: O(K log T) scores per
  * query instead of one per block. The query's own block is always seen. */
-#include "nn/attn_pattern.h"
+#include "nn/attn_core.h"
 
 /* The key at position s scored against q. */
 static float key_score(const att_kv *kv, const float *q, int s)
 {
-    float sum = 0.0f;
-    for (int d = 0; d < kv->hd; d++) sum += q[d] * kv->k[(size_t)d * kv->ld + s];
-    return sum;
+    return att_dot(q, kv->k + (size_t)s * kv->ld, kv->hd);
 }
 
 static int hip_ranges(const att_pattern *p, const att_kv *kv, const float *q, int t,

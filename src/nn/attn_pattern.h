@@ -27,13 +27,13 @@ typedef struct {
     int s0, s1;
 } att_range;
 
-/* One head's keys and values of one sequence, feature-major as the
- * layer's activations are: feature d of position s at [d * ld + s]. */
+/* One head's keys and values of one sequence, token-major: position s's
+ * hd features at [s * ld]. */
 typedef struct {
     const float *k, *v;
     int ld, hd;
-    /* [hd][ldm]: the mean key of each complete block of pattern.block
-     * positions (block-topk), or NULL. */
+    /* The mean key of each complete block of pattern.block positions,
+     * block b's at [b * ldm] (block-topk), or NULL. */
     const float *means;
     int ldm;
 } att_kv;
