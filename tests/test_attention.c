@@ -350,8 +350,27 @@ static void test_gpt_decode_and_file(void **state)
         }
         if (worst >= TOL) fail_msg("%s: decoded logits off by %g", specs[i], worst);
         workspace_free(&ws);
-        free(full);
         assert_int_equal(rw_model_set_attention(m, "block-topk:0,1"), RW_ERR_INVALID_ARGUMENT);
+        if (i == 0) { /* dense in a workspace made for a sparse pattern: through the core */
+            assert_int_equal(workspace_init(&ws, m, N, 0), RW_OK);
+            assert_int_equal(rw_model_set_attention(m, "dense"), RW_OK);
+            ws.tokens = tokens, ws.n = N, ws.seq_len = N, ws.pos0 = 0;
+            network_forward(m, &ws);
+            float *got = malloc(sizeof(float) * (size_t)N * V);
+            assert_non_null(got);
+            for (int j = 0; j < N; j++)
+                for (int v = 0; v < V; v++) got[(size_t)j * V + v] = network_logits(m, &ws)[(size_t)v * ws.bp + j];
+            workspace_free(&ws);
+            assert_int_equal(workspace_init(&ws, m, N, 0), RW_OK); /* made for dense: sgemm */
+            ws.tokens = tokens, ws.n = N, ws.seq_len = N, ws.pos0 = 0;
+            network_forward(m, &ws);
+            for (int j = 0; j < N; j++)
+                for (int v = 0; v < V; v++) full[(size_t)j * V + v] = network_logits(m, &ws)[(size_t)v * ws.bp + j];
+            workspace_free(&ws);
+            assert_true(tu_max_rel_diff(got, full, (size_t)N * V) < TOL);
+            free(got);
+        }
+        free(full);
         rw_model_free(m);
         remove(path);
     }

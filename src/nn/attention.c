@@ -355,14 +355,24 @@ static int core_backward(const layer *ly, const layer_io *io)
     return pairs + 1;
 }
 
+/* The product path when the pattern is dense and the workspace holds its
+ * probabilities (a workspace made while another pattern was set holds
+ * only the core's log-sum-exps: the core serves it then). */
+static int gemm_fits(const layer *ly, const layer_io *io)
+{
+    const attention *a = att_of(ly);
+    int T = io->seq_len;
+    return uses_gemm(a) && (int64_t)(io->n / T) * a->heads * T * T <= io->scratch_len;
+}
+
 static int att_forward(const layer *ly, const layer_io *io)
 {
-    return uses_gemm(att_of(ly)) ? gemm_forward(ly, io) : core_forward(ly, io);
+    return gemm_fits(ly, io) ? gemm_forward(ly, io) : core_forward(ly, io);
 }
 
 static int att_backward(const layer *ly, const layer_io *io)
 {
-    return uses_gemm(att_of(ly)) ? gemm_backward(ly, io) : core_backward(ly, io);
+    return gemm_fits(ly, io) ? gemm_backward(ly, io) : core_backward(ly, io);
 }
 
 /* One token at position pos0: its key and value join the cache (and, when
@@ -374,6 +384,9 @@ static int att_forward_vector(const layer *ly, const layer_io *io)
     const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
     int dim = ly->out, H = a->heads, hd = dim / H, T = a->context, t = io->pos0;
     int ldm = means_cap(a);
+    RW_ASSERT(io->scratch_len >= att_scratch_floats(ly, 1), "layer %s: its decoding cache was "
+              "made for another attention pattern (set the pattern before making workspaces)",
+              ly->name);
     const float *qkv = io->in[0]->data;
     float *kc = io->scratch, *vc = kc + (size_t)T * dim, *mc = vc + (size_t)T * dim;
     float *y = io->out->pre, scale = 1.0f / sqrtf((float)hd);
