@@ -2,7 +2,7 @@
  * key; the query at t scores the complete blocks before its own and
  * attends to the K best and to its own block up to t. The blockified
  * dynamic pattern of "Training-free and Adaptive Sparse Attention for
- * Efficient Long Video Generation" (AdaSpa, Xia et al. 2025), chosen per
+ * Efficient Long Video Generation" (AdaSpa), chosen per
  * query rather than per query block so no position sees a later one's
  * query (a causal model may not). */
 #include "nn/attn_core.h"

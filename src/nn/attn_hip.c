@@ -1,5 +1,5 @@
 /* Hierarchical top-k: "HiP Attention: Sparse Sub-Quadratic Attention with
- * Hierarchical Attention Pruning" (Lee et al. 2024). The complete key
+ * Hierarchical Attention Pruning". The complete key
  * blocks before the query's own are cut into K groups; each round halves
  * every group, scores each half by the key at its middle and keeps the K
  * best halves, until every group is one block: O(K log T) scores per

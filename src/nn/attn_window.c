@@ -1,7 +1,7 @@
 /* Local causal window plus always-visible first positions (attention
  * sinks): the diagonal and vertical-stripe patterns found in trained
  * attention by "Sparse-vDiT: Unleashing the Power of Sparse Attention to
- * Accelerate Video Diffusion Transformers" (Chen et al. 2025). The query
+ * Accelerate Video Diffusion Transformers". The query
  * at t sees t - W + 1 .. t and 0 .. S - 1. */
 #include "nn/attn_pattern.h"
 
