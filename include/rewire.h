@@ -359,6 +359,8 @@ typedef struct {
     uint64_t seed;
     double layer_norm_eps; /* every LayerNorm's ε, in [0, 1) (0 means 1e-5, GPT-2's
                               and nanoGPT's); kept as a float */
+    const char *attention; /* the attention pattern (rw_model_set_attention's spec);
+                              NULL: dense */
 } rw_gpt_config;
 
 /* vocab 256, context 64, 4 layers, 4 heads, 128 wide, no biases, dense,
@@ -458,6 +460,44 @@ typedef struct {
  * time (0: 8). */
 rw_status rw_lm_evaluate(const rw_model *model, const rw_text *text, int val, int context, int batch,
                          rw_lm_eval *out);
+
+/* Attention patterns (src/nn/attn_*.c): every attention layer of `model`
+ * attends as `spec` says: "dense", "window:W[,sink:S]" (the last W
+ * positions and the first S), "block-topk:B,K" (its own block of B
+ * positions and the K blocks whose mean key scores highest),
+ * "hip:B,K" (K blocks found by a hierarchical descent). Saved with the
+ * model. Call it before passes of the model begin (evaluation, generation,
+ * a run): RW_ERR_INVALID_ARGUMENT for a bad spec or a model without
+ * attention. */
+rw_status rw_model_set_attention(rw_model *model, const char *spec);
+
+/* RW_OK if `spec` names an attention pattern, else RW_ERR_INVALID_ARGUMENT
+ * with a message saying what was expected. */
+rw_status rw_attention_check(const char *spec);
+
+/* The pattern of the model's first attention layer into buf (cap bytes);
+ * 0 and "" when it has none. */
+int rw_model_attention(const rw_model *model, char *buf, size_t cap);
+
+/* One attention layer alone, for benchmarks and checks: `heads` heads of
+ * head_dim over sequences of at most `context` positions, with pattern
+ * `spec` (as above). Activations are feature-major: qkv
+ * [3·heads·head_dim][T] (queries, keys, values), y and dy
+ * [heads·head_dim][T]. forward then backward (the same T, the same
+ * buffers alive) writes dqkv; decode runs position pos alone (qkv and y
+ * of one column) after positions 0..pos-1 were decoded or given to
+ * prefill. rw_attention_scores counts the score entries computed
+ * (reset 1: from zero again); rw_attention_bytes the layer's buffers. */
+typedef struct rw_attention rw_attention;
+rw_status rw_attention_create(const char *spec, int heads, int head_dim, int context,
+                              rw_attention **out);
+rw_status rw_attention_forward(rw_attention *a, int T, const float *qkv, float *y);
+rw_status rw_attention_backward(rw_attention *a, const float *dy, float *dqkv);
+rw_status rw_attention_prefill(rw_attention *a, int T, const float *qkv);
+rw_status rw_attention_decode(rw_attention *a, int pos, const float *qkv, float *y);
+int64_t rw_attention_scores(rw_attention *a, int reset);
+int64_t rw_attention_bytes(const rw_attention *a);
+void rw_attention_free(rw_attention *a);
 
 /* The longest sequence a language model takes (its position embeddings),
  * or 0 for a model that is not one. */

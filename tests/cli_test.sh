@@ -574,6 +574,29 @@ check "lm generate" 0 "^the rain" -- \
     "$REWIRE" lm generate "$TMP/lm.safetensors" --prompt "the rain" --tokens 40 --seed 3 --quiet
 check "lm generate empty prompt" 2 "--prompt expects a value" -- \
     "$REWIRE" lm generate "$TMP/lm.safetensors" --prompt ""
+check "lm attention bad spec" 2 "--attention 'hip:4': expected hip:B,K" -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --attention hip:4
+check "lm train block-topk" 0 "^result: val_loss=[0-9.]+ " -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --steps 10 --eval-every 5 --attention block-topk:4,2 \
+    --out "$TMP/lm_topk.safetensors" --log "$TMP/lm_topk.jsonl" --quiet
+check "lm log attention density" 0 '"attention_density":\[0\.[0-9]+(,0\.[0-9]+)*\]' -- \
+    cat "$TMP/lm_topk.jsonl"
+check "lm eval keeps the pattern" 0 '"attention":"block-topk:4,2"' -- \
+    "$REWIRE" lm eval "$TMP/lm_topk.safetensors" --text "$LMTEXT" --json
+check "lm eval --attention" 0 '"attention":"window:8,sink:2"' -- \
+    "$REWIRE" lm eval "$TMP/lm_topk.safetensors" --text "$LMTEXT" --json --attention window:8,sink:2
+check "lm eval bad --attention" 2 "--attention 'window:0': expected window:W" -- \
+    "$REWIRE" lm eval "$TMP/lm_topk.safetensors" --text "$LMTEXT" --attention window:0
+check "lm generate --attention" 0 "^the rain" -- \
+    "$REWIRE" lm generate "$TMP/lm_topk.safetensors" --prompt "the rain" --tokens 20 --quiet \
+    --attention hip:4,1
+check "lm export refuses sparse attention" 1 "cannot export a model with block-topk:4,2 attention" -- \
+    "$REWIRE" lm export "$TMP/lm_topk.safetensors" "$TMP/hf_topk"
+check "bench attention" 0 "^block-topk:8,2 +256 " -- \
+    "$REWIRE" bench attention --lengths 64,256 --patterns "dense;block-topk:8,2" --repeats 1 \
+    --decode-context 256 --decode-tokens 8
+check "bench attention bad pattern" 2 "--attention 'dense:2'" -- \
+    "$REWIRE" bench attention --patterns "dense:2"
 check "lm export" 0 "hf: config.json, model.safetensors$" -- \
     "$REWIRE" lm export "$TMP/lm.safetensors" "$TMP/hf"
 check "lm import" 0 "back.safetensors: GPT, context [0-9]+, [0-9]+ parameters stored, sparsity 0.00%" -- \

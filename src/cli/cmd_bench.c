@@ -383,12 +383,14 @@ static int net_command(int argc, char **argv, int training)
 int cmd_bench(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: rewire bench kernels|train|infer|lm [flags]\n\n"
+        "usage: rewire bench kernels|train|infer|lm|attention [flags]\n\n"
         "Benchmarks (programs, not tests), each beside the dense path in the same run:\n"
         "  kernels  sparse kernels against OpenBLAS SGEMM on the same dense product\n"
         "  train    end-to-end training samples/s of an MLP at given sparsities\n"
         "  infer    inference latency and throughput of that MLP\n"
-        "  lm       training and generation tokens/s of a GPT at given sparsities\n\n"
+        "  lm       training and generation tokens/s of a GPT at given sparsities\n"
+        "  attention  forward+backward time per token and decoding tokens/s of attention\n"
+        "           patterns at growing sequence lengths, beside dense attention\n\n"
         "Run 'rewire bench COMMAND --help' for the flags; --json prints one JSON object per row.\n";
     if (argc < 1) {
         fputs(usage, stderr);
@@ -402,6 +404,7 @@ int cmd_bench(int argc, char **argv)
     if (!strcmp(argv[0], "train")) return net_command(argc - 1, argv + 1, 1);
     if (!strcmp(argv[0], "infer")) return net_command(argc - 1, argv + 1, 0);
     if (!strcmp(argv[0], "lm")) return bench_lm(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "attention")) return bench_attention(argc - 1, argv + 1);
     fprintf(stderr, "rewire bench: unknown benchmark '%s'\n\n%s", argv[0], usage);
     return 2;
 }

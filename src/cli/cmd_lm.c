@@ -17,7 +17,7 @@
 static const char *init_names[] = {"uniform", "er", "erk", NULL};
 
 typedef struct {
-    const char *text, *tokenizer, *out, *log, *checkpoint, *resume;
+    const char *text, *tokenizer, *out, *log, *checkpoint, *resume, *attention;
     double val_fraction, sparsity, lr, min_lr, beta1, beta2, eps, weight_decay, clip;
     int layers, heads, dim, context, bias, init, batch, steps, warmup, eval_every, eval_batches,
         seed, threads, quiet, checkpoint_every;
@@ -165,6 +165,7 @@ static int run(lm_flags *f, const arg_spec *specs, int n_specs, const lm_flags *
         g.sparsity = start_sparsity;
         g.distribution = (rw_distribution)f->init;
         g.seed = (uint64_t)f->seed;
+        g.attention = f->attention;
         if (rw_gpt_create(&g, &m) != RW_OK ||
             rw_model_set_info(m, "tokenizer", rw_tokenizer_spec(tok)) != RW_OK) {
             rc = report_failure("lm train");
@@ -255,8 +256,8 @@ done:
 
 static int cmd_lm_train(int argc, char **argv)
 {
-    lm_flags f = {.text = "kjv", .tokenizer = "bytes", .val_fraction = 0.1, .lr = 1e-3,
-                  .min_lr = 1e-4, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.1,
+    lm_flags f = {.text = "kjv", .tokenizer = "bytes", .attention = "dense", .val_fraction = 0.1,
+                  .lr = 1e-3, .min_lr = 1e-4, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.1,
                   .clip = 1.0, .layers = 4, .heads = 4, .dim = 128, .context = 64, .init = 2,
                   .batch = 12, .steps = 2000, .warmup = 100, .eval_every = 250,
                   .eval_batches = 20, .seed = 1};
@@ -277,6 +278,11 @@ static int cmd_lm_train(int argc, char **argv)
          4096},
         {"dim", ARG_INT, &f.dim, "N", "width of the residual stream (default 128)", NULL, 1, 65536},
         {"context", ARG_INT, &f.context, "N", "tokens per sequence (default 64)", NULL, 1, 65536},
+        {"attention", ARG_STRING, &f.attention, "SPEC",
+         "attention pattern, saved with the model: dense, window:W[,sink:S] (the last W "
+         "positions and the first S), block-topk:B,K (own block of B positions and the K blocks "
+         "whose mean key scores highest) or hip:B,K (K blocks by a hierarchical descent) "
+         "(default dense)", NULL, 0, 0},
         {"bias", ARG_FLAG, &f.bias, NULL,
          "biases in the linear maps and LayerNorms (GPT-2's; default none, as nanoGPT)", NULL, 0,
          0},
@@ -344,6 +350,10 @@ static int cmd_lm_train(int argc, char **argv)
     if (f.checkpoint_every > 0 && !f.checkpoint) {
         fprintf(stderr, "rewire lm train: --checkpoint-every needs --checkpoint PATH\n"
                         "(see 'rewire lm train --help')\n");
+        return 2;
+    }
+    if (rw_attention_check(f.attention) != RW_OK) {
+        fprintf(stderr, "rewire lm train: %s\n(see 'rewire lm train --help')\n", rw_last_error());
         return 2;
     }
     if (f.dim % f.heads != 0) {

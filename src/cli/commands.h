@@ -13,6 +13,9 @@ int cmd_lm(int argc, char **argv);
 /* rewire bench lm (bench_lm.c). */
 int bench_lm(int argc, char **argv);
 
+/* rewire bench attention (bench_attention.c). */
+int bench_attention(int argc, char **argv);
+
 /* Prints "rewire CMD: <rw_last_error()>" to stderr and returns 1. */
 int report_failure(const char *command);
 

@@ -24,4 +24,9 @@ int lm_load_model(const char *path, const char *command, const char *instead, rw
 int lm_model_tokenizer(const rw_model *m, const char *spec, const char *command,
                        rw_tokenizer **out);
 
+/* --attention SPEC of eval and generate: the model attends as spec says
+ * (NULL: as saved). Prints the error (as `command`) and returns 2 for a bad
+ * spec; 0 otherwise. */
+int lm_set_attention(rw_model *m, const char *spec, const char *command);
+
 #endif

@@ -53,9 +53,16 @@ int lm_model_tokenizer(const rw_model *m, const char *spec, const char *command,
     return 0;
 }
 
+int lm_set_attention(rw_model *m, const char *spec, const char *command)
+{
+    if (!spec || rw_model_set_attention(m, spec) == RW_OK) return 0;
+    fprintf(stderr, "rewire %s: %s\n", command, rw_last_error());
+    return 2;
+}
+
 int cmd_lm_eval(int argc, char **argv)
 {
-    const char *text_arg = "kjv", *tok_spec = NULL, *pos[1];
+    const char *text_arg = "kjv", *tok_spec = NULL, *attention = NULL, *pos[1];
     double val_fraction = 0.1;
     int split = 0, context = 0, batch = 8, threads = 0, json = 0;
     arg_spec specs[] = {
@@ -71,6 +78,9 @@ int cmd_lm_eval(int argc, char **argv)
         {"context", ARG_INT, &context, "N",
          "tokens per window (default: the model's context)", NULL, 0, 1 << 20},
         {"batch", ARG_INT, &batch, "N", "windows per forward pass (default 8)", NULL, 1, 1 << 16},
+        {"attention", ARG_STRING, &attention, "SPEC",
+         "attention pattern instead of the model's own (dense, window:W[,sink:S], "
+         "block-topk:B,K, hip:B,K; default: the one it was trained with)", NULL, 0, 0},
         {"threads", ARG_INT, &threads, "N", "threads (default: all cores)", NULL, 0, 1024},
         {"json", ARG_FLAG, &json, NULL, "print one JSON object", NULL, 0, 0},
     };
@@ -92,6 +102,12 @@ int cmd_lm_eval(int argc, char **argv)
     rw_text *text = NULL;
     char path[4096];
     if ((rc = lm_load_model(pos[0], "lm eval", "eval", &m)) != 0) return rc;
+    if ((rc = lm_set_attention(m, attention, "lm eval"))) {
+        rw_model_free(m);
+        return rc;
+    }
+    char pattern[64];
+    rw_model_attention(m, pattern, sizeof pattern);
     if (context == 0) context = rw_model_context(m);
     rc = lm_model_tokenizer(m, tok_spec, "lm eval", &tok);
     if (!rc) rc = lm_text_path(text_arg, path, sizeof path);
@@ -100,18 +116,18 @@ int cmd_lm_eval(int argc, char **argv)
                 rw_lm_evaluate(m, text, split == 0, context, batch, &e) != RW_OK))
         rc = report_failure("lm eval");
     if (!rc && json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:f, s:f, s:f}", "model", pos[0], "text",
-                              path, "split", split_names[split], "context", context, "tokens",
-                              (json_int_t)e.tokens, "loss", e.loss, "perplexity", exp(e.loss),
-                              "bits_per_byte", e.bits_per_byte);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:f, s:f, s:f, s:s}", "model", pos[0],
+                              "text", path, "split", split_names[split], "context", context,
+                              "tokens", (json_int_t)e.tokens, "loss", e.loss, "perplexity",
+                              exp(e.loss), "bits_per_byte", e.bits_per_byte, "attention", pattern);
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
         puts(s);
         free(s);
         json_decref(o);
     } else if (!rc) {
-        printf("%s on %s (%s split, %lld tokens, context %d): loss %.4f  perplexity %.3f  %.4f "
-               "bits/byte\n", pos[0], path, split_names[split], (long long)e.tokens, context,
-               e.loss, exp(e.loss), e.bits_per_byte);
+        printf("%s on %s (%s split, %lld tokens, context %d, %s attention): loss %.4f  perplexity "
+               "%.3f  %.4f bits/byte\n", pos[0], path, split_names[split], (long long)e.tokens,
+               context, pattern, e.loss, exp(e.loss), e.bits_per_byte);
     }
     rw_text_free(text);
     rw_tokenizer_free(tok);
@@ -128,7 +144,7 @@ static double now(void)
 
 int cmd_lm_generate(int argc, char **argv)
 {
-    const char *prompt = "\n", *tok_spec = NULL, *pos[1];
+    const char *prompt = "\n", *tok_spec = NULL, *attention = NULL, *pos[1];
     int tokens = 200, top_k = 0, seed = 1, threads = 0, quiet = 0;
     double temperature = 0.8;
     arg_spec specs[] = {
@@ -142,6 +158,9 @@ int cmd_lm_generate(int argc, char **argv)
         {"seed", ARG_INT, &seed, "N", "seed of the sampling (default 1)", NULL, 0, 2147483647.0},
         {"tokenizer", ARG_STRING, &tok_spec, "SPEC",
          "bytes or bpe:DIR (default: the one the model was trained with)", NULL, 0, 0},
+        {"attention", ARG_STRING, &attention, "SPEC",
+         "attention pattern instead of the model's own (dense, window:W[,sink:S], "
+         "block-topk:B,K, hip:B,K; default: the one it was trained with)", NULL, 0, 0},
         {"threads", ARG_INT, &threads, "N", "threads (default: all cores)", NULL, 0, 1024},
         {"quiet", ARG_FLAG, &quiet, NULL, "print only the text (no speed line on stderr)", NULL, 0,
          0},
@@ -165,7 +184,8 @@ int cmd_lm_generate(int argc, char **argv)
     int32_t *ids = NULL, *out = NULL;
     size_t n_ids = 0;
     if ((rc = lm_load_model(pos[0], "lm generate", NULL, &m)) != 0) return rc;
-    rc = lm_model_tokenizer(m, tok_spec, "lm generate", &tok);
+    rc = lm_set_attention(m, attention, "lm generate");
+    if (!rc) rc = lm_model_tokenizer(m, tok_spec, "lm generate", &tok);
     if (!rc && rw_tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n_ids) != RW_OK)
         rc = report_failure("lm generate");
     if (!rc && n_ids > (size_t)1 << 24) {

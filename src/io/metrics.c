@@ -99,7 +99,7 @@ void metrics_nm_line(FILE *log, const rw_nm_train_config *c, int epoch, long lon
                               "mask_change", mask_change, "decay_beta", beta));
 }
 
-void metrics_lm_line(FILE *log, const rw_lm_report *r)
+void metrics_lm_line(FILE *log, const rw_lm_report *r, const double *attn_density, int n_attn)
 {
     json_t *o = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:b, s:f, s:f, s:f, s:f, s:I, s:f}",
                           "event", "lm", "step", (json_int_t)r->step, "steps", (json_int_t)r->steps,
@@ -108,5 +108,10 @@ void metrics_lm_line(FILE *log, const rw_lm_report *r)
                           "tokens_per_second", r->tokens_per_second, "seconds", r->seconds,
                           "sparsity", r->sparsity, "updates", (json_int_t)r->updates, "itop_rate",
                           r->itop_rate);
+    if (o && n_attn > 0) {
+        json_t *a = json_array();
+        for (int i = 0; i < n_attn; i++) json_array_append_new(a, json_real(attn_density[i]));
+        json_object_set_new(o, "attention_density", a);
+    }
     if (o) write_line(log, o);
 }

@@ -36,7 +36,10 @@ void metrics_nm_line(FILE *log, const rw_nm_train_config *c, int epoch, long lon
                      double mask_change, double beta);
 
 /* The line of a language model's validation estimate. */
-void metrics_lm_line(FILE *log, const rw_lm_report *r);
+/* attn_density[0..n_attn): each attention layer's score entries computed
+ * over causal dense attention's since the last line ("attention_density",
+ * written when n_attn > 0). */
+void metrics_lm_line(FILE *log, const rw_lm_report *r, const double *attn_density, int n_attn);
 
 /* The names the log and the command line give. */
 const char *metrics_prune_name(rw_prune_method m);

@@ -209,6 +209,7 @@ rw_status gpt_build(const rw_gpt_config *c, int init, rw_model **out)
     if (st == RW_OK && !(m->layers[at] = lm_head_new("lm_head", "embed", c->vocab, C, at, at)))
         st = RW_ERR_NO_MEMORY;
     if (st == RW_OK) st = model_gather_params(m);
+    if (st == RW_OK && c->attention) st = rw_model_set_attention(m, c->attention);
     free(rows);
     free(cols);
     free(density);

@@ -158,6 +158,11 @@ rw_status rw_gpt2_export(const rw_model *model, const char *dir)
         snprintf(why, sizeof why, "%s", rw_last_error());
         return rw_fail(st, "%s: cannot export to GPT-2's layout: %s", dir, why);
     }
+    char pattern[64];
+    if (rw_model_attention(model, pattern, sizeof pattern) && strcmp(pattern, "dense") != 0)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "%s: cannot export a model with %s attention: "
+                       "GPT-2 attends densely (set --attention dense, or rw_model_set_attention, "
+                       "first)", dir, pattern);
     if (model_has_after_step(model))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "%s: cannot export a model in the middle of N:M "
                        "training (its weights are the dense masters): end it first with "

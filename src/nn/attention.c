@@ -14,9 +14,18 @@
  * workspace's scratch from forward to backward. Every pair writes its own
  * entries, so results do not depend on the threads.
  *
+ * That product path serves dense attention while its T×T probabilities
+ * are small (context up to ATTENTION_GEMM_MAX). Every other pattern, and
+ * dense attention at longer contexts, runs through the block-sparse core
+ * (attn_core.c): one query row at a time over the key ranges its pattern
+ * (attn_pattern.h) chooses, keeping only each row's log-sum-exp from
+ * forward to backward, so memory grows with T, never with T².
+ *
  * One token at a time (forward_vector, generation): the keys and values of
- * the positions before pos0 are kept in the scratch (a KV cache); the new
- * token's are added at pos0 and its query attends to all of them. */
+ * the positions before pos0 are kept in the scratch (a KV cache,
+ * token-major [context][dim] as the core reads them); the new token's
+ * are added at pos0 and its query runs the same row code as the full
+ * forward pass, over the same ranges. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -28,10 +37,20 @@
 #include "core/error.h"
 #include "kernels/team.h"
 #include "nn/attention.h"
+#include "nn/attn_core.h"
+
+/* Score entries computed and those causal dense attention would compute,
+ * since the last reset: mutable behind a const layer. */
+typedef struct {
+    int64_t computed, causal;
+} att_counts;
 
 typedef struct {
     layer base;
     int heads, context;
+    att_pattern pattern;
+    int core_only; /* dense attention through the core at any context */
+    att_counts *counts;
 } attention;
 
 static const attention *att_of(const layer *ly) { return (const attention *)ly; }
@@ -40,12 +59,24 @@ static const attention *att_of(const layer *ly) { return (const attention *)ly; 
  * × hd each and dP of T × T. */
 static int64_t pair_work(int T, int hd) { return 7 * (int64_t)T * hd + (int64_t)T * T; }
 
+static int uses_gemm(const attention *a)
+{
+    return a->pattern.kind == ATT_DENSE && a->context <= ATTENTION_GEMM_MAX && !a->core_only;
+}
+
+static int uses_means(const attention *a) { return att_pattern_ops_of(&a->pattern)->uses_block_means; }
+
+/* Block means per head row: one per block of the longest sequence. */
+static int means_cap(const attention *a) { return uses_means(a) ? a->context / a->pattern.block + 1 : 0; }
+
 static int64_t att_scratch_floats(const layer *ly, int bp)
 {
     const attention *a = att_of(ly);
     int dim = ly->out, T = a->context, hd = dim / a->heads;
-    if (bp == 1) /* generation: the cache of keys and values, and one row of scores */
-        return 2 * (int64_t)T * dim + T;
+    if (bp == 1) /* generation: the cache of keys and values, and their block means */
+        return 2 * (int64_t)T * dim + (int64_t)dim * means_cap(a);
+    if (!uses_gemm(a)) /* the core: each row's log-sum-exp */
+        return (int64_t)bp * a->heads;
     /* P for every pair (at most bp / T sequences of T, or fewer longer
      * ones: nseq · heads · T² ≤ bp · heads · T), and one work area per
      * thread. */
@@ -96,7 +127,15 @@ static float *pair_buffer(const layer_io *io, const attention *a, int64_t p_floa
     return *own;
 }
 
-static int att_forward(const layer *ly, const layer_io *io)
+static void count_scores(const attention *a, int64_t computed, int64_t causal)
+{
+#pragma omp atomic
+    a->counts->computed += computed;
+#pragma omp atomic
+    a->counts->causal += causal;
+}
+
+static int gemm_forward(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
     int dim = ly->out, H = a->heads, hd = dim / H, T = io->seq_len, bp = io->bp;
@@ -124,13 +163,14 @@ static int att_forward(const layer *ly, const layer_io *io)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, V, hd, 0.0f,
                     Y, hd);
         scatter(Y, bp, h * hd, c0, T, hd, y, 0);
+        count_scores(a, (int64_t)T * (T + 1) / 2, (int64_t)T * (T + 1) / 2);
         free(own);
         team_chunk_done();
     }
     return pairs + 1;
 }
 
-static int att_backward(const layer *ly, const layer_io *io)
+static int gemm_backward(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
     int dim = ly->out, H = a->heads, hd = dim / H, T = io->seq_len, bp = io->bp;
@@ -182,15 +222,174 @@ static int att_backward(const layer *ly, const layer_io *io)
     return pairs + 1;
 }
 
-/* One token at position pos0: its key and value join the cache, its query
- * attends to positions 0..pos0. Heads are the chunks. */
+/* Floats of one core work area: a row's query, output and gradients, the
+ * block means, the pattern's work and its ranges, and `rows` positions of
+ * token-major K, V, dK and dV (none when decoding from the cache). */
+static int64_t core_work_floats(const attention *a, int T, int rows)
+{
+    int hd = a->base.out / a->heads;
+    const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
+    return 4 * (int64_t)hd + (int64_t)hd * means_cap(a) + ops->work_floats(&a->pattern, T, hd) +
+           2 * (int64_t)ops->max_ranges(&a->pattern) + 4 * (int64_t)rows * hd + 16;
+}
+
+typedef struct {
+    float *q, *o, *g, *dq, *means, *work;
+    float *K, *V, *dK, *dV; /* [rows][hd] */
+    att_range *ranges;
+} core_work;
+
+static float *core_work_new(const attention *a, int T, int rows, core_work *w)
+{
+    int hd = a->base.out / a->heads;
+    float *buf = malloc(sizeof(float) * (size_t)core_work_floats(a, T, rows));
+    RW_ASSERT(buf != NULL, "out of memory for attention's work buffer of layer %s", a->base.name);
+    w->K = buf, w->V = w->K + (size_t)rows * hd, w->dK = w->V + (size_t)rows * hd;
+    w->dV = w->dK + (size_t)rows * hd;
+    w->q = w->dV + (size_t)rows * hd, w->o = w->q + hd, w->g = w->o + hd, w->dq = w->g + hd;
+    w->means = w->dq + hd;
+    w->ranges = (att_range *)(w->means + (size_t)hd * means_cap(a));
+    w->work = (float *)(w->ranges + att_pattern_ops_of(&a->pattern)->max_ranges(&a->pattern));
+    return buf;
+}
+
+/* Pair (sequence, head) c's keys and values from [3·dim][bp] into the
+ * work's token-major K and V, with the block means of its complete blocks
+ * when the pattern reads them. */
+static att_kv pair_kv(const attention *a, const float *qkv, int bp, int c, int T, core_work *w)
+{
+    int dim = a->base.out, H = a->heads, hd = dim / H, h = c % H, c0 = (c / H) * T;
+    gather(qkv, bp, dim + h * hd, c0, T, hd, w->K);
+    gather(qkv, bp, 2 * dim + h * hd, c0, T, hd, w->V);
+    att_kv kv = {w->K, w->V, hd, hd, uses_means(a) ? w->means : NULL, hd};
+    if (kv.means)
+        for (int b = 0; b < T / a->pattern.block; b++)
+            att_block_mean(&kv, b, a->pattern.block, w->means, kv.ldm);
+    return kv;
+}
+
+static void pad_columns(float *x, int rows, int n, int bp)
+{
+    for (int d = 0; d < rows; d++)
+        for (int j = n; j < bp; j++) x[(size_t)d * bp + j] = 0.0f;
+}
+
+static int core_forward(const layer *ly, const layer_io *io)
+{
+    const attention *a = att_of(ly);
+    const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
+    int dim = ly->out, H = a->heads, hd = dim / H, T = io->seq_len, bp = io->bp;
+    int pairs = io->n / T * H;
+    const float *qkv = io->in[0]->data;
+    float *y = io->out->pre, scale = 1.0f / sqrtf((float)hd);
+    TEAM_FOR(c, pairs + 1) {
+        if (c == pairs) {
+            pad_columns(y, dim, io->n, bp);
+            team_chunk_done();
+            continue;
+        }
+        int h = c % H, c0 = (c / H) * T;
+        core_work w;
+        float *buf = core_work_new(a, T, T, &w);
+        att_kv kv = pair_kv(a, qkv, bp, c, T, &w);
+        int64_t computed = 0;
+        for (int t = 0; t < T; t++) {
+            size_t col = (size_t)c0 + t;
+            for (int d = 0; d < hd; d++) w.q[d] = qkv[(size_t)(h * hd + d) * bp + col];
+            int nr = ops->ranges(&a->pattern, &kv, w.q, t, w.ranges, w.work);
+            computed += att_range_keys(w.ranges, nr);
+            io->scratch[(size_t)h * bp + col] = att_row_forward(&kv, w.q, scale, w.ranges, nr, w.o);
+            for (int d = 0; d < hd; d++) y[(size_t)(h * hd + d) * bp + col] = w.o[d];
+        }
+        count_scores(a, computed, (int64_t)T * (T + 1) / 2);
+        free(buf);
+        team_chunk_done();
+    }
+    return pairs + 1;
+}
+
+static int core_backward(const layer *ly, const layer_io *io)
+{
+    const attention *a = att_of(ly);
+    const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
+    int dim = ly->out, H = a->heads, hd = dim / H, T = io->seq_len, bp = io->bp;
+    int pairs = io->n / T * H, add = io->accumulate[0];
+    const tensor *in = io->in[0];
+    const float *qkv = in->data, *dy = io->out->grad, *y = io->out->pre;
+    float scale = 1.0f / sqrtf((float)hd);
+    TEAM_FOR(c, pairs + 1) {
+        if (c == pairs) {
+            if (!add) pad_columns(in->grad, 3 * dim, io->n, bp);
+            team_chunk_done();
+            continue;
+        }
+        int h = c % H, c0 = (c / H) * T;
+        core_work w;
+        float *buf = core_work_new(a, T, T, &w);
+        att_kv kv = pair_kv(a, qkv, bp, c, T, &w);
+        memset(w.dK, 0, sizeof(float) * (size_t)T * hd);
+        memset(w.dV, 0, sizeof(float) * (size_t)T * hd);
+        for (int t = 0; t < T; t++) {
+            size_t col = (size_t)c0 + t;
+            double delta = 0;
+            for (int d = 0; d < hd; d++) {
+                size_t at = (size_t)(h * hd + d) * bp + col;
+                w.q[d] = qkv[at];
+                w.g[d] = dy[at];
+                w.dq[d] = 0.0f;
+                delta += (double)w.g[d] * y[at];
+            }
+            int nr = ops->ranges(&a->pattern, &kv, w.q, t, w.ranges, w.work);
+            att_row_backward(&kv, w.q, scale, w.ranges, nr, io->scratch[(size_t)h * bp + col], w.g,
+                             (float)delta, w.dq, w.dK, w.dV);
+            for (int d = 0; d < hd; d++) {
+                float *g = in->grad + (size_t)(h * hd + d) * bp + col;
+                *g = add ? *g + w.dq[d] : w.dq[d];
+            }
+        }
+        scatter(w.dK, bp, dim + h * hd, c0, T, hd, in->grad, add);
+        scatter(w.dV, bp, 2 * dim + h * hd, c0, T, hd, in->grad, add);
+        free(buf);
+        team_chunk_done();
+    }
+    return pairs + 1;
+}
+
+/* The product path when the pattern is dense and the workspace holds its
+ * probabilities (a workspace made while another pattern was set holds
+ * only the core's log-sum-exps: the core serves it then). */
+static int gemm_fits(const layer *ly, const layer_io *io)
+{
+    const attention *a = att_of(ly);
+    int T = io->seq_len;
+    return uses_gemm(a) && (int64_t)(io->n / T) * a->heads * T * T <= io->scratch_len;
+}
+
+static int att_forward(const layer *ly, const layer_io *io)
+{
+    return gemm_fits(ly, io) ? gemm_forward(ly, io) : core_forward(ly, io);
+}
+
+static int att_backward(const layer *ly, const layer_io *io)
+{
+    return gemm_fits(ly, io) ? gemm_backward(ly, io) : core_backward(ly, io);
+}
+
+/* One token at position pos0: its key and value join the cache (and, when
+ * it completes a block, that block's mean), and its query runs the core's
+ * row over the ranges its pattern chooses. Heads are the chunks. */
 static int att_forward_vector(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
+    const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
     int dim = ly->out, H = a->heads, hd = dim / H, T = a->context, t = io->pos0;
+    int ldm = means_cap(a);
+    RW_ASSERT(io->scratch_len >= att_scratch_floats(ly, 1), "layer %s: its decoding cache was "
+              "made for another attention pattern (set the pattern before making workspaces)",
+              ly->name);
     const float *qkv = io->in[0]->data;
-    float *kc = io->scratch, *vc = kc + (size_t)T * dim, *y = io->out->pre;
-    float scale = 1.0f / sqrtf((float)hd);
+    float *kc = io->scratch, *vc = kc + (size_t)T * dim, *mc = vc + (size_t)T * dim;
+    float *y = io->out->pre, scale = 1.0f / sqrtf((float)hd);
     TEAM_FOR(one, 1) {
         memcpy(kc + (size_t)t * dim, qkv + dim, sizeof(float) * (size_t)dim);
         memcpy(vc + (size_t)t * dim, qkv + 2 * dim, sizeof(float) * (size_t)dim);
@@ -198,33 +397,32 @@ static int att_forward_vector(const layer *ly, const layer_io *io)
     }
     team_phase(1);
     TEAM_FOR(h, H) {
-        float scores[ATTENTION_MAX_CONTEXT_STACK], *p = scores;
-        if (t >= ATTENTION_MAX_CONTEXT_STACK) {
-            p = malloc(sizeof(float) * (size_t)(t + 1));
-            RW_ASSERT(p != NULL, "out of memory for the scores of layer %s", ly->name);
-        }
-        const float *q = qkv + h * hd;
-        float best = -INFINITY;
-        for (int s = 0; s <= t; s++) {
-            const float *k = kc + (size_t)s * dim + h * hd;
-            float dot = 0;
-            for (int d = 0; d < hd; d++) dot += q[d] * k[d];
-            p[s] = dot * scale;
-            best = p[s] > best ? p[s] : best;
-        }
-        double sum = 0;
-        for (int s = 0; s <= t; s++) sum += p[s] = expf(p[s] - best);
-        float inv = (float)(1.0 / sum);
-        for (int d = 0; d < hd; d++) y[h * hd + d] = 0.0f;
-        for (int s = 0; s <= t; s++) {
-            const float *v = vc + (size_t)s * dim + h * hd;
-            float ps = p[s] * inv;
-            for (int d = 0; d < hd; d++) y[h * hd + d] += ps * v[d];
-        }
-        if (p != scores) free(p);
+        core_work w;
+        float *buf = core_work_new(a, T, 0, &w);
+        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, ldm ? mc + h * hd : NULL, dim};
+        if (kv.means && (t + 1) % a->pattern.block == 0)
+            att_block_mean(&kv, t / a->pattern.block, a->pattern.block, (float *)kv.means, dim);
+        int nr = ops->ranges(&a->pattern, &kv, qkv + h * hd, t, w.ranges, w.work);
+        count_scores(a, att_range_keys(w.ranges, nr), t + 1);
+        att_row_forward(&kv, qkv + h * hd, scale, w.ranges, nr, y + h * hd);
+        free(buf);
         team_chunk_done();
     }
     return H;
+}
+
+void attention_fill_cache(const layer *ly, float *cache, const float *qkv, int ld, int T)
+{
+    const attention *a = att_of(ly);
+    int dim = ly->out, H = a->heads, hd = dim / H, C = a->context, ldm = means_cap(a);
+    float *kc = cache, *vc = kc + (size_t)C * dim, *mc = vc + (size_t)C * dim;
+    gather(qkv, ld, dim, 0, T, dim, kc);
+    gather(qkv, ld, 2 * dim, 0, T, dim, vc);
+    for (int h = 0; h < H && ldm; h++) {
+        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, NULL, dim};
+        for (int b = 0; b < T / a->pattern.block; b++)
+            att_block_mean(&kv, b, a->pattern.block, mc + h * hd, dim);
+    }
 }
 
 static int att_params(layer *ly, param *out)
@@ -251,6 +449,11 @@ static void att_describe(const layer *ly, json_t *entry)
 {
     json_object_set_new(entry, "heads", json_integer(att_of(ly)->heads));
     json_object_set_new(entry, "context", json_integer(att_of(ly)->context));
+    if (att_of(ly)->pattern.kind != ATT_DENSE) { /* dense files stay as they were */
+        char spec[64];
+        att_pattern_format(&att_of(ly)->pattern, spec, sizeof spec);
+        json_object_set_new(entry, "attention", json_string(spec));
+    }
 }
 
 static rw_status att_save(const layer *ly, st_writer *w, const char *path)
@@ -287,7 +490,11 @@ static rw_status att_link(layer *ly, rw_model *m)
     return RW_OK;
 }
 
-static void att_destroy(layer *ly) { free(ly); }
+static void att_destroy(layer *ly)
+{
+    if (ly) free(((attention *)ly)->counts);
+    free(ly);
+}
 
 static const layer_ops attention_ops = {
     .kind = "attention",
@@ -310,6 +517,10 @@ static const layer_ops attention_ops = {
 layer *attention_new(const char *name, int dim, int heads, int context, int input, int index)
 {
     attention *a = calloc(1, sizeof *a);
+    if (a && !(a->counts = calloc(1, sizeof *a->counts))) {
+        free(a);
+        a = NULL;
+    }
     if (!a) {
         rw_fail(RW_ERR_NO_MEMORY, "out of memory for layer %s", name);
         return NULL;
@@ -325,6 +536,7 @@ layer *attention_new(const char *name, int dim, int heads, int context, int inpu
     b->output = index + 1;
     a->heads = heads;
     a->context = context;
+    a->pattern.kind = ATT_DENSE;
     return b;
 }
 
@@ -332,18 +544,40 @@ static rw_status att_from_meta(const json_t *entry, const layer_meta *m, const c
                                layer **out)
 {
     json_int_t heads = 0, context = 0;
-    if (json_unpack((json_t *)entry, "{s:I, s:I}", "heads", &heads, "context", &context) != 0 ||
+    const char *spec = "dense";
+    if (json_unpack((json_t *)entry, "{s:I, s:I, s?s}", "heads", &heads, "context", &context,
+                    "attention", &spec) != 0 ||
         heads < 1 || context < 1 || context > ATTENTION_MAX_CONTEXT || m->out % heads != 0 ||
         m->in != 3 * m->out)
         return rw_fail(RW_ERR_FORMAT, "%s: layer %s of kind attention needs integers heads "
                        "dividing its %d outputs and context in [1, %d], and 3 x %d inputs", path,
                        m->name, m->out, ATTENTION_MAX_CONTEXT, m->out);
+    att_pattern p;
+    if (att_pattern_parse(spec, &p) != RW_OK)
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s: %s", path, m->name, rw_last_error());
     *out = attention_new(m->name, m->out, (int)heads, (int)context, m->index, m->index);
-    return *out ? RW_OK : rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
+    if (!*out) return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory", path);
+    ((attention *)*out)->pattern = p;
+    return RW_OK;
 }
 
 int is_attention(const layer *ly) { return ly->ops == &attention_ops; }
 int attention_heads(const layer *ly) { return att_of(ly)->heads; }
 int attention_context(const layer *ly) { return att_of(ly)->context; }
+const att_pattern *attention_pattern(const layer *ly) { return &att_of(ly)->pattern; }
+
+void attention_set_pattern(layer *ly, const att_pattern *p) { ((attention *)ly)->pattern = *p; }
+
+void attention_set_core_only(layer *ly) { ((attention *)ly)->core_only = 1; }
+
+double attention_density(const layer *ly, int reset)
+{
+    att_counts *c = att_of(ly)->counts;
+    double density = c->causal > 0 ? (double)c->computed / (double)c->causal : 1.0;
+    if (reset) c->computed = c->causal = 0;
+    return density;
+}
+
+int64_t attention_scores(const layer *ly) { return att_of(ly)->counts->computed; }
 
 const layer_kind attention_kind = {"attention", att_from_meta};

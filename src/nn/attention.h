@@ -2,11 +2,13 @@
 #ifndef RW_NN_ATTENTION_H
 #define RW_NN_ATTENTION_H
 
+#include "nn/attn_pattern.h"
 #include "nn/layer.h"
 
 #define ATTENTION_MAX_CONTEXT (1 << 20)
-/* One-token decoding keeps scores up to this many positions on the stack. */
-#define ATTENTION_MAX_CONTEXT_STACK 4096
+/* Dense attention runs through sgemm with its T×T probabilities kept up to
+ * this context, through the block-sparse core beyond. */
+#define ATTENTION_GEMM_MAX 1024
 
 /* Reads the fused [3·dim] projection `input`, writes [dim]; heads divide
  * dim; sequences of at most `context` tokens. */
@@ -16,6 +18,27 @@ layer *attention_new(const char *name, int dim, int heads, int context, int inpu
 int is_attention(const layer *ly);
 int attention_heads(const layer *ly);
 int attention_context(const layer *ly);
+
+/* The pattern (dense for a new layer). Set it before any workspace of the
+ * model is made: the scratch size depends on it. */
+const att_pattern *attention_pattern(const layer *ly);
+void attention_set_pattern(layer *ly, const att_pattern *p);
+/* Dense attention through the block-sparse core at every context (the
+ * standalone layer of rw_attention_create, so benchmarks compare patterns
+ * on one core). */
+void attention_set_core_only(layer *ly);
+
+/* Score entries computed over those causal dense attention computes, since
+ * the last reset (1 when nothing ran); reset 1 starts a new count. Not
+ * thread-safe against a running pass. */
+double attention_density(const layer *ly, int reset);
+/* Score entries computed since the last reset. */
+int64_t attention_scores(const layer *ly);
+
+/* Fills a one-sample scratch's KV cache (and block means) with positions
+ * 0..T of a sequence's fused projection qkv [3·dim][ld], as T calls of
+ * forward_vector would. */
+void attention_fill_cache(const layer *ly, float *cache, const float *qkv, int ld, int T);
 
 extern const layer_kind attention_kind;
 

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/metrics.h"
+#include "nn/attention.h"
 #include "nn/embedding.h"
 #include "nn/network.h"
 #include "nn/trainer.h"
@@ -384,7 +385,14 @@ static double itop(const rw_run *r)
 static int report(rw_run *r, const rw_lm_report *p)
 {
     if (r->log) {
-        metrics_lm_line(r->log, p);
+        double density[256];
+        int n = 0;
+        for (int l = 0; l < r->model->n_layers; l++)
+            if (is_attention(r->model->layers[l])) {
+                double d = attention_density(r->model->layers[l], 1);
+                if (n < 256) density[n++] = d;
+            }
+        metrics_lm_line(r->log, p, density, n);
         fflush(r->log);
     }
     return r->on_lm_report ? r->on_lm_report(p, r->user) : 0;

@@ -1,0 +1,33 @@
+/* Block top-k: keys in blocks of B positions, each summarised by its mean
+ * key; the query at t scores the complete blocks before its own and
+ * attends to the K best and to its own block up to t. The blockified
+ * dynamic pattern of "Training-free and Adaptive Sparse Attention for
+ * Efficient Long Video Generation" (AdaSpa), chosen per
+ * query rather than per query block so no position sees a later one's
+ * query (a causal model may not). */
+#include "nn/attn_core.h"
+
+static int topk_ranges(const att_pattern *p, const att_kv *kv, const float *q, int t,
+                       att_range *out, float *work)
+{
+    int B = p->block, own = t / B;
+    if (own <= p->topk) {
+        out[0] = (att_range){0, t + 1};
+        return 1;
+    }
+    float *sc = work;
+    int *idx = (int *)(work + own);
+    for (int j = 0; j < own; j++) sc[j] = att_dot(q, kv->means + (size_t)j * kv->ldm, kv->hd);
+    att_top_k(sc, own, p->topk, idx);
+    return att_blocks_to_ranges(idx, p->topk, B, own, t, out);
+}
+
+static int topk_max(const att_pattern *p) { return p->topk + 1; }
+
+static int64_t topk_work(const att_pattern *p, int T, int hd)
+{
+    (void)hd;
+    return 2 * ((int64_t)T / p->block + 1);
+}
+
+const att_pattern_ops att_block_topk_ops = {"block-topk", topk_ranges, topk_max, topk_work, 1};

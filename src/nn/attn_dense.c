@@ -1,0 +1,16 @@
+/* Dense causal attention through the block-sparse core: every position up
+ * to the query's own, with no T×T buffer at any length. */
+#include "nn/attn_pattern.h"
+
+static int dense_ranges(const att_pattern *p, const att_kv *kv, const float *q, int t,
+                        att_range *out, float *work)
+{
+    (void)p, (void)kv, (void)q, (void)work;
+    out[0] = (att_range){0, t + 1};
+    return 1;
+}
+
+static int dense_max(const att_pattern *p) { return (void)p, 1; }
+static int64_t dense_work(const att_pattern *p, int T, int hd) { return (void)p, (void)T, (void)hd, 0; }
+
+const att_pattern_ops att_dense_ops = {"dense", dense_ranges, dense_max, dense_work, 0};

@@ -1,0 +1,143 @@
+/* The pattern specs of --attention and what the patterns share: turning
+ * chosen key blocks into ranges, and a deterministic top-k. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "nn/attn_pattern.h"
+
+#define ATT_MAX_BLOCK 65536
+
+const att_pattern_ops *att_pattern_ops_of(const att_pattern *p)
+{
+    static const att_pattern_ops *const table[ATT_N_KINDS] = {
+        [ATT_DENSE] = &att_dense_ops, [ATT_WINDOW] = &att_window_ops,
+        [ATT_BLOCK_TOPK] = &att_block_topk_ops, [ATT_HIP] = &att_hip_ops};
+    return table[p->kind];
+}
+
+/* A decimal integer in [lo, hi] at *s, which moves past it. */
+static int read_int(const char **s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(*s, &end, 10);
+    if (end == *s || errno != 0 || v < lo || v > hi || (**s < '0' || **s > '9')) return 0;
+    *out = (int)v;
+    *s = end;
+    return 1;
+}
+
+static rw_status bad(const char *spec, const char *expected)
+{
+    return rw_fail(RW_ERR_INVALID_ARGUMENT, "--attention '%s': expected %s", spec, expected);
+}
+
+#define BLOCK_FORM " (B key positions per block in [1, 65536], K blocks >= 1)"
+
+rw_status att_pattern_parse(const char *spec, att_pattern *out)
+{
+    att_pattern p = {ATT_DENSE, 0, 0, 0, 0};
+    if (!spec) return bad("(null)", "a pattern");
+    const char *s;
+    if (strcmp(spec, "dense") == 0) {
+        *out = p;
+        return RW_OK;
+    }
+    if (strncmp(spec, "window:", 7) == 0) {
+        s = spec + 7;
+        p.kind = ATT_WINDOW;
+        if (!read_int(&s, 1, 1 << 30, &p.window))
+            return bad(spec, "window:W[,sink:S] with W >= 1 positions");
+        if (strncmp(s, ",sink:", 6) == 0) {
+            s += 6;
+            if (!read_int(&s, 0, 1 << 30, &p.sink))
+                return bad(spec, "window:W,sink:S with S >= 0 positions");
+        }
+        if (*s) return bad(spec, "window:W[,sink:S], nothing after");
+        *out = p;
+        return RW_OK;
+    }
+    const char *name = NULL;
+    if (strncmp(spec, "block-topk:", 11) == 0) {
+        s = spec + 11;
+        p.kind = ATT_BLOCK_TOPK;
+        name = "block-topk:B,K" BLOCK_FORM;
+    } else if (strncmp(spec, "hip:", 4) == 0) {
+        s = spec + 4;
+        p.kind = ATT_HIP;
+        name = "hip:B,K" BLOCK_FORM;
+    } else {
+        return bad(spec, "dense, window:W[,sink:S], block-topk:B,K or hip:B,K");
+    }
+    if (!read_int(&s, 1, ATT_MAX_BLOCK, &p.block) || *s++ != ',' ||
+        !read_int(&s, 1, 1 << 30, &p.topk) || *s)
+        return bad(spec, name);
+    *out = p;
+    return RW_OK;
+}
+
+void att_pattern_format(const att_pattern *p, char *buf, size_t cap)
+{
+    switch (p->kind) {
+    case ATT_WINDOW:
+        if (p->sink) snprintf(buf, cap, "window:%d,sink:%d", p->window, p->sink);
+        else snprintf(buf, cap, "window:%d", p->window);
+        break;
+    case ATT_BLOCK_TOPK: snprintf(buf, cap, "block-topk:%d,%d", p->block, p->topk); break;
+    case ATT_HIP: snprintf(buf, cap, "hip:%d,%d", p->block, p->topk); break;
+    default: snprintf(buf, cap, "dense"); break;
+    }
+}
+
+int att_blocks_to_ranges(int *idx, int n, int block, int own, int t, att_range *out)
+{
+    int nr = 0;
+    for (int i = 0; i <= n; i++) {
+        att_range r = i < n ? (att_range){idx[i] * block, (idx[i] + 1) * block}
+                            : (att_range){own * block, t + 1};
+        if (nr > 0 && out[nr - 1].s1 == r.s0) out[nr - 1].s1 = r.s1;
+        else out[nr++] = r;
+    }
+    return nr;
+}
+
+/* a ranks before b: the higher score, then the lower index; NaN last. */
+static int before(const float *sc, int a, int b)
+{
+    float x = sc[a], y = sc[b];
+    if (x != x) return 0;
+    if (y != y) return 1;
+    return x > y || (x == y && a < b);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+void att_top_k(const float *sc, int n, int k, int *idx)
+{
+    for (int i = 0; i < n; i++) idx[i] = i;
+    if (k >= n) return;
+    int lo = 0, hi = n - 1;
+    while (lo < hi) { /* quickselect: idx[0..k) ends up the k best */
+        int pivot = idx[lo + (hi - lo) / 2], i = lo, j = hi;
+        while (i <= j) {
+            while (before(sc, idx[i], pivot)) i++;
+            while (before(sc, pivot, idx[j])) j--;
+            if (i <= j) {
+                int tmp = idx[i];
+                idx[i++] = idx[j];
+                idx[j--] = tmp;
+            }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+    qsort(idx, (size_t)k, sizeof *idx, cmp_int);
+}

@@ -1,0 +1,75 @@
+/* Attention patterns: which keys each query sees (attn_*.c, one file per
+ * pattern), over the shared block-sparse core (attn_core.c).
+ *
+ * A pattern answers, for the query at position t of a sequence, a short
+ * sorted list of disjoint key ranges [s0, s1) with s1 ≤ t + 1 that always
+ * ends with the query's own position; the core runs attention over exactly
+ * those keys and never holds a T×T buffer. A choice may read the query
+ * and the keys before it (never later positions), so one token decoded
+ * with a KV cache sees what the full forward pass showed it. */
+#ifndef RW_NN_ATTN_PATTERN_H
+#define RW_NN_ATTN_PATTERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rewire.h"
+
+typedef enum { ATT_DENSE, ATT_WINDOW, ATT_BLOCK_TOPK, ATT_HIP, ATT_N_KINDS } att_kind;
+
+typedef struct {
+    att_kind kind;
+    int window, sink;  /* window: the last `window` positions and the first `sink` ones */
+    int block, topk;   /* block-topk, hip: key blocks of `block` positions, `topk` of them */
+} att_pattern;
+
+typedef struct {
+    int s0, s1;
+} att_range;
+
+/* One head's keys and values of one sequence, token-major: position s's
+ * hd features at [s * ld]. */
+typedef struct {
+    const float *k, *v;
+    int ld, hd;
+    /* The mean key of each complete block of pattern.block positions,
+     * block b's at [b * ldm] (block-topk), or NULL. */
+    const float *means;
+    int ldm;
+} att_kv;
+
+typedef struct {
+    const char *name;
+    /* The ranges of the query q (hd floats, unscaled) at position t into
+     * out[0 .. max_ranges); returns their count. work holds
+     * att_pattern_work_floats floats. */
+    int (*ranges)(const att_pattern *p, const att_kv *kv, const float *q, int t, att_range *out,
+                  float *work);
+    int (*max_ranges)(const att_pattern *p);
+    /* Floats of work `ranges` needs for sequences of T positions. */
+    int64_t (*work_floats)(const att_pattern *p, int T, int hd);
+    int uses_block_means;
+} att_pattern_ops;
+
+extern const att_pattern_ops att_dense_ops, att_window_ops, att_block_topk_ops, att_hip_ops;
+
+const att_pattern_ops *att_pattern_ops_of(const att_pattern *p);
+
+/* Parses "dense", "window:W[,sink:S]", "block-topk:B,K", "hip:B,K";
+ * RW_ERR_INVALID_ARGUMENT with a message naming the spec and what was
+ * expected. */
+rw_status att_pattern_parse(const char *spec, att_pattern *out);
+
+/* The spec att_pattern_parse reads back to p. */
+void att_pattern_format(const att_pattern *p, char *buf, size_t cap);
+
+/* Sorted block indices `idx[0..n)` of `block` positions each, then the
+ * own partial block [own * block, t + 1), merged into ranges; returns
+ * their count. */
+int att_blocks_to_ranges(int *idx, int n, int block, int own, int t, att_range *out);
+
+/* Of scores sc[0..n) (ties: lower index first), moves the indices of the
+ * k best to idx[0..k) in ascending order; idx holds n ints of work. */
+void att_top_k(const float *sc, int n, int k, int *idx);
+
+#endif

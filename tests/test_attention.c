@@ -1,0 +1,390 @@
+/* Attention patterns over the block-sparse core (src/nn/attn_*.c): every
+ * pattern's forward and backward against a scalar twin (float64 dense
+ * attention with the pattern written as an explicit 0/1 mask), the twin
+ * itself against PyTorch (tools/make_attention_reference.py), one-token
+ * decoding with a KV cache against the full forward, the score counts,
+ * the specs, and a GPT whose pattern survives its model file. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/safetensors.h"
+#include "kernels/team.h"
+#include "nn/attention.h"
+#include "nn/attn_core.h"
+#include "nn/network.h"
+#include "testutil.h"
+
+#define TOL 1e-5
+
+/* Masked attention in float64 over one sequence: qkv [3·H·hd][T], mask
+ * [H][T][T] (1: query t sees key s), dy [H·hd][T]; writes y and dqkv. */
+static void twin(const float *qkv, int T, int H, int hd, const unsigned char *mask, const float *dy,
+                 float *y, float *dqkv)
+{
+    int dim = H * hd;
+    double scale = 1.0 / sqrt((double)hd);
+    double *P = calloc((size_t)T * T, sizeof(double)), *dS = calloc((size_t)T * T, sizeof(double));
+    double *g = calloc((size_t)3 * dim * T, sizeof(double));
+    assert_non_null(P);
+    assert_non_null(dS);
+    assert_non_null(g);
+#define Q(d, t) ((double)qkv[(size_t)(h * hd + (d)) * T + (t)])
+#define K(d, t) ((double)qkv[(size_t)(dim + h * hd + (d)) * T + (t)])
+#define V(d, t) ((double)qkv[(size_t)(2 * dim + h * hd + (d)) * T + (t)])
+#define DY(d, t) ((double)dy[(size_t)(h * hd + (d)) * T + (t)])
+    for (int h = 0; h < H; h++) {
+        const unsigned char *mk = mask + (size_t)h * T * T;
+        for (int t = 0; t < T; t++) {
+            double best = -INFINITY, sum = 0;
+            for (int s = 0; s < T; s++) {
+                double sc = 0;
+                for (int d = 0; d < hd; d++) sc += Q(d, t) * K(d, s);
+                P[(size_t)t * T + s] = sc * scale;
+                if (mk[(size_t)t * T + s]) best = fmax(best, sc * scale);
+            }
+            for (int s = 0; s < T; s++) {
+                double *p = &P[(size_t)t * T + s];
+                *p = mk[(size_t)t * T + s] ? exp(*p - best) : 0.0;
+                sum += *p;
+            }
+            for (int s = 0; s < T; s++) P[(size_t)t * T + s] /= sum;
+            for (int d = 0; d < hd; d++) {
+                double o = 0;
+                for (int s = 0; s < T; s++) o += P[(size_t)t * T + s] * V(d, s);
+                y[(size_t)(h * hd + d) * T + t] = (float)o;
+            }
+            /* dS = P ⊙ (dP − rowsum(dP ⊙ P)), dP = dY Vᵀ */
+            double dot = 0;
+            for (int s = 0; s < T; s++) {
+                double dp = 0;
+                for (int d = 0; d < hd; d++) dp += DY(d, t) * V(d, s);
+                dS[(size_t)t * T + s] = dp;
+                dot += dp * P[(size_t)t * T + s];
+            }
+            for (int s = 0; s < T; s++)
+                dS[(size_t)t * T + s] = P[(size_t)t * T + s] * (dS[(size_t)t * T + s] - dot);
+        }
+        for (int t = 0; t < T; t++)
+            for (int s = 0; s < T; s++) {
+                double p = P[(size_t)t * T + s], ds = dS[(size_t)t * T + s];
+                for (int d = 0; d < hd; d++) {
+                    g[(size_t)(h * hd + d) * T + t] += ds * K(d, s) * scale;
+                    g[(size_t)(dim + h * hd + d) * T + s] += ds * Q(d, t) * scale;
+                    g[(size_t)(2 * dim + h * hd + d) * T + s] += p * DY(d, t);
+                }
+            }
+    }
+#undef Q
+#undef K
+#undef V
+#undef DY
+    for (size_t i = 0; i < (size_t)3 * dim * T; i++) dqkv[i] = (float)g[i];
+    free(P);
+    free(dS);
+    free(g);
+}
+
+/* The pattern as an explicit mask, [H][T][T]. dense and window from their
+ * definitions; block-topk chosen here again in float64 from its
+ * definition; hip from the pattern's own ranges (its descent is checked
+ * on its own below: this holds the core to the choice). */
+static void pattern_mask(const char *spec, const float *qkv, int T, int H, int hd,
+                         unsigned char *mask)
+{
+    att_pattern p;
+    assert_int_equal(att_pattern_parse(spec, &p), RW_OK);
+    int dim = H * hd;
+    memset(mask, 0, (size_t)H * T * T);
+    double *sc = malloc(sizeof(double) * (size_t)(T + 1));
+    int *work_i = malloc(sizeof(float) * (size_t)(T * 8 + 64 * p.topk + 64));
+    float *keys = malloc(sizeof(float) * (size_t)T * hd);
+    assert_non_null(keys);
+    assert_non_null(sc);
+    assert_non_null(work_i);
+    for (int h = 0; h < H; h++)
+        for (int t = 0; t < T; t++) {
+            unsigned char *row = mask + ((size_t)h * T + t) * T;
+            if (p.kind == ATT_DENSE)
+                for (int s = 0; s <= t; s++) row[s] = 1;
+            else if (p.kind == ATT_WINDOW)
+                for (int s = 0; s <= t; s++) row[s] = t - s < p.window || s < p.sink;
+            else if (p.kind == ATT_BLOCK_TOPK) {
+                int B = p.block, own = t / B;
+                for (int s = own * B; s <= t; s++) row[s] = 1;
+                for (int j = 0; j < own; j++) {
+                    sc[j] = 0;
+                    for (int d = 0; d < hd; d++) {
+                        double mean = 0;
+                        for (int s = j * B; s < (j + 1) * B; s++)
+                            mean += qkv[(size_t)(dim + h * hd + d) * T + s];
+                        sc[j] += qkv[(size_t)(h * hd + d) * T + t] * (mean / B);
+                    }
+                }
+                for (int k = 0; k < p.topk && k < own; k++) { /* the k-th best, by selection */
+                    int best = -1;
+                    for (int j = 0; j < own; j++)
+                        if (!row[j * B] && (best < 0 || sc[j] > sc[best])) best = j;
+                    for (int s = best * B; s < (best + 1) * B; s++) row[s] = 1;
+                }
+            } else {
+                float q[64];
+                att_range r[64];
+                for (int s = 0; s < T; s++) /* token-major, as the core reads them */
+                    for (int d = 0; d < hd; d++)
+                        keys[(size_t)s * hd + d] = qkv[(size_t)(dim + h * hd + d) * T + s];
+                att_kv kv = {keys, keys, hd, hd, NULL, 0};
+                for (int d = 0; d < hd; d++) q[d] = qkv[(size_t)(h * hd + d) * T + t];
+                int nr = att_pattern_ops_of(&p)->ranges(&p, &kv, q, t, r, (float *)work_i);
+                for (int i = 0; i < nr; i++)
+                    for (int s = r[i].s0; s < r[i].s1; s++) row[s] = 1;
+            }
+        }
+    free(sc);
+    free(work_i);
+    free(keys);
+}
+
+static float *random_floats(size_t n, float scale, uint64_t seed)
+{
+    rng_state r;
+    rng_seed(&r, seed);
+    float *x = malloc(sizeof(float) * n);
+    assert_non_null(x);
+    tu_fill_uniform(x, n, -scale, scale, &r);
+    return x;
+}
+
+static const char *const SPECS[] = {"dense",          "window:5",       "window:7,sink:3",
+                                    "block-topk:4,2", "block-topk:8,3", "hip:4,2",
+                                    "hip:8,3",        "window:1",       "block-topk:1,5"};
+
+/* Forward, backward, the score count and one-token decoding of one spec at
+ * one length, against the twin. */
+static void check_spec(const char *spec, int T, int context, uint64_t seed)
+{
+    const int H = 2, hd = 8, dim = H * hd;
+    float *qkv = random_floats((size_t)3 * dim * T, 2.0f, seed);
+    float *dy = random_floats((size_t)dim * T, 1.0f, seed + 1);
+    float *y = malloc(sizeof(float) * (size_t)dim * T), *want_y = malloc(sizeof(float) * (size_t)dim * T);
+    float *g = malloc(sizeof(float) * (size_t)3 * dim * T), *want_g = malloc(sizeof(float) * (size_t)3 * dim * T);
+    unsigned char *mask = malloc((size_t)H * T * T);
+    assert_true(y && want_y && g && want_g && mask);
+    pattern_mask(spec, qkv, T, H, hd, mask);
+    twin(qkv, T, H, hd, mask, dy, want_y, want_g);
+    int64_t keys = 0;
+    for (size_t i = 0; i < (size_t)H * T * T; i++) keys += mask[i];
+
+    rw_attention *a;
+    assert_int_equal(rw_attention_create(spec, H, hd, context, &a), RW_OK);
+    assert_int_equal(rw_attention_forward(a, T, qkv, y), RW_OK);
+    int64_t counted = rw_attention_scores(a, 1);
+    for (size_t i = 0; i < (size_t)3 * dim * T; i++) g[i] = NAN; /* every entry must be written */
+    assert_int_equal(rw_attention_backward(a, dy, g), RW_OK);
+    double ey = tu_max_rel_diff(y, want_y, (size_t)dim * T);
+    double eg = tu_max_rel_diff(g, want_g, (size_t)3 * dim * T);
+    if (counted != keys) fail_msg("%s T=%d: counted %lld scores, the mask has %lld", spec, T,
+                                      (long long)counted, (long long)keys);
+    if (ey >= TOL || eg >= TOL)
+        fail_msg("%s T=%d context %d: y off by %g, dqkv by %g", spec, T, context, ey, eg);
+
+    /* one token at a time, each with the cache of the ones before */
+    float col[3 * 16], out[16];
+    double worst = 0;
+    for (int t = 0; t < T; t++) {
+        for (int i = 0; i < 3 * dim; i++) col[i] = qkv[(size_t)i * T + t];
+        assert_int_equal(rw_attention_decode(a, t, col, out), RW_OK);
+        for (int i = 0; i < dim; i++)
+            worst = fmax(worst, fabs(out[i] - y[(size_t)i * T + t]) / fmax(1.0, fabs(y[(size_t)i * T + t])));
+    }
+    /* and the last one again after a prefill of all */
+    assert_int_equal(rw_attention_prefill(a, T, qkv), RW_OK);
+    assert_int_equal(rw_attention_decode(a, T - 1, col, out), RW_OK);
+    for (int i = 0; i < dim; i++)
+        worst = fmax(worst, fabs(out[i] - y[(size_t)i * T + T - 1]) / fmax(1.0, fabs(y[(size_t)i * T + T - 1])));
+    if (worst >= TOL) fail_msg("%s T=%d: decoding off the full forward by %g", spec, T, worst);
+    rw_attention_free(a);
+    free(qkv), free(dy), free(y), free(want_y), free(g), free(want_g), free(mask);
+}
+
+static void test_patterns_match_masked_twin(void **state)
+{
+    (void)state;
+    const int lengths[] = {1, 37, 150};
+    for (size_t i = 0; i < sizeof SPECS / sizeof *SPECS; i++)
+        for (int l = 0; l < 3; l++) check_spec(SPECS[i], lengths[l], 160, 100 + 10 * l + i);
+}
+
+/* A context past ATTENTION_GEMM_MAX (where a model's dense attention
+ * leaves sgemm for the core). */
+static void test_long_context(void **state)
+{
+    (void)state;
+    check_spec("dense", 150, ATTENTION_GEMM_MAX + 1, 7);
+    check_spec("block-topk:16,2", 300, ATTENTION_GEMM_MAX + 1, 8);
+}
+
+/* The twin and the core's window:3,sink:2 against PyTorch's masked softmax. */
+static void test_twin_matches_pytorch(void **state)
+{
+    (void)state;
+    const int T = 13, H = 2, hd = 4, dim = H * hd;
+    st_file ref;
+    assert_int_equal(st_read("data/reference/attention.ref.safetensors", &ref), RW_OK);
+    float qkv[3 * 8 * 13], maskf[13 * 13], dy[8 * 13], want_y[8 * 13], want_g[3 * 8 * 13];
+    const char *names[] = {"qkv", "mask", "dy", "y", "dqkv"};
+    float *dst[] = {qkv, maskf, dy, want_y, want_g};
+    for (int i = 0; i < 5; i++) {
+        const st_tensor *t = st_find(&ref, names[i]);
+        if (!t) fail_msg("reference tensor %s missing", names[i]);
+        assert_int_equal(t->dtype, ST_F32);
+        memcpy(dst[i], t->data, t->nbytes);
+    }
+    unsigned char mask[2 * 13 * 13];
+    for (int i = 0; i < 2 * T * T; i++) mask[i] = maskf[i % (T * T)] != 0;
+    float y[8 * 13], g[3 * 8 * 13];
+    twin(qkv, T, H, hd, mask, dy, y, g);
+    assert_true(tu_max_rel_diff(y, want_y, (size_t)dim * T) < TOL);
+    assert_true(tu_max_rel_diff(g, want_g, (size_t)3 * dim * T) < TOL);
+    rw_attention *a;
+    assert_int_equal(rw_attention_create("window:3,sink:2", H, hd, T, &a), RW_OK);
+    assert_int_equal(rw_attention_forward(a, T, qkv, y), RW_OK);
+    assert_int_equal(rw_attention_backward(a, dy, g), RW_OK);
+    assert_true(tu_max_rel_diff(y, want_y, (size_t)dim * T) < TOL);
+    assert_true(tu_max_rel_diff(g, want_g, (size_t)3 * dim * T) < TOL);
+    rw_attention_free(a);
+    st_file_free(&ref);
+}
+
+/* A run of blocks whose keys all point along the last query (HiP assumes
+ * scores vary smoothly over positions: a lone block can hide from the
+ * keys the descent samples) holds every block hip's descent and
+ * block-topk's means choose, among others of noise. */
+static void test_selection_finds_planted_block(void **state)
+{
+    (void)state;
+    const int T = 256, hd = 8, B = 8, first = 2, last = 9;
+    float *qkv = random_floats((size_t)3 * hd * T, 0.05f, 3);
+    for (int d = 0; d < hd; d++) {
+        qkv[(size_t)d * T + T - 1] = d % 2 ? 1.0f : -1.0f;
+        for (int s = first * B; s < (last + 1) * B; s++)
+            qkv[(size_t)(hd + d) * T + s] = 3.0f * qkv[(size_t)d * T + T - 1];
+    }
+    const char *specs[] = {"hip:8,2", "block-topk:8,2"};
+    for (int i = 0; i < 2; i++) {
+        unsigned char *mask = malloc((size_t)T * T);
+        assert_non_null(mask);
+        pattern_mask(specs[i], qkv, T, 1, hd, mask);
+        const unsigned char *row = mask + (size_t)(T - 1) * T;
+        int seen = 0;
+        for (int s = 0; s < T; s++) seen += row[s];
+        for (int s = 0; s < T - B; s++)
+            if (row[s] && (s < first * B || s >= (last + 1) * B))
+                fail_msg("%s chose position %d outside the planted blocks", specs[i], s);
+        assert_int_equal(seen, 3 * B); /* two chosen blocks and its own full one */
+        free(mask);
+    }
+    free(qkv);
+}
+
+static void test_specs(void **state)
+{
+    (void)state;
+    const char *bad[] = {"", "window", "window:", "window:0", "window:3,sink:-1", "window:3,", "window:3x",
+                         "block-topk:4", "block-topk:0,2", "block-topk:4,0", "hip:4,2,1",
+                         "hip:70000,2", "foo", "dense:1", "window: 3"};
+    att_pattern p;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        if (att_pattern_parse(bad[i], &p) != RW_ERR_INVALID_ARGUMENT) fail_msg("accepted '%s'", bad[i]);
+        assert_non_null(strstr(rw_last_error(), "--attention"));
+    }
+    for (size_t i = 0; i < sizeof SPECS / sizeof *SPECS; i++) {
+        char back[64];
+        assert_int_equal(att_pattern_parse(SPECS[i], &p), RW_OK);
+        att_pattern_format(&p, back, sizeof back);
+        assert_string_equal(back, SPECS[i]);
+    }
+}
+
+/* A small GPT with each pattern: the logits of one token at a time (the
+ * KV cache) against the full forward pass; the pattern saved and loaded. */
+static void test_gpt_decode_and_file(void **state)
+{
+    (void)state;
+    const int V = 16, C = 32, N = 32;
+    /* dense at a context past ATTENTION_GEMM_MAX: its forward through the core */
+    const char *specs[] = {"window:5,sink:2", "block-topk:4,2", "hip:4,2", "dense", "dense"};
+    const int contexts[] = {C, C, C, C, ATTENTION_GEMM_MAX + 8};
+    int32_t tokens[32];
+    for (int i = 0; i < N; i++) tokens[i] = (i * 7 + 3) % V;
+    for (int i = 0; i < 5; i++) {
+        rw_gpt_config c = rw_gpt_config_default();
+        c.vocab = V, c.context = contexts[i], c.n_layer = 2, c.n_head = 2, c.n_embd = 16;
+        c.attention = specs[i];
+        rw_model *m;
+        assert_int_equal(rw_gpt_create(&c, &m), RW_OK);
+        const char *path = tu_temp_path("attn_model.safetensors");
+        assert_int_equal(rw_model_save(m, path), RW_OK);
+        rw_model_free(m);
+        assert_int_equal(rw_model_load(path, &m), RW_OK);
+        char spec[64];
+        assert_int_equal(rw_model_attention(m, spec, sizeof spec), 1);
+        assert_string_equal(spec, specs[i]);
+        workspace ws;
+        assert_int_equal(workspace_init(&ws, m, N, 0), RW_OK);
+        ws.tokens = tokens, ws.n = N, ws.seq_len = N, ws.pos0 = 0;
+        network_forward(m, &ws);
+        const float *z = network_logits(m, &ws);
+        float *full = malloc(sizeof(float) * (size_t)N * V);
+        assert_non_null(full);
+        for (int j = 0; j < N; j++)
+            for (int v = 0; v < V; v++) full[(size_t)j * V + v] = z[(size_t)v * ws.bp + j];
+        workspace_free(&ws);
+        assert_int_equal(workspace_init_vector(&ws, m), RW_OK);
+        double worst = 0;
+        for (int t = 0; t < N; t++) {
+            ws.tokens = tokens + t, ws.n = ws.seq_len = 1, ws.pos0 = t;
+            for (int l = 0; l < m->n_layers; l++) phase_forward_vector(m, &ws, l);
+            worst = fmax(worst, tu_max_rel_diff(network_logits(m, &ws), full + (size_t)t * V, V));
+        }
+        if (worst >= TOL) fail_msg("%s: decoded logits off by %g", specs[i], worst);
+        workspace_free(&ws);
+        assert_int_equal(rw_model_set_attention(m, "block-topk:0,1"), RW_ERR_INVALID_ARGUMENT);
+        if (i == 0) { /* dense in a workspace made for a sparse pattern: through the core */
+            assert_int_equal(workspace_init(&ws, m, N, 0), RW_OK);
+            assert_int_equal(rw_model_set_attention(m, "dense"), RW_OK);
+            ws.tokens = tokens, ws.n = N, ws.seq_len = N, ws.pos0 = 0;
+            network_forward(m, &ws);
+            float *got = malloc(sizeof(float) * (size_t)N * V);
+            assert_non_null(got);
+            for (int j = 0; j < N; j++)
+                for (int v = 0; v < V; v++) got[(size_t)j * V + v] = network_logits(m, &ws)[(size_t)v * ws.bp + j];
+            workspace_free(&ws);
+            assert_int_equal(workspace_init(&ws, m, N, 0), RW_OK); /* made for dense: sgemm */
+            ws.tokens = tokens, ws.n = N, ws.seq_len = N, ws.pos0 = 0;
+            network_forward(m, &ws);
+            for (int j = 0; j < N; j++)
+                for (int v = 0; v < V; v++) full[(size_t)j * V + v] = network_logits(m, &ws)[(size_t)v * ws.bp + j];
+            workspace_free(&ws);
+            assert_true(tu_max_rel_diff(got, full, (size_t)N * V) < TOL);
+            free(got);
+        }
+        free(full);
+        rw_model_free(m);
+        remove(path);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_twin_matches_pytorch),
+        cmocka_unit_test(test_specs),
+        cmocka_unit_test(test_patterns_match_masked_twin),
+        cmocka_unit_test(test_long_context),
+        cmocka_unit_test(test_selection_finds_planted_block),
+        cmocka_unit_test(test_gpt_decode_and_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
