@@ -103,10 +103,30 @@ rw_status sparsity_distribute_shapes(const int *rows, const int *cols, int n_lay
     return st;
 }
 
-static int compare_u64(const void *a, const void *b)
+/* Sorts n keys below `bound` ascending: least-significant-digit radix
+ * sort, 11 bits a pass, as many passes as the bound needs (two for a
+ * 1000 x 1000 layer), through tmp [n]. qsort took 4% of a one-epoch
+ * Fashion-MNIST run at 95% sparsity. */
+static void sort_positions(uint64_t *keys, uint64_t *tmp, int64_t n, uint64_t bound)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
+    enum { BITS = 11, BUCKETS = 1 << BITS };
+    int64_t count[BUCKETS];
+    uint64_t *from = keys, *to = tmp;
+    for (int shift = 0; shift < 64 && (bound - 1) >> shift; shift += BITS) {
+        memset(count, 0, sizeof count);
+        for (int64_t k = 0; k < n; k++) count[(from[k] >> shift) & (BUCKETS - 1)]++;
+        int64_t at = 0;
+        for (int b = 0; b < BUCKETS; b++) {
+            int64_t c = count[b];
+            count[b] = at;
+            at += c;
+        }
+        for (int64_t k = 0; k < n; k++) to[count[(from[k] >> shift) & (BUCKETS - 1)]++] = from[k];
+        uint64_t *t = from;
+        from = to;
+        to = t;
+    }
+    if (from != keys) memcpy(keys, from, sizeof *keys * (size_t)n);
 }
 
 rw_status sparsity_random_pattern(csr_matrix *m, int rows, int cols, double density,
@@ -122,7 +142,7 @@ rw_status sparsity_random_pattern(csr_matrix *m, int rows, int cols, double dens
     if (density > 0 && nnz == 0 && total > 0) nnz = 1;
     if ((uint64_t)nnz > total) nnz = (int64_t)total;
 
-    uint64_t *pos = malloc(sizeof(uint64_t) * (size_t)(nnz > 0 ? nnz : 1));
+    uint64_t *pos = malloc(sizeof(uint64_t) * (size_t)(nnz > 0 ? nnz : 1)), *tmp = NULL;
     if (!pos) return rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing %lld weights", (long long)nnz);
     int64_t have = 0;
     if ((uint64_t)nnz * 4 >= total) {
@@ -131,14 +151,20 @@ rw_status sparsity_random_pattern(csr_matrix *m, int rows, int cols, double dens
             if (rng_uniform(r) * (double)(total - p) < (double)(nnz - have)) pos[have++] = p;
     } else {
         /* Sparse case: draw positions, sort, drop repeats, draw the shortfall. */
+        tmp = malloc(sizeof(uint64_t) * (size_t)(nnz > 0 ? nnz : 1));
+        if (!tmp) {
+            free(pos);
+            return rw_fail(RW_ERR_NO_MEMORY, "out of memory choosing %lld weights", (long long)nnz);
+        }
         while (have < nnz) {
             for (int64_t k = have; k < nnz; k++) pos[k] = rng_below(r, total);
-            qsort(pos, (size_t)nnz, sizeof *pos, compare_u64);
+            sort_positions(pos, tmp, nnz, total);
             have = 0;
             for (int64_t k = 0; k < nnz; k++)
                 if (have == 0 || pos[k] != pos[have - 1]) pos[have++] = pos[k];
         }
     }
+    free(tmp);
     rw_status st = csr_alloc(m, rows, cols, (int)nnz);
     if (st != RW_OK) {
         free(pos);
