@@ -36,6 +36,8 @@ def main():
     ap.add_argument("--rewire", default="build/rewire")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--baseline", help="another rewire binary (an earlier build), "
+                    "run at 95%% beside each round's runs; its fixed share is printed too")
     a = ap.parse_args()
     cache = tempfile.mkdtemp(prefix="rewire-cache-")
     env = dict(os.environ, REWIRE_CACHE_DIR=cache)
@@ -43,7 +45,7 @@ def main():
     flags = open("/proc/cpuinfo").read()
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "scalar"
     print(f"# {cpu} ({isa}), {os.cpu_count()} CPUs, {a.threads} threads, load {os.getloadavg()[0]:.1f}")
-    rows = {"sparse": [], "dense": []}
+    rows = {"sparse": [], "dense": [], "baseline": []}
     try:
         for r in range(a.rounds):
             for name, sp in (("sparse", 0.95), ("dense", 0.0)):
@@ -55,6 +57,11 @@ def main():
                 tag = "cold" if r == 0 and name == "sparse" else "warm"
                 print(f"round {r + 1} {name:6s} wall {wall:6.2f} s  train {train:6.2f} s  "
                       f"fixed {wall - train:5.2f} s ({(wall - train) / wall:5.1%})  acc {acc:.4f}  cache {tag}")
+            if a.baseline:
+                wall, train, acc = run(a.baseline, 0.95, a.threads, env)
+                rows["baseline"].append((wall, train))
+                print(f"round {r + 1} baseline 95% wall {wall:6.2f} s  train {train:6.2f} s  "
+                      f"fixed {wall - train:5.2f} s ({(wall - train) / wall:5.1%})  acc {acc:.4f}")
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     # Round 1's sparse run filled the cache: the warm rounds are 2 on.
@@ -65,6 +72,12 @@ def main():
           f"[{min(frac):.1%}-{max(frac):.1%}] (warm cache; target <= 15%)")
     print(f"sparse/dense epoch wall time, median {statistics.median(ratio):.3f} "
           f"[{min(ratio):.3f}-{max(ratio):.3f}] (target <= 0.2)")
+    if rows["baseline"]:
+        bf = [(w - t) / w for w, t in rows["baseline"]]
+        wr = [b[0] / s[0] for b, s in zip(rows["baseline"][1:], rows["sparse"][1:])] or [0]
+        print(f"baseline 95%: fixed share median {statistics.median(bf):.1%} "
+              f"[{min(bf):.1%}-{max(bf):.1%}]; baseline wall / this wall, median "
+              f"{statistics.median(wr):.2f} [{min(wr):.2f}-{max(wr):.2f}] (warm rounds)")
     s0 = rows["sparse"][0]
     print(f"cold cache (round 1): sparse wall {s0[0]:.2f} s, fixed {(s0[0] - s0[1]) / s0[0]:.1%}")
 
