@@ -135,6 +135,8 @@ typedef struct {
     double sparsity;     /* 1 - nonzeros / (in·out) */
     int64_t bytes;       /* bytes stored for weights, indices and bias */
     int64_t dense_bytes; /* bytes the same layer would take dense */
+    int64_t dense_weights; /* weights it would hold dense: in·out, or the sum over an
+                              MoE layer's expert maps */
 } rw_layer_info;
 
 rw_status rw_model_layer_info(const rw_model *model, int layer, rw_layer_info *out);
@@ -359,7 +361,23 @@ typedef struct {
     uint64_t seed;
     double layer_norm_eps; /* every LayerNorm's ε, in [0, 1) (0 means 1e-5, GPT-2's
                               and nanoGPT's); kept as a float */
+    /* Mixture of experts (src/nn/moe.c): with moe_experts > 0 the MLP of
+     * every moe_every-th block (blocks moe_every - 1, 2 moe_every - 1, ...)
+     * is replaced by a layer blocks.N.moe of moe_experts GELU MLPs of
+     * moe_hidden (0: 4·n_embd / moe_top_k, the dense MLP's active FLOPs),
+     * whose maps blocks.N.moe.eK.up and .down are CSR or dense like the
+     * other maps and share the sparsity with them. */
+    int moe_experts;    /* 0: dense MLPs; 1 to 32 */
+    int moe_top_k;      /* experts per token, 1 or 2 (0 means 1) */
+    int moe_gate;       /* RW_MOE_SOFTMAX or RW_MOE_KMEANS (top-1) */
+    int moe_every;      /* 0 means 1: every block */
+    int moe_hidden;
+    double moe_capacity; /* capacity factor; 0: dropless */
+    double moe_balance;  /* load-balancing loss coefficient (softmax) */
+    double moe_zloss;    /* router z-loss coefficient (softmax) */
 } rw_gpt_config;
+
+enum { RW_MOE_SOFTMAX = 0, RW_MOE_KMEANS = 1 };
 
 /* vocab 256, context 64, 4 layers, 4 heads, 128 wide, no biases, dense,
  * ERK, seed 1, LayerNorm ε 1e-5. */

@@ -199,7 +199,7 @@ int cmd_info(int argc, char **argv)
         rw_model_layer_info(m, l, &li);
         if (li.has_weights) { /* LayerNorm's few values count in bytes, not weights */
             nnz += li.nonzeros;
-            all += (int64_t)li.in * li.out;
+            all += li.dense_weights;
         }
         bytes += li.bytes;
         dense_bytes += li.dense_bytes;

@@ -26,7 +26,9 @@
 
 #define LAYER_NAME_CAP 64
 #define LAYER_MAX_INPUTS 4
-#define LAYER_MAX_PARAMS 4
+/* An MoE layer reports its experts' maps' (nn/moe.h: 32 experts, 2 maps,
+ * weight and bias each) and its router's. */
+#define LAYER_MAX_PARAMS 132
 
 typedef struct layer layer;
 

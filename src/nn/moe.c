@@ -1,0 +1,815 @@
+/* Mixture of experts in place of a transformer block's MLP.
+ *
+ * Gates: a softmax router with top-k ("Outrageously Large Neural
+ * Networks: The Sparsely-Gated Mixture-of-Experts Layer", Shazeer et al.
+ * 2017), with the load-balancing loss and capacity factor of "Switch
+ * Transformers: Scaling to Trillion Parameter Models with Simple and
+ * Efficient Sparsity" (Fedus et al. 2021) and the router z-loss of
+ * "ST-MoE: Designing Stable and Transferable Sparse Expert Models" (Zoph
+ * et al. 2022); or top-1 to the nearest centroid, the centroids moved by
+ * k-means steps instead of gradients, as in "Towards Foundational Models
+ * for Dynamical System Reconstruction: Hierarchical Meta-Learning via
+ * Mixture of Experts" (MixER).
+ *
+ * For k = 2 the two chosen probabilities are renormalised to sum to 1
+ * (GShard's and Mixtral's top-2); for k = 1 the gate is the chosen
+ * probability itself (Switch), so one expert with k = 1 computes exactly
+ * the dense MLP.
+ *
+ * The tokens each expert gets are gathered into a buffer of their own
+ * ([dim][n_e] padded to 8 columns), the expert's two maps (ordinary CSR or
+ * dense linear layers) run once over it, and the outputs are scattered
+ * back, weighted by the gate: no per-token products and no [E][tokens]
+ * dense product. All passes are team phases (kernels/team.h). */
+#include "nn/moe.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "kernels/team.h"
+#include "nn/activation.h"
+#include "nn/layer_kinds.h"
+
+#define COLS_PER_CHUNK 64
+
+typedef struct {
+    layer base;
+    moe_config cfg;
+    layer *maps[2 * MOE_MAX_EXPERTS]; /* e0.up, e0.down, e1.up, ... */
+    int first[2 * MOE_MAX_EXPERTS];   /* index of each map's first parameter in the layer's list */
+    int n_params;
+    float *gate_w;       /* [E][dim]: router weights (softmax) or centroids (kmeans) */
+    /* Mutable through const passes (training state, not a result): */
+    moe_stats *stats;
+    double *km_sum;      /* [E][dim] the tokens each centroid got since the last step */
+    int64_t *km_count;   /* [E] */
+} moe_layer;
+
+/* What the forward pass leaves for the backward pass, at the start of
+ * the scratch. */
+typedef struct {
+    int n;                        /* valid tokens */
+    int kept[MOE_MAX_EXPERTS];    /* tokens each expert computed */
+    int routed[MOE_MAX_EXPERTS];  /* tokens the gate sent to it */
+    int off[MOE_MAX_EXPERTS];     /* its first column in the gathered buffers */
+    int cols[MOE_MAX_EXPERTS];    /* its padded column count */
+    int dropped;
+    float f[MOE_MAX_EXPERTS];     /* fraction of assignments (balance loss) */
+    double balance_loss, z_loss;  /* unscaled */
+} moe_route;
+
+/* The scratch, carved from one float array (every part 64-byte aligned). */
+typedef struct {
+    moe_route *r;
+    int32_t *choice_e, *choice_i; /* [k][bp]: expert and position within it, -1 dropped */
+    int32_t *tok;                 /* [cols] the token of each gathered column */
+    float *gate;                  /* [cols] its gate weight */
+    float *dg;                    /* [cols] d loss / d gate */
+    float *probs;                 /* [E][bp] softmax probabilities or squared distances */
+    float *lse;                   /* [bp] log-sum-exp of the logits */
+    float *dlog;                  /* [E][bp] d loss / d logits */
+    float *x, *hpre, *h, *dh, *y, *dx; /* [rows][cols] expert by expert */
+} moe_scratch;
+
+static const moe_layer *moe_of(const layer *ly) { return (const moe_layer *)ly; }
+
+static int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+
+/* Gathered columns at most: each expert adds at most 8 of padding. */
+static int64_t max_cols(const moe_config *c, int bp) { return (int64_t)c->top_k * bp + 8 * (int64_t)c->experts; }
+
+static int64_t scratch_layout(const moe_layer *m, int bp, float *base, moe_scratch *s)
+{
+    const moe_config *c = &m->cfg;
+    int64_t cols = max_cols(c, bp), C = m->base.in, H = c->hidden, E = c->experts, at = 0;
+#define TAKE(field, type, count)                                                                   \
+    do {                                                                                           \
+        if (s) s->field = (type *)(base + at);                                                     \
+        at += round16(count);                                                                      \
+    } while (0)
+    if (s) s->r = (moe_route *)base;
+    at += round16((int64_t)(sizeof(moe_route) + sizeof(float) - 1) / (int64_t)sizeof(float));
+    TAKE(choice_e, int32_t, (int64_t)c->top_k * bp);
+    TAKE(choice_i, int32_t, (int64_t)c->top_k * bp);
+    TAKE(tok, int32_t, cols);
+    TAKE(gate, float, cols);
+    TAKE(dg, float, cols);
+    TAKE(probs, float, E * bp);
+    TAKE(lse, float, bp);
+    TAKE(dlog, float, E * bp);
+    TAKE(x, float, C * cols);
+    TAKE(hpre, float, H * cols);
+    TAKE(h, float, H * cols);
+    TAKE(dh, float, H * cols);
+    TAKE(y, float, C * cols);
+    TAKE(dx, float, C * cols);
+#undef TAKE
+    return at;
+}
+
+static int64_t moe_scratch_floats(const layer *ly, int bp)
+{
+    return scratch_layout(moe_of(ly), bp, NULL, NULL);
+}
+
+/* ---- Routing ------------------------------------------------------------ */
+
+/* Router logits and softmax (or centroid distances) of tokens [j0, j1). */
+static void score_tokens(const moe_layer *m, const float *x, int bp, int j0, int j1,
+                         moe_scratch *s)
+{
+    int E = m->cfg.experts, C = m->base.in;
+    for (int e = 0; e < E; e++) {
+        float *row = s->probs + (size_t)e * bp;
+        const float *w = m->gate_w + (size_t)e * C;
+        for (int j = j0; j < j1; j++) row[j] = 0.0f;
+        if (m->cfg.gate == MOE_GATE_SOFTMAX)
+            for (int c = 0; c < C; c++) {
+                const float *xr = x + (size_t)c * bp;
+                for (int j = j0; j < j1; j++) row[j] += w[c] * xr[j];
+            }
+        else
+            for (int c = 0; c < C; c++) {
+                const float *xr = x + (size_t)c * bp;
+                for (int j = j0; j < j1; j++) row[j] += (xr[j] - w[c]) * (xr[j] - w[c]);
+            }
+    }
+    if (m->cfg.gate != MOE_GATE_SOFTMAX) return;
+    for (int j = j0; j < j1; j++) {
+        float mx = s->probs[j];
+        for (int e = 1; e < E; e++) mx = fmaxf(mx, s->probs[(size_t)e * bp + j]);
+        double sum = 0;
+        for (int e = 0; e < E; e++) {
+            float *p = &s->probs[(size_t)e * bp + j];
+            *p = expf(*p - mx);
+            sum += *p;
+        }
+        for (int e = 0; e < E; e++) s->probs[(size_t)e * bp + j] = (float)(s->probs[(size_t)e * bp + j] / sum);
+        s->lse[j] = mx + (float)log(sum);
+    }
+}
+
+/* Top-k choices, capacity, and the gathered columns' order (one thread). */
+static void assign_tokens(const moe_layer *m, int n, int bp, moe_scratch *s)
+{
+    const moe_config *c = &m->cfg;
+    int E = c->experts, K = c->top_k;
+    moe_route *r = s->r;
+    memset(r, 0, sizeof *r);
+    r->n = n;
+    int cap = c->capacity > 0 ? (int)ceil(c->capacity * n * K / E) : n;
+    int softmax = c->gate == MOE_GATE_SOFTMAX;
+    for (int j = 0; j < n; j++) {
+        int pick[2] = {-1, -1};
+        for (int k = 0; k < K; k++)
+            for (int e = 0; e < E; e++) {
+                if (e == pick[0]) continue;
+                float v = s->probs[(size_t)e * bp + j];
+                float best = pick[k] < 0 ? 0 : s->probs[(size_t)pick[k] * bp + j];
+                if (pick[k] < 0 || (softmax ? v > best : v < best)) pick[k] = e;
+            }
+        for (int k = 0; k < K; k++) {
+            s->choice_e[(size_t)k * bp + j] = pick[k];
+            r->routed[pick[k]]++;
+        }
+    }
+    /* First choices claim capacity before second ones, each in token
+     * order: a token loses its second expert before anyone loses a first. */
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < n; j++) {
+            int e = s->choice_e[(size_t)k * bp + j];
+            int32_t *at = &s->choice_i[(size_t)k * bp + j];
+            if (r->kept[e] < cap) *at = r->kept[e]++;
+            else *at = -1, r->dropped++;
+        }
+    int off = 0;
+    for (int e = 0; e < E; e++) {
+        r->off[e] = off;
+        r->cols[e] = rw_pad_batch(r->kept[e] > 0 ? r->kept[e] : 1);
+        off += r->cols[e];
+        for (int i = r->kept[e]; i < r->cols[e]; i++) {
+            s->tok[r->off[e] + i] = -1;
+            s->gate[r->off[e] + i] = 0.0f;
+        }
+    }
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < n; j++) {
+            int e = s->choice_e[(size_t)k * bp + j], i = s->choice_i[(size_t)k * bp + j];
+            if (i < 0) continue;
+            float g = 1.0f;
+            if (softmax && K == 1) g = s->probs[(size_t)e * bp + j];
+            if (softmax && K == 2) {
+                float p0 = s->probs[(size_t)s->choice_e[j] * bp + j];
+                float p1 = s->probs[(size_t)s->choice_e[(size_t)bp + j] * bp + j];
+                g = s->probs[(size_t)e * bp + j] / (p0 + p1);
+            }
+            s->tok[r->off[e] + i] = j;
+            s->gate[r->off[e] + i] = g;
+        }
+    if (!softmax || n == 0) return;
+    double bal = 0, z = 0;
+    for (int e = 0; e < E; e++) {
+        double pe = 0;
+        for (int j = 0; j < n; j++) pe += s->probs[(size_t)e * bp + j];
+        r->f[e] = (float)((double)r->routed[e] / ((double)n * K));
+        bal += r->f[e] * (pe / n);
+    }
+    for (int j = 0; j < n; j++) z += (double)s->lse[j] * s->lse[j];
+    r->balance_loss = E * bal;
+    r->z_loss = z / n;
+}
+
+/* ---- The experts -------------------------------------------------------- */
+
+/* Expert e's three tensors over its gathered columns. */
+static void expert_tensors(const moe_layer *m, const moe_scratch *s, int e, tensor *x, tensor *h,
+                           tensor *y)
+{
+    int C = m->base.in, H = m->cfg.hidden;
+    size_t off = (size_t)s->r->off[e];
+    *x = (tensor){.rows = C, .act = RW_ACT_NONE};
+    x->data = x->pre = s->x + (size_t)C * off;
+    x->grad = s->dx + (size_t)C * off;
+    *h = (tensor){.rows = H, .act = RW_ACT_GELU};
+    h->pre = s->hpre + (size_t)H * off;
+    h->data = s->h + (size_t)H * off;
+    h->grad = s->dh + (size_t)H * off;
+    *y = (tensor){.rows = C, .act = RW_ACT_NONE};
+    y->data = y->pre = y->grad = s->y + (size_t)C * off; /* dY overwrites Y in backward */
+}
+
+static layer_io expert_io(const layer_io *io, tensor *in, tensor *out, int cols, int n,
+                          float *const *grad)
+{
+    layer_io e;
+    memset(&e, 0, sizeof e);
+    e.in[0] = in;
+    e.n_in = 1;
+    e.out = out;
+    e.bp = cols;
+    e.n = n;
+    e.grad = grad;
+    e.seq_len = 1; /* gathered tokens are no longer sequences */
+    (void)io;
+    return e;
+}
+
+static int moe_forward(const layer *ly, const layer_io *io)
+{
+    const moe_layer *m = moe_of(ly);
+    moe_scratch s;
+    scratch_layout(m, io->bp, io->scratch, &s);
+    int bp = io->bp, n = io->n < bp ? io->n : bp, E = m->cfg.experts, C = ly->in;
+    const float *x = io->in[0]->data;
+    int chunks = (n + COLS_PER_CHUNK - 1) / COLS_PER_CHUNK;
+    TEAM_FOR(c, chunks) {
+        int j0 = c * COLS_PER_CHUNK, j1 = j0 + COLS_PER_CHUNK < n ? j0 + COLS_PER_CHUNK : n;
+        score_tokens(m, x, bp, j0, j1, &s);
+        team_chunk_done();
+    }
+    team_phase(chunks);
+    TEAM_FOR(one, 1) {
+        assign_tokens(m, n, bp, &s);
+        team_chunk_done();
+    }
+    team_phase(1);
+    int rows = layer_row_chunks(C, bp);
+    TEAM_FOR(c, rows) {
+        int r0, r1;
+        part_range(C, c, rows, &r0, &r1);
+        for (int f = r0; f < r1; f++)
+            for (int e = 0; e < E; e++) {
+                const int32_t *tok = s.tok + s.r->off[e];
+                float *dst = s.x + (size_t)C * s.r->off[e] + (size_t)f * s.r->cols[e];
+                for (int i = 0; i < s.r->cols[e]; i++)
+                    dst[i] = tok[i] >= 0 ? x[(size_t)f * bp + tok[i]] : 0.0f;
+            }
+        team_chunk_done();
+    }
+    team_phase(rows);
+    for (int e = 0; e < E; e++) {
+        tensor tx, th, ty;
+        expert_tensors(m, &s, e, &tx, &th, &ty);
+        layer_io up = expert_io(io, &tx, &th, s.r->cols[e], s.r->kept[e], NULL);
+        const layer *mu = m->maps[2 * e], *md = m->maps[2 * e + 1];
+        team_phase(mu->ops->forward(mu, &up));
+        layer_io down = expert_io(io, &th, &ty, s.r->cols[e], s.r->kept[e], NULL);
+        team_phase(md->ops->forward(md, &down));
+    }
+    float *out = io->out->pre;
+    TEAM_FOR(c, rows) {
+        int r0, r1;
+        part_range(C, c, rows, &r0, &r1);
+        for (int f = r0; f < r1; f++) {
+            float *row = out + (size_t)f * bp;
+            for (int j = 0; j < bp; j++) row[j] = 0.0f;
+            for (int e = 0; e < E; e++) {
+                const float *ye = s.y + (size_t)C * s.r->off[e] + (size_t)f * s.r->cols[e];
+                const int32_t *tok = s.tok + s.r->off[e];
+                const float *g = s.gate + s.r->off[e];
+                for (int i = 0; i < s.r->kept[e]; i++) row[tok[i]] += g[i] * ye[i];
+            }
+        }
+        team_chunk_done();
+    }
+    return rows;
+}
+
+/* d loss / d logits of tokens [j0, j1) from the gates' gradients, the
+ * balance loss (its f held constant, as Switch does) and the z-loss. */
+static void router_grad_tokens(const moe_layer *m, int bp, int j0, int j1, moe_scratch *s)
+{
+    const moe_config *c = &m->cfg;
+    int E = c->experts, K = c->top_k, n = s->r->n;
+    for (int j = j0; j < j1; j++) {
+        double dp[MOE_MAX_EXPERTS] = {0};
+        float dgk[2] = {0, 0}, p[2] = {0, 0};
+        for (int k = 0; k < K; k++) {
+            int e = s->choice_e[(size_t)k * bp + j], i = s->choice_i[(size_t)k * bp + j];
+            dgk[k] = i >= 0 ? s->dg[s->r->off[e] + i] : 0.0f;
+            p[k] = s->probs[(size_t)e * bp + j];
+        }
+        if (K == 1) dp[s->choice_e[j]] += dgk[0];
+        else { /* g_k = p_k / S, S = p_0 + p_1 */
+            double S = (double)p[0] + p[1], mean = (dgk[0] * p[0] + dgk[1] * p[1]) / S;
+            for (int k = 0; k < 2; k++) dp[s->choice_e[(size_t)k * bp + j]] += (dgk[k] - mean) / S;
+        }
+        for (int e = 0; e < E; e++) dp[e] += (double)c->balance * E * s->r->f[e] / n;
+        double dot = 0;
+        for (int e = 0; e < E; e++) dot += dp[e] * s->probs[(size_t)e * bp + j];
+        for (int e = 0; e < E; e++) {
+            double pe = s->probs[(size_t)e * bp + j];
+            s->dlog[(size_t)e * bp + j] =
+                (float)(pe * (dp[e] - dot) + 2.0 * c->zloss / n * s->lse[j] * pe);
+        }
+    }
+}
+
+static int moe_backward(const layer *ly, const layer_io *io)
+{
+    const moe_layer *m = moe_of(ly);
+    moe_scratch s;
+    scratch_layout(m, io->bp, io->scratch, &s);
+    int bp = io->bp, E = m->cfg.experts, C = ly->in, n = s.r->n;
+    int softmax = m->cfg.gate == MOE_GATE_SOFTMAX;
+    const float *dy = io->out->grad, *x = io->in[0]->data;
+    /* Gate gradients, and dY = g · dy over each expert's columns. */
+    TEAM_FOR(e, E) {
+        const moe_route *r = s.r;
+        int cols = r->cols[e], kept = r->kept[e];
+        const int32_t *tok = s.tok + r->off[e];
+        const float *g = s.gate + r->off[e];
+        float *dg = s.dg + r->off[e];
+        for (int i = 0; i < cols; i++) dg[i] = 0.0f;
+        for (int f = 0; f < C; f++) {
+            float *ye = s.y + (size_t)C * r->off[e] + (size_t)f * cols;
+            const float *d = dy + (size_t)f * bp;
+            for (int i = 0; i < kept; i++) {
+                dg[i] += d[tok[i]] * ye[i];
+                ye[i] = g[i] * d[tok[i]];
+            }
+            for (int i = kept; i < cols; i++) ye[i] = 0.0f;
+        }
+        moe_stats *st = m->stats;
+        st->routed[e] += r->routed[e];
+        st->kept[e] += kept;
+        if (!softmax) { /* the k-means step's sums, applied after the optimizer step */
+            for (int f = 0; f < C; f++) {
+                double sum = 0;
+                for (int i = 0; i < kept; i++) sum += x[(size_t)f * bp + tok[i]];
+                m->km_sum[(size_t)e * C + f] += sum;
+            }
+            m->km_count[e] += kept;
+        }
+        if (e == 0) {
+            int most = 0;
+            for (int k = 0; k < E; k++) most = r->routed[k] > most ? r->routed[k] : most;
+            st->batches++;
+            st->tokens += n;
+            st->dropped += r->dropped;
+            st->balance_loss += r->balance_loss;
+            st->z_loss += r->z_loss;
+            st->busiest += n > 0 ? (double)most * E / ((double)n * m->cfg.top_k) : 0.0;
+        }
+        team_chunk_done();
+    }
+    team_phase(E);
+    int want_dx = io->in[0]->grad != NULL;
+    for (int e = 0; e < E; e++) {
+        tensor tx, th, ty;
+        expert_tensors(m, &s, e, &tx, &th, &ty);
+        if (!want_dx) tx.grad = NULL;
+        const layer *mu = m->maps[2 * e], *md = m->maps[2 * e + 1];
+        layer_io down = expert_io(io, &th, &ty, s.r->cols[e], s.r->kept[e], io->grad + m->first[2 * e + 1]);
+        team_phase(md->ops->backward(md, &down));
+        layer_io up = expert_io(io, &tx, &th, s.r->cols[e], s.r->kept[e], io->grad + m->first[2 * e]);
+        team_phase(mu->ops->backward(mu, &up));
+    }
+    int chunks = softmax ? (n + COLS_PER_CHUNK - 1) / COLS_PER_CHUNK : 0;
+    TEAM_FOR(c, chunks) {
+        int j0 = c * COLS_PER_CHUNK, j1 = j0 + COLS_PER_CHUNK < n ? j0 + COLS_PER_CHUNK : n;
+        router_grad_tokens(m, bp, j0, j1, &s);
+        team_chunk_done();
+    }
+    team_phase(chunks);
+    /* The router's weight gradient (softmax; the centroids have none), and
+     * the input's gradient: router part plus each expert's, scattered. */
+    int rows = want_dx ? layer_row_chunks(C, bp) : 0, router = softmax ? E : 0;
+    float *gw = softmax ? io->grad[m->n_params - 1] : NULL;
+    TEAM_FOR(c, router + rows) {
+        if (c < router) {
+            for (int f = 0; f < C; f++) {
+                const float *xr = x + (size_t)f * bp, *dl = s.dlog + (size_t)c * bp;
+                float sum = 0;
+                for (int j = 0; j < n; j++) sum += dl[j] * xr[j];
+                gw[(size_t)c * C + f] = sum;
+            }
+            team_chunk_done();
+            continue;
+        }
+        int r0, r1;
+        part_range(C, c - router, rows, &r0, &r1);
+        for (int f = r0; f < r1; f++) {
+            float *row = io->in[0]->grad + (size_t)f * bp;
+            if (!io->accumulate[0])
+                for (int j = 0; j < bp; j++) row[j] = 0.0f;
+            if (softmax)
+                for (int e = 0; e < E; e++) {
+                    float w = m->gate_w[(size_t)e * C + f];
+                    const float *dl = s.dlog + (size_t)e * bp;
+                    for (int j = 0; j < n; j++) row[j] += w * dl[j];
+                }
+            for (int e = 0; e < E; e++) {
+                const float *dxe = s.dx + (size_t)C * s.r->off[e] + (size_t)f * s.r->cols[e];
+                const int32_t *tok = s.tok + s.r->off[e];
+                for (int i = 0; i < s.r->kept[e]; i++) row[tok[i]] += dxe[i];
+            }
+        }
+        layer_grad_through_act(io->in[0], bp, r0, r1);
+        team_chunk_done();
+    }
+    return router + rows;
+}
+
+/* The k-means step: each centroid moves a fraction of the way to the
+ * mean of the tokens it got since the last step. */
+static int moe_after_step(layer *ly, int64_t step, int64_t total)
+{
+    (void)step;
+    (void)total;
+    moe_layer *m = (moe_layer *)ly;
+    if (m->cfg.gate != MOE_GATE_KMEANS) return 0;
+    int E = m->cfg.experts, C = ly->in;
+    TEAM_FOR(e, E) {
+        if (m->km_count[e] > 0) {
+            float rate = m->cfg.kmeans_rate;
+            for (int f = 0; f < C; f++) {
+                float mean = (float)(m->km_sum[(size_t)e * C + f] / (double)m->km_count[e]);
+                float *mu = &m->gate_w[(size_t)e * C + f];
+                *mu += rate * (mean - *mu);
+            }
+        }
+        for (int f = 0; f < C; f++) m->km_sum[(size_t)e * C + f] = 0;
+        m->km_count[e] = 0;
+        team_chunk_done();
+    }
+    return E;
+}
+
+/* ---- Parameters, files, reports ----------------------------------------- */
+
+static int moe_params(layer *ly, param *out)
+{
+    moe_layer *m = (moe_layer *)ly;
+    int n = 0;
+    for (int k = 0; k < 2 * m->cfg.experts; k++) {
+        m->first[k] = n;
+        n += m->maps[k]->ops->params(m->maps[k], out + n);
+    }
+    if (m->cfg.gate == MOE_GATE_SOFTMAX) {
+        param p;
+        memset(&p, 0, sizeof p);
+        snprintf(p.name, sizeof p.name, "%s.router.weight", ly->name);
+        snprintf(p.tensor, sizeof p.tensor, "%s.router.weight", ly->name);
+        snprintf(p.layer_name, sizeof p.layer_name, "%s", ly->name);
+        p.rows = m->cfg.experts;
+        p.cols = ly->in;
+        p.storage = PARAM_DENSE;
+        p.values = &m->gate_w;
+        p.decays = 1;
+        p.x_tensor = p.y_tensor = -1;
+        out[n++] = p;
+    }
+    m->n_params = n;
+    return n;
+}
+
+static const char *gate_tensor(const moe_layer *m)
+{
+    return m->cfg.gate == MOE_GATE_SOFTMAX ? "router.weight" : "centroids";
+}
+
+static void moe_shape(const layer *ly, const st_file *f, layer_shape *out)
+{
+    const moe_layer *m = moe_of(ly);
+    *out = (layer_shape){ly->in, ly->out, 0, 0, 0};
+    int64_t gate = (int64_t)m->cfg.experts * ly->in;
+    out->model_bytes = 4 * gate;
+    out->param_floats = m->cfg.gate == MOE_GATE_SOFTMAX ? gate : 0;
+    for (int k = 0; k < 2 * m->cfg.experts; k++) {
+        layer_shape s;
+        m->maps[k]->ops->shape(m->maps[k], f, &s);
+        out->model_bytes += s.model_bytes;
+        out->param_floats += s.param_floats;
+    }
+}
+
+static void moe_info(const layer *ly, rw_layer_info *out)
+{
+    const moe_layer *m = moe_of(ly);
+    int64_t nz = 0, bytes = 4 * (int64_t)m->cfg.experts * ly->in, dense = bytes;
+    int sparse = 0;
+    for (int k = 0; k < 2 * m->cfg.experts; k++) {
+        rw_layer_info i;
+        memset(&i, 0, sizeof i);
+        i.dense_bytes = 4 * ((int64_t)m->maps[k]->in * m->maps[k]->out + m->maps[k]->out);
+        m->maps[k]->ops->info(m->maps[k], &i);
+        nz += i.nonzeros;
+        bytes += i.bytes;
+        sparse |= i.sparse;
+        dense += 4 * ((int64_t)m->maps[k]->in * m->maps[k]->out + m->maps[k]->out);
+    }
+    out->nonzeros = nz;
+    out->bytes = bytes;
+    out->dense_bytes = dense;
+    out->sparse = sparse;
+}
+
+static void moe_describe(const layer *ly, json_t *entry)
+{
+    const moe_layer *m = moe_of(ly);
+    const moe_config *c = &m->cfg;
+    json_t *kinds = json_array();
+    for (int k = 0; k < 2 * c->experts; k++) json_array_append_new(kinds, json_string(m->maps[k]->ops->kind));
+    json_object_set_new(entry, "experts", json_integer(c->experts));
+    json_object_set_new(entry, "top_k", json_integer(c->top_k));
+    json_object_set_new(entry, "hidden", json_integer(c->hidden));
+    json_object_set_new(entry, "gate", json_string(c->gate == MOE_GATE_SOFTMAX ? "softmax" : "kmeans"));
+    json_object_set_new(entry, "capacity", json_real(c->capacity));
+    json_object_set_new(entry, "balance", json_real(c->balance));
+    json_object_set_new(entry, "zloss", json_real(c->zloss));
+    json_object_set_new(entry, "kmeans_rate", json_real(c->kmeans_rate));
+    json_object_set_new(entry, "maps", kinds);
+    if (m->maps[0]->ops->describe) { /* the maps' own fields ("bias": false) */
+        json_t *sub = json_object();
+        m->maps[0]->ops->describe(m->maps[0], sub);
+        json_object_set_new(entry, "map_fields", sub);
+    }
+}
+
+static rw_status moe_save(const layer *ly, st_writer *w, const char *path)
+{
+    const moe_layer *m = moe_of(ly);
+    rw_status st = RW_OK;
+    for (int k = 0; st == RW_OK && k < 2 * m->cfg.experts; k++)
+        st = m->maps[k]->ops->save(m->maps[k], w, path);
+    char name[LAYER_NAME_CAP + 32];
+    snprintf(name, sizeof name, "%s.%s", ly->name, gate_tensor(m));
+    int64_t shape[2] = {m->cfg.experts, ly->in};
+    return st == RW_OK ? st_writer_add(w, name, ST_F32, 2, shape, m->gate_w) : st;
+}
+
+static rw_status moe_load(layer *ly, const st_file *f, const char *path)
+{
+    moe_layer *m = (moe_layer *)ly;
+    for (int k = 0; k < 2 * m->cfg.experts; k++) {
+        rw_status st = m->maps[k]->ops->load(m->maps[k], f, path);
+        if (st != RW_OK) return st;
+    }
+    char name[LAYER_NAME_CAP + 32];
+    snprintf(name, sizeof name, "%s.%s", ly->name, gate_tensor(m));
+    const st_tensor *t = st_find(f, name);
+    size_t count = (size_t)m->cfg.experts * ly->in;
+    if (!t) return rw_fail(RW_ERR_FORMAT, "%s: tensor %s is missing", path, name);
+    if (t->dtype != ST_F32 || t->ndim != 2 || t->shape[0] != m->cfg.experts || t->shape[1] != ly->in)
+        return rw_fail(RW_ERR_FORMAT, "%s: tensor %s should be F32 of shape [%d, %d]", path, name,
+                       m->cfg.experts, ly->in);
+    if (!(m->gate_w = rw_alloc(sizeof(float) * count)))
+        return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory for %s", path, name);
+    memcpy(m->gate_w, t->data, sizeof(float) * count);
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(m->gate_w[i]))
+            return rw_fail(RW_ERR_FORMAT, "%s: tensor %s has a non-finite value at %zu", path, name, i);
+    return RW_OK;
+}
+
+static int moe_owns(const layer *ly, const char *name)
+{
+    const moe_layer *m = moe_of(ly);
+    size_t len = strlen(ly->name);
+    if (strncmp(name, ly->name, len) == 0 && name[len] == '.' && strcmp(name + len + 1, gate_tensor(m)) == 0)
+        return 1;
+    for (int k = 0; k < 2 * m->cfg.experts; k++)
+        if (m->maps[k]->ops->owns_tensor(m->maps[k], name)) return 1;
+    return 0;
+}
+
+static void moe_destroy(layer *ly)
+{
+    moe_layer *m = (moe_layer *)ly;
+    for (int k = 0; k < 2 * MOE_MAX_EXPERTS; k++) layer_free(m->maps[k]);
+    rw_free(m->gate_w);
+    free(m->stats);
+    free(m->km_sum);
+    free(m->km_count);
+    free(m);
+}
+
+static const layer_ops moe_ops = {
+    .kind = "moe",
+    .forward = moe_forward,
+    .backward = moe_backward,
+    .forward_vector = moe_forward,
+    .params = moe_params,
+    .shape = moe_shape,
+    .info = moe_info,
+    .describe = moe_describe,
+    .save = moe_save,
+    .load = moe_load,
+    .owns_tensor = moe_owns,
+    .scratch_floats = moe_scratch_floats,
+    .accumulates = 1,
+    .after_step = moe_after_step,
+    .destroy = moe_destroy,
+};
+
+int is_moe(const layer *ly) { return ly && ly->ops == &moe_ops; }
+
+const moe_config *moe_config_of(const layer *ly) { return &moe_of(ly)->cfg; }
+
+layer *moe_map(const layer *ly, int e, int which) { return moe_of(ly)->maps[2 * e + which]; }
+
+float *moe_gate_weights(const layer *ly) { return moe_of(ly)->gate_w; }
+
+void moe_stats_take(const layer *ly, moe_stats *out)
+{
+    const moe_layer *m = moe_of(ly);
+    *out = *m->stats;
+    memset(m->stats, 0, sizeof *m->stats);
+}
+
+static rw_status check_config(const moe_config *c, int dim, const char *name)
+{
+    if (c->experts < 1 || c->experts > MOE_MAX_EXPERTS)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s: %d experts, expected 1 to %d", name,
+                       c->experts, MOE_MAX_EXPERTS);
+    if (c->top_k < 1 || c->top_k > 2 || c->top_k > c->experts)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s: top-%d of %d experts, expected 1 or 2 "
+                       "and at most the experts", name, c->top_k, c->experts);
+    if (c->gate == MOE_GATE_KMEANS && c->top_k != 1)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s: the kmeans gate is top-1, not top-%d",
+                       name, c->top_k);
+    if (c->gate != MOE_GATE_SOFTMAX && c->gate != MOE_GATE_KMEANS)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s: unknown gate", name);
+    if (c->hidden < 1 || dim < 1)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s: expert width %d, expected at least 1",
+                       name, c->hidden);
+    if (!(c->capacity == 0 || (c->capacity >= 0.1 && c->capacity <= 64)))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s: capacity factor %g, expected 0 "
+                       "(dropless) or 0.1 to 64", name, c->capacity);
+    if (!(c->balance >= 0 && c->balance <= 100) || !(c->zloss >= 0 && c->zloss <= 100))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s: auxiliary loss coefficients %g and %g, "
+                       "expected 0 to 100", name, c->balance, c->zloss);
+    if (!(c->kmeans_rate > 0 && c->kmeans_rate <= 1))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s: k-means rate %g, expected (0, 1]", name,
+                       c->kmeans_rate);
+    return RW_OK;
+}
+
+layer *moe_new(const char *name, int dim, const moe_config *cfg, layer **maps, float *gate_w,
+               int input, int index)
+{
+    rw_status st = check_config(cfg, dim, name);
+    moe_layer *m = st == RW_OK ? calloc(1, sizeof *m) : NULL;
+    int E = st == RW_OK ? cfg->experts : 0;
+    if (m) {
+        m->stats = calloc(1, sizeof *m->stats);
+        m->km_sum = calloc((size_t)cfg->experts * dim, sizeof(double));
+        m->km_count = calloc((size_t)cfg->experts, sizeof(int64_t));
+    }
+    if (st == RW_OK && (!m || !m->stats || !m->km_sum || !m->km_count))
+        st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for layer %s", name);
+    for (int k = 0; st == RW_OK && k < 2 * E; k++) {
+        int up = k % 2 == 0;
+        if (!maps[k] || maps[k]->in != (up ? dim : cfg->hidden) ||
+            maps[k]->out != (up ? cfg->hidden : dim) || maps[k]->act != (up ? RW_ACT_GELU : RW_ACT_NONE))
+            st = rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s: expert map %d is not a %s map of %d "
+                         "to %d", name, k, up ? "GELU" : "linear", up ? dim : cfg->hidden,
+                         up ? cfg->hidden : dim);
+    }
+    if (st != RW_OK) {
+        int taken = cfg->experts < 0 ? 0 : cfg->experts > MOE_MAX_EXPERTS ? MOE_MAX_EXPERTS : cfg->experts;
+        for (int k = 0; k < 2 * taken; k++) layer_free(maps[k]);
+        rw_free(gate_w);
+        if (m) moe_destroy(&m->base);
+        return NULL;
+    }
+    m->base.ops = &moe_ops;
+    snprintf(m->base.name, sizeof m->base.name, "%s", name);
+    m->base.in = m->base.out = dim;
+    m->base.act = RW_ACT_NONE;
+    m->base.inputs[0] = input;
+    m->base.n_inputs = 1;
+    m->base.output = index + 1;
+    m->cfg = *cfg;
+    m->gate_w = gate_w;
+    for (int k = 0; k < 2 * E; k++) {
+        m->maps[k] = maps[k];
+        /* Not in the model's graph: the layer hands them its own buffers. */
+        maps[k]->inputs[0] = maps[k]->output = -1;
+    }
+    param scratch[4 * MOE_MAX_EXPERTS + 1];
+    moe_params(&m->base, scratch);
+    return &m->base;
+}
+
+/* ---- Model files -------------------------------------------------------- */
+
+static rw_status meta_number(const json_t *entry, const char *key, const layer_meta *mt,
+                             const char *path, double *out)
+{
+    json_t *v = json_object_get(entry, key);
+    if (!v || !json_is_number(v))
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s of kind moe needs a number \"%s\"", path,
+                       mt->name, key);
+    *out = json_number_value(v);
+    return RW_OK;
+}
+
+static rw_status moe_from_meta(const json_t *entry, const layer_meta *mt, const char *path,
+                               layer **out)
+{
+    *out = NULL;
+    moe_config c;
+    memset(&c, 0, sizeof c);
+    double v[8];
+    static const char *const keys[] = {"experts", "top_k", "hidden", "capacity",
+                                       "balance", "zloss", "kmeans_rate"};
+    for (int k = 0; k < 7; k++) {
+        rw_status st = meta_number(entry, keys[k], mt, path, &v[k]);
+        if (st != RW_OK) return st;
+    }
+    if (v[0] != (int)v[0] || v[1] != (int)v[1] || v[2] != (int)v[2] || v[2] > (1 << 20))
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s: experts, top_k and hidden should be whole "
+                       "numbers", path, mt->name);
+    c.experts = (int)v[0];
+    c.top_k = (int)v[1];
+    c.hidden = (int)v[2];
+    c.capacity = v[3];
+    c.balance = (float)v[4];
+    c.zloss = (float)v[5];
+    c.kmeans_rate = (float)v[6];
+    const char *gate = json_string_value(json_object_get(entry, "gate"));
+    if (!gate || (strcmp(gate, "softmax") != 0 && strcmp(gate, "kmeans") != 0))
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s: \"gate\" should be \"softmax\" or \"kmeans\"",
+                       path, mt->name);
+    c.gate = strcmp(gate, "softmax") == 0 ? MOE_GATE_SOFTMAX : MOE_GATE_KMEANS;
+    if (mt->in != mt->out || mt->act != RW_ACT_NONE)
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s of kind moe should map %d features to as many, "
+                       "without an activation", path, mt->name, mt->in);
+    rw_status st = check_config(&c, mt->in, mt->name);
+    if (st != RW_OK) return rw_fail(RW_ERR_FORMAT, "%s: %s", path, rw_last_error());
+    json_t *kinds = json_object_get(entry, "maps");
+    if (!json_is_array(kinds) || json_array_size(kinds) != (size_t)(2 * c.experts))
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s: \"maps\" should list the kinds of its %d "
+                       "expert maps", path, mt->name, 2 * c.experts);
+    json_t *fields = json_object_get(entry, "map_fields");
+    json_t *sub = fields && json_is_object(fields) ? json_deep_copy(fields) : json_object();
+    layer *maps[2 * MOE_MAX_EXPERTS] = {0};
+    for (int k = 0; st == RW_OK && k < 2 * c.experts; k++) {
+        const char *kind = json_string_value(json_array_get(kinds, (size_t)k));
+        if (!kind || (strcmp(kind, "sparse") != 0 && strcmp(kind, "dense") != 0)) {
+            st = rw_fail(RW_ERR_FORMAT, "%s: layer %s: expert map %d has kind %s, expected sparse "
+                         "or dense", path, mt->name, k, kind ? kind : "(not a string)");
+            break;
+        }
+        char name[LAYER_NAME_CAP];
+        snprintf(name, sizeof name, "%s.e%d.%s", mt->name, k / 2, k % 2 ? "down" : "up");
+        layer_meta sm = {name, k % 2 ? c.hidden : mt->in, k % 2 ? mt->in : c.hidden,
+                         k % 2 ? RW_ACT_NONE : RW_ACT_GELU, mt->slope, -1};
+        st = layer_kind_find(kind)->from_meta(sub, &sm, path, &maps[k]);
+    }
+    json_decref(sub);
+    if (st != RW_OK) {
+        for (int k = 0; k < 2 * c.experts; k++) layer_free(maps[k]);
+        return st;
+    }
+    *out = moe_new(mt->name, mt->in, &c, maps, NULL, 0, mt->index);
+    return *out ? RW_OK : RW_ERR_NO_MEMORY;
+}
+
+const layer_kind moe_kind = {"moe", moe_from_meta};
