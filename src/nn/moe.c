@@ -47,6 +47,8 @@ typedef struct {
     moe_stats *stats;
     double *km_sum;      /* [E][dim] the tokens each centroid got since the last step */
     int64_t *km_count;   /* [E] */
+    float *km_reseed;    /* [E][dim] a token for a centroid that got none */
+    int *km_dead;        /* [E] 1: km_reseed holds one */
 } moe_layer;
 
 /* What the forward pass leaves for the backward pass, at the start of
@@ -398,6 +400,29 @@ static int moe_backward(const layer *ly, const layer_io *io)
         team_chunk_done();
     }
     team_phase(E);
+    /* A centroid no token chose would never move again: it restarts at
+     * the batch's worst-fitting tokens, one each, as online k-means and
+     * VQ codebooks re-seed dead codes. */
+    int reseed = !softmax;
+    TEAM_FOR(one, reseed) {
+        float *taken = s.lse; /* unused by the k-means gate */
+        for (int j = 0; j < n; j++) taken[j] = 0.0f;
+        for (int e = 0; e < E && n > 0; e++) {
+            if (s.r->kept[e] > 0) continue;
+            int worst = -1;
+            float far = -1.0f;
+            for (int j = 0; j < n; j++) {
+                float d = s.probs[(size_t)s.choice_e[j] * bp + j];
+                if (taken[j] == 0.0f && d > far) far = d, worst = j;
+            }
+            if (worst < 0) continue;
+            taken[worst] = 1.0f;
+            for (int f = 0; f < C; f++) m->km_reseed[(size_t)e * C + f] = x[(size_t)f * bp + worst];
+            m->km_dead[e] = 1;
+        }
+        team_chunk_done();
+    }
+    team_phase(reseed);
     int want_dx = io->in[0]->grad != NULL;
     for (int e = 0; e < E; e++) {
         tensor tx, th, ty;
@@ -472,7 +497,9 @@ static int moe_after_step(layer *ly, int64_t step, int64_t total)
                 float *mu = &m->gate_w[(size_t)e * C + f];
                 *mu += rate * (mean - *mu);
             }
-        }
+        } else if (m->km_dead[e])
+            memcpy(m->gate_w + (size_t)e * C, m->km_reseed + (size_t)e * C, sizeof(float) * (size_t)C);
+        m->km_dead[e] = 0;
         for (int f = 0; f < C; f++) m->km_sum[(size_t)e * C + f] = 0;
         m->km_count[e] = 0;
         team_chunk_done();
@@ -626,6 +653,8 @@ static void moe_destroy(layer *ly)
     free(m->stats);
     free(m->km_sum);
     free(m->km_count);
+    free(m->km_reseed);
+    free(m->km_dead);
     free(m);
 }
 
@@ -700,8 +729,10 @@ layer *moe_new(const char *name, int dim, const moe_config *cfg, layer **maps, f
         m->stats = calloc(1, sizeof *m->stats);
         m->km_sum = calloc((size_t)cfg->experts * dim, sizeof(double));
         m->km_count = calloc((size_t)cfg->experts, sizeof(int64_t));
+        m->km_reseed = calloc((size_t)cfg->experts * dim, sizeof(float));
+        m->km_dead = calloc((size_t)cfg->experts, sizeof(int));
     }
-    if (st == RW_OK && (!m || !m->stats || !m->km_sum || !m->km_count))
+    if (st == RW_OK && (!m || !m->stats || !m->km_sum || !m->km_count || !m->km_reseed || !m->km_dead))
         st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for layer %s", name);
     for (int k = 0; st == RW_OK && k < 2 * E; k++) {
         int up = k % 2 == 0;
