@@ -365,6 +365,50 @@ static void test_one_expert_is_the_dense_mlp(void **state)
     one_expert(1);
 }
 
+/* Sparse training grows from the batch an expert's map saw: its input
+ * and output gradient there give the same weight gradient (dy · xᵀ on
+ * the pattern) as the layer's backward pass wrote. */
+static void test_expert_batches_give_the_weight_gradient(void **state)
+{
+    (void)state;
+    enum { BC = 8, BH = 12, BN = 21 };
+    moe_config c = {4, 2, BH, MOE_GATE_SOFTMAX, 1.0, 0.01f, 0.001f, 0.1f};
+    layer *ly = make_moe(&c, BC, 1, 11);
+    rig r;
+    rig_init(&r, ly, BN);
+    rng_state rs;
+    rng_seed(&rs, 12);
+    for (int f = 0; f < BC; f++) {
+        tu_fill_uniform(r.x + (size_t)f * r.bp, BN, -1.5f, 1.5f, &rs);
+        tu_fill_uniform(r.dy + (size_t)f * r.bp, BN, -1.0f, 1.0f, &rs);
+    }
+    rig_run(&r);
+    int seen = 0;
+    for (int k = 0; k < r.n_params; k++) {
+        const param *p = &r.p[k];
+        if (!p->is_weight) continue;
+        assert_int_equal(p->x_tensor, -1);
+        param_batch b;
+        ly->ops->param_batch(ly, r.scratch, r.bp, k, &b);
+        assert_true(b.n <= BN && b.bp % 8 == 0 && b.n <= b.bp);
+        seen += b.n;
+        const csr_matrix *w = p->csr;
+        for (int o = 0; o < w->rows; o++)
+            for (int q = w->indptr[o]; q < w->indptr[o + 1]; q++) {
+                double g = 0;
+                for (int j = 0; j < b.bp; j++)
+                    g += (double)b.dy[(size_t)o * b.bp + j] * b.x[(size_t)w->indices[q] * b.bp + j];
+                if (fabs(g - r.grad[k][q]) > 1e-4 * fmax(1.0, fabs(g)))
+                    fail_msg("%s entry %d: dy x^T %g, backward %g", p->name, q, g, r.grad[k][q]);
+            }
+    }
+    /* Each token reaches two experts, through their two maps, unless dropped. */
+    moe_stats st;
+    moe_stats_take(ly, &st);
+    assert_int_equal(seen, 2 * (2 * BN - st.dropped));
+    rig_free(&r);
+}
+
 /* A GPT with experts (sparse, top-2, capacity) saved and loaded computes
  * the same logits; the file names every expert map. */
 static void test_gpt_file_round_trip(void **state)
@@ -422,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_kmeans_matches_pytorch),
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_one_expert_is_the_dense_mlp),
+        cmocka_unit_test(test_expert_batches_give_the_weight_gradient),
         cmocka_unit_test(test_gpt_file_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,7 +74,7 @@ typedef struct {
     float *probs;                 /* [E][bp] softmax probabilities or squared distances */
     float *lse;                   /* [bp] log-sum-exp of the logits */
     float *dlog;                  /* [E][bp] d loss / d logits */
-    float *x, *hpre, *h, *dh, *y, *dx; /* [rows][cols] expert by expert */
+    float *x, *hpre, *h, *dh, *y, *dy, *dx; /* [rows][cols] expert by expert */
 } moe_scratch;
 
 static const moe_layer *moe_of(const layer *ly) { return (const moe_layer *)ly; }
@@ -108,6 +108,7 @@ static int64_t scratch_layout(const moe_layer *m, int bp, float *base, moe_scrat
     TAKE(h, float, H * cols);
     TAKE(dh, float, H * cols);
     TAKE(y, float, C * cols);
+    TAKE(dy, float, C * cols);
     TAKE(dx, float, C * cols);
 #undef TAKE
     return at;
@@ -241,7 +242,8 @@ static void expert_tensors(const moe_layer *m, const moe_scratch *s, int e, tens
     h->data = s->h + (size_t)H * off;
     h->grad = s->dh + (size_t)H * off;
     *y = (tensor){.rows = C, .act = RW_ACT_NONE};
-    y->data = y->pre = y->grad = s->y + (size_t)C * off; /* dY overwrites Y in backward */
+    y->data = y->pre = s->y + (size_t)C * off;
+    y->grad = s->dy + (size_t)C * off;
 }
 
 static layer_io expert_io(const layer_io *io, tensor *in, tensor *out, int cols, int n,
@@ -368,13 +370,14 @@ static int moe_backward(const layer *ly, const layer_io *io)
         float *dg = s.dg + r->off[e];
         for (int i = 0; i < cols; i++) dg[i] = 0.0f;
         for (int f = 0; f < C; f++) {
-            float *ye = s.y + (size_t)C * r->off[e] + (size_t)f * cols;
+            const float *ye = s.y + (size_t)C * r->off[e] + (size_t)f * cols;
+            float *dye = s.dy + (size_t)C * r->off[e] + (size_t)f * cols;
             const float *d = dy + (size_t)f * bp;
             for (int i = 0; i < kept; i++) {
                 dg[i] += d[tok[i]] * ye[i];
-                ye[i] = g[i] * d[tok[i]];
+                dye[i] = g[i] * d[tok[i]];
             }
-            for (int i = kept; i < cols; i++) ye[i] = 0.0f;
+            for (int i = kept; i < cols; i++) dye[i] = 0.0f;
         }
         moe_stats *st = m->stats;
         st->routed[e] += r->routed[e];
@@ -508,6 +511,21 @@ static int moe_after_step(layer *ly, int64_t step, int64_t total)
 }
 
 /* ---- Parameters, files, reports ----------------------------------------- */
+
+/* An expert map's batch: the tokens routed to its expert, in the layer's
+ * gathered buffers. */
+static void moe_param_batch(const layer *ly, const float *scratch, int bp, int k, param_batch *out)
+{
+    const moe_layer *m = moe_of(ly);
+    moe_scratch s;
+    scratch_layout(m, bp, (float *)scratch, &s);
+    int map = 2 * m->cfg.experts - 1;
+    while (map > 0 && m->first[map] > k) map--;
+    tensor tx, th, ty;
+    expert_tensors(m, &s, map / 2, &tx, &th, &ty);
+    const tensor *in = map % 2 ? &th : &tx, *o = map % 2 ? &ty : &th;
+    *out = (param_batch){in->data, o->grad, o->data, s.r->cols[map / 2], s.r->kept[map / 2]};
+}
 
 static int moe_params(layer *ly, param *out)
 {
@@ -673,6 +691,7 @@ static const layer_ops moe_ops = {
     .scratch_floats = moe_scratch_floats,
     .accumulates = 1,
     .after_step = moe_after_step,
+    .param_batch = moe_param_batch,
     .destroy = moe_destroy,
 };
 
