@@ -137,6 +137,9 @@ typedef struct {
     int64_t dense_bytes; /* bytes the same layer would take dense */
     int64_t dense_weights; /* weights it would hold dense: in·out, or the sum over an
                               MoE layer's expert maps */
+    int experts, top_k;  /* an MoE layer's (0, 0 otherwise) */
+    int expert_hidden;   /* each expert's width */
+    char gate[16];       /* "softmax" or "kmeans" */
 } rw_layer_info;
 
 rw_status rw_model_layer_info(const rw_model *model, int layer, rw_layer_info *out);

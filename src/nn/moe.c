@@ -588,6 +588,10 @@ static void moe_info(const layer *ly, rw_layer_info *out)
         sparse |= i.sparse;
         dense += 4 * ((int64_t)m->maps[k]->in * m->maps[k]->out + m->maps[k]->out);
     }
+    out->experts = m->cfg.experts;
+    out->top_k = m->cfg.top_k;
+    out->expert_hidden = m->cfg.hidden;
+    snprintf(out->gate, sizeof out->gate, "%s", m->cfg.gate == MOE_GATE_SOFTMAX ? "softmax" : "kmeans");
     out->nonzeros = nz;
     out->bytes = bytes;
     out->dense_bytes = dense;
