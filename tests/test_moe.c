@@ -409,8 +409,9 @@ static void test_expert_batches_give_the_weight_gradient(void **state)
     rig_free(&r);
 }
 
-/* A GPT with experts (sparse, top-2, capacity) saved and loaded computes
- * the same logits; the file names every expert map. */
+/* A GPT with experts (sparse, top-2, dropless) saved and loaded computes
+ * the same logits, and one token at a time (generation's path) the same
+ * as the batch. */
 static void test_gpt_file_round_trip(void **state)
 {
     (void)state;
@@ -424,7 +425,7 @@ static void test_gpt_file_round_trip(void **state)
     g.moe_experts = 4;
     g.moe_top_k = 2;
     g.moe_every = 2;
-    g.moe_capacity = 1.25;
+    g.moe_gate = RW_MOE_SOFTMAX;
     rw_model *m, *back;
     assert_int_equal(rw_gpt_create(&g, &m), RW_OK);
     assert_int_equal(m->n_layers, 3 + 9 + 8);
@@ -451,6 +452,20 @@ static void test_gpt_file_round_trip(void **state)
     network_forward(back, &b);
     const float *la = network_logits(m, &a), *lb = network_logits(back, &b);
     assert_memory_equal(la, lb, sizeof(float) * 32 * (size_t)a.bp);
+    workspace v;
+    assert_int_equal(workspace_init_vector(&v, m), RW_OK);
+    double worst = 0;
+    for (int t = 0; t < 8; t++) {
+        v.tokens = tokens + t;
+        v.n = v.seq_len = 1;
+        v.pos0 = t;
+        for (int l = 0; l < m->n_layers; l++) phase_forward_vector(m, &v, l);
+        const float *one = network_logits(m, &v);
+        for (int k = 0; k < 32; k++)
+            worst = fmax(worst, fabs((double)one[k] - la[(size_t)k * a.bp + t]));
+    }
+    if (worst > 1e-5) fail_msg("one token at a time off by %g", worst);
+    workspace_free(&v);
     workspace_free(&a);
     workspace_free(&b);
     rw_model_free(m);
