@@ -62,7 +62,10 @@ typedef struct {
 static int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
 /* Gathered columns at most: each expert adds at most 8 of padding. */
-static int64_t max_cols(const moe_config *c, int bp) { return (int64_t)c->top_k * bp + 8 * (int64_t)c->experts; }
+static int64_t max_cols(const moe_config *c, int bp)
+{
+    return (int64_t)c->top_k * bp + 8 * (int64_t)c->experts;
+}
 
 static int64_t scratch_layout(const moe_layer *m, int bp, float *base, moe_scratch *s)
 {
@@ -131,7 +134,8 @@ static void score_tokens(const moe_layer *m, const float *x, int bp, int j0, int
             *p = expf(*p - mx);
             sum += *p;
         }
-        for (int e = 0; e < E; e++) s->probs[(size_t)e * bp + j] = (float)(s->probs[(size_t)e * bp + j] / sum);
+        for (int e = 0; e < E; e++)
+            s->probs[(size_t)e * bp + j] = (float)(s->probs[(size_t)e * bp + j] / sum);
         s->lse[j] = mx + (float)log(sum);
     }
 }
@@ -226,8 +230,7 @@ static void expert_tensors(const moe_layer *m, const moe_scratch *s, int e, tens
     y->grad = s->dy + (size_t)C * off;
 }
 
-static layer_io expert_io(const layer_io *io, tensor *in, tensor *out, int cols, int n,
-                          float *const *grad)
+static layer_io expert_io(tensor *in, tensor *out, int cols, int n, float *const *grad)
 {
     layer_io e;
     memset(&e, 0, sizeof e);
@@ -238,7 +241,6 @@ static layer_io expert_io(const layer_io *io, tensor *in, tensor *out, int cols,
     e.n = n;
     e.grad = grad;
     e.seq_len = 1; /* gathered tokens are no longer sequences */
-    (void)io;
     return e;
 }
 
@@ -278,10 +280,10 @@ int moe_forward(const layer *ly, const layer_io *io)
     for (int e = 0; e < E; e++) {
         tensor tx, th, ty;
         expert_tensors(m, &s, e, &tx, &th, &ty);
-        layer_io up = expert_io(io, &tx, &th, s.r->cols[e], s.r->kept[e], NULL);
+        layer_io up = expert_io(&tx, &th, s.r->cols[e], s.r->kept[e], NULL);
         const layer *mu = m->maps[2 * e], *md = m->maps[2 * e + 1];
         team_phase(mu->ops->forward(mu, &up));
-        layer_io down = expert_io(io, &th, &ty, s.r->cols[e], s.r->kept[e], NULL);
+        layer_io down = expert_io(&th, &ty, s.r->cols[e], s.r->kept[e], NULL);
         team_phase(md->ops->forward(md, &down));
     }
     float *out = io->out->pre;
@@ -412,9 +414,11 @@ int moe_backward(const layer *ly, const layer_io *io)
         expert_tensors(m, &s, e, &tx, &th, &ty);
         if (!want_dx) tx.grad = NULL;
         const layer *mu = m->maps[2 * e], *md = m->maps[2 * e + 1];
-        layer_io down = expert_io(io, &th, &ty, s.r->cols[e], s.r->kept[e], io->grad + m->first[2 * e + 1]);
+        layer_io down =
+            expert_io(&th, &ty, s.r->cols[e], s.r->kept[e], io->grad + m->first[2 * e + 1]);
         team_phase(md->ops->backward(md, &down));
-        layer_io up = expert_io(io, &tx, &th, s.r->cols[e], s.r->kept[e], io->grad + m->first[2 * e]);
+        layer_io up =
+            expert_io(&tx, &th, s.r->cols[e], s.r->kept[e], io->grad + m->first[2 * e]);
         team_phase(mu->ops->backward(mu, &up));
     }
     int chunks = softmax ? (n + COLS_PER_CHUNK - 1) / COLS_PER_CHUNK : 0;
@@ -481,7 +485,8 @@ int moe_after_step(layer *ly, int64_t step, int64_t total)
                 *mu += rate * (mean - *mu);
             }
         } else if (m->km_dead[e])
-            memcpy(m->gate_w + (size_t)e * C, m->km_reseed + (size_t)e * C, sizeof(float) * (size_t)C);
+            memcpy(m->gate_w + (size_t)e * C, m->km_reseed + (size_t)e * C,
+                   sizeof(float) * (size_t)C);
         m->km_dead[e] = 0;
         for (int f = 0; f < C; f++) m->km_sum[(size_t)e * C + f] = 0;
         m->km_count[e] = 0;

@@ -76,7 +76,8 @@ static void moe_info(const layer *ly, rw_layer_info *out)
     out->experts = m->cfg.experts;
     out->top_k = m->cfg.top_k;
     out->expert_hidden = m->cfg.hidden;
-    snprintf(out->gate, sizeof out->gate, "%s", m->cfg.gate == MOE_GATE_SOFTMAX ? "softmax" : "kmeans");
+    snprintf(out->gate, sizeof out->gate, "%s",
+             m->cfg.gate == MOE_GATE_SOFTMAX ? "softmax" : "kmeans");
     out->nonzeros = nz;
     out->bytes = bytes;
     out->dense_bytes = dense;
@@ -88,11 +89,13 @@ static void moe_describe(const layer *ly, json_t *entry)
     const moe_layer *m = moe_of(ly);
     const moe_config *c = &m->cfg;
     json_t *kinds = json_array();
-    for (int k = 0; k < 2 * c->experts; k++) json_array_append_new(kinds, json_string(m->maps[k]->ops->kind));
+    for (int k = 0; k < 2 * c->experts; k++)
+        json_array_append_new(kinds, json_string(m->maps[k]->ops->kind));
     json_object_set_new(entry, "experts", json_integer(c->experts));
     json_object_set_new(entry, "top_k", json_integer(c->top_k));
     json_object_set_new(entry, "hidden", json_integer(c->hidden));
-    json_object_set_new(entry, "gate", json_string(c->gate == MOE_GATE_SOFTMAX ? "softmax" : "kmeans"));
+    json_object_set_new(entry, "gate",
+                        json_string(c->gate == MOE_GATE_SOFTMAX ? "softmax" : "kmeans"));
     json_object_set_new(entry, "capacity", json_real(c->capacity));
     json_object_set_new(entry, "balance", json_real(c->balance));
     json_object_set_new(entry, "zloss", json_real(c->zloss));
@@ -129,7 +132,8 @@ static rw_status moe_load(layer *ly, const st_file *f, const char *path)
     const st_tensor *t = st_find(f, name);
     size_t count = (size_t)m->cfg.experts * ly->in;
     if (!t) return rw_fail(RW_ERR_FORMAT, "%s: tensor %s is missing", path, name);
-    if (t->dtype != ST_F32 || t->ndim != 2 || t->shape[0] != m->cfg.experts || t->shape[1] != ly->in)
+    if (t->dtype != ST_F32 || t->ndim != 2 || t->shape[0] != m->cfg.experts ||
+        t->shape[1] != ly->in)
         return rw_fail(RW_ERR_FORMAT, "%s: tensor %s should be F32 of shape [%d, %d]", path, name,
                        m->cfg.experts, ly->in);
     if (!(m->gate_w = rw_alloc(sizeof(float) * count)))
@@ -137,7 +141,8 @@ static rw_status moe_load(layer *ly, const st_file *f, const char *path)
     memcpy(m->gate_w, t->data, sizeof(float) * count);
     for (size_t i = 0; i < count; i++)
         if (!isfinite(m->gate_w[i]))
-            return rw_fail(RW_ERR_FORMAT, "%s: tensor %s has a non-finite value at %zu", path, name, i);
+            return rw_fail(RW_ERR_FORMAT, "%s: tensor %s has a non-finite value at %zu", path, name,
+                           i);
     return RW_OK;
 }
 
@@ -145,7 +150,8 @@ static int moe_owns(const layer *ly, const char *name)
 {
     const moe_layer *m = moe_of(ly);
     size_t len = strlen(ly->name);
-    if (strncmp(name, ly->name, len) == 0 && name[len] == '.' && strcmp(name + len + 1, gate_tensor(m)) == 0)
+    if (strncmp(name, ly->name, len) == 0 && name[len] == '.' &&
+        strcmp(name + len + 1, gate_tensor(m)) == 0)
         return 1;
     for (int k = 0; k < 2 * m->cfg.experts; k++)
         if (m->maps[k]->ops->owns_tensor(m->maps[k], name)) return 1;
@@ -240,18 +246,22 @@ layer *moe_new(const char *name, int dim, const moe_config *cfg, layer **maps, f
         m->km_reseed = calloc((size_t)cfg->experts * dim, sizeof(float));
         m->km_dead = calloc((size_t)cfg->experts, sizeof(int));
     }
-    if (st == RW_OK && (!m || !m->stats || !m->km_sum || !m->km_count || !m->km_reseed || !m->km_dead))
+    if (st == RW_OK &&
+        (!m || !m->stats || !m->km_sum || !m->km_count || !m->km_reseed || !m->km_dead))
         st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for layer %s", name);
     for (int k = 0; st == RW_OK && k < 2 * E; k++) {
         int up = k % 2 == 0;
         if (!maps[k] || maps[k]->in != (up ? dim : cfg->hidden) ||
-            maps[k]->out != (up ? cfg->hidden : dim) || maps[k]->act != (up ? RW_ACT_GELU : RW_ACT_NONE))
+            maps[k]->out != (up ? cfg->hidden : dim) ||
+            maps[k]->act != (up ? RW_ACT_GELU : RW_ACT_NONE))
             st = rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s: expert map %d is not a %s map of %d "
                          "to %d", name, k, up ? "GELU" : "linear", up ? dim : cfg->hidden,
                          up ? cfg->hidden : dim);
     }
     if (st != RW_OK) {
-        int taken = cfg->experts < 0 ? 0 : cfg->experts > MOE_MAX_EXPERTS ? MOE_MAX_EXPERTS : cfg->experts;
+        int taken = cfg->experts < 0                 ? 0
+                    : cfg->experts > MOE_MAX_EXPERTS ? MOE_MAX_EXPERTS
+                                                     : cfg->experts;
         for (int k = 0; k < 2 * taken; k++) layer_free(maps[k]);
         rw_free(gate_w);
         if (m) moe_destroy(&m->base);
