@@ -135,6 +135,11 @@ typedef struct {
     double sparsity;     /* 1 - nonzeros / (in·out) */
     int64_t bytes;       /* bytes stored for weights, indices and bias */
     int64_t dense_bytes; /* bytes the same layer would take dense */
+    int64_t dense_weights; /* weights it would hold dense: in·out, or the sum over an
+                              MoE layer's expert maps */
+    int experts, top_k;  /* an MoE layer's (0, 0 otherwise) */
+    int expert_hidden;   /* each expert's width */
+    char gate[16];       /* "softmax" or "kmeans" */
 } rw_layer_info;
 
 rw_status rw_model_layer_info(const rw_model *model, int layer, rw_layer_info *out);
@@ -361,7 +366,23 @@ typedef struct {
                               and nanoGPT's); kept as a float */
     const char *attention; /* the attention pattern (rw_model_set_attention's spec);
                               NULL: dense */
+    /* Mixture of experts (src/nn/moe.c): with moe_experts > 0 the MLP of
+     * every moe_every-th block (blocks moe_every - 1, 2 moe_every - 1, ...)
+     * is replaced by a layer blocks.N.moe of moe_experts GELU MLPs of
+     * moe_hidden (0: 4·n_embd / moe_top_k, the dense MLP's active FLOPs),
+     * whose maps blocks.N.moe.eK.up and .down are CSR or dense like the
+     * other maps and share the sparsity with them. */
+    int moe_experts;    /* 0: dense MLPs; 1 to 32 */
+    int moe_top_k;      /* experts per token, 1 or 2 (0 means 1) */
+    int moe_gate;       /* RW_MOE_SOFTMAX or RW_MOE_KMEANS (top-1) */
+    int moe_every;      /* 0 means 1: every block */
+    int moe_hidden;
+    double moe_capacity; /* capacity factor; 0: dropless */
+    double moe_balance;  /* load-balancing loss coefficient (softmax) */
+    double moe_zloss;    /* router z-loss coefficient (softmax) */
 } rw_gpt_config;
+
+enum { RW_MOE_SOFTMAX = 0, RW_MOE_KMEANS = 1 };
 
 /* vocab 256, context 64, 4 layers, 4 heads, 128 wide, no biases, dense,
  * ERK, seed 1, LayerNorm ε 1e-5. */

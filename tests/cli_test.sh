@@ -690,6 +690,32 @@ check "bench lm" 0 '"bench":"lm_train","impl":"rewire","path":"sparse","sparsity
     "$REWIRE" bench lm --layers 1 --heads 2 --dim 16 --context 8 --batch 2 --steps 2 --repeats 1 \
     --sparsities 0,0.5 --json
 
+# ---- Mixture of experts --------------------------------------------------------
+MOE=(--moe-experts 4 --moe-top-k 2 --moe-capacity 1.25 --sparsity 0.5 --dst rigl --update-every 5)
+check "lm moe train" 0 "^result: val_loss=[0-9.]+ .*sparsity=0.5000 .*updates=[1-9]" -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" "${MOE[@]}" --steps 20 --quiet --out "$TMP/moe.safetensors" \
+    --log "$TMP/moe.jsonl" --checkpoint "$TMP/moe.ckpt" --checkpoint-every 10
+check "lm moe log: expert load" 0 '"event":"moe","step":5,"layer":"blocks.0.moe","batches":5,"tokens":320,"routed":\[' -- \
+    cat "$TMP/moe.jsonl"
+check "info shows experts" 0 "4 experts \(GELU MLPs 32 wide, sparse maps\), top-2 softmax gate" -- \
+    "$REWIRE" info "$TMP/moe.safetensors"
+check "lm moe generate" 0 "tokens/s" -- "$REWIRE" lm generate "$TMP/moe.safetensors" --prompt "the" --tokens 8
+check "lm moe eval" 0 "loss [0-9.]+" -- "$REWIRE" lm eval "$TMP/moe.safetensors" --text "$LMTEXT"
+check "lm moe kmeans" 0 "^result: val_loss=[0-9.]+" -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --moe-experts 3 --moe-gate kmeans --moe-every 1 --steps 6 --quiet
+check "lm moe kmeans top-2" 1 "the kmeans gate is top-1, not top-2" -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --moe-experts 3 --moe-gate kmeans --moe-top-k 2 --steps 2
+check "lm moe bad gate" 2 "--moe-gate" -- "$REWIRE" lm train "${LMSMALL[@]}" --moe-experts 3 --moe-gate hash
+check "lm moe too many experts" 2 "--moe-experts" -- "$REWIRE" lm train "${LMSMALL[@]}" --moe-experts 33
+check "lm moe top-k 3" 2 "--moe-top-k" -- "$REWIRE" lm train "${LMSMALL[@]}" --moe-experts 4 --moe-top-k 3
+check "lm moe every beyond the blocks" 1 "experts every 2 blocks, expected 1 to the 1 blocks" -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --moe-experts 4 --moe-every 2 --steps 2
+# (test_lm's resume test stops and resumes runs with experts bit for bit.)
+check "lm moe resume a finished run" 0 "^result: .*steps=20" -- \
+    "$REWIRE" lm train --resume "$TMP/moe.ckpt" --text "$LMTEXT" --quiet
+check "lm prune refuses experts" 1 "not the graph rw_gpt_create builds" -- \
+    "$REWIRE" lm prune "$TMP/moe.safetensors" --sparsity 0.75 -o "$TMP/x.safetensors"
+
 # ---- Tabular data: CSV and .npy files ----------------------------------------
 # A 3-class CSV of 60 rows, the label last (as scikit-learn's files), a line
 # of counts first; and a headed copy with the label in the middle.

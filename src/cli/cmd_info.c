@@ -199,7 +199,7 @@ int cmd_info(int argc, char **argv)
         rw_model_layer_info(m, l, &li);
         if (li.has_weights) { /* LayerNorm's few values count in bytes, not weights */
             nnz += li.nonzeros;
-            all += (int64_t)li.in * li.out;
+            all += li.dense_weights;
         }
         bytes += li.bytes;
         dense_bytes += li.dense_bytes;
@@ -217,11 +217,19 @@ int cmd_info(int argc, char **argv)
                 (json_int_t)li.nonzeros, "sparsity", li.sparsity, "bytes", (json_int_t)li.bytes,
                 "dense_bytes", (json_int_t)li.dense_bytes);
             if (lo && li.nm_n) json_object_set_new(lo, "pattern", json_string(kind_text));
+            if (lo && li.experts)
+                json_object_update_new(lo, json_pack("{s:i, s:i, s:i, s:s}", "experts", li.experts,
+                                                     "top_k", li.top_k, "expert_hidden",
+                                                     li.expert_hidden, "gate", li.gate));
             json_array_append_new(layers, lo);
         } else {
             printf("%-6s %-7s %-13s %-11s %12lld %8.2f%% %12lld %12lld\n", li.name, kind_text,
                    shape, act_names[li.activation], (long long)li.nonzeros, 100.0 * li.sparsity,
                    (long long)li.bytes, (long long)li.dense_bytes);
+            if (li.experts)
+                printf("       %d experts (GELU MLPs %d wide, %s), top-%d %s gate\n", li.experts,
+                       li.expert_hidden, li.sparse ? "sparse maps" : "dense maps", li.top_k,
+                       li.gate);
         }
     }
     double sparsity = all ? 1.0 - (double)nnz / (double)all : 0.0;

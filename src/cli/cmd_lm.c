@@ -15,12 +15,15 @@
 #include "rewire.h"
 
 static const char *init_names[] = {"uniform", "er", "erk", NULL};
+static const char *gate_names[] = {"softmax", "kmeans", NULL};
 
 typedef struct {
     const char *text, *tokenizer, *out, *log, *checkpoint, *resume, *attention;
     double val_fraction, sparsity, lr, min_lr, beta1, beta2, eps, weight_decay, clip;
     int layers, heads, dim, context, bias, init, batch, steps, warmup, eval_every, eval_batches,
         seed, threads, quiet, checkpoint_every;
+    int moe_experts, moe_top_k, moe_gate, moe_every, moe_hidden;
+    double moe_capacity, moe_balance, moe_zloss;
     dst_flags dst;
     prune_flags prune;
 } lm_flags;
@@ -84,7 +87,7 @@ static void print_model(const rw_model *m, const rw_tokenizer *tok)
         if (!li.has_weights) continue;
         if (li.sparse || strstr(li.name, "blocks.")) {
             nnz += li.nonzeros;
-            all += (int64_t)li.in * li.out;
+            all += li.dense_weights;
         } else {
             other += li.nonzeros;
         }
@@ -166,6 +169,14 @@ static int run(lm_flags *f, const arg_spec *specs, int n_specs, const lm_flags *
         g.distribution = (rw_distribution)f->init;
         g.seed = (uint64_t)f->seed;
         g.attention = f->attention;
+        g.moe_experts = f->moe_experts;
+        g.moe_top_k = f->moe_top_k;
+        g.moe_gate = f->moe_gate == 1 ? RW_MOE_KMEANS : RW_MOE_SOFTMAX;
+        g.moe_every = f->moe_every;
+        g.moe_hidden = f->moe_hidden;
+        g.moe_capacity = f->moe_capacity;
+        g.moe_balance = f->moe_balance;
+        g.moe_zloss = f->moe_zloss;
         if (rw_gpt_create(&g, &m) != RW_OK ||
             rw_model_set_info(m, "tokenizer", rw_tokenizer_spec(tok)) != RW_OK) {
             rc = report_failure("lm train");
@@ -260,7 +271,8 @@ static int cmd_lm_train(int argc, char **argv)
                   .lr = 1e-3, .min_lr = 1e-4, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.1,
                   .clip = 1.0, .layers = 4, .heads = 4, .dim = 128, .context = 64, .init = 2,
                   .batch = 12, .steps = 2000, .warmup = 100, .eval_every = 250,
-                  .eval_batches = 20, .seed = 1};
+                  .eval_batches = 20, .seed = 1, .moe_top_k = 1, .moe_every = 1,
+                  .moe_balance = 0.01, .moe_zloss = 0.001};
     dst_flags_init(&f.dst);
     prune_flags_init(&f.prune);
     arg_spec base[] = {
@@ -291,6 +303,27 @@ static int cmd_lm_train(int argc, char **argv)
          0.999999},
         {"init", ARG_CHOICE, &f.init, "uniform|er|erk",
          "how sparsity is shared among the maps (default erk)", init_names, 0, 0},
+        {"moe-experts", ARG_INT, &f.moe_experts, "E",
+         "replace the blocks' MLPs by mixtures of E expert MLPs (default 0: dense MLPs)", NULL, 0,
+         32},
+        {"moe-top-k", ARG_INT, &f.moe_top_k, "K", "experts per token, 1 or 2 (default 1)", NULL, 1,
+         2},
+        {"moe-gate", ARG_CHOICE, &f.moe_gate, "softmax|kmeans",
+         "softmax: a learned router, top-k; kmeans: top-1 to the nearest centroid of the tokens, "
+         "centroids moved by k-means steps (default softmax)", gate_names, 0, 0},
+        {"moe-every", ARG_INT, &f.moe_every, "N",
+         "experts in every N-th block only (blocks N-1, 2N-1, ...; default 1)", NULL, 1, 1024},
+        {"moe-hidden", ARG_INT, &f.moe_hidden, "H",
+         "each expert's width (default 0: 4 dim / top-k, the dense MLP's active FLOPs)", NULL, 0,
+         1 << 20},
+        {"moe-capacity", ARG_DOUBLE, &f.moe_capacity, "F",
+         "capacity factor: an expert takes at most F·tokens·k/E tokens of a batch, the rest are "
+         "dropped (pass through the residual); 0 = dropless (default 0)", NULL, 0, 64},
+        {"moe-balance", ARG_DOUBLE, &f.moe_balance, "A",
+         "coefficient of Switch Transformer's load-balancing loss (softmax gate; default 0.01)",
+         NULL, 0, 100},
+        {"moe-zloss", ARG_DOUBLE, &f.moe_zloss, "B",
+         "coefficient of the router z-loss (softmax gate; default 0.001)", NULL, 0, 100},
         {"batch", ARG_INT, &f.batch, "N", "sequences per step (default 12)", NULL, 1, 1 << 20},
         {"steps", ARG_INT, &f.steps, "N", "optimizer steps (default 2000)", NULL, 1,
          2147483647.0},

@@ -159,7 +159,7 @@ static void print_model(const rw_model *m)
             continue;
         }
         nnz += li.nonzeros;
-        all += (int64_t)li.in * li.out;
+        all += li.dense_weights;
         char kind[16];
         snprintf(kind, sizeof kind, "%s", li.sparse ? "sparse" : "dense");
         if (li.nm_m) snprintf(kind, sizeof kind, "%d:%d", li.nm_n, li.nm_m);

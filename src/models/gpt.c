@@ -26,6 +26,7 @@
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
 #include "nn/loss_layer.h"
+#include "nn/moe.h"
 #include "nn/model.h"
 #include "models/gpt.h"
 #include "nn/residual.h"
@@ -60,6 +61,15 @@ static rw_status check_config(const rw_gpt_config *c)
         return rw_fail(RW_ERR_INVALID_ARGUMENT,
                        "width %d with %d heads: the heads must divide a width of 1 to 65536",
                        c->n_embd, c->n_head);
+    if (c->moe_experts < 0 || c->moe_experts > MOE_MAX_EXPERTS)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "%d experts, expected 0 (none) to %d", c->moe_experts,
+                       MOE_MAX_EXPERTS);
+    if (c->moe_every < 0 || c->moe_every > c->n_layer)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "experts every %d blocks, expected 1 to the %d blocks",
+                       c->moe_every, c->n_layer);
+    if (c->moe_hidden < 0 || c->moe_hidden > (1 << 20))
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "expert width %d, expected 0 (automatic) to 1048576",
+                       c->moe_hidden);
     if (!(c->sparsity >= 0 && c->sparsity < 1))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "sparsity %g is outside [0, 1)", c->sparsity);
     if (!(c->layer_norm_eps >= 0 && c->layer_norm_eps < 1) ||
@@ -75,19 +85,46 @@ static float ln_eps(const rw_gpt_config *c)
     return c->layer_norm_eps > 0 ? (float)c->layer_norm_eps : 1e-5f;
 }
 
-/* The block's maps in order: qkv, attention projection, MLP up, MLP down. */
-enum { MAPS = 4 };
-
-static void map_shape(const rw_gpt_config *c, int k, int *rows, int *cols)
+/* 1 if block b's MLP is a mixture of experts. */
+static int block_is_moe(const rw_gpt_config *c, int b)
 {
-    int C = c->n_embd;
-    const int r[MAPS] = {3 * C, C, 4 * C, C}, in[MAPS] = {C, C, C, 4 * C};
-    *rows = r[k];
-    *cols = in[k];
+    int every = c->moe_every > 0 ? c->moe_every : 1;
+    return c->moe_experts > 0 && b % every == every - 1;
 }
 
-/* Layers a model of c has: embedding, 9 per block, ln_f, the head. */
-static int layer_count(const rw_gpt_config *c) { return 1 + 9 * c->n_layer + 2; }
+static int moe_hidden(const rw_gpt_config *c)
+{
+    int k = c->moe_top_k > 0 ? c->moe_top_k : 1;
+    return c->moe_hidden > 0 ? c->moe_hidden : (4 * c->n_embd + k - 1) / k;
+}
+
+/* The block's maps in order: qkv, attention projection, then MLP up and
+ * down, or each expert's up and down. */
+static int block_maps(const rw_gpt_config *c, int b)
+{
+    return 2 + (block_is_moe(c, b) ? 2 * c->moe_experts : 2);
+}
+
+static void map_shape(const rw_gpt_config *c, int b, int k, int *rows, int *cols)
+{
+    int C = c->n_embd, H = block_is_moe(c, b) ? moe_hidden(c) : 4 * C;
+    if (k < 2) {
+        *rows = k == 0 ? 3 * C : C;
+        *cols = C;
+        return;
+    }
+    *rows = k % 2 == 0 ? H : C;
+    *cols = k % 2 == 0 ? C : H;
+}
+
+/* Layers a model of c has: embedding, 9 per block (8 with experts: their
+ * MLP is one layer), ln_f, the head. */
+static int layer_count(const rw_gpt_config *c)
+{
+    int n = 3;
+    for (int b = 0; b < c->n_layer; b++) n += block_is_moe(c, b) ? 8 : 9;
+    return n;
+}
 
 static void fill_normal(float *v, int64_t n, float std, rng_state *r)
 {
@@ -128,20 +165,56 @@ static rw_status make_map(const rw_gpt_config *c, const char *name, int rows, in
     return RW_OK;
 }
 
+/* Block b's experts at position `at`, reading tensor at: each expert's
+ * maps drawn as the dense MLP's are, the router N(0, 0.02), the centroids
+ * N(0, 1) (the scale of a LayerNorm's output). */
+static rw_status make_moe(const rw_gpt_config *c, int b, const double *density, int sparse,
+                          float proj_std, int at, int init, layer **out)
+{
+    moe_config mc = {c->moe_experts, c->moe_top_k > 0 ? c->moe_top_k : 1, moe_hidden(c),
+                     c->moe_gate == RW_MOE_KMEANS ? MOE_GATE_KMEANS : MOE_GATE_SOFTMAX,
+                     c->moe_capacity, (float)c->moe_balance, (float)c->moe_zloss, 0.1f};
+    int C = c->n_embd, E = c->moe_experts, H = mc.hidden;
+    layer *maps[2 * MOE_MAX_EXPERTS] = {0};
+    char name[32], sub[LAYER_NAME_CAP];
+    snprintf(name, sizeof name, "blocks.%d.moe", b);
+    rw_status st = RW_OK;
+    for (int k = 0; k < 2 * E && st == RW_OK; k++) {
+        int up = k % 2 == 0;
+        snprintf(sub, sizeof sub, "%s.e%d.%s", name, k / 2, up ? "up" : "down");
+        st = make_map(c, sub, up ? H : C, up ? C : H, up ? RW_ACT_GELU : RW_ACT_NONE, density[k],
+                      sparse, up ? 0.02f : proj_std, -1, -1,
+                      0x3e3c0000 + 256 * (uint64_t)b + (uint64_t)k, init, &maps[k]);
+    }
+    float *gate = st == RW_OK ? rw_alloc(sizeof(float) * (size_t)E * C) : NULL;
+    if (st == RW_OK && !gate) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory for layer %s", name);
+    if (st != RW_OK) {
+        for (int k = 0; k < 2 * E; k++) layer_free(maps[k]);
+        return st;
+    }
+    rng_state r;
+    rng_seed_stream(&r, c->seed, 0x3e3d0000 + (uint64_t)b);
+    fill_normal(gate, (int64_t)E * C, mc.gate == MOE_GATE_KMEANS ? 1.0f : 0.02f, &r);
+    *out = moe_new(name, C, &mc, maps, gate, at, at);
+    return *out ? RW_OK : RW_ERR_NO_MEMORY;
+}
+
 rw_status gpt_build(const rw_gpt_config *c, int init, rw_model **out)
 {
     *out = NULL;
     rw_status st = check_config(c);
     if (st != RW_OK) return st;
-    int L = c->n_layer, C = c->n_embd, n = layer_count(c);
-    /* The sparsity target is shared among the 4 L block maps. */
-    int *rows = calloc((size_t)MAPS * L, sizeof(int)), *cols = calloc((size_t)MAPS * L, sizeof(int));
-    double *density = calloc((size_t)MAPS * L, sizeof(double));
+    int L = c->n_layer, C = c->n_embd, n = layer_count(c), maps = 0;
+    for (int b = 0; b < L; b++) maps += block_maps(c, b);
+    /* The sparsity target is shared among all the blocks' maps. */
+    int *rows = calloc((size_t)maps, sizeof(int)), *cols = calloc((size_t)maps, sizeof(int));
+    double *density = calloc((size_t)maps, sizeof(double));
     rw_model *m = model_alloc(n);
     if (!rows || !cols || !density || !m) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory creating a model");
-    for (int k = 0; st == RW_OK && k < MAPS * L; k++) map_shape(c, k % MAPS, &rows[k], &cols[k]);
+    for (int b = 0, k = 0; st == RW_OK && b < L; b++)
+        for (int i = 0; i < block_maps(c, b); i++, k++) map_shape(c, b, i, &rows[k], &cols[k]);
     if (st == RW_OK && c->sparsity > 0)
-        st = sparsity_distribute_shapes(rows, cols, MAPS * L, c->sparsity, c->distribution, NULL,
+        st = sparsity_distribute_shapes(rows, cols, maps, c->sparsity, c->distribution, NULL,
                                         density);
     if (st == RW_OK) {
         layer_free(m->loss);
@@ -167,10 +240,10 @@ rw_status gpt_build(const rw_gpt_config *c, int init, rw_model **out)
         }
     }
     float proj_std = 0.02f / sqrtf(2.0f * (float)L);
-    for (int b = 0; b < L && st == RW_OK; b++) {
+    const double *d = density;
+    for (int b = 0; b < L && st == RW_OK; d += block_maps(c, b), b++) {
         char name[LAYER_NAME_CAP];
         int sparse = c->sparsity > 0;
-        const double *d = density + MAPS * b;
         uint64_t stream = 0x3e3b0100 + 16 * (uint64_t)b;
 #define NAME(fmt) (snprintf(name, sizeof name, "blocks.%d." fmt, b), name)
         layer **ly = m->layers;
@@ -191,12 +264,16 @@ rw_status gpt_build(const rw_gpt_config *c, int init, rw_model **out)
         if (st == RW_OK && !(ly[at] = layer_norm_new(NAME("ln_2"), C, ln_eps(c), at, c->bias)))
             st = RW_ERR_NO_MEMORY;
         if (st == RW_OK) ly[at]->inputs[0] = x, at++;
-        if (st == RW_OK)
-            st = make_map(c, NAME("mlp.up"), 4 * C, C, RW_ACT_GELU, d[2], sparse, 0.02f, at, at,
-                          stream + 2, init, &ly[at]), at++;
-        if (st == RW_OK)
-            st = make_map(c, NAME("mlp.down"), C, 4 * C, RW_ACT_NONE, d[3], sparse, proj_std, at,
-                          at, stream + 3, init, &ly[at]), at++;
+        if (st == RW_OK && block_is_moe(c, b))
+            st = make_moe(c, b, d + 2, sparse, proj_std, at, init, &ly[at]), at++;
+        else {
+            if (st == RW_OK)
+                st = make_map(c, NAME("mlp.up"), 4 * C, C, RW_ACT_GELU, d[2], sparse, 0.02f, at, at,
+                              stream + 2, init, &ly[at]), at++;
+            if (st == RW_OK)
+                st = make_map(c, NAME("mlp.down"), C, 4 * C, RW_ACT_NONE, d[3], sparse, proj_std, at,
+                              at, stream + 3, init, &ly[at]), at++;
+        }
         if (st == RW_OK && !(ly[at] = residual_new(NAME("mlp_residual"), C, x, at, at)))
             st = RW_ERR_NO_MEMORY;
         if (st == RW_OK) x = ++at;

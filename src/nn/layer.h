@@ -26,9 +26,20 @@
 
 #define LAYER_NAME_CAP 64
 #define LAYER_MAX_INPUTS 4
-#define LAYER_MAX_PARAMS 4
+/* An MoE layer reports its experts' maps' (nn/moe.h: 32 experts, 2 maps,
+ * weight and bias each) and its router's. */
+#define LAYER_MAX_PARAMS 132
 
 typedef struct layer layer;
+
+/* The batch a weight saw in the last training pass: its input [cols][bp],
+ * the gradient at its output [rows][bp] (zero in padding columns) and the
+ * output [rows][bp], n columns valid. Dynamic sparse training grows from
+ * these (nn/network.h: workspace_param_batch). */
+typedef struct {
+    const float *x, *dy, *y;
+    int bp, n;
+} param_batch;
 
 /* A layer's share of a memory estimate (nn/memory.h). */
 typedef struct {
@@ -123,6 +134,11 @@ typedef struct layer_ops {
      * the weights or the schedule (N:M training's masks), as a phase;
      * returns its chunks. */
     int (*after_step)(layer *ly, int64_t step, int64_t total_steps);
+    /* Optional (NULL: none): the batch parameter k of the layer saw, for
+     * parameters whose tensors are the layer's own (x_tensor -1: an MoE
+     * expert's map over the tokens routed to it), from the layer's scratch
+     * of a bp-column workspace after a training pass. */
+    void (*param_batch)(const layer *ly, const float *scratch, int bp, int k, param_batch *out);
     /* Frees what the layer owns, and the layer. */
     void (*destroy)(layer *ly);
     /* 1 if the layer's struct begins with `linear` (nn/linear.h). */

@@ -8,6 +8,7 @@
 #include "nn/layer_kinds.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
+#include "nn/moe.h"
 #include "nn/residual.h"
 
 static const layer_kind *const kinds[] = {
@@ -19,6 +20,7 @@ static const layer_kind *const kinds[] = {
     &attention_kind,
     &residual_kind,
     &lm_head_kind,
+    &moe_kind,
 };
 
 const layer_kind *layer_kind_find(const char *name)

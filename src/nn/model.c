@@ -196,13 +196,23 @@ int rw_model_inputs(const rw_model *m) { return m->inputs; }
 int rw_model_classes(const rw_model *m) { return m->layers[m->n_layers - 1]->out; }
 int rw_model_layer_count(const rw_model *m) { return m->n_layers; }
 
+/* The weights layer l would hold dense: in · out for a linear layer, the
+ * sum over its weight matrices for one with several (an MoE's experts). */
+static int64_t layer_dense_weights(const rw_model *m, int l)
+{
+    int64_t all = 0;
+    for (int p = m->first_param[l]; p < m->first_param[l + 1]; p++)
+        if (m->params[p].is_weight) all += param_dense_count(&m->params[p]);
+    return all ? all : (int64_t)m->layers[l]->in * m->layers[l]->out;
+}
+
 rw_status rw_model_layer_info(const rw_model *m, int l, rw_layer_info *out)
 {
     if (l < 0 || l >= m->n_layers)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %d does not exist (the model has %d)", l,
                        m->n_layers);
     const layer *ly = m->layers[l];
-    int64_t dense_weights = (int64_t)ly->in * ly->out;
+    int64_t dense_weights = layer_dense_weights(m, l);
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", ly->name);
     snprintf(out->kind, sizeof out->kind, "%s", ly->ops->kind);
@@ -211,6 +221,7 @@ rw_status rw_model_layer_info(const rw_model *m, int l, rw_layer_info *out)
     out->activation = ly->act;
     out->dense_bytes = 4 * (dense_weights + ly->out);
     out->has_weights = model_layer_has_weight(m, l);
+    out->dense_weights = dense_weights;
     ly->ops->info(ly, out);
     out->sparsity = dense_weights && out->has_weights
                         ? 1.0 - (double)out->nonzeros / (double)dense_weights
@@ -236,7 +247,7 @@ double rw_model_sparsity(const rw_model *m)
     for (int l = 0; l < m->n_layers; l++) {
         if (!model_layer_has_weight(m, l)) continue; /* LayerNorm, activations, ... */
         stored += model_layer_stored(m, l);
-        all += (int64_t)m->layers[l]->in * m->layers[l]->out;
+        all += layer_dense_weights(m, l);
     }
     return all ? 1.0 - (double)stored / (double)all : 0.0;
 }

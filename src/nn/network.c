@@ -102,6 +102,22 @@ void workspace_free(workspace *ws)
     memset(ws, 0, sizeof *ws);
 }
 
+param_batch workspace_param_batch(const workspace *ws, const rw_model *m, int q, int n)
+{
+    const param *p = &m->params[q];
+    param_batch b = {NULL, NULL, NULL, ws->bp, n};
+    if (p->x_tensor >= 0) {
+        b.x = ws->t[p->x_tensor].data;
+        b.dy = ws->t[p->y_tensor].grad;
+        b.y = ws->t[p->y_tensor].data;
+        return b;
+    }
+    const layer *ly = m->layers[p->layer];
+    RW_ASSERT(ly->ops->param_batch, "parameter %s has no tensors", p->name);
+    ly->ops->param_batch(ly, ws->scratch[p->layer], ws->bp, q - m->first_param[p->layer], &b);
+    return b;
+}
+
 layer_io workspace_io(const workspace *ws, const rw_model *m, int l)
 {
     const layer *ly = m->layers[l];

@@ -41,6 +41,11 @@ rw_status workspace_init(workspace *ws, const rw_model *m, int batch, int with_g
 rw_status workspace_init_vector(workspace *ws, const rw_model *m);
 void workspace_free(workspace *ws);
 
+/* The batch model parameter q saw in the last training pass over ws, n
+ * columns of it valid: the workspace's tensors x_tensor and y_tensor, or
+ * the layer's own buffers (layer_ops.param_batch). */
+param_batch workspace_param_batch(const workspace *ws, const rw_model *m, int q, int n);
+
 /* The tensors and gradients layer l works on. */
 layer_io workspace_io(const workspace *ws, const rw_model *m, int l);
 

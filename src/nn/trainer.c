@@ -706,3 +706,12 @@ void rw_trainer_position(const rw_trainer *t, rw_progress *out)
 }
 
 rw_train_config rw_trainer_config(const rw_trainer *t) { return t->cfg; }
+
+param_batch trainer_param_batch(const rw_trainer *t, int q, int n)
+{
+    const param *p = &t->model->params[q];
+    if (p->x_tensor < 0) return workspace_param_batch(&t->ws, t->model, q, n);
+    param_batch b = {trainer_batch_data(t, p->x_tensor), trainer_batch_grad(t, p->y_tensor),
+                     trainer_batch_data(t, p->y_tensor), trainer_batch_bp(t), n};
+    return b;
+}

@@ -121,6 +121,12 @@ static inline int trainer_batch_bp(const rw_trainer *t)
     return t->batch_bp > 0 ? t->batch_bp : t->ws.bp;
 }
 
+/* The batch weight parameter q saw in the last step, n columns valid: the
+ * global batch's tensors (above), or for a weight whose tensors its layer
+ * keeps (an expert's, nn/moe.c) the layer's own copy of this process's
+ * tokens. */
+param_batch trainer_param_batch(const rw_trainer *t, int q, int n);
+
 /* Attaches a hook (state owned by the trainer from now on, freed with it
  * or by trainer_remove_hook). RW_ERR_INVALID_ARGUMENT when full. */
 rw_status trainer_add_hook(rw_trainer *t, const trainer_hook_ops *ops, void *state);

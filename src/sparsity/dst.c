@@ -344,19 +344,18 @@ static void window_capture(dst_state *d, const rw_trainer *t, int batch_n, int s
         if (!d->win_pre[l]) continue;
         /* Hebbian: the activations going in and coming out; momentum: the
          * input and the gradient at the output (zero in padding columns). */
-        const float *pre = trainer_batch_data(t, p->x_tensor);
-        const float *post = activations ? trainer_batch_data(t, p->y_tensor)
-                                        : trainer_batch_grad(t, p->y_tensor);
-        int in = p->cols, out = p->rows;
+        param_batch pb = trainer_param_batch(t, d->weight[l], batch_n);
+        const float *pre = pb.x, *post = activations ? pb.y : pb.dy;
+        int in = p->cols, out = p->rows, valid = pb.n, sbp = pb.bp;
 #pragma omp parallel for schedule(static) if ((size_t)(in + out) * bp >= 65536)
         for (int r = 0; r < in + out; r++) {
             int is_pre = r < in, row = is_pre ? r : r - in;
-            const float *src = (is_pre ? pre : post) + (size_t)row * bp;
+            const float *src = (is_pre ? pre : post) + (size_t)row * sbp;
             float *dst = (is_pre ? d->win_pre[l] : d->win_post[l]) + (size_t)row * stride +
                          (size_t)slot * bp;
             float scale = is_pre || activations ? 1.0f : coef;
-            for (int b = 0; b < n; b++) dst[b] = scale * src[b];
-            for (int b = n; b < bp; b++) dst[b] = 0.0f;
+            for (int b = 0; b < valid; b++) dst[b] = scale * src[b];
+            for (int b = valid; b < bp; b++) dst[b] = 0.0f;
         }
     }
 }
@@ -493,9 +492,8 @@ static int choose_growth(dst_state *d, const rw_trainer *t, int l, rng_state *r,
                          grow_scratch *scratch, const uint8_t *closed)
 {
     const param *p = dst_param(d, t->model, l);
-    grow_input in = {p, trainer_batch_data(t, p->x_tensor), trainer_batch_grad(t, p->y_tensor),
-                     trainer_batch_data(t, p->y_tensor), d->bp, d->batch_n, d->win_pre[l],
-                     d->win_post[l],
+    param_batch pb = trainer_param_batch(t, d->weight[l], d->batch_n);
+    grow_input in = {p, pb.x, pb.dy, pb.y, pb.bp, pb.n, d->win_pre[l], d->win_post[l],
                      d->cfg.window * d->bp, r, scratch, closed};
     int got = d->grow->choose(&in, (int)d->grow_n[l], pos);
     if (got < 0)

@@ -140,7 +140,7 @@ void topology_dead_neurons(const rw_model *m, const int *weights, int n, int64_t
     for (int h = 0; h + 1 < n; h++) {
         const param *in = &m->params[weights[h]], *out = &m->params[weights[h + 1]];
         dead[h] = 0;
-        if (out->x_tensor != in->y_tensor) continue;
+        if (out->x_tensor < 0 || out->x_tensor != in->y_tensor) continue;
         if (!param_is_sparse(in) && !param_is_sparse(out)) continue;
         for (int j = 0; j < in->rows; j++) {
             int no_input = param_is_sparse(in) && in->csr->indptr[j + 1] == in->csr->indptr[j];
