@@ -9,6 +9,7 @@ checkpoint there (when it has a checkpoint path), and KeyboardInterrupt is
 raised once it has. An exception in a callback stops the run the same way
 and is raised from the call."""
 
+import signal
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -250,10 +251,22 @@ def run_interruptible(call, run, threads=None):
             finished.release()
 
     t = threading.Thread(target=target, name="rewire run", daemon=True)
-    t.start()
+    # SIGINT stays blocked from before the thread starts until this thread
+    # waits inside the try below: a Ctrl-C in between (a loaded machine can
+    # let the run take many steps there) would otherwise raise
+    # KeyboardInterrupt outside it, leaving the run going on memory the
+    # caller then frees. The run thread inherits the block, so the signal
+    # always comes here.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        t.start()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        raise
     interrupted = None
     while True:
         try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             finished.acquire()
             break
         except KeyboardInterrupt as exc:
