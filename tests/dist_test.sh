@@ -87,6 +87,25 @@ same lm --text "$LMTEXT" --layers 1 --heads 2 --dim 16 --context 16 --batch 4 --
     --eval-batches 2 --warmup 2 --steps 30 --sparsity 0.8 --dst rigl --update-every 5 --threads 1 \
     --quiet
 accuracy() { grep -o 'test_accuracy=[0-9.]*' "$1"; }
+# Experts route each process's own tokens: the k-means gate and DST inside
+# experts are refused over two processes, naming the layer; the softmax
+# gate with static experts trains the same model as one process.
+for moe in "--moe-gate kmeans" "--sparsity 0.8 --dst rigl --update-every 5"; do
+    # shellcheck disable=SC2086
+    if "${MPIRUN[@]}" "$REWIRE" lm train --text "$LMTEXT" --layers 1 --heads 2 --dim 16 --context 16 \
+        --batch 4 --steps 3 --quiet --moe-experts 2 $moe >"$TMP/moe.out" 2>&1; then
+        fail moe-refused "two processes trained with $moe"
+    elif ! grep -q "layer blocks.0.moe: .* does not train over several processes" "$TMP/moe.out"; then
+        fail moe-refused "no message naming the layer: $(grep rewire "$TMP/moe.out" | head -2)"
+    else
+        passed=$((passed + 1))
+    fi
+done
+CMD=(lm train)
+accuracy() { grep -o 'val_loss=[0-9.]*' "$1"; }
+same moe --text "$LMTEXT" --layers 1 --heads 2 --dim 16 --context 16 --batch 4 --eval-every 5 \
+    --eval-batches 2 --warmup 2 --steps 20 --moe-experts 2 --moe-top-k 2 --threads 1 --quiet
+accuracy() { grep -o 'test_accuracy=[0-9.]*' "$1"; }
 
 # Kill -9 of process 1 mid-run: mpirun ends the other within seconds, naming it.
 KILLRUN=(--data data/fashion-small --hidden 256,128 --epochs 6 --batch 10 --train-limit 2000

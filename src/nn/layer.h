@@ -139,6 +139,11 @@ typedef struct layer_ops {
      * expert's map over the tokens routed to it), from the layer's scratch
      * of a bp-column workspace after a training pass. */
     void (*param_batch)(const layer *ly, const float *scratch, int bp, int k, param_batch *out);
+    /* Optional (NULL: it can): what of the layer cannot train over several
+     * processes (run/dist.c) as configured, with dynamic sparse training on
+     * or not, as a phrase for a message ("the k-means gate of ..."), or
+     * NULL when all of it can. */
+    const char *(*single_process_only)(const layer *ly, int dst_active);
     /* Frees what the layer owns, and the layer. */
     void (*destroy)(layer *ly);
     /* 1 if the layer's struct begins with `linear` (nn/linear.h). */

@@ -171,6 +171,17 @@ static void moe_destroy(layer *ly)
     free(m);
 }
 
+/* Each process routes and gathers its own tokens: centroids moved by them,
+ * or topologies grown from them, would differ between processes. */
+static const char *moe_single_process_only(const layer *ly, int dst_active)
+{
+    if (moe_of(ly)->cfg.gate == MOE_GATE_KMEANS)
+        return "the k-means gate (each process moves the centroids by its own tokens)";
+    return dst_active ? "dynamic sparse training inside experts (each process grows from its own "
+                        "tokens)"
+                      : NULL;
+}
+
 static const layer_ops moe_ops = {
     .kind = "moe",
     .forward = moe_forward,
@@ -187,6 +198,7 @@ static const layer_ops moe_ops = {
     .accumulates = 1,
     .after_step = moe_after_step,
     .param_batch = moe_param_batch,
+    .single_process_only = moe_single_process_only,
     .destroy = moe_destroy,
 };
 

@@ -11,7 +11,6 @@
 #include "core/error.h"
 #include "io/metrics.h"
 #include "nn/model.h"
-#include "nn/moe.h"
 #include "nn/trainer.h"
 #include "rewire.h"
 #include "run/dist.h"
@@ -176,21 +175,16 @@ rw_status rw_run_new(rw_model *model, const rw_run_config *c, rw_run **out)
         st = rw_fail(RW_ERR_INVALID_ARGUMENT,
                      "IMP and model soups do not train over several processes (they make a "
                      "trainer per phase); run them as one process, or use GMP or ISS-P");
-    /* An expert sees only this process's tokens (nn/moe.c keeps them), so
-     * growth inside experts would differ between processes. */
-    int experts = 0, kmeans = 0;
-    for (int l = 0; l < model->n_layers; l++)
-        if (is_moe(model->layers[l])) {
-            experts = 1;
-            kmeans |= moe_config_of(model->layers[l])->gate == MOE_GATE_KMEANS;
-        }
-    if (st == RW_OK && experts && (r->dst_active || kmeans) && rw_dist_size() > 1)
-        st = rw_fail(RW_ERR_INVALID_ARGUMENT,
-                     "%s does not run over several processes yet (each expert sees only its "
-                     "process's tokens); run it as one process, or %s",
-                     kmeans ? "the k-means gate of mixture-of-experts layers"
-                            : "dynamic sparse training inside mixture-of-experts layers",
-                     kmeans ? "use the softmax gate" : "train the experts static");
+    for (int l = 0; l < model->n_layers && st == RW_OK && rw_dist_size() > 1; l++) {
+        const layer *ly = model->layers[l];
+        const char *what = ly->ops->single_process_only
+                               ? ly->ops->single_process_only(ly, r->dst_active)
+                               : NULL;
+        if (what)
+            st = rw_fail(RW_ERR_INVALID_ARGUMENT,
+                         "layer %s: %s does not train over several processes yet; run it as "
+                         "one process, or without it", ly->name, what);
+    }
     if (st == RW_OK && r->t) st = dist_attach(r->t, r->lm ? r->lm_cfg.context : 1);
     if (st == RW_OK) st = run_open_log(r, 0);
     r->configured = 1;
