@@ -122,12 +122,7 @@ int cmd_plot(int argc, char **argv)
                     "--connectivity, how many connections each input of a saved model's first "
                     "layer has, as a heat map (PNG, or SVG if the name ends in .svg).",
                     specs, sizeof specs / sizeof specs[0], pos, MAX_RUNS, 0};
-    /* -o is short for --out. */
-    char **args = malloc(sizeof(char *) * (size_t)(argc > 0 ? argc : 1));
-    if (!args) return 1;
-    for (int i = 0; i < argc; i++) args[i] = strcmp(argv[i], "-o") == 0 ? "--out" : argv[i];
-    int rc = args_parse(&p, argc, args);
-    free(args);
+    int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;
     if (!out) {
         fprintf(stderr, "rewire plot: -o FILE is required\n(see 'rewire plot --help')\n");

@@ -137,8 +137,6 @@ int cmd_lm_prune(int argc, char **argv)
                     "through the dense model, then an evolutionary search moving sparsity "
                     "between maps at a constant average).",
                     specs, sizeof specs / sizeof specs[0], pos, 1, 0};
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "-o") == 0) argv[i] = "--out";
     int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;
     if (p.n_positional != 1 || !out) {
