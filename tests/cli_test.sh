@@ -689,6 +689,13 @@ check "lm resume a finished run" 0 "^result: .*steps=20" -- \
 check "bench lm" 0 '"bench":"lm_train","impl":"rewire","path":"sparse","sparsity":0.5' -- \
     "$REWIRE" bench lm --layers 1 --heads 2 --dim 16 --context 8 --batch 2 --steps 2 --repeats 1 \
     --sparsities 0,0.5 --json
+check "bench lm --models" 0 '"bench":"lm_models","model":"[^"]*lm.safetensors","load_seconds"' -- \
+    "$REWIRE" bench lm --models "$TMP/lm.safetensors,$TMP/lm.safetensors" --repeats 1 \
+    --gen-tokens 4 --eval-batch 2 --eval-context 8 --json
+check "bench lm --models: a missing file" 1 "rewire bench lm: $TMP/none.safetensors: cannot open" -- \
+    "$REWIRE" bench lm --models "$TMP/none.safetensors"
+check "bench lm --models: a window too long" 2 "--eval-context 100000 is longer than .*lm.safetensors's context" -- \
+    "$REWIRE" bench lm --models "$TMP/lm.safetensors" --eval-context 100000
 
 # ---- Mixture of experts --------------------------------------------------------
 MOE=(--moe-experts 4 --moe-top-k 2 --moe-capacity 1.25 --sparsity 0.5 --dst rigl --update-every 5)
