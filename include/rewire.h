@@ -626,7 +626,7 @@ const char *rw_lm_prune_map_name(const rw_model *model, int i);
  * windows, and replaces the parent if lower there. */
 typedef struct {
     double step;       /* one level, as a fraction of the smallest map (0: 0.05) */
-    double range;      /* how far a map's sparsity may move from the target (0: 0.2) */
+    double range;      /* how far a map's sparsity may move from the target (0: 0.3) */
     int generations;   /* (0: 200) */
     int offspring;     /* λ (0: 16) */
     int max_mutations; /* level switches per offspring, 1 to this (0: 3) */

@@ -320,7 +320,7 @@ rw_status rw_lm_prune_evopress(rw_model *model, const rw_lm_prune_config *c,
     int *level = calloc((size_t)e.maps, sizeof *level), *lo = NULL, *hi = NULL;
     if (!level) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for EvoPress");
     double t0 = now_seconds();
-    st = plan_levels(&e, s, s->range > 0 ? s->range : 0.2);
+    st = plan_levels(&e, s, s->range > 0 ? s->range : 0.3);
     if (st == RW_OK) st = prepare_fitness(&e, c, s, T);
     if (st == RW_OK) st = build_database(&e, c, &g, T, &r.levels);
     r.database_seconds = now_seconds() - t0;
