@@ -34,9 +34,8 @@ enum { MAPS = LM_PRUNE_MAPS };
  * attn.qkv, attn.proj, mlp.up, mlp.down. */
 static const int map_offset[MAPS] = {1, 3, 6, 7};
 
-static int block_first_layer(int b) { return 1 + 9 * b; }
 
-int lm_prune_map_layer(int b, int k) { return block_first_layer(b) + map_offset[k]; }
+int lm_prune_map_layer(int b, int k) { return gpt_block_first_layer(b) + map_offset[k]; }
 
 rw_lm_prune_config rw_lm_prune_config_default(void)
 {
@@ -232,7 +231,7 @@ rw_status lm_stream_open(calib_stream *cs, const rw_model *m, const rw_lm_prune_
 
 void lm_stream_advance(calib_stream *cs, const rw_model *m, int b)
 {
-    int a = block_first_layer(b), last = a + 8; /* mlp_residual */
+    int a = gpt_block_first_layer(b), last = a + GPT_BLOCK_LAYERS - 1; /* mlp_residual */
     for (int w0 = 0; w0 < cs->samples; w0 += cs->per) {
         int count = cs->samples - w0 < cs->per ? cs->samples - w0 : cs->per;
         stream_batch(cs, w0, count);
@@ -244,7 +243,7 @@ void lm_stream_advance(calib_stream *cs, const rw_model *m, int b)
 
 rw_status lm_collect_block(calib_stream *cs, const rw_model *m, int b, int want_h, map_stats *s)
 {
-    int a = block_first_layer(b);
+    int a = gpt_block_first_layer(b);
     rw_status st = RW_OK;
     for (int k = 0; k < MAPS; k++) {
         const param *p = model_layer_params(m, a + map_offset[k]);
@@ -399,7 +398,7 @@ static rw_status prune_global(rw_model *m, int n_layer, const rw_lm_prune_config
     rw_status st = w && keep && rows && cols ? RW_OK
                                              : rw_fail(RW_ERR_NO_MEMORY, "out of memory pruning");
     for (int i = 0; i < maps && st == RW_OK; i++) {
-        const param *p = model_layer_params(m, block_first_layer(i / MAPS) + map_offset[i % MAPS]);
+        const param *p = model_layer_params(m, gpt_block_first_layer(i / MAPS) + map_offset[i % MAPS]);
         rows[i] = p->rows, cols[i] = p->cols;
         w[i] = malloc(sizeof(float) * (size_t)p->rows * p->cols);
         keep[i] = malloc((size_t)p->rows * p->cols);
@@ -410,7 +409,7 @@ static rw_status prune_global(rw_model *m, int n_layer, const rw_lm_prune_config
     if (st == RW_OK) st = prune_magnitude_global(w, rows, cols, maps, c->sparsity, keep);
     double seconds = (now_seconds() - t0) / (maps > 0 ? maps : 1);
     for (int i = 0; i < maps && st == RW_OK; i++) {
-        int l = block_first_layer(i / MAPS) + map_offset[i % MAPS];
+        int l = gpt_block_first_layer(i / MAPS) + map_offset[i % MAPS];
         rw_lm_prune_map r = {NULL, rows[i], cols[i], 0, NAN, seconds};
         csr_matrix csr;
         st = weights_to_csr(w[i], keep[i], rows[i], cols[i], 0, &csr);
