@@ -535,9 +535,10 @@ rw_status rw_attention_calibrate(rw_attention *a, int T, const float *qkv, doubl
  * drawn with `seed` from the calibration text's training split through
  * the trained model with dense attention, sums each head's attention
  * probabilities per (query block, key block) of B positions, and keeps
- * per head the fewest diagonals (the key block d blocks before the
- * query's) and columns (key block j from the start: attention sinks),
- * chosen greedily by the mass not yet covered, that carry KEEP of it.
+ * per head diagonals (the key block d blocks before the query's) and
+ * columns (key block j from the start: attention sinks), greedily the one
+ * carrying the most mass not yet covered, until they and the own block
+ * carry KEEP of it.
  * Every attention layer then attends as spec ("sparsed:B,KEEP") says,
  * its blocks saved with the model, at any length up to the context and
  * with no further dense pass. RW_ERR_INVALID_ARGUMENT naming the argument

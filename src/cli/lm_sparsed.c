@@ -41,9 +41,10 @@ int cmd_lm_sparsed(int argc, char **argv)
                     "dense attention on calibration text (SparseD: \"Sparse Attention for "
                     "Diffusion Language Models\"): the windows run with dense attention, each "
                     "head's probabilities are summed per (query block, key block) of B "
-                    "positions, and the head keeps the fewest diagonals (the block d blocks "
-                    "before the query's) and columns (block j from the start) that carry KEEP "
-                    "of that mass, besides the query's own block. The blocks are saved with the "
+                    "positions, and the head keeps diagonals (the block d blocks before the "
+                    "query's) and columns (block j from the start), greedily the one carrying "
+                    "the most mass not yet kept, until they and the query's own block carry "
+                    "KEEP of it. The blocks are saved with the "
                     "model; rewire lm eval and generate then attend sparsed with no dense pass, "
                     "at any length up to the context.",
                     specs, sizeof specs / sizeof specs[0], pos, 1, 0};
