@@ -38,6 +38,7 @@
 #include "kernels/team.h"
 #include "nn/attention.h"
 #include "nn/attn_core.h"
+#include "nn/attn_sparsed.h"
 
 /* Score entries computed and those causal dense attention would compute,
  * since the last reset: mutable behind a const layer. */
@@ -51,9 +52,16 @@ typedef struct {
     att_pattern pattern;
     int core_only; /* dense attention through the core at any context */
     att_counts *counts;
+    att_sparsed *sparsed; /* the blocks each head chose for sparsed, or NULL */
 } attention;
 
 static const attention *att_of(const layer *ly) { return (const attention *)ly; }
+
+/* Head h's chosen blocks when the pattern is sparsed. */
+static const att_head_blocks *head_blocks_of(const attention *a, int h)
+{
+    return a->pattern.kind == ATT_SPARSED && a->sparsed ? &a->sparsed->head[h] : NULL;
+}
 
 /* Work floats of one (sequence, head) pair: Q, K, V, dY, dQ, dK, dV of T
  * × hd each and dP of T × T. */
@@ -261,7 +269,7 @@ static att_kv pair_kv(const attention *a, const float *qkv, int bp, int c, int T
     int dim = a->base.out, H = a->heads, hd = dim / H, h = c % H, c0 = (c / H) * T;
     gather(qkv, bp, dim + h * hd, c0, T, hd, w->K);
     gather(qkv, bp, 2 * dim + h * hd, c0, T, hd, w->V);
-    att_kv kv = {w->K, w->V, hd, hd, uses_means(a) ? w->means : NULL, hd};
+    att_kv kv = {w->K, w->V, hd, hd, uses_means(a) ? w->means : NULL, hd, head_blocks_of(a, h)};
     if (kv.means)
         for (int b = 0; b < T / a->pattern.block; b++)
             att_block_mean(&kv, b, a->pattern.block, w->means, kv.ldm);
@@ -399,7 +407,8 @@ static int att_forward_vector(const layer *ly, const layer_io *io)
     TEAM_FOR(h, H) {
         core_work w;
         float *buf = core_work_new(a, T, 0, &w);
-        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, ldm ? mc + h * hd : NULL, dim};
+        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, ldm ? mc + h * hd : NULL, dim,
+                     head_blocks_of(a, h)};
         if (kv.means && (t + 1) % a->pattern.block == 0)
             att_block_mean(&kv, t / a->pattern.block, a->pattern.block, (float *)kv.means, dim);
         int nr = ops->ranges(&a->pattern, &kv, qkv + h * hd, t, w.ranges, w.work);
@@ -419,7 +428,7 @@ void attention_fill_cache(const layer *ly, float *cache, const float *qkv, int l
     gather(qkv, ld, dim, 0, T, dim, kc);
     gather(qkv, ld, 2 * dim, 0, T, dim, vc);
     for (int h = 0; h < H && ldm; h++) {
-        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, NULL, dim};
+        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, NULL, dim, NULL};
         for (int b = 0; b < T / a->pattern.block; b++)
             att_block_mean(&kv, b, a->pattern.block, mc + h * hd, dim);
     }
@@ -456,27 +465,58 @@ static void att_describe(const layer *ly, json_t *entry)
     }
 }
 
+/* sparsed keeps each head's chosen blocks as NAME.sparsed, U8
+ * [heads][2][blocks] (att_sparsed.sel); the other patterns have no tensor. */
+static int keeps_blocks(const attention *a) { return a->pattern.kind == ATT_SPARSED; }
+
 static rw_status att_save(const layer *ly, st_writer *w, const char *path)
 {
-    (void)ly;
-    (void)w;
-    (void)path;
-    return RW_OK;
+    const attention *a = att_of(ly);
+    if (!keeps_blocks(a)) return RW_OK;
+    if (!a->sparsed)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "%s: layer %s attends sparsed but its blocks were "
+                       "never chosen", path, ly->name);
+    char name[LAYER_NAME_CAP + 16];
+    snprintf(name, sizeof name, "%s.sparsed", ly->name);
+    int64_t shape[3] = {a->sparsed->heads, 2, a->sparsed->nb};
+    return st_writer_add(w, name, ST_U8, 3, shape, a->sparsed->sel);
 }
 
 static rw_status att_load(layer *ly, const st_file *f, const char *path)
 {
-    (void)ly;
-    (void)f;
-    (void)path;
+    attention *a = (attention *)ly;
+    if (!keeps_blocks(a)) return RW_OK;
+    char name[LAYER_NAME_CAP + 16], spec[64];
+    snprintf(name, sizeof name, "%s.sparsed", ly->name);
+    att_pattern_format(&a->pattern, spec, sizeof spec);
+    const st_tensor *t = st_find(f, name);
+    att_sparsed *s = att_sparsed_new(a->heads, a->context, a->pattern.block, a->pattern.keep);
+    if (!s) return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory for %s", path, name);
+    if (!t || t->dtype != ST_U8 || t->ndim != 3 || t->shape[0] != a->heads || t->shape[1] != 2 ||
+        t->shape[2] != s->nb) {
+        int nb = s->nb;
+        att_sparsed_free(s);
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s attends %s, so it needs a U8 tensor %s of "
+                       "shape [%d, 2, %d] (each head's chosen blocks)%s", path, ly->name, spec,
+                       name, a->heads, nb, t ? "" : ", and the file has none");
+    }
+    memcpy(s->sel, t->data, t->nbytes);
+    rw_status st = att_sparsed_index(s);
+    if (st != RW_OK) {
+        char why[256]; /* rw_fail writes over the message it would read */
+        snprintf(why, sizeof why, "%s", rw_last_error());
+        att_sparsed_free(s);
+        return rw_fail(RW_ERR_FORMAT, "%s: tensor %s: %s", path, name, why);
+    }
+    attention_set_sparsed(ly, s);
     return RW_OK;
 }
 
 static int att_owns(const layer *ly, const char *name)
 {
-    (void)ly;
-    (void)name;
-    return 0;
+    size_t n = strlen(ly->name);
+    return keeps_blocks(att_of(ly)) && strncmp(name, ly->name, n) == 0 &&
+           strcmp(name + n, ".sparsed") == 0;
 }
 
 /* The model's positions (its token embedding's) must fit the scratch and
@@ -492,7 +532,10 @@ static rw_status att_link(layer *ly, rw_model *m)
 
 static void att_destroy(layer *ly)
 {
-    if (ly) free(((attention *)ly)->counts);
+    if (ly) {
+        free(((attention *)ly)->counts);
+        att_sparsed_free(((attention *)ly)->sparsed);
+    }
     free(ly);
 }
 
@@ -566,7 +609,22 @@ int attention_heads(const layer *ly) { return att_of(ly)->heads; }
 int attention_context(const layer *ly) { return att_of(ly)->context; }
 const att_pattern *attention_pattern(const layer *ly) { return &att_of(ly)->pattern; }
 
-void attention_set_pattern(layer *ly, const att_pattern *p) { ((attention *)ly)->pattern = *p; }
+void attention_set_pattern(layer *ly, const att_pattern *p)
+{
+    attention *a = (attention *)ly;
+    a->pattern = *p;
+    if (p->kind == ATT_SPARSED) a->pattern.max_blocks = a->sparsed ? a->sparsed->max_blocks : 0;
+}
+
+void attention_set_sparsed(layer *ly, att_sparsed *s)
+{
+    attention *a = (attention *)ly;
+    att_sparsed_free(a->sparsed);
+    a->sparsed = s;
+    if (a->pattern.kind == ATT_SPARSED) a->pattern.max_blocks = s ? s->max_blocks : 0;
+}
+
+const att_sparsed *attention_sparsed(const layer *ly) { return att_of(ly)->sparsed; }
 
 void attention_set_core_only(layer *ly) { ((attention *)ly)->core_only = 1; }
 
