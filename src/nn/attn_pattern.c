@@ -104,6 +104,14 @@ int att_blocks_to_ranges(int *idx, int n, int block, int own, int t, att_range *
     return nr;
 }
 
+int att_tile_from_first(const att_pattern *p, const att_kv *kv, const float *q, int t0, int t1,
+                        att_range *out, float *work)
+{
+    int nr = att_pattern_ops_of(p)->ranges(p, kv, q, t0, out, work);
+    out[nr - 1].s1 = t1;
+    return nr;
+}
+
 /* a ranks before b: the higher score, then the lower index; NaN last. */
 static int before(const float *sc, int a, int b)
 {

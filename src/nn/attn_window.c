@@ -26,4 +26,5 @@ static int window_ranges(const att_pattern *p, const att_kv *kv, const float *q,
 static int window_max(const att_pattern *p) { return (void)p, 2; }
 static int64_t window_work(const att_pattern *p, int T, int hd) { return (void)p, (void)T, (void)hd, 0; }
 
-const att_pattern_ops att_window_ops = {"window", window_ranges, window_max, window_work, 0};
+const att_pattern_ops att_window_ops = {"window", window_ranges, window_max, window_work, 0, NULL,
+                                        NULL};
