@@ -261,9 +261,10 @@ static void test_kernels_match_scalar(void **state)
                 }
             float *q = random_floats((size_t)R * hd, 1.0f, 400 + c), *dout = random_floats((size_t)R * hd, 1.0f, 500 + c);
             float *o[2], *dq[2], *dk[2], *dv[2], m[2][16], l[2][16], lse[16], delta[16];
-            int nv[16];
+            int lo[16], nv[16];
             for (int r = 0; r < R; r++) {
                 nv[r] = (int)(rng_next(&g) % (uint64_t)(n + 1));
+                lo[r] = r % 3 ? 0 : (int)(rng_next(&g) % (uint64_t)(n + 1)); /* a window's start */
                 m[0][r] = m[1][r] = r % 2 ? -INFINITY : 0.5f; /* a fresh row, or one mid-way */
                 l[0][r] = l[1][r] = r % 2 ? 0.0f : 3.0f;
                 lse[r] = 2.0f + (float)r / 8;
@@ -280,8 +281,8 @@ static void test_kernels_match_scalar(void **state)
                         for (int d = 0; d < hd; d++) o[t][(size_t)r * hd + d] = 0.0f;
                 const attn_kernel_table *kern = t ? isa->attn : ref;
                 attn_chunk ch = {kt, vt, k, v, ldt, ld, hd};
-                kern->forward(&ch, n, q, R, nv, 0.25f, m[t], l[t], o[t]);
-                kern->backward(&ch, n, q, dout, R, nv, 0.25f, lse, delta, dq[t], dk[t], dv[t]);
+                kern->forward(&ch, n, q, R, lo, nv, 0.25f, m[t], l[t], o[t]);
+                kern->backward(&ch, n, q, dout, R, lo, nv, 0.25f, lse, delta, dq[t], dk[t], dv[t]);
             }
             for (int r = 0; r < R; r++) /* a row that saw no key keeps m = -inf in both */
                 if (m[0][r] == m[1][r]) m[0][r] = m[1][r] = 0.0f;

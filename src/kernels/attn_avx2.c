@@ -12,6 +12,7 @@ typedef __m256i vmask;
 #define V_LOADU(p) _mm256_loadu_ps(p)
 #define V_STOREU(p, v) _mm256_storeu_ps(p, v)
 #define V_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define V_ANDNOT(a, b) _mm256_andnot_si256(b, a)
 #define V_LOADM(p, m) _mm256_maskload_ps(p, m)
 #define V_STOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
 #define V_SELECT(m, v, w) _mm256_blendv_ps(w, v, _mm256_castsi256_ps(m))

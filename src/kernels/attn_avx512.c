@@ -10,6 +10,7 @@ typedef __mmask16 vmask;
 #define V_LOADU(p) _mm512_loadu_ps(p)
 #define V_STOREU(p, v) _mm512_storeu_ps(p, v)
 #define V_MASK(n) ((vmask)((n) >= 16 ? 0xffff : (n) <= 0 ? 0 : (1u << (n)) - 1))
+#define V_ANDNOT(a, b) ((vmask)((a) & ~(b)))
 #define V_LOADM(p, m) _mm512_maskz_loadu_ps(m, p)
 #define V_STOREM(p, m, v) _mm512_mask_storeu_ps(p, m, v)
 #define V_SELECT(m, v, w) _mm512_mask_blend_ps(m, w, v)

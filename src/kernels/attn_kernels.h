@@ -5,8 +5,9 @@
  * with IO-Awareness", Dao et al. 2022) and backward (the probabilities
  * recomputed from each row's log-sum-exp, as FlashAttention-2 does).
  *
- * Row r of a tile sees the chunk's first nv[r] keys (0 <= nv[r] <= n):
- * the causal limit of each row inside a chunk shared by the tile. Scores
+ * Row r of a tile sees the chunk's keys lo[r] <= j < nv[r] (0 <= lo[r],
+ * nv[r] <= n): the causal limit of each row inside a chunk shared by the
+ * tile, and the start of a sliding window. Scores
  * read the keys transposed (feature d of the chunk's key j at
  * kt[d * ldt + j]) so that one vector holds the scores of consecutive
  * keys; the products with values and the gradients read them token-major
@@ -34,22 +35,22 @@ typedef struct {
 typedef struct {
     const char *name;
     /* Rows r < R of q [R][hd] (unscaled) over the chunk's n keys: with
-     * s_j = scale · q_r·k_j over j < nv[r], the running maximum m[r], the
+     * s_j = scale · q_r·k_j over lo[r] <= j < nv[r], the running maximum m[r], the
      * running sum l[r] of exp(s_j - m[r]) and the unnormalised output
      * o[r][hd] = sum exp(s_j - m[r]) v_j are brought up to date (a new
-     * maximum rescales what was summed). A row with nv[r] = 0 is left
+     * maximum rescales what was summed). A row that sees no key is left
      * as it was; start a row with m = -inf, l = 0, o = 0. */
-    void (*forward)(const attn_chunk *c, int n, const float *q, int R, const int *nv, float scale,
-                    float *m, float *l, float *o);
+    void (*forward)(const attn_chunk *c, int n, const float *q, int R, const int *lo,
+                    const int *nv, float scale, float *m, float *l, float *o);
     /* Its backward, for rows r < R with output gradient dout [R][hd],
      * log-sum-exp lse[r] and delta[r] = dout_r·o_r: with
      * p_j = exp(scale · q_r·k_j - lse[r]) and ds_j = p_j (dout_r·v_j - delta[r])
-     * over j < nv[r], adds scale · sum ds_j k_j to dq[r], and to the
+     * over lo[r] <= j < nv[r], adds scale · sum ds_j k_j to dq[r], and to the
      * token-major dk[j] and dv[j] (at [j * c->ld]) scale · ds_j q_r and
      * p_j dout_r. */
     void (*backward)(const attn_chunk *c, int n, const float *q, const float *dout, int R,
-                     const int *nv, float scale, const float *lse, const float *delta, float *dq,
-                     float *dk, float *dv);
+                     const int *lo, const int *nv, float scale, const float *lse,
+                     const float *delta, float *dq, float *dk, float *dv);
 } attn_kernel_table;
 
 /* The reference; the others through the kernel list (kernels/isa.h). */

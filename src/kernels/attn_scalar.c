@@ -12,23 +12,23 @@ static float dot_t(const float *x, const float *t, int ldt, int j, int hd)
     return s;
 }
 
-static void forward(const attn_chunk *c, int n, const float *q, int R, const int *nv, float scale,
-                    float *m, float *l, float *o)
+static void forward(const attn_chunk *c, int n, const float *q, int R, const int *lo,
+                    const int *nv, float scale, float *m, float *l, float *o)
 {
     (void)n;
     int hd = c->hd;
     for (int r = 0; r < R; r++) {
         const float *qr = q + (size_t)r * hd;
         float *out = o + (size_t)r * hd, cm = -INFINITY;
-        if (nv[r] == 0) continue;
-        for (int j = 0; j < nv[r]; j++) cm = fmaxf(cm, scale * dot_t(qr, c->kt, c->ldt, j, hd));
+        if (lo[r] >= nv[r]) continue;
+        for (int j = lo[r]; j < nv[r]; j++) cm = fmaxf(cm, scale * dot_t(qr, c->kt, c->ldt, j, hd));
         if (cm > m[r]) { /* a new maximum rescales what was summed so far */
             float a = m[r] == -INFINITY ? 0.0f : expf(m[r] - cm);
             for (int d = 0; d < hd; d++) out[d] *= a;
             l[r] *= a;
             m[r] = cm;
         }
-        for (int j = 0; j < nv[r]; j++) {
+        for (int j = lo[r]; j < nv[r]; j++) {
             float p = expf(scale * dot_t(qr, c->kt, c->ldt, j, hd) - m[r]);
             const float *v = c->v + (size_t)j * c->ld;
             l[r] += p;
@@ -38,14 +38,14 @@ static void forward(const attn_chunk *c, int n, const float *q, int R, const int
 }
 
 static void backward(const attn_chunk *c, int n, const float *q, const float *dout, int R,
-                     const int *nv, float scale, const float *lse, const float *delta, float *dq,
-                     float *dk, float *dv)
+                     const int *lo, const int *nv, float scale, const float *lse,
+                     const float *delta, float *dq, float *dk, float *dv)
 {
     (void)n;
     int hd = c->hd;
     for (int r = 0; r < R; r++) {
         const float *qr = q + (size_t)r * hd, *gr = dout + (size_t)r * hd;
-        for (int j = 0; j < nv[r]; j++) {
+        for (int j = lo[r]; j < nv[r]; j++) {
             const float *k = c->k + (size_t)j * c->ld;
             float p = expf(scale * dot_t(qr, c->kt, c->ldt, j, hd) - lse[r]);
             float ds = scale * p * (dot_t(gr, c->vt, c->ldt, j, hd) - delta[r]);

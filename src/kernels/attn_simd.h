@@ -17,6 +17,7 @@
  *   V_ZERO() V_SET1(x)              constants
  *   V_LOADU(p) V_STOREU(p, v)       unaligned whole vectors
  *   V_MASK(n)                       the first n lanes (none if n <= 0)
+ *   V_ANDNOT(a, b)                  the lanes of mask a not in mask b
  *   V_LOADM(p, m) V_STOREM(p, m, v) the lanes of m (others read as 0)
  *   V_SELECT(m, v, w)               v in the lanes of m, w elsewhere
  *   V_FMA(a, b, c) V_MAX(a, b) V_MIN(a, b)
@@ -190,27 +191,32 @@ static void keys_tile(const float *P, int n, const float *x, int hd, int R, floa
     }
 }
 
+/* Lanes j0 + i in [lo, hi) of the vector at j0. */
+#define V_LANES(j0, lo, hi) V_ANDNOT(V_MASK((hi) - (j0)), V_MASK((lo) - (j0)))
+
 /* Zeroes S[j] for j in [from, to) in whole vectors (from a multiple of VW). */
 static void zero_from(float *s, int from, int to)
 {
     for (int j = from; j < to; j += VW) V_STOREU(s + j, V_ZERO());
 }
 
-static void forward(const attn_chunk *c, int n, const float *q, int R, const int *nv, float scale,
-                    float *m, float *l, float *o)
+static void forward(const attn_chunk *c, int n, const float *q, int R, const int *lo,
+                    const int *nv, float scale, float *m, float *l, float *o)
 {
     float S[ATTN_TILE_ROWS * ATTN_CHUNK] __attribute__((aligned(64)));
     int hd = c->hd;
     scores_tile(c->kt, c->ldt, hd, q, R, n, scale, S);
     for (int r = 0; r < R; r++) {
         float *s = S + (size_t)r * ATTN_CHUNK;
-        int nr = nv[r], j;
-        if (nr == 0) {
+        int nr = nv[r], j0 = lo[r] / VW * VW, j;
+        if (lo[r] >= nr) {
             zero_from(s, 0, n);
             continue;
         }
+        zero_from(s, 0, j0);
         vf mx = V_SET1(-INFINITY);
-        for (j = 0; j < nr; j += VW) mx = V_MAX(mx, V_SELECT(V_MASK(nr - j), V_LOADU(s + j), V_SET1(-INFINITY)));
+        for (j = j0; j < nr; j += VW)
+            mx = V_MAX(mx, V_SELECT(V_LANES(j, lo[r], nr), V_LOADU(s + j), V_SET1(-INFINITY)));
         float cm = V_HMAX(mx);
         if (cm > m[r]) { /* a new maximum rescales what was summed so far */
             float a = m[r] == -INFINITY ? 0.0f : expf(m[r] - cm);
@@ -219,8 +225,8 @@ static void forward(const attn_chunk *c, int n, const float *q, int R, const int
             m[r] = cm;
         }
         vf mv = V_SET1(m[r]), sum = V_ZERO();
-        for (j = 0; j < nr; j += VW) {
-            vf p = V_SELECT(V_MASK(nr - j), v_exp(V_LOADU(s + j) - mv), V_ZERO());
+        for (j = j0; j < nr; j += VW) {
+            vf p = V_SELECT(V_LANES(j, lo[r], nr), v_exp(V_LOADU(s + j) - mv), V_ZERO());
             V_STOREU(s + j, p);
             sum = sum + p;
         }
@@ -231,8 +237,8 @@ static void forward(const attn_chunk *c, int n, const float *q, int R, const int
 }
 
 static void backward(const attn_chunk *c, int n, const float *q, const float *dout, int R,
-                     const int *nv, float scale, const float *lse, const float *delta, float *dq,
-                     float *dk, float *dv)
+                     const int *lo, const int *nv, float scale, const float *lse,
+                     const float *delta, float *dq, float *dk, float *dv)
 {
     float P[ATTN_TILE_ROWS * ATTN_CHUNK] __attribute__((aligned(64)));
     float D[ATTN_TILE_ROWS * ATTN_CHUNK] __attribute__((aligned(64)));
@@ -242,10 +248,12 @@ static void backward(const attn_chunk *c, int n, const float *q, const float *do
     for (int r = 0; r < R; r++) {
         float *p = P + (size_t)r * ATTN_CHUNK, *g = D + (size_t)r * ATTN_CHUNK;
         vf lv = V_SET1(lse[r]), dl = V_SET1(delta[r]), sc = V_SET1(scale);
-        int j;
+        int j0 = lo[r] < nv[r] ? lo[r] / VW * VW : 0, j;
         most = nv[r] > most ? nv[r] : most;
-        for (j = 0; j < nv[r]; j += VW) {
-            vmask mk = V_MASK(nv[r] - j);
+        zero_from(p, 0, j0);
+        zero_from(g, 0, j0);
+        for (j = j0; j < nv[r]; j += VW) {
+            vmask mk = V_LANES(j, lo[r], nv[r]);
             vf pj = V_SELECT(mk, v_exp(V_LOADU(p + j) - lv), V_ZERO());
             V_STOREU(p + j, pj);
             V_STOREU(g + j, pj * (V_LOADU(g + j) - dl) * sc);

@@ -333,6 +333,7 @@ static int core_forward(const layer *ly, const layer_io *io)
     const attn_kernel_table *kern = attn_kernels_active();
     int dim = ly->out, H = a->heads, hd = dim / H, T = io->seq_len, bp = io->bp;
     int pairs = io->n / T * H, rows = choice_rows(&a->pattern);
+    att_limit lim = att_pattern_limit(&a->pattern);
     const float *qkv = io->in[0]->data;
     float *y = io->out->pre, scale = 1.0f / sqrtf((float)hd);
     TEAM_FOR(c, pairs + 1) {
@@ -354,9 +355,9 @@ static int core_forward(const layer *ly, const layer_io *io)
                 int R = t1 - u0 < ATT_TILE_ROWS ? t1 - u0 : ATT_TILE_ROWS;
                 size_t col = (size_t)c0 + u0;
                 tile_in(qkv, bp, h * hd, col, R, hd, w.q);
-                att_tile_forward(kern, &kv, w.q, u0, R, scale, w.ranges, nr, w.o, w.lse);
+                att_tile_forward(kern, &kv, w.q, u0, R, scale, w.ranges, nr, lim, w.o, w.lse);
                 for (int r = 0; r < R; r++) {
-                    computed += att_range_keys_upto(w.ranges, nr, u0 + r);
+                    computed += att_row_keys(w.ranges, nr, u0 + r, lim);
                     io->scratch[(size_t)h * bp + col + r] = w.lse[r];
                 }
                 for (int d = 0; d < hd; d++)
@@ -377,6 +378,7 @@ static int core_backward(const layer *ly, const layer_io *io)
     const attn_kernel_table *kern = attn_kernels_active();
     int dim = ly->out, H = a->heads, hd = dim / H, T = io->seq_len, bp = io->bp;
     int pairs = io->n / T * H, add = io->accumulate[0], rows = choice_rows(&a->pattern);
+    att_limit lim = att_pattern_limit(&a->pattern);
     const tensor *in = io->in[0];
     const float *qkv = in->data, *dy = io->out->grad, *y = io->out->pre;
     float scale = 1.0f / sqrtf((float)hd);
@@ -410,7 +412,7 @@ static int core_backward(const layer *ly, const layer_io *io)
                 }
                 memset(w.dq, 0, sizeof(float) * (size_t)R * hd);
                 att_tile_backward(kern, &kv, w.q, w.g, w.lse, w.delta, u0, R, scale, w.ranges, nr,
-                                  w.dq, w.dK, w.dV);
+                                  lim, w.dq, w.dK, w.dV);
                 for (int d = 0; d < hd; d++)
                     for (int r = 0; r < R; r++) {
                         float *g = in->grad + (size_t)(h * hd + d) * bp + col + r;
@@ -495,8 +497,9 @@ static int att_forward_vector(const layer *ly, const layer_io *io)
             att_block_mean(&kv, t / a->pattern.block, a->pattern.block, (float *)kv.means, dim);
         const float *q0 = rows > 1 ? qf + (size_t)(t / rows) * dim + h * hd : qkv + h * hd;
         int nr = choose(&a->pattern, &kv, q0, t - t % rows, t + 1, w.ranges, w.work);
-        count_scores(a, att_range_keys_upto(w.ranges, nr, t), t + 1);
-        att_tile_forward(attn_kernels_active(), &kv, qkv + h * hd, t, 1, scale, w.ranges, nr,
+        att_limit lim = att_pattern_limit(&a->pattern);
+        count_scores(a, att_row_keys(w.ranges, nr, t, lim), t + 1);
+        att_tile_forward(attn_kernels_active(), &kv, qkv + h * hd, t, 1, scale, w.ranges, nr, lim,
                          y + h * hd, &lse);
         free(buf);
         team_chunk_done();

@@ -27,12 +27,24 @@ float att_dot(const float *a, const float *b, int n)
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
 }
 
-/* The chunk of n keys from c0 and each row's causal limit in it. */
-static attn_chunk chunk_at(const att_kv *kv, int c0, int n, int t0, int R, int *nv)
+static int clamp(int x, int lo, int hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+/* Keys of a chunk from c0 in [c0, s1): at most ATT_CHUNK, and none on
+ * both sides of a window's sinks. */
+static int chunk_keys(int c0, int s1, att_limit lim)
+{
+    int n = s1 - c0 < ATT_CHUNK ? s1 - c0 : ATT_CHUNK;
+    return lim.window && c0 < lim.sink && lim.sink - c0 < n ? lim.sink - c0 : n;
+}
+
+/* The chunk of n keys from c0 and each row's first and last visible key
+ * in it. */
+static attn_chunk chunk_at(const att_kv *kv, int c0, int n, int t0, int R, att_limit lim, int *lo,
+                           int *nv)
 {
     for (int r = 0; r < R; r++) {
-        int see = t0 + r + 1 - c0;
-        nv[r] = see < 0 ? 0 : see > n ? n : see;
+        nv[r] = clamp(t0 + r + 1 - c0, 0, n);
+        lo[r] = lim.window && c0 >= lim.sink ? clamp(t0 + r - lim.window + 1 - c0, 0, n) : 0;
     }
     size_t at = (size_t)c0 * kv->ld;
     return (attn_chunk){kv->kt + c0, kv->vt ? kv->vt + c0 : NULL, kv->k + at, kv->v + at,
@@ -40,18 +52,19 @@ static attn_chunk chunk_at(const att_kv *kv, int c0, int n, int t0, int R, int *
 }
 
 void att_tile_forward(const attn_kernel_table *k, const att_kv *kv, const float *q, int t0, int R,
-                      float scale, const att_range *r, int nr, float *o, float *lse)
+                      float scale, const att_range *r, int nr, att_limit lim, float *o,
+                      float *lse)
 {
-    int hd = kv->hd, end = t0 + R, nv[ATT_TILE_ROWS];
+    int hd = kv->hd, end = t0 + R, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS];
     float m[ATT_TILE_ROWS], l[ATT_TILE_ROWS];
     for (int i = 0; i < R; i++) m[i] = -INFINITY, l[i] = 0.0f;
     memset(o, 0, sizeof(float) * (size_t)R * hd);
     for (int i = 0; i < nr; i++) {
         int s1 = r[i].s1 < end ? r[i].s1 : end; /* keys no row of the tile sees */
-        for (int c0 = r[i].s0; c0 < s1; c0 += ATT_CHUNK) {
-            int n = s1 - c0 < ATT_CHUNK ? s1 - c0 : ATT_CHUNK;
-            attn_chunk c = chunk_at(kv, c0, n, t0, R, nv);
-            k->forward(&c, n, q, R, nv, scale, m, l, o);
+        for (int c0 = r[i].s0, n; c0 < s1; c0 += n) {
+            n = chunk_keys(c0, s1, lim);
+            attn_chunk c = chunk_at(kv, c0, n, t0, R, lim, lo, nv);
+            k->forward(&c, n, q, R, lo, nv, scale, m, l, o);
         }
     }
     for (int i = 0; i < R; i++) {
@@ -63,16 +76,17 @@ void att_tile_forward(const attn_kernel_table *k, const att_kv *kv, const float 
 
 void att_tile_backward(const attn_kernel_table *k, const att_kv *kv, const float *q,
                        const float *dout, const float *lse, const float *delta, int t0, int R,
-                       float scale, const att_range *r, int nr, float *dq, float *dk, float *dv)
+                       float scale, const att_range *r, int nr, att_limit lim, float *dq,
+                       float *dk, float *dv)
 {
-    int end = t0 + R, nv[ATT_TILE_ROWS];
+    int end = t0 + R, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS];
     for (int i = 0; i < nr; i++) {
         int s1 = r[i].s1 < end ? r[i].s1 : end;
-        for (int c0 = r[i].s0; c0 < s1; c0 += ATT_CHUNK) {
-            int n = s1 - c0 < ATT_CHUNK ? s1 - c0 : ATT_CHUNK;
-            attn_chunk c = chunk_at(kv, c0, n, t0, R, nv);
+        for (int c0 = r[i].s0, n; c0 < s1; c0 += n) {
+            n = chunk_keys(c0, s1, lim);
+            attn_chunk c = chunk_at(kv, c0, n, t0, R, lim, lo, nv);
             size_t at = (size_t)c0 * kv->ld;
-            k->backward(&c, n, q, dout, R, nv, scale, lse, delta, dq, dk + at, dv + at);
+            k->backward(&c, n, q, dout, R, lo, nv, scale, lse, delta, dq, dk + at, dv + at);
         }
     }
 }
@@ -95,9 +109,20 @@ int64_t att_range_keys(const att_range *r, int nr)
     return n;
 }
 
-int64_t att_range_keys_upto(const att_range *r, int nr, int t)
+int64_t att_row_keys(const att_range *r, int nr, int t, att_limit lim)
 {
     int64_t n = 0;
-    for (int i = 0; i < nr && r[i].s0 <= t; i++) n += (r[i].s1 <= t + 1 ? r[i].s1 : t + 1) - r[i].s0;
+    for (int i = 0; i < nr; i++) {
+        int s1 = r[i].s1 <= t + 1 ? r[i].s1 : t + 1;
+        if (r[i].s0 >= s1) continue;
+        if (!lim.window) {
+            n += s1 - r[i].s0;
+            continue;
+        }
+        /* [s0, s1) split at the sinks: below them all, above only the window */
+        int mid = clamp(lim.sink, r[i].s0, s1), from = t - lim.window + 1;
+        n += mid - r[i].s0;
+        n += s1 - (from > mid ? clamp(from, mid, s1) : mid);
+    }
     return n;
 }

@@ -15,12 +15,13 @@
 #define ATT_TILE_ROWS ATTN_TILE_ROWS
 
 /* Rows t0 .. t0 + R - 1 (R <= ATT_TILE_ROWS) of one head, all over the
- * ranges r[0..nr), row t seeing their keys s <= t (kv with its transposed
- * keys kt). q [R][hd] unscaled; writes o [R][hd] = softmax(scale · q·k_s) ·
+ * ranges r[0..nr), row t seeing their keys s <= t within lim (kv with its
+ * transposed keys kt). q [R][hd] unscaled; writes o [R][hd] = softmax(scale · q·k_s) ·
  * v_s and lse[R], each row's log-sum-exp of the scaled scores. Every row
  * must see at least one key. */
 void att_tile_forward(const attn_kernel_table *k, const att_kv *kv, const float *q, int t0, int R,
-                      float scale, const att_range *r, int nr, float *o, float *lse);
+                      float scale, const att_range *r, int nr, att_limit lim, float *o,
+                      float *lse);
 
 /* The tile's backward (kv with kt and vt): with dout [R][hd] its output
  * gradient, lse its forward log-sum-exps and delta[r] = dout_r·o_r, adds to
@@ -28,7 +29,8 @@ void att_tile_forward(const attn_kernel_table *k, const att_kv *kv, const float 
  * of kv). */
 void att_tile_backward(const attn_kernel_table *k, const att_kv *kv, const float *q,
                        const float *dout, const float *lse, const float *delta, int t0, int R,
-                       float scale, const att_range *r, int nr, float *dq, float *dk, float *dv);
+                       float scale, const att_range *r, int nr, att_limit lim, float *dq,
+                       float *dk, float *dv);
 
 /* Row b of the block means (at means + b * ldm): the mean key of
  * positions [b * block, (b + 1) * block). */
@@ -38,8 +40,8 @@ void att_block_mean(const att_kv *kv, int b, int block, float *means, int ldm);
  * bits for the same inputs). */
 float att_dot(const float *a, const float *b, int n);
 
-/* Key positions the ranges cover, and those of them at most t. */
+/* Key positions the ranges cover, and those of them row t sees. */
 int64_t att_range_keys(const att_range *r, int nr);
-int64_t att_range_keys_upto(const att_range *r, int nr, int t);
+int64_t att_row_keys(const att_range *r, int nr, int t, att_limit lim);
 
 #endif

@@ -18,6 +18,11 @@ const att_pattern_ops *att_pattern_ops_of(const att_pattern *p)
     return table[p->kind];
 }
 
+att_limit att_pattern_limit(const att_pattern *p)
+{
+    return p->kind == ATT_WINDOW ? (att_limit){p->window, p->sink} : (att_limit){0, 0};
+}
+
 /* A decimal integer in [lo, hi] at *s, which moves past it. */
 static int read_int(const char **s, int lo, int hi, int *out)
 {

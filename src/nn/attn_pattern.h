@@ -31,6 +31,12 @@ typedef struct {
     int s0, s1;
 } att_range;
 
+/* A sliding window over a tile's ranges: row t sees only keys s < sink or
+ * s > t - window (window 0: no limit). */
+typedef struct {
+    int window, sink;
+} att_limit;
+
 /* One head's keys and values of one sequence, token-major: position s's
  * hd features at [s * ld]. */
 typedef struct {
@@ -62,7 +68,8 @@ typedef struct {
      * tile's first position t0 chooses for the whole tile: a row t in
      * [t0, t1) sees the keys s <= t of the ranges returned (at most
      * max_ranges, the last ending at t1, the tile's end or the decoded
-     * position + 1). The choice reads q and positions before t0 only. */
+     * position + 1) within att_pattern_limit(p). The choice reads q and
+     * positions before t0 only. */
     int (*tile_ranges)(const att_pattern *p, const att_kv *kv, const float *q, int t0, int t1,
                        att_range *out, float *work);
     int (*tile_rows)(const att_pattern *p);
@@ -76,6 +83,10 @@ const att_pattern_ops *att_pattern_ops_of(const att_pattern *p);
  * RW_ERR_INVALID_ARGUMENT with a message naming the spec and what was
  * expected. */
 rw_status att_pattern_parse(const char *spec, att_pattern *out);
+
+/* What limits each row of a tile beyond its ranges: window:W,sink:S's
+ * window, nothing for the other patterns. */
+att_limit att_pattern_limit(const att_pattern *p);
 
 /* The spec att_pattern_parse reads back to p. */
 void att_pattern_format(const att_pattern *p, char *buf, size_t cap);
