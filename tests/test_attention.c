@@ -1,15 +1,17 @@
 /* Attention patterns over the block-sparse core (src/nn/attn_*.c): every
  * pattern's forward and backward against a scalar twin (float64 dense
  * attention with the pattern written as an explicit 0/1 mask), the twin
- * itself against PyTorch (tools/make_attention_reference.py), one-token
- * decoding with a KV cache against the full forward, the score counts,
- * the specs, and a GPT whose pattern survives its model file. */
+ * itself against PyTorch (tools/make_attention_reference.py), each
+ * instruction set's attention kernels against the scalar reference,
+ * one-token decoding with a KV cache against the full forward, the score
+ * counts, the specs, and a GPT whose pattern survives its model file. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/safetensors.h"
+#include "kernels/isa.h"
 #include "kernels/team.h"
 #include "nn/attention.h"
 #include "nn/attn_core.h"
@@ -146,7 +148,8 @@ static void sparsed_choice(const float *qkv, int T, int H, int hd, int h, int B,
 
 /* The pattern as an explicit mask, [H][T][T]. dense and window from their
  * definitions; block-topk and sparsed chosen here again in float64 from
- * their definitions; hip from the pattern's own ranges (its descent is
+ * their definitions (block-topk: each block of B queries by the query at
+ * its first position); hip from the pattern's own choice (its descent is
  * checked on its own below: this holds the core to the choice). */
 static void pattern_mask(const char *spec, const float *qkv, int T, int H, int hd,
                          unsigned char *mask)
@@ -174,7 +177,7 @@ static void pattern_mask(const char *spec, const float *qkv, int T, int H, int h
             else if (p.kind == ATT_WINDOW)
                 for (int s = 0; s <= t; s++) row[s] = t - s < p.window || s < p.sink;
             else if (p.kind == ATT_BLOCK_TOPK) {
-                int B = p.block, own = t / B;
+                int B = p.block, own = t / B, first = own * B;
                 for (int s = own * B; s <= t; s++) row[s] = 1;
                 for (int j = 0; j < own; j++) {
                     sc[j] = 0;
@@ -182,7 +185,7 @@ static void pattern_mask(const char *spec, const float *qkv, int T, int H, int h
                         double mean = 0;
                         for (int s = j * B; s < (j + 1) * B; s++)
                             mean += qkv[(size_t)(dim + h * hd + d) * T + s];
-                        sc[j] += qkv[(size_t)(h * hd + d) * T + t] * (mean / B);
+                        sc[j] += qkv[(size_t)(h * hd + d) * T + first] * (mean / B);
                     }
                 }
                 for (int k = 0; k < p.topk && k < own; k++) { /* the k-th best, by selection */
@@ -197,9 +200,12 @@ static void pattern_mask(const char *spec, const float *qkv, int T, int H, int h
                 for (int s = 0; s < T; s++) /* token-major, as the core reads them */
                     for (int d = 0; d < hd; d++)
                         keys[(size_t)s * hd + d] = qkv[(size_t)(dim + h * hd + d) * T + s];
-                att_kv kv = {keys, keys, hd, hd, NULL, 0, NULL};
-                for (int d = 0; d < hd; d++) q[d] = qkv[(size_t)(h * hd + d) * T + t];
-                int nr = att_pattern_ops_of(&p)->ranges(&p, &kv, q, t, r, (float *)work_i);
+                att_kv kv = {keys, keys, hd, hd, NULL, 0, NULL, NULL, NULL, 0};
+                const att_pattern_ops *ops = att_pattern_ops_of(&p);
+                int t0 = ops->tile_ranges ? t - t % ops->tile_rows(&p) : t;
+                for (int d = 0; d < hd; d++) q[d] = qkv[(size_t)(h * hd + d) * T + t0];
+                int nr = ops->tile_ranges ? ops->tile_ranges(&p, &kv, q, t0, t + 1, r, (float *)work_i)
+                                          : ops->ranges(&p, &kv, q, t, r, (float *)work_i);
                 for (int i = 0; i < nr; i++)
                     for (int s = r[i].s0; s < r[i].s1; s++) row[s] = 1;
             }
@@ -298,6 +304,75 @@ static void test_long_context(void **state)
     (void)state;
     check_spec("dense", 150, ATTENTION_GEMM_MAX + 1, 7);
     check_spec("block-topk:16,2", 300, ATTENTION_GEMM_MAX + 1, 8);
+    /* query blocks of several tiles of rows, ranges of several chunks */
+    check_spec("block-topk:64,2", 300, 300, 9);
+    check_spec("hip:40,2", 300, 300, 10);
+    check_spec("window:130,sink:3", 300, 300, 11);
+}
+
+/* Each instruction set's attention kernels against the scalar reference
+ * (kernels/attn_scalar.c): random tiles of rows and chunks of keys, every
+ * row with its own causal limit, forward from a running state and
+ * backward. */
+static void test_kernels_match_scalar(void **state)
+{
+    (void)state;
+    const int hds[] = {4, 8, 24, 64, 72}, Rs[] = {1, 3, 4, 5, 16}, ns[] = {1, 7, 16, 33, 128};
+    const attn_kernel_table *ref = attn_kernels_scalar();
+    rng_state g;
+    rng_seed(&g, 5);
+    for (int i = 1; i < kernel_isa_count(); i++) {
+        const kernel_isa *isa = kernel_isa_at(i);
+        if (!isa->cpu_runs()) continue;
+        for (int c = 0; c < 5 * 5 * 5; c++) {
+            int hd = hds[c % 5], R = Rs[c / 5 % 5], n = ns[c / 25], ldt = n + 5, ld = hd + 3;
+            float *kt = random_floats((size_t)hd * ldt, 1.0f, 200 + c), *vt = random_floats((size_t)hd * ldt, 1.0f, 300 + c);
+            float *k = malloc(sizeof(float) * (size_t)n * ld), *v = malloc(sizeof(float) * (size_t)n * ld);
+            assert_true(k && v);
+            for (int j = 0; j < n; j++)
+                for (int d = 0; d < ld; d++) {
+                    k[(size_t)j * ld + d] = d < hd ? kt[(size_t)d * ldt + j] : NAN;
+                    v[(size_t)j * ld + d] = d < hd ? vt[(size_t)d * ldt + j] : NAN;
+                }
+            float *q = random_floats((size_t)R * hd, 1.0f, 400 + c), *dout = random_floats((size_t)R * hd, 1.0f, 500 + c);
+            float *o[2], *dq[2], *dk[2], *dv[2], m[2][16], l[2][16], lse[16], delta[16];
+            int lo[16], nv[16];
+            for (int r = 0; r < R; r++) {
+                nv[r] = (int)(rng_next(&g) % (uint64_t)(n + 1));
+                lo[r] = r % 3 ? 0 : (int)(rng_next(&g) % (uint64_t)(n + 1)); /* a window's start */
+                m[0][r] = m[1][r] = r % 2 ? -INFINITY : 0.5f; /* a fresh row, or one mid-way */
+                l[0][r] = l[1][r] = r % 2 ? 0.0f : 3.0f;
+                lse[r] = 2.0f + (float)r / 8;
+                delta[r] = 0.25f - (float)r / 16;
+            }
+            nv[R - 1] = n;
+            for (int t = 0; t < 2; t++) {
+                o[t] = random_floats((size_t)R * hd, 1.0f, 600 + c);
+                dq[t] = random_floats((size_t)R * hd, 1.0f, 700 + c);
+                dk[t] = random_floats((size_t)n * ld, 1.0f, 800 + c);
+                dv[t] = random_floats((size_t)n * ld, 1.0f, 900 + c);
+                for (int r = 0; r < R; r++)
+                    if (r % 2)
+                        for (int d = 0; d < hd; d++) o[t][(size_t)r * hd + d] = 0.0f;
+                const attn_kernel_table *kern = t ? isa->attn : ref;
+                attn_chunk ch = {kt, vt, k, v, ldt, ld, hd};
+                kern->forward(&ch, n, q, R, lo, nv, 0.25f, m[t], l[t], o[t]);
+                kern->backward(&ch, n, q, dout, R, lo, nv, 0.25f, lse, delta, dq[t], dk[t], dv[t]);
+            }
+            for (int r = 0; r < R; r++) /* a row that saw no key keeps m = -inf in both */
+                if (m[0][r] == m[1][r]) m[0][r] = m[1][r] = 0.0f;
+            double e = fmax(tu_max_rel_diff(o[1], o[0], (size_t)R * hd),
+                            tu_max_rel_diff(dq[1], dq[0], (size_t)R * hd));
+            e = fmax(e, fmax(tu_max_rel_diff(dk[1], dk[0], (size_t)n * ld),
+                             tu_max_rel_diff(dv[1], dv[0], (size_t)n * ld)));
+            e = fmax(e, fmax(tu_max_rel_diff(m[1], m[0], (size_t)R), tu_max_rel_diff(l[1], l[0], (size_t)R)));
+            if (!(e < TOL))
+                fail_msg("%s attention kernels: hd %d, %d rows, %d keys: off the scalar reference by %g",
+                         isa->name, hd, R, n, e);
+            for (int t = 0; t < 2; t++) free(o[t]), free(dq[t]), free(dk[t]), free(dv[t]);
+            free(kt), free(vt), free(k), free(v), free(q), free(dout);
+        }
+    }
 }
 
 /* The twin and the core's window:3,sink:2 against PyTorch's masked softmax. */
@@ -332,19 +407,20 @@ static void test_twin_matches_pytorch(void **state)
     st_file_free(&ref);
 }
 
-/* A run of blocks whose keys all point along the last query (HiP assumes
+/* A run of blocks whose keys all point along the query that chooses for
+ * the last block (its first position; HiP assumes
  * scores vary smoothly over positions: a lone block can hide from the
  * keys the descent samples) holds every block hip's descent and
  * block-topk's means choose, among others of noise. */
 static void test_selection_finds_planted_block(void **state)
 {
     (void)state;
-    const int T = 256, hd = 8, B = 8, first = 2, last = 9;
+    const int T = 256, hd = 8, B = 8, first = 2, last = 9, chooser = T - B;
     float *qkv = random_floats((size_t)3 * hd * T, 0.05f, 3);
-    for (int d = 0; d < hd; d++) {
-        qkv[(size_t)d * T + T - 1] = d % 2 ? 1.0f : -1.0f;
+    for (int d = 0; d < hd; d++) { /* the query that chooses for the last block */
+        qkv[(size_t)d * T + chooser] = d % 2 ? 1.0f : -1.0f;
         for (int s = first * B; s < (last + 1) * B; s++)
-            qkv[(size_t)(hd + d) * T + s] = 3.0f * qkv[(size_t)d * T + T - 1];
+            qkv[(size_t)(hd + d) * T + s] = 3.0f * qkv[(size_t)d * T + chooser];
     }
     const char *specs[] = {"hip:8,2", "block-topk:8,2"};
     for (int i = 0; i < 2; i++) {
@@ -634,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_specs),
         cmocka_unit_test(test_patterns_match_masked_twin),
         cmocka_unit_test(test_long_context),
+        cmocka_unit_test(test_kernels_match_scalar),
         cmocka_unit_test(test_selection_finds_planted_block),
         cmocka_unit_test(test_gpt_decode_and_file),
         cmocka_unit_test(test_sparsed_choice_planted),

@@ -3,18 +3,19 @@
  * that the CPU and the OS can run them. The dispatcher, the twin tests
  * (tests/test_kernels.c, tests/test_nm.c) and the benchmarks (rewire bench
  * kernels --isa) all walk this one list, so a new instruction set is one
- * line in KERNEL_ISA_LIST and its two tables (XNNPACK's pattern:
+ * line in KERNEL_ISA_LIST and its tables (XNNPACK's pattern:
  * src/f32-spmm/f32-spmm-minmax.inc drives its dispatch, tests and
  * benchmarks). */
 #ifndef RW_KERNELS_ISA_H
 #define RW_KERNELS_ISA_H
 
+#include "kernels/attn_kernels.h"
 #include "kernels/kernels.h"
 #include "kernels/nm_kernels.h"
 
 /* X(name, what the CPU needs, its check), worst first. Each name has the
- * tables kernels_<name>_table and nm_kernels_<name>_table, and is a value
- * of REWIRE_KERNELS. */
+ * tables kernels_<name>_table, nm_kernels_<name>_table and
+ * attn_kernels_<name>_table, and is a value of REWIRE_KERNELS. */
 #define KERNEL_ISA_LIST(X)                                                                         \
     X(scalar, "", cpu_runs_scalar)                                                                 \
     X(avx2, "avx2 fma", cpu_runs_avx2)                                                             \
@@ -25,6 +26,7 @@ typedef struct {
     const char *needs;    /* the CPU features it needs, space separated */
     const kernel_table *csr;
     const nm_kernel_table *nm;
+    const attn_kernel_table *attn;
     int (*cpu_runs)(void); /* 1 when the CPU and the OS support `needs` */
 } kernel_isa;
 

@@ -11,12 +11,15 @@
 
 #define DECLARE_TABLES(name, needs, check)                                                         \
     extern const kernel_table kernels_##name##_table;                                             \
-    extern const nm_kernel_table nm_kernels_##name##_table;
+    extern const nm_kernel_table nm_kernels_##name##_table;                                       \
+    extern const attn_kernel_table attn_kernels_##name##_table;
 KERNEL_ISA_LIST(DECLARE_TABLES)
 #undef DECLARE_TABLES
 
 static const kernel_isa isas[] = {
-#define ENTRY(name, needs, check) {#name, needs, &kernels_##name##_table, &nm_kernels_##name##_table, check},
+#define ENTRY(name, needs, check)                                                                  \
+    {#name, needs, &kernels_##name##_table, &nm_kernels_##name##_table,                            \
+     &attn_kernels_##name##_table, check},
     KERNEL_ISA_LIST(ENTRY)
 #undef ENTRY
 };
@@ -57,6 +60,10 @@ const kernel_isa *kernel_isa_active(void)
 const kernel_table *kernels_scalar(void) { return isas[0].csr; }
 
 const kernel_table *kernels_active(void) { return kernel_isa_active()->csr; }
+
+const attn_kernel_table *attn_kernels_scalar(void) { return isas[0].attn; }
+
+const attn_kernel_table *attn_kernels_active(void) { return kernel_isa_active()->attn; }
 
 const char *rw_kernel_isa(void) { return kernel_isa_active()->name; }
 

@@ -17,14 +17,16 @@
  * That product path serves dense attention while its T×T probabilities
  * are small (context up to ATTENTION_GEMM_MAX). Every other pattern, and
  * dense attention at longer contexts, runs through the block-sparse core
- * (attn_core.c): one query row at a time over the key ranges its pattern
- * (attn_pattern.h) chooses, keeping only each row's log-sum-exp from
- * forward to backward, so memory grows with T, never with T².
+ * (attn_core.c): tiles of query rows over the key ranges their pattern
+ * (attn_pattern.h) chooses (a tile of one row when the pattern chooses per
+ * row), keeping only each row's log-sum-exp from forward to backward, so
+ * memory grows with T, never with T².
  *
  * One token at a time (forward_vector, generation): the keys and values of
  * the positions before pos0 are kept in the scratch (a KV cache,
- * token-major [context][dim] as the core reads them); the new token's
- * are added at pos0 and its query runs the same row code as the full
+ * token-major [context][dim] as the core reads them, the keys also
+ * transposed, and the query of each tile's first position); the new
+ * token's are added at pos0 and its query runs the same core as the full
  * forward pass, over the same ranges. */
 #include <cblas.h>
 #include <math.h>
@@ -77,12 +79,42 @@ static int uses_means(const attention *a) { return att_pattern_ops_of(&a->patter
 /* Block means per head row: one per block of the longest sequence. */
 static int means_cap(const attention *a) { return uses_means(a) ? a->context / a->pattern.block + 1 : 0; }
 
+/* The rows a pattern's choice covers: a tile of tile_rows when it has a
+ * tile choice, else one. */
+static int choice_rows(const att_pattern *p)
+{
+    const att_pattern_ops *ops = att_pattern_ops_of(p);
+    return ops->tile_ranges ? ops->tile_rows(p) : 1;
+}
+
+/* The ranges of the choice for rows [t0, t1) (one row when the pattern
+ * chooses per row): q is the query at t0. */
+static int choose(const att_pattern *p, const att_kv *kv, const float *q, int t0, int t1,
+                  att_range *out, float *work)
+{
+    const att_pattern_ops *ops = att_pattern_ops_of(p);
+    return ops->tile_ranges ? ops->tile_ranges(p, kv, q, t0, t1, out, work)
+                            : ops->ranges(p, kv, q, t0, out, work);
+}
+
+/* Row stride of the transposed keys and values: a multiple of 16 floats
+ * (64 bytes) and not of 256, so their hd rows, read side by side, do not
+ * fall into the same cache sets. */
+static int transposed_ld(int T)
+{
+    int ld = (T + 15) / 16 * 16 + 16;
+    return ld % 256 == 0 ? ld + 16 : ld;
+}
+
 static int64_t att_scratch_floats(const layer *ly, int bp)
 {
     const attention *a = att_of(ly);
     int dim = ly->out, T = a->context, hd = dim / a->heads;
-    if (bp == 1) /* generation: the cache of keys and values, and their block means */
-        return 2 * (int64_t)T * dim + (int64_t)dim * means_cap(a);
+    if (bp == 1) { /* generation: the cache (see cache_keys_t) */
+        int rows = choice_rows(&a->pattern);
+        return 2 * (int64_t)T * dim + (int64_t)dim * means_cap(a) +
+               (int64_t)dim * transposed_ld(T) + (rows > 1 ? ((int64_t)T / rows + 1) * dim : 0);
+    }
     if (!uses_gemm(a)) /* the core: each row's log-sum-exp */
         return (int64_t)bp * a->heads;
     /* P for every pair (at most bp / T sequences of T, or fewer longer
@@ -230,46 +262,60 @@ static int gemm_backward(const layer *ly, const layer_io *io)
     return pairs + 1;
 }
 
-/* Floats of one core work area: a row's query, output and gradients, the
- * block means, the pattern's work and its ranges, and `rows` positions of
- * token-major K, V, dK and dV (none when decoding from the cache). */
+/* Floats of one core work area: a tile's queries, outputs, output
+ * gradients and query gradients, its log-sum-exps and deltas, the block
+ * means, the pattern's work and its ranges, and `rows` positions of
+ * token-major K, V, dK, dV and transposed K, V (none when decoding). */
 static int64_t core_work_floats(const attention *a, int T, int rows)
 {
     int hd = a->base.out / a->heads;
     const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
-    return 4 * (int64_t)hd + (int64_t)hd * means_cap(a) + ops->work_floats(&a->pattern, T, hd) +
-           2 * (int64_t)ops->max_ranges(&a->pattern) + 4 * (int64_t)rows * hd + 16;
+    int64_t tr = rows ? (int64_t)hd * transposed_ld(rows) : 0;
+    return 4 * (int64_t)ATT_TILE_ROWS * hd + 2 * ATT_TILE_ROWS + (int64_t)hd * means_cap(a) +
+           ops->work_floats(&a->pattern, T, hd) + 2 * (int64_t)ops->max_ranges(&a->pattern) +
+           4 * (int64_t)rows * hd + 2 * tr + 16;
 }
 
 typedef struct {
-    float *q, *o, *g, *dq, *means, *work;
+    float *q, *o, *g, *dq, *lse, *delta; /* a tile: [ATT_TILE_ROWS][hd], [ATT_TILE_ROWS] */
+    float *means, *work;
     float *K, *V, *dK, *dV; /* [rows][hd] */
+    float *KT, *VT;         /* [hd][transposed_ld(rows)] */
     att_range *ranges;
 } core_work;
 
 static float *core_work_new(const attention *a, int T, int rows, core_work *w)
 {
-    int hd = a->base.out / a->heads;
+    int hd = a->base.out / a->heads, tile = ATT_TILE_ROWS * hd;
+    size_t tr = rows ? (size_t)hd * transposed_ld(rows) : 0;
     float *buf = malloc(sizeof(float) * (size_t)core_work_floats(a, T, rows));
     RW_ASSERT(buf != NULL, "out of memory for attention's work buffer of layer %s", a->base.name);
     w->K = buf, w->V = w->K + (size_t)rows * hd, w->dK = w->V + (size_t)rows * hd;
-    w->dV = w->dK + (size_t)rows * hd;
-    w->q = w->dV + (size_t)rows * hd, w->o = w->q + hd, w->g = w->o + hd, w->dq = w->g + hd;
-    w->means = w->dq + hd;
+    w->dV = w->dK + (size_t)rows * hd, w->KT = w->dV + (size_t)rows * hd, w->VT = w->KT + tr;
+    w->q = w->VT + tr, w->o = w->q + tile, w->g = w->o + tile, w->dq = w->g + tile;
+    w->lse = w->dq + tile, w->delta = w->lse + ATT_TILE_ROWS;
+    w->means = w->delta + ATT_TILE_ROWS;
     w->ranges = (att_range *)(w->means + (size_t)hd * means_cap(a));
     w->work = (float *)(w->ranges + att_pattern_ops_of(&a->pattern)->max_ranges(&a->pattern));
     return buf;
 }
 
 /* Pair (sequence, head) c's keys and values from [3·dim][bp] into the
- * work's token-major K and V, with the block means of its complete blocks
- * when the pattern reads them. */
+ * work's token-major K and V and transposed KT and VT, with the block
+ * means of its complete blocks when the pattern reads them. */
 static att_kv pair_kv(const attention *a, const float *qkv, int bp, int c, int T, core_work *w)
 {
     int dim = a->base.out, H = a->heads, hd = dim / H, h = c % H, c0 = (c / H) * T;
+    int ldt = transposed_ld(T);
     gather(qkv, bp, dim + h * hd, c0, T, hd, w->K);
     gather(qkv, bp, 2 * dim + h * hd, c0, T, hd, w->V);
-    att_kv kv = {w->K, w->V, hd, hd, uses_means(a) ? w->means : NULL, hd, head_blocks_of(a, h)};
+    for (int d = 0; d < hd; d++) {
+        memcpy(w->KT + (size_t)d * ldt, qkv + (size_t)(dim + h * hd + d) * bp + c0, sizeof(float) * T);
+        memcpy(w->VT + (size_t)d * ldt, qkv + (size_t)(2 * dim + h * hd + d) * bp + c0,
+               sizeof(float) * T);
+    }
+    att_kv kv = {w->K, w->V, hd, hd, uses_means(a) ? w->means : NULL, hd, head_blocks_of(a, h),
+                 w->KT, w->VT, ldt};
     if (kv.means)
         for (int b = 0; b < T / a->pattern.block; b++)
             att_block_mean(&kv, b, a->pattern.block, w->means, kv.ldm);
@@ -282,12 +328,21 @@ static void pad_columns(float *x, int rows, int n, int bp)
         for (int j = n; j < bp; j++) x[(size_t)d * bp + j] = 0.0f;
 }
 
+/* Rows r0 .. r0 + hd of [rows][bp], columns col .. col + R, into the
+ * tile x [R][hd]. */
+static void tile_in(const float *src, int bp, int r0, size_t col, int R, int hd, float *x)
+{
+    for (int d = 0; d < hd; d++)
+        for (int r = 0; r < R; r++) x[(size_t)r * hd + d] = src[(size_t)(r0 + d) * bp + col + r];
+}
+
 static int core_forward(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
-    const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
+    const attn_kernel_table *kern = attn_kernels_active();
     int dim = ly->out, H = a->heads, hd = dim / H, T = io->seq_len, bp = io->bp;
-    int pairs = io->n / T * H;
+    int pairs = io->n / T * H, rows = choice_rows(&a->pattern);
+    att_limit lim = att_pattern_limit(&a->pattern);
     const float *qkv = io->in[0]->data;
     float *y = io->out->pre, scale = 1.0f / sqrtf((float)hd);
     TEAM_FOR(c, pairs + 1) {
@@ -301,13 +356,23 @@ static int core_forward(const layer *ly, const layer_io *io)
         float *buf = core_work_new(a, T, T, &w);
         att_kv kv = pair_kv(a, qkv, bp, c, T, &w);
         int64_t computed = 0;
-        for (int t = 0; t < T; t++) {
-            size_t col = (size_t)c0 + t;
-            for (int d = 0; d < hd; d++) w.q[d] = qkv[(size_t)(h * hd + d) * bp + col];
-            int nr = ops->ranges(&a->pattern, &kv, w.q, t, w.ranges, w.work);
-            computed += att_range_keys(w.ranges, nr);
-            io->scratch[(size_t)h * bp + col] = att_row_forward(&kv, w.q, scale, w.ranges, nr, w.o);
-            for (int d = 0; d < hd; d++) y[(size_t)(h * hd + d) * bp + col] = w.o[d];
+        for (int t0 = 0; t0 < T; t0 += rows) {
+            int t1 = T - t0 < rows ? T : t0 + rows;
+            tile_in(qkv, bp, h * hd, (size_t)c0 + t0, 1, hd, w.q);
+            int nr = choose(&a->pattern, &kv, w.q, t0, t1, w.ranges, w.work);
+            for (int u0 = t0; u0 < t1; u0 += ATT_TILE_ROWS) {
+                int R = t1 - u0 < ATT_TILE_ROWS ? t1 - u0 : ATT_TILE_ROWS;
+                size_t col = (size_t)c0 + u0;
+                tile_in(qkv, bp, h * hd, col, R, hd, w.q);
+                att_tile_forward(kern, &kv, w.q, u0, R, scale, w.ranges, nr, lim, w.o, w.lse);
+                for (int r = 0; r < R; r++) {
+                    computed += att_row_keys(w.ranges, nr, u0 + r, lim);
+                    io->scratch[(size_t)h * bp + col + r] = w.lse[r];
+                }
+                for (int d = 0; d < hd; d++)
+                    for (int r = 0; r < R; r++)
+                        y[(size_t)(h * hd + d) * bp + col + r] = w.o[(size_t)r * hd + d];
+            }
         }
         count_scores(a, computed, (int64_t)T * (T + 1) / 2);
         free(buf);
@@ -319,9 +384,10 @@ static int core_forward(const layer *ly, const layer_io *io)
 static int core_backward(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
-    const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
+    const attn_kernel_table *kern = attn_kernels_active();
     int dim = ly->out, H = a->heads, hd = dim / H, T = io->seq_len, bp = io->bp;
-    int pairs = io->n / T * H, add = io->accumulate[0];
+    int pairs = io->n / T * H, add = io->accumulate[0], rows = choice_rows(&a->pattern);
+    att_limit lim = att_pattern_limit(&a->pattern);
     const tensor *in = io->in[0];
     const float *qkv = in->data, *dy = io->out->grad, *y = io->out->pre;
     float scale = 1.0f / sqrtf((float)hd);
@@ -337,22 +403,30 @@ static int core_backward(const layer *ly, const layer_io *io)
         att_kv kv = pair_kv(a, qkv, bp, c, T, &w);
         memset(w.dK, 0, sizeof(float) * (size_t)T * hd);
         memset(w.dV, 0, sizeof(float) * (size_t)T * hd);
-        for (int t = 0; t < T; t++) {
-            size_t col = (size_t)c0 + t;
-            double delta = 0;
-            for (int d = 0; d < hd; d++) {
-                size_t at = (size_t)(h * hd + d) * bp + col;
-                w.q[d] = qkv[at];
-                w.g[d] = dy[at];
-                w.dq[d] = 0.0f;
-                delta += (double)w.g[d] * y[at];
-            }
-            int nr = ops->ranges(&a->pattern, &kv, w.q, t, w.ranges, w.work);
-            att_row_backward(&kv, w.q, scale, w.ranges, nr, io->scratch[(size_t)h * bp + col], w.g,
-                             (float)delta, w.dq, w.dK, w.dV);
-            for (int d = 0; d < hd; d++) {
-                float *g = in->grad + (size_t)(h * hd + d) * bp + col;
-                *g = add ? *g + w.dq[d] : w.dq[d];
+        for (int t0 = 0; t0 < T; t0 += rows) {
+            int t1 = T - t0 < rows ? T : t0 + rows;
+            tile_in(qkv, bp, h * hd, (size_t)c0 + t0, 1, hd, w.q);
+            int nr = choose(&a->pattern, &kv, w.q, t0, t1, w.ranges, w.work);
+            for (int u0 = t0; u0 < t1; u0 += ATT_TILE_ROWS) {
+                int R = t1 - u0 < ATT_TILE_ROWS ? t1 - u0 : ATT_TILE_ROWS;
+                size_t col = (size_t)c0 + u0;
+                tile_in(qkv, bp, h * hd, col, R, hd, w.q);
+                tile_in(dy, bp, h * hd, col, R, hd, w.g);
+                for (int r = 0; r < R; r++) {
+                    double delta = 0;
+                    for (int d = 0; d < hd; d++)
+                        delta += (double)w.g[(size_t)r * hd + d] * y[(size_t)(h * hd + d) * bp + col + r];
+                    w.delta[r] = (float)delta;
+                    w.lse[r] = io->scratch[(size_t)h * bp + col + r];
+                }
+                memset(w.dq, 0, sizeof(float) * (size_t)R * hd);
+                att_tile_backward(kern, &kv, w.q, w.g, w.lse, w.delta, u0, R, scale, w.ranges, nr,
+                                  lim, w.dq, w.dK, w.dV);
+                for (int d = 0; d < hd; d++)
+                    for (int r = 0; r < R; r++) {
+                        float *g = in->grad + (size_t)(h * hd + d) * bp + col + r;
+                        *g = add ? *g + w.dq[(size_t)r * hd + d] : w.dq[(size_t)r * hd + d];
+                    }
             }
         }
         scatter(w.dK, bp, dim + h * hd, c0, T, hd, in->grad, add);
@@ -383,37 +457,59 @@ static int att_backward(const layer *ly, const layer_io *io)
     return gemm_fits(ly, io) ? gemm_backward(ly, io) : core_backward(ly, io);
 }
 
+/* The decoding cache, after the keys and values [T][dim] and the block
+ * means: the keys transposed [dim][transposed_ld(T)] and, for a pattern
+ * choosing per tile, the query of each tile's first position [T / rows +
+ * 1][dim] (the choice of a later position in the tile reads it). */
+static float *cache_keys_t(const attention *a, float *cache)
+{
+    int dim = a->base.out;
+    return cache + 2 * (size_t)a->context * dim + (size_t)dim * means_cap(a);
+}
+
+static float *cache_tile_queries(const attention *a, float *cache)
+{
+    return cache_keys_t(a, cache) + (size_t)a->base.out * transposed_ld(a->context);
+}
+
 /* One token at position pos0: its key and value join the cache (and, when
- * it completes a block, that block's mean), and its query runs the core's
- * row over the ranges its pattern chooses. Heads are the chunks. */
+ * it completes a block, that block's mean; when it starts a tile of the
+ * pattern's choice, its query), and its query runs the core over the
+ * ranges its pattern chooses, as the full forward pass's row. Heads are
+ * the chunks. */
 static int att_forward_vector(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
-    const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
     int dim = ly->out, H = a->heads, hd = dim / H, T = a->context, t = io->pos0;
-    int ldm = means_cap(a);
+    int ldm = means_cap(a), ldt = transposed_ld(T), rows = choice_rows(&a->pattern);
     RW_ASSERT(io->scratch_len >= att_scratch_floats(ly, 1), "layer %s: its decoding cache was "
               "made for another attention pattern (set the pattern before making workspaces)",
               ly->name);
     const float *qkv = io->in[0]->data;
     float *kc = io->scratch, *vc = kc + (size_t)T * dim, *mc = vc + (size_t)T * dim;
+    float *kt = cache_keys_t(a, io->scratch), *qf = cache_tile_queries(a, io->scratch);
     float *y = io->out->pre, scale = 1.0f / sqrtf((float)hd);
     TEAM_FOR(one, 1) {
         memcpy(kc + (size_t)t * dim, qkv + dim, sizeof(float) * (size_t)dim);
         memcpy(vc + (size_t)t * dim, qkv + 2 * dim, sizeof(float) * (size_t)dim);
+        for (int i = 0; i < dim; i++) kt[(size_t)i * ldt + t] = qkv[dim + i];
+        if (rows > 1 && t % rows == 0) memcpy(qf + (size_t)(t / rows) * dim, qkv, sizeof(float) * (size_t)dim);
         team_chunk_done();
     }
     team_phase(1);
     TEAM_FOR(h, H) {
         core_work w;
-        float *buf = core_work_new(a, T, 0, &w);
+        float *buf = core_work_new(a, T, 0, &w), lse;
         att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, ldm ? mc + h * hd : NULL, dim,
-                     head_blocks_of(a, h)};
+                     head_blocks_of(a, h), kt + (size_t)h * hd * ldt, NULL, ldt};
         if (kv.means && (t + 1) % a->pattern.block == 0)
             att_block_mean(&kv, t / a->pattern.block, a->pattern.block, (float *)kv.means, dim);
-        int nr = ops->ranges(&a->pattern, &kv, qkv + h * hd, t, w.ranges, w.work);
-        count_scores(a, att_range_keys(w.ranges, nr), t + 1);
-        att_row_forward(&kv, qkv + h * hd, scale, w.ranges, nr, y + h * hd);
+        const float *q0 = rows > 1 ? qf + (size_t)(t / rows) * dim + h * hd : qkv + h * hd;
+        int nr = choose(&a->pattern, &kv, q0, t - t % rows, t + 1, w.ranges, w.work);
+        att_limit lim = att_pattern_limit(&a->pattern);
+        count_scores(a, att_row_keys(w.ranges, nr, t, lim), t + 1);
+        att_tile_forward(attn_kernels_active(), &kv, qkv + h * hd, t, 1, scale, w.ranges, nr, lim,
+                         y + h * hd, &lse);
         free(buf);
         team_chunk_done();
     }
@@ -424,11 +520,18 @@ void attention_fill_cache(const layer *ly, float *cache, const float *qkv, int l
 {
     const attention *a = att_of(ly);
     int dim = ly->out, H = a->heads, hd = dim / H, C = a->context, ldm = means_cap(a);
+    int ldt = transposed_ld(C), rows = choice_rows(&a->pattern);
     float *kc = cache, *vc = kc + (size_t)C * dim, *mc = vc + (size_t)C * dim;
+    float *kt = cache_keys_t(a, cache), *qf = cache_tile_queries(a, cache);
     gather(qkv, ld, dim, 0, T, dim, kc);
     gather(qkv, ld, 2 * dim, 0, T, dim, vc);
+    for (int i = 0; i < dim; i++) {
+        memcpy(kt + (size_t)i * ldt, qkv + (size_t)(dim + i) * ld, sizeof(float) * (size_t)T);
+        for (int t0 = 0; rows > 1 && t0 < T; t0 += rows)
+            qf[(size_t)(t0 / rows) * dim + i] = qkv[(size_t)i * ld + t0];
+    }
     for (int h = 0; h < H && ldm; h++) {
-        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, NULL, dim, NULL};
+        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, NULL, dim, NULL, NULL, NULL, 0};
         for (int b = 0; b < T / a->pattern.block; b++)
             att_block_mean(&kv, b, a->pattern.block, mc + h * hd, dim);
     }

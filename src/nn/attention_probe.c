@@ -17,6 +17,32 @@
  * it sees and the probabilities of their keys in order. */
 typedef void (*row_fn)(void *user, int t, const att_range *r, int nr, const double *prob);
 
+
+/* The keys of ranges c[0..n) that row t sees (the core keeps each row of
+ * a tile to positions <= t within the pattern's window), as ranges into
+ * out (at most 2n); returns their count. */
+static int row_share(const att_range *c, int n, int t, att_limit lim, att_range *out)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        int s0 = c[i].s0, s1 = c[i].s1 <= t + 1 ? c[i].s1 : t + 1;
+        if (!lim.window) {
+            if (s0 < s1) out[m++] = (att_range){s0, s1};
+            continue;
+        }
+        int from = t - lim.window + 1;
+        int a1 = s1 < lim.sink ? s1 : lim.sink; /* the sinks */
+        if (s0 < a1) out[m++] = (att_range){s0, a1};
+        int b0 = s0 > lim.sink ? s0 : lim.sink; /* the window */
+        if (b0 < from) b0 = from;
+        if (b0 < s1) {
+            if (m > 0 && out[m - 1].s1 == b0) out[m - 1].s1 = s1;
+            else out[m++] = (att_range){b0, s1};
+        }
+    }
+    return m;
+}
+
 static rw_status head_rows(const layer *ly, const att_pattern *p, const float *qkv, int bp, int c0,
                            int T, int h, row_fn row, void *user)
 {
@@ -29,27 +55,37 @@ static rw_status head_rows(const layer *ly, const att_pattern *p, const float *q
     int means = ops->uses_block_means ? T / p->block + 1 : 0;
     int max_r = ops->max_ranges(p);
     int64_t work = ops->work_floats(p, T, hd);
-    float *K = malloc(sizeof(float) * ((size_t)2 * T * hd + (size_t)means * hd + hd + work + 1));
-    att_range *r = malloc(sizeof *r * (size_t)max_r);
+    float *K = malloc(sizeof(float) * ((size_t)2 * T * hd + (size_t)means * hd + 2 * hd + work + 1));
+    att_range *r = malloc(sizeof *r * (size_t)(3 * max_r)); /* the choice, then row t's share */
     double *prob = malloc(sizeof(double) * (size_t)T);
     if (!K || !r || !prob) {
         free(K), free(r), free(prob);
         return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the attention of %d positions", T);
     }
     float *V = K + (size_t)T * hd, *M = V + (size_t)T * hd, *q = M + (size_t)means * hd;
-    float *w = q + hd;
+    float *q0 = q + hd, *w = q0 + hd;
     for (int d = 0; d < hd; d++)
         for (int s = 0; s < T; s++) {
             K[(size_t)s * hd + d] = qkv[(size_t)(dim + h * hd + d) * bp + c0 + s];
             V[(size_t)s * hd + d] = qkv[(size_t)(2 * dim + h * hd + d) * bp + c0 + s];
         }
     att_kv kv = {K, V, hd, hd, means ? M : NULL, hd,
-                 p->kind == ATT_SPARSED ? &sp->head[h] : NULL};
+                 p->kind == ATT_SPARSED ? &sp->head[h] : NULL, NULL, NULL, 0};
     for (int b = 0; means && b < T / p->block; b++) att_block_mean(&kv, b, p->block, M, hd);
     float scale = 1.0f / sqrtf((float)hd);
     for (int t = 0; t < T; t++) {
-        for (int d = 0; d < hd; d++) q[d] = qkv[(size_t)(h * hd + d) * bp + c0 + t];
-        int nr = ops->ranges(p, &kv, q, t, r, w), n = 0;
+        /* A pattern that chooses per tile chooses with the query at the
+         * tile's first position; the ranges a tile's choice gives up to
+         * t + 1 are what row t sees (as the core keeps each row). */
+        int t0 = ops->tile_ranges ? t - t % ops->tile_rows(p) : t;
+        for (int d = 0; d < hd; d++) {
+            q[d] = qkv[(size_t)(h * hd + d) * bp + c0 + t];
+            q0[d] = qkv[(size_t)(h * hd + d) * bp + c0 + t0];
+        }
+        int nc = ops->tile_ranges ? ops->tile_ranges(p, &kv, q0, t0, t + 1, r, w)
+                                  : ops->ranges(p, &kv, q, t, r, w),
+            nr = row_share(r, nc, t, att_pattern_limit(p), r + max_r), n = 0;
+        r += max_r;
         double best = -INFINITY, sum = 0;
         for (int i = 0; i < nr; i++) /* the scores as the core computes them */
             for (int s = r[i].s0; s < r[i].s1; s++) {
@@ -59,6 +95,7 @@ static rw_status head_rows(const layer *ly, const att_pattern *p, const float *q
         for (int j = 0; j < n; j++) sum += prob[j] = exp(prob[j] - best);
         for (int j = 0; j < n; j++) prob[j] /= sum;
         row(user, t, r, nr, prob);
+        r -= max_r;
     }
     free(K), free(r), free(prob);
     return RW_OK;

@@ -1,10 +1,12 @@
 /* Block top-k: keys in blocks of B positions, each summarised by its mean
- * key; the query at t scores the complete blocks before its own and
- * attends to the K best and to its own block up to t. The blockified
- * dynamic pattern of "Training-free and Adaptive Sparse Attention for
- * Efficient Long Video Generation" (AdaSpa), chosen per
- * query rather than per query block so no position sees a later one's
- * query (a causal model may not). */
+ * key; queries in blocks of the same B positions, each block choosing
+ * once, by the query at its first position (a causal model may read no
+ * later one): it scores the complete key blocks before its own, and every
+ * query t of the block attends to the K best and to its own block up to
+ * t. The blockified dynamic pattern of "Training-free and Adaptive Sparse
+ * Attention for Efficient Long Video Generation" (AdaSpa). One choice per
+ * query block costs T/B² scores per query instead of T/B, and lets the
+ * block's rows share each chunk of keys. */
 #include "nn/attn_core.h"
 
 static int topk_ranges(const att_pattern *p, const att_kv *kv, const float *q, int t,
@@ -24,10 +26,13 @@ static int topk_ranges(const att_pattern *p, const att_kv *kv, const float *q, i
 
 static int topk_max(const att_pattern *p) { return p->topk + 1; }
 
+static int topk_tile_rows(const att_pattern *p) { return p->block; }
+
 static int64_t topk_work(const att_pattern *p, int T, int hd)
 {
     (void)hd;
     return 2 * ((int64_t)T / p->block + 1);
 }
 
-const att_pattern_ops att_block_topk_ops = {"block-topk", topk_ranges, topk_max, topk_work, 1};
+const att_pattern_ops att_block_topk_ops = {"block-topk", topk_ranges, topk_max, topk_work, 1,
+                                            att_tile_from_first, topk_tile_rows};

@@ -1,12 +1,17 @@
-/* One query row of attention over key ranges: the online softmax of
+/* A tile of query rows of attention over key ranges: the online softmax of
  * FlashAttention ("FlashAttention: Fast and Memory-Efficient Exact
  * Attention with IO-Awareness", Dao et al. 2022) and its backward from
- * the saved log-sum-exp (FlashAttention-2's recomputation). Keys and
- * values are token-major, each position's hd features contiguous: a
- * pattern's scattered blocks are then whole rows, and the layer's
- * feature-major activations with a power-of-two stride between features
- * thrashed the cache (measured: 25x slower per key at T = 16k). */
+ * the saved log-sum-exp (FlashAttention-2's recomputation), chunk by
+ * chunk through the kernel list's attention kernels. Keys and values are
+ * token-major, each position's hd features contiguous (a pattern's
+ * scattered blocks are then whole rows; the layer's feature-major
+ * activations with a power-of-two stride between features thrashed the
+ * cache, measured 25x slower per key at T = 16k), and the keys (values)
+ * also transposed with a stride that is not a power of two, so one vector
+ * holds the scores of consecutive keys. Rows of a tile share every chunk
+ * they see: its keys are loaded once for all of them. */
 #include <math.h>
+#include <string.h>
 
 #include "nn/attn_core.h"
 
@@ -22,65 +27,78 @@ float att_dot(const float *a, const float *b, int n)
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
 }
 
-static void axpy(float *y, float a, const float *x, int n)
+static int clamp(int x, int lo, int hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+/* Keys of a chunk from c0 in [c0, s1): at most ATT_CHUNK, and none on
+ * both sides of a window's sinks. */
+static int chunk_keys(int c0, int s1, att_limit lim)
 {
-    for (int j = 0; j < n; j++) y[j] += a * x[j];
+    int n = s1 - c0 < ATT_CHUNK ? s1 - c0 : ATT_CHUNK;
+    return lim.window && c0 < lim.sink && lim.sink - c0 < n ? lim.sink - c0 : n;
 }
 
-static const float *key(const att_kv *kv, int s) { return kv->k + (size_t)s * kv->ld; }
-static const float *value(const att_kv *kv, int s) { return kv->v + (size_t)s * kv->ld; }
-
-float att_row_forward(const att_kv *kv, const float *q, float scale, const att_range *r, int nr,
-                      float *o)
+/* The chunk of n keys from c0 and each row's first and last visible key
+ * in it. */
+static attn_chunk chunk_at(const att_kv *kv, int c0, int n, int t0, int R, att_limit lim, int *lo,
+                           int *nv)
 {
-    int hd = kv->hd;
-    float s[ATT_CHUNK], m = -INFINITY, l = 0.0f;
-    for (int d = 0; d < hd; d++) o[d] = 0.0f;
-    for (int i = 0; i < nr; i++)
-        for (int c0 = r[i].s0; c0 < r[i].s1; c0 += ATT_CHUNK) {
-            int n = r[i].s1 - c0 < ATT_CHUNK ? r[i].s1 - c0 : ATT_CHUNK;
-            float cm = -INFINITY;
-            for (int j = 0; j < n; j++) {
-                s[j] = scale * att_dot(q, key(kv, c0 + j), hd);
-                cm = s[j] > cm ? s[j] : cm;
-            }
-            if (cm > m) { /* a new maximum rescales what was summed so far */
-                float a = m == -INFINITY ? 0.0f : expf(m - cm);
-                for (int d = 0; d < hd; d++) o[d] *= a;
-                l *= a;
-                m = cm;
-            }
-            for (int j = 0; j < n; j++) {
-                float p = expf(s[j] - m);
-                l += p;
-                axpy(o, p, value(kv, c0 + j), hd);
-            }
-        }
-    float inv = 1.0f / l;
-    for (int d = 0; d < hd; d++) o[d] *= inv;
-    return m + logf(l);
+    for (int r = 0; r < R; r++) {
+        nv[r] = clamp(t0 + r + 1 - c0, 0, n);
+        lo[r] = lim.window && c0 >= lim.sink ? clamp(t0 + r - lim.window + 1 - c0, 0, n) : 0;
+    }
+    size_t at = (size_t)c0 * kv->ld;
+    return (attn_chunk){kv->kt + c0, kv->vt ? kv->vt + c0 : NULL, kv->k + at, kv->v + at,
+                        kv->ldt, kv->ld, kv->hd};
 }
 
-void att_row_backward(const att_kv *kv, const float *q, float scale, const att_range *r, int nr,
-                      float lse, const float *dout, float delta, float *dq, float *dk, float *dv)
+void att_tile_forward(const attn_kernel_table *k, const att_kv *kv, const float *q, int t0, int R,
+                      float scale, const att_range *r, int nr, att_limit lim, float *o,
+                      float *lse)
 {
-    int hd = kv->hd;
-    for (int i = 0; i < nr; i++)
-        for (int s = r[i].s0; s < r[i].s1; s++) {
-            const float *k = key(kv, s), *v = value(kv, s);
-            float p = expf(scale * att_dot(q, k, hd) - lse);
-            float ds = p * (att_dot(dout, v, hd) - delta);
-            axpy(dq, scale * ds, k, hd);
-            axpy(dk + (size_t)s * kv->ld, scale * ds, q, hd);
-            axpy(dv + (size_t)s * kv->ld, p, dout, hd);
+    int hd = kv->hd, end = t0 + R, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS];
+    float m[ATT_TILE_ROWS], l[ATT_TILE_ROWS];
+    for (int i = 0; i < R; i++) m[i] = -INFINITY, l[i] = 0.0f;
+    memset(o, 0, sizeof(float) * (size_t)R * hd);
+    for (int i = 0; i < nr; i++) {
+        int s1 = r[i].s1 < end ? r[i].s1 : end; /* keys no row of the tile sees */
+        for (int c0 = r[i].s0, n; c0 < s1; c0 += n) {
+            n = chunk_keys(c0, s1, lim);
+            attn_chunk c = chunk_at(kv, c0, n, t0, R, lim, lo, nv);
+            k->forward(&c, n, q, R, lo, nv, scale, m, l, o);
         }
+    }
+    for (int i = 0; i < R; i++) {
+        float inv = 1.0f / l[i];
+        for (int d = 0; d < hd; d++) o[(size_t)i * hd + d] *= inv;
+        lse[i] = m[i] + logf(l[i]);
+    }
+}
+
+void att_tile_backward(const attn_kernel_table *k, const att_kv *kv, const float *q,
+                       const float *dout, const float *lse, const float *delta, int t0, int R,
+                       float scale, const att_range *r, int nr, att_limit lim, float *dq,
+                       float *dk, float *dv)
+{
+    int end = t0 + R, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS];
+    for (int i = 0; i < nr; i++) {
+        int s1 = r[i].s1 < end ? r[i].s1 : end;
+        for (int c0 = r[i].s0, n; c0 < s1; c0 += n) {
+            n = chunk_keys(c0, s1, lim);
+            attn_chunk c = chunk_at(kv, c0, n, t0, R, lim, lo, nv);
+            size_t at = (size_t)c0 * kv->ld;
+            k->backward(&c, n, q, dout, R, lo, nv, scale, lse, delta, dq, dk + at, dv + at);
+        }
+    }
 }
 
 void att_block_mean(const att_kv *kv, int b, int block, float *means, int ldm)
 {
     float *m = means + (size_t)b * ldm;
     for (int d = 0; d < kv->hd; d++) m[d] = 0.0f;
-    for (int j = 0; j < block; j++) axpy(m, 1.0f, key(kv, b * block + j), kv->hd);
+    for (int j = 0; j < block; j++) {
+        const float *key = kv->k + (size_t)(b * block + j) * kv->ld;
+        for (int d = 0; d < kv->hd; d++) m[d] += key[d];
+    }
     for (int d = 0; d < kv->hd; d++) m[d] /= (float)block;
 }
 
@@ -88,5 +106,23 @@ int64_t att_range_keys(const att_range *r, int nr)
 {
     int64_t n = 0;
     for (int i = 0; i < nr; i++) n += r[i].s1 - r[i].s0;
+    return n;
+}
+
+int64_t att_row_keys(const att_range *r, int nr, int t, att_limit lim)
+{
+    int64_t n = 0;
+    for (int i = 0; i < nr; i++) {
+        int s1 = r[i].s1 <= t + 1 ? r[i].s1 : t + 1;
+        if (r[i].s0 >= s1) continue;
+        if (!lim.window) {
+            n += s1 - r[i].s0;
+            continue;
+        }
+        /* [s0, s1) split at the sinks: below them all, above only the window */
+        int mid = clamp(lim.sink, r[i].s0, s1), from = t - lim.window + 1;
+        n += mid - r[i].s0;
+        n += s1 - (from > mid ? clamp(from, mid, s1) : mid);
+    }
     return n;
 }

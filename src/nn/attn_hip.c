@@ -3,7 +3,9 @@
  * blocks before the query's own are cut into K groups; each round halves
  * every group, scores each half by the key at its middle and keeps the K
  * best halves, until every group is one block: O(K log T) scores per
- * query instead of one per block. The query's own block is always seen. */
+ * query instead of one per block. The query's own block is always seen.
+ * As block-topk does, each block of B queries descends once, with the
+ * query at its first position, for all of its rows. */
 #include "nn/attn_core.h"
 
 /* The key at position s scored against q. */
@@ -48,10 +50,13 @@ static int hip_ranges(const att_pattern *p, const att_kv *kv, const float *q, in
 
 static int hip_max(const att_pattern *p) { return p->topk + 1; }
 
+static int hip_tile_rows(const att_pattern *p) { return p->block; }
+
 static int64_t hip_work(const att_pattern *p, int T, int hd)
 {
     (void)T, (void)hd;
     return 12 * (int64_t)p->topk + 16;
 }
 
-const att_pattern_ops att_hip_ops = {"hip", hip_ranges, hip_max, hip_work, 0};
+const att_pattern_ops att_hip_ops = {"hip", hip_ranges, hip_max, hip_work, 0, att_tile_from_first,
+                                     hip_tile_rows};

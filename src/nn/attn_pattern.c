@@ -19,6 +19,11 @@ const att_pattern_ops *att_pattern_ops_of(const att_pattern *p)
     return table[p->kind];
 }
 
+att_limit att_pattern_limit(const att_pattern *p)
+{
+    return p->kind == ATT_WINDOW ? (att_limit){p->window, p->sink} : (att_limit){0, 0};
+}
+
 /* A decimal integer in [lo, hi] at *s, which moves past it. */
 static int read_int(const char **s, int lo, int hi, int *out)
 {
@@ -130,6 +135,14 @@ int att_blocks_to_ranges(int *idx, int n, int block, int own, int t, att_range *
         if (nr > 0 && out[nr - 1].s1 == r.s0) out[nr - 1].s1 = r.s1;
         else out[nr++] = r;
     }
+    return nr;
+}
+
+int att_tile_from_first(const att_pattern *p, const att_kv *kv, const float *q, int t0, int t1,
+                        att_range *out, float *work)
+{
+    int nr = att_pattern_ops_of(p)->ranges(p, kv, q, t0, out, work);
+    out[nr - 1].s1 = t1;
     return nr;
 }
 

@@ -6,7 +6,11 @@
  * ends with the query's own position; the core runs attention over exactly
  * those keys and never holds a T×T buffer. A choice may read the query
  * and the keys before it (never later positions), so one token decoded
- * with a KV cache sees what the full forward pass showed it. */
+ * with a KV cache sees what the full forward pass showed it.
+ *
+ * A pattern may also choose once per tile of query positions (tile_ranges):
+ * then the rows of a tile share their keys and the core runs them
+ * together, loading each chunk of keys once for all of them. */
 #ifndef RW_NN_ATTN_PATTERN_H
 #define RW_NN_ATTN_PATTERN_H
 
@@ -39,6 +43,11 @@ typedef struct {
     const int *off;  /* [n_off] diagonals: blocks this many (>= 1) before the query's, descending */
     const int *sink; /* [n_sink] columns: key blocks counted from the first, ascending */
 } att_head_blocks;
+/* A sliding window over a tile's ranges: row t sees only keys s < sink or
+ * s > t - window (window 0: no limit). */
+typedef struct {
+    int window, sink;
+} att_limit;
 
 /* One head's keys and values of one sequence, token-major: position s's
  * hd features at [s * ld]. */
@@ -51,6 +60,10 @@ typedef struct {
     int ldm;
     /* sparsed: this head's blocks (NULL for the other patterns) */
     const att_head_blocks *head;
+    /* The same keys (values) transposed, feature d of position s at
+     * [d * ldt + s], for the core's scores (vt NULL when decoding). */
+    const float *kt, *vt;
+    int ldt;
 } att_kv;
 
 typedef struct {
@@ -64,6 +77,16 @@ typedef struct {
     /* Floats of work `ranges` needs for sequences of T positions. */
     int64_t (*work_floats)(const att_pattern *p, int T, int hd);
     int uses_block_means;
+    /* Optional (NULL: one choice per row through `ranges`). Positions
+     * come in tiles of tile_rows(p), the first at 0; the query q at a
+     * tile's first position t0 chooses for the whole tile: a row t in
+     * [t0, t1) sees the keys s <= t of the ranges returned (at most
+     * max_ranges, the last ending at t1, the tile's end or the decoded
+     * position + 1) within att_pattern_limit(p). The choice reads q and
+     * positions before t0 only. */
+    int (*tile_ranges)(const att_pattern *p, const att_kv *kv, const float *q, int t0, int t1,
+                       att_range *out, float *work);
+    int (*tile_rows)(const att_pattern *p);
 } att_pattern_ops;
 
 extern const att_pattern_ops att_dense_ops, att_window_ops, att_block_topk_ops, att_hip_ops,
@@ -77,6 +100,10 @@ const att_pattern_ops *att_pattern_ops_of(const att_pattern *p);
  * expected. */
 rw_status att_pattern_parse(const char *spec, att_pattern *out);
 
+/* What limits each row of a tile beyond its ranges: window:W,sink:S's
+ * window, nothing for the other patterns. */
+att_limit att_pattern_limit(const att_pattern *p);
+
 /* The spec att_pattern_parse reads back to p. */
 void att_pattern_format(const att_pattern *p, char *buf, size_t cap);
 
@@ -84,6 +111,12 @@ void att_pattern_format(const att_pattern *p, char *buf, size_t cap);
  * own partial block [own * block, t + 1), merged into ranges; returns
  * their count. */
 int att_blocks_to_ranges(int *idx, int n, int block, int own, int t, att_range *out);
+
+/* A tile's ranges from the per-row choice of its first query at t0, the
+ * last range (which ends at t0 + 1) stretched to t1: tile_ranges for a
+ * pattern whose rows of one query block share their first row's choice. */
+int att_tile_from_first(const att_pattern *p, const att_kv *kv, const float *q, int t0, int t1,
+                        att_range *out, float *work);
 
 /* Of scores sc[0..n) (ties: lower index first), moves the indices of the
  * k best to idx[0..k) in ascending order; idx holds n ints of work. */

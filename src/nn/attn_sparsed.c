@@ -177,4 +177,5 @@ static int64_t sparsed_work(const att_pattern *p, int T, int hd)
     return (int64_t)T / p->block + 2;
 }
 
-const att_pattern_ops att_sparsed_ops = {"sparsed", sparsed_ranges, sparsed_max, sparsed_work, 0};
+const att_pattern_ops att_sparsed_ops = {"sparsed", sparsed_ranges, sparsed_max, sparsed_work, 0,
+                                         NULL, NULL};
