@@ -403,6 +403,54 @@ static void test_avx512_sums_as_avx2(void **state)
     }
 }
 
+/* Inputs too large for the cache take the kernels' tiled loops (the
+ * AVX-512 SDDMM over tiles of input rows, its SpMM and SpMMᵀ over tiles
+ * of a batch chunk's input rows): the same bytes as the AVX2
+ * table, and the reference's sums within the tolerance. The shapes have
+ * short and long rows (entries outside a row's groups of four, groups cut
+ * by a tile's edge), 16- and 32-bit indices, batches of 128·k and 128·k + 8
+ * columns and others. */
+static void test_large_inputs_tiled(void **state)
+{
+    (void)state;
+    const kernel_isa *a = kernel_isa_named("avx2"), *b = kernel_isa_named("avx512");
+    if (!a->cpu_runs() || !b->cpu_runs()) {
+        print_message("tiled kernels: skipped, the CPU lacks %s\n",
+                      a->cpu_runs() ? "avx512" : "avx2");
+        skip();
+    }
+    static const struct { int rows, cols; double density; int batch; } big[] = {
+        {48, 700, 0.08, 384}, {30, 1100, 0.3, 256}, {70, 520, 0.02, 768},
+        {5, 3000, 0.5, 136},  {9, 1500, 0.01, 200}, {4, 70000, 0.002, 40},
+        {20, 2100, 0.1, 384}, {12, 2500, 0.05, 128}, {6, 9000, 0.02, 128},
+        {1100, 30, 0.3, 256}, {2100, 20, 0.1, 384},   {2500, 12, 0.05, 128},
+    };
+    for (size_t s = 0; s < sizeof big / sizeof big[0]; s++) {
+        problem p;
+        problem_make(&p, big[s].rows, big[s].cols, big[s].density, big[s].batch, 1300 + s);
+        double tol = tolerance(&p.w, p.bp);
+        for (int e = 0; e < N_EPI; e++) {
+            outputs ref, x, y;
+            run_ranges(kernels_scalar(), &p, epilogues[e], &ref);
+            run_ranges(a->csr, &p, epilogues[e], &x);
+            run_ranges(b->csr, &p, epilogues[e], &y);
+            if (p.bp % 128 == 0 || p.bp % 128 == 8) {
+                assert_memory_equal(x.y, y.y, sizeof(float) * (size_t)p.w.rows * p.bp);
+                assert_memory_equal(x.dx, y.dx, sizeof(float) * (size_t)p.w.cols * p.bp);
+            }
+            assert_memory_equal(x.dw, y.dw, sizeof(float) * (size_t)p.w.nnz);
+            assert_memory_equal(x.db, y.db, sizeof(float) * (size_t)p.w.rows);
+            assert_true(tu_max_rel_diff(y.y, ref.y, (size_t)p.w.rows * p.bp) < tol);
+            assert_true(tu_max_rel_diff(y.dx, ref.dx, (size_t)p.w.cols * p.bp) < tol);
+            assert_true(tu_max_rel_diff(y.dw, ref.dw, (size_t)p.w.nnz) < tol);
+            outputs_free(&ref);
+            outputs_free(&x);
+            outputs_free(&y);
+        }
+        problem_free(&p);
+    }
+}
+
 /* A NaN in the input stays NaN through the forward epilogues (so a
  * diverging layer is found), for both tables. */
 static void test_epilogue_keeps_nan(void **state)
@@ -552,6 +600,54 @@ static void test_threads_bit_identical(void **state)
     omp_set_num_threads(saved);
 }
 
+/* GELU applied chunk by chunk inside the products (team_forward_gelu,
+ * team_backward_gelu) gives the bytes of the product followed by a GELU
+ * pass over the whole tensor, for every table and 1 to 3 threads. */
+static void test_gelu_fused_as_pass(void **state)
+{
+    (void)state;
+    const kernel_table *tables[MAX_TABLES];
+    int n_tables = runnable_tables("GELU fused into the products", tables);
+    for (int c = 0; c < 3; c++) {
+        problem p;
+        if (c == 0)
+            problem_make(&p, 300, 200, 0.1, 64, 51);
+        else if (c == 1)
+            problem_make(&p, 257, 311, 0.05, 120, 52);
+        else
+            make_skewed(&p);
+        const csr_matrix *w = &p.w;
+        size_t ny = (size_t)w->rows * p.bp, nx = (size_t)w->cols * p.bp;
+        for (int t = 0; t < n_tables; t++) {
+            const kernel_table *k = tables[t];
+            /* The pass: the product, then GELU (or its derivative at p.a). */
+            float *z = nan_buffer(ny), *a = nan_buffer(ny), *dx = nan_buffer(nx);
+            float *dw = nan_buffer((size_t)w->nnz);
+            k->spmm_forward(w, p.bias, p.x, z, p.bp, 0, w->rows, epilogues[0]);
+            k->gelu_forward(z, a, ny);
+            k->spmm_backward_data(w, p.dy, dx, p.bp, 0, w->cols, NULL, epilogues[0]);
+            k->gelu_backward(p.a, dx, nx);
+            k->sddmm_weight_grad(w, p.dy, p.x, dw, NULL, p.bp, 0, w->rows);
+            for (int threads = 1; threads <= 3; threads++) {
+                float *z2 = nan_buffer(ny), *a2 = nan_buffer(ny), *dx2 = nan_buffer(nx);
+                float *dw2 = nan_buffer((size_t)w->nnz);
+#pragma omp parallel num_threads(threads)
+                {
+                    team_forward_gelu(k, w, p.bias, p.x, z2, a2, p.bp);
+                    team_backward_gelu(k, w, p.dy, p.x, dw2, NULL, dx2, p.a, p.bp);
+                }
+                assert_memory_equal(z2, z, sizeof(float) * ny);
+                assert_memory_equal(a2, a, sizeof(float) * ny);
+                assert_memory_equal(dx2, dx, sizeof(float) * nx);
+                assert_memory_equal(dw2, dw, sizeof(float) * (size_t)w->nnz);
+                rw_free(z2); rw_free(a2); rw_free(dx2); rw_free(dw2);
+            }
+            rw_free(z); rw_free(a); rw_free(dx); rw_free(dw);
+        }
+        problem_free(&p);
+    }
+}
+
 /* The batch transposition: the same bytes from every table, over random
  * sample orders, feature ranges, batches and paddings. */
 static void test_load_batch(void **state)
@@ -681,12 +777,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scalar_matches_dense),
         cmocka_unit_test(test_twins_match_scalar),
+        cmocka_unit_test(test_large_inputs_tiled),
         cmocka_unit_test(test_avx512_sums_as_avx2),
         cmocka_unit_test(test_epilogue_keeps_nan),
         cmocka_unit_test(test_gelu_keeps_nan),
         cmocka_unit_test(test_load_batch),
         cmocka_unit_test(test_find_at_least),
         cmocka_unit_test(test_threads_bit_identical),
+        cmocka_unit_test(test_gelu_fused_as_pass),
         cmocka_unit_test(test_active_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -107,6 +107,15 @@ int team_forward(const kernel_table *k, const csr_matrix *w, const float *bias, 
  * read dy, so they share one round of chunks. */
 int team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, const float *x,
                   float *dw, float *db, float *dx, const float *a, int bp, kernel_epilogue epi);
+/* team_forward into z, each chunk's rows then through GELU into a, and
+ * team_backward whose dx goes through GELU's derivative at z, chunk by
+ * chunk while it is in cache: the bytes of the kernel followed by a pass
+ * of gelu_forward (gelu_backward) over the whole tensor, without that
+ * pass's second trip through memory. */
+int team_forward_gelu(const kernel_table *k, const csr_matrix *w, const float *bias,
+                      const float *x, float *z, float *a, int bp);
+int team_backward_gelu(const kernel_table *k, const csr_matrix *w, const float *dy,
+                       const float *x, float *dw, float *db, float *dx, const float *z, int bp);
 int team_spmv(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
               float *y, kernel_epilogue epi);
 

@@ -60,23 +60,67 @@ int team_forward(const kernel_table *k, const csr_matrix *w, const float *bias, 
     return parts;
 }
 
-int team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, const float *x,
-                  float *dw, float *db, float *dx, const float *a, int bp, kernel_epilogue epi)
+/* GELU of rows [r0, r1) of z into a, or its derivative into g, right
+ * after a chunk wrote them: the kernel's gelu_* over the same floats as a
+ * pass of its own would run, while they are still in cache. */
+static void gelu_rows(const kernel_table *k, const float *z, float *a, int bp, int r0, int r1)
+{
+    if (r1 > r0) k->gelu_forward(z + (size_t)r0 * bp, a + (size_t)r0 * bp, (size_t)(r1 - r0) * bp);
+}
+
+static void gelu_grad_rows(const kernel_table *k, const float *z, float *g, int bp, int r0, int r1)
+{
+    if (r1 > r0) k->gelu_backward(z + (size_t)r0 * bp, g + (size_t)r0 * bp, (size_t)(r1 - r0) * bp);
+}
+
+int team_forward_gelu(const kernel_table *k, const csr_matrix *w, const float *bias,
+                      const float *x, float *z, float *a, int bp)
+{
+    int parts = chunk_count(w->indptr, w->rows, bp);
+    TEAM_FOR(t, parts) {
+        int r0 = split_point(w->indptr, w->rows, t, parts);
+        int r1 = split_point(w->indptr, w->rows, t + 1, parts);
+        k->spmm_forward(w, bias, x, z, bp, r0, r1, no_epilogue);
+        gelu_rows(k, z, a, bp, r0, r1);
+        team_chunk_done();
+    }
+    return parts;
+}
+
+/* team_backward, and with gelu_z the GELU derivative at gelu_z applied to
+ * each chunk of dx. */
+static int backward_chunks(const kernel_table *k, const csr_matrix *w, const float *dy,
+                           const float *x, float *dw, float *db, float *dx, const float *a, int bp,
+                           kernel_epilogue epi, const float *gelu_z)
 {
     int rparts = dw ? chunk_count(w->indptr, w->rows, bp) : 0;
     int cparts = dx ? chunk_count(w->t_indptr, w->cols, bp) : 0;
     /* Column chunks first: the backward data pass is the longer one. */
     TEAM_FOR(t, rparts + cparts) {
-        if (t < cparts)
-            k->spmm_backward_data(w, dy, dx, bp, split_point(w->t_indptr, w->cols, t, cparts),
-                                  split_point(w->t_indptr, w->cols, t + 1, cparts), a, epi);
-        else
+        if (t < cparts) {
+            int c0 = split_point(w->t_indptr, w->cols, t, cparts);
+            int c1 = split_point(w->t_indptr, w->cols, t + 1, cparts);
+            k->spmm_backward_data(w, dy, dx, bp, c0, c1, a, epi);
+            if (gelu_z) gelu_grad_rows(k, gelu_z, dx, bp, c0, c1);
+        } else
             k->sddmm_weight_grad(w, dy, x, dw, db, bp,
                                  split_point(w->indptr, w->rows, t - cparts, rparts),
                                  split_point(w->indptr, w->rows, t - cparts + 1, rparts));
         team_chunk_done();
     }
     return rparts + cparts;
+}
+
+int team_backward(const kernel_table *k, const csr_matrix *w, const float *dy, const float *x,
+                  float *dw, float *db, float *dx, const float *a, int bp, kernel_epilogue epi)
+{
+    return backward_chunks(k, w, dy, x, dw, db, dx, a, bp, epi, NULL);
+}
+
+int team_backward_gelu(const kernel_table *k, const csr_matrix *w, const float *dy,
+                       const float *x, float *dw, float *db, float *dx, const float *z, int bp)
+{
+    return backward_chunks(k, w, dy, x, dw, db, dx, NULL, bp, no_epilogue, z);
 }
 
 int team_spmv(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,

@@ -188,11 +188,83 @@ static inline int rows_first(int rows, int bp)
     return whole <= L2_BYTES || chunk > CHUNK_CACHE_BYTES;
 }
 
+/* Terms [k0, k1) of one output row over the 128-column chunk at b, as
+ * spmm_row_avx512 sums them at 128 columns (one chain per lane): the
+ * chain starts at init (first) or goes on from the partial sums out
+ * holds, and ends in the epilogue (last) or is stored as it is to go on
+ * later. A float stored and loaded again is the same float, so a row
+ * summed in several parts gives the bytes of the row summed at once. */
+static inline __attribute__((always_inline)) void
+spmm_row128_part(const float *values, index_ref rows, int narrow, int k0, int k1, const float *in,
+                 float init, int first, int last, float *out, const float *gate, int bp, int b,
+                 int mode, __m512 slope)
+{
+    __m512 acc[8];
+    for (int q = 0; q < 8; q++)
+        acc[q] = first ? _mm512_set1_ps(init) : _mm512_loadu_ps(out + 16 * q);
+    for (int k = k0; k < k1; k++) {
+        if (k + PREFETCH_AHEAD < k1) {
+            const char *p = (const char *)(in + (size_t)IDX(rows, k + PREFETCH_AHEAD) * bp + b);
+            for (int l = 0; l < PREFETCH_LINES; l++) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+        }
+        __m512 v = _mm512_set1_ps(values[k]);
+        const float *xi = in + (size_t)IDX(rows, k) * bp + b;
+        for (int q = 0; q < 8; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(xi + 16 * q), acc[q]);
+    }
+    for (int q = 0; q < 8; q++)
+        _mm512_storeu_ps(out + 16 * q,
+                         last ? epilogue16(acc[q], mode, slope, gate ? gate + 16 * q : NULL, FULL)
+                              : acc[q]);
+}
+
+/* Chunks first with a chunk of x larger than SPMM_TILE_BYTES: the chunk's
+ * input rows in tiles of that size, and for each tile the terms of a block
+ * of output rows that fall in it (a run of each row: indices increase),
+ * their partial sums kept in y between tiles. The tile stays in L2 while
+ * the block's rows read it. Only for batches of 128·k columns, whose
+ * chunks keep one chain per lane. */
+#define SPMM_TILE_BYTES ((size_t)512 * 1024)
+#define SPMM_ROW_BLOCK 256
+
+static inline int forward_tiled(int cols, int bp)
+{
+    return bp % 128 == 0 && (size_t)cols * 128 * sizeof(float) > SPMM_TILE_BYTES &&
+           !rows_first(cols, bp);
+}
+
+static inline __attribute__((always_inline)) void
+forward_rows_tiled(const csr_matrix *w, const float *bias, const float *x, float *y, int bp,
+                   int r0, int r1, int mode, int narrow, __m512 slope)
+{
+    index_ref idx = index_at(w->indices, w->indices16, 0);
+    int tile = (int)(SPMM_TILE_BYTES / (128 * sizeof(float)));
+    int32_t cur[SPMM_ROW_BLOCK];
+    for (int ob = r0; ob < r1; ob += SPMM_ROW_BLOCK) {
+        int oe = r1 - ob < SPMM_ROW_BLOCK ? r1 : ob + SPMM_ROW_BLOCK;
+        for (int b = 0; b < bp; b += 128) {
+            for (int o = ob; o < oe; o++) cur[o - ob] = w->indptr[o];
+            for (int i1 = tile; i1 - tile < w->cols; i1 += tile)
+                for (int o = ob; o < oe; o++) {
+                    int k = cur[o - ob], end = w->indptr[o + 1], ke = k;
+                    while (ke < end && IDX(idx, ke) < i1) ke++;
+                    spmm_row128_part(w->values, idx, narrow, k, ke, x, bias ? bias[o] : 0.0f,
+                                     i1 == tile, i1 >= w->cols, y + (size_t)o * bp + b, NULL, bp,
+                                     b, mode, slope);
+                    cur[o - ob] = ke;
+                }
+        }
+    }
+}
+
 /* Rows [r0, r1). */
 static inline __attribute__((always_inline)) void
 forward_rows(const csr_matrix *w, const float *bias, const float *x, float *y, int bp, int r0,
              int r1, int mode, int narrow, __m512 slope)
 {
+    if (forward_tiled(w->cols, bp)) {
+        forward_rows_tiled(w, bias, x, y, bp, r0, r1, mode, narrow, slope);
+        return;
+    }
     index_ref idx = index_at(w->indices, w->indices16, 0);
 #define FORWARD_CHUNK(o, b)                                                                        \
     SPMM_CHUNK(w->values, NULL, idx, w->indptr[o], w->indptr[(o) + 1], x, bias ? bias[o] : 0.0f,   \
@@ -214,7 +286,8 @@ static void spmm_forward_avx512(const csr_matrix *w, const float *bias, const fl
 }
 
 /* Columns [c0, c1) of the transposed view, with the values of a block of
- * columns gathered first (GATHER_MAX), as in spmm_avx2.c. */
+ * columns gathered first (GATHER_MAX), as in spmm_avx2.c; a chunk of dy
+ * too large for L2 in tiles of its rows, as forward_rows_tiled reads x. */
 static inline __attribute__((always_inline)) void
 backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0, int c1,
                  const float *a, const int32_t *cmap, int mode, int narrow, __m512 slope)
@@ -223,7 +296,10 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
 #define DX_ROW(j) ((size_t)(cmap ? cmap[j] : (j)) * bp)
     const int32_t *tp = w->t_indptr;
     float vals[GATHER_MAX];
-    int c = c0, dy_rows_first = rows_first(w->rows, bp);
+    int32_t cur[GATHER_MAX];
+    int c = c0, dy_rows_first = rows_first(w->rows, bp), tiled = forward_tiled(w->rows, bp);
+    int tile = (int)(SPMM_TILE_BYTES / (128 * sizeof(float)));
+    index_ref trows = index_at(w->t_rows, w->t_rows16, 0);
     while (c < c1) {
         int base = tp[c], ce = c;
         while (ce < c1 && tp[ce + 1] - base <= GATHER_MAX) ce++;
@@ -242,6 +318,21 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
         if (dy_rows_first)
             for (int j = c; j < ce; j++)
                 for (int b = 0; b < bp; b += chunk_width(b, bp)) BACKWARD_COLUMN(j, b);
+        else if (tiled) /* forward_rows_tiled's loops over the view */
+            for (int b = 0; b < bp; b += 128) {
+                for (int j = c; j < ce; j++) cur[j - c] = tp[j];
+                for (int i1 = tile; i1 - tile < w->rows; i1 += tile)
+                    for (int j = c; j < ce; j++) {
+                        int k = cur[j - c], end = tp[j + 1], ke = k;
+                        while (ke < end && IDX(trows, ke) < i1) ke++;
+                        spmm_row128_part(vals + (tp[j] - base),
+                                         index_at(w->t_rows, w->t_rows16, tp[j]), narrow,
+                                         k - tp[j], ke - tp[j], dy, 0.0f, i1 == tile,
+                                         i1 >= w->rows, dx + DX_ROW(j) + b,
+                                         a ? a + DX_ROW(j) + b : NULL, bp, b, mode, slope);
+                        cur[j - c] = ke;
+                    }
+            }
         else
             for (int b = 0; b < bp; b += chunk_width(b, bp))
                 for (int j = c; j < ce; j++) BACKWARD_COLUMN(j, b);
@@ -306,10 +397,91 @@ static float row_sum_avx512(const float *dyo, int bp)
     return avx2_hsum1(_mm256_add_ps(even, _mm512_extractf32x8_ps(a, 1)));
 }
 
+/* The sum avx2_hsum4 gives a lane, for one vector. */
+static inline float avx2_hsum1_as4(__m256 f) { return _mm_cvtss_f32(avx2_hsum4(f, f, f, f)); }
+
+/* Entries [k, ke) of a row whose entries start at k0 and number n: the
+ * same sums as sddmm_row_avx512 gives them. Each entry's folded vector
+ * does not depend on which entries share its avx512_dot_folded call, so
+ * they go eight at a time, or all that are left (eight chains cover the
+ * FMA latency; one alone waits on it); its reduction does: the entries of
+ * the row's complete groups of four (the first 4·⌊n/4⌋) end in
+ * avx2_hsum4, the rest in avx2_hsum1. */
+static inline __attribute__((always_inline)) void
+sddmm_entries_avx512(const float *dyo, const float *x, index_ref idx, int narrow, float *dw,
+                     int k, int ke, int k0, int n, int bp)
+{
+    int four = k0 + (n & ~3); /* entries before it reduce as groups of four */
+    __m256 f[8];
+    const float *xs[8];
+    while (k < ke) {
+        int g = ke - k < 8 ? ke - k : 8;
+        for (int j = 0; j < g; j++) xs[j] = x + (size_t)IDX(idx, k + j) * bp;
+        for (int j = 8; j < 16 && k + j < ke; j++) {
+            const char *p = (const char *)(x + (size_t)IDX(idx, k + j) * bp);
+            for (int l = 0; l < PREFETCH_LINES; l++) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+        }
+        switch (g) {
+#define FOLD(N)                                                                                    \
+    case N:                                                                                        \
+        avx512_dot_folded(dyo, xs, bp, f, N);                                                      \
+        break;
+            FOLD(1) FOLD(2) FOLD(3) FOLD(4) FOLD(5) FOLD(6) FOLD(7) FOLD(8)
+#undef FOLD
+        }
+        int j = 0;
+        for (; j + 4 <= g && k + j + 4 <= four; j += 4)
+            _mm_storeu_ps(dw + k + j, avx2_hsum4(f[j], f[j + 1], f[j + 2], f[j + 3]));
+        for (; j < g; j++) dw[k + j] = k + j < four ? avx2_hsum1_as4(f[j]) : avx2_hsum1(f[j]);
+        k += g;
+    }
+}
+
+/* The weight gradient when the input x is too large for the cache: input
+ * rows in tiles of SDDMM_TILE_BYTES, and for each tile the entries of a
+ * block of SDDMM_ROW_BLOCK output rows that fall in it (indices increase
+ * within a row, so they are a run that starts where the last tile's
+ * ended). Each x row is then read from L2 by every entry of the block
+ * that needs it, rather than from memory entry by entry. Every entry is
+ * still one whole dot product over the batch, summed as
+ * sddmm_row_avx512 sums it: the same bytes, in another order. */
+#define SDDMM_TILE_BYTES ((size_t)384 * 1024)
+#define SDDMM_ROW_BLOCK 64
+
+static inline __attribute__((always_inline)) void
+sddmm_rows_tiled(const csr_matrix *w, const float *dy, const float *x, float *dw, float *db,
+                 int bp, int r0, int r1, int narrow)
+{
+    int tile = (int)(SDDMM_TILE_BYTES / ((size_t)bp * sizeof(float)));
+    if (tile < 8) tile = 8;
+    index_ref idx = index_at(w->indices, w->indices16, 0);
+    int32_t cur[SDDMM_ROW_BLOCK];
+    for (int ob = r0; ob < r1; ob += SDDMM_ROW_BLOCK) {
+        int oe = r1 - ob < SDDMM_ROW_BLOCK ? r1 : ob + SDDMM_ROW_BLOCK;
+        for (int o = ob; o < oe; o++) {
+            cur[o - ob] = w->indptr[o];
+            if (db) db[o] = row_sum_avx512(dy + (size_t)o * bp, bp);
+        }
+        for (int i1 = tile; i1 - tile < w->cols; i1 += tile)
+            for (int o = ob; o < oe; o++) {
+                int k = cur[o - ob], end = w->indptr[o + 1], ke = k;
+                while (ke < end && IDX(idx, ke) < i1) ke++;
+                if (ke > k)
+                    sddmm_entries_avx512(dy + (size_t)o * bp, x, idx, narrow, dw, k, ke,
+                                         w->indptr[o], end - w->indptr[o], bp);
+                cur[o - ob] = ke;
+            }
+    }
+}
+
 static inline __attribute__((always_inline)) void
 sddmm_rows(const csr_matrix *w, const float *dy, const float *x, float *dw, float *db, int bp,
            int r0, int r1, int narrow)
 {
+    if ((size_t)w->cols * bp * sizeof(float) > 2 * SDDMM_TILE_BYTES) {
+        sddmm_rows_tiled(w, dy, x, dw, db, bp, r0, r1, narrow);
+        return;
+    }
     for (int o = r0; o < r1; o++) {
         int k0 = w->indptr[o];
         const float *dyo = dy + (size_t)o * bp;

@@ -33,6 +33,9 @@ static kernel_epilogue fused(rw_activation act, float slope)
 static int csr_forward(const layer *ly, const layer_io *io)
 {
     const linear_csr *c = csr_of(ly);
+    if (ly->act == RW_ACT_GELU) /* a transformer's MLP: GELU chunk by chunk */
+        return team_forward_gelu(kernels_active(), &c->w, c->lin.bias, io->in[0]->data,
+                                 io->out->pre, io->out->data, io->bp);
     kernel_epilogue epi = fused(ly->act, ly->slope);
     int chunks = team_forward(kernels_active(), &c->w, c->lin.bias, io->in[0]->data, io->out->pre,
                               io->bp, epi);
@@ -47,6 +50,9 @@ static int csr_backward(const layer *ly, const layer_io *io)
     const linear_csr *c = csr_of(ly);
     const tensor *in = io->in[0];
     rw_activation in_act = in->grad ? in->act : RW_ACT_NONE;
+    if (in_act == RW_ACT_GELU)
+        return team_backward_gelu(kernels_active(), &c->w, io->out->grad, in->data, io->grad[0],
+                                  linear_bias_grad(&c->lin, io), in->grad, in->pre, io->bp);
     kernel_epilogue epi = fused(in_act, in->slope);
     int chunks = team_backward(kernels_active(), &c->w, io->out->grad, in->data, io->grad[0],
                                linear_bias_grad(&c->lin, io), in->grad, in->grad ? in->data : NULL,
