@@ -561,12 +561,22 @@ static rw_status run_step_hooks(rw_trainer *t, const epoch_run *e, int64_t s)
     return RW_OK;
 }
 
-/* REWIRE_THREAD_TUNING=off keeps every step on all the threads (for
- * measuring how they scale); otherwise the tuner picks one or all. */
-static int thread_tuning_wanted(void)
+/* Whether the tuner may pick one thread or all for m's steps: only where
+ * that cannot change the result. Every layer with parameters must be a
+ * CSR layer: a dense or N:M-trained layer's products go through OpenBLAS,
+ * whose sums depend on how many threads call it (measured: the same run
+ * with and without tuning wrote different dense and N:M models, identical
+ * sparse ones). REWIRE_THREAD_TUNING=off keeps every step on all the
+ * threads (for measuring how they scale). */
+static int thread_tuning_allowed(const rw_model *m)
 {
     const char *v = getenv("REWIRE_THREAD_TUNING");
-    return !(v && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0));
+    if (v && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0)) return 0;
+    for (int l = 0; l < m->n_layers; l++)
+        if (m->first_param[l + 1] > m->first_param[l] &&
+            strcmp(m->layers[l]->ops->kind, "sparse") != 0)
+            return 0;
+    return 1;
 }
 
 rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_fn progress,
@@ -622,7 +632,7 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
     }
     e.start = now_seconds();
     int max = omp_get_max_threads(), worth = network_worth_threading(m, t->ws.bp);
-    if (t->tuner.max != max) thread_tuner_init(&t->tuner, max, thread_tuning_wanted());
+    if (t->tuner.max != max) thread_tuner_init(&t->tuner, max, thread_tuning_allowed(m));
     team_sync sync;
     /* The steps run in segments, each on the threads the tuner picks (one
      * or all of them). Without step hooks a segment is one parallel
