@@ -30,7 +30,22 @@ if [[ -n $TORCH_GOMP_SPINCOUNT ]]; then
     PY="env GOMP_SPINCOUNT=$TORCH_GOMP_SPINCOUNT /usr/bin/python3"
 fi
 
+# OpenBLAS 0.3.21 does not know Zen 5 and these machines set
+# OPENBLAS_CORETYPE=Haswell (AVX2 kernels); where the CPU has AVX-512 both
+# rewire's dense path and PyTorch get OpenBLAS's AVX-512 kernels
+# (bench/peer_blas.py does the same for the peers). CORETYPE=keep leaves the
+# environment's choice.
+if [[ ${CORETYPE:-auto} == auto ]]; then
+    if grep -qw avx512bw /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo; then
+        export OPENBLAS_CORETYPE=SkylakeX
+    fi
+elif [[ $CORETYPE != keep ]]; then
+    export OPENBLAS_CORETYPE=$CORETYPE
+fi
+export PEER_CORETYPE=keep # the peers take the choice above
+
 {
+    echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} for rewire's dense path and PyTorch"
     echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
     echo "# $($REWIRE --version), torch $($PY -c 'import torch; print(torch.__version__)'), GOMP_SPINCOUNT for PyTorch: ${TORCH_GOMP_SPINCOUNT:-libgomp default}"
 } >> "$OUT"
