@@ -562,20 +562,18 @@ static rw_status run_step_hooks(rw_trainer *t, const epoch_run *e, int64_t s)
 }
 
 /* Whether the tuner may pick one thread or all for m's steps: only where
- * that cannot change the result. Every layer with parameters must be a
- * CSR layer: a dense or N:M-trained layer's products go through OpenBLAS,
- * whose sums depend on how many threads call it (measured: the same run
- * with and without tuning wrote different dense and N:M models, identical
- * sparse ones). REWIRE_THREAD_TUNING=off keeps every step on all the
- * threads (for measuring how they scale). */
+ * that cannot change the result, so every weight must be stored as CSR: a
+ * dense or N:M-trained weight's products go through OpenBLAS, whose sums
+ * depend on how many threads call it (measured: the same run with and
+ * without tuning wrote different dense and N:M models, identical sparse
+ * ones). REWIRE_THREAD_TUNING=off keeps every step on all the threads (for
+ * measuring how they scale). */
 static int thread_tuning_allowed(const rw_model *m)
 {
     const char *v = getenv("REWIRE_THREAD_TUNING");
     if (v && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0)) return 0;
-    for (int l = 0; l < m->n_layers; l++)
-        if (m->first_param[l + 1] > m->first_param[l] &&
-            strcmp(m->layers[l]->ops->kind, "sparse") != 0)
-            return 0;
+    for (int p = 0; p < m->n_params; p++)
+        if (m->params[p].is_weight && !param_is_sparse(&m->params[p])) return 0;
     return 1;
 }
 
