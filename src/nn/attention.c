@@ -106,6 +106,14 @@ static int transposed_ld(int T)
     return ld % 256 == 0 ? ld + 16 : ld;
 }
 
+static int64_t core_work_floats(const attention *a, int T, int rows);
+
+/* One thread's core work area, for sequences of up to the context. */
+static int64_t core_slot_floats(const attention *a)
+{
+    return core_work_floats(a, a->context, a->context);
+}
+
 static int64_t att_scratch_floats(const layer *ly, int bp)
 {
     const attention *a = att_of(ly);
@@ -115,8 +123,8 @@ static int64_t att_scratch_floats(const layer *ly, int bp)
         return 2 * (int64_t)T * dim + (int64_t)dim * means_cap(a) +
                (int64_t)dim * transposed_ld(T) + (rows > 1 ? ((int64_t)T / rows + 1) * dim : 0);
     }
-    if (!uses_gemm(a)) /* the core: each row's log-sum-exp */
-        return (int64_t)bp * a->heads;
+    if (!uses_gemm(a)) /* the core: each row's log-sum-exp, and one work area per thread */
+        return (int64_t)bp * a->heads + (int64_t)omp_get_max_threads() * core_slot_floats(a);
     /* P for every pair (at most bp / T sequences of T, or fewer longer
      * ones: nseq · heads · T² ≤ bp · heads · T), and one work area per
      * thread. */
@@ -284,12 +292,10 @@ typedef struct {
     att_range *ranges;
 } core_work;
 
-static float *core_work_new(const attention *a, int T, int rows, core_work *w)
+static void core_work_layout(const attention *a, int rows, float *buf, core_work *w)
 {
     int hd = a->base.out / a->heads, tile = ATT_TILE_ROWS * hd;
     size_t tr = rows ? (size_t)hd * transposed_ld(rows) : 0;
-    float *buf = malloc(sizeof(float) * (size_t)core_work_floats(a, T, rows));
-    RW_ASSERT(buf != NULL, "out of memory for attention's work buffer of layer %s", a->base.name);
     w->K = buf, w->V = w->K + (size_t)rows * hd, w->dK = w->V + (size_t)rows * hd;
     w->dV = w->dK + (size_t)rows * hd, w->KT = w->dV + (size_t)rows * hd, w->VT = w->KT + tr;
     w->q = w->VT + tr, w->o = w->q + tile, w->g = w->o + tile, w->dq = w->g + tile;
@@ -297,7 +303,31 @@ static float *core_work_new(const attention *a, int T, int rows, core_work *w)
     w->means = w->delta + ATT_TILE_ROWS;
     w->ranges = (att_range *)(w->means + (size_t)hd * means_cap(a));
     w->work = (float *)(w->ranges + att_pattern_ops_of(&a->pattern)->max_ranges(&a->pattern));
+}
+
+static float *core_work_new(const attention *a, int T, int rows, core_work *w)
+{
+    float *buf = malloc(sizeof(float) * (size_t)core_work_floats(a, T, rows));
+    RW_ASSERT(buf != NULL, "out of memory for attention's work buffer of layer %s", a->base.name);
+    core_work_layout(a, rows, buf, w);
     return buf;
+}
+
+/* This thread's work area for a pass over sequences of T tokens: its slot
+ * in the scratch after the log-sum-exps (att_scratch_floats), or, with
+ * more threads than when the workspace was made, a buffer of its own
+ * (*own, to free). The slots live as long as the workspace because a
+ * fresh buffer per pass costs its page faults every pass: ~100 MB per
+ * head at T = 64k. */
+static void core_work_at(const layer_io *io, const attention *a, int T, core_work *w, float **own)
+{
+    int64_t first = (int64_t)io->bp * a->heads, slot = core_slot_floats(a);
+    int id = omp_get_thread_num();
+    *own = NULL;
+    if (core_work_floats(a, T, T) <= slot && first + (id + 1) * slot <= io->scratch_len)
+        core_work_layout(a, T, io->scratch + first + id * slot, w);
+    else
+        *own = core_work_new(a, T, T, w);
 }
 
 /* Pair (sequence, head) c's keys and values from [3·dim][bp] into the
@@ -353,7 +383,8 @@ static int core_forward(const layer *ly, const layer_io *io)
         }
         int h = c % H, c0 = (c / H) * T;
         core_work w;
-        float *buf = core_work_new(a, T, T, &w);
+        float *buf;
+        core_work_at(io, a, T, &w, &buf);
         att_kv kv = pair_kv(a, qkv, bp, c, T, &w);
         int64_t computed = 0;
         for (int t0 = 0; t0 < T; t0 += rows) {
@@ -399,7 +430,8 @@ static int core_backward(const layer *ly, const layer_io *io)
         }
         int h = c % H, c0 = (c / H) * T;
         core_work w;
-        float *buf = core_work_new(a, T, T, &w);
+        float *buf;
+        core_work_at(io, a, T, &w, &buf);
         att_kv kv = pair_kv(a, qkv, bp, c, T, &w);
         memset(w.dK, 0, sizeof(float) * (size_t)T * hd);
         memset(w.dV, 0, sizeof(float) * (size_t)T * hd);
