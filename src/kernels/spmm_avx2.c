@@ -12,7 +12,6 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "core/alloc.h"
 #include "kernels/avx2_dot.h"
 #include "kernels/avx2_transpose.h"
 #include "kernels/spmm_common.h"
@@ -167,155 +166,6 @@ static inline int rows_first(int rows, int bp)
     return whole <= L2_BYTES || chunk > CHUNK_CACHE_BYTES;
 }
 
-/* A 64-column chunk of an input of a few hundred rows lives in L2: one
- * 32-byte L2 load per FMA. As in spmm_avx512.c (which says why, and
- * where the sums stay the same), a 16-column strip of the input is packed
- * into a buffer L1 holds whole, in tiles of PACK_ROWS input rows, and
- * SLOTS output rows run side by side over it, each still one chain per
- * lane over its terms in order: the 64-column core's bytes. */
-#define PACK_W 16
-#define PACK_ROWS 512
-#define PACK_MAX_TILES 8 /* inputs of up to 4096 rows */
-#define PACK_JOB_BLOCK 512
-#define SLOTS 4
-
-static inline __attribute__((always_inline)) void pack_strip(const float *in, int n, int bp,
-                                                             int b, float *buf)
-{
-    for (int i = 0; i < n; i++) {
-        _mm256_store_ps(buf + (size_t)i * PACK_W, _mm256_load_ps(in + (size_t)i * bp + b));
-        _mm256_store_ps(buf + (size_t)i * PACK_W + 8, _mm256_load_ps(in + (size_t)i * bp + b + 8));
-    }
-}
-
-/* spmm_avx512.c's spmm_jobs_packed in 8-lane vectors. */
-static inline __attribute__((always_inline)) void
-spmm_jobs_packed(const int32_t *kb, const int32_t *ke, const float *values, int voff,
-                 index_ref idx, int narrow, const float *bias, const int32_t *omap, int j0, int j1,
-                 const float *buf, int t0, int first, int last, float *out, const float *gate,
-                 int bp, int b, int mode, __m256 slope)
-{
-    enum { V = PACK_W / 8 };
-    __m256 acc[SLOTS][V];
-    int k[SLOTS], end[SLOTS], job[SLOTS], next = j0;
-#define JOB_ROW(j) ((size_t)(omap ? omap[j] : (j)) * bp + b)
-#define JOB_INIT(j, a)                                                                             \
-    for (int q = 0; q < V; q++)                                                                    \
-        (a)[q] = first ? _mm256_set1_ps(bias ? bias[j] : 0.0f)                                     \
-                       : _mm256_load_ps(out + JOB_ROW(j) + 8 * q)
-#define JOB_STORE(j, a)                                                                            \
-    for (int q = 0; q < V; q++)                                                                    \
-        _mm256_store_ps(out + JOB_ROW(j) + 8 * q,                                                  \
-                        last ? epilogue8((a)[q], mode, slope, gate ? gate + JOB_ROW(j) + 8 * q : NULL) \
-                             : (a)[q])
-#define TERM(a, kk)                                                                                \
-    do {                                                                                           \
-        __m256 v_ = _mm256_broadcast_ss(values + (kk) - voff);                                     \
-        const float *xi_ = buf + (size_t)(IDX(idx, kk) - t0) * PACK_W;                             \
-        for (int q = 0; q < V; q++)                                                                \
-            (a)[q] = _mm256_fmadd_ps(v_, _mm256_load_ps(xi_ + 8 * q), (a)[q]);                     \
-    } while (0)
-#define START(s, ok)                                                                               \
-    do {                                                                                           \
-        while (next < j1 && kb[next - j0] == ke[next - j0]) {                                      \
-            if (first || last) {                                                                   \
-                __m256 e_[V];                                                                      \
-                JOB_INIT(next, e_);                                                                \
-                JOB_STORE(next, e_);                                                               \
-            }                                                                                      \
-            next++;                                                                                \
-        }                                                                                          \
-        ok = next < j1;                                                                            \
-        if (ok) {                                                                                  \
-            job[s] = next;                                                                         \
-            k[s] = kb[next - j0];                                                                  \
-            end[s] = ke[next - j0];                                                                \
-            JOB_INIT(next, acc[s]);                                                                \
-            next++;                                                                                \
-        }                                                                                          \
-    } while (0)
-    int live[SLOTS], all = 1;
-#pragma GCC unroll 4
-    for (int s = 0; s < SLOTS; s++) {
-        START(s, live[s]);
-        all &= live[s];
-    }
-    while (all) {
-        int n = end[0] - k[0];
-        for (int s = 1; s < SLOTS; s++)
-            if (end[s] - k[s] < n) n = end[s] - k[s];
-        for (int i = 0; i < n; i++) {
-#pragma GCC unroll 4
-            for (int s = 0; s < SLOTS; s++) TERM(acc[s], k[s] + i);
-        }
-#pragma GCC unroll 4
-        for (int s = 0; s < SLOTS; s++) {
-            k[s] += n;
-            if (k[s] == end[s]) {
-                JOB_STORE(job[s], acc[s]);
-                START(s, live[s]);
-                all &= live[s];
-            }
-        }
-    }
-#pragma GCC unroll 4
-    for (int s = 0; s < SLOTS; s++)
-        if (live[s]) {
-            for (int kk = k[s]; kk < end[s]; kk++) TERM(acc[s], kk);
-            JOB_STORE(job[s], acc[s]);
-        }
-#undef START
-#undef TERM
-#undef JOB_STORE
-#undef JOB_INIT
-#undef JOB_ROW
-}
-
-static inline int packed_strips(int n, int bp)
-{
-    return n <= PACK_MAX_TILES * PACK_ROWS && bp >= 64;
-}
-
-/* out's columns [0, bp / 64 * 64), as spmm_avx512.c's spmm_packed. */
-static inline __attribute__((always_inline)) void
-spmm_packed(const int32_t *ptr, const float *values, int voff, index_ref idx, int narrow,
-            const float *bias, const int32_t *omap, int j0, int j1, const float *in, int n,
-            float *out, const float *gate, int bp, int mode, __m256 slope)
-{
-    float buf[PACK_ROWS * PACK_W] __attribute__((aligned(64)));
-    int nfull = bp / 64 * 64;
-    if (n <= PACK_ROWS) {
-        for (int b = 0; b < nfull; b += PACK_W) {
-            pack_strip(in, n, bp, b, buf);
-            spmm_jobs_packed(ptr + j0, ptr + j0 + 1, values, voff, idx, narrow, bias, omap, j0, j1,
-                             buf, 0, 1, 1, out, gate, bp, b, mode, slope);
-        }
-        return;
-    }
-    int32_t bnd[(PACK_MAX_TILES + 1) * PACK_JOB_BLOCK];
-    int tiles = (n + PACK_ROWS - 1) / PACK_ROWS;
-    for (int jb = j0; jb < j1; jb += PACK_JOB_BLOCK) {
-        int je = j1 - jb < PACK_JOB_BLOCK ? j1 : jb + PACK_JOB_BLOCK, nb = je - jb;
-        for (int j = jb; j < je; j++) {
-            int k = ptr[j];
-            bnd[j - jb] = k;
-            for (int t = 1; t < tiles; t++) {
-                while (k < ptr[j + 1] && IDX(idx, k) < t * PACK_ROWS) k++;
-                bnd[t * nb + j - jb] = k;
-            }
-            bnd[tiles * nb + j - jb] = ptr[j + 1];
-        }
-        for (int b = 0; b < nfull; b += PACK_W)
-            for (int t = 0; t < tiles; t++) {
-                int t0 = t * PACK_ROWS, rows = n - t0 < PACK_ROWS ? n - t0 : PACK_ROWS;
-                pack_strip(in + (size_t)t0 * bp, rows, bp, b, buf);
-                spmm_jobs_packed(bnd + t * nb, bnd + (t + 1) * nb, values, voff, idx, narrow, bias,
-                                 omap, jb, je, buf, t0, t == 0, t == tiles - 1, out, gate, bp, b,
-                                 mode, slope);
-            }
-    }
-}
-
 /* Rows [r0, r1). */
 static inline __attribute__((always_inline)) void
 forward_rows(const csr_matrix *w, const float *bias, const float *x, float *y, int bp, int r0,
@@ -329,13 +179,7 @@ forward_rows(const csr_matrix *w, const float *bias, const float *x, float *y, i
                               bias ? bias[o] : 0.0f, y + (size_t)o * bp + b, NULL, bp, b, mode, slope);
         return;
     }
-    int b0 = 0; /* the first column left to the loop below */
-    if (packed_strips(w->cols, bp)) {
-        spmm_packed(w->indptr, w->values, 0, idx, narrow, bias, NULL, r0, r1, x, w->cols, y, NULL,
-                    bp, mode, slope);
-        b0 = bp / 64 * 64;
-    }
-    for (int b = b0; b < bp; b += chunk_width(b, bp))
+    for (int b = 0; b < bp; b += chunk_width(b, bp))
         for (int o = r0; o < r1; o++)
             spmm_row_avx2(w->values, NULL, idx, narrow, w->indptr[o], w->indptr[o + 1], x,
                           bias ? bias[o] : 0.0f, y + (size_t)o * bp + b, NULL, bp, b, mode, slope);
@@ -359,26 +203,12 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
     const int32_t *tp = w->t_indptr;
     float vals[GATHER_MAX];
     int c = c0, dy_rows_first = rows_first(w->rows, bp);
-    int b0 = 0; /* the first column left to the loops below */
-    if (!dy_rows_first && packed_strips(w->rows, bp)) {
-        /* The values of the whole range gathered once (if memory allows). */
-        size_t terms = (size_t)(tp[c1] - tp[c0]);
-        float *all = rw_alloc_unset(sizeof(float) * (terms ? terms : 1));
-        if (all) {
-            for (int k = tp[c0]; k < tp[c1]; k++) all[k - tp[c0]] = w->values[w->t_perm[k]];
-            spmm_packed(tp, all, tp[c0], index_at(w->t_rows, w->t_rows16, 0), narrow, NULL, cmap,
-                        c0, c1, dy, w->rows, dx, a, bp, mode, slope);
-            rw_free(all);
-            b0 = bp / 64 * 64;
-            if (b0 == bp) return;
-        }
-    }
     while (c < c1) {
         int base = tp[c], ce = c;
         while (ce < c1 && tp[ce + 1] - base <= GATHER_MAX) ce++;
         if (ce == c) { /* a column longer than the buffer: read through t_perm */
             index_ref rows = index_at(w->t_rows, w->t_rows16, 0);
-            for (int b = b0; b < bp; b += chunk_width(b, bp))
+            for (int b = 0; b < bp; b += chunk_width(b, bp))
                 spmm_row_avx2(w->values, w->t_perm, rows, narrow, tp[c], tp[c + 1], dy, 0.0f,
                               dx + DX_ROW(c) + b, a ? a + DX_ROW(c) + b : NULL, bp, b,
                               mode, slope);
@@ -394,7 +224,7 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
             for (int j = c; j < ce; j++)
                 for (int b = 0; b < bp; b += chunk_width(b, bp)) BACKWARD_COLUMN(j, b);
         else
-            for (int b = b0; b < bp; b += chunk_width(b, bp))
+            for (int b = 0; b < bp; b += chunk_width(b, bp))
                 for (int j = c; j < ce; j++) BACKWARD_COLUMN(j, b);
 #undef BACKWARD_COLUMN
         c = ce;

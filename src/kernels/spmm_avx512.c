@@ -17,7 +17,6 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "core/alloc.h"
 #include "kernels/avx2_transpose.h"
 #include "kernels/avx512_dot.h"
 #include "kernels/nm_kernels.h"
@@ -257,210 +256,16 @@ forward_rows_tiled(const csr_matrix *w, const float *bias, const float *x, float
     }
 }
 
-/* Batch chunks whose input rows stay in L1. A 128-column chunk of x is
- * 512 bytes a row, so from a few hundred input rows on it lives in L2 and
- * every FMA waits on a 64-byte L2 load; and at a stride like 768 floats
- * (3 KB) the rows of one 16-column strip fall in 4 of L1's 64 sets, so
- * even a strip small enough for L1 evicts itself. The strip is therefore
- * copied (packed) into a contiguous buffer of PACK_ROWS x PACK_W floats
- * that L1 holds whole, and every output row's terms read it there; an
- * input of more rows goes in tiles of PACK_ROWS, each row's terms in a
- * tile being a run (indices increase), the partial sums waiting in the
- * output between tiles as in forward_rows_tiled. One chain per output row
- * and lane, as in the 128-column core, would wait on the FMA latency;
- * SLOTS rows run side by side instead, and a row that ends hands its slot
- * to the next one, so rows of different lengths keep all slots busy. Each
- * row's sums are still one chain per lane over its terms in order, from
- * the same init: the 128-column core's bytes. */
-#ifndef PACK_W
-#define PACK_W 16
-#endif
-#ifndef PACK_BYTES
-#define PACK_BYTES 32768
-#endif
-#define PACK_ROWS (int)(PACK_BYTES / (PACK_W * sizeof(float)))
-#define PACK_MAX_TILES (4096 / PACK_ROWS) /* inputs of up to 4096 rows */
-#define PACK_JOB_BLOCK 512
-#define SLOTS 4
-#ifndef PACK_PREFETCH
-#define PACK_PREFETCH 0
-#endif
-
-/* buf[i][0, PACK_W) = in[i][b, b + PACK_W) for the n input rows. */
-static inline __attribute__((always_inline)) void pack_strip(const float *in, int n, int bp,
-                                                             int b, float *buf)
-{
-    for (int i = 0; i < n; i++) {
-#if PACK_PREFETCH
-        _mm_prefetch((const char *)(in + (size_t)i * bp + b + PACK_PREFETCH * PACK_W), _MM_HINT_T1);
-#endif
-        for (int q = 0; q < PACK_W / 16; q++)
-            _mm512_store_ps(buf + (size_t)i * PACK_W + 16 * q,
-                            _mm512_loadu_ps(in + (size_t)i * bp + b + 16 * q));
-    }
-}
-
-/* Output rows (jobs) [j0, j1) over the strip at column b of the input
- * rows packed in buf from row t0: job j has the terms [kb[j - j0],
- * ke[j - j0]), term k the value values[k - voff] and the input row
- * IDX(idx, k). Its sums start at bias[j] (bias NULL: 0) when `first`,
- * else at what its output row holds, and are stored to output row
- * omap[j] (omap NULL: j), through the epilogue with gate's row when
- * `last`. */
-static inline __attribute__((always_inline)) void
-spmm_jobs_packed(const int32_t *kb, const int32_t *ke, const float *values, int voff,
-                 index_ref idx, int narrow, const float *bias, const int32_t *omap, int j0, int j1,
-                 const float *buf, int t0, int first, int last, float *out, const float *gate,
-                 int bp, int b, int mode, __m512 slope)
-{
-    enum { V = PACK_W / 16 };
-    __m512 acc[SLOTS][V];
-    int k[SLOTS], end[SLOTS], job[SLOTS], next = j0;
-#define JOB_ROW(j) ((size_t)(omap ? omap[j] : (j)) * bp + b)
-#define JOB_INIT(j, a)                                                                             \
-    for (int q = 0; q < V; q++)                                                                    \
-        (a)[q] = first ? _mm512_set1_ps(bias ? bias[j] : 0.0f)                                     \
-                       : _mm512_loadu_ps(out + JOB_ROW(j) + 16 * q)
-#define JOB_STORE(j, a)                                                                            \
-    for (int q = 0; q < V; q++)                                                                    \
-        _mm512_storeu_ps(out + JOB_ROW(j) + 16 * q,                                                \
-                         last ? epilogue16((a)[q], mode, slope,                                    \
-                                           gate ? gate + JOB_ROW(j) + 16 * q : NULL, FULL)         \
-                              : (a)[q])
-#define TERM(a, kk)                                                                                \
-    do {                                                                                           \
-        __m512 v_ = _mm512_set1_ps(values[(kk) - voff]);                                           \
-        const float *xi_ = buf + (size_t)(IDX(idx, kk) - t0) * PACK_W;                             \
-        for (int q = 0; q < V; q++)                                                                \
-            (a)[q] = _mm512_fmadd_ps(v_, _mm512_load_ps(xi_ + 16 * q), (a)[q]);                    \
-    } while (0)
-    /* Slot s takes the next job that has terms here (the others are
-     * settled on the way), or is left dead (ok = 0) when none is left. */
-#define START(s, ok)                                                                               \
-    do {                                                                                           \
-        while (next < j1 && kb[next - j0] == ke[next - j0]) {                                      \
-            if (first || last) {                                                                   \
-                __m512 e_[V];                                                                      \
-                JOB_INIT(next, e_);                                                                \
-                JOB_STORE(next, e_);                                                               \
-            }                                                                                      \
-            next++;                                                                                \
-        }                                                                                          \
-        ok = next < j1;                                                                            \
-        if (ok) {                                                                                  \
-            job[s] = next;                                                                         \
-            k[s] = kb[next - j0];                                                                  \
-            end[s] = ke[next - j0];                                                                \
-            JOB_INIT(next, acc[s]);                                                                \
-            next++;                                                                                \
-        }                                                                                          \
-    } while (0)
-    /* Every index of acc is a constant once the slot loops are unrolled,
-     * so the accumulators stay in registers. */
-    int live[SLOTS], all = 1;
-#pragma GCC unroll 4
-    for (int s = 0; s < SLOTS; s++) {
-        START(s, live[s]);
-        all &= live[s];
-    }
-    while (all) {
-        int n = end[0] - k[0];
-        for (int s = 1; s < SLOTS; s++)
-            if (end[s] - k[s] < n) n = end[s] - k[s];
-        for (int i = 0; i < n; i++) {
-#pragma GCC unroll 4
-            for (int s = 0; s < SLOTS; s++) TERM(acc[s], k[s] + i);
-        }
-#pragma GCC unroll 4
-        for (int s = 0; s < SLOTS; s++) {
-            k[s] += n;
-            if (k[s] == end[s]) {
-                JOB_STORE(job[s], acc[s]);
-                START(s, live[s]);
-                all &= live[s];
-            }
-        }
-    }
-    /* Out of jobs: the slots still busy, each to its end. */
-#pragma GCC unroll 4
-    for (int s = 0; s < SLOTS; s++)
-        if (live[s]) {
-            for (int kk = k[s]; kk < end[s]; kk++) TERM(acc[s], kk);
-            JOB_STORE(job[s], acc[s]);
-        }
-#undef START
-#undef TERM
-#undef JOB_STORE
-#undef JOB_INIT
-#undef JOB_ROW
-}
-
-/* Whether the 128-column chunks of an input of n rows, read chunk by
- * chunk (not rows_first), go in packed strips instead. */
-static inline int packed_strips(int n, int bp)
-{
-    return n <= PACK_MAX_TILES * PACK_ROWS && bp >= 128;
-}
-
-/* out's columns [0, bp / 128 * 128) for the jobs [j0, j1) (terms of job j:
- * [ptr[j], ptr[j + 1]); the rest as spmm_jobs_packed) over the n input
- * rows of in, strip by strip and tile by tile. */
-static inline __attribute__((always_inline)) void
-spmm_packed(const int32_t *ptr, const float *values, int voff, index_ref idx, int narrow,
-            const float *bias, const int32_t *omap, int j0, int j1, const float *in, int n,
-            float *out, const float *gate, int bp, int mode, __m512 slope)
-{
-    float buf[PACK_ROWS * PACK_W] __attribute__((aligned(64)));
-    int nfull = bp / 128 * 128;
-    if (n <= PACK_ROWS) {
-        for (int b = 0; b < nfull; b += PACK_W) {
-            pack_strip(in, n, bp, b, buf);
-            spmm_jobs_packed(ptr + j0, ptr + j0 + 1, values, voff, idx, narrow, bias, omap, j0, j1,
-                             buf, 0, 1, 1, out, gate, bp, b, mode, slope);
-        }
-        return;
-    }
-    /* bnd[t][j - jb]: where job j's terms in tile t start (tile `tiles`:
-     * its end). */
-    int32_t bnd[(PACK_MAX_TILES + 1) * PACK_JOB_BLOCK];
-    int tiles = (n + PACK_ROWS - 1) / PACK_ROWS;
-    for (int jb = j0; jb < j1; jb += PACK_JOB_BLOCK) {
-        int je = j1 - jb < PACK_JOB_BLOCK ? j1 : jb + PACK_JOB_BLOCK, nb = je - jb;
-        for (int j = jb; j < je; j++) {
-            int k = ptr[j];
-            bnd[j - jb] = k;
-            for (int t = 1; t < tiles; t++) {
-                while (k < ptr[j + 1] && IDX(idx, k) < t * PACK_ROWS) k++;
-                bnd[t * nb + j - jb] = k;
-            }
-            bnd[tiles * nb + j - jb] = ptr[j + 1];
-        }
-        for (int b = 0; b < nfull; b += PACK_W)
-            for (int t = 0; t < tiles; t++) {
-                int t0 = t * PACK_ROWS, rows = n - t0 < PACK_ROWS ? n - t0 : PACK_ROWS;
-                pack_strip(in + (size_t)t0 * bp, rows, bp, b, buf);
-                spmm_jobs_packed(bnd + t * nb, bnd + (t + 1) * nb, values, voff, idx, narrow, bias,
-                                 omap, jb, je, buf, t0, t == 0, t == tiles - 1, out, gate, bp, b,
-                                 mode, slope);
-            }
-    }
-}
-
 /* Rows [r0, r1). */
 static inline __attribute__((always_inline)) void
 forward_rows(const csr_matrix *w, const float *bias, const float *x, float *y, int bp, int r0,
              int r1, int mode, int narrow, __m512 slope)
 {
-    index_ref idx = index_at(w->indices, w->indices16, 0);
-    int b0 = 0; /* the first column left to the loops below */
-    if (!rows_first(w->cols, bp) && packed_strips(w->cols, bp)) {
-        spmm_packed(w->indptr, w->values, 0, idx, narrow, bias, NULL, r0, r1, x, w->cols, y, NULL,
-                    bp, mode, slope);
-        b0 = bp / 128 * 128;
-    } else if (forward_tiled(w->cols, bp)) {
+    if (forward_tiled(w->cols, bp)) {
         forward_rows_tiled(w, bias, x, y, bp, r0, r1, mode, narrow, slope);
         return;
     }
+    index_ref idx = index_at(w->indices, w->indices16, 0);
 #define FORWARD_CHUNK(o, b)                                                                        \
     SPMM_CHUNK(w->values, NULL, idx, w->indptr[o], w->indptr[(o) + 1], x, bias ? bias[o] : 0.0f,   \
                y + (size_t)(o) * bp + (b), NULL, b)
@@ -468,7 +273,7 @@ forward_rows(const csr_matrix *w, const float *bias, const float *x, float *y, i
         for (int o = r0; o < r1; o++)
             for (int b = 0; b < bp; b += chunk_width(b, bp)) FORWARD_CHUNK(o, b);
     else
-        for (int b = b0; b < bp; b += chunk_width(b, bp))
+        for (int b = 0; b < bp; b += chunk_width(b, bp))
             for (int o = r0; o < r1; o++) FORWARD_CHUNK(o, b);
 #undef FORWARD_CHUNK
 }
@@ -495,28 +300,12 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
     int c = c0, dy_rows_first = rows_first(w->rows, bp), tiled = forward_tiled(w->rows, bp);
     int tile = (int)(SPMM_TILE_BYTES / (128 * sizeof(float)));
     index_ref trows = index_at(w->t_rows, w->t_rows16, 0);
-    int b0 = 0; /* the first column left to the loops below */
-    if (!dy_rows_first && packed_strips(w->rows, bp)) {
-        /* The strips run over all the columns at once, so their values
-         * are gathered once, for the whole range (if memory allows). */
-        size_t terms = (size_t)(tp[c1] - tp[c0]);
-        float *all = rw_alloc_unset(sizeof(float) * (terms ? terms : 1));
-        if (all) {
-            for (int k = tp[c0]; k < tp[c1]; k++) all[k - tp[c0]] = w->values[w->t_perm[k]];
-            spmm_packed(tp, all, tp[c0], trows, narrow, NULL, cmap, c0, c1, dy, w->rows, dx, a,
-                        bp, mode, slope);
-            rw_free(all);
-            b0 = bp / 128 * 128;
-            if (b0 == bp) return;
-            tiled = 0;
-        }
-    }
     while (c < c1) {
         int base = tp[c], ce = c;
         while (ce < c1 && tp[ce + 1] - base <= GATHER_MAX) ce++;
         if (ce == c) { /* a column longer than the buffer: read through t_perm */
             index_ref rows = index_at(w->t_rows, w->t_rows16, 0);
-            for (int b = b0; b < bp; b += chunk_width(b, bp))
+            for (int b = 0; b < bp; b += chunk_width(b, bp))
                 SPMM_CHUNK(w->values, w->t_perm, rows, tp[c], tp[c + 1], dy, 0.0f,
                            dx + DX_ROW(c) + b, a ? a + DX_ROW(c) + b : NULL, b);
             c++;
@@ -545,7 +334,7 @@ backward_columns(const csr_matrix *w, const float *dy, float *dx, int bp, int c0
                     }
             }
         else
-            for (int b = b0; b < bp; b += chunk_width(b, bp))
+            for (int b = 0; b < bp; b += chunk_width(b, bp))
                 for (int j = c; j < ce; j++) BACKWARD_COLUMN(j, b);
 #undef BACKWARD_COLUMN
         c = ce;
@@ -685,90 +474,11 @@ sddmm_rows_tiled(const csr_matrix *w, const float *dy, const float *x, float *dw
     }
 }
 
-/* The weight gradient with x in L1 (batches of 128·k columns). Tiled as
- * above, each entry still reads its 3 KB row of x from L2, one 64-byte
- * line per FMA. Here a block of SDDMM_ROW_BLOCK output rows goes through
- * x in tiles of SDDMM_X_TILE rows and, within a tile, 128-column chunk by
- * chunk in order: the chunk of the tile is packed (16 KB, all of it in
- * L1), each row's chunk of dy is loaded into registers once for all of
- * its entries in the tile, and each entry's 16-lane sum waits in acc (in
- * L1 too) from one chunk to the next. An entry's lanes therefore sum the
- * same products in the same order as avx512_dot_folded, and its last
- * chunk folds and reduces it as sddmm_entries_avx512 does: the same
- * bytes. */
-#define SDDMM_X_TILE 32
-
-/* acc holds 16·SDDMM_ROW_BLOCK·SDDMM_X_TILE floats. */
-static inline __attribute__((always_inline)) void
-sddmm_rows_packed(const csr_matrix *w, const float *dy, const float *x, float *dw, float *db,
-                  int bp, int r0, int r1, int narrow, float *acc)
-{
-    index_ref idx = index_at(w->indices, w->indices16, 0);
-    float xt[SDDMM_X_TILE * 128] __attribute__((aligned(64)));
-    int32_t cur[SDDMM_ROW_BLOCK], ke[SDDMM_ROW_BLOCK];
-    for (int ob = r0; ob < r1; ob += SDDMM_ROW_BLOCK) {
-        int oe = r1 - ob < SDDMM_ROW_BLOCK ? r1 : ob + SDDMM_ROW_BLOCK;
-        for (int o = ob; o < oe; o++) {
-            cur[o - ob] = w->indptr[o];
-            if (db) db[o] = row_sum_avx512(dy + (size_t)o * bp, bp);
-        }
-        for (int t0 = 0; t0 < w->cols; t0 += SDDMM_X_TILE) {
-            int t1 = w->cols - t0 < SDDMM_X_TILE ? w->cols : t0 + SDDMM_X_TILE, any = 0;
-            for (int o = ob; o < oe; o++) {
-                int k = cur[o - ob], end = w->indptr[o + 1];
-                while (k < end && IDX(idx, k) < t1) k++;
-                ke[o - ob] = k;
-                any |= k > cur[o - ob];
-            }
-            if (!any) continue;
-            for (int b = 0; b < bp; b += 128) {
-                int last = b + 128 == bp;
-                for (int i = t0; i < t1; i++)
-                    for (int q = 0; q < 8; q++)
-                        _mm512_store_ps(xt + (size_t)(i - t0) * 128 + 16 * q,
-                                        _mm512_loadu_ps(x + (size_t)i * bp + b + 16 * q));
-                float *ap = acc;
-                for (int o = ob; o < oe; o++) {
-                    int k = cur[o - ob], end = ke[o - ob];
-                    if (k == end) continue;
-                    const float *dyo = dy + (size_t)o * bp + b;
-                    __m512 dv[8];
-                    for (int q = 0; q < 8; q++) dv[q] = _mm512_loadu_ps(dyo + 16 * q);
-                    /* Entries before `four` reduce as groups of four. */
-                    int k0 = w->indptr[o], four = k0 + ((w->indptr[o + 1] - k0) & ~3);
-                    for (; k < end; k++, ap += 16) {
-                        const float *xi = xt + (size_t)(IDX(idx, k) - t0) * 128;
-                        __m512 a = b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(ap);
-                        for (int q = 0; q < 8; q++)
-                            a = _mm512_fmadd_ps(dv[q], _mm512_load_ps(xi + 16 * q), a);
-                        if (last) {
-                            __m256 f = _mm256_add_ps(_mm512_castps512_ps256(a),
-                                                     _mm512_extractf32x8_ps(a, 1));
-                            dw[k] = k < four ? avx2_hsum1_as4(f) : avx2_hsum1(f);
-                        } else
-                            _mm512_store_ps(ap, a);
-                    }
-                }
-            }
-            for (int o = ob; o < oe; o++) cur[o - ob] = ke[o - ob];
-        }
-    }
-}
-
 static inline __attribute__((always_inline)) void
 sddmm_rows(const csr_matrix *w, const float *dy, const float *x, float *dw, float *db, int bp,
            int r0, int r1, int narrow)
 {
-    size_t x_bytes = (size_t)w->cols * bp * sizeof(float);
-    if (bp % 128 == 0 && x_bytes > L2_BYTES) {
-        float *acc = rw_alloc_unset(sizeof(float) * 16 * SDDMM_ROW_BLOCK * SDDMM_X_TILE);
-        if (acc) { /* else the loops below, the same bytes */
-            sddmm_rows_packed(w, dy, x, dw, db, bp, r0, r1, narrow, acc);
-            rw_free(acc);
-            return;
-        }
-    }
-    if (x_bytes > 2 * SDDMM_TILE_BYTES) {
+    if ((size_t)w->cols * bp * sizeof(float) > 2 * SDDMM_TILE_BYTES) {
         sddmm_rows_tiled(w, dy, x, dw, db, bp, r0, r1, narrow);
         return;
     }
