@@ -451,6 +451,66 @@ static void test_large_inputs_tiled(void **state)
     }
 }
 
+/* The GPT's shapes at batch 768 and inputs around the kernels' cache
+ * thresholds (an input chunk of more or less than L2's share, up to 4096
+ * input rows and past it): the AVX-512 kernels give the same bytes as the
+ * AVX2 table at batches of 128·k (+ 8) columns, and the reference's sums
+ * within the tolerance, forward, backward and SDDMM, for few rows, rows all of
+ * one length, empty rows and columns, batch tails of 64, 32, 16 and 8
+ * columns, and with the 32-bit indices too (the 16-bit copies dropped). */
+static void test_large_batch_shapes(void **state)
+{
+    (void)state;
+    const kernel_isa *a = kernel_isa_named("avx2"), *b = kernel_isa_named("avx512");
+    if (!a->cpu_runs() || !b->cpu_runs()) {
+        print_message("large batch shapes: skipped, the CPU lacks %s\n",
+                      a->cpu_runs() ? "avx512" : "avx2");
+        skip();
+    }
+    static const struct { int rows, cols; double density; int batch; } sh[] = {
+        {512, 512, 0.1, 768}, {300, 400, 0.02, 700}, {257, 500, 0.25, 1000},
+        {450, 200, 0.05, 1024}, {5, 400, 0.3, 512},  {8, 300, 1.0, 640},
+        {500, 3, 0.6, 768},   {40, 512, 0.5, 392},  {350, 350, 0.004, 512},
+        {600, 1100, 0.05, 768}, {1300, 700, 0.1, 520}, {40, 2048, 0.1, 768},
+        {2048, 40, 0.1, 768}, {10, 5000, 0.05, 256}, {5000, 10, 0.05, 256},
+    };
+    for (size_t s = 0; s < 2 * (sizeof sh / sizeof sh[0]); s++) {
+        size_t i = s % (sizeof sh / sizeof sh[0]);
+        problem p;
+        problem_make(&p, sh[i].rows, sh[i].cols, sh[i].density, sh[i].batch, 1700 + s);
+        if (s >= sizeof sh / sizeof sh[0]) { /* the 32-bit index loops */
+            rw_free(p.w.indices16);
+            rw_free(p.w.t_rows16);
+            p.w.indices16 = NULL;
+            p.w.t_rows16 = NULL;
+        }
+        double tol = tolerance(&p.w, p.bp);
+        for (int e = 0; e < N_EPI; e++) {
+            outputs ref, x, y;
+            run_ranges(kernels_scalar(), &p, epilogues[e], &ref);
+            run_ranges(a->csr, &p, epilogues[e], &x);
+            run_ranges(b->csr, &p, epilogues[e], &y);
+            if (p.bp % 128 == 0 || p.bp % 128 == 8) {
+                assert_memory_equal(x.y, y.y, sizeof(float) * (size_t)p.w.rows * p.bp);
+                assert_memory_equal(x.dx, y.dx, sizeof(float) * (size_t)p.w.cols * p.bp);
+            }
+            assert_memory_equal(x.dw, y.dw, sizeof(float) * (size_t)p.w.nnz);
+            assert_memory_equal(x.db, y.db, sizeof(float) * (size_t)p.w.rows);
+            assert_true(tu_max_rel_diff(y.dw, ref.dw, (size_t)p.w.nnz) < tol);
+            if (!(tu_max_rel_diff(y.y, ref.y, (size_t)p.w.rows * p.bp) < tol) ||
+                !(tu_max_rel_diff(y.dx, ref.dx, (size_t)p.w.cols * p.bp) < tol))
+                fail_msg("large batch shape %zu (%d x %d, density %g, batch %d): %g %g", s,
+                         sh[i].rows, sh[i].cols, sh[i].density, sh[i].batch,
+                         tu_max_rel_diff(y.y, ref.y, (size_t)p.w.rows * p.bp),
+                         tu_max_rel_diff(y.dx, ref.dx, (size_t)p.w.cols * p.bp));
+            outputs_free(&ref);
+            outputs_free(&x);
+            outputs_free(&y);
+        }
+        problem_free(&p);
+    }
+}
+
 /* A NaN in the input stays NaN through the forward epilogues (so a
  * diverging layer is found), for both tables. */
 static void test_epilogue_keeps_nan(void **state)
@@ -778,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_scalar_matches_dense),
         cmocka_unit_test(test_twins_match_scalar),
         cmocka_unit_test(test_large_inputs_tiled),
+        cmocka_unit_test(test_large_batch_shapes),
         cmocka_unit_test(test_avx512_sums_as_avx2),
         cmocka_unit_test(test_epilogue_keeps_nan),
         cmocka_unit_test(test_gelu_keeps_nan),
