@@ -525,15 +525,17 @@ static void test_idx_cache(void **state)
     assert_memory_equal(a->y, b->y, 3);
     rw_dataset_free(b);
 
-    /* A cache file cut short, cut inside its header, with a wrong magic,
-     * or with a label past the classes is not used (nor mapped): the
-     * sources answer, and the file is written anew. */
+    /* A cache file cut short, cut inside its header, emptied, with a
+     * wrong magic, a label past the classes or a damaged byte count is not
+     * used (nor mapped): the sources answer, and the file is written anew. */
     const char *damage[] = {
         "truncate -s -1 \"$f\"",
         "truncate -s 10 \"$f\"",
         ": > \"$f\"",
         "printf 'X' | dd of=\"$f\" bs=1 seek=0 conv=notrunc status=none",
         "printf '\\011' | dd of=\"$f\" bs=1 seek=$(($(stat -c %s \"$f\") - 13)) conv=notrunc status=none",
+        /* a byte count in the header (the training set's normalisation) */
+        "printf '\\377' | dd of=\"$f\" bs=1 seek=170 conv=notrunc status=none",
     };
     for (size_t k = 0; k < sizeof damage / sizeof *damage; k++) {
         snprintf(cmd, sizeof cmd, "for f in '%s'/*; do %s; done", cache, damage[k]);

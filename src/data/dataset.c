@@ -322,10 +322,14 @@ rw_status rw_dataset_head(const rw_dataset *src, int n, rw_dataset **out)
     return RW_OK;
 }
 
+static void uncount_samples(rw_dataset *d, int first, int n);
+
 /* Keeps the first n samples (all when n >= the count). */
 static void dataset_truncate(rw_dataset *d, int n)
 {
-    if (d && n >= 0 && n < d->n) d->n = n;
+    if (!d || n < 0 || n >= d->n) return;
+    uncount_samples(d, n, d->n - n);
+    d->n = n;
 }
 
 /* d becomes rw_dataset_split's training part and *val its validation part,
@@ -364,6 +368,12 @@ static rw_status dataset_split_by_index(rw_dataset *d, int count, uint64_t seed,
         y[i] = d->y[perm[i]];
         /* Row of the old sample: perm becomes the new row index in place. */
         if (d->row_of) perm[i] = d->row_of[perm[i]];
+    }
+    /* The validation samples no longer count among d's (and theirs are
+     * then known too). */
+    if (d->counted) {
+        dataset_count_bytes(v);
+        for (int b = 0; b < 256; b++) d->byte_count[b] -= v->byte_count[b];
     }
     /* Floats made from bytes would be in the old order. */
     if (d->bytes) {
@@ -457,18 +467,40 @@ static void count_span(const uint8_t *p, size_t len, uint32_t part[4][256], size
     }
 }
 
-/* How many times each byte value occurs among the features. */
-static void byte_counts(const rw_dataset *d, uint64_t count[256])
+/* How many times each byte value occurs among the features of samples
+ * [first, first + n). */
+static void byte_counts(const rw_dataset *d, int first, int n, uint64_t count[256])
 {
     uint32_t part[4][256];
     size_t pending = 0;
     memset(part, 0, sizeof part);
     memset(count, 0, 256 * sizeof *count);
     size_t size = (size_t)d->features;
-    if (!d->row_of) count_span(d->bytes, (size_t)d->n * size, part, &pending, count);
+    if (n > 0 && !d->row_of) count_span(row_at(d, first), (size_t)n * size, part, &pending, count);
     else
-        for (int i = 0; i < d->n; i++) count_span(row_at(d, i), size, part, &pending, count);
+        for (int i = first; i < first + n; i++) count_span(row_at(d, i), size, part, &pending, count);
     for (int v = 0; v < 256; v++) count[v] += (uint64_t)part[0][v] + part[1][v] + part[2][v] + part[3][v];
+}
+
+void dataset_count_bytes(rw_dataset *d)
+{
+    if (!d->bytes || d->counted) return;
+    byte_counts(d, 0, d->n, d->byte_count);
+    d->counted = 1;
+}
+
+/* The counts of d without samples [first, first + n), n small against
+ * d->n: subtracting theirs costs less than counting the rest again. */
+static void uncount_samples(rw_dataset *d, int first, int n)
+{
+    if (!d->counted) return;
+    if (n > d->n / 2) {
+        d->counted = 0;
+        return;
+    }
+    uint64_t gone[256];
+    byte_counts(d, first, n, gone);
+    for (int v = 0; v < 256; v++) d->byte_count[v] -= gone[v];
 }
 
 void rw_dataset_stats(const rw_dataset *data, float *mean, float *std)
@@ -481,7 +513,8 @@ void rw_dataset_stats(const rw_dataset *data, float *mean, float *std)
     size_t cells = data ? (size_t)data->n * (size_t)data->features : 0;
     if (cells > 0 && data->bytes) {
         uint64_t count[256];
-        byte_counts(data, count);
+        if (data->counted) memcpy(count, data->byte_count, sizeof count);
+        else byte_counts(data, 0, data->n, count);
         double sum = 0.0;
         for (int v = 0; v < 256; v++) sum += (double)count[v] * dataset_byte_value[v];
         m = sum / (double)cells;

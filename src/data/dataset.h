@@ -28,6 +28,12 @@ struct rw_dataset {
     void *file_map;
     size_t file_map_len;
     uint8_t *y; /* [n], in sample order */
+    /* How often each byte value occurs among the features of a bytes
+     * dataset, when known (counted): the training set's mean and
+     * deviation come from it. A cached split carries the counts of the
+     * whole file, so that they are not counted again on every run. */
+    uint64_t byte_count[256];
+    int counted;
     char **class_names; /* [classes] malloc'ed strings, or NULL (class k is label k) */
 };
 
@@ -47,6 +53,9 @@ typedef struct {
 
 /* The rows of d from sample `first` on. */
 sample_rows dataset_rows(const rw_dataset *d, int first);
+
+/* d->byte_count for a bytes dataset, counted now unless known. */
+void dataset_count_bytes(rw_dataset *d);
 
 /* Copies the features of samples [first, first + n) of d, in sample
  * order, into dst (n rows of bytes or of floats, as d stores them). */

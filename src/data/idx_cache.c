@@ -18,7 +18,8 @@
 #include "core/error.h"
 
 #define CACHE_MAGIC "rewire idx cache"
-#define CACHE_VERSION 1
+/* 2: the byte counts joined the header. */
+#define CACHE_VERSION 2
 
 /* What identifies a source file's contents without reading them. */
 typedef struct {
@@ -34,7 +35,19 @@ typedef struct {
     source_id images, labels;
     int32_t n, features, classes, reserved;
     uint64_t fingerprint; /* dataset_fingerprint version 2 of the data */
+    uint64_t byte_count[256]; /* dataset_count_bytes of the data */
+    uint64_t count_check;     /* counts_check of byte_count */
 } cache_header;
+
+/* FNV-1a over the counts: a damaged count is caught as a damaged pixel
+ * is by the fingerprint (the counts set the model's normalisation). */
+static uint64_t counts_check(const uint64_t count[256])
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const unsigned char *p = (const unsigned char *)count;
+    for (size_t i = 0; i < 256 * sizeof *count; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
 
 static int source_of(const char *path, source_id *id)
 {
@@ -147,7 +160,13 @@ static rw_dataset *cache_read(const char *path, const cache_header *want)
     d->n = h.n;
     for (int i = 0; i < h.n; i++)
         if (d->y[i] >= h.classes) goto fail;
-    if (dataset_fingerprint(d, 2) != h.fingerprint) goto fail;
+    if (dataset_fingerprint(d, 2) != h.fingerprint || counts_check(h.byte_count) != h.count_check)
+        goto fail;
+    uint64_t total = 0;
+    for (int v = 0; v < 256; v++) total += h.byte_count[v];
+    if (total != (uint64_t)h.n * (uint64_t)h.features) goto fail;
+    memcpy(d->byte_count, h.byte_count, sizeof h.byte_count);
+    d->counted = 1;
     goto done;
 fail:
     rw_dataset_free(d);
@@ -159,13 +178,16 @@ done:
 }
 
 /* Writes d as a cache file, whole or not at all. */
-static void cache_write(const char *path, const cache_header *base, const rw_dataset *d)
+static void cache_write(const char *path, const cache_header *base, rw_dataset *d)
 {
     cache_header h = *base;
     h.n = d->n;
     h.features = d->features;
     h.classes = d->classes;
     h.fingerprint = dataset_fingerprint(d, 2);
+    dataset_count_bytes(d);
+    memcpy(h.byte_count, d->byte_count, sizeof h.byte_count);
+    h.count_check = counts_check(h.byte_count);
     char tmp[4200];
     if (snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof tmp) return;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
