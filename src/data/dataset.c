@@ -622,7 +622,7 @@ static uint64_t features_hash_v1(const rw_dataset *d, uint64_t h)
  * folds the chains, the length and the last partial word. Made to tell
  * data apart, not to resist an adversary. The bytes are those of the
  * samples in sample order, whatever order their rows are stored in. */
-enum { HASH_LANES = 8, HASH_BLOCK = 8 * HASH_LANES };
+enum { HASH_LANES = 8, HASH_BLOCK = 8 * HASH_LANES, HASH_AHEAD = 8 };
 
 /* The chains over p[0..len), len a multiple of HASH_BLOCK. */
 static void hash_blocks(uint64_t lane[HASH_LANES], const unsigned char *p, size_t len)
@@ -669,6 +669,11 @@ static uint64_t features_hash_v2(const rw_dataset *d, uint64_t h)
         int i = 0;
         for (;;) {
             while (got < sizeof buf && i < d->n) {
+                /* Rows come in sample order, not stored order: a row a few
+                 * samples ahead is asked for, so that its memory latency
+                 * (and its TLB miss) overlaps the copies before it. */
+                if (at == 0 && i + HASH_AHEAD < d->n)
+                    for (size_t o = 0; o < size; o += 64) __builtin_prefetch(row_at(d, i + HASH_AHEAD) + o);
                 size_t take = size - at < sizeof buf - got ? size - at : sizeof buf - got;
                 memcpy(buf + got, row_at(d, i) + at, take);
                 got += take;
