@@ -142,8 +142,7 @@ void input_stage_load_rows(const input_stage *s, const float *x, int features, c
     }
 }
 
-/* Samples a group of the byte loader takes at once: its rows' pages stay
- * in the first-level TLB while every feature of the chunk is read. */
+/* Samples a group of the byte loader takes at once. */
 #define BYTE_GROUP 16
 
 void input_stage_load_byte_rows(const input_stage *s, const uint8_t *x, int features,
@@ -155,10 +154,14 @@ void input_stage_load_byte_rows(const input_stage *s, const uint8_t *x, int feat
         float sh = s->mean, sc = 1.0f / s->std;
         for (int v = 0; v < 256; v++) table[v] = (dataset_byte_value[v] - sh) * sc;
     }
-    /* Sample by sample group rather than feature by feature: reading one
-     * feature of every sample of the batch touched a page per sample for
-     * each feature, and rows of a shuffled (or file-mapped, 4 KB-paged)
-     * training set are far apart, so nearly every read missed the TLB. */
+    /* Sample group by sample group rather than feature by feature:
+     * reading one feature of every sample of the batch touches a page per
+     * sample for each feature, as the rows of a shuffled training set lie
+     * far apart. Where those pages are 4 KB (a file the kernel maps
+     * without huge pages) that overflows the first-level TLB; a group's 16
+     * rows stay in it. (Fashion-MNIST's cache file was mapped mostly with
+     * 2 MB pages on the machine measured, where the gain is not
+     * established: docs/performance.md.) */
     for (int b0 = 0; b0 < n; b0 += BYTE_GROUP) {
         int g = n - b0 < BYTE_GROUP ? n - b0 : BYTE_GROUP;
         const uint8_t *src[BYTE_GROUP];
