@@ -744,9 +744,10 @@ rw_status rw_dataset_head(const rw_dataset *src, int n, rw_dataset **out);
  * when val is not NULL, rw_dataset_split with count round(val_fraction x
  * samples) (at most samples - 1) and seed, *out taking the training part.
  * The same datasets as those calls, without copying the samples kept: the
- * split is cut and shuffled in place (for Fashion-MNIST's training set that
- * is 188 MB less memory and time). val_fraction is in [0, 1); with val
- * NULL the samples keep the file's order. */
+ * training part reaches the loaded rows through a shuffled index, so that
+ * they are never moved (and a cached split stays a read-only mapping of
+ * its cache file). val_fraction is in [0, 1); with val NULL the samples
+ * keep the file's order. */
 rw_status rw_dataset_load_part(const char *dir_or_name, int test_split, int limit,
                               double val_fraction, uint64_t seed, rw_dataset **out,
                               rw_dataset **val);

@@ -22,7 +22,7 @@ mkdir -p build-fuzz/artifacts
 for h in "${harnesses[@]}"; do
     mkdir -p "build-fuzz/corpus/$h"
     case $h in
-    fuzz_idx) extra=() ;;
+    fuzz_idx | fuzz_idx_cache) extra=() ;;
     fuzz_vocab | fuzz_gpt2_config) extra=(-dict=tests/fuzz/text.dict) ;;
     fuzz_csv) extra=(-dict=tests/fuzz/csv.dict) ;;
     fuzz_npy) extra=(-dict=tests/fuzz/npy.dict) ;;

@@ -496,6 +496,8 @@ static int files_in(const char *dir)
     return n;
 }
 
+static void check_same_samples(const rw_dataset *a, const rw_dataset *b);
+
 /* rw_dataset_load keeps a gzipped split in the cache and reads it back
  * from there: the same data; a changed source is read again; a damaged
  * cache file is not used; REWIRE_CACHE_DIR=off writes nothing. */
@@ -513,12 +515,55 @@ static void test_idx_cache(void **state)
 
     rw_dataset *a = NULL, *b = NULL;
     assert_int_equal(rw_dataset_load(dir, 0, &a), RW_OK);
+    assert_null(a->file_map);
     assert_int_equal(files_in(cache), 1);
     assert_int_equal(rw_dataset_load(dir, 0, &b), RW_OK);
+    /* Read back as a mapping of the cache file. */
+    assert_non_null(b->file_map);
     assert_int_equal(a->n, b->n);
     assert_memory_equal(a->bytes, b->bytes, 12);
     assert_memory_equal(a->y, b->y, 3);
     rw_dataset_free(b);
+
+    /* A cache file cut short, cut inside its header, emptied, with a
+     * wrong magic, a label past the classes or a damaged byte count is not
+     * used (nor mapped): the sources answer, and the file is written anew. */
+    const char *damage[] = {
+        "truncate -s -1 \"$f\"",
+        "truncate -s 10 \"$f\"",
+        ": > \"$f\"",
+        "printf 'X' | dd of=\"$f\" bs=1 seek=0 conv=notrunc status=none",
+        "printf '\\011' | dd of=\"$f\" bs=1 seek=$(($(stat -c %s \"$f\") - 13)) conv=notrunc status=none",
+        /* a byte count in the header (the training set's normalisation) */
+        "printf '\\377' | dd of=\"$f\" bs=1 seek=170 conv=notrunc status=none",
+    };
+    for (size_t k = 0; k < sizeof damage / sizeof *damage; k++) {
+        snprintf(cmd, sizeof cmd, "for f in '%s'/*; do %s; done", cache, damage[k]);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(rw_dataset_load(dir, 0, &b), RW_OK);
+        assert_null(b->file_map);
+        assert_int_equal(b->n, 3);
+        assert_memory_equal(b->bytes, tiny_pixels, 12);
+        assert_memory_equal(b->y, tiny_labels, 3);
+        rw_dataset_free(b);
+        assert_int_equal(rw_dataset_load(dir, 0, &b), RW_OK);
+        assert_non_null(b->file_map);
+        assert_memory_equal(b->bytes, tiny_pixels, 12);
+        rw_dataset_free(b);
+    }
+    /* A split made at load reads the mapped rows through its index. */
+    rw_dataset *tr = NULL, *va = NULL;
+    assert_int_equal(rw_dataset_load_part(dir, 0, 0, 0.34, 3, &tr, &va), RW_OK);
+    assert_non_null(tr->row_of);
+    assert_non_null(tr->file_map);
+    rw_dataset *tr2 = NULL, *va2 = NULL;
+    assert_int_equal(rw_dataset_split(a, 1, 3, &tr2, &va2), RW_OK);
+    check_same_samples(tr, tr2);
+    check_same_samples(va, va2);
+    rw_dataset_free(tr);
+    rw_dataset_free(va);
+    rw_dataset_free(tr2);
+    rw_dataset_free(va2);
 
     /* Other pixels under the same name: the cache does not answer. */
     uint8_t other[12];
@@ -737,13 +782,49 @@ static void test_split(void **state)
 
 /* rw_dataset_load_part gives the bytes of load, head and split, which it
  * does in place: every combination of limit and validation share. */
-static void check_same_dataset(const rw_dataset *a, const rw_dataset *b)
+static void check_same_samples(const rw_dataset *a, const rw_dataset *b)
 {
     assert_int_equal(a->n, b->n);
     assert_int_equal(a->features, b->features);
     assert_int_equal(a->classes, b->classes);
     assert_memory_equal(X(a), X(b), sizeof(float) * (size_t)a->n * (size_t)a->features);
     if (a->n) assert_memory_equal(a->y, b->y, (size_t)a->n);
+}
+
+/* b may reach its rows through an index (row_of): everything read from
+ * it is a's, sample for sample. */
+static void check_same_dataset(const rw_dataset *a, const rw_dataset *b)
+{
+    check_same_samples(a, b);
+    assert_true(dataset_fingerprint(a, 1) == dataset_fingerprint(b, 1));
+    assert_true(dataset_fingerprint(a, 2) == dataset_fingerprint(b, 2));
+    float ma, sa, mb, sb;
+    rw_dataset_stats(a, &ma, &sa);
+    rw_dataset_stats(b, &mb, &sb);
+    assert_true(ma == mb && sa == sb);
+    if (a->n == 0) return;
+    size_t f = (size_t)a->features;
+    float *fa = malloc(4 * sizeof(float) * f);
+    assert_non_null(fa);
+    assert_int_equal(rw_dataset_feature_stats(a, fa, fa + f), RW_OK);
+    assert_int_equal(rw_dataset_feature_stats(b, fa + 2 * f, fa + 3 * f), RW_OK);
+    assert_memory_equal(fa, fa + 2 * f, 2 * sizeof(float) * f);
+    free(fa);
+    /* What is made from b is made of its samples. */
+    rw_dataset *ha = NULL, *hb = NULL, *ta = NULL, *va = NULL, *tb = NULL, *vb = NULL;
+    assert_int_equal(rw_dataset_head(a, a->n / 2 + 1, &ha), RW_OK);
+    assert_int_equal(rw_dataset_head(b, a->n / 2 + 1, &hb), RW_OK);
+    check_same_samples(ha, hb);
+    assert_int_equal(rw_dataset_split(a, a->n / 3, 5, &ta, &va), RW_OK);
+    assert_int_equal(rw_dataset_split(b, a->n / 3, 5, &tb, &vb), RW_OK);
+    check_same_samples(ta, tb);
+    check_same_samples(va, vb);
+    rw_dataset_free(ha);
+    rw_dataset_free(hb);
+    rw_dataset_free(ta);
+    rw_dataset_free(va);
+    rw_dataset_free(tb);
+    rw_dataset_free(vb);
 }
 
 static void test_load_part(void **state)
@@ -762,6 +843,8 @@ static void test_load_part(void **state)
             assert_int_equal(rw_dataset_split(head, count, 42, &tr, &va), RW_OK);
             assert_int_equal(rw_dataset_load_part(SMALL, 0, limit, fractions[fi], 42, &tr2, &va2),
                              RW_OK);
+            /* The kept part is an index of the loaded rows. */
+            assert_non_null(tr2->row_of);
             check_same_dataset(tr, tr2);
             check_same_dataset(va, va2);
             rw_dataset_free(all);

@@ -69,9 +69,7 @@ rw_status rw_dataset_align_classes(const rw_dataset *d, const char *const *names
     rw_status st = d->bytes ? dataset_alloc_bytes(d->n, d->features, n_names, &a)
                             : dataset_alloc(d->n, d->features, n_names, &a);
     if (st != RW_OK) return st;
-    size_t cells = (size_t)d->n * (size_t)d->features;
-    if (d->bytes) memcpy(a->bytes, d->bytes, cells);
-    else memcpy(a->x, d->x, sizeof(float) * cells);
+    dataset_copy_samples(d, 0, d->n, a->bytes ? (void *)a->bytes : (void *)a->x);
     for (int i = 0; i < d->n; i++) a->y[i] = (uint8_t)map[d->y[i]];
     if ((st = dataset_set_class_names(a, names)) != RW_OK) {
         rw_dataset_free(a);

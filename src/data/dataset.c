@@ -1,14 +1,18 @@
 /* rw_dataset: loading (IDX files or memory), head, seeded split, stats.
  * (CSV and .npy loading live in csv.c and npy.c.)
  * A dataset is immutable once handed out; every operation makes a new one
- * (rw_dataset_load_part cuts and splits the one it loads in place, before
- * returning it). */
+ * (rw_dataset_load_part cuts and splits the one it loads through an index
+ * of its rows, before returning it). */
+/* munmap is POSIX. */
+#define _POSIX_C_SOURCE 200809L
+
 #include "data/dataset.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -26,8 +30,9 @@ const float dataset_byte_value[256] = {BYTE64(0), BYTE64(64), BYTE64(128), BYTE6
 
 sample_rows dataset_rows(const rw_dataset *d, int first)
 {
-    size_t at = (size_t)first * (size_t)d->features;
-    sample_rows r = {.features = d->features};
+    /* Through an index the rows are counted from the first stored one. */
+    size_t at = d->row_of ? 0 : (size_t)first * (size_t)d->features;
+    sample_rows r = {.features = d->features, .row_of = d->row_of ? d->row_of + first : NULL};
     if (d->bytes) r.bytes = d->bytes + at;
     else r.x = d->x + at;
     return r;
@@ -43,7 +48,18 @@ static size_t row_size(const rw_dataset *d)
 static unsigned char *row_at(const rw_dataset *d, int i)
 {
     unsigned char *base = d->bytes ? (unsigned char *)d->bytes : (unsigned char *)d->x;
-    return base + (size_t)i * row_size(d);
+    return base + (size_t)(d->row_of ? d->row_of[i] : i) * row_size(d);
+}
+
+void dataset_copy_samples(const rw_dataset *d, int first, int n, void *dst)
+{
+    size_t size = row_size(d);
+    if (n <= 0) return;
+    if (!d->row_of) {
+        memcpy(dst, row_at(d, first), (size_t)n * size);
+        return;
+    }
+    for (int i = 0; i < n; i++) memcpy((unsigned char *)dst + (size_t)i * size, row_at(d, first + i), size);
 }
 
 /* n may be 0, as a split's validation part can be. The features are not
@@ -300,72 +316,75 @@ rw_status rw_dataset_head(const rw_dataset *src, int n, rw_dataset **out)
     rw_dataset *d;
     rw_status st = dataset_alloc_like(src, n, &d);
     if (st != RW_OK) return st;
-    memcpy(row_at(d, 0), row_at(src, 0), (size_t)n * row_size(src));
+    dataset_copy_samples(src, 0, n, d->bytes ? (void *)d->bytes : (void *)d->x);
     memcpy(d->y, src->y, (size_t)n);
     *out = d;
     return RW_OK;
 }
 
+static void uncount_samples(rw_dataset *d, int first, int n);
+
 /* Keeps the first n samples (all when n >= the count). */
 static void dataset_truncate(rw_dataset *d, int n)
 {
-    if (d && n >= 0 && n < d->n) d->n = n;
+    if (!d || n < 0 || n >= d->n) return;
+    uncount_samples(d, n, d->n - n);
+    d->n = n;
 }
 
 /* d becomes rw_dataset_split's training part and *val its validation part,
- * without a second copy of the training samples; the validation samples
- * stay allocated at d's end. On failure d is unchanged and *val NULL. */
-static rw_status dataset_split_in_place(rw_dataset *d, int count, uint64_t seed, rw_dataset **val)
+ * without moving d's rows: d's samples are put in the split's order by an
+ * index of their rows (row_of), and only the labels (one byte a sample)
+ * and the validation samples are copied. d's rows may then be read-only
+ * (a mapped cache file) and are never touched: no page of a 47 MB
+ * training set is written or even read here. On failure d is unchanged
+ * and *val NULL. */
+static rw_status dataset_split_by_index(rw_dataset *d, int count, uint64_t seed, rw_dataset **val)
 {
     *val = NULL;
     if (count < 0 || count >= d->n)
         return rw_fail(RW_ERR_INVALID_ARGUMENT,
                        "dataset split: validation count %d must be in [0, %d) for %d samples",
                        count, d->n, d->n);
-    int n = d->n;
-    size_t size = row_size(d);
-    /* Floats made from bytes would go stale: the bytes are moved alone. */
-    if (d->bytes) {
-        rw_free(d->x);
-        d->x = NULL;
-    }
+    int n = d->n, kept = n - count;
     rw_status st = dataset_alloc_like(d, count, val);
     if (st != RW_OK) return st;
     int *perm = split_order(n, seed);
-    uint8_t *done = calloc((size_t)n, 1);
-    unsigned char *row = malloc(size > 0 ? size : 1);
-    if (!perm || !done || !row) {
+    uint8_t *y = malloc((size_t)(kept > 0 ? kept : 1));
+    if (!perm || !y) {
         free(perm);
-        free(done);
-        free(row);
+        free(y);
         rw_dataset_free(*val);
         *val = NULL;
         return rw_fail(RW_ERR_NO_MEMORY, "dataset split: out of memory");
     }
-    /* Sample i becomes the old sample perm[i], one cycle of the
-     * permutation at a time, through one spare row: the order
-     * rw_dataset_split gathers into new memory. */
-    for (int i = 0; i < n; i++) {
-        if (done[i]) continue;
-        memcpy(row, row_at(d, i), size);
-        uint8_t label = d->y[i];
-        int j = i;
-        done[j] = 1;
-        for (int k = perm[j]; k != i; j = k, k = perm[j]) {
-            memcpy(row_at(d, j), row_at(d, k), size);
-            d->y[j] = d->y[k];
-            done[k] = 1;
-        }
-        memcpy(row_at(d, j), row, size);
-        d->y[j] = label;
+    /* Sample i becomes the old sample perm[i], as rw_dataset_split gathers. */
+    rw_dataset *v = *val;
+    for (int k = 0; k < count; k++) {
+        memcpy(row_at(v, k), row_at(d, perm[kept + k]), row_size(d));
+        v->y[k] = d->y[perm[kept + k]];
     }
-    free(perm);
-    free(done);
-    free(row);
-    /* The validation samples are now the last `count`. */
-    memcpy(row_at(*val, 0), row_at(d, n - count), (size_t)count * size);
-    memcpy((*val)->y, d->y + (n - count), (size_t)count);
-    d->n = n - count;
+    for (int i = 0; i < kept; i++) {
+        y[i] = d->y[perm[i]];
+        /* Row of the old sample: perm becomes the new row index in place. */
+        if (d->row_of) perm[i] = d->row_of[perm[i]];
+    }
+    /* The validation samples no longer count among d's (and theirs are
+     * then known too). */
+    if (d->counted) {
+        dataset_count_bytes(v);
+        for (int b = 0; b < 256; b++) d->byte_count[b] -= v->byte_count[b];
+    }
+    /* Floats made from bytes would be in the old order. */
+    if (d->bytes) {
+        rw_free(d->x);
+        d->x = NULL;
+    }
+    free(d->y);
+    d->y = y;
+    free(d->row_of);
+    d->row_of = perm;
+    d->n = kept;
     return RW_OK;
 }
 
@@ -386,7 +405,7 @@ rw_status rw_dataset_load_part(const char *dir_or_name, int test_split, int limi
     if (st != RW_OK) return st;
     if (limit > 0) dataset_truncate(d, limit);
     if (val) {
-        st = dataset_split_in_place(d, split_count(val_fraction, d->n), seed, val);
+        st = dataset_split_by_index(d, split_count(val_fraction, d->n), seed, val);
         if (st != RW_OK) {
             rw_dataset_free(d);
             return st;
@@ -406,9 +425,12 @@ void rw_dataset_arrays(const rw_dataset *data, const float **x, const uint8_t **
         /* Bytes become floats once, on the first ask (NULL when out of
          * memory); the dataset stays the same data. */
         if (data->bytes && !data->x) {
-            size_t cells = (size_t)data->n * (size_t)data->features;
+            size_t cells = (size_t)data->n * (size_t)data->features, fs = (size_t)data->features;
             float *f = rw_alloc_unset((cells > 0 ? cells : 1) * sizeof(float));
-            for (size_t i = 0; f && i < cells; i++) f[i] = dataset_byte_value[data->bytes[i]];
+            for (int i = 0; f && i < data->n; i++) {
+                const uint8_t *row = row_at(data, i);
+                for (size_t j = 0; j < fs; j++) f[(size_t)i * fs + j] = dataset_byte_value[row[j]];
+            }
             ((rw_dataset *)data)->x = f;
         }
         *x = data->x;
@@ -416,27 +438,69 @@ void rw_dataset_arrays(const rw_dataset *data, const float **x, const uint8_t **
     if (y) *y = data->y;
 }
 
-/* How many times each byte value occurs among the features. */
-static void byte_counts(const rw_dataset *d, uint64_t count[256])
+/* Adds the bytes p[0..len) to four tables, so that runs of one value do
+ * not wait on each other's increments; *pending counts what the tables
+ * hold, folded into count before any entry could pass 2^32 - 1. */
+static void count_span(const uint8_t *p, size_t len, uint32_t part[4][256], size_t *pending,
+                       uint64_t count[256])
 {
-    /* Four tables, so that runs of one value do not wait on each other's
-     * increments. */
-    uint32_t part[4][256];
-    memset(count, 0, 256 * sizeof *count);
-    size_t cells = (size_t)d->n * (size_t)d->features, i = 0;
-    while (i < cells) {
-        memset(part, 0, sizeof part);
-        /* At most 2^32 - 1 per table before they are added up. */
-        size_t end = cells - i > ((size_t)1 << 30) ? i + ((size_t)1 << 30) : cells;
-        for (; i + 4 <= end; i += 4) {
-            part[0][d->bytes[i]]++;
-            part[1][d->bytes[i + 1]]++;
-            part[2][d->bytes[i + 2]]++;
-            part[3][d->bytes[i + 3]]++;
+    const size_t fold = (size_t)1 << 30;
+    while (len > 0) {
+        size_t piece = len < fold ? len : fold, i = 0;
+        if (*pending + piece > 2 * fold) {
+            for (int v = 0; v < 256; v++) {
+                count[v] += (uint64_t)part[0][v] + part[1][v] + part[2][v] + part[3][v];
+                part[0][v] = part[1][v] = part[2][v] = part[3][v] = 0;
+            }
+            *pending = 0;
         }
-        for (; i < end; i++) part[0][d->bytes[i]]++;
-        for (int v = 0; v < 256; v++) count[v] += (uint64_t)part[0][v] + part[1][v] + part[2][v] + part[3][v];
+        for (; i + 4 <= piece; i += 4) {
+            part[0][p[i]]++;
+            part[1][p[i + 1]]++;
+            part[2][p[i + 2]]++;
+            part[3][p[i + 3]]++;
+        }
+        for (; i < piece; i++) part[0][p[i]]++;
+        *pending += piece;
+        p += piece;
+        len -= piece;
     }
+}
+
+/* How many times each byte value occurs among the features of samples
+ * [first, first + n). */
+static void byte_counts(const rw_dataset *d, int first, int n, uint64_t count[256])
+{
+    uint32_t part[4][256];
+    size_t pending = 0;
+    memset(part, 0, sizeof part);
+    memset(count, 0, 256 * sizeof *count);
+    size_t size = (size_t)d->features;
+    if (n > 0 && !d->row_of) count_span(row_at(d, first), (size_t)n * size, part, &pending, count);
+    else
+        for (int i = first; i < first + n; i++) count_span(row_at(d, i), size, part, &pending, count);
+    for (int v = 0; v < 256; v++) count[v] += (uint64_t)part[0][v] + part[1][v] + part[2][v] + part[3][v];
+}
+
+void dataset_count_bytes(rw_dataset *d)
+{
+    if (!d->bytes || d->counted) return;
+    byte_counts(d, 0, d->n, d->byte_count);
+    d->counted = 1;
+}
+
+/* The counts of d without samples [first, first + n), n small against
+ * d->n: subtracting theirs costs less than counting the rest again. */
+static void uncount_samples(rw_dataset *d, int first, int n)
+{
+    if (!d->counted) return;
+    if (n > d->n / 2) {
+        d->counted = 0;
+        return;
+    }
+    uint64_t gone[256];
+    byte_counts(d, first, n, gone);
+    for (int v = 0; v < 256; v++) d->byte_count[v] -= gone[v];
 }
 
 void rw_dataset_stats(const rw_dataset *data, float *mean, float *std)
@@ -449,7 +513,8 @@ void rw_dataset_stats(const rw_dataset *data, float *mean, float *std)
     size_t cells = data ? (size_t)data->n * (size_t)data->features : 0;
     if (cells > 0 && data->bytes) {
         uint64_t count[256];
-        byte_counts(data, count);
+        if (data->counted) memcpy(count, data->byte_count, sizeof count);
+        else byte_counts(data, 0, data->n, count);
         double sum = 0.0;
         for (int v = 0; v < 256; v++) sum += (double)count[v] * dataset_byte_value[v];
         m = sum / (double)cells;
@@ -477,8 +542,8 @@ void rw_dataset_stats(const rw_dataset *data, float *mean, float *std)
 /* Sample i's feature j, as a float. */
 static float feature_at(const rw_dataset *d, int i, size_t j)
 {
-    size_t at = (size_t)i * (size_t)d->features + j;
-    return d->bytes ? dataset_byte_value[d->bytes[at]] : d->x[at];
+    const unsigned char *row = row_at(d, i);
+    return d->bytes ? dataset_byte_value[row[j]] : ((const float *)row)[j];
 }
 
 rw_status rw_dataset_feature_stats(const rw_dataset *data, float *mean, float *std)
@@ -521,7 +586,9 @@ void rw_dataset_free(rw_dataset *data)
         for (int k = 0; k < data->classes; k++) free(data->class_names[k]);
     free(data->class_names);
     rw_free(data->x);
-    rw_free(data->bytes);
+    if (data->file_map) munmap(data->file_map, data->file_map_len);
+    else rw_free(data->bytes);
+    free(data->row_of);
     free(data->y);
     free(data);
 }
@@ -539,13 +606,13 @@ static uint64_t mix64(uint64_t h, uint64_t v)
 /* Version 1: one float's bits at a time, a chain of dependent multiplies. */
 static uint64_t features_hash_v1(const rw_dataset *d, uint64_t h)
 {
-    size_t cells = (size_t)d->n * (size_t)d->features;
-    for (size_t i = 0; i < cells; i++) {
-        float v = d->bytes ? dataset_byte_value[d->bytes[i]] : d->x[i];
-        uint32_t bits;
-        memcpy(&bits, &v, 4);
-        h = mix64(h, bits);
-    }
+    for (int i = 0; i < d->n; i++)
+        for (size_t j = 0; j < (size_t)d->features; j++) {
+            float v = feature_at(d, i, j);
+            uint32_t bits;
+            memcpy(&bits, &v, 4);
+            h = mix64(h, bits);
+        }
     return h;
 }
 
@@ -553,31 +620,77 @@ static uint64_t features_hash_v1(const rw_dataset *d, uint64_t h)
  * (word i goes to chain i % 8) of one xor, rotation and multiply each, so
  * that the chains overlap and the loop runs at memory speed; mix64 then
  * folds the chains, the length and the last partial word. Made to tell
- * data apart, not to resist an adversary. */
-static uint64_t features_hash_v2(const rw_dataset *d, uint64_t h)
+ * data apart, not to resist an adversary. The bytes are those of the
+ * samples in sample order, whatever order their rows are stored in. */
+enum { HASH_LANES = 8, HASH_BLOCK = 8 * HASH_LANES, HASH_AHEAD = 8 };
+
+/* The chains over p[0..len), len a multiple of HASH_BLOCK. */
+static void hash_blocks(uint64_t lane[HASH_LANES], const unsigned char *p, size_t len)
 {
-    enum { LANES = 8 };
     const uint64_t odd = 0x9fb21c651e98df25ULL;
-    const unsigned char *p = d->bytes ? (const unsigned char *)d->bytes : (const unsigned char *)d->x;
-    size_t len = (size_t)d->n * (size_t)d->features * (d->bytes ? 1 : sizeof(float)), i = 0;
-    uint64_t lane[LANES];
-    for (int l = 0; l < LANES; l++) lane[l] = mix64(h, (uint64_t)l + (d->bytes ? 0x100 : 0x200));
-    for (; i + 8 * LANES <= len; i += 8 * LANES)
-        for (int l = 0; l < LANES; l++) {
+    for (size_t i = 0; i + HASH_BLOCK <= len; i += HASH_BLOCK)
+        for (int l = 0; l < HASH_LANES; l++) {
             uint64_t w, v;
             memcpy(&w, p + i + 8 * (size_t)l, 8);
             v = lane[l] ^ w;
             lane[l] = ((v << 29) | (v >> 35)) * odd;
         }
+}
+
+/* The last partial block p[0..rest), rest < HASH_BLOCK, word by word. */
+static uint64_t hash_tail(const unsigned char *p, size_t rest)
+{
     uint64_t tail = 0;
-    memcpy(&tail, p + i, len - i < 8 ? len - i : 8);
-    for (size_t j = i + 8; j < len; j += 8) {
+    memcpy(&tail, p, rest < 8 ? rest : 8);
+    for (size_t j = 8; j < rest; j += 8) {
         uint64_t w = 0;
-        memcpy(&w, p + j, len - j < 8 ? len - j : 8);
+        memcpy(&w, p + j, rest - j < 8 ? rest - j : 8);
         tail = mix64(tail, w);
     }
+    return tail;
+}
+
+static uint64_t features_hash_v2(const rw_dataset *d, uint64_t h)
+{
+    size_t size = row_size(d), len = (size_t)d->n * size;
+    uint64_t lane[HASH_LANES], tail;
+    for (int l = 0; l < HASH_LANES; l++) lane[l] = mix64(h, (uint64_t)l + (d->bytes ? 0x100 : 0x200));
+    if (!d->row_of) {
+        const unsigned char *p = d->n > 0 ? row_at(d, 0) : (const unsigned char *)"";
+        size_t whole = len / HASH_BLOCK * HASH_BLOCK;
+        hash_blocks(lane, p, whole);
+        tail = hash_tail(p + whole, len - whole);
+    } else {
+        /* The rows in sample order, gathered a buffer at a time (a whole
+         * number of blocks, so that the chains see the words they would
+         * see in one array). */
+        unsigned char buf[256 * HASH_BLOCK];
+        size_t got = 0, at = 0;
+        int i = 0;
+        for (;;) {
+            while (got < sizeof buf && i < d->n) {
+                /* Rows come in sample order, not stored order: a row a few
+                 * samples ahead is asked for, so that its memory latency
+                 * (and its TLB miss) overlaps the copies before it. */
+                if (at == 0 && i + HASH_AHEAD < d->n)
+                    for (size_t o = 0; o < size; o += 64) __builtin_prefetch(row_at(d, i + HASH_AHEAD) + o);
+                size_t take = size - at < sizeof buf - got ? size - at : sizeof buf - got;
+                memcpy(buf + got, row_at(d, i) + at, take);
+                got += take;
+                at += take;
+                if (at == size) i++, at = 0;
+            }
+            size_t whole = got / HASH_BLOCK * HASH_BLOCK;
+            hash_blocks(lane, buf, whole);
+            if (got < sizeof buf) {
+                tail = hash_tail(buf + whole, got - whole);
+                break;
+            }
+            got = 0;
+        }
+    }
     h = mix64(mix64(h, (uint64_t)len), tail);
-    for (int l = 0; l < LANES; l++) h = mix64(h, lane[l]);
+    for (int l = 0; l < HASH_LANES; l++) h = mix64(h, lane[l]);
     return h;
 }
 

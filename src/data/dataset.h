@@ -18,7 +18,22 @@ struct rw_dataset {
      * for floats (rw_dataset_arrays), holding the same values. */
     uint8_t *bytes;
     float *x;
-    uint8_t *y; /* [n] */
+    /* Sample i's features are stored row row_of[i] of bytes (or x); NULL:
+     * row i. rw_dataset_load_part shuffles and splits the training set
+     * through this index instead of moving the rows it loaded, which may
+     * be a read-only mapping of a cache file. Set on byte datasets only. */
+    int *row_of; /* [n] or NULL */
+    /* A read-only file mapping that holds bytes (unmapped with the
+     * dataset, never written or freed as memory), or NULL. */
+    void *file_map;
+    size_t file_map_len;
+    uint8_t *y; /* [n], in sample order */
+    /* How often each byte value occurs among the features of a bytes
+     * dataset, when known (counted): the training set's mean and
+     * deviation come from it. A cached split carries the counts of the
+     * whole file, so that they are not counted again on every run. */
+    uint64_t byte_count[256];
+    int counted;
     char **class_names; /* [classes] malloc'ed strings, or NULL (class k is label k) */
 };
 
@@ -27,15 +42,24 @@ struct rw_dataset {
 extern const float dataset_byte_value[256];
 
 /* Where a run of samples lies: rows of floats or of bytes (one of the
- * two is NULL), `features` values apart. */
+ * two is NULL), `features` values apart; sample i of the run is row
+ * row_of[i] of them, or row i when row_of is NULL. */
 typedef struct {
     const float *x;
     const uint8_t *bytes;
     int features;
+    const int *row_of;
 } sample_rows;
 
 /* The rows of d from sample `first` on. */
 sample_rows dataset_rows(const rw_dataset *d, int first);
+
+/* d->byte_count for a bytes dataset, counted now unless known. */
+void dataset_count_bytes(rw_dataset *d);
+
+/* Copies the features of samples [first, first + n) of d, in sample
+ * order, into dst (n rows of bytes or of floats, as d stores them). */
+void dataset_copy_samples(const rw_dataset *d, int first, int n, void *dst);
 
 /* A dataset of n samples (n may be 0) whose x (aligned, not zeroed) and y
  * the caller fills whole; class_names NULL. */

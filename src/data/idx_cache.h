@@ -7,10 +7,14 @@
  *
  * Where: $REWIRE_CACHE_DIR, else $XDG_CACHE_HOME/rewire, else
  * $HOME/.cache/rewire; REWIRE_CACHE_DIR=off turns the cache off. A cache
- * file is checked whole (its version-2 fingerprint) before it is used; a
- * file that fails the check, or that cannot be written, only costs the
- * inflation: the data always come from the sources when the cache cannot
- * give them. Writes are atomic (a temporary file renamed). */
+ * file is checked whole (its version-2 fingerprint, and its byte counts,
+ * which give the training set's mean and deviation without a pass over
+ * it) before it is used; a file that fails the check, or that cannot be
+ * written, only costs the inflation: the data always come from the
+ * sources when the cache cannot give them. Writes are atomic (a temporary
+ * file renamed). A file that is used stays mapped read-only while its
+ * dataset lives (a file rewritten in place under a running process would
+ * end it with SIGBUS; rewire never does that, it renames). */
 #ifndef RW_DATA_IDX_CACHE_H
 #define RW_DATA_IDX_CACHE_H
 

@@ -144,6 +144,10 @@ layer_io workspace_io(const workspace *ws, const rw_model *m, int l)
 
 int phase_load_batch(const rw_model *m, workspace *ws, sample_rows src, const int *index, int n)
 {
+    /* A caller with both an index of samples and rows behind an index of
+     * their own composes the two itself (the trainer, once an epoch). */
+    RW_ASSERT(!(index && src.row_of), "a batch of samples indexed twice");
+    if (!index) index = src.row_of;
     float *in = ws->t[0].data;
     int rows = model_input_rows(m);
     /* Blocks of 64 rows per chunk: each chunk writes its own rows. */

@@ -51,7 +51,8 @@ layer_io workspace_io(const workspace *ws, const rw_model *m, int l);
 
 /* Copies n samples (rows of floats or bytes, data/dataset.h) into t[0]
  * as [features][bp], normalised, with zeros in the padding columns.
- * `index` selects the samples (NULL: the first n). */
+ * `index` selects the rows (NULL: the first n samples of `rows`, through
+ * rows.row_of when it is set; an index with rows.row_of set is a bug). */
 void network_load_batch(const rw_model *m, workspace *ws, sample_rows rows, const int *index,
                         int n);
 

@@ -87,6 +87,7 @@ void rw_trainer_free(rw_trainer *t)
     free(t->batch_grad);
     workspace_free(&t->ws);
     free(t->order);
+    free(t->order_rows);
     free(t->labels);
     free(t->norm_part);
     free(t);
@@ -447,7 +448,10 @@ static int train_step(epoch_run *e, int64_t s)
     if (e->stop) return 1;
 
     step_run *r = &e->s;
-    int chunks = phase_load_batch(m, ws, dataset_rows(e->train, 0), index, n);
+    sample_rows rows = dataset_rows(e->train, 0);
+    const int *row_index = rows.row_of ? t->order_rows + b0 + lo : index;
+    rows.row_of = NULL;
+    int chunks = phase_load_batch(m, ws, rows, row_index, n);
     /* The step's shared fields, written once before any thread reads them. */
     ONE_CHUNK({
         for (int b = 0; b < n; b++) t->labels[b] = e->train->y[index[b]];
@@ -600,8 +604,10 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
     if (checked != RW_OK) return checked;
     if (t->order_cap < n) {
         int *o = realloc(t->order, sizeof(int) * (size_t)n);
-        if (!o) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the sample order");
-        t->order = o;
+        if (o) t->order = o;
+        int *rows = o ? realloc(t->order_rows, sizeof(int) * (size_t)n) : NULL;
+        if (rows) t->order_rows = rows;
+        if (!o || !rows) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the sample order");
         t->order_cap = n;
     }
     /* The order depends only on the seed and the epoch, so a resumed run
@@ -615,6 +621,11 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
         t->order[i] = t->order[j];
         t->order[j] = tmp;
     }
+    /* The batch loader reads rows: where the samples are an index of the
+     * rows (a split made at load), it gets their rows in the epoch's order
+     * (the labels stay in sample order). */
+    const int *row_of = dataset_rows(train, 0).row_of;
+    for (int i = 0; row_of && i < n; i++) t->order_rows[i] = row_of[t->order[i]];
 
     int batch = t->cfg.batch;
     epoch_run e = {.s = {.t = t, .lr = t->cfg.lr}, .train = train, .progress = progress,

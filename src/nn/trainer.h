@@ -56,6 +56,8 @@ struct rw_trainer {
     int64_t step;       /* optimizer steps done */
     int epoch;          /* epochs done */
     int *order;         /* [order_cap] sample order of the current epoch */
+    int *order_rows;    /* [order_cap] the stored rows of those samples, when the
+                           training set reaches its rows through an index */
     int order_cap;
     /* The epoch in progress, so that it can stop after any step and go on
      * (rw_trainer_epoch again, or a checkpoint resumed in a new process). */
