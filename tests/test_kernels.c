@@ -378,13 +378,30 @@ static void test_avx512_sums_as_avx2(void **state)
     print_message("avx512 against avx2: checked\n");
     rng_state r;
     rng_seed(&r, 8);
-    for (int s = 0; s < 40; s++) {
+    for (int s = 0; s < 43; s++) {
         static const int batches[] = {1, 8, 24, 64, 100, 128, 136, 250, 256, 384};
         int rows = 1 + (int)rng_below(&r, 150), cols = 1 + (int)rng_below(&r, 150);
         int batch = batches[s % (int)(sizeof batches / sizeof batches[0])];
         double density = s % 5 == 0 ? 0.9 : 0.01 + 0.2 * rng_uniform(&r);
+        /* And: no stored weight at all; rows of ~200 terms over 32-bit
+         * indices; one row of every length 0 to 60. */
+        if (s == 40) density = 0.0;
+        if (s == 41) rows = 6, cols = 70000, density = 0.003;
+        if (s == 42) rows = 61, cols = 64, density = -1;
         problem p;
-        problem_make(&p, rows, cols, density, batch, 900 + (uint64_t)s);
+        problem_make(&p, rows, cols, density < 0 ? 1.0 : density, batch, 900 + (uint64_t)s);
+        if (density < 0) { /* row o keeps its first o entries */
+            int nnz = 0;
+            for (int o = 0; o < rows; o++) {
+                for (int k = 0; k < o; k++, nnz++) {
+                    p.w.indices[nnz] = p.w.indices[(size_t)o * cols + k];
+                    p.w.values[nnz] = p.w.values[(size_t)o * cols + k];
+                }
+                p.w.indptr[o + 1] = nnz;
+            }
+            p.w.nnz = nnz;
+            csr_build_transpose(&p.w); /* and the 16-bit copy */
+        }
         for (int e = 0; e < N_EPI; e++) {
             outputs x, y;
             run_ranges(a->csr, &p, epilogues[e], &x);
@@ -702,6 +719,20 @@ static void test_gelu_fused_as_pass(void **state)
                 assert_memory_equal(dw2, dw, sizeof(float) * (size_t)w->nnz);
                 rw_free(z2); rw_free(a2); rw_free(dx2); rw_free(dw2);
             }
+            /* One sample: team_spmv_gelu as the SpMV, then a GELU pass. */
+            float *xv = column(p.x, w->cols, p.bp, 0), *zv = nan_buffer((size_t)w->rows);
+            float *av = nan_buffer((size_t)w->rows);
+            k->spmv_forward(w, p.bias, xv, zv, 0, w->rows, epilogues[0]);
+            k->gelu_forward(zv, av, (size_t)w->rows);
+            for (int threads = 1; threads <= 3; threads++) {
+                float *z2 = nan_buffer((size_t)w->rows), *a2 = nan_buffer((size_t)w->rows);
+#pragma omp parallel num_threads(threads)
+                team_spmv_gelu(k, w, p.bias, xv, z2, a2);
+                assert_memory_equal(z2, zv, sizeof(float) * (size_t)w->rows);
+                assert_memory_equal(a2, av, sizeof(float) * (size_t)w->rows);
+                rw_free(z2); rw_free(a2);
+            }
+            rw_free(xv); rw_free(zv); rw_free(av);
             rw_free(z); rw_free(a); rw_free(dx); rw_free(dw);
         }
         problem_free(&p);

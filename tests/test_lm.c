@@ -148,6 +148,41 @@ static void test_greedy_generation(void **state)
     rw_model_free(m);
 }
 
+/* Generation runs in one parallel region whose threads share each token's
+ * phases and take turns sampling: 1, 2 and 3 threads give the same
+ * tokens, greedy and sampled, past the context (the cache restarts), for
+ * a sparse and a dense model wide enough that the threads do run. */
+static void test_generation_same_for_any_threads(void **state)
+{
+    (void)state;
+    int before = rw_get_num_threads();
+    for (int sparse = 0; sparse < 2; sparse++) {
+        rw_gpt_config g = rw_gpt_config_default();
+        g.n_layer = 2;
+        g.n_head = 2;
+        g.n_embd = 128;
+        g.context = 8;
+        g.sparsity = sparse ? 0.5 : 0.0;
+        rw_model *m = NULL;
+        assert_int_equal(rw_gpt_create(&g, &m), RW_OK);
+        rw_set_num_threads(2);
+        assert_true(network_vector_worth_threading(m));
+        int32_t prompt[3] = {10, 20, 30}, want[2][21], got[21];
+        for (int threads = 1; threads <= 3; threads++) {
+            rw_set_num_threads(threads);
+            for (int sampled = 0; sampled < 2; sampled++) {
+                int32_t *out = threads == 1 ? want[sampled] : got;
+                assert_int_equal(rw_lm_generate(m, prompt, 3, 21, sampled ? 0.9f : 0.0f,
+                                                sampled ? 20 : 0, 5, out),
+                                 RW_OK);
+                if (threads > 1) assert_memory_equal(got, want[sampled], sizeof got);
+            }
+        }
+        rw_model_free(m);
+    }
+    rw_set_num_threads(before);
+}
+
 /* Draws follow softmax(logits / temperature) over the top k. */
 static void test_sampling_distribution(void **state)
 {
@@ -540,6 +575,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kv_cache_matches_full_pass),
         cmocka_unit_test(test_greedy_generation),
+        cmocka_unit_test(test_generation_same_for_any_threads),
         cmocka_unit_test(test_sampling_distribution),
         cmocka_unit_test(test_evaluate_matches_direct_loss),
         cmocka_unit_test(test_resume_is_bit_identical),

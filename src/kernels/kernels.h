@@ -118,6 +118,11 @@ int team_backward_gelu(const kernel_table *k, const csr_matrix *w, const float *
                        const float *x, float *dw, float *db, float *dx, const float *z, int bp);
 int team_spmv(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
               float *y, kernel_epilogue epi);
+/* team_spmv into z, each chunk's rows then through GELU into a: at batch
+ * 1 a GELU pass of its own was one more phase (a wait for the other
+ * threads) per MLP for a few microseconds of work. Same bytes. */
+int team_spmv_gelu(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
+                   float *z, float *a);
 
 /* Multiply-adds (nonzeros times padded batch) below which a parallel region
  * costs more than it saves. */

@@ -123,15 +123,34 @@ int team_backward_gelu(const kernel_table *k, const csr_matrix *w, const float *
     return backward_chunks(k, w, dy, x, dw, db, dx, NULL, bp, no_epilogue, z);
 }
 
+/* One sample: a chunk per thread, and only for layers worth it. */
+static int spmv_parts(const csr_matrix *w)
+{
+    int threads = omp_get_num_threads();
+    return threads > 1 && w->nnz >= KERNEL_PARALLEL_MIN_WORK / 2 ? threads : 1;
+}
+
 int team_spmv(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
               float *y, kernel_epilogue epi)
 {
-    /* One sample: a chunk per thread, and only for layers worth it. */
-    int threads = omp_get_num_threads();
-    int parts = threads > 1 && w->nnz >= KERNEL_PARALLEL_MIN_WORK / 2 ? threads : 1;
+    int parts = spmv_parts(w);
     TEAM_FOR(t, parts) {
         k->spmv_forward(w, bias, x, y, split_point(w->indptr, w->rows, t, parts),
                         split_point(w->indptr, w->rows, t + 1, parts), epi);
+        team_chunk_done();
+    }
+    return parts;
+}
+
+int team_spmv_gelu(const kernel_table *k, const csr_matrix *w, const float *bias, const float *x,
+                   float *z, float *a)
+{
+    int parts = spmv_parts(w);
+    TEAM_FOR(t, parts) {
+        int r0 = split_point(w->indptr, w->rows, t, parts);
+        int r1 = split_point(w->indptr, w->rows, t + 1, parts);
+        k->spmv_forward(w, bias, x, z, r0, r1, no_epilogue);
+        gelu_rows(k, z, a, 1, r0, r1);
         team_chunk_done();
     }
     return parts;

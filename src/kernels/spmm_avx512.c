@@ -590,7 +590,10 @@ void spmv_forward_avx2(const csr_matrix *w, const float *bias, const float *x, f
 /* In the kernel list as "avx512" (kernels/isa.h). The single-sample SpMV
  * is the AVX2 one: a 16-lane vgatherdps ran it at 0.51-0.60x the AVX2
  * speed and sixteen scalar loads at 0.90-1.05x (Zen 5, 1000 x 1000,
- * density 0.05); both are bound by the loads of x, one per term. */
+ * density 0.05); both are bound by the loads of x, one per term. One zmm
+ * holding AVX2's two 8-lane sums side by side (the same bytes, one loop
+ * exit a row, a branch-free masked tail) ran at 0.44-0.64x on a GPT's
+ * maps at 90% (docs/performance.md, batch-1 generation). */
 #define GELU_SUFFIX avx512
 #include "kernels/gelu_common.h"
 

@@ -66,8 +66,11 @@ static int csr_backward(const layer *ly, const layer_io *io)
 static int csr_forward_vector(const layer *ly, const layer_io *io)
 {
     const linear_csr *c = csr_of(ly);
-    kernel_epilogue epi = fused(ly->act, ly->slope);
     tensor *out = io->out;
+    if (ly->act == RW_ACT_GELU) /* a transformer's MLP, as in csr_forward */
+        return team_spmv_gelu(kernels_active(), &c->w, c->lin.bias, io->in[0]->data, out->pre,
+                              out->data);
+    kernel_epilogue epi = fused(ly->act, ly->slope);
     int chunks = team_spmv(kernels_active(), &c->w, c->lin.bias, io->in[0]->data, out->pre, epi);
     if (ly->act == RW_ACT_NONE || epi.act != KACT_NONE) return chunks;
     team_phase(chunks);

@@ -200,13 +200,20 @@ static int vector_worth_threading(const rw_model *m)
     return 0;
 }
 
+int network_vector_worth_threading(const rw_model *m) { return vector_worth_threading(m); }
+
+void network_forward_vector_phases(const rw_model *m, workspace *ws)
+{
+    for (int l = 0; l < m->n_layers; l++) team_phase(phase_forward_vector(m, ws, l));
+}
+
 void network_forward_vector(const rw_model *m, workspace *ws, team_sync *sync)
 {
     team_sync_init(sync);
 #pragma omp parallel if (vector_worth_threading(m))
     {
         team_begin(sync);
-        for (int l = 0; l < m->n_layers; l++) team_phase(phase_forward_vector(m, ws, l));
+        network_forward_vector_phases(m, ws);
         team_end();
     }
 }

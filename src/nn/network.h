@@ -88,6 +88,12 @@ int phase_backward(const rw_model *m, workspace *ws, int l);
  * parallel region when some weight matrix is big enough to share. */
 void network_forward_vector(const rw_model *m, workspace *ws, team_sync *sync);
 
+/* The phases of network_forward_vector inside the caller's team
+ * (kernels/team.h), for a caller that keeps one parallel region over many
+ * passes; and whether such a region is worth opening for this model. */
+void network_forward_vector_phases(const rw_model *m, workspace *ws);
+int network_vector_worth_threading(const rw_model *m);
+
 /* Layer l for a single sample: t[inputs] -> t[output] as plain vectors
  * (workspace_init_vector). */
 int phase_forward_vector(const rw_model *m, workspace *ws, int l);

@@ -226,15 +226,16 @@ int32_t lm_sample_token(float *logits, int vocab, float temperature, int top_k, 
     return best;
 }
 
-/* Feeds h[start + fed] at position fed: every layer's one-token pass. */
-static void feed(const rw_model *m, workspace *ws, const int32_t *h, int start, int fed,
-                 team_sync *sync)
+/* Feeds h[start + fed] at position fed: every layer's one-token pass, as
+ * phases of the caller's team. ws is the calling thread's own copy of the
+ * workspace (the tensors are shared, the token and position are its own). */
+static void feed(const rw_model *m, workspace *ws, const int32_t *h, int start, int fed)
 {
     ws->tokens = h + start + fed;
     ws->n = 1;
     ws->seq_len = 1;
     ws->pos0 = fed;
-    network_forward_vector(m, ws, sync);
+    network_forward_vector_phases(m, ws);
 }
 
 rw_status rw_lm_generate(const rw_model *model, const int32_t *prompt, int n_prompt, int n_new,
@@ -270,17 +271,33 @@ rw_status rw_lm_generate(const rw_model *model, const int32_t *prompt, int n_pro
     rng_state rng;
     rng_seed(&rng, seed);
     team_sync sync;
-    /* The cache holds h[start, start + fed); when it is full, it restarts
-     * from the last keep tokens. */
-    int len = n_prompt, start = 0, fed = 0, keep = T / 2 > 0 ? T / 2 : 1;
-    for (int k = 0; k < n_new; k++) {
-        while (start + fed < len) {
-            if (fed == T) start = len - keep, fed = 0;
-            feed(model, &ws, h, start, fed, &sync);
-            fed++;
+    team_sync_init(&sync);
+    /* One parallel region for the whole generation, each token's sampling
+     * a phase of one chunk: a region per token made every token wait for
+     * all threads twice (OpenMP's fork and join), and at batch 1 a token
+     * is short enough for those waits to show. Every thread runs the same
+     * loop over the same h, synchronised by the team's phases. */
+#pragma omp parallel if (network_vector_worth_threading(model))
+    {
+        team_begin(&sync);
+        workspace mine = ws;
+        /* The cache holds h[start, start + fed); when it is full, it
+         * restarts from the last keep tokens. */
+        int len = n_prompt, start = 0, fed = 0, keep = T / 2 > 0 ? T / 2 : 1;
+        for (int k = 0; k < n_new; k++, len++) {
+            while (start + fed < len) {
+                if (fed == T) start = len - keep, fed = 0;
+                feed(model, &mine, h, start, fed);
+                fed++;
+            }
+            TEAM_FOR(one, 1) {
+                memcpy(logits, network_logits(model, &mine), sizeof(float) * (size_t)vocab);
+                h[len] = lm_sample_token(logits, vocab, temperature, top_k, logits + vocab, &rng);
+                team_chunk_done();
+            }
+            team_phase(1);
         }
-        memcpy(logits, network_logits(model, &ws), sizeof(float) * (size_t)vocab);
-        h[len++] = lm_sample_token(logits, vocab, temperature, top_k, logits + vocab, &rng);
+        team_end();
     }
     memcpy(out, h + n_prompt, sizeof(int32_t) * (size_t)n_new);
     free(h);
