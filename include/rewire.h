@@ -486,8 +486,11 @@ rw_status rw_lm_evaluate(const rw_model *model, const rw_text *text, int val, in
  * attends as `spec` says: "dense", "window:W[,sink:S]" (the last W
  * positions and the first S), "block-topk:B,K" (its own block of B
  * positions and the K blocks whose mean key scores highest),
- * "hip:B,K" (K blocks found by a hierarchical descent). Saved with the
- * model. Call it before passes of the model begin (evaluation, generation,
+ * "hip:B,K" (K blocks found by a hierarchical descent), "routing:C" (the
+ * earlier keys of its own cluster of C, by centroids that training moves;
+ * saved with the model), "dma:K" (the K earlier keys whose learned mask
+ * from their values is largest; the mask's parameters join the model's).
+ * Saved with the model. Call it before passes of the model begin (evaluation, generation,
  * a run): RW_ERR_INVALID_ARGUMENT for a bad spec or a model without
  * attention. */
 rw_status rw_model_set_attention(rw_model *model, const char *spec);

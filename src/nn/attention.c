@@ -25,7 +25,18 @@
  * the positions before pos0 are kept in the scratch (a KV cache,
  * token-major [context][dim] as the core reads them); the new token's
  * are added at pos0 and its query runs the same row code as the full
- * forward pass, over the same ranges. */
+ * forward pass, over the same ranges.
+ *
+ * Two patterns carry layer state (nn/attn_learned.h). routing:C keeps C
+ * centroids per head (saved in the model file as NAME.centroids, moved in
+ * each training step's backward pass, never by the optimizer); the full
+ * pass groups a sequence's keys by centroid first. dma:K has two
+ * parameters per head, NAME.dma_proj [heads][hd] and NAME.dma_a [heads],
+ * trained like any dense parameter; its mask value m_s is added to the
+ * scores of the keys it keeps by one more key column carrying m_s / scale
+ * against a query column of 1 (and a value column of 0), so the core
+ * runs unchanged and its key gradient in that column is the mask's
+ * gradient times scale. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -38,6 +49,8 @@
 #include "kernels/team.h"
 #include "nn/attention.h"
 #include "nn/attn_core.h"
+#include "nn/attn_learned.h"
+#include "nn/linear.h"
 
 /* Score entries computed and those causal dense attention would compute,
  * since the last reset: mutable behind a const layer. */
@@ -51,6 +64,11 @@ typedef struct {
     att_pattern pattern;
     int core_only; /* dense attention through the core at any context */
     att_counts *counts;
+    /* routing: [heads][n_clusters][hd] (n_clusters 0: none made yet) */
+    float *centroids;
+    int n_clusters;
+    /* dma: the mask projection [heads][hd] and coefficient [heads], or NULL */
+    float *dma_w, *dma_a;
 } attention;
 
 static const attention *att_of(const layer *ly) { return (const attention *)ly; }
@@ -66,6 +84,16 @@ static int uses_gemm(const attention *a)
 
 static int uses_means(const attention *a) { return att_pattern_ops_of(&a->pattern)->uses_block_means; }
 
+static int is_routing(const attention *a) { return a->pattern.kind == ATT_ROUTING; }
+static int is_dma(const attention *a) { return a->pattern.kind == ATT_DMA; }
+
+/* Features per head as the core sees them: dma adds the mask column. */
+static int head_cols(const attention *a) { return a->base.out / a->heads + is_dma(a); }
+
+/* The mask column's entry of a key whose mask value is m (one
+ * expression, so the full pass and the cache hold the same bits). */
+static float mask_column(float m, float scale) { return m / scale; }
+
 /* Block means per head row: one per block of the longest sequence. */
 static int means_cap(const attention *a) { return uses_means(a) ? a->context / a->pattern.block + 1 : 0; }
 
@@ -73,31 +101,46 @@ static int64_t att_scratch_floats(const layer *ly, int bp)
 {
     const attention *a = att_of(ly);
     int dim = ly->out, T = a->context, hd = dim / a->heads;
-    if (bp == 1) /* generation: the cache of keys and values, and their block means */
-        return 2 * (int64_t)T * dim + (int64_t)dim * means_cap(a);
-    if (!uses_gemm(a)) /* the core: each row's log-sum-exp */
-        return (int64_t)bp * a->heads;
+    if (bp == 1) /* generation: the cache of keys and values, their block means, and a
+                    key's cluster (routing) or mask value (dma) per head */
+        return 2 * (int64_t)T * a->heads * head_cols(a) + (int64_t)dim * means_cap(a) +
+               (is_routing(a) || is_dma(a) ? (int64_t)T * a->heads : 0);
+    if (!uses_gemm(a)) /* the core: each row's log-sum-exp; dma: each key's mask gradient */
+        return (int64_t)bp * a->heads * (1 + is_dma(a));
     /* P for every pair (at most bp / T sequences of T, or fewer longer
      * ones: nseq · heads · T² ≤ bp · heads · T), and one work area per
      * thread. */
     return (int64_t)bp * a->heads * T + (int64_t)omp_get_max_threads() * pair_work(T, hd);
 }
 
-/* Rows r0.. of [rows][bp] at columns c0 .. c0 + T into a T × hd block. */
-static void gather(const float *src, int bp, int r0, int c0, int T, int hd, float *dst)
+/* Rows r0.. of [rows][bp] at columns c0 .. c0 + T into a T × hd block
+ * whose rows are ld apart. */
+static void gather_ld(const float *src, int bp, int r0, int c0, int T, int hd, float *dst, int ld)
 {
     for (int d = 0; d < hd; d++) {
         const float *row = src + (size_t)(r0 + d) * bp + c0;
-        for (int t = 0; t < T; t++) dst[(size_t)t * hd + d] = row[t];
+        for (int t = 0; t < T; t++) dst[(size_t)t * ld + d] = row[t];
+    }
+}
+
+static void gather(const float *src, int bp, int r0, int c0, int T, int hd, float *dst)
+{
+    gather_ld(src, bp, r0, c0, T, hd, dst, hd);
+}
+
+static void scatter_ld(const float *src, int ld, int bp, int r0, int c0, int T, int hd, float *dst,
+                       int add)
+{
+    for (int d = 0; d < hd; d++) {
+        float *row = dst + (size_t)(r0 + d) * bp + c0;
+        for (int t = 0; t < T; t++)
+            row[t] = add ? row[t] + src[(size_t)t * ld + d] : src[(size_t)t * ld + d];
     }
 }
 
 static void scatter(const float *src, int bp, int r0, int c0, int T, int hd, float *dst, int add)
 {
-    for (int d = 0; d < hd; d++) {
-        float *row = dst + (size_t)(r0 + d) * bp + c0;
-        for (int t = 0; t < T; t++) row[t] = add ? row[t] + src[(size_t)t * hd + d] : src[(size_t)t * hd + d];
-    }
+    scatter_ld(src, hd, bp, r0, c0, T, hd, dst, add);
 }
 
 /* Row t of S (scaled) to causal softmax in place: positions > t get 0. */
@@ -222,34 +265,48 @@ static int gemm_backward(const layer *ly, const layer_io *io)
     return pairs + 1;
 }
 
+/* Per-sequence state of a stateful pattern over `rows` positions: routing's
+ * cluster lists, dma's mask values, exits and candidates. */
+static int64_t pair_state_floats(const attention *a, int rows)
+{
+    if (rows == 0) return 0;
+    if (is_routing(a)) return (int64_t)a->pattern.clusters + 1 + 2 * (int64_t)rows;
+    if (is_dma(a)) return 4 * (int64_t)rows;
+    return 0;
+}
+
 /* Floats of one core work area: a row's query, output and gradients, the
- * block means, the pattern's work and its ranges, and `rows` positions of
- * token-major K, V, dK and dV (none when decoding from the cache). */
+ * block means, the pattern's work and its ranges, `rows` positions of
+ * token-major K, V, dK and dV (none when decoding from the cache), and the
+ * pattern's per-sequence state. */
 static int64_t core_work_floats(const attention *a, int T, int rows)
 {
-    int hd = a->base.out / a->heads;
+    int hd = a->base.out / a->heads, hx = head_cols(a);
     const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
-    return 4 * (int64_t)hd + (int64_t)hd * means_cap(a) + ops->work_floats(&a->pattern, T, hd) +
-           2 * (int64_t)ops->max_ranges(&a->pattern) + 4 * (int64_t)rows * hd + 16;
+    return 4 * (int64_t)hx + (int64_t)hd * means_cap(a) + ops->work_floats(&a->pattern, T, hd) +
+           2 * (int64_t)att_max_ranges(&a->pattern, T) + 4 * (int64_t)rows * hx +
+           pair_state_floats(a, rows) + 16;
 }
 
 typedef struct {
     float *q, *o, *g, *dq, *means, *work;
-    float *K, *V, *dK, *dV; /* [rows][hd] */
+    float *K, *V, *dK, *dV; /* [rows][head_cols] */
     att_range *ranges;
+    int *state; /* pair_state_floats */
 } core_work;
 
 static float *core_work_new(const attention *a, int T, int rows, core_work *w)
 {
-    int hd = a->base.out / a->heads;
+    int hd = a->base.out / a->heads, hx = head_cols(a);
     float *buf = malloc(sizeof(float) * (size_t)core_work_floats(a, T, rows));
     RW_ASSERT(buf != NULL, "out of memory for attention's work buffer of layer %s", a->base.name);
-    w->K = buf, w->V = w->K + (size_t)rows * hd, w->dK = w->V + (size_t)rows * hd;
-    w->dV = w->dK + (size_t)rows * hd;
-    w->q = w->dV + (size_t)rows * hd, w->o = w->q + hd, w->g = w->o + hd, w->dq = w->g + hd;
-    w->means = w->dq + hd;
-    w->ranges = (att_range *)(w->means + (size_t)hd * means_cap(a));
-    w->work = (float *)(w->ranges + att_pattern_ops_of(&a->pattern)->max_ranges(&a->pattern));
+    w->K = buf, w->V = w->K + (size_t)rows * hx, w->dK = w->V + (size_t)rows * hx;
+    w->dV = w->dK + (size_t)rows * hx;
+    w->q = w->dV + (size_t)rows * hx, w->o = w->q + hx, w->g = w->o + hx, w->dq = w->g + hx;
+    w->means = w->dq + hx;
+    w->state = (int *)(w->means + (size_t)hd * means_cap(a));
+    w->ranges = (att_range *)(w->state + pair_state_floats(a, rows));
+    w->work = (float *)(w->ranges + att_max_ranges(&a->pattern, T));
     return buf;
 }
 
@@ -259,12 +316,29 @@ static float *core_work_new(const attention *a, int T, int rows, core_work *w)
 static att_kv pair_kv(const attention *a, const float *qkv, int bp, int c, int T, core_work *w)
 {
     int dim = a->base.out, H = a->heads, hd = dim / H, h = c % H, c0 = (c / H) * T;
-    gather(qkv, bp, dim + h * hd, c0, T, hd, w->K);
-    gather(qkv, bp, 2 * dim + h * hd, c0, T, hd, w->V);
-    att_kv kv = {w->K, w->V, hd, hd, uses_means(a) ? w->means : NULL, hd};
+    int hx = head_cols(a);
+    gather_ld(qkv, bp, dim + h * hd, c0, T, hd, w->K, hx);
+    gather_ld(qkv, bp, 2 * dim + h * hd, c0, T, hd, w->V, hx);
+    att_kv kv = {w->K, w->V, hx, hx, uses_means(a) ? w->means : NULL, hd};
     if (kv.means)
         for (int b = 0; b < T / a->pattern.block; b++)
             att_block_mean(&kv, b, a->pattern.block, w->means, kv.ldm);
+    if (is_routing(a)) {
+        int C = a->pattern.clusters, *ptr = w->state, *pos = ptr + C + 1, *cl = pos + T;
+        kv.centroids = a->centroids + (size_t)h * C * hd;
+        routing_group_keys(kv.centroids, C, &kv, T, ptr, pos, cl);
+        kv.route_ptr = ptr, kv.route_pos = pos;
+    } else if (is_dma(a)) {
+        float *m = (float *)w->state, z, scale = 1.0f / sqrtf((float)hd);
+        int *exit = w->state + T, *cand = exit + T, *heap = cand + T;
+        for (int s = 0; s < T; s++) {
+            m[s] = dma_mask(a->dma_w + (size_t)h * hd, a->dma_a[h], w->V + (size_t)s * hx, hd, &z);
+            w->K[(size_t)s * hx + hd] = mask_column(m[s], scale);
+            w->V[(size_t)s * hx + hd] = 0.0f;
+        }
+        kv.n_cand = dma_prepare(m, T, a->pattern.topk, exit, cand, heap);
+        kv.dma_mask = m, kv.ldd = 1, kv.dma_exit = exit, kv.dma_cand = cand;
+    }
     return kv;
 }
 
@@ -296,6 +370,7 @@ static int core_forward(const layer *ly, const layer_io *io)
         for (int t = 0; t < T; t++) {
             size_t col = (size_t)c0 + t;
             for (int d = 0; d < hd; d++) w.q[d] = qkv[(size_t)(h * hd + d) * bp + col];
+            if (is_dma(a)) w.q[hd] = 1.0f;
             int nr = ops->ranges(&a->pattern, &kv, w.q, t, w.ranges, w.work);
             computed += att_range_keys(w.ranges, nr);
             io->scratch[(size_t)h * bp + col] = att_row_forward(&kv, w.q, scale, w.ranges, nr, w.o);
@@ -308,15 +383,64 @@ static int core_forward(const layer *ly, const layer_io *io)
     return pairs + 1;
 }
 
+/* Routing's moving-average step of head h's centroids from the unit
+ * queries and keys of the batch, each given to its nearest centroid. */
+static void routing_update_head(const attention *a, const float *qkv, int bp, int n, int h)
+{
+    int dim = a->base.out, hd = dim / a->heads, C = a->pattern.clusters;
+    float *mu = a->centroids + (size_t)h * C * hd, *x = malloc(sizeof(float) * (size_t)hd);
+    double *sum = calloc((size_t)C * hd, sizeof(double));
+    int64_t *count = calloc((size_t)C, sizeof(int64_t));
+    RW_ASSERT(x && sum && count, "out of memory for the centroid step of layer %s", a->base.name);
+    for (int j = 0; j < n; j++)
+        for (int part = 0; part < 2; part++) { /* its query, then its key */
+            for (int d = 0; d < hd; d++) x[d] = qkv[(size_t)(part * dim + h * hd + d) * bp + j];
+            routing_accumulate(mu, C, hd, x, sum, count);
+        }
+    routing_step(mu, C, hd, sum, count);
+    free(x), free(sum), free(count);
+}
+
+/* dma's mask gradients dm (one per key, from the core) through
+ * m = exp(a · softplus(w · v)): into head h's w and a (when training) and
+ * added to the values' gradient. */
+static void dma_backward_head(const attention *a, const layer_io *io, int h)
+{
+    int dim = a->base.out, hd = dim / a->heads, bp = io->bp;
+    const float *qkv = io->in[0]->data, *dm = io->scratch + (size_t)bp * a->heads + (size_t)h * bp;
+    const float *w = a->dma_w + (size_t)h * hd;
+    float *v = malloc(sizeof(float) * (size_t)hd), *dv = io->in[0]->grad;
+    double *dw = calloc((size_t)hd, sizeof(double)), da = 0;
+    RW_ASSERT(v && dw, "out of memory for the mask gradient of layer %s", a->base.name);
+    for (int j = 0; j < io->n / io->seq_len * io->seq_len; j++) {
+        for (int d = 0; d < hd; d++) v[d] = qkv[(size_t)(2 * dim + h * hd + d) * bp + j];
+        float z, dz, dA, m = dma_mask(w, a->dma_a[h], v, hd, &z);
+        dma_mask_grads(z, a->dma_a[h], m, &dz, &dA);
+        float g = dm[j] * dz;
+        da += (double)dm[j] * dA;
+        for (int d = 0; d < hd; d++) {
+            dw[d] += (double)g * v[d];
+            dv[(size_t)(2 * dim + h * hd + d) * bp + j] += g * w[d];
+        }
+    }
+    if (io->grad) {
+        for (int d = 0; d < hd; d++) io->grad[0][(size_t)h * hd + d] = (float)dw[d];
+        io->grad[1][h] = (float)da;
+    }
+    free(v), free(dw);
+}
+
 static int core_backward(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
     const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
     int dim = ly->out, H = a->heads, hd = dim / H, T = io->seq_len, bp = io->bp;
-    int pairs = io->n / T * H, add = io->accumulate[0];
+    int hx = head_cols(a), pairs = io->n / T * H, add = io->accumulate[0];
     const tensor *in = io->in[0];
     const float *qkv = in->data, *dy = io->out->grad, *y = io->out->pre;
     float scale = 1.0f / sqrtf((float)hd);
+    RW_ASSERT(io->scratch_len >= (int64_t)bp * H * (1 + is_dma(a)), "layer %s: its workspace was made "
+              "for another attention pattern (set the pattern before making workspaces)", ly->name);
     TEAM_FOR(c, pairs + 1) {
         if (c == pairs) {
             if (!add) pad_columns(in->grad, 3 * dim, io->n, bp);
@@ -327,8 +451,8 @@ static int core_backward(const layer *ly, const layer_io *io)
         core_work w;
         float *buf = core_work_new(a, T, T, &w);
         att_kv kv = pair_kv(a, qkv, bp, c, T, &w);
-        memset(w.dK, 0, sizeof(float) * (size_t)T * hd);
-        memset(w.dV, 0, sizeof(float) * (size_t)T * hd);
+        memset(w.dK, 0, sizeof(float) * (size_t)T * hx);
+        memset(w.dV, 0, sizeof(float) * (size_t)T * hx);
         for (int t = 0; t < T; t++) {
             size_t col = (size_t)c0 + t;
             double delta = 0;
@@ -339,6 +463,7 @@ static int core_backward(const layer *ly, const layer_io *io)
                 w.dq[d] = 0.0f;
                 delta += (double)w.g[d] * y[at];
             }
+            if (hx > hd) w.q[hd] = 1.0f, w.g[hd] = 0.0f, w.dq[hd] = 0.0f;
             int nr = ops->ranges(&a->pattern, &kv, w.q, t, w.ranges, w.work);
             att_row_backward(&kv, w.q, scale, w.ranges, nr, io->scratch[(size_t)h * bp + col], w.g,
                              (float)delta, w.dq, w.dK, w.dV);
@@ -347,12 +472,25 @@ static int core_backward(const layer *ly, const layer_io *io)
                 *g = add ? *g + w.dq[d] : w.dq[d];
             }
         }
-        scatter(w.dK, bp, dim + h * hd, c0, T, hd, in->grad, add);
-        scatter(w.dV, bp, 2 * dim + h * hd, c0, T, hd, in->grad, add);
+        scatter_ld(w.dK, hx, bp, dim + h * hd, c0, T, hd, in->grad, add);
+        scatter_ld(w.dV, hx, bp, 2 * dim + h * hd, c0, T, hd, in->grad, add);
+        if (is_dma(a)) /* the mask column's gradient is scale · d loss / d m */
+            for (int t = 0; t < T; t++)
+                io->scratch[(size_t)bp * H + (size_t)h * bp + c0 + t] = w.dK[(size_t)t * hx + hd] / scale;
         free(buf);
         team_chunk_done();
     }
-    return pairs + 1;
+    /* Per head, over every sequence of the batch in order: routing's
+     * centroid step (training only) and dma's mask gradient. */
+    int heads = is_dma(a) || (is_routing(a) && io->grad) ? H : 0;
+    if (!heads) return pairs + 1;
+    team_phase(pairs + 1);
+    TEAM_FOR(h, heads) {
+        if (is_routing(a)) routing_update_head(a, qkv, bp, io->n / T * T, h);
+        else dma_backward_head(a, io, h);
+        team_chunk_done();
+    }
+    return heads;
 }
 
 /* The product path when the pattern is dense and the workspace holds its
@@ -375,36 +513,91 @@ static int att_backward(const layer *ly, const layer_io *io)
     return gemm_fits(ly, io) ? gemm_backward(ly, io) : core_backward(ly, io);
 }
 
+/* The one-sample cache: keys and values token-major, [context][heads ·
+ * head_cols] each, then the block means [means_cap][dim], then per
+ * position and head a key's cluster (routing, as int) or mask value
+ * (dma), [context][heads]. */
+typedef struct {
+    float *k, *v, *means, *state;
+    int ld; /* floats between positions of k and v */
+} kv_cache;
+
+static kv_cache cache_of(const attention *a, float *cache)
+{
+    int T = a->context, ld = a->heads * head_cols(a);
+    kv_cache c = {cache, cache + (size_t)T * ld, NULL, NULL, ld};
+    c.means = c.v + (size_t)T * ld;
+    c.state = c.means + (size_t)a->base.out * means_cap(a);
+    return c;
+}
+
+/* Head h's view of the cache for the core and the pattern. */
+static att_kv cache_kv(const attention *a, const kv_cache *c, int h)
+{
+    int hd = a->base.out / a->heads, hx = head_cols(a);
+    att_kv kv = {c->k + (size_t)h * hx, c->v + (size_t)h * hx, c->ld, hx,
+                 means_cap(a) ? c->means + (size_t)h * hd : NULL, a->base.out};
+    if (is_routing(a)) {
+        kv.centroids = a->centroids + (size_t)h * a->pattern.clusters * hd;
+        kv.route_cl = (const int *)c->state + h, kv.ldc = a->heads;
+    } else if (is_dma(a)) {
+        kv.dma_mask = c->state + h, kv.ldd = a->heads;
+    }
+    return kv;
+}
+
+/* Head h of position s (its key and value rows at qkv[(dim + r) * ld]
+ * and qkv[(2 dim + r) * ld]) into the cache, with what the pattern keeps
+ * per key. */
+static void cache_put(const attention *a, const kv_cache *c, const float *qkv, size_t ld, int s,
+                      int h)
+{
+    int dim = a->base.out, H = a->heads, hd = dim / H, hx = head_cols(a);
+    float *k = c->k + (size_t)s * c->ld + (size_t)h * hx, *v = c->v + (size_t)s * c->ld + (size_t)h * hx;
+    for (int d = 0; d < hd; d++) {
+        k[d] = qkv[(size_t)(dim + h * hd + d) * ld];
+        v[d] = qkv[(size_t)(2 * dim + h * hd + d) * ld];
+    }
+    if (is_routing(a)) {
+        ((int *)c->state)[(size_t)s * H + h] =
+            routing_nearest(a->centroids + (size_t)h * a->pattern.clusters * hd,
+                            a->pattern.clusters, hd, k);
+    } else if (is_dma(a)) {
+        float z, m = dma_mask(a->dma_w + (size_t)h * hd, a->dma_a[h], v, hd, &z);
+        c->state[(size_t)s * H + h] = m;
+        k[hd] = mask_column(m, 1.0f / sqrtf((float)hd));
+        v[hd] = 0.0f;
+    }
+}
+
 /* One token at position pos0: its key and value join the cache (and, when
  * it completes a block, that block's mean), and its query runs the core's
- * row over the ranges its pattern chooses. Heads are the chunks. */
+ * row over the ranges its pattern chooses. Heads are the chunks: each
+ * writes only its own columns of the cache. */
 static int att_forward_vector(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
     const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
     int dim = ly->out, H = a->heads, hd = dim / H, T = a->context, t = io->pos0;
-    int ldm = means_cap(a);
     RW_ASSERT(io->scratch_len >= att_scratch_floats(ly, 1), "layer %s: its decoding cache was "
               "made for another attention pattern (set the pattern before making workspaces)",
               ly->name);
     const float *qkv = io->in[0]->data;
-    float *kc = io->scratch, *vc = kc + (size_t)T * dim, *mc = vc + (size_t)T * dim;
     float *y = io->out->pre, scale = 1.0f / sqrtf((float)hd);
-    TEAM_FOR(one, 1) {
-        memcpy(kc + (size_t)t * dim, qkv + dim, sizeof(float) * (size_t)dim);
-        memcpy(vc + (size_t)t * dim, qkv + 2 * dim, sizeof(float) * (size_t)dim);
-        team_chunk_done();
-    }
-    team_phase(1);
+    kv_cache cache = cache_of(a, io->scratch);
     TEAM_FOR(h, H) {
         core_work w;
         float *buf = core_work_new(a, T, 0, &w);
-        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, ldm ? mc + h * hd : NULL, dim};
+        cache_put(a, &cache, qkv, 1, t, h);
+        att_kv kv = cache_kv(a, &cache, h);
         if (kv.means && (t + 1) % a->pattern.block == 0)
             att_block_mean(&kv, t / a->pattern.block, a->pattern.block, (float *)kv.means, dim);
-        int nr = ops->ranges(&a->pattern, &kv, qkv + h * hd, t, w.ranges, w.work);
+        memcpy(w.q, qkv + h * hd, sizeof(float) * (size_t)hd);
+        if (is_dma(a)) w.q[hd] = 1.0f;
+        int nr = ops->ranges(&a->pattern, &kv, w.q, t, w.ranges, w.work);
         count_scores(a, att_range_keys(w.ranges, nr), t + 1);
-        att_row_forward(&kv, qkv + h * hd, scale, w.ranges, nr, y + h * hd);
+        att_row_forward(&kv, w.q, scale, w.ranges, nr, w.o);
+        memcpy(y + h * hd, w.o, sizeof(float) * (size_t)hd);
         free(buf);
         team_chunk_done();
     }
@@ -414,35 +607,62 @@ static int att_forward_vector(const layer *ly, const layer_io *io)
 void attention_fill_cache(const layer *ly, float *cache, const float *qkv, int ld, int T)
 {
     const attention *a = att_of(ly);
-    int dim = ly->out, H = a->heads, hd = dim / H, C = a->context, ldm = means_cap(a);
-    float *kc = cache, *vc = kc + (size_t)C * dim, *mc = vc + (size_t)C * dim;
-    gather(qkv, ld, dim, 0, T, dim, kc);
-    gather(qkv, ld, 2 * dim, 0, T, dim, vc);
-    for (int h = 0; h < H && ldm; h++) {
-        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, NULL, dim};
+    int H = a->heads;
+    kv_cache c = cache_of(a, cache);
+    for (int s = 0; s < T; s++)
+        for (int h = 0; h < H; h++) cache_put(a, &c, qkv + s, (size_t)ld, s, h);
+    for (int h = 0; h < H && means_cap(a); h++) {
+        att_kv kv = cache_kv(a, &c, h);
         for (int b = 0; b < T / a->pattern.block; b++)
-            att_block_mean(&kv, b, a->pattern.block, mc + h * hd, dim);
+            att_block_mean(&kv, b, a->pattern.block, (float *)kv.means, kv.ldm);
     }
 }
 
+/* dma's mask parameters: projection [heads][hd] and coefficient [heads],
+ * dense, not decayed, never pruned. */
 static int att_params(layer *ly, param *out)
 {
-    (void)ly;
-    (void)out;
+    attention *a = (attention *)ly;
+    if (!is_dma(a)) return 0;
+    const char *what[2] = {"dma_proj", "dma_a"};
+    float **values[2] = {&a->dma_w, &a->dma_a};
+    for (int k = 0; k < 2; k++) {
+        param *p = &out[k];
+        memset(p, 0, sizeof *p);
+        snprintf(p->name, sizeof p->name, "%s.%s", ly->name, what[k]);
+        snprintf(p->tensor, sizeof p->tensor, "%s.%s", ly->name, what[k]);
+        snprintf(p->layer_name, sizeof p->layer_name, "%s", ly->name);
+        p->rows = a->heads;
+        p->cols = k == 0 ? ly->out / a->heads : 1;
+        p->storage = PARAM_DENSE;
+        p->values = values[k];
+        p->x_tensor = p->y_tensor = -1;
+    }
+    return 2;
+}
+
+/* Floats of the layer's own state: centroids, or mask parameters. */
+static int64_t state_floats(const attention *a, const att_pattern *p)
+{
+    int hd = a->base.out / a->heads;
+    if (p->kind == ATT_ROUTING) return (int64_t)a->heads * p->clusters * hd;
+    if (p->kind == ATT_DMA) return (int64_t)a->heads * (hd + 1);
     return 0;
 }
 
 static void att_shape(const layer *ly, const st_file *f, layer_shape *out)
 {
     (void)f;
-    *out = (layer_shape){ly->in, ly->out, 0, 0, 0};
+    const attention *a = att_of(ly);
+    int64_t n = state_floats(a, &a->pattern);
+    *out = (layer_shape){ly->in, ly->out, 4 * n, is_dma(a) ? n : 0, 0};
 }
 
 static void att_info(const layer *ly, rw_layer_info *out)
 {
-    (void)ly;
+    const attention *a = att_of(ly);
     out->nonzeros = 0;
-    out->bytes = out->dense_bytes = 0;
+    out->bytes = out->dense_bytes = 4 * state_floats(a, &a->pattern);
 }
 
 static void att_describe(const layer *ly, json_t *entry)
@@ -458,25 +678,78 @@ static void att_describe(const layer *ly, json_t *entry)
 
 static rw_status att_save(const layer *ly, st_writer *w, const char *path)
 {
-    (void)ly;
-    (void)w;
     (void)path;
+    const attention *a = att_of(ly);
+    int hd = ly->out / a->heads;
+    char name[LAYER_NAME_CAP + 16];
+    if (is_routing(a)) {
+        int64_t shape[2] = {(int64_t)a->heads * a->pattern.clusters, hd};
+        snprintf(name, sizeof name, "%s.centroids", ly->name);
+        return st_writer_add(w, name, ST_F32, 2, shape, a->centroids);
+    }
+    if (is_dma(a)) {
+        int64_t shape[2] = {a->heads, hd};
+        snprintf(name, sizeof name, "%s.dma_proj", ly->name);
+        rw_status st = st_writer_add(w, name, ST_F32, 2, shape, a->dma_w);
+        snprintf(name, sizeof name, "%s.dma_a", ly->name);
+        if (st == RW_OK) st = st_writer_add(w, name, ST_F32, 1, shape, a->dma_a);
+        return st;
+    }
+    return RW_OK;
+}
+
+/* Tensor NAME.what of rows × cols (cols 0: a vector) into a new array,
+ * every value finite. */
+static rw_status load_state(const layer *ly, const st_file *f, const char *path, const char *what,
+                            int64_t rows, int64_t cols, float **dst)
+{
+    char name[LAYER_NAME_CAP + 16];
+    snprintf(name, sizeof name, "%s.%s", ly->name, what);
+    const st_tensor *t;
+    rw_status st = linear_want_tensor(f, path, name, ST_F32, cols ? 2 : 1, rows, cols, &t);
+    if (st != RW_OK) return st;
+    if (!(*dst = rw_alloc(t->nbytes))) return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory for %s", path, name);
+    memcpy(*dst, t->data, t->nbytes);
+    for (int64_t i = 0; i < rows * (cols ? cols : 1); i++)
+        if (!isfinite((*dst)[i]))
+            return rw_fail(RW_ERR_FORMAT, "%s: tensor %s has a non-finite value at %lld", path, name,
+                           (long long)i);
     return RW_OK;
 }
 
 static rw_status att_load(layer *ly, const st_file *f, const char *path)
 {
-    (void)ly;
-    (void)f;
-    (void)path;
+    attention *a = (attention *)ly;
+    int hd = ly->out / a->heads;
+    if (is_routing(a)) {
+        a->n_clusters = a->pattern.clusters;
+        return load_state(ly, f, path, "centroids", (int64_t)a->heads * a->pattern.clusters, hd,
+                          &a->centroids);
+    }
+    if (is_dma(a)) {
+        rw_status st = load_state(ly, f, path, "dma_proj", a->heads, hd, &a->dma_w);
+        return st == RW_OK ? load_state(ly, f, path, "dma_a", a->heads, 0, &a->dma_a) : st;
+    }
     return RW_OK;
 }
 
 static int att_owns(const layer *ly, const char *name)
 {
-    (void)ly;
-    (void)name;
-    return 0;
+    const attention *a = att_of(ly);
+    size_t n = strlen(ly->name);
+    if (strncmp(name, ly->name, n) != 0 || name[n] != '.') return 0;
+    name += n + 1;
+    return (is_routing(a) && strcmp(name, "centroids") == 0) ||
+           (is_dma(a) && (strcmp(name, "dma_proj") == 0 || strcmp(name, "dma_a") == 0));
+}
+
+/* Each process would move the centroids by its own batch. */
+static const char *att_single_process_only(const layer *ly, int dst_active)
+{
+    (void)dst_active;
+    return is_routing(att_of(ly)) ? "routing attention's centroids (each process would move them "
+                                    "by its own batch)"
+                                  : NULL;
 }
 
 /* The model's positions (its token embedding's) must fit the scratch and
@@ -492,7 +765,13 @@ static rw_status att_link(layer *ly, rw_model *m)
 
 static void att_destroy(layer *ly)
 {
-    if (ly) free(((attention *)ly)->counts);
+    attention *a = (attention *)ly;
+    if (a) {
+        free(a->counts);
+        rw_free(a->centroids);
+        rw_free(a->dma_w);
+        rw_free(a->dma_a);
+    }
     free(ly);
 }
 
@@ -510,6 +789,7 @@ static const layer_ops attention_ops = {
     .owns_tensor = att_owns,
     .scratch_floats = att_scratch_floats,
     .link = att_link,
+    .single_process_only = att_single_process_only,
     .destroy = att_destroy,
     .accumulates = 1,
 };
@@ -566,7 +846,44 @@ int attention_heads(const layer *ly) { return att_of(ly)->heads; }
 int attention_context(const layer *ly) { return att_of(ly)->context; }
 const att_pattern *attention_pattern(const layer *ly) { return &att_of(ly)->pattern; }
 
-void attention_set_pattern(layer *ly, const att_pattern *p) { ((attention *)ly)->pattern = *p; }
+/* A seed of the layer's own for its state: FNV-1a of its name and salt,
+ * so every layer and head starts apart, the same in every run. */
+static uint64_t name_seed(const char *name, uint64_t salt)
+{
+    uint64_t x = 1469598103934665603ull ^ salt;
+    for (; *name; name++) x = (x ^ (unsigned char)*name) * 1099511628211ull;
+    return x;
+}
+
+rw_status attention_set_pattern(layer *ly, const att_pattern *p)
+{
+    attention *a = (attention *)ly;
+    int hd = ly->out / a->heads;
+    if (p->kind == ATT_ROUTING && (!a->centroids || a->n_clusters != p->clusters)) {
+        float *c = rw_alloc(sizeof(float) * (size_t)state_floats(a, p));
+        if (!c) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the centroids of layer %s", ly->name);
+        routing_init(c, a->heads, p->clusters, hd, name_seed(ly->name, 0x726f757465ull));
+        rw_free(a->centroids);
+        a->centroids = c;
+        a->n_clusters = p->clusters;
+    }
+    if (p->kind == ATT_DMA && !a->dma_w) {
+        float *w = rw_alloc(sizeof(float) * (size_t)a->heads * hd),
+              *s = rw_alloc(sizeof(float) * (size_t)a->heads);
+        if (!w || !s) {
+            rw_free(w), rw_free(s);
+            return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the mask of layer %s", ly->name);
+        }
+        dma_init(w, s, a->heads, hd, name_seed(ly->name, 0x646d61ull));
+        a->dma_w = w, a->dma_a = s;
+    }
+    a->pattern = *p;
+    return RW_OK;
+}
+
+float *attention_centroids(const layer *ly) { return att_of(ly)->centroids; }
+float *attention_dma_proj(const layer *ly) { return att_of(ly)->dma_w; }
+float *attention_dma_a(const layer *ly) { return att_of(ly)->dma_a; }
 
 void attention_set_core_only(layer *ly) { ((attention *)ly)->core_only = 1; }
 

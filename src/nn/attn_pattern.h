@@ -15,12 +15,18 @@
 
 #include "rewire.h"
 
-typedef enum { ATT_DENSE, ATT_WINDOW, ATT_BLOCK_TOPK, ATT_HIP, ATT_N_KINDS } att_kind;
+typedef enum {
+    ATT_DENSE, ATT_WINDOW, ATT_BLOCK_TOPK, ATT_HIP,
+    ATT_ROUTING, ATT_DMA, /* patterns with layer state (nn/attn_learned.h) */
+    ATT_N_KINDS
+} att_kind;
 
 typedef struct {
     att_kind kind;
     int window, sink;  /* window: the last `window` positions and the first `sink` ones */
-    int block, topk;   /* block-topk, hip: key blocks of `block` positions, `topk` of them */
+    int block, topk;   /* block-topk, hip: key blocks of `block` positions, `topk` of them;
+                          dma: `topk` earlier keys */
+    int clusters;      /* routing: centroids per head */
 } att_pattern;
 
 typedef struct {
@@ -36,6 +42,21 @@ typedef struct {
      * block b's at [b * ldm] (block-topk), or NULL. */
     const float *means;
     int ldm;
+    /* routing: this head's centroids [clusters][hd]; the keys' clusters as
+     * lists of positions, cluster c's ascending at route_pos[route_ptr[c]
+     * .. route_ptr[c + 1]) (a whole sequence), or else the cluster of the
+     * key at s at route_cl[s * ldc] (decoding). */
+    const float *centroids;
+    const int *route_ptr, *route_pos, *route_cl;
+    int ldc;
+    /* dma: each key's mask value at dma_mask[s * ldd]; for a whole
+     * sequence also dma_exit[s], the first query that no longer keeps key
+     * s, and the n_cand keys some query keeps, ascending, at dma_cand
+     * (NULL when decoding: the top-k is chosen again). */
+    const float *dma_mask;
+    int ldd;
+    const int *dma_exit, *dma_cand;
+    int n_cand;
 } att_kv;
 
 typedef struct {
@@ -49,13 +70,25 @@ typedef struct {
     /* Floats of work `ranges` needs for sequences of T positions. */
     int64_t (*work_floats)(const att_pattern *p, int T, int hd);
     int uses_block_means;
+    /* Optional (NULL: max_ranges): the most ranges at sequences of T
+     * positions, for a pattern whose keys need not come in few runs. */
+    int (*max_ranges_at)(const att_pattern *p, int T);
 } att_pattern_ops;
 
-extern const att_pattern_ops att_dense_ops, att_window_ops, att_block_topk_ops, att_hip_ops;
+extern const att_pattern_ops att_dense_ops, att_window_ops, att_block_topk_ops, att_hip_ops,
+    att_routing_ops, att_dma_ops;
 
 const att_pattern_ops *att_pattern_ops_of(const att_pattern *p);
 
-/* Parses "dense", "window:W[,sink:S]", "block-topk:B,K", "hip:B,K";
+/* The most ranges p's `ranges` writes at sequences of T positions. */
+int att_max_ranges(const att_pattern *p, int T);
+
+/* Sorted distinct positions pos[0..n) (all < t), then t itself, merged
+ * into ranges at out; returns their count (at most n + 1). */
+int att_positions_to_ranges(const int *pos, int n, int t, att_range *out);
+
+/* Parses "dense", "window:W[,sink:S]", "block-topk:B,K", "hip:B,K",
+ * "routing:C", "dma:K";
  * RW_ERR_INVALID_ARGUMENT with a message naming the spec and what was
  * expected. */
 rw_status att_pattern_parse(const char *spec, att_pattern *out);
