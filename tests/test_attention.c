@@ -479,6 +479,21 @@ static void test_twin_matches_pytorch(void **state)
     assert_true(tu_max_rel_diff(y, want_y, (size_t)dim * T) < TOL);
     assert_true(tu_max_rel_diff(g, want_g, (size_t)3 * dim * T) < TOL);
     rw_attention_free(a);
+    /* with a per-key score bias (dma's mask) and its gradient */
+    float biasf[2 * 13], want_db[2 * 13];
+    const char *bnames[] = {"bias", "y_bias", "dqkv_bias", "dbias"};
+    float *bdst[] = {biasf, want_y, want_g, want_db};
+    for (int i = 0; i < 4; i++) {
+        const st_tensor *t = st_find(&ref, bnames[i]);
+        if (!t) fail_msg("reference tensor %s missing", bnames[i]);
+        memcpy(bdst[i], t->data, t->nbytes);
+    }
+    double bias[2 * 13], yd[8 * 13], gd[3 * 8 * 13], db[2 * 13];
+    for (int i = 0; i < H * T; i++) bias[i] = biasf[i];
+    twin_bias(qkv, T, H, hd, mask, bias, dy, yd, gd, db);
+    assert_true(max_abs_diff(want_y, yd, (size_t)dim * T) < TOL);
+    assert_true(max_abs_diff(want_g, gd, (size_t)3 * dim * T) < TOL);
+    assert_true(max_abs_diff(want_db, db, (size_t)H * T) < TOL);
     st_file_free(&ref);
 }
 
