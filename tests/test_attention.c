@@ -160,7 +160,7 @@ static void pattern_mask(const char *spec, const float *qkv, int T, int H, int h
                 for (int s = 0; s < T; s++) /* token-major, as the core reads them */
                     for (int d = 0; d < hd; d++)
                         keys[(size_t)s * hd + d] = qkv[(size_t)(dim + h * hd + d) * T + s];
-                att_kv kv = {keys, keys, hd, hd, NULL, 0};
+                att_kv kv = {.k = keys, .v = keys, .ld = hd, .hd = hd};
                 for (int d = 0; d < hd; d++) q[d] = qkv[(size_t)(h * hd + d) * T + t];
                 int nr = att_pattern_ops_of(&p)->ranges(&p, &kv, q, t, r, (float *)work_i);
                 for (int i = 0; i < nr; i++)

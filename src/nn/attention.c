@@ -319,7 +319,8 @@ static att_kv pair_kv(const attention *a, const float *qkv, int bp, int c, int T
     int hx = head_cols(a);
     gather_ld(qkv, bp, dim + h * hd, c0, T, hd, w->K, hx);
     gather_ld(qkv, bp, 2 * dim + h * hd, c0, T, hd, w->V, hx);
-    att_kv kv = {w->K, w->V, hx, hx, uses_means(a) ? w->means : NULL, hd};
+    att_kv kv = {.k = w->K, .v = w->V, .ld = hx, .hd = hx,
+                 .means = uses_means(a) ? w->means : NULL, .ldm = hd};
     if (kv.means)
         for (int b = 0; b < T / a->pattern.block; b++)
             att_block_mean(&kv, b, a->pattern.block, w->means, kv.ldm);
@@ -535,8 +536,8 @@ static kv_cache cache_of(const attention *a, float *cache)
 static att_kv cache_kv(const attention *a, const kv_cache *c, int h)
 {
     int hd = a->base.out / a->heads, hx = head_cols(a);
-    att_kv kv = {c->k + (size_t)h * hx, c->v + (size_t)h * hx, c->ld, hx,
-                 means_cap(a) ? c->means + (size_t)h * hd : NULL, a->base.out};
+    att_kv kv = {.k = c->k + (size_t)h * hx, .v = c->v + (size_t)h * hx, .ld = c->ld, .hd = hx,
+                 .means = means_cap(a) ? c->means + (size_t)h * hd : NULL, .ldm = a->base.out};
     if (is_routing(a)) {
         kv.centroids = a->centroids + (size_t)h * a->pattern.clusters * hd;
         kv.route_cl = (const int *)c->state + h, kv.ldc = a->heads;

@@ -121,12 +121,10 @@ static int dma_ranges(const att_pattern *p, const att_kv *kv, const float *q, in
 
 static int dma_max(const att_pattern *p) { return p->topk + 1; }
 
-static int dma_max_at(const att_pattern *p, int T) { return (T < p->topk ? T : p->topk) + 1; }
-
 static int64_t dma_work(const att_pattern *p, int T, int hd)
 {
     (void)p, (void)hd;
     return 2 * (int64_t)T + 1;
 }
 
-const att_pattern_ops att_dma_ops = {"dma", dma_ranges, dma_max, dma_work, 0, dma_max_at};
+const att_pattern_ops att_dma_ops = {"dma", dma_ranges, dma_max, dma_work, 0};

@@ -21,8 +21,9 @@ const att_pattern_ops *att_pattern_ops_of(const att_pattern *p)
 
 int att_max_ranges(const att_pattern *p, int T)
 {
-    const att_pattern_ops *ops = att_pattern_ops_of(p);
-    return ops->max_ranges_at ? ops->max_ranges_at(p, T) : ops->max_ranges(p);
+    if (p->kind == ATT_ROUTING) return T + 1;
+    if (p->kind == ATT_DMA) return (T < p->topk ? T : p->topk) + 1;
+    return att_pattern_ops_of(p)->max_ranges(p);
 }
 
 int att_positions_to_ranges(const int *pos, int n, int t, att_range *out)

@@ -70,9 +70,6 @@ typedef struct {
     /* Floats of work `ranges` needs for sequences of T positions. */
     int64_t (*work_floats)(const att_pattern *p, int T, int hd);
     int uses_block_means;
-    /* Optional (NULL: max_ranges): the most ranges at sequences of T
-     * positions, for a pattern whose keys need not come in few runs. */
-    int (*max_ranges_at)(const att_pattern *p, int T);
 } att_pattern_ops;
 
 extern const att_pattern_ops att_dense_ops, att_window_ops, att_block_topk_ops, att_hip_ops,
@@ -80,7 +77,9 @@ extern const att_pattern_ops att_dense_ops, att_window_ops, att_block_topk_ops, 
 
 const att_pattern_ops *att_pattern_ops_of(const att_pattern *p);
 
-/* The most ranges p's `ranges` writes at sequences of T positions. */
+/* The most ranges p's `ranges` writes at sequences of T positions: its
+ * max_ranges, but for routing (whose keys may come one by one: T + 1)
+ * and dma (min(K, T) + 1). */
 int att_max_ranges(const att_pattern *p, int T);
 
 /* Sorted distinct positions pos[0..n) (all < t), then t itself, merged
