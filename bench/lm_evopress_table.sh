@@ -6,7 +6,8 @@
 # seconds of each prune command. One line per model: method, how, seconds,
 # rewire lm eval's JSON; the searched profiles are left in OUTDIR.
 #
-#   bench/lm_evopress_table.sh MODEL.safetensors TEXT OUTDIR [GENERATIONS] [REWIRE]
+#   [RANGE=0.3] bench/lm_evopress_table.sh MODEL.safetensors TEXT OUTDIR [GENERATIONS] [REWIRE]
+# (RANGE: --search-range, how far a map may move from the average)
 set -euo pipefail
 model=$1
 text=$2
@@ -21,6 +22,7 @@ for method in magnitude wanda sparsegpt; do
         extra=()
         [ "$how" = uniform-dense ] && extra=(--calib-dense)
         [ "$how" = evopress ] && extra=(--search evopress --search-generations "$gens"
+                                        --search-range "${RANGE:-0.3}"
                                         --layerwise-out "$outdir/$method-70.layerwise")
         start=$(date +%s.%N)
         "$rewire" lm prune "$model" --method "$method" "${common[@]}" "${extra[@]}" \

@@ -56,8 +56,9 @@ Modes (each prints JSON lines on stdout):
 
 Threads: torch.set_num_threads(--threads). PyTorch's matrix products go to
 the system BLAS; with Debian's OpenBLAS, the OpenMP build is the faster one
-next to torch's own OpenMP threads:
-  LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp
+next to torch's own OpenMP threads, so the script restarts itself with
+LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp when that build is
+installed (bench/peer_blas.py; PEER_BLAS=system keeps the system's).
 The JSON lines name the BLAS library that was loaded ("blas").
 
 Usage:
@@ -78,9 +79,13 @@ import sys
 import time
 import warnings
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peer_blas  # noqa: E402
+
+peer_blas.use_openmp_blas()
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 # ---- rewire's random numbers (src/core/rng.c), in 64-bit masked arithmetic
 

@@ -486,7 +486,10 @@ rw_status rw_lm_evaluate(const rw_model *model, const rw_text *text, int val, in
  * attends as `spec` says: "dense", "window:W[,sink:S]" (the last W
  * positions and the first S), "block-topk:B,K" (its own block of B
  * positions and the K blocks whose mean key scores highest),
- * "hip:B,K" (K blocks found by a hierarchical descent), "routing:C" (the
+ * "hip:B,K" (K blocks found by a hierarchical descent), "sparsed:B,KEEP"
+ * (blocks of B positions each head chose from dense attention on
+ * calibration text, rw_lm_sparsed: only a model whose every attention
+ * layer holds blocks chosen for this B and KEEP), "routing:C" (the
  * earlier keys of its own cluster of C, by centroids that training moves;
  * saved with the model), "dma:K" (the K earlier keys whose learned mask
  * from their values is largest; the mask's parameters join the model's).
@@ -522,6 +525,55 @@ rw_status rw_attention_decode(rw_attention *a, int pos, const float *qkv, float 
 int64_t rw_attention_scores(rw_attention *a, int reset);
 int64_t rw_attention_bytes(const rw_attention *a);
 void rw_attention_free(rw_attention *a);
+/* sparsed:B,KEEP: chooses each head's blocks from the dense attention of
+ * one sequence qkv [3·heads·head_dim][T] (as forward reads it), replacing
+ * any earlier choice; forward and decode refuse a sparsed layer before
+ * this. *covered (may be NULL) gets the share of that attention's mass
+ * the chosen blocks carry, averaged over the heads. RW_ERR_INVALID_ARGUMENT
+ * for another pattern or T outside 1 .. context. */
+rw_status rw_attention_calibrate(rw_attention *a, int T, const float *qkv, double *covered);
+
+/* SparseD ("SparseD: Sparse Attention for Diffusion Language Models"):
+ * runs `samples` windows of `context` tokens (0: the model's context)
+ * drawn with `seed` from the calibration text's training split through
+ * the trained model with dense attention, sums each head's attention
+ * probabilities per (query block, key block) of B positions, and keeps
+ * per head diagonals (the key block d blocks before the query's) and
+ * columns (key block j from the start: attention sinks), greedily the one
+ * carrying the most mass not yet covered, until they and the own block
+ * carry KEEP of it.
+ * Every attention layer then attends as spec ("sparsed:B,KEEP") says,
+ * its blocks saved with the model, at any length up to the context and
+ * with no further dense pass. RW_ERR_INVALID_ARGUMENT naming the argument
+ * (a spec that is not sparsed, samples outside 1 .. 65536, a context
+ * past the model's, a text too short or with a larger vocabulary, a model
+ * without attention); the model is unchanged on any error. */
+typedef struct {
+    int layers, heads;    /* attention layers, heads of each */
+    double covered;       /* calibration mass the kept blocks carry, mean over heads */
+    double density;       /* score entries at the calibration length over causal dense's */
+    double diagonals, columns; /* kept per head besides the own block, mean */
+} rw_lm_sparsed_report;
+rw_status rw_lm_sparsed(rw_model *model, const rw_text *calibration, const char *spec,
+                        int samples, int context, uint64_t seed, rw_lm_sparsed_report *report);
+
+/* Score entries the model's attention layers computed over those causal
+ * dense attention computes, since the last reset (1 when none ran);
+ * reset 1 starts a new count. */
+double rw_model_attention_density(const rw_model *model, int reset);
+
+/* Attention layers of the model (0 for none); *heads (may be NULL) gets
+ * the first one's heads. */
+int rw_model_attention_layers(const rw_model *model, int *heads);
+
+/* What head `head` of attention layer `attn` (counted from 0) attends to
+ * on one sequence under the model's pattern: runs tokens[0..n) (n from 1
+ * to the context) through the model and writes p [n][n], p[t·n + s] the
+ * probability query t gives key s, -1 where it computes no score (s > t,
+ * or a key its pattern skips). RW_ERR_INVALID_ARGUMENT naming the
+ * argument out of range. */
+rw_status rw_model_attention_map(const rw_model *model, const int32_t *tokens, int n, int attn,
+                                 int head, float *p);
 
 /* The longest sequence a language model takes (its position embeddings),
  * or 0 for a model that is not one. */
@@ -629,7 +681,7 @@ const char *rw_lm_prune_map_name(const rw_model *model, int i);
  * windows, and replaces the parent if lower there. */
 typedef struct {
     double step;       /* one level, as a fraction of the smallest map (0: 0.05) */
-    double range;      /* how far a map's sparsity may move from the target (0: 0.2) */
+    double range;      /* how far a map's sparsity may move from the target (0: 0.3) */
     int generations;   /* (0: 200) */
     int offspring;     /* λ (0: 16) */
     int max_mutations; /* level switches per offspring, 1 to this (0: 3) */

@@ -542,7 +542,7 @@ for i in $(seq 1 300); do echo "the rain in spain falls mainly on the plain $i";
 LMSMALL=(--text "$LMTEXT" --layers 1 --heads 2 --dim 16 --context 16 --batch 4 --eval-every 5
          --eval-batches 2 --warmup 2)
 check "lm help" 0 "subcommands:" -- "$REWIRE" lm --help
-for sub in train eval generate prune; do
+for sub in train eval generate prune sparsed; do
     check "lm $sub --help" 0 "usage: rewire lm $sub" -- "$REWIRE" lm $sub --help
 done
 check "lm unknown" 2 "unknown subcommand 'fly'" -- "$REWIRE" lm fly
@@ -618,6 +618,9 @@ check "lm routing bad spec" 2 "--attention 'routing:2,1': expected routing:C" --
 check "bench attention routing and dma" 0 "^dma:16 +256 " -- \
     "$REWIRE" bench attention --lengths 64,256 --patterns "dense;routing:4;dma:16" --repeats 1 \
     --decode-context 256 --decode-tokens 8
+check "bench attention sparsed" 0 "^sparsed:8,0.5 +256 +[0-9.]+ +0\.[0-9]+" -- \
+    "$REWIRE" bench attention --lengths 64,256 --patterns "dense;sparsed:8,0.5" --repeats 1 \
+    --decode-context 256 --decode-tokens 8
 check "lm export" 0 "hf: config.json, model.safetensors$" -- \
     "$REWIRE" lm export "$TMP/lm.safetensors" "$TMP/hf"
 check "lm import" 0 "back.safetensors: GPT, context [0-9]+, [0-9]+ parameters stored, sparsity 0.00%" -- \
@@ -628,6 +631,70 @@ check "lm import predicts as the original" 0 "$lm_loss" -- \
     "$REWIRE" lm eval "$TMP/back.safetensors" --text "$LMTEXT" --json
 # Pruned after training (a dense model): every method, 50% and 2:4.
 "$REWIRE" lm train "${LMSMALL[@]}" --steps 5 --quiet --out "$TMP/lm-dense.safetensors" >/dev/null
+# sparsed: each head's blocks chosen once from the trained model's dense attention.
+check "lm sparsed" 0 "sparsed.safetensors: sparsed:4,0.6 over 1 attention layers of 2 heads, from 8 windows of 16 tokens of .*density 0\.[0-9]+ at 16 tokens" -- \
+    "$REWIRE" lm sparsed "$TMP/lm-dense.safetensors" --calib-text "$LMTEXT" --calib-samples 8 \
+    --attention sparsed:4,0.6 -o "$TMP/sparsed.safetensors"
+check "lm eval keeps sparsed, counts its density" 0 '"attention":"sparsed:4,0.6","attention_density":0\.[0-9]+\}' -- \
+    "$REWIRE" lm eval "$TMP/sparsed.safetensors" --text "$LMTEXT" --json
+check "lm eval of a dense model: density 1" 0 '"attention":"dense","attention_density":1(\.0)?\}' -- \
+    "$REWIRE" lm eval "$TMP/lm-dense.safetensors" --text "$LMTEXT" --json
+check "lm generate sparsed" 0 "^the rain" -- \
+    "$REWIRE" lm generate "$TMP/sparsed.safetensors" --prompt "the rain" --tokens 20 --quiet
+check "lm sparsed needs a sparsed spec" 2 "--attention 'block-topk:4,1': expected sparsed:B,KEEP" -- \
+    "$REWIRE" lm sparsed "$TMP/lm-dense.safetensors" --calib-text "$LMTEXT" \
+    --attention block-topk:4,1 -o "$TMP/x.safetensors"
+check "lm sparsed bad KEEP" 2 "--attention 'sparsed:4,1.5': expected sparsed:B,KEEP" -- \
+    "$REWIRE" lm sparsed "$TMP/lm-dense.safetensors" --calib-text "$LMTEXT" \
+    --attention sparsed:4,1.5 -o "$TMP/x.safetensors"
+check "lm sparsed needs calibration text" 2 "expected one model file, --calib-text FILE" -- \
+    "$REWIRE" lm sparsed "$TMP/lm-dense.safetensors" --attention sparsed:4,0.5 -o "$TMP/x.safetensors"
+check "lm sparsed calibration context" 2 "--calib-context 17 exceeds the model's context 16" -- \
+    "$REWIRE" lm sparsed "$TMP/lm-dense.safetensors" --calib-text "$LMTEXT" --calib-context 17 \
+    --attention sparsed:4,0.5 -o "$TMP/x.safetensors"
+check "lm sparsed of a missing text" 1 "nonexistent.txt" -- \
+    "$REWIRE" lm sparsed "$TMP/lm-dense.safetensors" --calib-text "$TMP/nonexistent.txt" \
+    --attention sparsed:4,0.5 -o "$TMP/x.safetensors"
+check "lm sparsed wrote nothing on errors" 0 "^0$" -- bash -c "ls '$TMP'/x.safetensors* 2>/dev/null | wc -l"
+check "lm eval sparsed without chosen blocks" 2 "layer blocks.0.attn has no blocks chosen for sparsed; choose them" -- \
+    "$REWIRE" lm eval "$TMP/lm-dense.safetensors" --text "$LMTEXT" --attention sparsed:4,0.6
+check "lm eval sparsed of other blocks" 2 "layer blocks.0.attn has the blocks of sparsed:4,0.6" -- \
+    "$REWIRE" lm eval "$TMP/sparsed.safetensors" --text "$LMTEXT" --attention sparsed:8,0.6
+check "lm train refuses sparsed" 2 "sparsed's blocks are chosen from a trained model's dense attention" -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --attention sparsed:4,0.5
+# The mask of each pattern on a real sequence.
+check "plot attention png" 0 "mask.png: attention layer 0, head 1 of .*sparsed:4,0.6 on 16 tokens of .*: density 0\.[0-9]+" -- \
+    "$REWIRE" plot --attention "$TMP/sparsed.safetensors" --text "$LMTEXT" --head 1 -o "$TMP/mask.png"
+check "attention png signature" 0 "PNG" -- head -c 4 "$TMP/mask.png"
+check "plot attention svg, --pattern" 0 "mask.svg: .*window:4 on 12 tokens of .*: density 0.5385" -- \
+    "$REWIRE" plot --attention "$TMP/lm-dense.safetensors" --text "$LMTEXT" --pattern window:4 \
+    --tokens 12 --offset 7 -o "$TMP/mask.svg"
+check "attention svg cells" 0 "<rect x='[0-9]+' y='[0-9]+' width='[0-9]+' height='[0-9]+' fill='#dddddd'/>" -- \
+    cat "$TMP/mask.svg"
+check "plot attention dense" 0 "density 1.0000" -- \
+    "$REWIRE" plot --attention "$TMP/lm-dense.safetensors" --text "$LMTEXT" --mask-only -o "$TMP/dense.png"
+check "plot attention bad layer" 2 "--layer 3, but .* has 1 attention layers \(0 to 0\)" -- \
+    "$REWIRE" plot --attention "$TMP/lm-dense.safetensors" --text "$LMTEXT" --layer 3 -o "$TMP/x.png"
+check "plot attention bad head" 2 "--head 2, but .* has 2 heads \(0 to 1\)" -- \
+    "$REWIRE" plot --attention "$TMP/lm-dense.safetensors" --text "$LMTEXT" --head 2 -o "$TMP/x.png"
+check "plot attention past the context" 2 "--tokens 17 exceeds the model's context 16" -- \
+    "$REWIRE" plot --attention "$TMP/lm-dense.safetensors" --text "$LMTEXT" --tokens 17 -o "$TMP/x.png"
+check "plot attention needs text" 2 "--attention needs --text FILE" -- \
+    "$REWIRE" plot --attention "$TMP/lm-dense.safetensors" -o "$TMP/x.png"
+check "plot attention png or svg" 2 "-o must end in .png or .svg, got .*x.jpg" -- \
+    "$REWIRE" plot --attention "$TMP/lm-dense.safetensors" --text "$LMTEXT" -o "$TMP/x.jpg"
+check "plot attention bad pattern" 2 "--attention 'hip:4': expected hip:B,K" -- \
+    "$REWIRE" plot --attention "$TMP/lm-dense.safetensors" --text "$LMTEXT" --pattern hip:4 -o "$TMP/x.png"
+check "plot attention sparsed without blocks" 2 "has no blocks chosen for sparsed" -- \
+    "$REWIRE" plot --attention "$TMP/lm-dense.safetensors" --text "$LMTEXT" --pattern sparsed:4,0.5 \
+    -o "$TMP/x.png"
+check "plot --head needs --attention" 2 "go with --attention MODEL" -- \
+    "$REWIRE" plot "$TMP/lm.jsonl" --head 1 -o "$TMP/x.svg"
+check "plot attention of a classifier" 1 "is a classifier, not a language model" -- \
+    "$REWIRE" plot --attention "$TMP/m.safetensors" --text "$LMTEXT" -o "$TMP/x.png"
+check "plot attention short text" 1 "short.txt holds 5 tokens from byte 0, --tokens asks for 16" -- \
+    "$REWIRE" plot --attention "$TMP/lm-dense.safetensors" --text "$TMP/short.txt" -o "$TMP/x.png"
+check "plot attention wrote nothing on errors" 0 "^0$" -- bash -c "ls '$TMP'/x.* 2>/dev/null | wc -l"
 check "lm prune sparsegpt" 0 "pruned.safetensors: sparsegpt, block maps kept [0-9]+ of [0-9]+ \(sparsity 50.00%\)" -- \
     "$REWIRE" lm prune "$TMP/lm-dense.safetensors" --method sparsegpt --calib-text "$LMTEXT" \
     --calib-samples 8 -o "$TMP/pruned.safetensors"
@@ -710,6 +777,13 @@ check "lm resume a finished run" 0 "^result: .*steps=20" -- \
 check "bench lm" 0 '"bench":"lm_train","impl":"rewire","path":"sparse","sparsity":0.5' -- \
     "$REWIRE" bench lm --layers 1 --heads 2 --dim 16 --context 8 --batch 2 --steps 2 --repeats 1 \
     --sparsities 0,0.5 --json
+check "bench lm --models" 0 '"bench":"lm_models","model":"[^"]*lm.safetensors","load_seconds"' -- \
+    "$REWIRE" bench lm --models "$TMP/lm.safetensors,$TMP/lm.safetensors" --repeats 1 \
+    --gen-tokens 4 --eval-batch 2 --eval-context 8 --json
+check "bench lm --models: a missing file" 1 "rewire bench lm: $TMP/none.safetensors: cannot open" -- \
+    "$REWIRE" bench lm --models "$TMP/none.safetensors"
+check "bench lm --models: a window too long" 2 "--eval-context 100000 is longer than .*lm.safetensors's context" -- \
+    "$REWIRE" bench lm --models "$TMP/lm.safetensors" --eval-context 100000
 
 # ---- Mixture of experts --------------------------------------------------------
 MOE=(--moe-experts 4 --moe-top-k 2 --moe-capacity 1.25 --sparsity 0.5 --dst rigl --update-every 5)

@@ -18,6 +18,7 @@
 #include "nn/attention.h"
 #include "nn/attn_core.h"
 #include "nn/attn_learned.h"
+#include "nn/attn_sparsed.h"
 #include "nn/network.h"
 #include "testutil.h"
 
@@ -112,10 +113,67 @@ static void twin(const float *qkv, int T, int H, int hd, const unsigned char *ma
     free(gd);
 }
 
+/* sparsed's blocks for head h chosen again here from their definition:
+ * the float64 dense attention of the sequence summed per (query block,
+ * key block), then, while the kept pairs carry less than keep of it, the
+ * diagonal or column whose pairs not yet kept carry the most (the nearer
+ * diagonal, then the diagonals, on a tie). off[d], col[j]: kept. */
+static void sparsed_choice(const float *qkv, int T, int H, int hd, int h, int B, double keep,
+                           unsigned char *off, unsigned char *col)
+{
+    int dim = H * hd, nb = (T + B - 1) / B;
+    double *mass = calloc((size_t)nb * nb, sizeof(double)), *p = malloc(sizeof(double) * T);
+    unsigned char *kept = calloc((size_t)nb * nb, 1);
+    assert_true(mass && p && kept);
+    for (int t = 0; t < T; t++) {
+        double best = -INFINITY, sum = 0;
+        for (int s = 0; s <= t; s++) {
+            p[s] = 0;
+            for (int d = 0; d < hd; d++)
+                p[s] += (double)qkv[(size_t)(h * hd + d) * T + t] * qkv[(size_t)(dim + h * hd + d) * T + s];
+            p[s] /= sqrt((double)hd);
+            best = fmax(best, p[s]);
+        }
+        for (int s = 0; s <= t; s++) sum += p[s] = exp(p[s] - best);
+        for (int s = 0; s <= t; s++) mass[(t / B) * nb + s / B] += p[s] / sum;
+    }
+    memset(off, 0, (size_t)nb);
+    memset(col, 0, (size_t)nb);
+    off[0] = 1;
+    double total = 0, have = 0;
+    for (int qb = 0; qb < nb; qb++)
+        for (int kb = 0; kb <= qb; kb++) {
+            total += mass[qb * nb + kb];
+            if (kb == qb) have += mass[qb * nb + kb], kept[qb * nb + kb] = 1;
+        }
+    while (have < keep * total * (1 - 1e-12)) {
+        double gain[2][64] = {{0}};
+        assert_true(nb <= 64);
+        for (int qb = 0; qb < nb; qb++)
+            for (int kb = 0; kb < qb; kb++)
+                if (!kept[qb * nb + kb]) {
+                    gain[0][qb - kb] += mass[qb * nb + kb];
+                    gain[1][kb] += mass[qb * nb + kb];
+                }
+        int kind = -1, which = 0;
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < nb; i++)
+                if (!(k ? col : off)[i] && gain[k][i] > (kind < 0 ? 0 : gain[kind][which]))
+                    kind = k, which = i;
+        if (kind < 0) break;
+        (kind ? col : off)[which] = 1;
+        have += gain[kind][which];
+        for (int qb = 0; qb < nb; qb++)
+            for (int kb = 0; kb < qb; kb++)
+                if (kind ? kb == which : qb - kb == which) kept[qb * nb + kb] = 1;
+    }
+    free(mass), free(p), free(kept);
+}
+
 /* The pattern as an explicit mask, [H][T][T]. dense and window from their
- * definitions; block-topk chosen here again in float64 from its
- * definition; hip from the pattern's own ranges (its descent is checked
- * on its own below: this holds the core to the choice). */
+ * definitions; block-topk and sparsed chosen here again in float64 from
+ * their definitions; hip from the pattern's own ranges (its descent is
+ * checked on its own below: this holds the core to the choice). */
 static void pattern_mask(const char *spec, const float *qkv, int T, int H, int hd,
                          unsigned char *mask)
 {
@@ -129,10 +187,15 @@ static void pattern_mask(const char *spec, const float *qkv, int T, int H, int h
     assert_non_null(keys);
     assert_non_null(sc);
     assert_non_null(work_i);
+    unsigned char off[64], col[64];
     for (int h = 0; h < H; h++)
         for (int t = 0; t < T; t++) {
             unsigned char *row = mask + ((size_t)h * T + t) * T;
-            if (p.kind == ATT_DENSE)
+            if (p.kind == ATT_SPARSED && t == 0) sparsed_choice(qkv, T, H, hd, h, p.block, p.keep, off, col);
+            if (p.kind == ATT_SPARSED)
+                for (int s = 0; s <= t; s++)
+                    row[s] = off[t / p.block - s / p.block] || col[s / p.block];
+            else if (p.kind == ATT_DENSE)
                 for (int s = 0; s <= t; s++) row[s] = 1;
             else if (p.kind == ATT_WINDOW)
                 for (int s = 0; s <= t; s++) row[s] = t - s < p.window || s < p.sink;
@@ -271,7 +334,8 @@ static const char *const SPECS[] = {"dense",          "window:5",       "window:
                                     "block-topk:4,2", "block-topk:8,3", "hip:4,2",
                                     "hip:8,3",        "window:1",       "block-topk:1,5",
                                     "routing:3",      "routing:1",      "dma:4",
-                                    "dma:1",          "dma:200"};
+                                    "dma:1",          "dma:200",        "sparsed:4,0.6",
+                                    "sparsed:8,0.95", "sparsed:3,0.3",  "sparsed:16,1"};
 
 static double max_abs_diff(const float *a, const double *b, size_t n)
 {
@@ -296,6 +360,16 @@ static void check_spec(const char *spec, int T, int context, uint64_t seed)
 
     rw_attention *a;
     assert_int_equal(rw_attention_create(spec, H, hd, context, &a), RW_OK);
+    if (strncmp(spec, "sparsed:", 8) == 0) { /* its blocks from this sequence's dense attention */
+        assert_int_equal(rw_attention_forward(a, T, qkv, y), RW_ERR_INVALID_ARGUMENT);
+        assert_non_null(strstr(rw_last_error(), "rw_attention_calibrate"));
+        double covered;
+        assert_int_equal(rw_attention_calibrate(a, T, qkv, &covered), RW_OK);
+        att_pattern p;
+        att_pattern_parse(spec, &p);
+        if (!(covered >= p.keep * (1 - 1e-9) && covered <= 1 + 1e-9))
+            fail_msg("%s T=%d: the chosen blocks carry %g of the mass", spec, T, covered);
+    }
     layer *ly = attention_api_layer(a);
     att_kind kind = attention_pattern(ly)->kind;
     int learned = kind == ATT_ROUTING || kind == ATT_DMA;
@@ -536,7 +610,10 @@ static void test_specs(void **state)
                          "hip:70000,2", "foo", "dense:1", "window: 3", "routing", "routing:",
                          "routing:0", "routing:-2", "routing:4097", "routing:2,3", "routing:2x",
                          "dma", "dma:", "dma:0", "dma:-1", "dma:3,1", "dma:x", "dma: 2",
-                         "dma:99999999999"};
+                         "dma:99999999999", "sparsed:4", "sparsed:4,0", "sparsed:4,1.5",
+                         "sparsed:0,0.5", "sparsed:4,-0.5", "sparsed:4,nan", "sparsed:4,inf",
+                         "sparsed:4,0.5x", "sparsed:4, 0.5", "sparsed:4,1e-300",
+                         "sparsed:70000,0.5", "sparsed:4,0.5,1"};
     att_pattern p;
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         if (att_pattern_parse(bad[i], &p) != RW_ERR_INVALID_ARGUMENT) fail_msg("accepted '%s'", bad[i]);
@@ -640,6 +717,179 @@ static void test_gpt_decode_and_file(void **state)
     }
 }
 
+/* The greedy choice on a planted mass: a column (sink) and one diagonal
+ * carry nearly all of it, so they are what KEEP 0.9 keeps; KEEP 1 keeps
+ * every block with mass; the key count follows the kept blocks. */
+static void test_sparsed_choice_planted(void **state)
+{
+    (void)state;
+    const int B = 4, context = 24, nb = 6;
+    double mass[6 * 6] = {0};
+    for (int qb = 0; qb < nb; qb++) {
+        mass[qb * nb + qb] = 0.05;                    /* own block */
+        if (qb > 0) mass[qb * nb + 0] = 1.0;          /* sink column 0 */
+        if (qb >= 3) mass[qb * nb + qb - 2] = 0.8;    /* diagonal 2 */
+        if (qb >= 4) mass[qb * nb + 1] = 0.01;        /* a little on column 1 */
+    }
+    att_sparsed *s = att_sparsed_new(1, context, B, 0.9f);
+    assert_non_null(s);
+    double covered = att_sparsed_choose(s, 0, mass);
+    assert_int_equal(att_sparsed_index(s), RW_OK);
+    assert_int_equal(s->head[0].n_sink, 1);
+    assert_int_equal(s->head[0].sink[0], 0);
+    /* column 0 first (5.0), then diagonal 2 (3 x 0.8, minus its pair on column 0) */
+    assert_int_equal(s->head[0].n_off, 1);
+    assert_int_equal(s->head[0].off[0], 2);
+    assert_true(covered >= 0.9 && covered < 1.0);
+    /* query 21 (block 5): blocks 0 and 3 and its own from 20 to 21 */
+    assert_int_equal(att_sparsed_keys(s, 0, 22) - att_sparsed_keys(s, 0, 21), 2 * B + 2);
+    s->keep = 1.0f;
+    assert_true(att_sparsed_choose(s, 0, mass) > 1 - 1e-9);
+    assert_int_equal(att_sparsed_index(s), RW_OK);
+    assert_int_equal(s->head[0].n_sink + s->head[0].n_off, 3); /* column 1 joins */
+    s->sel[3] = 2; /* a table read from a bad file */
+    assert_int_equal(att_sparsed_index(s), RW_ERR_INVALID_ARGUMENT);
+    att_sparsed_free(s);
+}
+
+/* The logits of one token at a time (the KV cache) against the full
+ * forward pass of n tokens. */
+static double decode_error(rw_model *m, const int32_t *tokens, int N, int V)
+{
+    workspace ws;
+    assert_int_equal(workspace_init(&ws, m, N, 0), RW_OK);
+    ws.tokens = tokens, ws.n = N, ws.seq_len = N, ws.pos0 = 0;
+    network_forward(m, &ws);
+    float *full = malloc(sizeof(float) * (size_t)N * V);
+    assert_non_null(full);
+    for (int j = 0; j < N; j++)
+        for (int v = 0; v < V; v++) full[(size_t)j * V + v] = network_logits(m, &ws)[(size_t)v * ws.bp + j];
+    workspace_free(&ws);
+    assert_int_equal(workspace_init_vector(&ws, m), RW_OK);
+    double worst = 0;
+    for (int t = 0; t < N; t++) {
+        ws.tokens = tokens + t, ws.n = ws.seq_len = 1, ws.pos0 = t;
+        for (int l = 0; l < m->n_layers; l++) phase_forward_vector(m, &ws, l);
+        worst = fmax(worst, tu_max_rel_diff(network_logits(m, &ws), full + (size_t)t * V, V));
+    }
+    workspace_free(&ws);
+    free(full);
+    return worst;
+}
+
+/* Copies model file `from` to `to` without tensor `drop`, or with byte 0
+ * of tensor `poke` set to `value`. */
+static void rewrite_file(const char *from, const char *to, const char *drop, const char *poke,
+                         unsigned char value)
+{
+    st_file f;
+    assert_int_equal(st_read(from, &f), RW_OK);
+    st_writer *w = st_writer_new();
+    assert_non_null(w);
+    unsigned char *copy = NULL;
+    for (int i = 0; i < f.count; i++) {
+        const st_tensor *t = &f.tensors[i];
+        if (drop && strcmp(t->name, drop) == 0) continue;
+        const void *data = t->data;
+        if (poke && strcmp(t->name, poke) == 0) {
+            copy = malloc(t->nbytes);
+            assert_non_null(copy);
+            memcpy(copy, t->data, t->nbytes);
+            copy[0] = value;
+            data = copy;
+        }
+        assert_int_equal(st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, data), RW_OK);
+    }
+    for (int i = 0; i < f.meta_count; i++)
+        assert_int_equal(st_writer_meta(w, f.meta_keys[i], f.meta_values[i]), RW_OK);
+    assert_int_equal(st_writer_write(w, to), RW_OK);
+    st_writer_free(w);
+    free(copy);
+    st_file_free(&f);
+}
+
+/* sparsed on a GPT: blocks chosen from calibration text, the model file
+ * round trip (the same blocks back), decoding with the cache against the
+ * full forward, and what is refused: a model or spec without chosen
+ * blocks, a file whose blocks are missing or broken. */
+static void test_gpt_sparsed(void **state)
+{
+    (void)state;
+    const int V = 256, N = 32;
+    rw_gpt_config c = rw_gpt_config_default();
+    c.vocab = V, c.context = 32, c.n_layer = 2, c.n_head = 2, c.n_embd = 16;
+    c.attention = "sparsed:4,0.5";
+    rw_model *m;
+    assert_int_equal(rw_gpt_create(&c, &m), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "rewire lm sparsed"));
+    c.attention = NULL;
+    assert_int_equal(rw_gpt_create(&c, &m), RW_OK);
+    char text[4096];
+    for (size_t i = 0; i < sizeof text; i++) text[i] = "the rain in spain falls mainly. "[i % 32] + (i / 97) % 3;
+    rw_tokenizer *tok;
+    rw_text *calib;
+    assert_int_equal(rw_tokenizer_bytes(&tok), RW_OK);
+    assert_int_equal(rw_text_from_memory("calib", text, sizeof text, tok, 0.1, 32, &calib), RW_OK);
+    rw_lm_sparsed_report r;
+    assert_int_equal(rw_lm_sparsed(m, calib, "block-topk:4,1", 4, 0, 1, &r), RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rw_lm_sparsed(m, calib, "sparsed:4,0.5", 0, 0, 1, &r), RW_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rw_lm_sparsed(m, calib, "sparsed:4,0.5", 4, 33, 1, &r), RW_ERR_INVALID_ARGUMENT);
+    char spec[64];
+    rw_model_attention(m, spec, sizeof spec);
+    assert_string_equal(spec, "dense"); /* unchanged by the refusals */
+    assert_int_equal(rw_lm_sparsed(m, calib, "sparsed:4,0.5", 4, 0, 1, &r), RW_OK);
+    assert_int_equal(r.layers, 2);
+    assert_int_equal(r.heads, 2);
+    assert_true(r.covered >= 0.5 - 1e-9 && r.covered <= 1 + 1e-9);
+    assert_true(r.density > 0 && r.density < 1);
+    rw_model_attention(m, spec, sizeof spec);
+    assert_string_equal(spec, "sparsed:4,0.5");
+    int32_t tokens[32];
+    for (int i = 0; i < N; i++) tokens[i] = (unsigned char)text[i + 100];
+    double worst = decode_error(m, tokens, N, V);
+    if (worst >= TOL) fail_msg("sparsed: decoded logits off by %g", worst);
+
+    char path[600], broken[600]; /* tu_temp_path's buffer is reused */
+    snprintf(path, sizeof path, "%s", tu_temp_path("sparsed.safetensors"));
+    snprintf(broken, sizeof broken, "%s", tu_temp_path("sparsed-broken.safetensors"));
+    assert_int_equal(rw_model_save(m, path), RW_OK);
+    rw_model *back;
+    assert_int_equal(rw_model_load(path, &back), RW_OK);
+    rw_model_attention(back, spec, sizeof spec);
+    assert_string_equal(spec, "sparsed:4,0.5");
+    for (int l = 0; l < m->n_layers; l++) {
+        if (!is_attention(m->layers[l])) continue;
+        const att_sparsed *a = attention_sparsed(m->layers[l]), *b = attention_sparsed(back->layers[l]);
+        assert_non_null(b);
+        assert_memory_equal(a->sel, b->sel, (size_t)a->heads * 2 * a->nb);
+    }
+    worst = decode_error(back, tokens, N, V);
+    if (worst >= TOL) fail_msg("sparsed after loading: decoded logits off by %g", worst);
+    /* another pattern and back; a B or KEEP the blocks were not chosen for */
+    assert_int_equal(rw_model_set_attention(back, "window:4"), RW_OK);
+    assert_int_equal(rw_model_set_attention(back, "sparsed:4,0.5"), RW_OK);
+    assert_int_equal(rw_model_set_attention(back, "sparsed:8,0.5"), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "has the blocks of sparsed:4,0.5"));
+    rw_model_free(back);
+
+    rewrite_file(path, broken, "blocks.1.attn.sparsed", NULL, 0);
+    assert_int_equal(rw_model_load(broken, &back), RW_ERR_FORMAT);
+    assert_non_null(strstr(rw_last_error(), "blocks.1.attn.sparsed"));
+    rewrite_file(path, broken, NULL, "blocks.0.attn.sparsed", 7);
+    assert_int_equal(rw_model_load(broken, &back), RW_ERR_FORMAT);
+    assert_non_null(strstr(rw_last_error(), "expected 0 or 1"));
+
+    rw_model_free(m);
+    assert_int_equal(rw_gpt_create(&c, &m), RW_OK); /* a dense model: no blocks to attend */
+    assert_int_equal(rw_model_set_attention(m, "sparsed:4,0.5"), RW_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rw_last_error(), "no blocks chosen"));
+    rw_model_free(m);
+    rw_text_free(calib);
+    rw_tokenizer_free(tok);
+    remove(path);
+    remove(broken);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -650,6 +900,8 @@ int main(void)
         cmocka_unit_test(test_dma_gradient_finite_differences),
         cmocka_unit_test(test_selection_finds_planted_block),
         cmocka_unit_test(test_gpt_decode_and_file),
+        cmocka_unit_test(test_sparsed_choice_planted),
+        cmocka_unit_test(test_gpt_sparsed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,6 +84,8 @@ int args_parse(arg_parser *p, int argc, char **argv)
     p->n_positional = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
+        /* -o is the short form of --out, for every command that has one. */
+        if (strcmp(a, "-o") == 0 && find_spec(p, "out", 3)) a = "--out";
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             args_print_help(p);
             return 1;

@@ -70,6 +70,22 @@ static int fail(const char *what)
     return 1;
 }
 
+/* sparsed chooses its blocks from dense attention first: here from the
+ * first (at most) 2,048 positions of qkv [rows][T], outside the timing. */
+#define CALIBRATION_MAX 2048
+
+static rw_status calibrate(rw_attention *a, const char *spec, const float *qkv, int rows, int T)
+{
+    if (strncmp(spec, "sparsed:", 8) != 0) return RW_OK;
+    int n = T < CALIBRATION_MAX ? T : CALIBRATION_MAX;
+    float *head = malloc(sizeof(float) * (size_t)rows * n);
+    if (!head) return RW_ERR_NO_MEMORY;
+    for (int r = 0; r < rows; r++) memcpy(head + (size_t)r * n, qkv + (size_t)r * T, sizeof(float) * n);
+    rw_status st = rw_attention_calibrate(a, n, head, NULL);
+    free(head);
+    return st;
+}
+
 /* Forward+backward seconds of each pattern at length T (the best of the
  * repeats), with the score entries it computed and its buffers' bytes. */
 static int time_length(const attn_bench_flags *f, char **spec, int np, int T, double *sec,
@@ -87,7 +103,9 @@ static int time_length(const attn_bench_flags *f, char **spec, int np, int T, do
         for (int i = 0; i < np && !rc; i++) {
             if (r > 0 && sec[i] > REPEAT_MAX_SECONDS) continue;
             rw_attention *a = NULL;
-            if (rw_attention_create(spec[i], f->heads, f->head_dim, T, &a) != RW_OK) {
+            if (rw_attention_create(spec[i], f->heads, f->head_dim, T, &a) != RW_OK ||
+                calibrate(a, spec[i], qkv, 3 * dim, T) != RW_OK) {
+                rw_attention_free(a);
                 rc = fail(spec[i]);
                 break;
             }
@@ -121,6 +139,7 @@ static int time_decode(const attn_bench_flags *f, char **spec, int np, double *t
     for (int i = 0; i < np && !rc; i++) {
         tps[i] = 0;
         if (rw_attention_create(spec[i], f->heads, f->head_dim, C, &a[i]) != RW_OK ||
+            calibrate(a[i], spec[i], qkv, 3 * dim, C) != RW_OK ||
             rw_attention_prefill(a[i], C, qkv) != RW_OK)
             rc = fail(spec[i]);
     }
@@ -170,7 +189,9 @@ int bench_attention(int argc, char **argv)
                     "each length, every pattern beside the first (dense through the same "
                     "block-sparse core, no T x T buffer), with the share of the causal scores it "
                     "computed, its buffers and the process's peak RSS; then batch-1 decoding "
-                    "tokens/s with a KV cache of --decode-context positions.",
+                    "tokens/s with a KV cache of --decode-context positions. A sparsed:B,KEEP "
+                    "pattern first chooses each head's blocks from the dense attention of the "
+                    "first 2,048 positions (not timed).",
                     specs, sizeof specs / sizeof specs[0], NULL, 0, 0};
     int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;

@@ -13,10 +13,12 @@
 #include "rewire.h"
 
 #define MAX_SPARSITIES 32
+#define MAX_MODELS 16
 
 typedef struct {
-    const char *sparsities;
+    const char *sparsities, *models;
     int layers, heads, dim, context, batch, steps, repeats, gen_tokens, threads, json, seed;
+    int eval_batch, eval_context, eval_batches;
 } lm_bench_flags;
 
 static double now(void)
@@ -95,15 +97,175 @@ static int measure(const lm_bench_flags *f, double sparsity, const rw_text *text
     return 0;
 }
 
+/* len random bytes as a text (the bytes tokenizer: a token per byte), the
+ * last val_fraction of them the validation split. */
+static int random_text(size_t len, double val_fraction, int context, unsigned char **bytes,
+                       rw_tokenizer **tok, rw_text **text)
+{
+    *bytes = malloc(len);
+    if (!*bytes) return report_failure("bench lm");
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        (*bytes)[i] = (unsigned char)(x >> 32);
+    }
+    if (rw_tokenizer_bytes(tok) != RW_OK ||
+        rw_text_from_memory("random bytes", *bytes, len, *tok, val_fraction, context, text) != RW_OK)
+        return report_failure("bench lm");
+    return 0;
+}
+
+typedef struct {
+    const char *path;
+    rw_model *model;
+    double load_s, gen[64], eval[64];
+} bench_model;
+
+/* --models: trained or pruned model files side by side, the first the
+ * baseline. Each is loaded once (the seconds reported apart); then, round
+ * after round, every model in turn generates (batch 1, KV cache, greedy)
+ * and evaluates batches of eval_batch windows, so a shared machine slows
+ * them alike. Speed depends on the shapes and the patterns, not on what
+ * the weights say, so the text is random bytes. */
+static int bench_models(const lm_bench_flags *f)
+{
+    char list[4096];
+    if (strlen(f->models) >= sizeof list) {
+        fprintf(stderr, "rewire bench lm: --models is longer than %zu bytes\n", sizeof list - 1);
+        return 2;
+    }
+    strcpy(list, f->models);
+    bench_model m[MAX_MODELS];
+    int n = 0, rc = 0;
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (n == MAX_MODELS) {
+            fprintf(stderr, "rewire bench lm: --models names more than %d files\n", MAX_MODELS);
+            return 2;
+        }
+        m[n++] = (bench_model){.path = tok};
+    }
+    if (n == 0) {
+        fprintf(stderr, "rewire bench lm: --models expects FILE[,FILE...]\n");
+        return 2;
+    }
+    int context = f->eval_context;
+    for (int i = 0; i < n && !rc; i++) {
+        double t0 = now();
+        if (rw_model_load(m[i].path, &m[i].model) != RW_OK) {
+            rc = report_failure("bench lm");
+            break;
+        }
+        m[i].load_s = now() - t0;
+        int mc = rw_model_context(m[i].model);
+        if (mc == 0) {
+            fprintf(stderr, "rewire bench lm: %s is not a language model\n", m[i].path);
+            rc = 2;
+        } else if (mc < context) {
+            fprintf(stderr, "rewire bench lm: --eval-context %d is longer than %s's context %d\n",
+                    context, m[i].path, mc);
+            rc = 2;
+        }
+    }
+    unsigned char *bytes = NULL;
+    rw_tokenizer *tok = NULL;
+    rw_text *text = NULL;
+    if (!rc)
+        rc = random_text(2 * ((size_t)f->eval_batch * (size_t)context * (size_t)f->eval_batches + 1),
+                         0.5, context, &bytes, &tok, &text);
+    int32_t *out = rc ? NULL : malloc(sizeof(int32_t) * (size_t)f->gen_tokens);
+    if (!rc && !out) rc = report_failure("bench lm");
+    int64_t eval_tokens = 0;
+    for (int r = 0; r < f->repeats && !rc; r++) {
+        for (int i = 0; i < n && !rc; i++) {
+            int32_t prompt = 'a';
+            double t0 = now();
+            if (rw_lm_generate(m[i].model, &prompt, 1, f->gen_tokens, 0.0f, 0, 1, out) != RW_OK) {
+                rc = report_failure("bench lm");
+                break;
+            }
+            m[i].gen[r] = f->gen_tokens / (now() - t0);
+            rw_lm_eval ev;
+            t0 = now();
+            if (rw_lm_evaluate(m[i].model, text, 1, context, f->eval_batch, &ev) != RW_OK) {
+                rc = report_failure("bench lm");
+                break;
+            }
+            m[i].eval[r] = (double)ev.tokens / (now() - t0);
+            eval_tokens = ev.tokens;
+            if (!f->json)
+                fprintf(stderr, "round %d %s: generate %.1f tokens/s, eval %.0f tokens/s\n", r + 1,
+                        m[i].path, m[i].gen[r], m[i].eval[r]);
+        }
+    }
+    if (!rc) {
+        if (!f->json)
+            printf("%d rounds, %d threads, %s kernels; generate: %d tokens, batch 1, KV cache; "
+                   "eval: batches of %d windows of %d tokens (%lld tokens)\n"
+                   "%-32s %7s %14s %9s %9s %14s %9s %9s\n",
+                   f->repeats, rw_get_num_threads(), rw_kernel_isa(), f->gen_tokens,
+                   f->eval_batch, context, (long long)eval_tokens, "model", "load s",
+                   "gen tokens/s", "range", "x first", "eval tokens/s", "range", "x first");
+        double g0 = 0, e0 = 0;
+        for (int i = 0; i < n; i++) {
+            double glo = m[i].gen[0], ghi = glo, elo = m[i].eval[0], ehi = elo;
+            for (int r = 1; r < f->repeats; r++) {
+                if (m[i].gen[r] < glo) glo = m[i].gen[r];
+                if (m[i].gen[r] > ghi) ghi = m[i].gen[r];
+                if (m[i].eval[r] < elo) elo = m[i].eval[r];
+                if (m[i].eval[r] > ehi) ehi = m[i].eval[r];
+            }
+            double g = median(m[i].gen, f->repeats), e = median(m[i].eval, f->repeats);
+            if (i == 0) g0 = g, e0 = e;
+            if (f->json) {
+                json_t *o = json_pack("{s:s, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i, "
+                                      "s:i, s:i, s:i, s:s}",
+                                      "bench", "lm_models", "model", m[i].path, "load_seconds",
+                                      m[i].load_s, "generate_tokens_per_second", g,
+                                      "generate_min", glo, "generate_max", ghi,
+                                      "eval_tokens_per_second", e, "eval_min", elo, "eval_max", ehi,
+                                      "eval_batch", f->eval_batch, "eval_context", context,
+                                      "gen_tokens", f->gen_tokens, "repeats", f->repeats,
+                                      "threads", rw_get_num_threads(), "isa", rw_kernel_isa());
+                json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
+                printf("\n");
+                json_decref(o);
+            } else {
+                char gr[32], er[32];
+                snprintf(gr, sizeof gr, "%.1f-%.1f", glo, ghi);
+                snprintf(er, sizeof er, "%.0f-%.0f", elo, ehi);
+                printf("%-32s %7.2f %14.1f %9s %9.2f %14.0f %9s %9.2f\n", m[i].path, m[i].load_s,
+                       g, gr, g / g0, e, er, e / e0);
+            }
+        }
+    }
+    free(out);
+    rw_text_free(text);
+    rw_tokenizer_free(tok);
+    free(bytes);
+    for (int i = 0; i < n; i++) rw_model_free(m[i].model);
+    return rc;
+}
+
 int bench_lm(int argc, char **argv)
 {
     lm_bench_flags f = {.sparsities = "0,0.5,0.75,0.9", .layers = 4, .heads = 4, .dim = 128,
                         .context = 64, .batch = 12, .steps = 30, .repeats = 3, .gen_tokens = 0,
-                        .seed = 1};
+                        .seed = 1, .eval_batch = 64, .eval_context = 32, .eval_batches = 1};
     arg_spec specs[] = {
         {"sparsities", ARG_STRING, &f.sparsities, "S,S,...",
          "sparsities of the block maps; 0 is the dense path through OpenBLAS (default "
          "0,0.5,0.75,0.9)", NULL, 0, 0},
+        {"models", ARG_STRING, &f.models, "FILE,FILE,...",
+         "model files side by side instead (the first the baseline): batch-1 generation and "
+         "batched eval tokens/s, interleaved rounds; --repeats rounds, --gen-tokens (default 64)",
+         NULL, 0, 0},
+        {"eval-batch", ARG_INT, &f.eval_batch, "N", "--models: windows per eval batch (default 64)",
+         NULL, 1, 1 << 16},
+        {"eval-context", ARG_INT, &f.eval_context, "N",
+         "--models: tokens per eval window (default 32)", NULL, 2, 1 << 20},
+        {"eval-batches", ARG_INT, &f.eval_batches, "N",
+         "--models: eval batches per round (default 1)", NULL, 1, 1 << 16},
         {"layers", ARG_INT, &f.layers, "N", "transformer blocks (default 4)", NULL, 1, 1024},
         {"heads", ARG_INT, &f.heads, "N", "attention heads (default 4)", NULL, 1, 4096},
         {"dim", ARG_INT, &f.dim, "N", "width (default 128)", NULL, 1, 65536},
@@ -127,6 +289,11 @@ int bench_lm(int argc, char **argv)
                     specs, sizeof specs / sizeof specs[0], NULL, 0, 0};
     int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;
+    if (f.threads > 0) rw_set_num_threads(f.threads);
+    if (f.models) {
+        if (f.gen_tokens == 0) f.gen_tokens = 64;
+        return bench_models(&f);
+    }
     double sp[MAX_SPARSITIES];
     int n = args_parse_double_list(f.sparsities, sp, MAX_SPARSITIES, 0, 0.999999);
     if (n < 1) {
@@ -139,23 +306,14 @@ int bench_lm(int argc, char **argv)
         return 2;
     }
     if (f.gen_tokens == 0) f.gen_tokens = f.context - 1;
-    if (f.threads > 0) rw_set_num_threads(f.threads);
-    /* Random bytes, enough for the windows. */
-    size_t len = (size_t)f.context * 64 + 4096;
-    unsigned char *bytes = malloc(len);
+    /* Enough random bytes for the training windows. */
+    unsigned char *bytes = NULL;
     rw_tokenizer *tok = NULL;
     rw_text *text = NULL;
-    if (!bytes) return report_failure("bench lm");
-    uint64_t x = 88172645463325252ull;
-    for (size_t i = 0; i < len; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        bytes[i] = (unsigned char)(x >> 32);
-    }
-    if (rw_tokenizer_bytes(&tok) != RW_OK ||
-        rw_text_from_memory("random bytes", bytes, len, tok, 0.05, f.context, &text) != RW_OK) {
+    if ((rc = random_text((size_t)f.context * 64 + 4096, 0.05, f.context, &bytes, &tok, &text))) {
         free(bytes);
         rw_tokenizer_free(tok);
-        return report_failure("bench lm");
+        return rc;
     }
     double dense_train = 0, dense_gen = 0;
     if (!f.json)

@@ -295,7 +295,8 @@ static int cmd_lm_train(int argc, char **argv)
          "positions and the first S), block-topk:B,K (own block of B positions and the K blocks "
          "whose mean key scores highest), hip:B,K (K blocks by a hierarchical descent), "
          "routing:C (the earlier keys of its own cluster of C, centroids by online k-means) or "
-         "dma:K (the K earlier keys of largest learned mask from their values) (default dense)",
+         "dma:K (the K earlier keys of largest learned mask from their values) (default dense); "
+         "sparsed:B,KEEP is chosen from a trained model by rewire lm sparsed",
          NULL, 0, 0},
         {"bias", ARG_FLAG, &f.bias, NULL,
          "biases in the linear maps and LayerNorms (GPT-2's; default none, as nanoGPT)", NULL, 0,
@@ -391,6 +392,13 @@ static int cmd_lm_train(int argc, char **argv)
         fprintf(stderr, "rewire lm train: %s\n(see 'rewire lm train --help')\n", rw_last_error());
         return 2;
     }
+    if (strncmp(f.attention, "sparsed:", 8) == 0) {
+        fprintf(stderr, "rewire lm train: --attention %s: sparsed's blocks are chosen from a "
+                        "trained model's dense attention; train dense, then run 'rewire lm "
+                        "sparsed MODEL --calib-text FILE --attention %s -o OUT'\n",
+                f.attention, f.attention);
+        return 2;
+    }
     if (f.dim % f.heads != 0) {
         fprintf(stderr, "rewire lm train: --heads %d does not divide --dim %d\n"
                         "(see 'rewire lm train --help')\n", f.heads, f.dim);
@@ -410,6 +418,7 @@ static void lm_usage(FILE *to)
                 "  generate  continue a prompt, one token at a time with a KV cache\n"
                 "  prune     prune a trained model without retraining (magnitude, wanda,\n"
                 "            sparsegpt, dsnot; unstructured or N:M)\n"
+                "  sparsed   choose each head's sparsed attention blocks from calibration text\n"
                 "  import    a GPT-2 checkpoint (Hugging Face folder) to a rewire model file\n"
                 "  export    a rewire GPT to a GPT-2 checkpoint folder transformers reads\n\n"
                 "Run 'rewire lm SUBCOMMAND --help' for its flags.\n");
@@ -432,6 +441,7 @@ int cmd_lm(int argc, char **argv)
     if (!strcmp(sub, "import")) return cmd_lm_import(argc - 1, argv + 1);
     if (!strcmp(sub, "export")) return cmd_lm_export(argc - 1, argv + 1);
     if (!strcmp(sub, "prune")) return cmd_lm_prune(argc - 1, argv + 1);
+    if (!strcmp(sub, "sparsed")) return cmd_lm_sparsed(argc - 1, argv + 1);
     fprintf(stderr, "rewire lm: unknown subcommand '%s'\n\n", sub);
     lm_usage(stderr);
     return 2;

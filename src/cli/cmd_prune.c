@@ -2,7 +2,6 @@
  * magnitude or Wanda, or to an N:M pattern. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -54,9 +53,6 @@ int cmd_prune(int argc, char **argv)
         {"out", ARG_STRING, &out, "PATH", "where to write the pruned model (required; also -o)",
          NULL, 0, 0},
     };
-    /* -o is the short form of --out. */
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "-o") == 0) argv[i] = "--out";
     arg_parser p = {"prune",
                     "rewire prune MODEL.safetensors (--sparsity S [--criterion magnitude|wanda] "
                     "[--scope layer|global] [--calib N] | --nm N:M) [--finetune-epochs N] -o "

@@ -12,6 +12,8 @@ int cmd_lm_import(int argc, char **argv);
 int cmd_lm_export(int argc, char **argv);
 /* lm_prune.c: pruning after training (magnitude, Wanda, SparseGPT). */
 int cmd_lm_prune(int argc, char **argv);
+/* lm_sparsed.c: per-head sparsed attention blocks from calibration text. */
+int cmd_lm_sparsed(int argc, char **argv);
 
 /* Loads the language model at path into *out. A file that fails to load,
  * or a classifier (suggesting `rewire INSTEAD` when instead is not NULL),

@@ -11,13 +11,6 @@
 #include "cli/lm_commands.h"
 #include "rewire.h"
 
-/* -o is the short form of --out. */
-static void short_out(int argc, char **argv)
-{
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "-o") == 0) argv[i] = "--out";
-}
-
 static void print_summary(const char *what, rw_model *m)
 {
     long long stored = 0;
@@ -44,7 +37,6 @@ int cmd_lm_import(int argc, char **argv)
                     "dense rewire model for rewire lm eval, generate and export. "
                     "Sharded and pytorch_model.bin checkpoints are not read.",
                     specs, sizeof specs / sizeof specs[0], pos, 1, 0};
-    short_out(argc, argv);
     int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;
     if (p.n_positional != 1 || !out) {

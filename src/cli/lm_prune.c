@@ -60,7 +60,7 @@ int cmd_lm_prune(int argc, char **argv)
     int method = 0, scope = 0, samples = 128, context = 0, seed = 1, block = 128, cycles = 50,
         threads = 0, quiet = 0, search = 0, calib_dense = 0, generations = 200, offspring = 16, mutations = 3,
         windows = 32;
-    double sparsity = 0.5, step = 0.05, range = 0.2;
+    double sparsity = 0.5, step = 0.05, range = 0.3;
     arg_spec specs[] = {
         {"method", ARG_CHOICE, &method, "magnitude|wanda|sparsegpt|dsnot",
          "how weights are chosen (default magnitude)", method_names, 0, 0},
@@ -110,7 +110,7 @@ int cmd_lm_prune(int argc, char **argv)
          "evopress: one level, as a fraction of the smallest map's weights (default 0.05)", NULL,
          1e-6, 1},
         {"search-range", ARG_DOUBLE, &range, "F",
-         "evopress: how far a map's sparsity may move from --sparsity (default 0.2)", NULL, 1e-6,
+         "evopress: how far a map's sparsity may move from --sparsity (default 0.3)", NULL, 1e-6,
          0.999},
         {"tokenizer", ARG_STRING, &tok_spec, "SPEC",
          "bytes or bpe:DIR (default: the one the model was trained with)", NULL, 0, 0},
@@ -137,8 +137,6 @@ int cmd_lm_prune(int argc, char **argv)
                     "through the dense model, then an evolutionary search moving sparsity "
                     "between maps at a constant average).",
                     specs, sizeof specs / sizeof specs[0], pos, 1, 0};
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "-o") == 0) argv[i] = "--out";
     int rc = args_parse(&p, argc, argv);
     if (rc) return rc == 1 ? 0 : 2;
     if (p.n_positional != 1 || !out) {

@@ -80,7 +80,8 @@ int cmd_lm_eval(int argc, char **argv)
         {"batch", ARG_INT, &batch, "N", "windows per forward pass (default 8)", NULL, 1, 1 << 16},
         {"attention", ARG_STRING, &attention, "SPEC",
          "attention pattern instead of the model's own (dense, window:W[,sink:S], "
-         "block-topk:B,K, hip:B,K, routing:C, dma:K; default: the one it was trained with)", NULL, 0, 0},
+         "block-topk:B,K, hip:B,K, routing:C, dma:K, or sparsed:B,KEEP when rewire lm sparsed "
+         "chose it; default: the one it was saved with)", NULL, 0, 0},
         {"threads", ARG_INT, &threads, "N", "threads (default: all cores)", NULL, 0, 1024},
         {"json", ARG_FLAG, &json, NULL, "print one JSON object", NULL, 0, 0},
     };
@@ -112,22 +113,26 @@ int cmd_lm_eval(int argc, char **argv)
     rc = lm_model_tokenizer(m, tok_spec, "lm eval", &tok);
     if (!rc) rc = lm_text_path(text_arg, path, sizeof path);
     rw_lm_eval e;
+    rw_model_attention_density(m, 1);
     if (!rc && (rw_text_load(path, tok, val_fraction, context, &text) != RW_OK ||
                 rw_lm_evaluate(m, text, split == 0, context, batch, &e) != RW_OK))
         rc = report_failure("lm eval");
     if (!rc && json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:f, s:f, s:f, s:s}", "model", pos[0],
-                              "text", path, "split", split_names[split], "context", context,
-                              "tokens", (json_int_t)e.tokens, "loss", e.loss, "perplexity",
-                              exp(e.loss), "bits_per_byte", e.bits_per_byte, "attention", pattern);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:f, s:f, s:f, s:s, s:f}", "model",
+                              pos[0], "text", path, "split", split_names[split], "context",
+                              context, "tokens", (json_int_t)e.tokens, "loss", e.loss,
+                              "perplexity", exp(e.loss), "bits_per_byte", e.bits_per_byte,
+                              "attention", pattern, "attention_density",
+                              rw_model_attention_density(m, 0));
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
         puts(s);
         free(s);
         json_decref(o);
     } else if (!rc) {
-        printf("%s on %s (%s split, %lld tokens, context %d, %s attention): loss %.4f  perplexity "
-               "%.3f  %.4f bits/byte\n", pos[0], path, split_names[split], (long long)e.tokens,
-               context, pattern, e.loss, exp(e.loss), e.bits_per_byte);
+        printf("%s on %s (%s split, %lld tokens, context %d, %s attention, density %.4f): loss "
+               "%.4f  perplexity %.3f  %.4f bits/byte\n", pos[0], path, split_names[split],
+               (long long)e.tokens, context, pattern, rw_model_attention_density(m, 0), e.loss,
+               exp(e.loss), e.bits_per_byte);
     }
     rw_text_free(text);
     rw_tokenizer_free(tok);
@@ -160,7 +165,8 @@ int cmd_lm_generate(int argc, char **argv)
          "bytes or bpe:DIR (default: the one the model was trained with)", NULL, 0, 0},
         {"attention", ARG_STRING, &attention, "SPEC",
          "attention pattern instead of the model's own (dense, window:W[,sink:S], "
-         "block-topk:B,K, hip:B,K, routing:C, dma:K; default: the one it was trained with)", NULL, 0, 0},
+         "block-topk:B,K, hip:B,K, routing:C, dma:K, or sparsed:B,KEEP when rewire lm sparsed "
+         "chose it; default: the one it was saved with)", NULL, 0, 0},
         {"threads", ARG_INT, &threads, "N", "threads (default: all cores)", NULL, 0, 1024},
         {"quiet", ARG_FLAG, &quiet, NULL, "print only the text (no speed line on stderr)", NULL, 0,
          0},

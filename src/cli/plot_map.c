@@ -57,7 +57,26 @@ static void draw_number(canvas *c, int x, int y, int value, int px)
     }
 }
 
-int plot_map_png(const char *path, const int *counts, int width, int height, int scale)
+int plot_png_write(FILE *f, const char *path, const unsigned char *rgb, int w, int h)
+{
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info || setjmp(png_jmpbuf(png))) {
+        fprintf(stderr, "rewire plot: could not encode %s as PNG\n", path);
+        png_destroy_write_struct(&png, &info);
+        return 1;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) png_write_row(png, rgb + (size_t)y * w * 3);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    return 0;
+}
+
+int plot_map_png(FILE *f, const char *path, const int *counts, int width, int height, int scale)
 {
     int lo, hi;
     count_range(counts, width * height, &lo, &hi);
@@ -85,34 +104,9 @@ int plot_map_png(const char *path, const int *counts, int width, int height, int
     draw_number(&c, label_x, margin, hi, px);
     draw_number(&c, label_x, margin + height * scale - 5 * px, lo, px);
 
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        fprintf(stderr, "rewire plot: cannot write %s\n", path);
-        free(c.rgb);
-        return 1;
-    }
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info || setjmp(png_jmpbuf(png))) {
-        fprintf(stderr, "rewire plot: could not encode %s as PNG\n", path);
-        png_destroy_write_struct(&png, &info);
-        free(c.rgb);
-        fclose(f);
-        return 1;
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)c.w, (png_uint_32)c.h, 8, PNG_COLOR_TYPE_RGB,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < c.h; y++) png_write_row(png, c.rgb + (size_t)y * c.w * 3);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
+    int rc = plot_png_write(f, path, c.rgb, c.w, c.h);
     free(c.rgb);
-    if (fclose(f) != 0) {
-        fprintf(stderr, "rewire plot: could not finish writing %s\n", path);
-        return 1;
-    }
-    return 0;
+    return rc;
 }
 
 void plot_map_svg(FILE *o, const int *counts, int width, int height, int scale, const char *title)

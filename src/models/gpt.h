@@ -19,4 +19,11 @@ rw_status gpt_build(const rw_gpt_config *c, int init, rw_model **out);
  * layer that differs otherwise. */
 rw_status gpt_config_of(const rw_model *m, rw_gpt_config *out);
 
+/* The graph's layers: the embedding, then GPT_BLOCK_LAYERS per block (the
+ * list in gpt_layout.c), then ln_f and the LM head. */
+#define GPT_BLOCK_LAYERS 9
+
+/* Block b's first layer (its ln_1). */
+static inline int gpt_block_first_layer(int b) { return 1 + GPT_BLOCK_LAYERS * b; }
+
 #endif

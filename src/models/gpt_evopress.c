@@ -112,29 +112,12 @@ static rw_status plan_levels(evo_state *e, const rw_lm_evopress_config *s, doubl
     return RW_OK;
 }
 
-static int reads_stats(rw_lm_prune_method m)
-{
-    return m == RW_LM_PRUNE_WANDA || m == RW_LM_PRUNE_SPARSEGPT || m == RW_LM_PRUNE_DSNOT;
-}
-
 /* Every map at every level, from the dense model's calibration inputs. */
 static rw_status build_database(evo_state *e, const rw_lm_prune_config *c, const rw_gpt_config *g,
                                 int T, int *levels)
 {
-    int32_t *windows = NULL, *targets = NULL;
     calib_stream cs;
-    memset(&cs, 0, sizeof cs);
-    rw_status st = RW_OK;
-    if (reads_stats(c->method)) {
-        size_t n = (size_t)c->calib_samples * T;
-        windows = malloc(sizeof *windows * n);
-        targets = malloc(sizeof *targets * n);
-        st = windows && targets ? corpus_sample_batch(c->calibration->c, CORPUS_TRAIN, T,
-                                                      c->calib_samples, c->seed, 0, windows, targets)
-                                : rw_fail(RW_ERR_NO_MEMORY, "out of memory for %d calibration "
-                                          "windows of %d tokens", c->calib_samples, T);
-        if (st == RW_OK) st = lm_stream_init(&cs, e->m, windows, c->calib_samples, T, g->n_embd);
-    }
+    rw_status st = lm_stream_open(&cs, e->m, c, T, g->n_embd);
     int want_h = c->method == RW_LM_PRUNE_SPARSEGPT || c->method == RW_LM_PRUNE_DSNOT;
     *levels = 0;
     for (int b = 0; b < g->n_layer && st == RW_OK; b++) {
@@ -155,8 +138,6 @@ static rw_status build_database(evo_state *e, const rw_lm_prune_config *c, const
         if (st == RW_OK && cs.x && b + 1 < g->n_layer) lm_stream_advance(&cs, e->m, b);
     }
     lm_stream_free(&cs);
-    free(windows);
-    free(targets);
     return st;
 }
 
@@ -326,7 +307,7 @@ rw_status rw_lm_prune_evopress(rw_model *model, const rw_lm_prune_config *c,
     /* The pruning's own checks; magnitude reads no text but the fitness
      * does, so the text is checked as Wanda's would be. */
     rw_lm_prune_config cc = *c;
-    if (!reads_stats(cc.method)) cc.method = RW_LM_PRUNE_WANDA;
+    if (!lm_prune_reads_calibration(cc.method)) cc.method = RW_LM_PRUNE_WANDA;
     int T = 0;
     if ((st = lm_prune_check(model, &cc, &g, &T)) != RW_OK) return st;
 
@@ -339,7 +320,7 @@ rw_status rw_lm_prune_evopress(rw_model *model, const rw_lm_prune_config *c,
     int *level = calloc((size_t)e.maps, sizeof *level), *lo = NULL, *hi = NULL;
     if (!level) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for EvoPress");
     double t0 = now_seconds();
-    st = plan_levels(&e, s, s->range > 0 ? s->range : 0.2);
+    st = plan_levels(&e, s, s->range > 0 ? s->range : 0.3);
     if (st == RW_OK) st = prepare_fitness(&e, c, s, T);
     if (st == RW_OK) st = build_database(&e, c, &g, T, &r.levels);
     r.database_seconds = now_seconds() - t0;

@@ -90,9 +90,9 @@ static rw_status expect_same(const layer *ly, const rw_gpt_config *c)
 rw_status gpt_config_of(const rw_model *m, rw_gpt_config *out)
 {
     int n = m->n_layers;
-    if (n < 12 || (n - 3) % 9 != 0)
-        return rw_fail(RW_ERR_INVALID_ARGUMENT, "the model has %d layers, expected 3 + 9 per block: "
-                       NOT_GPT, n);
+    if (n < 3 + GPT_BLOCK_LAYERS || (n - 3) % GPT_BLOCK_LAYERS != 0)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "the model has %d layers, expected 3 + %d per "
+                       "block: " NOT_GPT, n, GPT_BLOCK_LAYERS);
     const layer *e = m->layers[0], *ln1 = m->layers[1], *att = m->layers[3];
     if (!is_embedding(e) || !is_layer_norm(ln1) || !is_attention(att))
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "layers 0, 1 and 3 are %s, %s and %s (kinds %s, %s, "
@@ -102,7 +102,7 @@ rw_status gpt_config_of(const rw_model *m, rw_gpt_config *out)
     c.vocab = embedding_vocab(e);
     c.context = embedding_context(e);
     c.n_embd = e->out;
-    c.n_layer = (n - 3) / 9;
+    c.n_layer = (n - 3) / GPT_BLOCK_LAYERS;
     c.n_head = attention_heads(att);
     c.bias = layer_norm_has_bias(ln1);
     c.layer_norm_eps = layer_norm_eps(ln1);
@@ -117,7 +117,7 @@ rw_status gpt_config_of(const rw_model *m, rw_gpt_config *out)
             int in, out; /* in multiples of C */
             rw_activation act;
             int in0, in1; /* tensors read, relative to a; in1 -1: none */
-        } block[9] = {
+        } block[GPT_BLOCK_LAYERS] = {
             {"ln_1", K_LN, 1, 1, RW_ACT_NONE, 0, -1},
             {"attn.qkv", K_LINEAR, 1, 3, RW_ACT_NONE, 1, -1},
             {"attn", K_ATTN, 3, 1, RW_ACT_NONE, 2, -1},
@@ -128,8 +128,8 @@ rw_status gpt_config_of(const rw_model *m, rw_gpt_config *out)
             {"mlp.down", K_LINEAR, 4, 1, RW_ACT_NONE, 7, -1},
             {"mlp_residual", K_ADD, 1, 1, RW_ACT_NONE, 5, 8},
         };
-        int a = 1 + 9 * b;
-        for (int k = 0; k < 9 && st == RW_OK; k++) {
+        int a = gpt_block_first_layer(b);
+        for (int k = 0; k < GPT_BLOCK_LAYERS && st == RW_OK; k++) {
             char name[LAYER_NAME_CAP];
             snprintf(name, sizeof name, "blocks.%d.%s", b, block[k].name);
             st = expect_layer(m, a + k, name, block[k].role, block[k].in * C, block[k].out * C,

@@ -34,9 +34,8 @@ enum { MAPS = LM_PRUNE_MAPS };
  * attn.qkv, attn.proj, mlp.up, mlp.down. */
 static const int map_offset[MAPS] = {1, 3, 6, 7};
 
-static int block_first_layer(int b) { return 1 + 9 * b; }
 
-int lm_prune_map_layer(int b, int k) { return block_first_layer(b) + map_offset[k]; }
+int lm_prune_map_layer(int b, int k) { return gpt_block_first_layer(b) + map_offset[k]; }
 
 rw_lm_prune_config rw_lm_prune_config_default(void)
 {
@@ -69,7 +68,7 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int reads_calibration(rw_lm_prune_method m)
+int lm_prune_reads_calibration(rw_lm_prune_method m)
 {
     return m == RW_LM_PRUNE_WANDA || m == RW_LM_PRUNE_SPARSEGPT || m == RW_LM_PRUNE_DSNOT;
 }
@@ -108,7 +107,7 @@ rw_status lm_prune_check(const rw_model *m, const rw_lm_prune_config *c, const r
                        "training; end it first");
     int max = rw_model_context(m);
     *context = 0;
-    if (!reads_calibration(c->method)) return RW_OK;
+    if (!lm_prune_reads_calibration(c->method)) return RW_OK;
     if (!c->calibration)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_lm_prune: calibration is NULL; %s needs a "
                        "calibration text", c->method == RW_LM_PRUNE_WANDA       ? "Wanda"
@@ -150,7 +149,9 @@ void lm_stream_free(calib_stream *cs)
 {
     workspace_free(&cs->ws);
     rw_free(cs->x);
+    free(cs->windows);
     cs->x = NULL;
+    cs->windows = NULL;
 }
 
 /* Sets the workspace up for windows [w0, w0 + count). */
@@ -176,10 +177,11 @@ static void stream_copy(calib_stream *cs, int w0, int count, int t, int load)
     }
 }
 
-rw_status lm_stream_init(calib_stream *cs, const rw_model *m, const int32_t *windows,
-                         int samples, int T, int C)
+/* The embeddings of every window: the stream entering block 0 (cs owns
+ * windows from here on, also on failure). */
+static rw_status stream_init(calib_stream *cs, const rw_model *m, int32_t *windows, int samples,
+                             int T, int C)
 {
-    memset(cs, 0, sizeof *cs);
     size_t per_window = (size_t)T * (size_t)rw_model_classes(m) * sizeof(float);
     int per = PRUNE_BATCH_TOKENS / T;
     if ((size_t)per > PRUNE_WORKSPACE_LOGIT_BYTES / per_window)
@@ -207,9 +209,29 @@ rw_status lm_stream_init(calib_stream *cs, const rw_model *m, const int32_t *win
     return RW_OK;
 }
 
+rw_status lm_stream_open(calib_stream *cs, const rw_model *m, const rw_lm_prune_config *c, int T,
+                         int C)
+{
+    memset(cs, 0, sizeof *cs);
+    if (!lm_prune_reads_calibration(c->method)) return RW_OK;
+    size_t n = (size_t)c->calib_samples * T;
+    int32_t *windows = malloc(sizeof *windows * n), *targets = malloc(sizeof *targets * n);
+    rw_status st = windows && targets
+                       ? corpus_sample_batch(c->calibration->c, CORPUS_TRAIN, T, c->calib_samples,
+                                             c->seed, 0, windows, targets)
+                       : rw_fail(RW_ERR_NO_MEMORY, "out of memory for %d calibration windows of "
+                                 "%d tokens", c->calib_samples, T);
+    free(targets);
+    if (st != RW_OK) {
+        free(windows);
+        return st;
+    }
+    return stream_init(cs, m, windows, c->calib_samples, T, C);
+}
+
 void lm_stream_advance(calib_stream *cs, const rw_model *m, int b)
 {
-    int a = block_first_layer(b), last = a + 8; /* mlp_residual */
+    int a = gpt_block_first_layer(b), last = a + GPT_BLOCK_LAYERS - 1; /* mlp_residual */
     for (int w0 = 0; w0 < cs->samples; w0 += cs->per) {
         int count = cs->samples - w0 < cs->per ? cs->samples - w0 : cs->per;
         stream_batch(cs, w0, count);
@@ -221,7 +243,7 @@ void lm_stream_advance(calib_stream *cs, const rw_model *m, int b)
 
 rw_status lm_collect_block(calib_stream *cs, const rw_model *m, int b, int want_h, map_stats *s)
 {
-    int a = block_first_layer(b);
+    int a = gpt_block_first_layer(b);
     rw_status st = RW_OK;
     for (int k = 0; k < MAPS; k++) {
         const param *p = model_layer_params(m, a + map_offset[k]);
@@ -376,7 +398,7 @@ static rw_status prune_global(rw_model *m, int n_layer, const rw_lm_prune_config
     rw_status st = w && keep && rows && cols ? RW_OK
                                              : rw_fail(RW_ERR_NO_MEMORY, "out of memory pruning");
     for (int i = 0; i < maps && st == RW_OK; i++) {
-        const param *p = model_layer_params(m, block_first_layer(i / MAPS) + map_offset[i % MAPS]);
+        const param *p = model_layer_params(m, gpt_block_first_layer(i / MAPS) + map_offset[i % MAPS]);
         rows[i] = p->rows, cols[i] = p->cols;
         w[i] = malloc(sizeof(float) * (size_t)p->rows * p->cols);
         keep[i] = malloc((size_t)p->rows * p->cols);
@@ -387,7 +409,7 @@ static rw_status prune_global(rw_model *m, int n_layer, const rw_lm_prune_config
     if (st == RW_OK) st = prune_magnitude_global(w, rows, cols, maps, c->sparsity, keep);
     double seconds = (now_seconds() - t0) / (maps > 0 ? maps : 1);
     for (int i = 0; i < maps && st == RW_OK; i++) {
-        int l = block_first_layer(i / MAPS) + map_offset[i % MAPS];
+        int l = gpt_block_first_layer(i / MAPS) + map_offset[i % MAPS];
         rw_lm_prune_map r = {NULL, rows[i], cols[i], 0, NAN, seconds};
         csr_matrix csr;
         st = weights_to_csr(w[i], keep[i], rows[i], cols[i], 0, &csr);
@@ -413,19 +435,8 @@ rw_status rw_lm_prune(rw_model *model, const rw_lm_prune_config *c)
     if ((st = lm_prune_check(model, c, &g, &T)) != RW_OK) return st;
     if (c->method == RW_LM_PRUNE_MAGNITUDE_GLOBAL) return prune_global(model, g.n_layer, c);
 
-    int32_t *windows = NULL, *targets = NULL;
     calib_stream cs;
-    memset(&cs, 0, sizeof cs);
-    if (reads_calibration(c->method)) {
-        size_t n = (size_t)c->calib_samples * T;
-        windows = malloc(sizeof *windows * n);
-        targets = malloc(sizeof *targets * n);
-        st = windows && targets ? corpus_sample_batch(c->calibration->c, CORPUS_TRAIN, T,
-                                                      c->calib_samples, c->seed, 0, windows, targets)
-                                : rw_fail(RW_ERR_NO_MEMORY, "out of memory for %d calibration "
-                                          "windows of %d tokens", c->calib_samples, T);
-        if (st == RW_OK) st = lm_stream_init(&cs, model, windows, c->calib_samples, T, g.n_embd);
-    }
+    st = lm_stream_open(&cs, model, c, T, g.n_embd);
     int want_h = c->method == RW_LM_PRUNE_SPARSEGPT || c->method == RW_LM_PRUNE_DSNOT;
     for (int b = 0; b < g.n_layer && st == RW_OK; b++) {
         map_stats s[MAPS];
@@ -441,7 +452,5 @@ rw_status rw_lm_prune(rw_model *model, const rw_lm_prune_config *c)
         if (advance && !c->dense_inputs && st == RW_OK) lm_stream_advance(&cs, model, b);
     }
     lm_stream_free(&cs);
-    free(windows);
-    free(targets);
     return st;
 }

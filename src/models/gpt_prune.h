@@ -38,12 +38,18 @@ typedef struct {
     int T, samples, per, C;
     int64_t n;              /* samples · T tokens */
     float *x;               /* [C][n] the stream, token t of window w at column w · T + t */
-    const int32_t *windows; /* [samples][T] */
+    int32_t *windows;       /* [samples][T], the stream's own */
 } calib_stream;
 
-/* The embeddings of every window: the stream entering block 0. */
-rw_status lm_stream_init(calib_stream *cs, const rw_model *m, const int32_t *windows, int samples,
-                         int T, int C);
+/* 1 if the method reads calibration inputs (Wanda, SparseGPT, DSnoT). */
+int lm_prune_reads_calibration(rw_lm_prune_method m);
+
+/* Draws c's calibration windows (c->calib_samples of T tokens from the
+ * training split, seeded by c->seed) and embeds them: the stream entering
+ * block 0, of width C. For a method that reads no calibration (magnitude)
+ * the stream stays empty (cs->x NULL). lm_stream_free in every case. */
+rw_status lm_stream_open(calib_stream *cs, const rw_model *m, const rw_lm_prune_config *c, int T,
+                         int C);
 /* Carries the stream through block b as the model now has it. */
 void lm_stream_advance(calib_stream *cs, const rw_model *m, int b);
 void lm_stream_free(calib_stream *cs);

@@ -51,6 +51,7 @@
 #include "nn/attn_core.h"
 #include "nn/attn_learned.h"
 #include "nn/linear.h"
+#include "nn/attn_sparsed.h"
 
 /* Score entries computed and those causal dense attention would compute,
  * since the last reset: mutable behind a const layer. */
@@ -69,9 +70,16 @@ typedef struct {
     int n_clusters;
     /* dma: the mask projection [heads][hd] and coefficient [heads], or NULL */
     float *dma_w, *dma_a;
+    att_sparsed *sparsed; /* the blocks each head chose for sparsed, or NULL */
 } attention;
 
 static const attention *att_of(const layer *ly) { return (const attention *)ly; }
+
+/* Head h's chosen blocks when the pattern is sparsed. */
+static const att_head_blocks *head_blocks_of(const attention *a, int h)
+{
+    return a->pattern.kind == ATT_SPARSED && a->sparsed ? &a->sparsed->head[h] : NULL;
+}
 
 /* Work floats of one (sequence, head) pair: Q, K, V, dY, dQ, dK, dV of T
  * × hd each and dP of T × T. */
@@ -320,7 +328,8 @@ static att_kv pair_kv(const attention *a, const float *qkv, int bp, int c, int T
     gather_ld(qkv, bp, dim + h * hd, c0, T, hd, w->K, hx);
     gather_ld(qkv, bp, 2 * dim + h * hd, c0, T, hd, w->V, hx);
     att_kv kv = {.k = w->K, .v = w->V, .ld = hx, .hd = hx,
-                 .means = uses_means(a) ? w->means : NULL, .ldm = hd};
+                 .means = uses_means(a) ? w->means : NULL, .ldm = hd,
+                 .head = head_blocks_of(a, h)};
     if (kv.means)
         for (int b = 0; b < T / a->pattern.block; b++)
             att_block_mean(&kv, b, a->pattern.block, w->means, kv.ldm);
@@ -537,7 +546,8 @@ static att_kv cache_kv(const attention *a, const kv_cache *c, int h)
 {
     int hd = a->base.out / a->heads, hx = head_cols(a);
     att_kv kv = {.k = c->k + (size_t)h * hx, .v = c->v + (size_t)h * hx, .ld = c->ld, .hd = hx,
-                 .means = means_cap(a) ? c->means + (size_t)h * hd : NULL, .ldm = a->base.out};
+                 .means = means_cap(a) ? c->means + (size_t)h * hd : NULL, .ldm = a->base.out,
+                 .head = head_blocks_of(a, h)};
     if (is_routing(a)) {
         kv.centroids = a->centroids + (size_t)h * a->pattern.clusters * hd;
         kv.route_cl = (const int *)c->state + h, kv.ldc = a->heads;
@@ -677,12 +687,23 @@ static void att_describe(const layer *ly, json_t *entry)
     }
 }
 
+/* sparsed keeps each head's chosen blocks as NAME.sparsed, U8
+ * [heads][2][blocks] (att_sparsed.sel); the other patterns have no tensor. */
+static int keeps_blocks(const attention *a) { return a->pattern.kind == ATT_SPARSED; }
+
 static rw_status att_save(const layer *ly, st_writer *w, const char *path)
 {
-    (void)path;
     const attention *a = att_of(ly);
     int hd = ly->out / a->heads;
     char name[LAYER_NAME_CAP + 16];
+    if (keeps_blocks(a)) {
+        if (!a->sparsed)
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "%s: layer %s attends sparsed but its blocks "
+                           "were never chosen", path, ly->name);
+        snprintf(name, sizeof name, "%s.sparsed", ly->name);
+        int64_t shape[3] = {a->sparsed->heads, 2, a->sparsed->nb};
+        return st_writer_add(w, name, ST_U8, 3, shape, a->sparsed->sel);
+    }
     if (is_routing(a)) {
         int64_t shape[2] = {(int64_t)a->heads * a->pattern.clusters, hd};
         snprintf(name, sizeof name, "%s.centroids", ly->name);
@@ -731,6 +752,30 @@ static rw_status att_load(layer *ly, const st_file *f, const char *path)
         rw_status st = load_state(ly, f, path, "dma_proj", a->heads, hd, &a->dma_w);
         return st == RW_OK ? load_state(ly, f, path, "dma_a", a->heads, 0, &a->dma_a) : st;
     }
+    if (!keeps_blocks(a)) return RW_OK;
+    char name[LAYER_NAME_CAP + 16], spec[64];
+    snprintf(name, sizeof name, "%s.sparsed", ly->name);
+    att_pattern_format(&a->pattern, spec, sizeof spec);
+    const st_tensor *t = st_find(f, name);
+    att_sparsed *s = att_sparsed_new(a->heads, a->context, a->pattern.block, a->pattern.keep);
+    if (!s) return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory for %s", path, name);
+    if (!t || t->dtype != ST_U8 || t->ndim != 3 || t->shape[0] != a->heads || t->shape[1] != 2 ||
+        t->shape[2] != s->nb) {
+        int nb = s->nb;
+        att_sparsed_free(s);
+        return rw_fail(RW_ERR_FORMAT, "%s: layer %s attends %s, so it needs a U8 tensor %s of "
+                       "shape [%d, 2, %d] (each head's chosen blocks)%s", path, ly->name, spec,
+                       name, a->heads, nb, t ? "" : ", and the file has none");
+    }
+    memcpy(s->sel, t->data, t->nbytes);
+    rw_status st = att_sparsed_index(s);
+    if (st != RW_OK) {
+        char why[256]; /* rw_fail writes over the message it would read */
+        snprintf(why, sizeof why, "%s", rw_last_error());
+        att_sparsed_free(s);
+        return rw_fail(RW_ERR_FORMAT, "%s: tensor %s: %s", path, name, why);
+    }
+    attention_set_sparsed(ly, s);
     return RW_OK;
 }
 
@@ -740,7 +785,8 @@ static int att_owns(const layer *ly, const char *name)
     size_t n = strlen(ly->name);
     if (strncmp(name, ly->name, n) != 0 || name[n] != '.') return 0;
     name += n + 1;
-    return (is_routing(a) && strcmp(name, "centroids") == 0) ||
+    return (keeps_blocks(a) && strcmp(name, "sparsed") == 0) ||
+           (is_routing(a) && strcmp(name, "centroids") == 0) ||
            (is_dma(a) && (strcmp(name, "dma_proj") == 0 || strcmp(name, "dma_a") == 0));
 }
 
@@ -772,6 +818,7 @@ static void att_destroy(layer *ly)
         rw_free(a->centroids);
         rw_free(a->dma_w);
         rw_free(a->dma_a);
+        att_sparsed_free(a->sparsed);
     }
     free(ly);
 }
@@ -879,12 +926,23 @@ rw_status attention_set_pattern(layer *ly, const att_pattern *p)
         a->dma_w = w, a->dma_a = s;
     }
     a->pattern = *p;
+    if (p->kind == ATT_SPARSED) a->pattern.max_blocks = a->sparsed ? a->sparsed->max_blocks : 0;
     return RW_OK;
 }
 
 float *attention_centroids(const layer *ly) { return att_of(ly)->centroids; }
 float *attention_dma_proj(const layer *ly) { return att_of(ly)->dma_w; }
 float *attention_dma_a(const layer *ly) { return att_of(ly)->dma_a; }
+
+void attention_set_sparsed(layer *ly, att_sparsed *s)
+{
+    attention *a = (attention *)ly;
+    att_sparsed_free(a->sparsed);
+    a->sparsed = s;
+    if (a->pattern.kind == ATT_SPARSED) a->pattern.max_blocks = s ? s->max_blocks : 0;
+}
+
+const att_sparsed *attention_sparsed(const layer *ly) { return att_of(ly)->sparsed; }
 
 void attention_set_core_only(layer *ly) { ((attention *)ly)->core_only = 1; }
 

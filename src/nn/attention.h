@@ -3,6 +3,7 @@
 #define RW_NN_ATTENTION_H
 
 #include "nn/attn_pattern.h"
+#include "nn/attn_sparsed.h"
 #include "nn/layer.h"
 
 #define ATTENTION_MAX_CONTEXT (1 << 20)
@@ -39,6 +40,12 @@ float *attention_dma_a(const layer *ly);
  * last backward pass (tests read them). */
 layer *attention_api_layer(rw_attention *a);
 float *attention_api_grad(rw_attention *a, int k);
+/* sparsed: the blocks each head keeps (the layer takes s and frees the
+ * table it had; NULL: none), and those it has (NULL: none chosen). A
+ * layer keeps its table while another pattern is set, but saves it only
+ * while sparsed is. */
+void attention_set_sparsed(layer *ly, att_sparsed *s);
+const att_sparsed *attention_sparsed(const layer *ly);
 /* Dense attention through the block-sparse core at every context (the
  * standalone layer of rw_attention_create, so benchmarks compare patterns
  * on one core). */
@@ -55,6 +62,18 @@ int64_t attention_scores(const layer *ly);
  * 0..T of a sequence's fused projection qkv [3·dim][ld], as T calls of
  * forward_vector would. */
 void attention_fill_cache(const layer *ly, float *cache, const float *qkv, int ld, int T);
+
+/* sparsed's calibration (attention_probe.c): adds the dense attention
+ * mass of every head of the sequence at columns c0 .. c0 + T of qkv
+ * [3·dim][bp] to mass [heads][nb][nb] (nb = ceil(context / block); query
+ * block, then key block). */
+rw_status attention_sparsed_mass(const layer *ly, int block, const float *qkv, int bp, int c0,
+                                 int T, double *mass);
+/* Chooses each head's blocks from that mass (nn/attn_sparsed.h) and sets
+ * pattern p (sparsed); *covered (may be NULL) gets the share of the mass
+ * the chosen blocks carry, averaged over the heads. */
+rw_status attention_choose_sparsed(layer *ly, const att_pattern *p, const double *mass,
+                                   double *covered);
 
 extern const layer_kind attention_kind;
 

@@ -92,11 +92,42 @@ static void run_pass(rw_attention *a, int backward, int pos0)
     }
 }
 
+/* sparsed attends only once its blocks are chosen. */
+static rw_status check_chosen(const rw_attention *a)
+{
+    const att_pattern *p = attention_pattern(a->ly);
+    if (p->kind != ATT_SPARSED || attention_sparsed(a->ly)) return RW_OK;
+    char spec[64];
+    att_pattern_format(p, spec, sizeof spec);
+    return rw_fail(RW_ERR_INVALID_ARGUMENT, "%s: each head's blocks are chosen from dense "
+                   "attention first (rw_attention_calibrate)", spec);
+}
+
+rw_status rw_attention_calibrate(rw_attention *a, int T, const float *qkv, double *covered)
+{
+    const att_pattern *p = attention_pattern(a->ly);
+    if (p->kind != ATT_SPARSED)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "rw_attention_calibrate: the pattern is not "
+                       "sparsed:B,KEEP");
+    if (T < 1 || T > a->context)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "a calibration sequence of %d positions, expected "
+                       "1 to %d", T, a->context);
+    int H = attention_heads(a->ly), nb = (a->context + p->block - 1) / p->block;
+    double *mass = calloc((size_t)H * nb * nb, sizeof *mass);
+    if (!mass) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for %d x %d blocks", nb, nb);
+    att_pattern chosen = *p;
+    rw_status st = attention_sparsed_mass(a->ly, p->block, qkv, T, 0, T, mass);
+    if (st == RW_OK) st = attention_choose_sparsed(a->ly, &chosen, mass, covered);
+    free(mass);
+    return st;
+}
+
 rw_status rw_attention_forward(rw_attention *a, int T, const float *qkv, float *y)
 {
     if (T < 1 || T > a->context)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "a sequence of %d positions, expected 1 to %d", T,
                        a->context);
+    if (check_chosen(a) != RW_OK) return RW_ERR_INVALID_ARGUMENT;
     int64_t need = a->ly->ops->scratch_floats(a->ly, T);
     if (need > a->scratch_len) {
         rw_free(a->scratch);
@@ -127,6 +158,7 @@ rw_status rw_attention_decode(rw_attention *a, int pos, const float *qkv, float 
     if (pos < 0 || pos >= a->context)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "decoding position %d, expected 0 to %d", pos,
                        a->context - 1);
+    if (check_chosen(a) != RW_OK) return RW_ERR_INVALID_ARGUMENT;
     tensor in = a->in, out = a->out;
     int T = a->T;
     a->in = (tensor){.rows = 3 * a->dim, .data = (float *)qkv, .pre = (float *)qkv};
@@ -173,6 +205,23 @@ rw_status rw_model_set_attention(rw_model *model, const char *spec)
     rw_status st = att_pattern_parse(spec, &p);
     if (st != RW_OK) return st;
     int found = 0, params_change = 0;
+    for (int l = 0; l < model->n_layers && p.kind == ATT_SPARSED; l++) {
+        /* the blocks were chosen for one B and KEEP: another needs a new choice */
+        const layer *ly = model->layers[l];
+        const att_sparsed *s = is_attention(ly) ? attention_sparsed(ly) : NULL;
+        if (is_attention(ly) && (!s || s->block != p.block || s->keep != p.keep)) {
+            char had[64] = "";
+            if (s) {
+                att_pattern q = {.kind = ATT_SPARSED, .block = s->block, .keep = s->keep};
+                att_pattern_format(&q, had, sizeof had);
+            }
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "--attention %s: layer %s has %s%s; choose "
+                           "them from the trained model's dense attention with 'rewire lm sparsed "
+                           "MODEL --calib-text FILE --attention %s -o OUT' (rw_lm_sparsed)", spec,
+                           ly->name, s ? "the blocks of " : "no blocks chosen for sparsed",
+                           had, spec);
+        }
+    }
     for (int l = 0; l < model->n_layers && st == RW_OK; l++)
         if (is_attention(model->layers[l])) {
             param ps[LAYER_MAX_PARAMS];
@@ -200,4 +249,19 @@ int rw_model_attention(const rw_model *model, char *buf, size_t cap)
         }
     if (cap) buf[0] = '\0';
     return 0;
+}
+
+double rw_model_attention_density(const rw_model *model, int reset)
+{
+    int64_t computed = 0;
+    double causal = 0;
+    for (int l = 0; l < model->n_layers; l++)
+        if (is_attention(model->layers[l])) {
+            const layer *ly = model->layers[l];
+            int64_t c = attention_scores(ly);
+            double d = attention_density(ly, reset);
+            computed += c;
+            causal += d > 0 ? (double)c / d : 0;
+        }
+    return causal > 0 ? (double)computed / causal : 1.0;
 }

@@ -15,7 +15,8 @@ const att_pattern_ops *att_pattern_ops_of(const att_pattern *p)
     static const att_pattern_ops *const table[ATT_N_KINDS] = {
         [ATT_DENSE] = &att_dense_ops, [ATT_WINDOW] = &att_window_ops,
         [ATT_BLOCK_TOPK] = &att_block_topk_ops, [ATT_HIP] = &att_hip_ops,
-        [ATT_ROUTING] = &att_routing_ops, [ATT_DMA] = &att_dma_ops};
+        [ATT_SPARSED] = &att_sparsed_ops, [ATT_ROUTING] = &att_routing_ops,
+        [ATT_DMA] = &att_dma_ops};
     return table[p->kind];
 }
 
@@ -54,13 +55,31 @@ static rw_status bad(const char *spec, const char *expected)
     return rw_fail(RW_ERR_INVALID_ARGUMENT, "--attention '%s': expected %s", spec, expected);
 }
 
+/* A decimal fraction in (0, 1] at *s, which moves past it. */
+static int read_share(const char **s, float *out)
+{
+    char *end;
+    if (**s < '0' || **s > '9') return 0; /* no sign, space, "inf" or "nan" */
+    errno = 0;
+    double v = strtod(*s, &end);
+    if (end == *s || errno != 0 || !(v > 0.0 && v <= 1.0)) return 0;
+    /* to the 6 digits att_pattern_format writes, so a spec reads back equal */
+    char six[32];
+    snprintf(six, sizeof six, "%g", v);
+    *out = (float)strtod(six, NULL);
+    if (!(*out > 0.0f)) return 0;
+    *s = end;
+    return 1;
+}
+
 #define BLOCK_FORM " (B key positions per block in [1, 65536], K blocks >= 1)"
 #define ATT_MAX_CLUSTERS 4096
-#define ALL_FORMS "dense, window:W[,sink:S], block-topk:B,K, hip:B,K, routing:C or dma:K"
+#define ALL_FORMS                                                                           \
+    "dense, window:W[,sink:S], block-topk:B,K, hip:B,K, sparsed:B,KEEP, routing:C or dma:K"
 
 rw_status att_pattern_parse(const char *spec, att_pattern *out)
 {
-    att_pattern p = {ATT_DENSE, 0, 0, 0, 0, 0};
+    att_pattern p = {.kind = ATT_DENSE};
     if (!spec) return bad("(null)", "a pattern");
     const char *s;
     if (strcmp(spec, "dense") == 0) {
@@ -97,6 +116,16 @@ rw_status att_pattern_parse(const char *spec, att_pattern *out)
         *out = p;
         return RW_OK;
     }
+    if (strncmp(spec, "sparsed:", 8) == 0) {
+        s = spec + 8;
+        p.kind = ATT_SPARSED;
+        if (!read_int(&s, 1, ATT_MAX_BLOCK, &p.block) || *s++ != ',' || !read_share(&s, &p.keep) ||
+            *s)
+            return bad(spec, "sparsed:B,KEEP (B key positions per block in [1, 65536], KEEP the "
+                             "share of each head's calibration attention mass kept, in (0, 1])");
+        *out = p;
+        return RW_OK;
+    }
     const char *name = NULL;
     if (strncmp(spec, "block-topk:", 11) == 0) {
         s = spec + 11;
@@ -127,6 +156,7 @@ void att_pattern_format(const att_pattern *p, char *buf, size_t cap)
     case ATT_HIP: snprintf(buf, cap, "hip:%d,%d", p->block, p->topk); break;
     case ATT_ROUTING: snprintf(buf, cap, "routing:%d", p->clusters); break;
     case ATT_DMA: snprintf(buf, cap, "dma:%d", p->topk); break;
+    case ATT_SPARSED: snprintf(buf, cap, "sparsed:%d,%g", p->block, (double)p->keep); break;
     default: snprintf(buf, cap, "dense"); break;
     }
 }

@@ -16,7 +16,7 @@
 #include "rewire.h"
 
 typedef enum {
-    ATT_DENSE, ATT_WINDOW, ATT_BLOCK_TOPK, ATT_HIP,
+    ATT_DENSE, ATT_WINDOW, ATT_BLOCK_TOPK, ATT_HIP, ATT_SPARSED,
     ATT_ROUTING, ATT_DMA, /* patterns with layer state (nn/attn_learned.h) */
     ATT_N_KINDS
 } att_kind;
@@ -26,12 +26,25 @@ typedef struct {
     int window, sink;  /* window: the last `window` positions and the first `sink` ones */
     int block, topk;   /* block-topk, hip: key blocks of `block` positions, `topk` of them;
                           dma: `topk` earlier keys */
+    /* sparsed (also `block`): the share of calibration attention mass each
+     * head keeps, and the most blocks any head of the layer keeps (set by
+     * the layer from its chosen table, nn/attn_sparsed.h) */
+    float keep;
+    int max_blocks;
     int clusters;      /* routing: centroids per head */
 } att_pattern;
 
 typedef struct {
     int s0, s1;
 } att_range;
+
+/* sparsed: the key blocks one head sees besides its own, chosen once from
+ * dense attention on calibration text (nn/attn_sparsed.c). */
+typedef struct {
+    int n_off, n_sink;
+    const int *off;  /* [n_off] diagonals: blocks this many (>= 1) before the query's, descending */
+    const int *sink; /* [n_sink] columns: key blocks counted from the first, ascending */
+} att_head_blocks;
 
 /* One head's keys and values of one sequence, token-major: position s's
  * hd features at [s * ld]. */
@@ -42,6 +55,8 @@ typedef struct {
      * block b's at [b * ldm] (block-topk), or NULL. */
     const float *means;
     int ldm;
+    /* sparsed: this head's blocks (NULL for the other patterns) */
+    const att_head_blocks *head;
     /* routing: this head's centroids [clusters][hd]; the keys' clusters as
      * lists of positions, cluster c's ascending at route_pos[route_ptr[c]
      * .. route_ptr[c + 1]) (a whole sequence), or else the cluster of the
@@ -73,7 +88,7 @@ typedef struct {
 } att_pattern_ops;
 
 extern const att_pattern_ops att_dense_ops, att_window_ops, att_block_topk_ops, att_hip_ops,
-    att_routing_ops, att_dma_ops;
+    att_sparsed_ops, att_routing_ops, att_dma_ops;
 
 const att_pattern_ops *att_pattern_ops_of(const att_pattern *p);
 
@@ -87,7 +102,7 @@ int att_max_ranges(const att_pattern *p, int T);
 int att_positions_to_ranges(const int *pos, int n, int t, att_range *out);
 
 /* Parses "dense", "window:W[,sink:S]", "block-topk:B,K", "hip:B,K",
- * "routing:C", "dma:K";
+ * "sparsed:B,KEEP" (KEEP in (0, 1]), "routing:C", "dma:K";
  * RW_ERR_INVALID_ARGUMENT with a message naming the spec and what was
  * expected. */
 rw_status att_pattern_parse(const char *spec, att_pattern *out);

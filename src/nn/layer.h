@@ -144,6 +144,11 @@ typedef struct layer_ops {
      * or not, as a phrase for a message ("the k-means gate of ..."), or
      * NULL when all of it can. */
     const char *(*single_process_only)(const layer *ly, int dst_active);
+    /* Optional (NULL: none): what the layer has to say in a run's log after
+     * each estimate, as the fields of one JSON line whose event it names in
+     * *event (an MoE layer: its experts' load since the last one); its
+     * counts start again from zero. NULL when it has nothing to say. */
+    json_t *(*take_log)(const layer *ly, const char **event);
     /* Frees what the layer owns, and the layer. */
     void (*destroy)(layer *ly);
     /* 1 if the layer's struct begins with `linear` (nn/linear.h). */

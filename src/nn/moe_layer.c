@@ -182,6 +182,29 @@ static const char *moe_single_process_only(const layer *ly, int dst_active)
                       : NULL;
 }
 
+/* Its experts' load since the last line (assignments the gate asked for,
+ * and those within capacity), dropped assignments, the mean auxiliary
+ * losses (before their coefficients) and the mean over batches of busiest
+ * / mean load. */
+static json_t *moe_take_log(const layer *ly, const char **event)
+{
+    moe_stats st;
+    moe_stats_take(ly, &st);
+    int E = moe_of(ly)->cfg.experts;
+    json_t *routed = json_array(), *kept = json_array();
+    for (int e = 0; e < E; e++) {
+        json_array_append_new(routed, json_integer(st.routed[e]));
+        json_array_append_new(kept, json_integer(st.kept[e]));
+    }
+    double b = st.batches > 0 ? (double)st.batches : 1.0;
+    *event = "moe";
+    return json_pack("{s:I, s:I, s:o, s:o, s:I, s:f, s:f, s:f}", "batches",
+                     (json_int_t)st.batches, "tokens", (json_int_t)st.tokens, "routed", routed,
+                     "kept", kept, "dropped", (json_int_t)st.dropped, "balance_loss",
+                     st.balance_loss / b, "z_loss", st.z_loss / b, "busiest_over_mean",
+                     st.busiest / b);
+}
+
 static const layer_ops moe_ops = {
     .kind = "moe",
     .forward = moe_forward,
@@ -199,6 +222,7 @@ static const layer_ops moe_ops = {
     .after_step = moe_after_step,
     .param_batch = moe_param_batch,
     .single_process_only = moe_single_process_only,
+    .take_log = moe_take_log,
     .destroy = moe_destroy,
 };
 

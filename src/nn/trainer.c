@@ -561,6 +561,14 @@ static rw_status run_step_hooks(rw_trainer *t, const epoch_run *e, int64_t s)
     return RW_OK;
 }
 
+/* REWIRE_THREAD_TUNING=off keeps every step on all the threads (for
+ * measuring how they scale); otherwise the tuner picks one or all. */
+static int thread_tuning_wanted(void)
+{
+    const char *v = getenv("REWIRE_THREAD_TUNING");
+    return !(v && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0));
+}
+
 rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_fn progress,
                            void *user, rw_epoch_stats *stats)
 {
@@ -613,43 +621,56 @@ rw_status rw_trainer_epoch(rw_trainer *t, const rw_dataset *train, rw_progress_f
         e.s.backward_hooks += t->hooks[h].ops->after_backward != NULL;
     }
     e.start = now_seconds();
+    int max = omp_get_max_threads(), worth = network_worth_threading(m, t->ws.bp);
+    if (t->tuner.max != max) thread_tuner_init(&t->tuner, max, thread_tuning_wanted());
     team_sync sync;
-    team_sync_init(&sync);
-    /* One parallel region for the whole epoch: the threads stay in it from
-     * the first step to the last, meeting only at the team barriers. It
-     * starts where the epoch stopped (step 0 for a new epoch). */
-    int64_t first = t->epoch_step;
-    if (!step_hooks) {
-#pragma omp parallel if (network_worth_threading(m, t->ws.bp))
-        {
-            team_begin(&sync);
-            for (int64_t s = first; s < e.steps; s++)
-                if (train_step(&e, s)) break;
-            team_end();
-        }
-    } else {
-        /* Dynamic sparse training looks at every step (windows, updates)
-         * and changes the arrays the step uses, so hooks between steps run
-         * outside the parallel region, as one thread. */
-        for (int64_t s = first; s < e.steps; s++) {
+    /* The steps run in segments, each on the threads the tuner picks (one
+     * or all of them). Without step hooks a segment is one parallel
+     * region: the threads stay in it from step to step, meeting only at
+     * the team barriers. It starts where the epoch stopped (step 0 for a
+     * new epoch). */
+    for (int64_t s = t->epoch_step; s < e.steps;) {
+        int threads = thread_tuner_threads(&t->tuner);
+        int64_t end = s + TUNER_SEGMENT_STEPS < e.steps ? s + TUNER_SEGMENT_STEPS : e.steps;
+        double t0 = now_seconds();
+        if (!step_hooks) {
             team_sync_init(&sync);
-#pragma omp parallel if (network_worth_threading(m, t->ws.bp))
+#pragma omp parallel num_threads(threads) if (worth && threads > 1)
             {
                 team_begin(&sync);
-                train_step(&e, s);
+                for (int64_t k = s; k < end; k++)
+                    if (train_step(&e, k)) break;
                 team_end();
             }
-            /* A step the progress function stopped after still gets its
-             * update, so stopping never changes the run. */
-            if (e.s.diverged || e.s.hook_status != RW_OK || t->epoch_step != s + 1) break;
-            rw_status st = run_step_hooks(t, &e, s);
-            if (st != RW_OK) {
-                e.s.hook_status = st;
-                snprintf(e.s.hook_message, sizeof e.s.hook_message, "%s", rw_last_error());
-                break;
+        } else {
+            /* Dynamic sparse training looks at every step (windows,
+             * updates) and changes the arrays the step uses, so hooks
+             * between steps run outside the parallel region, as one
+             * thread. */
+            for (int64_t k = s; k < end; k++) {
+                team_sync_init(&sync);
+#pragma omp parallel num_threads(threads) if (worth && threads > 1)
+                {
+                    team_begin(&sync);
+                    train_step(&e, k);
+                    team_end();
+                }
+                /* A step the progress function stopped after still gets
+                 * its update, so stopping never changes the run. */
+                if (e.s.diverged || e.s.hook_status != RW_OK || t->epoch_step != k + 1) break;
+                rw_status st = run_step_hooks(t, &e, k);
+                if (st != RW_OK) {
+                    e.s.hook_status = st;
+                    snprintf(e.s.hook_message, sizeof e.s.hook_message, "%s", rw_last_error());
+                    break;
+                }
+                if (e.stop) break;
             }
-            if (e.stop) break;
         }
+        int64_t done = t->epoch_step - s;
+        thread_tuner_record(&t->tuner, threads, done, now_seconds() - t0);
+        if (t->epoch_step != end || e.stop || e.s.diverged || e.s.hook_status != RW_OK) break;
+        s = end;
     }
     t->epoch_seconds += now_seconds() - e.start;
     if (e.s.diverged) return diverged(t, &e.s, e.bad_n);

@@ -12,6 +12,7 @@
 #define RW_NN_TRAINER_H
 
 #include "nn/network.h"
+#include "nn/thread_tuner.h"
 
 /* What a hook is told about the step just made. */
 typedef struct {
@@ -65,6 +66,7 @@ struct rw_trainer {
     /* The training set the run started on: a resumed run must see the
      * same one. data_fingerprint 0: not seen yet. */
     const rw_dataset *data_seen; /* last set checked (datasets are immutable) */
+    thread_tuner tuner;     /* one thread or all, for the epoch's steps */
     int64_t data_samples;
     uint64_t data_fingerprint;
     int data_fingerprint_version; /* of data_fingerprint (data/dataset.h) */

@@ -11,7 +11,6 @@
 #include "io/metrics.h"
 #include "nn/attention.h"
 #include "nn/embedding.h"
-#include "nn/moe.h"
 #include "nn/network.h"
 #include "nn/trainer.h"
 #include "run/dist.h"
@@ -382,34 +381,23 @@ static double itop(const rw_run *r)
     return r->dst_active ? r->itop_rate : 1.0 - rw_model_sparsity(r->model);
 }
 
-/* One line per MoE layer after each estimate: its experts' load since the
- * last one (assignments the gate asked for, and those within capacity),
- * dropped assignments, the mean auxiliary losses (before their
- * coefficients) and the mean over batches of busiest / mean load. */
-static void moe_lines(FILE *log, const rw_model *m, int64_t step)
+/* The lines layers have to say after each estimate (layer_ops.take_log),
+ * each with the event, step and layer first. */
+static void layer_lines(FILE *log, const rw_model *m, int64_t step)
 {
     for (int l = 0; l < m->n_layers; l++) {
-        if (!is_moe(m->layers[l])) continue;
-        moe_stats st;
-        moe_stats_take(m->layers[l], &st);
-        int E = moe_config_of(m->layers[l])->experts;
-        json_t *routed = json_array(), *kept = json_array();
-        for (int e = 0; e < E; e++) {
-            json_array_append_new(routed, json_integer(st.routed[e]));
-            json_array_append_new(kept, json_integer(st.kept[e]));
-        }
-        double b = st.batches > 0 ? (double)st.batches : 1.0;
-        json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:I, s:o, s:o, s:I, s:f, s:f, s:f}", "event",
-                              "moe", "step", (json_int_t)step, "layer", m->layers[l]->name,
-                              "batches", (json_int_t)st.batches, "tokens", (json_int_t)st.tokens,
-                              "routed", routed, "kept", kept, "dropped", (json_int_t)st.dropped,
-                              "balance_loss", st.balance_loss / b, "z_loss", st.z_loss / b,
-                              "busiest_over_mean", st.busiest / b);
-        if (o) {
+        const layer *ly = m->layers[l];
+        const char *event = NULL;
+        json_t *fields = ly->ops->take_log ? ly->ops->take_log(ly, &event) : NULL;
+        if (!fields) continue;
+        json_t *o = json_pack("{s:s, s:I, s:s}", "event", event, "step", (json_int_t)step,
+                              "layer", ly->name);
+        if (o && json_object_update(o, fields) == 0) {
             json_dumpf(o, log, JSON_COMPACT);
             fputc('\n', log);
-            json_decref(o);
         }
+        json_decref(o);
+        json_decref(fields);
     }
 }
 
@@ -425,7 +413,7 @@ static int report(rw_run *r, const rw_lm_report *p)
                 if (n < 256) density[n++] = d;
             }
         metrics_lm_line(r->log, p, density, n);
-        moe_lines(r->log, r->model, p->step);
+        layer_lines(r->log, r->model, p->step);
         fflush(r->log);
     }
     return r->on_lm_report ? r->on_lm_report(p, r->user) : 0;
