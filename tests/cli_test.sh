@@ -604,6 +604,8 @@ check "lm routing centroids saved" 0 "blocks.0.attn.centroids" -- \
     grep -ao "blocks.0.attn.centroids" "$TMP/lm_route.safetensors"
 check "lm eval keeps routing" 0 '"attention":"routing:2"' -- \
     "$REWIRE" lm eval "$TMP/lm_route.safetensors" --text "$LMTEXT" --json
+check "plot --attention refuses routing" 1 "drawing routing and dma attention is not supported" -- \
+    "$REWIRE" plot --attention "$TMP/lm_route.safetensors" --text "$LMTEXT" -o "$TMP/route.png"
 check "lm train dma" 0 "^result: val_loss=[0-9.]+ " -- \
     "$REWIRE" lm train "${LMSMALL[@]}" --steps 10 --eval-every 5 --attention dma:3 \
     --out "$TMP/lm_dma.safetensors" --log "$TMP/lm_dma.jsonl" --quiet

@@ -26,6 +26,12 @@ static rw_status head_rows(const layer *ly, const att_pattern *p, const float *q
     if (p->kind == ATT_SPARSED && !sp)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s attends sparsed but has no chosen blocks",
                        ly->name);
+    /* their choice needs the layer's centroids or mask, which this probe
+     * does not build yet */
+    if (p->kind == ATT_ROUTING || p->kind == ATT_DMA)
+        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s attends %s: drawing routing and dma "
+                       "attention is not supported yet (draw another with --pattern SPEC)",
+                       ly->name, att_pattern_ops_of(p)->name);
     int means = ops->uses_block_means ? T / p->block + 1 : 0;
     int max_r = ops->max_ranges(p);
     int64_t work = ops->work_floats(p, T, hd);
