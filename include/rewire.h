@@ -489,8 +489,11 @@ rw_status rw_lm_evaluate(const rw_model *model, const rw_text *text, int val, in
  * "hip:B,K" (K blocks found by a hierarchical descent), "sparsed:B,KEEP"
  * (blocks of B positions each head chose from dense attention on
  * calibration text, rw_lm_sparsed: only a model whose every attention
- * layer holds blocks chosen for this B and KEEP). Saved with the
- * model. Call it before passes of the model begin (evaluation, generation,
+ * layer holds blocks chosen for this B and KEEP), "routing:C" (the
+ * earlier keys of its own cluster of C, by centroids that training moves;
+ * saved with the model), "dma:K" (the K earlier keys whose learned mask
+ * from their values is largest; the mask's parameters join the model's).
+ * Saved with the model. Call it before passes of the model begin (evaluation, generation,
  * a run): RW_ERR_INVALID_ARGUMENT for a bad spec or a model without
  * attention. */
 rw_status rw_model_set_attention(rw_model *model, const char *spec);

@@ -597,6 +597,32 @@ check "bench attention" 0 "^block-topk:8,2 +256 " -- \
     --decode-context 256 --decode-tokens 8
 check "bench attention bad pattern" 2 "--attention 'dense:2'" -- \
     "$REWIRE" bench attention --patterns "dense:2"
+check "lm train routing" 0 "^result: val_loss=[0-9.]+ " -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --steps 10 --eval-every 5 --attention routing:2 \
+    --out "$TMP/lm_route.safetensors" --quiet
+check "lm routing centroids saved" 0 "blocks.0.attn.centroids" -- \
+    grep -ao "blocks.0.attn.centroids" "$TMP/lm_route.safetensors"
+check "lm eval keeps routing" 0 '"attention":"routing:2"' -- \
+    "$REWIRE" lm eval "$TMP/lm_route.safetensors" --text "$LMTEXT" --json
+check "plot --attention routing" 0 "route.png: attention layer 0, head 0 of .*routing:2 on 16 tokens of .*: density 0\.[0-9]+" -- \
+    "$REWIRE" plot --attention "$TMP/lm_route.safetensors" --text "$LMTEXT" -o "$TMP/route.png"
+check "lm train dma" 0 "^result: val_loss=[0-9.]+ " -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --steps 10 --eval-every 5 --attention dma:3 \
+    --out "$TMP/lm_dma.safetensors" --log "$TMP/lm_dma.jsonl" --quiet
+check "lm eval keeps dma" 0 '"attention":"dma:3"' -- \
+    "$REWIRE" lm eval "$TMP/lm_dma.safetensors" --text "$LMTEXT" --json
+check "lm generate dma" 0 "^the rain" -- \
+    "$REWIRE" lm generate "$TMP/lm_dma.safetensors" --prompt "the rain" --tokens 20 --quiet
+# Each row t of 16 sees min(t, 3) earlier keys and itself: 58 of 136.
+check "plot --attention dma" 0 "dma.svg: attention layer 0, head 1 of .*dma:3 on 16 tokens of .*: density 0\.4265" -- \
+    "$REWIRE" plot --attention "$TMP/lm_dma.safetensors" --text "$LMTEXT" --head 1 -o "$TMP/dma.svg"
+check "lm dma bad spec" 2 "--attention 'dma:0': expected dma:K" -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --attention dma:0
+check "lm routing bad spec" 2 "--attention 'routing:2,1': expected routing:C" -- \
+    "$REWIRE" lm train "${LMSMALL[@]}" --attention routing:2,1
+check "bench attention routing and dma" 0 "^dma:16 +256 " -- \
+    "$REWIRE" bench attention --lengths 64,256 --patterns "dense;routing:4;dma:16" --repeats 1 \
+    --decode-context 256 --decode-tokens 8
 check "bench attention sparsed" 0 "^sparsed:8,0.5 +256 +[0-9.]+ +0\.[0-9]+" -- \
     "$REWIRE" bench attention --lengths 64,256 --patterns "dense;sparsed:8,0.5" --repeats 1 \
     --decode-context 256 --decode-tokens 8

@@ -4,7 +4,11 @@
  * itself against PyTorch (tools/make_attention_reference.py), each
  * instruction set's attention kernels against the scalar reference,
  * one-token decoding with a KV cache against the full forward, the score
- * counts, the specs, and a GPT whose pattern survives its model file. */
+ * counts, the specs, and a GPT whose pattern survives its model file.
+ * routing's clusters and dma's kept keys are chosen again here in float64
+ * from the layer's centroids and mask parameters; dma's mask gradient is
+ * held to the float64 chain rule and that to finite differences;
+ * routing's centroid step to a float64 one. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +19,7 @@
 #include "kernels/team.h"
 #include "nn/attention.h"
 #include "nn/attn_core.h"
+#include "nn/attn_learned.h"
 #include "nn/attn_sparsed.h"
 #include "nn/network.h"
 #include "testutil.h"
@@ -22,9 +27,11 @@
 #define TOL 1e-5
 
 /* Masked attention in float64 over one sequence: qkv [3·H·hd][T], mask
- * [H][T][T] (1: query t sees key s), dy [H·hd][T]; writes y and dqkv. */
-static void twin(const float *qkv, int T, int H, int hd, const unsigned char *mask, const float *dy,
-                 float *y, float *dqkv)
+ * [H][T][T] (1: query t sees key s), dy [H·hd][T]; writes y and dqkv.
+ * With bias [H][T] (or NULL) bias[s] is added to the scaled score of key
+ * s, and dbias (or NULL) gets the loss's gradient by it. */
+static void twin_bias(const float *qkv, int T, int H, int hd, const unsigned char *mask,
+                      const double *bias, const float *dy, double *y, double *dqkv, double *dbias)
 {
     int dim = H * hd;
     double scale = 1.0 / sqrt((double)hd);
@@ -44,8 +51,8 @@ static void twin(const float *qkv, int T, int H, int hd, const unsigned char *ma
             for (int s = 0; s < T; s++) {
                 double sc = 0;
                 for (int d = 0; d < hd; d++) sc += Q(d, t) * K(d, s);
-                P[(size_t)t * T + s] = sc * scale;
-                if (mk[(size_t)t * T + s]) best = fmax(best, sc * scale);
+                P[(size_t)t * T + s] = sc * scale + (bias ? bias[(size_t)h * T + s] : 0.0);
+                if (mk[(size_t)t * T + s]) best = fmax(best, P[(size_t)t * T + s]);
             }
             for (int s = 0; s < T; s++) {
                 double *p = &P[(size_t)t * T + s];
@@ -56,7 +63,7 @@ static void twin(const float *qkv, int T, int H, int hd, const unsigned char *ma
             for (int d = 0; d < hd; d++) {
                 double o = 0;
                 for (int s = 0; s < T; s++) o += P[(size_t)t * T + s] * V(d, s);
-                y[(size_t)(h * hd + d) * T + t] = (float)o;
+                y[(size_t)(h * hd + d) * T + t] = o;
             }
             /* dS = P ⊙ (dP − rowsum(dP ⊙ P)), dP = dY Vᵀ */
             double dot = 0;
@@ -78,15 +85,34 @@ static void twin(const float *qkv, int T, int H, int hd, const unsigned char *ma
                     g[(size_t)(2 * dim + h * hd + d) * T + s] += p * DY(d, t);
                 }
             }
+        if (dbias)
+            for (int s = 0; s < T; s++) {
+                double sum = 0;
+                for (int t = 0; t < T; t++) sum += dS[(size_t)t * T + s];
+                dbias[(size_t)h * T + s] = sum;
+            }
     }
 #undef Q
 #undef K
 #undef V
 #undef DY
-    for (size_t i = 0; i < (size_t)3 * dim * T; i++) dqkv[i] = (float)g[i];
+    for (size_t i = 0; i < (size_t)3 * dim * T; i++) dqkv[i] = g[i];
     free(P);
     free(dS);
     free(g);
+}
+
+static void twin(const float *qkv, int T, int H, int hd, const unsigned char *mask, const float *dy,
+                 float *y, float *dqkv)
+{
+    int dim = H * hd;
+    double *yd = malloc(sizeof(double) * (size_t)dim * T), *gd = malloc(sizeof(double) * (size_t)3 * dim * T);
+    assert_true(yd && gd);
+    twin_bias(qkv, T, H, hd, mask, NULL, dy, yd, gd, NULL);
+    for (size_t i = 0; i < (size_t)dim * T; i++) y[i] = (float)yd[i];
+    for (size_t i = 0; i < (size_t)3 * dim * T; i++) dqkv[i] = (float)gd[i];
+    free(yd);
+    free(gd);
 }
 
 /* sparsed's blocks for head h chosen again here from their definition:
@@ -200,7 +226,7 @@ static void pattern_mask(const char *spec, const float *qkv, int T, int H, int h
                 for (int s = 0; s < T; s++) /* token-major, as the core reads them */
                     for (int d = 0; d < hd; d++)
                         keys[(size_t)s * hd + d] = qkv[(size_t)(dim + h * hd + d) * T + s];
-                att_kv kv = {keys, keys, hd, hd, NULL, 0, NULL, NULL, NULL, 0};
+                att_kv kv = {.k = keys, .v = keys, .ld = hd, .hd = hd};
                 const att_pattern_ops *ops = att_pattern_ops_of(&p);
                 int t0 = ops->tile_ranges ? t - t % ops->tile_rows(&p) : t;
                 for (int d = 0; d < hd; d++) q[d] = qkv[(size_t)(h * hd + d) * T + t0];
@@ -225,27 +251,126 @@ static float *random_floats(size_t n, float scale, uint64_t seed)
     return x;
 }
 
+static double softplus_d(double z) { return z > 30 ? z : log1p(exp(z)); }
+
+/* Head h's centroid nearest x (stride ld) in float64, ties to the lower. */
+static int nearest_d(const float *cent, int C, int hd, const float *x, size_t ld)
+{
+    int best = 0;
+    double top = -INFINITY;
+    for (int c = 0; c < C; c++) {
+        double s = 0;
+        for (int d = 0; d < hd; d++) s += (double)cent[(size_t)c * hd + d] * x[(size_t)d * ld];
+        if (s > top) top = s, best = c;
+    }
+    return best;
+}
+
+/* dma's mask value of key s of head h in float64, with z = w·v. */
+static double dma_mask_d(const float *w, const float *a, const float *qkv, int T, int H, int hd,
+                         int h, int s, double *z)
+{
+    *z = 0;
+    for (int d = 0; d < hd; d++)
+        *z += (double)w[h * hd + d] * qkv[(size_t)(2 * H * hd + h * hd + d) * T + s];
+    return exp(a[h] * softplus_d(*z));
+}
+
+/* routing's and dma's masks chosen again from the layer's state: routing,
+ * the earlier keys of the query's cluster; dma, the K earlier keys of
+ * largest mask value (ties to the earlier), with bias [H][T] the mask
+ * values. Both with the query's own position. */
+static void learned_mask(const layer *ly, const float *qkv, int T, int H, int hd,
+                         unsigned char *mask, double *bias)
+{
+    const att_pattern *p = attention_pattern(ly);
+    int dim = H * hd;
+    memset(mask, 0, (size_t)H * T * T);
+    for (int h = 0; h < H; h++) {
+        double *m = bias + (size_t)h * T;
+        if (p->kind == ATT_DMA)
+            for (int s = 0; s < T; s++) {
+                double z;
+                m[s] = dma_mask_d(attention_dma_proj(ly), attention_dma_a(ly), qkv, T, H, hd, h, s, &z);
+            }
+        for (int t = 0; t < T; t++) {
+            unsigned char *row = mask + ((size_t)h * T + t) * T;
+            row[t] = 1;
+            if (p->kind == ATT_ROUTING) {
+                const float *cent = attention_centroids(ly) + (size_t)h * p->clusters * hd;
+                int cq = nearest_d(cent, p->clusters, hd, qkv + (size_t)(h * hd) * T + t, T);
+                for (int s = 0; s < t; s++)
+                    row[s] = nearest_d(cent, p->clusters, hd, qkv + (size_t)(dim + h * hd) * T + s, T) == cq;
+            } else {
+                for (int k = 0; k < p->topk && k < t; k++) { /* the k-th best, by selection */
+                    int best = -1;
+                    for (int s = 0; s < t; s++)
+                        if (!row[s] && (best < 0 || m[s] > m[best])) best = s;
+                    row[best] = 1;
+                }
+            }
+        }
+    }
+}
+
+/* The chain from dma's mask gradient dbias [H][T] to its parameters w
+ * [H][hd] and a [H] (written) and to the values' rows of dqkv (added),
+ * in float64. */
+static void dma_chain(const layer *ly, const float *qkv, int T, int H, int hd, const double *dbias,
+                      double *dw, double *da, double *dqkv)
+{
+    const float *w = attention_dma_proj(ly), *a = attention_dma_a(ly);
+    for (int h = 0; h < H; h++) {
+        da[h] = 0;
+        for (int d = 0; d < hd; d++) dw[h * hd + d] = 0;
+        for (int s = 0; s < T; s++) {
+            double z, m = dma_mask_d(w, a, qkv, T, H, hd, h, s, &z), g = dbias[(size_t)h * T + s];
+            double dz = g * m * a[h] / (1 + exp(-z));
+            da[h] += g * m * softplus_d(z);
+            for (int d = 0; d < hd; d++) {
+                size_t at = (size_t)(2 * H * hd + h * hd + d) * T + s;
+                dw[h * hd + d] += dz * qkv[at];
+                dqkv[at] += dz * w[h * hd + d];
+            }
+        }
+    }
+}
+
 static const char *const SPECS[] = {"dense",          "window:5",       "window:7,sink:3",
                                     "block-topk:4,2", "block-topk:8,3", "hip:4,2",
                                     "hip:8,3",        "window:1",       "block-topk:1,5",
-                                    "sparsed:4,0.6",  "sparsed:8,0.95", "sparsed:3,0.3",
-                                    "sparsed:16,1"};
+                                    "routing:3",      "routing:1",      "dma:4",
+                                    "dma:1",          "dma:200",        "sparsed:4,0.6",
+                                    "sparsed:8,0.95", "sparsed:3,0.3",  "sparsed:16,1"};
+
+static double max_abs_diff(const float *a, const double *b, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(a[i] - b[i]) / fmax(1.0, fabs(b[i])));
+    return worst;
+}
+
+/* The largest difference over the largest |b| (at least 1). */
+static double scaled_diff(const float *a, const double *b, size_t n)
+{
+    double worst = 0, top = 1;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(a[i] - b[i])), top = fmax(top, fabs(b[i]));
+    return worst / top;
+}
 
 /* Forward, backward, the score count and one-token decoding of one spec at
- * one length, against the twin. */
+ * one length, against the twin; for routing also the centroid step its
+ * backward pass takes, for dma its mask parameters' gradients. */
 static void check_spec(const char *spec, int T, int context, uint64_t seed)
 {
     const int H = 2, hd = 8, dim = H * hd;
     float *qkv = random_floats((size_t)3 * dim * T, 2.0f, seed);
     float *dy = random_floats((size_t)dim * T, 1.0f, seed + 1);
-    float *y = malloc(sizeof(float) * (size_t)dim * T), *want_y = malloc(sizeof(float) * (size_t)dim * T);
-    float *g = malloc(sizeof(float) * (size_t)3 * dim * T), *want_g = malloc(sizeof(float) * (size_t)3 * dim * T);
+    float *y = malloc(sizeof(float) * (size_t)dim * T), *g = malloc(sizeof(float) * (size_t)3 * dim * T);
+    double *want_y = malloc(sizeof(double) * (size_t)dim * T), *want_g = malloc(sizeof(double) * (size_t)3 * dim * T);
+    double *bias = calloc((size_t)H * T, sizeof(double)), *dbias = calloc((size_t)H * T, sizeof(double));
     unsigned char *mask = malloc((size_t)H * T * T);
-    assert_true(y && want_y && g && want_g && mask);
-    pattern_mask(spec, qkv, T, H, hd, mask);
-    twin(qkv, T, H, hd, mask, dy, want_y, want_g);
-    int64_t keys = 0;
-    for (size_t i = 0; i < (size_t)H * T * T; i++) keys += mask[i];
+    assert_true(y && want_y && g && want_g && mask && bias && dbias);
 
     rw_attention *a;
     assert_int_equal(rw_attention_create(spec, H, hd, context, &a), RW_OK);
@@ -259,18 +384,31 @@ static void check_spec(const char *spec, int T, int context, uint64_t seed)
         if (!(covered >= p.keep * (1 - 1e-9) && covered <= 1 + 1e-9))
             fail_msg("%s T=%d: the chosen blocks carry %g of the mass", spec, T, covered);
     }
+    layer *ly = attention_api_layer(a);
+    att_kind kind = attention_pattern(ly)->kind;
+    int learned = kind == ATT_ROUTING || kind == ATT_DMA;
+    if (kind == ATT_DMA) { /* a content-dependent mask: w and a away from their start */
+        rng_state r;
+        rng_seed(&r, seed + 2);
+        tu_fill_uniform(attention_dma_proj(ly), (size_t)H * hd, -0.3f, 0.3f, &r);
+        tu_fill_uniform(attention_dma_a(ly), (size_t)H, 0.3f, 1.0f, &r);
+    }
+    if (learned) learned_mask(ly, qkv, T, H, hd, mask, bias);
+    else pattern_mask(spec, qkv, T, H, hd, mask);
+    twin_bias(qkv, T, H, hd, mask, kind == ATT_DMA ? bias : NULL, dy, want_y, want_g, dbias);
+    double want_dw[16], want_da[2];
+    if (kind == ATT_DMA) dma_chain(ly, qkv, T, H, hd, dbias, want_dw, want_da, want_g);
+    int64_t keys = 0;
+    for (size_t i = 0; i < (size_t)H * T * T; i++) keys += mask[i];
+
     assert_int_equal(rw_attention_forward(a, T, qkv, y), RW_OK);
     int64_t counted = rw_attention_scores(a, 1);
-    for (size_t i = 0; i < (size_t)3 * dim * T; i++) g[i] = NAN; /* every entry must be written */
-    assert_int_equal(rw_attention_backward(a, dy, g), RW_OK);
-    double ey = tu_max_rel_diff(y, want_y, (size_t)dim * T);
-    double eg = tu_max_rel_diff(g, want_g, (size_t)3 * dim * T);
     if (counted != keys) fail_msg("%s T=%d: counted %lld scores, the mask has %lld", spec, T,
                                       (long long)counted, (long long)keys);
-    if (ey >= TOL || eg >= TOL)
-        fail_msg("%s T=%d context %d: y off by %g, dqkv by %g", spec, T, context, ey, eg);
+    double ey = max_abs_diff(y, want_y, (size_t)dim * T);
 
-    /* one token at a time, each with the cache of the ones before */
+    /* one token at a time, each with the cache of the ones before (before
+     * the backward pass, which moves routing's centroids) */
     float col[3 * 16], out[16];
     double worst = 0;
     for (int t = 0; t < T; t++) {
@@ -285,8 +423,105 @@ static void check_spec(const char *spec, int T, int context, uint64_t seed)
     for (int i = 0; i < dim; i++)
         worst = fmax(worst, fabs(out[i] - y[(size_t)i * T + T - 1]) / fmax(1.0, fabs(y[(size_t)i * T + T - 1])));
     if (worst >= TOL) fail_msg("%s T=%d: decoding off the full forward by %g", spec, T, worst);
+
+    float cent[2 * 3 * 8];
+    if (kind == ATT_ROUTING)
+        memcpy(cent, attention_centroids(ly), sizeof(float) * (size_t)H * attention_pattern(ly)->clusters * hd);
+    for (size_t i = 0; i < (size_t)3 * dim * T; i++) g[i] = NAN; /* every entry must be written */
+    assert_int_equal(rw_attention_backward(a, dy, g), RW_OK);
+    double eg = max_abs_diff(g, want_g, (size_t)3 * dim * T);
+    if (ey >= TOL || eg >= TOL)
+        fail_msg("%s T=%d context %d: y off by %g, dqkv by %g", spec, T, context, ey, eg);
+    if (kind == ATT_DMA) {
+        /* Each is a sum over every (query, key) score in float32: held
+         * relative to the gradient's largest entry (up to ~30 here), not
+         * entry by entry, where a small entry's rounding is the big ones'. */
+        double ew = scaled_diff(attention_api_grad(a, 0), want_dw, (size_t)H * hd);
+        double ea = scaled_diff(attention_api_grad(a, 1), want_da, (size_t)H);
+        if (ew >= TOL || ea >= TOL) fail_msg("%s T=%d: mask gradient off by %g (w), %g (a)", spec, T, ew, ea);
+    }
+    if (kind == ATT_ROUTING) { /* the step: to the mean of the unit queries and keys each got */
+        int C = attention_pattern(ly)->clusters;
+        double err = 0;
+        for (int h = 0; h < H; h++) {
+            const float *mu = cent + (size_t)h * C * hd;
+            double sum[3 * 8] = {0}, cnt[3] = {0};
+            for (int t = 0; t < T; t++)
+                for (int part = 0; part < 2; part++) {
+                    const float *x = qkv + (size_t)(part * dim + h * hd) * T + t;
+                    double n2 = 0;
+                    for (int d = 0; d < hd; d++) n2 += (double)x[(size_t)d * T] * x[(size_t)d * T];
+                    int c = nearest_d(mu, C, hd, x, T);
+                    for (int d = 0; d < hd; d++) sum[c * hd + d] += x[(size_t)d * T] / sqrt(n2);
+                    cnt[c]++;
+                }
+            for (int c = 0; c < C; c++) {
+                double next[8], n2 = 0;
+                for (int d = 0; d < hd; d++) {
+                    next[d] = mu[c * hd + d];
+                    if (cnt[c] > 0) next[d] += (double)ROUTING_RATE * (sum[c * hd + d] / cnt[c] - next[d]);
+                    n2 += next[d] * next[d];
+                }
+                for (int d = 0; d < hd; d++)
+                    err = fmax(err, fabs(attention_centroids(ly)[((size_t)h * C + c) * hd + d] - next[d] / sqrt(n2)));
+            }
+        }
+        if (err >= TOL) fail_msg("%s T=%d: centroid step off by %g", spec, T, err);
+    }
     rw_attention_free(a);
-    free(qkv), free(dy), free(y), free(want_y), free(g), free(want_g), free(mask);
+    free(qkv), free(dy), free(y), free(want_y), free(g), free(want_g), free(mask), free(bias),
+        free(dbias);
+}
+
+/* dma's chain rule (dma_chain, which the layer's mask gradients are held
+ * to) against central differences of Σ dy·y in float64 over its
+ * parameters, the kept keys fixed. */
+static void test_dma_gradient_finite_differences(void **state)
+{
+    (void)state;
+    const int T = 37, H = 2, hd = 8, dim = H * hd;
+    float *qkv = random_floats((size_t)3 * dim * T, 2.0f, 41), *dy = random_floats((size_t)dim * T, 1.0f, 42);
+    rw_attention *a;
+    assert_int_equal(rw_attention_create("dma:5", H, hd, T, &a), RW_OK);
+    layer *ly = attention_api_layer(a);
+    rng_state r;
+    rng_seed(&r, 43);
+    tu_fill_uniform(attention_dma_proj(ly), (size_t)H * hd, -0.3f, 0.3f, &r);
+    tu_fill_uniform(attention_dma_a(ly), (size_t)H, 0.3f, 1.0f, &r);
+    unsigned char *mask = malloc((size_t)H * T * T);
+    double *bias = malloc(sizeof(double) * H * T), *dbias = malloc(sizeof(double) * H * T);
+    double *yd = malloc(sizeof(double) * dim * T), *gd = calloc((size_t)3 * dim * T, sizeof(double));
+    assert_true(mask && bias && dbias && yd && gd);
+    learned_mask(ly, qkv, T, H, hd, mask, bias);
+    twin_bias(qkv, T, H, hd, mask, bias, dy, yd, gd, dbias);
+    double dw[16], da[2];
+    dma_chain(ly, qkv, T, H, hd, dbias, dw, da, gd);
+    /* perturbs a parameter (float64 copies of w and a) and evaluates the loss */
+    double worst = 0;
+    for (int k = 0; k < H * hd + H; k++) {
+        double f[2], eps = 1e-5;
+        for (int sgn = 0; sgn < 2; sgn++) {
+            float *w = attention_dma_proj(ly), *av = attention_dma_a(ly);
+            for (int h = 0; h < H; h++)
+                for (int s = 0; s < T; s++) {
+                    double z = 0;
+                    for (int d = 0; d < hd; d++) {
+                        double wd = w[h * hd + d] + (k == h * hd + d ? (sgn ? eps : -eps) : 0);
+                        z += wd * qkv[(size_t)(2 * dim + h * hd + d) * T + s];
+                    }
+                    double ah = av[h] + (k == H * hd + h ? (sgn ? eps : -eps) : 0);
+                    bias[(size_t)h * T + s] = exp(ah * softplus_d(z));
+                }
+            twin_bias(qkv, T, H, hd, mask, bias, dy, yd, gd, NULL);
+            f[sgn] = 0;
+            for (size_t i = 0; i < (size_t)dim * T; i++) f[sgn] += dy[i] * yd[i];
+        }
+        double fd = (f[1] - f[0]) / (2 * eps), an = k < H * hd ? dw[k] : da[k - H * hd];
+        worst = fmax(worst, fabs(fd - an) / fmax(1.0, fabs(an)));
+    }
+    if (worst >= 1e-6) fail_msg("dma: chain rule off the finite differences by %g", worst);
+    rw_attention_free(a);
+    free(qkv), free(dy), free(mask), free(bias), free(dbias), free(yd), free(gd);
 }
 
 static void test_patterns_match_masked_twin(void **state)
@@ -308,6 +543,10 @@ static void test_long_context(void **state)
     check_spec("block-topk:64,2", 300, 300, 9);
     check_spec("hip:40,2", 300, 300, 10);
     check_spec("window:130,sink:3", 300, 300, 11);
+    /* per-row choices over several chunks: dma's kept keys (mask column
+     * at head size 9), routing's scattered cluster keys */
+    check_spec("dma:150", 300, 300, 12);
+    check_spec("routing:2", 300, 300, 13);
 }
 
 /* Each instruction set's attention kernels against the scalar reference
@@ -317,15 +556,16 @@ static void test_long_context(void **state)
 static void test_kernels_match_scalar(void **state)
 {
     (void)state;
-    const int hds[] = {4, 8, 24, 64, 72}, Rs[] = {1, 3, 4, 5, 16}, ns[] = {1, 7, 16, 33, 128};
+    /* head sizes with dma's mask column too (hd + 1: 9, 65) */
+    const int hds[] = {4, 8, 9, 24, 64, 65, 72}, Rs[] = {1, 3, 4, 5, 16}, ns[] = {1, 7, 16, 33, 128};
     const attn_kernel_table *ref = attn_kernels_scalar();
     rng_state g;
     rng_seed(&g, 5);
     for (int i = 1; i < kernel_isa_count(); i++) {
         const kernel_isa *isa = kernel_isa_at(i);
         if (!isa->cpu_runs()) continue;
-        for (int c = 0; c < 5 * 5 * 5; c++) {
-            int hd = hds[c % 5], R = Rs[c / 5 % 5], n = ns[c / 25], ldt = n + 5, ld = hd + 3;
+        for (int c = 0; c < 7 * 5 * 5; c++) {
+            int hd = hds[c % 7], R = Rs[c / 7 % 5], n = ns[c / 35], ldt = n + 5, ld = hd + 3;
             float *kt = random_floats((size_t)hd * ldt, 1.0f, 200 + c), *vt = random_floats((size_t)hd * ldt, 1.0f, 300 + c);
             float *k = malloc(sizeof(float) * (size_t)n * ld), *v = malloc(sizeof(float) * (size_t)n * ld);
             assert_true(k && v);
@@ -404,6 +644,21 @@ static void test_twin_matches_pytorch(void **state)
     assert_true(tu_max_rel_diff(y, want_y, (size_t)dim * T) < TOL);
     assert_true(tu_max_rel_diff(g, want_g, (size_t)3 * dim * T) < TOL);
     rw_attention_free(a);
+    /* with a per-key score bias (dma's mask) and its gradient */
+    float biasf[2 * 13], want_db[2 * 13];
+    const char *bnames[] = {"bias", "y_bias", "dqkv_bias", "dbias"};
+    float *bdst[] = {biasf, want_y, want_g, want_db};
+    for (int i = 0; i < 4; i++) {
+        const st_tensor *t = st_find(&ref, bnames[i]);
+        if (!t) fail_msg("reference tensor %s missing", bnames[i]);
+        memcpy(bdst[i], t->data, t->nbytes);
+    }
+    double bias[2 * 13], yd[8 * 13], gd[3 * 8 * 13], db[2 * 13];
+    for (int i = 0; i < H * T; i++) bias[i] = biasf[i];
+    twin_bias(qkv, T, H, hd, mask, bias, dy, yd, gd, db);
+    assert_true(max_abs_diff(want_y, yd, (size_t)dim * T) < TOL);
+    assert_true(max_abs_diff(want_g, gd, (size_t)3 * dim * T) < TOL);
+    assert_true(max_abs_diff(want_db, db, (size_t)H * T) < TOL);
     st_file_free(&ref);
 }
 
@@ -444,9 +699,12 @@ static void test_specs(void **state)
     (void)state;
     const char *bad[] = {"", "window", "window:", "window:0", "window:3,sink:-1", "window:3,", "window:3x",
                          "block-topk:4", "block-topk:0,2", "block-topk:4,0", "hip:4,2,1",
-                         "hip:70000,2", "foo", "dense:1", "window: 3", "sparsed:4", "sparsed:4,0",
-                         "sparsed:4,1.5", "sparsed:0,0.5", "sparsed:4,-0.5", "sparsed:4,nan",
-                         "sparsed:4,inf", "sparsed:4,0.5x", "sparsed:4, 0.5", "sparsed:4,1e-300",
+                         "hip:70000,2", "foo", "dense:1", "window: 3", "routing", "routing:",
+                         "routing:0", "routing:-2", "routing:4097", "routing:2,3", "routing:2x",
+                         "dma", "dma:", "dma:0", "dma:-1", "dma:3,1", "dma:x", "dma: 2",
+                         "dma:99999999999", "sparsed:4", "sparsed:4,0", "sparsed:4,1.5",
+                         "sparsed:0,0.5", "sparsed:4,-0.5", "sparsed:4,nan", "sparsed:4,inf",
+                         "sparsed:4,0.5x", "sparsed:4, 0.5", "sparsed:4,1e-300",
                          "sparsed:70000,0.5", "sparsed:4,0.5,1"};
     att_pattern p;
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -468,24 +726,41 @@ static void test_gpt_decode_and_file(void **state)
     (void)state;
     const int V = 16, C = 32, N = 32;
     /* dense at a context past ATTENTION_GEMM_MAX: its forward through the core */
-    const char *specs[] = {"window:5,sink:2", "block-topk:4,2", "hip:4,2", "dense", "dense"};
-    const int contexts[] = {C, C, C, C, ATTENTION_GEMM_MAX + 8};
+    const char *specs[] = {"window:5,sink:2", "block-topk:4,2", "hip:4,2", "dense", "dense",
+                           "routing:3", "dma:6"};
+    const int contexts[] = {C, C, C, C, ATTENTION_GEMM_MAX + 8, C, C};
     int32_t tokens[32];
     for (int i = 0; i < N; i++) tokens[i] = (i * 7 + 3) % V;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 7; i++) {
         rw_gpt_config c = rw_gpt_config_default();
         c.vocab = V, c.context = contexts[i], c.n_layer = 2, c.n_head = 2, c.n_embd = 16;
         c.attention = specs[i];
         rw_model *m;
         assert_int_equal(rw_gpt_create(&c, &m), RW_OK);
+        /* dma's mask parameters join the model's list, two per layer */
+        if (i == 6) {
+            rw_model *d;
+            c.attention = "dense";
+            assert_int_equal(rw_gpt_create(&c, &d), RW_OK);
+            assert_int_equal(rw_model_param_count(m), rw_model_param_count(d) + 2 * c.n_layer);
+            rw_model_free(d);
+        }
         const char *path = tu_temp_path("attn_model.safetensors");
         assert_int_equal(rw_model_save(m, path), RW_OK);
+        float *before = malloc(sizeof(float) * (size_t)N * V);
+        assert_non_null(before);
+        workspace ws;
+        assert_int_equal(workspace_init(&ws, m, N, 0), RW_OK);
+        ws.tokens = tokens, ws.n = N, ws.seq_len = N, ws.pos0 = 0;
+        network_forward(m, &ws);
+        for (int j = 0; j < N; j++)
+            for (int v = 0; v < V; v++) before[(size_t)j * V + v] = network_logits(m, &ws)[(size_t)v * ws.bp + j];
+        workspace_free(&ws);
         rw_model_free(m);
         assert_int_equal(rw_model_load(path, &m), RW_OK);
         char spec[64];
         assert_int_equal(rw_model_attention(m, spec, sizeof spec), 1);
         assert_string_equal(spec, specs[i]);
-        workspace ws;
         assert_int_equal(workspace_init(&ws, m, N, 0), RW_OK);
         ws.tokens = tokens, ws.n = N, ws.seq_len = N, ws.pos0 = 0;
         network_forward(m, &ws);
@@ -495,6 +770,10 @@ static void test_gpt_decode_and_file(void **state)
         for (int j = 0; j < N; j++)
             for (int v = 0; v < V; v++) full[(size_t)j * V + v] = z[(size_t)v * ws.bp + j];
         workspace_free(&ws);
+        /* the state (centroids, mask parameters) came back from the file */
+        if (memcmp(before, full, sizeof(float) * (size_t)N * V) != 0)
+            fail_msg("%s: the loaded model's logits differ from the saved one's", specs[i]);
+        free(before);
         assert_int_equal(workspace_init_vector(&ws, m), RW_OK);
         double worst = 0;
         for (int t = 0; t < N; t++) {
@@ -711,6 +990,7 @@ int main(void)
         cmocka_unit_test(test_patterns_match_masked_twin),
         cmocka_unit_test(test_long_context),
         cmocka_unit_test(test_kernels_match_scalar),
+        cmocka_unit_test(test_dma_gradient_finite_differences),
         cmocka_unit_test(test_selection_finds_planted_block),
         cmocka_unit_test(test_gpt_decode_and_file),
         cmocka_unit_test(test_sparsed_choice_planted),

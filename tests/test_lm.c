@@ -37,6 +37,9 @@ static char *make_text(size_t *len)
 
 /* Experts in the tiny GPTs the resume test builds: 0 none, else the gate + 1. */
 static int tiny_moe;
+/* Their attention pattern (NULL: dense): routing's centroids and dma's mask
+ * parameters must come back from a checkpoint too. */
+static const char *tiny_attention;
 
 static rw_model *tiny_gpt(double sparsity, int context)
 {
@@ -53,6 +56,7 @@ static rw_model *tiny_gpt(double sparsity, int context)
     g.context = context;
     g.sparsity = sparsity;
     g.bias = 1;
+    g.attention = tiny_attention;
     rw_model *m = NULL;
     assert_int_equal(rw_gpt_create(&g, &m), RW_OK);
     return m;
@@ -391,6 +395,12 @@ static void test_resume_is_bit_identical(void **state)
     (void)state;
     for (tiny_moe = 0; tiny_moe <= 2; tiny_moe++) resume_is_bit_identical();
     tiny_moe = 0;
+    const char *patterns[] = {"routing:2", "dma:3"};
+    for (int i = 0; i < 2; i++) {
+        tiny_attention = patterns[i];
+        resume_is_bit_identical();
+    }
+    tiny_attention = NULL;
 }
 
 /* A GPT round-trips through a model file (format 2) with its info. */

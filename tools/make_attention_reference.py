@@ -5,7 +5,9 @@ Masked multi-head attention in float64 on one sequence of T = 13 positions,
 2 heads of 4: qkv [24, 13] feature-major (queries, keys, values), a 0/1 mask
 [13, 13] (window:3,sink:2 as an explicit mask: s <= t and (t - s < 3 or
 s < 2)), an upstream gradient dy [8, 13], the output y and dqkv. The test
-holds its scalar reference twin, and the core, to these.
+holds its scalar reference twin, and the core, to these. Then the same with
+a per-key score bias [2, 13] (head h's bias[h, s] added to every query's
+score of key s, as dma's mask is): y_bias, dqkv_bias and dbias.
 Saved as tests/data/reference/attention.ref.safetensors (float32).
 Rerun with: /usr/bin/python3 tools/make_attention_reference.py
 """
@@ -40,9 +42,23 @@ def main():
     y = torch.cat(ys, 0)
     y.backward(dy)
     f = lambda x: x.detach().numpy().astype(np.float32)
-    write_safetensors(os.path.join(OUT, "attention.ref.safetensors"), {
-        "qkv": f(qkv), "mask": mask.numpy().astype(np.float32), "dy": f(dy), "y": f(y),
-        "dqkv": f(qkv.grad)})
+    out = {"qkv": f(qkv), "mask": mask.numpy().astype(np.float32), "dy": f(dy), "y": f(y),
+           "dqkv": f(qkv.grad)}
+
+    bias = torch.randn(H, T, generator=g, dtype=torch.float64).float().double()
+    qkv2 = qkv.detach().clone().requires_grad_(True)
+    bias.requires_grad_(True)
+    q, k, v = qkv2[:dim], qkv2[dim:2 * dim], qkv2[2 * dim:]
+    ys = []
+    for h in range(H):
+        rows = slice(h * HD, (h + 1) * HD)
+        scores = q[rows].T @ k[rows] / math.sqrt(HD) + bias[h].view(1, T)
+        scores = scores.masked_fill(~mask, float("-inf"))
+        ys.append((torch.softmax(scores, dim=1) @ v[rows].T).T)
+    y2 = torch.cat(ys, 0)
+    y2.backward(dy)
+    out.update({"bias": f(bias), "y_bias": f(y2), "dqkv_bias": f(qkv2.grad), "dbias": f(bias.grad)})
+    write_safetensors(os.path.join(OUT, "attention.ref.safetensors"), out)
 
 
 if __name__ == "__main__":

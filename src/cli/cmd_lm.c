@@ -293,8 +293,10 @@ static int cmd_lm_train(int argc, char **argv)
         {"attention", ARG_STRING, &f.attention, "SPEC",
          "attention pattern, saved with the model: dense, window:W[,sink:S] (the last W "
          "positions and the first S), block-topk:B,K (own block of B positions and the K blocks "
-         "whose mean key scores highest) or hip:B,K (K blocks by a hierarchical descent) "
-         "(default dense); sparsed:B,KEEP is chosen from a trained model by rewire lm sparsed",
+         "whose mean key scores highest), hip:B,K (K blocks by a hierarchical descent), "
+         "routing:C (the earlier keys of its own cluster of C, centroids by online k-means) or "
+         "dma:K (the K earlier keys of largest learned mask from their values) (default dense); "
+         "sparsed:B,KEEP is chosen from a trained model by rewire lm sparsed",
          NULL, 0, 0},
         {"bias", ARG_FLAG, &f.bias, NULL,
          "biases in the linear maps and LayerNorms (GPT-2's; default none, as nanoGPT)", NULL, 0,

@@ -80,8 +80,8 @@ int cmd_lm_eval(int argc, char **argv)
         {"batch", ARG_INT, &batch, "N", "windows per forward pass (default 8)", NULL, 1, 1 << 16},
         {"attention", ARG_STRING, &attention, "SPEC",
          "attention pattern instead of the model's own (dense, window:W[,sink:S], "
-         "block-topk:B,K, hip:B,K, or sparsed:B,KEEP when rewire lm sparsed chose it; default: "
-         "the one it was saved with)", NULL, 0, 0},
+         "block-topk:B,K, hip:B,K, routing:C, dma:K, or sparsed:B,KEEP when rewire lm sparsed "
+         "chose it; default: the one it was saved with)", NULL, 0, 0},
         {"threads", ARG_INT, &threads, "N", "threads (default: all cores)", NULL, 0, 1024},
         {"json", ARG_FLAG, &json, NULL, "print one JSON object", NULL, 0, 0},
     };
@@ -165,8 +165,8 @@ int cmd_lm_generate(int argc, char **argv)
          "bytes or bpe:DIR (default: the one the model was trained with)", NULL, 0, 0},
         {"attention", ARG_STRING, &attention, "SPEC",
          "attention pattern instead of the model's own (dense, window:W[,sink:S], "
-         "block-topk:B,K, hip:B,K, or sparsed:B,KEEP when rewire lm sparsed chose it; default: "
-         "the one it was saved with)", NULL, 0, 0},
+         "block-topk:B,K, hip:B,K, routing:C, dma:K, or sparsed:B,KEEP when rewire lm sparsed "
+         "chose it; default: the one it was saved with)", NULL, 0, 0},
         {"threads", ARG_INT, &threads, "N", "threads (default: all cores)", NULL, 0, 1024},
         {"quiet", ARG_FLAG, &quiet, NULL, "print only the text (no speed line on stderr)", NULL, 0,
          0},

@@ -86,7 +86,7 @@ rw_status rw_lm_sparsed(rw_model *m, const rw_text *text, const char *spec, int 
     int32_t *windows = malloc(sizeof(int32_t) * (size_t)samples * T);
     int32_t *targets = malloc(sizeof(int32_t) * (size_t)samples * T);
     if (!had || !mass || !windows || !targets) st = rw_fail(RW_ERR_NO_MEMORY, "out of memory");
-    att_pattern dense = {ATT_DENSE, 0, 0, 0, 0, 0, 0};
+    att_pattern dense = {.kind = ATT_DENSE};
     for (int l = 0, k = 0; had && mass && l < m->n_layers; l++) {
         layer *ly = m->layers[l];
         if (!is_attention(ly)) continue;

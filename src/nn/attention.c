@@ -27,7 +27,18 @@
  * token-major [context][dim] as the core reads them, the keys also
  * transposed, and the query of each tile's first position); the new
  * token's are added at pos0 and its query runs the same core as the full
- * forward pass, over the same ranges. */
+ * forward pass, over the same ranges.
+ *
+ * Two patterns carry layer state (nn/attn_learned.h). routing:C keeps C
+ * centroids per head (saved in the model file as NAME.centroids, moved in
+ * each training step's backward pass, never by the optimizer); the full
+ * pass groups a sequence's keys by centroid first. dma:K has two
+ * parameters per head, NAME.dma_proj [heads][hd] and NAME.dma_a [heads],
+ * trained like any dense parameter; its mask value m_s is added to the
+ * scores of the keys it keeps by one more key column (in K and in the
+ * transposed KT) carrying m_s / scale against a query column of 1 (and a
+ * value column of 0), so the tile kernels run unchanged at head size
+ * hd + 1, and their key gradient in that column is scale · d loss / d m_s. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -40,7 +51,9 @@
 #include "kernels/team.h"
 #include "nn/attention.h"
 #include "nn/attn_core.h"
+#include "nn/attn_learned.h"
 #include "nn/attn_sparsed.h"
+#include "nn/linear.h"
 
 /* Score entries computed and those causal dense attention would compute,
  * since the last reset: mutable behind a const layer. */
@@ -54,6 +67,11 @@ typedef struct {
     att_pattern pattern;
     int core_only; /* dense attention through the core at any context */
     att_counts *counts;
+    /* routing: [heads][n_clusters][hd] (n_clusters 0: none made yet) */
+    float *centroids;
+    int n_clusters;
+    /* dma: the mask projection [heads][hd] and coefficient [heads], or NULL */
+    float *dma_w, *dma_a;
     att_sparsed *sparsed; /* the blocks each head chose for sparsed, or NULL */
 } attention;
 
@@ -75,6 +93,20 @@ static int uses_gemm(const attention *a)
 }
 
 static int uses_means(const attention *a) { return att_pattern_ops_of(&a->pattern)->uses_block_means; }
+
+static int is_routing(const attention *a) { return a->pattern.kind == ATT_ROUTING; }
+static int is_dma(const attention *a) { return a->pattern.kind == ATT_DMA; }
+
+/* Features per head as the core sees them: dma adds the mask column. */
+static int head_cols(const attention *a) { return a->base.out / a->heads + is_dma(a); }
+
+/* The mask column's entry of a key whose mask value is m (one
+ * expression, so the full pass and the cache hold the same bits). */
+static float mask_column(float m, float scale) { return m / scale; }
+
+/* Floats of the core's per-row values in the scratch: each row's
+ * log-sum-exp, and for dma each key's mask gradient after them. */
+static int64_t row_floats(const attention *a, int bp) { return (int64_t)bp * a->heads * (1 + is_dma(a)); }
 
 /* Block means per head row: one per block of the longest sequence. */
 static int means_cap(const attention *a) { return uses_means(a) ? a->context / a->pattern.block + 1 : 0; }
@@ -118,34 +150,48 @@ static int64_t att_scratch_floats(const layer *ly, int bp)
 {
     const attention *a = att_of(ly);
     int dim = ly->out, T = a->context, hd = dim / a->heads;
-    if (bp == 1) { /* generation: the cache (see cache_keys_t) */
-        int rows = choice_rows(&a->pattern);
-        return 2 * (int64_t)T * dim + (int64_t)dim * means_cap(a) +
-               (int64_t)dim * transposed_ld(T) + (rows > 1 ? ((int64_t)T / rows + 1) * dim : 0);
+    if (bp == 1) { /* generation: the cache (see kv_cache) */
+        int rows = choice_rows(&a->pattern), cd = a->heads * head_cols(a);
+        return 2 * (int64_t)T * cd + (int64_t)dim * means_cap(a) +
+               (int64_t)cd * transposed_ld(T) + (rows > 1 ? ((int64_t)T / rows + 1) * dim : 0) +
+               (is_routing(a) || is_dma(a) ? (int64_t)T * a->heads : 0);
     }
-    if (!uses_gemm(a)) /* the core: each row's log-sum-exp, and one work area per thread */
-        return (int64_t)bp * a->heads + (int64_t)omp_get_max_threads() * core_slot_floats(a);
+    if (!uses_gemm(a)) /* the core: row_floats, and one work area per thread */
+        return row_floats(a, bp) + (int64_t)omp_get_max_threads() * core_slot_floats(a);
     /* P for every pair (at most bp / T sequences of T, or fewer longer
      * ones: nseq · heads · T² ≤ bp · heads · T), and one work area per
      * thread. */
     return (int64_t)bp * a->heads * T + (int64_t)omp_get_max_threads() * pair_work(T, hd);
 }
 
-/* Rows r0.. of [rows][bp] at columns c0 .. c0 + T into a T × hd block. */
-static void gather(const float *src, int bp, int r0, int c0, int T, int hd, float *dst)
+/* Rows r0.. of [rows][bp] at columns c0 .. c0 + T into a T × hd block
+ * whose rows are ld apart. */
+static void gather_ld(const float *src, int bp, int r0, int c0, int T, int hd, float *dst, int ld)
 {
     for (int d = 0; d < hd; d++) {
         const float *row = src + (size_t)(r0 + d) * bp + c0;
-        for (int t = 0; t < T; t++) dst[(size_t)t * hd + d] = row[t];
+        for (int t = 0; t < T; t++) dst[(size_t)t * ld + d] = row[t];
+    }
+}
+
+static void gather(const float *src, int bp, int r0, int c0, int T, int hd, float *dst)
+{
+    gather_ld(src, bp, r0, c0, T, hd, dst, hd);
+}
+
+static void scatter_ld(const float *src, int ld, int bp, int r0, int c0, int T, int hd, float *dst,
+                       int add)
+{
+    for (int d = 0; d < hd; d++) {
+        float *row = dst + (size_t)(r0 + d) * bp + c0;
+        for (int t = 0; t < T; t++)
+            row[t] = add ? row[t] + src[(size_t)t * ld + d] : src[(size_t)t * ld + d];
     }
 }
 
 static void scatter(const float *src, int bp, int r0, int c0, int T, int hd, float *dst, int add)
 {
-    for (int d = 0; d < hd; d++) {
-        float *row = dst + (size_t)(r0 + d) * bp + c0;
-        for (int t = 0; t < T; t++) row[t] = add ? row[t] + src[(size_t)t * hd + d] : src[(size_t)t * hd + d];
-    }
+    scatter_ld(src, hd, bp, r0, c0, T, hd, dst, add);
 }
 
 /* Row t of S (scaled) to causal softmax in place: positions > t get 0. */
@@ -270,85 +316,122 @@ static int gemm_backward(const layer *ly, const layer_io *io)
     return pairs + 1;
 }
 
+/* Per-sequence state of a stateful pattern over `rows` positions:
+ * routing's cluster lists, dma's mask values, exits, candidates and heap. */
+static int64_t pair_state_floats(const attention *a, int rows)
+{
+    if (rows == 0) return 0;
+    if (is_routing(a)) return (int64_t)a->pattern.clusters + 1 + 2 * (int64_t)rows;
+    if (is_dma(a)) return 4 * (int64_t)rows;
+    return 0;
+}
+
 /* Floats of one core work area: a tile's queries, outputs, output
  * gradients and query gradients, its log-sum-exps and deltas, the block
- * means, the pattern's work and its ranges, and `rows` positions of
- * token-major K, V, dK, dV and transposed K, V (none when decoding). */
+ * means, the pattern's work and its ranges, `rows` positions of
+ * token-major K, V, dK, dV and transposed K, V (none when decoding), and
+ * the pattern's per-sequence state. Rows of K, V and the tile are
+ * head_cols wide. */
 static int64_t core_work_floats(const attention *a, int T, int rows)
 {
-    int hd = a->base.out / a->heads;
+    int hd = a->base.out / a->heads, hx = head_cols(a);
     const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
-    int64_t tr = rows ? (int64_t)hd * transposed_ld(rows) : 0;
-    return 4 * (int64_t)ATT_TILE_ROWS * hd + 2 * ATT_TILE_ROWS + (int64_t)hd * means_cap(a) +
-           ops->work_floats(&a->pattern, T, hd) + 2 * (int64_t)ops->max_ranges(&a->pattern) +
-           4 * (int64_t)rows * hd + 2 * tr + 16;
+    int64_t tr = rows ? (int64_t)hx * transposed_ld(rows) : 0;
+    return 4 * (int64_t)ATT_TILE_ROWS * hx + 2 * ATT_TILE_ROWS + (int64_t)hd * means_cap(a) +
+           ops->work_floats(&a->pattern, T, hd) + 2 * (int64_t)att_max_ranges(&a->pattern, T) +
+           4 * (int64_t)rows * hx + 2 * tr + pair_state_floats(a, rows) + ATT_GATHER_FLOATS(hx) +
+           16;
 }
 
 typedef struct {
-    float *q, *o, *g, *dq, *lse, *delta; /* a tile: [ATT_TILE_ROWS][hd], [ATT_TILE_ROWS] */
-    float *means, *work;
-    float *K, *V, *dK, *dV; /* [rows][hd] */
-    float *KT, *VT;         /* [hd][transposed_ld(rows)] */
+    float *q, *o, *g, *dq, *lse, *delta; /* a tile: [ATT_TILE_ROWS][head_cols], [ATT_TILE_ROWS] */
+    float *means, *work, *gather;
+    float *K, *V, *dK, *dV; /* [rows][head_cols] */
+    float *KT, *VT;         /* [head_cols][transposed_ld(rows)] */
     att_range *ranges;
+    int *state; /* pair_state_floats */
 } core_work;
 
-static void core_work_layout(const attention *a, int rows, float *buf, core_work *w)
+static void core_work_layout(const attention *a, int T, int rows, float *buf, core_work *w)
 {
-    int hd = a->base.out / a->heads, tile = ATT_TILE_ROWS * hd;
-    size_t tr = rows ? (size_t)hd * transposed_ld(rows) : 0;
-    w->K = buf, w->V = w->K + (size_t)rows * hd, w->dK = w->V + (size_t)rows * hd;
-    w->dV = w->dK + (size_t)rows * hd, w->KT = w->dV + (size_t)rows * hd, w->VT = w->KT + tr;
-    w->q = w->VT + tr, w->o = w->q + tile, w->g = w->o + tile, w->dq = w->g + tile;
+    int hd = a->base.out / a->heads, hx = head_cols(a), tile = ATT_TILE_ROWS * hx;
+    size_t tr = rows ? (size_t)hx * transposed_ld(rows) : 0;
+    w->K = buf, w->V = w->K + (size_t)rows * hx, w->dK = w->V + (size_t)rows * hx;
+    w->dV = w->dK + (size_t)rows * hx, w->KT = w->dV + (size_t)rows * hx, w->VT = w->KT + tr;
+    w->gather = w->VT + tr, w->q = w->gather + ATT_GATHER_FLOATS(hx);
+    w->o = w->q + tile, w->g = w->o + tile, w->dq = w->g + tile;
     w->lse = w->dq + tile, w->delta = w->lse + ATT_TILE_ROWS;
     w->means = w->delta + ATT_TILE_ROWS;
-    w->ranges = (att_range *)(w->means + (size_t)hd * means_cap(a));
-    w->work = (float *)(w->ranges + att_pattern_ops_of(&a->pattern)->max_ranges(&a->pattern));
+    w->state = (int *)(w->means + (size_t)hd * means_cap(a));
+    w->ranges = (att_range *)(w->state + pair_state_floats(a, rows));
+    w->work = (float *)(w->ranges + att_max_ranges(&a->pattern, T));
 }
 
 static float *core_work_new(const attention *a, int T, int rows, core_work *w)
 {
     float *buf = malloc(sizeof(float) * (size_t)core_work_floats(a, T, rows));
     RW_ASSERT(buf != NULL, "out of memory for attention's work buffer of layer %s", a->base.name);
-    core_work_layout(a, rows, buf, w);
+    core_work_layout(a, T, rows, buf, w);
     return buf;
 }
 
 /* This thread's work area for a pass over sequences of T tokens: its slot
- * in the scratch after the log-sum-exps (att_scratch_floats), or, with
+ * in the scratch after the per-row values (att_scratch_floats), or, with
  * more threads than when the workspace was made, a buffer of its own
  * (*own, to free). The slots live as long as the workspace because a
  * fresh buffer per pass costs its page faults every pass: ~100 MB per
  * head at T = 64k. */
 static void core_work_at(const layer_io *io, const attention *a, int T, core_work *w, float **own)
 {
-    int64_t first = (int64_t)io->bp * a->heads, slot = core_slot_floats(a);
+    int64_t first = row_floats(a, io->bp), slot = core_slot_floats(a);
     int id = omp_get_thread_num();
     *own = NULL;
     if (core_work_floats(a, T, T) <= slot && first + (id + 1) * slot <= io->scratch_len)
-        core_work_layout(a, T, io->scratch + first + id * slot, w);
+        core_work_layout(a, T, T, io->scratch + first + id * slot, w);
     else
         *own = core_work_new(a, T, T, w);
 }
 
 /* Pair (sequence, head) c's keys and values from [3·dim][bp] into the
  * work's token-major K and V and transposed KT and VT, with the block
- * means of its complete blocks when the pattern reads them. */
+ * means of its complete blocks when the pattern reads them, routing's
+ * cluster lists and dma's mask (its column in K and KT, a zero column in
+ * V and VT). */
 static att_kv pair_kv(const attention *a, const float *qkv, int bp, int c, int T, core_work *w)
 {
     int dim = a->base.out, H = a->heads, hd = dim / H, h = c % H, c0 = (c / H) * T;
-    int ldt = transposed_ld(T);
-    gather(qkv, bp, dim + h * hd, c0, T, hd, w->K);
-    gather(qkv, bp, 2 * dim + h * hd, c0, T, hd, w->V);
+    int ldt = transposed_ld(T), hx = head_cols(a);
+    gather_ld(qkv, bp, dim + h * hd, c0, T, hd, w->K, hx);
+    gather_ld(qkv, bp, 2 * dim + h * hd, c0, T, hd, w->V, hx);
     for (int d = 0; d < hd; d++) {
         memcpy(w->KT + (size_t)d * ldt, qkv + (size_t)(dim + h * hd + d) * bp + c0, sizeof(float) * T);
         memcpy(w->VT + (size_t)d * ldt, qkv + (size_t)(2 * dim + h * hd + d) * bp + c0,
                sizeof(float) * T);
     }
-    att_kv kv = {w->K, w->V, hd, hd, uses_means(a) ? w->means : NULL, hd, head_blocks_of(a, h),
-                 w->KT, w->VT, ldt};
+    att_kv kv = {.k = w->K, .v = w->V, .ld = hx, .hd = hx,
+                 .means = uses_means(a) ? w->means : NULL, .ldm = hd,
+                 .head = head_blocks_of(a, h), .kt = w->KT, .vt = w->VT, .ldt = ldt,
+                 .gather = w->gather};
     if (kv.means)
         for (int b = 0; b < T / a->pattern.block; b++)
             att_block_mean(&kv, b, a->pattern.block, w->means, kv.ldm);
+    if (is_routing(a)) {
+        int C = a->pattern.clusters, *ptr = w->state, *pos = ptr + C + 1, *cl = pos + T;
+        kv.centroids = a->centroids + (size_t)h * C * hd;
+        routing_group_keys(kv.centroids, C, &kv, T, ptr, pos, cl);
+        kv.route_ptr = ptr, kv.route_pos = pos;
+    } else if (is_dma(a)) {
+        float *m = (float *)w->state, z, scale = 1.0f / sqrtf((float)hd);
+        int *exit = w->state + T, *cand = exit + T, *heap = cand + T;
+        float *kt = w->KT + (size_t)hd * ldt, *vt = w->VT + (size_t)hd * ldt;
+        for (int s = 0; s < T; s++) {
+            m[s] = dma_mask(a->dma_w + (size_t)h * hd, a->dma_a[h], w->V + (size_t)s * hx, hd, &z);
+            kt[s] = w->K[(size_t)s * hx + hd] = mask_column(m[s], scale);
+            vt[s] = w->V[(size_t)s * hx + hd] = 0.0f;
+        }
+        kv.n_cand = dma_prepare(m, T, a->pattern.topk, exit, cand, heap);
+        kv.dma_mask = m, kv.ldd = 1, kv.dma_exit = exit, kv.dma_cand = cand;
+    }
     return kv;
 }
 
@@ -359,19 +442,61 @@ static void pad_columns(float *x, int rows, int n, int bp)
 }
 
 /* Rows r0 .. r0 + hd of [rows][bp], columns col .. col + R, into the
- * tile x [R][hd]. */
-static void tile_in(const float *src, int bp, int r0, size_t col, int R, int hd, float *x)
+ * tile x [R][hx]; a column hd < hx (dma's) gets `extra`. */
+static void tile_in(const float *src, int bp, int r0, size_t col, int R, int hd, int hx,
+                    float extra, float *x)
 {
     for (int d = 0; d < hd; d++)
-        for (int r = 0; r < R; r++) x[(size_t)r * hd + d] = src[(size_t)(r0 + d) * bp + col + r];
+        for (int r = 0; r < R; r++) x[(size_t)r * hx + d] = src[(size_t)(r0 + d) * bp + col + r];
+    for (int r = 0; r < R && hx > hd; r++) x[(size_t)r * hx + hd] = extra;
+}
+
+/* The walk core_forward and core_backward share over one (sequence,
+ * head) pair: the pattern's choices in order (a tile of choice_rows
+ * rows, one row when it chooses per row), each run as sub-tiles of at
+ * most ATT_TILE_ROWS rows over the choice's ranges (w->ranges). */
+typedef struct {
+    const attention *a;
+    const att_kv *kv;
+    const float *qkv;
+    core_work *w;
+    int bp, h, T, rows;
+    size_t c0;
+    int t1;     /* the end of the current choice */
+    int u0, R;  /* the current sub-tile: rows u0 .. u0 + R */
+    int nr;     /* its ranges */
+} tile_walk;
+
+static tile_walk tile_walk_start(const attention *a, const att_kv *kv, const float *qkv, int bp,
+                                 int c, int T, core_work *w)
+{
+    return (tile_walk){a, kv, qkv, w, bp, c % a->heads, T, choice_rows(&a->pattern),
+                       (size_t)(c / a->heads) * T, 0, 0, 0, 0};
+}
+
+/* The next sub-tile (its query tile loaded into w->q), 0 after the last. */
+static int tile_walk_next(tile_walk *it)
+{
+    int hd = it->a->base.out / it->a->heads, hx = head_cols(it->a);
+    it->u0 += it->R;
+    if (it->u0 >= it->T) return 0;
+    if (it->u0 >= it->t1) { /* a new choice, by the query at its first row */
+        int t0 = it->u0;
+        it->t1 = it->T - t0 < it->rows ? it->T : t0 + it->rows;
+        tile_in(it->qkv, it->bp, it->h * hd, it->c0 + t0, 1, hd, hx, 1.0f, it->w->q);
+        it->nr = choose(&it->a->pattern, it->kv, it->w->q, t0, it->t1, it->w->ranges, it->w->work);
+    }
+    it->R = it->t1 - it->u0 < ATT_TILE_ROWS ? it->t1 - it->u0 : ATT_TILE_ROWS;
+    tile_in(it->qkv, it->bp, it->h * hd, it->c0 + it->u0, it->R, hd, hx, 1.0f, it->w->q);
+    return 1;
 }
 
 static int core_forward(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
     const attn_kernel_table *kern = attn_kernels_active();
-    int dim = ly->out, H = a->heads, hd = dim / H, T = io->seq_len, bp = io->bp;
-    int pairs = io->n / T * H, rows = choice_rows(&a->pattern);
+    int dim = ly->out, H = a->heads, hd = dim / H, hx = head_cols(a), T = io->seq_len, bp = io->bp;
+    int pairs = io->n / T * H;
     att_limit lim = att_pattern_limit(&a->pattern);
     const float *qkv = io->in[0]->data;
     float *y = io->out->pre, scale = 1.0f / sqrtf((float)hd);
@@ -381,29 +506,23 @@ static int core_forward(const layer *ly, const layer_io *io)
             team_chunk_done();
             continue;
         }
-        int h = c % H, c0 = (c / H) * T;
+        int h = c % H;
         core_work w;
         float *buf;
         core_work_at(io, a, T, &w, &buf);
         att_kv kv = pair_kv(a, qkv, bp, c, T, &w);
         int64_t computed = 0;
-        for (int t0 = 0; t0 < T; t0 += rows) {
-            int t1 = T - t0 < rows ? T : t0 + rows;
-            tile_in(qkv, bp, h * hd, (size_t)c0 + t0, 1, hd, w.q);
-            int nr = choose(&a->pattern, &kv, w.q, t0, t1, w.ranges, w.work);
-            for (int u0 = t0; u0 < t1; u0 += ATT_TILE_ROWS) {
-                int R = t1 - u0 < ATT_TILE_ROWS ? t1 - u0 : ATT_TILE_ROWS;
-                size_t col = (size_t)c0 + u0;
-                tile_in(qkv, bp, h * hd, col, R, hd, w.q);
-                att_tile_forward(kern, &kv, w.q, u0, R, scale, w.ranges, nr, lim, w.o, w.lse);
-                for (int r = 0; r < R; r++) {
-                    computed += att_row_keys(w.ranges, nr, u0 + r, lim);
-                    io->scratch[(size_t)h * bp + col + r] = w.lse[r];
-                }
-                for (int d = 0; d < hd; d++)
-                    for (int r = 0; r < R; r++)
-                        y[(size_t)(h * hd + d) * bp + col + r] = w.o[(size_t)r * hd + d];
+        for (tile_walk it = tile_walk_start(a, &kv, qkv, bp, c, T, &w); tile_walk_next(&it);) {
+            int u0 = it.u0, R = it.R;
+            size_t col = it.c0 + u0;
+            att_tile_forward(kern, &kv, w.q, u0, R, scale, w.ranges, it.nr, lim, w.o, w.lse);
+            for (int r = 0; r < R; r++) {
+                computed += att_row_keys(w.ranges, it.nr, u0 + r, lim);
+                io->scratch[(size_t)h * bp + col + r] = w.lse[r];
             }
+            for (int d = 0; d < hd; d++)
+                for (int r = 0; r < R; r++)
+                    y[(size_t)(h * hd + d) * bp + col + r] = w.o[(size_t)r * hx + d];
         }
         count_scores(a, computed, (int64_t)T * (T + 1) / 2);
         free(buf);
@@ -412,16 +531,65 @@ static int core_forward(const layer *ly, const layer_io *io)
     return pairs + 1;
 }
 
+/* Routing's moving-average step of head h's centroids from the unit
+ * queries and keys of the batch, each given to its nearest centroid. */
+static void routing_update_head(const attention *a, const float *qkv, int bp, int n, int h)
+{
+    int dim = a->base.out, hd = dim / a->heads, C = a->pattern.clusters;
+    float *mu = a->centroids + (size_t)h * C * hd, *x = malloc(sizeof(float) * (size_t)hd);
+    double *sum = calloc((size_t)C * hd, sizeof(double));
+    int64_t *count = calloc((size_t)C, sizeof(int64_t));
+    RW_ASSERT(x && sum && count, "out of memory for the centroid step of layer %s", a->base.name);
+    for (int j = 0; j < n; j++)
+        for (int part = 0; part < 2; part++) { /* its query, then its key */
+            for (int d = 0; d < hd; d++) x[d] = qkv[(size_t)(part * dim + h * hd + d) * bp + j];
+            routing_accumulate(mu, C, hd, x, sum, count);
+        }
+    routing_step(mu, C, hd, sum, count);
+    free(x), free(sum), free(count);
+}
+
+/* dma's mask gradients dm (one per key, from the core) through
+ * m = exp(a · softplus(w · v)): into head h's w and a (when training) and
+ * added to the values' gradient. */
+static void dma_backward_head(const attention *a, const layer_io *io, int h)
+{
+    int dim = a->base.out, hd = dim / a->heads, bp = io->bp;
+    const float *qkv = io->in[0]->data, *dm = io->scratch + (size_t)bp * a->heads + (size_t)h * bp;
+    const float *w = a->dma_w + (size_t)h * hd;
+    float *v = malloc(sizeof(float) * (size_t)hd), *dv = io->in[0]->grad;
+    double *dw = calloc((size_t)hd, sizeof(double)), da = 0;
+    RW_ASSERT(v && dw, "out of memory for the mask gradient of layer %s", a->base.name);
+    for (int j = 0; j < io->n / io->seq_len * io->seq_len; j++) {
+        for (int d = 0; d < hd; d++) v[d] = qkv[(size_t)(2 * dim + h * hd + d) * bp + j];
+        float z, dz, dA, m = dma_mask(w, a->dma_a[h], v, hd, &z);
+        dma_mask_grads(z, a->dma_a[h], m, &dz, &dA);
+        float g = dm[j] * dz;
+        da += (double)dm[j] * dA;
+        for (int d = 0; d < hd; d++) {
+            dw[d] += (double)g * v[d];
+            dv[(size_t)(2 * dim + h * hd + d) * bp + j] += g * w[d];
+        }
+    }
+    if (io->grad) {
+        for (int d = 0; d < hd; d++) io->grad[0][(size_t)h * hd + d] = (float)dw[d];
+        io->grad[1][h] = (float)da;
+    }
+    free(v), free(dw);
+}
+
 static int core_backward(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
     const attn_kernel_table *kern = attn_kernels_active();
-    int dim = ly->out, H = a->heads, hd = dim / H, T = io->seq_len, bp = io->bp;
-    int pairs = io->n / T * H, add = io->accumulate[0], rows = choice_rows(&a->pattern);
+    int dim = ly->out, H = a->heads, hd = dim / H, hx = head_cols(a), T = io->seq_len, bp = io->bp;
+    int pairs = io->n / T * H, add = io->accumulate[0];
     att_limit lim = att_pattern_limit(&a->pattern);
     const tensor *in = io->in[0];
     const float *qkv = in->data, *dy = io->out->grad, *y = io->out->pre;
     float scale = 1.0f / sqrtf((float)hd);
+    RW_ASSERT(io->scratch_len >= row_floats(a, bp), "layer %s: its workspace was made for another "
+              "attention pattern (set the pattern before making workspaces)", ly->name);
     TEAM_FOR(c, pairs + 1) {
         if (c == pairs) {
             if (!add) pad_columns(in->grad, 3 * dim, io->n, bp);
@@ -433,40 +601,47 @@ static int core_backward(const layer *ly, const layer_io *io)
         float *buf;
         core_work_at(io, a, T, &w, &buf);
         att_kv kv = pair_kv(a, qkv, bp, c, T, &w);
-        memset(w.dK, 0, sizeof(float) * (size_t)T * hd);
-        memset(w.dV, 0, sizeof(float) * (size_t)T * hd);
-        for (int t0 = 0; t0 < T; t0 += rows) {
-            int t1 = T - t0 < rows ? T : t0 + rows;
-            tile_in(qkv, bp, h * hd, (size_t)c0 + t0, 1, hd, w.q);
-            int nr = choose(&a->pattern, &kv, w.q, t0, t1, w.ranges, w.work);
-            for (int u0 = t0; u0 < t1; u0 += ATT_TILE_ROWS) {
-                int R = t1 - u0 < ATT_TILE_ROWS ? t1 - u0 : ATT_TILE_ROWS;
-                size_t col = (size_t)c0 + u0;
-                tile_in(qkv, bp, h * hd, col, R, hd, w.q);
-                tile_in(dy, bp, h * hd, col, R, hd, w.g);
-                for (int r = 0; r < R; r++) {
-                    double delta = 0;
-                    for (int d = 0; d < hd; d++)
-                        delta += (double)w.g[(size_t)r * hd + d] * y[(size_t)(h * hd + d) * bp + col + r];
-                    w.delta[r] = (float)delta;
-                    w.lse[r] = io->scratch[(size_t)h * bp + col + r];
-                }
-                memset(w.dq, 0, sizeof(float) * (size_t)R * hd);
-                att_tile_backward(kern, &kv, w.q, w.g, w.lse, w.delta, u0, R, scale, w.ranges, nr,
-                                  lim, w.dq, w.dK, w.dV);
+        memset(w.dK, 0, sizeof(float) * (size_t)T * hx);
+        memset(w.dV, 0, sizeof(float) * (size_t)T * hx);
+        for (tile_walk it = tile_walk_start(a, &kv, qkv, bp, c, T, &w); tile_walk_next(&it);) {
+            int u0 = it.u0, R = it.R;
+            size_t col = it.c0 + u0;
+            tile_in(dy, bp, h * hd, col, R, hd, hx, 0.0f, w.g);
+            for (int r = 0; r < R; r++) {
+                double delta = 0;
                 for (int d = 0; d < hd; d++)
-                    for (int r = 0; r < R; r++) {
-                        float *g = in->grad + (size_t)(h * hd + d) * bp + col + r;
-                        *g = add ? *g + w.dq[(size_t)r * hd + d] : w.dq[(size_t)r * hd + d];
-                    }
+                    delta += (double)w.g[(size_t)r * hx + d] * y[(size_t)(h * hd + d) * bp + col + r];
+                w.delta[r] = (float)delta;
+                w.lse[r] = io->scratch[(size_t)h * bp + col + r];
             }
+            memset(w.dq, 0, sizeof(float) * (size_t)R * hx);
+            att_tile_backward(kern, &kv, w.q, w.g, w.lse, w.delta, u0, R, scale, w.ranges, it.nr,
+                              lim, w.dq, w.dK, w.dV);
+            for (int d = 0; d < hd; d++)
+                for (int r = 0; r < R; r++) {
+                    float *g = in->grad + (size_t)(h * hd + d) * bp + col + r;
+                    *g = add ? *g + w.dq[(size_t)r * hx + d] : w.dq[(size_t)r * hx + d];
+                }
         }
-        scatter(w.dK, bp, dim + h * hd, c0, T, hd, in->grad, add);
-        scatter(w.dV, bp, 2 * dim + h * hd, c0, T, hd, in->grad, add);
+        scatter_ld(w.dK, hx, bp, dim + h * hd, c0, T, hd, in->grad, add);
+        scatter_ld(w.dV, hx, bp, 2 * dim + h * hd, c0, T, hd, in->grad, add);
+        if (is_dma(a)) /* the mask column's gradient is scale · d loss / d m */
+            for (int t = 0; t < T; t++)
+                io->scratch[(size_t)bp * H + (size_t)h * bp + c0 + t] = w.dK[(size_t)t * hx + hd] / scale;
         free(buf);
         team_chunk_done();
     }
-    return pairs + 1;
+    /* Per head, over every sequence of the batch in order: routing's
+     * centroid step (training only) and dma's mask gradient. */
+    int heads = is_dma(a) || (is_routing(a) && io->grad) ? H : 0;
+    if (!heads) return pairs + 1;
+    team_phase(pairs + 1);
+    TEAM_FOR(h, heads) {
+        if (is_routing(a)) routing_update_head(a, qkv, bp, io->n / T * T, h);
+        else dma_backward_head(a, io, h);
+        team_chunk_done();
+    }
+    return heads;
 }
 
 /* The product path when the pattern is dense and the workspace holds its
@@ -489,59 +664,109 @@ static int att_backward(const layer *ly, const layer_io *io)
     return gemm_fits(ly, io) ? gemm_backward(ly, io) : core_backward(ly, io);
 }
 
-/* The decoding cache, after the keys and values [T][dim] and the block
- * means: the keys transposed [dim][transposed_ld(T)] and, for a pattern
- * choosing per tile, the query of each tile's first position [T / rows +
- * 1][dim] (the choice of a later position in the tile reads it). */
-static float *cache_keys_t(const attention *a, float *cache)
+/* The one-sample cache: keys and values token-major, [context][heads ·
+ * head_cols] each, the block means [means_cap][dim], the keys transposed
+ * [heads · head_cols][transposed_ld(context)], for a pattern choosing per
+ * tile the query of each tile's first position [context / rows + 1][dim]
+ * (the choice of a later position in the tile reads it), and per position
+ * and head a key's cluster (routing, as int) or mask value (dma),
+ * [context][heads]. */
+typedef struct {
+    float *k, *v, *means, *kt, *tile_q, *state;
+    int ld, ldt; /* floats between positions of k and v; between rows of kt */
+} kv_cache;
+
+static kv_cache cache_of(const attention *a, float *cache)
 {
-    int dim = a->base.out;
-    return cache + 2 * (size_t)a->context * dim + (size_t)dim * means_cap(a);
+    int T = a->context, ld = a->heads * head_cols(a), rows = choice_rows(&a->pattern);
+    kv_cache c = {.k = cache, .v = cache + (size_t)T * ld, .ld = ld, .ldt = transposed_ld(T)};
+    c.means = c.v + (size_t)T * ld;
+    c.kt = c.means + (size_t)a->base.out * means_cap(a);
+    c.tile_q = c.kt + (size_t)ld * c.ldt;
+    c.state = c.tile_q + (rows > 1 ? ((size_t)T / rows + 1) * a->base.out : 0);
+    return c;
 }
 
-static float *cache_tile_queries(const attention *a, float *cache)
+/* Head h's view of the cache for the core and the pattern. */
+static att_kv cache_kv(const attention *a, const kv_cache *c, int h)
 {
-    return cache_keys_t(a, cache) + (size_t)a->base.out * transposed_ld(a->context);
+    int hd = a->base.out / a->heads, hx = head_cols(a);
+    att_kv kv = {.k = c->k + (size_t)h * hx, .v = c->v + (size_t)h * hx, .ld = c->ld, .hd = hx,
+                 .means = means_cap(a) ? c->means + (size_t)h * hd : NULL, .ldm = a->base.out,
+                 .head = head_blocks_of(a, h), .kt = c->kt + (size_t)h * hx * c->ldt,
+                 .ldt = c->ldt};
+    if (is_routing(a)) {
+        kv.centroids = a->centroids + (size_t)h * a->pattern.clusters * hd;
+        kv.route_cl = (const int *)c->state + h, kv.ldc = a->heads;
+    } else if (is_dma(a)) {
+        kv.dma_mask = c->state + h, kv.ldd = a->heads;
+    }
+    return kv;
 }
 
-/* One token at position pos0: its key and value join the cache (and, when
- * it completes a block, that block's mean; when it starts a tile of the
- * pattern's choice, its query), and its query runs the core over the
- * ranges its pattern chooses, as the full forward pass's row. Heads are
- * the chunks. */
+/* Head h of position s (its query, key and value rows at qkv[r * ld],
+ * qkv[(dim + r) * ld] and qkv[(2 dim + r) * ld]) into the cache, with
+ * what the pattern keeps per key; then, when s completes a block, that
+ * block's mean. */
+static void cache_put(const attention *a, const kv_cache *c, const float *qkv, size_t ld, int s,
+                      int h)
+{
+    int dim = a->base.out, H = a->heads, hd = dim / H, hx = head_cols(a);
+    int rows = choice_rows(&a->pattern);
+    float *k = c->k + (size_t)s * c->ld + (size_t)h * hx, *v = c->v + (size_t)s * c->ld + (size_t)h * hx;
+    float *kt = c->kt + (size_t)h * hx * c->ldt + s;
+    for (int d = 0; d < hd; d++) {
+        k[d] = kt[(size_t)d * c->ldt] = qkv[(size_t)(dim + h * hd + d) * ld];
+        v[d] = qkv[(size_t)(2 * dim + h * hd + d) * ld];
+    }
+    if (rows > 1 && s % rows == 0)
+        for (int d = 0; d < hd; d++)
+            c->tile_q[(size_t)(s / rows) * dim + h * hd + d] = qkv[(size_t)(h * hd + d) * ld];
+    if (is_routing(a)) {
+        ((int *)c->state)[(size_t)s * H + h] =
+            routing_nearest(a->centroids + (size_t)h * a->pattern.clusters * hd,
+                            a->pattern.clusters, hd, k);
+    } else if (is_dma(a)) {
+        float z, m = dma_mask(a->dma_w + (size_t)h * hd, a->dma_a[h], v, hd, &z);
+        c->state[(size_t)s * H + h] = m;
+        k[hd] = kt[(size_t)hd * c->ldt] = mask_column(m, 1.0f / sqrtf((float)hd));
+        v[hd] = 0.0f;
+    }
+    if (means_cap(a) && (s + 1) % a->pattern.block == 0) {
+        att_kv kv = cache_kv(a, c, h);
+        att_block_mean(&kv, s / a->pattern.block, a->pattern.block, (float *)kv.means, kv.ldm);
+    }
+}
+
+/* One token at position pos0: its key and value join the cache (with what
+ * cache_put keeps), and its query runs the core over the ranges its
+ * pattern chooses, as the full forward pass's row. Heads are the chunks:
+ * each writes only its own columns of the cache. */
 static int att_forward_vector(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
-    int dim = ly->out, H = a->heads, hd = dim / H, T = a->context, t = io->pos0;
-    int ldm = means_cap(a), ldt = transposed_ld(T), rows = choice_rows(&a->pattern);
+    int dim = ly->out, H = a->heads, hd = dim / H, hx = head_cols(a), t = io->pos0;
+    int rows = choice_rows(&a->pattern);
     RW_ASSERT(io->scratch_len >= att_scratch_floats(ly, 1), "layer %s: its decoding cache was "
               "made for another attention pattern (set the pattern before making workspaces)",
               ly->name);
     const float *qkv = io->in[0]->data;
-    float *kc = io->scratch, *vc = kc + (size_t)T * dim, *mc = vc + (size_t)T * dim;
-    float *kt = cache_keys_t(a, io->scratch), *qf = cache_tile_queries(a, io->scratch);
     float *y = io->out->pre, scale = 1.0f / sqrtf((float)hd);
-    TEAM_FOR(one, 1) {
-        memcpy(kc + (size_t)t * dim, qkv + dim, sizeof(float) * (size_t)dim);
-        memcpy(vc + (size_t)t * dim, qkv + 2 * dim, sizeof(float) * (size_t)dim);
-        for (int i = 0; i < dim; i++) kt[(size_t)i * ldt + t] = qkv[dim + i];
-        if (rows > 1 && t % rows == 0) memcpy(qf + (size_t)(t / rows) * dim, qkv, sizeof(float) * (size_t)dim);
-        team_chunk_done();
-    }
-    team_phase(1);
+    kv_cache cache = cache_of(a, io->scratch);
     TEAM_FOR(h, H) {
         core_work w;
-        float *buf = core_work_new(a, T, 0, &w), lse;
-        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, ldm ? mc + h * hd : NULL, dim,
-                     head_blocks_of(a, h), kt + (size_t)h * hd * ldt, NULL, ldt};
-        if (kv.means && (t + 1) % a->pattern.block == 0)
-            att_block_mean(&kv, t / a->pattern.block, a->pattern.block, (float *)kv.means, dim);
-        const float *q0 = rows > 1 ? qf + (size_t)(t / rows) * dim + h * hd : qkv + h * hd;
+        float *buf = core_work_new(a, a->context, 0, &w), lse;
+        cache_put(a, &cache, qkv, 1, t, h);
+        att_kv kv = cache_kv(a, &cache, h);
+        kv.gather = w.gather;
+        tile_in(qkv, 1, h * hd, 0, 1, hd, hx, 1.0f, w.q);
+        const float *q0 = rows > 1 ? cache.tile_q + (size_t)(t / rows) * dim + h * hd : w.q;
         int nr = choose(&a->pattern, &kv, q0, t - t % rows, t + 1, w.ranges, w.work);
         att_limit lim = att_pattern_limit(&a->pattern);
         count_scores(a, att_row_keys(w.ranges, nr, t, lim), t + 1);
-        att_tile_forward(attn_kernels_active(), &kv, qkv + h * hd, t, 1, scale, w.ranges, nr, lim,
-                         y + h * hd, &lse);
+        att_tile_forward(attn_kernels_active(), &kv, w.q, t, 1, scale, w.ranges, nr, lim, w.o,
+                         &lse);
+        memcpy(y + h * hd, w.o, sizeof(float) * (size_t)hd);
         free(buf);
         team_chunk_done();
     }
@@ -551,42 +776,56 @@ static int att_forward_vector(const layer *ly, const layer_io *io)
 void attention_fill_cache(const layer *ly, float *cache, const float *qkv, int ld, int T)
 {
     const attention *a = att_of(ly);
-    int dim = ly->out, H = a->heads, hd = dim / H, C = a->context, ldm = means_cap(a);
-    int ldt = transposed_ld(C), rows = choice_rows(&a->pattern);
-    float *kc = cache, *vc = kc + (size_t)C * dim, *mc = vc + (size_t)C * dim;
-    float *kt = cache_keys_t(a, cache), *qf = cache_tile_queries(a, cache);
-    gather(qkv, ld, dim, 0, T, dim, kc);
-    gather(qkv, ld, 2 * dim, 0, T, dim, vc);
-    for (int i = 0; i < dim; i++) {
-        memcpy(kt + (size_t)i * ldt, qkv + (size_t)(dim + i) * ld, sizeof(float) * (size_t)T);
-        for (int t0 = 0; rows > 1 && t0 < T; t0 += rows)
-            qf[(size_t)(t0 / rows) * dim + i] = qkv[(size_t)i * ld + t0];
-    }
-    for (int h = 0; h < H && ldm; h++) {
-        att_kv kv = {kc + h * hd, vc + h * hd, dim, hd, NULL, dim, NULL, NULL, NULL, 0};
-        for (int b = 0; b < T / a->pattern.block; b++)
-            att_block_mean(&kv, b, a->pattern.block, mc + h * hd, dim);
-    }
+    kv_cache c = cache_of(a, cache);
+    for (int s = 0; s < T; s++)
+        for (int h = 0; h < a->heads; h++) cache_put(a, &c, qkv + s, (size_t)ld, s, h);
 }
 
+/* dma's mask parameters: projection [heads][hd] and coefficient [heads],
+ * dense, not decayed, never pruned. */
 static int att_params(layer *ly, param *out)
 {
-    (void)ly;
-    (void)out;
+    attention *a = (attention *)ly;
+    if (!is_dma(a)) return 0;
+    const char *what[2] = {"dma_proj", "dma_a"};
+    float **values[2] = {&a->dma_w, &a->dma_a};
+    for (int k = 0; k < 2; k++) {
+        param *p = &out[k];
+        memset(p, 0, sizeof *p);
+        snprintf(p->name, sizeof p->name, "%s.%s", ly->name, what[k]);
+        snprintf(p->tensor, sizeof p->tensor, "%s.%s", ly->name, what[k]);
+        snprintf(p->layer_name, sizeof p->layer_name, "%s", ly->name);
+        p->rows = a->heads;
+        p->cols = k == 0 ? ly->out / a->heads : 1;
+        p->storage = PARAM_DENSE;
+        p->values = values[k];
+        p->x_tensor = p->y_tensor = -1;
+    }
+    return 2;
+}
+
+/* Floats of the layer's own state: centroids, or mask parameters. */
+static int64_t state_floats(const attention *a, const att_pattern *p)
+{
+    int hd = a->base.out / a->heads;
+    if (p->kind == ATT_ROUTING) return (int64_t)a->heads * p->clusters * hd;
+    if (p->kind == ATT_DMA) return (int64_t)a->heads * (hd + 1);
     return 0;
 }
 
 static void att_shape(const layer *ly, const st_file *f, layer_shape *out)
 {
     (void)f;
-    *out = (layer_shape){ly->in, ly->out, 0, 0, 0};
+    const attention *a = att_of(ly);
+    int64_t n = state_floats(a, &a->pattern);
+    *out = (layer_shape){ly->in, ly->out, 4 * n, is_dma(a) ? n : 0, 0};
 }
 
 static void att_info(const layer *ly, rw_layer_info *out)
 {
-    (void)ly;
+    const attention *a = att_of(ly);
     out->nonzeros = 0;
-    out->bytes = out->dense_bytes = 0;
+    out->bytes = out->dense_bytes = 4 * state_floats(a, &a->pattern);
 }
 
 static void att_describe(const layer *ly, json_t *entry)
@@ -607,19 +846,65 @@ static int keeps_blocks(const attention *a) { return a->pattern.kind == ATT_SPAR
 static rw_status att_save(const layer *ly, st_writer *w, const char *path)
 {
     const attention *a = att_of(ly);
-    if (!keeps_blocks(a)) return RW_OK;
-    if (!a->sparsed)
-        return rw_fail(RW_ERR_INVALID_ARGUMENT, "%s: layer %s attends sparsed but its blocks were "
-                       "never chosen", path, ly->name);
+    int hd = ly->out / a->heads;
     char name[LAYER_NAME_CAP + 16];
-    snprintf(name, sizeof name, "%s.sparsed", ly->name);
-    int64_t shape[3] = {a->sparsed->heads, 2, a->sparsed->nb};
-    return st_writer_add(w, name, ST_U8, 3, shape, a->sparsed->sel);
+    if (keeps_blocks(a)) {
+        if (!a->sparsed)
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "%s: layer %s attends sparsed but its blocks "
+                           "were never chosen", path, ly->name);
+        snprintf(name, sizeof name, "%s.sparsed", ly->name);
+        int64_t shape[3] = {a->sparsed->heads, 2, a->sparsed->nb};
+        return st_writer_add(w, name, ST_U8, 3, shape, a->sparsed->sel);
+    }
+    if (is_routing(a)) {
+        int64_t shape[2] = {(int64_t)a->heads * a->pattern.clusters, hd};
+        snprintf(name, sizeof name, "%s.centroids", ly->name);
+        return st_writer_add(w, name, ST_F32, 2, shape, a->centroids);
+    }
+    if (is_dma(a)) {
+        int64_t shape[2] = {a->heads, hd};
+        snprintf(name, sizeof name, "%s.dma_proj", ly->name);
+        rw_status st = st_writer_add(w, name, ST_F32, 2, shape, a->dma_w);
+        snprintf(name, sizeof name, "%s.dma_a", ly->name);
+        if (st == RW_OK) st = st_writer_add(w, name, ST_F32, 1, shape, a->dma_a);
+        return st;
+    }
+    return RW_OK;
+}
+
+/* Tensor NAME.what of rows × cols (cols 0: a vector) into a new array,
+ * every value finite. */
+static rw_status load_state(const layer *ly, const st_file *f, const char *path, const char *what,
+                            int64_t rows, int64_t cols, float **dst)
+{
+    char name[LAYER_NAME_CAP + 16];
+    snprintf(name, sizeof name, "%s.%s", ly->name, what);
+    const st_tensor *t;
+    rw_status st = linear_want_tensor(f, path, name, ST_F32, cols ? 2 : 1, rows, cols, &t);
+    if (st != RW_OK) return st;
+    rw_free(*dst);
+    if (!(*dst = rw_alloc(t->nbytes))) return rw_fail(RW_ERR_NO_MEMORY, "%s: out of memory for %s", path, name);
+    memcpy(*dst, t->data, t->nbytes);
+    for (int64_t i = 0; i < rows * (cols ? cols : 1); i++)
+        if (!isfinite((*dst)[i]))
+            return rw_fail(RW_ERR_FORMAT, "%s: tensor %s has a non-finite value at %lld", path, name,
+                           (long long)i);
+    return RW_OK;
 }
 
 static rw_status att_load(layer *ly, const st_file *f, const char *path)
 {
     attention *a = (attention *)ly;
+    int hd = ly->out / a->heads;
+    if (is_routing(a)) {
+        a->n_clusters = a->pattern.clusters;
+        return load_state(ly, f, path, "centroids", (int64_t)a->heads * a->pattern.clusters, hd,
+                          &a->centroids);
+    }
+    if (is_dma(a)) {
+        rw_status st = load_state(ly, f, path, "dma_proj", a->heads, hd, &a->dma_w);
+        return st == RW_OK ? load_state(ly, f, path, "dma_a", a->heads, 0, &a->dma_a) : st;
+    }
     if (!keeps_blocks(a)) return RW_OK;
     char name[LAYER_NAME_CAP + 16], spec[64];
     snprintf(name, sizeof name, "%s.sparsed", ly->name);
@@ -649,9 +934,22 @@ static rw_status att_load(layer *ly, const st_file *f, const char *path)
 
 static int att_owns(const layer *ly, const char *name)
 {
+    const attention *a = att_of(ly);
     size_t n = strlen(ly->name);
-    return keeps_blocks(att_of(ly)) && strncmp(name, ly->name, n) == 0 &&
-           strcmp(name + n, ".sparsed") == 0;
+    if (strncmp(name, ly->name, n) != 0 || name[n] != '.') return 0;
+    name += n + 1;
+    return (keeps_blocks(a) && strcmp(name, "sparsed") == 0) ||
+           (is_routing(a) && strcmp(name, "centroids") == 0) ||
+           (is_dma(a) && (strcmp(name, "dma_proj") == 0 || strcmp(name, "dma_a") == 0));
+}
+
+/* Each process would move the centroids by its own batch. */
+static const char *att_single_process_only(const layer *ly, int dst_active)
+{
+    (void)dst_active;
+    return is_routing(att_of(ly)) ? "routing attention's centroids (each process would move them "
+                                    "by its own batch)"
+                                  : NULL;
 }
 
 /* The model's positions (its token embedding's) must fit the scratch and
@@ -667,9 +965,13 @@ static rw_status att_link(layer *ly, rw_model *m)
 
 static void att_destroy(layer *ly)
 {
-    if (ly) {
-        free(((attention *)ly)->counts);
-        att_sparsed_free(((attention *)ly)->sparsed);
+    attention *a = (attention *)ly;
+    if (a) {
+        free(a->counts);
+        rw_free(a->centroids);
+        rw_free(a->dma_w);
+        rw_free(a->dma_a);
+        att_sparsed_free(a->sparsed);
     }
     free(ly);
 }
@@ -688,6 +990,7 @@ static const layer_ops attention_ops = {
     .owns_tensor = att_owns,
     .scratch_floats = att_scratch_floats,
     .link = att_link,
+    .single_process_only = att_single_process_only,
     .destroy = att_destroy,
     .accumulates = 1,
 };
@@ -744,12 +1047,45 @@ int attention_heads(const layer *ly) { return att_of(ly)->heads; }
 int attention_context(const layer *ly) { return att_of(ly)->context; }
 const att_pattern *attention_pattern(const layer *ly) { return &att_of(ly)->pattern; }
 
-void attention_set_pattern(layer *ly, const att_pattern *p)
+/* A seed of the layer's own for its state: FNV-1a of its name and salt,
+ * so every layer and head starts apart, the same in every run. */
+static uint64_t name_seed(const char *name, uint64_t salt)
+{
+    uint64_t x = 1469598103934665603ull ^ salt;
+    for (; *name; name++) x = (x ^ (unsigned char)*name) * 1099511628211ull;
+    return x;
+}
+
+rw_status attention_set_pattern(layer *ly, const att_pattern *p)
 {
     attention *a = (attention *)ly;
+    int hd = ly->out / a->heads;
+    if (p->kind == ATT_ROUTING && (!a->centroids || a->n_clusters != p->clusters)) {
+        float *c = rw_alloc(sizeof(float) * (size_t)state_floats(a, p));
+        if (!c) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the centroids of layer %s", ly->name);
+        routing_init(c, a->heads, p->clusters, hd, name_seed(ly->name, 0x726f757465ull));
+        rw_free(a->centroids);
+        a->centroids = c;
+        a->n_clusters = p->clusters;
+    }
+    if (p->kind == ATT_DMA && !a->dma_w) {
+        float *w = rw_alloc(sizeof(float) * (size_t)a->heads * hd),
+              *s = rw_alloc(sizeof(float) * (size_t)a->heads);
+        if (!w || !s) {
+            rw_free(w), rw_free(s);
+            return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the mask of layer %s", ly->name);
+        }
+        dma_init(w, s, a->heads, hd, name_seed(ly->name, 0x646d61ull));
+        a->dma_w = w, a->dma_a = s;
+    }
     a->pattern = *p;
     if (p->kind == ATT_SPARSED) a->pattern.max_blocks = a->sparsed ? a->sparsed->max_blocks : 0;
+    return RW_OK;
 }
+
+float *attention_centroids(const layer *ly) { return att_of(ly)->centroids; }
+float *attention_dma_proj(const layer *ly) { return att_of(ly)->dma_w; }
+float *attention_dma_a(const layer *ly) { return att_of(ly)->dma_a; }
 
 void attention_set_sparsed(layer *ly, att_sparsed *s)
 {

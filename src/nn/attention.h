@@ -23,7 +23,23 @@ int attention_context(const layer *ly);
 /* The pattern (dense for a new layer). Set it before any workspace of the
  * model is made: the scratch size depends on it. */
 const att_pattern *attention_pattern(const layer *ly);
-void attention_set_pattern(layer *ly, const att_pattern *p);
+/* routing makes its centroids (seeded from the layer's name) unless it has
+ * as many already; dma its mask parameters unless it has them.
+ * RW_ERR_NO_MEMORY with a message. A layer keeps both across patterns,
+ * but reports (params) and saves only its pattern's. */
+rw_status attention_set_pattern(layer *ly, const att_pattern *p);
+
+/* routing's centroids [heads][clusters][hd], dma's projection
+ * [heads][hd] and coefficient [heads]; NULL before the pattern was set. */
+float *attention_centroids(const layer *ly);
+float *attention_dma_proj(const layer *ly);
+float *attention_dma_a(const layer *ly);
+
+/* The layer of a standalone rw_attention, and the gradient of its
+ * parameter k (dma's: 0 the projection, 1 the coefficient) after its
+ * last backward pass (tests read them). */
+layer *attention_api_layer(rw_attention *a);
+float *attention_api_grad(rw_attention *a, int k);
 /* sparsed: the blocks each head keeps (the layer takes s and frees the
  * table it had; NULL: none), and those it has (NULL: none chosen). A
  * layer keeps its table while another pattern is set, but saves it only

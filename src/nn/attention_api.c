@@ -16,6 +16,9 @@ struct rw_attention {
     tensor in, out;
     float *scratch, *cache; /* the pass's (for T columns), the decoder's */
     int64_t scratch_len, cache_len;
+    /* The gradients of the layer's parameters (dma's): a backward pass
+     * trains, so routing's centroids move and dma's mask gets gradients. */
+    float *grad[LAYER_MAX_PARAMS];
 };
 
 rw_status rw_attention_create(const char *spec, int heads, int head_dim, int context,
@@ -34,12 +37,19 @@ rw_status rw_attention_create(const char *spec, int heads, int head_dim, int con
         free(a);
         return rw_fail(RW_ERR_NO_MEMORY, "out of memory for an attention layer");
     }
-    attention_set_pattern(a->ly, &p);
+    if ((st = attention_set_pattern(a->ly, &p)) != RW_OK) {
+        rw_attention_free(a);
+        return st;
+    }
     attention_set_core_only(a->ly);
     a->dim = heads * head_dim;
     a->context = context;
     a->cache_len = a->ly->ops->scratch_floats(a->ly, 1);
-    if (!(a->cache = rw_alloc(sizeof(float) * (size_t)a->cache_len))) {
+    param ps[LAYER_MAX_PARAMS];
+    int np = a->ly->ops->params(a->ly, ps), ok = 1;
+    for (int k = 0; k < np; k++)
+        ok &= (a->grad[k] = rw_alloc(sizeof(float) * (size_t)param_count(&ps[k]))) != NULL;
+    if (!ok || !(a->cache = rw_alloc(sizeof(float) * (size_t)a->cache_len))) {
         rw_attention_free(a);
         return rw_fail(RW_ERR_NO_MEMORY, "out of memory for an attention cache of %d positions",
                        context);
@@ -52,6 +62,7 @@ void rw_attention_free(rw_attention *a)
 {
     if (!a) return;
     layer_free(a->ly);
+    for (int k = 0; k < LAYER_MAX_PARAMS; k++) rw_free(a->grad[k]);
     rw_free(a->scratch);
     rw_free(a->cache);
     free(a);
@@ -66,6 +77,7 @@ static void run_pass(rw_attention *a, int backward, int pos0)
     io.out = &a->out;
     io.bp = io.n = io.seq_len = backward < 0 ? 1 : a->T;
     io.pos0 = pos0;
+    io.grad = backward > 0 ? a->grad : NULL;
     io.scratch = backward < 0 ? a->cache : a->scratch;
     io.scratch_len = backward < 0 ? a->cache_len : a->scratch_len;
     team_sync sync;
@@ -183,12 +195,16 @@ rw_status rw_attention_check(const char *spec)
     return att_pattern_parse(spec, &p);
 }
 
+layer *attention_api_layer(rw_attention *a) { return a->ly; }
+
+float *attention_api_grad(rw_attention *a, int k) { return a->grad[k]; }
+
 rw_status rw_model_set_attention(rw_model *model, const char *spec)
 {
     att_pattern p;
     rw_status st = att_pattern_parse(spec, &p);
     if (st != RW_OK) return st;
-    int found = 0;
+    int found = 0, params_change = 0;
     for (int l = 0; l < model->n_layers && p.kind == ATT_SPARSED; l++) {
         /* the blocks were chosen for one B and KEEP: another needs a new choice */
         const layer *ly = model->layers[l];
@@ -196,7 +212,7 @@ rw_status rw_model_set_attention(rw_model *model, const char *spec)
         if (is_attention(ly) && (!s || s->block != p.block || s->keep != p.keep)) {
             char had[64] = "";
             if (s) {
-                att_pattern q = {ATT_SPARSED, 0, 0, s->block, 0, s->keep, 0};
+                att_pattern q = {.kind = ATT_SPARSED, .block = s->block, .keep = s->keep};
                 att_pattern_format(&q, had, sizeof had);
             }
             return rw_fail(RW_ERR_INVALID_ARGUMENT, "--attention %s: layer %s has %s%s; choose "
@@ -206,11 +222,19 @@ rw_status rw_model_set_attention(rw_model *model, const char *spec)
                            had, spec);
         }
     }
-    for (int l = 0; l < model->n_layers; l++)
+    for (int l = 0; l < model->n_layers && st == RW_OK; l++)
         if (is_attention(model->layers[l])) {
-            attention_set_pattern(model->layers[l], &p);
+            param ps[LAYER_MAX_PARAMS];
+            layer *ly = model->layers[l];
+            int before = ly->ops->params(ly, ps);
+            st = attention_set_pattern(ly, &p);
+            params_change |= ly->ops->params(ly, ps) != before;
             found = 1;
         }
+    if (st != RW_OK) return st;
+    /* dma's mask parameters join or leave the model's list (a trainer made
+     * before no longer fits it) */
+    if (params_change && (st = model_gather_params(model)) != RW_OK) return st;
     return found ? RW_OK
                  : rw_fail(RW_ERR_INVALID_ARGUMENT, "--attention %s: the model has no attention "
                            "layer", spec);

@@ -51,6 +51,91 @@ static attn_chunk chunk_at(const att_kv *kv, int c0, int n, int t0, int R, att_l
                         kv->ldt, kv->ld, kv->hd};
 }
 
+/* A lone row over many short ranges (routing's cluster keys and dma's kept
+ * keys, often one position each) would call the chunk kernels once per
+ * range, each call paying whole vectors of keys and its set-up for one or
+ * two. Such a row's keys are copied instead, ATT_CHUNK at a time, into one
+ * contiguous chunk of kv->gather (ATT_GATHER_FLOATS), which the kernels
+ * then run in full vectors; the backward pass adds the chunk's key and
+ * value gradients back at the keys' positions. */
+#define GATHER_LDT (ATT_CHUNK + 16) /* rows of the gathered transposes, not a power of two */
+#define GATHER_BELOW 4              /* gather when a range holds fewer keys on average */
+
+static int gathers(const att_kv *kv, int t0, int R, const att_range *r, int nr, att_limit lim)
+{
+    return kv->gather && R == 1 && !lim.window && nr > 1 &&
+           att_row_keys(r, nr, t0, lim) < (int64_t)GATHER_BELOW * nr;
+}
+
+/* The keys row t sees, in order, ATT_CHUNK at a time: calls run(n) with
+ * pos[0..n) their positions after copying their keys transposed into kt
+ * [hd][GATHER_LDT], their keys token-major into k [n][hd] (when k is not
+ * NULL), their values into v [n][hd] (when v is not NULL) and transposed
+ * into vt (when vt is not NULL). */
+typedef struct {
+    const att_kv *kv;
+    float *kt, *vt, *k, *v;
+    int pos[ATT_CHUNK];
+} gather_chunk;
+
+static int gather_next(gather_chunk *g, const att_range *r, int nr, int t, int *i, int *s)
+{
+    const att_kv *kv = g->kv;
+    int hd = kv->hd, n = 0;
+    for (; *i < nr && n < ATT_CHUNK; (*i)++) {
+        int s1 = r[*i].s1 < t + 1 ? r[*i].s1 : t + 1;
+        if (*s < r[*i].s0) *s = r[*i].s0;
+        for (; *s < s1 && n < ATT_CHUNK; (*s)++, n++) {
+            const float *key = kv->k + (size_t)*s * kv->ld, *val = kv->v + (size_t)*s * kv->ld;
+            g->pos[n] = *s;
+            for (int d = 0; d < hd; d++) g->kt[(size_t)d * GATHER_LDT + n] = key[d];
+            if (g->k) memcpy(g->k + (size_t)n * hd, key, sizeof(float) * (size_t)hd);
+            if (g->v) memcpy(g->v + (size_t)n * hd, val, sizeof(float) * (size_t)hd);
+            if (g->vt)
+                for (int d = 0; d < hd; d++) g->vt[(size_t)d * GATHER_LDT + n] = val[d];
+        }
+        if (*s < s1) break; /* the chunk is full inside this range */
+    }
+    return n;
+}
+
+static void gather_forward(const attn_kernel_table *k, const att_kv *kv, const float *q, int t,
+                           float scale, const att_range *r, int nr, float *m, float *l, float *o)
+{
+    int hd = kv->hd, i = 0, s = 0, n;
+    gather_chunk g = {kv, kv->gather, NULL, NULL, kv->gather + (size_t)hd * GATHER_LDT, {0}};
+    while ((n = gather_next(&g, r, nr, t, &i, &s)) > 0) {
+        attn_chunk c = {g.kt, NULL, NULL, g.v, GATHER_LDT, hd, hd};
+        int lo = 0;
+        k->forward(&c, n, q, 1, &lo, &n, scale, m, l, o);
+    }
+}
+
+static void gather_backward(const attn_kernel_table *k, const att_kv *kv, const float *q,
+                            const float *dout, const float *lse, const float *delta, int t,
+                            float scale, const att_range *r, int nr, float *dq, float *dk,
+                            float *dv)
+{
+    int hd = kv->hd, i = 0, s = 0, n;
+    size_t tr = (size_t)hd * GATHER_LDT, rows = (size_t)ATT_CHUNK * hd;
+    float *kt = kv->gather, *vt = kt + tr, *kr = vt + tr, *gdk = kr + rows, *gdv = gdk + rows;
+    gather_chunk g = {kv, kt, vt, kr, NULL, {0}};
+    while ((n = gather_next(&g, r, nr, t, &i, &s)) > 0) {
+        attn_chunk c = {kt, vt, kr, NULL, GATHER_LDT, hd, hd};
+        int lo = 0;
+        memset(gdk, 0, sizeof(float) * (size_t)n * hd);
+        memset(gdv, 0, sizeof(float) * (size_t)n * hd);
+        k->backward(&c, n, q, dout, 1, &lo, &n, scale, lse, delta, dq, gdk, gdv);
+        for (int j = 0; j < n; j++) {
+            float *dkj = dk + (size_t)g.pos[j] * kv->ld, *dvj = dv + (size_t)g.pos[j] * kv->ld;
+            for (int d = 0; d < hd; d++) {
+                dkj[d] += gdk[(size_t)j * hd + d];
+                dvj[d] += gdv[(size_t)j * hd + d];
+            }
+        }
+    }
+}
+
 void att_tile_forward(const attn_kernel_table *k, const att_kv *kv, const float *q, int t0, int R,
                       float scale, const att_range *r, int nr, att_limit lim, float *o,
                       float *lse)
@@ -59,6 +144,10 @@ void att_tile_forward(const attn_kernel_table *k, const att_kv *kv, const float 
     float m[ATT_TILE_ROWS], l[ATT_TILE_ROWS];
     for (int i = 0; i < R; i++) m[i] = -INFINITY, l[i] = 0.0f;
     memset(o, 0, sizeof(float) * (size_t)R * hd);
+    if (gathers(kv, t0, R, r, nr, lim)) {
+        gather_forward(k, kv, q, t0, scale, r, nr, m, l, o);
+        nr = 0;
+    }
     for (int i = 0; i < nr; i++) {
         int s1 = r[i].s1 < end ? r[i].s1 : end; /* keys no row of the tile sees */
         for (int c0 = r[i].s0, n; c0 < s1; c0 += n) {
@@ -80,6 +169,10 @@ void att_tile_backward(const attn_kernel_table *k, const att_kv *kv, const float
                        float *dk, float *dv)
 {
     int end = t0 + R, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS];
+    if (gathers(kv, t0, R, r, nr, lim)) {
+        gather_backward(k, kv, q, dout, lse, delta, t0, scale, r, nr, dq, dk, dv);
+        return;
+    }
     for (int i = 0; i < nr; i++) {
         int s1 = r[i].s1 < end ? r[i].s1 : end;
         for (int c0 = r[i].s0, n; c0 < s1; c0 += n) {

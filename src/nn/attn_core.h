@@ -13,6 +13,9 @@
 
 #define ATT_CHUNK ATTN_CHUNK
 #define ATT_TILE_ROWS ATTN_TILE_ROWS
+/* Floats of att_kv.gather for head size hd: where a lone row's keys from
+ * many short ranges are copied together (attn_core.c). */
+#define ATT_GATHER_FLOATS(hd) (2 * (int64_t)(hd) * (ATT_CHUNK + 16) + 3 * (int64_t)ATT_CHUNK * (hd))
 
 /* Rows t0 .. t0 + R - 1 (R <= ATT_TILE_ROWS) of one head, all over the
  * ranges r[0..nr), row t seeing their keys s <= t within lim (kv with its

@@ -15,13 +15,32 @@ const att_pattern_ops *att_pattern_ops_of(const att_pattern *p)
     static const att_pattern_ops *const table[ATT_N_KINDS] = {
         [ATT_DENSE] = &att_dense_ops, [ATT_WINDOW] = &att_window_ops,
         [ATT_BLOCK_TOPK] = &att_block_topk_ops, [ATT_HIP] = &att_hip_ops,
-        [ATT_SPARSED] = &att_sparsed_ops};
+        [ATT_SPARSED] = &att_sparsed_ops, [ATT_ROUTING] = &att_routing_ops,
+        [ATT_DMA] = &att_dma_ops};
     return table[p->kind];
 }
 
 att_limit att_pattern_limit(const att_pattern *p)
 {
     return p->kind == ATT_WINDOW ? (att_limit){p->window, p->sink} : (att_limit){0, 0};
+}
+
+int att_max_ranges(const att_pattern *p, int T)
+{
+    if (p->kind == ATT_ROUTING) return T + 1;
+    if (p->kind == ATT_DMA) return (T < p->topk ? T : p->topk) + 1;
+    return att_pattern_ops_of(p)->max_ranges(p);
+}
+
+int att_positions_to_ranges(const int *pos, int n, int t, att_range *out)
+{
+    int nr = 0;
+    for (int i = 0; i <= n; i++) {
+        int s = i < n ? pos[i] : t;
+        if (nr > 0 && out[nr - 1].s1 == s) out[nr - 1].s1 = s + 1;
+        else out[nr++] = (att_range){s, s + 1};
+    }
+    return nr;
 }
 
 /* A decimal integer in [lo, hi] at *s, which moves past it. */
@@ -59,10 +78,13 @@ static int read_share(const char **s, float *out)
 }
 
 #define BLOCK_FORM " (B key positions per block in [1, 65536], K blocks >= 1)"
+#define ATT_MAX_CLUSTERS 4096
+#define ALL_FORMS                                                                           \
+    "dense, window:W[,sink:S], block-topk:B,K, hip:B,K, sparsed:B,KEEP, routing:C or dma:K"
 
 rw_status att_pattern_parse(const char *spec, att_pattern *out)
 {
-    att_pattern p = {ATT_DENSE, 0, 0, 0, 0, 0, 0};
+    att_pattern p = {.kind = ATT_DENSE};
     if (!spec) return bad("(null)", "a pattern");
     const char *s;
     if (strcmp(spec, "dense") == 0) {
@@ -80,6 +102,22 @@ rw_status att_pattern_parse(const char *spec, att_pattern *out)
                 return bad(spec, "window:W,sink:S with S >= 0 positions");
         }
         if (*s) return bad(spec, "window:W[,sink:S], nothing after");
+        *out = p;
+        return RW_OK;
+    }
+    if (strncmp(spec, "routing:", 8) == 0) {
+        s = spec + 8;
+        p.kind = ATT_ROUTING;
+        if (!read_int(&s, 1, ATT_MAX_CLUSTERS, &p.clusters) || *s)
+            return bad(spec, "routing:C with C clusters per head in [1, 4096]");
+        *out = p;
+        return RW_OK;
+    }
+    if (strncmp(spec, "dma:", 4) == 0) {
+        s = spec + 4;
+        p.kind = ATT_DMA;
+        if (!read_int(&s, 1, 1 << 30, &p.topk) || *s)
+            return bad(spec, "dma:K with K >= 1 earlier keys per query");
         *out = p;
         return RW_OK;
     }
@@ -103,7 +141,7 @@ rw_status att_pattern_parse(const char *spec, att_pattern *out)
         p.kind = ATT_HIP;
         name = "hip:B,K" BLOCK_FORM;
     } else {
-        return bad(spec, "dense, window:W[,sink:S], block-topk:B,K, hip:B,K or sparsed:B,KEEP");
+        return bad(spec, ALL_FORMS);
     }
     if (!read_int(&s, 1, ATT_MAX_BLOCK, &p.block) || *s++ != ',' ||
         !read_int(&s, 1, 1 << 30, &p.topk) || *s)
@@ -121,6 +159,8 @@ void att_pattern_format(const att_pattern *p, char *buf, size_t cap)
         break;
     case ATT_BLOCK_TOPK: snprintf(buf, cap, "block-topk:%d,%d", p->block, p->topk); break;
     case ATT_HIP: snprintf(buf, cap, "hip:%d,%d", p->block, p->topk); break;
+    case ATT_ROUTING: snprintf(buf, cap, "routing:%d", p->clusters); break;
+    case ATT_DMA: snprintf(buf, cap, "dma:%d", p->topk); break;
     case ATT_SPARSED: snprintf(buf, cap, "sparsed:%d,%g", p->block, (double)p->keep); break;
     default: snprintf(buf, cap, "dense"); break;
     }

@@ -19,17 +19,23 @@
 
 #include "rewire.h"
 
-typedef enum { ATT_DENSE, ATT_WINDOW, ATT_BLOCK_TOPK, ATT_HIP, ATT_SPARSED, ATT_N_KINDS } att_kind;
+typedef enum {
+    ATT_DENSE, ATT_WINDOW, ATT_BLOCK_TOPK, ATT_HIP, ATT_SPARSED,
+    ATT_ROUTING, ATT_DMA, /* patterns with layer state (nn/attn_learned.h) */
+    ATT_N_KINDS
+} att_kind;
 
 typedef struct {
     att_kind kind;
     int window, sink;  /* window: the last `window` positions and the first `sink` ones */
-    int block, topk;   /* block-topk, hip: key blocks of `block` positions, `topk` of them */
+    int block, topk;   /* block-topk, hip: key blocks of `block` positions, `topk` of them;
+                          dma: `topk` earlier keys */
     /* sparsed (also `block`): the share of calibration attention mass each
      * head keeps, and the most blocks any head of the layer keeps (set by
      * the layer from its chosen table, nn/attn_sparsed.h) */
     float keep;
     int max_blocks;
+    int clusters;      /* routing: centroids per head */
 } att_pattern;
 
 typedef struct {
@@ -50,7 +56,8 @@ typedef struct {
 } att_limit;
 
 /* One head's keys and values of one sequence, token-major: position s's
- * hd features at [s * ld]. */
+ * hd features at [s * ld] (for dma hd counts its mask column: the head's
+ * size + 1). */
 typedef struct {
     const float *k, *v;
     int ld, hd;
@@ -64,6 +71,24 @@ typedef struct {
      * [d * ldt + s], for the core's scores (vt NULL when decoding). */
     const float *kt, *vt;
     int ldt;
+    /* ATT_GATHER_FLOATS(hd) floats of the core's work, or NULL: a lone
+     * query row over many short ranges runs their keys copied together. */
+    float *gather;
+    /* routing: this head's centroids [clusters][hd]; the keys' clusters as
+     * lists of positions, cluster c's ascending at route_pos[route_ptr[c]
+     * .. route_ptr[c + 1]) (a whole sequence), or else the cluster of the
+     * key at s at route_cl[s * ldc] (decoding). */
+    const float *centroids;
+    const int *route_ptr, *route_pos, *route_cl;
+    int ldc;
+    /* dma: each key's mask value at dma_mask[s * ldd]; for a whole
+     * sequence also dma_exit[s], the first query that no longer keeps key
+     * s, and the n_cand keys some query keeps, ascending, at dma_cand
+     * (NULL when decoding: the top-k is chosen again). */
+    const float *dma_mask;
+    int ldd;
+    const int *dma_exit, *dma_cand;
+    int n_cand;
 } att_kv;
 
 typedef struct {
@@ -90,12 +115,21 @@ typedef struct {
 } att_pattern_ops;
 
 extern const att_pattern_ops att_dense_ops, att_window_ops, att_block_topk_ops, att_hip_ops,
-    att_sparsed_ops;
+    att_sparsed_ops, att_routing_ops, att_dma_ops;
 
 const att_pattern_ops *att_pattern_ops_of(const att_pattern *p);
 
+/* The most ranges p's `ranges` writes at sequences of T positions: its
+ * max_ranges, but for routing (whose keys may come one by one: T + 1)
+ * and dma (min(K, T) + 1). */
+int att_max_ranges(const att_pattern *p, int T);
+
+/* Sorted distinct positions pos[0..n) (all < t), then t itself, merged
+ * into ranges at out; returns their count (at most n + 1). */
+int att_positions_to_ranges(const int *pos, int n, int t, att_range *out);
+
 /* Parses "dense", "window:W[,sink:S]", "block-topk:B,K", "hip:B,K",
- * "sparsed:B,KEEP" (KEEP in (0, 1]);
+ * "sparsed:B,KEEP" (KEEP in (0, 1]), "routing:C", "dma:K";
  * RW_ERR_INVALID_ARGUMENT with a message naming the spec and what was
  * expected. */
 rw_status att_pattern_parse(const char *spec, att_pattern *out);
