@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The README's sparse-attention quality table from bench/attention_quality.sh's
 raw.txt: per pattern, the attention density and val loss (whole split) as
-mean ± sample sd over the seeds, and the loss minus the same seed's dense
+mean ± sample sd over the seeds (the value alone for one seed), and the loss minus the same seed's dense
 model's (paired, so the spread of the seeds cancels), first for the models
 trained with the pattern, then for the dense models evaluated with it.
 
@@ -14,6 +14,12 @@ import sys
 
 def mean_sd(xs):
     return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def pm(m_sd, form):
+    """mean ± sd, or the mean alone when the seeds are one (no spread to show)."""
+    m, sd = m_sd
+    return form % m if sd == 0 else (form + " ± %.4f") % (m, sd)
 
 
 def load(path):
@@ -57,9 +63,9 @@ def table(rows, order, logs, kinds, title):
         if key[0] == "trained" and logged:
             dens = "%.3f / %s" % (statistics.mean(logged), dens)
         paired = [per[s]["loss"] - dense[s]["loss"] for s in seeds if s in dense]
-        delta = "%+.4f ± %.4f" % mean_sd(paired) if paired else ""
-        print("| `%s` | %s | %.4f ± %.4f | %s | %s |" %
-              (key[1], dens, loss[0], loss[1], delta, ",".join(map(str, seeds))))
+        delta = pm(mean_sd(paired), "%+.4f") if paired else ""
+        print("| `%s` | %s | %s | %s | %s |" %
+              (key[1], dens, pm(loss, "%.4f"), delta, ",".join(map(str, seeds))))
     print()
 
 
