@@ -789,18 +789,9 @@ static int att_params(layer *ly, param *out)
     if (!is_dma(a)) return 0;
     const char *what[2] = {"dma_proj", "dma_a"};
     float **values[2] = {&a->dma_w, &a->dma_a};
-    for (int k = 0; k < 2; k++) {
-        param *p = &out[k];
-        memset(p, 0, sizeof *p);
-        snprintf(p->name, sizeof p->name, "%s.%s", ly->name, what[k]);
-        snprintf(p->tensor, sizeof p->tensor, "%s.%s", ly->name, what[k]);
-        snprintf(p->layer_name, sizeof p->layer_name, "%s", ly->name);
-        p->rows = a->heads;
-        p->cols = k == 0 ? ly->out / a->heads : 1;
-        p->storage = PARAM_DENSE;
-        p->values = values[k];
-        p->x_tensor = p->y_tensor = -1;
-    }
+    for (int k = 0; k < 2; k++)
+        out[k] = param_dense(ly->name, what[k], a->heads, k == 0 ? ly->out / a->heads : 1,
+                             values[k], 0);
     return 2;
 }
 

@@ -84,18 +84,8 @@ static int emb_backward(const layer *ly, const layer_io *io)
 
 static param table_param(embedding *e, const char *what, float **values, int rows)
 {
-    param p;
-    memset(&p, 0, sizeof p);
-    snprintf(p.name, sizeof p.name, "%s.%s", e->base.name, what);
-    snprintf(p.tensor, sizeof p.tensor, "%s.%s", e->base.name, what);
-    snprintf(p.layer_name, sizeof p.layer_name, "%s", e->base.name);
-    p.rows = rows;
-    p.cols = e->base.out;
-    p.storage = PARAM_DENSE;
-    p.values = values;
-    p.decays = 1; /* nanoGPT decays every 2-D parameter, embeddings too */
-    p.x_tensor = p.y_tensor = -1;
-    return p;
+    /* nanoGPT decays every 2-D parameter, embeddings too */
+    return param_dense(e->base.name, what, rows, e->base.out, values, 1);
 }
 
 /* wte first: a tied head finds it as the layer's first parameter. */

@@ -162,18 +162,7 @@ static int ln_params(layer *ly, param *out)
     const char *what[2] = {"weight", "bias"};
     float **values[2] = {&l->gamma, &l->beta};
     int n = l->has_beta ? 2 : 1;
-    for (int k = 0; k < n; k++) {
-        param *p = &out[k];
-        memset(p, 0, sizeof *p);
-        snprintf(p->name, sizeof p->name, "%s.%s", ly->name, what[k]);
-        snprintf(p->tensor, sizeof p->tensor, "%s.%s", ly->name, what[k]);
-        snprintf(p->layer_name, sizeof p->layer_name, "%s", ly->name);
-        p->rows = ly->in;
-        p->cols = 1;
-        p->storage = PARAM_DENSE;
-        p->values = values[k];
-        p->x_tensor = p->y_tensor = -1;
-    }
+    for (int k = 0; k < n; k++) out[k] = param_dense(ly->name, what[k], ly->in, 1, values[k], 0);
     return n;
 }
 

@@ -75,19 +75,8 @@ void linear_inherit(linear *to, const layer_ops *ops, linear *from)
 int linear_bias_params(linear *lin, param *out)
 {
     if (!lin->has_bias) return 0;
-    param p;
-    memset(&p, 0, sizeof p);
-    snprintf(p.name, sizeof p.name, "%s.bias", lin->base.name);
-    snprintf(p.tensor, sizeof p.tensor, "%s.bias", lin->base.name);
-    snprintf(p.layer_name, sizeof p.layer_name, "%s", lin->base.name);
-    p.rows = lin->base.out;
-    p.cols = 1;
-    p.storage = PARAM_DENSE;
-    p.values = &lin->bias;
     /* The MLP's weight decay has always covered its biases too. */
-    p.decays = lin->bias_decays;
-    p.x_tensor = p.y_tensor = -1;
-    *out = p;
+    *out = param_dense(lin->base.name, "bias", lin->base.out, 1, &lin->bias, lin->bias_decays);
     return 1;
 }
 

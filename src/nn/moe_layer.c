@@ -21,18 +21,7 @@ static int moe_params(layer *ly, param *out)
         n += m->maps[k]->ops->params(m->maps[k], out + n);
     }
     if (m->cfg.gate == MOE_GATE_SOFTMAX) {
-        param p;
-        memset(&p, 0, sizeof p);
-        snprintf(p.name, sizeof p.name, "%s.router.weight", ly->name);
-        snprintf(p.tensor, sizeof p.tensor, "%s.router.weight", ly->name);
-        snprintf(p.layer_name, sizeof p.layer_name, "%s", ly->name);
-        p.rows = m->cfg.experts;
-        p.cols = ly->in;
-        p.storage = PARAM_DENSE;
-        p.values = &m->gate_w;
-        p.decays = 1;
-        p.x_tensor = p.y_tensor = -1;
-        out[n++] = p;
+        out[n++] = param_dense(ly->name, "router.weight", m->cfg.experts, ly->in, &m->gate_w, 1);
     }
     m->n_params = n;
     return n;

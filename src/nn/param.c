@@ -3,6 +3,7 @@
 #include "nn/param.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,23 @@ int64_t param_count(const param *p)
     case PARAM_DENSE: break;
     }
     return (int64_t)p->rows * p->cols;
+}
+
+param param_dense(const char *layer, const char *what, int rows, int cols, float **values,
+                  int decays)
+{
+    param p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.name, sizeof p.name, "%s.%s", layer, what);
+    snprintf(p.tensor, sizeof p.tensor, "%s.%s", layer, what);
+    snprintf(p.layer_name, sizeof p.layer_name, "%s", layer);
+    p.rows = rows;
+    p.cols = cols;
+    p.storage = PARAM_DENSE;
+    p.values = values;
+    p.decays = decays;
+    p.x_tensor = p.y_tensor = -1;
+    return p;
 }
 
 int param_same_layout(const param *a, const param *b)

@@ -52,6 +52,12 @@ typedef struct {
 /* Values stored (nnz, N:M slots, rows · cols). */
 int64_t param_count(const param *p);
 
+/* The record of a dense parameter `layer`.`what` (its name and its tensor
+ * in files and checkpoints alike), rows × cols values at *values, no
+ * product tensors; every layer's vectors and tables are made by it. */
+param param_dense(const char *layer, const char *what, int rows, int cols, float **values,
+                  int decays);
+
 /* The values array now. */
 static inline float *param_values(const param *p) { return *p->values; }
 
