@@ -291,13 +291,13 @@ static void learned_mask(const layer *ly, const float *qkv, int T, int H, int hd
         if (p->kind == ATT_DMA)
             for (int s = 0; s < T; s++) {
                 double z;
-                m[s] = dma_mask_d(attention_dma_proj(ly), attention_dma_a(ly), qkv, T, H, hd, h, s, &z);
+                m[s] = dma_mask_d(attention_state(ly, "dma_proj"), attention_state(ly, "dma_a"), qkv, T, H, hd, h, s, &z);
             }
         for (int t = 0; t < T; t++) {
             unsigned char *row = mask + ((size_t)h * T + t) * T;
             row[t] = 1;
             if (p->kind == ATT_ROUTING) {
-                const float *cent = attention_centroids(ly) + (size_t)h * p->clusters * hd;
+                const float *cent = attention_state(ly, "centroids") + (size_t)h * p->clusters * hd;
                 int cq = nearest_d(cent, p->clusters, hd, qkv + (size_t)(h * hd) * T + t, T);
                 for (int s = 0; s < t; s++)
                     row[s] = nearest_d(cent, p->clusters, hd, qkv + (size_t)(dim + h * hd) * T + s, T) == cq;
@@ -319,7 +319,7 @@ static void learned_mask(const layer *ly, const float *qkv, int T, int H, int hd
 static void dma_chain(const layer *ly, const float *qkv, int T, int H, int hd, const double *dbias,
                       double *dw, double *da, double *dqkv)
 {
-    const float *w = attention_dma_proj(ly), *a = attention_dma_a(ly);
+    const float *w = attention_state(ly, "dma_proj"), *a = attention_state(ly, "dma_a");
     for (int h = 0; h < H; h++) {
         da[h] = 0;
         for (int d = 0; d < hd; d++) dw[h * hd + d] = 0;
@@ -390,8 +390,8 @@ static void check_spec(const char *spec, int T, int context, uint64_t seed)
     if (kind == ATT_DMA) { /* a content-dependent mask: w and a away from their start */
         rng_state r;
         rng_seed(&r, seed + 2);
-        tu_fill_uniform(attention_dma_proj(ly), (size_t)H * hd, -0.3f, 0.3f, &r);
-        tu_fill_uniform(attention_dma_a(ly), (size_t)H, 0.3f, 1.0f, &r);
+        tu_fill_uniform(attention_state(ly, "dma_proj"), (size_t)H * hd, -0.3f, 0.3f, &r);
+        tu_fill_uniform(attention_state(ly, "dma_a"), (size_t)H, 0.3f, 1.0f, &r);
     }
     if (learned) learned_mask(ly, qkv, T, H, hd, mask, bias);
     else pattern_mask(spec, qkv, T, H, hd, mask);
@@ -426,7 +426,7 @@ static void check_spec(const char *spec, int T, int context, uint64_t seed)
 
     float cent[2 * 3 * 8];
     if (kind == ATT_ROUTING)
-        memcpy(cent, attention_centroids(ly), sizeof(float) * (size_t)H * attention_pattern(ly)->clusters * hd);
+        memcpy(cent, attention_state(ly, "centroids"), sizeof(float) * (size_t)H * attention_pattern(ly)->clusters * hd);
     for (size_t i = 0; i < (size_t)3 * dim * T; i++) g[i] = NAN; /* every entry must be written */
     assert_int_equal(rw_attention_backward(a, dy, g), RW_OK);
     double eg = max_abs_diff(g, want_g, (size_t)3 * dim * T);
@@ -463,7 +463,7 @@ static void check_spec(const char *spec, int T, int context, uint64_t seed)
                     n2 += next[d] * next[d];
                 }
                 for (int d = 0; d < hd; d++)
-                    err = fmax(err, fabs(attention_centroids(ly)[((size_t)h * C + c) * hd + d] - next[d] / sqrt(n2)));
+                    err = fmax(err, fabs(attention_state(ly, "centroids")[((size_t)h * C + c) * hd + d] - next[d] / sqrt(n2)));
             }
         }
         if (err >= TOL) fail_msg("%s T=%d: centroid step off by %g", spec, T, err);
@@ -486,8 +486,8 @@ static void test_dma_gradient_finite_differences(void **state)
     layer *ly = attention_api_layer(a);
     rng_state r;
     rng_seed(&r, 43);
-    tu_fill_uniform(attention_dma_proj(ly), (size_t)H * hd, -0.3f, 0.3f, &r);
-    tu_fill_uniform(attention_dma_a(ly), (size_t)H, 0.3f, 1.0f, &r);
+    tu_fill_uniform(attention_state(ly, "dma_proj"), (size_t)H * hd, -0.3f, 0.3f, &r);
+    tu_fill_uniform(attention_state(ly, "dma_a"), (size_t)H, 0.3f, 1.0f, &r);
     unsigned char *mask = malloc((size_t)H * T * T);
     double *bias = malloc(sizeof(double) * H * T), *dbias = malloc(sizeof(double) * H * T);
     double *yd = malloc(sizeof(double) * dim * T), *gd = calloc((size_t)3 * dim * T, sizeof(double));
@@ -501,7 +501,7 @@ static void test_dma_gradient_finite_differences(void **state)
     for (int k = 0; k < H * hd + H; k++) {
         double f[2], eps = 1e-5;
         for (int sgn = 0; sgn < 2; sgn++) {
-            float *w = attention_dma_proj(ly), *av = attention_dma_a(ly);
+            float *w = attention_state(ly, "dma_proj"), *av = attention_state(ly, "dma_a");
             for (int h = 0; h < H; h++)
                 for (int s = 0; s < T; s++) {
                     double z = 0;

@@ -29,16 +29,14 @@
  * token's are added at pos0 and its query runs the same core as the full
  * forward pass, over the same ranges.
  *
- * Two patterns carry layer state (nn/attn_learned.h). routing:C keeps C
- * centroids per head (saved in the model file as NAME.centroids, moved in
- * each training step's backward pass, never by the optimizer); the full
- * pass groups a sequence's keys by centroid first. dma:K has two
- * parameters per head, NAME.dma_proj [heads][hd] and NAME.dma_a [heads],
- * trained like any dense parameter; its mask value m_s is added to the
- * scores of the keys it keeps by one more key column (in K and in the
- * transposed KT) carrying m_s / scale against a query column of 1 (and a
- * value column of 0), so the tile kernels run unchanged at head size
- * hd + 1, and their key gradient in that column is scale · d loss / d m_s. */
+ * A pattern may carry layer state (nn/attn_learned.h: routing's
+ * centroids, dma's mask parameters), which this file keeps, saves, loads
+ * and hands to the pattern's hooks without knowing what it means: each
+ * key's per-key state is made as the key is gathered (full pass) or
+ * cached (decoding); a pattern may add one key column (in K and in the
+ * transposed KT, with a query column of 1 and a value column of 0), so
+ * the tile kernels run unchanged at head size hd + 1 and that column's
+ * key gradient goes to the pattern's second backward step. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -67,11 +65,10 @@ typedef struct {
     att_pattern pattern;
     int core_only; /* dense attention through the core at any context */
     att_counts *counts;
-    /* routing: [heads][n_clusters][hd] (n_clusters 0: none made yet) */
-    float *centroids;
-    int n_clusters;
-    /* dma: the mask projection [heads][hd] and coefficient [heads], or NULL */
-    float *dma_w, *dma_a;
+    /* Each stateful pattern's tensors (nn/attn_learned.h), kept while
+     * another pattern is set, and the floats they were made with (0: none). */
+    float *state[ATT_N_KINDS][ATT_STATE_TENSORS];
+    int64_t state_made[ATT_N_KINDS];
     att_sparsed *sparsed; /* the blocks each head chose for sparsed, or NULL */
 } attention;
 
@@ -94,19 +91,28 @@ static int uses_gemm(const attention *a)
 
 static int uses_means(const attention *a) { return att_pattern_ops_of(&a->pattern)->uses_block_means; }
 
-static int is_routing(const attention *a) { return a->pattern.kind == ATT_ROUTING; }
-static int is_dma(const attention *a) { return a->pattern.kind == ATT_DMA; }
+/* The pattern's state hooks, or NULL; its tensors. */
+static const att_state_ops *state_ops(const attention *a)
+{
+    return att_pattern_ops_of(&a->pattern)->state;
+}
 
-/* Features per head as the core sees them: dma adds the mask column. */
-static int head_cols(const attention *a) { return a->base.out / a->heads + is_dma(a); }
+static float *const *state_of(const attention *a) { return a->state[a->pattern.kind]; }
 
-/* The mask column's entry of a key whose mask value is m (one
- * expression, so the full pass and the cache hold the same bits). */
-static float mask_column(float m, float scale) { return m / scale; }
+static int extra_column(const attention *a)
+{
+    return state_ops(a) && state_ops(a)->extra_column;
+}
+
+/* Features per head as the core sees them, with the pattern's extra column. */
+static int head_cols(const attention *a) { return a->base.out / a->heads + extra_column(a); }
 
 /* Floats of the core's per-row values in the scratch: each row's
- * log-sum-exp, and for dma each key's mask gradient after them. */
-static int64_t row_floats(const attention *a, int bp) { return (int64_t)bp * a->heads * (1 + is_dma(a)); }
+ * log-sum-exp, and with an extra column each key's gradient in it. */
+static int64_t row_floats(const attention *a, int bp)
+{
+    return (int64_t)bp * a->heads * (1 + extra_column(a));
+}
 
 /* Block means per head row: one per block of the longest sequence. */
 static int means_cap(const attention *a) { return uses_means(a) ? a->context / a->pattern.block + 1 : 0; }
@@ -154,7 +160,7 @@ static int64_t att_scratch_floats(const layer *ly, int bp)
         int rows = choice_rows(&a->pattern), cd = a->heads * head_cols(a);
         return 2 * (int64_t)T * cd + (int64_t)dim * means_cap(a) +
                (int64_t)cd * transposed_ld(T) + (rows > 1 ? ((int64_t)T / rows + 1) * dim : 0) +
-               (is_routing(a) || is_dma(a) ? (int64_t)T * a->heads : 0);
+               (state_ops(a) ? (int64_t)T * a->heads : 0);
     }
     if (!uses_gemm(a)) /* the core: row_floats, and one work area per thread */
         return row_floats(a, bp) + (int64_t)omp_get_max_threads() * core_slot_floats(a);
@@ -316,14 +322,12 @@ static int gemm_backward(const layer *ly, const layer_io *io)
     return pairs + 1;
 }
 
-/* Per-sequence state of a stateful pattern over `rows` positions:
- * routing's cluster lists, dma's mask values, exits, candidates and heap. */
+/* Per-sequence state of a stateful pattern over `rows` positions: each
+ * key's state, then the pattern's index over them. */
 static int64_t pair_state_floats(const attention *a, int rows)
 {
-    if (rows == 0) return 0;
-    if (is_routing(a)) return (int64_t)a->pattern.clusters + 1 + 2 * (int64_t)rows;
-    if (is_dma(a)) return 4 * (int64_t)rows;
-    return 0;
+    const att_state_ops *so = state_ops(a);
+    return rows && so ? rows + so->index_floats(&a->pattern, rows) : 0;
 }
 
 /* Floats of one core work area: a tile's queries, outputs, output
@@ -349,7 +353,7 @@ typedef struct {
     float *K, *V, *dK, *dV; /* [rows][head_cols] */
     float *KT, *VT;         /* [head_cols][transposed_ld(rows)] */
     att_range *ranges;
-    int *state; /* pair_state_floats */
+    float *state; /* pair_state_floats */
 } core_work;
 
 static void core_work_layout(const attention *a, int T, int rows, float *buf, core_work *w)
@@ -362,7 +366,7 @@ static void core_work_layout(const attention *a, int T, int rows, float *buf, co
     w->o = w->q + tile, w->g = w->o + tile, w->dq = w->g + tile;
     w->lse = w->dq + tile, w->delta = w->lse + ATT_TILE_ROWS;
     w->means = w->delta + ATT_TILE_ROWS;
-    w->state = (int *)(w->means + (size_t)hd * means_cap(a));
+    w->state = w->means + (size_t)hd * means_cap(a);
     w->ranges = (att_range *)(w->state + pair_state_floats(a, rows));
     w->work = (float *)(w->ranges + att_max_ranges(&a->pattern, T));
 }
@@ -394,9 +398,9 @@ static void core_work_at(const layer_io *io, const attention *a, int T, core_wor
 
 /* Pair (sequence, head) c's keys and values from [3·dim][bp] into the
  * work's token-major K and V and transposed KT and VT, with the block
- * means of its complete blocks when the pattern reads them, routing's
- * cluster lists and dma's mask (its column in K and KT, a zero column in
- * V and VT). */
+ * means of its complete blocks when the pattern reads them, and a
+ * stateful pattern's per-key state, extra column (a zero column in V and
+ * VT) and index. */
 static att_kv pair_kv(const attention *a, const float *qkv, int bp, int c, int T, core_work *w)
 {
     int dim = a->base.out, H = a->heads, hd = dim / H, h = c % H, c0 = (c / H) * T;
@@ -415,22 +419,17 @@ static att_kv pair_kv(const attention *a, const float *qkv, int bp, int c, int T
     if (kv.means)
         for (int b = 0; b < T / a->pattern.block; b++)
             att_block_mean(&kv, b, a->pattern.block, w->means, kv.ldm);
-    if (is_routing(a)) {
-        int C = a->pattern.clusters, *ptr = w->state, *pos = ptr + C + 1, *cl = pos + T;
-        kv.centroids = a->centroids + (size_t)h * C * hd;
-        routing_group_keys(kv.centroids, C, &kv, T, ptr, pos, cl);
-        kv.route_ptr = ptr, kv.route_pos = pos;
-    } else if (is_dma(a)) {
-        float *m = (float *)w->state, z, scale = 1.0f / sqrtf((float)hd);
-        int *exit = w->state + T, *cand = exit + T, *heap = cand + T;
+    const att_state_ops *so = state_ops(a);
+    if (so) {
+        float *slot = w->state, scale = 1.0f / sqrtf((float)hd);
         float *kt = w->KT + (size_t)hd * ldt, *vt = w->VT + (size_t)hd * ldt;
         for (int s = 0; s < T; s++) {
-            m[s] = dma_mask(a->dma_w + (size_t)h * hd, a->dma_a[h], w->V + (size_t)s * hx, hd, &z);
-            kt[s] = w->K[(size_t)s * hx + hd] = mask_column(m[s], scale);
-            vt[s] = w->V[(size_t)s * hx + hd] = 0.0f;
+            float *k = w->K + (size_t)s * hx, *v = w->V + (size_t)s * hx;
+            float col = so->key_state(&a->pattern, state_of(a), h, hd, scale, k, v, slot + s);
+            if (so->extra_column) kt[s] = k[hd] = col, vt[s] = v[hd] = 0.0f;
         }
-        kv.n_cand = dma_prepare(m, T, a->pattern.topk, exit, cand, heap);
-        kv.dma_mask = m, kv.ldd = 1, kv.dma_exit = exit, kv.dma_cand = cand;
+        so->view(&a->pattern, state_of(a), h, hd, slot, 1, &kv);
+        so->index(&a->pattern, T, slot + T, &kv);
     }
     return kv;
 }
@@ -442,7 +441,7 @@ static void pad_columns(float *x, int rows, int n, int bp)
 }
 
 /* Rows r0 .. r0 + hd of [rows][bp], columns col .. col + R, into the
- * tile x [R][hx]; a column hd < hx (dma's) gets `extra`. */
+ * tile x [R][hx]; a column hd < hx (the pattern's extra one) gets `extra`. */
 static void tile_in(const float *src, int bp, int r0, size_t col, int R, int hd, int hx,
                     float extra, float *x)
 {
@@ -531,53 +530,6 @@ static int core_forward(const layer *ly, const layer_io *io)
     return pairs + 1;
 }
 
-/* Routing's moving-average step of head h's centroids from the unit
- * queries and keys of the batch, each given to its nearest centroid. */
-static void routing_update_head(const attention *a, const float *qkv, int bp, int n, int h)
-{
-    int dim = a->base.out, hd = dim / a->heads, C = a->pattern.clusters;
-    float *mu = a->centroids + (size_t)h * C * hd, *x = malloc(sizeof(float) * (size_t)hd);
-    double *sum = calloc((size_t)C * hd, sizeof(double));
-    int64_t *count = calloc((size_t)C, sizeof(int64_t));
-    RW_ASSERT(x && sum && count, "out of memory for the centroid step of layer %s", a->base.name);
-    for (int j = 0; j < n; j++)
-        for (int part = 0; part < 2; part++) { /* its query, then its key */
-            for (int d = 0; d < hd; d++) x[d] = qkv[(size_t)(part * dim + h * hd + d) * bp + j];
-            routing_accumulate(mu, C, hd, x, sum, count);
-        }
-    routing_step(mu, C, hd, sum, count);
-    free(x), free(sum), free(count);
-}
-
-/* dma's mask gradients dm (one per key, from the core) through
- * m = exp(a · softplus(w · v)): into head h's w and a (when training) and
- * added to the values' gradient. */
-static void dma_backward_head(const attention *a, const layer_io *io, int h)
-{
-    int dim = a->base.out, hd = dim / a->heads, bp = io->bp;
-    const float *qkv = io->in[0]->data, *dm = io->scratch + (size_t)bp * a->heads + (size_t)h * bp;
-    const float *w = a->dma_w + (size_t)h * hd;
-    float *v = malloc(sizeof(float) * (size_t)hd), *dv = io->in[0]->grad;
-    double *dw = calloc((size_t)hd, sizeof(double)), da = 0;
-    RW_ASSERT(v && dw, "out of memory for the mask gradient of layer %s", a->base.name);
-    for (int j = 0; j < io->n / io->seq_len * io->seq_len; j++) {
-        for (int d = 0; d < hd; d++) v[d] = qkv[(size_t)(2 * dim + h * hd + d) * bp + j];
-        float z, dz, dA, m = dma_mask(w, a->dma_a[h], v, hd, &z);
-        dma_mask_grads(z, a->dma_a[h], m, &dz, &dA);
-        float g = dm[j] * dz;
-        da += (double)dm[j] * dA;
-        for (int d = 0; d < hd; d++) {
-            dw[d] += (double)g * v[d];
-            dv[(size_t)(2 * dim + h * hd + d) * bp + j] += g * w[d];
-        }
-    }
-    if (io->grad) {
-        for (int d = 0; d < hd; d++) io->grad[0][(size_t)h * hd + d] = (float)dw[d];
-        io->grad[1][h] = (float)da;
-    }
-    free(v), free(dw);
-}
-
 static int core_backward(const layer *ly, const layer_io *io)
 {
     const attention *a = att_of(ly);
@@ -625,23 +577,25 @@ static int core_backward(const layer *ly, const layer_io *io)
         }
         scatter_ld(w.dK, hx, bp, dim + h * hd, c0, T, hd, in->grad, add);
         scatter_ld(w.dV, hx, bp, 2 * dim + h * hd, c0, T, hd, in->grad, add);
-        if (is_dma(a)) /* the mask column's gradient is scale · d loss / d m */
+        if (hx > hd) /* the extra column's key gradients, for the pattern's step */
             for (int t = 0; t < T; t++)
-                io->scratch[(size_t)bp * H + (size_t)h * bp + c0 + t] = w.dK[(size_t)t * hx + hd] / scale;
+                io->scratch[(size_t)bp * H + (size_t)h * bp + c0 + t] = w.dK[(size_t)t * hx + hd];
         free(buf);
         team_chunk_done();
     }
-    /* Per head, over every sequence of the batch in order: routing's
-     * centroid step (training only) and dma's mask gradient. */
-    int heads = is_dma(a) || (is_routing(a) && io->grad) ? H : 0;
-    if (!heads) return pairs + 1;
+    /* The pattern's second step per head, over every sequence of the
+     * batch in order. Without an extra column it gives no gradient and
+     * only moves the state, which only a training step does. */
+    const att_state_ops *so = state_ops(a);
+    if (!so || !so->backward_head || !(io->grad || so->extra_column)) return pairs + 1;
     team_phase(pairs + 1);
-    TEAM_FOR(h, heads) {
-        if (is_routing(a)) routing_update_head(a, qkv, bp, io->n / T * T, h);
-        else dma_backward_head(a, io, h);
+    TEAM_FOR(h, H) {
+        att_batch b = {qkv, in->grad, hx > hd ? io->scratch + (size_t)bp * H + (size_t)h * bp : NULL,
+                       bp, io->n / T * T, dim, H, ly->name, io->grad != NULL};
+        so->backward_head(&a->pattern, state_of(a), io->grad, h, &b);
         team_chunk_done();
     }
-    return heads;
+    return H;
 }
 
 /* The product path when the pattern is dense and the workspace holds its
@@ -669,8 +623,7 @@ static int att_backward(const layer *ly, const layer_io *io)
  * [heads · head_cols][transposed_ld(context)], for a pattern choosing per
  * tile the query of each tile's first position [context / rows + 1][dim]
  * (the choice of a later position in the tile reads it), and per position
- * and head a key's cluster (routing, as int) or mask value (dma),
- * [context][heads]. */
+ * and head a stateful pattern's per-key state, [context][heads]. */
 typedef struct {
     float *k, *v, *means, *kt, *tile_q, *state;
     int ld, ldt; /* floats between positions of k and v; between rows of kt */
@@ -695,12 +648,8 @@ static att_kv cache_kv(const attention *a, const kv_cache *c, int h)
                  .means = means_cap(a) ? c->means + (size_t)h * hd : NULL, .ldm = a->base.out,
                  .head = head_blocks_of(a, h), .kt = c->kt + (size_t)h * hx * c->ldt,
                  .ldt = c->ldt};
-    if (is_routing(a)) {
-        kv.centroids = a->centroids + (size_t)h * a->pattern.clusters * hd;
-        kv.route_cl = (const int *)c->state + h, kv.ldc = a->heads;
-    } else if (is_dma(a)) {
-        kv.dma_mask = c->state + h, kv.ldd = a->heads;
-    }
+    if (state_ops(a))
+        state_ops(a)->view(&a->pattern, state_of(a), h, hd, c->state + h, a->heads, &kv);
     return kv;
 }
 
@@ -722,15 +671,11 @@ static void cache_put(const attention *a, const kv_cache *c, const float *qkv, s
     if (rows > 1 && s % rows == 0)
         for (int d = 0; d < hd; d++)
             c->tile_q[(size_t)(s / rows) * dim + h * hd + d] = qkv[(size_t)(h * hd + d) * ld];
-    if (is_routing(a)) {
-        ((int *)c->state)[(size_t)s * H + h] =
-            routing_nearest(a->centroids + (size_t)h * a->pattern.clusters * hd,
-                            a->pattern.clusters, hd, k);
-    } else if (is_dma(a)) {
-        float z, m = dma_mask(a->dma_w + (size_t)h * hd, a->dma_a[h], v, hd, &z);
-        c->state[(size_t)s * H + h] = m;
-        k[hd] = kt[(size_t)hd * c->ldt] = mask_column(m, 1.0f / sqrtf((float)hd));
-        v[hd] = 0.0f;
+    const att_state_ops *so = state_ops(a);
+    if (so) {
+        float col = so->key_state(&a->pattern, state_of(a), h, hd, 1.0f / sqrtf((float)hd), k, v,
+                                  c->state + (size_t)s * H + h);
+        if (so->extra_column) k[hd] = kt[(size_t)hd * c->ldt] = col, v[hd] = 0.0f;
     }
     if (means_cap(a) && (s + 1) % a->pattern.block == 0) {
         att_kv kv = cache_kv(a, c, h);
@@ -781,27 +726,37 @@ void attention_fill_cache(const layer *ly, float *cache, const float *qkv, int l
         for (int h = 0; h < a->heads; h++) cache_put(a, &c, qkv + s, (size_t)ld, s, h);
 }
 
-/* dma's mask parameters: projection [heads][hd] and coefficient [heads],
- * dense, not decayed, never pruned. */
+/* Tensor k of the state of pattern p. */
+static att_state_tensor state_tensor(const attention *a, const att_pattern *p, int k)
+{
+    return att_pattern_ops_of(p)->state->tensor(p, k, a->heads, a->base.out / a->heads);
+}
+
+static int64_t tensor_floats(att_state_tensor t) { return t.rows * (t.cols ? t.cols : 1); }
+
+/* Floats of the state p has in this layer. */
+static int64_t state_floats(const attention *a, const att_pattern *p)
+{
+    const att_state_ops *so = att_pattern_ops_of(p)->state;
+    int64_t n = 0;
+    for (int k = 0; so && k < so->n_tensors; k++) n += tensor_floats(state_tensor(a, p, k));
+    return n;
+}
+
+static int is_trained(const attention *a) { return state_ops(a) && state_ops(a)->trained; }
+
+/* A trained state's tensors: dense, not decayed, never pruned. */
 static int att_params(layer *ly, param *out)
 {
     attention *a = (attention *)ly;
-    if (!is_dma(a)) return 0;
-    const char *what[2] = {"dma_proj", "dma_a"};
-    float **values[2] = {&a->dma_w, &a->dma_a};
-    for (int k = 0; k < 2; k++)
-        out[k] = param_dense(ly->name, what[k], a->heads, k == 0 ? ly->out / a->heads : 1,
-                             values[k], 0);
-    return 2;
-}
-
-/* Floats of the layer's own state: centroids, or mask parameters. */
-static int64_t state_floats(const attention *a, const att_pattern *p)
-{
-    int hd = a->base.out / a->heads;
-    if (p->kind == ATT_ROUTING) return (int64_t)a->heads * p->clusters * hd;
-    if (p->kind == ATT_DMA) return (int64_t)a->heads * (hd + 1);
-    return 0;
+    if (!is_trained(a)) return 0;
+    int n = state_ops(a)->n_tensors;
+    for (int k = 0; k < n; k++) {
+        att_state_tensor t = state_tensor(a, &a->pattern, k);
+        out[k] = param_dense(ly->name, t.name, (int)t.rows, t.cols ? (int)t.cols : 1,
+                             &a->state[a->pattern.kind][k], 0);
+    }
+    return n;
 }
 
 static void att_shape(const layer *ly, const st_file *f, layer_shape *out)
@@ -809,7 +764,7 @@ static void att_shape(const layer *ly, const st_file *f, layer_shape *out)
     (void)f;
     const attention *a = att_of(ly);
     int64_t n = state_floats(a, &a->pattern);
-    *out = (layer_shape){ly->in, ly->out, 4 * n, is_dma(a) ? n : 0, 0};
+    *out = (layer_shape){ly->in, ly->out, 4 * n, is_trained(a) ? n : 0, 0};
 }
 
 static void att_info(const layer *ly, rw_layer_info *out)
@@ -837,7 +792,6 @@ static int keeps_blocks(const attention *a) { return a->pattern.kind == ATT_SPAR
 static rw_status att_save(const layer *ly, st_writer *w, const char *path)
 {
     const attention *a = att_of(ly);
-    int hd = ly->out / a->heads;
     char name[LAYER_NAME_CAP + 16];
     if (keeps_blocks(a)) {
         if (!a->sparsed)
@@ -847,18 +801,13 @@ static rw_status att_save(const layer *ly, st_writer *w, const char *path)
         int64_t shape[3] = {a->sparsed->heads, 2, a->sparsed->nb};
         return st_writer_add(w, name, ST_U8, 3, shape, a->sparsed->sel);
     }
-    if (is_routing(a)) {
-        int64_t shape[2] = {(int64_t)a->heads * a->pattern.clusters, hd};
-        snprintf(name, sizeof name, "%s.centroids", ly->name);
-        return st_writer_add(w, name, ST_F32, 2, shape, a->centroids);
-    }
-    if (is_dma(a)) {
-        int64_t shape[2] = {a->heads, hd};
-        snprintf(name, sizeof name, "%s.dma_proj", ly->name);
-        rw_status st = st_writer_add(w, name, ST_F32, 2, shape, a->dma_w);
-        snprintf(name, sizeof name, "%s.dma_a", ly->name);
-        if (st == RW_OK) st = st_writer_add(w, name, ST_F32, 1, shape, a->dma_a);
-        return st;
+    const att_state_ops *so = state_ops(a);
+    for (int k = 0; so && k < so->n_tensors; k++) {
+        att_state_tensor t = state_tensor(a, &a->pattern, k);
+        int64_t shape[2] = {t.rows, t.cols};
+        snprintf(name, sizeof name, "%s.%s", ly->name, t.name);
+        rw_status st = st_writer_add(w, name, ST_F32, t.cols ? 2 : 1, shape, state_of(a)[k]);
+        if (st != RW_OK) return st;
     }
     return RW_OK;
 }
@@ -886,15 +835,17 @@ static rw_status load_state(const layer *ly, const st_file *f, const char *path,
 static rw_status att_load(layer *ly, const st_file *f, const char *path)
 {
     attention *a = (attention *)ly;
-    int hd = ly->out / a->heads;
-    if (is_routing(a)) {
-        a->n_clusters = a->pattern.clusters;
-        return load_state(ly, f, path, "centroids", (int64_t)a->heads * a->pattern.clusters, hd,
-                          &a->centroids);
-    }
-    if (is_dma(a)) {
-        rw_status st = load_state(ly, f, path, "dma_proj", a->heads, hd, &a->dma_w);
-        return st == RW_OK ? load_state(ly, f, path, "dma_a", a->heads, 0, &a->dma_a) : st;
+    const att_state_ops *so = state_ops(a);
+    if (so) {
+        a->state_made[a->pattern.kind] = 0; /* until every tensor is in */
+        for (int k = 0; k < so->n_tensors; k++) {
+            att_state_tensor t = state_tensor(a, &a->pattern, k);
+            rw_status st = load_state(ly, f, path, t.name, t.rows, t.cols,
+                                      &a->state[a->pattern.kind][k]);
+            if (st != RW_OK) return st;
+        }
+        a->state_made[a->pattern.kind] = state_floats(a, &a->pattern);
+        return RW_OK;
     }
     if (!keeps_blocks(a)) return RW_OK;
     char name[LAYER_NAME_CAP + 16], spec[64];
@@ -929,18 +880,18 @@ static int att_owns(const layer *ly, const char *name)
     size_t n = strlen(ly->name);
     if (strncmp(name, ly->name, n) != 0 || name[n] != '.') return 0;
     name += n + 1;
-    return (keeps_blocks(a) && strcmp(name, "sparsed") == 0) ||
-           (is_routing(a) && strcmp(name, "centroids") == 0) ||
-           (is_dma(a) && (strcmp(name, "dma_proj") == 0 || strcmp(name, "dma_a") == 0));
+    if (keeps_blocks(a) && strcmp(name, "sparsed") == 0) return 1;
+    for (int k = 0; state_ops(a) && k < state_ops(a)->n_tensors; k++)
+        if (strcmp(name, state_tensor(a, &a->pattern, k).name) == 0) return 1;
+    return 0;
 }
 
-/* Each process would move the centroids by its own batch. */
+/* A state that is not trained would be moved apart by each process's
+ * own batch: the pattern says. */
 static const char *att_single_process_only(const layer *ly, int dst_active)
 {
     (void)dst_active;
-    return is_routing(att_of(ly)) ? "routing attention's centroids (each process would move them "
-                                    "by its own batch)"
-                                  : NULL;
+    return state_ops(att_of(ly)) ? state_ops(att_of(ly))->single_process_only : NULL;
 }
 
 /* The model's positions (its token embedding's) must fit the scratch and
@@ -959,9 +910,8 @@ static void att_destroy(layer *ly)
     attention *a = (attention *)ly;
     if (a) {
         free(a->counts);
-        rw_free(a->centroids);
-        rw_free(a->dma_w);
-        rw_free(a->dma_a);
+        for (int kind = 0; kind < ATT_N_KINDS; kind++)
+            for (int k = 0; k < ATT_STATE_TENSORS; k++) rw_free(a->state[kind][k]);
         att_sparsed_free(a->sparsed);
     }
     free(ly);
@@ -1051,32 +1001,36 @@ rw_status attention_set_pattern(layer *ly, const att_pattern *p)
 {
     attention *a = (attention *)ly;
     int hd = ly->out / a->heads;
-    if (p->kind == ATT_ROUTING && (!a->centroids || a->n_clusters != p->clusters)) {
-        float *c = rw_alloc(sizeof(float) * (size_t)state_floats(a, p));
-        if (!c) return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the centroids of layer %s", ly->name);
-        routing_init(c, a->heads, p->clusters, hd, name_seed(ly->name, 0x726f757465ull));
-        rw_free(a->centroids);
-        a->centroids = c;
-        a->n_clusters = p->clusters;
-    }
-    if (p->kind == ATT_DMA && !a->dma_w) {
-        float *w = rw_alloc(sizeof(float) * (size_t)a->heads * hd),
-              *s = rw_alloc(sizeof(float) * (size_t)a->heads);
-        if (!w || !s) {
-            rw_free(w), rw_free(s);
-            return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the mask of layer %s", ly->name);
+    const att_state_ops *so = att_pattern_ops_of(p)->state;
+    if (so && a->state_made[p->kind] != state_floats(a, p)) { /* new, or of other clusters */
+        float *t[ATT_STATE_TENSORS] = {NULL};
+        int k = 0;
+        while (k < so->n_tensors && (t[k] = rw_alloc(sizeof(float) * (size_t)tensor_floats(state_tensor(a, p, k)))))
+            k++;
+        if (k < so->n_tensors) {
+            for (k = 0; k < so->n_tensors; k++) rw_free(t[k]);
+            return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the %s state of layer %s",
+                           att_pattern_ops_of(p)->name, ly->name);
         }
-        dma_init(w, s, a->heads, hd, name_seed(ly->name, 0x646d61ull));
-        a->dma_w = w, a->dma_a = s;
+        so->init(p, t, a->heads, hd, name_seed(ly->name, so->seed_salt));
+        for (k = 0; k < so->n_tensors; k++) {
+            rw_free(a->state[p->kind][k]);
+            a->state[p->kind][k] = t[k];
+        }
+        a->state_made[p->kind] = state_floats(a, p);
     }
     a->pattern = *p;
     if (p->kind == ATT_SPARSED) a->pattern.max_blocks = a->sparsed ? a->sparsed->max_blocks : 0;
     return RW_OK;
 }
 
-float *attention_centroids(const layer *ly) { return att_of(ly)->centroids; }
-float *attention_dma_proj(const layer *ly) { return att_of(ly)->dma_w; }
-float *attention_dma_a(const layer *ly) { return att_of(ly)->dma_a; }
+float *attention_state(const layer *ly, const char *name)
+{
+    const attention *a = att_of(ly);
+    for (int k = 0; state_ops(a) && k < state_ops(a)->n_tensors; k++)
+        if (strcmp(name, state_tensor(a, &a->pattern, k).name) == 0) return state_of(a)[k];
+    return NULL;
+}
 
 void attention_set_sparsed(layer *ly, att_sparsed *s)
 {

@@ -23,17 +23,17 @@ int attention_context(const layer *ly);
 /* The pattern (dense for a new layer). Set it before any workspace of the
  * model is made: the scratch size depends on it. */
 const att_pattern *attention_pattern(const layer *ly);
-/* routing makes its centroids (seeded from the layer's name) unless it has
- * as many already; dma its mask parameters unless it has them.
- * RW_ERR_NO_MEMORY with a message. A layer keeps both across patterns,
- * but reports (params) and saves only its pattern's. */
+/* A pattern with layer state (nn/attn_learned.h: routing's centroids,
+ * dma's mask parameters) makes it, seeded from the layer's name, unless
+ * the layer has it in that size already. RW_ERR_NO_MEMORY with a message.
+ * A layer keeps each pattern's state while another is set, but reports
+ * (params) and saves only its pattern's. */
 rw_status attention_set_pattern(layer *ly, const att_pattern *p);
 
-/* routing's centroids [heads][clusters][hd], dma's projection
- * [heads][hd] and coefficient [heads]; NULL before the pattern was set. */
-float *attention_centroids(const layer *ly);
-float *attention_dma_proj(const layer *ly);
-float *attention_dma_a(const layer *ly);
+/* The current pattern's state tensor `name` (routing: "centroids"
+ * [heads][clusters][hd]; dma: "dma_proj" [heads][hd], "dma_a" [heads]),
+ * or NULL when the pattern has none of that name or it was never made. */
+float *attention_state(const layer *ly, const char *name);
 
 /* The layer of a standalone rw_attention, and the gradient of its
  * parameter k (dma's: 0 the projection, 1 the coefficient) after its

@@ -53,48 +53,50 @@ static rw_status head_rows(const layer *ly, const att_pattern *p, const float *q
     if (p->kind == ATT_SPARSED && !sp)
         return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s attends sparsed but has no chosen blocks",
                        ly->name);
-    int routing = p->kind == ATT_ROUTING, dma = p->kind == ATT_DMA;
-    const float *cent = attention_centroids(ly), *mw = attention_dma_proj(ly),
-                *ma = attention_dma_a(ly);
-    if ((routing && !cent) || (dma && (!mw || !ma)))
-        return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s attends %s but has no %s", ly->name,
-                       ops->name, routing ? "centroids" : "mask parameters");
+    /* A stateful pattern's tensors; its extra key column widens K and V
+     * to hx, as the core runs it. */
+    const att_state_ops *so = ops->state;
+    float *state[ATT_STATE_TENSORS] = {NULL};
+    for (int k = 0; so && k < so->n_tensors; k++) {
+        const char *what = so->tensor(p, k, H, hd).name;
+        if (!(state[k] = attention_state(ly, what)))
+            return rw_fail(RW_ERR_INVALID_ARGUMENT, "layer %s attends %s but has no %s", ly->name,
+                           ops->name, what);
+    }
+    int hx = hd + (so && so->extra_column);
     int means = ops->uses_block_means ? T / p->block + 1 : 0;
     int max_r = att_max_ranges(p, T);
     int64_t work = ops->work_floats(p, T, hd);
-    /* K, V, the block means, q, q0, the pattern's work, and each key's
-     * cluster (routing) or mask value (dma) */
-    float *K = malloc(sizeof(float) * ((size_t)2 * T * hd + (size_t)means * hd + 2 * hd + work + T + 1));
+    /* K, V, the block means, q, q0, the pattern's work, and each key's state */
+    float *K = malloc(sizeof(float) * ((size_t)2 * T * hx + (size_t)means * hd + 2 * hx + work + T + 1));
     att_range *r = malloc(sizeof *r * (size_t)(3 * max_r)); /* the choice, then row t's share */
     double *prob = malloc(sizeof(double) * (size_t)T);
     if (!K || !r || !prob) {
         free(K), free(r), free(prob);
         return rw_fail(RW_ERR_NO_MEMORY, "out of memory for the attention of %d positions", T);
     }
-    float *V = K + (size_t)T * hd, *M = V + (size_t)T * hd, *q = M + (size_t)means * hd;
-    float *q0 = q + hd, *w = q0 + hd, *m = w + work;
+    float *V = K + (size_t)T * hx, *M = V + (size_t)T * hx, *q = M + (size_t)means * hd;
+    float *q0 = q + hx, *w = q0 + hx, *m = w + work;
     for (int d = 0; d < hd; d++)
         for (int s = 0; s < T; s++) {
-            K[(size_t)s * hd + d] = qkv[(size_t)(dim + h * hd + d) * bp + c0 + s];
-            V[(size_t)s * hd + d] = qkv[(size_t)(2 * dim + h * hd + d) * bp + c0 + s];
+            K[(size_t)s * hx + d] = qkv[(size_t)(dim + h * hd + d) * bp + c0 + s];
+            V[(size_t)s * hx + d] = qkv[(size_t)(2 * dim + h * hd + d) * bp + c0 + s];
         }
-    att_kv kv = {.k = K, .v = V, .ld = hd, .hd = hd, .means = means ? M : NULL, .ldm = hd,
+    att_kv kv = {.k = K, .v = V, .ld = hx, .hd = hx, .means = means ? M : NULL, .ldm = hd,
                  .head = p->kind == ATT_SPARSED ? &sp->head[h] : NULL};
     for (int b = 0; means && b < T / p->block; b++) att_block_mean(&kv, b, p->block, M, hd);
-    /* routing's clusters and dma's mask by key, as the decoding cache
-     * keeps them: the same choice as the full pass (attn_routing.c,
-     * attn_dma.c) */
-    if (routing) {
-        int C = p->clusters, *cl = (int *)m;
-        kv.centroids = cent + (size_t)h * C * hd;
-        for (int s = 0; s < T; s++) cl[s] = routing_nearest(kv.centroids, C, hd, K + (size_t)s * hd);
-        kv.route_cl = cl, kv.ldc = 1;
-    } else if (dma) {
-        float z;
-        for (int s = 0; s < T; s++) m[s] = dma_mask(mw + (size_t)h * hd, ma[h], V + (size_t)s * hd, hd, &z);
-        kv.dma_mask = m, kv.ldd = 1;
-    }
     float scale = 1.0f / sqrtf((float)hd);
+    /* the per-key state as the decoding cache keeps it: the same choice
+     * as the full pass (nn/attn_learned.h) */
+    if (so) {
+        for (int s = 0; s < T; s++) {
+            float *k = K + (size_t)s * hx, *v = V + (size_t)s * hx;
+            float col = so->key_state(p, state, h, hd, scale, k, v, m + s);
+            if (hx > hd) k[hd] = col, v[hd] = 0.0f;
+        }
+        so->view(p, state, h, hd, m, 1, &kv);
+    }
+    if (hx > hd) q[hd] = q0[hd] = 1.0f; /* the extra column's query */
     for (int t = 0; t < T; t++) {
         /* A pattern that chooses per tile chooses with the query at the
          * tile's first position; the ranges a tile's choice gives up to
@@ -111,7 +113,7 @@ static rw_status head_rows(const layer *ly, const att_pattern *p, const float *q
         double best = -INFINITY, sum = 0;
         for (int i = 0; i < nr; i++) /* the scores as the core computes them */
             for (int s = r[i].s0; s < r[i].s1; s++) {
-                prob[n] = scale * att_dot(q, K + (size_t)s * hd, hd) + (dma ? m[s] : 0.0f);
+                prob[n] = scale * att_dot(q, K + (size_t)s * hx, hx);
                 best = fmax(best, prob[n++]);
             }
         for (int j = 0; j < n; j++) sum += prob[j] = exp(prob[j] - best);

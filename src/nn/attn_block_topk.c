@@ -24,7 +24,7 @@ static int topk_ranges(const att_pattern *p, const att_kv *kv, const float *q, i
     return att_blocks_to_ranges(idx, p->topk, B, own, t, out);
 }
 
-static int topk_max(const att_pattern *p) { return p->topk + 1; }
+static int topk_max(const att_pattern *p, int T) { return (void)T, p->topk + 1; }
 
 static int topk_tile_rows(const att_pattern *p) { return p->block; }
 
@@ -34,5 +34,12 @@ static int64_t topk_work(const att_pattern *p, int T, int hd)
     return 2 * ((int64_t)T / p->block + 1);
 }
 
-const att_pattern_ops att_block_topk_ops = {"block-topk", topk_ranges, topk_max, topk_work, 1,
-                                            att_tile_from_first, topk_tile_rows};
+const att_pattern_ops att_block_topk_ops = {
+    .name = "block-topk",
+    .ranges = topk_ranges,
+    .max_ranges = topk_max,
+    .work_floats = topk_work,
+    .uses_block_means = 1,
+    .tile_ranges = att_tile_from_first,
+    .tile_rows = topk_tile_rows,
+};

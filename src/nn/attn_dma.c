@@ -22,7 +22,9 @@
  * use one total order, the larger m first, then the earlier position,
  * NaN last, so both ways keep the same keys. */
 #include <math.h>
+#include <stdlib.h>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "nn/attn_core.h"
 #include "nn/attn_learned.h"
@@ -119,7 +121,7 @@ static int dma_ranges(const att_pattern *p, const att_kv *kv, const float *q, in
     return att_positions_to_ranges(pos, t < p->topk ? t : p->topk, t, out);
 }
 
-static int dma_max(const att_pattern *p) { return p->topk + 1; }
+static int dma_max(const att_pattern *p, int T) { return (T < p->topk ? T : p->topk) + 1; }
 
 static int64_t dma_work(const att_pattern *p, int T, int hd)
 {
@@ -127,4 +129,99 @@ static int64_t dma_work(const att_pattern *p, int T, int hd)
     return 2 * (int64_t)T + 1;
 }
 
-const att_pattern_ops att_dma_ops = {"dma", dma_ranges, dma_max, dma_work, 0, NULL, NULL};
+/* ---- the layer state: the mask's projection and coefficient ------------ */
+
+static att_state_tensor dma_tensor(const att_pattern *p, int k, int heads, int hd)
+{
+    (void)p;
+    return k == 0 ? (att_state_tensor){"dma_proj", heads, hd} : (att_state_tensor){"dma_a", heads, 0};
+}
+
+static void dma_init_state(const att_pattern *p, float *const *state, int heads, int hd,
+                           uint64_t seed)
+{
+    (void)p;
+    dma_init(state[0], state[1], heads, hd, seed);
+}
+
+/* A key's mask value m; its column entry m / scale meets the query's 1
+ * and is scaled back to m in the score. */
+static float dma_key_state(const att_pattern *p, float *const *state, int h, int hd, float scale,
+                           const float *k, const float *v, float *slot)
+{
+    (void)p, (void)k;
+    float z;
+    *slot = dma_mask(state[0] + (size_t)h * hd, state[1][h], v, hd, &z);
+    return *slot / scale;
+}
+
+static void dma_view(const att_pattern *p, float *const *state, int h, int hd, const float *slots,
+                     int lds, att_kv *kv)
+{
+    (void)p, (void)state, (void)h, (void)hd;
+    kv->dma_mask = slots, kv->ldd = lds;
+}
+
+/* exit, cand [T] and the heap [K] */
+static int64_t dma_index_floats(const att_pattern *p, int T) { return 2 * (int64_t)T + p->topk; }
+
+static void dma_index(const att_pattern *p, int T, float *work, att_kv *kv)
+{
+    int *exit = (int *)work, *cand = exit + T, *heap = cand + T;
+    kv->n_cand = dma_prepare(kv->dma_mask, T, p->topk, exit, cand, heap);
+    kv->dma_exit = exit, kv->dma_cand = cand;
+}
+
+/* The mask gradients (the core's gradient of each key's column entry,
+ * times 1/scale) through m = exp(a · softplus(w · v)): into head h's w
+ * and a (when training) and added to the values' gradient. */
+static void dma_backward_head(const att_pattern *p, float *const *state, float *const *grad, int h,
+                              const att_batch *b)
+{
+    (void)p;
+    int dim = b->dim, hd = dim / b->heads, bp = b->bp;
+    float scale = 1.0f / sqrtf((float)hd);
+    const float *w = state[0] + (size_t)h * hd, a = state[1][h];
+    float *v = malloc(sizeof(float) * (size_t)hd);
+    double *dw = calloc((size_t)hd, sizeof(double)), da = 0;
+    RW_ASSERT(v && dw, "out of memory for the mask gradient of layer %s", b->layer);
+    for (int j = 0; j < b->n; j++) {
+        for (int d = 0; d < hd; d++) v[d] = b->qkv[(size_t)(2 * dim + h * hd + d) * bp + j];
+        float z, dz, dA, m = dma_mask(w, a, v, hd, &z), dm = b->key_grad[j] / scale;
+        dma_mask_grads(z, a, m, &dz, &dA);
+        float g = dm * dz;
+        da += (double)dm * dA;
+        for (int d = 0; d < hd; d++) {
+            dw[d] += (double)g * v[d];
+            b->dqkv[(size_t)(2 * dim + h * hd + d) * bp + j] += g * w[d];
+        }
+    }
+    if (grad) {
+        for (int d = 0; d < hd; d++) grad[0][(size_t)h * hd + d] = (float)dw[d];
+        grad[1][h] = (float)da;
+    }
+    free(v), free(dw);
+}
+
+static const att_state_ops dma_state = {
+    .n_tensors = 2,
+    .tensor = dma_tensor,
+    .trained = 1,
+    .extra_column = 1,
+    .init = dma_init_state,
+    .seed_salt = 0x646d61ull, /* "dma" */
+    .key_state = dma_key_state,
+    .view = dma_view,
+    .index = dma_index,
+    .index_floats = dma_index_floats,
+    .backward_head = dma_backward_head,
+    .single_process_only = NULL,
+};
+
+const att_pattern_ops att_dma_ops = {
+    .name = "dma",
+    .ranges = dma_ranges,
+    .max_ranges = dma_max,
+    .work_floats = dma_work,
+    .state = &dma_state,
+};

@@ -48,7 +48,7 @@ static int hip_ranges(const att_pattern *p, const att_kv *kv, const float *q, in
     return att_blocks_to_ranges(lo, K, B, own, t, out);
 }
 
-static int hip_max(const att_pattern *p) { return p->topk + 1; }
+static int hip_max(const att_pattern *p, int T) { return (void)T, p->topk + 1; }
 
 static int hip_tile_rows(const att_pattern *p) { return p->block; }
 
@@ -58,5 +58,11 @@ static int64_t hip_work(const att_pattern *p, int T, int hd)
     return 12 * (int64_t)p->topk + 16;
 }
 
-const att_pattern_ops att_hip_ops = {"hip", hip_ranges, hip_max, hip_work, 0, att_tile_from_first,
-                                     hip_tile_rows};
+const att_pattern_ops att_hip_ops = {
+    .name = "hip",
+    .ranges = hip_ranges,
+    .max_ranges = hip_max,
+    .work_floats = hip_work,
+    .tile_ranges = att_tile_from_first,
+    .tile_rows = hip_tile_rows,
+};

@@ -27,9 +27,7 @@ att_limit att_pattern_limit(const att_pattern *p)
 
 int att_max_ranges(const att_pattern *p, int T)
 {
-    if (p->kind == ATT_ROUTING) return T + 1;
-    if (p->kind == ATT_DMA) return (T < p->topk ? T : p->topk) + 1;
-    return att_pattern_ops_of(p)->max_ranges(p);
+    return att_pattern_ops_of(p)->max_ranges(p, T);
 }
 
 int att_positions_to_ranges(const int *pos, int n, int t, att_range *out)

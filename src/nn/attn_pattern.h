@@ -42,6 +42,9 @@ typedef struct {
     int s0, s1;
 } att_range;
 
+/* The hooks of a pattern with layer state (nn/attn_learned.h). */
+typedef struct att_state_ops att_state_ops;
+
 /* sparsed: the key blocks one head sees besides its own, chosen once from
  * dense attention on calibration text (nn/attn_sparsed.c). */
 typedef struct {
@@ -74,12 +77,13 @@ typedef struct {
     /* ATT_GATHER_FLOATS(hd) floats of the core's work, or NULL: a lone
      * query row over many short ranges runs their keys copied together. */
     float *gather;
-    /* routing: this head's centroids [clusters][hd]; the keys' clusters as
-     * lists of positions, cluster c's ascending at route_pos[route_ptr[c]
-     * .. route_ptr[c + 1]) (a whole sequence), or else the cluster of the
-     * key at s at route_cl[s * ldc] (decoding). */
-    const float *centroids;
-    const int *route_ptr, *route_pos, *route_cl;
+    /* routing: this head's centroids [clusters][hd]; the cluster of the
+     * key at s at route_cl[s * ldc] (a whole number), and for a whole
+     * sequence also the clusters as lists of positions, cluster c's
+     * ascending at route_pos[route_ptr[c] .. route_ptr[c + 1]) (NULL when
+     * decoding). */
+    const float *centroids, *route_cl;
+    const int *route_ptr, *route_pos;
     int ldc;
     /* dma: each key's mask value at dma_mask[s * ldd]; for a whole
      * sequence also dma_exit[s], the first query that no longer keeps key
@@ -98,7 +102,8 @@ typedef struct {
      * att_pattern_work_floats floats. */
     int (*ranges)(const att_pattern *p, const att_kv *kv, const float *q, int t, att_range *out,
                   float *work);
-    int (*max_ranges)(const att_pattern *p);
+    /* The most ranges `ranges` writes at sequences of T positions. */
+    int (*max_ranges)(const att_pattern *p, int T);
     /* Floats of work `ranges` needs for sequences of T positions. */
     int64_t (*work_floats)(const att_pattern *p, int T, int hd);
     int uses_block_means;
@@ -112,6 +117,8 @@ typedef struct {
     int (*tile_ranges)(const att_pattern *p, const att_kv *kv, const float *q, int t0, int t1,
                        att_range *out, float *work);
     int (*tile_rows)(const att_pattern *p);
+    /* The pattern's layer state, or NULL when it has none. */
+    const att_state_ops *state;
 } att_pattern_ops;
 
 extern const att_pattern_ops att_dense_ops, att_window_ops, att_block_topk_ops, att_hip_ops,
@@ -119,9 +126,7 @@ extern const att_pattern_ops att_dense_ops, att_window_ops, att_block_topk_ops, 
 
 const att_pattern_ops *att_pattern_ops_of(const att_pattern *p);
 
-/* The most ranges p's `ranges` writes at sequences of T positions: its
- * max_ranges, but for routing (whose keys may come one by one: T + 1)
- * and dma (min(K, T) + 1). */
+/* The most ranges p's `ranges` writes at sequences of T positions. */
 int att_max_ranges(const att_pattern *p, int T);
 
 /* Sorted distinct positions pos[0..n) (all < t), then t itself, merged

@@ -17,8 +17,10 @@
  * long runs, here a mean and a rate of ROUTING_RATE, so a few hundred
  * steps move them). A centroid that got nothing stays where it is. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "nn/attn_core.h"
 #include "nn/attn_learned.h"
@@ -50,16 +52,12 @@ int routing_nearest(const float *centroids, int C, int hd, const float *x)
     return best;
 }
 
-void routing_group_keys(const float *centroids, int C, const att_kv *kv, int T, int *ptr, int *pos,
-                        int *cl)
+void routing_group_keys(int C, const float *cl, int ldc, int T, int *ptr, int *pos)
 {
     for (int c = 0; c <= C; c++) ptr[c] = 0;
-    for (int s = 0; s < T; s++) {
-        cl[s] = routing_nearest(centroids, C, kv->hd, kv->k + (size_t)s * kv->ld);
-        ptr[cl[s] + 1]++;
-    }
+    for (int s = 0; s < T; s++) ptr[(int)cl[(size_t)s * ldc] + 1]++;
     for (int c = 0; c < C; c++) ptr[c + 1] += ptr[c];
-    for (int s = 0; s < T; s++) pos[ptr[cl[s]]++] = s; /* ascending within each cluster */
+    for (int s = 0; s < T; s++) pos[ptr[(int)cl[(size_t)s * ldc]]++] = s; /* ascending per cluster */
     for (int c = C; c > 0; c--) ptr[c] = ptr[c - 1];
     ptr[0] = 0;
 }
@@ -110,12 +108,12 @@ static int routing_ranges(const att_pattern *p, const att_kv *kv, const float *q
     }
     int *pos = (int *)work, n = 0;
     for (int s = 0; s < t; s++)
-        if (kv->route_cl[(size_t)s * kv->ldc] == c) pos[n++] = s;
+        if ((int)kv->route_cl[(size_t)s * kv->ldc] == c) pos[n++] = s;
     return att_positions_to_ranges(pos, n, t, out);
 }
 
-/* No bound without the length: att_max_ranges gives T + 1. */
-static int routing_max(const att_pattern *p) { return (void)p, 1 << 30; }
+/* The keys may come one by one, each its own range. */
+static int routing_max(const att_pattern *p, int T) { return (void)p, T + 1; }
 
 static int64_t routing_work(const att_pattern *p, int T, int hd)
 {
@@ -123,5 +121,92 @@ static int64_t routing_work(const att_pattern *p, int T, int hd)
     return (int64_t)T + 1;
 }
 
-const att_pattern_ops att_routing_ops = {"routing", routing_ranges, routing_max, routing_work, 0,
-                                        NULL, NULL};
+/* ---- the layer state: centroids ---------------------------------------- */
+
+static att_state_tensor routing_tensor(const att_pattern *p, int k, int heads, int hd)
+{
+    (void)k;
+    return (att_state_tensor){"centroids", (int64_t)heads * p->clusters, hd};
+}
+
+static void routing_init_state(const att_pattern *p, float *const *state, int heads, int hd,
+                               uint64_t seed)
+{
+    routing_init(state[0], heads, p->clusters, hd, seed);
+}
+
+/* A key's cluster, as a float (a whole number below 2^24). */
+static float routing_key_state(const att_pattern *p, float *const *state, int h, int hd,
+                               float scale, const float *k, const float *v, float *slot)
+{
+    (void)scale, (void)v;
+    int C = p->clusters;
+    *slot = (float)routing_nearest(state[0] + (size_t)h * C * hd, C, hd, k);
+    return 0.0f;
+}
+
+static void routing_view(const att_pattern *p, float *const *state, int h, int hd,
+                         const float *slots, int lds, att_kv *kv)
+{
+    kv->centroids = state[0] + (size_t)h * p->clusters * hd;
+    kv->route_cl = slots, kv->ldc = lds;
+}
+
+/* ptr [C + 1] and pos [T] */
+static int64_t routing_index_floats(const att_pattern *p, int T)
+{
+    return (int64_t)p->clusters + 1 + T;
+}
+
+static void routing_index(const att_pattern *p, int T, float *work, att_kv *kv)
+{
+    int *ptr = (int *)work, *pos = ptr + p->clusters + 1;
+    routing_group_keys(p->clusters, kv->route_cl, kv->ldc, T, ptr, pos);
+    kv->route_ptr = ptr, kv->route_pos = pos;
+}
+
+/* The moving-average step of head h's centroids from the batch's unit
+ * queries and keys, each given to its nearest centroid (training only). */
+static void routing_backward_head(const att_pattern *p, float *const *state, float *const *grad,
+                                  int h, const att_batch *b)
+{
+    (void)grad;
+    if (!b->training) return;
+    int hd = b->dim / b->heads, C = p->clusters;
+    float *mu = state[0] + (size_t)h * C * hd, *x = malloc(sizeof(float) * (size_t)hd);
+    double *sum = calloc((size_t)C * hd, sizeof(double));
+    int64_t *count = calloc((size_t)C, sizeof(int64_t));
+    RW_ASSERT(x && sum && count, "out of memory for the centroid step of layer %s", b->layer);
+    for (int j = 0; j < b->n; j++)
+        for (int part = 0; part < 2; part++) { /* its query, then its key */
+            for (int d = 0; d < hd; d++)
+                x[d] = b->qkv[(size_t)(part * b->dim + h * hd + d) * b->bp + j];
+            routing_accumulate(mu, C, hd, x, sum, count);
+        }
+    routing_step(mu, C, hd, sum, count);
+    free(x), free(sum), free(count);
+}
+
+static const att_state_ops routing_state = {
+    .n_tensors = 1,
+    .tensor = routing_tensor,
+    .trained = 0,
+    .extra_column = 0,
+    .init = routing_init_state,
+    .seed_salt = 0x726f757465ull, /* "route" */
+    .key_state = routing_key_state,
+    .view = routing_view,
+    .index = routing_index,
+    .index_floats = routing_index_floats,
+    .backward_head = routing_backward_head,
+    .single_process_only = "routing attention's centroids (each process would move them by its "
+                           "own batch)",
+};
+
+const att_pattern_ops att_routing_ops = {
+    .name = "routing",
+    .ranges = routing_ranges,
+    .max_ranges = routing_max,
+    .work_floats = routing_work,
+    .state = &routing_state,
+};

@@ -169,7 +169,7 @@ static int sparsed_ranges(const att_pattern *p, const att_kv *kv, const float *q
     return att_blocks_to_ranges(idx, n, p->block, own, t, out);
 }
 
-static int sparsed_max(const att_pattern *p) { return p->max_blocks + 1; }
+static int sparsed_max(const att_pattern *p, int T) { return (void)T, p->max_blocks + 1; }
 
 static int64_t sparsed_work(const att_pattern *p, int T, int hd)
 {
@@ -177,5 +177,9 @@ static int64_t sparsed_work(const att_pattern *p, int T, int hd)
     return (int64_t)T / p->block + 2;
 }
 
-const att_pattern_ops att_sparsed_ops = {"sparsed", sparsed_ranges, sparsed_max, sparsed_work, 0,
-                                         NULL, NULL};
+const att_pattern_ops att_sparsed_ops = {
+    .name = "sparsed",
+    .ranges = sparsed_ranges,
+    .max_ranges = sparsed_max,
+    .work_floats = sparsed_work,
+};

@@ -42,8 +42,14 @@ static int window_tile(const att_pattern *p, const att_kv *kv, const float *q, i
 
 static int window_tile_rows(const att_pattern *p) { return (void)p, ATT_TILE_ROWS; }
 
-static int window_max(const att_pattern *p) { return (void)p, 2; }
+static int window_max(const att_pattern *p, int T) { return (void)p, (void)T, 2; }
 static int64_t window_work(const att_pattern *p, int T, int hd) { return (void)p, (void)T, (void)hd, 0; }
 
-const att_pattern_ops att_window_ops = {"window", window_ranges, window_max, window_work, 0,
-                                        window_tile, window_tile_rows};
+const att_pattern_ops att_window_ops = {
+    .name = "window",
+    .ranges = window_ranges,
+    .max_ranges = window_max,
+    .work_floats = window_work,
+    .tile_ranges = window_tile,
+    .tile_rows = window_tile_rows,
+};
