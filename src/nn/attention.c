@@ -442,18 +442,20 @@ static void pad_columns(float *x, int rows, int n, int bp)
 
 /* Rows r0 .. r0 + hd of [rows][bp], columns col .. col + R, into the
  * tile x [R][hx]; a column hd < hx (the pattern's extra one) gets `extra`. */
-static void tile_in(const float *src, int bp, int r0, size_t col, int R, int hd, int hx,
-                    float extra, float *x)
+static void tile_in(const float *src, int bp, int r0, size_t c0, const int *pos, int R, int hd,
+                    int hx, float extra, float *x)
 {
     for (int d = 0; d < hd; d++)
-        for (int r = 0; r < R; r++) x[(size_t)r * hx + d] = src[(size_t)(r0 + d) * bp + col + r];
+        for (int r = 0; r < R; r++) x[(size_t)r * hx + d] = src[(size_t)(r0 + d) * bp + c0 + pos[r]];
     for (int r = 0; r < R && hx > hd; r++) x[(size_t)r * hx + hd] = extra;
 }
 
 /* The walk core_forward and core_backward share over one (sequence,
  * head) pair: the pattern's choices in order (a tile of choice_rows
  * rows, one row when it chooses per row), each run as sub-tiles of at
- * most ATT_TILE_ROWS rows over the choice's ranges (w->ranges). */
+ * most ATT_TILE_ROWS rows over the choice's ranges (w->ranges); or, for
+ * a pattern that groups rows sharing one key list (att_pattern_ops.groups),
+ * each group's rows in sub-tiles over its list. */
 typedef struct {
     const attention *a;
     const att_kv *kv;
@@ -462,32 +464,85 @@ typedef struct {
     int bp, h, T, rows;
     size_t c0;
     int t1;     /* the end of the current choice */
-    int u0, R;  /* the current sub-tile: rows u0 .. u0 + R */
+    int u0, R;  /* the current sub-tile: its rows' positions pos[0..R) */
     int nr;     /* its ranges */
+    int pos[ATT_TILE_ROWS];
+    /* groups: their rows, each group's first, their count, the current
+     * group and its row at u0; its keys */
+    const int *grows, *gfirst;
+    int ng, g;
+    const int *keys;
+    int nkeys;
 } tile_walk;
 
 static tile_walk tile_walk_start(const attention *a, const att_kv *kv, const float *qkv, int bp,
                                  int c, int T, core_work *w)
 {
-    return (tile_walk){a, kv, qkv, w, bp, c % a->heads, T, choice_rows(&a->pattern),
-                       (size_t)(c / a->heads) * T, 0, 0, 0, 0};
+    int hd = a->base.out / a->heads;
+    tile_walk it = {.a = a, .kv = kv, .qkv = qkv, .w = w, .bp = bp, .h = c % a->heads, .T = T,
+                    .rows = choice_rows(&a->pattern), .c0 = (size_t)(c / a->heads) * T};
+    const att_pattern_ops *ops = att_pattern_ops_of(&a->pattern);
+    if (ops->groups)
+        it.ng = ops->groups(&a->pattern, kv, qkv + (size_t)it.h * hd * bp + it.c0, (size_t)bp, T,
+                            w->work, &it.grows, &it.gfirst);
+    return it;
+}
+
+/* The next sub-tile of a grouped pattern. */
+static int group_walk_next(tile_walk *it)
+{
+    const att_pattern_ops *ops = att_pattern_ops_of(&it->a->pattern);
+    it->u0 += it->R;
+    while (it->g < it->ng && it->u0 >= it->gfirst[it->g + 1] - it->gfirst[it->g]) {
+        it->g++, it->u0 = 0;
+        it->keys = NULL;
+    }
+    if (it->g >= it->ng) return 0;
+    if (!it->keys) it->keys = ops->group_keys(&it->a->pattern, it->kv, it->g, &it->nkeys);
+    int left = it->gfirst[it->g + 1] - it->gfirst[it->g] - it->u0;
+    it->R = left < ATT_TILE_ROWS ? left : ATT_TILE_ROWS;
+    for (int r = 0; r < it->R; r++) it->pos[r] = it->grows[it->gfirst[it->g] + it->u0 + r];
+    return 1;
 }
 
 /* The next sub-tile (its query tile loaded into w->q), 0 after the last. */
 static int tile_walk_next(tile_walk *it)
 {
     int hd = it->a->base.out / it->a->heads, hx = head_cols(it->a);
-    it->u0 += it->R;
-    if (it->u0 >= it->T) return 0;
-    if (it->u0 >= it->t1) { /* a new choice, by the query at its first row */
-        int t0 = it->u0;
-        it->t1 = it->T - t0 < it->rows ? it->T : t0 + it->rows;
-        tile_in(it->qkv, it->bp, it->h * hd, it->c0 + t0, 1, hd, hx, 1.0f, it->w->q);
-        it->nr = choose(&it->a->pattern, it->kv, it->w->q, t0, it->t1, it->w->ranges, it->w->work);
+    if (it->grows) {
+        if (!group_walk_next(it)) return 0;
+    } else {
+        it->u0 += it->R;
+        if (it->u0 >= it->T) return 0;
+        if (it->u0 >= it->t1) { /* a new choice, by the query at its first row */
+            int t0 = it->u0;
+            it->t1 = it->T - t0 < it->rows ? it->T : t0 + it->rows;
+            tile_in(it->qkv, it->bp, it->h * hd, it->c0, &t0, 1, hd, hx, 1.0f, it->w->q);
+            it->nr = choose(&it->a->pattern, it->kv, it->w->q, t0, it->t1, it->w->ranges,
+                            it->w->work);
+        }
+        it->R = it->t1 - it->u0 < ATT_TILE_ROWS ? it->t1 - it->u0 : ATT_TILE_ROWS;
+        for (int r = 0; r < it->R; r++) it->pos[r] = it->u0 + r;
     }
-    it->R = it->t1 - it->u0 < ATT_TILE_ROWS ? it->t1 - it->u0 : ATT_TILE_ROWS;
-    tile_in(it->qkv, it->bp, it->h * hd, it->c0 + it->u0, it->R, hd, hx, 1.0f, it->w->q);
+    tile_in(it->qkv, it->bp, it->h * hd, it->c0, it->pos, it->R, hd, hx, 1.0f, it->w->q);
     return 1;
+}
+
+/* The sub-tile's forward: over its choice's ranges or its group's keys;
+ * returns the scores its rows computed. */
+static int64_t walk_forward(const tile_walk *it, const attn_kernel_table *kern, float scale,
+                            att_limit lim, float *o, float *lse)
+{
+    const core_work *w = it->w;
+    int64_t computed = 0;
+    if (it->grows) {
+        att_rows_forward(kern, it->kv, w->q, it->pos, it->R, scale, it->keys, it->nkeys, o, lse);
+        for (int r = 0; r < it->R; r++) computed += att_list_row_keys(it->keys, it->nkeys, it->pos[r]);
+    } else {
+        att_tile_forward(kern, it->kv, w->q, it->u0, it->R, scale, w->ranges, it->nr, lim, o, lse);
+        for (int r = 0; r < it->R; r++) computed += att_row_keys(w->ranges, it->nr, it->u0 + r, lim);
+    }
+    return computed;
 }
 
 static int core_forward(const layer *ly, const layer_io *io)
@@ -512,16 +567,13 @@ static int core_forward(const layer *ly, const layer_io *io)
         att_kv kv = pair_kv(a, qkv, bp, c, T, &w);
         int64_t computed = 0;
         for (tile_walk it = tile_walk_start(a, &kv, qkv, bp, c, T, &w); tile_walk_next(&it);) {
-            int u0 = it.u0, R = it.R;
-            size_t col = it.c0 + u0;
-            att_tile_forward(kern, &kv, w.q, u0, R, scale, w.ranges, it.nr, lim, w.o, w.lse);
-            for (int r = 0; r < R; r++) {
-                computed += att_row_keys(w.ranges, it.nr, u0 + r, lim);
-                io->scratch[(size_t)h * bp + col + r] = w.lse[r];
-            }
+            int R = it.R;
+            const int *pos = it.pos;
+            computed += walk_forward(&it, kern, scale, lim, w.o, w.lse);
+            for (int r = 0; r < R; r++) io->scratch[(size_t)h * bp + it.c0 + pos[r]] = w.lse[r];
             for (int d = 0; d < hd; d++)
                 for (int r = 0; r < R; r++)
-                    y[(size_t)(h * hd + d) * bp + col + r] = w.o[(size_t)r * hx + d];
+                    y[(size_t)(h * hd + d) * bp + it.c0 + pos[r]] = w.o[(size_t)r * hx + d];
         }
         count_scores(a, computed, (int64_t)T * (T + 1) / 2);
         free(buf);
@@ -556,22 +608,27 @@ static int core_backward(const layer *ly, const layer_io *io)
         memset(w.dK, 0, sizeof(float) * (size_t)T * hx);
         memset(w.dV, 0, sizeof(float) * (size_t)T * hx);
         for (tile_walk it = tile_walk_start(a, &kv, qkv, bp, c, T, &w); tile_walk_next(&it);) {
-            int u0 = it.u0, R = it.R;
-            size_t col = it.c0 + u0;
-            tile_in(dy, bp, h * hd, col, R, hd, hx, 0.0f, w.g);
+            int R = it.R;
+            const int *pos = it.pos;
+            tile_in(dy, bp, h * hd, it.c0, pos, R, hd, hx, 0.0f, w.g);
             for (int r = 0; r < R; r++) {
                 double delta = 0;
                 for (int d = 0; d < hd; d++)
-                    delta += (double)w.g[(size_t)r * hx + d] * y[(size_t)(h * hd + d) * bp + col + r];
+                    delta += (double)w.g[(size_t)r * hx + d] *
+                             y[(size_t)(h * hd + d) * bp + it.c0 + pos[r]];
                 w.delta[r] = (float)delta;
-                w.lse[r] = io->scratch[(size_t)h * bp + col + r];
+                w.lse[r] = io->scratch[(size_t)h * bp + it.c0 + pos[r]];
             }
             memset(w.dq, 0, sizeof(float) * (size_t)R * hx);
-            att_tile_backward(kern, &kv, w.q, w.g, w.lse, w.delta, u0, R, scale, w.ranges, it.nr,
-                              lim, w.dq, w.dK, w.dV);
+            if (it.grows)
+                att_rows_backward(kern, &kv, w.q, w.g, w.lse, w.delta, pos, R, scale, it.keys,
+                                  it.nkeys, w.dq, w.dK, w.dV);
+            else
+                att_tile_backward(kern, &kv, w.q, w.g, w.lse, w.delta, it.u0, R, scale, w.ranges,
+                                  it.nr, lim, w.dq, w.dK, w.dV);
             for (int d = 0; d < hd; d++)
                 for (int r = 0; r < R; r++) {
-                    float *g = in->grad + (size_t)(h * hd + d) * bp + col + r;
+                    float *g = in->grad + (size_t)(h * hd + d) * bp + it.c0 + pos[r];
                     *g = add ? *g + w.dq[(size_t)r * hx + d] : w.dq[(size_t)r * hx + d];
                 }
         }
@@ -704,7 +761,8 @@ static int att_forward_vector(const layer *ly, const layer_io *io)
         cache_put(a, &cache, qkv, 1, t, h);
         att_kv kv = cache_kv(a, &cache, h);
         kv.gather = w.gather;
-        tile_in(qkv, 1, h * hd, 0, 1, hd, hx, 1.0f, w.q);
+        int first = 0;
+        tile_in(qkv, 1, h * hd, 0, &first, 1, hd, hx, 1.0f, w.q);
         const float *q0 = rows > 1 ? cache.tile_q + (size_t)(t / rows) * dim + h * hd : w.q;
         int nr = choose(&a->pattern, &kv, q0, t - t % rows, t + 1, w.ranges, w.work);
         att_limit lim = att_pattern_limit(&a->pattern);

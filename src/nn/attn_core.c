@@ -78,25 +78,46 @@ typedef struct {
     int pos[ATT_CHUNK];
 } gather_chunk;
 
-static int gather_next(gather_chunk *g, const att_range *r, int nr, int t, int *i, int *s)
+/* The key at position s into slot n of the gathered chunk. */
+static void gather_key(gather_chunk *g, int n, int s)
 {
     const att_kv *kv = g->kv;
-    int hd = kv->hd, n = 0;
+    int hd = kv->hd;
+    const float *key = kv->k + (size_t)s * kv->ld, *val = kv->v + (size_t)s * kv->ld;
+    g->pos[n] = s;
+    for (int d = 0; d < hd; d++) g->kt[(size_t)d * GATHER_LDT + n] = key[d];
+    if (g->k) memcpy(g->k + (size_t)n * hd, key, sizeof(float) * (size_t)hd);
+    if (g->v) memcpy(g->v + (size_t)n * hd, val, sizeof(float) * (size_t)hd);
+    if (g->vt)
+        for (int d = 0; d < hd; d++) g->vt[(size_t)d * GATHER_LDT + n] = val[d];
+}
+
+static int gather_next(gather_chunk *g, const att_range *r, int nr, int t, int *i, int *s)
+{
+    int n = 0;
     for (; *i < nr && n < ATT_CHUNK; (*i)++) {
         int s1 = r[*i].s1 < t + 1 ? r[*i].s1 : t + 1;
         if (*s < r[*i].s0) *s = r[*i].s0;
-        for (; *s < s1 && n < ATT_CHUNK; (*s)++, n++) {
-            const float *key = kv->k + (size_t)*s * kv->ld, *val = kv->v + (size_t)*s * kv->ld;
-            g->pos[n] = *s;
-            for (int d = 0; d < hd; d++) g->kt[(size_t)d * GATHER_LDT + n] = key[d];
-            if (g->k) memcpy(g->k + (size_t)n * hd, key, sizeof(float) * (size_t)hd);
-            if (g->v) memcpy(g->v + (size_t)n * hd, val, sizeof(float) * (size_t)hd);
-            if (g->vt)
-                for (int d = 0; d < hd; d++) g->vt[(size_t)d * GATHER_LDT + n] = val[d];
-        }
+        for (; *s < s1 && n < ATT_CHUNK; (*s)++, n++) gather_key(g, n, *s);
         if (*s < s1) break; /* the chunk is full inside this range */
     }
     return n;
+}
+
+/* Adds a gathered chunk's key and value gradients gdk, gdv [n][hd] back at
+ * the keys' positions in dk, dv. */
+static void scatter_grads(const gather_chunk *g, int n, const float *gdk, const float *gdv,
+                          float *dk, float *dv)
+{
+    const att_kv *kv = g->kv;
+    int hd = kv->hd;
+    for (int j = 0; j < n; j++) {
+        float *dkj = dk + (size_t)g->pos[j] * kv->ld, *dvj = dv + (size_t)g->pos[j] * kv->ld;
+        for (int d = 0; d < hd; d++) {
+            dkj[d] += gdk[(size_t)j * hd + d];
+            dvj[d] += gdv[(size_t)j * hd + d];
+        }
+    }
 }
 
 static void gather_forward(const attn_kernel_table *k, const att_kv *kv, const float *q, int t,
@@ -126,14 +147,114 @@ static void gather_backward(const attn_kernel_table *k, const att_kv *kv, const 
         memset(gdk, 0, sizeof(float) * (size_t)n * hd);
         memset(gdv, 0, sizeof(float) * (size_t)n * hd);
         k->backward(&c, n, q, dout, 1, &lo, &n, scale, lse, delta, dq, gdk, gdv);
-        for (int j = 0; j < n; j++) {
-            float *dkj = dk + (size_t)g.pos[j] * kv->ld, *dvj = dv + (size_t)g.pos[j] * kv->ld;
-            for (int d = 0; d < hd; d++) {
-                dkj[d] += gdk[(size_t)j * hd + d];
-                dvj[d] += gdv[(size_t)j * hd + d];
-            }
-        }
+        scatter_grads(&g, n, gdk, gdv, dk, dv);
     }
+}
+
+/* A group of rows sharing one key list (att_rows_forward): the list's
+ * keys up to the last row, ATT_CHUNK at a time, copied into the gathered
+ * chunk; each row sees those at or before its own position. */
+typedef struct {
+    const int *t, *keys;
+    int R, nk; /* the keys at or before the last row */
+    int j0;    /* the next chunk's first key */
+} list_walk;
+
+static list_walk list_walk_start(const int *t, int R, const int *keys, int nkeys)
+{
+    int lo = 0, hi = nkeys;
+    while (lo < hi) { /* the keys <= t[R - 1] */
+        int mid = lo + (hi - lo) / 2;
+        if (keys[mid] <= t[R - 1]) lo = mid + 1;
+        else hi = mid;
+    }
+    return (list_walk){t, keys, R, lo, 0};
+}
+
+/* The next chunk into g with each row's visible count nv (lo all 0);
+ * returns its keys, 0 after the last. */
+static int list_walk_next(list_walk *w, gather_chunk *g, int *lo, int *nv)
+{
+    int n = w->nk - w->j0 < ATT_CHUNK ? w->nk - w->j0 : ATT_CHUNK;
+    if (n <= 0) return 0;
+    for (int j = 0; j < n; j++) gather_key(g, j, w->keys[w->j0 + j]);
+    for (int r = 0, j = 0; r < w->R; r++) {
+        while (j < n && g->pos[j] <= w->t[r]) j++;
+        lo[r] = 0, nv[r] = j;
+    }
+    w->j0 += n;
+    return n;
+}
+
+/* Row r's own key when the list does not hold it: a chunk of that one key. */
+static int own_outside(const int *keys, int nkeys, int t)
+{
+    int lo = 0, hi = nkeys;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (keys[mid] < t) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo == nkeys || keys[lo] != t;
+}
+
+static attn_chunk one_key(const att_kv *kv, int s)
+{
+    size_t at = (size_t)s * kv->ld;
+    return (attn_chunk){kv->kt + s, kv->vt ? kv->vt + s : NULL, kv->k + at, kv->v + at, kv->ldt,
+                        kv->ld, kv->hd};
+}
+
+void att_rows_forward(const attn_kernel_table *k, const att_kv *kv, const float *q, const int *t,
+                      int R, float scale, const int *keys, int nkeys, float *o, float *lse)
+{
+    int hd = kv->hd, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS], n, one = 1, zero = 0;
+    float m[ATT_TILE_ROWS], l[ATT_TILE_ROWS];
+    for (int i = 0; i < R; i++) m[i] = -INFINITY, l[i] = 0.0f;
+    memset(o, 0, sizeof(float) * (size_t)R * hd);
+    gather_chunk g = {kv, kv->gather, NULL, NULL, kv->gather + (size_t)hd * GATHER_LDT, {0}};
+    list_walk w = list_walk_start(t, R, keys, nkeys);
+    while ((n = list_walk_next(&w, &g, lo, nv)) > 0) {
+        attn_chunk c = {g.kt, NULL, NULL, g.v, GATHER_LDT, hd, hd};
+        k->forward(&c, n, q, R, lo, nv, scale, m, l, o);
+    }
+    for (int r = 0; r < R; r++)
+        if (own_outside(keys, nkeys, t[r])) {
+            attn_chunk c = one_key(kv, t[r]);
+            k->forward(&c, 1, q + (size_t)r * hd, 1, &zero, &one, scale, m + r, l + r,
+                       o + (size_t)r * hd);
+        }
+    for (int i = 0; i < R; i++) {
+        float inv = 1.0f / l[i];
+        for (int d = 0; d < hd; d++) o[(size_t)i * hd + d] *= inv;
+        lse[i] = m[i] + logf(l[i]);
+    }
+}
+
+void att_rows_backward(const attn_kernel_table *k, const att_kv *kv, const float *q,
+                       const float *dout, const float *lse, const float *delta, const int *t,
+                       int R, float scale, const int *keys, int nkeys, float *dq, float *dk,
+                       float *dv)
+{
+    int hd = kv->hd, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS], n, one = 1, zero = 0;
+    size_t tr = (size_t)hd * GATHER_LDT, rows = (size_t)ATT_CHUNK * hd;
+    float *kt = kv->gather, *vt = kt + tr, *kr = vt + tr, *gdk = kr + rows, *gdv = gdk + rows;
+    gather_chunk g = {kv, kt, vt, kr, NULL, {0}};
+    list_walk w = list_walk_start(t, R, keys, nkeys);
+    while ((n = list_walk_next(&w, &g, lo, nv)) > 0) {
+        attn_chunk c = {kt, vt, kr, NULL, GATHER_LDT, hd, hd};
+        memset(gdk, 0, sizeof(float) * (size_t)n * hd);
+        memset(gdv, 0, sizeof(float) * (size_t)n * hd);
+        k->backward(&c, n, q, dout, R, lo, nv, scale, lse, delta, dq, gdk, gdv);
+        scatter_grads(&g, n, gdk, gdv, dk, dv);
+    }
+    for (int r = 0; r < R; r++)
+        if (own_outside(keys, nkeys, t[r])) {
+            attn_chunk c = one_key(kv, t[r]);
+            size_t at = (size_t)t[r] * kv->ld;
+            k->backward(&c, 1, q + (size_t)r * hd, dout + (size_t)r * hd, 1, &zero, &one, scale,
+                        lse + r, delta + r, dq + (size_t)r * hd, dk + at, dv + at);
+        }
 }
 
 void att_tile_forward(const attn_kernel_table *k, const att_kv *kv, const float *q, int t0, int R,
@@ -200,6 +321,17 @@ int64_t att_range_keys(const att_range *r, int nr)
     int64_t n = 0;
     for (int i = 0; i < nr; i++) n += r[i].s1 - r[i].s0;
     return n;
+}
+
+int64_t att_list_row_keys(const int *keys, int nkeys, int t)
+{
+    int lo = 0, hi = nkeys;
+    while (lo < hi) { /* the listed keys before t */
+        int mid = lo + (hi - lo) / 2;
+        if (keys[mid] < t) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo + 1;
 }
 
 int64_t att_row_keys(const att_range *r, int nr, int t, att_limit lim)

@@ -35,6 +35,20 @@ void att_tile_backward(const attn_kernel_table *k, const att_kv *kv, const float
                        float scale, const att_range *r, int nr, att_limit lim, float *dq,
                        float *dk, float *dv);
 
+/* Rows at the positions t[0..R) (ascending, R <= ATT_TILE_ROWS) that
+ * share one list of keys (positions ascending, keys[0..nkeys)): row t
+ * sees the listed keys s <= t and its own position t, listed or not. The
+ * listed keys are copied together into kv->gather (ATT_GATHER_FLOATS),
+ * ATT_CHUNK at a time, so the rows run them as one tile. Otherwise as
+ * att_tile_forward and att_tile_backward (q, dout, o, dq of row r at
+ * [r * hd]). */
+void att_rows_forward(const attn_kernel_table *k, const att_kv *kv, const float *q, const int *t,
+                      int R, float scale, const int *keys, int nkeys, float *o, float *lse);
+void att_rows_backward(const attn_kernel_table *k, const att_kv *kv, const float *q,
+                       const float *dout, const float *lse, const float *delta, const int *t,
+                       int R, float scale, const int *keys, int nkeys, float *dq, float *dk,
+                       float *dv);
+
 /* Row b of the block means (at means + b * ldm): the mean key of
  * positions [b * block, (b + 1) * block). */
 void att_block_mean(const att_kv *kv, int b, int block, float *means, int ldm);
@@ -46,5 +60,8 @@ float att_dot(const float *a, const float *b, int n);
 /* Key positions the ranges cover, and those of them row t sees. */
 int64_t att_range_keys(const att_range *r, int nr);
 int64_t att_row_keys(const att_range *r, int nr, int t, att_limit lim);
+/* Keys the row at t sees of a list keys[0..nkeys) (att_rows_forward):
+ * the listed ones before t, and t itself. */
+int64_t att_list_row_keys(const int *keys, int nkeys, int t);
 
 #endif

@@ -117,6 +117,17 @@ typedef struct {
     int (*tile_ranges)(const att_pattern *p, const att_kv *kv, const float *q, int t0, int t1,
                        att_range *out, float *work);
     int (*tile_rows)(const att_pattern *p);
+    /* Optional, for a whole sequence of T positions (the passes over
+     * every row; decoding and the plot ask `ranges`, which must give the
+     * same keys): the rows as groups that share one list of keys. Group
+     * g's rows, ascending, are rows[first[g] .. first[g + 1]); each sees
+     * the keys group_keys lists (ascending, *n of them) before its own
+     * position, and its own position. The query at t has feature d at
+     * q[d * ldq + t]. Returns the number of groups; *rows and *first
+     * point into work (work_floats). */
+    int (*groups)(const att_pattern *p, const att_kv *kv, const float *q, size_t ldq, int T,
+                  float *work, const int **rows, const int **first);
+    const int *(*group_keys)(const att_pattern *p, const att_kv *kv, int g, int *n);
     /* The pattern's layer state, or NULL when it has none. */
     const att_state_ops *state;
 } att_pattern_ops;

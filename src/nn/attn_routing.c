@@ -115,10 +115,41 @@ static int routing_ranges(const att_pattern *p, const att_kv *kv, const float *q
 /* The keys may come one by one, each its own range. */
 static int routing_max(const att_pattern *p, int T) { return (void)p, T + 1; }
 
+/* ranges: T + 1; groups: a query (hd), each query's cluster, the rows
+ * by cluster and each cluster's first (T, T and C + 1 ints) */
 static int64_t routing_work(const att_pattern *p, int T, int hd)
 {
-    (void)p, (void)hd;
-    return (int64_t)T + 1;
+    return (int64_t)hd + 2 * (int64_t)T + p->clusters + 2;
+}
+
+/* A whole sequence's queries by cluster: the rows of one cluster see the
+ * same list, that cluster's keys, each up to its own position, so they
+ * run together as tiles (attn_core.c, att_rows_forward). */
+static int routing_groups(const att_pattern *p, const att_kv *kv, const float *q, size_t ldq, int T,
+                          float *work, const int **rows, const int **first)
+{
+    int C = p->clusters, hd = kv->hd;
+    float *x = work;
+    int *cl = (int *)(work + hd), *row = cl + T, *start = row + T;
+    for (int c = 0; c <= C; c++) start[c] = 0;
+    for (int t = 0; t < T; t++) {
+        for (int d = 0; d < hd; d++) x[d] = q[(size_t)d * ldq + t];
+        cl[t] = routing_nearest(kv->centroids, C, hd, x);
+        start[cl[t] + 1]++;
+    }
+    for (int c = 0; c < C; c++) start[c + 1] += start[c];
+    for (int t = 0; t < T; t++) row[start[cl[t]]++] = t; /* ascending per cluster */
+    for (int c = C; c > 0; c--) start[c] = start[c - 1];
+    start[0] = 0;
+    *rows = row, *first = start;
+    return C;
+}
+
+static const int *routing_cluster_keys(const att_pattern *p, const att_kv *kv, int g, int *n)
+{
+    (void)p;
+    *n = kv->route_ptr[g + 1] - kv->route_ptr[g];
+    return kv->route_pos + kv->route_ptr[g];
 }
 
 /* ---- the layer state: centroids ---------------------------------------- */
@@ -208,5 +239,7 @@ const att_pattern_ops att_routing_ops = {
     .ranges = routing_ranges,
     .max_ranges = routing_max,
     .work_floats = routing_work,
+    .groups = routing_groups,
+    .group_keys = routing_cluster_keys,
     .state = &routing_state,
 };
