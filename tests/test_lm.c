@@ -227,6 +227,39 @@ static void test_sampling_distribution(void **state)
     assert_int_equal(lm_sample_token(logits, 5, 0.0f, 0, sorted, &rng), 3);
 }
 
+static int cmp_floats_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* top-k's cut is the k-th largest logit: the selection against a sort, on
+ * random values, many ties, sorted and reversed runs. */
+static void test_kth_largest(void **state)
+{
+    (void)state;
+    enum { N = 301 };
+    float x[N], sorted[N];
+    rng_state rng;
+    rng_seed(&rng, 5);
+    for (int shape = 0; shape < 5; shape++)
+        for (int round = 0; round < 20; round++) {
+            int n = 1 + (int)(rng_uniform(&rng) * N);
+            for (int i = 0; i < n; i++) {
+                float u = (float)rng_uniform(&rng);
+                x[i] = shape == 0 ? u : shape == 1 ? (float)(int)(u * 4) /* ties */
+                       : shape == 2 ? (float)i : shape == 3 ? (float)-i : 1.0f;
+            }
+            memcpy(sorted, x, sizeof(float) * (size_t)n);
+            qsort(sorted, (size_t)n, sizeof *sorted, cmp_floats_desc);
+            int k = 1 + (int)(rng_uniform(&rng) * n);
+            float got = lm_kth_largest(x, n, k);
+            if (got != sorted[k - 1])
+                fail_msg("shape %d, n %d, k %d: %g, sorted says %g", shape, n, k, (double)got,
+                         (double)sorted[k - 1]);
+        }
+}
+
 /* rw_lm_evaluate's loss is the mean over every validation token of its
  * cross-entropy given the tokens before it in its window. */
 static void test_evaluate_matches_direct_loss(void **state)
@@ -587,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_greedy_generation),
         cmocka_unit_test(test_generation_same_for_any_threads),
         cmocka_unit_test(test_sampling_distribution),
+        cmocka_unit_test(test_kth_largest),
         cmocka_unit_test(test_evaluate_matches_direct_loss),
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_model_file_round_trip),

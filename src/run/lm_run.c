@@ -193,10 +193,41 @@ rw_status rw_lm_evaluate(const rw_model *model, const rw_text *text, int val, in
 
 /* ---- Generation --------------------------------------------------------- */
 
-static int cmp_desc(const void *a, const void *b)
+static void swap_floats(float *a, float *b)
 {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
+    float t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static float median_of_three(float a, float b, float c)
+{
+    if (a > b) swap_floats(&a, &b);
+    if (b > c) swap_floats(&b, &c);
+    return a > b ? a : b;
+}
+
+/* Quickselect with a three-way partition around a median of three, so
+ * runs of equal values (tied logits) end a round instead of costing one
+ * each: O(n) on average, where sorting GPT-2's 50,257 logits per token
+ * took milliseconds. */
+float lm_kth_largest(float *x, int n, int k)
+{
+    int lo = 0, hi = n, want = k - 1;
+    while (hi - lo > 1) {
+        float pivot = median_of_three(x[lo], x[lo + (hi - lo) / 2], x[hi - 1]);
+        /* [lo, gt) above the pivot, [gt, lt) equal (or unordered: NaN), [lt, hi) below */
+        int i = lo, gt = lo, lt = hi;
+        while (i < lt) {
+            if (x[i] > pivot) swap_floats(&x[i++], &x[gt++]);
+            else if (x[i] < pivot) swap_floats(&x[i], &x[--lt]);
+            else i++;
+        }
+        if (want < gt) hi = gt;
+        else if (want < lt) return pivot;
+        else lo = lt;
+    }
+    return x[lo];
 }
 
 int32_t lm_sample_token(float *logits, int vocab, float temperature, int top_k, float *sorted,
@@ -209,8 +240,7 @@ int32_t lm_sample_token(float *logits, int vocab, float temperature, int top_k, 
     float cut = -INFINITY;
     if (top_k > 0 && top_k < vocab) {
         memcpy(sorted, logits, sizeof(float) * (size_t)vocab);
-        qsort(sorted, (size_t)vocab, sizeof *sorted, cmp_desc);
-        cut = sorted[top_k - 1];
+        cut = lm_kth_largest(sorted, vocab, top_k);
     }
     double total = 0, top = logits[best]; /* logits[] is overwritten as it goes */
     for (int v = 0; v < vocab; v++) {

@@ -71,10 +71,12 @@ int run_stop_asked(rw_run *r);
 rw_status lm_check_schedule(const rw_lm_schedule *s, int batch);
 
 /* A token drawn from logits[vocab] (overwritten) divided by temperature,
- * among the top_k largest (0: all); temperature 0 takes the largest.
- * sorted: room for vocab floats. */
+ * among the top_k largest (0: all; ties with the k-th largest stay in);
+ * temperature 0 takes the largest. sorted: room for vocab floats. */
 int32_t lm_sample_token(float *logits, int vocab, float temperature, int top_k, float *sorted,
                         rng_state *rng);
+/* The k-th largest (1 <= k <= n) of x[0..n), which it reorders. */
+float lm_kth_largest(float *x, int n, int k);
 
 /* The "lm" object of a checkpoint's note, and reading it back. */
 json_t *lm_note(const rw_run *r);
