@@ -30,8 +30,9 @@
  * [H][T][T] (1: query t sees key s), dy [H·hd][T]; writes y and dqkv.
  * With bias [H][T] (or NULL) bias[s] is added to the scaled score of key
  * s, and dbias (or NULL) gets the loss's gradient by it. */
-static void twin_bias(const float *qkv, int T, int H, int hd, const unsigned char *mask,
-                      const double *bias, const float *dy, double *y, double *dqkv, double *dbias)
+static void twin_probs(const float *qkv, int T, int H, int hd, const unsigned char *mask,
+                       const double *bias, const float *dy, double *y, double *dqkv,
+                       double *dbias, double *probs)
 {
     int dim = H * hd;
     double scale = 1.0 / sqrt((double)hd);
@@ -60,6 +61,8 @@ static void twin_bias(const float *qkv, int T, int H, int hd, const unsigned cha
                 sum += *p;
             }
             for (int s = 0; s < T; s++) P[(size_t)t * T + s] /= sum;
+            if (probs)
+                memcpy(probs + ((size_t)h * T + t) * T, P + (size_t)t * T, sizeof(double) * T);
             for (int d = 0; d < hd; d++) {
                 double o = 0;
                 for (int s = 0; s < T; s++) o += P[(size_t)t * T + s] * V(d, s);
@@ -100,6 +103,13 @@ static void twin_bias(const float *qkv, int T, int H, int hd, const unsigned cha
     free(P);
     free(dS);
     free(g);
+}
+
+/* twin_probs without the probabilities [H][T][T] (probs, or NULL). */
+static void twin_bias(const float *qkv, int T, int H, int hd, const unsigned char *mask,
+                      const double *bias, const float *dy, double *y, double *dqkv, double *dbias)
+{
+    twin_probs(qkv, T, H, hd, mask, bias, dy, y, dqkv, dbias, NULL);
 }
 
 static void twin(const float *qkv, int T, int H, int hd, const unsigned char *mask, const float *dy,
@@ -809,6 +819,76 @@ static void test_gpt_decode_and_file(void **state)
     }
 }
 
+/* rw_model_attention_map (what `rewire plot --attention` draws) against
+ * the twin's probabilities under the pattern's mask chosen again here,
+ * on a small GPT with each pattern (dma's mask parameters moved away from
+ * their start, so its keys are scattered): every key a row sees with its
+ * probability within 1e-5, every other -1. */
+static void test_plot_map_matches_twin(void **state)
+{
+    (void)state;
+    const int V = 16, N = 32, H = 2, hd = 8, dim = H * hd;
+    const char *specs[] = {"dense", "window:5,sink:2", "block-topk:4,2", "hip:4,2", "routing:3",
+                           "dma:6"};
+    int32_t tokens[32];
+    for (int i = 0; i < N; i++) tokens[i] = (i * 7 + 3) % V;
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        rw_gpt_config c = rw_gpt_config_default();
+        c.vocab = V, c.context = N, c.n_layer = 2, c.n_head = H, c.n_embd = dim;
+        c.attention = specs[i];
+        rw_model *m;
+        assert_int_equal(rw_gpt_create(&c, &m), RW_OK);
+        int l = 0, attn = 1; /* the second attention layer */
+        for (int k = -1; l < m->n_layers; l++)
+            if (is_attention(m->layers[l]) && ++k == attn) break;
+        assert_true(l < m->n_layers);
+        layer *ly = m->layers[l];
+        if (attention_pattern(ly)->kind == ATT_DMA) {
+            rng_state r;
+            rng_seed(&r, 7);
+            tu_fill_uniform(attention_state(ly, "dma_proj"), (size_t)H * hd, -3.0f, 3.0f, &r);
+            tu_fill_uniform(attention_state(ly, "dma_a"), (size_t)H, 0.5f, 1.0f, &r);
+        }
+        workspace ws; /* the layer's input, [3·dim][N] */
+        assert_int_equal(workspace_init(&ws, m, N, 0), RW_OK);
+        ws.tokens = tokens, ws.n = N, ws.seq_len = N, ws.pos0 = 0;
+        network_forward(m, &ws);
+        layer_io io = workspace_io(&ws, m, l);
+        float *qkv = malloc(sizeof(float) * (size_t)3 * dim * N), *dy = calloc((size_t)dim * N, sizeof(float));
+        float *map = malloc(sizeof(float) * (size_t)N * N);
+        double *y = malloc(sizeof(double) * (size_t)dim * N), *g = malloc(sizeof(double) * (size_t)3 * dim * N);
+        double *bias = calloc((size_t)H * N, sizeof(double)), *probs = malloc(sizeof(double) * (size_t)H * N * N);
+        unsigned char *mask = malloc((size_t)H * N * N);
+        assert_true(qkv && dy && map && y && g && bias && probs && mask);
+        for (int r = 0; r < 3 * dim; r++)
+            memcpy(qkv + (size_t)r * N, io.in[0]->data + (size_t)r * ws.bp, sizeof(float) * N);
+        workspace_free(&ws);
+        att_kind kind = attention_pattern(ly)->kind;
+        if (kind == ATT_ROUTING || kind == ATT_DMA) learned_mask(ly, qkv, N, H, hd, mask, bias);
+        else pattern_mask(specs[i], qkv, N, H, hd, mask);
+        twin_probs(qkv, N, H, hd, mask, kind == ATT_DMA ? bias : NULL, dy, y, g, NULL, probs);
+        int scattered = 0; /* a row that sees keys apart from each other */
+        for (int h = 0; h < H; h++) {
+            assert_int_equal(rw_model_attention_map(m, tokens, N, attn, h, map), RW_OK);
+            double worst = 0;
+            for (int t = 0; t < N; t++)
+                for (int s = 0; s < N; s++) {
+                    size_t at = ((size_t)h * N + t) * N + s;
+                    float got = map[(size_t)t * N + s];
+                    if (!mask[at] && got != -1.0f)
+                        fail_msg("%s head %d: row %d shows key %d (%g), which it does not see",
+                                 specs[i], h, t, s, (double)got);
+                    if (mask[at]) worst = fmax(worst, fabs(got - probs[at]));
+                    if (mask[at] && s > 0 && s < t && !mask[at - 1]) scattered = 1;
+                }
+            if (worst >= TOL) fail_msg("%s head %d: probabilities off by %g", specs[i], h, worst);
+        }
+        if (kind == ATT_DMA && !scattered) fail_msg("dma: every kept key run starts at 0");
+        free(qkv), free(dy), free(map), free(y), free(g), free(bias), free(probs), free(mask);
+        rw_model_free(m);
+    }
+}
+
 /* The greedy choice on a planted mass: a column (sink) and one diagonal
  * carry nearly all of it, so they are what KEEP 0.9 keeps; KEEP 1 keeps
  * every block with mass; the key count follows the kept blocks. */
@@ -993,6 +1073,7 @@ int main(void)
         cmocka_unit_test(test_dma_gradient_finite_differences),
         cmocka_unit_test(test_selection_finds_planted_block),
         cmocka_unit_test(test_gpt_decode_and_file),
+        cmocka_unit_test(test_plot_map_matches_twin),
         cmocka_unit_test(test_sparsed_choice_planted),
         cmocka_unit_test(test_gpt_sparsed),
     };
