@@ -129,35 +129,9 @@ static void search_bad_configs(void **state)
 
 static char *make_text(size_t *len)
 {
-    static const char *words[] = {"to ", "be ", "or ", "not ", "that ", "is ", "the ",
-                                  "question. ", "\n"};
-    size_t cap = 6000, n = 0;
-    char *s = malloc(cap + 16);
-    assert_non_null(s);
-    rng_state r;
-    rng_seed(&r, 9);
-    while (n < cap) {
-        const char *w = words[rng_below(&r, 9)];
-        size_t k = strlen(w);
-        memcpy(s + n, w, k);
-        n += k;
-    }
-    *len = n;
-    return s;
-}
-
-static rw_model *tiny_gpt(uint64_t seed)
-{
-    rw_gpt_config g = rw_gpt_config_default();
-    g.n_layer = 2;
-    g.n_head = 2;
-    g.n_embd = 16;
-    g.context = 16;
-    g.bias = 1;
-    g.seed = seed;
-    rw_model *m = NULL;
-    assert_int_equal(rw_gpt_create(&g, &m), RW_OK);
-    return m;
+    static const char *const words[] = {"to ",  "be ", "or ",       "not ", "that ",
+                                        "is ",  "the ", "question. ", "\n"};
+    return tu_word_text(words, 9, 9, len);
 }
 
 /* Every block map's weights of a and b, dense, are equal bit for bit. */
@@ -197,7 +171,7 @@ static void log_generation(int g, double kl, void *user)
 
 static void check_gpt_search(rw_text *text, rw_lm_prune_method method)
 {
-    rw_model *a = tiny_gpt(3), *b = tiny_gpt(3);
+    rw_model *a = tu_tiny_gpt(3), *b = tu_tiny_gpt(3);
     rw_lm_prune_config c = rw_lm_prune_config_default();
     c.method = method;
     c.sparsity = 0.6;
@@ -246,7 +220,7 @@ static void check_gpt_search(rw_text *text, rw_lm_prune_method method)
     assert_int_equal(rw_lm_prune(b, &c), RW_OK);
     assert_same_maps(a, b);
     /* The same search again finds the same profile. */
-    rw_model *d = tiny_gpt(3);
+    rw_model *d = tu_tiny_gpt(3);
     double s2[8];
     c.map_sparsity = NULL;
     c.dense_inputs = 0;
@@ -290,7 +264,7 @@ static void gpt_map_sparsity(void **state)
     rw_tokenizer *tok;
     char *s;
     rw_text *text = made_text(&tok, &s);
-    rw_model *m = tiny_gpt(5);
+    rw_model *m = tu_tiny_gpt(5);
     assert_int_equal(rw_lm_prune_map_count(m), 8);
     assert_string_equal(rw_lm_prune_map_name(m, 0), "blocks.0.attn.qkv");
     assert_string_equal(rw_lm_prune_map_name(m, 7), "blocks.1.mlp.down");
@@ -324,7 +298,7 @@ static void gpt_map_sparsity(void **state)
     assert_int_equal(i, 8);
     rw_model_free(m);
     /* The search refuses what it cannot share. */
-    m = tiny_gpt(5);
+    m = tu_tiny_gpt(5);
     rw_lm_evopress_config e = rw_lm_evopress_config_default();
     c.map_sparsity = NULL;
     c.nm_n = 2, c.nm_m = 4;

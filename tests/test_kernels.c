@@ -420,6 +420,38 @@ static void test_avx512_sums_as_avx2(void **state)
     }
 }
 
+/* The AVX-512 table b against the AVX2 table a on problem p, every
+ * epilogue: the same bytes at batches of 128·k (+ 8) columns and in the
+ * gradients of the weights and biases, and the scalar reference's sums
+ * within the tolerance. */
+static void check_avx512_as_avx2(const kernel_table *a, const kernel_table *b, problem *p,
+                                 const char *what)
+{
+    double tol = tolerance(&p->w, p->bp);
+    for (int e = 0; e < N_EPI; e++) {
+        outputs ref, x, y;
+        run_ranges(kernels_scalar(), p, epilogues[e], &ref);
+        run_ranges(a, p, epilogues[e], &x);
+        run_ranges(b, p, epilogues[e], &y);
+        if (p->bp % 128 == 0 || p->bp % 128 == 8) {
+            assert_memory_equal(x.y, y.y, sizeof(float) * (size_t)p->w.rows * p->bp);
+            assert_memory_equal(x.dx, y.dx, sizeof(float) * (size_t)p->w.cols * p->bp);
+        }
+        assert_memory_equal(x.dw, y.dw, sizeof(float) * (size_t)p->w.nnz);
+        assert_memory_equal(x.db, y.db, sizeof(float) * (size_t)p->w.rows);
+        double ey = tu_max_rel_diff(y.y, ref.y, (size_t)p->w.rows * p->bp);
+        double ex = tu_max_rel_diff(y.dx, ref.dx, (size_t)p->w.cols * p->bp);
+        double ew = tu_max_rel_diff(y.dw, ref.dw, (size_t)p->w.nnz);
+        if (!(ey < tol) || !(ex < tol) || !(ew < tol))
+            fail_msg("%s (%d x %d, batch %d, epilogue %d): y %g, dx %g, dw %g against the "
+                     "reference, tolerance %g", what, p->w.rows, p->w.cols, p->bp, e, ey, ex, ew,
+                     tol);
+        outputs_free(&ref);
+        outputs_free(&x);
+        outputs_free(&y);
+    }
+}
+
 /* Inputs too large for the cache take the kernels' tiled loops (the
  * AVX-512 SDDMM over tiles of input rows, its SpMM and SpMMᵀ over tiles
  * of a batch chunk's input rows): the same bytes as the AVX2
@@ -445,25 +477,7 @@ static void test_large_inputs_tiled(void **state)
     for (size_t s = 0; s < sizeof big / sizeof big[0]; s++) {
         problem p;
         problem_make(&p, big[s].rows, big[s].cols, big[s].density, big[s].batch, 1300 + s);
-        double tol = tolerance(&p.w, p.bp);
-        for (int e = 0; e < N_EPI; e++) {
-            outputs ref, x, y;
-            run_ranges(kernels_scalar(), &p, epilogues[e], &ref);
-            run_ranges(a->csr, &p, epilogues[e], &x);
-            run_ranges(b->csr, &p, epilogues[e], &y);
-            if (p.bp % 128 == 0 || p.bp % 128 == 8) {
-                assert_memory_equal(x.y, y.y, sizeof(float) * (size_t)p.w.rows * p.bp);
-                assert_memory_equal(x.dx, y.dx, sizeof(float) * (size_t)p.w.cols * p.bp);
-            }
-            assert_memory_equal(x.dw, y.dw, sizeof(float) * (size_t)p.w.nnz);
-            assert_memory_equal(x.db, y.db, sizeof(float) * (size_t)p.w.rows);
-            assert_true(tu_max_rel_diff(y.y, ref.y, (size_t)p.w.rows * p.bp) < tol);
-            assert_true(tu_max_rel_diff(y.dx, ref.dx, (size_t)p.w.cols * p.bp) < tol);
-            assert_true(tu_max_rel_diff(y.dw, ref.dw, (size_t)p.w.nnz) < tol);
-            outputs_free(&ref);
-            outputs_free(&x);
-            outputs_free(&y);
-        }
+        check_avx512_as_avx2(a->csr, b->csr, &p, "tiled input");
         problem_free(&p);
     }
 }
@@ -501,29 +515,9 @@ static void test_large_batch_shapes(void **state)
             p.w.indices16 = NULL;
             p.w.t_rows16 = NULL;
         }
-        double tol = tolerance(&p.w, p.bp);
-        for (int e = 0; e < N_EPI; e++) {
-            outputs ref, x, y;
-            run_ranges(kernels_scalar(), &p, epilogues[e], &ref);
-            run_ranges(a->csr, &p, epilogues[e], &x);
-            run_ranges(b->csr, &p, epilogues[e], &y);
-            if (p.bp % 128 == 0 || p.bp % 128 == 8) {
-                assert_memory_equal(x.y, y.y, sizeof(float) * (size_t)p.w.rows * p.bp);
-                assert_memory_equal(x.dx, y.dx, sizeof(float) * (size_t)p.w.cols * p.bp);
-            }
-            assert_memory_equal(x.dw, y.dw, sizeof(float) * (size_t)p.w.nnz);
-            assert_memory_equal(x.db, y.db, sizeof(float) * (size_t)p.w.rows);
-            assert_true(tu_max_rel_diff(y.dw, ref.dw, (size_t)p.w.nnz) < tol);
-            if (!(tu_max_rel_diff(y.y, ref.y, (size_t)p.w.rows * p.bp) < tol) ||
-                !(tu_max_rel_diff(y.dx, ref.dx, (size_t)p.w.cols * p.bp) < tol))
-                fail_msg("large batch shape %zu (%d x %d, density %g, batch %d): %g %g", s,
-                         sh[i].rows, sh[i].cols, sh[i].density, sh[i].batch,
-                         tu_max_rel_diff(y.y, ref.y, (size_t)p.w.rows * p.bp),
-                         tu_max_rel_diff(y.dx, ref.dx, (size_t)p.w.cols * p.bp));
-            outputs_free(&ref);
-            outputs_free(&x);
-            outputs_free(&y);
-        }
+        check_avx512_as_avx2(a->csr, b->csr, &p, s < sizeof sh / sizeof sh[0]
+                                                      ? "large batch, 16-bit indices"
+                                                      : "large batch, 32-bit indices");
         problem_free(&p);
     }
 }

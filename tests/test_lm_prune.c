@@ -239,35 +239,12 @@ static void dsnot_never_increases_the_error(void **state)
 
 static char *make_text(size_t *len)
 {
-    static const char *words[] = {"the ", "rain ", "in ", "spain ", "falls ", "mainly ", "on ",
-                                  "plain. ", "\n"};
-    size_t cap = 6000, n = 0;
-    char *s = malloc(cap + 16);
-    assert_non_null(s);
-    rng_state r;
-    rng_seed(&r, 5);
-    while (n < cap) {
-        const char *w = words[rng_below(&r, 9)];
-        size_t k = strlen(w);
-        memcpy(s + n, w, k);
-        n += k;
-    }
-    *len = n;
-    return s;
+    static const char *const words[] = {"the ",   "rain ", "in ",     "spain ", "falls ",
+                                        "mainly ", "on ",  "plain. ", "\n"};
+    return tu_word_text(words, 9, 5, len);
 }
 
-static rw_model *tiny_gpt(void)
-{
-    rw_gpt_config g = rw_gpt_config_default();
-    g.n_layer = 2;
-    g.n_head = 2;
-    g.n_embd = 16;
-    g.context = 16;
-    g.bias = 1;
-    rw_model *m = NULL;
-    assert_int_equal(rw_gpt_create(&g, &m), RW_OK);
-    return m;
-}
+static rw_model *tiny_gpt(void) { return tu_tiny_gpt(rw_gpt_config_default().seed); }
 
 typedef struct {
     int maps;

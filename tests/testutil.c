@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -60,4 +61,36 @@ int tu_small_head(int test, int n, rw_dataset **out)
     rw_status st = rw_dataset_head(all, n, out);
     rw_dataset_free(all);
     return st == RW_OK ? 0 : -1;
+}
+
+char *tu_word_text(const char *const *words, int n, uint64_t seed, size_t *len)
+{
+    size_t cap = 6000, at = 0;
+    char *s = malloc(cap + 64);
+    assert_non_null(s);
+    rng_state r;
+    rng_seed(&r, seed);
+    while (at < cap) {
+        const char *w = words[rng_below(&r, (uint64_t)n)];
+        size_t k = strlen(w);
+        assert_true(k < 64);
+        memcpy(s + at, w, k);
+        at += k;
+    }
+    *len = at;
+    return s;
+}
+
+rw_model *tu_tiny_gpt(uint64_t seed)
+{
+    rw_gpt_config g = rw_gpt_config_default();
+    g.n_layer = 2;
+    g.n_head = 2;
+    g.n_embd = 16;
+    g.context = 16;
+    g.bias = 1;
+    g.seed = seed;
+    rw_model *m = NULL;
+    assert_int_equal(rw_gpt_create(&g, &m), RW_OK);
+    return m;
 }

@@ -28,6 +28,14 @@ const char *tu_temp_path(const char *name);
  * (test split when `test`), run from the tests folder. 0 on success. */
 int tu_small_head(int test, int n, rw_dataset **out);
 
+/* About 6,000 bytes of words drawn from words[0..n) (seeded), for
+ * language-model tests; *len gets the length. Free with free(). */
+char *tu_word_text(const char *const *words, int n, uint64_t seed, size_t *len);
+
+/* A tiny GPT for the pruning tests: 2 layers, 2 heads, dim 16, context
+ * 16, biases, byte vocabulary, weights drawn from seed. */
+rw_model *tu_tiny_gpt(uint64_t seed);
+
 /* Max |a-b| / max(1, |b|) over n entries. */
 double tu_max_rel_diff(const float *a, const float *b, size_t n);
 
