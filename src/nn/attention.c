@@ -498,7 +498,8 @@ static int group_walk_next(tile_walk *it)
         it->keys = NULL;
     }
     if (it->g >= it->ng) return 0;
-    if (!it->keys) it->keys = ops->group_keys(&it->a->pattern, it->kv, it->g, &it->nkeys);
+    if (!it->keys)
+        it->keys = ops->group_keys(&it->a->pattern, it->kv, it->g, &it->nkeys, it->w->work);
     int left = it->gfirst[it->g + 1] - it->gfirst[it->g] - it->u0;
     it->R = left < ATT_TILE_ROWS ? left : ATT_TILE_ROWS;
     for (int r = 0; r < it->R; r++) it->pos[r] = it->grows[it->gfirst[it->g] + it->u0 + r];

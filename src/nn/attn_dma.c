@@ -123,10 +123,46 @@ static int dma_ranges(const att_pattern *p, const att_kv *kv, const float *q, in
 
 static int dma_max(const att_pattern *p, int T) { return (T < p->topk ? T : p->topk) + 1; }
 
+/* ranges: 2T + 1; groups: T, the rows and each group's first (1, T and
+ * T + 1 ints), and a group's keys (T) */
 static int64_t dma_work(const att_pattern *p, int T, int hd)
 {
     (void)p, (void)hd;
-    return 2 * (int64_t)T + 1;
+    return 3 * (int64_t)T + 2;
+}
+
+/* A whole sequence's rows in runs that keep the same keys: a run ends
+ * where key t - 1 enters the K kept ones for row t (a key only ever leaves
+ * them when another enters), so every row of a run sees the same list, all
+ * of it before the run's first row, and they run together as tiles
+ * (attn_core.c, att_rows_forward). A trained mask changes its top K less
+ * and less often along the sequence (a key enters at t with a chance of
+ * about K / t), so the runs grow with the position. */
+static int dma_groups(const att_pattern *p, const att_kv *kv, const float *q, size_t ldq, int T,
+                      float *work, const int **rows, const int **first)
+{
+    (void)p, (void)q, (void)ldq;
+    int *row = (int *)work + 1, *start = row + T, n = 0;
+    *(int *)work = T;
+    for (int t = 0; t < T; t++) {
+        row[t] = t;
+        if (t == 0 || kv->dma_exit[t - 1] > t) start[n++] = t;
+    }
+    start[n] = T;
+    *rows = row, *first = start;
+    return n;
+}
+
+/* The keys a run's rows keep: those before its first row a still kept at a. */
+static const int *dma_group_keys(const att_pattern *p, const att_kv *kv, int g, int *n,
+                                 float *work)
+{
+    (void)p;
+    int T = *(int *)work, *start = (int *)work + 1 + T, *list = start + T + 1, a = start[g];
+    *n = 0;
+    for (int i = 0; i < kv->n_cand && kv->dma_cand[i] < a; i++)
+        if (kv->dma_exit[kv->dma_cand[i]] > a) list[(*n)++] = kv->dma_cand[i];
+    return list;
 }
 
 /* ---- the layer state: the mask's projection and coefficient ------------ */
@@ -223,5 +259,7 @@ const att_pattern_ops att_dma_ops = {
     .ranges = dma_ranges,
     .max_ranges = dma_max,
     .work_floats = dma_work,
+    .groups = dma_groups,
+    .group_keys = dma_group_keys,
     .state = &dma_state,
 };

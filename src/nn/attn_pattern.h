@@ -124,10 +124,10 @@ typedef struct {
      * the keys group_keys lists (ascending, *n of them) before its own
      * position, and its own position. The query at t has feature d at
      * q[d * ldq + t]. Returns the number of groups; *rows and *first
-     * point into work (work_floats). */
+     * point into work (work_floats), which group_keys shares. */
     int (*groups)(const att_pattern *p, const att_kv *kv, const float *q, size_t ldq, int T,
                   float *work, const int **rows, const int **first);
-    const int *(*group_keys)(const att_pattern *p, const att_kv *kv, int g, int *n);
+    const int *(*group_keys)(const att_pattern *p, const att_kv *kv, int g, int *n, float *work);
     /* The pattern's layer state, or NULL when it has none. */
     const att_state_ops *state;
 } att_pattern_ops;

@@ -145,9 +145,10 @@ static int routing_groups(const att_pattern *p, const att_kv *kv, const float *q
     return C;
 }
 
-static const int *routing_cluster_keys(const att_pattern *p, const att_kv *kv, int g, int *n)
+static const int *routing_cluster_keys(const att_pattern *p, const att_kv *kv, int g, int *n,
+                                       float *work)
 {
-    (void)p;
+    (void)p, (void)work;
     *n = kv->route_ptr[g + 1] - kv->route_ptr[g];
     return kv->route_pos + kv->route_ptr[g];
 }
