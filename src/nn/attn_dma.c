@@ -123,12 +123,13 @@ static int dma_ranges(const att_pattern *p, const att_kv *kv, const float *q, in
 
 static int dma_max(const att_pattern *p, int T) { return (T < p->topk ? T : p->topk) + 1; }
 
-/* ranges: 2T + 1; groups: T, the rows and each group's first (1, T and
- * T + 1 ints), and a group's keys (T) */
+/* ranges: 2T + 1; groups: T, the group whose keys `list` holds and their
+ * count, the rows, each group's first and the list (3, T, T + 1 and T
+ * ints) */
 static int64_t dma_work(const att_pattern *p, int T, int hd)
 {
     (void)p, (void)hd;
-    return 3 * (int64_t)T + 2;
+    return 3 * (int64_t)T + 4;
 }
 
 /* A whole sequence's rows in runs that keep the same keys: a run ends
@@ -142,8 +143,8 @@ static int dma_groups(const att_pattern *p, const att_kv *kv, const float *q, si
                       float *work, const int **rows, const int **first)
 {
     (void)p, (void)q, (void)ldq;
-    int *row = (int *)work + 1, *start = row + T, n = 0;
-    *(int *)work = T;
+    int *head = (int *)work, *row = head + 3, *start = row + T, n = 0;
+    head[0] = T, head[1] = -1, head[2] = 0;
     for (int t = 0; t < T; t++) {
         row[t] = t;
         if (t == 0 || kv->dma_exit[t - 1] > t) start[n++] = t;
@@ -153,15 +154,30 @@ static int dma_groups(const att_pattern *p, const att_kv *kv, const float *q, si
     return n;
 }
 
-/* The keys a run's rows keep: those before its first row a still kept at a. */
+/* The keys a run's rows keep: those before its first row a still kept at
+ * a, ascending. Asked in order, each run's list is the last one's with
+ * key a - 1 added and the one it replaced dropped (O(K) a run, where a
+ * mask that keeps taking new keys makes runs of one row); else made
+ * again from the candidates. */
 static const int *dma_group_keys(const att_pattern *p, const att_kv *kv, int g, int *n,
                                  float *work)
 {
     (void)p;
-    int T = *(int *)work, *start = (int *)work + 1 + T, *list = start + T + 1, a = start[g];
-    *n = 0;
-    for (int i = 0; i < kv->n_cand && kv->dma_cand[i] < a; i++)
-        if (kv->dma_exit[kv->dma_cand[i]] > a) list[(*n)++] = kv->dma_cand[i];
+    int *head = (int *)work, T = head[0], *start = head + 3 + T, *list = start + T + 1;
+    int a = start[g], m = head[2];
+    if (g > 0 && head[1] == g - 1) {
+        int kept = 0;
+        for (int i = 0; i < m; i++)
+            if (kv->dma_exit[list[i]] > a) list[kept++] = list[i];
+        m = kept;
+        list[m++] = a - 1; /* it entered at a: the run began there */
+    } else {
+        m = 0;
+        for (int i = 0; i < kv->n_cand && kv->dma_cand[i] < a; i++)
+            if (kv->dma_exit[kv->dma_cand[i]] > a) list[m++] = kv->dma_cand[i];
+    }
+    head[1] = g, head[2] = m;
+    *n = m;
     return list;
 }
 
