@@ -198,17 +198,24 @@ static int own_outside(const int *keys, int nkeys, int t)
     return lo == nkeys || keys[lo] != t;
 }
 
-static attn_chunk one_key(const att_kv *kv, int s)
+/* The rows' own keys copied into the gathered chunk, key r row r's, and
+ * the visible interval of each row: its own key when the list does not
+ * hold it, nothing when it does. One call of the kernels then takes
+ * every row's own key (instead of a call of one key per row). */
+static void own_keys(gather_chunk *g, const int *t, int R, const int *keys, int nkeys, int *lo,
+                     int *nv)
 {
-    size_t at = (size_t)s * kv->ld;
-    return (attn_chunk){kv->kt + s, kv->vt ? kv->vt + s : NULL, kv->k + at, kv->v + at, kv->ldt,
-                        kv->ld, kv->hd};
+    for (int r = 0; r < R; r++) {
+        gather_key(g, r, t[r]);
+        int out = own_outside(keys, nkeys, t[r]);
+        lo[r] = out ? r : 0, nv[r] = out ? r + 1 : 0;
+    }
 }
 
 void att_rows_forward(const attn_kernel_table *k, const att_kv *kv, const float *q, const int *t,
                       int R, float scale, const int *keys, int nkeys, float *o, float *lse)
 {
-    int hd = kv->hd, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS], n, one = 1, zero = 0;
+    int hd = kv->hd, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS], n;
     float m[ATT_TILE_ROWS], l[ATT_TILE_ROWS];
     for (int i = 0; i < R; i++) m[i] = -INFINITY, l[i] = 0.0f;
     memset(o, 0, sizeof(float) * (size_t)R * hd);
@@ -218,12 +225,9 @@ void att_rows_forward(const attn_kernel_table *k, const att_kv *kv, const float 
         attn_chunk c = {g.kt, NULL, NULL, g.v, GATHER_LDT, hd, hd};
         k->forward(&c, n, q, R, lo, nv, scale, m, l, o);
     }
-    for (int r = 0; r < R; r++)
-        if (own_outside(keys, nkeys, t[r])) {
-            attn_chunk c = one_key(kv, t[r]);
-            k->forward(&c, 1, q + (size_t)r * hd, 1, &zero, &one, scale, m + r, l + r,
-                       o + (size_t)r * hd);
-        }
+    own_keys(&g, t, R, keys, nkeys, lo, nv);
+    attn_chunk c = {g.kt, NULL, NULL, g.v, GATHER_LDT, hd, hd};
+    k->forward(&c, R, q, R, lo, nv, scale, m, l, o);
     for (int i = 0; i < R; i++) {
         float inv = 1.0f / l[i];
         for (int d = 0; d < hd; d++) o[(size_t)i * hd + d] *= inv;
@@ -236,7 +240,7 @@ void att_rows_backward(const attn_kernel_table *k, const att_kv *kv, const float
                        int R, float scale, const int *keys, int nkeys, float *dq, float *dk,
                        float *dv)
 {
-    int hd = kv->hd, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS], n, one = 1, zero = 0;
+    int hd = kv->hd, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS], n;
     size_t tr = (size_t)hd * GATHER_LDT, rows = (size_t)ATT_CHUNK * hd;
     float *kt = kv->gather, *vt = kt + tr, *kr = vt + tr, *gdk = kr + rows, *gdv = gdk + rows;
     gather_chunk g = {kv, kt, vt, kr, NULL, {0}};
@@ -248,13 +252,12 @@ void att_rows_backward(const attn_kernel_table *k, const att_kv *kv, const float
         k->backward(&c, n, q, dout, R, lo, nv, scale, lse, delta, dq, gdk, gdv);
         scatter_grads(&g, n, gdk, gdv, dk, dv);
     }
-    for (int r = 0; r < R; r++)
-        if (own_outside(keys, nkeys, t[r])) {
-            attn_chunk c = one_key(kv, t[r]);
-            size_t at = (size_t)t[r] * kv->ld;
-            k->backward(&c, 1, q + (size_t)r * hd, dout + (size_t)r * hd, 1, &zero, &one, scale,
-                        lse + r, delta + r, dq + (size_t)r * hd, dk + at, dv + at);
-        }
+    own_keys(&g, t, R, keys, nkeys, lo, nv);
+    attn_chunk c = {kt, vt, kr, NULL, GATHER_LDT, hd, hd};
+    memset(gdk, 0, sizeof(float) * (size_t)R * hd);
+    memset(gdv, 0, sizeof(float) * (size_t)R * hd);
+    k->backward(&c, R, q, dout, R, lo, nv, scale, lse, delta, dq, gdk, gdv);
+    scatter_grads(&g, R, gdk, gdv, dk, dv);
 }
 
 void att_tile_forward(const attn_kernel_table *k, const att_kv *kv, const float *q, int t0, int R,
