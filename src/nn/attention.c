@@ -612,12 +612,17 @@ static int core_backward(const layer *ly, const layer_io *io)
             int R = it.R;
             const int *pos = it.pos;
             tile_in(dy, bp, h * hd, it.c0, pos, R, hd, hx, 0.0f, w.g);
+            /* feature by feature: a feature's row of y is read once for
+             * the tile (row by row, the hd rows bp apart, often a multiple
+             * of 4 KB, fell into the same cache sets and were read again
+             * for every row of the tile) */
+            double delta[ATT_TILE_ROWS] = {0};
+            for (int d = 0; d < hd; d++) {
+                const float *yd = y + (size_t)(h * hd + d) * bp + it.c0;
+                for (int r = 0; r < R; r++) delta[r] += (double)w.g[(size_t)r * hx + d] * yd[pos[r]];
+            }
             for (int r = 0; r < R; r++) {
-                double delta = 0;
-                for (int d = 0; d < hd; d++)
-                    delta += (double)w.g[(size_t)r * hx + d] *
-                             y[(size_t)(h * hd + d) * bp + it.c0 + pos[r]];
-                w.delta[r] = (float)delta;
+                w.delta[r] = (float)delta[r];
                 w.lse[r] = io->scratch[(size_t)h * bp + it.c0 + pos[r]];
             }
             memset(w.dq, 0, sizeof(float) * (size_t)R * hx);

@@ -224,6 +224,11 @@ static void dma_index(const att_pattern *p, int T, float *work, att_kv *kv)
     kv->dma_exit = exit, kv->dma_cand = cand;
 }
 
+/* Values read at once, feature by feature (one value's hd features lie
+ * bp apart, often a multiple of 4 KB: read value by value they fall into
+ * the same cache sets). */
+#define VALUE_BLOCK 64
+
 /* The mask gradients (the core's gradient of each key's column entry,
  * times 1/scale) through m = exp(a · softplus(w · v)): into head h's w
  * and a (when training) and added to the values' gradient. */
@@ -234,18 +239,29 @@ static void dma_backward_head(const att_pattern *p, float *const *state, float *
     int dim = b->dim, hd = dim / b->heads, bp = b->bp;
     float scale = 1.0f / sqrtf((float)hd);
     const float *w = state[0] + (size_t)h * hd, a = state[1][h];
-    float *v = malloc(sizeof(float) * (size_t)hd);
+    /* a block of values token-major, and each one's g = d loss / d (w·v) */
+    float *v = malloc(sizeof(float) * (size_t)VALUE_BLOCK * (hd + 1)), *g = v + (size_t)VALUE_BLOCK * hd;
     double *dw = calloc((size_t)hd, sizeof(double)), da = 0;
     RW_ASSERT(v && dw, "out of memory for the mask gradient of layer %s", b->layer);
-    for (int j = 0; j < b->n; j++) {
-        for (int d = 0; d < hd; d++) v[d] = b->qkv[(size_t)(2 * dim + h * hd + d) * bp + j];
-        float z, dz, dA, m = dma_mask(w, a, v, hd, &z), dm = b->key_grad[j] / scale;
-        dma_mask_grads(z, a, m, &dz, &dA);
-        float g = dm * dz;
-        da += (double)dm * dA;
+    for (int j0 = 0; j0 < b->n; j0 += VALUE_BLOCK) {
+        int n = b->n - j0 < VALUE_BLOCK ? b->n - j0 : VALUE_BLOCK;
         for (int d = 0; d < hd; d++) {
-            dw[d] += (double)g * v[d];
-            b->dqkv[(size_t)(2 * dim + h * hd + d) * bp + j] += g * w[d];
+            const float *src = b->qkv + (size_t)(2 * dim + h * hd + d) * bp + j0;
+            for (int i = 0; i < n; i++) v[(size_t)i * hd + d] = src[i];
+        }
+        for (int i = 0; i < n; i++) {
+            float z, dz, dA, m = dma_mask(w, a, v + (size_t)i * hd, hd, &z);
+            float dm = b->key_grad[j0 + i] / scale;
+            dma_mask_grads(z, a, m, &dz, &dA);
+            g[i] = dm * dz;
+            da += (double)dm * dA;
+        }
+        for (int d = 0; d < hd; d++) { /* in the order of the values, as one sum per d */
+            float *dst = b->dqkv + (size_t)(2 * dim + h * hd + d) * bp + j0;
+            for (int i = 0; i < n; i++) {
+                dw[d] += (double)g[i] * v[(size_t)i * hd + d];
+                dst[i] += g[i] * w[d];
+            }
         }
     }
     if (grad) {

@@ -115,11 +115,17 @@ static int routing_ranges(const att_pattern *p, const att_kv *kv, const float *q
 /* The keys may come one by one, each its own range. */
 static int routing_max(const att_pattern *p, int T) { return (void)p, T + 1; }
 
-/* ranges: T + 1; groups: a query (hd), each query's cluster, the rows
- * by cluster and each cluster's first (T, T and C + 1 ints) */
+/* Queries read at once, feature by feature (one query's hd features lie
+ * ldq apart, often a multiple of 4 KB: read query by query they fall
+ * into the same cache sets). */
+#define QUERY_BLOCK 64
+
+/* ranges: T + 1; groups: a block of queries (QUERY_BLOCK × hd), each
+ * query's cluster, the rows by cluster and each cluster's first (T, T and
+ * C + 1 ints) */
 static int64_t routing_work(const att_pattern *p, int T, int hd)
 {
-    return (int64_t)hd + 2 * (int64_t)T + p->clusters + 2;
+    return (int64_t)QUERY_BLOCK * hd + 2 * (int64_t)T + p->clusters + 2;
 }
 
 /* A whole sequence's queries by cluster: the rows of one cluster see the
@@ -130,12 +136,16 @@ static int routing_groups(const att_pattern *p, const att_kv *kv, const float *q
 {
     int C = p->clusters, hd = kv->hd;
     float *x = work;
-    int *cl = (int *)(work + hd), *row = cl + T, *start = row + T;
+    int *cl = (int *)(work + (size_t)QUERY_BLOCK * hd), *row = cl + T, *start = row + T;
     for (int c = 0; c <= C; c++) start[c] = 0;
-    for (int t = 0; t < T; t++) {
-        for (int d = 0; d < hd; d++) x[d] = q[(size_t)d * ldq + t];
-        cl[t] = routing_nearest(kv->centroids, C, hd, x);
-        start[cl[t] + 1]++;
+    for (int t0 = 0; t0 < T; t0 += QUERY_BLOCK) {
+        int n = T - t0 < QUERY_BLOCK ? T - t0 : QUERY_BLOCK;
+        for (int d = 0; d < hd; d++)
+            for (int i = 0; i < n; i++) x[(size_t)i * hd + d] = q[(size_t)d * ldq + t0 + i];
+        for (int i = 0; i < n; i++) {
+            cl[t0 + i] = routing_nearest(kv->centroids, C, hd, x + (size_t)i * hd);
+            start[cl[t0 + i] + 1]++;
+        }
     }
     for (int c = 0; c < C; c++) start[c + 1] += start[c];
     for (int t = 0; t < T; t++) row[start[cl[t]]++] = t; /* ascending per cluster */
@@ -205,16 +215,22 @@ static void routing_backward_head(const att_pattern *p, float *const *state, flo
     (void)grad;
     if (!b->training) return;
     int hd = b->dim / b->heads, C = p->clusters;
-    float *mu = state[0] + (size_t)h * C * hd, *x = malloc(sizeof(float) * (size_t)hd);
+    float *mu = state[0] + (size_t)h * C * hd;
+    float *x = malloc(sizeof(float) * 2 * QUERY_BLOCK * (size_t)hd);
     double *sum = calloc((size_t)C * hd, sizeof(double));
     int64_t *count = calloc((size_t)C, sizeof(int64_t));
     RW_ASSERT(x && sum && count, "out of memory for the centroid step of layer %s", b->layer);
-    for (int j = 0; j < b->n; j++)
-        for (int part = 0; part < 2; part++) { /* its query, then its key */
-            for (int d = 0; d < hd; d++)
-                x[d] = b->qkv[(size_t)(part * b->dim + h * hd + d) * b->bp + j];
-            routing_accumulate(mu, C, hd, x, sum, count);
-        }
+    for (int j0 = 0; j0 < b->n; j0 += QUERY_BLOCK) {
+        int n = b->n - j0 < QUERY_BLOCK ? b->n - j0 : QUERY_BLOCK;
+        for (int part = 0; part < 2; part++) /* [part][i][hd] */
+            for (int d = 0; d < hd; d++) {
+                const float *src = b->qkv + (size_t)(part * b->dim + h * hd + d) * b->bp + j0;
+                for (int i = 0; i < n; i++) x[((size_t)part * QUERY_BLOCK + i) * hd + d] = src[i];
+            }
+        for (int i = 0; i < n; i++)
+            for (int part = 0; part < 2; part++) /* its query, then its key */
+                routing_accumulate(mu, C, hd, x + ((size_t)part * QUERY_BLOCK + i) * hd, sum, count);
+    }
     routing_step(mu, C, hd, sum, count);
     free(x), free(sum), free(count);
 }
