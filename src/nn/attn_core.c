@@ -160,15 +160,21 @@ typedef struct {
     int j0;    /* the next chunk's first key */
 } list_walk;
 
-static list_walk list_walk_start(const int *t, int R, const int *keys, int nkeys)
+/* How many of the ascending keys[0..nkeys) lie before position t. */
+static int keys_before(const int *keys, int nkeys, int t)
 {
     int lo = 0, hi = nkeys;
-    while (lo < hi) { /* the keys <= t[R - 1] */
+    while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
-        if (keys[mid] <= t[R - 1]) lo = mid + 1;
+        if (keys[mid] < t) lo = mid + 1;
         else hi = mid;
     }
-    return (list_walk){t, keys, R, lo, 0};
+    return lo;
+}
+
+static list_walk list_walk_start(const int *t, int R, const int *keys, int nkeys)
+{
+    return (list_walk){t, keys, R, keys_before(keys, nkeys, t[R - 1] + 1), 0};
 }
 
 /* The next chunk into g with each row's visible count nv (lo all 0);
@@ -186,16 +192,12 @@ static int list_walk_next(list_walk *w, gather_chunk *g, int *lo, int *nv)
     return n;
 }
 
-/* Row r's own key when the list does not hold it: a chunk of that one key. */
+/* 1 when the list does not hold position t (the row at t sees its own
+ * key apart then). */
 static int own_outside(const int *keys, int nkeys, int t)
 {
-    int lo = 0, hi = nkeys;
-    while (lo < hi) {
-        int mid = lo + (hi - lo) / 2;
-        if (keys[mid] < t) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo == nkeys || keys[lo] != t;
+    int i = keys_before(keys, nkeys, t);
+    return i == nkeys || keys[i] != t;
 }
 
 /* The rows' own keys copied into the gathered chunk, key r row r's, and
@@ -328,13 +330,7 @@ int64_t att_range_keys(const att_range *r, int nr)
 
 int64_t att_list_row_keys(const int *keys, int nkeys, int t)
 {
-    int lo = 0, hi = nkeys;
-    while (lo < hi) { /* the listed keys before t */
-        int mid = lo + (hi - lo) / 2;
-        if (keys[mid] < t) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo + 1;
+    return keys_before(keys, nkeys, t) + 1;
 }
 
 int64_t att_row_keys(const att_range *r, int nr, int t, att_limit lim)
