@@ -313,9 +313,9 @@ static void learned_mask(const layer *ly, const float *qkv, int T, int H, int hd
                     row[s] = nearest_d(cent, p->clusters, hd, qkv + (size_t)(dim + h * hd) * T + s, T) == cq;
             } else {
                 for (int k = 0; k < p->topk && k < t; k++) { /* the k-th best, by selection */
-                    int best = -1;
+                    int best = -1; /* ties to the later key */
                     for (int s = 0; s < t; s++)
-                        if (!row[s] && (best < 0 || m[s] > m[best])) best = s;
+                        if (!row[s] && (best < 0 || m[s] >= m[best])) best = s;
                     row[best] = 1;
                 }
             }

@@ -11,16 +11,21 @@
  * (its Δ maps the whole value state to one scalar per head); here each
  * head projects its own value only (hd weights per head), which keeps
  * heads independent. The paper's w init follows the model's linear maps
- * and a starts at zero, as here: at first every m is 1, the ties go to
- * the earliest keys, and a learns before w does.
+ * and a starts at zero, as here: at first every m is 1, and a learns
+ * before w does. Ties go to the later key (the paper leaves them to
+ * torch.topk), so a fresh mask keeps each query's last K keys, a sliding
+ * window, and training moves it from there: with ties to the earlier keys
+ * every query began on the sequence's first K, and a character model
+ * trained 3,000 steps at context 512 with dma:80 ended 0.12 nats above
+ * dense (README, the quality table).
  *
  * The mask depends only on the key, so the K kept keys of the query at t
  * are the top K of m[0..t): one ranking for all queries. Over a whole
  * sequence a heap of the K best so far gives, in O(T log K), the query at
  * which each key drops out (dma_prepare); a query then scans only the keys
  * some query keeps. Decoding ranks m[0..t) again (O(t), no state). Ranks
- * use one total order, the larger m first, then the earlier position,
- * NaN last, so both ways keep the same keys. */
+ * use one total order, the larger m first, then the later position, NaN
+ * last, so both ways keep the same keys. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -59,7 +64,7 @@ static float rank_key(float m) { return m == m ? m : -INFINITY; }
 static int worse(const float *m, int x, int y)
 {
     float a = rank_key(m[x]), b = rank_key(m[y]);
-    return a < b || (a == b && x > y);
+    return a < b || (a == b && x < y);
 }
 
 /* Restores the heap (worst kept key on top) below slot i. */
@@ -115,10 +120,19 @@ static int dma_ranges(const att_pattern *p, const att_kv *kv, const float *q, in
             if (kv->dma_exit[kv->dma_cand[i]] > t) pos[n++] = kv->dma_cand[i];
         return att_positions_to_ranges(pos, n, t, out);
     }
-    float *key = work + t; /* decoding: rank m[0..t) again */
-    for (int s = 0; s < t; s++) key[s] = rank_key(kv->dma_mask[(size_t)s * kv->ldd]);
+    /* decoding: rank m[0..t) again, latest first (att_top_k gives ties to
+     * the lower index: here the later position) */
+    float *key = work + t;
+    int k = t < p->topk ? t : p->topk;
+    for (int s = 0; s < t; s++) key[s] = rank_key(kv->dma_mask[(size_t)(t - 1 - s) * kv->ldd]);
     att_top_k(key, t, p->topk, pos);
-    return att_positions_to_ranges(pos, t < p->topk ? t : p->topk, t, out);
+    for (int i = 0; i < k / 2; i++) { /* back to positions, ascending */
+        int x = pos[i];
+        pos[i] = pos[k - 1 - i];
+        pos[k - 1 - i] = x;
+    }
+    for (int i = 0; i < k; i++) pos[i] = t - 1 - pos[i];
+    return att_positions_to_ranges(pos, k, t, out);
 }
 
 static int dma_max(const att_pattern *p, int T) { return (T < p->topk ? T : p->topk) + 1; }
