@@ -151,6 +151,24 @@ static void gather_backward(const attn_kernel_table *k, const att_kv *kv, const 
     }
 }
 
+/* The online softmax of R rows before their first chunk (running maxima
+ * m, sums l and outputs o) and after their last (o normalised, each row's
+ * log-sum-exp into lse), for att_tile_forward and att_rows_forward. */
+static void softmax_start(float *m, float *l, float *o, int R, int hd)
+{
+    for (int i = 0; i < R; i++) m[i] = -INFINITY, l[i] = 0.0f;
+    memset(o, 0, sizeof(float) * (size_t)R * hd);
+}
+
+static void softmax_finish(const float *m, const float *l, float *o, int R, int hd, float *lse)
+{
+    for (int i = 0; i < R; i++) {
+        float inv = 1.0f / l[i];
+        for (int d = 0; d < hd; d++) o[(size_t)i * hd + d] *= inv;
+        lse[i] = m[i] + logf(l[i]);
+    }
+}
+
 /* A group of rows sharing one key list (att_rows_forward): the list's
  * keys up to the last row, ATT_CHUNK at a time, copied into the gathered
  * chunk; each row sees those at or before its own position. */
@@ -219,8 +237,7 @@ void att_rows_forward(const attn_kernel_table *k, const att_kv *kv, const float 
 {
     int hd = kv->hd, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS], n;
     float m[ATT_TILE_ROWS], l[ATT_TILE_ROWS];
-    for (int i = 0; i < R; i++) m[i] = -INFINITY, l[i] = 0.0f;
-    memset(o, 0, sizeof(float) * (size_t)R * hd);
+    softmax_start(m, l, o, R, hd);
     gather_chunk g = {kv, kv->gather, NULL, NULL, kv->gather + (size_t)hd * GATHER_LDT, {0}};
     list_walk w = list_walk_start(t, R, keys, nkeys);
     while ((n = list_walk_next(&w, &g, lo, nv)) > 0) {
@@ -230,11 +247,7 @@ void att_rows_forward(const attn_kernel_table *k, const att_kv *kv, const float 
     own_keys(&g, t, R, keys, nkeys, lo, nv);
     attn_chunk c = {g.kt, NULL, NULL, g.v, GATHER_LDT, hd, hd};
     k->forward(&c, R, q, R, lo, nv, scale, m, l, o);
-    for (int i = 0; i < R; i++) {
-        float inv = 1.0f / l[i];
-        for (int d = 0; d < hd; d++) o[(size_t)i * hd + d] *= inv;
-        lse[i] = m[i] + logf(l[i]);
-    }
+    softmax_finish(m, l, o, R, hd, lse);
 }
 
 void att_rows_backward(const attn_kernel_table *k, const att_kv *kv, const float *q,
@@ -268,8 +281,7 @@ void att_tile_forward(const attn_kernel_table *k, const att_kv *kv, const float 
 {
     int hd = kv->hd, end = t0 + R, lo[ATT_TILE_ROWS], nv[ATT_TILE_ROWS];
     float m[ATT_TILE_ROWS], l[ATT_TILE_ROWS];
-    for (int i = 0; i < R; i++) m[i] = -INFINITY, l[i] = 0.0f;
-    memset(o, 0, sizeof(float) * (size_t)R * hd);
+    softmax_start(m, l, o, R, hd);
     if (gathers(kv, t0, R, r, nr, lim)) {
         gather_forward(k, kv, q, t0, scale, r, nr, m, l, o);
         nr = 0;
@@ -282,11 +294,7 @@ void att_tile_forward(const attn_kernel_table *k, const att_kv *kv, const float 
             k->forward(&c, n, q, R, lo, nv, scale, m, l, o);
         }
     }
-    for (int i = 0; i < R; i++) {
-        float inv = 1.0f / l[i];
-        for (int d = 0; d < hd; d++) o[(size_t)i * hd + d] *= inv;
-        lse[i] = m[i] + logf(l[i]);
-    }
+    softmax_finish(m, l, o, R, hd, lse);
 }
 
 void att_tile_backward(const attn_kernel_table *k, const att_kv *kv, const float *q,
